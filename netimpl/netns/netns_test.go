@@ -1,0 +1,85 @@
+package netns
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+)
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+}
+
+func TestNewNamedDoDelete(t *testing.T) {
+	needRoot(t)
+	name := fmt.Sprintf("nsltest-%d", os.Getpid())
+	path, err := NewNamed(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Delete(name)
+	rootIno, _ := Inode("/proc/self/ns/net")
+	ino, err := Inode(path)
+	if err != nil || ino == rootIno {
+		t.Fatalf("pinned namespace inode %d, root %d, err %v", ino, rootIno, err)
+	}
+	// A socket opened inside Do belongs to the namespace: its loopback
+	// answers, and the caller's thread never left the root namespace.
+	var ln net.Listener
+	if err := Do(path, func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if after, _ := Inode("/proc/thread-self/ns/net"); after != rootIno {
+		t.Fatalf("caller thread left the root namespace")
+	}
+	h, err := Handle(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := LinkList(h)
+	h.Close()
+	if err != nil || len(links) != 1 || links[0].Attrs().Name != "lo" || links[0].Attrs().Flags&net.FlagUp == 0 {
+		t.Fatalf("want only lo, up; got %v err %v", links, err)
+	}
+	out, err := exec.Command("ip", "netns", "exec", name, "ip", "-o", "link").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip netns exec: %v: %s", err, out)
+	}
+	if err := Delete(name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("pin still present: %v", err)
+	}
+	if err := Delete(name); err != nil {
+		t.Fatalf("second delete must succeed: %v", err)
+	}
+	_ = netlink.LinkList
+}
+
+func TestStartIn(t *testing.T) {
+	needRoot(t)
+	name := fmt.Sprintf("nsltest-s%d", os.Getpid())
+	path, err := NewNamed(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Delete(name)
+	cmd := exec.Command("sleep", "5")
+	if err := StartIn(path, cmd); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	a, _ := Inode(path)
+	b, _ := Inode(fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid))
+	if a != b {
+		t.Fatalf("child in netns %d, want %d", b, a)
+	}
+}
