@@ -31,8 +31,8 @@ func Path(name string) string { return filepath.Join(RunDir, name) }
 // bind mount, like `ip netns add NAME`. Its loopback is brought up. The
 // caller's namespace is never changed. It fails if NAME exists already.
 func NewNamed(name string) (string, error) {
-	if err := os.MkdirAll(RunDir, 0o755); err != nil {
-		return "", fmt.Errorf("netns %s: %w", name, err)
+	if err := EnsureRunDir(); err != nil {
+		return "", err
 	}
 	path := Path(name)
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
@@ -64,8 +64,8 @@ func NewNamed(name string) (string, error) {
 // Pin bind-mounts the namespace at src (for example /proc/PID/ns/net) at
 // /run/netns/NAME so that ip(8) can enter it. It fails if NAME exists.
 func Pin(src, name string) (string, error) {
-	if err := os.MkdirAll(RunDir, 0o755); err != nil {
-		return "", fmt.Errorf("netns %s: %w", name, err)
+	if err := EnsureRunDir(); err != nil {
+		return "", err
 	}
 	path := Path(name)
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)

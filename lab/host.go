@@ -1,0 +1,137 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/nslab/nslab/netimpl/netns"
+)
+
+// Host is one virtual host of a running lab.
+type Host struct {
+	Name string
+	Spec HostSpec
+
+	lab    *Lab
+	index  int    // position in the topology; names its fabric legs
+	dir    string // <state dir>/<host>; docker hosts only
+	socket string // Docker API socket; docker hosts only
+
+	// Guarded by lab.mu once the lab is up.
+	pid    int           // hostd
+	exited chan struct{} // closed when hostd, started by this process, exits
+}
+
+// NetNS returns the host's namespace pin, /run/netns/<id>-<host>.
+func (h *Host) NetNS() string { return netns.Path(h.lab.ID() + "-" + h.Name) }
+
+// Socket returns the path of the host's Docker API socket ("" for plain hosts).
+func (h *Host) Socket() string { return h.socket }
+
+// DockerHost returns the DOCKER_HOST value for the host's daemon ("" for
+// plain hosts).
+func (h *Host) DockerHost() string {
+	if h.socket == "" {
+		return ""
+	}
+	return "unix://" + h.socket
+}
+
+// ContainerNetNS returns the pin hostd gives a container's namespace,
+// /run/netns/<id>-<host>-<name>.
+func (h *Host) ContainerNetNS(name string) string {
+	return netns.Path(h.lab.ID() + "-" + h.Name + "-" + name)
+}
+
+// HostdPID returns the pid of the host's hostd (0 for plain hosts or when
+// it is not known).
+func (h *Host) HostdPID() int {
+	h.lab.mu.Lock()
+	defer h.lab.mu.Unlock()
+	return h.hostdPID()
+}
+
+// hostdPID is HostdPID with lab.mu held. A lab opened from its state dir
+// that has no pid recorded yet (Up still running elsewhere) asks the pid
+// file hostd writes.
+func (h *Host) hostdPID() int {
+	if h.pid == 0 && h.dir != "" {
+		if b, err := os.ReadFile(h.dir + "/hostd.pid"); err == nil {
+			h.pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	}
+	return h.pid
+}
+
+// Command prepares argv to run inside the host, as if typed there: in its
+// network namespace and, for docker hosts, in hostd's UTS namespace so
+// that `hostname` prints the host's name. The mount namespace stays the
+// machine's, so /run/netns is the same one everybody sees.
+func (h *Host) Command(ctx context.Context, argv ...string) *exec.Cmd {
+	args := []string{"--net=" + h.NetNS()}
+	if uts := h.utsNS(); uts != "" {
+		args = append(args, "--uts="+uts)
+	}
+	args = append(args, "--")
+	args = append(args, argv...)
+	return exec.CommandContext(ctx, "nsenter", args...)
+}
+
+// utsNS returns hostd's UTS namespace when hostd still runs in this host's
+// network namespace; a reused pid belongs to some other process.
+func (h *Host) utsNS() string {
+	pid := h.HostdPID()
+	if pid <= 0 {
+		return ""
+	}
+	proc := "/proc/" + strconv.Itoa(pid) + "/ns/"
+	want, err := netns.Inode(h.NetNS())
+	if err != nil {
+		return ""
+	}
+	if got, err := netns.Inode(proc + "net"); err != nil || got != want {
+		return ""
+	}
+	return proc + "uts"
+}
+
+// ExecResult is what a command run inside a host printed and how it ended.
+type ExecResult struct {
+	Stdout, Stderr string
+	ExitCode       int
+}
+
+// Exec runs argv inside the host and waits for it. The error is non-nil
+// only when the command could not run or was cut short by ctx; a command
+// that ran and failed reports that in ExitCode.
+func (h *Host) Exec(ctx context.Context, argv ...string) (ExecResult, error) {
+	if len(argv) == 0 {
+		return ExecResult{}, fmt.Errorf("host %s: exec: no command", h.Name)
+	}
+	if _, err := os.Stat(h.NetNS()); err != nil {
+		return ExecResult{}, fmt.Errorf("host %s: exec %s: %w", h.Name, argv[0], err)
+	}
+	cmd := h.Command(ctx, argv...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := ExecResult{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		r.ExitCode = -1
+		return r, fmt.Errorf("host %s: exec %s: %w", h.Name, argv[0], ctx.Err())
+	case errors.As(err, &ee):
+		r.ExitCode = ee.ExitCode()
+	default:
+		return r, fmt.Errorf("host %s: exec %s: %w", h.Name, argv[0], err)
+	}
+	return r, nil
+}

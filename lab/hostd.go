@@ -1,0 +1,372 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/netimpl/netns"
+)
+
+// hostdTimeout bounds how long a hostd may take to answer /_ping.
+const hostdTimeout = 30 * time.Second
+
+// A unix socket path must fit sockaddr_un.sun_path (108 bytes with NUL).
+const maxSocketPath = 107
+
+// resolveBinary finds the nslab executable that provides `nslab hostd`.
+func resolveBinary(bin string) (string, error) {
+	if bin == "" {
+		bin = os.Getenv("NSLAB_BIN")
+	}
+	if bin == "" {
+		if exe, err := os.Executable(); err == nil && filepath.Base(exe) == "nslab" {
+			bin = exe
+		}
+	}
+	if bin == "" {
+		return "", errors.New("lab: docker hosts run hostd, which needs the nslab binary: set Options.Binary or NSLAB_BIN")
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return "", fmt.Errorf("lab: nslab binary %s: %w", bin, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("lab: nslab binary: %w", err)
+	}
+	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+		return "", fmt.Errorf("lab: nslab binary %s is not an executable file", abs)
+	}
+	return abs, nil
+}
+
+// startDaemons starts hostd on every docker host, all at once, and waits
+// until each answers on its socket.
+func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
+	var docker []*Host
+	for _, h := range l.hosts {
+		if h.Spec.Kind == KindDocker {
+			docker = append(docker, h)
+		}
+	}
+	err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startHostd(bin) })
+	if err != nil {
+		return err
+	}
+	// Record the pids at once: a Down from another process then stops each
+	// hostd with SIGTERM, so that it removes its containers itself.
+	l.mu.Lock()
+	l.state.HostdPIDs = map[string]int{}
+	for _, h := range docker {
+		l.state.HostdPIDs[h.Name] = h.pid
+	}
+	err = writeState(l.dir, l.state)
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p := newProgress(o.Progress, "hostd", len(docker))
+	return forEach(ctx, docker, o.Parallel, func(ctx context.Context, h *Host) error {
+		if err := h.waitReady(ctx); err != nil {
+			return err
+		}
+		p.done()
+		return nil
+	})
+}
+
+// startHostd writes the host's hostd.json and starts hostd inside the
+// host's network namespace and a new UTS namespace, in its own session so
+// that a terminal's signals do not reach it.
+func (h *Host) startHostd(bin string) error {
+	if len(h.socket) > maxSocketPath {
+		return fmt.Errorf("host %s: socket path %s is %d bytes; a unix socket path has at most %d (use a shorter state root)", h.Name, h.socket, len(h.socket), maxSocketPath)
+	}
+	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	cfg := hostd.Config{
+		Lab:         h.lab.ID(),
+		Host:        h.Name,
+		Root:        h.dir,
+		Socket:      h.socket,
+		NetNSPrefix: h.lab.ID() + "-" + h.Name + "-",
+	}
+	for _, a := range h.Spec.DNS {
+		cfg.DNS = append(cfg.DNS, a.String())
+	}
+	cfgPath := filepath.Join(h.dir, "hostd.json")
+	if err := cfg.Write(cfgPath); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	logf, err := os.OpenFile(h.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "hostd", "--config", cfgPath)
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// No Pdeathsig: the thread that forks dies at once (netns.StartIn), and
+	// the lab outlives this process when the CLI hands it to its keeper.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS, Setsid: true}
+	if err := netns.StartIn(h.NetNS(), cmd); err != nil {
+		return fmt.Errorf("host %s: start hostd: %w", h.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	h.lab.mu.Lock()
+	h.pid, h.exited = cmd.Process.Pid, exited
+	h.lab.mu.Unlock()
+	return nil
+}
+
+func (h *Host) logPath() string { return filepath.Join(h.dir, "hostd.log") }
+
+// waitReady polls GET /_ping on the host's socket until it answers 200, the
+// deadline passes or hostd exits.
+func (h *Host) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, hostdTimeout)
+	defer cancel()
+	c := unixClient(h.socket)
+	defer c.CloseIdleConnections()
+	h.lab.mu.Lock()
+	exited := h.exited
+	h.lab.mu.Unlock()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if last = ping(ctx, c.Client); last == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			// It may have answered and then exited: say what the log says.
+			return fmt.Errorf("host %s: hostd exited before answering on %s; last lines of %s:\n%s", h.Name, h.socket, h.logPath(), tail(h.logPath(), 20))
+		case <-ctx.Done():
+			return fmt.Errorf("host %s: hostd did not answer /_ping on %s in time (%v); last lines of %s:\n%s", h.Name, h.socket, last, h.logPath(), tail(h.logPath(), 20))
+		case <-tick.C:
+		}
+	}
+}
+
+func ping(ctx context.Context, c *http.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://hostd/_ping", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/_ping: %s", resp.Status)
+	}
+	return nil
+}
+
+// apiClient speaks HTTP to a Docker API socket.
+type apiClient struct {
+	*http.Client
+	tr *http.Transport
+}
+
+func (c apiClient) CloseIdleConnections() { c.tr.CloseIdleConnections() }
+
+// unixClient returns a client for the Docker API on socket.
+func unixClient(socket string) apiClient {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return apiClient{Client: &http.Client{Transport: tr}, tr: tr}
+}
+
+// tail returns the last n lines of a file, or why it cannot.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	s := strings.TrimRight(string(b), "\n")
+	if s == "" {
+		return "(empty)"
+	}
+	ls := strings.Split(s, "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+// createContainers creates and starts the topology's containers through
+// each host's Docker API, hosts in parallel, each host's containers in an
+// order where container:NAME comes after NAME.
+func (l *Lab) createContainers(ctx context.Context, o Options) error {
+	var with []*Host
+	for _, h := range l.hosts {
+		if len(h.Spec.Containers) > 0 {
+			with = append(with, h)
+		}
+	}
+	return forEach(ctx, with, o.Parallel, func(ctx context.Context, h *Host) error {
+		c := unixClient(h.socket)
+		defer c.CloseIdleConnections()
+		for _, ct := range containerOrder(h.Spec.Containers) {
+			if err := createContainer(ctx, c.Client, ct); err != nil {
+				return fmt.Errorf("host %s: container %s: %w", h.Name, ct.Name, err)
+			}
+		}
+		fmt.Fprintf(o.Progress, "containers %s: %d\n", h.Name, len(h.Spec.Containers))
+		return nil
+	})
+}
+
+func containerOrder(cs []ContainerSpec) []ContainerSpec {
+	index := map[string]int{}
+	for i, c := range cs {
+		index[c.Name] = i
+	}
+	done := make([]bool, len(cs))
+	var out []ContainerSpec
+	var visit func(i, depth int)
+	visit = func(i, depth int) {
+		if done[i] || depth > len(cs) {
+			return
+		}
+		if target, ok := strings.CutPrefix(cs[i].Network, "container:"); ok {
+			if j, ok := index[target]; ok {
+				visit(j, depth+1)
+			}
+		}
+		if !done[i] {
+			done[i] = true
+			out = append(out, cs[i])
+		}
+	}
+	for i := range cs {
+		visit(i, 0)
+	}
+	return out
+}
+
+// createContainer is `docker run -itd` over the Engine API: create, then start.
+func createContainer(ctx context.Context, c *http.Client, ct ContainerSpec) error {
+	body := map[string]any{
+		"Image":      ct.Image,
+		"Cmd":        ct.Command,
+		"Tty":        false,
+		"OpenStdin":  true,
+		"HostConfig": map[string]any{"NetworkMode": ct.Network},
+	}
+	var created struct{ Id string }
+	if err := call(ctx, c, "/v1.41/containers/create?name="+url.QueryEscape(ct.Name), body, &created); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if created.Id == "" {
+		return errors.New("create: the daemon returned no id")
+	}
+	if err := call(ctx, c, "/v1.41/containers/"+url.PathEscape(created.Id)+"/start", nil, nil); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	return nil
+}
+
+// call POSTs a JSON body and decodes a JSON answer; a status of 400 or more
+// becomes an error carrying the daemon's message.
+func call(ctx context.Context, c *http.Client, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://hostd"+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 400 {
+		var e struct{ Message string }
+		if json.Unmarshal(b, &e) == nil && e.Message != "" {
+			return fmt.Errorf("%s: %s", resp.Status, e.Message)
+		}
+		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("decode answer: %w", err)
+		}
+	}
+	return nil
+}
+
+// forEach runs fn for every host with at most n at once; the first error
+// cancels the rest and is returned.
+func forEach(ctx context.Context, hosts []*Host, n int, fn func(context.Context, *Host) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, max(1, n))
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, h := range hosts {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, h); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}

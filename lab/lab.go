@@ -1,0 +1,307 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/nslab/nslab/netimpl/netns"
+)
+
+// Options tune Up. The zero value is usable.
+type Options struct {
+	// ID is the lab id (^[a-z][a-z0-9]{2,9}$); default "nsl" + 4 random hex.
+	ID string
+	// Root is the state root; default DefaultRoot.
+	Root string
+	// Binary is the nslab executable that provides `nslab hostd`; default
+	// $NSLAB_BIN, else this executable when it is called nslab.
+	Binary string
+	// Progress receives one line per step (nil: discarded).
+	Progress io.Writer
+	// Parallel bounds how many hosts are built at once; default
+	// runtime.NumCPU()*4.
+	Parallel int
+}
+
+// Lab is a running lab.
+type Lab struct {
+	root  string
+	dir   string
+	topo  *Topology
+	hosts []*Host
+	named map[string]*Host
+
+	mu    sync.Mutex // guards state and its file
+	state *labState
+}
+
+// ID returns the lab id, the prefix of every name the lab makes.
+func (l *Lab) ID() string { return l.state.ID }
+
+// Topology returns the topology the lab was built from, defaults filled in.
+func (l *Lab) Topology() *Topology { return l.topo }
+
+// StateDir returns <root>/<id>.
+func (l *Lab) StateDir() string { return l.dir }
+
+// Hosts returns the lab's hosts in topology order.
+func (l *Lab) Hosts() []*Host { return l.hosts }
+
+// Host returns the named host.
+func (l *Lab) Host(name string) (*Host, error) {
+	h, ok := l.named[name]
+	if !ok {
+		return nil, fmt.Errorf("lab %s: no host %q", l.ID(), name)
+	}
+	return h, nil
+}
+
+// SetOwner makes pid the owner of the lab: GC removes the lab once that
+// process is gone. The CLI's detached keeper takes ownership this way.
+func (l *Lab) SetOwner(pid int) error {
+	start, ok := procStart(pid)
+	if !ok {
+		return fmt.Errorf("lab %s: owner %d: no such process", l.ID(), pid)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state.Owner, l.state.OwnerStart = pid, start
+	return writeState(l.dir, l.state)
+}
+
+// Up builds the lab described by t. On any error everything made so far is
+// removed again and the error says what failed.
+func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
+	topo, err := cloneTopology(t)
+	if err != nil {
+		return nil, err
+	}
+	if err := topo.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	bin := ""
+	if topo.hasDocker() {
+		if bin, err = resolveBinary(o.Binary); err != nil {
+			return nil, err
+		}
+	}
+	l, err := create(topo, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.build(ctx, o, bin); err != nil {
+		// A fresh context: the caller's may be what ran out.
+		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if derr := l.Down(tctx); derr != nil {
+			return nil, fmt.Errorf("lab %s: %w (and removing it: %v)", l.ID(), err, derr)
+		}
+		return nil, fmt.Errorf("lab %s: %w", l.ID(), err)
+	}
+	return l, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Root == "" {
+		o.Root = DefaultRoot
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.NumCPU() * 4
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	return o
+}
+
+// create reserves the lab id and writes lab.json before anything else
+// exists, so that a lab whose owner dies at any later point is found by GC.
+func create(topo *Topology, o Options) (*Lab, error) {
+	if err := os.MkdirAll(o.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("state root: %w", err)
+	}
+	id := o.ID
+	for try := 0; ; try++ {
+		if id == "" {
+			id = randomID()
+		}
+		if !idRE.MatchString(id) {
+			return nil, fmt.Errorf("lab id %q: want ^[a-z][a-z0-9]{2,9}$", id)
+		}
+		err := reserve(o.Root, id)
+		if err == nil {
+			break
+		}
+		if o.ID != "" || try == 10 {
+			return nil, err
+		}
+		id = ""
+	}
+	start, _ := procStart(os.Getpid())
+	l := &Lab{
+		root: o.Root,
+		dir:  filepath.Join(o.Root, id),
+		topo: topo,
+		state: &labState{
+			ID: id, Name: topo.Name, File: topo.File, Topology: topo,
+			Owner: os.Getpid(), OwnerStart: start,
+			Created: time.Now().UTC(), State: StateStarting,
+		},
+	}
+	if err := writeState(l.dir, l.state); err != nil {
+		os.RemoveAll(l.dir)
+		return nil, fmt.Errorf("lab %s: %w", id, err)
+	}
+	l.makeHosts()
+	return l, nil
+}
+
+// reserve claims an id: its state directory is made exclusively, and no
+// namespace pin may carry the id already (left over by a crash of a lab
+// whose state directory went away).
+func reserve(root, id string) error {
+	if pins, _ := labPins(id); len(pins) > 0 {
+		return fmt.Errorf("lab id %s is in use: %s exists (try `nslab gc`)", id, pins[0])
+	}
+	if err := os.Mkdir(filepath.Join(root, id), 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("lab id %s is in use: %s exists", id, filepath.Join(root, id))
+		}
+		return fmt.Errorf("lab %s: state dir: %w", id, err)
+	}
+	return nil
+}
+
+func randomID() string {
+	b := make([]byte, 2)
+	rand.Read(b)
+	return "nsl" + hex.EncodeToString(b)
+}
+
+func (l *Lab) makeHosts() {
+	l.named = map[string]*Host{}
+	l.hosts = make([]*Host, len(l.topo.Hosts))
+	for i, spec := range l.topo.Hosts {
+		h := &Host{Name: spec.Name, Spec: spec, lab: l, index: i}
+		if spec.Kind == KindDocker {
+			h.dir = filepath.Join(l.dir, spec.Name)
+			h.socket = filepath.Join(h.dir, "docker.sock")
+		}
+		l.hosts[i] = h
+		l.named[spec.Name] = h
+	}
+}
+
+// build makes the fabric and the hosts, then starts the daemons and the
+// topology's containers.
+func (l *Lab) build(ctx context.Context, o Options, bin string) error {
+	t0 := time.Now()
+	f, err := newFabric(ctx, l.ID(), l.topo.Segments)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Progress, "fabric: %d segments\n", len(l.topo.Segments))
+	if err := l.buildHosts(ctx, f, o); err != nil {
+		return err
+	}
+	if bin != "" {
+		if err := l.startDaemons(ctx, bin, o); err != nil {
+			return err
+		}
+		if err := l.createContainers(ctx, o); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state.State = StateUp
+	if err := writeState(l.dir, l.state); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Progress, "lab %s up: %d hosts in %s\n", l.ID(), len(l.hosts), time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// Open attaches to a lab from its state directory under root ("" for
+// DefaultRoot): what another process built can be inspected, exec'd into
+// and taken down.
+func Open(root, id string) (*Lab, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	if !idRE.MatchString(id) {
+		return nil, fmt.Errorf("lab id %q: want ^[a-z][a-z0-9]{2,9}$", id)
+	}
+	dir := filepath.Join(root, id)
+	s, err := readState(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: %w", id, err)
+	}
+	if s.ID != id || s.Topology == nil {
+		return nil, fmt.Errorf("lab %s: %s does not describe this lab", id, filepath.Join(dir, stateFile))
+	}
+	l := &Lab{root: root, dir: dir, topo: s.Topology, state: s}
+	l.makeHosts()
+	for _, h := range l.hosts {
+		h.pid = s.HostdPIDs[h.Name]
+	}
+	return l, nil
+}
+
+// Down removes everything of the lab: daemons and their containers, every
+// process left in its namespaces, every namespace pin and the state
+// directory. It can be repeated, and works from a process that only opened
+// the lab.
+func (l *Lab) Down(ctx context.Context) error {
+	l.mu.Lock()
+	pids := map[string]int{}
+	for _, h := range l.hosts {
+		if pid := h.hostdPID(); pid > 0 {
+			pids[h.Name] = pid
+		}
+	}
+	l.mu.Unlock()
+	return teardown(ctx, l.dir, l.ID(), pids)
+}
+
+func (t *Topology) hasDocker() bool {
+	for _, h := range t.Hosts {
+		if h.Kind == KindDocker || h.Kind == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// cloneTopology copies t so that the lab never shares it with the caller.
+func cloneTopology(t *Topology) (*Topology, error) {
+	if t == nil {
+		return nil, errors.New("lab: no topology")
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	var c Topology
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	return &c, nil
+}
+
+// labPins lists the /run/netns pins of lab id: fabric, hosts, containers
+// and whatever else was made inside the lab under its prefix.
+func labPins(id string) ([]string, error) {
+	return filepath.Glob(filepath.Join(netns.RunDir, id+"-*"))
+}

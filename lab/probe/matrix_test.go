@@ -1,0 +1,112 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Three hosts: a and b share a veth segment; c's cable into a is unplugged
+// (a's end is down), so c reaches nobody and nobody reaches c.
+func TestReachabilityMatrix(t *testing.T) {
+	needRoot(t)
+	a, b := twoHosts(t)
+	c := newNS(t, "c")
+	veth(t, a, "ac", c, "ca")
+	addr(t, c, "ca", "192.168.100.3/24", true)
+	addr(t, a, "ac", "192.168.101.1/24", false)
+	eps := []Endpoint{{"a", a, ipA}, {"b", b, ipB}, {"c", c, ipC}}
+	o := Opts{Timeout: 1500 * time.Millisecond}
+
+	got := Reachability(context.Background(), eps, o)
+	want := Groups([]string{"a", "b"}, []string{"c"})
+	if d := got.Diff(want); d != "" {
+		t.Fatal(d)
+	}
+	if !got.Equal(want) || !got.Reachable("a", "b") || !got.Reachable("b", "a") || got.Reachable("a", "c") {
+		t.Errorf("accessors disagree with Diff:\n%s", got)
+	}
+	if err := got.Err("c", "b"); !errors.Is(err, ErrDeadline) {
+		t.Errorf("c → b: want a deadline error, got %v", err)
+	}
+	// Six pings in parallel: the silent ones take one deadline, not four.
+	if got.Elapsed < o.Timeout || got.Elapsed > 2*o.Timeout {
+		t.Errorf("matrix took %s, want about %s", got.Elapsed, o.Timeout)
+	}
+	t.Logf("matrix in %s:\n%s", got.Elapsed.Round(time.Millisecond), got)
+
+	// The same matrix is wrong against an expectation that c is joined.
+	if got.Equal(Groups([]string{"a", "b", "c"})) {
+		t.Error("matrix equal to the all-reachable expectation")
+	}
+
+	// An endpoint that cannot be probed is unknown, never "unreachable".
+	eps = append(eps, Endpoint{"d", a + "-missing", ipNone})
+	got = Reachability(context.Background(), eps, o)
+	d := got.Diff(Groups([]string{"a", "b"}, []string{"c"}, []string{"d"}))
+	if !strings.Contains(d, "d → a: want unreachable, got unknown") || !strings.Contains(got.String(), "?") {
+		t.Errorf("missing namespace not reported as unknown:\n%s", d)
+	}
+}
+
+func TestMatrixExpectations(t *testing.T) {
+	want := NewMatrix("x", "y", "z").Allow("x", "y", "z").Allow("y", "x")
+	if !want.Equal(Groups([]string{"x", "y"}, []string{"z"}).Allow("x", "z")) {
+		t.Error("the same pairs built two ways differ")
+	}
+	if !want.Reachable("x", "z") || want.Reachable("z", "x") || want.Reachable("x", "x") {
+		t.Error("Allow is one-way and the diagonal is never reachable")
+	}
+	// Order of endpoints does not matter.
+	if !want.Equal(NewMatrix("z", "y", "x").Allow("x", "y", "z").Allow("y", "x")) {
+		t.Error("same matrix in another order differs")
+	}
+	other := NewMatrix("x", "y", "z").Allow("x", "y")
+	d := other.Diff(want)
+	if !strings.Contains(d, "x → z: want reachable, got unreachable") || strings.Contains(d, "x → y") {
+		t.Errorf("diff:\n%s", d)
+	}
+	if d := NewMatrix("x", "y").Diff(NewMatrix("x", "w")); !strings.Contains(d, "endpoint w: missing") ||
+		!strings.Contains(d, "endpoint y: not expected") {
+		t.Errorf("diff of different endpoints:\n%s", d)
+	}
+	if NewMatrix("x", "x").Equal(NewMatrix("x", "x")) {
+		t.Error("a matrix with a name twice compared equal")
+	}
+	table := want.String()
+	wantTable := "from\\to x y z\n" +
+		"x       · ✓ ✓\n" +
+		"y       ✓ · ✗\n" +
+		"z       ✗ ✗ ·\n"
+	if table != wantTable {
+		t.Errorf("table:\n%q\nwant\n%q", table, wantTable)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Allow with an unknown name did not panic")
+			}
+		}()
+		want.Allow("x", "typo")
+	}()
+}
+
+func TestDeadlineError(t *testing.T) {
+	refused := errors.New("connection refused")
+	timeout := fmt.Errorf("read: %w", context.DeadlineExceeded)
+	err := error(&DeadlineError{What: "udp echo 10.0.0.2:7 from /run/netns/x", Want: "echo",
+		Timeout: 5 * time.Second, Tries: 12, Last: timeout, Earlier: refused})
+	if got := err.Error(); got != "udp echo 10.0.0.2:7 from /run/netns/x: no echo in 5s (12 tries); "+
+		"last: read: context deadline exceeded; before that: connection refused" {
+		t.Errorf("message: %s", got)
+	}
+	if !errors.Is(err, ErrDeadline) || !errors.Is(err, refused) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Error("errors.Is does not see through DeadlineError")
+	}
+	if o := (Opts{}).withDefaults(); o.Timeout != 5*time.Second || o.Interval != 100*time.Millisecond || o.Try != time.Second {
+		t.Errorf("defaults: %+v", o)
+	}
+}

@@ -1,0 +1,178 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultRoot holds one state directory per lab.
+const DefaultRoot = "/run/nslab"
+
+const stateFile = "lab.json"
+
+// Lab states as recorded in lab.json.
+const (
+	StateStarting = "starting"
+	StateUp       = "up"
+)
+
+// idRE is the shape of a lab id; every name a lab makes starts with it and
+// a dash, and an id holds no dash, so one lab's names never match another's.
+var idRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,9}$`)
+
+// labState is lab.json: written before the first namespace exists, so that
+// a lab whose owner died anywhere in Up is still found and removed by GC.
+type labState struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name,omitempty"`
+	File     string    `json:"file,omitempty"`
+	Topology *Topology `json:"topology"`
+	Owner    int       `json:"owner"`
+	// OwnerStart is field 22 of /proc/<owner>/stat (start time in clock
+	// ticks since boot): a different process reusing the pid has another.
+	OwnerStart uint64         `json:"ownerStart"`
+	Created    time.Time      `json:"created"`
+	State      string         `json:"state"`
+	HostdPIDs  map[string]int `json:"hostdPids,omitempty"`
+}
+
+// Summary describes one lab found under a state root.
+type Summary struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	File    string    `json:"file"`
+	Owner   int       `json:"owner"`
+	Alive   bool      `json:"alive"` // the owner process still runs
+	Hosts   []string  `json:"hosts"`
+	Created time.Time `json:"created"`
+	State   string    `json:"state"`
+}
+
+func readState(dir string) (*labState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var s labState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+	}
+	if !idRE.MatchString(s.ID) {
+		return nil, fmt.Errorf("%s: bad lab id %q", filepath.Join(dir, stateFile), s.ID)
+	}
+	return &s, nil
+}
+
+// writeState replaces lab.json atomically: a reader (GC in another process)
+// sees the old or the new file, never half of one.
+func writeState(dir string, s *labState) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, stateFile)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// procStart returns the start time of pid (field 22 of /proc/<pid>/stat)
+// and whether the process exists and is not a zombie.
+func procStart(pid int) (uint64, bool) {
+	if pid <= 0 {
+		return 0, false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces and parentheses: fields
+	// are counted from the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state), so field 22 is f[19].
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return 0, false
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return start, true
+}
+
+// ownerAlive reports whether the process recorded as owner still runs: same
+// pid and same start time.
+func (s *labState) ownerAlive() bool {
+	start, ok := procStart(s.Owner)
+	return ok && start == s.OwnerStart
+}
+
+func (s *labState) summary() Summary {
+	sum := Summary{ID: s.ID, Name: s.Name, File: s.File, Owner: s.Owner, Alive: s.ownerAlive(), Created: s.Created, State: s.State}
+	if s.Topology != nil {
+		for _, h := range s.Topology.Hosts {
+			sum.Hosts = append(sum.Hosts, h.Name)
+		}
+	}
+	return sum
+}
+
+// labDirs lists the lab ids that have a state directory under root.
+func labDirs(root string) ([]string, error) {
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state root: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() && idRE.MatchString(e.Name()) {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// List describes every lab with a state directory under root ("" for
+// DefaultRoot), sorted by id. A directory whose lab.json cannot be read
+// yet (a lab in its first instant) is listed with state "unknown".
+func List(root string) ([]Summary, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	ids, err := labDirs(root)
+	if err != nil {
+		return nil, err
+	}
+	var out []Summary
+	for _, id := range ids {
+		s, err := readState(filepath.Join(root, id))
+		if err != nil {
+			out = append(out, Summary{ID: id, State: "unknown"})
+			continue
+		}
+		out = append(out, s.summary())
+	}
+	return out, nil
+}

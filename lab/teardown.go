@@ -1,0 +1,258 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nslab/nslab/netimpl/netns"
+)
+
+const (
+	// hostdGrace is how long a hostd gets after SIGTERM to remove its
+	// containers and exit.
+	hostdGrace = 5 * time.Second
+	// killGrace is how long SIGKILLed processes get to disappear.
+	killGrace = 5 * time.Second
+)
+
+// teardown removes lab id: it stops each hostd (pids, by host) with
+// SIGTERM and then SIGKILL, kills every process still in one of the lab's
+// namespaces, unpins every namespace under the lab's prefix and removes the
+// state directory. It needs nothing but what is on disk and in /proc, so a
+// fresh process (Open + Down, GC) can run it, and it can be repeated.
+func teardown(ctx context.Context, dir, id string, hostdPIDs map[string]int) error {
+	var errs []error
+	inodes := pinInodes(id)
+
+	// hostd first and gently: on SIGTERM it removes its own containers. A
+	// pid counts only while it still lives in one of the lab's namespaces;
+	// anything else is a reused pid.
+	var stopping []proc
+	for _, pid := range hostdPIDs {
+		if p, ok := inside(pid, inodes); ok {
+			if syscall.Kill(pid, syscall.SIGTERM) == nil {
+				stopping = append(stopping, p)
+			}
+		}
+	}
+	for _, p := range waitGone(ctx, stopping, hostdGrace) {
+		syscall.Kill(p.pid, syscall.SIGKILL)
+	}
+
+	// Then whatever is left in the lab's namespaces: containers whose hostd
+	// died without cleaning up, shells from exec, a student's sleep loop.
+	// hostd may have pinned namespaces meanwhile, so look again.
+	for round := 0; round < 5; round++ {
+		inodes = mergeInodes(inodes, pinInodes(id))
+		victims := scanInside(inodes)
+		if len(victims) == 0 {
+			break
+		}
+		for _, p := range victims {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+		if left := waitGone(ctx, victims, killGrace); len(left) > 0 && round == 4 {
+			errs = append(errs, fmt.Errorf("lab %s: %d processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid))
+		}
+	}
+
+	if err := unpinAll(id); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, fmt.Errorf("lab %s: remove state: %w", id, err))
+	}
+	return errors.Join(errs...)
+}
+
+// proc identifies a process across pid reuse.
+type proc struct {
+	pid   int
+	start uint64
+}
+
+func (p proc) alive() bool {
+	start, ok := procStart(p.pid)
+	return ok && start == p.start
+}
+
+// pinInodes maps the namespace identity of every pin of lab id to the pin.
+// The machine's own namespace and this process's are never in it, even if
+// someone pinned one of them under the lab's prefix: every process in it
+// would be killed.
+func pinInodes(id string) map[uint64]string {
+	m := map[uint64]string{}
+	pins, _ := labPins(id)
+	for _, p := range pins {
+		if ino, err := netns.Inode(p); err == nil {
+			m[ino] = p
+		}
+	}
+	for _, own := range []string{"/proc/1/ns/net", "/proc/self/ns/net"} {
+		if ino, err := netns.Inode(own); err == nil {
+			delete(m, ino)
+		}
+	}
+	return m
+}
+
+func mergeInodes(a, b map[uint64]string) map[uint64]string {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+// inside reports whether pid (never this process) lives in one of the
+// namespaces.
+func inside(pid int, inodes map[uint64]string) (proc, bool) {
+	if pid <= 1 || pid == os.Getpid() {
+		return proc{}, false
+	}
+	start, ok := procStart(pid)
+	if !ok {
+		return proc{}, false
+	}
+	ino, err := netns.Inode("/proc/" + strconv.Itoa(pid) + "/ns/net")
+	if err != nil {
+		return proc{}, false
+	}
+	if _, ok := inodes[ino]; !ok {
+		return proc{}, false
+	}
+	return proc{pid: pid, start: start}, true
+}
+
+// scanInside lists every process whose network namespace is one of inodes.
+func scanInside(inodes map[uint64]string) []proc {
+	if len(inodes) == 0 {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if p, ok := inside(pid, inodes); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// waitGone waits until every process has exited (or become a zombie) or
+// the grace period ends, and returns those still running.
+func waitGone(ctx context.Context, ps []proc, grace time.Duration) []proc {
+	deadline := time.Now().Add(grace)
+	for {
+		var left []proc
+		for _, p := range ps {
+			if p.alive() {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return left
+		}
+		ps = left
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// unpinAll deletes every /run/netns pin of lab id, several at a time:
+// each unmount waits for an RCU grace period, and those overlap.
+func unpinAll(id string) error {
+	pins, err := labPins(id)
+	if err != nil {
+		return fmt.Errorf("lab %s: list pins: %w", id, err)
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	jobs := make(chan string)
+	for w := 0; w < min(32, len(pins)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				if err := netns.Delete(p); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, p := range pins {
+		jobs <- p
+	}
+	close(jobs)
+	wg.Wait()
+	if left, _ := labPins(id); len(left) > 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("lab %s: pins left: %v", id, left))
+	}
+	return errors.Join(errs...)
+}
+
+// GC tears down every lab under root ("" for DefaultRoot) whose owner is
+// gone (no such pid, or a pid reused by a process with another start time)
+// and returns their ids. A lab whose owner is alive is left alone, even
+// while it is still starting.
+func GC(ctx context.Context, root string) ([]string, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	ids, err := labDirs(root)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, id := range ids {
+		dir := filepath.Join(root, id)
+		s, err := readState(dir)
+		if err != nil {
+			// Up makes the directory and then writes lab.json at once; a
+			// directory without one for a while is what a crash between
+			// the two leaves behind.
+			st, serr := os.Stat(dir)
+			if serr != nil || time.Since(st.ModTime()) < 10*time.Second {
+				continue
+			}
+			if err := teardown(ctx, dir, id, nil); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			removed = append(removed, id)
+			continue
+		}
+		if s.ownerAlive() {
+			continue
+		}
+		l, err := Open(root, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := l.Down(ctx); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, id)
+	}
+	return removed, errors.Join(errs...)
+}

@@ -1,0 +1,439 @@
+// Package lab builds virtual hosts as network namespaces joined by veth legs
+// into a per-lab fabric namespace, runs hostd on each docker host, and takes
+// it all down again. Nothing it makes lives in the machine's root namespace,
+// and every name it makes carries the lab's id.
+package lab
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Topology is a parsed and validated lab description.
+type Topology struct {
+	// Name is an optional label.
+	Name string `json:"name,omitempty"`
+	// File is the path the topology was read from ("" when built in code).
+	File     string     `json:"file,omitempty"`
+	Segments []Segment  `json:"segments"`
+	Hosts    []HostSpec `json:"hosts"`
+}
+
+// Segment is an L2 segment: one Linux bridge in the fabric namespace.
+type Segment struct {
+	Name   string       `json:"name"`
+	Prefix netip.Prefix `json:"prefix"`
+}
+
+// Host kinds.
+const (
+	KindDocker = "docker" // runs hostd
+	KindPlain  = "plain"  // a bare namespace: router, outside host, playground
+)
+
+// HostSpec describes one virtual host. A file that omits forwarding gets
+// true for docker hosts (dockerd turns it on) and false for plain ones; a
+// HostSpec built in code says what it wants.
+type HostSpec struct {
+	Name       string          `json:"name"`
+	Kind       string          `json:"kind"`
+	Forwarding bool            `json:"forwarding"`
+	Interfaces []InterfaceSpec `json:"interfaces,omitempty"`
+	Routes     []RouteSpec     `json:"routes,omitempty"`
+	DNS        []netip.Addr    `json:"dns,omitempty"`
+	Containers []ContainerSpec `json:"containers,omitempty"`
+}
+
+// InterfaceSpec is one veth leg of a host into a segment.
+type InterfaceSpec struct {
+	Name    string       `json:"name"`
+	Segment string       `json:"segment"`
+	Address netip.Prefix `json:"address,omitzero"` // zero: no address
+	MAC     string       `json:"mac,omitempty"`
+}
+
+// RouteSpec is a static route of a host.
+type RouteSpec struct {
+	To  netip.Prefix `json:"to"` // 0.0.0.0/0 for default
+	Via netip.Addr   `json:"via"`
+}
+
+// ContainerSpec is a container created through the host's Docker API once
+// hostd answers.
+type ContainerSpec struct {
+	Name    string   `json:"name"`
+	Image   string   `json:"image"`
+	Network string   `json:"network"`
+	Command []string `json:"command,omitempty"`
+}
+
+// Problem is one thing wrong with a topology, located in its file.
+type Problem struct {
+	File    string
+	Line    int // 0 when unknown (a topology built in code)
+	Field   string
+	Message string
+}
+
+func (p Problem) String() string {
+	loc := p.File
+	if loc == "" {
+		loc = "topology"
+	}
+	if p.Line > 0 {
+		loc += ":" + strconv.Itoa(p.Line)
+	}
+	if p.Field == "" {
+		return loc + ": " + p.Message
+	}
+	return loc + ": " + p.Field + ": " + p.Message
+}
+
+// TopologyError lists every problem found in a topology; nothing was
+// created because of it.
+type TopologyError struct {
+	Problems []Problem
+}
+
+func (e *TopologyError) Error() string {
+	s := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		s[i] = p.String()
+	}
+	return strings.Join(s, "\n")
+}
+
+// LoadTopology reads, parses and validates a topology file.
+func LoadTopology(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	return ParseTopology(path, data)
+}
+
+// ParseTopology parses and validates a topology; file names it in errors.
+func ParseTopology(file string, data []byte) (*Topology, error) {
+	d := &decoder{file: file, lines: lines{}}
+	t := d.document(data)
+	if len(d.problems) > 0 {
+		return nil, &TopologyError{Problems: d.problems}
+	}
+	t.File = file
+	t.applyDefaults()
+	if ps := t.check(d.lines); len(ps) > 0 {
+		return nil, &TopologyError{Problems: ps}
+	}
+	return t, nil
+}
+
+// lines maps a field path ("hosts[1].interfaces[0].address") to the line
+// it was written on, so validation can point at it after decoding.
+type lines map[string]int
+
+// at returns the line of path, or of its closest written ancestor (a field
+// left to its default has no line of its own); line 1 for what a file
+// lacks altogether, 0 without a file.
+func (l lines) at(path string) int {
+	if l == nil {
+		return 0
+	}
+	for path != "" {
+		if n, ok := l[path]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 1
+}
+
+type decoder struct {
+	file     string
+	lines    lines
+	problems []Problem
+}
+
+func (d *decoder) errorf(line int, field, format string, args ...any) {
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func (d *decoder) document(data []byte) *Topology {
+	t := &Topology{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.errorf(1, "", "empty file: a topology needs at least one host")
+			return t
+		}
+		line := 0
+		msg := err.Error()
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		d.errorf(line, "", "not valid YAML: %s", msg)
+		return t
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		d.errorf(extra.Line, "", "a topology file holds one YAML document")
+		return t
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	d.mapping(root, "", map[string]func(*yaml.Node, string){
+		"name": func(v *yaml.Node, f string) { t.Name = d.str(v, f) },
+		"segments": func(v *yaml.Node, f string) {
+			d.seq(v, f, func(item *yaml.Node, p string) { t.Segments = append(t.Segments, d.segment(item, p)) })
+		},
+		"hosts": func(v *yaml.Node, f string) {
+			d.seq(v, f, func(item *yaml.Node, p string) { t.Hosts = append(t.Hosts, d.host(item, p)) })
+		},
+	})
+	return t
+}
+
+func (d *decoder) segment(n *yaml.Node, path string) Segment {
+	var s Segment
+	d.mapping(n, path, map[string]func(*yaml.Node, string){
+		"name":   func(v *yaml.Node, f string) { s.Name = d.str(v, f) },
+		"prefix": func(v *yaml.Node, f string) { s.Prefix = d.prefix(v, f) },
+	})
+	d.require(n, path, "name", "prefix")
+	return s
+}
+
+func (d *decoder) host(n *yaml.Node, path string) HostSpec {
+	h := HostSpec{Forwarding: true}
+	forwarding := false
+	d.mapping(n, path, map[string]func(*yaml.Node, string){
+		"name": func(v *yaml.Node, f string) { h.Name = d.str(v, f) },
+		"kind": func(v *yaml.Node, f string) { h.Kind = d.str(v, f) },
+		"forwarding": func(v *yaml.Node, f string) {
+			forwarding = true
+			h.Forwarding = d.boolean(v, f)
+		},
+		"interfaces": func(v *yaml.Node, f string) {
+			d.seq(v, f, func(item *yaml.Node, p string) { h.Interfaces = append(h.Interfaces, d.iface(item, p)) })
+		},
+		"routes": func(v *yaml.Node, f string) {
+			d.seq(v, f, func(item *yaml.Node, p string) { h.Routes = append(h.Routes, d.route(item, p)) })
+		},
+		"dns": func(v *yaml.Node, f string) {
+			d.seq(v, f, func(item *yaml.Node, p string) { h.DNS = append(h.DNS, d.addr(item, p)) })
+		},
+		"containers": func(v *yaml.Node, f string) {
+			d.seq(v, f, func(item *yaml.Node, p string) { h.Containers = append(h.Containers, d.container(item, p)) })
+		},
+	})
+	d.require(n, path, "name")
+	// dockerd turns forwarding on; a bare namespace starts with it off.
+	if !forwarding && h.Kind == KindPlain {
+		h.Forwarding = false
+	}
+	return h
+}
+
+func (d *decoder) iface(n *yaml.Node, path string) InterfaceSpec {
+	var i InterfaceSpec
+	d.mapping(n, path, map[string]func(*yaml.Node, string){
+		"segment": func(v *yaml.Node, f string) { i.Segment = d.str(v, f) },
+		"name":    func(v *yaml.Node, f string) { i.Name = d.str(v, f) },
+		"address": func(v *yaml.Node, f string) { i.Address = d.hostPrefix(v, f) },
+		"mac":     func(v *yaml.Node, f string) { i.MAC = d.str(v, f) },
+	})
+	d.require(n, path, "segment")
+	return i
+}
+
+func (d *decoder) route(n *yaml.Node, path string) RouteSpec {
+	var r RouteSpec
+	d.mapping(n, path, map[string]func(*yaml.Node, string){
+		"to": func(v *yaml.Node, f string) {
+			if d.str(v, f) == "default" {
+				r.To = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+				return
+			}
+			r.To = d.prefix(v, f)
+		},
+		"via": func(v *yaml.Node, f string) { r.Via = d.addr(v, f) },
+	})
+	d.require(n, path, "to", "via")
+	return r
+}
+
+func (d *decoder) container(n *yaml.Node, path string) ContainerSpec {
+	var c ContainerSpec
+	d.mapping(n, path, map[string]func(*yaml.Node, string){
+		"name":    func(v *yaml.Node, f string) { c.Name = d.str(v, f) },
+		"image":   func(v *yaml.Node, f string) { c.Image = d.str(v, f) },
+		"network": func(v *yaml.Node, f string) { c.Network = d.str(v, f) },
+		"command": func(v *yaml.Node, f string) {
+			d.seq(v, f, func(item *yaml.Node, p string) { c.Command = append(c.Command, d.str(item, p)) })
+		},
+	})
+	d.require(n, path, "name")
+	return c
+}
+
+// mapping walks a YAML mapping, calling the handler of each known key with
+// the value and its field path; any other key is an error.
+func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]func(*yaml.Node, string)) {
+	if path != "" {
+		d.lines[path] = n.Line
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n.Line, orTop(path), "must be a mapping")
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		field := join(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.errorf(k.Line, field, "given twice (first at line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		fn, ok := fields[k.Value]
+		if !ok {
+			d.errorf(k.Line, field, "unknown field (known: %s)", known(fields))
+			continue
+		}
+		// A field's line is its key's: for a block list the value starts
+		// on the next line.
+		d.lines[field] = k.Line
+		fn(v, field)
+	}
+}
+
+// require reports each named key missing from the mapping n.
+func (d *decoder) require(n *yaml.Node, path string, keys ...string) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for _, key := range keys {
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			found = found || n.Content[i].Value == key
+		}
+		if !found {
+			d.errorf(n.Line, join(path, key), "required")
+		}
+	}
+}
+
+func (d *decoder) seq(n *yaml.Node, path string, item func(*yaml.Node, string)) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n.Line, path, "must be a list")
+		return
+	}
+	for i, c := range n.Content {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.lines[p] = c.Line
+		item(c, p)
+	}
+}
+
+func (d *decoder) str(n *yaml.Node, path string) string {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errorf(n.Line, path, "must be a string")
+		return ""
+	}
+	return n.Value
+}
+
+func (d *decoder) boolean(n *yaml.Node, path string) bool {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		d.errorf(n.Line, path, "must be true or false, not %q", n.Value)
+	}
+	return b
+}
+
+// prefix parses a network prefix such as 192.168.8.0/24.
+func (d *decoder) prefix(n *yaml.Node, path string) netip.Prefix {
+	s := d.str(n, path)
+	if s == "" {
+		return netip.Prefix{}
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		d.errorf(n.Line, path, "%q is not a CIDR prefix such as 192.168.8.0/24", s)
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// hostPrefix parses an interface address such as 192.168.8.150/24.
+func (d *decoder) hostPrefix(n *yaml.Node, path string) netip.Prefix {
+	s := d.str(n, path)
+	if s == "" {
+		return netip.Prefix{}
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		d.errorf(n.Line, path, "%q is not an address in CIDR form such as 192.168.8.150/24", s)
+		return netip.Prefix{}
+	}
+	return p
+}
+
+func (d *decoder) addr(n *yaml.Node, path string) netip.Addr {
+	s := d.str(n, path)
+	if s == "" {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		d.errorf(n.Line, path, "%q is not an IP address", s)
+		return netip.Addr{}
+	}
+	return a
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orTop(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
+}
+
+// known lists the accepted keys in a stable order for error messages.
+func known(fields map[string]func(*yaml.Node, string)) string {
+	ks := make([]string, 0, len(fields))
+	for k := range fields {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}

@@ -1,0 +1,374 @@
+package lab
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// Linux caps interface names at IFNAMSIZ-1 bytes.
+const maxIfName = 15
+
+var (
+	ifNameRE     = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+	hostNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	dockerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+)
+
+const (
+	maxHostName   = 32
+	defaultImage  = "alpine"
+	defaultNet    = "bridge"
+	fabricPinName = "fabric"
+)
+
+// Validate checks a topology built in code (ParseTopology checks the ones
+// read from files), filling in the defaults first.
+func (t *Topology) Validate() error {
+	t.applyDefaults()
+	if ps := t.check(nil); len(ps) > 0 {
+		return &TopologyError{Problems: ps}
+	}
+	return nil
+}
+
+// applyDefaults fills in what the schema lets a file leave out.
+func (t *Topology) applyDefaults() {
+	for i := range t.Hosts {
+		h := &t.Hosts[i]
+		if h.Kind == "" {
+			h.Kind = KindDocker
+		}
+		for j := range h.Interfaces {
+			if h.Interfaces[j].Name == "" {
+				h.Interfaces[j].Name = fmt.Sprintf("eth%d", j+1)
+			}
+		}
+		for j := range h.Containers {
+			c := &h.Containers[j]
+			if c.Image == "" {
+				c.Image = defaultImage
+			}
+			if c.Network == "" {
+				c.Network = defaultNet
+			}
+		}
+	}
+}
+
+// checker collects problems, each located through the line table (nil for
+// a topology built in code).
+type checker struct {
+	file     string
+	lines    lines
+	problems []Problem
+}
+
+func (c *checker) errorf(field, format string, args ...any) {
+	c.problems = append(c.problems, Problem{File: c.file, Line: c.lines.at(field), Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// check validates the whole topology and returns every problem found.
+func (t *Topology) check(ls lines) []Problem {
+	c := &checker{file: t.File, lines: ls}
+	segs := c.segments(t.Segments)
+	if len(t.Hosts) == 0 {
+		c.errorf("hosts", "a topology needs at least one host")
+	}
+	hostSeen := map[string]string{}
+	addrSeen := map[netip.Addr]string{}
+	macSeen := map[string]string{}
+	// Every namespace pin is /run/netns/<id>-<name>: host names and
+	// host-container pairs must not produce the same name.
+	pinSeen := map[string]string{fabricPinName: "the lab's fabric"}
+	for i := range t.Hosts {
+		h := &t.Hosts[i]
+		hp := fmt.Sprintf("hosts[%d]", i)
+		c.hostName(h, hp, hostSeen, pinSeen)
+		switch h.Kind {
+		case KindDocker, KindPlain:
+		default:
+			c.errorf(hp+".kind", "unknown kind %q (want %s or %s)", h.Kind, KindDocker, KindPlain)
+		}
+		c.interfaces(h, hp, segs, addrSeen, macSeen)
+		c.routes(h, hp)
+		c.dns(h, hp, t.Segments)
+		c.containers(h, hp, pinSeen)
+	}
+	return c.problems
+}
+
+func (c *checker) segments(segments []Segment) map[string]Segment {
+	segs := map[string]Segment{}
+	seen := map[string]string{}
+	for i, s := range segments {
+		sp := fmt.Sprintf("segments[%d]", i)
+		if c.ifName(sp+".name", s.Name, "segment") {
+			if first, dup := seen[s.Name]; dup {
+				c.errorf(sp+".name", "duplicate segment name %s (also %s)", s.Name, first)
+			} else {
+				seen[s.Name] = sp
+				segs[s.Name] = s
+			}
+		}
+		if !s.Prefix.IsValid() {
+			c.errorf(sp+".prefix", "required")
+			continue
+		}
+		if !s.Prefix.Addr().Is4() {
+			c.errorf(sp+".prefix", "%s: only IPv4 segments are supported", s.Prefix)
+			continue
+		}
+		if s.Prefix != s.Prefix.Masked() {
+			c.errorf(sp+".prefix", "%s is not a network prefix (did you mean %s?)", s.Prefix, s.Prefix.Masked())
+			continue
+		}
+		for j := 0; j < i; j++ {
+			o := segments[j]
+			if o.Prefix.IsValid() && o.Prefix.Overlaps(s.Prefix) {
+				c.errorf(sp+".prefix", "%s overlaps segment %s (%s)", s.Prefix, o.Name, o.Prefix)
+			}
+		}
+	}
+	return segs
+}
+
+// ifName checks a Linux interface name; what says what it names.
+func (c *checker) ifName(field, name, what string) bool {
+	switch {
+	case name == "":
+		c.errorf(field, "required")
+	case len(name) > maxIfName:
+		c.errorf(field, "%s name %q is %d bytes; Linux allows at most %d", what, name, len(name), maxIfName)
+	case !ifNameRE.MatchString(name) || name == "." || name == "..":
+		c.errorf(field, "%s name %q may hold only letters, digits, '_', '.' and '-'", what, name)
+	default:
+		return true
+	}
+	return false
+}
+
+func (c *checker) hostName(h *HostSpec, hp string, seen, pins map[string]string) {
+	f := hp + ".name"
+	switch {
+	case h.Name == "":
+		c.errorf(f, "required")
+	case len(h.Name) > maxHostName:
+		c.errorf(f, "host name %q is %d bytes; at most %d", h.Name, len(h.Name), maxHostName)
+	case !hostNameRE.MatchString(h.Name):
+		c.errorf(f, "host name %q must match [a-z0-9][a-z0-9-]*", h.Name)
+	case seen[h.Name] != "":
+		c.errorf(f, "duplicate host name %s (also %s)", h.Name, seen[h.Name])
+	case pins[h.Name] != "":
+		c.errorf(f, "host name %s would share its namespace name with %s", h.Name, pins[h.Name])
+	default:
+		seen[h.Name] = hp
+		pins[h.Name] = "host " + h.Name
+	}
+}
+
+func (c *checker) interfaces(h *HostSpec, hp string, segs map[string]Segment, addrs map[netip.Addr]string, macs map[string]string) {
+	names := map[string]string{}
+	for j, i := range h.Interfaces {
+		ip := fmt.Sprintf("%s.interfaces[%d]", hp, j)
+		if c.ifName(ip+".name", i.Name, "interface") {
+			switch {
+			case i.Name == "lo":
+				c.errorf(ip+".name", "lo is the host's loopback")
+			case names[i.Name] != "":
+				c.errorf(ip+".name", "duplicate interface name %s in host %s (also %s)", i.Name, h.Name, names[i.Name])
+			default:
+				names[i.Name] = ip
+			}
+		}
+		seg, known := segs[i.Segment]
+		if i.Segment == "" {
+			c.errorf(ip+".segment", "required")
+		} else if !known {
+			c.errorf(ip+".segment", "unknown segment %q", i.Segment)
+		}
+		if i.Address.IsValid() {
+			c.address(ip+".address", i.Address, seg, known, addrs)
+		}
+		if i.MAC != "" {
+			c.mac(ip+".mac", i.MAC, macs)
+		}
+	}
+}
+
+func (c *checker) address(f string, a netip.Prefix, seg Segment, known bool, seen map[netip.Addr]string) {
+	if !a.Addr().Is4() {
+		c.errorf(f, "%s: only IPv4 addresses are supported", a)
+		return
+	}
+	if known && seg.Prefix.IsValid() {
+		if !seg.Prefix.Contains(a.Addr()) {
+			c.errorf(f, "%s is not inside segment %s (%s)", a, seg.Name, seg.Prefix)
+			return
+		}
+		if seg.Prefix.Bits() <= 30 && (a.Addr() == seg.Prefix.Addr() || a.Addr() == lastAddr(seg.Prefix)) {
+			c.errorf(f, "%s is the network or broadcast address of segment %s (%s)", a, seg.Name, seg.Prefix)
+			return
+		}
+	}
+	if first, dup := seen[a.Addr()]; dup {
+		c.errorf(f, "duplicate address %s (also %s)", a.Addr(), first)
+		return
+	}
+	seen[a.Addr()] = f
+}
+
+func (c *checker) mac(f, s string, seen map[string]string) {
+	hw, err := net.ParseMAC(s)
+	switch {
+	case err != nil || len(hw) != 6:
+		c.errorf(f, "%q is not an Ethernet MAC address such as 02:00:00:00:00:01", s)
+		return
+	case hw[0]&1 != 0:
+		c.errorf(f, "%s is a multicast address; an interface needs a unicast one", hw)
+		return
+	case hw.String() == "00:00:00:00:00:00":
+		c.errorf(f, "%s is not a usable address", hw)
+		return
+	}
+	if first, dup := seen[hw.String()]; dup {
+		c.errorf(f, "duplicate MAC %s (also %s)", hw, first)
+		return
+	}
+	seen[hw.String()] = f
+}
+
+func (c *checker) routes(h *HostSpec, hp string) {
+	dsts := map[netip.Prefix]string{}
+	for k, r := range h.Routes {
+		rp := fmt.Sprintf("%s.routes[%d]", hp, k)
+		switch {
+		case !r.To.IsValid():
+			c.errorf(rp+".to", "required")
+		case !r.To.Addr().Is4():
+			c.errorf(rp+".to", "%s: only IPv4 routes are supported", r.To)
+		case r.To != r.To.Masked():
+			c.errorf(rp+".to", "%s is not a network prefix (did you mean %s?)", r.To, r.To.Masked())
+		case dsts[r.To] != "":
+			c.errorf(rp+".to", "duplicate route to %s (also %s)", r.To, dsts[r.To])
+		default:
+			dsts[r.To] = rp
+		}
+		switch {
+		case !r.Via.IsValid():
+			c.errorf(rp+".via", "required")
+		case !r.Via.Is4():
+			c.errorf(rp+".via", "%s: only IPv4 gateways are supported", r.Via)
+		case !onLink(h, r.Via):
+			c.errorf(rp+".via", "gateway %s is not on-link: no interface of host %s has an address in a prefix that holds it", r.Via, h.Name)
+		}
+	}
+}
+
+// onLink reports whether a gateway lies in the prefix of one of the host's
+// addresses but is not one of them, which is what the kernel needs to
+// resolve it on that interface.
+func onLink(h *HostSpec, via netip.Addr) bool {
+	for _, i := range h.Interfaces {
+		if i.Address.IsValid() && i.Address.Addr() != via && i.Address.Masked().Contains(via) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *checker) dns(h *HostSpec, hp string, segments []Segment) {
+	for k, a := range h.DNS {
+		f := fmt.Sprintf("%s.dns[%d]", hp, k)
+		if !a.IsValid() {
+			c.errorf(f, "required")
+			continue
+		}
+		inside := false
+		for _, s := range segments {
+			inside = inside || (s.Prefix.IsValid() && s.Prefix.Contains(a))
+		}
+		if !inside {
+			// A query to any other address would leave the lab.
+			c.errorf(f, "resolver %s is not a lab address: it must lie inside one of the segments", a)
+		}
+	}
+}
+
+func (c *checker) containers(h *HostSpec, hp string, pins map[string]string) {
+	if len(h.Containers) == 0 {
+		return
+	}
+	if h.Kind == KindPlain {
+		c.errorf(hp+".containers", "host %s is plain and runs no daemon; containers need kind %s", h.Name, KindDocker)
+		return
+	}
+	names := map[string]int{}
+	for k, ct := range h.Containers {
+		f := fmt.Sprintf("%s.containers[%d].name", hp, k)
+		switch {
+		case ct.Name == "":
+			c.errorf(f, "required")
+		case !dockerNameRE.MatchString(ct.Name):
+			c.errorf(f, "container name %q must match [a-zA-Z0-9][a-zA-Z0-9_.-]*", ct.Name)
+		case names[ct.Name] != 0:
+			c.errorf(f, "duplicate container name %s in host %s", ct.Name, h.Name)
+		default:
+			names[ct.Name] = k + 1
+			if h.Name != "" {
+				pin := h.Name + "-" + ct.Name
+				if other := pins[pin]; other != "" {
+					c.errorf(f, "container %s of host %s would share its namespace name %s with %s", ct.Name, h.Name, pin, other)
+				} else {
+					pins[pin] = "container " + ct.Name + " of host " + h.Name
+				}
+			}
+		}
+	}
+	for k, ct := range h.Containers {
+		f := fmt.Sprintf("%s.containers[%d].network", hp, k)
+		target, isCtr := strings.CutPrefix(ct.Network, "container:")
+		switch {
+		case isCtr && names[target] == 0:
+			c.errorf(f, "container:%s names no container of host %s", target, h.Name)
+		case isCtr && target == ct.Name:
+			c.errorf(f, "container %s cannot share its own network namespace", ct.Name)
+		case isCtr && containerCycle(h.Containers, names, k):
+			c.errorf(f, "containers of host %s share namespaces in a cycle through %s", h.Name, ct.Name)
+		case !isCtr && !dockerNameRE.MatchString(ct.Network):
+			c.errorf(f, "network %q: want none, host, bridge, container:NAME or a network name", ct.Network)
+		}
+	}
+}
+
+// containerCycle follows container:NAME links from container k and reports
+// whether they come back to it.
+func containerCycle(cs []ContainerSpec, index map[string]int, k int) bool {
+	at := k
+	for steps := 0; steps <= len(cs); steps++ {
+		target, ok := strings.CutPrefix(cs[at].Network, "container:")
+		if !ok || index[target] == 0 {
+			return false
+		}
+		at = index[target] - 1
+		if at == k {
+			return true
+		}
+	}
+	return true
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	bits := p.Bits()
+	for i := 0; i < 4; i++ {
+		for b := 0; b < 8; b++ {
+			if i*8+b >= bits {
+				a[i] |= 0x80 >> b
+			}
+		}
+	}
+	return netip.AddrFrom4(a)
+}

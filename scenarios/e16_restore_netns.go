@@ -1,0 +1,54 @@
+package scenarios
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/nslab/nslab/netimpl/netns"
+)
+
+// Seed 003, "Restore netns": Docker keeps its containers' namespaces out of
+// /var/run/netns, so the document links /proc/<pid>/ns/net there by hand to
+// use `ip netns exec`. nslab pins every container's namespace as
+// <lab>-<host>-<container>; the document's own way works too.
+var _ = Describe("[E16] a container's netns exposed to ip netns exec", Label("E16"), func() {
+	for _, way := range Ways {
+		way := way
+		It("shows the container's interfaces through ip netns exec", func() {
+			l := UpLab("single")
+			d := way(l, "host1")
+			By("via " + d.Via())
+			MustRun(d, Run{Name: "cm01", Network: "none"})
+			pin := l.H("host1").ContainerNetNS("cm01")
+			name := strings.TrimPrefix(pin, netns.RunDir+"/")
+			Expect(Inode(pin)).To(Equal(Inode(NetNSOf(d, "cm01"))))
+
+			By("a link made inside the container appears through the pin")
+			MustExec(d, "cm01", "ip", "link", "add", "v-e16a", "type", "veth", "peer", "name", "v-e16b")
+			out := l.Sh("host1", "ip netns exec "+name+" ip addr")
+			Expect(out).To(ContainSubstring("v-e16a"))
+			Expect(out).To(ContainSubstring("v-e16b"))
+			Expect(out).To(ContainSubstring("inet 127.0.0.1/8"))
+			Expect(l.Sh("host1", "ip -o link")).NotTo(ContainSubstring("v-e16"), "the host must not see them")
+
+			By("the document's way: ln -s /proc/<pid>/ns/net /var/run/netns/<name>")
+			link := l.ID() + "-restored"
+			DeferCleanup(os.Remove, netns.Path(link))
+			pid := strings.TrimSuffix(strings.TrimPrefix(NetNSOf(d, "cm01"), "/proc/"), "/ns/net")
+			l.Sh("host1", fmt.Sprintf("ln -s /proc/%s/ns/net /var/run/netns/%s", pid, link))
+			Expect(l.Sh("host1", "ip netns exec "+link+" ip -o link")).To(ContainSubstring("v-e16a"))
+			Expect(os.Remove(netns.Path(link))).To(Succeed())
+
+			By("removing the container removes its pin")
+			ctx, cancel := contextWithTimeout()
+			defer cancel()
+			Expect(d.Remove(ctx, "cm01")).To(Succeed())
+			Eventually(func() bool { _, err := os.Stat(pin); return os.IsNotExist(err) }).
+				WithTimeout(probeTimeout).Should(BeTrue(), "pin %s left after rm", pin)
+		})
+	}
+})

@@ -1,0 +1,101 @@
+package scenarios
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/nslab/nslab/lab"
+)
+
+// Runtime brings up the labs the specs run on.
+type Runtime interface {
+	// Name says which daemon runs on each virtual host ("hostd", "dockerd").
+	Name() string
+	// Up builds the lab; on error nothing of it is left.
+	Up(ctx context.Context, t *lab.Topology) (*lab.Lab, error)
+}
+
+var current Runtime
+
+// Use selects the runtime for every spec of the suite.
+func Use(r Runtime) { current = r }
+
+// Native runs hostd on every virtual host.
+type Native struct {
+	// Binary is the nslab executable that provides `nslab hostd`.
+	Binary string
+}
+
+func (Native) Name() string { return "hostd" }
+
+func (n Native) Up(ctx context.Context, t *lab.Topology) (*lab.Lab, error) {
+	return lab.Up(ctx, t, lab.Options{Binary: n.Binary})
+}
+
+// Deadlines for anything that travels or starts.
+const (
+	upTimeout    = 60 * time.Second
+	probeTimeout = 5 * time.Second
+)
+
+// Fixture returns the path of fixtures/NAME.yaml in this repository.
+func Fixture(name string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "fixtures", name+".yaml")
+}
+
+// UpLab brings up the fixture's lab for the current spec and takes it down
+// when the spec ends, whatever its outcome. Call it from BeforeEach or It.
+func UpLab(fixture string) *Lab {
+	GinkgoHelper()
+	Expect(current).NotTo(BeNil(), "the suite must select a runtime with scenarios.Use")
+	t, err := lab.LoadTopology(Fixture(fixture))
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
+	defer cancel()
+	l, err := current.Up(ctx, t)
+	Expect(err).NotTo(HaveOccurred(), "up %s on %s", fixture, current.Name())
+	DeferCleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
+		defer cancel()
+		Expect(l.Down(ctx)).To(Succeed())
+		_, err := os.Stat(l.StateDir())
+		Expect(os.IsNotExist(err)).To(BeTrue(), "state dir %s left after down", l.StateDir())
+	})
+	return &Lab{Lab: l}
+}
+
+// Lab is a running lab seen from a spec.
+type Lab struct {
+	*lab.Lab
+}
+
+// H returns the named host; the spec fails if there is none.
+func (l *Lab) H(name string) *lab.Host {
+	GinkgoHelper()
+	h, err := l.Host(name)
+	Expect(err).NotTo(HaveOccurred())
+	return h
+}
+
+// Sh runs a shell command line inside a virtual host, as a student types it
+// there, and returns its standard output; it must exit 0.
+func (l *Lab) Sh(host, line string) string {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := l.H(host).Exec(ctx, "sh", "-c", line)
+	Expect(err).NotTo(HaveOccurred(), "on %s: %s", host, line)
+	Expect(r.ExitCode).To(BeZero(), "on %s: %s\nstdout: %s\nstderr: %s", host, line, r.Stdout, r.Stderr)
+	return r.Stdout
+}
+
+func contextWithTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}

@@ -1,0 +1,59 @@
+// Package native runs every scenario on hostd, nslab's own daemon.
+package native
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/nslab/nslab/internal/rootns"
+	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/scenarios"
+)
+
+func TestNative(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "nslab native suite (hostd)")
+}
+
+var before rootns.Snapshot
+
+// The suite builds nslab once (unless NSLAB_BIN names a build) and, around
+// the whole run, compares snapshots of the machine's root network namespace:
+// any difference fails the suite.
+var _ = SynchronizedBeforeSuite(func() []byte {
+	if os.Geteuid() != 0 {
+		Skip("the native suite needs root: it creates network namespaces")
+	}
+	bin := os.Getenv("NSLAB_BIN")
+	if bin == "" {
+		var err error
+		bin, err = gexec.Build("github.com/nslab/nslab/cmd/nslab")
+		Expect(err).NotTo(HaveOccurred())
+	}
+	// `ip netns add` makes /run/netns a shared mount point the first time it
+	// runs after boot; make it before the snapshot so it is not counted.
+	Expect(netns.EnsureRunDir()).To(Succeed())
+	var err error
+	before, err = rootns.Take()
+	Expect(err).NotTo(HaveOccurred())
+	return []byte(bin)
+}, func(bin []byte) {
+	scenarios.Use(scenarios.Native{Binary: string(bin)})
+})
+
+var _ = SynchronizedAfterSuite(func() {}, func() {
+	if before == nil {
+		return
+	}
+	after, err := rootns.Take()
+	Expect(err).NotTo(HaveOccurred())
+	d := rootns.Diff(before, after)
+	Expect(d).To(BeEmpty(), fmt.Sprintf("the root network namespace changed during the suite:\n%s", strings.Join(d, "\n")))
+	gexec.CleanupBuildArtifacts()
+})
