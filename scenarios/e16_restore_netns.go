@@ -37,7 +37,7 @@ var _ = Describe("[E16] a container's netns exposed to ip netns exec", Label("E1
 
 			By("the document's way: ln -s /proc/<pid>/ns/net /var/run/netns/<name>")
 			link := l.ID() + "-restored"
-			DeferCleanup(os.Remove, netns.Path(link))
+			DeferCleanup(func() { os.Remove(netns.Path(link)) })
 			pid := strings.TrimSuffix(strings.TrimPrefix(NetNSOf(d, "cm01"), "/proc/"), "/ns/net")
 			l.Sh("host1", fmt.Sprintf("ln -s /proc/%s/ns/net /var/run/netns/%s", pid, link))
 			Expect(l.Sh("host1", "ip netns exec "+link+" ip -o link")).To(ContainSubstring("v-e16a"))

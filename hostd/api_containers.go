@@ -1,0 +1,301 @@
+package hostd
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// validStates are the values of the "status" filter.
+var validStates = map[string]bool{"created": true, "restarting": true, "running": true, "removing": true, "paused": true, "exited": true, "dead": true}
+
+func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
+	var req createRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		if errors.Is(err, io.EOF) {
+			return badRequest("Config cannot be empty in order to create a container")
+		}
+		return badRequest("%s", err.Error())
+	}
+	c, err := s.d.create(r.FormValue("name"), &req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{"Id": c.ID, "Warnings": []string{}})
+}
+
+func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilters(r.FormValue("filters"), "name", "id", "status", "label", "network", "exited", "ancestor", "before", "since", "health", "isolation", "volume", "publish", "expose", "is-task")
+	if err != nil {
+		return err
+	}
+	all := boolValue(r, "all")
+	for st := range f["status"] {
+		if !validStates[st] {
+			return badRequest("Invalid filter 'status=%s'", st)
+		}
+		all = true
+	}
+	if f.has("exited") {
+		all = true
+	}
+	limit, err := intValue(r, "limit")
+	if err != nil {
+		return err
+	}
+	d := s.d
+	d.mu.Lock()
+	list := make([]*Container, 0, len(d.containers))
+	for _, c := range d.containers {
+		list = append(list, c)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Created.After(list[j].Created) })
+	out := []ContainerSummary{}
+	for _, c := range list {
+		if !all && c.state != stateRunning && (limit == nil || *limit <= 0) {
+			continue
+		}
+		if !f.match("name", "/"+c.Name) || !f.match("id", c.ID) || !f.exact("status", c.state) ||
+			!f.matchLabels(c.Config.Labels) || !f.exact("ancestor", c.Config.Image) {
+			continue
+		}
+		if f.has("exited") && (c.state != stateExited || !f[("exited")][strconv.Itoa(c.exitCode)]) {
+			continue
+		}
+		if f.has("network") {
+			on := false
+			for name, es := range c.networks {
+				on = on || f["network"][name] || f["network"][es.NetworkID]
+			}
+			if !on {
+				continue
+			}
+		}
+		out = append(out, d.summary(c))
+		if limit != nil && *limit > 0 && len(out) >= *limit {
+			break
+		}
+	}
+	d.mu.Unlock()
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) containerInspect(w http.ResponseWriter, r *http.Request) error {
+	d := s.d
+	d.mu.Lock()
+	c, err := d.lookup(r.PathValue("id"))
+	if err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	j := d.inspect(c)
+	d.mu.Unlock()
+	return writeJSON(w, http.StatusOK, j)
+}
+
+func (s *server) containerStart(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.d.start(c); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) containerStop(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	t, err := intValue(r, "t")
+	if err != nil {
+		return err
+	}
+	if err := s.d.stop(c, t); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) containerRestart(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	t, err := intValue(r, "t")
+	if err != nil {
+		return err
+	}
+	if err := s.d.restart(c, t); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) containerKill(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	sig := unix.SIGKILL
+	if v := r.FormValue("signal"); v != "" {
+		if sig, err = parseSignal(v, false); err != nil {
+			return err
+		}
+	}
+	if err := s.d.kill(c, sig); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// containerWait answers the headers at once (the CLI waits for them before
+// it starts the container) and the body when the condition holds.
+func (s *server) containerWait(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	ch, err := s.d.waitFor(c, r.FormValue("condition"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	http.NewResponseController(w).Flush()
+	code, ok := s.d.waitCtx(r.Context(), c, ch)
+	if !ok {
+		return nil
+	}
+	return json.NewEncoder(w).Encode(map[string]any{"StatusCode": code, "Error": nil})
+}
+
+func (s *server) containerDelete(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.d.remove(c, boolValue(r, "force")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
+	h, err := strconv.ParseUint(r.FormValue("h"), 10, 16)
+	if err != nil {
+		return badRequest("invalid height %q: %v", r.FormValue("h"), err)
+	}
+	wd, err := strconv.ParseUint(r.FormValue("w"), 10, 16)
+	if err != nil {
+		return badRequest("invalid width %q: %v", r.FormValue("w"), err)
+	}
+	d := s.d
+	d.mu.Lock()
+	c, err := d.lookup(r.PathValue("id"))
+	if err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	run := c.run
+	d.mu.Unlock()
+	if run == nil {
+		return errNotRunning(c.ID)
+	}
+	if run.pty != nil {
+		if err := pty.Setsize(run.pty, &pty.Winsize{Rows: uint16(h), Cols: uint16(wd)}); err != nil {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// containerTop lists the container's processes (those in its mount
+// namespace) with ps, like dockerd runs ps on the host.
+func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
+	d := s.d
+	d.mu.Lock()
+	c, err := d.lookup(r.PathValue("id"))
+	if err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	run := c.run
+	d.mu.Unlock()
+	if run == nil {
+		return errNotRunning(c.ID)
+	}
+	pids := map[string]bool{}
+	for _, pid := range pidsInMountNS(run.mntNS) {
+		pids[strconv.Itoa(pid)] = true
+	}
+	psArgs := r.FormValue("ps_args")
+	if psArgs == "" {
+		psArgs = "-ef"
+	}
+	out, err := d.reaper.output(exec.Command("ps", strings.Fields(psArgs)...))
+	if err != nil {
+		return errorf(500, "Error running ps: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	titles := strings.Fields(lines[0])
+	pidCol := -1
+	for i, t := range titles {
+		if t == "PID" {
+			pidCol = i
+		}
+	}
+	if pidCol < 0 {
+		return errorf(500, "Couldn't find PID field in ps output")
+	}
+	procs := [][]string{}
+	for _, l := range lines[1:] {
+		fields := strings.Fields(l)
+		if len(fields) <= pidCol || !pids[fields[pidCol]] {
+			continue
+		}
+		if len(fields) > len(titles) {
+			fields = append(fields[:len(titles)-1], strings.Join(fields[len(titles)-1:], " "))
+		}
+		procs = append(procs, fields)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"Titles": titles, "Processes": procs})
+}
+
+func (s *server) containerPrune(w http.ResponseWriter, r *http.Request) error {
+	if _, err := parseFilters(r.FormValue("filters"), "until", "label", "label!"); err != nil {
+		return err
+	}
+	d := s.d
+	d.mu.Lock()
+	var stopped []*Container
+	for _, c := range d.containers {
+		if c.state != stateRunning {
+			stopped = append(stopped, c)
+		}
+	}
+	d.mu.Unlock()
+	var deleted []string
+	for _, c := range stopped {
+		if err := d.remove(c, false); err == nil {
+			deleted = append(deleted, c.ID)
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"ContainersDeleted": deleted, "SpaceReclaimed": 0})
+}

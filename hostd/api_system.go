@@ -1,0 +1,208 @@
+package hostd
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func (s *server) ping(w http.ResponseWriter, r *http.Request) error {
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Pragma", "no-cache")
+	h.Set("Docker-Experimental", "false")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if r.Method == http.MethodHead {
+		h.Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	w.WriteHeader(http.StatusOK)
+	_, err := io.WriteString(w, "OK")
+	return err
+}
+
+// kernelVersion and machine come from uname(2).
+func uname() (release, machine string) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", runtime.GOARCH
+	}
+	return unix.ByteSliceToString(u.Release[:]), unix.ByteSliceToString(u.Machine[:])
+}
+
+func (s *server) version(w http.ResponseWriter, r *http.Request) error {
+	kernel, _ := uname()
+	buildTime := s.d.started.UTC().Format(time.RFC3339)
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"Platform": map[string]string{"Name": "nslab hostd"},
+		"Components": []map[string]any{{
+			"Name":    "Engine",
+			"Version": engineVersion,
+			"Details": map[string]string{
+				"ApiVersion":    apiVersion,
+				"Arch":          runtime.GOARCH,
+				"BuildTime":     buildTime,
+				"Experimental":  "false",
+				"GitCommit":     gitCommit,
+				"GoVersion":     runtime.Version(),
+				"KernelVersion": kernel,
+				"MinAPIVersion": minAPIVersion,
+				"Os":            runtime.GOOS,
+			},
+		}},
+		"Version":       engineVersion,
+		"ApiVersion":    apiVersion,
+		"MinAPIVersion": minAPIVersion,
+		"GitCommit":     gitCommit,
+		"GoVersion":     runtime.Version(),
+		"Os":            runtime.GOOS,
+		"Arch":          runtime.GOARCH,
+		"KernelVersion": kernel,
+		"BuildTime":     buildTime,
+	})
+}
+
+// operatingSystem is PRETTY_NAME from os-release, as dockerd reports it.
+func operatingSystem() string {
+	f, err := os.Open("/etc/os-release")
+	if err != nil {
+		return "Linux"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return "Linux"
+}
+
+func memTotal() int64 {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 0
+	}
+	return int64(si.Totalram) * int64(si.Unit)
+}
+
+func (s *server) info(w http.ResponseWriter, r *http.Request) error {
+	d := s.d
+	d.mu.Lock()
+	var running, stopped int
+	for _, c := range d.containers {
+		if c.state == stateRunning {
+			running++
+		} else {
+			stopped++
+		}
+	}
+	total := len(d.containers)
+	d.mu.Unlock()
+	kernel, machine := uname()
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"ID":                 d.daemonID(),
+		"Containers":         total,
+		"ContainersRunning":  running,
+		"ContainersPaused":   0,
+		"ContainersStopped":  stopped,
+		"Images":             0,
+		"Driver":             "nslab",
+		"DriverStatus":       [][2]string{},
+		"Plugins":            map[string]any{"Volume": []string{}, "Network": d.eng.DriverNames(), "Authorization": nil, "Log": []string{"json-file"}},
+		"MemoryLimit":        false,
+		"SwapLimit":          false,
+		"KernelMemory":       false,
+		"CpuCfsPeriod":       false,
+		"CpuCfsQuota":        false,
+		"CPUShares":          false,
+		"CPUSet":             false,
+		"PidsLimit":          false,
+		"IPv4Forwarding":     true,
+		"BridgeNfIptables":   false,
+		"BridgeNfIp6tables":  false,
+		"Debug":              false,
+		"NFd":                countFDs(),
+		"OomKillDisable":     false,
+		"NGoroutines":        runtime.NumGoroutine(),
+		"SystemTime":         time.Now().Format(time.RFC3339Nano),
+		"LoggingDriver":      "json-file",
+		"CgroupDriver":       "none",
+		"CgroupVersion":      "",
+		"NEventsListener":    0,
+		"KernelVersion":      kernel,
+		"OperatingSystem":    operatingSystem(),
+		"OSVersion":          "",
+		"OSType":             "linux",
+		"Architecture":       machine,
+		"IndexServerAddress": "https://index.docker.io/v1/",
+		"RegistryConfig":     nil,
+		"NCPU":               runtime.NumCPU(),
+		"MemTotal":           memTotal(),
+		"GenericResources":   nil,
+		"DockerRootDir":      d.cfg.Root,
+		"HttpProxy":          "",
+		"HttpsProxy":         "",
+		"NoProxy":            "",
+		"Name":               d.hostname,
+		"Labels":             []string{},
+		"ExperimentalBuild":  false,
+		"ServerVersion":      engineVersion,
+		"Runtimes":           map[string]any{"nslab": map[string]string{"path": "hostd-init"}},
+		"DefaultRuntime":     "nslab",
+		"Swarm":              map[string]any{"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": nil},
+		"LiveRestoreEnabled": false,
+		"Isolation":          "",
+		"InitBinary":         "",
+		"ContainerdCommit":   map[string]string{"ID": "", "Expected": ""},
+		"RuncCommit":         map[string]string{"ID": "", "Expected": ""},
+		"InitCommit":         map[string]string{"ID": "", "Expected": ""},
+		"SecurityOptions":    []string{},
+		"Warnings":           nil,
+	})
+}
+
+func countFDs() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return len(entries)
+}
+
+// daemonID is the engine's ID in Docker's shape (12 groups of 4), derived
+// from the stable id of this host's "host" network.
+func (d *Daemon) daemonID() string {
+	n, err := d.eng.Network("host")
+	if err != nil {
+		return ""
+	}
+	id := strings.ToUpper(n.ID[:48])
+	var groups []string
+	for i := 0; i < len(id); i += 4 {
+		groups = append(groups, id[i:i+4])
+	}
+	return strings.Join(groups, ":")
+}
+
+func (s *server) imageList(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, []struct{}{})
+}
+
+// imageInspect answers that no image exists: containers run the machine's
+// own programs, so create never needs one and the CLI never pulls.
+func (s *server) imageInspect(w http.ResponseWriter, r *http.Request) error {
+	rest := r.PathValue("rest")
+	name, ok := strings.CutSuffix(rest, "/json")
+	if !ok {
+		return notFound("page not found")
+	}
+	return notFound("No such image: %s", name)
+}

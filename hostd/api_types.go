@@ -1,0 +1,365 @@
+package hostd
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// The JSON shapes below are Docker 20.10's (API 1.41), with Docker's field
+// names; they are hostd's own types so that the server does not depend on
+// a client library's idea of a newer API.
+
+// strSlice is Docker's StrSlice: a JSON string or an array of strings.
+type strSlice []string
+
+func (s *strSlice) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = nil
+		return nil
+	}
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = strSlice{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("json: cannot unmarshal %s into a string or a list of strings", b)
+	}
+	*s = many
+	return nil
+}
+
+// ContainerConfig is a container's Config.
+type ContainerConfig struct {
+	Hostname        string
+	Domainname      string
+	User            string
+	AttachStdin     bool
+	AttachStdout    bool
+	AttachStderr    bool
+	ExposedPorts    map[string]struct{} `json:",omitempty"`
+	Tty             bool
+	OpenStdin       bool
+	StdinOnce       bool
+	Env             []string
+	Cmd             strSlice
+	Image           string
+	Volumes         map[string]struct{}
+	WorkingDir      string
+	Entrypoint      strSlice
+	NetworkDisabled bool   `json:",omitempty"`
+	MacAddress      string `json:",omitempty"`
+	OnBuild         []string
+	Labels          map[string]string
+	StopSignal      string   `json:",omitempty"`
+	StopTimeout     *int     `json:",omitempty"`
+	Shell           strSlice `json:",omitempty"`
+}
+
+// LogConfig is HostConfig.LogConfig.
+type LogConfig struct {
+	Type   string
+	Config map[string]string
+}
+
+// RestartPolicy is HostConfig.RestartPolicy.
+type RestartPolicy struct {
+	Name              string
+	MaximumRetryCount int
+}
+
+// PortBinding is one host side of a published port.
+type PortBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string
+}
+
+// HostConfig is a container's HostConfig (the part hostd reads or echoes).
+type HostConfig struct {
+	Binds           []string
+	ContainerIDFile string
+	LogConfig       LogConfig
+	NetworkMode     string
+	PortBindings    map[string][]PortBinding
+	RestartPolicy   RestartPolicy
+	AutoRemove      bool
+	VolumeDriver    string
+	VolumesFrom     []string
+	ConsoleSize     [2]uint
+	CapAdd          []string
+	CapDrop         []string
+	CgroupnsMode    string
+	DNS             []string `json:"Dns"`
+	DNSOptions      []string `json:"DnsOptions"`
+	DNSSearch       []string `json:"DnsSearch"`
+	ExtraHosts      []string
+	GroupAdd        []string
+	IpcMode         string
+	Cgroup          string
+	Links           []string
+	OomScoreAdj     int
+	PidMode         string
+	Privileged      bool
+	PublishAllPorts bool
+	ReadonlyRootfs  bool
+	SecurityOpt     []string
+	UTSMode         string
+	UsernsMode      string
+	ShmSize         int64
+	Sysctls         map[string]string `json:",omitempty"`
+	Runtime         string
+	Isolation       string
+	Memory          int64
+	NanoCpus        int64 `json:"NanoCpus"`
+	CPUShares       int64 `json:"CpuShares"`
+	Init            *bool `json:",omitempty"`
+}
+
+// EndpointIPAMConfig is EndpointSettings.IPAMConfig.
+type EndpointIPAMConfig struct {
+	IPv4Address  string   `json:",omitempty"`
+	IPv6Address  string   `json:",omitempty"`
+	LinkLocalIPs []string `json:",omitempty"`
+}
+
+// EndpointSettings is a container's view of one of its networks.
+type EndpointSettings struct {
+	IPAMConfig          *EndpointIPAMConfig
+	Links               []string
+	Aliases             []string
+	NetworkID           string
+	EndpointID          string
+	Gateway             string
+	IPAddress           string
+	IPPrefixLen         int
+	IPv6Gateway         string
+	GlobalIPv6Address   string
+	GlobalIPv6PrefixLen int
+	MacAddress          string
+	DriverOpts          map[string]string
+}
+
+// NetworkingConfig is the create request's NetworkingConfig.
+type NetworkingConfig struct {
+	EndpointsConfig map[string]*EndpointSettings
+}
+
+// createRequest is the body of POST /containers/create.
+type createRequest struct {
+	ContainerConfig
+	HostConfig       *HostConfig
+	NetworkingConfig *NetworkingConfig
+}
+
+// ContainerState is inspect's State.
+type ContainerState struct {
+	Status     string
+	Running    bool
+	Paused     bool
+	Restarting bool
+	OOMKilled  bool
+	Dead       bool
+	Pid        int
+	ExitCode   int
+	Error      string
+	StartedAt  string
+	FinishedAt string
+}
+
+// NetworkSettings is inspect's NetworkSettings.
+type NetworkSettings struct {
+	Bridge                 string
+	SandboxID              string
+	HairpinMode            bool
+	LinkLocalIPv6Address   string
+	LinkLocalIPv6PrefixLen int
+	Ports                  map[string][]PortBinding
+	SandboxKey             string
+	SecondaryIPAddresses   []string
+	SecondaryIPv6Addresses []string
+	EndpointID             string
+	Gateway                string
+	GlobalIPv6Address      string
+	GlobalIPv6PrefixLen    int
+	IPAddress              string
+	IPPrefixLen            int
+	IPv6Gateway            string
+	MacAddress             string
+	Networks               map[string]*EndpointSettings
+}
+
+// GraphDriver is inspect's GraphDriver.
+type GraphDriver struct {
+	Data map[string]string
+	Name string
+}
+
+// ContainerJSON is GET /containers/{id}/json.
+type ContainerJSON struct {
+	ID              string `json:"Id"`
+	Created         string
+	Path            string
+	Args            []string
+	State           ContainerState
+	Image           string
+	ResolvConfPath  string
+	HostnamePath    string
+	HostsPath       string
+	LogPath         string
+	Name            string
+	RestartCount    int
+	Driver          string
+	Platform        string
+	MountLabel      string
+	ProcessLabel    string
+	AppArmorProfile string
+	ExecIDs         []string
+	HostConfig      *HostConfig
+	GraphDriver     GraphDriver
+	Mounts          []struct{}
+	Config          *ContainerConfig
+	NetworkSettings *NetworkSettings
+}
+
+// ContainerSummary is one entry of GET /containers/json.
+type ContainerSummary struct {
+	ID         string `json:"Id"`
+	Names      []string
+	Image      string
+	ImageID    string
+	Command    string
+	Created    int64
+	Ports      []struct{}
+	Labels     map[string]string
+	State      string
+	Status     string
+	HostConfig struct {
+		NetworkMode string
+	}
+	NetworkSettings struct {
+		Networks map[string]*EndpointSettings
+	}
+	Mounts []struct{}
+}
+
+// IPAMConfigJSON is one IPAM pool of a network.
+type IPAMConfigJSON struct {
+	Subnet             string            `json:",omitempty"`
+	IPRange            string            `json:",omitempty"`
+	Gateway            string            `json:",omitempty"`
+	AuxiliaryAddresses map[string]string `json:"AuxiliaryAddresses,omitempty"`
+}
+
+// IPAMJSON is a network's IPAM.
+type IPAMJSON struct {
+	Driver  string
+	Options map[string]string
+	Config  []IPAMConfigJSON
+}
+
+// EndpointResource is one container of a network's inspect.
+type EndpointResource struct {
+	Name        string
+	EndpointID  string
+	MacAddress  string
+	IPv4Address string
+	IPv6Address string
+}
+
+// NetworkResource is GET /networks/{id} and an entry of GET /networks.
+type NetworkResource struct {
+	Name       string
+	ID         string `json:"Id"`
+	Created    string
+	Scope      string
+	Driver     string
+	EnableIPv6 bool
+	IPAM       IPAMJSON
+	Internal   bool
+	Attachable bool
+	Ingress    bool
+	ConfigFrom struct {
+		Network string
+	}
+	ConfigOnly bool
+	Containers map[string]EndpointResource
+	Options    map[string]string
+	Labels     map[string]string
+}
+
+// networkCreateRequest is the body of POST /networks/create.
+type networkCreateRequest struct {
+	Name           string
+	CheckDuplicate bool
+	Driver         string
+	Scope          string
+	EnableIPv6     bool
+	IPAM           *IPAMJSON
+	Internal       bool
+	Attachable     bool
+	Ingress        bool
+	ConfigOnly     bool
+	ConfigFrom     *struct{ Network string }
+	Options        map[string]string
+	Labels         map[string]string
+}
+
+// networkConnectRequest is the body of POST /networks/{id}/connect.
+type networkConnectRequest struct {
+	Container      string
+	EndpointConfig *EndpointSettings
+}
+
+// networkDisconnectRequest is the body of POST /networks/{id}/disconnect.
+type networkDisconnectRequest struct {
+	Container string
+	Force     bool
+}
+
+// execConfig is the body of POST /containers/{id}/exec.
+type execConfig struct {
+	User         string
+	Privileged   bool
+	Tty          bool
+	ConsoleSize  *[2]uint `json:",omitempty"`
+	AttachStdin  bool
+	AttachStderr bool
+	AttachStdout bool
+	Detach       bool
+	DetachKeys   string
+	Env          []string
+	WorkingDir   string
+	Cmd          strSlice
+}
+
+// execStartRequest is the body of POST /exec/{id}/start.
+type execStartRequest struct {
+	Detach      bool
+	Tty         bool
+	ConsoleSize *[2]uint `json:",omitempty"`
+}
+
+// ProcessConfig is an exec's ProcessConfig.
+type ProcessConfig struct {
+	Privileged bool     `json:"privileged"`
+	User       string   `json:"user"`
+	Tty        bool     `json:"tty"`
+	Entrypoint string   `json:"entrypoint"`
+	Arguments  []string `json:"arguments"`
+}
+
+// ExecInspect is GET /exec/{id}/json.
+type ExecInspect struct {
+	ID            string
+	Running       bool
+	ExitCode      *int
+	ProcessConfig ProcessConfig
+	OpenStdin     bool
+	OpenStderr    bool
+	OpenStdout    bool
+	CanRemove     bool
+	ContainerID   string
+	DetachKeys    string
+	Pid           int
+}

@@ -1,0 +1,124 @@
+package hostd
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nslab/nslab/netimpl"
+)
+
+// Container states, as Docker names them.
+const (
+	stateCreated  = "created"
+	stateRunning  = "running"
+	stateExited   = "exited"
+	stateRemoving = "removing"
+)
+
+// Container is one container of this host: a set of namespaces running a
+// command from the machine's filesystem. Fields after the mutex note are
+// guarded by Daemon.mu; op serializes start, stop, restart and remove.
+type Container struct {
+	ID         string
+	Name       string // without Docker's leading slash
+	Created    time.Time
+	Config     ContainerConfig
+	HostConfig HostConfig
+	dir        string
+	streams    *streams
+	op         sync.Mutex
+
+	// Guarded by Daemon.mu.
+	state         string
+	removed       bool
+	exitCode      int
+	errMsg        string
+	startedAt     time.Time
+	finishedAt    time.Time
+	networks      map[string]*EndpointSettings
+	sandbox       netimpl.Sandbox
+	hostsPath     string
+	resolvPath    string
+	hostnamePath  string
+	run           *run
+	exitWaiters   []chan int
+	removeWaiters []chan int
+	execIDs       []string
+}
+
+// run is one execution of a container's command.
+type run struct {
+	proc    *child
+	pid     int
+	mntNS   uint64
+	pty     *os.File
+	outputs []*os.File
+	pumps   sync.WaitGroup
+	done    chan struct{}
+}
+
+// shortID is the 12-hex form Docker prints and uses as default hostname.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// netMode is HostConfig.NetworkMode with Docker's helpers.
+type netMode string
+
+func (m netMode) isHost() bool { return m == "host" }
+
+func (m netMode) container() (string, bool) {
+	return strings.CutPrefix(string(m), "container:")
+}
+
+// network is the network the mode names; "default" and "" mean bridge.
+func (m netMode) network() string {
+	if m == "" || m == "default" {
+		return "bridge"
+	}
+	return string(m)
+}
+
+// argv is the command the container runs: Entrypoint followed by Cmd.
+func (c *Container) argv() []string {
+	return append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...)
+}
+
+// env is the process environment Docker gives the container: its Config.Env
+// (which holds the image's PATH), HOSTNAME, HOME and, with a tty, TERM.
+func (c *Container) env() []string {
+	env := []string{}
+	has := map[string]bool{}
+	for _, kv := range c.Config.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		has[k] = true
+	}
+	if !has["PATH"] {
+		env = append(env, "PATH="+defaultPath)
+	}
+	env = append(env, "HOSTNAME="+c.Config.Hostname)
+	if c.Config.Tty {
+		env = append(env, "TERM=xterm")
+	}
+	env = append(env, c.Config.Env...)
+	if !has["HOME"] {
+		env = append(env, "HOME=/root")
+	}
+	return env
+}
+
+// workDir is the directory the command starts in.
+func (c *Container) workDir() string {
+	if c.Config.WorkingDir != "" {
+		return c.Config.WorkingDir
+	}
+	return "/"
+}
+
+func (c *Container) logPath() string { return filepath.Join(c.dir, "container.log") }

@@ -1,0 +1,203 @@
+package hostd
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nslab/nslab/netimpl"
+)
+
+// Docker's texts for network-mode conflicts (runconfig, all HTTP 400).
+const (
+	msgConflictContainerNetworkAndLinks = "conflicting options: container type network can't be used with links. This would result in undefined behavior"
+	msgConflictHostNetworkAndLinks      = "conflicting options: host type networking can't be used with links. This would result in undefined behavior"
+	msgConflictNetworkAndDNS            = "conflicting options: dns and the network mode"
+	msgConflictNetworkHostname          = "conflicting options: hostname and the network mode"
+	msgConflictContainerNetworkAndMac   = "conflicting options: mac-address and the network mode"
+	msgConflictNetworkHosts             = "conflicting options: custom host-to-IP mapping and the network mode"
+	msgConflictNetworkPublishPorts      = "conflicting options: port publishing and the container type network mode"
+	msgConflictNetworkExposePorts       = "conflicting options: port exposing and the container type network mode"
+	msgUnsupportedNetworkAndIP          = "user specified IP address is supported on user defined networks only"
+	msgUnsupportedNetworkAndAlias       = "network-scoped alias is supported only for containers in user defined networks"
+	msgConflictSharedNetwork            = "container sharing network namespace with another container or host cannot be connected to any other network"
+	msgConflictHostNetwork              = "container cannot be disconnected from host network or connected to host network"
+)
+
+// validateNetMode applies Docker's checks of a network mode against the
+// rest of the configuration (runconfig.validateNetContainerMode and friends).
+func validateNetMode(cfg *ContainerConfig, hc *HostConfig) error {
+	mode := netMode(hc.NetworkMode)
+	target, isContainer := mode.container()
+	switch {
+	case isContainer && target == "":
+		return badRequest("Invalid network mode: invalid container format container:<name|id>")
+	case isContainer && cfg.Hostname != "":
+		return badRequest(msgConflictNetworkHostname)
+	case isContainer && len(hc.Links) > 0:
+		return badRequest(msgConflictContainerNetworkAndLinks)
+	case isContainer && len(hc.DNS) > 0:
+		return badRequest(msgConflictNetworkAndDNS)
+	case isContainer && len(hc.ExtraHosts) > 0:
+		return badRequest(msgConflictNetworkHosts)
+	case (isContainer || mode.isHost()) && cfg.MacAddress != "":
+		return badRequest(msgConflictContainerNetworkAndMac)
+	case isContainer && (len(hc.PortBindings) > 0 || hc.PublishAllPorts):
+		return badRequest(msgConflictNetworkPublishPorts)
+	case isContainer && len(cfg.ExposedPorts) > 0:
+		return badRequest(msgConflictNetworkExposePorts)
+	case mode.isHost() && len(hc.Links) > 0:
+		return badRequest(msgConflictHostNetworkAndLinks)
+	}
+	return nil
+}
+
+// userDefined is Docker's NetworkMode.IsUserDefined.
+func userDefined(name string) bool {
+	_, isContainer := netMode(name).container()
+	return !isContainer && !netimpl.IsPredefinedName(name)
+}
+
+// checkEndpointConfig refuses what Docker refuses on its own networks.
+func checkEndpointConfig(network string, es *EndpointSettings) error {
+	if es == nil || userDefined(network) {
+		return nil
+	}
+	if es.IPAMConfig != nil && (es.IPAMConfig.IPv4Address != "" || es.IPAMConfig.IPv6Address != "" || len(es.IPAMConfig.LinkLocalIPs) > 0) {
+		return badRequest(msgUnsupportedNetworkAndIP)
+	}
+	if len(es.Aliases) > 0 {
+		return badRequest(msgUnsupportedNetworkAndAlias)
+	}
+	return nil
+}
+
+// create validates a create request completely, then registers the
+// container and makes its state directory.
+func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
+	name = strings.TrimPrefix(name, "/")
+	if name != "" && !validName.MatchString(name) {
+		return nil, badRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	if req.Image == "" {
+		return nil, badRequest("invalid reference format")
+	}
+	hc := HostConfig{}
+	if req.HostConfig != nil {
+		hc = *req.HostConfig
+	}
+	if hc.NetworkMode == "" {
+		hc.NetworkMode = "default"
+	}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
+	}
+	cfg := req.ContainerConfig
+	if err := validateNetMode(&cfg, &hc); err != nil {
+		return nil, err
+	}
+	if _, err := parseSignal(cfg.StopSignal, true); err != nil {
+		return nil, err
+	}
+	var eps map[string]*EndpointSettings
+	if req.NetworkingConfig != nil {
+		eps = req.NetworkingConfig.EndpointsConfig
+	}
+	if len(eps) > 1 {
+		var l []string
+		for k := range eps {
+			l = append(l, k)
+		}
+		sort.Strings(l)
+		return nil, badRequest("Container cannot be connected to network endpoints: %s", strings.Join(l, ", "))
+	}
+	// Networks are looked up when the container starts, as Docker does:
+	// a create naming a missing network (or the default bridge on a host
+	// without one) succeeds, and its start fails with "network X not
+	// found". A 404 from create would make the CLI try to pull the image.
+	mode := netMode(hc.NetworkMode)
+	networks := map[string]*EndpointSettings{}
+	if _, isContainer := mode.container(); !isContainer {
+		if len(eps) == 0 {
+			eps = map[string]*EndpointSettings{mode.network(): nil}
+		}
+		for ref, es := range eps {
+			if es == nil {
+				es = &EndpointSettings{}
+			}
+			// "default" is the daemon's default network (the CLI sends it).
+			name := netMode(ref).network()
+			if n, err := d.eng.Network(name); err == nil {
+				name = n.Name
+				es.NetworkID = n.ID
+			}
+			if err := checkEndpointConfig(name, es); err != nil {
+				return nil, err
+			}
+			networks[name] = es
+		}
+	}
+	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
+		// What alpine's image gives a container started without a command.
+		cfg.Cmd = strSlice{"/bin/sh"}
+	}
+	hasPath := false
+	for _, kv := range cfg.Env {
+		hasPath = hasPath || strings.HasPrefix(kv, "PATH=")
+	}
+	if !hasPath {
+		// The image's environment: Docker shows it in Config.Env.
+		cfg.Env = append([]string{"PATH=" + defaultPath}, cfg.Env...)
+	}
+	c := &Container{
+		ID:         netimpl.NewID(),
+		Created:    time.Now().UTC(),
+		Config:     cfg,
+		HostConfig: hc,
+		state:      stateCreated,
+		networks:   networks,
+	}
+	if mode.isHost() {
+		if c.Config.Hostname == "" {
+			c.Config.Hostname = d.hostname
+		}
+	} else if _, isContainer := mode.container(); !isContainer && c.Config.Hostname == "" {
+		c.Config.Hostname = shortID(c.ID)
+	}
+	c.dir = filepath.Join(d.cfg.Root, "containers", c.ID)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closing {
+		return nil, errorf(503, "hostd %s is shutting down", d.cfg.Host)
+	}
+	if name == "" {
+		for i := 0; ; i++ {
+			if name = randomName(i); d.names[name] == "" {
+				break
+			}
+		}
+	}
+	if id, taken := d.names[name]; taken {
+		return nil, conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, id)
+	}
+	c.Name = name
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("container %s: %w", name, err)
+	}
+	st, err := newStreams(c.logPath(), c.Config.Tty)
+	if err != nil {
+		os.RemoveAll(c.dir)
+		return nil, fmt.Errorf("container %s: %w", name, err)
+	}
+	c.streams = st
+	d.containers[c.ID] = c
+	d.names[name] = c.ID
+	return c, nil
+}

@@ -1,0 +1,87 @@
+package hostd
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// The files a container sees over /etc/hosts, /etc/resolv.conf and
+// /etc/hostname live in its state directory, like Docker's
+// /var/lib/docker/containers/<id>/{hosts,resolv.conf,hostname}.
+
+// hostsDefaults are the lines Docker writes first in every /etc/hosts.
+var hostsDefaults = []string{
+	"127.0.0.1\tlocalhost",
+	"::1\tlocalhost ip6-localhost ip6-loopback",
+	"fe00::0\tip6-localnet",
+	"ff00::0\tip6-mcastprefix",
+	"ff02::1\tip6-allnodes",
+	"ff02::2\tip6-allrouters",
+}
+
+// hostsEntry is one extra line: an address and its names.
+type hostsEntry struct {
+	IP    string
+	Names []string
+}
+
+// hostsFile renders /etc/hosts as Docker does: the defaults, the extra
+// hosts, then one line per container address naming the container.
+func hostsFile(extra, own []hostsEntry) string {
+	var b strings.Builder
+	for _, l := range hostsDefaults {
+		b.WriteString(l + "\n")
+	}
+	for _, set := range [][]hostsEntry{extra, own} {
+		for _, e := range set {
+			fmt.Fprintf(&b, "%s\t%s\n", e.IP, strings.Join(e.Names, " "))
+		}
+	}
+	return b.String()
+}
+
+// resolvConf renders /etc/resolv.conf from the resolvers, search domains
+// and options. Without resolvers it says why instead of falling back to
+// the machine's resolver, which is outside the lab.
+func resolvConf(servers, search, options []string) string {
+	var b strings.Builder
+	if len(servers) == 0 {
+		b.WriteString("# nslab: no resolver configured for this virtual host; nothing outside the lab is ever queried\n")
+	}
+	if len(search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
+	}
+	for _, s := range servers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if len(options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(options, " "))
+	}
+	return b.String()
+}
+
+// writeInPlace replaces a file's content without replacing its inode: the
+// file may be bind-mounted into a running container, which keeps seeing the
+// inode it was given.
+func writeInPlace(path, content string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// copyFile copies the machine's file for a host-mode container, as Docker
+// copies the host's /etc/hosts and /etc/resolv.conf.
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return writeInPlace(dst, string(b))
+}

@@ -1,0 +1,145 @@
+package hostd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Main is `nslab hostd --config FILE`: the daemon of one virtual host. The
+// lab starts it inside the host's network namespace and a new UTS
+// namespace; it serves until SIGTERM or SIGINT, then removes every
+// container and exits 0.
+func Main(args []string) int {
+	fs := flag.NewFlagSet("hostd", flag.ContinueOnError)
+	configPath := fs.String("config", "", "path of hostd.json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *configPath == "" {
+		fmt.Fprintln(os.Stderr, "hostd: --config is required")
+		return 2
+	}
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	logger := log.New(os.Stderr, "hostd["+cfg.Host+"] ", log.LstdFlags|log.Lmicroseconds)
+	if err := serve(cfg, logger); err != nil {
+		logger.Print(err)
+		return 1
+	}
+	return 0
+}
+
+// procUTSInitIno is the kernel's fixed inode of the initial UTS namespace
+// (PROC_UTS_INIT_INO).
+const procUTSInitIno = 0xEFFFFFFE
+
+// checkNamespaces refuses to run where hostd would change the machine: its
+// hostname (UTS namespace) or its network (root network namespace). The
+// reference is hostd's parent (the lab, in the machine's namespaces), and
+// pid 1 where it can be read; a sandbox may hide pid 1's namespaces.
+func checkNamespaces() error {
+	for _, kind := range []string{"uts", "net"} {
+		self, err := nsInode(os.Getpid(), kind)
+		if err != nil {
+			return err
+		}
+		same := kind == "uts" && self == procUTSInitIno
+		for _, ref := range []int{os.Getppid(), 1} {
+			if ino, err := nsInode(ref, kind); err == nil && ino == self {
+				same = true
+			}
+		}
+		if same {
+			return fmt.Errorf("hostd runs in the machine's own %s namespace; it must be started in the virtual host's network namespace and a new UTS namespace", kind)
+		}
+	}
+	return nil
+}
+
+func serve(cfg *Config, logger *log.Logger) error {
+	if err := checkNamespaces(); err != nil {
+		return err
+	}
+	if err := unix.Sethostname([]byte(cfg.Host)); err != nil {
+		return fmt.Errorf("hostd %s: sethostname: %w", cfg.Host, err)
+	}
+	// Signals first: a SIGTERM during start-up must still clean up.
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, unix.SIGTERM, unix.SIGINT)
+	d, err := NewDaemon(*cfg, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(cfg.Socket)
+	if err != nil {
+		d.Shutdown()
+		return err
+	}
+	pidFile := filepath.Join(cfg.Root, "hostd.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		ln.Close()
+		d.Shutdown()
+		return fmt.Errorf("hostd %s: %w", cfg.Host, err)
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: logger}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Printf("serving Docker API %s (engine %s) on %s", apiVersion, engineVersion, cfg.Socket)
+	var serveErr error
+	select {
+	case sig := <-sigc:
+		logger.Printf("%v: removing every container", sig)
+	case serveErr = <-served:
+	}
+	// Stop accepting first, so that nothing new starts while containers go.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	srv.Shutdown(ctx)
+	cancel()
+	errs := []error{serveErr, d.Shutdown()}
+	srv.Close()
+	os.Remove(cfg.Socket)
+	os.Remove(pidFile)
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		errs[0] = nil
+	}
+	return errors.Join(errs...)
+}
+
+// listen opens the API socket. A stale socket file (no one answering) is
+// removed; a live one means another hostd serves this host.
+func listen(path string) (net.Listener, error) {
+	if _, err := os.Stat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("hostd: %s is served by another daemon", path)
+		}
+		os.Remove(path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("hostd: listen %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}

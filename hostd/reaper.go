@@ -1,0 +1,175 @@
+package hostd
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reaper waits for every child of hostd. hostd is a child subreaper
+// (PR_SET_CHILD_SUBREAPER) because containers run without a PID namespace:
+// the processes a container's command leaves behind are re-parented to the
+// nearest subreaper, and the machine's init may never reap them (it does not
+// on the CI runners), so zombies would pile up. A subreaper must then reap
+// with wait4(-1), which would steal the status os/exec's Cmd.Wait expects; so
+// hostd never calls Cmd.Wait and every child is started through start below.
+type reaper struct {
+	mu      sync.Mutex
+	waiting map[int]chan unix.WaitStatus
+}
+
+func newReaper() (*reaper, error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("become child subreaper: %w", err)
+	}
+	r := &reaper{waiting: map[int]chan unix.WaitStatus{}}
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, unix.SIGCHLD)
+	go func() {
+		for range sigc {
+			r.reap()
+		}
+	}()
+	return r, nil
+}
+
+// child is a started process: its pid, a pidfd to signal it without ever
+// hitting a recycled pid, and the channel its exit status arrives on once.
+type child struct {
+	pid  int
+	exit <-chan unix.WaitStatus
+
+	mu    sync.Mutex
+	pidfd int
+}
+
+// signal sends sig to the process (an exited process is not an error).
+func (c *child) signal(sig unix.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pidfd < 0 {
+		return nil
+	}
+	err := unix.PidfdSendSignal(c.pidfd, sig, nil, 0)
+	if err == unix.ESRCH {
+		return nil
+	}
+	return err
+}
+
+// release closes the pidfd; signals after it are no-ops.
+func (c *child) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pidfd >= 0 {
+		unix.Close(c.pidfd)
+		c.pidfd = -1
+	}
+}
+
+// start runs startFn (cmd.Start, or netns.StartIn around it) with the reaper
+// held, so that a child which exits at once is still registered before the
+// reaper looks, and its pidfd opened before it can be reaped.
+func (r *reaper) start(cmd *exec.Cmd, startFn func() error) (*child, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := startFn(); err != nil {
+		return nil, err
+	}
+	pid := cmd.Process.Pid
+	// hostd never uses os.Process after this: wait4 collects the status.
+	cmd.Process.Release()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		fd = -1
+	}
+	ch := make(chan unix.WaitStatus, 1)
+	r.waiting[pid] = ch
+	if fd < 0 {
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	return &child{pid: pid, pidfd: fd, exit: ch}, nil
+}
+
+// output runs cmd and returns its standard output. The output is read
+// from a pipe here: Cmd's own copying goroutine is only waited for by
+// Cmd.Wait, which hostd never calls.
+func (r *reaper) output(cmd *exec.Cmd) ([]byte, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer pr.Close()
+	cmd.Stdout = pw
+	ch, err := r.start(cmd, cmd.Start)
+	pw.Close()
+	if err != nil {
+		return nil, err
+	}
+	defer ch.release()
+	out, rerr := io.ReadAll(pr)
+	if st := <-ch.exit; st.ExitStatus() != 0 || st.Signaled() {
+		return out, fmt.Errorf("%s: exit status %d", cmd.Path, exitCode(st))
+	}
+	return out, rerr
+}
+
+// reap collects every child that has exited.
+func (r *reaper) reap() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		var st unix.WaitStatus
+		pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		if ch, ok := r.waiting[pid]; ok {
+			delete(r.waiting, pid)
+			ch <- st
+		}
+	}
+}
+
+// drain reaps until hostd has no child left (or the timeout passes), so
+// that nothing hostd started becomes a zombie of an init that never reaps.
+func (r *reaper) drain(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		r.reap()
+		var st unix.WaitStatus
+		r.mu.Lock()
+		pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
+		if pid > 0 {
+			if ch, ok := r.waiting[pid]; ok {
+				delete(r.waiting, pid)
+				ch <- st
+			}
+		}
+		r.mu.Unlock()
+		if err == unix.ECHILD || time.Now().After(deadline) {
+			return
+		}
+		if pid <= 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// exitCode is the status Docker reports: the exit code, or 128+signal.
+func exitCode(st unix.WaitStatus) int {
+	if st.Signaled() {
+		return 128 + int(st.Signal())
+	}
+	return st.ExitStatus()
+}

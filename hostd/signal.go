@@ -1,0 +1,30 @@
+package hostd
+
+import (
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// parseSignal reads a signal as Docker accepts it: "SIGKILL", "KILL" or
+// "9". An empty string is SIGTERM when allowEmpty is set.
+func parseSignal(s string, allowEmpty bool) (unix.Signal, error) {
+	if s == "" && allowEmpty {
+		return unix.SIGTERM, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, badRequest("Invalid signal: %s", s)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, badRequest("Invalid signal: %s", s)
+}

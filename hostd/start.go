@@ -1,0 +1,104 @@
+package hostd
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// start runs a created or stopped container: sandbox and endpoints, files,
+// then the init shim; each step is undone when a later one fails.
+func (d *Daemon) start(c *Container) error {
+	c.op.Lock()
+	err := d.startLocked(c)
+	c.op.Unlock()
+	if err != nil && err != errNotModified && c.HostConfig.AutoRemove {
+		// Docker removes an --rm container whose start failed; the CLI
+		// waits for that removal before it reports the error.
+		if rerr := d.remove(c, true); rerr != nil {
+			d.log.Printf("container %s: auto-remove after failed start: %v", c.Name, rerr)
+		}
+	}
+	return err
+}
+
+func (d *Daemon) startLocked(c *Container) error {
+	d.mu.Lock()
+	switch {
+	case c.removed:
+		d.mu.Unlock()
+		return errNoSuchContainer(c.ID)
+	case c.state == stateRunning:
+		d.mu.Unlock()
+		return errNotModified
+	case c.state == stateRemoving:
+		d.mu.Unlock()
+		return conflict("container is marked for removal and cannot be started")
+	case d.closing:
+		d.mu.Unlock()
+		return errorf(503, "hostd %s is shutting down", d.cfg.Host)
+	}
+	d.mu.Unlock()
+
+	ns, err := d.setupNetwork(c)
+	if err != nil {
+		return d.startFailed(c, err)
+	}
+	undo := func() {
+		if derr := d.eng.DeleteSandbox(ns.sandbox.ID); derr != nil {
+			d.log.Printf("container %s: undo sandbox: %v", c.Name, derr)
+		}
+	}
+	env := d.processEnv(c)
+	path, argv, err := d.resolveCommand(c.argv(), env, c.workDir())
+	if err != nil {
+		undo()
+		return d.startFailed(c, err)
+	}
+	r, err := d.spawn(c, ns, path, argv, env)
+	if err != nil {
+		undo()
+		return d.startFailed(c, err)
+	}
+	d.mu.Lock()
+	c.state = stateRunning
+	c.run = r
+	c.exitCode = 0
+	c.errMsg = ""
+	c.startedAt = time.Now().UTC()
+	c.sandbox = ns.sandbox
+	c.hostsPath, c.resolvPath, c.hostnamePath = ns.hosts, ns.resolv, ns.hostFile
+	if ns.hostname != "" {
+		c.Config.Hostname = ns.hostname
+	}
+	d.fillEndpoints(c)
+	d.mu.Unlock()
+	go d.monitor(c, r)
+	return nil
+}
+
+// startFailed records a failed start in State.Error, as Docker does. A
+// command that cannot run is Docker's 400 with exit code 127 (not found)
+// or 126 (not executable); other errors keep their own status.
+func (d *Daemon) startFailed(c *Container, err error) error {
+	msg := err.Error()
+	code := 0
+	if _, status := statusOf(err); status != "" {
+		msg = status
+	}
+	low := strings.ToLower(msg)
+	var nf *notFoundError
+	switch {
+	case errors.As(err, &nf) || strings.Contains(low, "executable file not found") || strings.Contains(low, "no such file or directory"):
+		code, err = 127, badRequest("%s", msg)
+	case strings.Contains(low, "permission denied"):
+		code, err = 126, badRequest("%s", msg)
+	}
+	d.mu.Lock()
+	c.errMsg = msg
+	if code != 0 {
+		c.exitCode = code
+	}
+	d.mu.Unlock()
+	return err
+}

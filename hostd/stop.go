@@ -1,0 +1,205 @@
+package hostd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// defaultStopTimeout is Docker's grace period between the stop signal and
+// SIGKILL.
+const defaultStopTimeout = 10
+
+// signalRun sends sig to the container's command through its pidfd (so a
+// recycled pid is never hit) and, for SIGKILL, to everything in its mount
+// namespace too, as a SIGKILL of a PID namespace's init would.
+func signalRun(r *run, sig unix.Signal) {
+	if err := r.proc.signal(sig); err != nil {
+		return
+	}
+	if sig == unix.SIGKILL && r.mntNS != 0 {
+		for _, pid := range pidsInMountNS(r.mntNS) {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+// stop sends the stop signal, waits up to timeout seconds (negative: for
+// ever), then SIGKILLs. A container that is not running answers 304.
+func (d *Daemon) stop(c *Container, timeout *int) error {
+	c.op.Lock()
+	defer c.op.Unlock()
+	return d.stopLocked(c, timeout)
+}
+
+func (d *Daemon) stopLocked(c *Container, timeout *int) error {
+	d.mu.Lock()
+	r := c.run
+	t := defaultStopTimeout
+	if c.Config.StopTimeout != nil {
+		t = *c.Config.StopTimeout
+	}
+	d.mu.Unlock()
+	if r == nil {
+		return errNotModified
+	}
+	if timeout != nil {
+		t = *timeout
+	}
+	sig, _ := parseSignal(c.Config.StopSignal, true)
+	signalRun(r, sig)
+	if t < 0 {
+		<-r.done
+		return nil
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-time.After(time.Duration(t) * time.Second):
+	}
+	return d.killAndWait(c, r)
+}
+
+// killAndWait SIGKILLs a run and waits for the monitor to finish with it.
+func (d *Daemon) killAndWait(c *Container, r *run) error {
+	signalRun(r, unix.SIGKILL)
+	select {
+	case <-r.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("container %s: still running 30s after SIGKILL", c.ID)
+	}
+}
+
+// kill sends a signal; for SIGKILL it also waits until the container is
+// stopped, as Docker does.
+func (d *Daemon) kill(c *Container, sig unix.Signal) error {
+	d.mu.Lock()
+	r := c.run
+	d.mu.Unlock()
+	if r == nil {
+		return conflict("Cannot kill container: %s: Container %s is not running", c.ID, c.ID)
+	}
+	if sig == unix.SIGKILL {
+		return d.killAndWait(c, r)
+	}
+	signalRun(r, sig)
+	return nil
+}
+
+// restart stops the container if it runs and starts it again.
+func (d *Daemon) restart(c *Container, timeout *int) error {
+	c.op.Lock()
+	defer c.op.Unlock()
+	if err := d.stopLocked(c, timeout); err != nil && err != errNotModified {
+		return err
+	}
+	return d.startLocked(c)
+}
+
+// waitFor blocks until the condition holds and returns the exit code:
+// "not-running" (default) returns at once for a stopped container,
+// "next-exit" waits for the next exit, "removed" for the removal.
+func (d *Daemon) waitFor(c *Container, condition string) (<-chan int, error) {
+	ch := make(chan int, 1)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch condition {
+	case "", "not-running":
+		if c.state != stateRunning {
+			ch <- c.exitCode
+			return ch, nil
+		}
+		c.exitWaiters = append(c.exitWaiters, ch)
+	case "next-exit":
+		c.exitWaiters = append(c.exitWaiters, ch)
+	case "removed":
+		if c.removed {
+			ch <- c.exitCode
+			return ch, nil
+		}
+		c.removeWaiters = append(c.removeWaiters, ch)
+	default:
+		return nil, badRequest("invalid condition: %q", condition)
+	}
+	return ch, nil
+}
+
+// cancelWait forgets a waiter whose client went away.
+func (d *Daemon) cancelWait(c *Container, ch <-chan int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	drop := func(list []chan int) []chan int {
+		out := list[:0]
+		for _, w := range list {
+			if (<-chan int)(w) != ch {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	c.exitWaiters = drop(c.exitWaiters)
+	c.removeWaiters = drop(c.removeWaiters)
+}
+
+// remove deletes a container: a running one only with force (SIGKILL
+// first). Its files and log go, and "removed" waiters wake up.
+func (d *Daemon) remove(c *Container, force bool) error {
+	c.op.Lock()
+	defer c.op.Unlock()
+	d.mu.Lock()
+	if c.removed {
+		d.mu.Unlock()
+		return nil
+	}
+	if c.state == stateRemoving {
+		d.mu.Unlock()
+		return conflict("removal of container %s is already in progress", c.ID)
+	}
+	r := c.run
+	if r != nil && !force {
+		d.mu.Unlock()
+		return conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID)
+	}
+	d.mu.Unlock()
+	if r != nil {
+		if err := d.killAndWait(c, r); err != nil {
+			return err
+		}
+	}
+	d.mu.Lock()
+	c.state = stateRemoving
+	c.removed = true
+	delete(d.containers, c.ID)
+	delete(d.names, c.Name)
+	for _, id := range c.execIDs {
+		delete(d.execs, id)
+	}
+	waiters := append(c.removeWaiters, c.exitWaiters...)
+	c.removeWaiters, c.exitWaiters = nil, nil
+	code := c.exitCode
+	d.mu.Unlock()
+	c.streams.close()
+	err := os.RemoveAll(c.dir)
+	for _, w := range waiters {
+		w <- code
+	}
+	if err != nil {
+		return fmt.Errorf("container %s: remove state: %w", c.Name, err)
+	}
+	return nil
+}
+
+// waitCtx waits for a waiter channel or the client going away.
+func (d *Daemon) waitCtx(ctx context.Context, c *Container, ch <-chan int) (int, bool) {
+	select {
+	case code := <-ch:
+		return code, true
+	case <-ctx.Done():
+		d.cancelWait(c, ch)
+		return 0, false
+	}
+}

@@ -1,0 +1,177 @@
+package hostd
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"golang.org/x/sys/unix"
+)
+
+func TestHostsFileAsDockerWritesIt(t *testing.T) {
+	got := hostsFile([]hostsEntry{{IP: "10.0.0.9", Names: []string{"db"}}},
+		[]hostsEntry{{IP: "172.17.0.3", Names: []string{"ddc31e8d2c7c"}}})
+	want := "127.0.0.1\tlocalhost\n" +
+		"::1\tlocalhost ip6-localhost ip6-loopback\n" +
+		"fe00::0\tip6-localnet\n" +
+		"ff00::0\tip6-mcastprefix\n" +
+		"ff02::1\tip6-allnodes\n" +
+		"ff02::2\tip6-allrouters\n" +
+		"10.0.0.9\tdb\n" +
+		"172.17.0.3\tddc31e8d2c7c\n"
+	if got != want {
+		t.Fatalf("hosts:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestResolvConf(t *testing.T) {
+	if got := resolvConf([]string{"192.168.8.1"}, []string{"lab"}, []string{"ndots:0"}); got != "search lab\nnameserver 192.168.8.1\noptions ndots:0\n" {
+		t.Fatalf("resolv.conf %q", got)
+	}
+	empty := resolvConf(nil, nil, nil)
+	if strings.Contains(empty, "nameserver") || !strings.HasPrefix(empty, "#") {
+		t.Fatalf("resolv.conf without resolvers must name none: %q", empty)
+	}
+}
+
+func TestFilters(t *testing.T) {
+	for _, s := range []string{`{"name":{"cm0":true}}`, `{"name":["cm0"]}`} {
+		f, err := parseFilters(s, "name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.match("name", "/cm08") || f.match("name", "/web") {
+			t.Fatalf("%s: name regexp match", s)
+		}
+	}
+	if _, err := parseFilters(`{"colour":{"red":true}}`, "name"); err == nil || !strings.Contains(err.Error(), "invalid filter 'colour'") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	if _, err := parseFilters(`{bad`, "name"); err == nil {
+		t.Fatal("bad JSON accepted")
+	}
+	f, _ := parseFilters(`{"label":{"a=1":true,"b":true}}`, "label")
+	if !f.matchLabels(map[string]string{"a": "1", "b": "x"}) || f.matchLabels(map[string]string{"a": "2", "b": ""}) {
+		t.Fatal("label match")
+	}
+}
+
+func TestMultiplexedStream(t *testing.T) {
+	var buf bytes.Buffer
+	m := &muxWriter{w: &buf}
+	m.write(streamStdout, []byte("out\n"))
+	m.write(streamStderr, []byte("err\n"))
+	var out, errOut bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &errOut, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "out\n" || errOut.String() != "err\n" {
+		t.Fatalf("demuxed %q %q", out.String(), errOut.String())
+	}
+	raw := &bytes.Buffer{}
+	(&muxWriter{w: raw, tty: true}).write(streamStdout, []byte("tty"))
+	if raw.String() != "tty" {
+		t.Fatalf("tty stream must be raw: %q", raw.String())
+	}
+}
+
+func TestLogRecordsAreLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "container.log")
+	s, err := newStreams(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	s.write(streamStdout, []byte("a\nb\npartial"))
+	s.write(streamStderr, []byte("e\n"))
+	recs, err := readRecords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, string([]byte{'0' + r.stream})+":"+string(r.data))
+		if time.Since(r.time) > time.Minute {
+			t.Fatalf("record time %v", r.time)
+		}
+	}
+	if strings.Join(got, "|") != "1:a\n|1:b\n|1:partial|2:e\n" {
+		t.Fatalf("records %q", got)
+	}
+}
+
+func TestDetachKeys(t *testing.T) {
+	keys, err := parseDetachKeys("")
+	if err != nil || !bytes.Equal(keys, []byte{16, 17}) {
+		t.Fatalf("default keys %v %v", keys, err)
+	}
+	if keys, _ := parseDetachKeys("ctrl-a,x,ctrl-["); !bytes.Equal(keys, []byte{1, 'x', 27}) {
+		t.Fatalf("keys %v", keys)
+	}
+	if _, err := parseDetachKeys("ctrl-1"); err == nil {
+		t.Fatal("ctrl-1 accepted")
+	}
+	e := &escapeScanner{keys: []byte{16, 17}}
+	// A partial sequence split over two reads is held back, then released.
+	out, det := e.filter([]byte{'a', 16})
+	if det || string(out) != "a" {
+		t.Fatalf("first %q %v", out, det)
+	}
+	out, det = e.filter([]byte{'b', 16, 17, 'c'})
+	if !det || !bytes.Equal(out, []byte{16, 'b'}) {
+		t.Fatalf("second %q %v", out, det)
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]unix.Signal{"SIGKILL": unix.SIGKILL, "kill": unix.SIGKILL, "15": unix.SIGTERM, "HUP": unix.SIGHUP} {
+		if got, err := parseSignal(in, false); err != nil || got != want {
+			t.Errorf("%s: %v %v", in, got, err)
+		}
+	}
+	if sig, err := parseSignal("", true); err != nil || sig != unix.SIGTERM {
+		t.Errorf("empty: %v %v", sig, err)
+	}
+	for _, bad := range []string{"SIGFOO", "0", "99", ""} {
+		if _, err := parseSignal(bad, false); err == nil || !strings.HasPrefix(err.Error(), "Invalid signal: ") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+func TestValidateNetMode(t *testing.T) {
+	cases := []struct {
+		cfg  ContainerConfig
+		hc   HostConfig
+		want string
+	}{
+		{ContainerConfig{Hostname: "x"}, HostConfig{NetworkMode: "container:cm08"}, msgConflictNetworkHostname},
+		{ContainerConfig{}, HostConfig{NetworkMode: "container:"}, "Invalid network mode: invalid container format container:<name|id>"},
+		{ContainerConfig{}, HostConfig{NetworkMode: "container:cm08", DNS: []string{"1.1.1.1"}}, msgConflictNetworkAndDNS},
+		{ContainerConfig{}, HostConfig{NetworkMode: "host", Links: []string{"a:b"}}, msgConflictHostNetworkAndLinks},
+		{ContainerConfig{MacAddress: "02:42:ac:11:00:02"}, HostConfig{NetworkMode: "host"}, msgConflictContainerNetworkAndMac},
+		{ContainerConfig{Hostname: "x"}, HostConfig{NetworkMode: "host"}, ""},
+	}
+	for _, c := range cases {
+		err := validateNetMode(&c.cfg, &c.hc)
+		if (err == nil) != (c.want == "") || (err != nil && err.Error() != c.want) {
+			t.Errorf("%+v %+v: got %v, want %q", c.cfg, c.hc, err, c.want)
+		}
+	}
+}
+
+func TestMergeEnvAndMountinfo(t *testing.T) {
+	got := mergeEnv([]string{"PATH=/bin", "HOME=/root"}, []string{"PATH=/x", "A=1"})
+	if strings.Join(got, " ") != "PATH=/x HOME=/root A=1" {
+		t.Fatalf("env %v", got)
+	}
+	if unescapeMountinfo(`/run/netns/a\040b`) != "/run/netns/a b" {
+		t.Fatal("mountinfo escape")
+	}
+	if humanDuration(90*time.Second) != "About a minute" || humanDuration(3*time.Second) != "3 seconds" {
+		t.Fatal("human duration")
+	}
+}

@@ -1,0 +1,140 @@
+package hostd
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+)
+
+// imageID stands in for an image id: hostd has no images, and a digest of
+// the name keeps the field in Docker's shape and stable per name.
+func imageID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// humanDuration is go-units' HumanDuration, which `docker ps` shows.
+func humanDuration(d time.Duration) string {
+	if seconds := int(d.Seconds()); seconds < 1 {
+		return "Less than a second"
+	} else if seconds == 1 {
+		return "1 second"
+	} else if seconds < 60 {
+		return fmt.Sprintf("%d seconds", seconds)
+	} else if minutes := int(d.Minutes()); minutes == 1 {
+		return "About a minute"
+	} else if minutes < 60 {
+		return fmt.Sprintf("%d minutes", minutes)
+	} else if hours := int(d.Hours() + 0.5); hours == 1 {
+		return "About an hour"
+	} else if hours < 48 {
+		return fmt.Sprintf("%d hours", hours)
+	} else if hours < 24*7*2 {
+		return fmt.Sprintf("%d days", hours/24)
+	} else if hours < 24*30*2 {
+		return fmt.Sprintf("%d weeks", hours/24/7)
+	} else if hours < 24*365*2 {
+		return fmt.Sprintf("%d months", hours/24/30)
+	}
+	return fmt.Sprintf("%d years", int(d.Hours())/24/365)
+}
+
+// statusText is the STATUS column of `docker ps`. Callers hold d.mu.
+func statusText(c *Container) string {
+	switch c.state {
+	case stateRunning:
+		return "Up " + humanDuration(time.Since(c.startedAt))
+	case stateExited:
+		return fmt.Sprintf("Exited (%d) %s ago", c.exitCode, humanDuration(time.Since(c.finishedAt)))
+	case stateRemoving:
+		return "Removal In Progress"
+	}
+	return "Created"
+}
+
+// cloneNetworks copies the endpoint settings for a response. Callers hold d.mu.
+func cloneNetworks(in map[string]*EndpointSettings) map[string]*EndpointSettings {
+	out := make(map[string]*EndpointSettings, len(in))
+	for k, v := range in {
+		cp := *v
+		cp.DriverOpts = maps.Clone(v.DriverOpts)
+		out[k] = &cp
+	}
+	return out
+}
+
+// inspect renders GET /containers/{id}/json. Callers hold d.mu.
+func (d *Daemon) inspect(c *Container) ContainerJSON {
+	argv := c.argv()
+	cfg := c.Config
+	hc := c.HostConfig
+	j := ContainerJSON{
+		ID:      c.ID,
+		Created: timeString(c.Created),
+		Path:    argv[0],
+		Args:    append([]string{}, argv[1:]...),
+		State: ContainerState{
+			Status:     c.state,
+			Running:    c.state == stateRunning,
+			ExitCode:   c.exitCode,
+			Error:      c.errMsg,
+			StartedAt:  timeString(c.startedAt),
+			FinishedAt: timeString(c.finishedAt),
+		},
+		Image:          imageID(c.Config.Image),
+		ResolvConfPath: c.resolvPath,
+		HostnamePath:   c.hostnamePath,
+		HostsPath:      c.hostsPath,
+		LogPath:        c.logPath(),
+		Name:           "/" + c.Name,
+		Driver:         "nslab",
+		Platform:       "linux",
+		ExecIDs:        append([]string(nil), c.execIDs...),
+		HostConfig:     &hc,
+		GraphDriver:    GraphDriver{Name: "nslab"},
+		Mounts:         []struct{}{},
+		Config:         &cfg,
+		NetworkSettings: &NetworkSettings{
+			Ports:    map[string][]PortBinding{},
+			Networks: cloneNetworks(c.networks),
+		},
+	}
+	if c.run != nil {
+		j.State.Pid = c.run.pid
+		j.NetworkSettings.SandboxID = c.sandbox.ID
+		j.NetworkSettings.SandboxKey = c.sandbox.Key
+	}
+	// The top-level fields describe the default bridge network only.
+	if b, ok := c.networks["bridge"]; ok {
+		ns := j.NetworkSettings
+		ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = b.EndpointID, b.Gateway, b.IPAddress, b.IPPrefixLen, b.MacAddress
+	}
+	return j
+}
+
+// summary renders one entry of GET /containers/json. Callers hold d.mu.
+func (d *Daemon) summary(c *Container) ContainerSummary {
+	argv := c.argv()
+	s := ContainerSummary{
+		ID:      c.ID,
+		Names:   []string{"/" + c.Name},
+		Image:   c.Config.Image,
+		ImageID: imageID(c.Config.Image),
+		Command: strings.Join(argv, " "),
+		Created: c.Created.Unix(),
+		Ports:   []struct{}{},
+		Labels:  c.Config.Labels,
+		State:   c.state,
+		Status:  statusText(c),
+		Mounts:  []struct{}{},
+	}
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.HostConfig.NetworkMode = c.HostConfig.NetworkMode
+	s.NetworkSettings.Networks = cloneNetworks(c.networks)
+	return s
+}

@@ -1,0 +1,48 @@
+package netimpl
+
+import (
+	"net"
+	"slices"
+)
+
+// Endpoint joins one sandbox to one network. The engine fills the
+// addressing fields before the driver's Join runs, so a driver only moves and
+// configures an interface: a bridge driver creates a veth, attaches one end
+// to its Linux bridge, and moves the other into the sandbox as IfName with
+// Addr, MAC and a default route via Gateway.
+type Endpoint struct {
+	ID string
+	// Name is the container's name: libnetwork names endpoints after their
+	// container, and a name is unique within a network.
+	Name        string
+	NetworkID   string
+	SandboxID   string
+	ContainerID string
+	// IfName is the interface inside the sandbox ("eth0", "eth1" in join
+	// order); empty for drivers that add no interface (null, host).
+	IfName string
+	// Addr is the IPv4 address with its prefix length; nil when the network
+	// gives none.
+	Addr    *net.IPNet
+	MAC     net.HardwareAddr
+	Gateway net.IP
+	Aliases []string
+}
+
+// EndpointSpec is what a join asks for on top of the sandbox and network.
+type EndpointSpec struct {
+	// Name is the container name the endpoint is known by.
+	Name    string
+	Aliases []string
+}
+
+func (ep *Endpoint) clone() Endpoint {
+	c := *ep
+	if ep.Addr != nil {
+		c.Addr = &net.IPNet{IP: slices.Clone(ep.Addr.IP), Mask: slices.Clone(ep.Addr.Mask)}
+	}
+	c.MAC = slices.Clone(ep.MAC)
+	c.Gateway = slices.Clone(ep.Gateway)
+	c.Aliases = slices.Clone(ep.Aliases)
+	return c
+}

@@ -1,0 +1,27 @@
+package null
+
+import (
+	"testing"
+
+	"github.com/nslab/nslab/netimpl"
+)
+
+func TestOneNetworkOnly(t *testing.T) {
+	d := New()
+	if info := d.Info(); info.Name != "null" || !info.Exclusive || info.HostNamespace || info.Interfaces {
+		t.Fatalf("info %+v", info)
+	}
+	a, b := &netimpl.Network{ID: "a"}, &netimpl.Network{ID: "b"}
+	if err := d.CreateNetwork(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateNetwork(b); netimpl.KindOf(err) != netimpl.KindForbidden {
+		t.Fatalf("second null network: %v", err)
+	}
+	if err := d.DeleteNetwork(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateNetwork(b); err != nil {
+		t.Fatalf("after delete: %v", err)
+	}
+}
