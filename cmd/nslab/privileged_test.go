@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// Helpers of the tests that run the built nslab binary as root.
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: nslab creates network namespaces")
+	}
+}
+
+// buildNslab builds this command into a temporary directory: the tests run
+// the binary a user runs, named nslab as `nslab down` expects its owners.
+func buildNslab(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		if _, serr := os.Stat(goTool); serr != nil {
+			t.Fatalf("the go tool is needed to build nslab: %v", err)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "nslab")
+	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// labID returns a fresh lab id with the given prefix.
+func labID(t *testing.T, prefix string) string {
+	t.Helper()
+	b := make([]byte, 3)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// nslab runs the binary with stdin from /dev/null, as in CI.
+func nslab(t *testing.T, bin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("nslab %s: %v", strings.Join(args, " "), err)
+	}
+	t.Logf("nslab %s: status %d\n%s%s", strings.Join(args, " "), r.code, clip(r.stdout), clip(r.stderr))
+	return r
+}
+
+// mustNslab runs the binary and fails the test unless it succeeds.
+func mustNslab(t *testing.T, bin string, args ...string) result {
+	t.Helper()
+	r := nslab(t, bin, args...)
+	if r.code != 0 {
+		t.Fatalf("nslab %s: status %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r
+}
+
+func pins(id string) []string {
+	p, _ := filepath.Glob("/run/netns/" + id + "-*")
+	return p
+}
+
+func nsInode(path string) (uint64, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, false
+	}
+	return st.Ino, true
+}
+
+// procsIn lists the processes (pid and start time, so a reused pid is not
+// mistaken for one of them) whose network namespace is one of the lab's
+// pinned namespaces.
+func procsIn(id string) []proc {
+	inodes := map[uint64]bool{}
+	for _, p := range pins(id) {
+		if ino, ok := nsInode(p); ok {
+			inodes[ino] = true
+		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	var out []proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ino, ok := nsInode("/proc/" + e.Name() + "/ns/net")
+		if !ok || !inodes[ino] {
+			continue
+		}
+		if p, ok := findProc(pid); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// assertGone checks that nothing of lab id is left: no namespace pin, no
+// mount of one, no state directory, none of the processes seen in it.
+func assertGone(t *testing.T, root, id string, seen []proc) {
+	t.Helper()
+	if p := pins(id); len(p) > 0 {
+		t.Errorf("namespace pins left: %v", p)
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && bytes.Contains(b, []byte("/run/netns/"+id+"-")) {
+		t.Errorf("mounts of the lab's namespaces left in /proc/self/mountinfo")
+	}
+	if _, err := os.Stat(filepath.Join(root, id)); !os.IsNotExist(err) {
+		t.Errorf("state directory %s left (%v)", filepath.Join(root, id), err)
+	}
+	for _, p := range seen {
+		if p.alive() {
+			t.Errorf("process %d (%s) of the lab still runs", p.pid, p.cmdline())
+		}
+	}
+}
+
+// cleanupLab makes sure a failed test leaves nothing behind either.
+func cleanupLab(t *testing.T, bin, root, id string) {
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(root, id)); err == nil || len(pins(id)) > 0 {
+			t.Logf("cleaning up lab %s after the test", id)
+			nslab(t, bin, "--root", root, "--lab", id, "down", "--force")
+			nslab(t, bin, "--root", root, "gc")
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer that a child's output copier and the test
+// can use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// clip shortens what the log shows of a long output.
+func clip(s string) string {
+	const max = 1500
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + fmt.Sprintf("\n... (%d more bytes)\n", len(s)-max)
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nslab/nslab/lab"
+)
+
+// idRE is the lab id contract of package lab, checked here as well so that
+// a bad --id is refused before anything (even the state root) is made.
+var idRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,9}$`)
+
+// downTimeout bounds a teardown; hostd gets a few seconds per host, in
+// parallel, and every namespace unmount waits for an RCU grace period.
+const downTimeout = 2 * time.Minute
+
+type upFlags struct {
+	id      string
+	detach  bool
+	keeper  bool
+	timeout time.Duration
+}
+
+func newUpCmd(a *app) *cobra.Command {
+	var f upFlags
+	cmd := &cobra.Command{
+		Use:   "up FILE",
+		Short: "Build the lab a topology file describes",
+		Long: `Build the lab a topology file describes. In the foreground, nslab prints
+how to reach the hosts and takes the lab down again on Ctrl-C (SIGINT) or
+SIGTERM. With --detach, a background keeper owns the lab until ` + "`nslab down`" + `.
+A topology with errors is reported (file:line: field: message) with exit
+status 2, and nothing is made.`,
+		Example: `  nslab up fixtures/classroom.yaml
+  nslab up --detach --id class fixtures/classroom.yaml`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return a.up(argv[0], f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.id, "id", "", "lab id, ^[a-z][a-z0-9]{2,9}$ (default: nsl + 4 random hex digits)")
+	fl.BoolVarP(&f.detach, "detach", "d", false, "leave the lab running in the background until `nslab down`")
+	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up (and remove what was made) when the lab is not up by then")
+	fl.BoolVar(&f.keeper, keeperFlag, false, "run as the background keeper of a detached lab (internal)")
+	fl.MarkHidden(keeperFlag)
+	return cmd
+}
+
+// up validates everything it is given before the first side effect.
+func (a *app) up(file string, f upFlags) error {
+	if f.id != "" && !idRE.MatchString(f.id) {
+		return usageError(fmt.Errorf("--id %q: a lab id matches ^[a-z][a-z0-9]{2,9}$", f.id))
+	}
+	t, err := lab.LoadTopology(file)
+	if err != nil {
+		return usageError(err)
+	}
+	if err := a.checkFree(f.id); err != nil {
+		return err
+	}
+	switch {
+	case f.keeper:
+		return a.keep(t, f)
+	case f.detach:
+		return a.detach(file, f)
+	}
+	return a.foreground(t, f)
+}
+
+// checkFree says early, and better than the lab's own refusal would, when
+// the id names a lab that exists; lab.Up still has the last word.
+func (a *app) checkFree(id string) error {
+	if id == "" {
+		return nil
+	}
+	labs, err := lab.List(a.root)
+	if err != nil {
+		return err
+	}
+	for _, s := range labs {
+		if s.ID != id {
+			continue
+		}
+		owner := "its owner is gone: `nslab gc` removes it"
+		if s.Alive {
+			owner = fmt.Sprintf("owner pid %d; `nslab --lab %s down` takes it down", s.Owner, id)
+		}
+		return fmt.Errorf("lab %s exists already (%s)", id, owner)
+	}
+	return nil
+}
+
+// options are the lab options of this command line. The binary is this
+// one: it carries the hostd that matches the CLI.
+func (a *app) options(f upFlags) (lab.Options, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return lab.Options{}, fmt.Errorf("cannot find the nslab binary to start hostd: %w", err)
+	}
+	return lab.Options{ID: f.id, Root: a.root, Binary: self}, nil
+}
+
+// foreground builds the lab, shows how to use it, and takes it down when
+// the user interrupts or the terminal goes away.
+func (a *app) foreground(t *lab.Topology, f upFlags) error {
+	o, err := a.options(f)
+	if err != nil {
+		return err
+	}
+	o.Progress = a.stderr
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	upCtx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	l, err := lab.Up(upCtx, t, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; nothing is left of the lab: %w", err)
+		}
+		return err
+	}
+	printSummary(a.stdout, a.root, l, false)
+	why := waitLab(ctx, l)
+	fmt.Fprintf(a.stderr, "lab %s: %s; taking it down\n", l.ID(), why)
+	return down(l)
+}
+
+// waitLab waits until ctx ends (a signal) or the lab's state directory is
+// gone (someone ran `nslab down --force` or `gc` under us), and says which.
+func waitLab(ctx context.Context, l *lab.Lab) string {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return "signal received"
+		case <-tick.C:
+			if _, err := os.Stat(l.StateDir()); errors.Is(err, os.ErrNotExist) {
+				return "its state directory was removed"
+			}
+		}
+	}
+}
+
+// down takes l down with a fresh deadline: the command's context is
+// usually the one a signal just ended.
+func down(l *lab.Lab) error {
+	ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
+	defer cancel()
+	if err := l.Down(ctx); err != nil {
+		return fmt.Errorf("lab %s: down: %w", l.ID(), err)
+	}
+	return nil
+}
