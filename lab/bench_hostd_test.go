@@ -1,0 +1,131 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var nslabBuild struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// realNslab builds cmd/nslab once per test binary, so benchmarks run the
+// real hostd rather than the stand-in the other lab tests use.
+func realNslab(b testing.TB) string {
+	b.Helper()
+	nslabBuild.Do(func() {
+		if p := os.Getenv("NSLAB_BIN"); p != "" {
+			nslabBuild.path = p
+			return
+		}
+		dir, err := os.MkdirTemp("", "nslab-bench-")
+		if err != nil {
+			nslabBuild.err = err
+			return
+		}
+		nslabBuild.path = filepath.Join(dir, "nslab")
+		out, err := exec.Command("go", "build", "-o", nslabBuild.path, "github.com/nslab/nslab/cmd/nslab").CombinedOutput()
+		if err != nil {
+			nslabBuild.err = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if nslabBuild.err != nil {
+		b.Fatal(nslabBuild.err)
+	}
+	return nslabBuild.path
+}
+
+// BenchmarkUp measures Up + Down of n docker hosts on one segment, each
+// running hostd with ten containers in none mode, reported per host and per
+// container, with the memory the lab and its daemons hold at their peak.
+func BenchmarkUp(b *testing.B) {
+	requireRoot(b)
+	bin := realNslab(b)
+	const perHost = 10
+	for _, n := range []int{2, 20, 100} {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			topo := plainTopology(n)
+			for i := range topo.Hosts {
+				topo.Hosts[i].Kind = KindDocker
+				topo.Hosts[i].Forwarding = true
+				for c := 0; c < perHost; c++ {
+					topo.Hosts[i].Containers = append(topo.Hosts[i].Containers, ContainerSpec{
+						Name: fmt.Sprintf("c%d", c), Image: "alpine", Network: "none",
+						Command: []string{"sleep", "infinity"},
+					})
+				}
+			}
+			root := b.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			var up, down time.Duration
+			var hostdMax, hostdSum float64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				l, err := Up(ctx, topo, Options{Root: root, Binary: bin})
+				if err != nil {
+					b.Fatal(err)
+				}
+				up += time.Since(t0)
+				b.StopTimer()
+				// The lab is at its largest now: every hostd and container is up.
+				sum, max := 0.0, 0.0
+				for _, h := range l.Hosts() {
+					kb := statusKB(h.HostdPID(), "VmRSS")
+					sum += kb
+					if kb > max {
+						max = kb
+					}
+				}
+				hostdSum += sum
+				if max > hostdMax {
+					hostdMax = max
+				}
+				b.StartTimer()
+				t1 := time.Now()
+				if err := l.Down(ctx); err != nil {
+					b.Fatal(err)
+				}
+				down += time.Since(t1)
+			}
+			b.StopTimer()
+			per := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(per/float64(n), "ns/host")
+			b.ReportMetric(per/float64(n*perHost), "ns/container")
+			b.ReportMetric(float64(up.Milliseconds())/float64(b.N), "up-ms")
+			b.ReportMetric(float64(down.Milliseconds())/float64(b.N), "down-ms")
+			b.ReportMetric(hostdMax/1024, "hostd-max-RSS-MiB")
+			b.ReportMetric(hostdSum/float64(b.N)/1024, "hostds-RSS-MiB")
+			b.ReportMetric(statusKB(os.Getpid(), "VmHWM")/1024, "lab-peak-RSS-MiB")
+		})
+	}
+}
+
+// statusKB reads one "kB" field of /proc/PID/status; 0 if it cannot.
+func statusKB(pid int, field string) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return v
+		}
+	}
+	return 0
+}
