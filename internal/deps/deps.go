@@ -3,7 +3,10 @@
 package deps
 
 import (
+	_ "github.com/coreos/go-iptables/iptables"
 	_ "github.com/creack/pty"
+	_ "github.com/google/gopacket"
+	_ "github.com/google/nftables"
 	_ "github.com/miekg/dns"
 	_ "github.com/moby/moby/client"
 	_ "github.com/onsi/ginkgo/v2"

@@ -1,0 +1,44 @@
+package capture
+
+import (
+	"testing"
+
+	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
+)
+
+// prefix marks every namespace these tests make, so TestMain can prove
+// none is left behind.
+var prefix = nstest.Prefix("capt")
+
+func TestMain(m *testing.M) { nstest.Main(m, prefix) }
+
+func needRoot(t testing.TB) { t.Helper(); nstest.NeedRoot(t) }
+
+// pair makes namespaces a and b joined by a veth pair "ab"/"ba" with
+// 192.168.100.1/24 and .2/24, the picture of exercise E01.
+func pair(t testing.TB) (a, b string) {
+	t.Helper()
+	a, b = nstest.NewNS(t, prefix, "a"), nstest.NewNS(t, prefix, "b")
+	nstest.Veth(t, a, "ab", b, "ba")
+	nstest.Addr(t, a, "ab", "192.168.100.1/24")
+	nstest.Addr(t, b, "ba", "192.168.100.2/24")
+	return a, b
+}
+
+// promisc reads the interface's promiscuity count from the kernel
+// (IFLA_PROMISCUITY: a packet socket's membership does not show in the
+// link flags, which report only what SIOCSIFFLAGS asked).
+func promisc(t testing.TB, ns, link string) bool {
+	t.Helper()
+	h, err := netns.Handle(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().Promisc > 0
+}

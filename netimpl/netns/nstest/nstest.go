@@ -1,0 +1,142 @@
+// Package nstest gives privileged tests their own network namespaces, veth
+// pairs and addresses, and proves afterwards that nothing was left behind.
+// Everything it makes carries the caller's prefix and lives only inside
+// namespaces it created; the root namespace is never touched.
+package nstest
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netimpl/netns"
+)
+
+// Prefix returns a namespace-name prefix unique to this test process
+// ("<short><pid>-"), so that leftovers can be told apart from everybody
+// else's; short is a few letters naming the package under test.
+func Prefix(short string) string { return fmt.Sprintf("%s%d-", short, os.Getpid()) }
+
+// NeedRoot skips t when the test cannot create namespaces.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+}
+
+var seq atomic.Int32
+
+// NewNS makes a fresh namespace pinned as <prefix><n><role> and removes it
+// when the test ends.
+func NewNS(t testing.TB, prefix, role string) string {
+	t.Helper()
+	path, err := netns.NewNamed(fmt.Sprintf("%s%d%s", prefix, seq.Add(1), role))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := netns.Delete(path); err != nil {
+			t.Error(err)
+		}
+	})
+	return path
+}
+
+// Veth joins nsA and nsB: the pair is created by a handle bound to nsA and
+// its peer is born straight into nsB, so nothing touches the root namespace.
+// The pair is deleted before the namespaces (cleanups run last-in first-out).
+func Veth(t testing.TB, nsA, nameA, nsB, nameB string) {
+	t.Helper()
+	h, err := netns.Handle(nsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	fd, err := unix.Open(nsB, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	la := netlink.NewLinkAttrs()
+	la.Name = nameA
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: nameB, PeerNamespace: netlink.NsFd(fd)}); err != nil {
+		t.Fatalf("veth %s/%s: %v", nameA, nameB, err)
+	}
+	t.Cleanup(func() {
+		h, err := netns.Handle(nsA)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer h.Close()
+		if l, err := h.LinkByName(nameA); err == nil {
+			if err := h.LinkDel(l); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// Addr puts cidr on link inside ns and sets the link up. IPv6 addresses skip
+// duplicate detection so that they work at once.
+func Addr(t testing.TB, ns, link, cidr string) {
+	t.Helper()
+	h, err := netns.Handle(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName(link)
+	if err != nil {
+		t.Fatalf("%s: %s: %v", ns, link, err)
+	}
+	a, err := netlink.ParseAddr(cidr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.IP.To4() == nil {
+		a.Flags = unix.IFA_F_NODAD
+	}
+	if err := h.AddrAdd(l, a); err != nil {
+		t.Fatalf("%s: %s: add %s: %v", ns, link, cidr, err)
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Leftovers lists the pins and mounts carrying prefix that still exist: a
+// TestMain calls it after m.Run and fails the run when it is not empty.
+func Leftovers(prefix string) []string {
+	var left []string
+	entries, _ := os.ReadDir(netns.RunDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			left = append(left, netns.Path(e.Name()))
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(l, "/"+prefix) {
+			left = append(left, "mount: "+l)
+		}
+	}
+	return left
+}
+
+// Main runs the tests and then fails the run if anything carrying prefix
+// was left behind. Use it as `func TestMain(m *testing.M) { nstest.Main(m, prefix) }`.
+func Main(m *testing.M, prefix string) {
+	code := m.Run()
+	if left := Leftovers(prefix); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "left behind: %v\n", left)
+		code = 1
+	}
+	os.Exit(code)
+}
