@@ -1,0 +1,166 @@
+package firewall
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/nslab/nslab/netimpl/netns"
+)
+
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and firewall rules in them")
+	}
+}
+
+func needTool(t testing.TB, tool string) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Skipf("needs %s in PATH to read the ruleset back: %v", tool, err)
+	}
+}
+
+// nsPrefix makes every namespace name of this test process unique, so that
+// parallel runs never meet.
+var nsPrefix = func() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return "fwt" + hex.EncodeToString(b)
+}()
+
+// newNS creates a namespace named <prefix>-<name> and removes it when the
+// test ends.
+func newNS(t testing.TB, name string) (path, full string) {
+	t.Helper()
+	full = nsPrefix + "-" + name
+	path, err := netns.NewNamed(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := netns.Delete(full); err != nil {
+			t.Errorf("delete namespace: %v", err)
+		}
+	})
+	return path, full
+}
+
+// newBackend creates a backend bound to the namespace at path; it is closed
+// (not torn down) when the test ends.
+func newBackend(t testing.TB, kind, path string) Backend {
+	t.Helper()
+	var b Backend
+	err := netns.Do(path, func() (err error) {
+		b, err = New(kind)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// runIn runs a tool inside the namespace at path and returns its stdout.
+func runIn(t testing.TB, path string, name string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := netns.Do(path, func() error {
+		cmd := exec.Command(name, args...)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		return cmd.Run()
+	})
+	if err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, errb.String())
+	}
+	return out.String()
+}
+
+var counters = regexp.MustCompile(` \[\d+:\d+\]$`)
+
+// normaliseSave keeps the meaningful lines of iptables-save output: no
+// comments, no blank lines, no packet counters.
+func normaliseSave(text string) []string {
+	var lines []string
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		lines = append(lines, counters.ReplaceAllString(l, ""))
+	}
+	return lines
+}
+
+func iptablesSave(t testing.TB, path string) []string {
+	t.Helper()
+	return normaliseSave(runIn(t, path, "iptables-save"))
+}
+
+// diffLines reports the first difference between two rule lists, with both
+// in full, or "" when they are equal.
+func diffLines(got, want []string) string {
+	if strings.Join(got, "\n") == strings.Join(want, "\n") {
+		return ""
+	}
+	n := min(len(got), len(want))
+	i := 0
+	for i < n && got[i] == want[i] {
+		i++
+	}
+	g, w := "(end)", "(end)"
+	if i < len(got) {
+		g = got[i]
+	}
+	if i < len(want) {
+		w = want[i]
+	}
+	return fmt.Sprintf("first difference at line %d:\n  got:  %s\n  want: %s\n--- got:\n%s\n--- want:\n%s",
+		i+1, g, w, strings.Join(got, "\n"), strings.Join(want, "\n"))
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The fixture's networks and port, from fixtures/docker-20.10/README.md.
+var (
+	docker0 = Network{Bridge: "docker0", Subnet: netip.MustParsePrefix("172.17.0.0/16"), ICC: true, Masquerade: true}
+	br1     = Network{Bridge: "br-eb32af8ac64a", Subnet: netip.MustParsePrefix("172.18.0.0/16"), ICC: true, Masquerade: true}
+	br5     = Network{Bridge: "br-12f33605f35d", Subnet: netip.MustParsePrefix("192.168.1.0/24"), ICC: true, Masquerade: true}
+	web     = Port{Bridge: br1.Bridge, Proto: "tcp", HostPort: 8080, ContainerIP: netip.MustParseAddr("172.18.0.2"), ContainerPort: 80}
+)
+
+// loadFixture is the iptables-save of the real dockerd 20.10, normalised.
+func loadFixture(t testing.TB) []string {
+	t.Helper()
+	raw, err := os.ReadFile("../../fixtures/docker-20.10/iptables-save.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return normaliseSave(string(raw))
+}
+
+// onlyDocker0 keeps the fixture's rules that belong neither to br1, br5 nor
+// the published port: what Docker shows with docker0 alone.
+func onlyDocker0(save []string) []string {
+	var out []string
+	for _, l := range save {
+		if !strings.Contains(l, br1.Bridge) && !strings.Contains(l, br5.Bridge) && !strings.Contains(l, web.ContainerIP.String()) {
+			out = append(out, l)
+		}
+	}
+	return out
+}

@@ -1,0 +1,346 @@
+package firewall
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/coreos/go-iptables/iptables"
+)
+
+// ipTables is the backend dockerd 20.10 has: the iptables tool, one exec per
+// rule, through go-iptables. Each call runs on a thread inside the bound
+// namespace, so the tool it execs works there.
+type ipTables struct {
+	mu  sync.Mutex
+	ns  *boundNS
+	ipt *iptables.IPTables
+	// restore is the iptables-restore of the same flavour (nf_tables or
+	// legacy) as iptables, used to delete several rules at once; "" if
+	// there is none.
+	restore string
+	reg     registry
+	// What Setup found, to restore at Teardown: the FORWARD policy, and
+	// which iptables-nft tables did not exist yet.
+	policy     string
+	madeTables []string
+}
+
+func newIPTables() (*ipTables, error) {
+	ns, err := bindThreadNS()
+	if err != nil {
+		return nil, err
+	}
+	b := &ipTables{ns: ns, reg: newRegistry()}
+	err = ns.do(func() (err error) {
+		if b.ipt, err = iptables.New(); err != nil {
+			return err
+		}
+		b.restore = findRestore()
+		return nil
+	})
+	if err != nil {
+		ns.close()
+		return nil, fmt.Errorf("firewall iptables: %w", err)
+	}
+	return b, nil
+}
+
+func (b *ipTables) Name() string { return KindIPTables }
+
+func (b *ipTables) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ns.close()
+}
+
+// Setup does what dockerd does at start: FORWARD policy DROP (set when it
+// turns forwarding on), the DOCKER chains with their RETURN rules, the jumps
+// to DOCKER-ISOLATION-STAGE-1 and DOCKER-USER at the top of FORWARD, and the
+// nat jumps to DOCKER (which dockerd adds with its first network, docker0).
+func (b *ipTables) Setup() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.ns.do(func() error {
+		if !b.reg.setup {
+			if err := b.recordBefore(); err != nil {
+				return err
+			}
+		}
+		if err := b.setup(!b.reg.setup); err != nil {
+			if !b.reg.setup {
+				b.teardown() // undo; the error that counts is the first one
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("firewall iptables: setup: %w", err)
+	}
+	b.reg.setup = true
+	return nil
+}
+
+// recordBefore notes the state Teardown must return to.
+func (b *ipTables) recordBefore() error {
+	rules, err := b.ipt.List("filter", "FORWARD")
+	if err != nil {
+		return fmt.Errorf("list FORWARD: %w", err)
+	}
+	b.policy = "ACCEPT"
+	if len(rules) > 0 {
+		if f := strings.Fields(rules[0]); len(f) == 3 && f[0] == "-P" {
+			b.policy = f[2]
+		}
+	}
+	// With iptables-nft the first rule makes an nftables table that stays
+	// when the rules go; a fresh namespace has none. Note which are ours.
+	// Without nf_tables in the kernel there is nothing to note.
+	b.madeTables = nil
+	tables, err := nftTableNames()
+	if err != nil {
+		return nil
+	}
+	for _, t := range []string{"filter", "nat"} {
+		if !slices.Contains(tables, t) {
+			b.madeTables = append(b.madeTables, t)
+		}
+	}
+	return nil
+}
+
+func (b *ipTables) setup(fresh bool) error {
+	if err := b.ipt.ChangePolicy("filter", "FORWARD", "DROP"); err != nil {
+		return err
+	}
+	for _, c := range iptChains {
+		// A backend's first Setup empties the DOCKER and isolation chains
+		// an earlier run left, as dockerd's removeIPChains does at start;
+		// DOCKER-USER belongs to the user and is kept.
+		if fresh && c.chain != ChainUser {
+			if err := b.ipt.ClearChain(c.table, c.chain); err != nil {
+				return err
+			}
+			continue
+		}
+		ok, err := b.ipt.ChainExists(c.table, c.chain)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := b.ipt.NewChain(c.table, c.chain); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range iptReturns {
+		if err := b.ipt.AppendUnique(r.table, r.chain, r.spec...); err != nil {
+			return err
+		}
+	}
+	if err := b.ensureJumps(); err != nil {
+		return err
+	}
+	for _, r := range []iptRule{iptNATPrerouting, iptNATOutput} {
+		if err := b.ipt.AppendUnique(r.table, r.chain, r.spec...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *ipTables) AddNetwork(n Network) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	present, err := b.reg.checkNetwork(n)
+	if err != nil || present {
+		return wrapErr(KindIPTables, err)
+	}
+	ops := iptNetworkOps(n)
+	err = b.ns.do(func() error {
+		if err := b.applyAll(ops, true); err != nil {
+			return err
+		}
+		if err := b.ensureJumps(); err != nil {
+			b.removeAll(ops)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("firewall iptables: network %s: %w", n.Bridge, err)
+	}
+	b.reg.addNetwork(n)
+	return nil
+}
+
+func (b *ipTables) RemoveNetwork(n Network) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ns.fd < 0 {
+		return ErrClosed
+	}
+	old, ok := b.reg.nets[n.Bridge]
+	if !ok {
+		return nil
+	}
+	var err error
+	if e := b.ns.do(func() error { err = b.removeNetwork(old); return nil }); e != nil {
+		return wrapErr(KindIPTables, e)
+	}
+	return err
+}
+
+// removeNetwork removes the network's ports, links and rules (the jumps
+// stay, as with dockerd), using the settings it was added with.
+func (b *ipTables) removeNetwork(n Network) error {
+	for _, p := range b.reg.portsOn(n.Bridge) {
+		if err := b.removePort(p); err != nil {
+			return err
+		}
+	}
+	for _, l := range b.reg.linksOn(n.Bridge) {
+		if err := b.removeLink(l); err != nil {
+			return err
+		}
+	}
+	if err := b.removeAll(iptNetworkOps(n)); err != nil {
+		return fmt.Errorf("firewall iptables: network %s: %w", n.Bridge, err)
+	}
+	b.reg.removeNetwork(n.Bridge)
+	return nil
+}
+
+func (b *ipTables) AddPort(p Port) error {
+	p = p.normal()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	present, err := b.reg.checkPort(p)
+	if err != nil || present {
+		return wrapErr(KindIPTables, err)
+	}
+	// No -C here: a port's rules are new unless another port shares them,
+	// which the registry knows, and each check is one more exec of the
+	// iptables tool on the path that hostd takes most often.
+	ops := b.unshared(iptPortOps(p), p.key())
+	err = b.ns.do(func() error { return b.applyAll(ops, false) })
+	if err != nil {
+		return fmt.Errorf("firewall iptables: port %s: %w", p, err)
+	}
+	b.reg.ports[p.key()] = p
+	return nil
+}
+
+// unshared drops the rules another published port has too: two ports to
+// the same container port share one ACCEPT and one MASQUERADE rule, as with
+// dockerd (whose ProgramRule will not write a rule twice), and the shared
+// rule stays until its last port goes.
+func (b *ipTables) unshared(ops []iptOp, key string) []iptOp {
+	var out []iptOp
+	for _, op := range ops {
+		shared := false
+		for k, other := range b.reg.ports {
+			if k == key {
+				continue
+			}
+			for _, o := range iptPortOps(other) {
+				if o.equal(op.iptRule) {
+					shared = true
+				}
+			}
+		}
+		if !shared {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+func (b *ipTables) RemovePort(p Port) error {
+	p = p.normal()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ns.fd < 0 {
+		return ErrClosed
+	}
+	old, ok := b.reg.ports[p.key()]
+	if !ok || old != p {
+		return nil
+	}
+	var err error
+	if e := b.ns.do(func() error { err = b.removePort(old); return nil }); e != nil {
+		return wrapErr(KindIPTables, e)
+	}
+	return err
+}
+
+func (b *ipTables) removePort(p Port) error {
+	if err := b.removeAll(b.unshared(iptPortOps(p), p.key())); err != nil {
+		return fmt.Errorf("firewall iptables: port %s: %w", p, err)
+	}
+	delete(b.reg.ports, p.key())
+	return nil
+}
+
+func (b *ipTables) AddLink(l Link) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	present, err := b.reg.checkLink(l)
+	if err != nil || present {
+		return wrapErr(KindIPTables, err)
+	}
+	err = b.ns.do(func() error { return b.applyAll(iptLinkOps(l), true) })
+	if err != nil {
+		return fmt.Errorf("firewall iptables: link %s: %w", l, err)
+	}
+	b.reg.links[l.key()] = l
+	return nil
+}
+
+func (b *ipTables) RemoveLink(l Link) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ns.fd < 0 {
+		return ErrClosed
+	}
+	old, ok := b.reg.links[l.key()]
+	if !ok {
+		return nil
+	}
+	var err error
+	if e := b.ns.do(func() error { err = b.removeLink(old); return nil }); e != nil {
+		return wrapErr(KindIPTables, e)
+	}
+	return err
+}
+
+func (b *ipTables) removeLink(l Link) error {
+	if err := b.removeAll(iptLinkOps(l)); err != nil {
+		return fmt.Errorf("firewall iptables: link %s: %w", l, err)
+	}
+	delete(b.reg.links, l.key())
+	return nil
+}
+
+func (b *ipTables) Teardown() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var err error
+	if e := b.ns.do(func() error { err = b.teardown(); return nil }); e != nil {
+		return wrapErr(KindIPTables, e)
+	}
+	if err != nil {
+		return fmt.Errorf("firewall iptables: teardown: %w", err)
+	}
+	return nil
+}
+
+// wrapErr prefixes a validation error with the backend; nil stays nil.
+func wrapErr(kind string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("firewall %s: %w", kind, err)
+}

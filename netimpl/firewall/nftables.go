@@ -1,0 +1,397 @@
+package firewall
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
+)
+
+// nfTables keeps Docker's policy in two nftables tables of its own, written
+// over one lasting netlink socket opened in the bound namespace. Each
+// operation is one transaction: it applies whole or not at all.
+type nfTables struct {
+	mu     sync.Mutex
+	conn   *nftables.Conn // nil after Close
+	filter *nftables.Table
+	nat    *nftables.Table
+	chains []*nftables.Chain // both tables' chains, created in this order
+	reg    registry
+	// refs caches the handles of the rules by comment tag. Handles never
+	// change, and only this backend writes its tables, so the cache stays
+	// true except for rules added since the last listing (fresh false).
+	refs  map[string][]nftRef
+	fresh bool
+}
+
+type nftRef struct {
+	chain  *nftables.Chain
+	handle uint64
+}
+
+// Tags: the comment on every rule, saying what it belongs to.
+const tagSetup = "setup"
+
+func tagNetwork(bridge string) string { return "network " + bridge }
+func tagPort(p Port) string           { return "port " + p.String() }
+func tagLink(l Link) string           { return "link " + l.String() }
+
+func newNFTables() (*nfTables, error) {
+	// A lasting connection: its socket is created now, on the calling
+	// thread, so it belongs to that thread's namespace for good.
+	conn, err := nftables.New(nftables.AsLasting())
+	if err != nil {
+		return nil, fmt.Errorf("firewall nftables: netlink: %w", err)
+	}
+	if _, err := conn.ListTablesOfFamily(nftables.TableFamilyIPv4); err != nil {
+		conn.CloseLasting()
+		return nil, fmt.Errorf("firewall nftables: list tables: %w", err)
+	}
+	b := &nfTables{
+		conn:   conn,
+		filter: &nftables.Table{Name: nftFilterTable, Family: nftables.TableFamilyIPv4},
+		nat:    &nftables.Table{Name: nftNATTable, Family: nftables.TableFamilyIPv4},
+		reg:    newRegistry(),
+	}
+	drop, accept := nftables.ChainPolicyDrop, nftables.ChainPolicyAccept
+	b.chains = []*nftables.Chain{
+		// FORWARD policy drop, as dockerd sets on the iptables FORWARD chain.
+		{Name: "FORWARD", Table: b.filter, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop},
+		{Name: ChainDocker, Table: b.filter},
+		{Name: ChainIsolation1, Table: b.filter},
+		{Name: ChainIsolation2, Table: b.filter},
+		{Name: ChainUser, Table: b.filter},
+		{Name: "PREROUTING", Table: b.nat, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest, Policy: &accept},
+		{Name: "OUTPUT", Table: b.nat, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest, Policy: &accept},
+		{Name: "POSTROUTING", Table: b.nat, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource, Policy: &accept},
+		{Name: ChainDocker, Table: b.nat},
+	}
+	return b, nil
+}
+
+func (b *nfTables) Name() string { return KindNFTables }
+
+func (b *nfTables) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn == nil {
+		return nil
+	}
+	err := b.conn.CloseLasting()
+	b.conn = nil
+	return err
+}
+
+func (b *nfTables) chain(r nftRule) *nftables.Chain {
+	t := b.filter
+	if r.nat {
+		t = b.nat
+	}
+	for _, c := range b.chains {
+		if c.Table == t && c.Name == r.chain {
+			return c
+		}
+	}
+	panic("firewall: no chain " + t.Name + " " + r.chain) // a bug in the rule tables
+}
+
+// present lists which of our tables exist.
+func (b *nfTables) present() ([]*nftables.Table, error) {
+	tables, err := b.conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	var ours []*nftables.Table
+	for _, t := range []*nftables.Table{b.filter, b.nat} {
+		if slices.ContainsFunc(tables, func(k *nftables.Table) bool { return k.Name == t.Name }) {
+			ours = append(ours, t)
+		}
+	}
+	return ours, nil
+}
+
+// Setup creates both tables, their chains and the base rules in one
+// transaction. Tables left by an earlier run are replaced, as dockerd
+// flushes its chains when it starts; on a backend already set up whose
+// tables are there, it does nothing.
+func (b *nfTables) Setup() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn == nil {
+		return ErrClosed
+	}
+	present, err := b.present()
+	if err != nil {
+		return fmt.Errorf("firewall nftables: setup: %w", err)
+	}
+	if b.reg.setup && len(present) == 2 {
+		return nil
+	}
+	for _, t := range present {
+		b.conn.DelTable(t)
+	}
+	b.conn.AddTable(b.filter)
+	b.conn.AddTable(b.nat)
+	for _, c := range b.chains {
+		b.conn.AddChain(c)
+	}
+	b.queue(tagSetup, nftSetupRules(), 0)
+	if err := b.conn.Flush(); err != nil {
+		return fmt.Errorf("firewall nftables: setup: %w", err)
+	}
+	b.reg = newRegistry()
+	b.reg.setup = true
+	b.refs, b.fresh = nil, false
+	return nil
+}
+
+// queue adds rs, tagged, to the pending transaction. anchor is the handle of
+// the rule below which a FORWARD block goes.
+func (b *nfTables) queue(tag string, rs []nftRule, anchor uint64) {
+	ud := userdata.AppendString(nil, userdata.TypeComment, tag)
+	var block []nftRule
+	for _, r := range rs {
+		nr := &nftables.Rule{Table: b.chain(r).Table, Chain: b.chain(r), Exprs: r.exprs, UserData: ud}
+		switch r.place {
+		case placeEnd:
+			b.conn.AddRule(nr)
+		case placeTop:
+			b.conn.InsertRule(nr)
+		case placeBlock:
+			block = append(block, r)
+		}
+	}
+	// Each rule added after the anchor lands right below it, so the block
+	// goes in bottom first to read top to bottom.
+	for i := len(block) - 1; i >= 0; i-- {
+		r := block[i]
+		b.conn.AddRule(&nftables.Rule{Table: b.chain(r).Table, Chain: b.chain(r), Exprs: r.exprs, UserData: ud, Position: anchor})
+	}
+}
+
+// add writes rs tagged with tag in one transaction.
+func (b *nfTables) add(tag string, rs []nftRule) error {
+	if b.conn == nil {
+		return ErrClosed
+	}
+	var anchor uint64
+	if slices.ContainsFunc(rs, func(r nftRule) bool { return r.place == placeBlock }) {
+		var err error
+		if anchor, err = b.blockAnchor(); err != nil {
+			return err
+		}
+	}
+	b.queue(tag, rs, anchor)
+	if err := b.conn.Flush(); err != nil {
+		return err
+	}
+	b.fresh = false
+	return nil
+}
+
+// blockAnchor is the last of the setup jumps at the top of FORWARD: newer
+// networks go right below it, above older ones, as with dockerd.
+func (b *nfTables) blockAnchor() (uint64, error) {
+	refs, err := b.lookup(tagSetup)
+	if err != nil {
+		return 0, err
+	}
+	var h uint64
+	for _, r := range refs {
+		if r.chain.Table == b.filter && r.chain.Name == "FORWARD" {
+			h = r.handle
+		}
+	}
+	if h == 0 {
+		return 0, errors.New("FORWARD has lost its setup jumps; run Setup again")
+	}
+	return h, nil
+}
+
+// lookup returns the rules carrying tag, listing the tables when rules were
+// added since the last listing.
+func (b *nfTables) lookup(tag string) ([]nftRef, error) {
+	if !b.fresh {
+		if err := b.refresh(); err != nil {
+			return nil, err
+		}
+	}
+	return b.refs[tag], nil
+}
+
+func (b *nfTables) refresh() error {
+	refs := map[string][]nftRef{}
+	for _, c := range b.chains {
+		rules, err := b.conn.GetRules(c.Table, c)
+		if err != nil {
+			return fmt.Errorf("list %s %s: %w", c.Table.Name, c.Name, err)
+		}
+		for _, r := range rules {
+			if tag, ok := userdata.GetString(r.UserData, userdata.TypeComment); ok {
+				refs[tag] = append(refs[tag], nftRef{chain: c, handle: r.Handle})
+			}
+		}
+	}
+	b.refs, b.fresh = refs, true
+	return nil
+}
+
+// remove deletes every rule carrying one of tags in one transaction. If a
+// cached handle turned out stale (somebody edited the table by hand), it
+// lists the tables again and tries once more.
+func (b *nfTables) remove(tags ...string) error {
+	if b.conn == nil {
+		return ErrClosed
+	}
+	var err error
+	for try := 0; try < 2; try++ {
+		if try > 0 {
+			b.fresh = false
+		}
+		var refs []nftRef
+		for _, t := range tags {
+			rs, lerr := b.lookup(t)
+			if lerr != nil {
+				return lerr
+			}
+			refs = append(refs, rs...)
+		}
+		if len(refs) == 0 {
+			return nil
+		}
+		for _, r := range refs {
+			b.conn.DelRule(&nftables.Rule{Table: r.chain.Table, Chain: r.chain, Handle: r.handle})
+		}
+		if err = b.conn.Flush(); err == nil {
+			for _, t := range tags {
+				delete(b.refs, t)
+			}
+			return nil
+		}
+	}
+	return err
+}
+
+func (b *nfTables) AddNetwork(n Network) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	present, err := b.reg.checkNetwork(n)
+	if err != nil || present {
+		return wrapErr(KindNFTables, err)
+	}
+	if err := b.add(tagNetwork(n.Bridge), nftNetworkRules(n)); err != nil {
+		return fmt.Errorf("firewall nftables: network %s: %w", n.Bridge, err)
+	}
+	b.reg.addNetwork(n)
+	return nil
+}
+
+func (b *nfTables) RemoveNetwork(n Network) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.reg.nets[n.Bridge]; !ok {
+		return nil
+	}
+	// The network, its ports and its links go in one transaction.
+	ports, links := b.reg.portsOn(n.Bridge), b.reg.linksOn(n.Bridge)
+	tags := []string{tagNetwork(n.Bridge)}
+	for _, p := range ports {
+		tags = append(tags, tagPort(p))
+	}
+	for _, l := range links {
+		tags = append(tags, tagLink(l))
+	}
+	if err := b.remove(tags...); err != nil {
+		return fmt.Errorf("firewall nftables: network %s: %w", n.Bridge, err)
+	}
+	for _, p := range ports {
+		delete(b.reg.ports, p.key())
+	}
+	for _, l := range links {
+		delete(b.reg.links, l.key())
+	}
+	b.reg.removeNetwork(n.Bridge)
+	return nil
+}
+
+func (b *nfTables) AddPort(p Port) error {
+	p = p.normal()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	present, err := b.reg.checkPort(p)
+	if err != nil || present {
+		return wrapErr(KindNFTables, err)
+	}
+	if err := b.add(tagPort(p), nftPortRules(p)); err != nil {
+		return fmt.Errorf("firewall nftables: port %s: %w", p, err)
+	}
+	b.reg.ports[p.key()] = p
+	return nil
+}
+
+func (b *nfTables) RemovePort(p Port) error {
+	p = p.normal()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old, ok := b.reg.ports[p.key()]; !ok || old != p {
+		return nil
+	}
+	if err := b.remove(tagPort(p)); err != nil {
+		return fmt.Errorf("firewall nftables: port %s: %w", p, err)
+	}
+	delete(b.reg.ports, p.key())
+	return nil
+}
+
+func (b *nfTables) AddLink(l Link) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	present, err := b.reg.checkLink(l)
+	if err != nil || present {
+		return wrapErr(KindNFTables, err)
+	}
+	if err := b.add(tagLink(l), nftLinkRules(l)); err != nil {
+		return fmt.Errorf("firewall nftables: link %s: %w", l, err)
+	}
+	b.reg.links[l.key()] = l
+	return nil
+}
+
+func (b *nfTables) RemoveLink(l Link) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old, ok := b.reg.links[l.key()]
+	if !ok {
+		return nil
+	}
+	if err := b.remove(tagLink(old)); err != nil {
+		return fmt.Errorf("firewall nftables: link %s: %w", l, err)
+	}
+	delete(b.reg.links, l.key())
+	return nil
+}
+
+// Teardown deletes both tables, and with them every chain and rule.
+func (b *nfTables) Teardown() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn == nil {
+		return ErrClosed
+	}
+	present, err := b.present()
+	if err != nil {
+		return fmt.Errorf("firewall nftables: teardown: %w", err)
+	}
+	for _, t := range present {
+		b.conn.DelTable(t)
+	}
+	if err := b.conn.Flush(); err != nil {
+		return fmt.Errorf("firewall nftables: teardown: %w", err)
+	}
+	b.reg = newRegistry()
+	b.refs, b.fresh = nil, false
+	return nil
+}
