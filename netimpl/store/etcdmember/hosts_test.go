@@ -1,0 +1,127 @@
+package etcdmember_test
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
+)
+
+var prefix = nstest.Prefix("etm")
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins.dir != "" {
+		os.RemoveAll(bins.dir)
+	}
+	if left := nstest.Leftovers(prefix); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "left behind: %v\n", left)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// host is a test "docker host": a namespace with eth1 on the shared segment.
+type host struct {
+	member string     // etcd member name, as in the documents
+	ns     string     // pin path
+	addr   netip.Addr // underlay address on eth1
+}
+
+// Seed 000's two hosts, and a third on the same segment for the 3-member case.
+var seedHosts = []struct {
+	member string
+	addr   netip.Addr
+}{
+	{"docker-node1", netip.MustParseAddr("192.168.8.150")},
+	{"docker-node2", netip.MustParseAddr("192.168.8.148")},
+	{"docker-node3", netip.MustParseAddr("192.168.8.151")},
+}
+
+// newHosts builds n hosts whose eth1 legs meet on a bridge in a fabric
+// namespace, as the lab joins hosts into an underlay segment.
+func newHosts(t testing.TB, n int) []host {
+	t.Helper()
+	nstest.NeedRoot(t)
+	if n > len(seedHosts) {
+		t.Fatalf("at most %d hosts", len(seedHosts))
+	}
+	fabric := nstest.NewNS(t, prefix, "fabric")
+	h, err := netns.Handle(fabric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	la := netlink.NewLinkAttrs()
+	la.Name = "lan0"
+	br := &netlink.Bridge{LinkAttrs: la}
+	if err := h.LinkAdd(br); err != nil {
+		t.Fatalf("fabric: bridge lan0: %v", err)
+	}
+	if err := h.LinkSetUp(br); err != nil {
+		t.Fatal(err)
+	}
+	hosts := make([]host, n)
+	for i := range hosts {
+		hosts[i] = host{
+			member: seedHosts[i].member,
+			ns:     nstest.NewNS(t, prefix, fmt.Sprintf("host%d", i+1)),
+			addr:   seedHosts[i].addr,
+		}
+		leg := fmt.Sprintf("h%d", i+1)
+		nstest.Veth(t, fabric, leg, hosts[i].ns, "eth1")
+		l, err := h.LinkByName(leg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetMaster(l, br); err != nil {
+			t.Fatalf("fabric: %s into lan0: %v", leg, err)
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+		nstest.Addr(t, hosts[i].ns, "eth1", hosts[i].addr.String()+"/24")
+	}
+	return hosts
+}
+
+// bins holds the test's small programs, built once per test binary.
+var bins struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// binary returns the path of one of the programs under internal/, built
+// with the go tool that runs the tests: membermain, bare or client.
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	bins.once.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			bins.err = fmt.Errorf("the tests build helper programs and need the go tool in PATH: %w", err)
+			return
+		}
+		if bins.dir, err = os.MkdirTemp("", "etcdmember-bin-"); err != nil {
+			bins.err = err
+			return
+		}
+		cmd := exec.Command(goTool, "build", "-o", bins.dir+"/",
+			"./internal/membermain", "./internal/idlemain/bare", "./internal/idlemain/client")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bins.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if bins.err != nil {
+		t.Fatal(bins.err)
+	}
+	return filepath.Join(bins.dir, name)
+}
