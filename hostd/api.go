@@ -171,6 +171,7 @@ func timeString(t time.Time) string {
 }
 
 func (s *server) routes() {
+	s.nslabRoutes()
 	s.handle("GET /_ping", s.ping)
 	s.handle("GET /version", s.version)
 	s.handle("GET /info", s.info)

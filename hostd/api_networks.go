@@ -28,6 +28,13 @@ func (d *Daemon) networkResource(n netimpl.Network, withContainers bool) Network
 	for _, p := range n.IPAM.Config {
 		nr.IPAM.Config = append(nr.IPAM.Config, IPAMConfigJSON{Subnet: p.Subnet, IPRange: p.IPRange, Gateway: p.Gateway, AuxiliaryAddresses: p.AuxAddresses})
 	}
+	if len(n.IPAM.Config) == 0 {
+		// Without a configuration of the user's, dockerd shows what IPAM
+		// allocated: the subnet and its gateway (buildIPAMResources).
+		for _, p := range n.Pools {
+			nr.IPAM.Config = append(nr.IPAM.Config, IPAMConfigJSON{Subnet: p.Subnet.String(), Gateway: p.Gateway.String()})
+		}
+	}
 	if nr.Options == nil {
 		nr.Options = map[string]string{}
 	}
@@ -143,13 +150,16 @@ func (s *server) networkDisconnect(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
+// networkPrune removes every network that is not predefined and has no
+// endpoint, as dockerd's localNetworksPrune does: a stopped container's
+// network goes too (its next start then fails with "network X not found").
 func (s *server) networkPrune(w http.ResponseWriter, r *http.Request) error {
 	if _, err := parseFilters(r.FormValue("filters"), "until", "label", "label!"); err != nil {
 		return err
 	}
 	var deleted []string
 	for _, n := range s.d.eng.Networks() {
-		if n.Predefined || s.d.networkInUse(n.Name) {
+		if n.Predefined || len(s.d.eng.Endpoints(n.ID)) > 0 {
 			continue
 		}
 		if err := s.d.eng.DeleteNetwork(n.ID); err == nil {

@@ -155,7 +155,7 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 		"Labels":             []string{},
 		"ExperimentalBuild":  false,
 		"ServerVersion":      engineVersion,
-		"Runtimes":           map[string]any{"nslab": map[string]string{"path": "hostd-init"}},
+		"Runtimes":           map[string]any{"nslab": map[string]string{"path": "hostd"}},
 		"DefaultRuntime":     "nslab",
 		"Swarm":              map[string]any{"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": nil},
 		"LiveRestoreEnabled": false,

@@ -61,11 +61,11 @@ func TestNetworksAPI(t *testing.T) {
 	h := startHostd(t)
 	ctx := context.Background()
 	list, err := h.cli.NetworkList(ctx, client.NetworkListOptions{})
-	if err != nil || len(list.Items) != 2 {
+	if err != nil || len(list.Items) != 3 {
 		t.Fatalf("network list %+v %v", list, err)
 	}
 	for _, n := range list.Items {
-		if !hex64.MatchString(n.ID) || n.Scope != "local" || (n.Name == "host") != (n.Driver == "host") || (n.Name == "none") != (n.Driver == "null") {
+		if !hex64.MatchString(n.ID) || n.Scope != "local" || (n.Name == "host") != (n.Driver == "host") || (n.Name == "none") != (n.Driver == "null") || (n.Name == "bridge") != (n.Driver == "bridge") {
 			t.Errorf("network %+v", n)
 		}
 	}
@@ -86,10 +86,10 @@ func TestNetworksAPI(t *testing.T) {
 	}
 	h.wantError("DELETE", "/v1.41/networks/host", "", 403, "host is a pre-defined network and cannot be removed")
 	h.wantError("DELETE", "/v1.41/networks/none", "", 403, "none is a pre-defined network and cannot be removed")
-	h.wantError("POST", "/v1.41/networks/create", `{"Name":"br1"}`, 404, `plugin "bridge" not found`)
-	h.wantError("POST", "/v1.41/networks/create", `{"Name":"m1","Driver":"macvlan"}`, 404, `plugin "macvlan" not found`)
+	h.wantError("DELETE", "/v1.41/networks/bridge", "", 403, "bridge is a pre-defined network and cannot be removed")
+	h.wantError("POST", "/v1.41/networks/create", `{"Name":"m1","Driver":"nope"}`, 404, `plugin "nope" not found`)
 	h.wantError("POST", "/v1.41/networks/create", `{"Name":"h2","Driver":"host"}`, 403, `only one instance of "host" network is allowed`)
-	h.wantError("POST", "/v1.41/networks/create", `{"Name":"none","Driver":"null"}`, 403, "none is a pre-defined network and cannot be created")
+	h.wantError("POST", "/v1.41/networks/create", `{"Name":"none","Driver":"null"}`, 403, "operation is not permitted on predefined none network ")
 	h.wantError("GET", "/v1.41/networks/nope", "", 404, "network nope not found")
 	h.wantError("GET", `/v1.41/networks?filters={"type":{"x":true}}`, "", 400, "invalid filter: 'type'='x'")
 	code, _, body := h.api("POST", "/v1.41/networks/prune", "")

@@ -72,7 +72,8 @@ func (d *Daemon) makeAppletDir() error {
 // processEnv is the environment of a container process: the container's,
 // with the applet directory at the end of its PATH.
 func (d *Daemon) processEnv(c *Container, extra ...string) []string {
-	env := mergeEnv(c.env(), extra)
+	// Link variables are part of the container's environment, exec's too.
+	env := mergeEnv(d.withLinkEnv(c, c.env()), extra)
 	if d.appletDir == "" {
 		return env
 	}

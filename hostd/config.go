@@ -3,14 +3,15 @@ package hostd
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 )
 
 // Config is what the lab tells one hostd about its virtual host. The lab
 // writes it as JSON to <Root>/hostd.json and starts `nslab hostd --config
 // <Root>/hostd.json` inside the host's network namespace and a new UTS
-// namespace. Later issues add fields (default bridge subnet, firewall
-// backend, etcd membership); every field has a usable zero value.
+// namespace. Later issues add fields (etcd membership); every field has a
+// usable zero value.
 type Config struct {
 	// Lab is the lab id; every name hostd makes outside its own
 	// namespaces carries it.
@@ -31,6 +32,39 @@ type Config struct {
 	// Only addresses inside the lab belong here: nothing may ever be sent
 	// to a resolver outside it.
 	DNS []string `json:"dns,omitempty"`
+	// DefaultBridge is the gateway address and prefix of docker0, like
+	// dockerd's --bip: "172.18.0.1/16" puts the default network on
+	// 172.18.0.0/16 with gateway 172.18.0.1. Empty: Docker's default, the
+	// first free default pool (172.17.0.0/16 on a fresh host).
+	DefaultBridge string `json:"defaultBridge,omitempty"`
+	// Firewall is the backend that writes Docker's rules in the host's
+	// namespace: "iptables" (the default, Docker 20.10's) or "nftables".
+	Firewall string `json:"firewall,omitempty"`
+	// NoUserlandProxy is dockerd's --userland-proxy=false: published
+	// ports get their rules but no proxy (the host's loopback then does
+	// not reach them).
+	NoUserlandProxy bool `json:"noUserlandProxy,omitempty"`
+}
+
+// ParseBIP checks a --bip value: an IPv4 host address (neither the network
+// nor the broadcast address) with a prefix short enough for containers.
+func ParseBIP(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address in CIDR form such as 172.18.0.1/16", s)
+	}
+	if p.Bits() > 30 {
+		return netip.Prefix{}, fmt.Errorf("%s: a /%d leaves no address for containers (at most /30)", s, p.Bits())
+	}
+	m := p.Masked()
+	last := m.Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		last[i/8] |= 0x80 >> (i % 8)
+	}
+	if p.Addr() == m.Addr() || p.Addr() == netip.AddrFrom4(last) {
+		return netip.Prefix{}, fmt.Errorf("%s is the network or broadcast address of %s; the bridge needs a host address such as %s/%d", s, m, m.Addr().Next(), p.Bits())
+	}
+	return p, nil
 }
 
 // LoadConfig reads and checks a hostd configuration file.
@@ -50,6 +84,16 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("hostd config %s: host is empty", path)
 	case c.Root == "" || c.Socket == "":
 		return nil, fmt.Errorf("hostd config %s: root and socket are required", path)
+	}
+	if c.DefaultBridge != "" {
+		if _, err := ParseBIP(c.DefaultBridge); err != nil {
+			return nil, fmt.Errorf("hostd config %s: defaultBridge: %w", path, err)
+		}
+	}
+	switch c.Firewall {
+	case "", "iptables", "nftables":
+	default:
+		return nil, fmt.Errorf("hostd config %s: firewall %q: want iptables or nftables", path, c.Firewall)
 	}
 	if c.NetNSPrefix == "" {
 		c.NetNSPrefix = c.Lab + "-" + c.Host + "-"

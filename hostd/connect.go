@@ -2,25 +2,15 @@ package hostd
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/nslab/nslab/netimpl"
 )
 
-// networkInUse reports whether a container (running or not) is configured
-// on the network, which keeps the network from being pruned.
-func (d *Daemon) networkInUse(name string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, c := range d.containers {
-		if _, ok := c.networks[name]; ok {
-			return true
-		}
-	}
-	return false
-}
-
 // connect attaches a container to a network: a running one at once through
-// the engine, a stopped one in its configuration for the next start.
+// the engine (its /etc/hosts gains the new address, as libnetwork's
+// updateHostsFile adds it), a stopped one in its configuration for the next
+// start.
 func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) error {
 	n, err := d.eng.Network(networkRef)
 	if err != nil {
@@ -31,6 +21,11 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 	}
 	if err := checkEndpointConfig(n.Name, es); err != nil {
 		return err
+	}
+	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address != "" {
+		if _, err := parseIPv4(es.IPAMConfig.IPv4Address); err != nil {
+			return err
+		}
 	}
 	d.mu.Lock()
 	c, err := d.lookup(containerRef)
@@ -60,10 +55,22 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 		return nil
 	}
 	sb := c.sandbox.ID
-	name := c.Name
+	hosts := c.hostsPath
+	names := hostNames(c)
+	spec, err := endpointSpec(c, n.Name, es)
 	d.mu.Unlock()
-	if _, err := d.eng.Join(sb, n.ID, netimpl.EndpointSpec{Name: name, Aliases: es.Aliases}); err != nil {
+	if err != nil {
 		return err
+	}
+	ep, err := d.eng.Join(sb, n.ID, spec)
+	if err != nil {
+		return err
+	}
+	d.refreshDNS(c, sb)
+	if ep.Addr != nil && !netMode(c.HostConfig.NetworkMode).isHost() {
+		if err := addHostsEntry(hosts, hostsEntry{IP: ep.Addr.IP.String(), Names: names}); err != nil {
+			d.log.Printf("container %s: hosts: %v", c.Name, err)
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -73,7 +80,10 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 	return nil
 }
 
-// disconnect detaches a container from a network.
+// disconnect detaches a container from a network. A running container's
+// /etc/hosts loses its lines as Docker 20.10's etchosts.Delete removes
+// them: every line that ends in the container's names, so those of its
+// other networks go too.
 func (d *Daemon) disconnect(networkRef, containerRef string, force bool) error {
 	n, err := d.eng.Network(networkRef)
 	if err != nil {
@@ -92,18 +102,32 @@ func (d *Daemon) disconnect(networkRef, containerRef string, force bool) error {
 	if c.state != stateRunning {
 		defer d.mu.Unlock()
 		if _, ok := c.networks[n.Name]; !ok {
-			return errors.New("container " + c.ID + " is not connected to the network " + networkRef)
+			return fmt.Errorf("container %s is not connected to the network %s", c.ID, n.Name)
 		}
 		delete(c.networks, n.Name)
 		return nil
 	}
 	sb := c.sandbox.ID
+	hosts := c.hostsPath
+	names := hostNames(c)
+	hostMode := netMode(c.HostConfig.NetworkMode).isHost()
 	d.mu.Unlock()
-	if err := d.eng.Leave(sb, n.ID); err != nil {
-		return err
+	lerr := d.eng.Leave(sb, n.ID)
+	var ne *netimpl.Error
+	if errors.As(lerr, &ne) {
+		// Refused (not connected): nothing changed.
+		return lerr
+	}
+	// Otherwise the endpoint is gone, even if the driver reported a
+	// failure on the way; the container's view follows.
+	d.refreshDNS(c, sb)
+	if !hostMode {
+		if err := deleteHostsEntries(hosts, names); err != nil {
+			d.log.Printf("container %s: hosts: %v", c.Name, err)
+		}
 	}
 	d.mu.Lock()
 	delete(c.networks, n.Name)
 	d.mu.Unlock()
-	return nil
+	return lerr
 }

@@ -140,6 +140,11 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 			if err := checkEndpointConfig(name, es); err != nil {
 				return nil, err
 			}
+			if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address != "" {
+				if _, err := parseIPv4(es.IPAMConfig.IPv4Address); err != nil {
+					return nil, err
+				}
+			}
 			networks[name] = es
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,14 +13,33 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/bridge"
+	"github.com/nslab/nslab/netimpl/firewall"
 	"github.com/nslab/nslab/netimpl/host"
+	"github.com/nslab/nslab/netimpl/macvlan"
 	"github.com/nslab/nslab/netimpl/null"
 )
 
+// hostNS is hostd's own network namespace, the virtual host's: the
+// namespace of the main thread, which never switches (netimpl/netns).
+const hostNS = "/proc/self/ns/net"
+
 // Daemon is one virtual host's container runtime and network engine.
 type Daemon struct {
-	cfg      Config
-	eng      *netimpl.Engine
+	cfg    Config
+	eng    *netimpl.Engine
+	bridge *bridge.Driver
+	// macvlan is the macvlan driver (seed 002).
+	macvlan *macvlan.Driver
+	// gre holds the tunnels made through /nslab/gre (seed 001).
+	gre greTunnels
+	// mounts is the template of every container's mount namespace.
+	mounts *mountTemplate
+	// firewall writes Docker's rules in the host's namespace; they stay
+	// when hostd exits, as dockerd leaves its own.
+	firewall firewall.Backend
+	// svc holds the embedded resolvers, published ports and links.
+	svc      netServices
 	reaper   *reaper
 	hostname string
 	nsenter  string
@@ -40,6 +60,11 @@ type Daemon struct {
 // NewDaemon prepares the state directory, the reaper and the network engine
 // with its predefined networks.
 func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
+	// The bridge driver acts in the namespace hostd runs in: never let
+	// that be the machine's own.
+	if err := checkNamespaces(); err != nil {
+		return nil, err
+	}
 	nsenter, err := exec.LookPath("nsenter")
 	if err != nil {
 		return nil, fmt.Errorf("hostd %s: docker exec needs nsenter (util-linux): %w", cfg.Host, err)
@@ -51,28 +76,95 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Root, "containers"), 0o755); err != nil {
 		return nil, fmt.Errorf("hostd %s: state dir: %w", cfg.Host, err)
 	}
+	defaultBridge, err := defaultBridgeSpec(cfg.DefaultBridge)
+	if err != nil {
+		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
+	}
+	var nameservers []netip.Addr
+	for _, s := range cfg.DNS {
+		if a, err := netip.ParseAddr(s); err == nil {
+			nameservers = append(nameservers, a)
+		}
+	}
 	rp, err := newReaper()
 	if err != nil {
 		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
 	}
-	reg, err := netimpl.NewRegistry(null.New(), host.New())
+	mounts, err := newMountTemplate()
 	if err != nil {
 		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
 	}
+	// The firewall binds to the calling thread's namespace: this thread
+	// is hostd's, in the virtual host's namespace.
+	// New runs `iptables --version`: the reaper must leave it alone too.
+	rp.beginForeign()
+	backend, err := firewall.New(cfg.Firewall)
+	rp.endForeign()
+	if err != nil {
+		mounts.close()
+		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
+	}
+	fw := reapGuard{Backend: backend, r: rp}
+	fp := noteForwardPolicy(rp, cfg.Firewall)
+	if err := fw.Setup(); err != nil {
+		fw.Close()
+		mounts.close()
+		return nil, fmt.Errorf("hostd %s: firewall %s: %w", cfg.Host, fw.Name(), err)
+	}
+	if err := fp.restore(rp); err != nil {
+		fw.Close()
+		mounts.close()
+		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
+	}
+	br, err := bridge.New(bridge.Config{HostNS: hostNS, Firewall: fw})
+	if err != nil {
+		fw.Close()
+		mounts.close()
+		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
+	}
+	mv, err := macvlan.New(macvlan.Config{HostNS: hostNS})
+	if err != nil {
+		br.Close()
+		fw.Close()
+		mounts.close()
+		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
+	}
+	closeNet := func() {
+		mv.Close()
+		br.Close()
+		fw.Close()
+		mounts.close()
+	}
+	reg, err := netimpl.NewRegistry(br, mv, null.New(), host.New())
+	if err != nil {
+		closeNet()
+		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
+	}
 	eng, err := netimpl.New(netimpl.Options{
-		Registry: reg,
-		Seed:     cfg.Lab + "/" + cfg.Host,
+		Registry:    reg,
+		Seed:        cfg.Lab + "/" + cfg.Host,
+		HostNS:      hostNS,
+		Nameservers: nameservers,
+		// Namespaces made ahead of time keep the kernel's costliest step
+		// off a container's start.
+		PrewarmSandboxes: 8,
 		Predefined: []netimpl.NetworkSpec{
+			defaultBridge,
 			{Name: "host", Driver: host.Name},
 			{Name: "none", Driver: null.Name},
 		},
 	})
 	if err != nil {
+		closeNet()
 		return nil, fmt.Errorf("hostd %s: network engine: %w", cfg.Host, err)
 	}
 	d := &Daemon{
 		cfg:        cfg,
 		eng:        eng,
+		bridge:     br,
+		macvlan:    mv,
+		mounts:     mounts,
+		firewall:   fw,
 		reaper:     rp,
 		hostname:   hostname,
 		nsenter:    nsenter,
@@ -85,10 +177,26 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 	if _, err := os.Stat(busyboxPath); err == nil {
 		if err := d.makeAppletDir(); err != nil {
 			eng.Close()
+			closeNet()
 			return nil, fmt.Errorf("hostd %s: busybox applets: %w", cfg.Host, err)
 		}
 	}
 	return d, nil
+}
+
+// defaultBridgeSpec is the default network as dockerd makes it: docker0
+// with Docker's options, on the --bip subnet when one is given (shown in
+// inspect as subnet and gateway), else on the first free default pool.
+func defaultBridgeSpec(bip string) (netimpl.NetworkSpec, error) {
+	spec := netimpl.NetworkSpec{Name: "bridge", Driver: bridge.Name, Options: bridge.DefaultNetworkOptions()}
+	if bip != "" {
+		p, err := ParseBIP(bip)
+		if err != nil {
+			return spec, fmt.Errorf("default bridge: %w", err)
+		}
+		spec.IPAM.Config = []netimpl.IPAMPool{{Subnet: p.Masked().String(), Gateway: p.Addr().String()}}
+	}
+	return spec, nil
 }
 
 // lookup finds a container as Docker does: full id, name (with or without
@@ -144,7 +252,11 @@ func (d *Daemon) Shutdown() error {
 		}()
 	}
 	wg.Wait()
+	// Tunnels first: they may be ports of bridges the engine removes.
+	errs = append(errs, d.gre.closeAll())
 	errs = append(errs, d.eng.Close())
+	errs = append(errs, d.bridge.Close(), d.macvlan.Close(), d.firewall.Close())
+	d.mounts.close()
 	for _, dir := range []string{"containers", "busybox"} {
 		if err := os.RemoveAll(filepath.Join(d.cfg.Root, dir)); err != nil {
 			errs = append(errs, err)

@@ -51,6 +51,8 @@ func statusOf(err error) (int, string) {
 			return http.StatusNotFound, ne.Msg
 		case netimpl.KindConflict:
 			return http.StatusConflict, ne.Msg
+		case netimpl.KindUnavailable:
+			return http.StatusServiceUnavailable, ne.Msg
 		}
 		return http.StatusInternalServerError, ne.Msg
 	}

@@ -85,3 +85,37 @@ func copyFile(src, dst string) error {
 	}
 	return writeInPlace(dst, string(b))
 }
+
+// addHostsEntry appends a line to a container's /etc/hosts, as libnetwork's
+// etchosts.Add does when the container joins a network.
+func addHostsEntry(path string, e hostsEntry) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "%s\t%s\n", e.IP, strings.Join(e.Names, " ")); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// deleteHostsEntries removes the container's own lines from its /etc/hosts
+// as Docker 20.10's etchosts.Delete does: it keeps comments, drops empty
+// lines, and drops every line that ends in a tab and the names, whatever
+// its address. The inode stays (the file is bind-mounted).
+func deleteHostsEntries(path string, names []string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	suffix := "\t" + strings.Join(names, " ")
+	var out strings.Builder
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "" || (!strings.HasPrefix(l, "#") && strings.HasSuffix(l, suffix)) {
+			continue
+		}
+		out.WriteString(l + "\n")
+	}
+	return writeInPlace(path, out.String())
+}

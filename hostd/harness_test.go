@@ -81,6 +81,12 @@ func randHex(n int) string {
 
 func startHostd(t testing.TB) *testHost {
 	t.Helper()
+	return startHostdWith(t, nil)
+}
+
+// startHostdWith starts hostd with its configuration changed by edit.
+func startHostdWith(t testing.TB, edit func(*hostd.Config)) *testHost {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: hostd makes network namespaces and mounts")
 	}
@@ -88,6 +94,9 @@ func startHostd(t testing.TB) *testHost {
 	root := t.TempDir()
 	h := &testHost{t: t, cliDir: t.TempDir(), done: make(chan error, 1)}
 	h.cfg = hostd.Config{Lab: lab, Host: "h1", Root: root, Socket: filepath.Join(root, "docker.sock"), NetNSPrefix: lab + "-h1-"}
+	if edit != nil {
+		edit(&h.cfg)
+	}
 	var err error
 	if h.nsPath, err = netns.NewNamed(lab + "-h1"); err != nil {
 		t.Fatal(err)

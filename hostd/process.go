@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"time"
@@ -15,23 +16,26 @@ import (
 	"github.com/nslab/nslab/netimpl/netns"
 )
 
-// spawn starts the init shim in the sandbox and waits until it has exec'd
-// the container's command (or reported why it could not).
+// spawn starts the container's command as its first process, inside the
+// sandbox's network namespace, a new mount namespace copied from the
+// template (with the container's hosts, resolv.conf and hostname files
+// bound over /etc's) and, except in host mode, a new UTS namespace with the
+// container's hostname. The namespaces are prepared on a throwaway thread,
+// which then forks the command: nothing is re-executed, and Start returns
+// once the command runs (or with why it could not).
+//
+// There is no PID namespace: containers are network-only, and `docker exec`
+// must be able to join a running container with nsenter, which needs no PID
+// namespace; the container's process set is its mount namespace instead.
 func (d *Daemon) spawn(c *Container, ns netSetup, path string, argv, env []string) (*run, error) {
-	args := []string{initName, "--path", path, "--hosts", ns.hosts, "--resolv", ns.resolv, "--hostname-file", ns.hostFile}
-	cloneflags := uintptr(unix.CLONE_NEWNS)
+	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: c.workDir()}
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true}
+	hostname := ""
 	if !netMode(c.HostConfig.NetworkMode).isHost() {
 		// Docker's host mode shares the host's UTS namespace; every other
 		// mode gets its own, with the container's hostname.
-		cloneflags |= unix.CLONE_NEWUTS
-		args = append(args, "--hostname", ns.hostname)
+		hostname = ns.hostname
 	}
-	args = append(append(args, "--"), argv...)
-	cmd := exec.Command("/proc/self/exe", args...)
-	cmd.Env = env
-	cmd.Dir = c.workDir()
-	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Cloneflags: cloneflags}
-
 	r := &run{done: make(chan struct{})}
 	var closeAfterStart []*os.File
 	var stdin io.WriteCloser
@@ -86,27 +90,17 @@ func (d *Daemon) spawn(c *Container, ns netSetup, path string, argv, env []strin
 			stdin = pw
 		}
 	}
-	syncR, syncW, err := os.Pipe()
-	if err != nil {
-		return fail(err)
-	}
-	closeAfterStart = append(closeAfterStart, syncW)
-	cmd.ExtraFiles = []*os.File{syncW}
-	proc, err := d.reaper.start(cmd, func() error { return netns.StartIn(ns.sandbox.Key, cmd) })
+	proc, err := d.launch(cmd, ns, hostname)
 	for _, f := range closeAfterStart {
 		f.Close()
 	}
 	closeAfterStart = nil
-	if err != nil {
-		syncR.Close()
-		return fail(fmt.Errorf("container %s: start init: %w", c.Name, err))
+	var oe *ociError
+	if errors.As(err, &oe) {
+		return fail(err)
 	}
-	msg, _ := io.ReadAll(syncR)
-	syncR.Close()
-	if len(msg) > 0 {
-		<-proc.exit
-		proc.release()
-		return fail(errors.New(string(msg)))
+	if err != nil {
+		return fail(fmt.Errorf("container %s: %w", c.Name, err))
 	}
 	r.proc = proc
 	r.pid = proc.pid
@@ -123,6 +117,73 @@ func (d *Daemon) spawn(c *Container, ns netSetup, path string, argv, env []strin
 		go d.pump(c, r.outputs[1], streamStderr, &r.pumps)
 	}
 	return r, nil
+}
+
+// launch prepares a throwaway thread's namespaces for the container and
+// starts cmd from it (see spawn). A command that cannot be executed fails
+// with runc's text, which Docker passes on.
+func (d *Daemon) launch(cmd *exec.Cmd, ns netSetup, hostname string) (*child, error) {
+	var proc *child
+	err := netns.OnThread(func() error {
+		// The pin is a mount of the machine's table, absent from the
+		// template: open it before entering the copy.
+		netfd, err := unix.Open(ns.sandbox.Key, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open netns %s: %w", ns.sandbox.Key, err)
+		}
+		defer unix.Close(netfd)
+		if err := d.mounts.enter(); err != nil {
+			return err
+		}
+		if hostname != "" {
+			if err := unix.Unshare(unix.CLONE_NEWUTS); err != nil {
+				return fmt.Errorf("unshare uts namespace: %w", err)
+			}
+			if err := unix.Sethostname([]byte(hostname)); err != nil {
+				return fmt.Errorf("sethostname %s: %w", hostname, err)
+			}
+		}
+		for _, m := range []struct{ src, dst string }{
+			{ns.hosts, "/etc/hosts"}, {ns.resolv, "/etc/resolv.conf"}, {ns.hostFile, "/etc/hostname"},
+		} {
+			if m.src == "" {
+				continue
+			}
+			// A missing target is left alone: creating it would create it
+			// on the machine's own filesystem.
+			if _, err := os.Stat(m.dst); err != nil {
+				continue
+			}
+			if err := unix.Mount(m.src, m.dst, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind %s over %s: %w", m.src, m.dst, err)
+			}
+		}
+		if err := unix.Setns(netfd, unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("enter netns %s: %w", ns.sandbox.Key, err)
+		}
+		// Docker starts the command once its network is ready.
+		if err := ns.joined.wait(); err != nil {
+			return err
+		}
+		proc, err = d.reaper.start(cmd, cmd.Start)
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Op == "fork/exec" {
+			return &ociError{name: cmd.Args[0], err: pe.Err}
+		}
+		return err
+	})
+	return proc, err
+}
+
+// ociError is runc's report of a command it could not execute; Docker
+// answers with its text.
+type ociError struct {
+	name string
+	err  error
+}
+
+func (e *ociError) Error() string {
+	return fmt.Sprintf("OCI runtime create failed: container_linux.go:380: starting container process caused: exec: %q: %v: unknown", e.name, e.err)
 }
 
 // pump copies one output of the container into its streams until EOF (a
@@ -171,6 +232,7 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	d.mu.Lock()
 	sb := c.sandbox
 	d.mu.Unlock()
+	d.netDown(c)
 	if err := d.eng.DeleteSandbox(sb.ID); err != nil {
 		d.log.Printf("container %s: release network: %v", c.Name, err)
 	}

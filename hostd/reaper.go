@@ -19,9 +19,16 @@ import (
 // on the CI runners), so zombies would pile up. A subreaper must then reap
 // with wait4(-1), which would steal the status os/exec's Cmd.Wait expects; so
 // hostd never calls Cmd.Wait and every child is started through start below.
+//
+// Libraries that run tools with os/exec themselves (go-iptables, under the
+// firewall) need their children's statuses too: around such calls hostd
+// holds the reaper with beginForeign/endForeign, and meanwhile it reaps only the
+// children it registered, each by its pid, leaving every other zombie to
+// whoever waits for it; orphans are collected once the calls are over.
 type reaper struct {
-	mu      sync.Mutex
-	waiting map[int]chan unix.WaitStatus
+	mu           sync.Mutex
+	waiting      map[int]chan unix.WaitStatus
+	foreignCalls int
 }
 
 func newReaper() (*reaper, error) {
@@ -121,10 +128,25 @@ func (r *reaper) output(cmd *exec.Cmd) ([]byte, error) {
 	return out, rerr
 }
 
-// reap collects every child that has exited.
+// reap collects every child that has exited: those registered by pid, and,
+// unless a foreign exec is under way, any other (orphans).
 func (r *reaper) reap() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.foreignCalls > 0 {
+		for pid, ch := range r.waiting {
+			var st unix.WaitStatus
+			got, err := unix.Wait4(pid, &st, unix.WNOHANG, nil)
+			for err == unix.EINTR {
+				got, err = unix.Wait4(pid, &st, unix.WNOHANG, nil)
+			}
+			if err == nil && got == pid {
+				delete(r.waiting, pid)
+				ch <- st
+			}
+		}
+		return
+	}
 	for {
 		var st unix.WaitStatus
 		pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
@@ -139,6 +161,24 @@ func (r *reaper) reap() {
 			ch <- st
 		}
 	}
+}
+
+// beginForeign marks the start of a call that runs and waits for child
+// processes of its own (os/exec): until endForeign the reaper leaves
+// unregistered zombies alone. Taking the lock waits out a reap pass that
+// might otherwise catch such a child.
+func (r *reaper) beginForeign() {
+	r.mu.Lock()
+	r.foreignCalls++
+	r.mu.Unlock()
+}
+
+// endForeign ends such a call and collects the orphans that waited.
+func (r *reaper) endForeign() {
+	r.mu.Lock()
+	r.foreignCalls--
+	r.mu.Unlock()
+	r.reap()
 }
 
 // drain reaps until hostd has no child left (or the timeout passes), so

@@ -98,7 +98,7 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 		Mounts:         []struct{}{},
 		Config:         &cfg,
 		NetworkSettings: &NetworkSettings{
-			Ports:    map[string][]PortBinding{},
+			Ports:    d.publishedPorts(c),
 			Networks: cloneNetworks(c.networks),
 		},
 	}

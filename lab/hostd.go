@@ -106,9 +106,20 @@ func (h *Host) startHostd(bin string) error {
 		Root:        h.dir,
 		Socket:      h.socket,
 		NetNSPrefix: h.lab.ID() + "-" + h.Name + "-",
+		Firewall:    h.Spec.Firewall,
+		// userland_proxy: false in the topology.
+		NoUserlandProxy: h.Spec.NoUserlandProxy,
 	}
 	for _, a := range h.Spec.DNS {
 		cfg.DNS = append(cfg.DNS, a.String())
+	}
+	if h.Spec.Bridge.IsValid() {
+		// A topology built in code skips the file's checks: refuse a bad
+		// --bip here rather than in a hostd that fails to start.
+		if _, err := hostd.ParseBIP(h.Spec.Bridge.String()); err != nil {
+			return fmt.Errorf("host %s: bridge: %w", h.Name, err)
+		}
+		cfg.DefaultBridge = h.Spec.Bridge.String()
 	}
 	cfgPath := filepath.Join(h.dir, "hostd.json")
 	if err := cfg.Write(cfgPath); err != nil {

@@ -31,6 +31,14 @@ type Options struct {
 	// Parallel bounds how many hosts are built at once; default
 	// runtime.NumCPU()*4.
 	Parallel int
+	// Runtime is the daemon of the docker hosts: RuntimeHostd (default)
+	// or RuntimeDockerd, a real dockerd 20.10 (see dockerd.go).
+	Runtime string
+	// Dockerd is the dockerd executable of RuntimeDockerd; default
+	// FindDockerd's choice.
+	Dockerd string
+	// Images are loaded into every dockerd of RuntimeDockerd.
+	Images Images
 }
 
 // Lab is a running lab.
@@ -92,7 +100,15 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	o = o.withDefaults()
 	bin := ""
 	if topo.hasDocker() {
-		if bin, err = resolveBinary(o.Binary); err != nil {
+		switch o.Runtime {
+		case RuntimeHostd:
+			bin, err = resolveBinary(o.Binary)
+		case RuntimeDockerd:
+			bin, err = FindDockerd(o.Dockerd)
+		default:
+			err = fmt.Errorf("lab: runtime %q: want %s or %s", o.Runtime, RuntimeHostd, RuntimeDockerd)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -121,6 +137,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.Runtime == "" {
+		o.Runtime = RuntimeHostd
 	}
 	return o
 }
@@ -157,6 +176,7 @@ func create(topo *Topology, o Options) (*Lab, error) {
 			ID: id, Name: topo.Name, File: topo.File, Topology: topo,
 			Owner: os.Getpid(), OwnerStart: start,
 			Created: time.Now().UTC(), State: StateStarting,
+			Runtime: o.Runtime,
 		},
 	}
 	if err := writeState(l.dir, l.state); err != nil {
@@ -216,7 +236,11 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 		return err
 	}
 	if bin != "" {
-		if err := l.startDaemons(ctx, bin, o); err != nil {
+		start := l.startDaemons
+		if o.Runtime == RuntimeDockerd {
+			start = l.startDockerds
+		}
+		if err := start(ctx, bin, o); err != nil {
 			return err
 		}
 		if err := l.createContainers(ctx, o); err != nil {
@@ -272,7 +296,22 @@ func (l *Lab) Down(ctx context.Context) error {
 		}
 	}
 	l.mu.Unlock()
+	if l.Runtime() == RuntimeDockerd {
+		// dockerd stops its containers with their stop timeout first;
+		// removing them with force is immediate. What the API cannot
+		// remove (a daemon that hangs or is gone), teardown kills.
+		l.removeContainers(ctx)
+	}
 	return teardown(ctx, l.dir, l.ID(), pids)
+}
+
+// Runtime returns the daemon the lab's docker hosts run: RuntimeHostd or
+// RuntimeDockerd.
+func (l *Lab) Runtime() string {
+	if l.state.Runtime == "" {
+		return RuntimeHostd // lab.json written before runtimes existed
+	}
+	return l.state.Runtime
 }
 
 func (t *Topology) hasDocker() bool {

@@ -38,10 +38,13 @@ type labState struct {
 	Owner    int       `json:"owner"`
 	// OwnerStart is field 22 of /proc/<owner>/stat (start time in clock
 	// ticks since boot): a different process reusing the pid has another.
-	OwnerStart uint64         `json:"ownerStart"`
-	Created    time.Time      `json:"created"`
-	State      string         `json:"state"`
-	HostdPIDs  map[string]int `json:"hostdPids,omitempty"`
+	OwnerStart uint64    `json:"ownerStart"`
+	Created    time.Time `json:"created"`
+	State      string    `json:"state"`
+	// HostdPIDs are the pids of the hosts' daemons (hostd or dockerd).
+	HostdPIDs map[string]int `json:"hostdPids,omitempty"`
+	// Runtime is the daemon of the docker hosts ("" is hostd).
+	Runtime string `json:"runtime,omitempty"`
 }
 
 // Summary describes one lab found under a state root.

@@ -29,7 +29,10 @@ const (
 // fresh process (Open + Down, GC) can run it, and it can be repeated.
 func teardown(ctx context.Context, dir, id string, hostdPIDs map[string]int) error {
 	var errs []error
-	inodes := pinInodes(id)
+	held := newHeldNamespaces()
+	defer held.close()
+	held.add(id)
+	inodes := held.inodes()
 
 	// hostd first and gently: on SIGTERM it removes its own containers. A
 	// pid counts only while it still lives in one of the lab's namespaces;
@@ -50,7 +53,8 @@ func teardown(ctx context.Context, dir, id string, hostdPIDs map[string]int) err
 	// died without cleaning up, shells from exec, a student's sleep loop.
 	// hostd may have pinned namespaces meanwhile, so look again.
 	for round := 0; round < 5; round++ {
-		inodes = mergeInodes(inodes, pinInodes(id))
+		held.add(id)
+		inodes = held.inodes()
 		victims := scanInside(inodes)
 		if len(victims) == 0 {
 			break
@@ -61,6 +65,12 @@ func teardown(ctx context.Context, dir, id string, hostdPIDs map[string]int) err
 		if left := waitGone(ctx, victims, killGrace); len(left) > 0 && round == 4 {
 			errs = append(errs, fmt.Errorf("lab %s: %d processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid))
 		}
+	}
+
+	// dockerd's containers live in namespaces pinned only inside its own
+	// mount namespace, and in cgroups of their own.
+	if err := sweepDockerd(ctx, dir, id); err != nil {
+		errs = append(errs, err)
 	}
 
 	if err := unpinAll(id); err != nil {
@@ -81,33 +91,6 @@ type proc struct {
 func (p proc) alive() bool {
 	start, ok := procStart(p.pid)
 	return ok && start == p.start
-}
-
-// pinInodes maps the namespace identity of every pin of lab id to the pin.
-// The machine's own namespace and this process's are never in it, even if
-// someone pinned one of them under the lab's prefix: every process in it
-// would be killed.
-func pinInodes(id string) map[uint64]string {
-	m := map[uint64]string{}
-	pins, _ := labPins(id)
-	for _, p := range pins {
-		if ino, err := netns.Inode(p); err == nil {
-			m[ino] = p
-		}
-	}
-	for _, own := range []string{"/proc/1/ns/net", "/proc/self/ns/net"} {
-		if ino, err := netns.Inode(own); err == nil {
-			delete(m, ino)
-		}
-	}
-	return m
-}
-
-func mergeInodes(a, b map[uint64]string) map[uint64]string {
-	for k, v := range b {
-		a[k] = v
-	}
-	return a
 }
 
 // inside reports whether pid (never this process) lives in one of the

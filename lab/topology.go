@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nslab/nslab/hostd"
 )
 
 // Topology is a parsed and validated lab description.
@@ -52,6 +54,16 @@ type HostSpec struct {
 	Routes     []RouteSpec     `json:"routes,omitempty"`
 	DNS        []netip.Addr    `json:"dns,omitempty"`
 	Containers []ContainerSpec `json:"containers,omitempty"`
+	// Bridge is docker0's gateway address and prefix, like dockerd's
+	// --bip ("172.18.0.1/16"); zero: Docker's default (172.17.0.1/16 on a
+	// fresh host). Docker hosts only.
+	Bridge netip.Prefix `json:"bridge,omitzero"`
+	// Firewall is the backend writing Docker's rules: "iptables" (the
+	// default, Docker 20.10's) or "nftables". Docker hosts only.
+	Firewall string `json:"firewall,omitempty"`
+	// NoUserlandProxy is `userland_proxy: false` (dockerd's
+	// --userland-proxy=false). Docker hosts only.
+	NoUserlandProxy bool `json:"noUserlandProxy,omitempty"`
 }
 
 // InterfaceSpec is one veth leg of a host into a segment.
@@ -244,8 +256,22 @@ func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 		"containers": func(v *yaml.Node, f string) {
 			d.seq(v, f, func(item *yaml.Node, p string) { h.Containers = append(h.Containers, d.container(item, p)) })
 		},
+		"bridge": func(v *yaml.Node, f string) { h.Bridge = d.bridgeAddr(v, f) },
+		"firewall": func(v *yaml.Node, f string) {
+			h.Firewall = d.str(v, f)
+			if h.Firewall != "iptables" && h.Firewall != "nftables" {
+				d.errorf(v.Line, f, "firewall %q: want iptables or nftables", h.Firewall)
+			}
+		},
+		"userland_proxy": func(v *yaml.Node, f string) { h.NoUserlandProxy = !d.boolean(v, f) },
 	})
+	if (h.Firewall != "" || h.NoUserlandProxy) && h.Kind == KindPlain {
+		d.errorf(d.lines[path+".firewall"], path, "host %s is plain and runs no daemon; firewall and userland_proxy need kind %s", h.Name, KindDocker)
+	}
 	d.require(n, path, "name")
+	if h.Bridge.IsValid() && h.Kind == KindPlain {
+		d.errorf(d.lines[path+".bridge"], path+".bridge", "host %s is plain and runs no daemon; a default bridge needs kind %s", h.Name, KindDocker)
+	}
 	// dockerd turns forwarding on; a bare namespace starts with it off.
 	if !forwarding && h.Kind == KindPlain {
 		h.Forwarding = false
@@ -396,6 +422,21 @@ func (d *decoder) hostPrefix(n *yaml.Node, path string) netip.Prefix {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
 		d.errorf(n.Line, path, "%q is not an address in CIDR form such as 192.168.8.150/24", s)
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// bridgeAddr parses docker0's address as dockerd's --bip takes it: an
+// IPv4 host address with its prefix, such as 172.18.0.1/16.
+func (d *decoder) bridgeAddr(n *yaml.Node, path string) netip.Prefix {
+	s := d.str(n, path)
+	if s == "" {
+		return netip.Prefix{}
+	}
+	p, err := hostd.ParseBIP(s)
+	if err != nil {
+		d.errorf(n.Line, path, "%v", err)
 		return netip.Prefix{}
 	}
 	return p

@@ -7,7 +7,11 @@ import (
 
 // Driver implements one network type, like a libnetwork driver. The engine
 // calls it with its lock held and with fully validated arguments; a driver
-// undoes its own partial work when it fails.
+// undoes its own partial work when it fails. For drivers with Addressing,
+// CreateNetwork sees n.Pools allocated and Join sees ep.Addr, ep.MAC and
+// ep.Gateway filled; the engine releases them after Leave and DeleteNetwork.
+// The sandbox's default route is the engine's, as it is libnetwork's
+// sandbox's: a driver only configures the interface it adds.
 type Driver interface {
 	// Info describes the driver to the engine.
 	Info() DriverInfo
@@ -39,6 +43,10 @@ type DriverInfo struct {
 	// Interfaces: Join adds an interface to the sandbox; the engine names
 	// it eth0, eth1, ... in join order.
 	Interfaces bool
+	// Addressing: the engine allocates an IPv4 pool for each network from
+	// Docker's default pools (local or global by Scope) and, before Join,
+	// an address, a MAC and the gateway for each endpoint.
+	Addressing bool
 }
 
 // Registry holds the drivers one engine may use, by name.

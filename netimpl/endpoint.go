@@ -2,6 +2,7 @@ package netimpl
 
 import (
 	"net"
+	"net/netip"
 	"slices"
 )
 
@@ -21,6 +22,9 @@ type Endpoint struct {
 	// IfName is the interface inside the sandbox ("eth0", "eth1" in join
 	// order); empty for drivers that add no interface (null, host).
 	IfName string
+	// IfIndex is that interface's index inside the sandbox, when the
+	// driver's Join reports it (0: unknown).
+	IfIndex int
 	// Addr is the IPv4 address with its prefix length; nil when the network
 	// gives none.
 	Addr    *net.IPNet
@@ -34,6 +38,12 @@ type EndpointSpec struct {
 	// Name is the container name the endpoint is known by.
 	Name    string
 	Aliases []string
+	// IPv4 is the address asked for with --ip; the zero Addr means the
+	// lowest free one.
+	IPv4 netip.Addr
+	// MAC is the address asked for with --mac-address; nil means Docker's
+	// 02:42 followed by the IPv4 address.
+	MAC net.HardwareAddr
 }
 
 func (ep *Endpoint) clone() Endpoint {

@@ -3,10 +3,14 @@ package netimpl
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nslab/nslab/netimpl/ipam"
+	"github.com/nslab/nslab/netimpl/netns"
 )
 
 // Options configures an Engine.
@@ -21,25 +25,34 @@ type Options struct {
 	// process's main thread, which never switches (see netimpl/netns).
 	HostNS string
 	// Predefined networks exist from the start and cannot be removed
-	// (Docker's host and none; bridge once its driver exists).
+	// (Docker's bridge, host and none).
 	Predefined []NetworkSpec
+	// Nameservers are the host's resolvers: like the host's routes, no
+	// local default pool that holds one is handed out.
+	Nameservers []netip.Addr
+	// PrewarmSandboxes keeps that many fresh namespaces made ahead of
+	// time for new sandboxes (0: each is made when asked for).
+	PrewarmSandboxes int
 }
 
 // Engine holds the networks, endpoints and sandboxes of one virtual host
 // under one mutex. Methods return copies, never the engine's own objects.
 type Engine struct {
-	mu        sync.Mutex
-	reg       *Registry
-	hostNS    string
+	mu          sync.Mutex
+	reg         *Registry
+	hostNS      string
+	nameservers []netip.Addr
+	// local and global are Docker's two address spaces: bridge and macvlan
+	// networks take their pools from the first, overlay from the second.
+	local     *ipam.Space
+	global    *ipam.Space
 	networks  map[string]*Network
 	endpoints map[string]*Endpoint
 	sandboxes map[string]*sandbox
-}
-
-// sandbox is the engine's record of a Sandbox and its endpoints in join order.
-type sandbox struct {
-	Sandbox
-	endpoints []string
+	// closed: Close has run; a sandbox made concurrently is undone.
+	closed bool
+	// pool holds namespaces made ahead of time; nil without prewarming.
+	pool *netns.Pool
 }
 
 // New makes an engine and its predefined networks.
@@ -51,11 +64,17 @@ func New(opts Options) (*Engine, error) {
 		opts.HostNS = "/proc/self/ns/net"
 	}
 	e := &Engine{
-		reg:       opts.Registry,
-		hostNS:    opts.HostNS,
-		networks:  map[string]*Network{},
-		endpoints: map[string]*Endpoint{},
-		sandboxes: map[string]*sandbox{},
+		reg:         opts.Registry,
+		hostNS:      opts.HostNS,
+		nameservers: opts.Nameservers,
+		local:       ipam.NewSpace(ipam.LocalDefaults),
+		global:      ipam.NewSpace(ipam.GlobalDefaults),
+		networks:    map[string]*Network{},
+		endpoints:   map[string]*Endpoint{},
+		sandboxes:   map[string]*sandbox{},
+	}
+	if opts.PrewarmSandboxes > 0 {
+		e.pool = netns.NewPool(opts.PrewarmSandboxes, disableIPv6)
 	}
 	for _, spec := range opts.Predefined {
 		if _, err := e.createNetwork(spec, StableID(opts.Seed, spec.Name), true); err != nil {
@@ -137,7 +156,8 @@ func (e *Engine) CreateNetwork(spec NetworkSpec) (Network, error) {
 		return Network{}, Errorf(KindInvalid, "invalid name: %s", spec.Name)
 	}
 	if IsPredefinedName(spec.Name) {
-		return Network{}, Errorf(KindForbidden, "%s is a pre-defined network and cannot be created", spec.Name)
+		// Docker 20.10's text, trailing space included.
+		return Network{}, Errorf(KindForbidden, "operation is not permitted on predefined %s network ", spec.Name)
 	}
 	for _, n := range e.networks {
 		if n.Name == spec.Name {
@@ -179,7 +199,24 @@ func (e *Engine) createNetwork(spec NetworkSpec, id string, predefined bool) (*N
 	}
 	// The engine keeps its own copy: the caller's maps stay the caller's.
 	*n = n.clone()
+	if d.Info().Addressing {
+		reqs, err := parsePools(spec, n.Scope)
+		if err != nil {
+			return nil, err
+		}
+		if n.Pools, err = e.allocatePools(reqs, n.Scope); err != nil {
+			return nil, err
+		}
+		if predefined && len(n.IPAM.Config) == 0 {
+			// dockerd elects the default bridge's pool before it creates
+			// the network, so inspect shows that subnet as configured.
+			for _, p := range n.Pools {
+				n.IPAM.Config = append(n.IPAM.Config, IPAMPool{Subnet: p.Subnet.String()})
+			}
+		}
+	}
 	if err := d.CreateNetwork(n); err != nil {
+		e.releasePools(n)
 		return nil, err
 	}
 	e.networks[n.ID] = n
@@ -213,6 +250,8 @@ func (e *Engine) deleteNetwork(n *Network) error {
 	if err := d.DeleteNetwork(n); err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
+	// Addresses go back only once the driver's devices are gone.
+	e.releasePools(n)
 	delete(e.networks, n.ID)
 	return nil
 }
@@ -237,12 +276,16 @@ func (e *Engine) Endpoints(networkID string) []Endpoint {
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.closed = true
 	var errs []error
 	for _, sb := range e.sandboxes {
 		errs = append(errs, e.deleteSandbox(sb))
 	}
 	for _, n := range e.networks {
 		errs = append(errs, e.deleteNetwork(n))
+	}
+	if e.pool != nil {
+		e.pool.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -3,8 +3,12 @@ package netimpl
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 
+	"github.com/vishvananda/netlink"
+
+	"github.com/nslab/nslab/netimpl/ipam"
 	"github.com/nslab/nslab/netimpl/netns"
 )
 
@@ -15,24 +19,53 @@ const (
 	msgConflictNoNetwork     = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
 )
 
+// sandbox is the engine's record of a Sandbox and its endpoints in join order.
+type sandbox struct {
+	Sandbox
+	endpoints []string
+	// nextIf numbers the interfaces: like libnetwork's nextIfIndex it only
+	// grows, so a container that leaves eth0 and joins again gets eth2.
+	nextIf int
+	// gateway is the endpoint whose gateway is the default route.
+	gateway string
+}
+
 // NewSandbox creates and pins a sandbox. A shared sandbox pins the other
 // sandbox's namespace, so both pins have the same inode.
 func (e *Engine) NewSandbox(spec SandboxSpec) (Sandbox, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if spec.PinName == "" {
 		return Sandbox{}, Errorf(KindInvalid, "sandbox for %s: empty pin name", spec.ContainerID)
 	}
 	if spec.Host && spec.Share != "" {
 		return Sandbox{}, Errorf(KindInvalid, "sandbox for %s: host and shared at once", spec.ContainerID)
 	}
-	sb := &sandbox{Sandbox: Sandbox{ID: NewID(), ContainerID: spec.ContainerID, Kind: SandboxOwn}}
+	sb := &sandbox{Sandbox: Sandbox{ID: NewID(), ContainerID: spec.ContainerID, Kind: SandboxOwn, link: &sandboxLink{}}}
+	if !spec.Host && spec.Share == "" {
+		// A fresh namespace needs nothing of the engine's state, so it is
+		// made without the lock: concurrent starts overlap here.
+		key, h, err := e.freshSandbox(spec.PinName)
+		if err != nil {
+			return Sandbox{}, fmt.Errorf("sandbox for %s: %w", spec.ContainerID, err)
+		}
+		sb.Key, sb.link.h = key, h
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.closed {
+			sb.link.close()
+			netns.Delete(key)
+			return Sandbox{}, Errorf(KindUnavailable, "sandbox for %s: the network engine is closed", spec.ContainerID)
+		}
+		e.sandboxes[sb.ID] = sb
+		return sb.public(), nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	var err error
 	switch {
 	case spec.Host:
 		sb.Kind = SandboxHost
 		sb.Key, err = netns.Pin(e.hostNS, spec.PinName)
-	case spec.Share != "":
+	default:
 		other, ok := e.sandboxes[spec.Share]
 		if !ok {
 			return Sandbox{}, Errorf(KindNotFound, "sandbox %s not found", spec.Share)
@@ -40,14 +73,45 @@ func (e *Engine) NewSandbox(spec SandboxSpec) (Sandbox, error) {
 		sb.Kind = SandboxShared
 		sb.SharedWith = other.ID
 		sb.Key, err = netns.Pin(other.Key, spec.PinName)
-	default:
-		sb.Key, err = netns.NewNamed(spec.PinName)
 	}
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("sandbox for %s: %w", spec.ContainerID, err)
 	}
 	e.sandboxes[sb.ID] = sb
-	return sb.Sandbox, nil
+	return sb.public(), nil
+}
+
+// freshSandbox makes and pins a new namespace, from the pool when there
+// is one.
+func (e *Engine) freshSandbox(pin string) (string, *netlink.Handle, error) {
+	var f netns.Fresh
+	var err error
+	if e.pool != nil {
+		f, err = e.pool.Get()
+	} else {
+		f, err = netns.NewFresh(disableIPv6)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return netns.NewNamedFrom(f, pin)
+}
+
+// disableIPv6 turns IPv6 off in a new sandbox, from a thread inside it,
+// as Docker 20.10 does for containers whose networks have no IPv6: no
+// link-local address, no ::1, and none of the neighbour discovery and
+// multicast listener traffic a new interface would otherwise flood to
+// every port of its bridge.
+func disableIPv6() error {
+	for _, dev := range []string{"all", "default"} {
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6", []byte("1\n"), 0o644); err != nil {
+			if os.IsNotExist(err) {
+				return nil // a kernel without IPv6
+			}
+			return fmt.Errorf("disable IPv6: %w", err)
+		}
+	}
+	return nil
 }
 
 // Sandbox returns a sandbox by id.
@@ -58,7 +122,7 @@ func (e *Engine) Sandbox(id string) (Sandbox, error) {
 	if !ok {
 		return Sandbox{}, Errorf(KindNotFound, "sandbox %s not found", id)
 	}
-	return sb.Sandbox, nil
+	return sb.public(), nil
 }
 
 // SandboxEndpoints lists a sandbox's endpoints in join order.
@@ -92,8 +156,10 @@ func (e *Engine) DeleteSandbox(id string) error {
 func (e *Engine) deleteSandbox(sb *sandbox) error {
 	var errs []error
 	for i := len(sb.endpoints) - 1; i >= 0; i-- {
-		errs = append(errs, e.leave(sb, e.endpoints[sb.endpoints[i]]))
+		// No rerouting: the namespace goes away with its routes.
+		errs = append(errs, e.leave(sb, e.endpoints[sb.endpoints[i]], false))
 	}
+	sb.link.close()
 	if err := netns.Delete(sb.Key); err != nil {
 		errs = append(errs, fmt.Errorf("sandbox %s: %w", sb.ID[:12], err))
 	}
@@ -102,8 +168,9 @@ func (e *Engine) deleteSandbox(sb *sandbox) error {
 }
 
 // Join connects a sandbox to a network: it validates Docker's network-mode
-// rules, makes the endpoint, names its interface and lets the driver put it
-// into the sandbox.
+// rules, makes the endpoint with its address, MAC and interface name, lets
+// the driver put it into the sandbox, and moves the default route to it
+// when it is now the sandbox's gateway endpoint.
 func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -128,6 +195,14 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 	if err := e.checkModes(sb, info); err != nil {
 		return Endpoint{}, err
 	}
+	if spec.MAC != nil {
+		if err := validMAC(spec.MAC); err != nil {
+			return Endpoint{}, Errorf(KindInvalid, "invalid mac address: %s", err)
+		}
+	}
+	if spec.IPv4.IsValid() && !info.Addressing {
+		return Endpoint{}, Errorf(KindInvalid, "user specified IP address is supported only when connecting to networks with user configured subnets")
+	}
 	ep := &Endpoint{
 		ID:          NewID(),
 		Name:        spec.Name,
@@ -137,13 +212,33 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 		Aliases:     slices.Clone(spec.Aliases),
 	}
 	if info.Interfaces {
-		ep.IfName = e.nextIfName(sb)
+		ep.IfName = fmt.Sprintf("eth%d", sb.nextIf)
+	}
+	if info.Addressing {
+		addr, pool, err := e.allocateAddress(n, spec.IPv4.Unmap())
+		if err != nil {
+			return Endpoint{}, err
+		}
+		ep.Addr = ipNet(addr)
+		ep.Gateway = pool.Gateway.AsSlice()
+		ep.MAC = slices.Clone(spec.MAC)
+		if ep.MAC == nil {
+			ep.MAC = ipam.MAC(addr.Addr())
+		}
 	}
 	if err := d.Join(n, ep, &sb.Sandbox); err != nil {
+		e.releaseAddress(n, ep)
 		return Endpoint{}, fmt.Errorf("network %s: join %s: %w", n.Name, spec.Name, err)
 	}
 	e.endpoints[ep.ID] = ep
 	sb.endpoints = append(sb.endpoints, ep.ID)
+	if info.Interfaces {
+		sb.nextIf++
+	}
+	if err := e.updateGateway(sb); err != nil {
+		err = fmt.Errorf("network %s: join %s: %w", n.Name, spec.Name, err)
+		return Endpoint{}, errors.Join(err, e.leave(sb, ep, true))
+	}
 	return ep.clone(), nil
 }
 
@@ -169,20 +264,6 @@ func (e *Engine) checkModes(sb *sandbox, info DriverInfo) error {
 	return nil
 }
 
-// nextIfName returns the lowest free ethN of the sandbox, as libnetwork's
-// sandbox numbers its interfaces.
-func (e *Engine) nextIfName(sb *sandbox) string {
-	used := map[string]bool{}
-	for _, epID := range sb.endpoints {
-		used[e.endpoints[epID].IfName] = true
-	}
-	for i := 0; ; i++ {
-		if name := fmt.Sprintf("eth%d", i); !used[name] {
-			return name
-		}
-	}
-}
-
 // Leave disconnects a sandbox from a network.
 func (e *Engine) Leave(sandboxID, networkRef string) error {
 	e.mu.Lock()
@@ -197,24 +278,37 @@ func (e *Engine) Leave(sandboxID, networkRef string) error {
 	}
 	for _, epID := range sb.endpoints {
 		if ep := e.endpoints[epID]; ep.NetworkID == n.ID {
-			return e.leave(sb, ep)
+			return e.leave(sb, ep, true)
 		}
 	}
 	return Errorf(KindUnknown, "container %s is not connected to network %s", sb.ContainerID, n.Name)
 }
 
-// leave runs the driver's Leave and forgets the endpoint. The endpoint is
-// forgotten even when the driver fails, so that a half-removed endpoint
-// never blocks the removal of its network; the error is still reported.
-func (e *Engine) leave(sb *sandbox, ep *Endpoint) error {
-	var err error
+// leave runs the driver's Leave, releases the endpoint's address and
+// forgets the endpoint. The endpoint is forgotten even when the driver
+// fails, so that a half-removed endpoint never blocks the removal of its
+// network; the error is still reported. With reroute, the default route
+// moves to the next gateway endpoint when this one provided it.
+func (e *Engine) leave(sb *sandbox, ep *Endpoint, reroute bool) error {
+	var errs []error
 	n := e.networks[ep.NetworkID]
 	if d, derr := e.reg.Driver(n.Driver); derr != nil {
-		err = derr
+		errs = append(errs, derr)
 	} else if lerr := d.Leave(n, ep, &sb.Sandbox); lerr != nil {
-		err = fmt.Errorf("network %s: leave %s: %w", n.Name, ep.Name, lerr)
+		errs = append(errs, fmt.Errorf("network %s: leave %s: %w", n.Name, ep.Name, lerr))
 	}
+	// The address is free again only once the driver's device is gone.
+	e.releaseAddress(n, ep)
 	delete(e.endpoints, ep.ID)
 	sb.endpoints = slices.DeleteFunc(sb.endpoints, func(id string) bool { return id == ep.ID })
-	return err
+	if sb.gateway == ep.ID {
+		// Its default route went with its interface.
+		sb.gateway = ""
+		if reroute {
+			if err := e.updateGateway(sb); err != nil {
+				errs = append(errs, fmt.Errorf("sandbox %s: %w", sb.ID[:12], err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

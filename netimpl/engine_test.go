@@ -96,7 +96,7 @@ func TestPredefinedNetworks(t *testing.T) {
 	_, err = e.CreateNetwork(netimpl.NetworkSpec{Name: "br1"})
 	wantKind(t, err, netimpl.KindNotFound, `plugin "bridge" not found`)
 	_, err = e.CreateNetwork(netimpl.NetworkSpec{Name: "bridge", Driver: "fake"})
-	wantKind(t, err, netimpl.KindForbidden, "bridge is a pre-defined network and cannot be created")
+	wantKind(t, err, netimpl.KindForbidden, "operation is not permitted on predefined bridge network ")
 	if len(e.Networks()) != 2 {
 		t.Fatal("a failed create left a network behind")
 	}
@@ -274,12 +274,13 @@ func TestJoinInterfacesAndUndo(t *testing.T) {
 	wantKind(t, err, netimpl.KindInvalid, "container cannot be connected to multiple networks with one of the networks in private (none) mode")
 	wantKind(t, e.DeleteNetwork("a"), netimpl.KindForbidden, "has active endpoints")
 
-	// eth0 freed is reused first, as libnetwork numbers interfaces.
+	// Numbers only grow, as libnetwork's nextIfIndex: on Docker 20.10 a
+	// container that leaves eth0 and joins again gets eth2.
 	if err := e.Leave(sb.ID, "a"); err != nil {
 		t.Fatal(err)
 	}
 	epA, err = e.Join(sb.ID, "a", netimpl.EndpointSpec{Name: "c1"})
-	if err != nil || epA.IfName != "eth0" {
+	if err != nil || epA.IfName != "eth2" {
 		t.Fatalf("rejoin: %q %v", epA.IfName, err)
 	}
 
@@ -302,7 +303,7 @@ func TestJoinInterfacesAndUndo(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The explicit leave, then newest first: the rejoined a, then b.
-	if got := strings.Join(fake.leaves, ","); got != "a/eth0,a/eth0,b/eth1" {
+	if got := strings.Join(fake.leaves, ","); got != "a/eth0,a/eth2,b/eth1" {
 		t.Fatalf("leaves %s", got)
 	}
 	if err := e.DeleteNetwork("a"); err != nil {

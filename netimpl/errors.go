@@ -20,6 +20,9 @@ const (
 	KindNotFound
 	// KindConflict clashes with the current state (409).
 	KindConflict
+	// KindUnavailable is a resource that has run out, such as the
+	// addresses of a pool (503).
+	KindUnavailable
 )
 
 // Error is an engine error whose message is the one Docker prints.

@@ -2,6 +2,7 @@ package netimpl
 
 import (
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -42,10 +43,24 @@ type Network struct {
 	Attachable bool
 	Ingress    bool
 	EnableIPv6 bool
-	// Predefined networks (host, none, later bridge) exist from the start
-	// and can be neither created nor removed through the API.
+	// Predefined networks (bridge, host, none) exist from the start and
+	// can be neither created nor removed through the API.
 	Predefined bool
 	Created    time.Time
+	// Pools is what IPAM allocated, one entry per IPAM pool, for drivers
+	// with addressing; empty otherwise. IPAM.Config keeps the request as
+	// it was given, which is what Docker echoes back when it has one.
+	Pools []AddressPool
+}
+
+// AddressPool is one IPv4 pool allocated to a network: its subnet, the
+// range container addresses come from, the gateway and the reserved
+// auxiliary addresses.
+type AddressPool struct {
+	Subnet  netip.Prefix
+	IPRange netip.Prefix // the whole subnet when no --ip-range was given
+	Gateway netip.Addr
+	Aux     map[string]netip.Addr
 }
 
 // NetworkSpec is a request to create a network, as `docker network create`
@@ -74,5 +89,20 @@ func (n *Network) clone() Network {
 	}
 	c.Options = maps.Clone(n.Options)
 	c.Labels = maps.Clone(n.Labels)
+	c.Pools = slices.Clone(n.Pools)
+	for i := range c.Pools {
+		c.Pools[i].Aux = maps.Clone(c.Pools[i].Aux)
+	}
 	return c
+}
+
+// UserSubnets reports whether the network was created with a subnet of the
+// user's (--subnet), the condition Docker puts on --ip.
+func (n *Network) UserSubnets() bool {
+	for _, p := range n.IPAM.Config {
+		if p.Subnet != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -1,5 +1,13 @@
 package netimpl
 
+import (
+	"errors"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/nslab/nslab/netimpl/netns"
+)
+
 // SandboxKind says where a sandbox's network namespace comes from.
 type SandboxKind int
 
@@ -37,6 +45,46 @@ type Sandbox struct {
 	// SharedWith is the id of the sandbox whose namespace this one shares
 	// (SandboxShared only).
 	SharedWith string
+
+	// link is the engine's netlink handle in the namespace, lent to
+	// drivers during Join and Leave; copies handed out do not carry it.
+	link *sandboxLink
+}
+
+// sandboxLink is a route netlink handle in a sandbox's namespace, opened
+// when the namespace is made or on first use, closed with the sandbox.
+type sandboxLink struct {
+	h *netlink.Handle
+}
+
+// Netlink returns a route netlink handle bound to the sandbox's namespace.
+// The engine owns it: a driver uses it during Join or Leave and neither
+// keeps nor closes it.
+func (sb *Sandbox) Netlink() (*netlink.Handle, error) {
+	if sb.link == nil {
+		return nil, errors.New("sandbox " + sb.ID + ": no netlink handle outside the engine")
+	}
+	if sb.link.h == nil {
+		h, err := netns.RouteHandle(sb.Key)
+		if err != nil {
+			return nil, err
+		}
+		sb.link.h = h
+	}
+	return sb.link.h, nil
+}
+
+func (l *sandboxLink) close() {
+	if l != nil && l.h != nil {
+		l.h.Close()
+		l.h = nil
+	}
+}
+
+// public is the sandbox as handed out: without the engine's handle.
+func (sb Sandbox) public() Sandbox {
+	sb.link = nil
+	return sb
 }
 
 // SandboxSpec asks for a sandbox. Host and Share are exclusive; neither

@@ -3,10 +3,14 @@ package scenarios
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -36,12 +41,45 @@ type Docker interface {
 	Pid(ctx context.Context, name string) (int, error)
 	// Remove removes the container, running or not, like `docker rm -f`.
 	Remove(ctx context.Context, name string) error
+
+	// NetworkCreate creates a network, like `docker network create`, and
+	// returns its id.
+	NetworkCreate(ctx context.Context, n NetworkCreate) (string, error)
+	// NetworkRemove removes a network, like `docker network rm`.
+	NetworkRemove(ctx context.Context, name string) error
+	// NetworkConnect attaches a container, like `docker network connect`.
+	NetworkConnect(ctx context.Context, network, container string) error
+	// NetworkDisconnect detaches a container, like `docker network disconnect`.
+	NetworkDisconnect(ctx context.Context, network, container string) error
+	// NetworkList lists the networks, like `docker network ls`.
+	NetworkList(ctx context.Context) ([]NetworkRow, error)
+	// NetworkInspect describes a network, like `docker network inspect`.
+	NetworkInspect(ctx context.Context, name string) (network.Inspect, error)
+}
+
+// NetworkCreate is a `docker network create` command line.
+type NetworkCreate struct {
+	Name    string
+	Driver  string // -d; empty for the daemon's default (bridge)
+	Subnet  string // --subnet
+	Gateway string // --gateway
+	// AuxAddress is --aux-address NAME=IP, one per entry.
+	AuxAddress map[string]string
+	// Options is -o KEY=VALUE, one per entry (macvlan's parent=eth1).
+	Options map[string]string
+}
+
+// NetworkRow is one line of `docker network ls`. Through the CLI the ID is
+// the 12-hex short id the table prints; through the API the full id.
+type NetworkRow struct {
+	ID, Name, Driver, Scope string
 }
 
 // Run is a `docker run -itd` command line.
 type Run struct {
 	Name    string
 	Network string // --network; empty for the daemon's default
+	IP      string // --ip on that network; empty for the next free one
 	Image   string // default alpine, as in the documents
 	Cmd     []string
 }
@@ -60,6 +98,7 @@ func CLI(l *Lab, host string) Docker {
 	GinkgoHelper()
 	h := l.H(host)
 	Expect(h.DockerHost()).NotTo(BeEmpty(), "host %s runs no daemon", host)
+	l.usedWay("docker CLI")
 	return &cliDocker{host: h}
 }
 
@@ -102,6 +141,9 @@ func (d *cliDocker) Run(ctx context.Context, c Run) error {
 	if c.Network != "" {
 		args = append(args, "--network", c.Network)
 	}
+	if c.IP != "" {
+		args = append(args, "--ip", c.IP)
+	}
 	args = append(args, image(c))
 	_, err := d.ok(ctx, append(args, c.Cmd...)...)
 	return err
@@ -133,6 +175,7 @@ func API(l *Lab, host string) Docker {
 	c, err := NewClient(h.DockerHost())
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(c.Close)
+	l.usedWay("Docker API")
 	return &apiDocker{c: c}
 }
 
@@ -164,7 +207,19 @@ func (d *apiDocker) Via() string { return "Docker API" }
 func (d *apiDocker) Run(ctx context.Context, c Run) error {
 	cfg := &container.Config{Image: image(c), Cmd: c.Cmd, Tty: true, OpenStdin: true}
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.Network)}
-	r, err := d.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: c.Name, Config: cfg, HostConfig: hc})
+	var nc *network.NetworkingConfig
+	if c.IP != "" {
+		// What the docker CLI sends for --ip: the address in the endpoint
+		// settings of the --network.
+		a, err := netip.ParseAddr(c.IP)
+		if err != nil {
+			return fmt.Errorf("run %s: --ip: %w", c.Name, err)
+		}
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			c.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: a}},
+		}}
+	}
+	r, err := d.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: c.Name, Config: cfg, HostConfig: hc, NetworkingConfig: nc})
 	if err != nil {
 		return fmt.Errorf("create %s: %w", c.Name, err)
 	}
@@ -254,4 +309,209 @@ func NetNSOf(d Docker, name string) string {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(pid).To(BeNumerically(">", 0), "container %s has no process", name)
 	return fmt.Sprintf("/proc/%d/ns/net", pid)
+}
+
+func (d *cliDocker) NetworkCreate(ctx context.Context, n NetworkCreate) (string, error) {
+	args := []string{"network", "create"}
+	if n.Driver != "" {
+		args = append(args, "-d", n.Driver)
+	}
+	if n.Subnet != "" {
+		args = append(args, "--subnet", n.Subnet)
+	}
+	if n.Gateway != "" {
+		args = append(args, "--gateway", n.Gateway)
+	}
+	for _, k := range slices.Sorted(maps.Keys(n.AuxAddress)) {
+		args = append(args, "--aux-address", k+"="+n.AuxAddress[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(n.Options)) {
+		args = append(args, "-o", k+"="+n.Options[k])
+	}
+	out, err := d.ok(ctx, append(args, n.Name)...)
+	return strings.TrimSpace(out), err
+}
+
+func (d *cliDocker) NetworkRemove(ctx context.Context, name string) error {
+	_, err := d.ok(ctx, "network", "rm", name)
+	return err
+}
+
+func (d *cliDocker) NetworkConnect(ctx context.Context, network, container string) error {
+	_, err := d.ok(ctx, "network", "connect", network, container)
+	return err
+}
+
+func (d *cliDocker) NetworkDisconnect(ctx context.Context, network, container string) error {
+	_, err := d.ok(ctx, "network", "disconnect", network, container)
+	return err
+}
+
+// NetworkList reads the table `docker network ls` prints, as a student
+// reads it: a header, then ID, name, driver and scope per line.
+func (d *cliDocker) NetworkList(ctx context.Context) ([]NetworkRow, error) {
+	out, err := d.ok(ctx, "network", "ls")
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) == 0 || strings.Join(strings.Fields(lines[0]), " ") != "NETWORK ID NAME DRIVER SCOPE" {
+		return nil, fmt.Errorf("docker network ls: unexpected header in:\n%s", out)
+	}
+	var rows []NetworkRow
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) != 4 {
+			return nil, fmt.Errorf("docker network ls: line %q has %d columns, want 4", line, len(f))
+		}
+		rows = append(rows, NetworkRow{ID: f[0], Name: f[1], Driver: f[2], Scope: f[3]})
+	}
+	return rows, nil
+}
+
+// NetworkInspect decodes the JSON array `docker network inspect` prints.
+func (d *cliDocker) NetworkInspect(ctx context.Context, name string) (network.Inspect, error) {
+	out, err := d.ok(ctx, "network", "inspect", name)
+	if err != nil {
+		return network.Inspect{}, err
+	}
+	var ns []network.Inspect
+	if err := json.Unmarshal([]byte(out), &ns); err != nil {
+		return network.Inspect{}, fmt.Errorf("docker network inspect %s: %w", name, err)
+	}
+	if len(ns) != 1 {
+		return network.Inspect{}, fmt.Errorf("docker network inspect %s: %d networks, want 1", name, len(ns))
+	}
+	return ns[0], nil
+}
+
+func (d *apiDocker) NetworkCreate(ctx context.Context, n NetworkCreate) (string, error) {
+	o := client.NetworkCreateOptions{Driver: n.Driver, Options: n.Options}
+	if n.Subnet != "" || n.Gateway != "" || len(n.AuxAddress) > 0 {
+		var c network.IPAMConfig
+		var err error
+		if n.Subnet != "" {
+			if c.Subnet, err = netip.ParsePrefix(n.Subnet); err != nil {
+				return "", fmt.Errorf("network create %s: subnet: %w", n.Name, err)
+			}
+		}
+		if n.Gateway != "" {
+			if c.Gateway, err = netip.ParseAddr(n.Gateway); err != nil {
+				return "", fmt.Errorf("network create %s: gateway: %w", n.Name, err)
+			}
+		}
+		for k, v := range n.AuxAddress {
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return "", fmt.Errorf("network create %s: aux-address %s: %w", n.Name, k, err)
+			}
+			if c.AuxAddress == nil {
+				c.AuxAddress = map[string]netip.Addr{}
+			}
+			c.AuxAddress[k] = a
+		}
+		// The docker CLI sends the IPAM driver "default" with --subnet.
+		o.IPAM = &network.IPAM{Driver: "default", Config: []network.IPAMConfig{c}}
+	}
+	r, err := d.c.NetworkCreate(ctx, n.Name, o)
+	if err != nil {
+		return "", fmt.Errorf("network create %s: %w", n.Name, err)
+	}
+	return r.ID, nil
+}
+
+func (d *apiDocker) NetworkRemove(ctx context.Context, name string) error {
+	_, err := d.c.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
+	return err
+}
+
+func (d *apiDocker) NetworkConnect(ctx context.Context, network, container string) error {
+	_, err := d.c.NetworkConnect(ctx, network, client.NetworkConnectOptions{Container: container})
+	return err
+}
+
+func (d *apiDocker) NetworkDisconnect(ctx context.Context, network, container string) error {
+	_, err := d.c.NetworkDisconnect(ctx, network, client.NetworkDisconnectOptions{Container: container})
+	return err
+}
+
+func (d *apiDocker) NetworkList(ctx context.Context) ([]NetworkRow, error) {
+	r, err := d.c.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var rows []NetworkRow
+	for _, n := range r.Items {
+		rows = append(rows, NetworkRow{ID: n.ID, Name: n.Name, Driver: n.Driver, Scope: n.Scope})
+	}
+	return rows, nil
+}
+
+func (d *apiDocker) NetworkInspect(ctx context.Context, name string) (network.Inspect, error) {
+	r, err := d.c.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if err != nil {
+		return network.Inspect{}, err
+	}
+	return r.Network, nil
+}
+
+// MustNetworkCreate creates a network and fails the spec if it cannot; it
+// returns the network's id.
+func MustNetworkCreate(d Docker, n NetworkCreate) string {
+	GinkgoHelper()
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	id, err := d.NetworkCreate(ctx, n)
+	Expect(err).NotTo(HaveOccurred(), "network create %s via %s", n.Name, d.Via())
+	Expect(id).To(MatchRegexp(`^[0-9a-f]{64}$`), "network create %s via %s: id", n.Name, d.Via())
+	return id
+}
+
+// MustNetworkInspect inspects a network and fails the spec if it cannot.
+func MustNetworkInspect(d Docker, name string) network.Inspect {
+	GinkgoHelper()
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	n, err := d.NetworkInspect(ctx, name)
+	Expect(err).NotTo(HaveOccurred(), "network inspect %s via %s", name, d.Via())
+	return n
+}
+
+// MustNetworkList lists the networks and fails the spec if it cannot.
+func MustNetworkList(d Docker) []NetworkRow {
+	GinkgoHelper()
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	rows, err := d.NetworkList(ctx)
+	Expect(err).NotTo(HaveOccurred(), "network ls via %s", d.Via())
+	return rows
+}
+
+// MustDo runs one docker step (rm, connect, disconnect, ...) and fails the
+// spec if it does not succeed.
+func MustDo(d Docker, what string, step func(ctx context.Context) error) {
+	GinkgoHelper()
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	Expect(step(ctx)).To(Succeed(), "%s via %s", what, d.Via())
+}
+
+// PidOf is the container's main process id; the spec fails without one.
+func PidOf(d Docker, name string) int {
+	GinkgoHelper()
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	pid, err := d.Pid(ctx, name)
+	Expect(err).NotTo(HaveOccurred(), "inspect %s via %s", name, d.Via())
+	Expect(pid).To(BeNumerically(">", 0), "container %s has no process", name)
+	return pid
+}
+
+// DockerMAC is the MAC address Docker 20.10 gives a container's interface:
+// 02:42 followed by the four bytes of its IPv4 address (172.19.0.2 is
+// 02:42:ac:13:00:02).
+func DockerMAC(ipv4 string) string {
+	GinkgoHelper()
+	a := netip.MustParseAddr(ipv4).As4()
+	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3])
 }

@@ -87,7 +87,7 @@ var _ = Describe("[E11] container mode shares another container's namespace", La
 			Expect(MustExec(d, "cm06", "ip", "-o", "addr")).To(Equal(MustExec(d, "cm01", "ip", "-o", "addr")))
 
 			By("a server on cm01's localhost answers a client in cm06")
-			ln, err := probe.ListenTCP(l.H("host1").ContainerNetNS("cm01"), "127.0.0.1:8080")
+			ln, err := probe.ListenTCP(ns1, "127.0.0.1:8080")
 			Expect(err).NotTo(HaveOccurred())
 			defer ln.Close()
 			got := make(chan string, 1)

@@ -2,15 +2,18 @@ package scenarios
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/lab/probe"
 )
 
 // Runtime brings up the labs the specs run on.
@@ -38,10 +41,40 @@ func (n Native) Up(ctx context.Context, t *lab.Topology) (*lab.Lab, error) {
 	return lab.Up(ctx, t, lab.Options{Binary: n.Binary})
 }
 
+// Reference runs a real dockerd (Debian's docker.io, 20.10) on every
+// virtual host: the behaviour hostd is held to.
+type Reference struct {
+	// Dockerd is the dockerd executable; "" for lab.FindDockerd's choice.
+	Dockerd string
+	// ImageArchive keeps the image built from fixtures/image for the run:
+	// the first lab builds and saves it, every daemon after loads it.
+	ImageArchive string
+}
+
+func (Reference) Name() string { return lab.RuntimeDockerd }
+
+func (r Reference) Up(ctx context.Context, t *lab.Topology) (*lab.Lab, error) {
+	_, file, _, _ := runtime.Caller(0)
+	return lab.Up(ctx, t, lab.Options{
+		Runtime: lab.RuntimeDockerd,
+		Dockerd: r.Dockerd,
+		Images: lab.Images{
+			Archive: r.ImageArchive,
+			Context: filepath.Join(filepath.Dir(file), "..", "fixtures", "image"),
+			// busybox-static's binary, statically linked: the whole image.
+			Files: map[string]string{"busybox": "/bin/busybox"},
+			Tags:  []string{"alpine:latest", "busybox:latest"},
+		},
+	})
+}
+
 // Deadlines for anything that travels or starts.
 const (
 	upTimeout    = 60 * time.Second
 	probeTimeout = 5 * time.Second
+	// silenceTimeout is how long a path that must fail has to stay silent:
+	// a check of unreachability waits all of it.
+	silenceTimeout = 2 * time.Second
 )
 
 // Fixture returns the path of fixtures/NAME.yaml in this repository.
@@ -68,12 +101,20 @@ func UpLab(fixture string) *Lab {
 		_, err := os.Stat(l.StateDir())
 		Expect(os.IsNotExist(err)).To(BeTrue(), "state dir %s left after down", l.StateDir())
 	})
-	return &Lab{Lab: l}
+	sl := &Lab{Lab: l}
+	// What the spec left, for the parity report. Cleanups run last in,
+	// first out: this one before the lab goes down, and a failure here
+	// still takes the lab down.
+	DeferCleanup(func() { observeEnd(sl) })
+	return sl
 }
 
 // Lab is a running lab seen from a spec.
 type Lab struct {
 	*lab.Lab
+
+	mu   sync.Mutex
+	ways []string // how the spec drove the daemons (usedWay)
 }
 
 // H returns the named host; the spec fails if there is none.
@@ -98,4 +139,22 @@ func (l *Lab) Sh(host, line string) string {
 
 func contextWithTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+// ExpectPing requires an echo reply from dst to pings sent from inside the
+// namespace at ns (a pin or /proc/PID/ns/net) within probeTimeout.
+func ExpectPing(ns, dst string) {
+	GinkgoHelper()
+	a := netip.MustParseAddr(dst)
+	r, err := probe.Ping(context.Background(), ns, a, probe.Opts{Timeout: probeTimeout})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r.From).To(Equal(a), "the reply to a ping of %s came from elsewhere", dst)
+}
+
+// ExpectNoPing requires that dst stays silent to pings from inside the
+// namespace at ns for the whole of silenceTimeout.
+func ExpectNoPing(ns, dst string) {
+	GinkgoHelper()
+	Expect(probe.ExpectUnreachable(context.Background(), ns, netip.MustParseAddr(dst),
+		probe.Opts{Timeout: silenceTimeout})).To(Succeed())
 }

@@ -13,7 +13,8 @@ func newInspectCmd(a *app) *cobra.Command {
 		Short: "Print the lab (or one host) as the kernel has it, in JSON",
 		Long: `Print the lab as the kernel has it, in JSON: the fabric's bridges and their
 ports, and per host its namespace, links, addresses and routes, read through
-netlink in each namespace.`,
+netlink in each namespace, and the GRE tunnels its hostd made (` + "`nslab gre`" + `) with
+the implementation that carries each: "kernel" or "userspace".`,
 		Example: `  nslab inspect
   nslab inspect node1`,
 		Args: args(cobra.MaximumNArgs(1)),
@@ -31,10 +32,11 @@ netlink in each namespace.`,
 			if err != nil {
 				return err
 			}
+			v := a.withTunnels(cmd.Context(), l, d)
 			if len(argv) == 0 {
-				return writeJSON(a.stdout, d)
+				return writeJSON(a.stdout, v)
 			}
-			for _, h := range d.Hosts {
+			for _, h := range v.Hosts {
 				if h.Name == argv[0] {
 					return writeJSON(a.stdout, h)
 				}

@@ -94,8 +94,11 @@ network namespace.`,
 		newInspectCmd(a),
 		newExecCmd(a),
 		newDockerCmd(a),
+		newGRECmd(a),
+		newCaptureCmd(a),
 		newGraphCmd(a),
 		newGCCmd(a),
+		newParityCmd(a),
 		newVersionCmd(a),
 	)
 	return root

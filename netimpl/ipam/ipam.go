@@ -140,10 +140,12 @@ func (s *Space) RequestAddress(p netip.Prefix, want netip.Addr) (netip.Addr, err
 		return netip.Addr{}, fmt.Errorf("%w: %s", ErrUnknownSubnet, p)
 	}
 	if want.IsValid() {
-		if !sub.prefix.Contains(want) || !isHost(sub.prefix, want) {
+		if !sub.prefix.Contains(want) {
 			return netip.Addr{}, ErrOutOfRange
 		}
-		if sub.used[want] {
+		// Docker's bitmask marks the network and broadcast addresses as
+		// taken, so asking for one of them is "in use", not "out of range".
+		if sub.used[want] || !isHost(sub.prefix, want) {
 			return netip.Addr{}, ErrAddressInUse
 		}
 		sub.used[want] = true
@@ -165,6 +167,22 @@ func (s *Space) ReleaseAddress(p netip.Prefix, a netip.Addr) {
 	if sub, ok := s.subnets[p.Masked()]; ok {
 		delete(sub.used, a)
 	}
+}
+
+// Contains reports whether subnet p is allocated and holds a.
+func (s *Space) Contains(p netip.Prefix, a netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.subnets[p.Masked()]
+	return ok && sub.prefix.Contains(a)
+}
+
+// InUse reports whether address a of subnet p is allocated.
+func (s *Space) InUse(p netip.Prefix, a netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.subnets[p.Masked()]
+	return ok && sub.used[a]
 }
 
 // Subnets lists the allocated subnets.

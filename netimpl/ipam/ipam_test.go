@@ -83,10 +83,18 @@ func TestAddressesLowestFreeFirst(t *testing.T) {
 	if _, err := s.RequestAddress(p, addr("192.168.1.2")); !errors.Is(err, ErrAddressInUse) {
 		t.Fatalf("want in use, got %v", err)
 	}
-	for _, bad := range []string{"10.0.0.1", "192.168.1.0", "192.168.1.255"} {
-		if _, err := s.RequestAddress(p, addr(bad)); !errors.Is(err, ErrOutOfRange) {
-			t.Fatalf("%s: want out of range, got %v", bad, err)
+	if _, err := s.RequestAddress(p, addr("10.0.0.1")); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("10.0.0.1: want out of range, got %v", err)
+	}
+	// Docker 20.10: --gateway 10.12.0.0 on 10.12.0.0/24 fails with
+	// "failed to allocate gateway (10.12.0.0): Address already in use".
+	for _, bad := range []string{"192.168.1.0", "192.168.1.255"} {
+		if _, err := s.RequestAddress(p, addr(bad)); !errors.Is(err, ErrAddressInUse) {
+			t.Fatalf("%s: want in use, got %v", bad, err)
 		}
+	}
+	if !s.InUse(p, addr("192.168.1.3")) || s.InUse(p, addr("192.168.1.9")) || !s.Contains(p, addr("192.168.1.9")) || s.Contains(p, addr("10.0.0.1")) {
+		t.Fatal("InUse/Contains disagree with the allocations")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/parity"
 	"github.com/nslab/nslab/scenarios"
 )
 
@@ -42,9 +43,14 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	var err error
 	before, err = rootns.Take()
 	Expect(err).NotTo(HaveOccurred())
+	// The parity report compares what the specs record here with the
+	// reference suite's record of the same specs on real dockerd.
+	_, err = scenarios.StartObservations("hostd")
+	Expect(err).NotTo(HaveOccurred())
 	return []byte(bin)
 }, func(bin []byte) {
 	scenarios.Use(scenarios.Native{Binary: string(bin)})
+	scenarios.RecordObservations(parity.DefaultDir())
 })
 
 var _ = SynchronizedAfterSuite(func() {}, func() {

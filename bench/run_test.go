@@ -1,0 +1,204 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// The network every container of the benchmark joins.
+const benchNet = "benchnet"
+
+// runOne is `docker run -d --network benchnet alpine sleep 1000` as the CLI
+// sends it: create, then start.
+func runOne(ctx context.Context, cli *client.Client, name string) error {
+	cc, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       name,
+		Config:     &container.Config{Image: "alpine", Cmd: []string{"sleep", "1000"}},
+		HostConfig: &container.HostConfig{NetworkMode: benchNet},
+	})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	if _, err := cli.ContainerStart(ctx, cc.ID, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	return nil
+}
+
+// measure creates and starts n containers one after another, b.N times,
+// removing them between rounds outside the timer; it returns the rate.
+func measure(b *testing.B, d *daemon, n int) float64 {
+	b.Helper()
+	return measureParallel(b, d, n, 1)
+}
+
+// measureParallel is measure with the n containers shared among clients
+// that run side by side, as `docker compose up` starts services.
+func measureParallel(b *testing.B, d *daemon, n, clients int) float64 {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := d.cli.NetworkCreate(ctx, benchNet, client.NetworkCreateOptions{Driver: "bridge"}); err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for round := 0; round < b.N; round++ {
+		settle(b)
+		start := time.Now()
+		errs := make(chan error, clients)
+		for w := 0; w < clients; w++ {
+			go func() {
+				for i := w; i < n; i += clients {
+					if err := runOne(ctx, d.cli, fmt.Sprintf("r%dc%d", round, i)); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for w := 0; w < clients; w++ {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		took := time.Since(start)
+		total += took
+		b.Logf("round %d: %d containers in %v (%.0f/s)", round, n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+		b.StopTimer()
+		if err := removeAll(d.cli); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	if _, err := d.cli.NetworkRemove(ctx, benchNet, client.NetworkRemoveOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	return float64(n*b.N) / total.Seconds()
+}
+
+// settle waits, outside the timer, until the kernel has freed the network
+// namespaces of earlier rounds and daemons: it destroys them in a
+// workqueue after their last user is gone, holding the locks every link
+// operation needs, so a round started meanwhile would measure that
+// cleanup. The count of live namespaces is the net_namespace slab's; it is
+// settled once it stopped falling for half a second (other labs on the
+// machine may make namespaces meanwhile).
+func settle(b *testing.B) {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	last, stable := -1, 0
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		n, err := liveNetNamespaces()
+		if err != nil {
+			b.Logf("cannot tell whether the kernel is still freeing namespaces: %v", err)
+			return
+		}
+		if last >= 0 && n >= last {
+			if stable++; stable >= 5 {
+				return
+			}
+		} else {
+			stable = 0
+		}
+		last = n
+	}
+	b.Logf("the number of network namespaces was still falling after 20s")
+}
+
+// liveNetNamespaces reads the active net_namespace objects of /proc/slabinfo.
+func liveNetNamespaces() (int, error) {
+	data, err := os.ReadFile("/proc/slabinfo")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 && f[0] == "net_namespace" {
+			return strconv.Atoi(f[1])
+		}
+	}
+	return 0, fmt.Errorf("no net_namespace slab in /proc/slabinfo")
+}
+
+// BenchmarkRunOnBridge: containers created and started per second on one
+// user-defined bridge through the Docker API, sequentially as `docker run
+// -d` would, against hostd for 10, 100 and 500 containers, then against a
+// real dockerd when one is installed (10 containers: it manages about 1.5
+// per second), reporting both rates and hostd's rate over Docker's.
+func BenchmarkRunOnBridge(b *testing.B) {
+	needRoot(b)
+	hostdRate := map[int]float64{}
+	for _, n := range []int{10, 100, 500} {
+		b.Run(fmt.Sprintf("hostd-%d", n), func(b *testing.B) {
+			d := startHostd(b)
+			defer func() {
+				if err := d.stop(); err != nil {
+					b.Error(err)
+				}
+			}()
+			b.ResetTimer()
+			rate := measure(b, d, n)
+			b.StopTimer()
+			hostdRate[n] = rate
+			b.ReportMetric(rate, "containers/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+	// The same 500 from four clients at once: creates overlap in hostd.
+	b.Run("hostd-500-4clients", func(b *testing.B) {
+		d := startHostd(b)
+		defer func() {
+			if err := d.stop(); err != nil {
+				b.Error(err)
+			}
+		}()
+		b.ResetTimer()
+		rate := measureParallel(b, d, 500, 4)
+		b.StopTimer()
+		b.ReportMetric(rate, "containers/s")
+		b.ReportMetric(0, "ns/op")
+	})
+	b.Run("dockerd-10", func(b *testing.B) {
+		path := dockerdPath()
+		if path == "" {
+			b.Skip("dockerd is not installed (Debian's docker.io 20.10 provides it): no reference rate")
+		}
+		d := startDockerd(b, path)
+		defer func() {
+			if err := d.stop(); err != nil {
+				b.Error(err)
+			}
+		}()
+		b.ResetTimer()
+		rate := measure(b, d, 10)
+		b.StopTimer()
+		b.ReportMetric(rate, "containers/s")
+		b.ReportMetric(0, "ns/op")
+		// The ratio against the slowest hostd figure measured above, or
+		// a fresh 10-container one when only this part runs.
+		slowest := 0.0
+		for _, r := range hostdRate {
+			if slowest == 0 || r < slowest {
+				slowest = r
+			}
+		}
+		if slowest == 0 {
+			h := startHostd(b)
+			slowest = measure(b, h, 10)
+			if err := h.stop(); err != nil {
+				b.Error(err)
+			}
+		}
+		b.ReportMetric(slowest, "hostd-containers/s")
+		b.ReportMetric(slowest/rate, "hostd/dockerd")
+	})
+}

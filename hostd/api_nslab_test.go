@@ -1,0 +1,116 @@
+package hostd_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netimpl/gre"
+	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
+)
+
+// /nslab/gre makes a gretap in hostd's namespace, joined to docker0, that
+// carries traffic to a peer host; it lists, refuses duplicates and bad
+// addresses with 409 and 400, deletes with 204 then 404, and hostd removes
+// what is left when it stops.
+func TestNslabGRE(t *testing.T) {
+	h := startHostd(t)
+	peer := nstest.NewNS(t, h.cfg.Lab+"-", "peer")
+	nstest.Veth(t, h.nsPath, "eth1", peer, "eth1")
+	nstest.Addr(t, h.nsPath, "eth1", "192.168.99.101/24")
+	nstest.Addr(t, peer, "eth1", "192.168.99.102/24")
+
+	impl := gre.ImplUserspace
+	if gre.KernelAvailable() {
+		impl = gre.ImplKernel
+	}
+	body := `{"Name":"gre1","Local":"192.168.99.101","Remote":"192.168.99.102","Bridge":"docker0"}`
+	code, _, out := h.api("POST", "/nslab/gre", body)
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, out)
+	}
+	var got hostd.GRETunnel
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "gre1" || got.Impl != impl || got.MTU != 1462 || got.Bridge != "docker0" || got.Key != nil || got.Stats == nil {
+		t.Fatalf("create answered %+v", got)
+	}
+	nl, err := netns.Handle(h.nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	l, err := nl.LinkByName("gre1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, err := nl.LinkByName("docker0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Attrs().MasterIndex != br.Attrs().Index || l.Attrs().MTU != 1462 {
+		t.Fatalf("gre1: master %d (docker0 is %d), mtu %d", l.Attrs().MasterIndex, br.Attrs().Index, l.Attrs().MTU)
+	}
+
+	h.wantError("POST", "/nslab/gre", body, http.StatusConflict, "gre gre1: a tunnel of that name exists")
+	h.wantError("POST", "/nslab/gre", `{"Name":"gre2","Local":"1.2.3","Remote":"192.168.99.102"}`, http.StatusBadRequest, `gre gre2: local "1.2.3" is not an IP address`)
+	h.wantError("POST", "/nslab/gre", `{"Local":"192.168.99.101","Remote":"192.168.99.102"}`, http.StatusBadRequest, "gre: a tunnel needs a name")
+
+	// The peer's end, with an address of docker0's subnet right on it:
+	// hostd's docker0 answers through the tunnel.
+	var end gre.Tunnel
+	err = netns.Do(peer, func() (err error) {
+		end, err = gre.CreateUserspace(gre.Config{Name: "gre1", Local: netip.MustParseAddr("192.168.99.102"), Remote: netip.MustParseAddr("192.168.99.101")})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer end.Close()
+	nstest.Addr(t, peer, "gre1", "172.17.0.99/16")
+	if _, err := probe.Ping(context.Background(), peer, netip.MustParseAddr("172.17.0.1"), probe.Opts{Timeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, out = h.api("GET", "/nslab/gre", "")
+	var list []hostd.GRETunnel
+	if err := json.Unmarshal([]byte(out), &list); code != http.StatusOK || err != nil {
+		t.Fatalf("list: %d %s %v", code, out, err)
+	}
+	if len(list) != 1 || list[0].Name != "gre1" || list[0].Stats == nil || list[0].Stats.RxPackets == 0 || list[0].Stats.TxPackets == 0 {
+		t.Fatalf("list: %s", out)
+	}
+
+	if code, _, out := h.api("DELETE", "/nslab/gre/gre1", ""); code != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", code, out)
+	}
+	if _, err := nl.LinkByName("gre1"); err == nil {
+		t.Fatal("gre1 still exists after delete")
+	}
+	h.wantError("DELETE", "/nslab/gre/gre1", "", http.StatusNotFound, "gre: no such tunnel: gre1")
+
+	// What is left at shutdown goes with hostd.
+	if code, _, out := h.api("POST", "/nslab/gre", strings.Replace(body, "gre1", "gre9", 1)); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, out)
+	}
+	if err := h.terminate(); err != nil {
+		t.Fatal(err)
+	}
+	links, err := netns.LinkList(nl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if l.Attrs().Name == "gre9" {
+			t.Fatal("gre9 outlived hostd")
+		}
+	}
+}

@@ -1,0 +1,332 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nslab/nslab/hostd"
+)
+
+// Runtimes: the daemon that runs on each docker host of a lab.
+const (
+	// RuntimeHostd is nslab's own daemon (the default).
+	RuntimeHostd = "hostd"
+	// RuntimeDockerd is a real dockerd (Debian's docker.io, 20.10): the
+	// reference that hostd is compared with.
+	RuntimeDockerd = "dockerd"
+)
+
+// dockerdTimeout bounds how long a dockerd may take to answer /_ping; it
+// starts its own containerd first.
+const dockerdTimeout = 60 * time.Second
+
+// dockerdPaths are where Debian's docker.io puts dockerd (/usr/sbin) and
+// where other packagings do (/usr/bin).
+var dockerdPaths = []string{"/usr/sbin/dockerd", "/usr/bin/dockerd"}
+
+// FindDockerd returns the dockerd to start: path when given, else
+// $NSLAB_DOCKERD, else the first of /usr/sbin/dockerd, /usr/bin/dockerd.
+// The error says what was looked for.
+func FindDockerd(path string) (string, error) {
+	if path == "" {
+		path = os.Getenv("NSLAB_DOCKERD")
+	}
+	cands := dockerdPaths
+	if path != "" {
+		cands = []string{path}
+	}
+	for _, p := range cands {
+		st, err := os.Stat(p)
+		if err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("lab: the dockerd runtime needs dockerd (Debian's docker.io, 20.10); not found at %s", strings.Join(cands, ", "))
+}
+
+// dockerdSpec is everything one dockerd is started with, derived from the
+// host's topology entry.
+type dockerdSpec struct {
+	Host     string
+	Dir      string // <state dir>/<host>
+	Socket   string
+	Cgroup   string // cgroup parent, /nslab-<lab>-<host>
+	Bridge   netip.Prefix
+	DNS      []netip.Addr
+	IPTables bool
+	// ClusterStore and ClusterAdvertise are dockerd's --cluster-store
+	// (etcd://IP:2379) and --cluster-advertise (IP:2375) for classic
+	// overlay networks; empty without a cluster store.
+	ClusterStore, ClusterAdvertise string
+}
+
+func (h *Host) dockerdSpec() (dockerdSpec, error) {
+	s := dockerdSpec{
+		Host:     h.Name,
+		Dir:      h.dir,
+		Socket:   h.socket,
+		Cgroup:   "/" + cgroupPrefix(h.lab.ID()) + h.Name,
+		Bridge:   h.Spec.Bridge,
+		DNS:      h.Spec.DNS,
+		IPTables: true, // Docker 20.10 has no other firewall backend
+	}
+	if s.Bridge.IsValid() {
+		if _, err := hostd.ParseBIP(s.Bridge.String()); err != nil {
+			return s, fmt.Errorf("host %s: bridge: %w", h.Name, err)
+		}
+	}
+	return s, nil
+}
+
+// cgroupPrefix names the cgroups of a lab's daemons: dockerd puts every
+// container under its --cgroup-parent, and one per lab and host keeps
+// them apart from a machine's own Docker (/docker) and from other labs.
+func cgroupPrefix(id string) string { return "nslab-" + id + "-" }
+
+func (s dockerdSpec) dataRoot() string   { return filepath.Join(s.Dir, "data") }
+func (s dockerdSpec) execRoot() string   { return filepath.Join(s.Dir, "exec") }
+func (s dockerdSpec) pidFile() string    { return filepath.Join(s.Dir, "dockerd.pid") }
+func (s dockerdSpec) configFile() string { return filepath.Join(s.Dir, "daemon.json") }
+func (s dockerdSpec) resolvFile() string { return filepath.Join(s.Dir, "resolv.conf") }
+func (s dockerdSpec) logFile() string    { return filepath.Join(s.Dir, "dockerd.log") }
+
+// args is dockerd's command line.
+func (s dockerdSpec) args() []string {
+	a := []string{
+		"--data-root", s.dataRoot(),
+		"--exec-root", s.execRoot(),
+		"--pidfile", s.pidFile(),
+		"-H", "unix://" + s.Socket,
+		"--config-file", s.configFile(),
+		"--storage-driver", "vfs",
+		"--cgroup-parent", s.Cgroup,
+		fmt.Sprintf("--iptables=%v", s.IPTables),
+	}
+	if s.Bridge.IsValid() {
+		a = append(a, "--bip", s.Bridge.String())
+	}
+	if s.ClusterStore != "" {
+		a = append(a, "--cluster-store", s.ClusterStore, "--cluster-advertise", s.ClusterAdvertise)
+	}
+	return a
+}
+
+// config is daemon.json. dockerd 20.10 writes its identity key to
+// /etc/docker/key.json unless told otherwise, and reads
+// /etc/docker/daemon.json (the machine's settings) unless given a file.
+func (s dockerdSpec) config() ([]byte, error) {
+	return json.MarshalIndent(map[string]any{
+		"deprecated-key-path": filepath.Join(s.Dir, "key.json"),
+	}, "", "  ")
+}
+
+// resolvConf is the virtual host's /etc/resolv.conf: the topology's
+// resolvers. dockerd copies it into default-bridge containers and has its
+// embedded DNS forward to it; the machine's own resolver must never appear
+// in the lab. Without resolvers dockerd falls back to 8.8.8.8/8.8.4.4,
+// which nothing in the lab can reach.
+func (s dockerdSpec) resolvConf() string {
+	var b strings.Builder
+	if len(s.DNS) == 0 {
+		b.WriteString("# nslab: no resolver configured for this virtual host; nothing outside the lab is ever queried\n")
+	}
+	for _, a := range s.DNS {
+		fmt.Fprintf(&b, "nameserver %s\n", a)
+	}
+	return b.String()
+}
+
+// dockerdWrapper runs as `sh -c` between unshare and dockerd, in the
+// host's network namespace and fresh UTS and mount namespaces:
+//
+//   - the hostname is the host's: two daemons with one name break serf,
+//     the gossip of classic overlay;
+//   - /run/docker and /run/containerd get private tmpfs: dockerd hard-codes
+//     /run/docker/plugins, containerd its shims' sockets under
+//     /run/containerd/s, and a system containerd's socket there would make
+//     dockerd use it instead of starting its own;
+//   - /etc/resolv.conf is the virtual host's.
+//
+// Every mount dockerd and its containers make (network namespace pins,
+// /dev/shm of each container) stays in this mount namespace and goes away
+// with its last process.
+const dockerdWrapper = `set -e
+hostname "$1"
+mkdir -p /run/docker /run/containerd
+mount -t tmpfs -o mode=0711 nslab-dockerd /run/docker
+mount -t tmpfs -o mode=0711 nslab-dockerd /run/containerd
+mount --bind "$2" /etc/resolv.conf
+shift 2
+exec "$@"`
+
+// dockerdEnv is the environment dockerd gets: its helpers (containerd,
+// runc, docker-proxy, docker-init) are found on PATH, and nothing of the
+// caller's (DOCKER_HOST, proxies) leaks in.
+func dockerdEnv(dockerd string) []string {
+	return []string{
+		"PATH=" + filepath.Dir(dockerd) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=/root",
+	}
+}
+
+// startDockerd writes the host's daemon files and starts dockerd in the
+// host's network namespace with nsenter (not `ip netns exec`, which
+// remounts /sys and hides the cgroup mounts dockerd needs), in a session
+// of its own.
+func (h *Host) startDockerd(dockerd string) error {
+	if len(h.socket) > maxSocketPath {
+		return fmt.Errorf("host %s: socket path %s is %d bytes; a unix socket path has at most %d (use a shorter state root)", h.Name, h.socket, len(h.socket), maxSocketPath)
+	}
+	s, err := h.dockerdSpec()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	cfg, err := s.config()
+	if err != nil {
+		return fmt.Errorf("host %s: daemon.json: %w", h.Name, err)
+	}
+	if err := os.WriteFile(s.configFile(), cfg, 0o644); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	if err := os.WriteFile(s.resolvFile(), []byte(s.resolvConf()), 0o644); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	logf, err := os.OpenFile(s.logFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	defer logf.Close()
+	argv := []string{"--net=" + h.NetNS(), "--",
+		"unshare", "--uts", "--mount", "--propagation", "slave", "--",
+		"/bin/sh", "-c", dockerdWrapper, "nslab-dockerd", h.Name, s.resolvFile(), dockerd}
+	cmd := exec.Command("nsenter", append(argv, s.args()...)...)
+	cmd.Dir = "/"
+	cmd.Env = dockerdEnv(dockerd)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("host %s: start dockerd: %w", h.Name, err)
+	}
+	// nsenter, unshare and sh each exec the next: the pid is dockerd's.
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	h.lab.mu.Lock()
+	h.pid, h.exited = cmd.Process.Pid, exited
+	h.lab.mu.Unlock()
+	return nil
+}
+
+// startDockerds starts dockerd on every docker host at once, records their
+// pids, waits until each answers, and loads the images.
+func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) error {
+	docker := l.dockerHosts()
+	if err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startDockerd(dockerd) }); err != nil {
+		return err
+	}
+	if err := l.recordDaemonPIDs(docker); err != nil {
+		return err
+	}
+	p := newProgress(o.Progress, "dockerd", len(docker))
+	err := forEach(ctx, docker, o.Parallel, func(ctx context.Context, h *Host) error {
+		if err := h.waitDockerd(ctx); err != nil {
+			return err
+		}
+		p.done()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return l.loadImages(ctx, docker, o)
+}
+
+// dockerHosts lists the hosts that run a daemon.
+func (l *Lab) dockerHosts() []*Host {
+	var out []*Host
+	for _, h := range l.hosts {
+		if h.Spec.Kind == KindDocker {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// recordDaemonPIDs writes the daemons' pids to lab.json at once, so that a
+// Down from another process stops each daemon itself.
+func (l *Lab) recordDaemonPIDs(hosts []*Host) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state.HostdPIDs = map[string]int{}
+	for _, h := range hosts {
+		l.state.HostdPIDs[h.Name] = h.pid
+	}
+	return writeState(l.dir, l.state)
+}
+
+// waitDockerd polls GET /_ping until dockerd answers 200, it exits or the
+// deadline passes; the error quotes its log.
+func (h *Host) waitDockerd(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, dockerdTimeout)
+	defer cancel()
+	c := unixClient(h.socket)
+	defer c.CloseIdleConnections()
+	h.lab.mu.Lock()
+	exited := h.exited
+	h.lab.mu.Unlock()
+	log := filepath.Join(h.dir, "dockerd.log")
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if last = ping(ctx, c.Client); last == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("host %s: dockerd exited before answering on %s; last lines of %s:\n%s", h.Name, h.socket, log, tail(log, 20))
+		case <-ctx.Done():
+			return fmt.Errorf("host %s: dockerd did not answer /_ping on %s in time (%v); last lines of %s:\n%s", h.Name, h.socket, last, log, tail(log, 20))
+		case <-tick.C:
+		}
+	}
+}
+
+// removeContainers removes every container of the lab's running dockerds
+// (`docker rm -f`, all at once): dockerd stopping with containers would
+// give each its stop timeout first.
+func (l *Lab) removeContainers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	err := forEach(ctx, l.dockerHosts(), len(l.hosts), func(ctx context.Context, h *Host) error {
+		if _, err := os.Stat(h.socket); err != nil {
+			return nil // never started, or gone
+		}
+		if err := removeAllContainers(ctx, h.socket); err != nil {
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("host %s: %w", h.Name, err))
+			mu.Unlock()
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
+}

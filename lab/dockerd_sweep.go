@@ -1,0 +1,207 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// dockerdTools are the programs of a dockerd runtime that carry a lab's
+// state directory in their arguments: dockerd (--data-root), its
+// containerd (--config) and containerd's shims (-address).
+var dockerdTools = map[string]bool{
+	"dockerd": true, "containerd": true, "containerd-shim": true,
+	"containerd-shim-runc-v1": true, "containerd-shim-runc-v2": true,
+}
+
+// sweepDockerd removes what a lab's dockerds can leave outside the lab's
+// namespaces when they did not stop by themselves (SIGKILL, an owner that
+// died): their processes, the containers in the cgroups under
+// /nslab-<lab>-<host> (their network namespaces are pinned in dockerd's
+// mount namespace, not in /run/netns), those cgroups, and any mount under
+// the lab's state directory. Labs that never ran dockerd have none of it.
+func sweepDockerd(ctx context.Context, dir, id string) error {
+	var errs []error
+	prefix := filepath.Clean(dir) + "/"
+	for round := 0; round < 5; round++ {
+		victims := append(toolsOf(prefix), cgroupProcs(id)...)
+		if len(victims) == 0 {
+			break
+		}
+		for _, p := range victims {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+		if left := waitGone(ctx, victims, killGrace); len(left) > 0 && round == 4 {
+			errs = append(errs, fmt.Errorf("lab %s: %d daemon or container processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid))
+		}
+	}
+	if err := removeCgroups(id); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unmountUnder(prefix); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// toolsOf lists the dockerd, containerd and shim processes whose arguments
+// name a path under prefix.
+func toolsOf(prefix string) []proc {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 1 || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
+		if !dockerdTools[filepath.Base(args[0])] {
+			continue
+		}
+		for _, a := range args[1:] {
+			if strings.HasPrefix(a, prefix) || strings.HasPrefix(a, "unix://"+prefix) {
+				if start, ok := procStart(pid); ok {
+					out = append(out, proc{pid: pid, start: start})
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// cgroupMounts lists the mount points of the cgroup hierarchies (v1 and v2).
+func cgroupMounts() []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && (f[i+1] == "cgroup" || f[i+1] == "cgroup2") && len(f) > 4 {
+				out = append(out, unescapeMount(f[4]))
+			}
+		}
+	}
+	return out
+}
+
+// labCgroups lists the cgroup directories of lab id's daemons in every
+// hierarchy, children before their parents.
+func labCgroups(id string) []string {
+	var out []string
+	for _, m := range cgroupMounts() {
+		tops, _ := filepath.Glob(filepath.Join(m, cgroupPrefix(id)+"*"))
+		for _, top := range tops {
+			filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					out = append(out, path)
+				}
+				return nil
+			})
+		}
+	}
+	// Deeper paths first: a cgroup can be removed only without children.
+	sort.Slice(out, func(i, j int) bool { return strings.Count(out[i], "/") > strings.Count(out[j], "/") })
+	return out
+}
+
+// cgroupProcs lists the processes in the cgroups of lab id's daemons: the
+// containers and whatever `docker exec` started in them.
+func cgroupProcs(id string) []proc {
+	seen := map[int]bool{}
+	var out []proc
+	for _, cg := range labCgroups(id) {
+		b, err := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil || seen[pid] || pid <= 1 || pid == os.Getpid() {
+				continue
+			}
+			seen[pid] = true
+			if start, ok := procStart(pid); ok {
+				out = append(out, proc{pid: pid, start: start})
+			}
+		}
+	}
+	return out
+}
+
+// removeCgroups removes the (by now empty) cgroups of lab id's daemons.
+func removeCgroups(id string) error {
+	var errs []error
+	for _, cg := range labCgroups(id) {
+		if err := unix.Rmdir(cg); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("lab %s: remove cgroup %s: %w", id, cg, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unmountUnder detaches every mount point under prefix in this mount
+// namespace, deepest first. dockerd's own mounts live in its private mount
+// namespace; this catches what a dockerd started some other way left here.
+func unmountUnder(prefix string) error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("mountinfo: %w", err)
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 {
+			if p := unescapeMount(f[4]); strings.HasPrefix(p, prefix) {
+				points = append(points, p)
+			}
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	var errs []error
+	for _, p := range points {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unescapeMount decodes the octal escapes (\040 for a space) of a
+// mountinfo path.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

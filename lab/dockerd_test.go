@@ -1,0 +1,256 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestDockerdArgs(t *testing.T) {
+	s := dockerdSpec{
+		Host: "node1", Dir: "/run/nslab/abc/node1", Socket: "/run/nslab/abc/node1/docker.sock",
+		Cgroup: "/nslab-abc-node1", Bridge: netip.MustParsePrefix("172.18.0.1/16"), IPTables: true,
+		ClusterStore: "etcd://192.168.8.150:2379", ClusterAdvertise: "192.168.8.150:2375",
+	}
+	got := strings.Join(s.args(), " ")
+	want := "--data-root /run/nslab/abc/node1/data --exec-root /run/nslab/abc/node1/exec" +
+		" --pidfile /run/nslab/abc/node1/dockerd.pid -H unix:///run/nslab/abc/node1/docker.sock" +
+		" --config-file /run/nslab/abc/node1/daemon.json --storage-driver vfs --cgroup-parent /nslab-abc-node1" +
+		" --iptables=true --bip 172.18.0.1/16" +
+		" --cluster-store etcd://192.168.8.150:2379 --cluster-advertise 192.168.8.150:2375"
+	if got != want {
+		t.Errorf("args:\n got %s\nwant %s", got, want)
+	}
+	s.Bridge, s.ClusterStore, s.IPTables = netip.Prefix{}, "", false
+	if got := strings.Join(s.args(), " "); strings.Contains(got, "--bip") || strings.Contains(got, "--cluster") || !strings.Contains(got, "--iptables=false") {
+		t.Errorf("args without bridge, store and iptables: %s", got)
+	}
+	if got := s.resolvConf(); strings.Contains(got, "nameserver") {
+		t.Errorf("resolv.conf without resolvers names one:\n%s", got)
+	}
+	s.DNS = []netip.Addr{netip.MustParseAddr("192.168.8.1")}
+	if got := s.resolvConf(); got != "nameserver 192.168.8.1\n" {
+		t.Errorf("resolv.conf: %q", got)
+	}
+	var cfg map[string]string
+	b, _ := s.config()
+	if err := json.Unmarshal(b, &cfg); err != nil || cfg["deprecated-key-path"] != "/run/nslab/abc/node1/key.json" {
+		t.Errorf("daemon.json must keep the identity key out of /etc/docker: %s (%v)", b, err)
+	}
+}
+
+func TestFindDockerd(t *testing.T) {
+	if _, err := FindDockerd("/nonexistent/dockerd"); err == nil || !strings.Contains(err.Error(), "/nonexistent/dockerd") {
+		t.Errorf("a missing dockerd must be named in the error: %v", err)
+	}
+	t.Setenv("NSLAB_DOCKERD", "/bin/sh")
+	if p, err := FindDockerd(""); err != nil || p != "/bin/sh" {
+		t.Errorf("NSLAB_DOCKERD: %s, %v", p, err)
+	}
+}
+
+// requireDockerd skips when the machine has no dockerd to run.
+func requireDockerd(t *testing.T) string {
+	t.Helper()
+	requireRoot(t)
+	d, err := FindDockerd("")
+	if err != nil {
+		t.Skipf("no dockerd here: %v", err)
+	}
+	return d
+}
+
+// dockerdOptions builds the image from fixtures/image once per test
+// binary run, into a directory the test removes.
+func dockerdOptions(t *testing.T, archive string) Options {
+	return Options{
+		Root:    t.TempDir(),
+		Runtime: RuntimeDockerd,
+		Images: Images{
+			Archive: archive,
+			Context: filepath.Join("..", "fixtures", "image"),
+			Files:   map[string]string{"busybox": "/bin/busybox"},
+			Tags:    []string{"alpine:latest", "busybox:latest"},
+		},
+	}
+}
+
+func dockerdTopology() *Topology {
+	return &Topology{
+		Name:     "refpair",
+		Segments: []Segment{{Name: "lan0", Prefix: netip.MustParsePrefix("192.168.8.0/24")}},
+		Hosts: []HostSpec{
+			{Name: "node1", Kind: KindDocker, Forwarding: true,
+				Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.8.150/24")}},
+				Containers: []ContainerSpec{{Name: "cm01", Image: "alpine", Network: "bridge"}}},
+			{Name: "node2", Kind: KindDocker, Forwarding: true, Bridge: netip.MustParsePrefix("172.18.0.1/16"),
+				Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.8.148/24")}}},
+		},
+	}
+}
+
+// inspectPid is the pid of a container's main process, from the API.
+func inspectPid(t *testing.T, h *Host, name string) int {
+	t.Helper()
+	c := unixClient(h.Socket())
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://dockerd/v1.41/containers/" + name + "/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct{ State struct{ Pid int } }
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil || v.State.Pid <= 0 {
+		t.Fatalf("host %s: inspect %s: %s", h.Name, name, resp.Status)
+	}
+	return v.State.Pid
+}
+
+// requireNoDockerdLeft checks that nothing of the lab's daemons is left:
+// processes, cgroups, mounts under the state directory.
+func requireNoDockerdLeft(t *testing.T, id, dir string) {
+	t.Helper()
+	if ps := toolsOf(dir + "/"); len(ps) > 0 {
+		t.Errorf("daemon processes left: %v", ps)
+	}
+	if cgs := labCgroups(id); len(cgs) > 0 {
+		t.Errorf("cgroups left: %v", cgs)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), dir+"/") {
+		t.Errorf("mounts left under %s", dir)
+	}
+	requireGone(t, id, dir)
+}
+
+func TestDockerdLab(t *testing.T) {
+	requireDockerd(t)
+	before := rootSnapshot(t)
+	archive := filepath.Join(t.TempDir(), "images.tar")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l, err := Up(ctx, dockerdTopology(), dockerdOptions(t, archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, dir := l.ID(), l.StateDir()
+	down := func() {
+		if err := l.Down(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() {
+		if l != nil {
+			down()
+		}
+	}()
+	if l.Runtime() != RuntimeDockerd {
+		t.Errorf("runtime %q", l.Runtime())
+	}
+	if _, err := os.Stat(archive); err != nil {
+		t.Errorf("the image archive was not saved: %v", err)
+	}
+	for _, h := range l.Hosts() {
+		r, err := h.Exec(ctx, "hostname")
+		if err != nil || strings.TrimSpace(r.Stdout) != h.Name {
+			t.Errorf("host %s: hostname %q (%v): each dockerd needs its own", h.Name, r.Stdout, err)
+		}
+		pid := h.HostdPID()
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) != "dockerd" {
+			t.Errorf("host %s: daemon pid %d is %q, not dockerd", h.Name, pid, comm)
+		}
+		hostIno := inodeOf(h.NetNS())
+		if ino := inodeOf("/proc/" + strconv.Itoa(pid) + "/ns/net"); ino != hostIno || ino == 0 {
+			t.Errorf("host %s: dockerd is not in the host's network namespace", h.Name)
+		}
+		out, err := exec.Command("docker", "-H", h.DockerHost(), "images", "--format", "{{.Repository}}:{{.Tag}}").Output()
+		if err != nil {
+			t.Fatalf("host %s: docker images: %v", h.Name, err)
+		}
+		if got := strings.Fields(string(out)); !slices.Contains(got, "alpine:latest") || !slices.Contains(got, "busybox:latest") {
+			t.Errorf("host %s: images %v, want alpine:latest and busybox:latest", h.Name, got)
+		}
+		r, _ = h.Exec(ctx, "iptables-save", "-t", "nat")
+		if !strings.Contains(r.Stdout, ":DOCKER - ") {
+			t.Errorf("host %s: dockerd wrote no DOCKER chain in the host's nat table:\n%s", h.Name, r.Stdout)
+		}
+	}
+	node2, _ := l.Host("node2")
+	r, _ := node2.Exec(ctx, "ip", "-4", "-o", "addr", "show", "docker0")
+	if !strings.Contains(r.Stdout, "inet 172.18.0.1/16") {
+		t.Errorf("node2's bridge: is dockerd's --bip: %s", r.Stdout)
+	}
+
+	node1, _ := l.Host("node1")
+	pid := inspectPid(t, node1, "cm01")
+	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if !strings.Contains(string(cg), "/"+cgroupPrefix(id)+"node1/") {
+		t.Errorf("cm01 is not in the lab's cgroup:\n%s", cg)
+	}
+	if cgs := labCgroups(id); len(cgs) == 0 {
+		t.Errorf("no cgroup of the lab found")
+	}
+	resolv, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/root/etc/resolv.conf")
+	if strings.Contains(string(resolv), "nameserver") && !strings.Contains(string(resolv), "8.8.8.8") {
+		t.Errorf("cm01's resolv.conf names the machine's resolver:\n%s", resolv)
+	}
+
+	down()
+	l = nil
+	requireNoDockerdLeft(t, id, dir)
+	requireRootUnchanged(t, before)
+}
+
+// A dockerd killed with SIGKILL leaves its containerd, shims, containers,
+// cgroups; a lab whose owner died is found by GC and removed all the same.
+func TestDockerdGCAfterCrash(t *testing.T) {
+	requireDockerd(t)
+	archive := filepath.Join(t.TempDir(), "images.tar")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	topo := dockerdTopology()
+	topo.Hosts = topo.Hosts[:1]
+	l, err := Up(ctx, topo, dockerdOptions(t, archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, dir := l.ID(), l.StateDir()
+	defer l.Down(context.Background())
+	h := l.Hosts()[0]
+	ctr := inspectPid(t, h, "cm01")
+	if err := syscall.Kill(h.HostdPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command("true")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetOwner(child.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	child.Wait()
+	if _, ok := procStart(ctr); !ok {
+		t.Fatalf("cm01 (pid %d) died with dockerd: the test needs a container left behind", ctr)
+	}
+	removed, err := GC(ctx, filepath.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(removed, id) {
+		t.Fatalf("GC removed %v, not %s", removed, id)
+	}
+	if _, ok := procStart(ctr); ok {
+		t.Errorf("cm01 (pid %d) survived GC", ctr)
+	}
+	requireNoDockerdLeft(t, id, dir)
+}

@@ -1,0 +1,190 @@
+package bench_test
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/bridge"
+	"github.com/nslab/nslab/netimpl/macvlan"
+	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netimpl/null"
+)
+
+// prefix marks every namespace the benchmarks make, so TestMain can prove
+// none is left behind.
+var prefix = nstest.Prefix("nbn")
+
+func TestMain(m *testing.M) { nstest.Main(m, prefix) }
+
+// world is two virtual hosts as the lab builds them: each a namespace with
+// eth1, a veth leg into a Linux bridge of a fabric namespace (the LAN
+// 192.168.99.0/24), and a network engine with the drivers hostd uses.
+type world struct {
+	hosts [2]*vhost
+}
+
+// vhost is one virtual host with its engine.
+type vhost struct {
+	b  *testing.B
+	ns string
+	e  *netimpl.Engine
+	n  int
+}
+
+// hostSpec is what differs between the two hosts: docker0's --bip and
+// the MTU its containers get (dockerd's --mtu; 0: 1500).
+type hostSpec struct {
+	bip string
+	mtu int
+}
+
+// newWorld builds the fabric and the two hosts 192.168.99.101 and .102.
+func newWorld(b *testing.B, specs [2]hostSpec) *world {
+	b.Helper()
+	fab := nstest.NewNS(b, prefix, "fab")
+	fh := nlHandle(b, fab)
+	la := netlink.NewLinkAttrs()
+	la.Name = "lan0"
+	la.Flags = net.FlagUp
+	if err := fh.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil {
+		b.Fatal(err)
+	}
+	lan, err := fh.LinkByName("lan0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &world{}
+	for i, s := range specs {
+		ns := nstest.NewNS(b, prefix, fmt.Sprintf("h%d", i+1))
+		leg := fmt.Sprintf("h%di1", i)
+		nstest.Veth(b, fab, leg, ns, "eth1")
+		l, err := fh.LinkByName(leg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := fh.LinkSetMaster(l, lan); err != nil {
+			b.Fatal(err)
+		}
+		if err := fh.LinkSetUp(l); err != nil {
+			b.Fatal(err)
+		}
+		nstest.Addr(b, ns, "eth1", fmt.Sprintf("192.168.99.%d/24", 101+i))
+		w.hosts[i] = newHost(b, ns, s)
+	}
+	return w
+}
+
+// newHost makes the host's engine: bridge (docker0 on --bip, no firewall
+// rules), macvlan and null drivers, closed when the benchmark ends.
+func newHost(b *testing.B, ns string, s hostSpec) *vhost {
+	b.Helper()
+	br, err := bridge.New(bridge.Config{HostNS: ns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mv, err := macvlan.New(macvlan.Config{HostNS: ns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := netimpl.NewRegistry(br, mv, null.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	def := netimpl.NetworkSpec{Name: "bridge", Driver: bridge.Name, Options: bridge.DefaultNetworkOptions()}
+	if s.bip != "" {
+		p := netip.MustParsePrefix(s.bip)
+		def.IPAM.Config = []netimpl.IPAMPool{{Subnet: p.Masked().String(), Gateway: p.Addr().String()}}
+	}
+	if s.mtu != 0 {
+		def.Options[bridge.OptMTU] = strconv.Itoa(s.mtu)
+	}
+	e, err := netimpl.New(netimpl.Options{
+		Registry:   reg,
+		Seed:       "bench/" + ns,
+		HostNS:     ns,
+		Predefined: []netimpl.NetworkSpec{def, {Name: "none", Driver: null.Name}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			b.Errorf("%s: engine close: %v", ns, err)
+		}
+		br.Close()
+		mv.Close()
+	})
+	return &vhost{b: b, ns: ns, e: e}
+}
+
+// run makes a container on network, with --ip ip unless it is empty, and
+// returns its namespace and address.
+func (h *vhost) run(name, network, ip string) (string, netip.Addr) {
+	h.b.Helper()
+	h.n++
+	sb, err := h.e.NewSandbox(netimpl.SandboxSpec{ContainerID: fmt.Sprintf("%s-%d", name, h.n), PinName: fmt.Sprintf("%s%s-%s", prefix, h.ns[len(netns.RunDir)+1+len(prefix):], name)})
+	if err != nil {
+		h.b.Fatal(err)
+	}
+	spec := netimpl.EndpointSpec{Name: name}
+	if ip != "" {
+		spec.IPv4 = netip.MustParseAddr(ip)
+	}
+	ep, err := h.e.Join(sb.ID, network, spec)
+	if err != nil {
+		h.b.Fatal(err)
+	}
+	a, _ := netip.AddrFromSlice(ep.Addr.IP)
+	return sb.Key, a.Unmap()
+}
+
+// route adds dst via gw (empty: on-link) out of dev in the host.
+func (h *vhost) route(dst, gw, dev string) {
+	h.b.Helper()
+	nl := nlHandle(h.b, h.ns)
+	l, err := nl.LinkByName(dev)
+	if err != nil {
+		h.b.Fatal(err)
+	}
+	_, d, err := net.ParseCIDR(dst)
+	if err != nil {
+		h.b.Fatal(err)
+	}
+	r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: d}
+	if gw != "" {
+		r.Gw = net.ParseIP(gw)
+	} else {
+		r.Scope = netlink.SCOPE_LINK
+	}
+	if err := nl.RouteAdd(r); err != nil {
+		h.b.Fatalf("%s: route %s via %q dev %s: %v", h.ns, dst, gw, dev, err)
+	}
+}
+
+// nlHandle is a netlink handle in ns, closed when the benchmark ends.
+func nlHandle(b *testing.B, ns string) *netlink.Handle {
+	b.Helper()
+	h, err := netns.Handle(ns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.Close)
+	return h
+}
+
+// mtuOf is the MTU of a link of ns.
+func mtuOf(b *testing.B, ns, link string) int {
+	b.Helper()
+	l, err := nlHandle(b, ns).LinkByName(link)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l.Attrs().MTU
+}

@@ -1,0 +1,147 @@
+package macvlan
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netimpl"
+)
+
+// Join makes the endpoint's macvlan link as libnetwork and its sandbox
+// code do: created on the parent in the host's namespace under a temporary
+// name, moved into the sandbox, renamed there to ep.IfName, given ep.MAC
+// and ep.Addr and brought up. The default route is the engine's. On error
+// the link is deleted again, wherever it is by then.
+func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
+	switch {
+	case ep.IfName == "":
+		return fmt.Errorf("endpoint %s: no interface name", ep.Name)
+	case ep.Addr == nil || ep.MAC == nil:
+		return fmt.Errorf("endpoint %s: no address or MAC", ep.Name)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	nw, ok := d.networks[n.ID]
+	if !ok {
+		return fmt.Errorf("macvlan network %s: unknown to the driver", n.Name)
+	}
+	if _, dup := nw.links[ep.ID]; dup {
+		return fmt.Errorf("endpoint %s: joined already", ep.ID)
+	}
+	parent, err := d.host.LinkByName(nw.opts.parent)
+	if err != nil {
+		return netimpl.Errorf(netimpl.KindUnknown, "the requested parent interface %s was not found on the Docker host", nw.opts.parent)
+	}
+	sbh, err := sb.Netlink()
+	if err != nil {
+		return err
+	}
+	nsfd, err := unix.Open(sb.Key, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
+	}
+	defer unix.Close(nsfd)
+
+	tmp, err := d.addLink(parent.Attrs().Index, nw.opts.mode)
+	if err != nil {
+		return err
+	}
+	if err := d.host.LinkSetNsFd(tmp, nsfd); err != nil {
+		d.host.LinkDel(tmp)
+		return fmt.Errorf("move %s into sandbox %s: %w", tmp.Name, sb.Key, err)
+	}
+	// Moved: its index may have changed, so look it up again there.
+	l, err := sbh.LinkByName(tmp.Name)
+	if err != nil {
+		return fmt.Errorf("sandbox %s: %s after the move: %w", sb.Key, tmp.Name, err)
+	}
+	if err := configure(sbh, l, ep); err != nil {
+		sbh.LinkDel(l)
+		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
+	}
+	nw.links[ep.ID] = ep.IfName
+	return nil
+}
+
+// addLink creates a macvlan link on the parent under a fresh temporary
+// name, retrying the rare clash of two random names.
+func (d *Driver) addLink(parentIndex int, mode netlink.MacvlanMode) (*netlink.Macvlan, error) {
+	for try := 0; ; try++ {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = tempName()
+		attrs.ParentIndex = parentIndex
+		l := &netlink.Macvlan{LinkAttrs: attrs, Mode: mode}
+		err := d.host.LinkAdd(l)
+		if err == nil {
+			return l, nil
+		}
+		if errors.Is(err, unix.EEXIST) && try < 3 {
+			continue
+		}
+		// A passthru parent takes one macvlan only; libnetwork's text.
+		return nil, netimpl.Errorf(netimpl.KindUnknown, "failed to create the macvlan port: %v", err)
+	}
+}
+
+// configure renames the moved link to ep.IfName, sets ep.MAC, adds
+// ep.Addr and brings it up, inside the sandbox.
+func configure(sbh *netlink.Handle, l netlink.Link, ep *netimpl.Endpoint) error {
+	if err := sbh.LinkSetName(l, ep.IfName); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", l.Attrs().Name, ep.IfName, err)
+	}
+	if err := sbh.LinkSetHardwareAddr(l, ep.MAC); err != nil {
+		return fmt.Errorf("%s: mac %s: %w", ep.IfName, ep.MAC, err)
+	}
+	if err := sbh.AddrAdd(l, &netlink.Addr{IPNet: ep.Addr}); err != nil {
+		return fmt.Errorf("%s: add %s: %w", ep.IfName, ep.Addr, err)
+	}
+	if err := sbh.LinkSetUp(l); err != nil {
+		return fmt.Errorf("%s up: %w", ep.IfName, err)
+	}
+	return nil
+}
+
+// Leave deletes the endpoint's macvlan link in the sandbox, before its
+// address is released. A link already gone is not an error.
+func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	nw, ok := d.networks[n.ID]
+	if !ok {
+		return nil
+	}
+	name, ok := nw.links[ep.ID]
+	if !ok {
+		return nil
+	}
+	sbh, err := sb.Netlink()
+	if err != nil {
+		return err
+	}
+	l, err := sbh.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("sandbox %s: %s: %w", sb.Key, name, err)
+		}
+	} else if err := sbh.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("sandbox %s: delete %s: %w", sb.Key, name, err)
+	}
+	delete(nw.links, ep.ID)
+	return nil
+}
+
+// tempName is libnetwork's temporary name for an interface on its way
+// into a sandbox: "veth" and 7 random hex digits.
+func tempName() string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("macvlan: crypto/rand: " + err.Error())
+	}
+	return "veth" + hex.EncodeToString(b[:])[:7]
+}

@@ -1,0 +1,161 @@
+package macvlan
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netimpl"
+)
+
+// CreateNetwork checks the network's options, then makes sure its parent
+// exists: an existing link is used as it is; a missing "<link>.<id>" is
+// created as an 802.1Q sub-interface and a missing dummy parent as a dummy
+// link, both up and removed again with the network. Anything else missing
+// is libnetwork's error. On error nothing is left.
+func (d *Driver) CreateNetwork(n *netimpl.Network) error {
+	if len(n.Pools) == 0 {
+		return netimpl.Errorf(netimpl.KindUnknown, "ipv4 pool is empty")
+	}
+	o, err := parseOptions(n)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, dup := d.networks[n.ID]; dup {
+		return netimpl.Errorf(netimpl.KindConflict, "macvlan network %s exists already", n.ID)
+	}
+	for id, other := range d.networks {
+		if other.opts.parent == o.parent {
+			// libnetwork names the other network by its dummy name.
+			return netimpl.Errorf(netimpl.KindUnknown, "network %s is already using parent interface %s", dummyName(id), o.parent)
+		}
+	}
+	nw := &network{name: n.Name, opts: o, links: map[string]string{}}
+	exists, err := d.linkExists(o.parent)
+	if err != nil {
+		return fmt.Errorf("macvlan network %s: parent %s: %w", n.Name, o.parent, err)
+	}
+	if !exists {
+		if o.internal {
+			err = d.addDummy(o.parent)
+		} else {
+			err = d.addVLAN(o.parent)
+		}
+		if err != nil {
+			return err
+		}
+		nw.createdParent = true
+	}
+	d.networks[n.ID] = nw
+	return nil
+}
+
+// DeleteNetwork removes the parent the driver made for the network (its
+// remaining macvlan links go with it); a parent of the user's stays. What
+// is already gone is not an error.
+func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	nw, ok := d.networks[n.ID]
+	if !ok {
+		return nil
+	}
+	if nw.createdParent {
+		if err := d.deleteParent(nw.opts.parent); err != nil {
+			return fmt.Errorf("macvlan network %s: %w", n.Name, err)
+		}
+	}
+	delete(d.networks, n.ID)
+	return nil
+}
+
+// linkExists says whether the host has a link of that name.
+func (d *Driver) linkExists(name string) (bool, error) {
+	_, err := d.host.LinkByName(name)
+	if err == nil {
+		return true, nil
+	}
+	var nf netlink.LinkNotFoundError
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	return false, err
+}
+
+// addVLAN creates the 802.1Q sub-interface parent ("eth1.10": VLAN 10 on
+// eth1) and brings it up, with libnetwork's checks and messages.
+func (d *Driver) addVLAN(parent string) error {
+	if !strings.Contains(parent, ".") {
+		return netimpl.Errorf(netimpl.KindUnknown, "invalid subinterface vlan name %s, example formatting is eth0.10", parent)
+	}
+	lowerName, id, err := parseVLAN(parent)
+	if err != nil {
+		return err
+	}
+	lower, err := d.host.LinkByName(lowerName)
+	if err != nil {
+		return netimpl.Errorf(netimpl.KindUnknown, "-o parent interface does was not found on the host: %s", lowerName)
+	}
+	if err := checkVLANID(id); err != nil {
+		return err
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = parent
+	attrs.ParentIndex = lower.Attrs().Index
+	v := &netlink.Vlan{LinkAttrs: attrs, VlanId: id}
+	if err := d.host.LinkAdd(v); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			err = fmt.Errorf("%w: this kernel has no 802.1Q VLAN support (module 8021q)", err)
+		}
+		return netimpl.Errorf(netimpl.KindUnknown, "failed to create %s vlan link: %v", parent, err)
+	}
+	if err := d.host.LinkSetUp(v); err != nil {
+		d.host.LinkDel(v)
+		return netimpl.Errorf(netimpl.KindUnknown, "failed to enable %s the macvlan parent link %v", parent, err)
+	}
+	return nil
+}
+
+// addDummy creates the dummy parent of a network without one, up.
+func (d *Driver) addDummy(parent string) error {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = parent
+	l := &netlink.Dummy{LinkAttrs: attrs}
+	if err := d.host.LinkAdd(l); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			err = fmt.Errorf("%w: this kernel has no dummy link support (module dummy), which an internal macvlan network or one without -o parent needs", err)
+		}
+		return netimpl.Errorf(netimpl.KindUnknown, "failed to create the dummy parent %s: %v", parent, err)
+	}
+	if err := d.host.LinkSetUp(l); err != nil {
+		d.host.LinkDel(l)
+		return netimpl.Errorf(netimpl.KindUnknown, "failed to enable %s the macvlan parent link: %v", parent, err)
+	}
+	return nil
+}
+
+// deleteParent removes a parent the driver made, if it is still there and
+// still a VLAN or dummy link: a link of the same name that is neither was
+// not made here and stays, as libnetwork's delVlanLink leaves it.
+func (d *Driver) deleteParent(name string) error {
+	l, err := d.host.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("parent %s: %w", name, err)
+	}
+	if t := l.Type(); t != "vlan" && t != "dummy" {
+		return nil
+	}
+	if err := d.host.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete parent %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Fresh is a new network namespace with only its loopback, up, held by a
+// file descriptor (nothing pins it yet) and with a route netlink handle
+// bound to it.
+type Fresh struct {
+	FD     int
+	Handle *netlink.Handle
+}
+
+// Close releases a namespace nobody pinned: it goes away with the fd.
+func (f Fresh) Close() {
+	if f.Handle != nil {
+		f.Handle.Close()
+	}
+	if f.FD >= 0 {
+		unix.Close(f.FD)
+	}
+}
+
+// NewFresh makes a Fresh namespace on a throwaway thread. setup, if not
+// nil, runs last on that thread, inside the new namespace (to write its
+// /proc/sys/net, say).
+func NewFresh(setup func() error) (Fresh, error) {
+	f := Fresh{FD: -1}
+	err := onThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("unshare: %w", err)
+		}
+		var err error
+		if f.FD, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("open namespace: %w", err)
+		}
+		if f.Handle, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+			return fmt.Errorf("netlink: %w", err)
+		}
+		// A fresh namespace has only its loopback, always at index 1.
+		lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
+		if err := f.Handle.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("set lo up: %w", err)
+		}
+		if setup != nil {
+			return setup()
+		}
+		return nil
+	})
+	if err != nil {
+		f.Close()
+		return Fresh{FD: -1}, fmt.Errorf("netns: %w", err)
+	}
+	return f, nil
+}
+
+// PinFD pins the namespace an fd refers to at /run/netns/NAME, like
+// `ip netns attach`. It fails if NAME exists.
+func PinFD(fd int, name string) (string, error) {
+	return Pin(fmt.Sprintf("/proc/self/fd/%d", fd), name)
+}
+
+// Pool keeps a few Fresh namespaces made ahead of time, refilled in the
+// background, so that a container start does not wait for the kernel to
+// build a namespace: creating one is the costliest step of a start, and it
+// needs nothing of the container. Namespaces in the pool are pinned
+// nowhere: if the process dies they vanish with it.
+type Pool struct {
+	setup func() error
+	ready chan Fresh
+	stop  chan struct{}
+	done  sync.WaitGroup
+	once  sync.Once
+}
+
+// NewPool starts a pool of size namespaces, each made by NewFresh(setup).
+func NewPool(size int, setup func() error) *Pool {
+	p := &Pool{setup: setup, ready: make(chan Fresh, size), stop: make(chan struct{})}
+	p.done.Add(1)
+	go p.fill()
+	return p
+}
+
+func (p *Pool) fill() {
+	defer p.done.Done()
+	for {
+		f, err := NewFresh(p.setup)
+		if err != nil {
+			// Get makes its own and reports the error to its caller;
+			// the filler only waits before it tries again.
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		select {
+		case p.ready <- f:
+		case <-p.stop:
+			f.Close()
+			return
+		}
+	}
+}
+
+// ErrPoolClosed is returned by Get after Close.
+var ErrPoolClosed = errors.New("netns: pool closed")
+
+// Get takes a namespace from the pool, or makes one when the pool is
+// empty. The caller owns it.
+func (p *Pool) Get() (Fresh, error) {
+	select {
+	case <-p.stop:
+		return Fresh{FD: -1}, ErrPoolClosed
+	default:
+	}
+	select {
+	case f := <-p.ready:
+		return f, nil
+	default:
+		return NewFresh(p.setup)
+	}
+}
+
+// Close stops the refilling and releases the namespaces still waiting.
+func (p *Pool) Close() {
+	p.once.Do(func() {
+		close(p.stop)
+		p.done.Wait()
+		for {
+			select {
+			case f := <-p.ready:
+				f.Close()
+			default:
+				return
+			}
+		}
+	})
+}
+
+// NewNamedFrom pins a Fresh namespace at /run/netns/NAME and returns the
+// pin path; the fd is closed (the pin holds the namespace now), the handle
+// is the caller's. On error the namespace is released.
+func NewNamedFrom(f Fresh, name string) (string, *netlink.Handle, error) {
+	if err := EnsureRunDir(); err != nil {
+		f.Close()
+		return "", nil, err
+	}
+	path, err := PinFD(f.FD, name)
+	unix.Close(f.FD)
+	if err != nil {
+		if f.Handle != nil {
+			f.Handle.Close()
+		}
+		return "", nil, err
+	}
+	return path, f.Handle, nil
+}

@@ -1,0 +1,123 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/nslab/nslab/netimpl"
+)
+
+// network is the driver's state of one overlay network.
+type network struct {
+	id, name string
+	vni      uint32
+	subnet   netip.Prefix
+	gateway  netip.Prefix // the gateway with the subnet's length
+	mtu      int          // of vxlan0 and the veths
+	nsName   string
+	// sb is the network's namespace while a local endpoint exists.
+	sb *sandbox
+	// endpoints maps endpoint ids to their veth in the namespace.
+	endpoints map[string]string
+	// peers are the remote endpoints, by IP, programmed whenever sb exists.
+	peers map[netip.Addr]Peer
+}
+
+// CreateNetwork checks the network's pool, VNI and MTU and records it. Like
+// Docker's, it makes nothing in the kernel: the namespace comes with the
+// first local endpoint.
+func (d *Driver) CreateNetwork(n *netimpl.Network) error {
+	switch {
+	case len(n.Pools) > 1:
+		return netimpl.Errorf(netimpl.KindForbidden, "overlay network %s: one subnet per network is supported", n.Name)
+	case len(n.Pools) == 0:
+		return netimpl.Errorf(netimpl.KindInvalid, "ipv4 pool is empty")
+	case len(n.ID) < 12:
+		return fmt.Errorf("overlay network %s: id %q too short", n.Name, n.ID)
+	}
+	vni, err := parseVNI(n.Options[OptVXLANIDList])
+	if err != nil {
+		return netimpl.Errorf(netimpl.KindInvalid, "overlay network %s: %v", n.Name, err)
+	}
+	mtu, err := d.mtu(n.Options)
+	if err != nil {
+		return netimpl.Errorf(netimpl.KindInvalid, "overlay network %s: %v", n.Name, err)
+	}
+	pool := n.Pools[0]
+	nw := &network{
+		id:        n.ID,
+		name:      n.Name,
+		vni:       vni,
+		subnet:    pool.Subnet,
+		gateway:   netip.PrefixFrom(pool.Gateway, pool.Subnet.Bits()),
+		mtu:       mtu,
+		nsName:    d.NamespaceName(n.ID),
+		endpoints: map[string]string{},
+		peers:     map[netip.Addr]Peer{},
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, dup := d.networks[n.ID]; dup {
+		return netimpl.Errorf(netimpl.KindConflict, "overlay network %s exists already", n.ID)
+	}
+	for _, other := range d.networks {
+		if other.vni == vni {
+			// Two devices with one VNI cannot share the host's UDP port.
+			return netimpl.Errorf(netimpl.KindConflict, "overlay network %s: VXLAN id %d is network %s's", n.Name, vni, other.name)
+		}
+	}
+	d.networks[n.ID] = nw
+	return nil
+}
+
+// DeleteNetwork removes the network's namespace if it still exists and
+// forgets the network with its peers. What is gone already is not an error.
+func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	nw, ok := d.networks[n.ID]
+	if !ok {
+		return nil
+	}
+	var err error
+	if nw.sb != nil {
+		err = d.destroySandbox(nw)
+	}
+	delete(d.networks, n.ID)
+	return err
+}
+
+// parseVNI reads OptVXLANIDList: exactly one VNI, 1 to MaxVNI.
+func parseVNI(v string) (uint32, error) {
+	if v == "" {
+		return 0, fmt.Errorf("no VXLAN id (option %s)", OptVXLANIDList)
+	}
+	if strings.Contains(v, ",") {
+		return 0, fmt.Errorf("VXLAN ids %q: one subnet, one id", v)
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	if err != nil || id < 1 || id > MaxVNI {
+		return 0, fmt.Errorf("invalid vxlan id value %q passed", v)
+	}
+	return uint32(id), nil
+}
+
+// mtu is the MTU of the network's devices: OptMTU or the underlay's, less
+// the encapsulation, as libnetwork's maxMTU computes it.
+func (d *Driver) mtu(opts map[string]string) (int, error) {
+	base := d.cfg.UnderlayMTU
+	if v, ok := opts[OptMTU]; ok {
+		m, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, fmt.Errorf("failed to parse %s value: %s (%v)", OptMTU, v, err)
+		}
+		base = m
+	}
+	if base-Encap < 68 || base > 65535 {
+		return 0, errors.New("invalid MTU number: " + strconv.Itoa(base))
+	}
+	return base - Encap, nil
+}

@@ -1,0 +1,295 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
+)
+
+var prefix = nstest.Prefix("sto")
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins.dir != "" {
+		os.RemoveAll(bins.dir)
+	}
+	if left := nstest.Leftovers(prefix); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "left behind: %v\n", left)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// host is a test docker host: a namespace with eth1 on a shared segment,
+// running one etcd member as a process, the way hostd will run one.
+type host struct {
+	member string
+	ns     string
+	addr   netip.Addr
+	dir    string // the member's data and log
+	proc   *member
+}
+
+// cluster is seed 000's two-member etcd cluster on seed 000's hosts.
+type cluster struct {
+	t     *testing.T
+	hosts []*host
+}
+
+var seedHosts = []struct {
+	member string
+	addr   string
+}{
+	{"docker-node1", "192.168.8.150"},
+	{"docker-node2", "192.168.8.148"},
+}
+
+// newCluster builds the hosts on a fabric bridge and starts a member on
+// each; it returns once both have joined.
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	nstest.NeedRoot(t)
+	fabric := nstest.NewNS(t, prefix, "fabric")
+	fh, err := netns.Handle(fabric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	la := netlink.NewLinkAttrs()
+	la.Name = "lan0"
+	br := &netlink.Bridge{LinkAttrs: la}
+	if err := fh.LinkAdd(br); err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.LinkSetUp(br); err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t}
+	for i, s := range seedHosts {
+		h := &host{member: s.member, ns: nstest.NewNS(t, prefix, fmt.Sprintf("node%d", i+1)),
+			addr: netip.MustParseAddr(s.addr), dir: filepath.Join(t.TempDir(), s.member)}
+		leg := fmt.Sprintf("n%d", i+1)
+		nstest.Veth(t, fabric, leg, h.ns, "eth1")
+		l, err := fh.LinkByName(leg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fh.LinkSetMaster(l, br); err != nil {
+			t.Fatal(err)
+		}
+		if err := fh.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+		nstest.Addr(t, h.ns, "eth1", s.addr+"/24")
+		c.hosts = append(c.hosts, h)
+	}
+	// Members stop after every client has closed (cleanups run last in,
+	// first out), so that the clients' Close still finds a quorum; a
+	// member restarted by a test is stopped here too.
+	t.Cleanup(func() {
+		for _, h := range c.hosts {
+			if h.proc != nil {
+				h.proc.stop(t)
+			}
+		}
+	})
+	for _, h := range c.hosts {
+		c.start(h, "new")
+	}
+	for _, h := range c.hosts {
+		h.proc.waitReady(t)
+	}
+	return c
+}
+
+// start runs membermain for h inside its namespace; the cluster's
+// cleanup stops it.
+func (c *cluster) start(h *host, state string) {
+	c.t.Helper()
+	var peers []string
+	for _, o := range c.hosts {
+		peers = append(peers, o.member+"="+o.addr.String())
+	}
+	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	h.proc = startMember(c.t, h.ns, binary(c.t),
+		"-name", h.member, "-data-dir", filepath.Join(h.dir, "data"), "-advertise", h.addr.String(),
+		"-cluster", strings.Join(peers, ","), "-loopback", "-log", filepath.Join(h.dir, "etcd.log"),
+		"-state", state, "-timeout", "20s")
+}
+
+// client opens an Etcd store for host h, its connections made inside h's
+// namespace, pointed at h's own member as dockerd's --cluster-store is.
+func (c *cluster) client(h *host, ttl time.Duration) *Etcd {
+	c.t.Helper()
+	s, err := OpenEtcd(EtcdConfig{
+		Endpoints:   []string{"http://" + h.addr.String() + ":2379"},
+		Host:        Host{Name: strings.TrimPrefix(h.member, "docker-"), Advertise: netip.AddrPortFrom(h.addr, 2375)},
+		DialContext: dialIn(h.ns),
+		LeaseTTL:    ttl,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// raw is a plain etcd client in h's namespace, to look at the keys.
+func (c *cluster) raw(h *host) *clientv3.Client {
+	c.t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{"http://" + h.addr.String() + ":2379"},
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dialIn(h.ns)), grpc.WithNoProxy()},
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func dialIn(ns string) func(context.Context, string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		return probe.DialContext(ctx, ns, "tcp", addr)
+	}
+}
+
+// member is a membermain process.
+type member struct {
+	cmd    *exec.Cmd
+	ready  chan string
+	exited chan struct{}
+	stderr strings.Builder
+	mu     sync.Mutex
+}
+
+func startMember(t *testing.T, ns, bin string, args ...string) *member {
+	t.Helper()
+	m := &member{cmd: exec.Command(bin, args...), ready: make(chan string, 1), exited: make(chan struct{})}
+	m.cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	m.cmd.Stderr = lockedWriter{m}
+	out, err := m.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netns.StartIn(ns, m.cmd); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			m.ready <- sc.Text()
+		}
+		for sc.Scan() {
+		}
+		m.cmd.Wait()
+		close(m.exited)
+	}()
+	return m
+}
+
+type lockedWriter struct{ m *member }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	return w.m.stderr.Write(p)
+}
+
+func (m *member) waitReady(t *testing.T) {
+	t.Helper()
+	select {
+	case l := <-m.ready:
+		if !strings.HasPrefix(l, "ready ") {
+			t.Fatalf("member said %q", l)
+		}
+	case <-m.exited:
+		t.Fatalf("member exited: %s", m.stderrText())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("member not ready in 20s: %s", m.stderrText())
+	}
+}
+
+func (m *member) stderrText() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stderr.String()
+}
+
+// kill ends the member at once, as a crashed host.
+func (m *member) kill(t *testing.T) {
+	t.Helper()
+	if err := m.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-m.exited
+}
+
+// stop asks the member to end (SIGTERM), killing it after 10 s.
+func (m *member) stop(t *testing.T) {
+	select {
+	case <-m.exited:
+		return
+	default:
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		m.cmd.Process.Kill()
+		<-m.exited
+		t.Errorf("member still running 10s after SIGTERM; killed")
+	}
+}
+
+// bins holds membermain, built once per test binary with the go tool.
+var bins struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func binary(t *testing.T) string {
+	t.Helper()
+	bins.once.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			bins.err = fmt.Errorf("the tests build etcdmember's membermain and need the go tool: %w", err)
+			return
+		}
+		if bins.dir, err = os.MkdirTemp("", "store-bin-"); err != nil {
+			bins.err = err
+			return
+		}
+		cmd := exec.Command(goTool, "build", "-o", bins.dir+"/", "./etcdmember/internal/membermain")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bins.err = fmt.Errorf("go build membermain: %v\n%s", err, out)
+		}
+	})
+	if bins.err != nil {
+		t.Fatal(bins.err)
+	}
+	return filepath.Join(bins.dir, "membermain")
+}

@@ -1,0 +1,168 @@
+// Package store is the cluster store of global-scope networks, what
+// dockerd's --cluster-store=etcd://IP:2379 gives Docker 20.10's classic
+// overlay: every host reads and writes the same networks, their IPAM
+// (a /24 of 10.0.0.0/8 each, container addresses), their VXLAN ids and
+// the endpoints of every host, and watches them change.
+//
+// Two implementations share one interface: Local, in memory, for a host
+// without a cluster store, and Etcd, a clientv3 client of the lab's etcd
+// members (package etcdmember). With Etcd every allocation is one etcd
+// transaction that checks what it read is still true, so two hosts never
+// take the same subnet, VNI or address; an endpoint and the addresses a
+// host took are attached to that host's lease, so they vanish a lease TTL
+// after the host stops renewing it (a dead hostd). Real Docker's classic
+// overlay never cleans up after a dead node; this is where nslab differs.
+//
+// The keys follow Docker's layout under /docker/network/v1.0/ where Docker
+// has a counterpart (see keys.go), so that `etcdctl get --prefix /docker`
+// shows what a student expects.
+package store
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Store is the cluster store hostd uses for global-scope networks.
+type Store interface {
+	// CreateNetwork allocates n's subnet (n.Subnet, or the next free /24
+	// of 10.0.0.0/8), gateway and, for overlay networks, VNI, and records
+	// n, all at once. It returns n as stored.
+	CreateNetwork(ctx context.Context, n Network) (Network, error)
+	// DeleteNetwork removes a network with its allocations; it fails
+	// while any host has an endpoint on it.
+	DeleteNetwork(ctx context.Context, id string) error
+	// Network returns one network by id.
+	Network(ctx context.Context, id string) (Network, error)
+	// Networks lists every network, sorted by name.
+	Networks(ctx context.Context) ([]Network, error)
+
+	// AllocateAddress takes want (zero: the lowest free address) in the
+	// network's subnet for this host and returns it with the subnet's
+	// length.
+	AllocateAddress(ctx context.Context, networkID string, want netip.Addr) (netip.Prefix, error)
+	// ReleaseAddress frees an address; a free one is fine.
+	ReleaseAddress(ctx context.Context, networkID string, addr netip.Addr) error
+
+	// PutEndpoint publishes one of this host's endpoints (Host and VTEP
+	// are filled in from the store's configuration).
+	PutEndpoint(ctx context.Context, ep Endpoint) error
+	// DeleteEndpoint withdraws an endpoint; an absent one is fine.
+	DeleteEndpoint(ctx context.Context, networkID, endpointID string) error
+	// Endpoints lists the endpoints of a network ("" for all networks),
+	// sorted by network and name.
+	Endpoints(ctx context.Context, networkID string) ([]Endpoint, error)
+
+	// Watch streams the networks and endpoints: first everything there is
+	// as added, then Synced, then each change. After a break (the store
+	// lost its quorum, the history was compacted) it lists everything
+	// again and sends only the difference, then Synced. The channel closes
+	// when ctx ends or the store is closed.
+	Watch(ctx context.Context) <-chan Event
+
+	// Close withdraws this host's endpoints and address claims and
+	// releases the client.
+	Close() error
+}
+
+// Network is a global network as the store keeps it.
+type Network struct {
+	ID     string
+	Name   string
+	Driver string // "overlay" when empty
+	// Subnet and Gateway are what IPAM gave: the request's when
+	// UserSubnet, else the next free /24 and its first host address.
+	Subnet     netip.Prefix
+	Gateway    netip.Addr
+	IPRange    netip.Prefix // where container addresses come from; zero: the subnet
+	UserSubnet bool
+	// VNI is the VXLAN id of an overlay network, from FirstVNI up.
+	VNI        uint32
+	Options    map[string]string
+	Labels     map[string]string
+	Internal   bool
+	Attachable bool
+	Created    time.Time
+}
+
+// Endpoint is a container's attachment to a network, published by the
+// host it runs on.
+type Endpoint struct {
+	ID        string
+	Name      string // the container's name
+	NetworkID string
+	// Host is the owner's name; VTEP its underlay address (Docker's
+	// "locator"), where VXLAN frames for this endpoint go.
+	Host string
+	VTEP netip.Addr
+	Addr netip.Prefix // the address with the subnet's length
+	MAC  net.HardwareAddr
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	NetworkAdded EventKind = iota + 1
+	NetworkDeleted
+	EndpointAdded
+	EndpointDeleted
+	// Synced: the events sent so far describe the whole store at Revision.
+	Synced
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case NetworkAdded:
+		return "network-added"
+	case NetworkDeleted:
+		return "network-deleted"
+	case EndpointAdded:
+		return "endpoint-added"
+	case EndpointDeleted:
+		return "endpoint-deleted"
+	case Synced:
+		return "synced"
+	}
+	return "unknown"
+}
+
+// Event is one change. A deletion carries the last value the watcher saw,
+// so a peer can be removed with its address, MAC and VTEP.
+type Event struct {
+	Kind     EventKind
+	Network  Network  // NetworkAdded, NetworkDeleted
+	Endpoint Endpoint // EndpointAdded, EndpointDeleted
+	Revision int64    // the store's revision (0 for Local)
+}
+
+// Docker's classic overlay takes VXLAN ids from 256 (libnetwork's
+// vxlanIDStart with a cluster store; swarm starts at 4096).
+const (
+	FirstVNI = 256
+	MaxVNI   = 1<<24 - 1
+)
+
+// DefaultDriver is the driver of a network created without one.
+const DefaultDriver = "overlay"
+
+// ErrUnavailable is what every operation fails with, within a bounded
+// time, while the store has no quorum or cannot be reached:
+// errors.Is(err, ErrUnavailable).
+var ErrUnavailable = errors.New("cluster store is unavailable")
+
+// UnavailableError is ErrUnavailable with its cause.
+type UnavailableError struct {
+	Op    string // what was asked: "create network ov_net1"
+	Cause error
+}
+
+func (e *UnavailableError) Error() string {
+	return e.Op + ": " + ErrUnavailable.Error() + ": " + e.Cause.Error()
+}
+
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+func (e *UnavailableError) Unwrap() error        { return e.Cause }

@@ -1,0 +1,99 @@
+package scenarios
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+)
+
+// Seed 001, "其他跨主机容器互联方式 / 静态路由": host 192.168.99.101 has its
+// containers on 172.18.0.0/16, host 192.168.99.102 on 172.17.0.0/16, and
+// each gets a route to the other's container network through the other:
+//
+//	101主机：route add -net 172.17.0.0/16 gw 192.168.99.102
+//	102主机：route add -net 172.18.0.0/16 gw 192.168.99.101
+//
+// (here .102 types the ip(8) equivalent, `ip route add 172.18.0.0/16 via
+// 192.168.99.101`, so both tools are exercised).
+//
+// On Docker 20.10 the routes are not enough. dockerd, when it turns IPv4
+// forwarding on (the hosts of the fixture boot with it off, as the
+// document's do), sets the FORWARD policy to DROP, and FORWARD accepts
+// only what leaves a docker bridge or answers a connection that did: a
+// packet routed in from eth1 to docker0 falls through to the policy. The document (2019, Docker 19.03, same
+// rules) does not say what its author added; on Docker 20.10 a student must
+// let the routed traffic in, and the way Docker documents ("Docker on a
+// router") is a rule in DOCKER-USER, which dockerd never touches:
+//
+//	iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT
+//
+// (`iptables -P FORWARD ACCEPT` works too, until dockerd restarts). And
+// because docker0's MASQUERADE rule (`-s 172.17.0.0/16 ! -o docker0`)
+// matches traffic that leaves through eth1, the far side sees the peer
+// host's address, not the container's.
+var _ = Describe("[E18] static routes between the hosts' container networks", Label("E18"), func() {
+	for _, way := range Ways {
+		way := way
+		It("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", func() {
+			l := UpLab("crosshost")
+			d101, d102 := way(l, "host101"), way(l, "host102")
+			By("via " + d101.Via())
+			h101, h102 := l.H("host101").NetNS(), l.H("host102").NetNS()
+			MustRun(d101, Run{Name: "c101"})
+			MustRun(d102, Run{Name: "c102"})
+			ns101, ns102 := NetNSOf(d101, "c101"), NetNSOf(d102, "c102")
+
+			By("each host's containers are on its own docker0 subnet")
+			Expect(LinkNamed(h101, "docker0").Addrs).To(ConsistOf("172.18.0.1/16"))
+			Expect(LinkNamed(h102, "docker0").Addrs).To(ConsistOf("172.17.0.1/16"))
+			Expect(LinkNamed(ns101, "eth0").Addrs).To(ConsistOf("172.18.0.2/16"))
+			Expect(LinkNamed(ns102, "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
+
+			By("without the routes the containers cannot reach each other")
+			ExpectNoPing(ns101, "172.17.0.2")
+			ExpectNoPing(ns102, "172.18.0.2")
+
+			By("101: route add -net 172.17.0.0/16 gw 192.168.99.102; 102: ip route add 172.18.0.0/16 via 192.168.99.101")
+			l.Sh("host101", "route add -net 172.17.0.0/16 gw 192.168.99.102")
+			l.Sh("host102", "ip route add 172.18.0.0/16 via 192.168.99.101")
+			Expect(Routes(h101, unix.RT_TABLE_MAIN)).To(ContainElement("172.17.0.0/16 via 192.168.99.102 dev eth1"))
+			Expect(Routes(h102, unix.RT_TABLE_MAIN)).To(ContainElement("172.18.0.0/16 via 192.168.99.101 dev eth1"))
+			Expect(l.Sh("host101", "route -n")).To(MatchRegexp(`(?m)^172\.17\.0\.0\s+192\.168\.99\.102\s+255\.255\.0\.0\s+UG\s.*\beth1$`))
+
+			By("Docker 20.10's FORWARD policy DROP still stops the routed traffic into docker0")
+			for _, h := range []string{"host101", "host102"} {
+				Expect(l.Sh(h, "sysctl -n net.ipv4.ip_forward")).To(Equal("1\n"), "the daemon turned forwarding on, on %s", h)
+				Expect(l.Sh(h, "iptables -S FORWARD")).To(HavePrefix("-P FORWARD DROP\n"), "on %s", h)
+				Expect(l.Sh(h, "iptables -S DOCKER-USER")).To(ContainSubstring("-A DOCKER-USER -j RETURN"), "on %s", h)
+			}
+			ExpectNoPing(ns101, "172.17.0.2")
+			ExpectNoPing(ns102, "172.18.0.2")
+
+			By("what a student adds on Docker 20.10: iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT, on both hosts")
+			for _, h := range []string{"host101", "host102"} {
+				l.Sh(h, "iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT")
+			}
+			c := StartCapture(h101, "eth1")
+			ExpectPing(ns102, "172.18.0.2")
+			ExpectPing(ns101, "172.17.0.2")
+			Expect(MustExec(d102, "c102", "ping", "-c", "1", "-W", "2", "172.18.0.2")).To(MatchRegexp(received))
+
+			By("on the wire: routed, not encapsulated, and masqueraded to the peer host's address")
+			frames := StopCapture(c)
+			Expect(frames).To(ContainElement(And(
+				HaveField("Src", "192.168.99.102"), HaveField("Dst", "172.18.0.2"), HaveField("Proto", 1), HaveField("ICMP", "EchoRequest"))))
+			Expect(frames).To(ContainElement(And(
+				HaveField("Src", "192.168.99.101"), HaveField("Dst", "172.17.0.2"), HaveField("ICMP", "EchoRequest"))))
+			// No request leaves with a container's address; the replies come
+			// from the containers themselves, the original destinations.
+			Expect(frames).NotTo(ContainElement(And(HaveField("ICMP", "EchoRequest"), HaveField("Src", HavePrefix("172.")))))
+			Expect(frames).To(ContainElement(And(
+				HaveField("Src", "172.18.0.2"), HaveField("Dst", "192.168.99.102"), HaveField("ICMP", "EchoReply"))))
+
+			By("without the route again, .101's container cannot reach .102's")
+			l.Sh("host101", "route del -net 172.17.0.0/16 gw 192.168.99.102")
+			Expect(Routes(h101, unix.RT_TABLE_MAIN)).NotTo(ContainElement(HavePrefix("172.17.0.0/16 ")))
+			ExpectNoPing(ns101, "172.17.0.2")
+		})
+	}
+})

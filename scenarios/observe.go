@@ -1,0 +1,467 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/parity"
+)
+
+// observeDir is where the suite records observations ("" records none).
+var observeDir string
+
+// RecordObservations makes every passing spec record what its lab looks
+// like when it ends (and whatever moments it records with Observe) under
+// dir, for the parity report. The suite calls it once.
+func RecordObservations(dir string) { observeDir = dir }
+
+// Observe records the observables of l now, as the moment of exercise
+// (an id such as "E06"). Specs record their end state by themselves; call
+// it for a moment in between that both runtimes must agree on.
+func Observe(l *Lab, exercise, moment string) {
+	GinkgoHelper()
+	if observeDir == "" || current == nil {
+		return
+	}
+	o := parity.Observation{
+		Exercise: exercise,
+		Spec:     l.specName(),
+		Moment:   moment,
+		Runtime:  current.Name(),
+		Facts:    collect(l),
+	}
+	Expect(parity.Write(observeDir, o)).To(Succeed())
+}
+
+// observeEnd records the end state of a spec that passed, under the first
+// exercise label it carries.
+func observeEnd(l *Lab) {
+	GinkgoHelper()
+	r := CurrentSpecReport()
+	if observeDir == "" || r.Failed() {
+		return
+	}
+	for _, lb := range r.Labels() {
+		if exerciseRE.MatchString(lb) {
+			Observe(l, lb, "end")
+			return
+		}
+	}
+}
+
+var exerciseRE = regexp.MustCompile(`^E\d\d$`)
+
+// usedWay notes how a spec drove a host's daemon; specs that run once per
+// way have the same text, and their ways tell them apart.
+func (l *Lab) usedWay(via string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !slices.Contains(l.ways, via) {
+		l.ways = append(l.ways, via)
+		sort.Strings(l.ways)
+	}
+}
+
+func (l *Lab) specName() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	name := CurrentSpecReport().FullText()
+	if len(l.ways) > 0 {
+		name += " via " + strings.Join(l.ways, ", ")
+	}
+	return name
+}
+
+// collect gathers the facts both runtimes expose, normalised so that
+// what is random by design (ids, host-side veth names, bridge MACs)
+// compares equal: per docker host its networks, links, routes and
+// iptables rules; per container its links, routes, /etc/hosts,
+// resolv.conf, hostname, capabilities and whose namespace it uses; and
+// which container reaches which address of another.
+func collect(l *Lab) []string {
+	GinkgoHelper()
+	var facts []string
+	var ends []endpoint
+	for _, h := range l.Hosts() {
+		if h.DockerHost() == "" {
+			continue
+		}
+		hf, he := observeHost(h)
+		facts = append(facts, hf...)
+		ends = append(ends, he...)
+	}
+	return append(facts, reachability(ends)...)
+}
+
+// endpoint is a container's namespace and its addresses, for the pings.
+type endpoint struct {
+	name  string // host/container
+	ns    string
+	addrs []netip.Addr
+}
+
+// names maps what a daemon calls by id (networks' bridges, containers'
+// hostnames and /etc/hosts lines) to names.
+type names struct {
+	bridge    map[string]string // "br-<12 hex>" → "br-<network>"
+	container map[string]string // 12 or 64 hex → "<id:name>"
+}
+
+var (
+	bridgeRE = regexp.MustCompile(`\bbr-[0-9a-f]{12}\b`)
+	vethRE   = regexp.MustCompile(`\bveth[0-9a-f]{7}\b`)
+	hexIDRE  = regexp.MustCompile(`\b[0-9a-f]{64}\b|\b[0-9a-f]{12}\b`)
+	countRE  = regexp.MustCompile(` ?\[\d+:\d+\]$`)
+)
+
+func (n names) normalise(s string) string {
+	s = bridgeRE.ReplaceAllStringFunc(s, func(b string) string {
+		if v, ok := n.bridge[b]; ok {
+			return v
+		}
+		return "br-<unknown>"
+	})
+	s = vethRE.ReplaceAllString(s, "veth*")
+	return hexIDRE.ReplaceAllStringFunc(s, func(id string) string {
+		if v, ok := n.container[id]; ok {
+			return v
+		}
+		return id
+	})
+}
+
+// observeHost reads one docker host: through its Engine API what the
+// daemon reports, through the kernel what it did.
+func observeHost(h *lab.Host) ([]string, []endpoint) {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := apiGetter(h.Socket())
+	n := names{bridge: map[string]string{}, container: map[string]string{}}
+	var facts []string
+	add := func(format string, args ...any) { facts = append(facts, h.Name+" "+fmt.Sprintf(format, args...)) }
+
+	var nets []struct {
+		ID, Name, Driver, Scope string
+		Internal                bool
+		IPAM                    struct {
+			Config []struct{ Subnet, Gateway string }
+		}
+		Options    map[string]string
+		Containers map[string]struct{ Name, IPv4Address, MacAddress string }
+	}
+	Expect(c.get(ctx, "/v1.41/networks", &nets)).To(Succeed(), "host %s: networks", h.Name)
+	for _, nw := range nets {
+		if len(nw.ID) >= 12 {
+			n.bridge["br-"+nw.ID[:12]] = "br-" + nw.Name
+		}
+	}
+	var ctrs []struct {
+		ID    string `json:"Id"`
+		Names []string
+	}
+	Expect(c.get(ctx, "/v1.41/containers/json", &ctrs)).To(Succeed(), "host %s: containers", h.Name)
+	for _, ct := range ctrs {
+		name := strings.TrimPrefix(ct.Names[0], "/")
+		n.container[ct.ID] = "<id:" + name + ">"
+		n.container[ct.ID[:12]] = "<id:" + name + ">"
+	}
+
+	for _, nw := range nets {
+		// Inspect for the endpoints: the list leaves them out.
+		var in struct {
+			Containers map[string]struct{ Name, IPv4Address, MacAddress string }
+		}
+		Expect(c.get(ctx, "/v1.41/networks/"+nw.ID, &in)).To(Succeed(), "host %s: network %s", h.Name, nw.Name)
+		var ipam []string
+		for _, cfg := range nw.IPAM.Config {
+			ipam = append(ipam, cfg.Subnet+" gw="+cfg.Gateway)
+		}
+		add("network %s: driver=%s scope=%s internal=%v ipam=[%s] options=%s", nw.Name, nw.Driver, nw.Scope, nw.Internal, strings.Join(ipam, " "), sortedMap(nw.Options))
+		for _, ep := range in.Containers {
+			add("network %s endpoint %s: %s %s", nw.Name, ep.Name, ep.IPv4Address, ep.MacAddress)
+		}
+	}
+
+	host := h.NetNS()
+	for _, lk := range Links(host) {
+		add("link %s", n.normalise(linkFact(lk)))
+	}
+	for _, r := range Routes(host, unix.RT_TABLE_MAIN) {
+		add("route: %s", n.normalise(r))
+	}
+	r, err := h.Exec(ctx, "iptables-save")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r.ExitCode).To(BeZero(), "host %s: iptables-save: %s", h.Name, r.Stderr)
+	for _, f := range iptablesFacts(r.Stdout) {
+		add("%s", n.normalise(f))
+	}
+
+	// Containers: which namespace each one uses, decided by inode.
+	hostIno := Inode(host)
+	type ctrNS struct {
+		name string
+		pid  int
+		ino  uint64
+	}
+	var cns []ctrNS
+	for _, ct := range ctrs {
+		var in struct {
+			State struct{ Pid int }
+		}
+		Expect(c.get(ctx, "/v1.41/containers/"+ct.ID+"/json", &in)).To(Succeed())
+		if in.State.Pid <= 0 {
+			continue
+		}
+		ns := fmt.Sprintf("/proc/%d/ns/net", in.State.Pid)
+		cns = append(cns, ctrNS{name: strings.TrimPrefix(ct.Names[0], "/"), pid: in.State.Pid, ino: Inode(ns)})
+	}
+	sort.Slice(cns, func(i, j int) bool { return cns[i].name < cns[j].name })
+	var ends []endpoint
+	for i, ct := range cns {
+		who := h.Name + "/" + ct.name
+		ns := fmt.Sprintf("/proc/%d/ns/net", ct.pid)
+		mode := "own"
+		if ct.ino == hostIno {
+			mode = "host"
+		}
+		for j, o := range cns {
+			if j < i && o.ino == ct.ino {
+				mode = "container:" + o.name
+				break
+			}
+		}
+		facts = append(facts, who+" netns: "+mode)
+		root := fmt.Sprintf("/proc/%d/root", ct.pid)
+		for _, f := range []struct{ what, path string }{
+			{"hosts", "/etc/hosts"}, {"resolv", "/etc/resolv.conf"}, {"hostname", "/etc/hostname"},
+		} {
+			for _, line := range fileLines(root + f.path) {
+				facts = append(facts, who+" "+f.what+": "+n.normalise(line))
+			}
+		}
+		facts = append(facts, who+" caps: "+capEff(ct.pid))
+		if mode == "host" {
+			continue // the host's links and routes are listed above
+		}
+		e := endpoint{name: who, ns: ns}
+		for _, lk := range Links(ns) {
+			facts = append(facts, who+" link "+n.normalise(linkFact(lk)))
+			for _, a := range lk.Addrs {
+				if p, err := netip.ParsePrefix(a); err == nil && !p.Addr().IsLoopback() {
+					e.addrs = append(e.addrs, p.Addr())
+				}
+			}
+		}
+		for _, r := range Routes(ns, unix.RT_TABLE_MAIN) {
+			facts = append(facts, who+" route: "+n.normalise(r))
+		}
+		if mode == "own" {
+			ends = append(ends, e)
+		}
+	}
+	return facts, ends
+}
+
+// linkFact describes a link by what Docker decides about it. A MAC that
+// Docker derives from the link's IPv4 address (02:42 and its four bytes)
+// is compared whole; the rest of a 02:42 MAC (a bridge's) is random, and
+// so is any other MAC the kernel makes (veths made by hand, host ends).
+func linkFact(l Link) string {
+	mac := l.MAC
+	switch {
+	case mac == "" || mac == "00:00:00:00:00:00" || derivedMAC(l):
+	case strings.HasPrefix(mac, "02:42:"):
+		mac = "02:42:*"
+	default:
+		mac = "*"
+	}
+	s := fmt.Sprintf("%s: %s up=%v mac=%s", l.Name, l.Kind, l.Up, mac)
+	if l.Master != "" {
+		s += " master=" + l.Master
+	}
+	if len(l.Addrs) > 0 {
+		s += " addrs=" + strings.Join(l.Addrs, ",")
+	}
+	return s
+}
+
+// derivedMAC says whether l's MAC is 02:42 followed by one of its IPv4
+// addresses.
+func derivedMAC(l Link) bool {
+	for _, a := range l.Addrs {
+		p, err := netip.ParsePrefix(a)
+		if err != nil || !p.Addr().Is4() {
+			continue
+		}
+		b := p.Addr().As4()
+		if l.MAC == fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3]) {
+			return true
+		}
+	}
+	return false
+}
+
+// iptablesFacts turns iptables-save output into one fact per chain
+// policy and per rule, with its position in its chain: order decides
+// what a packet meets first. Comments and counters go.
+func iptablesFacts(save string) []string {
+	var out []string
+	table := ""
+	pos := map[string]int{}
+	for _, line := range strings.Split(save, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || line == "COMMIT":
+		case strings.HasPrefix(line, "*"):
+			table = line[1:]
+		case strings.HasPrefix(line, ":"):
+			f := strings.Fields(countRE.ReplaceAllString(line[1:], ""))
+			if len(f) >= 2 {
+				out = append(out, fmt.Sprintf("iptables %s chain %s policy %s", table, f[0], f[1]))
+			}
+		case strings.HasPrefix(line, "-A "):
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			key := table + " " + f[1]
+			pos[key]++
+			out = append(out, fmt.Sprintf("iptables %s %s #%d: %s", table, f[1], pos[key], strings.Join(f[2:], " ")))
+		default:
+			out = append(out, "iptables "+table+" "+line)
+		}
+	}
+	return out
+}
+
+// fileLines is a file's non-empty lines; a file that cannot be read is
+// one fact saying so.
+func fileLines(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return []string{"(unreadable)"}
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// capEff is the effective capability set of a process, in hex: Docker
+// drops NET_ADMIN and others from a container's main process.
+func capEff(pid int) string {
+	for _, l := range fileLines("/proc/" + strconv.Itoa(pid) + "/status") {
+		if v, ok := strings.CutPrefix(l, "CapEff: "); ok {
+			return v
+		}
+	}
+	return "(unknown)"
+}
+
+func sortedMap(m map[string]string) string {
+	var kv []string
+	for k, v := range m {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return "{" + strings.Join(kv, ",") + "}"
+}
+
+// reachTimeout bounds one observed ping: a silent path waits all of it,
+// and all pairs run at once.
+const reachTimeout = 2 * time.Second
+
+// reachability pings every address of every other container from each
+// container's own namespace, all at once.
+func reachability(ends []endpoint) []string {
+	type job struct {
+		from, to string
+		ns       string
+		addr     netip.Addr
+	}
+	var jobs []job
+	for _, a := range ends {
+		for _, b := range ends {
+			if a.name == b.name {
+				continue
+			}
+			for _, addr := range b.addrs {
+				jobs = append(jobs, job{a.name, b.name, a.ns, addr})
+			}
+		}
+	}
+	out := make([]string, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() {
+			_, err := probe.Ping(context.Background(), j.ns, j.addr, probe.Opts{Timeout: reachTimeout})
+			verdict := "yes"
+			if err != nil {
+				verdict = "no"
+			}
+			out[i] = fmt.Sprintf("reach %s -> %s %s: %s", j.from, j.to, j.addr, verdict)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// getter reads the Engine API of one daemon: the observations use plain
+// JSON, whatever the client library's types are.
+type getter struct{ c *http.Client }
+
+func apiGetter(socket string) getter {
+	return getter{&http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableKeepAlives: true,
+	}}}
+}
+
+func (g getter) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := g.c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// StartObservations empties the runtime's record in the parity directory
+// and returns the directory; a suite calls it once (on its first process)
+// and passes the directory to RecordObservations on every process.
+func StartObservations(runtime string) (string, error) {
+	dir := parity.DefaultDir()
+	return dir, parity.StartRun(dir, runtime)
+}

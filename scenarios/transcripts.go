@@ -1,0 +1,63 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/nslab/nslab/parity"
+	"github.com/nslab/nslab/transcripts"
+)
+
+// TranscriptDir is transcripts/ in this repository.
+func TranscriptDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "transcripts")
+}
+
+// Every transcript runs as typed, on the suite's runtime, in a lab of its
+// topology; one whose exercises the runtime does not have yet
+// (parity/pending.yaml) skips, saying which and why.
+var _ = Describe("[transcripts] the seeds' exercises as a student types them", Label("transcript"), func() {
+	ts, err := transcripts.Load(TranscriptDir())
+	if err != nil {
+		It("parses every transcript", func() { Fail(err.Error()) })
+		return
+	}
+	for _, t := range ts {
+		It(fmt.Sprintf("%s (seed %s): %s", t.Name, t.Seed, t.Title), Label(t.Needs...), func() {
+			pending, err := parity.PendingExercises()
+			Expect(err).NotTo(HaveOccurred())
+			var why []string
+			for _, ex := range t.Needs {
+				if reason, ok := pending.Why(current.Name(), ex); ok {
+					why = append(why, ex+": "+reason)
+				}
+			}
+			if len(why) > 0 {
+				Skip(fmt.Sprintf("%s needs what %s does not have yet: %s", t.Name, current.Name(), strings.Join(why, "; ")))
+			}
+			l := UpLab(t.Topology)
+			r := transcripts.Runner{Lab: l.Lab, Nslab: nslabBinary(), Log: GinkgoWriter, Timeout: time.Minute}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			Expect(r.Run(ctx, t)).To(Succeed())
+		})
+	}
+})
+
+// nslabBinary is the nslab executable for transcripts' [lab] steps: the
+// native suite's build, else $NSLAB_BIN.
+func nslabBinary() string {
+	if n, ok := current.(Native); ok && n.Binary != "" {
+		return n.Binary
+	}
+	return os.Getenv("NSLAB_BIN")
+}

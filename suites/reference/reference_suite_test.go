@@ -1,0 +1,110 @@
+// Package reference runs every scenario on real Docker: Debian's docker.io
+// dockerd 20.10, one per virtual host, inside the host's namespaces. It is
+// what hostd is held to; the parity report compares the two.
+package reference
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/nslab/nslab/internal/rootns"
+	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/parity"
+	"github.com/nslab/nslab/scenarios"
+)
+
+func TestReference(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "nslab reference suite (dockerd 20.10)")
+}
+
+var (
+	before rootns.Snapshot
+	tmp    string
+)
+
+// The suite needs root, dockerd and busybox-static; without one of them it
+// skips, saying which. Around the whole run it compares snapshots of the
+// machine's root network namespace: dockerd runs only inside the lab's
+// namespaces, and any difference fails the suite.
+var _ = SynchronizedBeforeSuite(func() []byte {
+	if os.Geteuid() != 0 {
+		Skip("the reference suite needs root: it creates network namespaces and starts dockerd")
+	}
+	dockerd, err := lab.FindDockerd("")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "reference suite skipped: %v\n", err)
+		Skip(err.Error())
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		Skip("the reference suite builds its image from busybox-static's /bin/busybox: " + err.Error())
+	}
+	// testcontainers-go must never start its reaper container: there is
+	// nothing to pull it from, and the labs remove their containers.
+	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	Expect(netns.EnsureRunDir()).To(Succeed())
+	before, err = rootns.Take()
+	Expect(err).NotTo(HaveOccurred())
+	tmp, err = os.MkdirTemp("", "nslab-reference-")
+	Expect(err).NotTo(HaveOccurred())
+	_, err = scenarios.StartObservations(lab.RuntimeDockerd)
+	Expect(err).NotTo(HaveOccurred())
+	return []byte(dockerd + "\n" + tmp)
+}, func(data []byte) {
+	dockerd, dir, _ := strings.Cut(string(data), "\n")
+	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	scenarios.Use(scenarios.Reference{Dockerd: dockerd, ImageArchive: filepath.Join(dir, "images.tar")})
+	scenarios.RecordObservations(parity.DefaultDir())
+})
+
+var _ = SynchronizedAfterSuite(func() {}, func() {
+	if before == nil {
+		return
+	}
+	if tmp != "" {
+		os.RemoveAll(tmp)
+	}
+	after, err := rootns.Take()
+	Expect(err).NotTo(HaveOccurred())
+	unexplained := checkParity()
+	d := rootns.Diff(before, after)
+	Expect(d).To(BeEmpty(), fmt.Sprintf("the root network namespace changed during the suite:\n%s", strings.Join(d, "\n")))
+	Expect(unexplained).To(BeEmpty(), "hostd and dockerd differ where no deliberate difference explains it")
+})
+
+// checkParity compares this run's observations with the native suite's
+// (make test runs it first) and returns the report when a difference is
+// not explained by the reviewed list of deliberate differences. The report
+// is kept beside the observations as report.txt and report.xml (JUnit).
+func checkParity() string {
+	GinkgoHelper()
+	dir := parity.DefaultDir()
+	list, err := parity.Reviewed()
+	Expect(err).NotTo(HaveOccurred())
+	rep, err := parity.Compare(dir, list)
+	if errors.Is(err, parity.ErrNoRun) {
+		fmt.Fprintf(os.Stderr, "parity not checked: %v\n", err)
+		AddReportEntry("parity", fmt.Sprintf("not checked: %v", err))
+		return ""
+	}
+	Expect(err).NotTo(HaveOccurred())
+	var table, junit bytes.Buffer
+	Expect(parity.WriteReport(&table, rep, "table")).To(Succeed())
+	Expect(parity.WriteReport(&junit, rep, "junit")).To(Succeed())
+	Expect(os.WriteFile(filepath.Join(dir, "report.txt"), table.Bytes(), 0o644)).To(Succeed())
+	Expect(os.WriteFile(filepath.Join(dir, "report.xml"), junit.Bytes(), 0o644)).To(Succeed())
+	fmt.Fprintf(os.Stderr, "parity: %s (report: %s)\n", rep.Summary(), filepath.Join(dir, "report.txt"))
+	if rep.Unexplained() > 0 {
+		return table.String()
+	}
+	return ""
+}

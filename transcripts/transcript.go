@@ -1,0 +1,215 @@
+// Package transcripts reads and runs transcripts: a lab exercise written
+// down as a student types it, host by host, with the output lines that
+// must appear. The same transcript runs on hostd and on real dockerd.
+//
+// The format, one item per line:
+//
+//	# a comment
+//	title: what the exercise is          (headers, before the first host)
+//	seed: 000                            the source document
+//	topology: classroom                  fixtures/<name>.yaml
+//	needs: E02 E05                       the exercises it exercises
+//	[node1]                              the following commands run in host node1
+//	$ docker run -dit --name cm01 alpine a command; it must exit 0
+//	$! docker network rm host            a command that must fail
+//	> 172.17.0.2                         a line of its output contains this text
+//	~ ^\s*1\s+02:42:ac:11:00:02\s+no     a line of its output matches this RE2
+//	!> eth0                              no line contains this text
+//	!~ ^\d+: eth                         no line matches this RE2
+//	[lab]                                `nslab ...` commands about the lab
+//
+// Commands run in one shell per host, as in a terminal: variables set by
+// one command are there for the next. The docker CLI in a docker host talks
+// to that host's daemon. {lab} stands for the lab id, which prefixes the
+// namespaces a student makes (/run/netns is shared by every lab).
+//
+// Where the two runtimes print the same fact in two ways, a transcript
+// accepts both with a regular expression: hostd runs the machine's tools
+// in its containers (there is no image filesystem), so ping's summary says
+// "1 received" (iputils) there and "1 packets received" (busybox) on
+// Docker: ~ \b1 (packets )?received\b.
+package transcripts
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Transcript is one parsed transcript file.
+type Transcript struct {
+	// Name is the file's base name without .txt ("000-bridge").
+	Name string
+	File string
+	// Title, Seed and Topology are the headers; Needs the exercise ids.
+	Title, Seed, Topology string
+	Needs                 []string
+	Steps                 []Step
+}
+
+// LabHost is the pseudo-host whose commands are nslab commands about the
+// whole lab, run outside its namespaces.
+const LabHost = "lab"
+
+// Step is one command and what its output must show.
+type Step struct {
+	Line     int
+	Host     string
+	Command  string
+	MustFail bool
+	Expect   []Expectation
+}
+
+// Expectation is one line of a step's output that must (or must not)
+// appear.
+type Expectation struct {
+	Line   int
+	Negate bool
+	Regex  bool
+	Text   string
+	re     *regexp.Regexp
+}
+
+// Match says whether some line of out satisfies the expectation's pattern
+// (before negation).
+func (e Expectation) match(out string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		if e.Regex && e.re.MatchString(l) || !e.Regex && strings.Contains(l, e.Text) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e Expectation) String() string {
+	s := "> "
+	if e.Regex {
+		s = "~ "
+	}
+	if e.Negate {
+		s = "!" + s
+	}
+	return s + e.Text
+}
+
+var (
+	hostRE     = regexp.MustCompile(`^\[([a-z0-9][a-z0-9-]*)\]$`)
+	exerciseRE = regexp.MustCompile(`^E\d\d$`)
+)
+
+// Load reads every *.txt transcript in dir, sorted by name.
+func Load(dir string) ([]*Transcript, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []*Transcript
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		t, err := Parse(f, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Parse reads one transcript; file names it in errors (file:line: ...).
+func Parse(file string, data []byte) (*Transcript, error) {
+	t := &Transcript{File: file, Name: strings.TrimSuffix(filepath.Base(file), ".txt")}
+	var errs []string
+	fail := func(n int, format string, args ...any) {
+		errs = append(errs, fmt.Sprintf("%s:%d: %s", file, n, fmt.Sprintf(format, args...)))
+	}
+	host := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		raw := sc.Text()
+		line := strings.TrimSpace(raw)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case hostRE.MatchString(line):
+			host = hostRE.FindStringSubmatch(line)[1]
+		case strings.HasPrefix(line, "$! ") || strings.HasPrefix(line, "$ "):
+			if host == "" {
+				fail(n, "a command before the first [host] line")
+				continue
+			}
+			s := Step{Line: n, Host: host, MustFail: strings.HasPrefix(line, "$!")}
+			s.Command = strings.TrimSpace(line[strings.Index(line, " ")+1:])
+			if host == LabHost && !strings.HasPrefix(s.Command, "nslab ") {
+				fail(n, "[%s] runs nslab commands only, not %q", LabHost, s.Command)
+			}
+			t.Steps = append(t.Steps, s)
+		case strings.HasPrefix(line, ">") || strings.HasPrefix(line, "~") || strings.HasPrefix(line, "!>") || strings.HasPrefix(line, "!~"):
+			if len(t.Steps) == 0 {
+				fail(n, "an expected output line before any command")
+				continue
+			}
+			e := Expectation{Line: n, Negate: line[0] == '!'}
+			rest := strings.TrimPrefix(line, "!")
+			e.Regex = rest[0] == '~'
+			e.Text = strings.TrimSpace(rest[1:])
+			if e.Text == "" {
+				fail(n, "an empty expectation")
+				continue
+			}
+			if e.Regex {
+				re, err := regexp.Compile(e.Text)
+				if err != nil {
+					fail(n, "%v", err)
+					continue
+				}
+				e.re = re
+			}
+			s := &t.Steps[len(t.Steps)-1]
+			s.Expect = append(s.Expect, e)
+		case host == "" && strings.Contains(line, ":"):
+			k, v, _ := strings.Cut(line, ":")
+			v = strings.TrimSpace(v)
+			switch strings.TrimSpace(k) {
+			case "title":
+				t.Title = v
+			case "seed":
+				t.Seed = v
+			case "topology":
+				t.Topology = v
+			case "needs":
+				for _, ex := range strings.Fields(v) {
+					if !exerciseRE.MatchString(ex) {
+						fail(n, "needs: %q is not an exercise id such as E02", ex)
+					}
+					t.Needs = append(t.Needs, ex)
+				}
+			default:
+				fail(n, "unknown header %q (known: title, seed, topology, needs)", k)
+			}
+		default:
+			fail(n, "not a command ($), an expectation (>, ~, !>, !~), a [host] or a comment: %q", raw)
+		}
+	}
+	if t.Topology == "" {
+		fail(1, "no topology: header")
+	}
+	if len(t.Needs) == 0 {
+		fail(1, "no needs: header naming the exercises")
+	}
+	if len(t.Steps) == 0 {
+		fail(1, "no commands")
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return t, nil
+}
