@@ -54,6 +54,7 @@ type run struct {
 	proc    *child
 	pid     int
 	mntNS   uint64
+	mntHold *os.File // keeps mntNS from being freed and its inode reused
 	pty     *os.File
 	outputs []*os.File
 	pumps   sync.WaitGroup

@@ -104,8 +104,17 @@ func (d *Daemon) spawn(c *Container, ns netSetup, path string, argv, env []strin
 	}
 	r.proc = proc
 	r.pid = proc.pid
-	if ino, err := nsInode(r.pid, "mnt"); err == nil {
-		r.mntNS = ino
+	// Hold the mount namespace open for as long as the run lasts: the
+	// container's processes are found by its inode, and the kernel gives a
+	// freed namespace's inode number to the next new one, so without the
+	// hold the final kill could hit processes of someone else's namespace.
+	if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", r.pid)); err == nil {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err == nil {
+			r.mntNS, r.mntHold = st.Ino, f
+		} else {
+			f.Close()
+		}
 	}
 	c.streams.beginRun(stdin)
 	if r.pty != nil {
@@ -248,6 +257,9 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	autoRemove := c.HostConfig.AutoRemove && !c.removed && !d.closing
 	d.mu.Unlock()
 	r.proc.release()
+	if r.mntHold != nil {
+		r.mntHold.Close()
+	}
 	for _, w := range waiters {
 		w <- code
 	}

@@ -48,7 +48,10 @@ func TestPingOverVXLAN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := probe.Ping(context.Background(), p.c1.sb.Key, p.c2.ip(), probe.Opts{Timeout: 5 * time.Second})
+	r, err := probe.Ping(context.Background(), p.c1.sb.Key, p.c2.ip(),
+		// One request a second: on a loaded machine the first reply may take
+		// more than the default 100 ms, and it is the first one that counts.
+		probe.Opts{Timeout: 5 * time.Second, Interval: time.Second, Try: time.Second})
 	if err != nil {
 		capt.Stop()
 		t.Fatal(err)
