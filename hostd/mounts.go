@@ -40,6 +40,16 @@ func newMountTemplate() (*mountTemplate, error) {
 		if err := detachNamespacePins("/proc/thread-self/mountinfo"); err != nil {
 			return fmt.Errorf("detach namespace pins: %w", err)
 		}
+		// The pins' files stay behind in the directory, and pins made later
+		// appear as plain files too; iproute2 in a container opens every
+		// entry to name a link's peer namespace and fails on those ("Peer
+		// netns reference is invalid"), dropping links from `ip a`. An empty
+		// /run/netns is what a Docker container sees in its own rootfs.
+		if _, err := os.Stat(netns.RunDir); err == nil {
+			if err := unix.Mount("tmpfs", netns.RunDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=16k"); err != nil {
+				return fmt.Errorf("empty %s: %w", netns.RunDir, err)
+			}
+		}
 		var err error
 		fd, err = unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		return err
