@@ -118,6 +118,9 @@ func (d *Daemon) runExec(e *execInstance, pid int, size *[2]uint, io_ *execIO) {
 		d.execFailed(e, io_, err, 127)
 		return
 	}
+	if !e.cfg.Privileged && !c.HostConfig.Privileged {
+		path, argv = dropCapabilities(path, argv)
+	}
 	args := []string{"--target", fmt.Sprint(pid), "--net", "--uts", "--mount", "--wd=" + wd, "--", path}
 	if path == busyboxPath && filepath.Base(argv[0]) != "busybox" {
 		// nsenter passes the program path as argv[0]; called as busybox,

@@ -126,7 +126,10 @@ func (d *Daemon) setupNetwork(c *Container) (ns netSetup, err error) {
 		if err := copyFile("/etc/hosts", ns.hosts); err != nil {
 			return ns, fmt.Errorf("container %s: hosts: %w", c.Name, err)
 		}
-		if err := copyFile("/etc/resolv.conf", ns.resolv); err != nil {
+		// The virtual host's resolv.conf is the lab's, not the machine's:
+		// nothing in a lab may name a resolver outside it. A dockerd in the
+		// same virtual host copies this same file.
+		if err := writeInPlace(ns.resolv, resolvConf(d.cfg.DNS, nil, nil)); err != nil {
 			return ns, fmt.Errorf("container %s: resolv.conf: %w", c.Name, err)
 		}
 		if err := writeInPlace(ns.hostFile, d.hostname+"\n"); err != nil {

@@ -53,11 +53,16 @@ var _ = Describe("[E16] a container's netns exposed to ip netns exec", Label("E1
 			name := strings.TrimPrefix(pin, netns.RunDir+"/")
 			Expect(Inode(pin)).To(Equal(Inode(NetNSOf(d, "cm01"))))
 
-			By("a link made inside the container appears through the pin")
-			MustExec(d, "cm01", "ip", "link", "add", "v-e16a", "type", "veth", "peer", "name", "v-e16b")
+			By("a link moved into the container appears through the pin and inside the container")
+			// As in Docker, a container has no NET_ADMIN: the host makes the
+			// pair and moves it in by the container's pid, as seed 004 does.
+			pid := strings.TrimSuffix(strings.TrimPrefix(NetNSOf(d, "cm01"), "/proc/"), "/ns/net")
+			l.Sh("host1", "ip link add v-e16a type veth peer name v-e16b")
+			l.Sh("host1", "ip link set v-e16a netns "+pid+" && ip link set v-e16b netns "+pid)
 			out := l.Sh("host1", "ip netns exec "+name+" ip addr")
 			Expect(out).To(ContainSubstring("v-e16a"))
 			Expect(out).To(ContainSubstring("v-e16b"))
+			Expect(MustExec(d, "cm01", "ip", "-o", "link")).To(ContainSubstring("v-e16a"))
 
 			By("removing the container removes its pin")
 			ctx, cancel := contextWithTimeout()
