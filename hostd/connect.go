@@ -121,7 +121,10 @@ func (d *Daemon) disconnect(networkRef, containerRef string, force bool) error {
 	// Otherwise the endpoint is gone, even if the driver reported a
 	// failure on the way; the container's view follows.
 	d.refreshDNS(c, sb)
-	if !hostMode {
+	// libnetwork deletes the /etc/hosts lines of a network's service
+	// records on leave; the default bridge has no service discovery, so
+	// leaving it keeps the container's line (seen on Docker 20.10).
+	if !hostMode && n.Name != "bridge" {
 		if err := deleteHostsEntries(hosts, names); err != nil {
 			d.log.Printf("container %s: hosts: %v", c.Name, err)
 		}
