@@ -1,6 +1,7 @@
 package netimpl
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -55,4 +56,17 @@ func (ep *Endpoint) clone() Endpoint {
 	c.Gateway = slices.Clone(ep.Gateway)
 	c.Aliases = slices.Clone(ep.Aliases)
 	return c
+}
+
+// CheckAddressed is what a driver that adds an addressed interface needs
+// from the engine before its Join: the interface name and the address and
+// MAC that IPAM gave the endpoint.
+func (ep *Endpoint) CheckAddressed() error {
+	switch {
+	case ep.IfName == "":
+		return fmt.Errorf("endpoint %s: no interface name", ep.Name)
+	case ep.Addr == nil || ep.MAC == nil:
+		return fmt.Errorf("endpoint %s: no address or MAC", ep.Name)
+	}
+	return nil
 }

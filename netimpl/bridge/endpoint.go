@@ -18,11 +18,8 @@ import (
 // ep.Addr and brought up. Both sides get the network's MTU. The default
 // route is the engine's. On error the pair is deleted again.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	switch {
-	case ep.IfName == "":
-		return fmt.Errorf("endpoint %s: no interface name", ep.Name)
-	case ep.Addr == nil || ep.MAC == nil:
-		return fmt.Errorf("endpoint %s: no address or MAC", ep.Name)
+	if err := ep.CheckAddressed(); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -18,11 +18,8 @@ import (
 // and ep.Addr and brought up. The default route is the engine's. On error
 // the link is deleted again, wherever it is by then.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	switch {
-	case ep.IfName == "":
-		return fmt.Errorf("endpoint %s: no interface name", ep.Name)
-	case ep.Addr == nil || ep.MAC == nil:
-		return fmt.Errorf("endpoint %s: no address or MAC", ep.Name)
+	if err := ep.CheckAddressed(); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
