@@ -44,6 +44,13 @@ type Config struct {
 	// ports get their rules but no proxy (the host's loopback then does
 	// not reach them).
 	NoUserlandProxy bool `json:"noUserlandProxy,omitempty"`
+	// ClusterStore is dockerd's --cluster-store: "etcd://IP:2379", one of
+	// the lab's etcd members. Empty: no global-scope networks (overlay).
+	ClusterStore string `json:"clusterStore,omitempty"`
+	// ClusterAdvertise is dockerd's --cluster-advertise: "IP:2375", the
+	// host's underlay address that other hosts reach its VXLAN tunnel
+	// endpoint at.
+	ClusterAdvertise string `json:"clusterAdvertise,omitempty"`
 }
 
 // ParseBIP checks a --bip value: an IPv4 host address (neither the network

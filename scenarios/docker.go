@@ -82,6 +82,15 @@ type Run struct {
 	IP      string // --ip on that network; empty for the next free one
 	Image   string // default alpine, as in the documents
 	Cmd     []string
+	// Publish is -p, one entry per flag, as the CLI spells it:
+	// "[ip:]hostPort:containerPort[/tcp|udp]", ranges "8000-8001:80-81".
+	Publish []string
+	// PublishAll is -P.
+	PublishAll bool
+	// Links is --link NAME:ALIAS, one entry per flag.
+	Links []string
+	// Aliases is --network-alias on the --network, one entry per flag.
+	Aliases []string
 }
 
 // Result is what a command printed and how it ended.
@@ -143,6 +152,18 @@ func (d *cliDocker) Run(ctx context.Context, c Run) error {
 	}
 	if c.IP != "" {
 		args = append(args, "--ip", c.IP)
+	}
+	for _, p := range c.Publish {
+		args = append(args, "-p", p)
+	}
+	if c.PublishAll {
+		args = append(args, "-P")
+	}
+	for _, l := range c.Links {
+		args = append(args, "--link", l)
+	}
+	for _, a := range c.Aliases {
+		args = append(args, "--network-alias", a)
 	}
 	args = append(args, image(c))
 	_, err := d.ok(ctx, append(args, c.Cmd...)...)
@@ -206,18 +227,27 @@ func (d *apiDocker) Via() string { return "Docker API" }
 
 func (d *apiDocker) Run(ctx context.Context, c Run) error {
 	cfg := &container.Config{Image: image(c), Cmd: c.Cmd, Tty: true, OpenStdin: true}
-	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.Network)}
-	var nc *network.NetworkingConfig
-	if c.IP != "" {
-		// What the docker CLI sends for --ip: the address in the endpoint
-		// settings of the --network.
-		a, err := netip.ParseAddr(c.IP)
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.Network), Links: c.Links, PublishAllPorts: c.PublishAll}
+	if len(c.Publish) > 0 {
+		exposed, bindings, err := publishSpecs(c.Publish)
 		if err != nil {
-			return fmt.Errorf("run %s: --ip: %w", c.Name, err)
+			return fmt.Errorf("run %s: -p: %w", c.Name, err)
 		}
-		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			c.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: a}},
-		}}
+		cfg.ExposedPorts, hc.PortBindings = exposed, bindings
+	}
+	var nc *network.NetworkingConfig
+	if c.IP != "" || len(c.Aliases) > 0 {
+		// What the docker CLI sends for --ip and --network-alias: the
+		// endpoint settings of the --network.
+		es := &network.EndpointSettings{Aliases: c.Aliases}
+		if c.IP != "" {
+			a, err := netip.ParseAddr(c.IP)
+			if err != nil {
+				return fmt.Errorf("run %s: --ip: %w", c.Name, err)
+			}
+			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: a}
+		}
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{c.Network: es}}
 	}
 	r, err := d.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: c.Name, Config: cfg, HostConfig: hc, NetworkingConfig: nc})
 	if err != nil {
@@ -514,4 +544,86 @@ func DockerMAC(ipv4 string) string {
 	GinkgoHelper()
 	a := netip.MustParseAddr(ipv4).As4()
 	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3])
+}
+
+// publishSpecs turns -p values into what the docker CLI sends: the exposed
+// ports of the config and the host config's bindings, a range expanded
+// port by port.
+func publishSpecs(specs []string) (network.PortSet, network.PortMap, error) {
+	exposed, bindings := network.PortSet{}, network.PortMap{}
+	for _, s := range specs {
+		proto := "tcp"
+		if i := strings.LastIndexByte(s, '/'); i >= 0 {
+			s, proto = s[:i], s[i+1:]
+		}
+		var hostIP, hostPart, ctrPart string
+		parts := strings.Split(s, ":")
+		switch len(parts) {
+		case 1:
+			ctrPart = parts[0]
+		case 2:
+			hostPart, ctrPart = parts[0], parts[1]
+		case 3:
+			hostIP, hostPart, ctrPart = parts[0], parts[1], parts[2]
+		default:
+			return nil, nil, fmt.Errorf("%q: want [ip:]hostPort:containerPort[/proto]", s)
+		}
+		ctr, err := portRange(ctrPart)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%q: container port: %w", s, err)
+		}
+		host := [2]int{}
+		if hostPart != "" {
+			if host, err = portRange(hostPart); err != nil {
+				return nil, nil, fmt.Errorf("%q: host port: %w", s, err)
+			}
+			if n, m := ctr[1]-ctr[0], host[1]-host[0]; n != m && m != 0 {
+				return nil, nil, fmt.Errorf("%q: the ranges differ in length", s)
+			}
+		}
+		for i := 0; i <= ctr[1]-ctr[0]; i++ {
+			p, err := network.ParsePort(fmt.Sprintf("%d/%s", ctr[0]+i, proto))
+			if err != nil {
+				return nil, nil, fmt.Errorf("%q: %w", s, err)
+			}
+			exposed[p] = struct{}{}
+			b := network.PortBinding{}
+			if hostIP != "" {
+				a, err := netip.ParseAddr(hostIP)
+				if err != nil {
+					return nil, nil, fmt.Errorf("%q: host ip: %w", s, err)
+				}
+				b.HostIP = a
+			}
+			switch {
+			case hostPart == "":
+			case host[0] == host[1]:
+				b.HostPort = strconv.Itoa(host[0])
+			case ctr[0] == ctr[1]:
+				// One container port, a host range: the daemon picks a
+				// free port of the range.
+				b.HostPort = fmt.Sprintf("%d-%d", host[0], host[1])
+			default:
+				b.HostPort = strconv.Itoa(host[0] + i)
+			}
+			bindings[p] = append(bindings[p], b)
+		}
+	}
+	return exposed, bindings, nil
+}
+
+// portRange parses "80" or "8000-8001".
+func portRange(s string) ([2]int, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := strconv.Atoi(lo)
+	if err != nil || a < 1 || a > 65535 {
+		return [2]int{}, fmt.Errorf("%q is not a port", s)
+	}
+	b := a
+	if isRange {
+		if b, err = strconv.Atoi(hi); err != nil || b < a || b > 65535 {
+			return [2]int{}, fmt.Errorf("%q is not a port range", s)
+		}
+	}
+	return [2]int{a, b}, nil
 }
