@@ -90,7 +90,7 @@ func (d *Daemon) spawn(c *Container, ns netSetup, path string, argv, env []strin
 			stdin = pw
 		}
 	}
-	proc, err := d.launch(cmd, ns, hostname)
+	proc, err := d.launch(cmd, ns, hostname, !c.HostConfig.Privileged)
 	for _, f := range closeAfterStart {
 		f.Close()
 	}
@@ -129,9 +129,10 @@ func (d *Daemon) spawn(c *Container, ns netSetup, path string, argv, env []strin
 }
 
 // launch prepares a throwaway thread's namespaces for the container and
-// starts cmd from it (see spawn). A command that cannot be executed fails
-// with runc's text, which Docker passes on.
-func (d *Daemon) launch(cmd *exec.Cmd, ns netSetup, hostname string) (*child, error) {
+// starts cmd from it (see spawn); with dropCaps the thread's bounding set
+// is narrowed to Docker's default capabilities first. A command that
+// cannot be executed fails with runc's text, which Docker passes on.
+func (d *Daemon) launch(cmd *exec.Cmd, ns netSetup, hostname string, dropCaps bool) (*child, error) {
 	var proc *child
 	err := netns.OnThread(func() error {
 		// The pin is a mount of the machine's table, absent from the
@@ -173,6 +174,12 @@ func (d *Daemon) launch(cmd *exec.Cmd, ns netSetup, hostname string) (*child, er
 		// Docker starts the command once its network is ready.
 		if err := ns.joined.wait(); err != nil {
 			return err
+		}
+		// Last: the thread needs its capabilities for everything above.
+		if dropCaps {
+			if err := narrowBoundingSet(); err != nil {
+				return err
+			}
 		}
 		proc, err = d.reaper.start(cmd, cmd.Start)
 		var pe *fs.PathError

@@ -62,9 +62,6 @@ func (d *Daemon) startLocked(c *Container) error {
 		undo()
 		return d.startFailed(c, err)
 	}
-	if !c.HostConfig.Privileged {
-		path, argv = dropCapabilities(path, argv)
-	}
 	r, err := d.spawn(c, ns, path, argv, env)
 	if err != nil {
 		undo()
