@@ -7,17 +7,16 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
 )
 
 var (
@@ -55,24 +54,81 @@ func icmpEchoes(t *testing.T, pkts []Packet, direction bool) (requests, replies 
 	return requests, replies
 }
 
+// start begins a capture on link of ns.
+func start(t *testing.T, ns, link string, o Options) *Capture {
+	t.Helper()
+	c, err := Start(ns, link, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// pingDuring pings dst from ns while c runs, stopping c if it fails.
+func pingDuring(t *testing.T, c *Capture, ns string, dst netip.Addr) {
+	t.Helper()
+	if _, err := probe.Ping(context.Background(), ns, dst, probe.Opts{}); err != nil {
+		c.Stop()
+		t.Fatal(err)
+	}
+}
+
+// streamInBackground runs c.Stream into buf; the channel gets its result.
+func streamInBackground(c *Capture, buf *bytes.Buffer) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- c.Stream(context.Background(), buf) }()
+	return done
+}
+
+// streamResult waits up to 5 s for the result of a Stream, failing with
+// what stalled if it does not come.
+func streamResult(t *testing.T, done <-chan error, stalled string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal(stalled)
+		return nil
+	}
+}
+
+// readStreamed decodes the pcap stream in buf back into Ethernet packets.
+func readStreamed(t *testing.T, buf *bytes.Buffer) []Packet {
+	t.Helper()
+	r, err := pcapgo.NewReader(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkts []Packet
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		pkts = append(pkts, Packet{Data: data, LinkType: layers.LinkTypeEthernet})
+	}
+	return pkts
+}
+
+// linkOf is a handle in ns, closed when the test ends, and its link name.
+func linkOf(t *testing.T, ns, name string) (*netlink.Handle, netlink.Link) {
+	t.Helper()
+	return nstest.Handle(t, ns), nstest.Link(t, ns, name)
+}
+
 func TestCapturePing(t *testing.T) {
 	needRoot(t)
 	a, _ := pair(t)
 	if promisc(t, a, "ab") {
 		t.Fatal("ab promiscuous before the capture")
 	}
-	start := time.Now()
-	c, err := Start(a, "ab", Options{Promisc: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	begin := time.Now()
+	c := start(t, a, "ab", Options{Promisc: true})
 	if !promisc(t, a, "ab") {
 		t.Error("ab not promiscuous while capturing with Promisc")
 	}
-	if _, err := probe.Ping(context.Background(), a, ipB, probe.Opts{}); err != nil {
-		c.Stop()
-		t.Fatal(err)
-	}
+	pingDuring(t, c, a, ipB)
 	// Stop right after the reply: what the socket queued must still count.
 	pkts, err := c.Stop()
 	if err != nil {
@@ -86,7 +142,7 @@ func TestCapturePing(t *testing.T) {
 		t.Fatalf("captured %d packets, %d echo requests, %d replies; want both", len(pkts), req, rep)
 	}
 	for _, p := range pkts {
-		if p.Time.Before(start.Add(-time.Second)) || p.Time.After(time.Now()) {
+		if p.Time.Before(begin.Add(-time.Second)) || p.Time.After(time.Now()) {
 			t.Errorf("packet time %s outside the capture", p.Time)
 		}
 		if p.LinkType != layers.LinkTypeEthernet || p.Length != len(p.Data) || p.Ifindex == 0 {
@@ -94,12 +150,8 @@ func TestCapturePing(t *testing.T) {
 		}
 	}
 
-	file := filepath.Join(t.TempDir(), "ping.pcap")
 	var buf bytes.Buffer
 	if err := c.WritePcap(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r, err := pcapgo.NewReader(bytes.NewReader(buf.Bytes()))
@@ -126,12 +178,9 @@ func TestCapturePing(t *testing.T) {
 	if n != len(pkts) {
 		t.Errorf("pcap holds %d packets, captured %d", n, len(pkts))
 	}
-	out, err := exec.Command("tcpdump", "-r", file, "-nn").CombinedOutput()
-	if err != nil {
-		t.Fatalf("tcpdump -r: %v: %s", err, out)
-	}
+	out := nstest.Tcpdump(t, buf.Bytes())
 	for _, want := range []string{"192.168.100.1 > 192.168.100.2: ICMP echo request", "192.168.100.2 > 192.168.100.1: ICMP echo reply"} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("tcpdump -r shows no %q:\n%s", want, out)
 		}
 	}
@@ -145,10 +194,7 @@ func TestCaptureSnaplen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := Start(a, "ab", Options{Snaplen: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := start(t, a, "ab", Options{Snaplen: 64})
 	conn, err := probe.DialContext(context.Background(), a, "udp", "192.168.100.2:9999")
 	if err != nil {
 		c.Stop()
@@ -177,20 +223,12 @@ func TestCaptureSnaplen(t *testing.T) {
 	if udp == 0 {
 		t.Fatalf("no packet of the datagrams' length %d among %d", 14+20+8+1000, len(pkts))
 	}
-	file := filepath.Join(t.TempDir(), "snap.pcap")
-	f, err := os.Create(file)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := c.WritePcap(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WritePcap(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	out, err := exec.Command("tcpdump", "-r", file, "-nn", "udp").CombinedOutput()
-	if err != nil {
-		t.Fatalf("tcpdump -r: %v: %s", err, out)
-	}
-	if !strings.Contains(string(out), "192.168.100.1.") || !strings.Contains(string(out), "> 192.168.100.2.9999: UDP, length 1000") {
+	out := nstest.Tcpdump(t, buf.Bytes(), "udp")
+	if !strings.Contains(out, "192.168.100.1.") || !strings.Contains(out, "> 192.168.100.2.9999: UDP, length 1000") {
 		t.Errorf("tcpdump -r does not show the truncated datagrams:\n%s", out)
 	}
 }
@@ -198,10 +236,7 @@ func TestCaptureSnaplen(t *testing.T) {
 func TestCaptureStream(t *testing.T) {
 	needRoot(t)
 	a, _ := pair(t)
-	c, err := Start(a, "ab", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := start(t, a, "ab", Options{})
 	defer c.Stop()
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -233,13 +268,8 @@ func TestCaptureStream(t *testing.T) {
 	}
 	cancel()
 	go io.Copy(io.Discard, pr)
-	select {
-	case err := <-streamErr:
-		if err != nil {
-			t.Fatalf("Stream after cancel: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Stream did not return after its context ended")
+	if err := streamResult(t, streamErr, "Stream did not return after its context ended"); err != nil {
+		t.Fatalf("Stream after cancel: %v", err)
 	}
 	left, err := c.Stop()
 	if err != nil {
@@ -253,40 +283,17 @@ func TestCaptureStream(t *testing.T) {
 func TestCaptureStreamEndsOnStop(t *testing.T) {
 	needRoot(t)
 	a, _ := pair(t)
-	c, err := Start(a, "ab", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := start(t, a, "ab", Options{})
 	var buf bytes.Buffer
-	done := make(chan error, 1)
-	go func() { done <- c.Stream(context.Background(), &buf) }()
-	if _, err := probe.Ping(context.Background(), a, ipB, probe.Opts{}); err != nil {
-		c.Stop()
-		t.Fatal(err)
-	}
+	done := streamInBackground(c, &buf)
+	pingDuring(t, c, a, ipB)
 	if _, err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Stream did not return after Stop")
-	}
-	r, err := pcapgo.NewReader(&buf)
-	if err != nil {
+	if err := streamResult(t, done, "Stream did not return after Stop"); err != nil {
 		t.Fatal(err)
 	}
-	var pkts []Packet
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		pkts = append(pkts, Packet{Data: data, LinkType: layers.LinkTypeEthernet})
-	}
+	pkts := readStreamed(t, &buf)
 	if req, rep := icmpEchoes(t, pkts, false); req < 1 || rep < 1 {
 		t.Fatalf("streamed %d packets, %d requests, %d replies", len(pkts), req, rep)
 	}
@@ -311,14 +318,8 @@ func TestCaptureErrors(t *testing.T) {
 func TestCaptureLoopback(t *testing.T) {
 	needRoot(t)
 	a, _ := pair(t)
-	c, err := Start(a, "lo", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := probe.Ping(context.Background(), a, netip.MustParseAddr("127.0.0.1"), probe.Opts{}); err != nil {
-		c.Stop()
-		t.Fatal(err)
-	}
+	c := start(t, a, "lo", Options{})
+	pingDuring(t, c, a, netip.MustParseAddr("127.0.0.1"))
 	pkts, err := c.Stop()
 	if err != nil {
 		t.Fatal(err)
@@ -339,52 +340,21 @@ func TestCaptureLoopback(t *testing.T) {
 func TestCaptureLinkGone(t *testing.T) {
 	needRoot(t)
 	a, _ := pair(t)
-	c, err := Start(a, "ab", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := probe.Ping(context.Background(), a, ipB, probe.Opts{}); err != nil {
-		c.Stop()
-		t.Fatal(err)
-	}
-	h, err := netns.Handle(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	l, err := h.LinkByName("ab")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := start(t, a, "ab", Options{})
+	pingDuring(t, c, a, ipB)
+	h, l := linkOf(t, a, "ab")
 	if err := h.LinkDel(l); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	done := make(chan error, 1)
-	go func() { done <- c.Stream(context.Background(), &buf) }()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "capture ab") {
-			t.Errorf("Stream after the link went: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Stream still running after its interface went away")
+	done := streamInBackground(c, &buf)
+	if err := streamResult(t, done, "Stream still running after its interface went away"); err == nil || !strings.Contains(err.Error(), "capture ab") {
+		t.Errorf("Stream after the link went: %v", err)
 	}
 	if _, err := c.Stop(); err == nil {
 		t.Error("Stop reports no error after the interface went away")
 	}
-	r, err := pcapgo.NewReader(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkts []Packet
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		pkts = append(pkts, Packet{Data: data, LinkType: layers.LinkTypeEthernet})
-	}
+	pkts := readStreamed(t, &buf)
 	if req, rep := icmpEchoes(t, pkts, false); req < 1 || rep < 1 {
 		t.Errorf("streamed %d packets captured before the link went, %d requests, %d replies", len(pkts), req, rep)
 	}
@@ -395,19 +365,8 @@ func TestCaptureLinkGone(t *testing.T) {
 func TestCaptureLinkFlap(t *testing.T) {
 	needRoot(t)
 	a, _ := pair(t)
-	c, err := Start(a, "ab", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := netns.Handle(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	l, err := h.LinkByName("ab")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := start(t, a, "ab", Options{})
+	h, l := linkOf(t, a, "ab")
 	if err := h.LinkSetDown(l); err != nil {
 		t.Fatal(err)
 	}
@@ -415,10 +374,7 @@ func TestCaptureLinkFlap(t *testing.T) {
 	if err := h.LinkSetUp(l); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := probe.Ping(context.Background(), a, ipB, probe.Opts{}); err != nil {
-		c.Stop()
-		t.Fatal(err)
-	}
+	pingDuring(t, c, a, ipB)
 	pkts, err := c.Stop()
 	if err != nil {
 		t.Fatalf("capture ended by a link flap: %v", err)

@@ -3,7 +3,6 @@ package capture
 import (
 	"testing"
 
-	"github.com/nslab/nslab/netimpl/netns"
 	"github.com/nslab/nslab/netimpl/netns/nstest"
 )
 
@@ -31,14 +30,5 @@ func pair(t testing.TB) (a, b string) {
 // link flags, which report only what SIOCSIFFLAGS asked).
 func promisc(t testing.TB, ns, link string) bool {
 	t.Helper()
-	h, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	l, err := h.LinkByName(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l.Attrs().Promisc > 0
+	return nstest.Link(t, ns, link).Attrs().Promisc > 0
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nslab/nslab/netimpl/netns/nstest"
 )
 
 // Three hosts: a and b share a veth segment; c's cable into a is unplugged
@@ -15,9 +17,9 @@ func TestReachabilityMatrix(t *testing.T) {
 	needRoot(t)
 	a, b := twoHosts(t)
 	c := newNS(t, "c")
-	veth(t, a, "ac", c, "ca")
-	addr(t, c, "ca", "192.168.100.3/24", true)
-	addr(t, a, "ac", "192.168.101.1/24", false)
+	nstest.Veth(t, a, "ac", c, "ca")
+	nstest.Addr(t, c, "ca", "192.168.100.3/24")
+	nstest.AddrOnly(t, a, "ac", "192.168.101.1/24")
 	eps := []Endpoint{{"a", a, ipA}, {"b", b, ipB}, {"c", c, ipC}}
 	o := Opts{Timeout: 1500 * time.Millisecond}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
 )
 
 func TestPingBothWays(t *testing.T) {
@@ -51,16 +52,7 @@ func TestPingBothWays(t *testing.T) {
 
 func linkLocal(t *testing.T, ns, link string) netip.Addr {
 	t.Helper()
-	h, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	l, err := h.LinkByName(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := netns.AddrList(h, l, netlink.FAMILY_V6)
+	addrs, err := netns.AddrList(nstest.Handle(t, ns), nstest.Link(t, ns, link), netlink.FAMILY_V6)
 	if err != nil {
 		t.Fatal(err)
 	}

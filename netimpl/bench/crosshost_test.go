@@ -2,20 +2,16 @@ package bench_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/gre"
+	"github.com/nslab/nslab/netimpl/internal/pathbench"
 	"github.com/nslab/nslab/netimpl/macvlan"
-	"github.com/nslab/nslab/netimpl/netns"
 	"github.com/nslab/nslab/netimpl/netns/nstest"
 )
 
@@ -96,16 +92,8 @@ func greWorld(b *testing.B, create func(gre.Config) (gre.Tunnel, error)) (string
 			Remote: netip.MustParseAddr(fmt.Sprintf("192.168.99.%d", 102-i)),
 			Bridge: "docker0",
 		}
-		var t gre.Tunnel
-		if err := netns.Do(h.ns, func() (err error) { t, err = create(cfg); return err }); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			if err := t.Close(); err != nil {
-				b.Error(err)
-			}
-		})
-		if got := mtuOf(b, h.ns, "gre1"); got != mtu {
+		nstest.OpenIn(b, h.ns, func() (gre.Tunnel, error) { return create(cfg) })
+		if got := nstest.Link(b, h.ns, "gre1").Attrs().MTU; got != mtu {
 			b.Fatalf("tunnel mtu %d, want %d", got, mtu)
 		}
 	}
@@ -129,11 +117,11 @@ func BenchmarkCrossHost(b *testing.B) {
 			warm(b, src, addr)
 			var r result
 			for range b.N {
-				bps, err := throughput(src, dst, addr, 2*time.Second)
+				bps, err := pathbench.Throughput(src, dst, addr, 2*time.Second)
 				if err != nil {
 					b.Fatalf("throughput: %v", err)
 				}
-				rtt, err := rttP50(src, addr, 200)
+				rtt, err := pathbench.RTTP50(src, addr, 200)
 				if err != nil {
 					b.Fatalf("rtt: %v", err)
 				}
@@ -143,14 +131,14 @@ func BenchmarkCrossHost(b *testing.B) {
 			r.bps /= float64(b.N)
 			r.rtt /= time.Duration(b.N)
 			b.ReportMetric(r.bps/1e9, "Gbit/s")
-			b.ReportMetric(ms(r.rtt), "rtt-p50-ms")
+			b.ReportMetric(pathbench.Ms(r.rtt), "rtt-p50-ms")
 			if p.name == baseline {
 				base = &r
 				return
 			}
 			if base != nil {
 				b.ReportMetric(r.bps/base.bps, "x-baseline")
-				b.ReportMetric(ms(r.rtt-base.rtt), "added-rtt-ms")
+				b.ReportMetric(pathbench.Ms(r.rtt-base.rtt), "added-rtt-ms")
 			}
 		})
 	}
@@ -161,8 +149,6 @@ type result struct {
 	rtt time.Duration
 }
 
-func ms(d time.Duration) float64 { return d.Seconds() * 1e3 }
-
 // warm resolves the path (ARP, routes, the tunnel's first packets) before
 // anything is measured.
 func warm(b *testing.B, src string, dst netip.Addr) {
@@ -170,87 +156,4 @@ func warm(b *testing.B, src string, dst netip.Addr) {
 	if _, err := probe.Ping(context.Background(), src, dst, probe.Opts{Timeout: 5 * time.Second}); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// throughput sends TCP from the namespace src to dst:5201, served in the
-// namespace dstNS, for d and returns what the receiver counted, in bit/s,
-// from its first byte to its last.
-func throughput(src, dstNS string, dst netip.Addr, d time.Duration) (float64, error) {
-	addr := netip.AddrPortFrom(dst, 5201).String()
-	ln, err := probe.ListenTCP(dstNS, addr)
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	type count struct {
-		bytes       int64
-		first, last time.Time
-		err         error
-	}
-	got := make(chan count, 1)
-	go func() {
-		var r count
-		defer func() { got <- r }()
-		c, err := ln.Accept()
-		if err != nil {
-			r.err = err
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 256<<10)
-		for {
-			n, err := c.Read(buf)
-			if n > 0 {
-				if r.bytes == 0 {
-					r.first = time.Now()
-				}
-				r.bytes += int64(n)
-				r.last = time.Now()
-			}
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					r.err = err
-				}
-				return
-			}
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Second)
-	defer cancel()
-	c, err := probe.DialContext(ctx, src, "tcp", addr)
-	if err != nil {
-		return 0, err
-	}
-	buf := make([]byte, 256<<10)
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		if _, err := c.Write(buf); err != nil {
-			c.Close()
-			return 0, fmt.Errorf("send: %w", err)
-		}
-	}
-	c.(*net.TCPConn).CloseWrite()
-	r := <-got
-	c.Close()
-	if r.err != nil {
-		return 0, fmt.Errorf("receive: %w", r.err)
-	}
-	secs := r.last.Sub(r.first).Seconds()
-	if secs <= 0 {
-		return 0, fmt.Errorf("received %d bytes in no time", r.bytes)
-	}
-	return float64(r.bytes) * 8 / secs, nil
-}
-
-// rttP50 is the median of n sequential pings from src to dst.
-func rttP50(src string, dst netip.Addr, n int) (time.Duration, error) {
-	rtts := make([]time.Duration, 0, n)
-	for range n {
-		r, err := probe.Ping(context.Background(), src, dst, probe.Opts{Timeout: 2 * time.Second})
-		if err != nil {
-			return 0, err
-		}
-		rtts = append(rtts, r.RTT)
-	}
-	slices.Sort(rtts)
-	return rtts[n/2], nil
 }

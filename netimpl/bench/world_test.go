@@ -2,12 +2,9 @@ package bench_test
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"testing"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
@@ -49,32 +46,13 @@ type hostSpec struct {
 func newWorld(b *testing.B, specs [2]hostSpec) *world {
 	b.Helper()
 	fab := nstest.NewNS(b, prefix, "fab")
-	fh := nlHandle(b, fab)
-	la := netlink.NewLinkAttrs()
-	la.Name = "lan0"
-	la.Flags = net.FlagUp
-	if err := fh.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil {
-		b.Fatal(err)
-	}
-	lan, err := fh.LinkByName("lan0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	nstest.Bridge(b, fab, "lan0")
 	w := &world{}
 	for i, s := range specs {
 		ns := nstest.NewNS(b, prefix, fmt.Sprintf("h%d", i+1))
 		leg := fmt.Sprintf("h%di1", i)
 		nstest.Veth(b, fab, leg, ns, "eth1")
-		l, err := fh.LinkByName(leg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := fh.LinkSetMaster(l, lan); err != nil {
-			b.Fatal(err)
-		}
-		if err := fh.LinkSetUp(l); err != nil {
-			b.Fatal(err)
-		}
+		nstest.Enslave(b, fab, leg, "lan0")
 		nstest.Addr(b, ns, "eth1", fmt.Sprintf("192.168.99.%d/24", 101+i))
 		w.hosts[i] = newHost(b, ns, s)
 	}
@@ -146,45 +124,4 @@ func (h *vhost) run(name, network, ip string) (string, netip.Addr) {
 }
 
 // route adds dst via gw (empty: on-link) out of dev in the host.
-func (h *vhost) route(dst, gw, dev string) {
-	h.b.Helper()
-	nl := nlHandle(h.b, h.ns)
-	l, err := nl.LinkByName(dev)
-	if err != nil {
-		h.b.Fatal(err)
-	}
-	_, d, err := net.ParseCIDR(dst)
-	if err != nil {
-		h.b.Fatal(err)
-	}
-	r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: d}
-	if gw != "" {
-		r.Gw = net.ParseIP(gw)
-	} else {
-		r.Scope = netlink.SCOPE_LINK
-	}
-	if err := nl.RouteAdd(r); err != nil {
-		h.b.Fatalf("%s: route %s via %q dev %s: %v", h.ns, dst, gw, dev, err)
-	}
-}
-
-// nlHandle is a netlink handle in ns, closed when the benchmark ends.
-func nlHandle(b *testing.B, ns string) *netlink.Handle {
-	b.Helper()
-	h, err := netns.Handle(ns)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(h.Close)
-	return h
-}
-
-// mtuOf is the MTU of a link of ns.
-func mtuOf(b *testing.B, ns, link string) int {
-	b.Helper()
-	l, err := nlHandle(b, ns).LinkByName(link)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return l.Attrs().MTU
-}
+func (h *vhost) route(dst, gw, dev string) { h.b.Helper(); nstest.Route(h.b, h.ns, dst, gw, dev) }

@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -30,13 +28,9 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	if _, dup := nw.veths[ep.ID]; dup {
 		return fmt.Errorf("endpoint %s: joined already", ep.ID)
 	}
-	sbh, err := sb.Netlink()
+	sbh, nsfd, err := netimpl.OpenSandbox(sb)
 	if err != nil {
 		return err
-	}
-	nsfd, err := unix.Open(sb.Key, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
 	defer unix.Close(nsfd)
 
@@ -53,13 +47,9 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 			return fmt.Errorf("sandbox %s: %s: %w", sb.Key, ep.IfName, err)
 		}
 	}
-	if err := sbh.AddrAdd(peer, &netlink.Addr{IPNet: ep.Addr}); err != nil {
+	if err := netimpl.SetupLink(sbh, peer, ep); err != nil {
 		undo()
-		return fmt.Errorf("sandbox %s: %s: add %s: %w", sb.Key, ep.IfName, ep.Addr, err)
-	}
-	if err := sbh.LinkSetUp(peer); err != nil {
-		undo()
-		return fmt.Errorf("sandbox %s: %s up: %w", sb.Key, ep.IfName, err)
+		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
 	ep.IfIndex = peer.Attrs().Index
 	nw.veths[ep.ID] = name
@@ -74,7 +64,7 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (string, int, error) {
 	relooked := false
 	for try := 0; ; try++ {
-		p := vethPair{name: vethName(), master: nw.index, peer: ep.IfName, peerMAC: ep.MAC, peerNSFD: nsfd, mtu: nw.opts.mtu}
+		p := vethPair{name: netimpl.TempLinkName(), master: nw.index, peer: ep.IfName, peerMAC: ep.MAC, peerNSFD: nsfd, mtu: nw.opts.mtu}
 		index, err := d.veths.add(p)
 		if err == nil {
 			return p.name, index, nil
@@ -111,13 +101,4 @@ func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.San
 	}
 	delete(nw.veths, ep.ID)
 	return nil
-}
-
-// vethName is Docker's host-side name: "veth" and 7 random hex digits.
-func vethName() string {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("bridge: crypto/rand: " + err.Error())
-	}
-	return "veth" + hex.EncodeToString(b[:])[:7]
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -17,32 +15,16 @@ import (
 	"github.com/nslab/nslab/netimpl/bridge"
 	"github.com/nslab/nslab/netimpl/firewall"
 	"github.com/nslab/nslab/netimpl/host"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/internal/enginetest"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
 	"github.com/nslab/nslab/netimpl/null"
 )
 
-// prefix marks every namespace these tests make.
-var prefix = fmt.Sprintf("nslbr%d-", os.Getpid())
+// prefix marks every namespace these tests make, so TestMain can prove
+// none is left behind.
+var prefix = nstest.Prefix("nslbr")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	entries, _ := os.ReadDir(netns.RunDir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix) {
-			fmt.Fprintf(os.Stderr, "left behind: %s\n", netns.Path(e.Name()))
-			netns.Delete(e.Name())
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces, bridges and veths")
-	}
-}
+func TestMain(m *testing.M) { nstest.Main(m, prefix) }
 
 // fakeFirewall records what the driver hands it and can be told to fail.
 type fakeFirewall struct {
@@ -83,25 +65,24 @@ type vhost struct {
 // as hostd makes them; defaultBridge is the bridge network's IPAM config.
 func newHost(t *testing.T, name string, defaultBridge []netimpl.IPAMPool) *vhost {
 	t.Helper()
-	needRoot(t)
 	return newHostTB(t, name, defaultBridge)
 }
 
 // newHostB is newHost for a benchmark.
 func newHostB(b *testing.B) *vhost {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root: creates network namespaces, bridges and veths")
-	}
+	b.Helper()
 	return newHostTB(b, "bench", nil)
 }
 
+// newHostTB makes the host's namespace, removed when the test ends, after
+// the engine is closed and the host is proven to hold nothing but lo.
 func newHostTB(t testing.TB, name string, defaultBridge []netimpl.IPAMPool) *vhost {
 	t.Helper()
-	ns, err := netns.NewNamed(prefix + name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nstest.NeedRoot(t)
+	ns := nstest.NewNS(t, prefix, name)
 	h := &vhost{t: t, ns: ns, fw: &fakeFirewall{nets: map[string]firewall.Network{}}}
+	var err error
+	// Registered after the namespace's own cleanup, so it runs first.
 	t.Cleanup(func() {
 		if h.e != nil {
 			if err := h.e.Close(); err != nil {
@@ -114,7 +95,6 @@ func newHostTB(t testing.TB, name string, defaultBridge []netimpl.IPAMPool) *vho
 		if h.drv != nil {
 			h.drv.Close()
 		}
-		netns.Delete(ns)
 	})
 	h.drv, err = bridge.New(bridge.Config{HostNS: ns, Firewall: h.fw})
 	if err != nil {
@@ -141,80 +121,28 @@ func newHostTB(t testing.TB, name string, defaultBridge []netimpl.IPAMPool) *vho
 }
 
 // handle is a netlink handle in a namespace, closed with the test.
-func handle(t *testing.T, ns string) *netlink.Handle {
-	t.Helper()
-	h, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
+func handle(t *testing.T, ns string) *netlink.Handle { t.Helper(); return nstest.Handle(t, ns) }
 
 // linkNames lists the host namespace's links, sorted.
-func (h *vhost) linkNames() []string {
-	nl, err := netns.Handle(h.ns)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer nl.Close()
-	links, err := netns.LinkList(nl)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []string
-	for _, l := range links {
-		out = append(out, l.Attrs().Name)
-	}
-	sort.Strings(out)
-	return out
-}
+func (h *vhost) linkNames() []string { h.t.Helper(); return nstest.LinkNames(h.t, h.ns) }
 
 // link returns a link of a namespace by name.
-func link(t *testing.T, ns, name string) netlink.Link {
-	t.Helper()
-	l, err := handle(t, ns).LinkByName(name)
-	if err != nil {
-		t.Fatalf("%s in %s: %v", name, ns, err)
-	}
-	return l
-}
+func link(t *testing.T, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
 
 // addrs lists the IPv4 addresses of a link as "a.b.c.d/len".
 func addrs(t *testing.T, ns string, l netlink.Link) []string {
 	t.Helper()
-	list, err := netns.AddrList(handle(t, ns), l, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, a := range list {
-		out = append(out, a.IPNet.String())
-	}
-	return out
+	return nstest.Addrs(t, ns, l)
 }
 
 // defaultRoute returns "via <gw> dev <name>" of the namespace's default
 // route, or "" when it has none.
 func defaultRoute(t *testing.T, ns string) string {
 	t.Helper()
-	h := handle(t, ns)
-	routes, err := netns.RouteList(h, nil, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
+	isDefault := func(r netlink.Route) bool {
+		return r.Dst == nil || r.Dst.IP.To4() == nil || r.Dst.IP.Equal(net.IPv4zero)
 	}
-	var out []string
-	for _, r := range routes {
-		if r.Dst != nil && r.Dst.IP.To4() != nil && !r.Dst.IP.Equal(net.IPv4zero) {
-			continue
-		}
-		l, err := h.LinkByIndex(r.LinkIndex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("via %s dev %s", r.Gw, l.Attrs().Name))
-	}
-	return strings.Join(out, "; ")
+	return strings.Join(nstest.Gateways(t, ns, isDefault), "; ")
 }
 
 // sandbox makes a container's namespace.
@@ -249,13 +177,7 @@ func (h *vhost) create(spec netimpl.NetworkSpec) netimpl.Network {
 // wantErr checks an engine error's kind and exact message.
 func wantErr(t *testing.T, err error, kind netimpl.Kind, msg string) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("want %q, got no error", msg)
-	}
-	var ne *netimpl.Error
-	if !errors.As(err, &ne) || ne.Kind != kind || ne.Msg != msg {
-		t.Fatalf("want kind %d %q, got %v (kind %d)", kind, msg, err, netimpl.KindOf(err))
-	}
+	enginetest.WantErr(t, err, kind, msg)
 }
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }

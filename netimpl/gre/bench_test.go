@@ -1,17 +1,11 @@
 package gre
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"net"
-	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netimpl/internal/pathbench"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
 )
 
 // The benchmarks compare container-to-container traffic through the
@@ -55,92 +49,10 @@ func directBench(b *testing.B, mtu int) (c1, c2 string) {
 	veth(b, c1, "eth0", c2, "eth0", mtu)
 	addr(b, c1, "eth0", "172.18.0.2/16")
 	addr(b, c2, "eth0", "172.17.0.2/16")
-	route(b, c1, "172.17.0.0/16", "", "eth0")
-	route(b, c2, "172.18.0.0/16", "", "eth0")
+	nstest.Route(b, c1, "172.17.0.0/16", "", "eth0")
+	nstest.Route(b, c2, "172.18.0.0/16", "", "eth0")
 	ping(b, c1, c2IP)
 	return c1, c2
-}
-
-// throughput sends TCP from src to dst:5201 in dstNS for d and returns
-// what the receiver counted, in bit/s, from its first to its last byte.
-func throughput(src, dstNS string, dst netip.Addr, d time.Duration) (float64, error) {
-	ln, err := probe.ListenTCP(dstNS, netip.AddrPortFrom(dst, 5201).String())
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	type result struct {
-		bytes       int64
-		first, last time.Time
-		err         error
-	}
-	got := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() { got <- r }()
-		c, err := ln.Accept()
-		if err != nil {
-			r.err = err
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 256<<10)
-		for {
-			n, err := c.Read(buf)
-			if n > 0 {
-				if r.bytes == 0 {
-					r.first = time.Now()
-				}
-				r.bytes += int64(n)
-				r.last = time.Now()
-			}
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					r.err = err
-				}
-				return
-			}
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Second)
-	defer cancel()
-	c, err := probe.DialContext(ctx, src, "tcp", netip.AddrPortFrom(dst, 5201).String())
-	if err != nil {
-		return 0, err
-	}
-	buf := make([]byte, 256<<10)
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		if _, err := c.Write(buf); err != nil {
-			c.Close()
-			return 0, fmt.Errorf("send: %w", err)
-		}
-	}
-	c.(*net.TCPConn).CloseWrite()
-	r := <-got
-	c.Close()
-	if r.err != nil {
-		return 0, fmt.Errorf("receive: %w", r.err)
-	}
-	secs := r.last.Sub(r.first).Seconds()
-	if secs <= 0 {
-		return 0, fmt.Errorf("received %d bytes in no time", r.bytes)
-	}
-	return float64(r.bytes) * 8 / secs, nil
-}
-
-// rttP50 is the median of n sequential pings from src to dst.
-func rttP50(src string, dst netip.Addr, n int) (time.Duration, error) {
-	rtts := make([]time.Duration, 0, n)
-	for range n {
-		r, err := probe.Ping(context.Background(), src, dst, probe.Opts{Timeout: 2 * time.Second})
-		if err != nil {
-			return 0, err
-		}
-		rtts = append(rtts, r.RTT)
-	}
-	slices.Sort(rtts)
-	return rtts[n/2], nil
 }
 
 // BenchmarkE19Throughput: TCP c1 -> c2 for 2 s through the userspace
@@ -153,11 +65,11 @@ func BenchmarkE19Throughput(b *testing.B) {
 			d1, d2 := directBench(b, m.container)
 			var tun, direct float64
 			for range b.N {
-				t, err := throughput(l.c1, l.c2, c2IP, 2*time.Second)
+				t, err := pathbench.Throughput(l.c1, l.c2, c2IP, 2*time.Second)
 				if err != nil {
 					b.Fatalf("tunnel: %v", err)
 				}
-				v, err := throughput(d1, d2, c2IP, 2*time.Second)
+				v, err := pathbench.Throughput(d1, d2, c2IP, 2*time.Second)
 				if err != nil {
 					b.Fatalf("veth: %v", err)
 				}
@@ -182,18 +94,18 @@ func BenchmarkE19RTT(b *testing.B) {
 	d1, _ := directBench(b, m.container)
 	var tun, direct time.Duration
 	for range b.N {
-		t, err := rttP50(l.c1, c2IP, 200)
+		t, err := pathbench.RTTP50(l.c1, c2IP, 200)
 		if err != nil {
 			b.Fatalf("tunnel: %v", err)
 		}
-		v, err := rttP50(d1, c2IP, 200)
+		v, err := pathbench.RTTP50(d1, c2IP, 200)
 		if err != nil {
 			b.Fatalf("veth: %v", err)
 		}
 		tun += t
 		direct += v
 	}
-	ms := func(d time.Duration) float64 { return d.Seconds() * 1e3 / float64(b.N) }
+	ms := func(d time.Duration) float64 { return pathbench.Ms(d) / float64(b.N) }
 	b.ReportMetric(ms(tun), "tunnel-p50-ms")
 	b.ReportMetric(ms(direct), "veth-p50-ms")
 	b.ReportMetric(ms(tun-direct), "added-ms")

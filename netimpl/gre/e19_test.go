@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/nslab/nslab/lab/capture"
 	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
 )
 
 // Exercise E19 (seed 001, "overlay网络第三方实现-ovs"): hosts 192.168.99.101
@@ -53,12 +51,12 @@ func newE19(t testing.TB, underlayMTU, containerMTU int) *e19 {
 		// Docker's container plumbing: a veth with eth0 in the container,
 		// the host end on the bridge, a default route via the bridge.
 		veth(t, h.host, "veth0", h.ctr, "eth0", containerMTU)
-		enslave(t, h.host, "veth0", "docker0")
+		nstest.Enslave(t, h.host, "veth0", "docker0")
 		addr(t, h.ctr, "eth0", h.ctrCIDR)
-		route(t, h.ctr, "default", h.gw, "eth0")
+		nstest.Route(t, h.ctr, "default", h.gw, "eth0")
 		// The document's step: the other host's containers are on-link
 		// behind docker0, which the tunnel extends.
-		route(t, h.host, h.other, "", "docker0")
+		nstest.Route(t, h.host, h.other, "", "docker0")
 		sysctl(t, h.host, "net.ipv4.ip_forward", "1")
 	}
 	return l
@@ -74,16 +72,7 @@ func tunnelConfigs() (Config, Config) {
 // ends (before the namespaces go: cleanups run last-in first-out).
 func tunnel(t testing.TB, host string, cfg Config, create func(Config) (Tunnel, error)) Tunnel {
 	t.Helper()
-	var tun Tunnel
-	if err := netns.Do(host, func() (err error) { tun, err = create(cfg); return err }); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := tun.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return tun
+	return nstest.OpenIn(t, host, func() (Tunnel, error) { return create(cfg) })
 }
 
 // ping checks that from reaches to within the probe's default deadline.
@@ -211,20 +200,13 @@ func wantGRE(t testing.TB, frames []greFrame, key *uint32, csum bool) {
 // tcpdumpShows writes pkts as pcap and checks `tcpdump -r FILE -nn` prints want.
 func tcpdumpShows(t testing.TB, c *capture.Capture, want ...string) {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "underlay.pcap")
 	var buf bytes.Buffer
 	if err := c.WritePcap(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("tcpdump", "-r", file, "-nn").CombinedOutput()
-	if err != nil {
-		t.Fatalf("tcpdump -r: %v: %s", err, out)
-	}
+	out := nstest.Tcpdump(t, buf.Bytes())
 	for _, w := range want {
-		if !strings.Contains(string(out), w) {
+		if !strings.Contains(out, w) {
 			t.Errorf("tcpdump -r shows no %q:\n%s", w, out)
 		}
 	}

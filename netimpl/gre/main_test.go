@@ -1,7 +1,6 @@
 package gre
 
 import (
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -25,24 +24,9 @@ func newNS(t testing.TB, role string) string { t.Helper(); return nstest.NewNS(t
 func addr(t testing.TB, ns, name, cidr string) { t.Helper(); nstest.Addr(t, ns, name, cidr) }
 
 // handle is a netlink handle in ns, closed when the test ends.
-func handle(t testing.TB, ns string) *netlink.Handle {
-	t.Helper()
-	h, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
+func handle(t testing.TB, ns string) *netlink.Handle { t.Helper(); return nstest.Handle(t, ns) }
 
-func link(t testing.TB, ns, name string) netlink.Link {
-	t.Helper()
-	l, err := handle(t, ns).LinkByName(name)
-	if err != nil {
-		t.Fatalf("%s: link %s: %v", ns, name, err)
-	}
-	return l
-}
+func link(t testing.TB, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
 
 // veth joins nsA and nsB (see nstest.Veth) with both ends at mtu, unless
 // it is 0.
@@ -62,46 +46,8 @@ func veth(t testing.TB, nsA, nameA, nsB, nameB string, mtu int) {
 // bridge makes a Linux bridge in ns with cidr on it, up.
 func bridge(t testing.TB, ns, name, cidr string) {
 	t.Helper()
-	la := netlink.NewLinkAttrs()
-	la.Name = name
-	if err := handle(t, ns).LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil {
-		t.Fatalf("%s: bridge %s: %v", ns, name, err)
-	}
+	nstest.Bridge(t, ns, name)
 	addr(t, ns, name, cidr)
-}
-
-// enslave puts link name of ns on bridge br and sets it up.
-func enslave(t testing.TB, ns, name, br string) {
-	t.Helper()
-	h := handle(t, ns)
-	l := link(t, ns, name)
-	if err := h.LinkSetMaster(l, link(t, ns, br)); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.LinkSetUp(l); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// route adds dst via gw (empty: on-link) out of dev in ns.
-func route(t testing.TB, ns, dst, gw, dev string) {
-	t.Helper()
-	r := netlink.Route{LinkIndex: link(t, ns, dev).Attrs().Index}
-	if dst != "default" {
-		_, n, err := net.ParseCIDR(dst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Dst = n
-	}
-	if gw != "" {
-		r.Gw = net.ParseIP(gw)
-	} else {
-		r.Scope = netlink.SCOPE_LINK
-	}
-	if err := handle(t, ns).RouteAdd(&r); err != nil {
-		t.Fatalf("%s: route %s via %q dev %s: %v", ns, dst, gw, dev, err)
-	}
 }
 
 // sysctl writes a /proc/sys/net value of ns (per-namespace files are

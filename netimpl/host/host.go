@@ -3,50 +3,25 @@
 // and route of its (virtual) host.
 package host
 
-import (
-	"sync"
-
-	"github.com/nslab/nslab/netimpl"
-)
+import "github.com/nslab/nslab/netimpl"
 
 // Name is the network type.
 const Name = "host"
 
-// Driver is the host driver. Only one network of its type may exist.
+// Driver is the host driver. Only one network of its type may exist: its
+// CreateNetwork and DeleteNetwork are netimpl.Singleton's, as libnetwork's
+// host driver keeps one.
 type Driver struct {
-	mu      sync.Mutex
-	network string
+	netimpl.Singleton
 }
 
 // New returns a host driver.
-func New() *Driver { return &Driver{} }
+func New() *Driver { return &Driver{netimpl.Singleton{Type: Name}} }
 
 // Info implements netimpl.Driver. HostNamespace tells the engine that only a
 // sandbox made from the host's namespace joins this network.
 func (d *Driver) Info() netimpl.DriverInfo {
 	return netimpl.DriverInfo{Name: Name, Scope: netimpl.ScopeLocal, HostNamespace: true}
-}
-
-// CreateNetwork records the single network of this type, as libnetwork's
-// host driver does.
-func (d *Driver) CreateNetwork(n *netimpl.Network) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.network != "" {
-		return netimpl.Errorf(netimpl.KindForbidden, "only one instance of %q network is allowed", Name)
-	}
-	d.network = n.ID
-	return nil
-}
-
-// DeleteNetwork forgets it.
-func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.network == n.ID {
-		d.network = ""
-	}
-	return nil
 }
 
 // Join changes nothing: the sandbox is the host's namespace already.

@@ -1,8 +1,6 @@
 package macvlan
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -34,13 +32,9 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	if err != nil {
 		return netimpl.Errorf(netimpl.KindUnknown, "the requested parent interface %s was not found on the Docker host", nw.opts.parent)
 	}
-	sbh, err := sb.Netlink()
+	sbh, nsfd, err := netimpl.OpenSandbox(sb)
 	if err != nil {
 		return err
-	}
-	nsfd, err := unix.Open(sb.Key, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
 	defer unix.Close(nsfd)
 
@@ -57,7 +51,7 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	if err != nil {
 		return fmt.Errorf("sandbox %s: %s after the move: %w", sb.Key, tmp.Name, err)
 	}
-	if err := configure(sbh, l, ep); err != nil {
+	if err := netimpl.SetupMovedLink(sbh, l, ep); err != nil {
 		sbh.LinkDel(l)
 		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
@@ -70,7 +64,7 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 func (d *Driver) addLink(parentIndex int, mode netlink.MacvlanMode) (*netlink.Macvlan, error) {
 	for try := 0; ; try++ {
 		attrs := netlink.NewLinkAttrs()
-		attrs.Name = tempName()
+		attrs.Name = netimpl.TempLinkName()
 		attrs.ParentIndex = parentIndex
 		l := &netlink.Macvlan{LinkAttrs: attrs, Mode: mode}
 		err := d.host.LinkAdd(l)
@@ -83,24 +77,6 @@ func (d *Driver) addLink(parentIndex int, mode netlink.MacvlanMode) (*netlink.Ma
 		// A passthru parent takes one macvlan only; libnetwork's text.
 		return nil, netimpl.Errorf(netimpl.KindUnknown, "failed to create the macvlan port: %v", err)
 	}
-}
-
-// configure renames the moved link to ep.IfName, sets ep.MAC, adds
-// ep.Addr and brings it up, inside the sandbox.
-func configure(sbh *netlink.Handle, l netlink.Link, ep *netimpl.Endpoint) error {
-	if err := sbh.LinkSetName(l, ep.IfName); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", l.Attrs().Name, ep.IfName, err)
-	}
-	if err := sbh.LinkSetHardwareAddr(l, ep.MAC); err != nil {
-		return fmt.Errorf("%s: mac %s: %w", ep.IfName, ep.MAC, err)
-	}
-	if err := sbh.AddrAdd(l, &netlink.Addr{IPNet: ep.Addr}); err != nil {
-		return fmt.Errorf("%s: add %s: %w", ep.IfName, ep.Addr, err)
-	}
-	if err := sbh.LinkSetUp(l); err != nil {
-		return fmt.Errorf("%s up: %w", ep.IfName, err)
-	}
-	return nil
 }
 
 // Leave deletes the endpoint's macvlan link in the sandbox, before its
@@ -131,14 +107,4 @@ func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.San
 	}
 	delete(nw.links, ep.ID)
 	return nil
-}
-
-// tempName is libnetwork's temporary name for an interface on its way
-// into a sandbox: "veth" and 7 random hex digits.
-func tempName() string {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("macvlan: crypto/rand: " + err.Error())
-	}
-	return "veth" + hex.EncodeToString(b[:])[:7]
 }

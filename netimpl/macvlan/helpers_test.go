@@ -2,7 +2,6 @@ package macvlan_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/internal/enginetest"
 	"github.com/nslab/nslab/netimpl/macvlan"
 	"github.com/nslab/nslab/netimpl/netns"
 	"github.com/nslab/nslab/netimpl/netns/nstest"
@@ -92,39 +92,14 @@ func newHost(t *testing.T, name string) *vhost {
 	return h
 }
 
-func (h *vhost) handle() *netlink.Handle {
-	h.t.Helper()
-	nl, err := netns.Handle(h.ns)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(nl.Close)
-	return nl
-}
+func (h *vhost) handle() *netlink.Handle { h.t.Helper(); return nstest.Handle(h.t, h.ns) }
 
 // linkNames lists the host namespace's links, sorted.
 func (h *vhost) linkNames() []string {
 	return linkNames(h.t, h.ns)
 }
 
-func linkNames(t *testing.T, ns string) []string {
-	t.Helper()
-	nl, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nl.Close()
-	links, err := netns.LinkList(nl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range links {
-		out = append(out, l.Attrs().Name)
-	}
-	sort.Strings(out)
-	return out
-}
+func linkNames(t *testing.T, ns string) []string { t.Helper(); return nstest.LinkNames(t, ns) }
 
 // macvlanNet is `docker network create -d macvlan --subnet S --gateway G
 // -o parent=P [-o macvlan_mode=M] NAME`.
@@ -181,63 +156,18 @@ func (h *vhost) sandbox(name string) netimpl.Sandbox {
 func (h *vhost) name() string { return h.ns[len(netns.RunDir)+1+len(prefix):] }
 
 // link returns a link of a namespace by name.
-func link(t *testing.T, ns, name string) netlink.Link {
-	t.Helper()
-	nl, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nl.Close()
-	l, err := nl.LinkByName(name)
-	if err != nil {
-		t.Fatalf("%s in %s: %v", name, ns, err)
-	}
-	return l
-}
+func link(t *testing.T, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
 
 // addrs lists the IPv4 addresses of a link of ns as "a.b.c.d/len".
 func addrs(t *testing.T, ns string, l netlink.Link) []string {
 	t.Helper()
-	nl, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nl.Close()
-	list, err := netns.AddrList(nl, l, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, a := range list {
-		out = append(out, a.IPNet.String())
-	}
-	return out
+	return nstest.Addrs(t, ns, l)
 }
 
 // defaultGateway is the gateway and device of ns's default route.
 func defaultGateway(t *testing.T, ns string) string {
 	t.Helper()
-	nl, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nl.Close()
-	routes, err := netns.RouteList(nl, nil, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, r := range routes {
-		if r.Gw == nil {
-			continue
-		}
-		l, err := nl.LinkByIndex(r.LinkIndex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("via %s dev %s", r.Gw, l.Attrs().Name))
-	}
-	return fmt.Sprint(out)
+	return fmt.Sprint(nstest.Gateways(t, ns, func(r netlink.Route) bool { return r.Gw != nil }))
 }
 
 // ping requires an echo reply from dst within 5 s.
@@ -260,13 +190,7 @@ func noPing(t *testing.T, from, dst string) {
 // wantErr checks an engine error's kind and exact message.
 func wantErr(t *testing.T, err error, kind netimpl.Kind, msg string) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("want %q, got no error", msg)
-	}
-	var ne *netimpl.Error
-	if !errors.As(err, &ne) || ne.Kind != kind || ne.Msg != msg {
-		t.Fatalf("want kind %d %q, got %v (kind %d)", kind, msg, err, netimpl.KindOf(err))
-	}
+	enginetest.WantErr(t, err, kind, msg)
 }
 
 // sameLinks requires the host's links to be exactly want.

@@ -3,7 +3,7 @@ package null
 import (
 	"testing"
 
-	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/internal/enginetest"
 )
 
 func TestOneNetworkOnly(t *testing.T) {
@@ -11,17 +11,5 @@ func TestOneNetworkOnly(t *testing.T) {
 	if info := d.Info(); info.Name != "null" || !info.Exclusive || info.HostNamespace || info.Interfaces {
 		t.Fatalf("info %+v", info)
 	}
-	a, b := &netimpl.Network{ID: "a"}, &netimpl.Network{ID: "b"}
-	if err := d.CreateNetwork(a); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.CreateNetwork(b); netimpl.KindOf(err) != netimpl.KindForbidden {
-		t.Fatalf("second null network: %v", err)
-	}
-	if err := d.DeleteNetwork(a); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.CreateNetwork(b); err != nil {
-		t.Fatalf("after delete: %v", err)
-	}
+	enginetest.WantOneNetwork(t, d)
 }

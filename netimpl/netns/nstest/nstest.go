@@ -87,6 +87,18 @@ func Veth(t testing.TB, nsA, nameA, nsB, nameB string) {
 // duplicate detection so that they work at once.
 func Addr(t testing.TB, ns, link, cidr string) {
 	t.Helper()
+	addr(t, ns, link, cidr, true)
+}
+
+// AddrOnly is Addr without setting the link up: a link that is down (an
+// unplugged cable) stays down.
+func AddrOnly(t testing.TB, ns, link, cidr string) {
+	t.Helper()
+	addr(t, ns, link, cidr, false)
+}
+
+func addr(t testing.TB, ns, link, cidr string, up bool) {
+	t.Helper()
 	h, err := netns.Handle(ns)
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +118,10 @@ func Addr(t testing.TB, ns, link, cidr string) {
 	if err := h.AddrAdd(l, a); err != nil {
 		t.Fatalf("%s: %s: add %s: %v", ns, link, cidr, err)
 	}
-	if err := h.LinkSetUp(l); err != nil {
-		t.Fatal(err)
+	if up {
+		if err := h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
