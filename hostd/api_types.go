@@ -222,6 +222,15 @@ type ContainerJSON struct {
 	NetworkSettings *NetworkSettings
 }
 
+// SummaryPort is one entry of a container summary's Ports: an exposed
+// port, with the host address and port it is published on, if it is.
+type SummaryPort struct {
+	IP          string `json:",omitempty"`
+	PrivatePort uint16
+	PublicPort  uint16 `json:",omitempty"`
+	Type        string
+}
+
 // ContainerSummary is one entry of GET /containers/json.
 type ContainerSummary struct {
 	ID         string `json:"Id"`
@@ -230,7 +239,7 @@ type ContainerSummary struct {
 	ImageID    string
 	Command    string
 	Created    int64
-	Ports      []struct{}
+	Ports      []SummaryPort
 	Labels     map[string]string
 	State      string
 	Status     string

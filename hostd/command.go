@@ -69,11 +69,12 @@ func (d *Daemon) makeAppletDir() error {
 	return nil
 }
 
-// processEnv is the environment of a container process: the container's,
-// with the applet directory at the end of its PATH.
-func (d *Daemon) processEnv(c *Container, extra ...string) []string {
+// processEnv is the environment of a container process (tty: it has a
+// terminal): the container's, with the applet directory at the end of its
+// PATH.
+func (d *Daemon) processEnv(c *Container, tty bool, extra ...string) []string {
 	// Link variables are part of the container's environment, exec's too.
-	env := mergeEnv(d.withLinkEnv(c, c.env()), extra)
+	env := mergeEnv(c.env(tty, d.linkEnv(c)), extra)
 	if d.appletDir == "" {
 		return env
 	}

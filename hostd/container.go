@@ -91,27 +91,23 @@ func (c *Container) argv() []string {
 	return append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...)
 }
 
-// env is the process environment Docker gives the container: its Config.Env
-// (which holds the image's PATH), HOSTNAME, HOME and, with a tty, TERM.
-func (c *Container) env() []string {
-	env := []string{}
-	has := map[string]bool{}
-	for _, kv := range c.Config.Env {
-		k, _, _ := strings.Cut(kv, "=")
-		has[k] = true
-	}
-	if !has["PATH"] {
-		env = append(env, "PATH="+defaultPath)
-	}
-	env = append(env, "HOSTNAME="+c.Config.Hostname)
-	if c.Config.Tty {
+// env is the environment of a container process as Docker's
+// CreateDaemonEnvironment makes it: PATH and HOSTNAME, TERM when the process
+// has a terminal (an exec's own -t, not the container's), the link
+// variables, then the container's environment replacing or appending. HOME
+// comes last, as runc adds it from the rootfs' passwd (here the machine's).
+func (c *Container) env(tty bool, links []string) []string {
+	env := []string{"PATH=" + defaultPath, "HOSTNAME=" + c.Config.Hostname}
+	if tty {
 		env = append(env, "TERM=xterm")
 	}
-	env = append(env, c.Config.Env...)
-	if !has["HOME"] {
-		env = append(env, "HOME=/root")
+	env = mergeEnv(append(env, links...), c.Config.Env)
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "HOME=") {
+			return env
+		}
 	}
-	return env
+	return append(env, "HOME=/root")
 }
 
 // workDir is the directory the command starts in.

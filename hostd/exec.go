@@ -105,10 +105,7 @@ func (d *Daemon) runExec(e *execInstance, pid int, size *[2]uint, io_ *execIO) {
 		d.mu.Unlock()
 	}
 	c := e.c
-	env := d.processEnv(c, e.cfg.Env...)
-	if e.cfg.Tty {
-		env = append(env, "TERM=xterm")
-	}
+	env := d.processEnv(c, e.cfg.Tty, e.cfg.Env...)
 	wd := e.cfg.WorkingDir
 	if wd == "" {
 		wd = c.workDir()

@@ -43,3 +43,7 @@ func (g reapGuard) AddLink(l firewall.Link) error {
 func (g reapGuard) RemoveLink(l firewall.Link) error {
 	return g.guard(func() error { return g.Backend.RemoveLink(l) })
 }
+
+func (g reapGuard) SetForwardPolicy(policy string) error {
+	return g.guard(func() error { return g.Backend.SetForwardPolicy(policy) })
+}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/nslab/nslab/netimpl/firewall"
 )
 
 // forwardPolicy notes, before the firewall's Setup, whether IPv4
@@ -24,7 +26,14 @@ func noteForwardPolicy(r *reaper, kind string) forwardPolicy {
 	// here is the virtual host's.
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	fp.wasOn = err == nil && bytes.HasPrefix(b, []byte("1"))
-	if !fp.wasOn || (kind != "" && kind != "iptables") {
+	if !fp.wasOn {
+		return fp
+	}
+	if kind == firewall.KindNFTables {
+		// The nftables backend's FORWARD chain is its own, in a table of
+		// its own: before hostd there was none, so nothing of its tables
+		// dropped forwarded traffic, and nothing should after.
+		fp.policy = firewall.PolicyAccept
 		return fp
 	}
 	r.beginForeign()
@@ -40,23 +49,11 @@ func noteForwardPolicy(r *reaper, kind string) forwardPolicy {
 }
 
 // restore puts back the FORWARD policy Setup changed, when forwarding was
-// already on. Only the iptables backend is concerned: the nftables one
-// keeps its policy in a chain of its own.
-func (fp forwardPolicy) restore(r *reaper) error {
-	if !fp.wasOn || fp.policy == "" || fp.policy == "DROP" {
+// already on, through the backend: iptables' FORWARD chain, or the FORWARD
+// base chain of the nftables backend's filter table.
+func (fp forwardPolicy) restore(fw firewall.Backend) error {
+	if !fp.wasOn || fp.policy == "" || fp.policy == firewall.PolicyDrop {
 		return nil
 	}
-	r.beginForeign()
-	defer r.endForeign()
-	if out, err := exec.Command("iptables", "-w", "-P", "FORWARD", fp.policy).CombinedOutput(); err != nil {
-		return &execError{err: err, out: strings.TrimSpace(string(out))}
-	}
-	return nil
+	return fw.SetForwardPolicy(fp.policy)
 }
-
-type execError struct {
-	err error
-	out string
-}
-
-func (e *execError) Error() string { return "iptables -P FORWARD: " + e.err.Error() + ": " + e.out }

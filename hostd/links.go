@@ -128,25 +128,13 @@ func (d *Daemon) linkHosts(c *Container) []hostsEntry {
 	return d.svc.links[c.ID].hosts
 }
 
-// withLinkEnv puts the link variables where Docker puts them: after PATH,
-// HOSTNAME and TERM, before the container's own environment.
-func (d *Daemon) withLinkEnv(c *Container, env []string) []string {
+// linkEnv are the link variables of c's running links, which Docker puts
+// after PATH, HOSTNAME and TERM, before the container's own environment.
+func (d *Daemon) linkEnv(c *Container) []string {
 	d.svc.mu.Lock()
+	defer d.svc.mu.Unlock()
 	d.svc.init()
-	lenv := d.svc.links[c.ID].env
-	d.svc.mu.Unlock()
-	if len(lenv) == 0 {
-		return env
-	}
-	at := 0
-	for i, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); k == "PATH" || k == "HOSTNAME" || k == "TERM" {
-			at = i + 1
-		}
-	}
-	out := append([]string{}, env[:at]...)
-	out = append(out, lenv...)
-	return append(out, env[at:]...)
+	return d.svc.links[c.ID].env
 }
 
 // addLinkRules writes the link ACCEPT pairs when the default bridge has

@@ -1,10 +1,12 @@
 package hostd
 
 import (
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nslab/nslab/netimpl/portmap"
 )
@@ -112,4 +114,81 @@ func portSpecs(c *Container) ([]portmap.Spec, error) {
 		}
 	}
 	return specs, nil
+}
+
+// summaryPorts lists inspect's Ports as /containers/json does, which the
+// docker CLI's PORTS column reads ("0.0.0.0:80->80/tcp"): one entry per
+// host binding, one without a public port for a port only exposed.
+func summaryPorts(ports map[string][]PortBinding) []SummaryPort {
+	out := []SummaryPort{}
+	for k, bs := range ports {
+		proto, p, _, err := parsePortKey(k)
+		if err != nil {
+			continue
+		}
+		if len(bs) == 0 {
+			out = append(out, SummaryPort{PrivatePort: p, Type: proto})
+		}
+		for _, b := range bs {
+			hp, err := strconv.ParseUint(b.HostPort, 10, 16)
+			if err != nil {
+				continue
+			}
+			out = append(out, SummaryPort{IP: b.HostIP, PrivatePort: p, PublicPort: uint16(hp), Type: proto})
+		}
+	}
+	// Stable: a port's bindings stay in the order they were made (0.0.0.0,
+	// then ::).
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.PrivatePort != b.PrivatePort {
+			return a.PrivatePort < b.PrivatePort
+		}
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.PublicPort < b.PublicPort
+	})
+	return out
+}
+
+// withIPv6Twins follows each mapping asked on all addresses with the same
+// request on [::], when proxy says the userland proxy is on and IPv6 can
+// be listened on: dockerd 20.10 (bridge driver's allocatePortsInternal)
+// publishes such a port on both, its proxy relaying [::] to the
+// container's IPv4 address, so that inspect shows 0.0.0.0:80 and :::80.
+// The twin asks for the same host port as the original request, not the
+// one the IPv4 mapping got: an ephemeral one is chosen afresh on [::].
+func withIPv6Twins(specs []portmap.Spec, proxy bool) []portmap.Spec {
+	if !proxy {
+		return specs
+	}
+	out := make([]portmap.Spec, 0, 2*len(specs))
+	for _, s := range specs {
+		out = append(out, s)
+		if !s.HostIP.IsValid() || s.HostIP.IsUnspecified() {
+			t := s
+			t.HostIP = netip.IPv6Unspecified()
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+var (
+	v6Once       sync.Once
+	v6Listenable bool
+)
+
+// ipv6Listenable is libnetwork's netutils.IsV6Listenable: whether [::1]
+// can be listened on in the host's namespace (not with ipv6.disable=1).
+// hostd's main thread, and so this check, is in the virtual host's.
+func ipv6Listenable() bool {
+	v6Once.Do(func() {
+		if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+			ln.Close()
+			v6Listenable = true
+		}
+	})
+	return v6Listenable
 }

@@ -56,7 +56,7 @@ func (d *Daemon) startLocked(c *Container) error {
 			d.log.Printf("container %s: undo sandbox: %v", c.Name, derr)
 		}
 	}
-	env := d.processEnv(c)
+	env := d.processEnv(c, c.Config.Tty)
 	path, argv, err := d.resolveCommand(c.argv(), env, c.workDir())
 	if err != nil {
 		undo()

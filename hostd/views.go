@@ -125,7 +125,7 @@ func (d *Daemon) summary(c *Container) ContainerSummary {
 		ImageID: imageID(c.Config.Image),
 		Command: strings.Join(argv, " "),
 		Created: c.Created.Unix(),
-		Ports:   []struct{}{},
+		Ports:   summaryPorts(d.publishedPorts(c)),
 		Labels:  c.Config.Labels,
 		State:   c.state,
 		Status:  statusText(c),

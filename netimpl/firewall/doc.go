@@ -26,7 +26,10 @@
 // Teardown removes every rule and chain the backend made; Close only lets go
 // of the namespace and leaves the rules, as dockerd does when it exits.
 //
-// Only what Docker 20.10 does with its default daemon options is modelled:
-// IPv4, the userland proxy on (so no hairpin NAT rules), iptables enabled.
+// Modelled: Docker 20.10 with IPv4 and iptables enabled, the userland proxy
+// on (the default) or off (Options.Hairpin, dockerd --userland-proxy=false:
+// hairpin NAT and route_localnet on each bridge). The FORWARD policy is DROP
+// after Setup, as dockerd leaves it when it turns ip_forward on itself;
+// SetForwardPolicy expresses a daemon that found forwarding already on.
 // Turning on ip_forward is the bridge driver's job, not this package's.
 package firewall

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 )
 
@@ -114,6 +115,11 @@ type Backend interface {
 	RemovePort(p Port) error
 	AddLink(l Link) error
 	RemoveLink(l Link) error
+	// SetForwardPolicy sets what happens to forwarded traffic no rule
+	// accepts: PolicyDrop, which Setup sets as dockerd does when it turns
+	// IPv4 forwarding on itself, or PolicyAccept, which a daemon that found
+	// forwarding already on leaves (libnetwork's setupIPForwarding).
+	SetForwardPolicy(policy string) error
 	// Teardown removes everything this backend made, Setup included. The
 	// backend may be set up again afterwards.
 	Teardown() error
@@ -129,19 +135,59 @@ const (
 	KindNFTables = "nftables"
 )
 
+// Forward policies, in iptables' words.
+const (
+	PolicyAccept = "ACCEPT"
+	PolicyDrop   = "DROP"
+)
+
+func validatePolicy(policy string) error {
+	if policy != PolicyAccept && policy != PolicyDrop {
+		return fmt.Errorf("forward policy %q: want %s or %s", policy, PolicyAccept, PolicyDrop)
+	}
+	return nil
+}
+
 // ErrClosed is returned by a backend used after Close.
 var ErrClosed = errors.New("firewall: backend closed")
 
+// Options are the daemon settings Docker's rules depend on. The zero value
+// is Docker 20.10's default daemon.
+type Options struct {
+	// Hairpin is dockerd's --userland-proxy=false ("hairpin mode"): with no
+	// proxy to serve a published port to the host itself and to the
+	// port's own bridge, the DNAT applies to them too (no `! -i <bridge>`,
+	// no SKIP DNAT rule, the nat OUTPUT jump without `! -d 127.0.0.0/8`),
+	// each bridge routes 127/8 (route_localnet) and a MASQUERADE of local
+	// sources into the bridge brings the answers back
+	// (libnetwork drivers/bridge/setup_ip_tables.go, hpNatRule).
+	Hairpin bool
+}
+
 // New returns a backend of the given kind ("" means iptables, Docker 20.10's
 // only one), bound to the network namespace of the calling thread.
-func New(kind string) (Backend, error) {
+func New(kind string) (Backend, error) { return NewWithOptions(kind, Options{}) }
+
+// NewWithOptions is New for a daemon with the given settings.
+func NewWithOptions(kind string, o Options) (Backend, error) {
 	switch kind {
 	case "", KindIPTables:
-		return newIPTables()
+		return newIPTables(o)
 	case KindNFTables:
-		return newNFTables()
+		return newNFTables(o)
 	}
 	return nil, fmt.Errorf("firewall: unknown backend %q (want %q or %q)", kind, KindIPTables, KindNFTables)
+}
+
+// routeLocalnet lets the bridge route 127/8 (net.ipv4.conf.<bridge>.
+// route_localnet=1), as dockerd's setupLoopbackAddressesRouting does in
+// hairpin mode, so that a DNAT of a connection to 127.0.0.1 can leave
+// through it. Run inside the bound namespace.
+func routeLocalnet(bridge string) error {
+	if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+bridge+"/route_localnet", []byte("1\n"), 0o644); err != nil {
+		return fmt.Errorf("bridge %s: route_localnet: %w", bridge, err)
+	}
+	return nil
 }
 
 func validateNetwork(n Network) error {

@@ -13,9 +13,10 @@ import (
 // rule, through go-iptables. Each call runs on a thread inside the bound
 // namespace, so the tool it execs works there.
 type ipTables struct {
-	mu  sync.Mutex
-	ns  *boundNS
-	ipt *iptables.IPTables
+	mu      sync.Mutex
+	ns      *boundNS
+	ipt     *iptables.IPTables
+	hairpin bool // Options.Hairpin
 	// restore is the iptables-restore of the same flavour (nf_tables or
 	// legacy) as iptables, used to delete several rules at once; "" if
 	// there is none.
@@ -27,12 +28,12 @@ type ipTables struct {
 	madeTables []string
 }
 
-func newIPTables() (*ipTables, error) {
+func newIPTables(o Options) (*ipTables, error) {
 	ns, err := bindThreadNS()
 	if err != nil {
 		return nil, err
 	}
-	b := &ipTables{ns: ns, reg: newRegistry()}
+	b := &ipTables{ns: ns, reg: newRegistry(), hairpin: o.Hairpin}
 	err = ns.do(func() (err error) {
 		if b.ipt, err = iptables.New(); err != nil {
 			return err
@@ -143,7 +144,7 @@ func (b *ipTables) setup(fresh bool) error {
 	if err := b.ensureJumps(); err != nil {
 		return err
 	}
-	for _, r := range []iptRule{iptNATPrerouting, iptNATOutput} {
+	for _, r := range []iptRule{iptNATPrerouting, natOutput(b.hairpin)} {
 		if err := b.ipt.AppendUnique(r.table, r.chain, r.spec...); err != nil {
 			return err
 		}
@@ -158,7 +159,7 @@ func (b *ipTables) AddNetwork(n Network) error {
 	if err != nil || present {
 		return wrapErr(KindIPTables, err)
 	}
-	ops := iptNetworkOps(n)
+	ops := iptNetworkOps(n, b.hairpin)
 	err = b.ns.do(func() error {
 		if err := b.applyAll(ops, true); err != nil {
 			return err
@@ -166,6 +167,12 @@ func (b *ipTables) AddNetwork(n Network) error {
 		if err := b.ensureJumps(); err != nil {
 			b.removeAll(ops)
 			return err
+		}
+		if b.hairpin {
+			if err := routeLocalnet(n.Bridge); err != nil {
+				b.removeAll(ops)
+				return err
+			}
 		}
 		return nil
 	})
@@ -206,7 +213,7 @@ func (b *ipTables) removeNetwork(n Network) error {
 			return err
 		}
 	}
-	if err := b.removeAll(iptNetworkOps(n)); err != nil {
+	if err := b.removeAll(iptNetworkOps(n, b.hairpin)); err != nil {
 		return fmt.Errorf("firewall iptables: network %s: %w", n.Bridge, err)
 	}
 	b.reg.removeNetwork(n.Bridge)
@@ -224,7 +231,7 @@ func (b *ipTables) AddPort(p Port) error {
 	// No -C here: a port's rules are new unless another port shares them,
 	// which the registry knows, and each check is one more exec of the
 	// iptables tool on the path that hostd takes most often.
-	ops := b.unshared(iptPortOps(p), p.key())
+	ops := b.unshared(iptPortOps(p, b.hairpin), p.key())
 	err = b.ns.do(func() error { return b.applyAll(ops, false) })
 	if err != nil {
 		return fmt.Errorf("firewall iptables: port %s: %w", p, err)
@@ -245,7 +252,7 @@ func (b *ipTables) unshared(ops []iptOp, key string) []iptOp {
 			if k == key {
 				continue
 			}
-			for _, o := range iptPortOps(other) {
+			for _, o := range iptPortOps(other, b.hairpin) {
 				if o.equal(op.iptRule) {
 					shared = true
 				}
@@ -277,7 +284,7 @@ func (b *ipTables) RemovePort(p Port) error {
 }
 
 func (b *ipTables) removePort(p Port) error {
-	if err := b.removeAll(b.unshared(iptPortOps(p), p.key())); err != nil {
+	if err := b.removeAll(b.unshared(iptPortOps(p, b.hairpin), p.key())); err != nil {
 		return fmt.Errorf("firewall iptables: port %s: %w", p, err)
 	}
 	delete(b.reg.ports, p.key())
@@ -321,6 +328,24 @@ func (b *ipTables) removeLink(l Link) error {
 		return fmt.Errorf("firewall iptables: link %s: %w", l, err)
 	}
 	delete(b.reg.links, l.key())
+	return nil
+}
+
+// SetForwardPolicy is `iptables -P FORWARD POLICY`. Teardown still puts
+// back the policy Setup found.
+func (b *ipTables) SetForwardPolicy(policy string) error {
+	if err := validatePolicy(policy); err != nil {
+		return wrapErr(KindIPTables, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ns.fd < 0 {
+		return ErrClosed
+	}
+	err := b.ns.do(func() error { return b.ipt.ChangePolicy("filter", "FORWARD", policy) })
+	if err != nil {
+		return fmt.Errorf("firewall iptables: forward policy %s: %w", policy, err)
+	}
 	return nil
 }
 

@@ -53,7 +53,17 @@ var (
 	iptJumpIsolation1 = iptRule{"filter", "FORWARD", []string{"-j", ChainIsolation1}}
 	iptNATPrerouting  = iptRule{"nat", "PREROUTING", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDocker}}
 	iptNATOutput      = iptRule{"nat", "OUTPUT", []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDocker}}
+	// In hairpin mode the host's own loopback goes through DOCKER too.
+	iptNATOutputHairpin = iptRule{"nat", "OUTPUT", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDocker}}
 )
+
+// natOutput is the nat OUTPUT jump of a daemon with or without hairpin.
+func natOutput(hairpin bool) iptRule {
+	if hairpin {
+		return iptNATOutputHairpin
+	}
+	return iptNATOutput
+}
 
 // iptChains are the chains dockerd creates at start (bridge driver's
 // setupIPChains, then DOCKER-USER in arrangeUserFilterRule), in that order.
@@ -76,7 +86,7 @@ var iptReturns = []iptRule{
 // 20.10 writes them (libnetwork drivers/bridge/setup_ip_tables.go). The jumps
 // from FORWARD are moved back to the top afterwards by the caller, as
 // EnsureJumpRule does.
-func iptNetworkOps(n Network) []iptOp {
+func iptNetworkOps(n Network, hairpin bool) []iptOp {
 	br, subnet := n.Bridge, n.subnet().String()
 	var ops []iptOp
 	if n.Internal {
@@ -90,12 +100,17 @@ func iptNetworkOps(n Network) []iptOp {
 		// inter-network rules.
 		return ops
 	}
-	// setupIPTablesInternal: natRule and skipDNAT only with masquerading
-	// (skipDNAT also needs the userland proxy on, which it always is here).
+	// setupIPTablesInternal: natRule and skipDNAT only with masquerading,
+	// skipDNAT only with the userland proxy on; in hairpin mode the
+	// MASQUERADE of local sources into the bridge (hpNatRule).
 	if n.Masquerade {
-		ops = append(ops,
-			ins("nat", "POSTROUTING", "-s", subnet, "!", "-o", br, "-j", "MASQUERADE"),
-			ins("nat", ChainDocker, "-i", br, "-j", "RETURN"))
+		ops = append(ops, ins("nat", "POSTROUTING", "-s", subnet, "!", "-o", br, "-j", "MASQUERADE"))
+		if !hairpin {
+			ops = append(ops, ins("nat", ChainDocker, "-i", br, "-j", "RETURN"))
+		}
+	}
+	if hairpin {
+		ops = append(ops, ins("nat", "POSTROUTING", "-o", br, "-m", "addrtype", "--src-type", "LOCAL", "-j", "MASQUERADE"))
 	}
 	ops = append(ops,
 		iccOp(n),
@@ -124,9 +139,9 @@ func iccOp(n Network) iptOp {
 // iptPortOps are the three rules of a published port, appended in the order
 // of libnetwork/iptables ChainInfo.Forward (20.10): DNAT in nat DOCKER (not
 // for traffic from the container's own bridge, which the userland proxy
-// serves), ACCEPT in filter DOCKER, and the MASQUERADE of a container
-// reaching itself through its published port.
-func iptPortOps(p Port) []iptOp {
+// serves, unless in hairpin mode), ACCEPT in filter DOCKER, and the
+// MASQUERADE of a container reaching itself through its published port.
+func iptPortOps(p Port, hairpin bool) []iptOp {
 	br, proto := p.Bridge, p.Proto
 	cip := p.ContainerIP.String() + "/32"
 	cport, hport := strconv.Itoa(int(p.ContainerPort)), strconv.Itoa(int(p.HostPort))
@@ -134,7 +149,10 @@ func iptPortOps(p Port) []iptOp {
 	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
 		dnat = append(dnat, "-d", p.HostIP.String()+"/32")
 	}
-	dnat = append(dnat, "!", "-i", br, "-p", proto, "-m", proto, "--dport", hport,
+	if !hairpin {
+		dnat = append(dnat, "!", "-i", br)
+	}
+	dnat = append(dnat, "-p", proto, "-m", proto, "--dport", hport,
 		"-j", "DNAT", "--to-destination", fmt.Sprintf("%s:%d", p.ContainerIP, p.ContainerPort))
 	return []iptOp{
 		app("nat", ChainDocker, dnat...),

@@ -18,7 +18,7 @@ func (b *ipTables) teardown() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, j := range []iptRule{iptJumpUser, iptJumpIsolation1, iptNATPrerouting, iptNATOutput} {
+	for _, j := range []iptRule{iptJumpUser, iptJumpIsolation1, iptNATPrerouting, natOutput(b.hairpin)} {
 		if err := b.remove(j); err != nil {
 			errs = append(errs, fmt.Errorf("delete %s: %w", j, err))
 		}

@@ -25,6 +25,10 @@ type nfTables struct {
 	// true except for rules added since the last listing (fresh false).
 	refs  map[string][]nftRef
 	fresh bool
+	// hairpin is Options.Hairpin; ns, held only then, is where the
+	// bridges' route_localnet is written.
+	hairpin bool
+	ns      *boundNS
 }
 
 type nftRef struct {
@@ -39,7 +43,7 @@ func tagNetwork(bridge string) string { return "network " + bridge }
 func tagPort(p Port) string           { return "port " + p.String() }
 func tagLink(l Link) string           { return "link " + l.String() }
 
-func newNFTables() (*nfTables, error) {
+func newNFTables(o Options) (*nfTables, error) {
 	// A lasting connection: its socket is created now, on the calling
 	// thread, so it belongs to that thread's namespace for good.
 	conn, err := nftables.New(nftables.AsLasting())
@@ -51,10 +55,17 @@ func newNFTables() (*nfTables, error) {
 		return nil, fmt.Errorf("firewall nftables: list tables: %w", err)
 	}
 	b := &nfTables{
-		conn:   conn,
-		filter: &nftables.Table{Name: nftFilterTable, Family: nftables.TableFamilyIPv4},
-		nat:    &nftables.Table{Name: nftNATTable, Family: nftables.TableFamilyIPv4},
-		reg:    newRegistry(),
+		conn:    conn,
+		filter:  &nftables.Table{Name: nftFilterTable, Family: nftables.TableFamilyIPv4},
+		nat:     &nftables.Table{Name: nftNATTable, Family: nftables.TableFamilyIPv4},
+		reg:     newRegistry(),
+		hairpin: o.Hairpin,
+	}
+	if o.Hairpin {
+		if b.ns, err = bindThreadNS(); err != nil {
+			conn.CloseLasting()
+			return nil, err
+		}
 	}
 	drop, accept := nftables.ChainPolicyDrop, nftables.ChainPolicyAccept
 	b.chains = []*nftables.Chain{
@@ -82,6 +93,9 @@ func (b *nfTables) Close() error {
 	}
 	err := b.conn.CloseLasting()
 	b.conn = nil
+	if e := b.ns.close(); err == nil {
+		err = e
+	}
 	return err
 }
 
@@ -135,10 +149,13 @@ func (b *nfTables) Setup() error {
 	}
 	b.conn.AddTable(b.filter)
 	b.conn.AddTable(b.nat)
+	// FORWARD drops, as iptables' Setup sets it (SetForwardPolicy changes it).
+	drop := nftables.ChainPolicyDrop
+	b.chains[0].Policy = &drop
 	for _, c := range b.chains {
 		b.conn.AddChain(c)
 	}
-	b.queue(tagSetup, nftSetupRules(), 0)
+	b.queue(tagSetup, nftSetupRules(b.hairpin), 0)
 	if err := b.conn.Flush(); err != nil {
 		return fmt.Errorf("firewall nftables: setup: %w", err)
 	}
@@ -282,8 +299,14 @@ func (b *nfTables) AddNetwork(n Network) error {
 	if err != nil || present {
 		return wrapErr(KindNFTables, err)
 	}
-	if err := b.add(tagNetwork(n.Bridge), nftNetworkRules(n)); err != nil {
+	if err := b.add(tagNetwork(n.Bridge), nftNetworkRules(n, b.hairpin)); err != nil {
 		return fmt.Errorf("firewall nftables: network %s: %w", n.Bridge, err)
+	}
+	if b.hairpin {
+		if err := b.ns.do(func() error { return routeLocalnet(n.Bridge) }); err != nil {
+			b.remove(tagNetwork(n.Bridge))
+			return fmt.Errorf("firewall nftables: network %s: %w", n.Bridge, err)
+		}
 	}
 	b.reg.addNetwork(n)
 	return nil
@@ -325,7 +348,7 @@ func (b *nfTables) AddPort(p Port) error {
 	if err != nil || present {
 		return wrapErr(KindNFTables, err)
 	}
-	if err := b.add(tagPort(p), nftPortRules(p)); err != nil {
+	if err := b.add(tagPort(p), nftPortRules(p, b.hairpin)); err != nil {
 		return fmt.Errorf("firewall nftables: port %s: %w", p, err)
 	}
 	b.reg.ports[p.key()] = p
@@ -375,6 +398,41 @@ func (b *nfTables) RemoveLink(l Link) error {
 }
 
 // Teardown deletes both tables, and with them every chain and rule.
+// SetForwardPolicy changes the policy of the FORWARD base chain, the only
+// one that filters forwarded traffic in this backend's tables. A later
+// Setup that rebuilds the tables sets drop again, as iptables' does.
+func (b *nfTables) SetForwardPolicy(policy string) error {
+	if err := validatePolicy(policy); err != nil {
+		return wrapErr(KindNFTables, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn == nil {
+		return ErrClosed
+	}
+	p := nftables.ChainPolicyDrop
+	if policy == PolicyAccept {
+		p = nftables.ChainPolicyAccept
+	}
+	fwd := b.chains[0] // FORWARD, see newNFTables
+	old := fwd.Policy
+	fwd.Policy = &p
+	present, err := b.present()
+	if err != nil {
+		fwd.Policy = old
+		return fmt.Errorf("firewall nftables: forward policy %s: %w", policy, err)
+	}
+	if slices.Contains(present, b.filter) {
+		// NEWCHAIN on an existing base chain updates its policy.
+		b.conn.AddChain(fwd)
+		if err := b.conn.Flush(); err != nil {
+			fwd.Policy = old
+			return fmt.Errorf("firewall nftables: forward policy %s: %w", policy, err)
+		}
+	}
+	return nil
+}
+
 func (b *nfTables) Teardown() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

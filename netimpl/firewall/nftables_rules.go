@@ -36,7 +36,11 @@ type nftRule struct {
 
 // nftSetupRules are the base rules: the jumps at the top of FORWARD and into
 // nat DOCKER, and the RETURN that ends the isolation chains and DOCKER-USER.
-func nftSetupRules() []nftRule {
+func nftSetupRules(hairpin bool) []nftRule {
+	output := rule(ipDaddr(neq, netip.MustParsePrefix("127.0.0.0/8")), fibDaddrLocal(), counter(), jump(ChainDocker))
+	if hairpin {
+		output = rule(fibDaddrLocal(), counter(), jump(ChainDocker))
+	}
 	return []nftRule{
 		{chain: "FORWARD", exprs: rule(counter(), jump(ChainUser))},
 		{chain: "FORWARD", exprs: rule(counter(), jump(ChainIsolation1))},
@@ -45,13 +49,13 @@ func nftSetupRules() []nftRule {
 		{chain: ChainUser, exprs: rule(counter(), verdict(expr.VerdictReturn))},
 		// -m addrtype --dst-type LOCAL is `fib daddr type local`.
 		{nat: true, chain: "PREROUTING", exprs: rule(fibDaddrLocal(), counter(), jump(ChainDocker))},
-		{nat: true, chain: "OUTPUT", exprs: rule(ipDaddr(neq, netip.MustParsePrefix("127.0.0.0/8")), fibDaddrLocal(), counter(), jump(ChainDocker))},
+		{nat: true, chain: "OUTPUT", exprs: output},
 	}
 }
 
 // nftNetworkRules are iptNetworkOps in nftables words, same chains, same
 // places.
-func nftNetworkRules(n Network) []nftRule {
+func nftNetworkRules(n Network, hairpin bool) []nftRule {
 	br, subnet := n.Bridge, n.subnet()
 	var rs []nftRule
 	icc := func() {
@@ -69,9 +73,14 @@ func nftNetworkRules(n Network) []nftRule {
 		return rs
 	}
 	if n.Masquerade {
-		rs = append(rs,
-			nftRule{nat: true, chain: "POSTROUTING", place: placeTop, exprs: rule(ipSaddr(eq, subnet), oif(neq, br), counter(), &expr.Masq{})},
-			nftRule{nat: true, chain: ChainDocker, place: placeTop, exprs: rule(iif(eq, br), counter(), verdict(expr.VerdictReturn))})
+		rs = append(rs, nftRule{nat: true, chain: "POSTROUTING", place: placeTop, exprs: rule(ipSaddr(eq, subnet), oif(neq, br), counter(), &expr.Masq{})})
+		if !hairpin {
+			rs = append(rs, nftRule{nat: true, chain: ChainDocker, place: placeTop, exprs: rule(iif(eq, br), counter(), verdict(expr.VerdictReturn))})
+		}
+	}
+	if hairpin {
+		// -o <br> -m addrtype --src-type LOCAL -j MASQUERADE
+		rs = append(rs, nftRule{nat: true, chain: "POSTROUTING", place: placeTop, exprs: rule(oif(eq, br), fibSaddrLocal(), counter(), &expr.Masq{})})
 	}
 	// The FORWARD block, top to bottom as dockerd leaves it.
 	rs = append(rs,
@@ -86,14 +95,16 @@ func nftNetworkRules(n Network) []nftRule {
 }
 
 // nftPortRules are iptPortOps: DNAT, ACCEPT, and the self-MASQUERADE.
-func nftPortRules(p Port) []nftRule {
+func nftPortRules(p Port, hairpin bool) []nftRule {
 	br := p.Bridge
 	cip := netip.PrefixFrom(p.ContainerIP, 32)
 	var dnat []expr.Any
 	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
 		dnat = append(dnat, ipDaddr(eq, netip.PrefixFrom(p.HostIP, 32))...)
 	}
-	dnat = append(dnat, iif(neq, br)...)
+	if !hairpin {
+		dnat = append(dnat, iif(neq, br)...)
+	}
 	dnat = append(dnat, l4port(p.Proto, true, p.HostPort)...)
 	dnat = append(dnat, counter(),
 		&expr.Immediate{Register: 1, Data: p.ContainerIP.AsSlice()},
@@ -196,6 +207,14 @@ func ctEstablished() []expr.Any {
 			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED),
 			Xor:  make([]byte, 4)},
 		&expr.Cmp{Op: neq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+// fibSaddrLocal is -m addrtype --src-type LOCAL.
+func fibSaddrLocal() []expr.Any {
+	return []expr.Any{
+		&expr.Fib{Register: 1, FlagSADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: eq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
 	}
 }
 

@@ -1,15 +1,36 @@
 package portmap
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
 )
 
-// Docker 20.10's ephemeral range (portallocator.go defaultPortRangeStart
-// and defaultPortRangeEnd).
+// Docker 20.10's fallback ephemeral range (portallocator.go
+// defaultPortRangeStart and defaultPortRangeEnd), used when the kernel's
+// ip_local_port_range cannot be read.
 const (
 	DefaultRangeStart = 49153
 	DefaultRangeEnd   = 65535
 )
+
+// localPortRange is libnetwork's getDynamicPortRange (portallocator_linux.go,
+// Docker 20.10): the kernel's ephemeral range, net.ipv4.ip_local_port_range,
+// of the namespace of the calling thread (32768-60999 by default).
+func localPortRange() (begin, end uint16, err error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, err
+	}
+	var lo, hi int
+	if n, err := fmt.Sscanf(string(b), "%d\t%d", &lo, &hi); n != 2 || err != nil {
+		return 0, 0, fmt.Errorf("ip_local_port_range %q: %v", b, err)
+	}
+	if lo < 1 || hi > 65535 || hi < lo {
+		return 0, 0, fmt.Errorf("ip_local_port_range %d-%d: not a port range", lo, hi)
+	}
+	return uint16(lo), uint16(hi), nil
+}
 
 // allocator is libnetwork's PortAllocator for one daemon: reserved ports
 // per host address and protocol, and for each range asked so far the last

@@ -12,12 +12,13 @@
 //   - portallocator/portallocator.go: ports are reserved per host address
 //     and protocol (0.0.0.0:8080 and 127.0.0.1:8080 are different
 //     reservations; the second then fails when its proxy cannot bind); an
-//     ephemeral port (-P, or -p with no host port) comes from 49153-65535,
-//     round-robin from the last one given; a host port range (-p
-//     8000-8010:80) gives its first free port, round-robin too; the error
-//     texts "Bind for 0.0.0.0:8080 failed: port is already allocated" and
-//     "all ports are allocated". (Docker 23 later took the range from
-//     ip_local_port_range; 20.10 did not.)
+//     ephemeral port (-P, or -p with no host port) comes from the kernel's
+//     net.ipv4.ip_local_port_range (portallocator_linux.go; 32768-60999 by
+//     default, as a real dockerd 20.10.24 gives 32768 first), or
+//     49153-65535 when that cannot be read, round-robin from the last one
+//     given; a host port range (-p 8000-8010:80) gives its first free port,
+//     round-robin too; the error texts "Bind for 0.0.0.0:8080 failed: port
+//     is already allocated" and "all ports are allocated".
 //   - portmapper/mapper.go and proxy.go: the proxy is started after the
 //     reservation and the reservation is released when it fails, with
 //     "Error starting userland proxy: <listen error>"; with the proxy off

@@ -27,7 +27,8 @@ type Options struct {
 	// dummyProxy does, so that no other program takes it.
 	NoProxy bool
 	// Range is the ephemeral range for -P and for -p without a host port;
-	// zero means Docker 20.10's 49153-65535.
+	// zero means Docker 20.10's: the namespace's ip_local_port_range when
+	// the Mapper is made, else 49153-65535.
 	Range [2]uint16
 	// NetNS is the network namespace (a pin path) in which the proxies
 	// listen and connect to containers. Empty means the caller's own
@@ -73,6 +74,10 @@ func New(o Options) *Mapper {
 	begin, end := o.Range[0], o.Range[1]
 	if begin == 0 && end == 0 {
 		begin, end = DefaultRangeStart, DefaultRangeEnd
+		var lo, hi uint16
+		if err := m.inNS(func() (err error) { lo, hi, err = localPortRange(); return err }); err == nil {
+			begin, end = lo, hi
+		}
 	}
 	if begin == 0 || end < begin {
 		m.rangeErr = fmt.Errorf("portmap: invalid ephemeral range %d-%d", begin, end)
@@ -95,6 +100,9 @@ func (m *Mapper) Map(s Spec) (Binding, error) {
 	b, end, err := s.binding()
 	if err != nil {
 		return Binding{}, err
+	}
+	if b.HostIP.Is6() && b.ContainerIP.Is4() && m.opts.NoProxy {
+		return Binding{}, fmt.Errorf("portmap: host address %s and container address %s: only the userland proxy relays between families", b.HostIP, b.ContainerIP)
 	}
 	if s.HostPort == 0 && m.rangeErr != nil {
 		return Binding{}, m.rangeErr

@@ -192,6 +192,28 @@ func TestTCPProxyIPv6(t *testing.T) {
 	}
 }
 
+// [E13] Docker 20.10 publishes a port asked on all addresses on [::] too,
+// and with no IPv6 address in the container its proxy relays that to the
+// container's IPv4 address; without the proxy there is no such binding.
+func TestTCPProxyIPv6HostIPv4Container(t *testing.T) {
+	host, ctr := hostAndContainer(t)
+	s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
+	serve(t, s, err)
+	m := newMapper(t, Options{NetNS: host})
+	mustMap(t, m, Spec{Proto: "tcp", HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
+	b := mustMap(t, m, Spec{Proto: "tcp", HostIP: netip.IPv6Unspecified(), HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
+	if b.String() != "[::]:8080->10.251.0.2:80/tcp" {
+		t.Errorf("binding %v", b)
+	}
+	echoThrough(t, host, netip.MustParseAddrPort("[::1]:8080"))
+	echoThrough(t, host, netip.MustParseAddrPort("127.0.0.1:8080"))
+	np := newMapper(t, Options{NetNS: host, NoProxy: true})
+	if _, err := np.Map(Spec{Proto: "tcp", HostIP: netip.IPv6Unspecified(), HostPort: 8081, ContainerIP: ctrIP, ContainerPort: 80}); err == nil ||
+		err.Error() != "portmap: host address :: and container address 10.251.0.2: only the userland proxy relays between families" {
+		t.Errorf("without the proxy: %v", err)
+	}
+}
+
 // A connection the container refuses is closed for the client.
 func TestTCPProxyBackendDown(t *testing.T) {
 	host, _ := hostAndContainer(t)
@@ -359,13 +381,20 @@ func TestEphemeralPorts(t *testing.T) {
 	s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
 	serve(t, s, err)
 
+	// The default range is the namespace's ip_local_port_range, as
+	// Docker 20.10 reads it when its port allocator starts.
+	if err := netns.Do(host, func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("45000 45010\n"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	def := newMapper(t, Options{NetNS: host})
-	for _, want := range []uint16{49153, 49154} {
+	for _, want := range []uint16{45000, 45001} {
 		if b := mustMap(t, def, Spec{Proto: "tcp", ContainerIP: ctrIP, ContainerPort: 80}); b.HostPort != want {
 			t.Errorf("default range: port %d, want %d", b.HostPort, want)
 		}
 	}
-	echoThrough(t, host, netip.MustParseAddrPort("127.0.0.1:49154"))
+	echoThrough(t, host, netip.MustParseAddrPort("127.0.0.1:45001"))
 
 	m := newMapper(t, Options{NetNS: host, Range: [2]uint16{40000, 40003}})
 	other := listenIn(t, host, "tcp", netip.MustParseAddrPort("0.0.0.0:40001"))

@@ -91,7 +91,11 @@ func (s Spec) binding() (Binding, uint16, error) {
 			b.HostIP = netip.IPv6Unspecified()
 		}
 	}
-	if b.HostIP.Is4() != b.ContainerIP.Is4() {
+	// An IPv6 host address may serve an IPv4 container: Docker 20.10
+	// publishes a port asked on all addresses on :: too, and its proxy
+	// relays that to the container's IPv4 address (allocatePortsInternal,
+	// "to keep backward compatibility"). Map refuses it without a proxy.
+	if b.HostIP.Is4() && !b.ContainerIP.Is4() {
 		return b, 0, fmt.Errorf("portmap: host address %s and container address %s are of different families", b.HostIP, b.ContainerIP)
 	}
 	if b.HostIP.Zone() != "" {

@@ -17,8 +17,8 @@ func TestSpecValidation(t *testing.T) {
 		"sctp":           {Spec{Proto: "sctp", HostPort: 80, ContainerIP: ctrIP, ContainerPort: 80}, `portmap: protocol "sctp": want tcp or udp`},
 		"no container":   {Spec{Proto: "tcp", HostPort: 80, ContainerPort: 80}, `portmap: container address "invalid IP" is not a usable address`},
 		"container port": {Spec{Proto: "tcp", HostPort: 80, ContainerIP: ctrIP}, "portmap: container port 0"},
-		"families": {Spec{Proto: "tcp", HostIP: netip.MustParseAddr("::1"), HostPort: 80, ContainerIP: ctrIP, ContainerPort: 80},
-			"portmap: host address ::1 and container address 10.251.0.2 are of different families"},
+		"families": {Spec{Proto: "tcp", HostIP: netip.MustParseAddr("10.251.0.1"), HostPort: 80, ContainerIP: netip.MustParseAddr("fd00::2"), ContainerPort: 80},
+			"portmap: host address 10.251.0.1 and container address fd00::2 are of different families"},
 		"backwards range": {Spec{Proto: "tcp", HostPort: 8010, HostPortEnd: 8000, ContainerIP: ctrIP, ContainerPort: 80}, "invalid port range: 8010-8000"},
 		"end only":        {Spec{Proto: "tcp", HostPortEnd: 8000, ContainerIP: ctrIP, ContainerPort: 80}, "invalid port range: 0-8000"},
 	} {

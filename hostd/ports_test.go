@@ -1,0 +1,55 @@
+package hostd
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/nslab/nslab/netimpl/portmap"
+)
+
+// A port asked on all addresses gets a [::] twin asking for the same host
+// port (an ephemeral one chosen afresh), only with the proxy on; a port on
+// one address gets none.
+func TestWithIPv6Twins(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	specs := []portmap.Spec{
+		{Proto: "tcp", HostPort: 80, ContainerPort: 80},
+		{Proto: "tcp", HostIP: netip.IPv4Unspecified(), ContainerPort: 81},
+		{Proto: "udp", HostIP: lo, HostPort: 53, ContainerPort: 53},
+	}
+	want := []portmap.Spec{
+		specs[0], {Proto: "tcp", HostIP: netip.IPv6Unspecified(), HostPort: 80, ContainerPort: 80},
+		specs[1], {Proto: "tcp", HostIP: netip.IPv6Unspecified(), ContainerPort: 81},
+		specs[2],
+	}
+	if got := withIPv6Twins(specs, true); !reflect.DeepEqual(got, want) {
+		t.Errorf("with the proxy:\n got %+v\nwant %+v", got, want)
+	}
+	if got := withIPv6Twins(specs, false); !reflect.DeepEqual(got, specs) {
+		t.Errorf("without the proxy: %+v", got)
+	}
+}
+
+// /containers/json lists a published port once per host binding and an
+// exposed one without a public port, sorted, which the CLI prints as
+// "0.0.0.0:80->80/tcp, :::80->80/tcp, 81/tcp".
+func TestSummaryPorts(t *testing.T) {
+	got := summaryPorts(map[string][]PortBinding{
+		"81/tcp": nil,
+		"80/tcp": {{HostIP: "0.0.0.0", HostPort: "80"}, {HostIP: "::", HostPort: "80"}},
+		"53/udp": {{HostIP: "127.0.0.1", HostPort: "5353"}},
+	})
+	want := []SummaryPort{
+		{IP: "127.0.0.1", PrivatePort: 53, PublicPort: 5353, Type: "udp"},
+		{IP: "0.0.0.0", PrivatePort: 80, PublicPort: 80, Type: "tcp"},
+		{IP: "::", PrivatePort: 80, PublicPort: 80, Type: "tcp"},
+		{PrivatePort: 81, Type: "tcp"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	if got := summaryPorts(nil); got == nil || len(got) != 0 {
+		t.Errorf("no ports: %#v, want an empty list (JSON [])", got)
+	}
+}
