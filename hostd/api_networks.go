@@ -1,10 +1,12 @@
 package hostd
 
 import (
+	"maps"
 	"net/http"
 	"time"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/overlay"
 )
 
 // networkResource renders a network as Docker does; containers are listed
@@ -35,6 +37,13 @@ func (d *Daemon) networkResource(n netimpl.Network, withContainers bool) Network
 			nr.IPAM.Config = append(nr.IPAM.Config, IPAMConfigJSON{Subnet: p.Subnet.String(), Gateway: p.Gateway.String()})
 		}
 	}
+	if n.Driver == overlay.Name && nr.Options[overlay.OptVXLANIDList] != "" {
+		// The VNI is the cluster store's, handed to the driver as an
+		// option; classic overlay shows no options (its driver took the
+		// VNI itself).
+		nr.Options = maps.Clone(nr.Options)
+		delete(nr.Options, overlay.OptVXLANIDList)
+	}
 	if nr.Options == nil {
 		nr.Options = map[string]string{}
 	}
@@ -51,6 +60,11 @@ func (d *Daemon) networkResource(n netimpl.Network, withContainers bool) Network
 				er.IPv4Address = ep.Addr.String()
 			}
 			nr.Containers[ep.ContainerID] = er
+		}
+		for _, ep := range d.remoteEndpoints(n.ID) {
+			// Other hosts' endpoints, as libnetwork lists a global
+			// network's endpoints without a local sandbox: "ep-<id>".
+			nr.Containers["ep-"+ep.ID] = EndpointResource{Name: ep.Name, EndpointID: ep.ID, MacAddress: ep.MAC.String(), IPv4Address: ep.Addr.String()}
 		}
 	}
 	return nr
@@ -111,7 +125,12 @@ func (s *server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 			spec.IPAM.Config = append(spec.IPAM.Config, netimpl.IPAMPool{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway, AuxAddresses: c.AuxiliaryAddresses})
 		}
 	}
-	n, err := s.d.eng.CreateNetwork(spec)
+	create := s.d.eng.CreateNetwork
+	if spec.Driver == overlay.Name {
+		// Global scope: through the cluster store.
+		create = s.d.createGlobal
+	}
+	n, err := create(spec)
 	if err != nil {
 		return err
 	}
@@ -119,7 +138,16 @@ func (s *server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) networkDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := s.d.eng.DeleteNetwork(r.PathValue("id")); err != nil {
+	n, err := s.d.eng.Network(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if n.Scope == netimpl.ScopeGlobal && s.d.cluster != nil {
+		err = s.d.deleteGlobal(n)
+	} else {
+		err = s.d.eng.DeleteNetwork(n.ID)
+	}
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -162,7 +190,11 @@ func (s *server) networkPrune(w http.ResponseWriter, r *http.Request) error {
 		if n.Predefined || len(s.d.eng.Endpoints(n.ID)) > 0 {
 			continue
 		}
-		if err := s.d.eng.DeleteNetwork(n.ID); err == nil {
+		del := s.d.eng.DeleteNetwork
+		if n.Scope == netimpl.ScopeGlobal && s.d.cluster != nil {
+			del = func(string) error { return s.d.deleteGlobal(n) }
+		}
+		if err := del(n.ID); err == nil {
 			deleted = append(deleted, n.Name)
 		}
 	}

@@ -44,6 +44,9 @@ type Config struct {
 	// ports get their rules but no proxy (the host's loopback then does
 	// not reach them).
 	NoUserlandProxy bool `json:"noUserlandProxy,omitempty"`
+	// NoICC is dockerd's --icc=false: docker0 drops traffic between its
+	// containers, except what --link's rules accept.
+	NoICC bool `json:"noICC,omitempty"`
 	// ClusterStore is dockerd's --cluster-store: "etcd://IP:2379", one of
 	// the lab's etcd members. Empty: no global-scope networks (overlay).
 	ClusterStore string `json:"clusterStore,omitempty"`

@@ -62,7 +62,7 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 	if err != nil {
 		return err
 	}
-	ep, err := d.eng.Join(sb, n.ID, spec)
+	ep, err := d.joinEndpoint(c, sb, n.ID, spec)
 	if err != nil {
 		return err
 	}
@@ -120,6 +120,12 @@ func (d *Daemon) disconnect(networkRef, containerRef string, force bool) error {
 	}
 	// Otherwise the endpoint is gone, even if the driver reported a
 	// failure on the way; the container's view follows.
+	if n.Scope == netimpl.ScopeGlobal {
+		d.withdraw(c.ID, n.ID)
+		if err := d.leaveGateway(sb); err != nil {
+			d.log.Printf("container %s: leave %s: %v", c.Name, gatewayBridge, err)
+		}
+	}
 	d.refreshDNS(c, sb)
 	// libnetwork deletes the /etc/hosts lines of a network's service
 	// records on leave; the default bridge has no service discovery, so

@@ -38,6 +38,9 @@ type Daemon struct {
 	// firewall writes Docker's rules in the host's namespace; they stay
 	// when hostd exits, as dockerd leaves its own.
 	firewall firewall.Backend
+	// cluster is the cluster store and overlay driver (nil without
+	// --cluster-store).
+	cluster *cluster
 	// svc holds the embedded resolvers, published ports and links.
 	svc      netServices
 	reaper   *reaper
@@ -80,6 +83,10 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
 	}
+	if cfg.NoICC {
+		// dockerd --icc=false: docker0 without inter-container traffic.
+		defaultBridge.Options[bridge.OptICC] = "false"
+	}
 	var nameservers []netip.Addr
 	for _, s := range cfg.DNS {
 		if a, err := netip.ParseAddr(s); err == nil {
@@ -98,7 +105,7 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 	// is hostd's, in the virtual host's namespace.
 	// New runs `iptables --version`: the reaper must leave it alone too.
 	rp.beginForeign()
-	backend, err := firewall.New(cfg.Firewall)
+	backend, err := firewall.NewWithOptions(cfg.Firewall, firewall.Options{Hairpin: cfg.NoUserlandProxy})
 	rp.endForeign()
 	if err != nil {
 		mounts.close()
@@ -111,7 +118,7 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 		mounts.close()
 		return nil, fmt.Errorf("hostd %s: firewall %s: %w", cfg.Host, fw.Name(), err)
 	}
-	if err := fp.restore(rp); err != nil {
+	if err := fp.restore(fw); err != nil {
 		fw.Close()
 		mounts.close()
 		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
@@ -135,7 +142,24 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 		fw.Close()
 		mounts.close()
 	}
-	reg, err := netimpl.NewRegistry(br, mv, null.New(), host.New())
+	drivers := []netimpl.Driver{br, mv, null.New(), host.New()}
+	var cl *cluster
+	if cfg.ClusterStore != "" {
+		if cl, err = newCluster(cfg); err != nil {
+			closeNet()
+			return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
+		}
+		drivers = append(drivers, cl.driver)
+		closeNet = func() {
+			cl.store.Close()
+			cl.driver.Close()
+			mv.Close()
+			br.Close()
+			fw.Close()
+			mounts.close()
+		}
+	}
+	reg, err := netimpl.NewRegistry(drivers...)
 	if err != nil {
 		closeNet()
 		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
@@ -163,6 +187,7 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 		eng:        eng,
 		bridge:     br,
 		macvlan:    mv,
+		cluster:    cl,
 		mounts:     mounts,
 		firewall:   fw,
 		reaper:     rp,
@@ -180,6 +205,9 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 			closeNet()
 			return nil, fmt.Errorf("hostd %s: busybox applets: %w", cfg.Host, err)
 		}
+	}
+	if cl != nil {
+		d.startCluster()
 	}
 	return d, nil
 }
@@ -254,7 +282,13 @@ func (d *Daemon) Shutdown() error {
 	wg.Wait()
 	// Tunnels first: they may be ports of bridges the engine removes.
 	errs = append(errs, d.gre.closeAll())
+	if d.cluster != nil && d.cluster.cancel != nil {
+		// No network of the store's may come back while the engine goes.
+		d.cluster.cancel()
+		<-d.cluster.done
+	}
 	errs = append(errs, d.eng.Close())
+	errs = append(errs, d.closeCluster())
 	errs = append(errs, d.bridge.Close(), d.macvlan.Close(), d.firewall.Close())
 	d.mounts.close()
 	for _, dir := range []string{"containers", "busybox"} {

@@ -33,7 +33,7 @@ type netServices struct {
 }
 
 // publishedPort is one -p mapping as made: its reservation and proxy, and
-// its firewall rules.
+// its firewall rules (none for the [::] twin of an IPv4 mapping).
 type publishedPort struct {
 	binding portmap.Binding
 	rule    firewall.Port
@@ -74,7 +74,7 @@ func bridgeName(n netimpl.Network) string {
 // every network but the predefined ones, as libnetwork's
 // sandbox.enableDNS does for user-defined networks.
 func embeddedDNS(n netimpl.Network) bool {
-	return !n.Predefined && n.Driver != "null" && n.Driver != "host"
+	return !n.Predefined && n.Driver != "null" && n.Driver != "host" && n.Name != gatewayBridge
 }
 
 // usesEmbeddedDNS says whether c will be on a user-defined network, so
@@ -232,6 +232,8 @@ func (d *Daemon) netDown(c *Container) {
 	}
 	d.unpublish(ports)
 	d.removeLinkRules(c)
+	// Its endpoints on global networks leave the cluster store.
+	d.withdraw(c.ID, "")
 }
 
 // publishPorts maps c's published ports on the first bridge network it
@@ -249,9 +251,15 @@ func (d *Daemon) publishPorts(c *Container, eps []netimpl.Endpoint) error {
 		}
 		cip, _ := netip.AddrFromSlice(ep.Addr.IP.To4())
 		var made []publishedPort
-		for _, s := range specs {
+		for _, s := range withIPv6Twins(specs, !d.cfg.NoUserlandProxy && ipv6Listenable()) {
 			s.ContainerIP = cip
 			b, err := d.portMapper().Map(s)
+			if err == nil && b.HostIP.Is6() {
+				// The [::] twin: the proxy only, since dockerd 20.10
+				// writes no ip6tables rules (--ip6tables is off).
+				made = append(made, publishedPort{binding: b})
+				continue
+			}
 			if err == nil {
 				rule := firewall.Port{Bridge: bridgeName(n), Proto: b.Proto, HostIP: b.HostIP, HostPort: b.HostPort, ContainerIP: b.ContainerIP, ContainerPort: b.ContainerPort}
 				if err = d.firewall.AddPort(rule); err != nil {
@@ -275,7 +283,9 @@ func (d *Daemon) publishPorts(c *Container, eps []netimpl.Endpoint) error {
 func (d *Daemon) unpublish(ports []publishedPort) {
 	for i := len(ports) - 1; i >= 0; i-- {
 		p := ports[i]
-		if err := d.firewall.RemovePort(p.rule); err != nil {
+		if p.rule.Bridge == "" {
+			// An IPv6 twin: no rule.
+		} else if err := d.firewall.RemovePort(p.rule); err != nil {
 			d.log.Printf("unpublish %s: %v", p.binding, err)
 		}
 		if err := d.portMapper().Unmap(p.binding); err != nil && !errors.Is(err, portmap.ErrPortNotMapped) {

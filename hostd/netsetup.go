@@ -166,7 +166,7 @@ func (d *Daemon) setupNetwork(c *Container) (ns netSetup, err error) {
 	go func(sb, hosts, name string, host bool) {
 		var own []hostsEntry
 		for _, j := range joins {
-			ep, err := d.eng.Join(sb, j.network, j.spec)
+			ep, err := d.joinEndpoint(c, sb, j.network, j.spec)
 			if err != nil {
 				done <- err
 				return
@@ -260,7 +260,9 @@ func hostNames(c *Container) []string {
 func (d *Daemon) fillEndpoints(c *Container) {
 	for _, ep := range d.eng.SandboxEndpoints(c.sandbox.ID) {
 		n, err := d.eng.Network(ep.NetworkID)
-		if err != nil {
+		if err != nil || (n.Name == gatewayBridge && c.networks[n.Name] == nil) {
+			// docker_gwbridge is the sandbox's, not one of the
+			// container's networks (Docker does not list it).
 			continue
 		}
 		es := c.networks[n.Name]

@@ -64,6 +64,10 @@ type dockerdSpec struct {
 	Bridge   netip.Prefix
 	DNS      []netip.Addr
 	IPTables bool
+	// NoICC is --icc=false (the topology's `icc: false`).
+	NoICC bool
+	// NoUserlandProxy is --userland-proxy=false (`userland_proxy: false`).
+	NoUserlandProxy bool
 	// ClusterStore and ClusterAdvertise are dockerd's --cluster-store
 	// (etcd://IP:2379) and --cluster-advertise (IP:2375) for classic
 	// overlay networks; empty without a cluster store.
@@ -79,6 +83,12 @@ func (h *Host) dockerdSpec() (dockerdSpec, error) {
 		Bridge:   h.Spec.Bridge,
 		DNS:      h.Spec.DNS,
 		IPTables: true, // Docker 20.10 has no other firewall backend
+		NoICC:    h.Spec.NoICC,
+		// userland_proxy: false in the topology.
+		NoUserlandProxy: h.Spec.NoUserlandProxy,
+		// cluster_store and cluster_advertise of the topology.
+		ClusterStore:     h.Spec.ClusterStore,
+		ClusterAdvertise: h.Spec.ClusterAdvertise,
 	}
 	if s.Bridge.IsValid() {
 		if _, err := hostd.ParseBIP(s.Bridge.String()); err != nil {
@@ -114,6 +124,12 @@ func (s dockerdSpec) args() []string {
 	}
 	if s.Bridge.IsValid() {
 		a = append(a, "--bip", s.Bridge.String())
+	}
+	if s.NoICC {
+		a = append(a, "--icc=false")
+	}
+	if s.NoUserlandProxy {
+		a = append(a, "--userland-proxy=false")
 	}
 	if s.ClusterStore != "" {
 		a = append(a, "--cluster-store", s.ClusterStore, "--cluster-advertise", s.ClusterAdvertise)

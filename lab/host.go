@@ -26,6 +26,7 @@ type Host struct {
 	// Guarded by lab.mu once the lab is up.
 	pid    int           // hostd
 	exited chan struct{} // closed when hostd, started by this process, exits
+	etcd   *etcdMember   // the etcd member this process started, if any
 }
 
 // NetNS returns the host's namespace pin, /run/netns/<id>-<host>.

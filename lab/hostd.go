@@ -109,6 +109,11 @@ func (h *Host) startHostd(bin string) error {
 		Firewall:    h.Spec.Firewall,
 		// userland_proxy: false in the topology.
 		NoUserlandProxy: h.Spec.NoUserlandProxy,
+		NoICC:           h.Spec.NoICC,
+		// cluster_store and cluster_advertise: dockerd's --cluster-store
+		// and --cluster-advertise.
+		ClusterStore:     h.Spec.ClusterStore,
+		ClusterAdvertise: h.Spec.ClusterAdvertise,
 	}
 	for _, a := range h.Spec.DNS {
 		cfg.DNS = append(cfg.DNS, a.String())

@@ -39,6 +39,10 @@ type Options struct {
 	Dockerd string
 	// Images are loaded into every dockerd of RuntimeDockerd.
 	Images Images
+	// Etcd is the nslab-etcd executable that runs the topology's etcd
+	// members; default $NSLAB_ETCD_BIN, else nslab-etcd next to the nslab
+	// binary (Binary, $NSLAB_BIN or this executable), else on PATH.
+	Etcd string
 }
 
 // Lab is a running lab.
@@ -112,7 +116,13 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 			return nil, err
 		}
 	}
-	l, err := create(topo, o)
+	etcdBin := ""
+	if topo.hasEtcd() {
+		if etcdBin, err = resolveEtcdBinary(o.Etcd, o.Binary); err != nil {
+			return nil, err
+		}
+	}
+	l, err := create(topo, o, etcdBin)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +156,7 @@ func (o Options) withDefaults() Options {
 
 // create reserves the lab id and writes lab.json before anything else
 // exists, so that a lab whose owner dies at any later point is found by GC.
-func create(topo *Topology, o Options) (*Lab, error) {
+func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 	if err := os.MkdirAll(o.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("state root: %w", err)
 	}
@@ -176,7 +186,7 @@ func create(topo *Topology, o Options) (*Lab, error) {
 			ID: id, Name: topo.Name, File: topo.File, Topology: topo,
 			Owner: os.Getpid(), OwnerStart: start,
 			Created: time.Now().UTC(), State: StateStarting,
-			Runtime: o.Runtime,
+			Runtime: o.Runtime, EtcdBinary: etcdBin,
 		},
 	}
 	if err := writeState(l.dir, l.state); err != nil {
@@ -234,6 +244,12 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 	fmt.Fprintf(o.Progress, "fabric: %d segments\n", len(l.topo.Segments))
 	if err := l.buildHosts(ctx, f, o); err != nil {
 		return err
+	}
+	// The cluster store answers before any daemon pointed at it starts.
+	if l.state.EtcdBinary != "" {
+		if err := l.startEtcdCluster(ctx, l.state.EtcdBinary, o); err != nil {
+			return err
+		}
 	}
 	if bin != "" {
 		start := l.startDaemons

@@ -29,6 +29,30 @@ type Topology struct {
 	File     string     `json:"file,omitempty"`
 	Segments []Segment  `json:"segments"`
 	Hosts    []HostSpec `json:"hosts"`
+	// Etcd tunes the cluster of the hosts' etcd members (HostSpec.Etcd);
+	// nil: the defaults.
+	Etcd *EtcdSettings `json:"etcd,omitempty"`
+}
+
+// EtcdSettings are the settings every member of a lab's etcd cluster
+// shares; zero fields take the defaults (token "etcd-cluster", as in the
+// documents; a 50 ms heartbeat and a 500 ms election timeout).
+type EtcdSettings struct {
+	Token      string `json:"token,omitempty"`
+	TickMs     uint   `json:"tickMs,omitempty"`
+	ElectionMs uint   `json:"electionMs,omitempty"`
+}
+
+// EtcdMember makes a host a member of the lab's etcd cluster: the lab
+// starts it in the host before the daemons, listening on Address (client
+// port 2379, peer port 2380) and on 127.0.0.1:2379, as the documents'
+// `etcd --name docker-node1 ...` does.
+type EtcdMember struct {
+	// Name is the member name ("docker-node1", "node1").
+	Name string `json:"name"`
+	// Address is one of the host's interface addresses; a file that omits
+	// it gets the host's first one.
+	Address netip.Addr `json:"address,omitzero"`
 }
 
 // Segment is an L2 segment: one Linux bridge in the fabric namespace.
@@ -64,6 +88,19 @@ type HostSpec struct {
 	// NoUserlandProxy is `userland_proxy: false` (dockerd's
 	// --userland-proxy=false). Docker hosts only.
 	NoUserlandProxy bool `json:"noUserlandProxy,omitempty"`
+	// NoICC is `icc: false` (dockerd's --icc=false): containers on docker0
+	// talk only through --link's rules. Docker hosts only.
+	NoICC bool `json:"noICC,omitempty"`
+	// Etcd makes the host a member of the lab's etcd cluster (any kind of
+	// host); nil: none.
+	Etcd *EtcdMember `json:"etcd,omitempty"`
+	// ClusterStore is dockerd's --cluster-store, "etcd://IP:2379" with IP
+	// a member's address (or 127.0.0.1 on a member's own host), and
+	// ClusterAdvertise its --cluster-advertise, "IP:PORT" with IP one of
+	// the host's own addresses (the documents': IP:2375). Docker hosts
+	// only; both or neither.
+	ClusterStore     string `json:"clusterStore,omitempty"`
+	ClusterAdvertise string `json:"clusterAdvertise,omitempty"`
 }
 
 // InterfaceSpec is one veth leg of a host into a segment.
@@ -220,8 +257,39 @@ func (d *decoder) document(data []byte) *Topology {
 		"hosts": func(v *yaml.Node, f string) {
 			d.seq(v, f, func(item *yaml.Node, p string) { t.Hosts = append(t.Hosts, d.host(item, p)) })
 		},
+		"etcd": func(v *yaml.Node, f string) { t.Etcd = d.etcdSettings(v, f) },
 	})
 	return t
+}
+
+func (d *decoder) etcdSettings(n *yaml.Node, path string) *EtcdSettings {
+	e := &EtcdSettings{}
+	d.mapping(n, path, map[string]func(*yaml.Node, string){
+		"token":       func(v *yaml.Node, f string) { e.Token = d.str(v, f) },
+		"tick_ms":     func(v *yaml.Node, f string) { e.TickMs = d.millis(v, f) },
+		"election_ms": func(v *yaml.Node, f string) { e.ElectionMs = d.millis(v, f) },
+	})
+	return e
+}
+
+func (d *decoder) etcdMember(n *yaml.Node, path string) *EtcdMember {
+	m := &EtcdMember{}
+	d.mapping(n, path, map[string]func(*yaml.Node, string){
+		"name":    func(v *yaml.Node, f string) { m.Name = d.str(v, f) },
+		"address": func(v *yaml.Node, f string) { m.Address = d.addr(v, f) },
+	})
+	d.require(n, path, "name")
+	return m
+}
+
+// millis parses a positive whole number of milliseconds.
+func (d *decoder) millis(n *yaml.Node, path string) uint {
+	var v uint
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil || v == 0 {
+		d.errorf(n.Line, path, "must be a positive whole number of milliseconds, not %q", n.Value)
+		return 0
+	}
+	return v
 }
 
 func (d *decoder) segment(n *yaml.Node, path string) Segment {
@@ -263,8 +331,22 @@ func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 				d.errorf(v.Line, f, "firewall %q: want iptables or nftables", h.Firewall)
 			}
 		},
-		"userland_proxy": func(v *yaml.Node, f string) { h.NoUserlandProxy = !d.boolean(v, f) },
+		"userland_proxy":    func(v *yaml.Node, f string) { h.NoUserlandProxy = !d.boolean(v, f) },
+		"icc":               func(v *yaml.Node, f string) { h.NoICC = !d.boolean(v, f) },
+		"etcd":              func(v *yaml.Node, f string) { h.Etcd = d.etcdMember(v, f) },
+		"cluster_store":     func(v *yaml.Node, f string) { h.ClusterStore = d.str(v, f) },
+		"cluster_advertise": func(v *yaml.Node, f string) { h.ClusterAdvertise = d.str(v, f) },
 	})
+	if (h.ClusterStore != "" || h.ClusterAdvertise != "") && h.Kind == KindPlain {
+		f := path + ".cluster_store"
+		if h.ClusterStore == "" {
+			f = path + ".cluster_advertise"
+		}
+		d.errorf(d.lines[f], f, "host %s is plain and runs no daemon; a cluster store needs kind %s", h.Name, KindDocker)
+	}
+	if h.NoICC && h.Kind == KindPlain {
+		d.errorf(d.lines[path+".icc"], path+".icc", "host %s is plain and runs no daemon; icc needs kind %s", h.Name, KindDocker)
+	}
 	if (h.Firewall != "" || h.NoUserlandProxy) && h.Kind == KindPlain {
 		d.errorf(d.lines[path+".firewall"], path, "host %s is plain and runs no daemon; firewall and userland_proxy need kind %s", h.Name, KindDocker)
 	}

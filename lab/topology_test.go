@@ -37,6 +37,9 @@ func TestInvalidFixtures(t *testing.T) {
 		{"unknown-container.yaml", "10: hosts[0].containers[1].network: container:cm02 names no container of host host1"},
 		{"not-yaml.yaml", "5: not valid YAML: mapping values are not allowed in this context"},
 		{"dns-outside.yaml", "9: hosts[0].dns[0]: resolver 8.8.8.8 is not a lab address"},
+		{"etcd-duplicate-member.yaml", "15: hosts[1].etcd.name: duplicate etcd member name docker-node1 (also hosts[0].etcd.name)"},
+		{"cluster-store-not-member.yaml", `16: hosts[1].cluster_store: "etcd://192.168.8.148:2379": 192.168.8.148 is no etcd member's address (members: docker-node1 192.168.8.150)`},
+		{"cluster-advertise-foreign.yaml", "11: hosts[0].cluster_advertise: 192.168.8.148 is not an address of host node1"},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -95,6 +98,20 @@ func TestInvalidInline(t *testing.T) {
 		{"container pin clash", seg + "hosts:\n  - name: a-b\n  - name: a\n    containers:\n      - name: b\n", "x.yaml:8: hosts[1].containers[0].name: container b of host a would share its namespace name a-b with host a-b"},
 		{"bad network", seg + "hosts:\n  - name: a\n    containers:\n      - name: c1\n        network: 'my net'\n", `x.yaml:8: hosts[0].containers[0].network: network "my net": want none, host, bridge`},
 		{"command not a list", seg + "hosts:\n  - name: a\n    containers:\n      - name: c1\n        command: sleep infinity\n", "x.yaml:8: hosts[0].containers[0].command: must be a list"},
+		{"etcd member name", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: 'docker node1'}\n", `x.yaml:7: hosts[0].etcd.name: member name "docker node1": want letters`},
+		{"etcd member without name", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {address: 192.168.8.2}\n", "x.yaml:7: hosts[0].etcd.name: required"},
+		{"etcd member without address", seg + "hosts:\n  - name: a\n    etcd: {name: m1}\n", "x.yaml:6: hosts[0].etcd: host a has no interface address for its etcd member"},
+		{"etcd member foreign address", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd:\n      name: m1\n      address: 192.168.8.3\n", "x.yaml:9: hosts[0].etcd.address: 192.168.8.3 is not an address of host a"},
+		{"etcd settings without members", seg + "etcd: {token: t}\nhosts: [{name: a}]\n", "x.yaml:4: etcd: cluster settings, but no host is an etcd member"},
+		{"etcd election too short", seg + "etcd:\n  tick_ms: 100\n  election_ms: 200\nhosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n", "x.yaml:6: etcd.election_ms: election timeout 200 ms is under 5 heartbeats of 100 ms"},
+		{"etcd tick not a number", seg + "etcd: {tick_ms: fast}\nhosts: [{name: a}]\n", `x.yaml:4: etcd.tick_ms: must be a positive whole number of milliseconds, not "fast"`},
+		{"etcd token with comma", seg + "etcd: {token: 'a,b'}\nhosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n", `x.yaml:4: etcd.token: token "a,b": want one word`},
+		{"cluster store not etcd", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n    cluster_store: consul://192.168.8.2:8500\n    cluster_advertise: 192.168.8.2:2375\n", `x.yaml:8: hosts[0].cluster_store: "consul://192.168.8.2:8500": want etcd://IP:2379`},
+		{"cluster store port", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n    cluster_store: etcd://192.168.8.2:4001\n    cluster_advertise: 192.168.8.2:2375\n", `x.yaml:8: hosts[0].cluster_store: "etcd://192.168.8.2:4001": etcd members serve clients on port 2379, not 4001`},
+		{"cluster store loopback of no member", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    cluster_store: etcd://127.0.0.1:2379\n    cluster_advertise: 192.168.8.2:2375\n", `x.yaml:7: hosts[0].cluster_store: "etcd://127.0.0.1:2379": host a is no etcd member`},
+		{"cluster store without advertise", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n    cluster_store: etcd://192.168.8.2:2379\n", "x.yaml:5: hosts[0].cluster_advertise: required with cluster_store"},
+		{"cluster advertise not ip:port", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n    cluster_store: etcd://192.168.8.2:2379\n    cluster_advertise: eth1\n", `x.yaml:9: hosts[0].cluster_advertise: "eth1": want IP:PORT`},
+		{"cluster store on plain host", seg + "hosts:\n  - name: a\n    kind: plain\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n    cluster_store: etcd://192.168.8.2:2379\n    cluster_advertise: 192.168.8.2:2375\n", "x.yaml:9: hosts[0].cluster_store: host a is plain and runs no daemon"},
 		{"unknown container field", seg + "hosts:\n  - name: a\n    containers:\n      - name: c1\n        ports: [80]\n", "x.yaml:8: hosts[0].containers[0].ports: unknown field (known: command, image, name, network)"},
 	}
 	for _, c := range cases {
@@ -248,6 +265,8 @@ func TestFixtures(t *testing.T) {
 	}{
 		{"classroom.yaml", map[string]string{"node1": "192.168.8.150/24", "node2": "192.168.8.148/24"}},
 		{"single.yaml", map[string]string{"host1": "192.168.99.101/24"}},
+		{"overlay.yaml", map[string]string{"node1": "192.168.8.150/24", "node2": "192.168.8.148/24"}},
+		{"overlay3.yaml", map[string]string{"node1": "192.168.2.151/24", "node2": "192.168.2.152/24", "node3": "192.168.2.153/24"}},
 	} {
 		path := filepath.Join("..", "fixtures", c.file)
 		topo, err := LoadTopology(path)
@@ -300,5 +319,60 @@ func TestUpRejectsBadTopology(t *testing.T) {
 	}
 	if pins, _ := labPins("tbad0"); len(pins) != 0 {
 		t.Fatalf("pins made: %v", pins)
+	}
+}
+
+// The overlay fixtures make every host an etcd member at its own address,
+// its daemon pointed at that member, as the documents do.
+func TestEtcdFixtures(t *testing.T) {
+	for _, c := range []struct {
+		file    string
+		members map[string]string // host -> member name
+	}{
+		{"overlay.yaml", map[string]string{"node1": "docker-node1", "node2": "docker-node2"}},
+		{"overlay3.yaml", map[string]string{"node1": "node1", "node2": "node2", "node3": "node3"}},
+	} {
+		topo, err := LoadTopology(filepath.Join("..", "fixtures", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if topo.Etcd == nil || topo.Etcd.Token != "etcd-cluster" {
+			t.Errorf("%s: etcd settings %+v, want token etcd-cluster", c.file, topo.Etcd)
+		}
+		for _, h := range topo.Hosts {
+			addr := h.Interfaces[0].Address.Addr()
+			if h.Etcd == nil || h.Etcd.Name != c.members[h.Name] || h.Etcd.Address != addr {
+				t.Errorf("%s: host %s: etcd %+v, want %s at %s", c.file, h.Name, h.Etcd, c.members[h.Name], addr)
+			}
+			if want := "etcd://" + addr.String() + ":2379"; h.ClusterStore != want {
+				t.Errorf("%s: host %s: cluster store %q, want %q", c.file, h.Name, h.ClusterStore, want)
+			}
+			if want := addr.String() + ":2375"; h.ClusterAdvertise != want {
+				t.Errorf("%s: host %s: cluster advertise %q, want %q", c.file, h.Name, h.ClusterAdvertise, want)
+			}
+		}
+	}
+}
+
+// A member's host may point its daemon at 127.0.0.1:2379 (the documents'
+// members listen there too); the settings' defaults pass etcd's rule.
+func TestEtcdLoopbackStore(t *testing.T) {
+	y := `segments:
+  - name: lan0
+    prefix: 192.168.8.0/24
+etcd: {tick_ms: 100}
+hosts:
+  - name: a
+    interfaces: [{segment: lan0, address: 192.168.8.2/24}]
+    etcd: {name: m1}
+    cluster_store: etcd://127.0.0.1:2379
+    cluster_advertise: 192.168.8.2:2375
+`
+	topo, err := ParseTopology("x.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topo.Etcd.TickMs != 100 || topo.Etcd.ElectionMs != 0 || topo.Hosts[0].Etcd.Address != netip.MustParseAddr("192.168.8.2") {
+		t.Fatalf("parsed %+v, %+v", topo.Etcd, topo.Hosts[0].Etcd)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -44,6 +45,14 @@ func (t *Topology) applyDefaults() {
 		for j := range h.Interfaces {
 			if h.Interfaces[j].Name == "" {
 				h.Interfaces[j].Name = fmt.Sprintf("eth%d", j+1)
+			}
+		}
+		if h.Etcd != nil && !h.Etcd.Address.IsValid() {
+			for _, i := range h.Interfaces {
+				if i.Address.IsValid() {
+					h.Etcd.Address = i.Address.Addr()
+					break
+				}
 			}
 		}
 		for j := range h.Containers {
@@ -97,6 +106,7 @@ func (t *Topology) check(ls lines) []Problem {
 		c.dns(h, hp, t.Segments)
 		c.containers(h, hp, pinSeen)
 	}
+	c.etcd(t)
 	return c.problems
 }
 
@@ -371,4 +381,162 @@ func lastAddr(p netip.Prefix) netip.Addr {
 		}
 	}
 	return netip.AddrFrom4(a)
+}
+
+// etcdMemberRE is what etcd takes as a member name in --initial-cluster
+// (package etcdmember's rule, which the lab does not link: it carries the
+// etcd server).
+var etcdMemberRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// The ports of a lab's etcd members, as in the documents.
+const (
+	EtcdClientPort = 2379
+	EtcdPeerPort   = 2380
+)
+
+// Defaults of EtcdSettings, as package etcdmember has them.
+const (
+	defaultEtcdTickMs     = 50
+	defaultEtcdElectionMs = 500
+)
+
+// etcd checks the etcd members, the cluster settings and every docker
+// host's cluster store and advertise address.
+func (c *checker) etcd(t *Topology) {
+	members := map[netip.Addr]string{} // address -> member name
+	names := map[string]string{}
+	for i, h := range t.Hosts {
+		if h.Etcd == nil {
+			continue
+		}
+		ep := fmt.Sprintf("hosts[%d].etcd", i)
+		switch m := h.Etcd; {
+		case m.Name == "":
+			c.errorf(ep+".name", "required")
+		case !etcdMemberRE.MatchString(m.Name):
+			c.errorf(ep+".name", "member name %q: want letters, digits, '.', '_' or '-', at most 63", m.Name)
+		case names[m.Name] != "":
+			c.errorf(ep+".name", "duplicate etcd member name %s (also %s)", m.Name, names[m.Name])
+		default:
+			names[m.Name] = ep + ".name"
+		}
+		switch a := h.Etcd.Address; {
+		case !a.IsValid() && !hasAddress(&h):
+			c.errorf(ep, "host %s has no interface address for its etcd member to listen on", h.Name)
+		case !a.IsValid():
+			c.errorf(ep+".address", "required")
+		case !ownAddress(&h, a):
+			c.errorf(ep+".address", "%s is not an address of host %s", a, h.Name)
+		default:
+			members[a] = h.Etcd.Name
+		}
+	}
+	if e := t.Etcd; e != nil {
+		if len(names) == 0 {
+			c.errorf("etcd", "cluster settings, but no host is an etcd member (hosts[].etcd)")
+		}
+		if e.Token != "" && strings.ContainsAny(e.Token, " \t,=") {
+			c.errorf("etcd.token", "token %q: want one word without ',' or '='", e.Token)
+		}
+		tick, election := e.TickMs, e.ElectionMs
+		if tick == 0 {
+			tick = defaultEtcdTickMs
+		}
+		if election == 0 {
+			election = defaultEtcdElectionMs
+		}
+		switch {
+		case election < 5*tick:
+			c.errorf("etcd.election_ms", "election timeout %d ms is under 5 heartbeats of %d ms (etcd's rule)", election, tick)
+		case election > 50000:
+			c.errorf("etcd.election_ms", "election timeout %d ms is over etcd's limit of 50000", election)
+		}
+	}
+	for i, h := range t.Hosts {
+		hp := fmt.Sprintf("hosts[%d]", i)
+		if h.ClusterStore == "" && h.ClusterAdvertise == "" {
+			continue
+		}
+		if h.ClusterStore == "" {
+			c.errorf(hp+".cluster_store", "required with cluster_advertise (dockerd's --cluster-store=etcd://IP:%d)", EtcdClientPort)
+		} else {
+			c.clusterStore(&h, hp+".cluster_store", members)
+		}
+		if h.ClusterAdvertise == "" {
+			c.errorf(hp+".cluster_advertise", "required with cluster_store (dockerd's --cluster-advertise=IP:2375, IP an address of host %s)", h.Name)
+		} else {
+			c.clusterAdvertise(&h, hp+".cluster_advertise")
+		}
+	}
+}
+
+// clusterStore checks etcd://IP:2379: IP must be an etcd member's address,
+// or 127.0.0.1 on a host that is a member itself.
+func (c *checker) clusterStore(h *HostSpec, f string, members map[netip.Addr]string) {
+	rest, ok := strings.CutPrefix(h.ClusterStore, "etcd://")
+	if !ok {
+		c.errorf(f, "%q: want etcd://IP:%d (the lab runs etcd members only)", h.ClusterStore, EtcdClientPort)
+		return
+	}
+	ap, err := netip.ParseAddrPort(rest)
+	if err != nil {
+		c.errorf(f, "%q: want etcd://IP:%d with IP an etcd member's address", h.ClusterStore, EtcdClientPort)
+		return
+	}
+	if ap.Port() != EtcdClientPort {
+		c.errorf(f, "%q: etcd members serve clients on port %d, not %d", h.ClusterStore, EtcdClientPort, ap.Port())
+		return
+	}
+	a := ap.Addr()
+	if a.IsLoopback() {
+		if h.Etcd == nil {
+			c.errorf(f, "%q: host %s is no etcd member; name a member's address", h.ClusterStore, h.Name)
+		} else if a != netip.AddrFrom4([4]byte{127, 0, 0, 1}) {
+			c.errorf(f, "%q: a member serves its host's loopback on 127.0.0.1 only", h.ClusterStore)
+		}
+		return
+	}
+	if _, ok := members[a]; !ok {
+		var known []string
+		for addr, name := range members {
+			known = append(known, name+" "+addr.String())
+		}
+		sort.Strings(known)
+		if len(known) == 0 {
+			c.errorf(f, "%q: no host is an etcd member (hosts[].etcd)", h.ClusterStore)
+			return
+		}
+		c.errorf(f, "%q: %s is no etcd member's address (members: %s)", h.ClusterStore, a, strings.Join(known, ", "))
+	}
+}
+
+// clusterAdvertise checks IP:PORT with IP one of the host's own addresses.
+func (c *checker) clusterAdvertise(h *HostSpec, f string) {
+	ap, err := netip.ParseAddrPort(h.ClusterAdvertise)
+	switch {
+	case err != nil:
+		c.errorf(f, "%q: want IP:PORT, such as 192.168.8.150:2375, with IP an address of host %s", h.ClusterAdvertise, h.Name)
+	case ap.Port() == 0:
+		c.errorf(f, "%q: port 0", h.ClusterAdvertise)
+	case !ownAddress(h, ap.Addr()):
+		c.errorf(f, "%s is not an address of host %s: a daemon advertises one of its own", ap.Addr(), h.Name)
+	}
+}
+
+func hasAddress(h *HostSpec) bool {
+	for _, i := range h.Interfaces {
+		if i.Address.IsValid() {
+			return true
+		}
+	}
+	return false
+}
+
+func ownAddress(h *HostSpec, a netip.Addr) bool {
+	for _, i := range h.Interfaces {
+		if i.Address.IsValid() && i.Address.Addr() == a {
+			return true
+		}
+	}
+	return false
 }

@@ -47,6 +47,10 @@ type DriverInfo struct {
 	// Docker's default pools (local or global by Scope) and, before Join,
 	// an address, a MAC and the gateway for each endpoint.
 	Addressing bool
+	// NoGateway: endpoints get an address but no gateway, so they never
+	// carry the sandbox's default route (Docker's overlay: the way out
+	// is docker_gwbridge's).
+	NoGateway bool
 }
 
 // Registry holds the drivers one engine may use, by name.

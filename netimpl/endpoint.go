@@ -42,6 +42,10 @@ type EndpointSpec struct {
 	// IPv4 is the address asked for with --ip; the zero Addr means the
 	// lowest free one.
 	IPv4 netip.Addr
+	// Assigned says IPv4 was allocated elsewhere, by the cluster store of
+	// a global network: the engine takes it as given, without --ip's rule
+	// that the network's subnet be the user's.
+	Assigned bool
 	// MAC is the address asked for with --mac-address; nil means Docker's
 	// 02:42 followed by the IPv4 address.
 	MAC net.HardwareAddr

@@ -150,6 +150,15 @@ func (e *Engine) Networks() []Network {
 
 // CreateNetwork creates a network with a fresh random id.
 func (e *Engine) CreateNetwork(spec NetworkSpec) (Network, error) {
+	return e.CreateNetworkID(NewID(), spec)
+}
+
+// CreateNetworkID creates a network with a given id: a global network
+// keeps the id the cluster store gave it on every host.
+func (e *Engine) CreateNetworkID(id string, spec NetworkSpec) (Network, error) {
+	if len(id) < 12 {
+		return Network{}, Errorf(KindInvalid, "network %s: id %q is too short", spec.Name, id)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if spec.Name == "" {
@@ -164,7 +173,10 @@ func (e *Engine) CreateNetwork(spec NetworkSpec) (Network, error) {
 			return Network{}, Errorf(KindConflict, "network with name %s already exists", spec.Name)
 		}
 	}
-	n, err := e.createNetwork(spec, NewID(), false)
+	if _, dup := e.networks[id]; dup {
+		return Network{}, Errorf(KindConflict, "network with id %s already exists", id)
+	}
+	n, err := e.createNetwork(spec, id, false)
 	if err != nil {
 		return Network{}, err
 	}

@@ -213,11 +213,12 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 }
 
 // allocateAddress gives an endpoint its address: the one asked for with
-// --ip, or the lowest free one of the network's first pool that has one.
-func (e *Engine) allocateAddress(n *Network, want netip.Addr) (netip.Prefix, AddressPool, error) {
+// --ip (or assigned by the cluster store), or the lowest free one of the
+// network's first pool that has one.
+func (e *Engine) allocateAddress(n *Network, want netip.Addr, assigned bool) (netip.Prefix, AddressPool, error) {
 	sp := e.space(n.Scope)
 	if want.IsValid() {
-		if !n.UserSubnets() {
+		if !n.UserSubnets() && !assigned {
 			return netip.Prefix{}, AddressPool{}, Errorf(KindInvalid, "user specified IP address is supported only when connecting to networks with user configured subnets")
 		}
 		for _, p := range n.Pools {

@@ -215,12 +215,14 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 		ep.IfName = fmt.Sprintf("eth%d", sb.nextIf)
 	}
 	if info.Addressing {
-		addr, pool, err := e.allocateAddress(n, spec.IPv4.Unmap())
+		addr, pool, err := e.allocateAddress(n, spec.IPv4.Unmap(), spec.Assigned)
 		if err != nil {
 			return Endpoint{}, err
 		}
 		ep.Addr = ipNet(addr)
-		ep.Gateway = pool.Gateway.AsSlice()
+		if !info.NoGateway {
+			ep.Gateway = pool.Gateway.AsSlice()
+		}
 		ep.MAC = slices.Clone(spec.MAC)
 		if ep.MAC == nil {
 			ep.MAC = ipam.MAC(addr.Addr())

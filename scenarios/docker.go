@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -41,6 +42,11 @@ type Docker interface {
 	Pid(ctx context.Context, name string) (int, error)
 	// Remove removes the container, running or not, like `docker rm -f`.
 	Remove(ctx context.Context, name string) error
+	// Restart stops and starts the container again, like `docker restart`.
+	Restart(ctx context.Context, name string) error
+	// Port lists the container's published ports as `docker port NAME`
+	// prints them, sorted: "80/tcp -> 0.0.0.0:80".
+	Port(ctx context.Context, name string) ([]string, error)
 
 	// NetworkCreate creates a network, like `docker network create`, and
 	// returns its id.
@@ -91,6 +97,8 @@ type Run struct {
 	Links []string
 	// Aliases is --network-alias on the --network, one entry per flag.
 	Aliases []string
+	// Expose is --expose PORT[/PROTO], one entry per flag.
+	Expose []string
 }
 
 // Result is what a command printed and how it ended.
@@ -165,6 +173,9 @@ func (d *cliDocker) Run(ctx context.Context, c Run) error {
 	for _, a := range c.Aliases {
 		args = append(args, "--network-alias", a)
 	}
+	for _, e := range c.Expose {
+		args = append(args, "--expose", e)
+	}
 	args = append(args, image(c))
 	_, err := d.ok(ctx, append(args, c.Cmd...)...)
 	return err
@@ -185,6 +196,24 @@ func (d *cliDocker) Pid(ctx context.Context, name string) (int, error) {
 func (d *cliDocker) Remove(ctx context.Context, name string) error {
 	_, err := d.ok(ctx, "rm", "-f", name)
 	return err
+}
+
+func (d *cliDocker) Restart(ctx context.Context, name string) error {
+	_, err := d.ok(ctx, "restart", name)
+	return err
+}
+
+func (d *cliDocker) Port(ctx context.Context, name string) ([]string, error) {
+	out, err := d.ok(ctx, "port", name)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return nil, nil
+	}
+	slices.Sort(lines)
+	return lines, nil
 }
 
 // API drives a host with the Docker Engine API client, built the way
@@ -234,6 +263,17 @@ func (d *apiDocker) Run(ctx context.Context, c Run) error {
 			return fmt.Errorf("run %s: -p: %w", c.Name, err)
 		}
 		cfg.ExposedPorts, hc.PortBindings = exposed, bindings
+	}
+	for _, e := range c.Expose {
+		// What the docker CLI sends for --expose: one more exposed port.
+		p, err := network.ParsePort(withProto(e))
+		if err != nil {
+			return fmt.Errorf("run %s: --expose %s: %w", c.Name, e, err)
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+		}
+		cfg.ExposedPorts[p] = struct{}{}
 	}
 	var nc *network.NetworkingConfig
 	if c.IP != "" || len(c.Aliases) > 0 {
@@ -302,6 +342,34 @@ func (d *apiDocker) Pid(ctx context.Context, name string) (int, error) {
 func (d *apiDocker) Remove(ctx context.Context, name string) error {
 	_, err := d.c.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true})
 	return err
+}
+
+func (d *apiDocker) Restart(ctx context.Context, name string) error {
+	_, err := d.c.ContainerRestart(ctx, name, client.ContainerRestartOptions{})
+	return err
+}
+
+// Port formats inspect's NetworkSettings.Ports as the docker CLI's `port`
+// command does: one line per host binding, none for a port only exposed.
+func (d *apiDocker) Port(ctx context.Context, name string) ([]string, error) {
+	r, err := d.c.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	if ns := r.Container.NetworkSettings; ns != nil {
+		for p, bs := range ns.Ports {
+			for _, b := range bs {
+				ip := "0.0.0.0"
+				if b.HostIP.IsValid() {
+					ip = b.HostIP.String()
+				}
+				lines = append(lines, fmt.Sprintf("%s -> %s", p, net.JoinHostPort(ip, b.HostPort)))
+			}
+		}
+	}
+	slices.Sort(lines)
+	return lines, nil
 }
 
 func image(c Run) string {
@@ -610,6 +678,14 @@ func publishSpecs(specs []string) (network.PortSet, network.PortMap, error) {
 		}
 	}
 	return exposed, bindings, nil
+}
+
+// withProto is a port as the API keys it: "80" is "80/tcp".
+func withProto(port string) string {
+	if strings.Contains(port, "/") {
+		return port
+	}
+	return port + "/tcp"
 }
 
 // portRange parses "80" or "8000-8001".

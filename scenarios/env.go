@@ -33,12 +33,15 @@ func Use(r Runtime) { current = r }
 type Native struct {
 	// Binary is the nslab executable that provides `nslab hostd`.
 	Binary string
+	// Etcd is the nslab-etcd executable of the topologies' etcd members;
+	// "" for the lab's choice (next to Binary).
+	Etcd string
 }
 
 func (Native) Name() string { return "hostd" }
 
 func (n Native) Up(ctx context.Context, t *lab.Topology) (*lab.Lab, error) {
-	return lab.Up(ctx, t, lab.Options{Binary: n.Binary})
+	return lab.Up(ctx, t, lab.Options{Binary: n.Binary, Etcd: n.Etcd})
 }
 
 // Reference runs a real dockerd (Debian's docker.io, 20.10) on every
@@ -49,6 +52,9 @@ type Reference struct {
 	// ImageArchive keeps the image built from fixtures/image for the run:
 	// the first lab builds and saves it, every daemon after loads it.
 	ImageArchive string
+	// Etcd is the nslab-etcd executable of the topologies' etcd members;
+	// "" for the lab's choice ($NSLAB_ETCD_BIN, next to $NSLAB_BIN).
+	Etcd string
 }
 
 func (Reference) Name() string { return lab.RuntimeDockerd }
@@ -58,6 +64,7 @@ func (r Reference) Up(ctx context.Context, t *lab.Topology) (*lab.Lab, error) {
 	return lab.Up(ctx, t, lab.Options{
 		Runtime: lab.RuntimeDockerd,
 		Dockerd: r.Dockerd,
+		Etcd:    r.Etcd,
 		Images: lab.Images{
 			Archive: r.ImageArchive,
 			Context: filepath.Join(filepath.Dir(file), "..", "fixtures", "image"),

@@ -26,6 +26,13 @@ type Frame struct {
 	// frame it carries (for 0x6558, an Ethernet frame).
 	GRE   *GREHeader
 	Inner *Frame
+	// UDPDst is the UDP destination port (4789 for VXLAN); VNI the VXLAN
+	// network id of a VXLAN packet, whose frame is then Inner.
+	UDPDst int
+	VNI    *uint32
+	// TCPSrc and TCPDst are the ports of a TCP segment (2380 for etcd's
+	// peers).
+	TCPSrc, TCPDst int
 }
 
 // GREHeader is what a spec checks of a GRE header.
@@ -48,6 +55,9 @@ func (f Frame) String() string {
 	}
 	if f.GRE != nil {
 		s += fmt.Sprintf(" GRE 0x%04x", f.GRE.Protocol)
+	}
+	if f.VNI != nil {
+		s += fmt.Sprintf(" UDP %d VXLAN %d", f.UDPDst, *f.VNI)
 	}
 	if f.Inner != nil {
 		s += " [" + f.Inner.String() + "]"
@@ -101,6 +111,16 @@ func decodeFrame(ls []gopacket.Layer) Frame {
 				k := v.Key
 				f.GRE.Key = &k
 			}
+			inner := decodeFrame(ls[i+1:])
+			f.Inner = &inner
+			return f
+		case *layers.UDP:
+			f.UDPDst = int(v.DstPort)
+		case *layers.TCP:
+			f.TCPSrc, f.TCPDst = int(v.SrcPort), int(v.DstPort)
+		case *layers.VXLAN:
+			vni := v.VNI
+			f.VNI = &vni
 			inner := decodeFrame(ls[i+1:])
 			f.Inner = &inner
 			return f

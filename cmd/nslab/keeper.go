@@ -56,6 +56,10 @@ func (a *app) detach(file string, f upFlags) error {
 	if f.id != "" {
 		argv = append(argv, "--id", f.id)
 	}
+	argv = append(argv, "--runtime", f.runtime)
+	if f.images != "" {
+		argv = append(argv, "--images", f.images)
+	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		return err

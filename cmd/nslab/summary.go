@@ -30,6 +30,15 @@ func printSummary(w io.Writer, root string, l *lab.Lab, detached bool) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", h.Name, h.Spec.Kind, addresses(h.Spec), dh)
 	}
 	tw.Flush()
+	var members []string
+	for _, h := range l.Hosts() {
+		if m := h.Spec.Etcd; m != nil {
+			members = append(members, fmt.Sprintf("%s on %s (http://%s:%d)", m.Name, h.Name, m.Address, lab.EtcdClientPort))
+		}
+	}
+	if len(members) > 0 {
+		fmt.Fprintf(w, "\n  etcd: %s\n", strings.Join(members, ", "))
+	}
 
 	// As the user typed it (./bin/nslab, nslab), so the lines can be pasted.
 	cli := os.Args[0]
@@ -51,6 +60,12 @@ func printSummary(w io.Writer, root string, l *lab.Lab, detached bool) {
 	fmt.Fprintf(w, "\nTry:\n")
 	fmt.Fprintf(w, "  %s exec %s -- ip addr\n", cli, first.Name)
 	fmt.Fprintf(w, "  ip netns exec %s-%s ip route\n", l.ID(), first.Name)
+	for _, h := range hosts {
+		if h.Spec.Etcd != nil {
+			fmt.Fprintf(w, "  %s exec %s -- etcdctl member list\n", cli, h.Name)
+			break
+		}
+	}
 	if first.DockerHost() != "" {
 		c := freeContainerName(first.Spec)
 		fmt.Fprintf(w, "  %s docker %s -- run -itd --name %s --network none alpine\n", cli, first.Name, c)

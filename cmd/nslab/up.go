@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"time"
@@ -28,6 +29,8 @@ type upFlags struct {
 	detach  bool
 	keeper  bool
 	timeout time.Duration
+	runtime string // lab.RuntimeHostd or lab.RuntimeDockerd
+	images  string // a `docker save` archive loaded into every dockerd
 }
 
 func newUpCmd(a *app) *cobra.Command {
@@ -41,7 +44,8 @@ SIGTERM. With --detach, a background keeper owns the lab until ` + "`nslab down`
 A topology with errors is reported (file:line: field: message) with exit
 status 2, and nothing is made.`,
 		Example: `  nslab up fixtures/classroom.yaml
-  nslab up --detach --id class fixtures/classroom.yaml`,
+  nslab up --detach --id class fixtures/classroom.yaml
+  nslab up --runtime dockerd --images busybox.tar fixtures/overlay.yaml`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			return a.up(argv[0], f)
@@ -51,6 +55,8 @@ status 2, and nothing is made.`,
 	fl.StringVar(&f.id, "id", "", "lab id, ^[a-z][a-z0-9]{2,9}$ (default: nsl + 4 random hex digits)")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "leave the lab running in the background until `nslab down`")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up (and remove what was made) when the lab is not up by then")
+	fl.StringVar(&f.runtime, "runtime", lab.RuntimeHostd, "the daemon of the docker hosts: hostd (nslab's own) or dockerd (a real dockerd 20.10 per host, Debian's docker.io)")
+	fl.StringVar(&f.images, "images", "", "with --runtime dockerd: a `docker save` archive loaded into every dockerd (images are never pulled)")
 	fl.BoolVar(&f.keeper, keeperFlag, false, "run as the background keeper of a detached lab (internal)")
 	fl.MarkHidden(keeperFlag)
 	return cmd
@@ -60,6 +66,28 @@ status 2, and nothing is made.`,
 func (a *app) up(file string, f upFlags) error {
 	if f.id != "" && !idRE.MatchString(f.id) {
 		return usageError(fmt.Errorf("--id %q: a lab id matches ^[a-z][a-z0-9]{2,9}$", f.id))
+	}
+	switch f.runtime {
+	case lab.RuntimeHostd:
+		if f.images != "" {
+			return usageError(fmt.Errorf("--images: hostd needs no images; it goes with --runtime %s", lab.RuntimeDockerd))
+		}
+	case lab.RuntimeDockerd:
+		if _, err := lab.FindDockerd(""); err != nil {
+			return err
+		}
+		if f.images != "" {
+			abs, err := filepath.Abs(f.images)
+			if err != nil {
+				return usageError(fmt.Errorf("--images: %w", err))
+			}
+			if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
+				return usageError(fmt.Errorf("--images %s: want a `docker save` archive (%v)", f.images, err))
+			}
+			f.images = abs // the keeper runs in /
+		}
+	default:
+		return usageError(fmt.Errorf("--runtime %q: want %s or %s", f.runtime, lab.RuntimeHostd, lab.RuntimeDockerd))
 	}
 	t, err := lab.LoadTopology(file)
 	if err != nil {
@@ -107,7 +135,11 @@ func (a *app) options(f upFlags) (lab.Options, error) {
 	if err != nil {
 		return lab.Options{}, fmt.Errorf("cannot find the nslab binary to start hostd: %w", err)
 	}
-	return lab.Options{ID: f.id, Root: a.root, Binary: self}, nil
+	o := lab.Options{ID: f.id, Root: a.root, Binary: self, Runtime: f.runtime}
+	if f.images != "" {
+		o.Images = lab.Images{Archive: f.images}
+	}
+	return o, nil
 }
 
 // foreground builds the lab, shows how to use it, and takes it down when

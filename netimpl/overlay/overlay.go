@@ -129,7 +129,7 @@ func (d *Driver) Close() error {
 
 // Info implements netimpl.Driver.
 func (d *Driver) Info() netimpl.DriverInfo {
-	return netimpl.DriverInfo{Name: Name, Scope: netimpl.ScopeGlobal, Interfaces: true, Addressing: true}
+	return netimpl.DriverInfo{Name: Name, Scope: netimpl.ScopeGlobal, Interfaces: true, Addressing: true, NoGateway: true}
 }
 
 // Namespace returns the pin path of a network's namespace while it exists

@@ -46,6 +46,10 @@ type EtcdConfig struct {
 	// LeaseTTL is the host's lease (default DefaultLeaseTTL, whole seconds,
 	// at least etcd's minimum, about 1.5 election timeouts).
 	LeaseTTL time.Duration
+	// AutoSync, when set, makes the client learn the cluster's members'
+	// client URLs every AutoSync, as Docker's etcd client does: a host
+	// whose own member is down still reaches the others.
+	AutoSync time.Duration
 }
 
 // Etcd is the store on an etcd cluster. Its lease, renewed in the
@@ -113,10 +117,11 @@ func OpenEtcd(cfg EtcdConfig) (*Etcd, error) {
 		opts = append(opts, grpc.WithContextDialer(cfg.DialContext))
 	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   cfg.Endpoints,
-		DialTimeout: cfg.OpTimeout,
-		DialOptions: opts,
-		Logger:      zap.NewNop(),
+		Endpoints:        cfg.Endpoints,
+		DialTimeout:      cfg.OpTimeout,
+		DialOptions:      opts,
+		Logger:           zap.NewNop(),
+		AutoSyncInterval: cfg.AutoSync,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd client for %v: %w", cfg.Endpoints, err)
@@ -127,7 +132,26 @@ func OpenEtcd(cfg EtcdConfig) (*Etcd, error) {
 		leaseSet: make(chan struct{}), owned: map[string]ownedKey{},
 	}
 	go s.session()
+	if cfg.AutoSync > 0 {
+		// The client's own sync comes only after a first interval; a
+		// member that stops before would leave it with none but its own.
+		go s.firstSync()
+	}
 	return s, nil
+}
+
+// firstSync learns the members' client URLs once, retrying until it can.
+func (s *Etcd) firstSync() {
+	wait := retryFirst
+	for {
+		ctx, cancel := s.opCtx(s.ctx)
+		err := s.cli.Sync(ctx)
+		cancel()
+		if err == nil || !sleep(s.ctx, wait) {
+			return
+		}
+		wait = min(2*wait, retryMax)
+	}
 }
 
 // opCtx bounds one operation and makes its requests fail at once on a

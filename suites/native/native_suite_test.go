@@ -32,9 +32,13 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		Skip("the native suite needs root: it creates network namespaces")
 	}
 	bin := os.Getenv("NSLAB_BIN")
+	etcd := ""
 	if bin == "" {
 		var err error
 		bin, err = gexec.Build("github.com/nslab/nslab/cmd/nslab")
+		Expect(err).NotTo(HaveOccurred())
+		// The etcd members of the overlay fixtures run nslab-etcd.
+		etcd, err = gexec.Build("github.com/nslab/nslab/cmd/nslab-etcd")
 		Expect(err).NotTo(HaveOccurred())
 	}
 	// `ip netns add` makes /run/netns a shared mount point the first time it
@@ -47,9 +51,10 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	// reference suite's record of the same specs on real dockerd.
 	_, err = scenarios.StartObservations("hostd")
 	Expect(err).NotTo(HaveOccurred())
-	return []byte(bin)
-}, func(bin []byte) {
-	scenarios.Use(scenarios.Native{Binary: string(bin)})
+	return []byte(bin + "\n" + etcd)
+}, func(data []byte) {
+	bin, etcd, _ := strings.Cut(string(data), "\n")
+	scenarios.Use(scenarios.Native{Binary: bin, Etcd: etcd})
 	scenarios.RecordObservations(parity.DefaultDir())
 })
 

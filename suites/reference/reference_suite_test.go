@@ -14,6 +14,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
 
 	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/lab"
@@ -58,11 +59,19 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	Expect(err).NotTo(HaveOccurred())
 	_, err = scenarios.StartObservations(lab.RuntimeDockerd)
 	Expect(err).NotTo(HaveOccurred())
-	return []byte(dockerd + "\n" + tmp)
+	// The overlay fixtures' etcd members run nslab-etcd: next to
+	// $NSLAB_BIN (make test), $NSLAB_ETCD_BIN, or built here.
+	etcd := ""
+	if os.Getenv("NSLAB_BIN") == "" && os.Getenv("NSLAB_ETCD_BIN") == "" {
+		etcd, err = gexec.Build("github.com/nslab/nslab/cmd/nslab-etcd")
+		Expect(err).NotTo(HaveOccurred())
+	}
+	return []byte(dockerd + "\n" + tmp + "\n" + etcd)
 }, func(data []byte) {
-	dockerd, dir, _ := strings.Cut(string(data), "\n")
+	parts := strings.SplitN(string(data), "\n", 3)
+	dockerd, dir, etcd := parts[0], parts[1], parts[2]
 	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	scenarios.Use(scenarios.Reference{Dockerd: dockerd, ImageArchive: filepath.Join(dir, "images.tar")})
+	scenarios.Use(scenarios.Reference{Dockerd: dockerd, ImageArchive: filepath.Join(dir, "images.tar"), Etcd: etcd})
 	scenarios.RecordObservations(parity.DefaultDir())
 })
 
@@ -79,6 +88,7 @@ var _ = SynchronizedAfterSuite(func() {}, func() {
 	d := rootns.Diff(before, after)
 	Expect(d).To(BeEmpty(), fmt.Sprintf("the root network namespace changed during the suite:\n%s", strings.Join(d, "\n")))
 	Expect(unexplained).To(BeEmpty(), "hostd and dockerd differ where no deliberate difference explains it")
+	gexec.CleanupBuildArtifacts()
 })
 
 // checkParity compares this run's observations with the native suite's

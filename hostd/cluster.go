@@ -1,0 +1,538 @@
+package hostd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/dns"
+	"github.com/nslab/nslab/netimpl/ipam"
+	"github.com/nslab/nslab/netimpl/overlay"
+	"github.com/nslab/nslab/netimpl/store"
+)
+
+// msgNoClusterStore is Docker 20.10's answer (503) to an overlay network
+// asked of a daemon with neither a swarm nor a cluster store.
+const msgNoClusterStore = `This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`
+
+// cluster is what dockerd's --cluster-store and --cluster-advertise give a
+// host: a client of the lab's etcd members, the overlay driver, and the
+// watch that turns the store's networks into this host's engine networks
+// (with the store's id, subnet and VNI) and other hosts' endpoints into
+// overlay peers and names of the embedded DNS.
+type cluster struct {
+	store  *store.Etcd
+	driver *overlay.Driver
+	vtep   netip.Addr
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu sync.Mutex
+	// own are the endpoints this host published, by container id.
+	own map[string][]ownEndpoint
+	// peers are the other hosts' endpoints programmed here, by id.
+	peers map[string]store.Endpoint
+	// gw serialises the making of docker_gwbridge.
+	gw sync.Mutex
+}
+
+type ownEndpoint struct {
+	networkID, endpointID string
+	addr                  netip.Addr
+}
+
+// clusterStoreOpTimeout bounds one store operation: with the quorum gone a
+// create fails within it, with ErrUnavailable's text.
+const clusterStoreOpTimeout = 3 * time.Second
+
+// clusterStoreSync is how often the store client learns the members'
+// addresses: --cluster-store names one member, and with it down the
+// others still serve, as they do Docker's client.
+const clusterStoreSync = 2 * time.Second
+
+// parseClusterStore reads --cluster-store: etcd://HOST:PORT[,HOST:PORT...]
+// into the members' client URLs.
+func parseClusterStore(s string) ([]string, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "etcd" || u.Host == "" {
+		return nil, fmt.Errorf("cluster store %q: want etcd://IP:2379", s)
+	}
+	var eps []string
+	for _, h := range strings.Split(u.Host, ",") {
+		if _, _, err := netSplitHostPort(h); err != nil {
+			return nil, fmt.Errorf("cluster store %q: %s: %v", s, h, err)
+		}
+		eps = append(eps, "http://"+h)
+	}
+	return eps, nil
+}
+
+func netSplitHostPort(h string) (netip.Addr, uint16, error) {
+	ap, err := netip.ParseAddrPort(h)
+	if err != nil {
+		return netip.Addr{}, 0, errors.New("want IP:PORT")
+	}
+	return ap.Addr(), ap.Port(), nil
+}
+
+// parseAdvertise reads --cluster-advertise: IP:PORT (an interface name, as
+// dockerd also takes, is not supported).
+func parseAdvertise(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil || !ap.Addr().Is4() {
+		return netip.AddrPort{}, fmt.Errorf("cluster advertise %q: want IPv4:PORT such as 192.168.8.150:2375", s)
+	}
+	return ap, nil
+}
+
+// newCluster makes the overlay driver and opens the store client; the watch
+// starts with startCluster once the daemon exists. It needs no quorum.
+func newCluster(cfg Config) (*cluster, error) {
+	eps, err := parseClusterStore(cfg.ClusterStore)
+	if err != nil {
+		return nil, err
+	}
+	adv, err := parseAdvertise(cfg.ClusterAdvertise)
+	if err != nil {
+		return nil, err
+	}
+	drv, err := overlay.New(overlay.Config{HostNS: hostNS, NSPrefix: cfg.NetNSPrefix, Advertise: adv.Addr()})
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenEtcd(store.EtcdConfig{
+		Endpoints: eps,
+		Host:      store.Host{Name: cfg.Host, Advertise: adv},
+		OpTimeout: clusterStoreOpTimeout,
+		AutoSync:  clusterStoreSync,
+	})
+	if err != nil {
+		drv.Close()
+		return nil, err
+	}
+	return &cluster{store: st, driver: drv, vtep: adv.Addr(), own: map[string][]ownEndpoint{}, peers: map[string]store.Endpoint{}}, nil
+}
+
+// startCluster runs the watch loop.
+func (d *Daemon) startCluster() {
+	cl := d.cluster
+	ctx, cancel := context.WithCancel(context.Background())
+	cl.cancel, cl.done = cancel, make(chan struct{})
+	go func() {
+		defer close(cl.done)
+		for ev := range cl.store.Watch(ctx) {
+			d.clusterEvent(ev)
+		}
+	}()
+}
+
+// closeCluster stops the watch, withdraws this host's endpoints (revoking
+// its lease) and closes the client and the driver. The engine has removed
+// the networks before.
+func (d *Daemon) closeCluster() error {
+	cl := d.cluster
+	if cl == nil {
+		return nil
+	}
+	if cl.cancel != nil {
+		cl.cancel()
+		<-cl.done
+		cl.cancel = nil
+	}
+	err := cl.store.Close()
+	return errors.Join(err, cl.driver.Close())
+}
+
+// clusterEvent applies one change of the store to this host.
+func (d *Daemon) clusterEvent(ev store.Event) {
+	cl := d.cluster
+	switch ev.Kind {
+	case store.NetworkAdded:
+		if _, err := d.ensureGlobal(ev.Network); err != nil {
+			d.log.Printf("cluster store: network %s: %v", ev.Network.Name, err)
+		}
+	case store.NetworkDeleted:
+		if _, err := d.eng.Network(ev.Network.ID); err != nil {
+			return
+		}
+		if err := d.eng.DeleteNetwork(ev.Network.ID); err != nil {
+			d.log.Printf("cluster store: network %s went: %v", ev.Network.Name, err)
+			return
+		}
+		d.svc.mu.Lock()
+		delete(d.svc.tables, ev.Network.ID)
+		d.svc.mu.Unlock()
+	case store.EndpointAdded, store.EndpointDeleted:
+		ep := ev.Endpoint
+		if ep.VTEP == cl.vtep {
+			return // this host's own: the driver and the DNS have it
+		}
+		p := overlay.Peer{IP: ep.Addr.Addr(), MAC: ep.MAC, VTEP: ep.VTEP}
+		owner := "peer:" + ep.ID
+		if ev.Kind == store.EndpointAdded {
+			n, err := d.eng.Network(ep.NetworkID)
+			if err != nil {
+				d.log.Printf("cluster store: endpoint %s on %s: %v", ep.Name, ep.Host, err)
+				return
+			}
+			if err := cl.driver.AddPeer(n.ID, p); err != nil {
+				d.log.Printf("cluster store: %v", err)
+				return
+			}
+			cl.mu.Lock()
+			cl.peers[ep.ID] = ep
+			cl.mu.Unlock()
+			if err := d.dnsTable(n.ID).Set(owner, dns.EndpointRecords(n.Name, ep.Name, nil, ep.Addr.Addr())...); err != nil {
+				d.log.Printf("cluster store: endpoint %s: dns: %v", ep.Name, err)
+			}
+			return
+		}
+		cl.mu.Lock()
+		delete(cl.peers, ep.ID)
+		cl.mu.Unlock()
+		if err := cl.driver.RemovePeer(ep.NetworkID, p); err != nil {
+			d.log.Printf("cluster store: %v", err)
+		}
+		d.svc.mu.Lock()
+		if t := d.svc.tables[ep.NetworkID]; t != nil {
+			t.Delete(owner)
+		}
+		d.svc.mu.Unlock()
+	}
+}
+
+// remoteEndpoints lists the other hosts' endpoints on a network, sorted by
+// name.
+func (d *Daemon) remoteEndpoints(networkID string) []store.Endpoint {
+	cl := d.cluster
+	if cl == nil {
+		return nil
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	var out []store.Endpoint
+	for _, ep := range cl.peers {
+		if ep.NetworkID == networkID {
+			out = append(out, ep)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// dnsTable is the embedded DNS table of a network, made at first use.
+func (d *Daemon) dnsTable(networkID string) *dns.MemTable {
+	d.svc.mu.Lock()
+	defer d.svc.mu.Unlock()
+	d.svc.init()
+	t := d.svc.tables[networkID]
+	if t == nil {
+		t = dns.NewTable()
+		d.svc.tables[networkID] = t
+	}
+	return t
+}
+
+// globalSpec is the engine network of a store network: its id, subnet
+// and VNI, and the IPAM configuration as Docker shows it (the user's
+// subnet, range and gateway, or what IPAM gave).
+func globalSpec(n store.Network) netimpl.NetworkSpec {
+	opts := map[string]string{}
+	for k, v := range n.Options {
+		opts[k] = v
+	}
+	opts[overlay.OptVXLANIDList] = strconv.FormatUint(uint64(n.VNI), 10)
+	pool := netimpl.IPAMPool{Subnet: n.Subnet.String()}
+	if !n.UserSubnet || n.Gateway != ipam.FirstHost(n.Subnet) {
+		pool.Gateway = n.Gateway.String()
+	}
+	if n.IPRange.IsValid() {
+		pool.IPRange = n.IPRange.String()
+	}
+	return netimpl.NetworkSpec{
+		Name:       n.Name,
+		Driver:     n.Driver,
+		IPAM:       netimpl.IPAM{Config: []netimpl.IPAMPool{pool}},
+		Options:    opts,
+		Labels:     n.Labels,
+		Internal:   n.Internal,
+		Attachable: n.Attachable,
+	}
+}
+
+// ensureGlobal makes a store network in the engine, with the store's id,
+// unless it is there already.
+func (d *Daemon) ensureGlobal(n store.Network) (netimpl.Network, error) {
+	if en, err := d.eng.Network(n.ID); err == nil && en.ID == n.ID {
+		return en, nil
+	}
+	en, err := d.eng.CreateNetworkID(n.ID, globalSpec(n))
+	if netimpl.KindOf(err) == netimpl.KindConflict {
+		// Made meanwhile by the create on this host (or its watch).
+		if en, lerr := d.eng.Network(n.ID); lerr == nil && en.ID == n.ID {
+			return en, nil
+		}
+	}
+	return en, err
+}
+
+// storeError is a store failure as the API answers it: unavailable is 503
+// with the store's text, the rest keep their kind.
+func storeError(err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return errorf(http.StatusServiceUnavailable, "%s", err.Error())
+	}
+	return err
+}
+
+// createGlobal is `network create -d overlay`: the network goes through
+// the store (its /24, VNI and name taken in one transaction), then into
+// this host's engine; the other hosts make it from their watch.
+func (d *Daemon) createGlobal(spec netimpl.NetworkSpec) (netimpl.Network, error) {
+	cl := d.cluster
+	if cl == nil {
+		return netimpl.Network{}, errorf(http.StatusServiceUnavailable, msgNoClusterStore)
+	}
+	if spec.Name == "" {
+		return netimpl.Network{}, netimpl.Errorf(netimpl.KindInvalid, "invalid name: %s", spec.Name)
+	}
+	if netimpl.IsPredefinedName(spec.Name) {
+		return netimpl.Network{}, netimpl.Errorf(netimpl.KindForbidden, "operation is not permitted on predefined %s network ", spec.Name)
+	}
+	for _, n := range d.eng.Networks() {
+		if n.Name == spec.Name {
+			return netimpl.Network{}, netimpl.Errorf(netimpl.KindConflict, "network with name %s already exists", spec.Name)
+		}
+	}
+	if spec.IPAM.Driver != "" && spec.IPAM.Driver != "default" {
+		return netimpl.Network{}, netimpl.Errorf(netimpl.KindNotFound, "plugin %q not found", spec.IPAM.Driver)
+	}
+	if spec.EnableIPv6 {
+		return netimpl.Network{}, netimpl.Errorf(netimpl.KindInvalid, "overlay network %s: IPv6 is not supported", spec.Name)
+	}
+	sn := store.Network{
+		ID: netimpl.NewID(), Name: spec.Name, Driver: overlay.Name,
+		Options: spec.Options, Labels: spec.Labels, Internal: spec.Internal, Attachable: spec.Attachable,
+	}
+	switch len(spec.IPAM.Config) {
+	case 0:
+	case 1:
+		c := spec.IPAM.Config[0]
+		var err error
+		if c.Subnet != "" {
+			if sn.Subnet, err = netip.ParsePrefix(c.Subnet); err != nil {
+				return netimpl.Network{}, netimpl.Errorf(netimpl.KindUnknown, "Invalid subnet %s : invalid CIDR address: %s", c.Subnet, c.Subnet)
+			}
+		}
+		if c.Gateway != "" {
+			if sn.Gateway, err = netip.ParseAddr(c.Gateway); err != nil {
+				return netimpl.Network{}, netimpl.Errorf(netimpl.KindUnknown, "invalid gateway address %s in Ipam configuration", c.Gateway)
+			}
+		}
+		if c.IPRange != "" {
+			if sn.IPRange, err = netip.ParsePrefix(c.IPRange); err != nil {
+				return netimpl.Network{}, netimpl.Errorf(netimpl.KindUnknown, "failed to parse pool request for address space %q pool %q subpool %q: Invalid Address SubPool", "GlobalDefault", c.Subnet, c.IPRange)
+			}
+		}
+	default:
+		return netimpl.Network{}, netimpl.Errorf(netimpl.KindForbidden, "overlay network %s: one subnet per network is supported", spec.Name)
+	}
+	n, err := cl.store.CreateNetwork(context.Background(), sn)
+	if err != nil {
+		return netimpl.Network{}, storeError(err)
+	}
+	en, err := d.ensureGlobal(n)
+	if err != nil {
+		// Nothing of it may stay in the store either.
+		if derr := cl.store.DeleteNetwork(context.Background(), n.ID); derr != nil {
+			d.log.Printf("network %s: undo in the cluster store: %v", n.Name, derr)
+		}
+		return netimpl.Network{}, err
+	}
+	return en, nil
+}
+
+// deleteGlobal is `network rm` of a global network: refused while this
+// host has endpoints on it, then removed from the store (which refuses
+// while any host has) and from this host's engine; the other hosts follow
+// their watch.
+func (d *Daemon) deleteGlobal(n netimpl.Network) error {
+	if len(d.eng.Endpoints(n.ID)) > 0 {
+		return netimpl.Errorf(netimpl.KindForbidden, "error while removing network: network %s id %s has active endpoints", n.Name, n.ID)
+	}
+	if err := d.cluster.store.DeleteNetwork(context.Background(), n.ID); err != nil && netimpl.KindOf(err) != netimpl.KindNotFound {
+		return storeError(err)
+	}
+	if err := d.eng.DeleteNetwork(n.ID); err != nil && netimpl.KindOf(err) != netimpl.KindNotFound {
+		return err
+	}
+	d.svc.mu.Lock()
+	delete(d.svc.tables, n.ID)
+	d.svc.mu.Unlock()
+	return nil
+}
+
+// joinEndpoint joins a sandbox to a network. On a global network the
+// address comes from the store, the endpoint is published there, and a
+// container without another way out gets docker_gwbridge next (eth1, its
+// default route). Anything that fails is undone.
+func (d *Daemon) joinEndpoint(c *Container, sandboxID, network string, spec netimpl.EndpointSpec) (netimpl.Endpoint, error) {
+	n, err := d.eng.Network(network)
+	if err != nil {
+		return netimpl.Endpoint{}, err
+	}
+	cl := d.cluster
+	if n.Scope != netimpl.ScopeGlobal || cl == nil {
+		return d.eng.Join(sandboxID, n.ID, spec)
+	}
+	if spec.IPv4.IsValid() && !n.UserSubnets() {
+		return netimpl.Endpoint{}, netimpl.Errorf(netimpl.KindInvalid, "user specified IP address is supported only when connecting to networks with user configured subnets")
+	}
+	ctx := context.Background()
+	p, err := cl.store.AllocateAddress(ctx, n.ID, spec.IPv4)
+	if err != nil {
+		return netimpl.Endpoint{}, storeError(err)
+	}
+	release := func() {
+		if err := cl.store.ReleaseAddress(ctx, n.ID, p.Addr()); err != nil {
+			d.log.Printf("container %s: release %s on %s: %v", c.Name, p.Addr(), n.Name, err)
+		}
+	}
+	spec.IPv4, spec.Assigned = p.Addr(), true
+	ep, err := d.eng.Join(sandboxID, n.ID, spec)
+	if err != nil {
+		release()
+		return netimpl.Endpoint{}, err
+	}
+	if err := cl.store.PutEndpoint(ctx, store.Endpoint{ID: ep.ID, Name: c.Name, NetworkID: n.ID, Addr: p, MAC: ep.MAC}); err != nil {
+		if lerr := d.eng.Leave(sandboxID, n.ID); lerr != nil {
+			d.log.Printf("container %s: undo join of %s: %v", c.Name, n.Name, lerr)
+		}
+		release()
+		return netimpl.Endpoint{}, storeError(err)
+	}
+	cl.mu.Lock()
+	cl.own[c.ID] = append(cl.own[c.ID], ownEndpoint{networkID: n.ID, endpointID: ep.ID, addr: p.Addr()})
+	cl.mu.Unlock()
+	if n.Internal {
+		// An internal network has no way out, and needs none.
+		return ep, nil
+	}
+	if err := d.joinGateway(c, sandboxID); err != nil {
+		if lerr := d.eng.Leave(sandboxID, n.ID); lerr != nil {
+			d.log.Printf("container %s: undo join of %s: %v", c.Name, n.Name, lerr)
+		}
+		d.withdraw(c.ID, n.ID)
+		return netimpl.Endpoint{}, err
+	}
+	return ep, nil
+}
+
+// withdraw takes a container's endpoints off the store (networkID "":
+// all of them) and frees their addresses.
+func (d *Daemon) withdraw(containerID, networkID string) {
+	cl := d.cluster
+	if cl == nil {
+		return
+	}
+	cl.mu.Lock()
+	var gone, kept []ownEndpoint
+	for _, o := range cl.own[containerID] {
+		if networkID == "" || o.networkID == networkID {
+			gone = append(gone, o)
+		} else {
+			kept = append(kept, o)
+		}
+	}
+	if len(kept) == 0 {
+		delete(cl.own, containerID)
+	} else {
+		cl.own[containerID] = kept
+	}
+	cl.mu.Unlock()
+	d.mu.Lock()
+	closing := d.closing
+	d.mu.Unlock()
+	if closing {
+		// The revoke of the host's lease at Close takes them all at once
+		// (or, with the store away, their lease runs out).
+		return
+	}
+	ctx := context.Background()
+	for _, o := range gone {
+		if err := cl.store.DeleteEndpoint(ctx, o.networkID, o.endpointID); err != nil {
+			d.log.Printf("container %s: withdraw endpoint %s: %v", containerID[:12], o.endpointID[:12], err)
+		}
+		if err := cl.store.ReleaseAddress(ctx, o.networkID, o.addr); err != nil {
+			d.log.Printf("container %s: release %s: %v", containerID[:12], o.addr, err)
+		}
+	}
+}
+
+// gatewayBridge is the bridge network libnetwork makes for overlay
+// containers' way out, and its options as Docker 20.10 sets them.
+const gatewayBridge = "docker_gwbridge"
+
+func gatewayBridgeOptions() map[string]string {
+	return map[string]string{
+		"com.docker.network.bridge.enable_icc":           "false",
+		"com.docker.network.bridge.enable_ip_masquerade": "true",
+		"com.docker.network.bridge.name":                 gatewayBridge,
+	}
+}
+
+// joinGateway gives a sandbox whose endpoints provide no default route an
+// endpoint on docker_gwbridge, made at first use on the next free local
+// pool, as libnetwork's sandbox does for overlay containers. The endpoint
+// is named gateway_<sandbox id[:12]>, as Docker names it (the sandbox id
+// is inspect's NetworkSettings.SandboxID).
+func (d *Daemon) joinGateway(c *Container, sandboxID string) error {
+	for _, ep := range d.eng.SandboxEndpoints(sandboxID) {
+		if ep.Gateway != nil {
+			return nil
+		}
+	}
+	cl := d.cluster
+	cl.gw.Lock()
+	n, err := d.eng.Network(gatewayBridge)
+	if err != nil {
+		n, err = d.eng.CreateNetwork(netimpl.NetworkSpec{Name: gatewayBridge, Driver: "bridge", Options: gatewayBridgeOptions()})
+	}
+	cl.gw.Unlock()
+	if err != nil {
+		return fmt.Errorf("container %s: %s: %w", c.Name, gatewayBridge, err)
+	}
+	if _, err := d.eng.Join(sandboxID, n.ID, netimpl.EndpointSpec{Name: "gateway_" + sandboxID[:12]}); err != nil {
+		return fmt.Errorf("container %s: %s: %w", c.Name, gatewayBridge, err)
+	}
+	return nil
+}
+
+// leaveGateway takes a sandbox off docker_gwbridge once none of its
+// endpoints needs it (no global network left).
+func (d *Daemon) leaveGateway(sandboxID string) error {
+	var gw bool
+	for _, ep := range d.eng.SandboxEndpoints(sandboxID) {
+		n, err := d.eng.Network(ep.NetworkID)
+		if err != nil {
+			continue
+		}
+		if n.Scope == netimpl.ScopeGlobal {
+			return nil
+		}
+		gw = gw || n.Name == gatewayBridge
+	}
+	if !gw {
+		return nil
+	}
+	return d.eng.Leave(sandboxID, gatewayBridge)
+}
