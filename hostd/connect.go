@@ -55,7 +55,7 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 		return nil
 	}
 	sb := c.sandbox.ID
-	hosts := c.hostsPath
+	hosts, resolv := c.hostsPath, c.resolvPath
 	names := hostNames(c)
 	spec, err := endpointSpec(c, n.Name, es)
 	d.mu.Unlock()
@@ -67,6 +67,15 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 		return err
 	}
 	d.refreshDNS(c, sb)
+	if embeddedDNS(n) && resolv != "" {
+		// libnetwork starts the sandbox's resolver on its first
+		// user-defined network and rewrites resolv.conf to point at it,
+		// also for a container that started on the default bridge; it
+		// stays so after a disconnect.
+		if err := writeInPlace(resolv, embeddedResolvConf(c)); err != nil {
+			d.log.Printf("container %s: resolv.conf: %v", c.Name, err)
+		}
+	}
 	if ep.Addr != nil && !netMode(c.HostConfig.NetworkMode).isHost() {
 		if err := addHostsEntry(hosts, hostsEntry{IP: ep.Addr.IP.String(), Names: names}); err != nil {
 			d.log.Printf("container %s: hosts: %v", c.Name, err)

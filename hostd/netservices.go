@@ -100,13 +100,19 @@ func (d *Daemon) usesEmbeddedDNS(c *Container) bool {
 // themselves.
 func (d *Daemon) containerResolvConf(c *Container, servers []string) string {
 	if d.usesEmbeddedDNS(c) {
-		opts := c.HostConfig.DNSOptions
-		if !hasNdots(opts) {
-			opts = append([]string{"ndots:0"}, opts...)
-		}
-		return resolvConf([]string{dns.Address.Addr().String()}, c.HostConfig.DNSSearch, opts)
+		return embeddedResolvConf(c)
 	}
 	return resolvConf(servers, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+}
+
+// embeddedResolvConf is the resolv.conf of a container whose resolver is
+// the embedded DNS.
+func embeddedResolvConf(c *Container) string {
+	opts := c.HostConfig.DNSOptions
+	if !hasNdots(opts) {
+		opts = append([]string{"ndots:0"}, opts...)
+	}
+	return resolvConf([]string{dns.Address.Addr().String()}, c.HostConfig.DNSSearch, opts)
 }
 
 func hasNdots(opts []string) bool {

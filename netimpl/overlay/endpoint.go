@@ -63,13 +63,9 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 		undoVeth()
 		return fmt.Errorf("sandbox %s: %s: %w", sb.Key, ep.IfName, err)
 	}
-	if err := sbh.AddrAdd(peer, &netlink.Addr{IPNet: ep.Addr}); err != nil {
+	if err := netimpl.SetupLink(sbh, peer, ep); err != nil {
 		undoVeth()
-		return fmt.Errorf("sandbox %s: %s: add %s: %w", sb.Key, ep.IfName, ep.Addr, err)
-	}
-	if err := sbh.LinkSetUp(peer); err != nil {
-		undoVeth()
-		return fmt.Errorf("sandbox %s: %s up: %w", sb.Key, ep.IfName, err)
+		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
 	nw.endpoints[ep.ID] = name
 	return nil
