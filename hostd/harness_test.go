@@ -25,6 +25,7 @@ import (
 
 	"github.com/nslab/nslab/hostd"
 	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/store/etcdmember/etcdtest"
 )
 
 // hostdBin is a binary that dispatches hostd.Hidden, built once per run.
@@ -43,6 +44,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		defer etcdtest.Cleanup()
 		hostdBin = filepath.Join(dir, "nslab")
 		args := []string{"build", "-o", hostdBin}
 		if os.Getenv("HOSTD_RACE") != "" {

@@ -1,15 +1,11 @@
 package hostd_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,93 +17,26 @@ import (
 	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl/netns"
 	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netimpl/store/etcdmember/etcdtest"
 )
 
-// etcdMember is one member of the test's etcd cluster, a process in a
-// host's namespace (built from etcdmember's membermain).
-type etcdMember struct {
-	ns     string
-	args   []string
-	cmd    *exec.Cmd
-	ready  chan string
-	exited chan struct{}
-}
-
-var memberBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func buildMember(t testing.TB) string {
+// startMember runs an etcd member of the test's cluster in a host's
+// namespace, with its data and log in dir.
+func startMember(t testing.TB, ns, name, addr, cluster, dir string) *etcdtest.Member {
 	t.Helper()
-	memberBin.once.Do(func() {
-		memberBin.path = filepath.Join(filepath.Dir(hostdBin), "membermain")
-		out, err := exec.Command("go", "build", "-o", memberBin.path, "github.com/nslab/nslab/netimpl/store/etcdmember/internal/membermain").CombinedOutput()
-		if err != nil {
-			memberBin.err = fmt.Errorf("build membermain: %v\n%s", err, out)
-		}
-	})
-	if memberBin.err != nil {
-		t.Fatal(memberBin.err)
-	}
-	return memberBin.path
-}
-
-func startMember(t testing.TB, ns, name, addr, cluster, dir string) *etcdMember {
-	t.Helper()
-	return runMember(t, ns, []string{"-name", name, "-data-dir", filepath.Join(dir, "data"), "-advertise", addr,
-		"-cluster", cluster, "-loopback", "-log", filepath.Join(dir, "etcd.log"), "-state", "new", "-timeout", "20s"})
-}
-
-func runMember(t testing.TB, ns string, args []string) *etcdMember {
-	m := &etcdMember{ns: ns, args: args, ready: make(chan string, 1), exited: make(chan struct{})}
-	m.cmd = exec.Command(buildMember(t), args...)
-	m.cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	out, err := m.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netns.StartIn(ns, m.cmd); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			m.ready <- sc.Text()
-		}
-		for sc.Scan() {
-		}
-		m.cmd.Wait()
-		close(m.exited)
-	}()
-	return m
-}
-
-func (m *etcdMember) stop() {
-	select {
-	case <-m.exited:
-		return
-	default:
-	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(10 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.exited
-	}
+	return etcdtest.Start(t, ns, "-name", name, "-data-dir", filepath.Join(dir, "data"), "-advertise", addr,
+		"-cluster", cluster, "-loopback", "-log", filepath.Join(dir, "etcd.log"), "-state", "new", "-timeout", "20s")
 }
 
 // overlayHosts is seed 000's two docker hosts on one segment, each an etcd
 // member, each hostd pointed at its own member.
-func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdMember) {
+func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	t.Helper()
 	nstest.NeedRoot(t)
 	// Members go last: the daemons' stops revoke their leases.
 	t.Cleanup(func() {
 		for _, m := range members {
-			m.stop()
+			m.Stop()
 		}
 	})
 	seeds := []struct{ name, member, addr string }{
@@ -154,23 +83,9 @@ func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdMember) {
 		members = append(members, startMember(t, hosts[i].nsPath, s.member, s.addr, strings.Join(cluster, ","), t.TempDir()))
 	}
 	for _, m := range members {
-		m.wait(t)
+		m.WaitReady(t, 20*time.Second)
 	}
 	return hosts[0], hosts[1], members
-}
-
-func (m *etcdMember) wait(t testing.TB) {
-	t.Helper()
-	select {
-	case l := <-m.ready:
-		if !strings.HasPrefix(l, "ready ") {
-			t.Fatalf("member said %q", l)
-		}
-	case <-m.exited:
-		t.Fatal("member exited at start")
-	case <-time.After(20 * time.Second):
-		t.Fatal("member not ready in 20s")
-	}
 }
 
 // [E21, E22, E23] Seed 000 through hostd: an overlay network created on
@@ -226,7 +141,7 @@ func TestOverlayThroughClusterStore(t *testing.T) {
 	h2.mustDocker("exec", "c2", "ping", "-c1", "-W1", "c1")
 
 	// One member of two stops: no quorum.
-	members[1].stop()
+	members[1].Stop()
 	h1.mustDocker("exec", "c1", "ping", "-c1", "-W1", "c2")
 	start = time.Now()
 	out, errs, code := h1.docker("network", "create", "-d", "overlay", "ov2")
@@ -241,7 +156,7 @@ func TestOverlayThroughClusterStore(t *testing.T) {
 	h1.mustDocker("exec", "c1", "ping", "-c1", "-W1", "c2")
 
 	// The member is back: creates work again.
-	*members[1] = *runMember(t, members[1].ns, members[1].args)
+	members[1] = members[1].Restart(t)
 	eventually(t, 10*time.Second, func() error {
 		if out, errs, code := h1.docker("network", "create", "-d", "overlay", "ov2"); code != 0 {
 			return fmt.Errorf("create after the member came back: exit %d: %s%s", code, out, errs)

@@ -1,17 +1,13 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,15 +19,14 @@ import (
 	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl/netns"
 	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netimpl/store/etcdmember/etcdtest"
 )
 
 var prefix = nstest.Prefix("sto")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bins.dir != "" {
-		os.RemoveAll(bins.dir)
-	}
+	etcdtest.Cleanup()
 	if left := nstest.Leftovers(prefix); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "left behind: %v\n", left)
 		code = 1
@@ -46,7 +41,7 @@ type host struct {
 	ns     string
 	addr   netip.Addr
 	dir    string // the member's data and log
-	proc   *member
+	proc   *etcdtest.Member
 }
 
 // cluster is seed 000's two-member etcd cluster on seed 000's hosts.
@@ -108,7 +103,9 @@ func newCluster(t *testing.T) *cluster {
 	t.Cleanup(func() {
 		for _, h := range c.hosts {
 			if h.proc != nil {
-				h.proc.stop(t)
+				if !h.proc.Stop() {
+					t.Errorf("%s: member still running 10s after SIGTERM; killed", h.member)
+				}
 			}
 		}
 	})
@@ -116,7 +113,7 @@ func newCluster(t *testing.T) *cluster {
 		c.start(h, "new")
 	}
 	for _, h := range c.hosts {
-		h.proc.waitReady(t)
+		h.proc.WaitReady(t, 20*time.Second)
 	}
 	return c
 }
@@ -132,7 +129,7 @@ func (c *cluster) start(h *host, state string) {
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
 		c.t.Fatal(err)
 	}
-	h.proc = startMember(c.t, h.ns, binary(c.t),
+	h.proc = etcdtest.Start(c.t, h.ns,
 		"-name", h.member, "-data-dir", filepath.Join(h.dir, "data"), "-advertise", h.addr.String(),
 		"-cluster", strings.Join(peers, ","), "-loopback", "-log", filepath.Join(h.dir, "etcd.log"),
 		"-state", state, "-timeout", "20s")
@@ -174,122 +171,4 @@ func dialIn(ns string) func(context.Context, string) (net.Conn, error) {
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		return probe.DialContext(ctx, ns, "tcp", addr)
 	}
-}
-
-// member is a membermain process.
-type member struct {
-	cmd    *exec.Cmd
-	ready  chan string
-	exited chan struct{}
-	stderr strings.Builder
-	mu     sync.Mutex
-}
-
-func startMember(t *testing.T, ns, bin string, args ...string) *member {
-	t.Helper()
-	m := &member{cmd: exec.Command(bin, args...), ready: make(chan string, 1), exited: make(chan struct{})}
-	m.cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	m.cmd.Stderr = lockedWriter{m}
-	out, err := m.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netns.StartIn(ns, m.cmd); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			m.ready <- sc.Text()
-		}
-		for sc.Scan() {
-		}
-		m.cmd.Wait()
-		close(m.exited)
-	}()
-	return m
-}
-
-type lockedWriter struct{ m *member }
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	return w.m.stderr.Write(p)
-}
-
-func (m *member) waitReady(t *testing.T) {
-	t.Helper()
-	select {
-	case l := <-m.ready:
-		if !strings.HasPrefix(l, "ready ") {
-			t.Fatalf("member said %q", l)
-		}
-	case <-m.exited:
-		t.Fatalf("member exited: %s", m.stderrText())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("member not ready in 20s: %s", m.stderrText())
-	}
-}
-
-func (m *member) stderrText() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.stderr.String()
-}
-
-// kill ends the member at once, as a crashed host.
-func (m *member) kill(t *testing.T) {
-	t.Helper()
-	if err := m.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-m.exited
-}
-
-// stop asks the member to end (SIGTERM), killing it after 10 s.
-func (m *member) stop(t *testing.T) {
-	select {
-	case <-m.exited:
-		return
-	default:
-	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(10 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.exited
-		t.Errorf("member still running 10s after SIGTERM; killed")
-	}
-}
-
-// bins holds membermain, built once per test binary with the go tool.
-var bins struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-func binary(t *testing.T) string {
-	t.Helper()
-	bins.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			bins.err = fmt.Errorf("the tests build etcdmember's membermain and need the go tool: %w", err)
-			return
-		}
-		if bins.dir, err = os.MkdirTemp("", "store-bin-"); err != nil {
-			bins.err = err
-			return
-		}
-		cmd := exec.Command(goTool, "build", "-o", bins.dir+"/", "./etcdmember/internal/membermain")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bins.err = fmt.Errorf("go build membermain: %v\n%s", err, out)
-		}
-	})
-	if bins.err != nil {
-		t.Fatal(bins.err)
-	}
-	return filepath.Join(bins.dir, "membermain")
 }

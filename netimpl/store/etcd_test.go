@@ -216,7 +216,7 @@ func TestEtcdQuorumLoss(t *testing.T) {
 	events := s1.Watch(ctx)
 	skipTo(t, events, Synced)
 
-	c.hosts[1].proc.kill(t)
+	c.hosts[1].proc.Kill(t)
 	killed := time.Now()
 	var worst time.Duration
 	// Each try is bounded; the first ones meet a leader that has not yet
@@ -245,7 +245,7 @@ func TestEtcdQuorumLoss(t *testing.T) {
 	time.Sleep(time.Second)
 
 	c.start(c.hosts[1], "existing")
-	c.hosts[1].proc.waitReady(t)
+	c.hosts[1].proc.WaitReady(t, 20*time.Second)
 	back := time.Now()
 	var n2 Network
 	for {
