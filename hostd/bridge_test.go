@@ -19,6 +19,7 @@ import (
 	"github.com/nslab/nslab/hostd"
 	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netimpl/netns/nstest"
 )
 
 // fixture reads a file observed on Docker 20.10.
@@ -76,50 +77,15 @@ func (h *testHost) createNetwork(body string) string {
 // addrsOf lists a link's IPv4 addresses in a namespace.
 func addrsOf(t *testing.T, ns, name string) []string {
 	t.Helper()
-	hd, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hd.Close()
-	l, err := hd.LinkByName(name)
-	if err != nil {
-		t.Fatalf("%s in %s: %v", name, ns, err)
-	}
-	list, err := netns.AddrList(hd, l, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, a := range list {
-		out = append(out, a.IPNet.String())
-	}
-	return out
+	return nstest.Addrs(t, ns, nstest.Link(t, ns, name))
 }
 
 // routeDefault is "via GW dev NAME" of a namespace's default route.
 func routeDefault(t *testing.T, ns string) string {
 	t.Helper()
-	hd, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hd.Close()
-	routes, err := netns.RouteList(hd, nil, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, r := range routes {
-		if r.Dst != nil && !r.Dst.IP.Equal(net.IPv4zero) {
-			continue
-		}
-		l, err := hd.LinkByIndex(r.LinkIndex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("via %s dev %s", r.Gw, l.Attrs().Name))
-	}
-	return strings.Join(out, "; ")
+	return strings.Join(nstest.Gateways(t, ns, func(r netlink.Route) bool {
+		return r.Dst == nil || r.Dst.IP.Equal(net.IPv4zero)
+	}), "; ")
 }
 
 // kernelState is what a failed request must not change: the host
