@@ -107,7 +107,7 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 	total := len(d.containers)
 	d.mu.Unlock()
 	kernel, machine := uname()
-	return writeJSON(w, http.StatusOK, map[string]any{
+	info := map[string]any{
 		"ID":                 d.daemonID(),
 		"Containers":         total,
 		"ContainersRunning":  running,
@@ -166,7 +166,14 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 		"InitCommit":         map[string]string{"ID": "", "Expected": ""},
 		"SecurityOptions":    []string{},
 		"Warnings":           nil,
-	})
+	}
+	// Docker 20.10 shows them only when set (`docker info`: Cluster Store,
+	// Cluster Advertise).
+	if d.cfg.ClusterStore != "" {
+		info["ClusterStore"] = d.cfg.ClusterStore
+		info["ClusterAdvertise"] = d.cfg.ClusterAdvertise
+	}
+	return writeJSON(w, http.StatusOK, info)
 }
 
 func countFDs() int {

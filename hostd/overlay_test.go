@@ -97,6 +97,11 @@ func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 func TestOverlayThroughClusterStore(t *testing.T) {
 	needCLI(t)
 	h1, h2, members := overlayHosts(t)
+	// /info names the cluster store as dockerd 20.10's does.
+	if code, _, body := h1.api("GET", "/v1.41/info", ""); code != 200 ||
+		!strings.Contains(body, `"ClusterStore":"etcd://192.168.8.150:2379"`) || !strings.Contains(body, `"ClusterAdvertise":"192.168.8.150:2375"`) {
+		t.Errorf("node1 /info: %d, no ClusterStore/ClusterAdvertise of its own: %.300s", code, body)
+	}
 	id := strings.TrimSpace(h1.mustDocker("network", "create", "-d", "overlay", "etcd_network"))
 	var ls string
 	eventually(t, 5*time.Second, func() error {
