@@ -126,6 +126,7 @@ func OpenEtcd(cfg EtcdConfig) (*Etcd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd client for %v: %w", cfg.Endpoints, err)
 	}
+	cli.KV = retryKV{cli.KV}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Etcd{
 		cfg: cfg, cli: cli, ctx: ctx, cancel: cancel, done: make(chan struct{}),

@@ -43,6 +43,11 @@ func (s *Etcd) CreateNetwork(ctx context.Context, n Network) (Network, error) {
 		}
 		r := ranges(resp)
 		if len(r[0].Kvs) > 0 {
+			if string(r[0].Kvs[0].Value) == n.ID {
+				// This very request committed, though its answer was
+				// lost to a leader change (see retryKV).
+				return s.Network(ctx, n.ID)
+			}
 			return Network{}, errNameExists(n.Name)
 		}
 		if r[1].Count > 0 {
