@@ -11,11 +11,9 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
-	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/hostd"
 	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns"
 	"github.com/nslab/nslab/netimpl/netns/nstest"
 	"github.com/nslab/nslab/netimpl/store/etcdmember/etcdtest"
 )
@@ -52,18 +50,7 @@ func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 		}))
 	}
 	fabric := nstest.NewNS(t, nstest.Prefix("ovh"), "fabric")
-	fh, err := netns.Handle(fabric)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	la := netlink.NewLinkAttrs()
-	la.Name = "lan0"
-	br := &netlink.Bridge{LinkAttrs: la}
-	if err := fh.LinkAdd(br); err != nil {
-		t.Fatal(err)
-	}
-	fh.LinkSetUp(br)
+	nstest.Bridge(t, fabric, "lan0")
 	var cluster []string
 	for _, s := range seeds {
 		cluster = append(cluster, s.member+"="+s.addr)
@@ -71,12 +58,7 @@ func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	for i, s := range seeds {
 		leg := fmt.Sprintf("n%d", i+1)
 		nstest.Veth(t, fabric, leg, hosts[i].nsPath, "eth1")
-		l, err := fh.LinkByName(leg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fh.LinkSetMaster(l, br)
-		fh.LinkSetUp(l)
+		nstest.Enslave(t, fabric, leg, "lan0")
 		nstest.Addr(t, hosts[i].nsPath, "eth1", s.addr+"/24")
 	}
 	for i, s := range seeds {

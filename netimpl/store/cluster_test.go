@@ -11,13 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns"
 	"github.com/nslab/nslab/netimpl/netns/nstest"
 	"github.com/nslab/nslab/netimpl/store/etcdmember/etcdtest"
 )
@@ -64,36 +62,14 @@ func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	nstest.NeedRoot(t)
 	fabric := nstest.NewNS(t, prefix, "fabric")
-	fh, err := netns.Handle(fabric)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	la := netlink.NewLinkAttrs()
-	la.Name = "lan0"
-	br := &netlink.Bridge{LinkAttrs: la}
-	if err := fh.LinkAdd(br); err != nil {
-		t.Fatal(err)
-	}
-	if err := fh.LinkSetUp(br); err != nil {
-		t.Fatal(err)
-	}
+	nstest.Bridge(t, fabric, "lan0")
 	c := &cluster{t: t}
 	for i, s := range seedHosts {
 		h := &host{member: s.member, ns: nstest.NewNS(t, prefix, fmt.Sprintf("node%d", i+1)),
 			addr: netip.MustParseAddr(s.addr), dir: filepath.Join(t.TempDir(), s.member)}
 		leg := fmt.Sprintf("n%d", i+1)
 		nstest.Veth(t, fabric, leg, h.ns, "eth1")
-		l, err := fh.LinkByName(leg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fh.LinkSetMaster(l, br); err != nil {
-			t.Fatal(err)
-		}
-		if err := fh.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
+		nstest.Enslave(t, fabric, leg, "lan0")
 		nstest.Addr(t, h.ns, "eth1", s.addr+"/24")
 		c.hosts = append(c.hosts, h)
 	}
