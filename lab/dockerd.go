@@ -250,26 +250,65 @@ func (h *Host) startDockerd(dockerd string) error {
 
 // startDockerds starts dockerd on every docker host at once, records their
 // pids, waits until each answers, and loads the images.
+//
+// Daemons with a cluster store start one after another instead. A real
+// dockerd joins its overlay driver's gossip (serf, TCP 7946) through a node
+// it found in the store, and only once: a join that fails because that
+// node's serf is not listening yet is not tried again until the store's
+// node list changes. Started together, a third daemon can stay outside the
+// gossip for good — no peer entries, no ping across hosts (parallel starts
+// of fixtures/overlay3.yaml under load logged "joining serf neighbor ...
+// failed" in 7 of 15 labs). So each daemon starts once the ones before it
+// listen for the gossip, and joins through one of them.
 func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) error {
 	docker := l.dockerHosts()
+	p := newProgress(o.Progress, "dockerd", len(docker))
+	started := func(ctx context.Context, h *Host) error {
+		if err := h.waitDockerd(ctx); err != nil {
+			return err
+		}
+		p.done()
+		return nil
+	}
+	if clustered(docker) {
+		for i, h := range docker {
+			if err := h.startDockerd(dockerd); err != nil {
+				return err
+			}
+			if err := l.recordDaemonPIDs(docker[:i+1]); err != nil {
+				return err
+			}
+			if err := started(ctx, h); err != nil {
+				return err
+			}
+			if h.Spec.ClusterStore != "" && h.Spec.ClusterAdvertise != "" {
+				if err := h.waitGossip(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		return l.loadImages(ctx, docker, o)
+	}
 	if err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startDockerd(dockerd) }); err != nil {
 		return err
 	}
 	if err := l.recordDaemonPIDs(docker); err != nil {
 		return err
 	}
-	p := newProgress(o.Progress, "dockerd", len(docker))
-	err := forEach(ctx, docker, o.Parallel, func(ctx context.Context, h *Host) error {
-		if err := h.waitDockerd(ctx); err != nil {
-			return err
-		}
-		p.done()
-		return nil
-	})
-	if err != nil {
+	if err := forEach(ctx, docker, o.Parallel, started); err != nil {
 		return err
 	}
 	return l.loadImages(ctx, docker, o)
+}
+
+// clustered says whether any of the hosts has a cluster store.
+func clustered(hosts []*Host) bool {
+	for _, h := range hosts {
+		if h.Spec.ClusterStore != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // dockerHosts lists the hosts that run a daemon.
@@ -290,7 +329,9 @@ func (l *Lab) recordDaemonPIDs(hosts []*Host) error {
 	defer l.mu.Unlock()
 	l.state.HostdPIDs = map[string]int{}
 	for _, h := range hosts {
-		l.state.HostdPIDs[h.Name] = h.pid
+		if h.pid > 0 {
+			l.state.HostdPIDs[h.Name] = h.pid
+		}
 	}
 	return writeState(l.dir, l.state)
 }
@@ -298,10 +339,32 @@ func (l *Lab) recordDaemonPIDs(hosts []*Host) error {
 // waitDockerd polls GET /_ping until dockerd answers 200, it exits or the
 // deadline passes; the error quotes its log.
 func (h *Host) waitDockerd(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, dockerdTimeout)
-	defer cancel()
 	c := unixClient(h.socket)
 	defer c.CloseIdleConnections()
+	return h.waitDockerdTo(ctx, "answering on "+h.socket, "answer /_ping on "+h.socket,
+		func(ctx context.Context) error { return ping(ctx, c.Client) })
+}
+
+// serfPort is the TCP port of a classic overlay's gossip (serf).
+const serfPort = 7946
+
+// waitGossip waits until dockerd listens for its overlay driver's gossip:
+// it starts serf once it found itself in the cluster store, some time
+// after it answers /_ping.
+func (h *Host) waitGossip(ctx context.Context) error {
+	h.lab.mu.Lock()
+	pid := h.pid
+	h.lab.mu.Unlock()
+	return h.waitDockerdTo(ctx, "listening", fmt.Sprintf("listen on TCP %d (the overlay's serf)", serfPort),
+		func(context.Context) error { return listeningTCP(pid, serfPort) })
+}
+
+// waitDockerdTo polls ready every 50 ms until it succeeds, dockerd exits
+// or the deadline passes; the errors say "dockerd exited before <before>"
+// and "dockerd did not <to> in time", with its log.
+func (h *Host) waitDockerdTo(ctx context.Context, before, to string, ready func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, dockerdTimeout)
+	defer cancel()
 	h.lab.mu.Lock()
 	exited := h.exited
 	h.lab.mu.Unlock()
@@ -310,17 +373,37 @@ func (h *Host) waitDockerd(ctx context.Context) error {
 	defer tick.Stop()
 	var last error
 	for {
-		if last = ping(ctx, c.Client); last == nil {
+		if last = ready(ctx); last == nil {
 			return nil
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("host %s: dockerd exited before answering on %s; last lines of %s:\n%s", h.Name, h.socket, log, tail(log, 20))
+			return fmt.Errorf("host %s: dockerd exited before %s; last lines of %s:\n%s", h.Name, before, log, Tail(log, 20))
 		case <-ctx.Done():
-			return fmt.Errorf("host %s: dockerd did not answer /_ping on %s in time (%v); last lines of %s:\n%s", h.Name, h.socket, last, log, tail(log, 20))
+			return fmt.Errorf("host %s: dockerd did not %s in time (%v); last lines of %s:\n%s", h.Name, to, last, log, Tail(log, 20))
 		case <-tick.C:
 		}
 	}
+}
+
+// listeningTCP says whether the network namespace of process pid has a
+// TCP socket listening on port, from /proc/<pid>/net/tcp and tcp6.
+func listeningTCP(pid, port int) error {
+	want := fmt.Sprintf(":%04X", port)
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st ...; st 0A is LISTEN.
+			fs := strings.Fields(line)
+			if len(fs) > 3 && strings.HasSuffix(fs[1], want) && fs[3] == "0A" {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("nothing listens on TCP %d", port)
 }
 
 // removeContainers removes every container of the lab's running dockerds

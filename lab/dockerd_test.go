@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -257,4 +258,27 @@ func TestDockerdGCAfterCrash(t *testing.T) {
 		t.Errorf("cm01 (pid %d) survived GC", ctr)
 	}
 	requireNoDockerdLeft(t, id, dir)
+}
+
+// listeningTCP finds a listening socket of a process's namespace (this
+// test's, on loopback) by port, and not one that is closed.
+func TestListeningTCP(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := listeningTCP(os.Getpid(), port); err != nil {
+		t.Fatalf("port %d: %v", port, err)
+	}
+	// A connected socket on the port is not a listener.
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ln.Close()
+	if err := listeningTCP(os.Getpid(), port); err == nil {
+		t.Fatalf("port %d still listening after close", port)
+	}
 }

@@ -222,9 +222,9 @@ func (h *Host) waitEtcd(ctx context.Context, m *etcdMember) error {
 			return nil
 		}
 		<-m.exited
-		return fmt.Errorf("host %s: etcd member %s exited before its cluster was ready; last lines of %s:\n%s", h.Name, h.Spec.Etcd.Name, h.etcdLog(), tail(h.etcdLog(), 20))
+		return fmt.Errorf("host %s: etcd member %s exited before its cluster was ready; last lines of %s:\n%s", h.Name, h.Spec.Etcd.Name, h.etcdLog(), Tail(h.etcdLog(), 20))
 	case <-ctx.Done():
-		return fmt.Errorf("host %s: etcd member %s: cluster not ready in time (%v); last lines of %s:\n%s", h.Name, h.Spec.Etcd.Name, ctx.Err(), h.etcdLog(), tail(h.etcdLog(), 20))
+		return fmt.Errorf("host %s: etcd member %s: cluster not ready in time (%v); last lines of %s:\n%s", h.Name, h.Spec.Etcd.Name, ctx.Err(), h.etcdLog(), Tail(h.etcdLog(), 20))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,21 @@ func (h *Host) DockerHost() string {
 		return ""
 	}
 	return "unix://" + h.socket
+}
+
+// Logs returns the host's daemon and etcd logs that exist: hostd.log or
+// dockerd.log, and etcd.log on the topology's etcd hosts.
+func (h *Host) Logs() []string {
+	if h.dir == "" {
+		return nil
+	}
+	var logs []string
+	for _, p := range []string{h.logPath(), filepath.Join(h.dir, "dockerd.log"), h.etcdLog()} {
+		if _, err := os.Stat(p); err == nil {
+			logs = append(logs, p)
+		}
+	}
+	return logs
 }
 
 // ContainerNetNS returns the pin hostd gives a container's namespace,

@@ -177,9 +177,9 @@ func (h *Host) waitReady(ctx context.Context) error {
 		select {
 		case <-exited:
 			// It may have answered and then exited: say what the log says.
-			return fmt.Errorf("host %s: hostd exited before answering on %s; last lines of %s:\n%s", h.Name, h.socket, h.logPath(), tail(h.logPath(), 20))
+			return fmt.Errorf("host %s: hostd exited before answering on %s; last lines of %s:\n%s", h.Name, h.socket, h.logPath(), Tail(h.logPath(), 20))
 		case <-ctx.Done():
-			return fmt.Errorf("host %s: hostd did not answer /_ping on %s in time (%v); last lines of %s:\n%s", h.Name, h.socket, last, h.logPath(), tail(h.logPath(), 20))
+			return fmt.Errorf("host %s: hostd did not answer /_ping on %s in time (%v); last lines of %s:\n%s", h.Name, h.socket, last, h.logPath(), Tail(h.logPath(), 20))
 		case <-tick.C:
 		}
 	}
@@ -223,8 +223,8 @@ func unixClient(socket string) apiClient {
 	return apiClient{Client: &http.Client{Transport: tr}, tr: tr}
 }
 
-// tail returns the last n lines of a file, or why it cannot.
-func tail(path string, n int) string {
+// Tail returns the last n lines of a file, or why it cannot.
+func Tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "(" + err.Error() + ")"

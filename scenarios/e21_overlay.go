@@ -153,14 +153,14 @@ var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 
 		By("each network's containers ping each other across hosts, by name too; node3 sees no frame of ov_a")
 		c := StartCapture(l.H("node3").NetNS(), "eth1")
-		Eventually(func() (string, error) {
-			r, err := execIn(d["node1"], "a1", "ping", "-c", "1", "-W", "1", "a2")
-			return r.Stdout, err
-		}, 20*time.Second, 200*time.Millisecond).Should(MatchRegexp(received))
-		Eventually(func() (string, error) {
-			r, err := execIn(d["node1"], "b1", "ping", "-c", "1", "-W", "1", "b3")
-			return r.Stdout, err
-		}, 20*time.Second, 200*time.Millisecond).Should(MatchRegexp(received))
+		// By address first, then by name: a failure says which of the
+		// two (the peers' entries or the names) did not reach node1.
+		for _, p := range [][2]string{{"a1", a2}, {"a1", "a2"}, {"b1", b3}, {"b1", "b3"}} {
+			Eventually(func() (string, error) {
+				r, err := execIn(d["node1"], p[0], "ping", "-c", "1", "-W", "1", p[1])
+				return r.Stdout + r.Stderr, err
+			}, 20*time.Second, 200*time.Millisecond).Should(MatchRegexp(received), "%s pings %s", p[0], p[1])
+		}
 		frames := StopCapture(c)
 		Expect(frames).NotTo(ContainElement(withVNI(vniA)), "ov_a's VXLAN frames reached node3")
 		Expect(frames).To(ContainElement(withVNI(vniB)))

@@ -113,6 +113,17 @@ func UpLab(fixture string) *Lab {
 	// first out: this one before the lab goes down, and a failure here
 	// still takes the lab down.
 	DeferCleanup(func() { observeEnd(sl) })
+	// A failed spec shows what the daemons and etcd members said, before
+	// the lab and its logs are gone.
+	DeferCleanup(func() {
+		if CurrentSpecReport().Failed() {
+			for _, h := range l.Hosts() {
+				for _, p := range h.Logs() {
+					GinkgoWriter.Printf("--- %s: last lines of %s\n%s\n", h.Name, p, lab.Tail(p, 60))
+				}
+			}
+		}
+	})
 	return sl
 }
 
