@@ -9,13 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
 )
 
 // Defaults of an Etcd store.
@@ -58,7 +52,8 @@ type EtcdConfig struct {
 // TTL) a new one is granted and those keys written again.
 type Etcd struct {
 	cfg EtcdConfig
-	cli *clientv3.Client
+	cli *etcdv3.Client
+	kv  retryKV // cli, with the retries of etcd_retry.go
 
 	ctx    context.Context // ends with Close: the session and the watches
 	cancel context.CancelFunc
@@ -67,7 +62,7 @@ type Etcd struct {
 	mu sync.Mutex
 	// lease is the current lease, 0 while there is none; leaseSet is
 	// closed and replaced whenever it changes.
-	lease    clientv3.LeaseID
+	lease    etcdv3.LeaseID
 	leaseSet chan struct{}
 	// owned are the leased keys this host wrote, by key, to write again
 	// under a new lease.
@@ -103,62 +98,57 @@ func OpenEtcd(cfg EtcdConfig) (*Etcd, error) {
 	if cfg.LeaseTTL < time.Second {
 		cfg.LeaseTTL = time.Second
 	}
-	opts := []grpc.DialOption{
-		// The lab's traffic never goes through a proxy from the environment.
-		grpc.WithNoProxy(),
-		// gRPC's default reconnect backoff grows to two minutes: a member
-		// back after an outage of seconds would stay unused for as long.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: cfg.OpTimeout,
-		}),
-	}
-	if cfg.DialContext != nil {
-		opts = append(opts, grpc.WithContextDialer(cfg.DialContext))
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:        cfg.Endpoints,
-		DialTimeout:      cfg.OpTimeout,
-		DialOptions:      opts,
-		Logger:           zap.NewNop(),
-		AutoSyncInterval: cfg.AutoSync,
+	cli, err := etcdv3.New(etcdv3.Config{
+		Endpoints:   cfg.Endpoints,
+		DialContext: cfg.DialContext,
+		// Half the operation's time: a member that does not take the
+		// connection leaves the other half to the next one.
+		DialTimeout: cfg.OpTimeout / 2,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: etcd client for %v: %w", cfg.Endpoints, err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
-	cli.KV = retryKV{cli.KV}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Etcd{
-		cfg: cfg, cli: cli, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		cfg: cfg, cli: cli, kv: retryKV{cli}, ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		leaseSet: make(chan struct{}), owned: map[string]ownedKey{},
 	}
 	go s.session()
 	if cfg.AutoSync > 0 {
-		// The client's own sync comes only after a first interval; a
-		// member that stops before would leave it with none but its own.
-		go s.firstSync()
+		go s.autoSync()
 	}
 	return s, nil
 }
 
-// firstSync learns the members' client URLs once, retrying until it can.
-func (s *Etcd) firstSync() {
+// autoSync learns the members' client URLs at once, retrying until it
+// can (a member that stops early would leave the client with none but its
+// own), and then again every AutoSync, as Docker's etcd client does.
+func (s *Etcd) autoSync() {
 	wait := retryFirst
 	for {
 		ctx, cancel := s.opCtx(s.ctx)
 		err := s.cli.Sync(ctx)
 		cancel()
-		if err == nil || !sleep(s.ctx, wait) {
+		if err == nil {
+			break
+		}
+		if !sleep(s.ctx, wait) {
 			return
 		}
 		wait = min(2*wait, retryMax)
+	}
+	for sleep(s.ctx, s.cfg.AutoSync) {
+		// etcd's client gives its periodic sync 5 s.
+		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		s.cli.Sync(ctx)
+		cancel()
 	}
 }
 
 // opCtx bounds one operation and makes its requests fail at once on a
 // member that knows no leader.
 func (s *Etcd) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(clientv3.WithRequireLeader(ctx), s.cfg.OpTimeout)
+	return context.WithTimeout(etcdv3.WithRequireLeader(ctx), s.cfg.OpTimeout)
 }
 
 // fail turns an etcd error into the store's: the caller's own context
@@ -184,18 +174,12 @@ func unavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
-	var ee rpctypes.EtcdError
-	if errors.As(err, &ee) {
-		return ee.Code() == codes.Unavailable || ee.Code() == codes.DeadlineExceeded
-	}
-	if st, ok := status.FromError(err); ok {
-		return st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled
-	}
-	return errors.Is(err, clientv3.ErrNoAvailableEndpoints)
+	var ee *etcdv3.Error
+	return errors.As(err, &ee) && ee.Unavailable()
 }
 
 // waitLease returns the current lease, waiting for the session to get one.
-func (s *Etcd) waitLease(ctx context.Context) (clientv3.LeaseID, error) {
+func (s *Etcd) waitLease(ctx context.Context) (etcdv3.LeaseID, error) {
 	for {
 		s.mu.Lock()
 		id, ch := s.lease, s.leaseSet
@@ -212,7 +196,7 @@ func (s *Etcd) waitLease(ctx context.Context) (clientv3.LeaseID, error) {
 }
 
 // setLease records the session's lease (0: none) and wakes its waiters.
-func (s *Etcd) setLease(id clientv3.LeaseID) {
+func (s *Etcd) setLease(id etcdv3.LeaseID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lease == id {
@@ -225,7 +209,7 @@ func (s *Etcd) setLease(id clientv3.LeaseID) {
 
 // dropLease forgets a lease the cluster no longer knows, so that the next
 // operation waits for the session's new one.
-func (s *Etcd) dropLease(id clientv3.LeaseID) {
+func (s *Etcd) dropLease(id etcdv3.LeaseID) {
 	s.mu.Lock()
 	cur := s.lease
 	s.mu.Unlock()
@@ -264,13 +248,13 @@ func (s *Etcd) shutdown(revoke bool) error {
 		s.mu.Unlock()
 		if revoke && id != 0 {
 			ctx, cancel := s.opCtx(context.Background())
-			_, err := s.cli.Revoke(ctx, id)
+			err := s.cli.Revoke(ctx, id)
 			cancel()
-			if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			if err != nil && !errors.Is(err, etcdv3.ErrLeaseNotFound) {
 				s.closeErr = s.fail(context.Background(), "close: revoke the lease of host "+s.cfg.Host.Name, err)
 			}
 		}
-		s.closeErr = errors.Join(s.closeErr, s.cli.Close())
+		s.cli.Close()
 	})
 	return s.closeErr
 }

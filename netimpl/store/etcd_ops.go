@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
 
 	"github.com/nslab/nslab/netimpl"
 )
@@ -30,13 +28,13 @@ func (s *Etcd) CreateNetwork(ctx context.Context, n Network) (Network, error) {
 	op := "create network " + n.Name
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
-	reads := []clientv3.Op{
-		clientv3.OpGet(nameKey(n.Name)),
-		clientv3.OpGet(networkKey(n.ID), clientv3.WithCountOnly()),
-		clientv3.OpGet(poolDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
-		clientv3.OpGet(vniDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	reads := []etcdv3.RequestOp{
+		etcdv3.OpGet(nameKey(n.Name)),
+		etcdv3.OpGet(networkKey(n.ID), etcdv3.WithCountOnly()),
+		etcdv3.OpGet(poolDir, etcdv3.WithPrefix(), etcdv3.WithKeysOnly()),
+		etcdv3.OpGet(vniDir, etcdv3.WithPrefix(), etcdv3.WithKeysOnly()),
 	}
-	resp, err := s.cli.Txn(octx).Then(reads...).Commit()
+	resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{Success: reads})
 	for {
 		if err != nil {
 			return Network{}, s.fail(ctx, op, err)
@@ -71,23 +69,23 @@ func (s *Etcd) CreateNetwork(ctx context.Context, n Network) (Network, error) {
 		}
 		n := req.clone()
 		n.Subnet, n.Gateway, n.VNI = a.subnet, a.gateway, a.vni
-		cmps := []clientv3.Cmp{
-			clientv3.Compare(clientv3.CreateRevision(nameKey(n.Name)), "=", 0),
-			clientv3.Compare(clientv3.CreateRevision(networkKey(n.ID)), "=", 0),
-			clientv3.Compare(clientv3.ModRevision(poolDir), "<", resp.Header.Revision+1).WithPrefix(),
+		cmps := []etcdv3.Compare{
+			etcdv3.CompareCreate(nameKey(n.Name), etcdv3.Equal, 0),
+			etcdv3.CompareCreate(networkKey(n.ID), etcdv3.Equal, 0),
+			etcdv3.CompareMod(poolDir, etcdv3.Less, resp.Header.Revision+1).WithPrefix(),
 		}
-		writes := []clientv3.Op{
-			clientv3.OpPut(nameKey(n.Name), n.ID),
-			clientv3.OpPut(networkKey(n.ID), string(encodeNetwork(n))),
-			clientv3.OpPut(poolKey(n.Subnet), n.ID),
+		writes := []etcdv3.RequestOp{
+			etcdv3.OpPut(nameKey(n.Name), n.ID),
+			etcdv3.OpPut(networkKey(n.ID), string(encodeNetwork(n))),
+			etcdv3.OpPut(poolKey(n.Subnet), n.ID),
 		}
 		if n.VNI != 0 {
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(vniKey(n.VNI)), "=", 0))
+			cmps = append(cmps, etcdv3.CompareCreate(vniKey(n.VNI), etcdv3.Equal, 0))
 			writes = append(writes,
-				clientv3.OpPut(vniKey(n.VNI), n.ID),
-				clientv3.OpPut(overlayKey(n.ID), string(encodeOverlay(n))))
+				etcdv3.OpPut(vniKey(n.VNI), n.ID),
+				etcdv3.OpPut(overlayKey(n.ID), string(encodeOverlay(n))))
 		}
-		resp, err = s.cli.Txn(octx).If(cmps...).Then(writes...).Else(reads...).Commit()
+		resp, err = s.kv.Txn(octx, etcdv3.TxnRequest{Compare: cmps, Success: writes, Failure: reads})
 		if err == nil && resp.Succeeded {
 			return n.clone(), nil
 		}
@@ -112,21 +110,23 @@ func (s *Etcd) DeleteNetwork(ctx context.Context, id string) error {
 		if kv == nil {
 			return errNetworkNotFound(id)
 		}
-		dels := []clientv3.Op{
-			clientv3.OpDelete(networkKey(id)),
-			clientv3.OpDelete(nameKey(n.Name)),
-			clientv3.OpDelete(poolKey(n.Subnet)),
-			clientv3.OpDelete(addressPoolDir(n.Subnet), clientv3.WithPrefix()),
+		dels := []etcdv3.RequestOp{
+			etcdv3.OpDelete(networkKey(id)),
+			etcdv3.OpDelete(nameKey(n.Name)),
+			etcdv3.OpDelete(poolKey(n.Subnet)),
+			etcdv3.OpDelete(addressPoolDir(n.Subnet), etcdv3.WithPrefix()),
 		}
 		if n.VNI != 0 {
-			dels = append(dels, clientv3.OpDelete(vniKey(n.VNI)), clientv3.OpDelete(overlayKey(id)))
+			dels = append(dels, etcdv3.OpDelete(vniKey(n.VNI)), etcdv3.OpDelete(overlayKey(id)))
 		}
-		resp, err := s.cli.Txn(octx).
-			If(clientv3.Compare(clientv3.ModRevision(networkKey(id)), "=", kv.ModRevision),
-				clientv3.Compare(clientv3.CreateRevision(endpointNetDir(id)), "=", 0).WithPrefix()).
-			Then(dels...).
-			Else(clientv3.OpGet(endpointNetDir(id), clientv3.WithPrefix(), clientv3.WithCountOnly())).
-			Commit()
+		resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{
+			Compare: []etcdv3.Compare{
+				etcdv3.CompareMod(networkKey(id), etcdv3.Equal, kv.ModRevision),
+				etcdv3.CompareCreate(endpointNetDir(id), etcdv3.Equal, 0).WithPrefix(),
+			},
+			Success: dels,
+			Failure: []etcdv3.RequestOp{etcdv3.OpGet(endpointNetDir(id), etcdv3.WithPrefix(), etcdv3.WithCountOnly())},
+		})
 		if err != nil {
 			return s.fail(ctx, op, err)
 		}
@@ -141,8 +141,8 @@ func (s *Etcd) DeleteNetwork(ctx context.Context, id string) error {
 }
 
 // getNetwork reads and decodes a network; kv is nil when there is none.
-func (s *Etcd) getNetwork(ctx context.Context, id string) (Network, *mvccpb.KeyValue, error) {
-	resp, err := s.cli.Get(ctx, networkKey(id))
+func (s *Etcd) getNetwork(ctx context.Context, id string) (Network, *etcdv3.KeyValue, error) {
+	resp, err := s.kv.Get(ctx, networkKey(id))
 	if err != nil || len(resp.Kvs) == 0 {
 		return Network{}, nil, err
 	}
@@ -174,7 +174,7 @@ func (s *Etcd) Network(ctx context.Context, id string) (Network, error) {
 func (s *Etcd) Networks(ctx context.Context) ([]Network, error) {
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
-	resp, err := s.cli.Get(octx, networkDir, clientv3.WithPrefix())
+	resp, err := s.kv.Get(octx, networkDir, etcdv3.WithPrefix())
 	if err != nil {
 		return nil, s.fail(ctx, "list networks", err)
 	}
@@ -212,7 +212,7 @@ func (s *Etcd) AllocateAddress(ctx context.Context, networkID string, want netip
 			return netip.Prefix{}, errNetworkNotFound(networkID)
 		}
 		dir := addressPoolDir(n.Subnet)
-		taken, err := s.cli.Get(octx, dir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		taken, err := s.kv.Get(octx, dir, etcdv3.WithPrefix(), etcdv3.WithKeysOnly())
 		if err != nil {
 			return netip.Prefix{}, s.fail(ctx, op, err)
 		}
@@ -227,12 +227,14 @@ func (s *Etcd) AllocateAddress(ctx context.Context, networkID string, want netip
 			return netip.Prefix{}, err
 		}
 		key := addressKey(n.Subnet, p.Addr())
-		resp, err := s.cli.Txn(octx).
-			If(clientv3.Compare(clientv3.ModRevision(networkKey(networkID)), "=", kv.ModRevision),
-				clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-			Then(clientv3.OpPut(key, s.cfg.Host.Name, clientv3.WithLease(lease))).
-			Commit()
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{
+			Compare: []etcdv3.Compare{
+				etcdv3.CompareMod(networkKey(networkID), etcdv3.Equal, kv.ModRevision),
+				etcdv3.CompareCreate(key, etcdv3.Equal, 0),
+			},
+			Success: []etcdv3.RequestOp{etcdv3.OpPut(key, s.cfg.Host.Name, etcdv3.WithLease(lease))},
+		})
+		if errors.Is(err, etcdv3.ErrLeaseNotFound) {
 			s.dropLease(lease)
 			continue
 		}
@@ -263,7 +265,7 @@ func (s *Etcd) ReleaseAddress(ctx context.Context, networkID string, addr netip.
 		return nil // its addresses went with it
 	}
 	key := addressKey(n.Subnet, addr.Unmap())
-	if _, err := s.cli.Delete(octx, key); err != nil {
+	if _, err := s.kv.Delete(octx, key); err != nil {
 		return s.fail(ctx, op, err)
 	}
 	s.disown(key)
@@ -287,13 +289,15 @@ func (s *Etcd) PutEndpoint(ctx context.Context, ep Endpoint) error {
 		if err != nil {
 			return s.fail(ctx, op, err)
 		}
-		resp, err := s.cli.Txn(octx).
-			If(clientv3.Compare(clientv3.CreateRevision(networkKey(ep.NetworkID)), ">", 0),
-				clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-			Then(clientv3.OpPut(key, val, clientv3.WithLease(lease))).
-			Else(clientv3.OpGet(networkKey(ep.NetworkID), clientv3.WithCountOnly())).
-			Commit()
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{
+			Compare: []etcdv3.Compare{
+				etcdv3.CompareCreate(networkKey(ep.NetworkID), etcdv3.Greater, 0),
+				etcdv3.CompareCreate(key, etcdv3.Equal, 0),
+			},
+			Success: []etcdv3.RequestOp{etcdv3.OpPut(key, val, etcdv3.WithLease(lease))},
+			Failure: []etcdv3.RequestOp{etcdv3.OpGet(networkKey(ep.NetworkID), etcdv3.WithCountOnly())},
+		})
+		if errors.Is(err, etcdv3.ErrLeaseNotFound) {
 			s.dropLease(lease)
 			continue
 		}
@@ -319,7 +323,7 @@ func (s *Etcd) DeleteEndpoint(ctx context.Context, networkID, endpointID string)
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 	key := endpointKey(networkID, endpointID)
-	if _, err := s.cli.Delete(octx, key); err != nil {
+	if _, err := s.kv.Delete(octx, key); err != nil {
 		return s.fail(ctx, fmt.Sprintf("network %s: withdraw endpoint %s", networkID, endpointID), err)
 	}
 	s.disown(key)
@@ -337,7 +341,7 @@ func (s *Etcd) Endpoints(ctx context.Context, networkID string) ([]Endpoint, err
 	}
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
-	resp, err := s.cli.Get(octx, dir, clientv3.WithPrefix())
+	resp, err := s.kv.Get(octx, dir, etcdv3.WithPrefix())
 	if err != nil {
 		return nil, s.fail(ctx, "list endpoints", err)
 	}
@@ -356,7 +360,7 @@ func (s *Etcd) Endpoints(ctx context.Context, networkID string) ([]Endpoint, err
 // ownWritten records a key written under lease. If the session moved to a
 // new lease meanwhile, it may have rewritten the owned keys before this
 // one was among them: the key is written again under the new lease.
-func (s *Etcd) ownWritten(key, value, networkID string, lease clientv3.LeaseID) {
+func (s *Etcd) ownWritten(key, value, networkID string, lease etcdv3.LeaseID) {
 	s.own(key, value, networkID)
 	s.mu.Lock()
 	cur := s.lease
@@ -364,18 +368,22 @@ func (s *Etcd) ownWritten(key, value, networkID string, lease clientv3.LeaseID) 
 	if cur != 0 && cur != lease {
 		ctx, cancel := s.opCtx(s.ctx)
 		defer cancel()
-		s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(networkKey(networkID)), ">", 0)).
-			Then(clientv3.OpPut(key, value, clientv3.WithLease(cur))).
-			Commit()
+		s.kv.Txn(ctx, etcdv3.TxnRequest{
+			Compare: []etcdv3.Compare{etcdv3.CompareCreate(networkKey(networkID), etcdv3.Greater, 0)},
+			Success: []etcdv3.RequestOp{etcdv3.OpPut(key, value, etcdv3.WithLease(cur))},
+		})
 	}
 }
 
 // ranges are the range responses of a transaction's branch, in order.
-func ranges(resp *clientv3.TxnResponse) []*clientv3.GetResponse {
-	out := make([]*clientv3.GetResponse, len(resp.Responses))
+// A response that is not a range's is an empty one.
+func ranges(resp *etcdv3.TxnResponse) []*etcdv3.RangeResponse {
+	out := make([]*etcdv3.RangeResponse, len(resp.Responses))
 	for i, r := range resp.Responses {
-		out[i] = (*clientv3.GetResponse)(r.GetResponseRange())
+		out[i] = r.Range
+		if out[i] == nil {
+			out[i] = &etcdv3.RangeResponse{}
+		}
 	}
 	return out
 }

@@ -177,7 +177,7 @@ func TestEtcdLeaseLostRewrites(t *testing.T) {
 	s1.mu.Lock()
 	old := s1.lease
 	s1.mu.Unlock()
-	if _, err := c.raw(c.hosts[1]).Revoke(ctx, old); err != nil {
+	if _, err := c.raw(c.hosts[1]).Revoke(ctx, clientv3.LeaseID(old)); err != nil {
 		t.Fatal(err)
 	}
 	if ev := skipTo(t, events, EndpointDeleted); ev.Endpoint.ID != "e1" {

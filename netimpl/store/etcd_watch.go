@@ -6,8 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
 )
 
 // cached is a network or endpoint the watcher has reported as added.
@@ -21,7 +20,7 @@ type cached struct {
 // revision, reports them, and then follows etcd's watch from the next
 // revision. When the watch breaks (the member lost its leader, which a
 // watch that requires one is told; the history it needs was compacted;
-// the client reconnected to no avail) it lists again and reports only the
+// the connection to its member broke) it lists again and reports only the
 // difference with what it had reported, deletions carrying the values it
 // had seen, and follows on from the new revision.
 func (s *Etcd) Watch(ctx context.Context) <-chan Event {
@@ -43,25 +42,40 @@ func (s *Etcd) watchLoop(ctx context.Context, q *watchQueue) {
 	wait := retryFirst
 	for ctx.Err() == nil {
 		rev, err := s.resync(ctx, seen, q)
-		if err != nil {
-			if !sleep(ctx, wait) {
-				return
-			}
-			wait = min(2*wait, retryMax)
-			continue
-		}
-		wait = retryFirst
-		q.push(Event{Kind: Synced, Revision: rev})
-		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for resp := range s.cli.Watch(wctx, root, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
-			if resp.Err() != nil || resp.Canceled {
-				break
-			}
-			for _, ev := range resp.Events {
-				s.apply(seen, ev, resp.Header.Revision, q)
+		if err == nil {
+			q.push(Event{Kind: Synced, Revision: rev})
+			if s.follow(ctx, seen, rev, q) {
+				wait = retryFirst
+				continue
 			}
 		}
-		wcancel()
+		if !sleep(ctx, wait) {
+			return
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
+// follow reports the changes after revision rev until the watch breaks or
+// ctx ends; it says whether the watch started. The watch requires a
+// leader, so that a member that loses it ends the watch, and the watcher
+// lists again from a member that has one.
+func (s *Etcd) follow(ctx context.Context, seen map[string]cached, rev int64, q *watchQueue) bool {
+	w, err := s.cli.Watch(etcdv3.WithRequireLeader(ctx), etcdv3.WatchCreateRequest{
+		Key: []byte(root), RangeEnd: etcdv3.PrefixEnd([]byte(root)), StartRevision: rev + 1,
+	})
+	if err != nil {
+		return false
+	}
+	defer w.Close()
+	for {
+		resp, err := w.Recv()
+		if err != nil || resp.Err() != nil {
+			return true
+		}
+		for _, ev := range resp.Events {
+			s.apply(seen, ev, resp.Header.Revision, q)
+		}
 	}
 }
 
@@ -92,11 +106,11 @@ func decode(key string, val []byte) (c cached, ok bool) {
 }
 
 // apply reports one change of the watch.
-func (s *Etcd) apply(seen map[string]cached, ev *clientv3.Event, rev int64, q *watchQueue) {
+func (s *Etcd) apply(seen map[string]cached, ev *etcdv3.Event, rev int64, q *watchQueue) {
 	key := string(ev.Kv.Key)
 	old, had := seen[key]
 	switch ev.Type {
-	case mvccpb.PUT:
+	case etcdv3.EventPut:
 		c, ok := decode(key, ev.Kv.Value)
 		if !ok || (had && bytes.Equal(old.raw, c.raw)) {
 			// Not ours, or the same value again (a host writing its keys
@@ -108,7 +122,7 @@ func (s *Etcd) apply(seen map[string]cached, ev *clientv3.Event, rev int64, q *w
 		}
 		seen[key] = c
 		q.push(c.added(rev))
-	case mvccpb.DELETE:
+	case etcdv3.EventDelete:
 		if had {
 			delete(seen, key)
 			q.push(old.deleted(rev))
@@ -122,10 +136,10 @@ func (s *Etcd) apply(seen map[string]cached, ev *clientv3.Event, rev int64, q *w
 func (s *Etcd) resync(ctx context.Context, seen map[string]cached, q *watchQueue) (int64, error) {
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
-	resp, err := s.cli.Txn(octx).Then(
-		clientv3.OpGet(networkDir, clientv3.WithPrefix()),
-		clientv3.OpGet(endpointDir, clientv3.WithPrefix()),
-	).Commit()
+	resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{Success: []etcdv3.RequestOp{
+		etcdv3.OpGet(networkDir, etcdv3.WithPrefix()),
+		etcdv3.OpGet(endpointDir, etcdv3.WithPrefix()),
+	}})
 	if err != nil {
 		return 0, s.fail(ctx, "watch: list", err)
 	}

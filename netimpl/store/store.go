@@ -5,13 +5,15 @@
 // the endpoints of every host, and watches them change.
 //
 // Two implementations share one interface: Local, in memory, for a host
-// without a cluster store, and Etcd, a clientv3 client of the lab's etcd
-// members (package etcdmember). With Etcd every allocation is one etcd
-// transaction that checks what it read is still true, so two hosts never
-// take the same subnet, VNI or address; an endpoint and the addresses a
-// host took are attached to that host's lease, so they vanish a lease TTL
-// after the host stops renewing it (a dead hostd). Real Docker's classic
-// overlay never cleans up after a dead node; this is where nslab differs.
+// without a cluster store, and Etcd, a client of the lab's etcd members
+// (package etcdmember) through their v3 JSON gateway (internal/etcdv3:
+// etcd's own gRPC client would cost every hostd about 11 MiB). With Etcd
+// every allocation is one etcd transaction that checks what it read is
+// still true, so two hosts never take the same subnet, VNI or address; an
+// endpoint and the addresses a host took are attached to that host's
+// lease, so they vanish a lease TTL after the host stops renewing it (a
+// dead hostd). Real Docker's classic overlay never cleans up after a dead
+// node; this is where nslab differs.
 //
 // The keys follow Docker's layout under /docker/network/v1.0/ where Docker
 // has a counterpart (see keys.go), so that `etcdctl get --prefix /docker`

@@ -10,9 +10,10 @@ import (
 )
 
 // What linking etcd costs a process that never starts a member, as hostd
-// on a host without etcd would be: three idle programs that differ only in
-// what they link (nothing; the v3 client; this package, hence the etcd
-// server), each measured three times, the median kept.
+// on a host without etcd would be: four idle programs that differ only in
+// what they link (nothing; etcd's gRPC v3 client; this package, hence the
+// etcd server; the store's JSON gateway client, which hostd links), each
+// measured three times, the median kept.
 func TestLinkCost(t *testing.T) {
 	nstest.NeedRoot(t)
 	ns := nstest.NewNS(t, prefix, "idle")
@@ -23,6 +24,7 @@ func TestLinkCost(t *testing.T) {
 		{"bare (standard library)", "bare", nil},
 		{"etcd client v3 linked", "client", nil},
 		{"etcdmember linked, no member", "membermain", []string{"-idle"}},
+		{"JSON gateway client linked", "gateway", nil},
 	}
 	medians := make([]memory, len(programs))
 	for i, p := range programs {
@@ -55,6 +57,12 @@ func TestLinkCost(t *testing.T) {
 	// idle program no longer links what it claims to.
 	if medians[2].RSS <= medians[1].RSS || medians[1].RSS <= base.RSS {
 		t.Errorf("RSS not ordered bare < client < server: %v", fmt.Sprint(medians))
+	}
+	// hostd's client must stay far below etcd's: gRPC's share of it is
+	// what hostd no longer pays.
+	if gw, cl := medians[3], medians[1]; gw.RSS-base.RSS > (cl.RSS-base.RSS)/2 {
+		t.Errorf("the gateway client costs VmRSS %+.1f MB over bare, etcd's gRPC client %+.1f MB: want under half",
+			mb(gw.RSS-base.RSS), mb(cl.RSS-base.RSS))
 	}
 }
 

@@ -101,7 +101,8 @@ var bins struct {
 }
 
 // binary returns the path of one of the programs under internal/, built
-// with the go tool that runs the tests: membermain, bare or client.
+// with the go tool that runs the tests: membermain, bare, client or
+// gateway.
 func binary(t testing.TB, name string) string {
 	t.Helper()
 	bins.once.Do(func() {
@@ -115,7 +116,8 @@ func binary(t testing.TB, name string) string {
 			return
 		}
 		cmd := exec.Command(goTool, "build", "-o", bins.dir+"/",
-			"./internal/membermain", "./internal/idlemain/bare", "./internal/idlemain/client")
+			"./internal/membermain", "./internal/idlemain/bare", "./internal/idlemain/client",
+			"./internal/idlemain/gateway")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			bins.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}

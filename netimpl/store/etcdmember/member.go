@@ -85,6 +85,10 @@ func (c Config) embed() *embed.Config {
 	ec.TickMs = c.TickMs
 	ec.ElectionMs = c.ElectionMs
 	ec.EnableV2 = c.EnableV2
+	// hostd's store speaks to the member through the v3 JSON gateway
+	// (POST /v3/kv/range and the like): etcd's default, said here
+	// because hostd depends on it.
+	ec.EnableGRPCGateway = true
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(c.Logger))
 	return ec
 }

@@ -1,0 +1,29 @@
+// Command gateway links the store's client of etcd's JSON gateway
+// (netimpl/store/internal/etcdv3), as hostd does, and waits for a signal:
+// set against idlemain/client it shows what dropping etcd's gRPC client
+// saves every hostd.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
+)
+
+func main() {
+	// Never taken by the tests; it keeps the client's code in the binary
+	// as the store that uses it does, beyond the package initialisers.
+	if len(os.Args) > 1 && os.Args[1] == "-dial" {
+		if c, err := etcdv3.New(etcdv3.Config{Endpoints: os.Args[2:]}); err == nil {
+			c.Close()
+		}
+		return
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	fmt.Println("idle")
+	<-sigs
+}
