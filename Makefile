@@ -5,11 +5,14 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-BIN      := bin/nslab
-# The etcd member the lab runs on the topology's etcd hosts: a binary of its
-# own (the etcd server would add ~20 MB to every hostd), found next to nslab.
-ETCD_BIN := bin/nslab-etcd
-NSLAB    := ./$(BIN)
+BIN       := bin/nslab
+# The programs the lab runs in its virtual hosts, binaries of their own found
+# next to nslab: hostd on every docker host (the CLI's packages would add
+# ~10 MiB to each), the etcd member on the topology's etcd hosts (the etcd
+# server would add ~20 MB to every hostd).
+HOSTD_BIN := bin/nslab-hostd
+ETCD_BIN  := bin/nslab-etcd
+NSLAB     := ./$(BIN)
 # The lab `make lab` brings up, and its id (the prefix of its namespaces:
 # ip netns exec classroom-node1 ip addr).
 TOPOLOGY ?= fixtures/classroom.yaml
@@ -26,6 +29,7 @@ BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x
 
 build:
 	$(GO) build -ldflags '-X main.version=$(VERSION)' -o $(BIN) ./cmd/nslab
+	$(GO) build -o $(HOSTD_BIN) ./cmd/nslab-hostd
 	$(GO) build -o $(ETCD_BIN) ./cmd/nslab-etcd
 
 lab: build
@@ -34,7 +38,8 @@ lab: build
 down: build
 	$(NSLAB) --lab $(LAB) down
 
-# The suites start hostd from the binary just built.
+# The suites start hostd from the binaries just built (nslab-hostd next to
+# NSLAB_BIN).
 test: build
 	$(GO) vet ./...
 	NSLAB_BIN=$(CURDIR)/$(BIN) $(GO) test $(TESTFLAGS) ./...

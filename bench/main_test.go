@@ -19,11 +19,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netimpl/netns"
 )
 
-// hostdBin is a binary that dispatches hostd.Hidden: $NSLAB_BIN, or one
-// built for this run from hostd alone.
+// hostdBin is nslab-hostd: found as the lab finds it when $NSLAB_HOSTD_BIN
+// or $NSLAB_BIN is set (make bench puts it next to nslab), else built for
+// this run.
 var hostdBin string
 
 // prefix marks every namespace the benchmarks make.
@@ -34,7 +36,12 @@ func TestMain(m *testing.M) {
 		if os.Geteuid() != 0 {
 			return m.Run() // every benchmark skips with its reason
 		}
-		if bin := os.Getenv("NSLAB_BIN"); bin != "" {
+		if os.Getenv("NSLAB_HOSTD_BIN") != "" || os.Getenv("NSLAB_BIN") != "" {
+			bin, err := lab.FindHostd("")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
 			hostdBin = bin
 			return m.Run()
 		}
@@ -44,8 +51,8 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		hostdBin = filepath.Join(dir, "nslab")
-		out, err := exec.Command("go", "build", "-o", hostdBin, "github.com/nslab/nslab/hostd/internal/testmain").CombinedOutput()
+		hostdBin = filepath.Join(dir, lab.HostdBinaryName)
+		out, err := exec.Command("go", "build", "-o", hostdBin, "github.com/nslab/nslab/cmd/nslab-hostd").CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build hostd: %v\n%s", err, out)
 			return 1
@@ -110,7 +117,7 @@ func startHostd(b *testing.B) *daemon {
 		b.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(hostdBin, "hostd", "--config", cfgPath)
+	cmd := exec.Command(hostdBin, "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS, Setsid: true}
 	if err := netns.StartIn(nsPath, cmd); err != nil {

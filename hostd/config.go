@@ -8,7 +8,7 @@ import (
 )
 
 // Config is what the lab tells one hostd about its virtual host. The lab
-// writes it as JSON to <Root>/hostd.json and starts `nslab hostd --config
+// writes it as JSON to <Root>/hostd.json and starts `nslab-hostd --config
 // <Root>/hostd.json` inside the host's network namespace and a new UTS
 // namespace. Later issues add fields (etcd membership); every field has a
 // usable zero value.

@@ -28,7 +28,7 @@ import (
 	"github.com/nslab/nslab/netimpl/store/etcdmember/etcdtest"
 )
 
-// hostdBin is a binary that dispatches hostd.Hidden, built once per run.
+// hostdBin is cmd/nslab-hostd, built once per run.
 var hostdBin string
 
 const dockerCLI = "/usr/local/bin/docker"
@@ -45,13 +45,13 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		defer etcdtest.Cleanup()
-		hostdBin = filepath.Join(dir, "nslab")
+		hostdBin = filepath.Join(dir, "nslab-hostd")
 		args := []string{"build", "-o", hostdBin}
 		if os.Getenv("HOSTD_RACE") != "" {
 			// HOSTD_RACE=1 builds the daemon with the race detector.
 			args = append(args, "-race")
 		}
-		out, err := exec.Command("go", append(args, "github.com/nslab/nslab/hostd/internal/testmain")...).CombinedOutput()
+		out, err := exec.Command("go", append(args, "github.com/nslab/nslab/cmd/nslab-hostd")...).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build hostd: %v\n%s", err, out)
 			return 1
@@ -113,7 +113,7 @@ func startHostdWith(t testing.TB, edit func(*hostd.Config)) *testHost {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	h.cmd = exec.Command(hostdBin, "hostd", "--config", cfgPath)
+	h.cmd = exec.Command(hostdBin, "--config", cfgPath)
 	h.cmd.Stdout, h.cmd.Stderr = logf, logf
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS, Setsid: true}
 	if err := netns.StartIn(h.nsPath, h.cmd); err != nil {

@@ -18,10 +18,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Main is `nslab hostd --config FILE`: the daemon of one virtual host. The
-// lab starts it inside the host's network namespace and a new UTS
-// namespace; it serves until SIGTERM or SIGINT, then removes every
-// container and exits 0.
+// Main is `nslab-hostd --config FILE` (cmd/nslab-hostd): the daemon of one
+// virtual host. The lab starts it inside the host's network namespace and
+// a new UTS namespace; it serves until SIGTERM or SIGINT, then removes
+// every container and exits 0.
 func Main(args []string) int {
 	fs := flag.NewFlagSet("hostd", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of hostd.json")

@@ -15,36 +15,38 @@ import (
 	"time"
 )
 
-var nslabBuild struct {
+var hostdBuild struct {
 	sync.Once
 	path string
 	err  error
 }
 
-// realNslab builds cmd/nslab once per test binary, so benchmarks run the
-// real hostd rather than the stand-in the other lab tests use.
-func realNslab(b testing.TB) string {
+// realHostd finds nslab-hostd as Up does when $NSLAB_HOSTD_BIN or
+// $NSLAB_BIN is set (make bench), else builds cmd/nslab-hostd once per test
+// binary, so benchmarks run the real hostd rather than the stand-in the
+// other lab tests use.
+func realHostd(b testing.TB) string {
 	b.Helper()
-	nslabBuild.Do(func() {
-		if p := os.Getenv("NSLAB_BIN"); p != "" {
-			nslabBuild.path = p
+	hostdBuild.Do(func() {
+		if os.Getenv("NSLAB_HOSTD_BIN") != "" || os.Getenv("NSLAB_BIN") != "" {
+			hostdBuild.path, hostdBuild.err = FindHostd("")
 			return
 		}
 		dir, err := os.MkdirTemp("", "nslab-bench-")
 		if err != nil {
-			nslabBuild.err = err
+			hostdBuild.err = err
 			return
 		}
-		nslabBuild.path = filepath.Join(dir, "nslab")
-		out, err := exec.Command("go", "build", "-o", nslabBuild.path, "github.com/nslab/nslab/cmd/nslab").CombinedOutput()
+		hostdBuild.path = filepath.Join(dir, HostdBinaryName)
+		out, err := exec.Command("go", "build", "-o", hostdBuild.path, "github.com/nslab/nslab/cmd/nslab-hostd").CombinedOutput()
 		if err != nil {
-			nslabBuild.err = fmt.Errorf("go build: %v: %s", err, out)
+			hostdBuild.err = fmt.Errorf("go build: %v: %s", err, out)
 		}
 	})
-	if nslabBuild.err != nil {
-		b.Fatal(nslabBuild.err)
+	if hostdBuild.err != nil {
+		b.Fatal(hostdBuild.err)
 	}
-	return nslabBuild.path
+	return hostdBuild.path
 }
 
 // BenchmarkUp measures Up + Down of n docker hosts on one segment, each
@@ -52,7 +54,7 @@ func realNslab(b testing.TB) string {
 // container, with the memory the lab and its daemons hold at their peak.
 func BenchmarkUp(b *testing.B) {
 	requireRoot(b)
-	bin := realNslab(b)
+	bin := realHostd(b)
 	const perHost = 10
 	for _, n := range []int{2, 20, 100} {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
@@ -75,7 +77,7 @@ func BenchmarkUp(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				t0 := time.Now()
-				l, err := Up(ctx, topo, Options{Root: root, Binary: bin})
+				l, err := Up(ctx, topo, Options{Root: root, Hostd: bin})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -29,9 +29,6 @@ import (
 // hostd or of nslab: linking the etcd server costs every process of a
 // binary about 20 MB of resident memory.
 
-// EtcdBinaryName is the member program the lab looks for next to nslab.
-const EtcdBinaryName = "nslab-etcd"
-
 const (
 	// etcdTimeout bounds how long a cluster may take to form.
 	etcdTimeout = 30 * time.Second
@@ -44,46 +41,6 @@ const (
 	// the member gone, not its clients told.
 	etcdGrace = 2 * time.Second
 )
-
-// resolveEtcdBinary finds nslab-etcd: path when given, else
-// $NSLAB_ETCD_BIN, else next to the nslab binary (nslab, $NSLAB_BIN or
-// this executable), else on PATH. The error says where it looked.
-func resolveEtcdBinary(path, nslab string) (string, error) {
-	if path == "" {
-		path = os.Getenv("NSLAB_ETCD_BIN")
-	}
-	var cands []string
-	if path != "" {
-		cands = []string{path}
-	} else {
-		if nslab == "" {
-			nslab = os.Getenv("NSLAB_BIN")
-		}
-		if nslab != "" {
-			cands = append(cands, filepath.Join(filepath.Dir(nslab), EtcdBinaryName))
-		}
-		if exe, err := os.Executable(); err == nil {
-			cands = append(cands, filepath.Join(filepath.Dir(exe), EtcdBinaryName))
-		}
-		if p, err := exec.LookPath(EtcdBinaryName); err == nil {
-			cands = append(cands, p)
-		}
-	}
-	for _, c := range cands {
-		abs, err := filepath.Abs(c)
-		if err != nil {
-			continue
-		}
-		if st, err := os.Stat(abs); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
-			return abs, nil
-		}
-	}
-	if path != "" {
-		return "", fmt.Errorf("lab: etcd member program %s: not an executable file", path)
-	}
-	return "", fmt.Errorf("lab: the topology has etcd members, which run %s (make build puts it in bin/, next to nslab); not found next to the nslab binary, this executable or on PATH (looked at %s); set Options.Etcd or NSLAB_ETCD_BIN",
-		EtcdBinaryName, strings.Join(cands, ", "))
-}
 
 // hasEtcd reports whether some host of t is an etcd member.
 func (t *Topology) hasEtcd() bool {
@@ -340,7 +297,7 @@ func (l *Lab) StartEtcd(ctx context.Context, host string) error {
 	if p, ok := h.etcdProc(); ok {
 		return fmt.Errorf("host %s: etcd member %s runs already (pid %d)", h.Name, h.Spec.Etcd.Name, p.pid)
 	}
-	bin, err := resolveEtcdBinary(l.state.EtcdBinary, "")
+	bin, err := etcdProgram.find(l.state.EtcdBinary, "")
 	if err != nil {
 		return err
 	}

@@ -28,35 +28,8 @@ const hostdTimeout = 30 * time.Second
 // A unix socket path must fit sockaddr_un.sun_path (108 bytes with NUL).
 const maxSocketPath = 107
 
-// resolveBinary finds the nslab executable that provides `nslab hostd`.
-func resolveBinary(bin string) (string, error) {
-	if bin == "" {
-		bin = os.Getenv("NSLAB_BIN")
-	}
-	if bin == "" {
-		if exe, err := os.Executable(); err == nil && filepath.Base(exe) == "nslab" {
-			bin = exe
-		}
-	}
-	if bin == "" {
-		return "", errors.New("lab: docker hosts run hostd, which needs the nslab binary: set Options.Binary or NSLAB_BIN")
-	}
-	abs, err := filepath.Abs(bin)
-	if err != nil {
-		return "", fmt.Errorf("lab: nslab binary %s: %w", bin, err)
-	}
-	st, err := os.Stat(abs)
-	if err != nil {
-		return "", fmt.Errorf("lab: nslab binary: %w", err)
-	}
-	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
-		return "", fmt.Errorf("lab: nslab binary %s is not an executable file", abs)
-	}
-	return abs, nil
-}
-
-// startDaemons starts hostd on every docker host, all at once, and waits
-// until each answers on its socket.
+// startDaemons starts hostd (bin, the nslab-hostd program) on every docker
+// host, all at once, and waits until each answers on its socket.
 func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 	var docker []*Host
 	for _, h := range l.hosts {
@@ -135,7 +108,7 @@ func (h *Host) startHostd(bin string) error {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "hostd", "--config", cfgPath)
+	cmd := exec.Command(bin, "--config", cfgPath)
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// No Pdeathsig: the thread that forks dies at once (netns.StartIn), and

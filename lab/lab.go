@@ -23,9 +23,14 @@ type Options struct {
 	ID string
 	// Root is the state root; default DefaultRoot.
 	Root string
-	// Binary is the nslab executable that provides `nslab hostd`; default
-	// $NSLAB_BIN, else this executable when it is called nslab.
+	// Binary is the nslab executable, next to which the lab looks for its
+	// programs (Hostd, Etcd); default $NSLAB_BIN, else this executable.
 	Binary string
+	// Hostd is the nslab-hostd executable that runs on every docker host
+	// of RuntimeHostd; default $NSLAB_HOSTD_BIN, else nslab-hostd next to
+	// the nslab binary (Binary, $NSLAB_BIN or this executable), else on
+	// PATH.
+	Hostd string
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
 	// Parallel bounds how many hosts are built at once; default
@@ -106,7 +111,7 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	if topo.hasDocker() {
 		switch o.Runtime {
 		case RuntimeHostd:
-			bin, err = resolveBinary(o.Binary)
+			bin, err = hostdProgram.find(o.Hostd, o.Binary)
 		case RuntimeDockerd:
 			bin, err = FindDockerd(o.Dockerd)
 		default:
@@ -118,7 +123,7 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	}
 	etcdBin := ""
 	if topo.hasEtcd() {
-		if etcdBin, err = resolveEtcdBinary(o.Etcd, o.Binary); err != nil {
+		if etcdBin, err = etcdProgram.find(o.Etcd, o.Binary); err != nil {
 			return nil, err
 		}
 	}

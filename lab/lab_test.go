@@ -468,7 +468,7 @@ func TestUpFailingHalfway(t *testing.T) {
 			id := "tfail" + string(rune('a'+i))
 			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 			defer cancel()
-			l, err := Up(ctx, withDocker(plainTopology(3)), Options{Root: root, ID: id, Binary: c.binary})
+			l, err := Up(ctx, withDocker(plainTopology(3)), Options{Root: root, ID: id, Hostd: c.binary})
 			if err == nil {
 				l.Down(context.Background())
 				t.Fatal("up succeeded")
@@ -503,7 +503,7 @@ func TestDockerHostLifecycle(t *testing.T) {
 	}
 	root := t.TempDir()
 	ctx := context.Background()
-	l, err := Up(ctx, topo, Options{Root: root, Binary: exe})
+	l, err := Up(ctx, topo, Options{Root: root, Hostd: exe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,30 +614,54 @@ func TestDockerContainerRefused(t *testing.T) {
 	topo := withDocker(plainTopology(1))
 	topo.Hosts[1].Containers = []ContainerSpec{{Name: "cm01", Image: "missing"}}
 	root := t.TempDir()
-	_, err := Up(context.Background(), topo, Options{Root: root, ID: "tref0", Binary: exe})
+	_, err := Up(context.Background(), topo, Options{Root: root, ID: "tref0", Hostd: exe})
 	if err == nil || !strings.Contains(err.Error(), "host d1: container cm01: create: 404 Not Found: No such image: missing:latest") {
 		t.Fatalf("got %v", err)
 	}
 	requireGone(t, "tref0", filepath.Join(root, "tref0"))
 }
 
-func TestBinaryResolution(t *testing.T) {
+// The lab finds nslab-hostd as it finds nslab-etcd: the path given, else
+// $NSLAB_HOSTD_BIN, else next to the nslab binary ($NSLAB_BIN), next to
+// this executable, on PATH; never the nslab binary itself.
+func TestHostdResolution(t *testing.T) {
+	dir := t.TempDir()
+	nslab := filepath.Join(dir, "nslab")
+	hostdBin := filepath.Join(dir, HostdBinaryName)
+	for _, f := range []string{nslab, hostdBin} {
+		if err := os.WriteFile(f, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("NSLAB_HOSTD_BIN", "")
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("NSLAB_BIN", nslab)
+	if b, err := hostdProgram.find("", ""); err != nil || b != hostdBin {
+		t.Fatalf("next to $NSLAB_BIN: got %q %v", b, err)
+	}
 	t.Setenv("NSLAB_BIN", "")
-	if _, err := resolveBinary(""); err == nil || !strings.Contains(err.Error(), "NSLAB_BIN") {
-		t.Fatalf("got %v", err)
+	if b, err := hostdProgram.find("", nslab); err != nil || b != hostdBin {
+		t.Fatalf("next to Options.Binary: got %q %v", b, err)
 	}
-	t.Setenv("NSLAB_BIN", "/bin/true")
-	if b, err := resolveBinary(""); err != nil || b != "/bin/true" {
-		t.Fatalf("got %q %v", b, err)
+	t.Setenv("NSLAB_HOSTD_BIN", "/bin/true")
+	if b, err := hostdProgram.find("", nslab); err != nil || b != "/bin/true" {
+		t.Fatalf("$NSLAB_HOSTD_BIN: got %q %v", b, err)
 	}
-	if _, err := resolveBinary("/etc/passwd"); err == nil {
-		t.Fatal("a non-executable file was accepted")
+	if _, err := hostdProgram.find("/etc/passwd", nslab); err == nil || !strings.Contains(err.Error(), "hostd program /etc/passwd: not an executable file") {
+		t.Fatalf("a non-executable file: got %v", err)
 	}
-	// Without a binary, Up of a docker lab fails before making anything.
-	t.Setenv("NSLAB_BIN", "")
+	// With nslab alone, Up of a docker lab fails before making anything
+	// and says where it looked.
+	t.Setenv("NSLAB_HOSTD_BIN", "")
+	alone := filepath.Join(t.TempDir(), "nslab")
+	if err := os.WriteFile(alone, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	root := t.TempDir()
-	if _, err := Up(context.Background(), withDocker(plainTopology(1)), Options{Root: root}); err == nil {
-		t.Fatal("up without a binary succeeded")
+	_, err := Up(context.Background(), withDocker(plainTopology(1)), Options{Root: root, Binary: alone})
+	if err == nil || !strings.Contains(err.Error(), "docker hosts run hostd, the program nslab-hostd") ||
+		!strings.Contains(err.Error(), filepath.Join(filepath.Dir(alone), HostdBinaryName)) || !strings.Contains(err.Error(), "NSLAB_HOSTD_BIN") {
+		t.Fatalf("up without nslab-hostd: got %v", err)
 	}
 	if ents, _ := os.ReadDir(root); len(ents) != 0 {
 		t.Fatalf("made %v", ents)

@@ -31,8 +31,9 @@ import (
 const fakeHostdEnv = "NSLAB_LAB_TEST_FAKE_HOSTD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(fakeHostdEnv) != "" && len(os.Args) > 1 && os.Args[1] == "hostd" {
-		os.Exit(fakeHostd(os.Args[2:]))
+	// The lab starts it as nslab-hostd: `BIN --config FILE`.
+	if os.Getenv(fakeHostdEnv) != "" && len(os.Args) > 1 && os.Args[1] == "--config" {
+		os.Exit(fakeHostd(os.Args[1:]))
 	}
 	flag.Parse()
 	os.Exit(m.Run())

@@ -31,8 +31,12 @@ func Use(r Runtime) { current = r }
 
 // Native runs hostd on every virtual host.
 type Native struct {
-	// Binary is the nslab executable that provides `nslab hostd`.
+	// Binary is the nslab executable: the CLI of the specs that run
+	// nslab commands, next to which the lab looks for its programs.
 	Binary string
+	// Hostd is the nslab-hostd executable of the docker hosts; "" for the
+	// lab's choice ($NSLAB_HOSTD_BIN, next to Binary).
+	Hostd string
 	// Etcd is the nslab-etcd executable of the topologies' etcd members;
 	// "" for the lab's choice (next to Binary).
 	Etcd string
@@ -41,7 +45,7 @@ type Native struct {
 func (Native) Name() string { return "hostd" }
 
 func (n Native) Up(ctx context.Context, t *lab.Topology) (*lab.Lab, error) {
-	return lab.Up(ctx, t, lab.Options{Binary: n.Binary, Etcd: n.Etcd})
+	return lab.Up(ctx, t, lab.Options{Binary: n.Binary, Hostd: n.Hostd, Etcd: n.Etcd})
 }
 
 // Reference runs a real dockerd (Debian's docker.io, 20.10) on every

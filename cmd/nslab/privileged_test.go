@@ -24,8 +24,9 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// buildNslab builds this command into a temporary directory: the tests run
-// the binary a user runs, named nslab as `nslab down` expects its owners.
+// buildNslab builds this command into a temporary directory, with
+// nslab-hostd next to it where the lab looks for it: the tests run the
+// binaries a user runs, nslab named as `nslab down` expects its owners.
 func buildNslab(t *testing.T) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
@@ -35,8 +36,10 @@ func buildNslab(t *testing.T) string {
 			t.Fatalf("the go tool is needed to build nslab: %v", err)
 		}
 	}
-	bin := filepath.Join(t.TempDir(), "nslab")
-	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "nslab")
+	// With -o DIR/, each command is DIR/<its directory's name>.
+	out, err := exec.Command(goTool, "build", "-o", dir+"/", ".", "../nslab-hostd").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

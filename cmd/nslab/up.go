@@ -129,11 +129,12 @@ func (a *app) checkFree(id string) error {
 }
 
 // options are the lab options of this command line. The binary is this
-// one: it carries the hostd that matches the CLI.
+// one: the lab finds the nslab-hostd (and nslab-etcd) built with it next
+// to it, unless $NSLAB_HOSTD_BIN ($NSLAB_ETCD_BIN) names another.
 func (a *app) options(f upFlags) (lab.Options, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return lab.Options{}, fmt.Errorf("cannot find the nslab binary to start hostd: %w", err)
+		return lab.Options{}, fmt.Errorf("cannot find the nslab binary, next to which nslab-hostd is: %w", err)
 	}
 	o := lab.Options{ID: f.id, Root: a.root, Binary: self, Runtime: f.runtime}
 	if f.images != "" {

@@ -24,7 +24,8 @@ func TestNative(t *testing.T) {
 
 var before rootns.Snapshot
 
-// The suite builds nslab once (unless NSLAB_BIN names a build) and, around
+// The suite builds nslab, nslab-hostd and nslab-etcd once (unless
+// NSLAB_BIN names a build, with the programs next to it) and, around
 // the whole run, compares snapshots of the machine's root network namespace:
 // any difference fails the suite.
 var _ = SynchronizedBeforeSuite(func() []byte {
@@ -32,12 +33,15 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		Skip("the native suite needs root: it creates network namespaces")
 	}
 	bin := os.Getenv("NSLAB_BIN")
-	etcd := ""
+	hostd, etcd := "", ""
 	if bin == "" {
 		var err error
 		bin, err = gexec.Build("github.com/nslab/nslab/cmd/nslab")
 		Expect(err).NotTo(HaveOccurred())
-		// The etcd members of the overlay fixtures run nslab-etcd.
+		// The docker hosts run nslab-hostd, the etcd members of the
+		// overlay fixtures nslab-etcd.
+		hostd, err = gexec.Build("github.com/nslab/nslab/cmd/nslab-hostd")
+		Expect(err).NotTo(HaveOccurred())
 		etcd, err = gexec.Build("github.com/nslab/nslab/cmd/nslab-etcd")
 		Expect(err).NotTo(HaveOccurred())
 	}
@@ -51,10 +55,10 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	// reference suite's record of the same specs on real dockerd.
 	_, err = scenarios.StartObservations("hostd")
 	Expect(err).NotTo(HaveOccurred())
-	return []byte(bin + "\n" + etcd)
+	return []byte(bin + "\n" + hostd + "\n" + etcd)
 }, func(data []byte) {
-	bin, etcd, _ := strings.Cut(string(data), "\n")
-	scenarios.Use(scenarios.Native{Binary: bin, Etcd: etcd})
+	parts := strings.SplitN(string(data), "\n", 3)
+	scenarios.Use(scenarios.Native{Binary: parts[0], Hostd: parts[1], Etcd: parts[2]})
 	scenarios.RecordObservations(parity.DefaultDir())
 })
 
