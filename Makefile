@@ -8,7 +8,7 @@ GO ?= go
 BIN       := bin/nslab
 # The programs the lab runs in its virtual hosts, binaries of their own found
 # next to nslab: hostd on every docker host (the CLI's packages would add
-# ~10 MiB to each), the etcd member on the topology's etcd hosts (the etcd
+# ~9 MiB to each), the etcd member on the topology's etcd hosts (the etcd
 # server would add ~20 MB to every hostd).
 HOSTD_BIN := bin/nslab-hostd
 ETCD_BIN  := bin/nslab-etcd

@@ -341,7 +341,7 @@ func (l *Lab) recordDaemonPIDs(hosts []*Host) error {
 func (h *Host) waitDockerd(ctx context.Context) error {
 	c := unixClient(h.socket)
 	defer c.CloseIdleConnections()
-	return h.waitDockerdTo(ctx, "answering on "+h.socket, "answer /_ping on "+h.socket,
+	return h.waitFor(ctx, h.dockerdWait("answering on "+h.socket, "answer /_ping on "+h.socket),
 		func(ctx context.Context) error { return ping(ctx, c.Client) })
 }
 
@@ -355,34 +355,18 @@ func (h *Host) waitGossip(ctx context.Context) error {
 	h.lab.mu.Lock()
 	pid := h.pid
 	h.lab.mu.Unlock()
-	return h.waitDockerdTo(ctx, "listening", fmt.Sprintf("listen on TCP %d (the overlay's serf)", serfPort),
+	return h.waitFor(ctx, h.dockerdWait("listening", fmt.Sprintf("listen on TCP %d (the overlay's serf)", serfPort)),
 		func(context.Context) error { return listeningTCP(pid, serfPort) })
 }
 
-// waitDockerdTo polls ready every 50 ms until it succeeds, dockerd exits
-// or the deadline passes; the errors say "dockerd exited before <before>"
-// and "dockerd did not <to> in time", with its log.
-func (h *Host) waitDockerdTo(ctx context.Context, before, to string, ready func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, dockerdTimeout)
-	defer cancel()
-	h.lab.mu.Lock()
-	exited := h.exited
-	h.lab.mu.Unlock()
-	log := filepath.Join(h.dir, "dockerd.log")
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		if last = ready(ctx); last == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("host %s: dockerd exited before %s; last lines of %s:\n%s", h.Name, before, log, Tail(log, 20))
-		case <-ctx.Done():
-			return fmt.Errorf("host %s: dockerd did not %s in time (%v); last lines of %s:\n%s", h.Name, to, last, log, Tail(log, 20))
-		case <-tick.C:
-		}
+// dockerdLog is the host's dockerd.log (dockerdSpec.logFile).
+func (h *Host) dockerdLog() string { return filepath.Join(h.dir, "dockerd.log") }
+
+// dockerdWait is how waitFor waits for the host's dockerd.
+func (h *Host) dockerdWait(before, to string) daemonWait {
+	return daemonWait{
+		daemon: "dockerd", log: h.dockerdLog(), timeout: dockerdTimeout, every: 50 * time.Millisecond,
+		before: before, to: to,
 	}
 }
 

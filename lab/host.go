@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -52,7 +51,7 @@ func (h *Host) Logs() []string {
 		return nil
 	}
 	var logs []string
-	for _, p := range []string{h.logPath(), filepath.Join(h.dir, "dockerd.log"), h.etcdLog()} {
+	for _, p := range []string{h.logPath(), h.dockerdLog(), h.etcdLog()} {
 		if _, err := os.Stat(p); err == nil {
 			logs = append(logs, p)
 		}

@@ -133,26 +133,45 @@ func (h *Host) logPath() string { return filepath.Join(h.dir, "hostd.log") }
 // waitReady polls GET /_ping on the host's socket until it answers 200, the
 // deadline passes or hostd exits.
 func (h *Host) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, hostdTimeout)
-	defer cancel()
 	c := unixClient(h.socket)
 	defer c.CloseIdleConnections()
+	return h.waitFor(ctx, daemonWait{
+		daemon: "hostd", log: h.logPath(), timeout: hostdTimeout, every: 20 * time.Millisecond,
+		before: "answering on " + h.socket, to: "answer /_ping on " + h.socket,
+	}, func(ctx context.Context) error { return ping(ctx, c.Client) })
+}
+
+// daemonWait says how waitFor waits for a host's daemon, and what its
+// errors say: "<daemon> exited before <before>", "<daemon> did not <to>
+// in time", with the last lines of its log.
+type daemonWait struct {
+	daemon, log string
+	timeout     time.Duration
+	every       time.Duration
+	before, to  string
+}
+
+// waitFor polls ready until it succeeds, the host's daemon exits or the
+// deadline passes.
+func (h *Host) waitFor(ctx context.Context, w daemonWait, ready func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
 	h.lab.mu.Lock()
 	exited := h.exited
 	h.lab.mu.Unlock()
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(w.every)
 	defer tick.Stop()
 	var last error
 	for {
-		if last = ping(ctx, c.Client); last == nil {
+		if last = ready(ctx); last == nil {
 			return nil
 		}
 		select {
 		case <-exited:
 			// It may have answered and then exited: say what the log says.
-			return fmt.Errorf("host %s: hostd exited before answering on %s; last lines of %s:\n%s", h.Name, h.socket, h.logPath(), Tail(h.logPath(), 20))
+			return fmt.Errorf("host %s: %s exited before %s; last lines of %s:\n%s", h.Name, w.daemon, w.before, w.log, Tail(w.log, 20))
 		case <-ctx.Done():
-			return fmt.Errorf("host %s: hostd did not answer /_ping on %s in time (%v); last lines of %s:\n%s", h.Name, h.socket, last, h.logPath(), Tail(h.logPath(), 20))
+			return fmt.Errorf("host %s: %s did not %s in time (%v); last lines of %s:\n%s", h.Name, w.daemon, w.to, last, w.log, Tail(w.log, 20))
 		case <-tick.C:
 		}
 	}

@@ -7,11 +7,10 @@
 // of its own, one process per docker host, and stops it with SIGTERM.
 //
 // It is a binary of its own, not a subcommand of nslab, because every
-// docker host runs one and the CLI's packages cost each of them memory:
-// an idle `nslab` process (cobra, moby's client with OpenTelemetry,
-// gopacket, the lab...) holds 25.9 MiB VmRSS (9.7 MiB private, 16.2 MiB
-// of the binary's pages), a binary of package hostd alone 16.4 MiB, of
-// which about 11 MiB is etcd's gRPC client of the cluster store.
+// docker host runs one and the CLI's packages (cobra, moby's client with
+// OpenTelemetry, gopacket's tables, the lab...) cost each of them memory:
+// with 10 containers a hostd holds 13.2–13.9 MiB VmRSS as nslab-hostd and
+// 22.1–22.3 MiB as `nslab hostd` (go test -bench 'BenchmarkUp$' ./lab/).
 package main
 
 import (

@@ -15,7 +15,7 @@ func main() {
 	// before hostd had a binary of its own, kept for scripts and harnesses
 	// that still start it so; it must not meet cobra's flag parsing. The
 	// lab starts nslab-hostd: this binary carries the whole CLI, which
-	// costs every hostd about 10 MiB of resident memory.
+	// costs every hostd about 9 MiB of resident memory.
 	if len(os.Args) > 1 && os.Args[1] == "hostd" {
 		fmt.Fprintln(os.Stderr, "nslab hostd: deprecated: the same daemon as nslab-hostd (make build puts it next to nslab), with the whole CLI's memory")
 		os.Exit(hostd.Main(os.Args[2:]))

@@ -22,15 +22,7 @@ import (
 
 var prefix = nstest.Prefix("sto")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	etcdtest.Cleanup()
-	if left := nstest.Leftovers(prefix); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "left behind: %v\n", left)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { nstest.Main(m, prefix, etcdtest.Cleanup) }
 
 // host is a test docker host: a namespace with eth1 on a shared segment,
 // running one etcd member as a process, the way hostd will run one.

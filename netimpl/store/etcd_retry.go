@@ -13,8 +13,9 @@ import (
 // the middle of it, or no leader yet after a member left. The client
 // itself goes on to another endpoint only when one takes no connection; a
 // transaction asked just as the leader stops would fail although two of
-// three members are there. The store's transactions compare before they write, so one
-// that did commit before the error comes back through its Else branch.
+// three members are there. The store's transactions compare before they
+// write, so one that did commit before the error comes back through its
+// Else branch.
 type retryKV struct{ cli *etcdv3.Client }
 
 // transientFirst and transientMax pace the retries.

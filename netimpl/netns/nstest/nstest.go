@@ -144,10 +144,14 @@ func Leftovers(prefix string) []string {
 	return left
 }
 
-// Main runs the tests and then fails the run if anything carrying prefix
+// Main runs the tests, then cleanups (of what the package's tests share,
+// such as built binaries), and fails the run if anything carrying prefix
 // was left behind. Use it as `func TestMain(m *testing.M) { nstest.Main(m, prefix) }`.
-func Main(m *testing.M, prefix string) {
+func Main(m *testing.M, prefix string, cleanups ...func()) {
 	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
 	if left := Leftovers(prefix); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "left behind: %v\n", left)
 		code = 1

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,15 +17,7 @@ import (
 
 var prefix = nstest.Prefix("ev3")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	etcdtest.Cleanup()
-	if left := nstest.Leftovers(prefix); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "left behind: %v\n", left)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { nstest.Main(m, prefix, etcdtest.Cleanup) }
 
 // members runs n etcd members (membermain processes) in one fresh
 // namespace, member i on 127.0.0.(i+1), and returns the namespace and the
