@@ -24,7 +24,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // dockerdPath finds Debian's dockerd (docker.io 20.10), or "".

@@ -20,7 +20,7 @@ import (
 
 	"github.com/nslab/nslab/hostd"
 	"github.com/nslab/nslab/lab"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // hostdBin is nslab-hostd: found as the lab finds it when $NSLAB_HOSTD_BIN

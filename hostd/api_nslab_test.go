@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/hostd"
-	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl/gre"
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // /nslab/gre makes a gretap in hostd's namespace, joined to docker0, that

@@ -17,9 +17,9 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/hostd"
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // fixture reads a file observed on Docker 20.10.

@@ -21,7 +21,7 @@ import (
 )
 
 // hostNS is hostd's own network namespace, the virtual host's: the
-// namespace of the main thread, which never switches (netimpl/netns).
+// namespace of the main thread, which never switches (package netns).
 const hostNS = "/proc/self/ns/net"
 
 // Daemon is one virtual host's container runtime and network engine.

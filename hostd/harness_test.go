@@ -23,9 +23,9 @@ import (
 	"github.com/creack/pty"
 	"github.com/moby/moby/client"
 
+	"github.com/nslab/nslab/etcdmember/etcdtest"
 	"github.com/nslab/nslab/hostd"
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/store/etcdmember/etcdtest"
+	"github.com/nslab/nslab/netns"
 )
 
 // hostdBin is cmd/nslab-hostd, built once per run.

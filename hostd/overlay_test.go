@@ -12,10 +12,10 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/nslab/nslab/etcdmember/etcdtest"
 	"github.com/nslab/nslab/hostd"
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
-	"github.com/nslab/nslab/netimpl/store/etcdmember/etcdtest"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // startMember runs an etcd member of the test's cluster in a host's

@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // The lab runs the topology's etcd members (HostSpec.Etcd) as processes of

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // Host is one virtual host of a running lab.

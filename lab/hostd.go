@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/hostd"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // hostdTimeout bounds how long a hostd may take to answer /_ping.

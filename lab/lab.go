@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // Options tune Up. The zero value is usable.

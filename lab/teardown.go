@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 const (

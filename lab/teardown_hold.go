@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // heldNamespaces keeps a file descriptor open on every namespace of a lab

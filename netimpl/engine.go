@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/netimpl/ipam"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // Options configures an Engine.
@@ -22,7 +22,7 @@ type Options struct {
 	Seed string
 	// HostNS is the path of the host's own network namespace, pinned for
 	// host-mode sandboxes. Default /proc/self/ns/net: the namespace of the
-	// process's main thread, which never switches (see netimpl/netns).
+	// process's main thread, which never switches (see package netns).
 	HostNS string
 	// Predefined networks exist from the start and cannot be removed
 	// (Docker's bridge, host and none).

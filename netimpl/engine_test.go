@@ -10,8 +10,8 @@ import (
 
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/host"
-	"github.com/nslab/nslab/netimpl/netns"
 	"github.com/nslab/nslab/netimpl/null"
+	"github.com/nslab/nslab/netns"
 )
 
 // fakeDriver is a driver with interfaces, like the bridge driver to come:

@@ -9,8 +9,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // Seed 001, "netns": two namespaces joined by a veth pair. The student types

@@ -15,7 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // embeddedDNS is where Docker's resolver answers inside a container of a

@@ -11,7 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/nslab/nslab/lab"
-	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // Seed 000, "给容器设置别名来使用网络": on the default bridge, where names do

@@ -11,7 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // Seeds 000, 001, 003, 004: `docker run -itd --name cm05 --network host

@@ -17,8 +17,8 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl/gre"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // Seed 001, "overlay网络第三方实现-ovs": the docker bridges of hosts

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/lab"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // Seed 000, "跨主机通信 overlay", with seed 001's and 003's descriptions of

@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/nslab/nslab/lab/capture"
+	"github.com/nslab/nslab/netns/capture"
 )
 
 // Frame is one captured frame as the specs look at it: its Ethernet and

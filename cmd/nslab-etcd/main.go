@@ -23,7 +23,7 @@ package main
 import (
 	"os"
 
-	"github.com/nslab/nslab/netimpl/store/etcdmember"
+	"github.com/nslab/nslab/etcdmember"
 )
 
 func main() {

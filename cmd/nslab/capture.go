@@ -16,7 +16,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 	"github.com/spf13/cobra"
 
-	"github.com/nslab/nslab/lab/capture"
+	"github.com/nslab/nslab/netns/capture"
 )
 
 // captureFlags are the options of `nslab capture`.

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/gre"
 	"github.com/nslab/nslab/netimpl/internal/pathbench"
 	"github.com/nslab/nslab/netimpl/macvlan"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // path is one way from a container to another: build makes it and

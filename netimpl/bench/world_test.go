@@ -9,9 +9,9 @@ import (
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
 	"github.com/nslab/nslab/netimpl/macvlan"
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
 	"github.com/nslab/nslab/netimpl/null"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // prefix marks every namespace the benchmarks make, so TestMain can prove

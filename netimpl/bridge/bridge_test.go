@@ -11,10 +11,10 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 var vethRE = regexp.MustCompile(`^veth[0-9a-f]{7}$`)

@@ -16,8 +16,8 @@ import (
 	"github.com/nslab/nslab/netimpl/firewall"
 	"github.com/nslab/nslab/netimpl/host"
 	"github.com/nslab/nslab/netimpl/internal/enginetest"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
 	"github.com/nslab/nslab/netimpl/null"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // prefix marks every namespace these tests make, so TestMain can prove

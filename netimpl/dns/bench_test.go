@@ -12,8 +12,8 @@ import (
 
 	mdns "github.com/miekg/dns"
 
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // BenchmarkResolve measures queries per second answered by the resolver

@@ -12,7 +12,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // Address is where Docker's embedded resolver listens inside a container

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // TestBehaviour puts each backend in the host of a small topology and

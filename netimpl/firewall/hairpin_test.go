@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // hairpinSave is what a real dockerd 20.10.24 started with

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 func needRoot(t testing.TB) {

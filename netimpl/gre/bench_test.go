@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/netimpl/internal/pathbench"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // The benchmarks compare container-to-container traffic through the

@@ -11,10 +11,10 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
-	"github.com/nslab/nslab/lab/capture"
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/capture"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // Exercise E19 (seed 001, "overlay网络第三方实现-ovs"): hosts 192.168.99.101

@@ -7,8 +7,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // prefix marks every namespace these tests make, so TestMain can prove

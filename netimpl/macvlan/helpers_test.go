@@ -12,13 +12,13 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/internal/enginetest"
 	"github.com/nslab/nslab/netimpl/macvlan"
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
 	"github.com/nslab/nslab/netimpl/null"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // prefix marks every namespace these tests make, so TestMain can prove

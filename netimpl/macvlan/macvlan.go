@@ -26,7 +26,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/netimpl"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // Name is the network type.

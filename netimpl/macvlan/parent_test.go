@@ -11,7 +11,7 @@ import (
 
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/macvlan"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // Where the kernel has no 802.1Q (this machine), `-o parent=eth1.10`

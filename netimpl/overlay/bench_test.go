@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // BenchmarkOverlayJoin is the time from a container's start on node1 (its

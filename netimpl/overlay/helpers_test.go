@@ -14,11 +14,11 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/lab/capture"
 	"github.com/nslab/nslab/netimpl"
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
 	"github.com/nslab/nslab/netimpl/overlay"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/capture"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 var prefix = nstest.Prefix("ovl")

@@ -13,11 +13,11 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/vishvananda/netlink"
 
-	"github.com/nslab/nslab/lab/capture"
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
 	"github.com/nslab/nslab/netimpl/overlay"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/capture"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // pair is seed 003's picture on seed 000's hosts: one overlay network

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // BenchmarkProxyThroughput compares TCP throughput from the host to a

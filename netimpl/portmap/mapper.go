@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // maxAllocatePortAttempts is how often the bridge driver of Docker 20.10

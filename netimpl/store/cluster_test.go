@@ -15,9 +15,9 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
-	"github.com/nslab/nslab/netimpl/store/etcdmember/etcdtest"
+	"github.com/nslab/nslab/etcdmember/etcdtest"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 var prefix = nstest.Prefix("sto")

@@ -33,7 +33,7 @@ type EtcdConfig struct {
 	// DialContext opens the client's connections. Nil is the default
 	// dialer, in the namespace of the calling process: right for hostd,
 	// which runs in its host's namespace. A process elsewhere (a test)
-	// dials through the host's namespace with lab/probe.DialContext.
+	// dials through the host's namespace with netns/probe.DialContext.
 	DialContext func(ctx context.Context, addr string) (net.Conn, error)
 	// OpTimeout bounds each operation (default DefaultOpTimeout).
 	OpTimeout time.Duration

@@ -12,10 +12,10 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/lab/probe"
 	"github.com/nslab/nslab/netimpl"
-	"github.com/nslab/nslab/netimpl/netns"
 	"github.com/nslab/nslab/netimpl/overlay"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // dockerHost is what hostd will hold for global networks: its store

@@ -12,7 +12,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/nslab/nslab/internal/rootns"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/parity"
 	"github.com/nslab/nslab/scenarios"
 )

@@ -18,7 +18,7 @@ import (
 
 	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/lab"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/parity"
 	"github.com/nslab/nslab/scenarios"
 )

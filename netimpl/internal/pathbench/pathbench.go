@@ -14,7 +14,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // Throughput sends TCP from the namespace src to dst:5201, served in the

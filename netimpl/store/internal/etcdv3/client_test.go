@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // A watch stream as the gateway writes it: the created answer, a put and

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/store/etcdmember"
+	"github.com/nslab/nslab/etcdmember"
 )
 
 func main() {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nslab/nslab/netimpl/netns"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 var (

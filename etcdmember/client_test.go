@@ -13,8 +13,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 const etcdctlPath = "/usr/bin/etcdctl"

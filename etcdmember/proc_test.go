@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // proc is a helper program running inside a host's namespace.

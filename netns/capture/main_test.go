@@ -3,7 +3,7 @@ package capture
 import (
 	"testing"
 
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // prefix marks every namespace these tests make, so TestMain can prove

@@ -15,8 +15,8 @@ import (
 	"github.com/google/gopacket/pcapgo"
 	"github.com/vishvananda/netlink"
 
-	"github.com/nslab/nslab/lab/probe"
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns/nstest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 var (

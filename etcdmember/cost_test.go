@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // What linking etcd costs a process that never starts a member, as hostd

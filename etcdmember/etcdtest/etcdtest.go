@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 var bin struct {
@@ -38,7 +38,7 @@ func Binary(t testing.TB) string {
 			bin.err = err
 			return
 		}
-		cmd := exec.Command(goTool, "build", "-o", bin.dir+"/", "github.com/nslab/nslab/netimpl/store/etcdmember/internal/membermain")
+		cmd := exec.Command(goTool, "build", "-o", bin.dir+"/", "github.com/nslab/nslab/etcdmember/internal/membermain")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			bin.err = fmt.Errorf("go build membermain: %v\n%s", err, out)
 		}

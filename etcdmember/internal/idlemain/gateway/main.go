@@ -1,5 +1,6 @@
-// Command gateway links the store's client of etcd's JSON gateway
-// (netimpl/store/internal/etcdv3), as hostd does, and waits for a signal:
+// Command gateway links the network engine's cluster store (netimpl/store,
+// which talks to etcd through its JSON gateway), as hostd does, and waits
+// for a signal:
 // set against idlemain/client it shows what dropping etcd's gRPC client
 // saves every hostd.
 package main
@@ -10,15 +11,15 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
+	"github.com/nslab/nslab/netimpl/store"
 )
 
 func main() {
 	// Never taken by the tests; it keeps the client's code in the binary
 	// as the store that uses it does, beyond the package initialisers.
 	if len(os.Args) > 1 && os.Args[1] == "-dial" {
-		if c, err := etcdv3.New(etcdv3.Config{Endpoints: os.Args[2:]}); err == nil {
-			c.Close()
+		if s, err := store.OpenEtcd(store.EtcdConfig{Endpoints: os.Args[2:]}); err == nil {
+			s.Close()
 		}
 		return
 	}

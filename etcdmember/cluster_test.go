@@ -17,7 +17,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/nslab/nslab/lab/probe"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // startCluster starts one member per host, all at once, and waits until

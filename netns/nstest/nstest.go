@@ -14,7 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/netimpl/netns"
+	"github.com/nslab/nslab/netns"
 )
 
 // Prefix returns a namespace-name prefix unique to this test process

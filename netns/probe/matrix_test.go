@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/netns/nstest"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // Three hosts: a and b share a veth segment; c's cable into a is unplugged
