@@ -187,11 +187,16 @@ exec "$@"`
 
 // dockerdEnv is the environment dockerd gets: its helpers (containerd,
 // runc, docker-proxy, docker-init) are found on PATH, and nothing of the
-// caller's (DOCKER_HOST, proxies) leaks in.
-func dockerdEnv(dockerd string) []string {
+// caller's (DOCKER_HOST, proxies) leaks in. TMPDIR is the host's state
+// directory: dockerd starts containerd before it points TMPDIR at its own
+// data root, and containerd writes a stack dump there
+// (containerd.<pid>.stacks.log) each time dockerd, finding it slow to
+// answer, restarts it; the machine's /tmp would keep them after down.
+func dockerdEnv(dockerd, tmp string) []string {
 	return []string{
 		"PATH=" + filepath.Dir(dockerd) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/root",
+		"TMPDIR=" + tmp,
 	}
 }
 
@@ -230,7 +235,7 @@ func (h *Host) startDockerd(dockerd string) error {
 		"/bin/sh", "-c", dockerdWrapper, "nslab-dockerd", h.Name, s.resolvFile(), dockerd}
 	cmd := exec.Command("nsenter", append(argv, s.args()...)...)
 	cmd.Dir = "/"
-	cmd.Env = dockerdEnv(dockerd)
+	cmd.Env = dockerdEnv(dockerd, s.Dir)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

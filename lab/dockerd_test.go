@@ -185,6 +185,7 @@ func TestDockerdLab(t *testing.T) {
 		if !strings.Contains(r.Stdout, ":DOCKER - ") {
 			t.Errorf("host %s: dockerd wrote no DOCKER chain in the host's nat table:\n%s", h.Name, r.Stdout)
 		}
+		requireDockerdTempDir(t, h)
 	}
 	node2, _ := l.Host("node2")
 	r, _ := node2.Exec(ctx, "ip", "-4", "-o", "addr", "show", "docker0")
