@@ -17,11 +17,20 @@ import (
 	"github.com/nslab/nslab/hostd"
 )
 
-// etcdBin is cmd/nslab-etcd, built once per test binary with the go tool.
+// etcdBin is cmd/nslab-etcd, built once per test binary with the go tool
+// into a directory of its own that TestMain removes (removeEtcdBin).
 var etcdBin struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
+}
+
+// removeEtcdBin removes what buildEtcd built (36 MB).
+func removeEtcdBin() {
+	if etcdBin.dir != "" {
+		os.RemoveAll(etcdBin.dir)
+	}
 }
 
 func buildEtcd(t testing.TB) string {
@@ -32,6 +41,7 @@ func buildEtcd(t testing.TB) string {
 			etcdBin.err = err
 			return
 		}
+		etcdBin.dir = dir
 		etcdBin.path = filepath.Join(dir, EtcdBinaryName)
 		out, err := exec.Command("go", "build", "-o", etcdBin.path, "../cmd/nslab-etcd").CombinedOutput()
 		if err != nil {
