@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	code := m.Run()
-	removeEtcdBin()
+	removeTestPrograms()
 	os.Exit(code)
 }
 
