@@ -19,30 +19,86 @@ TOPOLOGY ?= fixtures/classroom.yaml
 LAB      ?= classroom
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 
-# Test packages run one at a time: the native suite compares the machine's
-# root namespace (including /run/netns and the mount table) before and after
-# its run, and the namespaces of other packages' labs would show up in it.
-TESTFLAGS ?= -count=1 -p 1 -timeout 40m
+# What make test writes: one JUnit file per suite (native.xml,
+# reference.xml) and for the package tests (packages.xml), and the parity
+# observations and report (parity/).
+RESULTS := $(CURDIR)/test-results
+# LABELS=E21 (any Ginkgo label filter: 'E20 || E21', '!needs-gretap') runs
+# only the suites' specs it selects, and no package test.
+LABELS ?=
+# Each go test run's bound: below CI's job timeout-minutes, so a hung test
+# fails with its goroutines' stacks instead of a cancelled job.
+TIMEOUT ?= 25m
+# Test packages run one at a time: the suites compare the machine's root
+# namespace (including /run/netns and the mount table) and /tmp before and
+# after their run, and other packages' labs would show up in it.
+TESTFLAGS ?= -count=1 -p 1 -timeout $(TIMEOUT)
 BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x
+# Tools run through the Go module proxy, pinned.
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+GOTESTSUM  := gotest.tools/gotestsum@v1.13.0
 
-.PHONY: build lab down test bench gc clean
+# The suites start hostd from the binaries just built (nslab-hostd next to
+# NSLAB_BIN) and record their observations for the parity report.
+SUITE_ENV = NSLAB_BIN=$(CURDIR)/$(BIN) NSLAB_PARITY_DIR=$(RESULTS)/parity
+SUITE_FLAGS = -ginkgo.junit-report=$(RESULTS)/$(1).xml $(if $(LABELS),-ginkgo.label-filter='$(LABELS)')
+
+.PHONY: deps build lab down test test-packages test-native test-reference lint parity bench gc clean
+
+# Installs what the labs use and the machine lacks (apt-get, service starts
+# forbidden; Docker 20.10's static binaries when it has no Docker 20.10);
+# a no-op when all is there.
+deps:
+	@.ci/install
 
 build:
 	$(GO) build -ldflags '-X main.version=$(VERSION)' -o $(BIN) ./cmd/nslab
 	$(GO) build -o $(HOSTD_BIN) ./cmd/nslab-hostd
 	$(GO) build -o $(ETCD_BIN) ./cmd/nslab-etcd
 
-lab: build
+lab: deps build
 	$(NSLAB) up --detach --id $(LAB) $(TOPOLOGY)
 
 down: build
 	$(NSLAB) --lab $(LAB) down
 
-# The suites start hostd from the binaries just built (nslab-hostd next to
-# NSLAB_BIN).
-test: build
+# go vet, then the package tests, the native suite and the reference suite
+# (which compares its observations with the native suite's); each part
+# runs even when one before it failed, and the status says whether all
+# passed.
+test: deps build lint
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	@rc=0; \
+	$(if $(LABELS),,$(MAKE) --no-print-directory test-packages || rc=1;) \
+	$(MAKE) --no-print-directory test-native || rc=1; \
+	$(MAKE) --no-print-directory test-reference || rc=1; \
+	echo "JUnit and parity: $(RESULTS)"; exit $$rc
+
+test-packages: build
+	@mkdir -p $(RESULTS)
+	NSLAB_BIN=$(CURDIR)/$(BIN) $(GO) run $(GOTESTSUM) --format pkgname-and-test-fails \
+		--junitfile $(RESULTS)/packages.xml -- $(TESTFLAGS) $$($(GO) list ./... | grep -v /suites/)
+
+test-native: build
+	@mkdir -p $(RESULTS)
+	$(SUITE_ENV) $(GO) test $(TESTFLAGS) ./suites/native $(call SUITE_FLAGS,native)
+
+test-reference: build
+	@mkdir -p $(RESULTS)
+	$(SUITE_ENV) $(GO) test $(TESTFLAGS) ./suites/reference $(call SUITE_FLAGS,reference)
+
+# gofmt, go vet, the CI workflow's syntax, expressions and shell
+# (actionlint), and .ci's scripts (shellcheck, where it is installed).
+lint:
+	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt -l: $$files"; exit 1; fi
 	$(GO) vet ./...
-	NSLAB_BIN=$(CURDIR)/$(BIN) $(GO) test $(TESTFLAGS) ./...
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
+	@if command -v shellcheck >/dev/null; then shellcheck -S warning .ci/install .ci/run; \
+	else echo "shellcheck not installed: .ci/install and .ci/run not checked"; fi
+
+# The parity report of the last make test.
+parity: build
+	$(NSLAB) parity --dir $(RESULTS)/parity
 
 bench: build
 	NSLAB_BIN=$(CURDIR)/$(BIN) $(GO) test $(BENCHFLAGS) ./...
@@ -51,4 +107,4 @@ gc: build
 	$(NSLAB) gc
 
 clean:
-	rm -rf bin
+	rm -rf bin test-results

@@ -88,6 +88,9 @@ func startDockerd(b *testing.B, path string) *daemon {
 		"--data-root", data, "--exec-root", execRoot, "--pidfile", pidfile,
 		"-H", "unix://"+socket, "--storage-driver", "vfs")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// containerd, started before dockerd sets TMPDIR for itself, dumps its
+	// stacks into TMPDIR when dockerd restarts it: into dir, not /tmp.
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -6,20 +6,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-var hostdBuild struct {
-	sync.Once
-	path string
-	err  error
-}
 
 // realHostd finds nslab-hostd as Up does when $NSLAB_HOSTD_BIN or
 // $NSLAB_BIN is set (make bench), else builds cmd/nslab-hostd once per test
@@ -27,26 +18,14 @@ var hostdBuild struct {
 // other lab tests use.
 func realHostd(b testing.TB) string {
 	b.Helper()
-	hostdBuild.Do(func() {
-		if os.Getenv("NSLAB_HOSTD_BIN") != "" || os.Getenv("NSLAB_BIN") != "" {
-			hostdBuild.path, hostdBuild.err = FindHostd("")
-			return
-		}
-		dir, err := os.MkdirTemp("", "nslab-bench-")
+	if os.Getenv("NSLAB_HOSTD_BIN") != "" || os.Getenv("NSLAB_BIN") != "" {
+		p, err := FindHostd("")
 		if err != nil {
-			hostdBuild.err = err
-			return
+			b.Fatal(err)
 		}
-		hostdBuild.path = filepath.Join(dir, HostdBinaryName)
-		out, err := exec.Command("go", "build", "-o", hostdBuild.path, "github.com/nslab/nslab/cmd/nslab-hostd").CombinedOutput()
-		if err != nil {
-			hostdBuild.err = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if hostdBuild.err != nil {
-		b.Fatal(hostdBuild.err)
+		return p
 	}
-	return hostdBuild.path
+	return hostdTestProgram.build(b)
 }
 
 // BenchmarkUp measures Up + Down of n docker hosts on one segment, each

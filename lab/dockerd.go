@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,28 +33,100 @@ const (
 // starts its own containerd first.
 const dockerdTimeout = 60 * time.Second
 
-// dockerdPaths are where Debian's docker.io puts dockerd (/usr/sbin) and
-// where other packagings do (/usr/bin).
-var dockerdPaths = []string{"/usr/sbin/dockerd", "/usr/bin/dockerd"}
+// StaticDockerDir is where `.ci/install` puts Docker 20.10.24's
+// static binaries (dockerd, containerd, runc, docker-proxy, docker-init)
+// on a machine whose own Docker is newer: a directory of nslab's, on no
+// one's PATH, whose programs run only inside lab namespaces.
+const StaticDockerDir = "/opt/nslab/docker"
+
+// staticDockerDir is StaticDockerDir; tests point it elsewhere.
+var staticDockerDir = StaticDockerDir
+
+// DockerdVersion is the Docker Engine release line the dockerd runtime
+// runs: the reference hostd is compared with, and the last line with
+// classic overlay networks (--cluster-store and --cluster-advertise, gone
+// in Engine 23).
+const DockerdVersion = "20.10"
+
+// DockerdVersionError is a dockerd of another release line than
+// DockerdVersion.
+type DockerdVersionError struct {
+	Path    string
+	Version string // as `dockerd --version` prints it, or why it could not be read
+}
+
+func (e *DockerdVersionError) Error() string {
+	return fmt.Sprintf("%s is Docker %s; the dockerd runtime needs Docker Engine %s (classic overlay networks need --cluster-store, which Engine 23 removed)",
+		e.Path, e.Version, DockerdVersion)
+}
 
 // FindDockerd returns the dockerd to start: path when given, else
-// $NSLAB_DOCKERD, else the first of /usr/sbin/dockerd, /usr/bin/dockerd.
-// The error says what was looked for.
+// $NSLAB_DOCKERD, else the first Docker 20.10 dockerd of StaticDockerDir,
+// PATH, /usr/sbin (Debian's docker.io, off a user's PATH) and /usr/bin. A
+// dockerd of another version is refused, naming the version it found.
 func FindDockerd(path string) (string, error) {
 	if path == "" {
 		path = os.Getenv("NSLAB_DOCKERD")
 	}
-	cands := dockerdPaths
-	if path != "" {
-		cands = []string{path}
+	cands := []string{path}
+	if path == "" {
+		cands = dockerdCandidates()
 	}
+	var errs []error
 	for _, p := range cands {
 		st, err := os.Stat(p)
-		if err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
-			return p, nil
+		if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+			continue
+		}
+		if err := checkDockerdVersion(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return p, nil
+	}
+	if len(errs) > 0 {
+		return "", fmt.Errorf("lab: %w; install Docker %s's static binaries in %s (.ci/install does) or set NSLAB_DOCKERD to a Docker %[2]s dockerd", errors.Join(errs...), DockerdVersion, StaticDockerDir)
+	}
+	return "", fmt.Errorf("lab: the dockerd runtime needs Docker %s's dockerd; not found at %s", DockerdVersion, strings.Join(cands, ", "))
+}
+
+// dockerdCandidates are the places FindDockerd looks, in order, without
+// repeats.
+func dockerdCandidates() []string {
+	cands := []string{filepath.Join(staticDockerDir, "dockerd")}
+	if p, err := exec.LookPath("dockerd"); err == nil {
+		cands = append(cands, p)
+	}
+	for _, p := range []string{"/usr/sbin/dockerd", "/usr/bin/dockerd"} {
+		if !slices.Contains(cands, p) {
+			cands = append(cands, p)
 		}
 	}
-	return "", fmt.Errorf("lab: the dockerd runtime needs dockerd (Debian's docker.io, 20.10); not found at %s", strings.Join(cands, ", "))
+	return cands
+}
+
+// dockerdVersionRE reads `dockerd --version`: "Docker version 20.10.24,
+// build 5d6db84" (Docker's static binaries), "Docker version
+// 20.10.24+dfsg1, build 297e128" (Debian's docker.io).
+var dockerdVersionRE = regexp.MustCompile(`^Docker version ((\d+)\.(\d+)\S*),`)
+
+// checkDockerdVersion runs `dockerd --version` (which prints and exits;
+// no daemon starts) and refuses any release line but DockerdVersion.
+func checkDockerdVersion(path string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return &DockerdVersionError{Path: path, Version: fmt.Sprintf("unknown (dockerd --version: %v)", err)}
+	}
+	m := dockerdVersionRE.FindStringSubmatch(strings.TrimSpace(string(out)))
+	if m == nil {
+		return &DockerdVersionError{Path: path, Version: fmt.Sprintf("unknown (dockerd --version printed %q)", bytes.TrimSpace(out))}
+	}
+	if m[2]+"."+m[3] != DockerdVersion {
+		return &DockerdVersionError{Path: path, Version: m[1]}
+	}
+	return nil
 }
 
 // dockerdSpec is everything one dockerd is started with, derived from the
@@ -187,11 +262,16 @@ exec "$@"`
 
 // dockerdEnv is the environment dockerd gets: its helpers (containerd,
 // runc, docker-proxy, docker-init) are found on PATH, and nothing of the
-// caller's (DOCKER_HOST, proxies) leaks in.
-func dockerdEnv(dockerd string) []string {
+// caller's (DOCKER_HOST, proxies) leaks in. TMPDIR is the host's state
+// directory: dockerd starts containerd before it points TMPDIR at its own
+// data root, and containerd writes a stack dump there
+// (containerd.<pid>.stacks.log) each time dockerd, finding it slow to
+// answer, restarts it; the machine's /tmp would keep them after down.
+func dockerdEnv(dockerd, tmp string) []string {
 	return []string{
 		"PATH=" + filepath.Dir(dockerd) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/root",
+		"TMPDIR=" + tmp,
 	}
 }
 
@@ -230,7 +310,7 @@ func (h *Host) startDockerd(dockerd string) error {
 		"/bin/sh", "-c", dockerdWrapper, "nslab-dockerd", h.Name, s.resolvFile(), dockerd}
 	cmd := exec.Command("nsenter", append(argv, s.args()...)...)
 	cmd.Dir = "/"
-	cmd.Env = dockerdEnv(dockerd)
+	cmd.Env = dockerdEnv(dockerd, s.Dir)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -50,13 +52,94 @@ func TestDockerdArgs(t *testing.T) {
 	}
 }
 
-func TestFindDockerd(t *testing.T) {
-	if _, err := FindDockerd("/nonexistent/dockerd"); err == nil || !strings.Contains(err.Error(), "/nonexistent/dockerd") {
+// fakeDockerd writes an executable that prints what `dockerd --version`
+// would, and exits with code.
+func fakeDockerd(t *testing.T, dir, version string, code int) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "dockerd")
+	script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = --version ] || exit 64\necho '%s'\nexit %d\n", version, code)
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// FindDockerd accepts Docker 20.10 only, whatever its packaging, and
+// refuses another version naming it and why.
+func TestFindDockerdVersion(t *testing.T) {
+	dir := t.TempDir()
+	for i, c := range []struct {
+		out     string
+		code    int
+		refused string // the version named in the error; "" when accepted
+	}{
+		{"Docker version 20.10.24, build 5d6db84", 0, ""},
+		{"Docker version 20.10.24+dfsg1, build 297e128", 0, ""},
+		{"Docker version 20.10.5, build 55c4c88", 0, ""},
+		{"Docker version 28.2.2, build e6534b4", 0, "28.2.2"},
+		{"Docker version 23.0.0, build e92dd87", 0, "23.0.0"},
+		{"Docker version 19.03.15, build 99e3ed8", 0, "19.03.15"},
+		{"Docker version 120.10.1, build x", 0, "120.10.1"},
+		{"dockerd: unknown flag", 0, "unknown (dockerd --version printed"},
+		{"Docker version 20.10.24, build 5d6db84", 1, "unknown (dockerd --version: exit status 1)"},
+	} {
+		p := fakeDockerd(t, filepath.Join(dir, strconv.Itoa(i)), c.out, c.code)
+		got, err := FindDockerd(p)
+		if c.refused == "" {
+			if err != nil || got != p {
+				t.Errorf("%q: FindDockerd = %q, %v; want it accepted", c.out, got, err)
+			}
+			continue
+		}
+		var ve *DockerdVersionError
+		if !errors.As(err, &ve) || ve.Path != p || !strings.HasPrefix(ve.Version, c.refused) {
+			t.Errorf("%q: FindDockerd = %q, %v; want a DockerdVersionError naming %s", c.out, got, err, c.refused)
+			continue
+		}
+		for _, w := range []string{p + " is Docker " + c.refused, "needs Docker Engine 20.10", "--cluster-store", "Engine 23 removed", StaticDockerDir, "NSLAB_DOCKERD"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: error %q does not say %q", c.out, err, w)
+			}
+		}
+	}
+	if _, err := FindDockerd(filepath.Join(dir, "nonexistent", "dockerd")); err == nil || !strings.Contains(err.Error(), "not found at "+filepath.Join(dir, "nonexistent", "dockerd")) {
 		t.Errorf("a missing dockerd must be named in the error: %v", err)
 	}
-	t.Setenv("NSLAB_DOCKERD", "/bin/sh")
-	if p, err := FindDockerd(""); err != nil || p != "/bin/sh" {
-		t.Errorf("NSLAB_DOCKERD: %s, %v", p, err)
+}
+
+// The order of the search: $NSLAB_DOCKERD alone when set, else the static
+// binaries' directory, then PATH, skipping a dockerd of another version.
+func TestFindDockerdOrder(t *testing.T) {
+	dir := t.TempDir()
+	static, onPath := filepath.Join(dir, "static"), filepath.Join(dir, "bin")
+	old := staticDockerDir
+	staticDockerDir = static
+	defer func() { staticDockerDir = old }()
+	t.Setenv("PATH", onPath)
+	t.Setenv("NSLAB_DOCKERD", "")
+	pathDockerd := fakeDockerd(t, onPath, "Docker version 20.10.24+dfsg1, build 297e128", 0)
+	if c := dockerdCandidates(); len(c) < 2 || c[0] != filepath.Join(static, "dockerd") || c[1] != pathDockerd {
+		t.Errorf("candidates %q: want %s/dockerd, then %s", c, static, pathDockerd)
+	}
+	if got, err := FindDockerd(""); err != nil || got != pathDockerd {
+		t.Errorf("without static binaries: %q, %v; want %s", got, err, pathDockerd)
+	}
+	fakeDockerd(t, static, "Docker version 28.2.2, build e6534b4", 0)
+	if got, err := FindDockerd(""); err != nil || got != pathDockerd {
+		t.Errorf("static dockerd 28 before a 20.10 on PATH: %q, %v; want %s", got, err, pathDockerd)
+	}
+	staticDockerd := fakeDockerd(t, static, "Docker version 20.10.24, build 5d6db84", 0)
+	if got, err := FindDockerd(""); err != nil || got != staticDockerd {
+		t.Errorf("static dockerd 20.10: %q, %v; want it first", got, err)
+	}
+	other := fakeDockerd(t, filepath.Join(dir, "other"), "Docker version 28.2.2, build e6534b4", 0)
+	t.Setenv("NSLAB_DOCKERD", other)
+	var ve *DockerdVersionError
+	if _, err := FindDockerd(""); !errors.As(err, &ve) || ve.Path != other {
+		t.Errorf("NSLAB_DOCKERD of Docker 28: %v; want it refused, not another one used", err)
 	}
 }
 
@@ -185,6 +268,7 @@ func TestDockerdLab(t *testing.T) {
 		if !strings.Contains(r.Stdout, ":DOCKER - ") {
 			t.Errorf("host %s: dockerd wrote no DOCKER chain in the host's nat table:\n%s", h.Name, r.Stdout)
 		}
+		requireDockerdTempDir(t, h)
 	}
 	node2, _ := l.Host("node2")
 	r, _ := node2.Exec(ctx, "ip", "-4", "-o", "addr", "show", "docker0")

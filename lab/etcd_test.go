@@ -3,46 +3,20 @@ package lab
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nslab/nslab/hostd"
 )
 
-// etcdBin is cmd/nslab-etcd, built once per test binary with the go tool.
-var etcdBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func buildEtcd(t testing.TB) string {
-	t.Helper()
-	etcdBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "nslab-etcd-bin-")
-		if err != nil {
-			etcdBin.err = err
-			return
-		}
-		etcdBin.path = filepath.Join(dir, EtcdBinaryName)
-		out, err := exec.Command("go", "build", "-o", etcdBin.path, "../cmd/nslab-etcd").CombinedOutput()
-		if err != nil {
-			etcdBin.err = fmt.Errorf("go build ./cmd/nslab-etcd: %v\n%s", err, out)
-		}
-	})
-	if etcdBin.err != nil {
-		t.Fatal(etcdBin.err)
-	}
-	return etcdBin.path
-}
+// buildEtcd is cmd/nslab-etcd, built once per test binary.
+func buildEtcd(t testing.TB) string { return etcdTestProgram.build(t) }
 
 // etcdTopology is seed 000's pair of hosts, each an etcd member, as plain
 // hosts (the members need no daemon).

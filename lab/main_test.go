@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 		os.Exit(fakeHostd(os.Args[1:]))
 	}
 	flag.Parse()
-	os.Exit(m.Run())
+	code := m.Run()
+	removeTestPrograms()
+	os.Exit(code)
 }
 
 // fakeHostd keeps the contract of COMMON.md: hostname = Config.Host, pid

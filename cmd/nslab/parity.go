@@ -35,7 +35,7 @@ any other one makes the exit status 1. Run both suites first (make test).`,
 			}
 			rep, err := parity.Compare(dir, list)
 			if errors.Is(err, parity.ErrNoRun) {
-				return fmt.Errorf("%w; `make test` runs both suites", err)
+				return fmt.Errorf("%w; `make test` runs both suites and records in test-results/parity (`nslab parity --dir test-results/parity`, or `make parity`)", err)
 			}
 			if err != nil {
 				return err

@@ -74,14 +74,18 @@ the real docker CLI works against it. Nothing is made in the machine's own
 network namespace.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Only the leaves do something; `nslab` alone prints help.
-		Args: cobra.NoArgs,
+		// Only the leaves do something. `nslab` alone prints help and
+		// exits 0 (as docker and kubectl do); a first word that is no
+		// command is refused.
+		Args: unknownCommand,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		// Suggest commands within two edits (a swap of two letters is two).
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError(fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath()))
-	})
+	root.SetFlagErrorFunc(flagError)
+	root.SetHelpCommand(newHelpCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.root, "root", lab.DefaultRoot, "state root holding one directory per lab")

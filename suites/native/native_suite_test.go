@@ -22,12 +22,13 @@ func TestNative(t *testing.T) {
 	RunSpecs(t, "nslab native suite (hostd)")
 }
 
-var before rootns.Snapshot
+var before *rootns.Baseline
 
 // The suite builds nslab, nslab-hostd and nslab-etcd once (unless
 // NSLAB_BIN names a build, with the programs next to it) and, around
-// the whole run, compares snapshots of the machine's root network namespace:
-// any difference fails the suite.
+// the whole run, compares snapshots of the machine's root network namespace
+// (mount table included) and of nslab's entries in its /tmp: any
+// difference, or anything left in /tmp, fails the suite.
 var _ = SynchronizedBeforeSuite(func() []byte {
 	if os.Geteuid() != 0 {
 		Skip("the native suite needs root: it creates network namespaces")
@@ -49,7 +50,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	// runs after boot; make it before the snapshot so it is not counted.
 	Expect(netns.EnsureRunDir()).To(Succeed())
 	var err error
-	before, err = rootns.Take()
+	before, err = rootns.TakeBaseline(parity.DefaultDir())
 	Expect(err).NotTo(HaveOccurred())
 	// The parity report compares what the specs record here with the
 	// reference suite's record of the same specs on real dockerd.
@@ -66,9 +67,8 @@ var _ = SynchronizedAfterSuite(func() {}, func() {
 	if before == nil {
 		return
 	}
-	after, err := rootns.Take()
-	Expect(err).NotTo(HaveOccurred())
-	d := rootns.Diff(before, after)
-	Expect(d).To(BeEmpty(), fmt.Sprintf("the root network namespace changed during the suite:\n%s", strings.Join(d, "\n")))
 	gexec.CleanupBuildArtifacts()
+	d, err := before.Changes()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(d).To(BeEmpty(), fmt.Sprintf("the root network namespace or the machine's /tmp changed during the suite:\n%s", strings.Join(d, "\n")))
 })
