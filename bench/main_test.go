@@ -18,7 +18,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netns"
 )
@@ -104,7 +104,7 @@ func startHostd(b *testing.B) *daemon {
 		os.RemoveAll(root)
 		b.Fatal(err)
 	}
-	cfg := hostd.Config{Lab: "bn" + id, Host: "h1", Root: root, Socket: filepath.Join(root, "docker.sock"), NetNSPrefix: prefix + "h" + id + "-"}
+	cfg := hostdconfig.Config{Lab: "bn" + id, Host: "h1", Root: root, Socket: filepath.Join(root, "docker.sock"), NetNSPrefix: prefix + "h" + id + "-"}
 	cleanup := func() { netns.Delete(nsPath); os.RemoveAll(root) }
 	cfgPath := filepath.Join(root, "hostd.json")
 	if err := cfg.Write(cfgPath); err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
 	"github.com/nslab/nslab/netimpl/firewall"
@@ -26,7 +27,7 @@ const hostNS = "/proc/self/ns/net"
 
 // Daemon is one virtual host's container runtime and network engine.
 type Daemon struct {
-	cfg    Config
+	cfg    hostdconfig.Config
 	eng    *netimpl.Engine
 	bridge *bridge.Driver
 	// macvlan is the macvlan driver (seed 002).
@@ -62,7 +63,7 @@ type Daemon struct {
 
 // NewDaemon prepares the state directory, the reaper and the network engine
 // with its predefined networks.
-func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
+func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 	// The bridge driver acts in the namespace hostd runs in: never let
 	// that be the machine's own.
 	if err := checkNamespaces(); err != nil {
@@ -218,7 +219,7 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 func defaultBridgeSpec(bip string) (netimpl.NetworkSpec, error) {
 	spec := netimpl.NetworkSpec{Name: "bridge", Driver: bridge.Name, Options: bridge.DefaultNetworkOptions()}
 	if bip != "" {
-		p, err := ParseBIP(bip)
+		p, err := hostdconfig.ParseBIP(bip)
 		if err != nil {
 			return spec, fmt.Errorf("default bridge: %w", err)
 		}

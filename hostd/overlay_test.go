@@ -13,7 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nslab/nslab/etcdmember/etcdtest"
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns/nstest"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -43,7 +43,7 @@ func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	}
 	var hosts []*testHost
 	for _, s := range seeds {
-		hosts = append(hosts, startHostdWith(t, func(c *hostd.Config) {
+		hosts = append(hosts, startHostdWith(t, func(c *hostdconfig.Config) {
 			c.Host = s.name
 			c.ClusterStore = "etcd://" + s.addr + ":2379"
 			c.ClusterAdvertise = s.addr + ":2375"

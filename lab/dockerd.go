@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 )
 
 // Runtimes: the daemon that runs on each docker host of a lab.
@@ -166,7 +166,7 @@ func (h *Host) dockerdSpec() (dockerdSpec, error) {
 		ClusterAdvertise: h.Spec.ClusterAdvertise,
 	}
 	if s.Bridge.IsValid() {
-		if _, err := hostd.ParseBIP(s.Bridge.String()); err != nil {
+		if _, err := hostdconfig.ParseBIP(s.Bridge.String()); err != nil {
 			return s, fmt.Errorf("host %s: bridge: %w", h.Name, err)
 		}
 	}

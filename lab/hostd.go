@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 )
 
@@ -73,7 +73,7 @@ func (h *Host) startHostd(bin string) error {
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	cfg := hostd.Config{
+	cfg := hostdconfig.Config{
 		Lab:         h.lab.ID(),
 		Host:        h.Name,
 		Root:        h.dir,
@@ -94,7 +94,7 @@ func (h *Host) startHostd(bin string) error {
 	if h.Spec.Bridge.IsValid() {
 		// A topology built in code skips the file's checks: refuse a bad
 		// --bip here rather than in a hostd that fails to start.
-		if _, err := hostd.ParseBIP(h.Spec.Bridge.String()); err != nil {
+		if _, err := hostdconfig.ParseBIP(h.Spec.Bridge.String()); err != nil {
 			return fmt.Errorf("host %s: bridge: %w", h.Name, err)
 		}
 		cfg.DefaultBridge = h.Spec.Bridge.String()

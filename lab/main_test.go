@@ -20,7 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/internal/rootns"
 )
 
@@ -50,7 +50,7 @@ func fakeHostd(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := hostd.LoadConfig(*cfgPath)
+	cfg, err := hostdconfig.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

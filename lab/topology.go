@@ -18,7 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 )
 
 // Topology is a parsed and validated lab description.
@@ -516,7 +516,7 @@ func (d *decoder) bridgeAddr(n *yaml.Node, path string) netip.Prefix {
 	if s == "" {
 		return netip.Prefix{}
 	}
-	p, err := hostd.ParseBIP(s)
+	p, err := hostdconfig.ParseBIP(s)
 	if err != nil {
 		d.errorf(n.Line, path, "%v", err)
 		return netip.Prefix{}
