@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/nstest"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -83,9 +83,7 @@ func addrsOf(t *testing.T, ns, name string) []string {
 // routeDefault is "via GW dev NAME" of a namespace's default route.
 func routeDefault(t *testing.T, ns string) string {
 	t.Helper()
-	return strings.Join(nstest.Gateways(t, ns, func(r netlink.Route) bool {
-		return r.Dst == nil || r.Dst.IP.Equal(net.IPv4zero)
-	}), "; ")
+	return strings.Join(nstest.Gateways(t, ns, func(r kernel.Route) bool { return r.Dst == "default" }), "; ")
 }
 
 // kernelState is what a failed request must not change: the host

@@ -210,9 +210,8 @@ func requireNoDockerdLeft(t *testing.T, id, dir string) {
 	if cgs := labCgroups(id); len(cgs) > 0 {
 		t.Errorf("cgroups left: %v", cgs)
 	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mounts), dir+"/") {
-		t.Errorf("mounts left under %s", dir)
+	if m := mountsUnder(t, dir+"/"); len(m) > 0 {
+		t.Errorf("mounts left under %s: %v", dir, m)
 	}
 	requireGone(t, id, dir)
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/internal/rootns"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // fakeHostdEnv makes the test binary act as hostd when the lab starts it:
@@ -168,11 +170,27 @@ func requireGone(t testing.TB, id, dir string) {
 	if pins, _ := labPins(id); len(pins) > 0 {
 		t.Errorf("pins left: %v", pins)
 	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mounts), "/run/netns/"+id+"-") {
-		t.Errorf("mounts left for %s", id)
+	if m := mountsUnder(t, netns.Path(id+"-")); len(m) > 0 {
+		t.Errorf("mounts left for %s: %v", id, m)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state dir %s left (%v)", dir, err)
 	}
+}
+
+// mountsUnder lists the mount points of the test's mount table that start
+// with prefix.
+func mountsUnder(t testing.TB, prefix string) []string {
+	t.Helper()
+	ms, err := kernel.Mounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		if strings.HasPrefix(m.Point, prefix) {
+			out = append(out, m.Point)
+		}
+	}
+	return out
 }

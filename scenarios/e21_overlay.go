@@ -17,6 +17,7 @@ import (
 
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // Seed 000, "跨主机通信 overlay", with seed 001's and 003's descriptions of
@@ -239,20 +240,15 @@ func vxlanNS(l *Lab, host, networkID string) (ns, dev string, vni uint32) {
 // dev vxlan0` prints their essentials: "MAC dst IP permanent".
 func vxlanFDB(ns, dev string) []string {
 	GinkgoHelper()
-	h, err := netns.Handle(ns)
-	Expect(err).NotTo(HaveOccurred())
-	defer h.Close()
-	vx, err := h.LinkByName(dev)
-	Expect(err).NotTo(HaveOccurred())
-	list, err := netns.NeighList(h, vx.Attrs().Index, unix.AF_BRIDGE)
+	list, err := kernel.Neighbours(ns, dev, unix.AF_BRIDGE)
 	Expect(err).NotTo(HaveOccurred())
 	var out []string
 	for _, n := range list {
-		if n.IP == nil || n.HardwareAddr == nil {
+		if n.IP == "" || n.MAC == "" {
 			continue
 		}
-		s := n.HardwareAddr.String() + " dst " + n.IP.String()
-		if n.State&netlink.NUD_PERMANENT != 0 {
+		s := n.MAC + " dst " + n.IP
+		if n.Permanent {
 			s += " permanent"
 		}
 		out = append(out, s)
