@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/netns"
@@ -612,7 +613,7 @@ func TestDockerContainerRefused(t *testing.T) {
 	topo.Hosts[1].Containers = []ContainerSpec{{Name: "cm01", Image: "missing"}}
 	root := t.TempDir()
 	_, err := Up(context.Background(), topo, Options{Root: root, ID: "tref0", Hostd: exe})
-	if err == nil || !strings.Contains(err.Error(), "host d1: container cm01: create: 404 Not Found: No such image: missing:latest") {
+	if !cerrdefs.IsNotFound(err) || !strings.Contains(err.Error(), "host d1: container cm01: create: Error response from daemon: No such image: missing:latest") {
 		t.Fatalf("got %v", err)
 	}
 	requireGone(t, "tref0", filepath.Join(root, "tref0"))

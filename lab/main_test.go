@@ -92,6 +92,7 @@ func fakeHostd(args []string) int {
 	mux.HandleFunc("GET /_ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") })
 	mux.HandleFunc("POST /v1.41/containers/create", func(w http.ResponseWriter, r *http.Request) {
 		in := record(r)
+		w.Header().Set("Content-Type", "application/json")
 		if in["Image"] == "missing" {
 			w.WriteHeader(http.StatusNotFound)
 			io.WriteString(w, `{"message":"No such image: missing:latest"}`)
