@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,19 +32,6 @@ func greFrame(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-func TestSummarizeGRE(t *testing.T) {
-	f := greFrame(t)
-	got := summarize(f, layers.LinkTypeEthernet, len(f))
-	want := "02:00:00:00:00:02 > 02:00:00:00:00:01, IP 192.168.99.102 > 192.168.99.101 proto GRE (47) ttl 64, GRE proto 0x6558 key 7, " +
-		"02:42:ac:11:00:02 > 02:42:ac:12:00:02, IP 172.17.0.2 > 172.18.0.2 proto ICMPv4 (1) ttl 64, ICMP EchoRequest id 5 seq 1, length " + strconv.Itoa(len(f))
-	if got != want {
-		t.Errorf("summary\n got %s\nwant %s", got, want)
-	}
-	if s := summarize(f[:40], layers.LinkTypeEthernet, len(f)); !strings.Contains(s, "[undecoded: ") {
-		t.Errorf("a cut frame: %s", s)
-	}
 }
 
 // copyPackets stops at -c: a pcap file of exactly that many packets, or

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/gopacket/layers"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -261,7 +260,7 @@ type vxlanFrame struct {
 	outerSrc, outerDst netip.Addr
 	vni                uint32
 	innerDst           net.HardwareAddr
-	innerType          layers.EthernetType
+	innerARP           bool
 	icmp               bool
 	innerSrcIP         netip.Addr
 	innerDstIP         netip.Addr
@@ -271,41 +270,19 @@ type vxlanFrame struct {
 func vxlanFrames(pkts []capture.Packet) []vxlanFrame {
 	var out []vxlanFrame
 	for _, p := range pkts {
-		pkt := capture.Decode(p)
-		udp, _ := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
-		if udp == nil || udp.DstPort != overlay.VXLANPort {
+		f := capture.Summarize(p)
+		if f.UDPDst != overlay.VXLANPort || f.Src == "" || f.VNI == nil || f.Inner == nil {
 			continue
 		}
-		ip4, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-		vx, _ := pkt.Layer(layers.LayerTypeVXLAN).(*layers.VXLAN)
-		if ip4 == nil || vx == nil {
-			continue
-		}
-		f := vxlanFrame{vni: vx.VNI}
-		f.outerSrc, _ = netip.AddrFromSlice(ip4.SrcIP.To4())
-		f.outerDst, _ = netip.AddrFromSlice(ip4.DstIP.To4())
-		// The inner layers follow in the same decoded packet.
-		var eths []*layers.Ethernet
-		var ips []*layers.IPv4
-		for _, l := range pkt.Layers() {
-			switch l := l.(type) {
-			case *layers.Ethernet:
-				eths = append(eths, l)
-			case *layers.IPv4:
-				ips = append(ips, l)
-			case *layers.ICMPv4:
-				f.icmp = true
-			}
-		}
-		if len(eths) > 1 {
-			inner := eths[len(eths)-1]
-			f.innerDst, f.innerType = inner.DstMAC, inner.EthernetType
-		}
-		if len(ips) > 1 {
-			f.innerSrcIP, _ = netip.AddrFromSlice(ips[len(ips)-1].SrcIP.To4())
-			f.innerDstIP, _ = netip.AddrFromSlice(ips[len(ips)-1].DstIP.To4())
-		}
-		out = append(out, f)
+		in := f.Inner
+		v := vxlanFrame{vni: *f.VNI, icmp: in.ICMP != ""}
+		v.outerSrc, _ = netip.ParseAddr(f.Src)
+		v.outerDst, _ = netip.ParseAddr(f.Dst)
+		v.innerDst, _ = net.ParseMAC(in.DstMAC)
+		v.innerARP = in.ARP
+		v.innerSrcIP, _ = netip.ParseAddr(in.Src)
+		v.innerDstIP, _ = netip.ParseAddr(in.Dst)
+		out = append(out, v)
 	}
 	return out
 }

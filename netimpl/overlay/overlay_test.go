@@ -73,7 +73,7 @@ func TestPingOverVXLAN(t *testing.T) {
 		if f.vni != 256 {
 			t.Errorf("VXLAN packet with VNI %d, want 256: %+v", f.vni, f)
 		}
-		if f.innerDst[0]&1 != 0 || f.innerType == layers.EthernetTypeARP {
+		if f.innerDst[0]&1 != 0 || f.innerARP {
 			t.Errorf("flooded or ARP frame crossed the underlay: %+v", f)
 		}
 		switch {
