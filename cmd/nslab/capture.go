@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/spf13/cobra"
 
 	"github.com/nslab/nslab/netns/capture"

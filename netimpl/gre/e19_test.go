@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/capture"

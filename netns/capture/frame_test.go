@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 )
 
 func mac(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
