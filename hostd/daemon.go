@@ -30,9 +30,9 @@ type Daemon struct {
 	cfg    hostdconfig.Config
 	eng    *netimpl.Engine
 	bridge *bridge.Driver
-	// macvlan is the macvlan driver (seed 002).
+	// macvlan is the macvlan driver (docker network create -d macvlan).
 	macvlan *macvlan.Driver
-	// gre holds the tunnels made through /nslab/gre (seed 001).
+	// gre holds the gretap tunnels made through /nslab/gre.
 	gre greTunnels
 	// mounts is the template of every container's mount namespace.
 	mounts *mountTemplate

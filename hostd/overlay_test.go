@@ -26,7 +26,7 @@ func startMember(t testing.TB, ns, name, addr, cluster, dir string) *etcdtest.Me
 		"-cluster", cluster, "-loopback", "-log", filepath.Join(dir, "etcd.log"), "-state", "new", "-timeout", "20s")
 }
 
-// overlayHosts is seed 000's two docker hosts on one segment, each an etcd
+// overlayHosts is two docker hosts on one segment, each an etcd
 // member, each hostd pointed at its own member.
 func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	t.Helper()
@@ -70,7 +70,7 @@ func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	return hosts[0], hosts[1], members
 }
 
-// [E21, E22, E23] Seed 000 through hostd: an overlay network created on
+// [E21, E22, E23] Classic overlay through hostd: an overlay network created on
 // node1 is global on node2 with the same id; containers on both get
 // addresses from the store and ping each other by name; each has eth1 on
 // docker_gwbridge with the default route; with one member of two gone

@@ -18,7 +18,7 @@ import (
 // buildEtcd is cmd/nslab-etcd, built once per test binary.
 func buildEtcd(t testing.TB) string { return etcdTestProgram.build(t) }
 
-// etcdTopology is seed 000's pair of hosts, each an etcd member, as plain
+// etcdTopology is two hosts, each an etcd member, as plain
 // hosts (the members need no daemon).
 func etcdTopology() *Topology {
 	t := &Topology{

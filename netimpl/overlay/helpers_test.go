@@ -35,14 +35,14 @@ type vhost struct {
 	e    *netimpl.Engine
 }
 
-// Seed 000's hosts: node1 and node2 on 192.168.8.0/24.
+// The two overlay hosts: node1 and node2 on 192.168.8.0/24.
 var (
 	node1 = netip.MustParseAddr("192.168.8.150")
 	node2 = netip.MustParseAddr("192.168.8.148")
 )
 
 // newHosts makes two hosts whose eth1 legs are the two ends of one veth,
-// the underlay, with the seed's addresses.
+// the underlay, with node1's and node2's addresses.
 func newHosts(t testing.TB) (*vhost, *vhost) {
 	t.Helper()
 	nstest.NeedRoot(t)
