@@ -19,7 +19,6 @@ import (
 // host.
 var _ = Describe("[E09] host mode: the container sees every interface of its host", Label("E09"), func() {
 	for _, way := range Ways {
-		way := way
 		It("through each way of driving the daemon", func() {
 			l := UpLab("single")
 			d := way(l, "host1")
@@ -44,7 +43,6 @@ var _ = Describe("[E09] host mode: the container sees every interface of its hos
 // `docker run -itd --name cm08 --network none alpine`; `ip a` shows lo only.
 var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 	for _, way := range Ways {
-		way := way
 		It("has exactly one interface, lo, up, and only local routes", func() {
 			l := UpLab("single")
 			d := way(l, "host1")
@@ -73,7 +71,6 @@ var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 // that localhost is shared.
 var _ = Describe("[E11] container mode shares another container's namespace", Label("E11"), func() {
 	for _, way := range Ways {
-		way := way
 		It("has cm01's namespace, interfaces and localhost", func() {
 			l := UpLab("single")
 			d := way(l, "host1")

@@ -39,7 +39,6 @@ import (
 // on the vxlan1 device", seed 003); the network's keys are in etcd.
 var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 	for _, way := range Ways {
-		way := way
 		It("is created on node1 and seen global on node2; containers on both ping each other by name over VXLAN", func() {
 			l := UpLab("overlay")
 			d1, d2 := way(l, "node1"), way(l, "node2")
