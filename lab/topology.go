@@ -221,6 +221,10 @@ func (d *decoder) errorf(line int, field, format string, args ...any) {
 	d.problems = append(d.problems, Problem{File: d.file, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
+// yamlLine takes the line number out of a YAML syntax error: the YAML
+// library reports one only as text ("yaml: line 3: did not find expected
+// key"), with no typed error to ask. The text only places the message; no
+// decision rests on it.
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (d *decoder) document(data []byte) *Topology {
