@@ -101,8 +101,8 @@ var bins struct {
 }
 
 // binary returns the path of one of the programs under internal/, built
-// with the go tool that runs the tests: membermain, bare, client or
-// gateway.
+// with the go tool that runs the tests: membermain, bare, client, or the
+// store's idlegateway.
 func binary(t testing.TB, name string) string {
 	t.Helper()
 	bins.once.Do(func() {
@@ -117,7 +117,7 @@ func binary(t testing.TB, name string) string {
 		}
 		cmd := exec.Command(goTool, "build", "-o", bins.dir+"/",
 			"./internal/membermain", "./internal/idlemain/bare", "./internal/idlemain/client",
-			"./internal/idlemain/gateway")
+			"../netimpl/store/internal/idlegateway")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			bins.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
