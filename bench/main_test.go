@@ -177,7 +177,7 @@ func stateBase() string {
 }
 
 func newClient(socket string) (*client.Client, error) {
-	return client.New(client.WithHost("unix://"+socket), client.WithAPIVersionNegotiation())
+	return client.New(client.WithHost("unix://" + socket))
 }
 
 // waitPing waits until /_ping on the socket answers, or the process

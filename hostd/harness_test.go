@@ -125,7 +125,7 @@ func startHostdWith(t testing.TB, edit func(*hostdconfig.Config)) *testHost {
 			return (&net.Dialer{}).DialContext(ctx, "unix", h.cfg.Socket)
 		},
 	}}
-	h.cli, err = client.New(client.WithHost("unix://"+h.cfg.Socket), client.WithAPIVersionNegotiation())
+	h.cli, err = client.New(client.WithHost("unix://" + h.cfg.Socket))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,16 +44,3 @@ func (m *muxWriter) write(stream byte, p []byte) error {
 	_, err := m.w.Write(p)
 	return err
 }
-
-// streamWriter is the io.Writer of one stream of a muxWriter.
-type streamWriter struct {
-	m      *muxWriter
-	stream byte
-}
-
-func (s streamWriter) Write(p []byte) (int, error) {
-	if err := s.m.write(s.stream, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}

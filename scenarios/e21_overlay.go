@@ -269,8 +269,6 @@ func etcdKeys(l *Lab, host string) []string {
 		out = l.Sh(host, "ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:2379 ls --recursive /docker")
 	}
 	var keys []string
-	for _, k := range strings.Fields(out) {
-		keys = append(keys, k)
-	}
+	keys = append(keys, strings.Fields(out)...)
 	return keys
 }
