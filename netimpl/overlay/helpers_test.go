@@ -17,6 +17,7 @@ import (
 	"github.com/nslab/nslab/netimpl/overlay"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/capture"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/nstest"
 )
 
@@ -167,42 +168,12 @@ func (h *vhost) ovns(n netimpl.Network) string {
 }
 
 // handle is a netlink handle in ns, closed with the test.
-func handle(t testing.TB, ns string) *netlink.Handle {
-	t.Helper()
-	h, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
+func handle(t testing.TB, ns string) *netlink.Handle { t.Helper(); return nstest.Handle(t, ns) }
 
-func (h *vhost) linkNames(ns string) []string {
-	nl, err := netns.Handle(ns)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer nl.Close()
-	links, err := netns.LinkList(nl)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []string
-	for _, l := range links {
-		out = append(out, l.Attrs().Name)
-	}
-	sort.Strings(out)
-	return out
-}
+// linkNames lists the links of ns by name, sorted.
+func (h *vhost) linkNames(ns string) []string { h.t.Helper(); return nstest.LinkNames(h.t, ns) }
 
-func link(t testing.TB, ns, name string) netlink.Link {
-	t.Helper()
-	l, err := handle(t, ns).LinkByName(name)
-	if err != nil {
-		t.Fatalf("%s in %s: %v", name, ns, err)
-	}
-	return l
-}
+func link(t testing.TB, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
 
 // fdb lists the entries of vxlan0's own forwarding table (NTF_SELF) in
 // the network's namespace, "MAC dst VTEP [permanent] self", as `bridge fdb
@@ -210,25 +181,16 @@ func link(t testing.TB, ns, name string) netlink.Link {
 // port vxlan0 (learned MACs, no dst), which are left out.
 func fdb(t testing.TB, ns string) []string {
 	t.Helper()
-	h := handle(t, ns)
-	vx := link(t, ns, overlay.VXLANName)
-	list, err := netns.NeighList(h, vx.Attrs().Index, unix.AF_BRIDGE)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, n := range list {
-		if n.Flags&netlink.NTF_SELF == 0 {
+	for _, n := range vxlanNeighbours(t, ns, unix.AF_BRIDGE) {
+		if !n.Self {
 			continue
 		}
-		s := fmt.Sprintf("%s dst %s", n.HardwareAddr, n.IP)
-		if n.State&netlink.NUD_PERMANENT != 0 {
+		s := fmt.Sprintf("%s dst %s", n.MAC, n.IP)
+		if n.Permanent {
 			s += " permanent"
 		}
-		if n.Flags&netlink.NTF_SELF != 0 {
-			s += " self"
-		}
-		out = append(out, s)
+		out = append(out, s+" self")
 	}
 	sort.Strings(out)
 	return out
@@ -237,22 +199,26 @@ func fdb(t testing.TB, ns string) []string {
 // neighbours lists the IPv4 neighbour entries of vxlan0, "IP lladdr MAC state".
 func neighbours(t testing.TB, ns string) []string {
 	t.Helper()
-	h := handle(t, ns)
-	vx := link(t, ns, overlay.VXLANName)
-	list, err := netns.NeighList(h, vx.Attrs().Index, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, n := range list {
-		s := fmt.Sprintf("%s lladdr %s", n.IP, n.HardwareAddr)
-		if n.State&netlink.NUD_PERMANENT != 0 {
+	for _, n := range vxlanNeighbours(t, ns, netlink.FAMILY_V4) {
+		s := fmt.Sprintf("%s lladdr %s", n.IP, n.MAC)
+		if n.Permanent {
 			s += " permanent"
 		}
 		out = append(out, s)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// vxlanNeighbours dumps vxlan0's entries of family in ns.
+func vxlanNeighbours(t testing.TB, ns string, family int) []kernel.Neighbour {
+	t.Helper()
+	list, err := kernel.Neighbours(ns, overlay.VXLANName, family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
 }
 
 // vxlanFrame is one VXLAN packet of a capture, decoded.

@@ -15,7 +15,8 @@ package kernel
 import (
 	"fmt"
 	"net"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -56,37 +57,30 @@ func (l Link) PairedWith(o Link) bool {
 // Links dumps the links of the namespace at ns with their IPv4 addresses,
 // sorted by name.
 func Links(ns string) ([]Link, error) {
-	h, err := netns.Handle(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	links, names, err := linkNames(h, ns)
-	if err != nil {
-		return nil, err
-	}
-	addrs, err := netns.AddrList(h, nil, netlink.FAMILY_V4)
-	if err != nil {
-		return nil, fmt.Errorf("%s: addresses: %w", ns, err)
-	}
-	byIndex := map[int][]string{}
-	for _, a := range addrs {
-		byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], a.IPNet.String())
-	}
-	out := make([]Link, 0, len(links))
-	for _, l := range links {
-		a := l.Attrs()
-		ad := byIndex[a.Index]
-		sort.Strings(ad)
-		out = append(out, Link{
-			Name: a.Name, Kind: l.Type(), MAC: a.HardwareAddr.String(), MTU: a.MTU, Index: a.Index,
-			Master: names[a.MasterIndex], Peer: a.ParentIndex,
-			Up:    a.Flags&net.FlagUp != 0 || a.RawFlags&unix.IFF_UP != 0,
-			Addrs: ad,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return read(ns, func(v *view) ([]Link, error) {
+		addrs, err := netns.AddrList(v.h, nil, netlink.FAMILY_V4)
+		if err != nil {
+			return nil, fmt.Errorf("%s: addresses: %w", ns, err)
+		}
+		byIndex := map[int][]string{}
+		for _, a := range addrs {
+			byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], a.IPNet.String())
+		}
+		out := make([]Link, 0, len(v.links))
+		for _, l := range v.links {
+			a := l.Attrs()
+			ad := byIndex[a.Index]
+			slices.Sort(ad)
+			out = append(out, Link{
+				Name: a.Name, Kind: l.Type(), MAC: a.HardwareAddr.String(), MTU: a.MTU, Index: a.Index,
+				Master: v.names[a.MasterIndex], Peer: a.ParentIndex,
+				Up:    a.Flags&net.FlagUp != 0 || a.RawFlags&unix.IFF_UP != 0,
+				Addrs: ad,
+			})
+		}
+		slices.SortFunc(out, func(a, b Link) int { return strings.Compare(a.Name, b.Name) })
+		return out, nil
+	})
 }
 
 // LinkNamed returns the named link of the namespace at ns.
@@ -103,18 +97,31 @@ func LinkNamed(ns, name string) (Link, error) {
 	return Link{}, fmt.Errorf("%s: link %s: %w", ns, name, ErrNotFound)
 }
 
-// linkNames dumps the links of h's namespace and maps their indexes to
-// names, which routes, addresses and neighbours refer to.
-func linkNames(h *netlink.Handle, ns string) ([]netlink.Link, map[int]string, error) {
+// view is a netlink handle bound to a namespace and the names of its
+// links, which addresses, routes and neighbours refer to by index.
+type view struct {
+	h     *netlink.Handle
+	links []netlink.Link
+	names map[int]string
+}
+
+// read opens a view of the namespace at ns for fn, and closes it after.
+func read[T any](ns string, fn func(v *view) (T, error)) (T, error) {
+	var zero T
+	h, err := netns.Handle(ns)
+	if err != nil {
+		return zero, err
+	}
+	defer h.Close()
 	links, err := netns.LinkList(h)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: links: %w", ns, err)
+		return zero, fmt.Errorf("%s: links: %w", ns, err)
 	}
-	names := make(map[int]string, len(links))
+	v := &view{h: h, links: links, names: make(map[int]string, len(links))}
 	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
+		v.names[l.Attrs().Index] = l.Attrs().Name
 	}
-	return links, names, nil
+	return fn(v)
 }
 
 // Addr is one address of a namespace and the link that holds it.
@@ -128,22 +135,15 @@ func (a Addr) String() string { return a.Dev + " " + a.CIDR }
 // Addrs dumps the addresses of family (netlink.FAMILY_V4, FAMILY_V6,
 // FAMILY_ALL) in the namespace at ns, in the kernel's order.
 func Addrs(ns string, family int) ([]Addr, error) {
-	h, err := netns.Handle(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	_, names, err := linkNames(h, ns)
-	if err != nil {
-		return nil, err
-	}
-	list, err := netns.AddrList(h, nil, family)
-	if err != nil {
-		return nil, fmt.Errorf("%s: addresses: %w", ns, err)
-	}
-	out := make([]Addr, 0, len(list))
-	for _, a := range list {
-		out = append(out, Addr{Dev: names[a.LinkIndex], CIDR: a.IPNet.String()})
-	}
-	return out, nil
+	return read(ns, func(v *view) ([]Addr, error) {
+		list, err := netns.AddrList(v.h, nil, family)
+		if err != nil {
+			return nil, fmt.Errorf("%s: addresses: %w", ns, err)
+		}
+		out := make([]Addr, 0, len(list))
+		for _, a := range list {
+			out = append(out, Addr{Dev: v.names[a.LinkIndex], CIDR: a.IPNet.String()})
+		}
+		return out, nil
+	})
 }

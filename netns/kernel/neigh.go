@@ -1,8 +1,10 @@
 package kernel
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -33,47 +35,33 @@ type Neighbour struct {
 // unix.AF_BRIDGE for forwarding entries) of the link named dev ("" for
 // every link) in the namespace at ns, sorted by device, MAC and IP.
 func Neighbours(ns, dev string, family int) ([]Neighbour, error) {
-	h, err := netns.Handle(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	_, names, err := linkNames(h, ns)
-	if err != nil {
-		return nil, err
-	}
-	index := 0
-	if dev != "" {
-		if index = indexOf(names, dev); index == 0 {
-			return nil, fmt.Errorf("%s: link %s: %w", ns, dev, ErrNotFound)
+	return read(ns, func(v *view) ([]Neighbour, error) {
+		index := 0
+		if dev != "" {
+			if index = indexOf(v.names, dev); index == 0 {
+				return nil, fmt.Errorf("%s: link %s: %w", ns, dev, ErrNotFound)
+			}
 		}
-	}
-	list, err := netns.NeighList(h, index, family)
-	if err != nil {
-		return nil, fmt.Errorf("%s: neighbours: %w", ns, err)
-	}
-	out := make([]Neighbour, 0, len(list))
-	for _, n := range list {
-		e := Neighbour{
-			MAC: n.HardwareAddr.String(), Dev: names[n.LinkIndex], Master: names[n.MasterIndex],
-			Permanent: n.State&netlink.NUD_PERMANENT != 0, Self: n.Flags&netlink.NTF_SELF != 0,
+		list, err := netns.NeighList(v.h, index, family)
+		if err != nil {
+			return nil, fmt.Errorf("%s: neighbours: %w", ns, err)
 		}
-		if n.IP != nil {
-			e.IP = n.IP.String()
+		out := make([]Neighbour, 0, len(list))
+		for _, n := range list {
+			e := Neighbour{
+				MAC: n.HardwareAddr.String(), Dev: v.names[n.LinkIndex], Master: v.names[n.MasterIndex],
+				Permanent: n.State&netlink.NUD_PERMANENT != 0, Self: n.Flags&netlink.NTF_SELF != 0,
+			}
+			if n.IP != nil {
+				e.IP = n.IP.String()
+			}
+			out = append(out, e)
 		}
-		out = append(out, e)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Dev != b.Dev {
-			return a.Dev < b.Dev
-		}
-		if a.MAC != b.MAC {
-			return a.MAC < b.MAC
-		}
-		return a.IP < b.IP
+		slices.SortFunc(out, func(a, b Neighbour) int {
+			return cmp.Or(strings.Compare(a.Dev, b.Dev), strings.Compare(a.MAC, b.MAC), strings.Compare(a.IP, b.IP))
+		})
+		return out, nil
 	})
-	return out, nil
 }
 
 func indexOf(names map[int]string, name string) int {
@@ -114,11 +102,8 @@ func FDB(ns, bridge string) ([]FDBEntry, error) {
 		}
 		out = append(out, FDBEntry{MAC: n.MAC, Port: n.Dev, Local: n.Permanent})
 	}
-	sort.Slice(out, func(a, b int) bool {
-		if out[a].MAC != out[b].MAC {
-			return out[a].MAC < out[b].MAC
-		}
-		return out[a].Port < out[b].Port
+	slices.SortFunc(out, func(a, b FDBEntry) int {
+		return cmp.Or(strings.Compare(a.MAC, b.MAC), strings.Compare(a.Port, b.Port))
 	})
 	return out, nil
 }

@@ -1,8 +1,10 @@
 package kernel
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -45,51 +47,39 @@ func (r Route) String() string {
 // AllTables, or any table id) of the namespace at ns, sorted by table,
 // destination, device and gateway.
 func Routes(ns string, family, table int) ([]Route, error) {
-	h, err := netns.Handle(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	_, names, err := linkNames(h, ns)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := netns.RouteListFiltered(h, family, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return nil, fmt.Errorf("%s: routes: %w", ns, err)
-	}
-	out := make([]Route, 0, len(rs))
-	for _, r := range rs {
-		rt := Route{Table: r.Table, Dst: "default", Dev: names[r.LinkIndex], Scope: r.Scope.String(), Protocol: r.Protocol.String()}
-		// Newer kernels and netlink report a default route's destination
-		// as 0.0.0.0/0 rather than leaving it out; `ip route` says default.
-		if r.Dst != nil {
-			if ones, _ := r.Dst.Mask.Size(); ones > 0 {
-				rt.Dst = r.Dst.String()
-			}
+	return read(ns, func(v *view) ([]Route, error) {
+		rs, err := netns.RouteListFiltered(v.h, family, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return nil, fmt.Errorf("%s: routes: %w", ns, err)
 		}
-		if r.Gw != nil {
-			rt.Gw = r.Gw.String()
+		out := make([]Route, 0, len(rs))
+		for _, r := range rs {
+			out = append(out, route(r, v.names))
 		}
-		if r.Src != nil {
-			rt.Src = r.Src.String()
-		}
-		out = append(out, rt)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Table != b.Table {
-			return a.Table < b.Table
-		}
-		if a.Dst != b.Dst {
-			return a.Dst < b.Dst
-		}
-		if a.Dev != b.Dev {
-			return a.Dev < b.Dev
-		}
-		return a.Gw < b.Gw
+		slices.SortFunc(out, func(a, b Route) int {
+			return cmp.Or(cmp.Compare(a.Table, b.Table), strings.Compare(a.Dst, b.Dst), strings.Compare(a.Dev, b.Dev), strings.Compare(a.Gw, b.Gw))
+		})
+		return out, nil
 	})
-	return out, nil
+}
+
+// route is r as `ip route` shows it, its device named.
+func route(r netlink.Route, names map[int]string) Route {
+	rt := Route{Table: r.Table, Dst: "default", Dev: names[r.LinkIndex], Scope: r.Scope.String(), Protocol: r.Protocol.String()}
+	// Newer kernels and netlink report a default route's destination as
+	// 0.0.0.0/0 rather than leaving it out; `ip route` says default.
+	if r.Dst != nil {
+		if ones, _ := r.Dst.Mask.Size(); ones > 0 {
+			rt.Dst = r.Dst.String()
+		}
+	}
+	if r.Gw != nil {
+		rt.Gw = r.Gw.String()
+	}
+	if r.Src != nil {
+		rt.Src = r.Src.String()
+	}
+	return rt
 }
 
 // Rule is one policy routing rule (`ip rule`).
