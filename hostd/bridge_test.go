@@ -91,32 +91,20 @@ func routeDefault(t *testing.T, ns string) string {
 // container pins.
 func (h *testHost) kernelState() string {
 	h.t.Helper()
-	hd, err := netns.Handle(h.nsPath)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer hd.Close()
-	links, err := netns.LinkList(hd)
+	links, err := kernel.Links(h.nsPath)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	var lines []string
 	for _, l := range links {
-		as, err := netns.AddrList(hd, l, netlink.FAMILY_V4)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		var a []string
-		for _, x := range as {
-			a = append(a, x.IPNet.String())
-		}
-		lines = append(lines, fmt.Sprintf("link %s %s master=%d %v", l.Attrs().Name, l.Type(), l.Attrs().MasterIndex, a))
+		lines = append(lines, fmt.Sprintf("link %s %s master=%s %v", l.Name, l.Kind, l.Master, l.Addrs))
 	}
-	entries, _ := os.ReadDir(netns.RunDir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), h.cfg.NetNSPrefix) {
-			lines = append(lines, "pin "+e.Name())
-		}
+	pins, err := kernel.Pins(h.cfg.NetNSPrefix)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, p := range pins {
+		lines = append(lines, "pin "+p)
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
