@@ -12,8 +12,10 @@ package rootns
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -151,19 +153,9 @@ func mounts() []string {
 // An empty result means the namespace is as it was.
 func Diff(before, after Snapshot) []string {
 	var d []string
-	keys := map[string]bool{}
-	for k := range before {
-		keys[k] = true
-	}
-	for k := range after {
-		keys[k] = true
-	}
-	var sorted []string
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
-	for _, k := range sorted {
+	sections := maps.Clone(before)
+	maps.Copy(sections, after)
+	for _, k := range slices.Sorted(maps.Keys(sections)) {
 		b, a := count(before[k]), count(after[k])
 		for l, n := range b {
 			for i := a[l]; i < n; i++ {
