@@ -36,6 +36,8 @@ TESTFLAGS ?= -count=1 -p 1 -timeout $(TIMEOUT)
 BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x
 # Tools run through the Go module proxy, pinned.
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+# staticcheck's settings are in staticcheck.conf.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTESTSUM  := gotest.tools/gotestsum@v1.13.0
 
 # The suites start hostd from the binaries just built (nslab-hostd next to
@@ -87,11 +89,12 @@ test-reference: build
 	@mkdir -p $(RESULTS)
 	$(SUITE_ENV) $(GO) test $(TESTFLAGS) ./suites/reference $(call SUITE_FLAGS,reference)
 
-# gofmt, go vet, the CI workflow's syntax, expressions and shell
-# (actionlint), and .ci's scripts (shellcheck, where it is installed).
+# gofmt, go vet, staticcheck, the CI workflow's syntax, expressions and
+# shell (actionlint), and .ci's scripts (shellcheck, where it is installed).
 lint:
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt -l: $$files"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
 	@if command -v shellcheck >/dev/null; then shellcheck -S warning .ci/install .ci/run; \
 	else echo "shellcheck not installed: .ci/install and .ci/run not checked"; fi

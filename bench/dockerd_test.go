@@ -152,7 +152,7 @@ func startDockerd(b *testing.B, path string) *daemon {
 	return d
 }
 
-// buildAlpine builds the image the documents call alpine: busybox-static
+// buildAlpine builds the image the exercises run as alpine: busybox-static
 // on scratch with its applets installed, never pulled.
 func buildAlpine(cli *client.Client) error {
 	bb, err := os.ReadFile("/bin/busybox")

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +16,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netns"
 )
@@ -104,7 +102,7 @@ func startHostd(b *testing.B) *daemon {
 		os.RemoveAll(root)
 		b.Fatal(err)
 	}
-	cfg := hostd.Config{Lab: "bn" + id, Host: "h1", Root: root, Socket: filepath.Join(root, "docker.sock"), NetNSPrefix: prefix + "h" + id + "-"}
+	cfg := hostdconfig.Config{Lab: "bn" + id, Host: "h1", Root: root, Socket: filepath.Join(root, "docker.sock"), NetNSPrefix: prefix + "h" + id + "-"}
 	cleanup := func() { netns.Delete(nsPath); os.RemoveAll(root) }
 	cfgPath := filepath.Join(root, "hostd.json")
 	if err := cfg.Write(cfgPath); err != nil {
@@ -179,25 +177,24 @@ func stateBase() string {
 }
 
 func newClient(socket string) (*client.Client, error) {
-	return client.New(client.WithHost("unix://"+socket), client.WithAPIVersionNegotiation())
+	return client.New(client.WithHost("unix://" + socket))
 }
 
-// waitPing waits until GET /_ping on the socket answers 200, or the
-// process exits, or the timeout passes.
+// waitPing waits until /_ping on the socket answers, or the process
+// exits, or the timeout passes.
 func waitPing(socket string, exited <-chan error, timeout time.Duration) error {
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-		},
-	}}
+	c, err := newClient(socket)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := hc.Get("http://d/_ping")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Ping(ctx, client.PingOptions{})
+		cancel()
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
+			return nil
 		}
 		select {
 		case err := <-exited:

@@ -27,7 +27,7 @@ func etcdctl(t testing.TB, ns string, args ...string) (string, error) {
 }
 
 // etcdctlAPI is etcdctl with ETCDCTL_API=api: "2" gives the v2 commands
-// the documents use (cluster-health, ls).
+// Docker 20.10's cluster store speaks (cluster-health, ls).
 func etcdctlAPI(t testing.TB, ns, api string, args ...string) (string, error) {
 	t.Helper()
 	if _, err := exec.LookPath(etcdctlPath); err != nil {

@@ -47,7 +47,7 @@ func startCluster(t testing.TB, hosts []host, dir string, v2 bool) ([]*proc, tim
 
 func dataDir(dir string, h host) string { return filepath.Join(dir, h.member, "data") }
 
-// [E20] Seed 000's cluster: docker-node1 on 192.168.8.150 and docker-node2
+// [E20] A two-member cluster: docker-node1 on 192.168.8.150 and docker-node2
 // on 192.168.8.148, checked with Debian's etcdctl from inside host 1.
 func TestTwoMemberCluster(t *testing.T) {
 	hosts := newHosts(t, 2)
@@ -169,7 +169,7 @@ func TestTwoMemberCluster(t *testing.T) {
 		if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "through docker-node1" {
 			t.Fatalf("get on docker-node2: %v", resp.Kvs)
 		}
-		// The documents' 127.0.0.1:2379 on the other host too, with etcdctl.
+		// The member's loopback listener on the other host too, with etcdctl.
 		out, err := etcdctl(t, h2.ns, local, "get", "/nslab/e20", "--print-value-only")
 		if err != nil {
 			t.Fatal(err)
@@ -212,8 +212,8 @@ func TestTwoMemberCluster(t *testing.T) {
 		if status != http.StatusOK || !strings.Contains(string(body), `"value":"192.168.8.150:2375"`) {
 			t.Fatalf("v2 GET on docker-node2: %d %s", status, body)
 		}
-		// Seed 000's own check, word for word: the member ids follow from
-		// the names, peer URLs and token, so they are the document's too.
+		// etcd's v2 health check: the member ids follow from the names,
+		// peer URLs and token, so they are the ones etcd itself derives.
 		out, err := etcdctlAPI(t, h1.ns, "2", "--endpoints=http://127.0.0.1:2379", "cluster-health")
 		if err != nil {
 			t.Fatal(err)
@@ -257,7 +257,7 @@ func TestTwoMemberCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("listens where the documents say", func(t *testing.T) {
+	t.Run("listens where its flags say", func(t *testing.T) {
 		// Peers only on the underlay address; clients also on loopback.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -26,31 +26,8 @@ const ReadyLine = "ready"
 // own (the reason on stderr, prefixed with prog), 2 for bad flags.
 // defaultTimeout is -timeout's default (0: wait for the cluster forever).
 func Main(prog string, args []string, stdout, stderr io.Writer, defaultTimeout time.Duration) int {
-	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		c       Config
-		adv     = fs.String("advertise", "", "underlay address: the member serves http://ADDR:client-port and http://ADDR:peer-port")
-		cluster = fs.String("cluster", "", "initial cluster: NAME=ADDR,NAME=ADDR (this member included)")
-		logPath = fs.String("log", "", "etcd's JSON log file (default: none)")
-		timeout = fs.Duration("timeout", defaultTimeout, "give up when the cluster is not ready by then (0: never)")
-		readyFD = fs.Int("ready-fd", 0, "also write the ready line to this inherited file descriptor, then close it")
-	)
-	fs.StringVar(&c.Name, "name", "", "member name, e.g. docker-node1")
-	fs.StringVar(&c.DataDir, "data-dir", "", "data directory (a directory holding a member restarts it)")
-	fs.IntVar(&c.ClientPort, "client-port", 0, "client port (default 2379)")
-	fs.IntVar(&c.PeerPort, "peer-port", 0, "peer port (default 2380)")
-	fs.BoolVar(&c.Loopback, "loopback", false, "also serve clients on 127.0.0.1:client-port")
-	fs.StringVar(&c.Token, "token", "", "initial cluster token (default etcd-cluster)")
-	fs.StringVar(&c.State, "state", "", "new (default) or existing")
-	fs.UintVar(&c.TickMs, "tick", 0, "heartbeat interval, ms (default 50)")
-	fs.UintVar(&c.ElectionMs, "election", 0, "election timeout, ms (default 500)")
-	fs.BoolVar(&c.EnableV2, "v2", false, "serve the v2 API (/v2/keys) too, as Docker 20.10's --cluster-store needs")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", prog, fs.Args())
+	f, ok := parseFlags(prog, args, stderr, defaultTimeout)
+	if !ok {
 		return 2
 	}
 	fail := func(err error) int {
@@ -63,47 +40,21 @@ func Main(prog string, args []string, stdout, stderr io.Writer, defaultTimeout t
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 	var ready *os.File
-	if *readyFD > 0 {
-		ready = os.NewFile(uintptr(*readyFD), "ready")
-		if ready == nil {
-			return fail(fmt.Errorf("-ready-fd %d: not an open file descriptor", *readyFD))
+	if f.readyFD > 0 {
+		if ready = os.NewFile(uintptr(f.readyFD), "ready"); ready == nil {
+			return fail(fmt.Errorf("-ready-fd %d: not an open file descriptor", f.readyFD))
 		}
 	}
-	if err := configure(&c, *adv, *cluster, *logPath); err != nil {
+	if err := configure(&f.c, f.adv, f.cluster, f.logPath); err != nil {
 		return fail(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if *timeout > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), *timeout)
+	m, err := startOrStop(f.c, f.timeout, sigs)
+	if err != nil {
+		return fail(err)
 	}
-	defer cancel()
-	type started struct {
-		m   *Member
-		err error
+	if m == nil {
+		return 0 // asked to stop while the cluster formed
 	}
-	done := make(chan started, 1)
-	go func() {
-		m, err := Start(ctx, c)
-		done <- started{m, err}
-	}()
-	var s started
-	select {
-	case s = <-done:
-	case <-sigs:
-		// Asked to stop while the cluster forms: a clean stop, not a
-		// failure.
-		cancel()
-		if s = <-done; s.err == nil {
-			if err := s.m.Close(); err != nil {
-				return fail(err)
-			}
-		}
-		return 0
-	}
-	if s.err != nil {
-		return fail(s.err)
-	}
-	m := s.m
 	line := ReadyLine + " " + strings.Join(m.ClientURLs(), ",") + "\n"
 	io.WriteString(stdout, line)
 	if ready != nil {
@@ -118,6 +69,77 @@ func Main(prog string, args []string, stdout, stderr io.Writer, defaultTimeout t
 		return 0
 	case <-m.Stopped():
 		return fail(m.Err())
+	}
+}
+
+// memberFlags is a member program's command line.
+type memberFlags struct {
+	c                     Config
+	adv, cluster, logPath string
+	timeout               time.Duration
+	readyFD               int
+}
+
+// parseFlags reads the command line; on a bad one it has said why on
+// stderr and returns false.
+func parseFlags(prog string, args []string, stderr io.Writer, defaultTimeout time.Duration) (*memberFlags, bool) {
+	var f memberFlags
+	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.adv, "advertise", "", "underlay address: the member serves http://ADDR:client-port and http://ADDR:peer-port")
+	fs.StringVar(&f.cluster, "cluster", "", "initial cluster: NAME=ADDR,NAME=ADDR (this member included)")
+	fs.StringVar(&f.logPath, "log", "", "etcd's JSON log file (default: none)")
+	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "give up when the cluster is not ready by then (0: never)")
+	fs.IntVar(&f.readyFD, "ready-fd", 0, "also write the ready line to this inherited file descriptor, then close it")
+	fs.StringVar(&f.c.Name, "name", "", "member name, e.g. docker-node1")
+	fs.StringVar(&f.c.DataDir, "data-dir", "", "data directory (a directory holding a member restarts it)")
+	fs.IntVar(&f.c.ClientPort, "client-port", 0, "client port (default 2379)")
+	fs.IntVar(&f.c.PeerPort, "peer-port", 0, "peer port (default 2380)")
+	fs.BoolVar(&f.c.Loopback, "loopback", false, "also serve clients on 127.0.0.1:client-port")
+	fs.StringVar(&f.c.Token, "token", "", "initial cluster token (default etcd-cluster)")
+	fs.StringVar(&f.c.State, "state", "", "new (default) or existing")
+	fs.UintVar(&f.c.TickMs, "tick", 0, "heartbeat interval, ms (default 50)")
+	fs.UintVar(&f.c.ElectionMs, "election", 0, "election timeout, ms (default 500)")
+	fs.BoolVar(&f.c.EnableV2, "v2", false, "serve the v2 API (/v2/keys) too, as Docker 20.10's --cluster-store needs")
+	if err := fs.Parse(args); err != nil {
+		return nil, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", prog, fs.Args())
+		return nil, false
+	}
+	return &f, true
+}
+
+// startOrStop starts the member and waits until it has joined its cluster
+// (at most timeout, when not 0). A signal meanwhile stops it cleanly: the
+// member is then nil, and so is the error.
+func startOrStop(c Config, timeout time.Duration, sigs <-chan os.Signal) (*Member, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	}
+	defer cancel()
+	type started struct {
+		m   *Member
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		m, err := Start(ctx, c)
+		done <- started{m, err}
+	}()
+	select {
+	case s := <-done:
+		return s.m, s.err
+	case <-sigs:
+		// Asked to stop while the cluster forms: a clean stop, not a
+		// failure.
+		cancel()
+		if s := <-done; s.err == nil {
+			return nil, s.m.Close()
+		}
+		return nil, nil
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package etcdmember runs one member of an etcd cluster inside the calling
-// process, with go.etcd.io/etcd/server/v3/embed, the way the documents run
+// process, with go.etcd.io/etcd/server/v3/embed, as a cluster store for
+// Docker's classic overlay is run on each docker host:
 // `etcd --name docker-node1 --listen-peer-urls http://192.168.8.150:2380 ...`
 // on each docker host.
 //
@@ -19,7 +20,8 @@ import (
 	"strings"
 )
 
-// Defaults, as in the documents' command lines and short enough for tests.
+// Defaults: etcd's well-known client and peer ports and the token of
+// etcd's own examples, with timings short enough for tests.
 const (
 	DefaultClientPort = 2379
 	DefaultPeerPort   = 2380
@@ -49,8 +51,10 @@ type Config struct {
 	Advertise netip.Addr
 	// ClientPort and PeerPort default to 2379 and 2380.
 	ClientPort, PeerPort int
-	// Loopback also serves clients on http://127.0.0.1:ClientPort, as the
-	// documents' --listen-client-urls do (not advertised to the cluster).
+	// Loopback also serves clients on http://127.0.0.1:ClientPort, so that
+	// a daemon and etcdctl on the member's own host reach it there, as
+	// --listen-client-urls http://IP:2379,http://127.0.0.1:2379 does (not
+	// advertised to the cluster).
 	Loopback bool
 	// InitialCluster names every member of the cluster at bootstrap, this
 	// one included, with its underlay address; each member's peer URL is
@@ -74,7 +78,7 @@ type Config struct {
 }
 
 // memberName is what etcd accepts in --initial-cluster without quoting
-// trouble: the documents' names (docker-node1, node1) and the lab's host names.
+// trouble: names such as docker-node1 and node1, and the lab's host names.
 var memberName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // withDefaults returns a copy of c with the zero fields set to the defaults.

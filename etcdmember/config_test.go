@@ -17,8 +17,8 @@ var (
 	node2 = netip.MustParseAddr("192.168.8.148")
 )
 
-// seed000 is docker-node1's configuration in seed 000.
-func seed000(dir string) Config {
+// node1Config is docker-node1's configuration in a two-member cluster.
+func node1Config(dir string) Config {
 	return Config{
 		Name:           "docker-node1",
 		DataDir:        dir,
@@ -28,9 +28,10 @@ func seed000(dir string) Config {
 	}
 }
 
-// The embedded server gets exactly the flags of the documents' command line.
-func TestEmbedConfigIsTheDocumentsCommandLine(t *testing.T) {
-	c := seed000("/run/nslab/x/host1/etcd").withDefaults()
+// The embedded server gets exactly the flags of etcd's command line for
+// the member.
+func TestEmbedConfigIsTheCommandLine(t *testing.T) {
+	c := node1Config("/run/nslab/x/host1/etcd").withDefaults()
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := seed000("/d")
+			c := node1Config("/d")
 			tc.change(&c)
 			err := c.withDefaults().validate()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -133,8 +134,8 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
-	if err := seed000("/d").withDefaults().validate(); err != nil {
-		t.Fatalf("seed 000 config: %v", err)
+	if err := node1Config("/d").withDefaults().validate(); err != nil {
+		t.Fatalf("docker-node1 config: %v", err)
 	}
 }
 
@@ -144,7 +145,7 @@ func TestValidate(t *testing.T) {
 func TestLaunchRefusesBadConfigAndTouchesNothing(t *testing.T) {
 	nstest.NeedRoot(t)
 	dir := filepath.Join(t.TempDir(), "etcd")
-	c := seed000(dir)
+	c := node1Config(dir)
 	c.State = "old"
 	var m *Member
 	var err error

@@ -24,7 +24,7 @@ func TestLinkCost(t *testing.T) {
 		{"bare (standard library)", "bare", nil},
 		{"etcd client v3 linked", "client", nil},
 		{"etcdmember linked, no member", "membermain", []string{"-idle"}},
-		{"JSON gateway client linked", "gateway", nil},
+		{"JSON gateway client linked", "idlegateway", nil},
 	}
 	medians := make([]memory, len(programs))
 	for i, p := range programs {

@@ -31,13 +31,13 @@ func TestMain(m *testing.M) {
 
 // host is a test "docker host": a namespace with eth1 on the shared segment.
 type host struct {
-	member string     // etcd member name, as in the documents
+	member string     // etcd member name (docker-node1...)
 	ns     string     // pin path
 	addr   netip.Addr // underlay address on eth1
 }
 
-// Seed 000's two hosts, and a third on the same segment for the 3-member case.
-var seedHosts = []struct {
+// Two hosts of one segment, and a third for the 3-member case.
+var clusterHosts = []struct {
 	member string
 	addr   netip.Addr
 }{
@@ -51,8 +51,8 @@ var seedHosts = []struct {
 func newHosts(t testing.TB, n int) []host {
 	t.Helper()
 	nstest.NeedRoot(t)
-	if n > len(seedHosts) {
-		t.Fatalf("at most %d hosts", len(seedHosts))
+	if n > len(clusterHosts) {
+		t.Fatalf("at most %d hosts", len(clusterHosts))
 	}
 	fabric := nstest.NewNS(t, prefix, "fabric")
 	h, err := netns.Handle(fabric)
@@ -72,9 +72,9 @@ func newHosts(t testing.TB, n int) []host {
 	hosts := make([]host, n)
 	for i := range hosts {
 		hosts[i] = host{
-			member: seedHosts[i].member,
+			member: clusterHosts[i].member,
 			ns:     nstest.NewNS(t, prefix, fmt.Sprintf("host%d", i+1)),
-			addr:   seedHosts[i].addr,
+			addr:   clusterHosts[i].addr,
 		}
 		leg := fmt.Sprintf("h%d", i+1)
 		nstest.Veth(t, fabric, leg, hosts[i].ns, "eth1")
@@ -101,8 +101,8 @@ var bins struct {
 }
 
 // binary returns the path of one of the programs under internal/, built
-// with the go tool that runs the tests: membermain, bare, client or
-// gateway.
+// with the go tool that runs the tests: membermain, bare, client, or the
+// store's idlegateway.
 func binary(t testing.TB, name string) string {
 	t.Helper()
 	bins.once.Do(func() {
@@ -117,7 +117,7 @@ func binary(t testing.TB, name string) string {
 		}
 		cmd := exec.Command(goTool, "build", "-o", bins.dir+"/",
 			"./internal/membermain", "./internal/idlemain/bare", "./internal/idlemain/client",
-			"./internal/idlemain/gateway")
+			"../netimpl/store/internal/idlegateway")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			bins.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -69,7 +69,8 @@ func launch(ctx context.Context, c Config) (*Member, error) {
 }
 
 // embed translates c, which has its defaults and is valid, into the
-// embedded server's configuration: the flags of the documents' command line.
+// embedded server's configuration: what `etcd --name ... --listen-peer-urls
+// ... --initial-cluster ...` sets on a docker host's command line.
 func (c Config) embed() *embed.Config {
 	ec := embed.NewConfig()
 	ec.Name = c.Name

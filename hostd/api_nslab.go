@@ -15,8 +15,9 @@ import (
 )
 
 // The /nslab/ endpoints are hostd's own, outside the Docker API: what a
-// virtual host offers beyond dockerd, such as the GRE tunnels of seed 001,
-// which the document builds with Open vSwitch.
+// virtual host offers beyond dockerd, such as Ethernet-over-GRE tunnels
+// joined to a docker bridge, which would otherwise be built with Open
+// vSwitch (ovs-vsctl add-port br0 gre0 -- set interface gre0 type=gre).
 func (s *server) nslabRoutes() {
 	s.handle("GET /nslab/gre", s.greList)
 	s.handle("POST /nslab/gre", s.greCreate)

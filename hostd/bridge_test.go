@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,8 +15,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/nstest"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -83,9 +83,7 @@ func addrsOf(t *testing.T, ns, name string) []string {
 // routeDefault is "via GW dev NAME" of a namespace's default route.
 func routeDefault(t *testing.T, ns string) string {
 	t.Helper()
-	return strings.Join(nstest.Gateways(t, ns, func(r netlink.Route) bool {
-		return r.Dst == nil || r.Dst.IP.Equal(net.IPv4zero)
-	}), "; ")
+	return strings.Join(nstest.Gateways(t, ns, func(r kernel.Route) bool { return r.Dst == "default" }), "; ")
 }
 
 // kernelState is what a failed request must not change: the host
@@ -93,32 +91,20 @@ func routeDefault(t *testing.T, ns string) string {
 // container pins.
 func (h *testHost) kernelState() string {
 	h.t.Helper()
-	hd, err := netns.Handle(h.nsPath)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer hd.Close()
-	links, err := netns.LinkList(hd)
+	links, err := kernel.Links(h.nsPath)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	var lines []string
 	for _, l := range links {
-		as, err := netns.AddrList(hd, l, netlink.FAMILY_V4)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		var a []string
-		for _, x := range as {
-			a = append(a, x.IPNet.String())
-		}
-		lines = append(lines, fmt.Sprintf("link %s %s master=%d %v", l.Attrs().Name, l.Type(), l.Attrs().MasterIndex, a))
+		lines = append(lines, fmt.Sprintf("link %s %s master=%s %v", l.Name, l.Kind, l.Master, l.Addrs))
 	}
-	entries, _ := os.ReadDir(netns.RunDir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), h.cfg.NetNSPrefix) {
-			lines = append(lines, "pin "+e.Name())
-		}
+	pins, err := kernel.Pins(h.cfg.NetNSPrefix)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, p := range pins {
+		lines = append(lines, "pin "+p)
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
@@ -451,7 +437,7 @@ func TestBridgeErrorsAsDocker(t *testing.T) {
 // inspect shows subnet and gateway (as Docker 20.10 does with --bip), and
 // the first user network takes 172.17.0.0/16.
 func TestDefaultBridgeBIP(t *testing.T) {
-	h := startHostdWith(t, func(c *hostd.Config) { c.DefaultBridge = "172.18.0.1/16" })
+	h := startHostdWith(t, func(c *hostdconfig.Config) { c.DefaultBridge = "172.18.0.1/16" })
 	if a := addrsOf(t, h.nsPath, "docker0"); len(a) != 1 || a[0] != "172.18.0.1/16" {
 		t.Fatalf("docker0 %v", a)
 	}
@@ -466,21 +452,6 @@ func TestDefaultBridgeBIP(t *testing.T) {
 	h.createNetwork(`{"Name":"br1"}`)
 	if cfg := fmt.Sprint(h.getJSON("/v1.41/networks/br1")["IPAM"].(map[string]any)["Config"]); cfg != "[map[Gateway:172.17.0.1 Subnet:172.17.0.0/16]]" {
 		t.Fatalf("br1 IPAM config %s", cfg)
-	}
-}
-
-// A bad --bip is refused when the configuration is read.
-func TestDefaultBridgeBIPInvalid(t *testing.T) {
-	dir := t.TempDir()
-	for _, bip := range []string{"172.18.0.0/16", "nope", "172.18.0.1/31"} {
-		cfg := hostd.Config{Lab: "x", Host: "h", Root: dir, Socket: dir + "/s", DefaultBridge: bip}
-		path := filepath.Join(dir, "hostd.json")
-		if err := cfg.Write(path); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := hostd.LoadConfig(path); err == nil || !strings.Contains(err.Error(), "defaultBridge") {
-			t.Errorf("%s: %v", bip, err)
-		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // inspectJSON runs `docker inspect` on one object.
@@ -39,23 +40,7 @@ func field(m map[string]any, path ...string) any {
 }
 
 // linkNames lists the interfaces of a namespace through netlink.
-func linkNames(t *testing.T, path string) []string {
-	t.Helper()
-	hd, err := netns.Handle(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hd.Close()
-	links, err := netns.LinkList(hd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, l := range links {
-		names = append(names, l.Attrs().Name)
-	}
-	return names
-}
+func linkNames(t *testing.T, path string) []string { t.Helper(); return nstest.LinkNames(t, path) }
 
 func inode(t *testing.T, path string) uint64 {
 	t.Helper()

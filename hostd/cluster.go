@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/dns"
 	"github.com/nslab/nslab/netimpl/ipam"
@@ -96,7 +97,7 @@ func parseAdvertise(s string) (netip.AddrPort, error) {
 
 // newCluster makes the overlay driver and opens the store client; the watch
 // starts with startCluster once the daemon exists. It needs no quorum.
-func newCluster(cfg Config) (*cluster, error) {
+func newCluster(cfg hostdconfig.Config) (*cluster, error) {
 	eps, err := parseClusterStore(cfg.ClusterStore)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
 	"github.com/nslab/nslab/netimpl/firewall"
@@ -26,12 +27,12 @@ const hostNS = "/proc/self/ns/net"
 
 // Daemon is one virtual host's container runtime and network engine.
 type Daemon struct {
-	cfg    Config
+	cfg    hostdconfig.Config
 	eng    *netimpl.Engine
 	bridge *bridge.Driver
-	// macvlan is the macvlan driver (seed 002).
+	// macvlan is the macvlan driver (docker network create -d macvlan).
 	macvlan *macvlan.Driver
-	// gre holds the tunnels made through /nslab/gre (seed 001).
+	// gre holds the gretap tunnels made through /nslab/gre.
 	gre greTunnels
 	// mounts is the template of every container's mount namespace.
 	mounts *mountTemplate
@@ -62,7 +63,7 @@ type Daemon struct {
 
 // NewDaemon prepares the state directory, the reaper and the network engine
 // with its predefined networks.
-func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
+func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 	// The bridge driver acts in the namespace hostd runs in: never let
 	// that be the machine's own.
 	if err := checkNamespaces(); err != nil {
@@ -218,7 +219,7 @@ func NewDaemon(cfg Config, logger *log.Logger) (*Daemon, error) {
 func defaultBridgeSpec(bip string) (netimpl.NetworkSpec, error) {
 	spec := netimpl.NetworkSpec{Name: "bridge", Driver: bridge.Name, Options: bridge.DefaultNetworkOptions()}
 	if bip != "" {
-		p, err := ParseBIP(bip)
+		p, err := hostdconfig.ParseBIP(bip)
 		if err != nil {
 			return spec, fmt.Errorf("default bridge: %w", err)
 		}

@@ -50,16 +50,6 @@ func parseFilters(s string, allowed ...string) (filters, error) {
 
 func (f filters) has(key string) bool { return len(f[key]) > 0 }
 
-// values lists a key's values.
-func (f filters) values(key string) []string {
-	var out []string
-	for v := range f[key] {
-		out = append(out, v)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // exact reports whether no value is given for key or one equals source.
 func (f filters) exact(key, source string) bool {
 	if !f.has(key) {

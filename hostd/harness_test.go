@@ -24,7 +24,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nslab/nslab/etcdmember/etcdtest"
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 )
 
@@ -65,7 +65,7 @@ func TestMain(m *testing.M) {
 // hostd process in it, started as the lab starts it.
 type testHost struct {
 	t      testing.TB
-	cfg    hostd.Config
+	cfg    hostdconfig.Config
 	nsPath string
 	cmd    *exec.Cmd
 	done   chan error
@@ -87,7 +87,7 @@ func startHostd(t testing.TB) *testHost {
 }
 
 // startHostdWith starts hostd with its configuration changed by edit.
-func startHostdWith(t testing.TB, edit func(*hostd.Config)) *testHost {
+func startHostdWith(t testing.TB, edit func(*hostdconfig.Config)) *testHost {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: hostd makes network namespaces and mounts")
@@ -95,7 +95,7 @@ func startHostdWith(t testing.TB, edit func(*hostd.Config)) *testHost {
 	lab := "ht" + randHex(3)
 	root := t.TempDir()
 	h := &testHost{t: t, cliDir: t.TempDir(), done: make(chan error, 1)}
-	h.cfg = hostd.Config{Lab: lab, Host: "h1", Root: root, Socket: filepath.Join(root, "docker.sock"), NetNSPrefix: lab + "-h1-"}
+	h.cfg = hostdconfig.Config{Lab: lab, Host: "h1", Root: root, Socket: filepath.Join(root, "docker.sock"), NetNSPrefix: lab + "-h1-"}
 	if edit != nil {
 		edit(&h.cfg)
 	}
@@ -125,7 +125,7 @@ func startHostdWith(t testing.TB, edit func(*hostd.Config)) *testHost {
 			return (&net.Dialer{}).DialContext(ctx, "unix", h.cfg.Socket)
 		},
 	}}
-	h.cli, err = client.New(client.WithHost("unix://"+h.cfg.Socket), client.WithAPIVersionNegotiation())
+	h.cli, err = client.New(client.WithHost("unix://" + h.cfg.Socket))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/hostdconfig"
 )
 
 // Main is `nslab-hostd --config FILE` (cmd/nslab-hostd): the daemon of one
@@ -32,7 +34,7 @@ func Main(args []string) int {
 		fmt.Fprintln(os.Stderr, "hostd: --config is required")
 		return 2
 	}
-	cfg, err := LoadConfig(*configPath)
+	cfg, err := hostdconfig.Load(*configPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -72,7 +74,7 @@ func checkNamespaces() error {
 	return nil
 }
 
-func serve(cfg *Config, logger *log.Logger) error {
+func serve(cfg *hostdconfig.Config, logger *log.Logger) error {
 	if err := checkNamespaces(); err != nil {
 		return err
 	}

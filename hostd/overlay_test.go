@@ -13,7 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nslab/nslab/etcdmember/etcdtest"
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns/nstest"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -26,7 +26,7 @@ func startMember(t testing.TB, ns, name, addr, cluster, dir string) *etcdtest.Me
 		"-cluster", cluster, "-loopback", "-log", filepath.Join(dir, "etcd.log"), "-state", "new", "-timeout", "20s")
 }
 
-// overlayHosts is seed 000's two docker hosts on one segment, each an etcd
+// overlayHosts is two docker hosts on one segment, each an etcd
 // member, each hostd pointed at its own member.
 func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	t.Helper()
@@ -43,7 +43,7 @@ func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	}
 	var hosts []*testHost
 	for _, s := range seeds {
-		hosts = append(hosts, startHostdWith(t, func(c *hostd.Config) {
+		hosts = append(hosts, startHostdWith(t, func(c *hostdconfig.Config) {
 			c.Host = s.name
 			c.ClusterStore = "etcd://" + s.addr + ":2379"
 			c.ClusterAdvertise = s.addr + ":2375"
@@ -70,7 +70,7 @@ func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	return hosts[0], hosts[1], members
 }
 
-// [E21, E22, E23] Seed 000 through hostd: an overlay network created on
+// [E21, E22, E23] Classic overlay through hostd: an overlay network created on
 // node1 is global on node2 with the same id; containers on both get
 // addresses from the store and ping each other by name; each has eth1 on
 // docker_gwbridge with the default route; with one member of two gone

@@ -4,13 +4,18 @@ import (
 	"encoding/binary"
 	"io"
 	"sync"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
 )
 
-// Stream numbers of Docker's multiplexed stream format.
+// Stream numbers of Docker's multiplexed stream format, as moby's stdcopy
+// (which clients read the stream with, stdcopy.StdCopy) numbers them.
+// moby's API module ships only that reader; the writer below is the
+// daemon's half of the format.
 const (
-	streamStdin  byte = 0
-	streamStdout byte = 1
-	streamStderr byte = 2
+	streamStdin  = byte(stdcopy.Stdin)
+	streamStdout = byte(stdcopy.Stdout)
+	streamStderr = byte(stdcopy.Stderr)
 )
 
 // muxWriter writes a container's output to one client: raw for a tty, else
@@ -38,17 +43,4 @@ func (m *muxWriter) write(stream byte, p []byte) error {
 	}
 	_, err := m.w.Write(p)
 	return err
-}
-
-// streamWriter is the io.Writer of one stream of a muxWriter.
-type streamWriter struct {
-	m      *muxWriter
-	stream byte
-}
-
-func (s streamWriter) Write(p []byte) (int, error) {
-	if err := s.m.write(s.stream, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }

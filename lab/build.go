@@ -35,6 +35,11 @@ func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 			// One fabric handle per worker: requests on a shared socket
 			// would queue behind each other.
 			var fh *netlink.Handle
+			defer func() {
+				if fh != nil {
+					fh.Close()
+				}
+			}()
 			for i := range jobs {
 				if ctx.Err() != nil {
 					continue
@@ -45,7 +50,6 @@ func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 						fail(fmt.Errorf("fabric: %w", err))
 						continue
 					}
-					defer fh.Close()
 				}
 				spec := l.topo.Hosts[i]
 				if spec.Kind == KindDocker {

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 )
 
 // Runtimes: the daemon that runs on each docker host of a lab.
@@ -166,7 +166,7 @@ func (h *Host) dockerdSpec() (dockerdSpec, error) {
 		ClusterAdvertise: h.Spec.ClusterAdvertise,
 	}
 	if s.Bridge.IsValid() {
-		if _, err := hostd.ParseBIP(s.Bridge.String()); err != nil {
+		if _, err := hostdconfig.ParseBIP(s.Bridge.String()); err != nil {
 			return s, fmt.Errorf("host %s: bridge: %w", h.Name, err)
 		}
 	}
@@ -416,13 +416,10 @@ func (l *Lab) recordDaemonPIDs(hosts []*Host) error {
 	return writeState(l.dir, l.state)
 }
 
-// waitDockerd polls GET /_ping until dockerd answers 200, it exits or the
+// waitDockerd polls /_ping until dockerd answers, it exits or the
 // deadline passes; the error quotes its log.
 func (h *Host) waitDockerd(ctx context.Context) error {
-	c := unixClient(h.socket)
-	defer c.CloseIdleConnections()
-	return h.waitFor(ctx, h.dockerdWait("answering on "+h.socket, "answer /_ping on "+h.socket),
-		func(ctx context.Context) error { return ping(ctx, c.Client) })
+	return h.waitPing(ctx, h.dockerdWait("answering on "+h.socket, "answer /_ping on "+h.socket))
 }
 
 // serfPort is the TCP port of a classic overlay's gossip (serf).

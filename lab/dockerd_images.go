@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
 )
 
 // Images is how the daemons of a dockerd lab get their images: built
@@ -74,41 +75,36 @@ func buildImage(ctx context.Context, socket string, im Images) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"rm": {"1"}, "forcerm": {"1"}}
-	for _, t := range im.Tags {
-		q.Add("t", t)
-	}
-	return stream(ctx, socket, http.MethodPost, "/v1.41/build?"+q.Encode(), "application/x-tar", bytes.NewReader(body))
+	return withImageClient(ctx, socket, func(ctx context.Context, c *client.Client) error {
+		r, err := c.ImageBuild(ctx, bytes.NewReader(body), client.ImageBuildOptions{Tags: im.Tags, Remove: true, ForceRemove: true})
+		if err != nil {
+			return err
+		}
+		defer r.Body.Close()
+		return firstStreamError(r.Body)
+	})
 }
 
 // saveImages is `docker save -o archive TAG...`; the archive appears
 // whole or not at all.
-func saveImages(ctx context.Context, socket string, tags []string, archive string) (err error) {
-	ctx, cancel := context.WithTimeout(ctx, imageTimeout)
-	defer cancel()
-	q := url.Values{}
-	for _, t := range tags {
-		q.Add("names", t)
-	}
-	c := unixClient(socket)
-	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://dockerd/v1.41/images/get?"+q.Encode(), nil)
-	if err != nil {
+func saveImages(ctx context.Context, socket string, tags []string, archive string) error {
+	return withImageClient(ctx, socket, func(ctx context.Context, c *client.Client) error {
+		r, err := c.ImageSave(ctx, tags)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return writeWhole(archive, r)
+	})
+}
+
+// writeWhole writes r to path through a temporary file beside it, renamed
+// into place once complete.
+func writeWhole(path string, r io.Reader) (err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	if err := os.MkdirAll(filepath.Dir(archive), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(archive), filepath.Base(archive)+".*")
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
@@ -117,14 +113,14 @@ func saveImages(ctx context.Context, socket string, tags []string, archive strin
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err = io.Copy(f, resp.Body); err != nil {
+	if _, err = io.Copy(f, r); err != nil {
 		f.Close()
 		return err
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), archive)
+	return os.Rename(f.Name(), path)
 }
 
 // loadImages is `docker load -i archive`.
@@ -134,31 +130,34 @@ func loadImages(ctx context.Context, socket, archive string) error {
 		return err
 	}
 	defer f.Close()
-	return stream(ctx, socket, http.MethodPost, "/v1.41/images/load?quiet=1", "application/x-tar", f)
+	return withImageClient(ctx, socket, func(ctx context.Context, c *client.Client) error {
+		r, err := c.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return firstStreamError(r)
+	})
 }
 
-// stream sends a request whose answer is a stream of JSON messages (build,
-// load) and returns the first error message in it.
-func stream(ctx context.Context, socket, method, path, ctype string, body io.Reader) error {
+// withImageClient runs fn with a client of the daemon on socket and at
+// most imageTimeout.
+func withImageClient(ctx context.Context, socket string, fn func(context.Context, *client.Client) error) error {
 	ctx, cancel := context.WithTimeout(ctx, imageTimeout)
 	defer cancel()
-	c := unixClient(socket)
-	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, method, "http://dockerd"+path, body)
+	c, err := dockerClient(socket)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", ctype)
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	dec := json.NewDecoder(resp.Body)
+	defer c.Close()
+	return fn(ctx, c)
+}
+
+// firstStreamError reads the stream of JSON messages a build or a load
+// answers with and returns the first error message in it, with the
+// output before it.
+func firstStreamError(r io.Reader) error {
+	dec := json.NewDecoder(r)
 	var out bytes.Buffer
 	for {
 		var m struct {
@@ -241,46 +240,29 @@ func contextTar(dir string, files map[string]string) ([]byte, error) {
 
 // removeAllContainers is `docker rm -f $(docker ps -aq)`.
 func removeAllContainers(ctx context.Context, socket string) error {
-	c := unixClient(socket)
-	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://dockerd/v1.41/containers/json?all=1", nil)
+	c, err := dockerClient(socket)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	var list []struct{ Id string }
-	err = json.NewDecoder(resp.Body).Decode(&list)
-	resp.Body.Close()
+	defer c.Close()
+	list, err := c.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
-	var errs []error
-	done := make(chan error, len(list))
-	for _, ct := range list {
+	done := make(chan error, len(list.Items))
+	for _, ct := range list.Items {
 		go func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://dockerd/v1.41/containers/"+url.PathEscape(ct.Id)+"?force=1&v=1", nil)
-			if err != nil {
-				done <- err
-				return
+			_, err := c.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			if err != nil && !cerrdefs.IsNotFound(err) {
+				err = fmt.Errorf("remove %.12s: %w", ct.ID, err)
+			} else {
+				err = nil
 			}
-			resp, err := c.Do(req)
-			if err != nil {
-				done <- fmt.Errorf("remove %.12s: %w", ct.Id, err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode >= 400 && resp.StatusCode != http.StatusNotFound {
-				done <- fmt.Errorf("remove %.12s: %s", ct.Id, resp.Status)
-				return
-			}
-			done <- nil
+			done <- err
 		}()
 	}
-	for range list {
+	var errs []error
+	for range list.Items {
 		if err := <-done; err != nil {
 			errs = append(errs, err)
 		}

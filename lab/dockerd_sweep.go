@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // dockerdTools are the programs of a dockerd runtime that carry a lab's
@@ -88,17 +90,11 @@ func toolsOf(prefix string) []proc {
 
 // cgroupMounts lists the mount points of the cgroup hierarchies (v1 and v2).
 func cgroupMounts() []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
+	ms, _ := kernel.Mounts()
 	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		for i, x := range f {
-			if x == "-" && i+1 < len(f) && (f[i+1] == "cgroup" || f[i+1] == "cgroup2") && len(f) > 4 {
-				out = append(out, unescapeMount(f[4]))
-			}
+	for _, m := range ms {
+		if m.FSType == "cgroup" || m.FSType == "cgroup2" {
+			out = append(out, m.Point)
 		}
 	}
 	return out
@@ -163,17 +159,14 @@ func removeCgroups(id string) error {
 // namespace, deepest first. dockerd's own mounts live in its private mount
 // namespace; this catches what a dockerd started some other way left here.
 func unmountUnder(prefix string) error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := kernel.Mounts()
 	if err != nil {
-		return fmt.Errorf("mountinfo: %w", err)
+		return err
 	}
 	var points []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 {
-			if p := unescapeMount(f[4]); strings.HasPrefix(p, prefix) {
-				points = append(points, p)
-			}
+	for _, m := range ms {
+		if strings.HasPrefix(m.Point, prefix) {
+			points = append(points, m.Point)
 		}
 	}
 	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
@@ -184,24 +177,4 @@ func unmountUnder(prefix string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// unescapeMount decodes the octal escapes (\040 for a space) of a
-// mountinfo path.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

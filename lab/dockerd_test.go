@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 )
 
 func TestDockerdArgs(t *testing.T) {
@@ -186,18 +187,16 @@ func dockerdTopology() *Topology {
 // inspectPid is the pid of a container's main process, from the API.
 func inspectPid(t *testing.T, h *Host, name string) int {
 	t.Helper()
-	c := unixClient(h.Socket())
-	defer c.CloseIdleConnections()
-	resp, err := c.Get("http://dockerd/v1.41/containers/" + name + "/json")
+	c, err := h.DockerClient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var v struct{ State struct{ Pid int } }
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil || v.State.Pid <= 0 {
-		t.Fatalf("host %s: inspect %s: %s", h.Name, name, resp.Status)
+	defer c.Close()
+	r, err := c.ContainerInspect(context.Background(), name, client.ContainerInspectOptions{})
+	if err != nil || r.Container.State == nil || r.Container.State.Pid <= 0 {
+		t.Fatalf("host %s: inspect %s: %v", h.Name, name, err)
 	}
-	return v.State.Pid
+	return r.Container.State.Pid
 }
 
 // requireNoDockerdLeft checks that nothing of the lab's daemons is left:
@@ -210,9 +209,8 @@ func requireNoDockerdLeft(t *testing.T, id, dir string) {
 	if cgs := labCgroups(id); len(cgs) > 0 {
 		t.Errorf("cgroups left: %v", cgs)
 	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mounts), dir+"/") {
-		t.Errorf("mounts left under %s", dir)
+	if m := mountsUnder(t, dir+"/"); len(m) > 0 {
+		t.Errorf("mounts left under %s: %v", dir, m)
 	}
 	requireGone(t, id, dir)
 }

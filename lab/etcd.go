@@ -37,8 +37,8 @@ const (
 	// waits one); with clients watching (every hostd or dockerd pointed
 	// at it) etcd 3.5 waits for their streams up to its request timeout,
 	// 5 s plus two election timeouts, per client listener. A kill is what
-	// etcd is built to survive (its WAL is synced), and what E23 needs is
-	// the member gone, not its clients told.
+	// etcd is built to survive (its WAL is synced), and losing a member is
+	// about the member gone, not its clients told.
 	etcdGrace = 2 * time.Second
 )
 
@@ -74,8 +74,8 @@ func (h *Host) etcdDir() string     { return filepath.Join(h.lab.dir, h.Name, "e
 func (h *Host) etcdLog() string     { return filepath.Join(h.etcdDir(), "etcd.log") }
 func (h *Host) etcdPIDFile() string { return filepath.Join(h.etcdDir(), "etcd.pid") }
 
-// etcdArgs is the member's command line: the documents' etcd flags, in the
-// names of cmd/nslab-etcd.
+// etcdArgs is the member's command line: etcd's own flags (--name,
+// --listen-peer-urls, --initial-cluster...), in the names of cmd/nslab-etcd.
 func (h *Host) etcdArgs() []string {
 	m := h.Spec.Etcd
 	var cluster []string
@@ -253,7 +253,7 @@ func (l *Lab) etcdHost(name string) (*Host, error) {
 }
 
 // StopEtcd stops the etcd member of a running lab's host, as a student
-// stops etcd on one machine (E23): SIGTERM, then SIGKILL after 2 s (see
+// stops etcd on one machine to take the cluster's quorum away: SIGTERM, then SIGKILL after 2 s (see
 // etcdGrace). Its data stays for StartEtcd. Stopping a member that does not
 // run is an error.
 func (l *Lab) StopEtcd(ctx context.Context, host string) error {

@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 )
 
 // buildEtcd is cmd/nslab-etcd, built once per test binary.
 func buildEtcd(t testing.TB) string { return etcdTestProgram.build(t) }
 
-// etcdTopology is seed 000's pair of hosts, each an etcd member, as plain
+// etcdTopology is two hosts, each an etcd member, as plain
 // hosts (the members need no daemon).
 func etcdTopology() *Topology {
 	t := &Topology{
@@ -228,7 +228,7 @@ func TestClusterStoreToDaemons(t *testing.T) {
 	if err := h.startHostd(filepath.Join(t.TempDir(), "no-such-"+HostdBinaryName)); err == nil {
 		t.Fatal("hostd started without a namespace")
 	}
-	cfg, err := hostd.LoadConfig(filepath.Join(h.dir, "hostd.json"))
+	cfg, err := hostdconfig.Load(filepath.Join(h.dir, "hostd.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,9 @@
 package lab
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +12,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 )
 
@@ -73,7 +70,7 @@ func (h *Host) startHostd(bin string) error {
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	cfg := hostd.Config{
+	cfg := hostdconfig.Config{
 		Lab:         h.lab.ID(),
 		Host:        h.Name,
 		Root:        h.dir,
@@ -94,7 +91,7 @@ func (h *Host) startHostd(bin string) error {
 	if h.Spec.Bridge.IsValid() {
 		// A topology built in code skips the file's checks: refuse a bad
 		// --bip here rather than in a hostd that fails to start.
-		if _, err := hostd.ParseBIP(h.Spec.Bridge.String()); err != nil {
+		if _, err := hostdconfig.ParseBIP(h.Spec.Bridge.String()); err != nil {
 			return fmt.Errorf("host %s: bridge: %w", h.Name, err)
 		}
 		cfg.DefaultBridge = h.Spec.Bridge.String()
@@ -130,15 +127,28 @@ func (h *Host) startHostd(bin string) error {
 
 func (h *Host) logPath() string { return filepath.Join(h.dir, "hostd.log") }
 
-// waitReady polls GET /_ping on the host's socket until it answers 200, the
+// waitReady polls /_ping on the host's socket until hostd answers, the
 // deadline passes or hostd exits.
 func (h *Host) waitReady(ctx context.Context) error {
-	c := unixClient(h.socket)
-	defer c.CloseIdleConnections()
-	return h.waitFor(ctx, daemonWait{
+	return h.waitPing(ctx, daemonWait{
 		daemon: "hostd", log: h.logPath(), timeout: hostdTimeout, every: 20 * time.Millisecond,
 		before: "answering on " + h.socket, to: "answer /_ping on " + h.socket,
-	}, func(ctx context.Context) error { return ping(ctx, c.Client) })
+	})
+}
+
+// waitPing polls /_ping on the host's socket as w says.
+func (h *Host) waitPing(ctx context.Context, w daemonWait) error {
+	c, err := dockerClient(h.socket)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return h.waitFor(ctx, w, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := c.Ping(ctx, client.PingOptions{})
+		return err
+	})
 }
 
 // daemonWait says how waitFor waits for a host's daemon, and what its
@@ -177,44 +187,6 @@ func (h *Host) waitFor(ctx context.Context, w daemonWait, ready func(context.Con
 	}
 }
 
-func ping(ctx context.Context, c *http.Client) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://hostd/_ping", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/_ping: %s", resp.Status)
-	}
-	return nil
-}
-
-// apiClient speaks HTTP to a Docker API socket.
-type apiClient struct {
-	*http.Client
-	tr *http.Transport
-}
-
-func (c apiClient) CloseIdleConnections() { c.tr.CloseIdleConnections() }
-
-// unixClient returns a client for the Docker API on socket.
-func unixClient(socket string) apiClient {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}
-	return apiClient{Client: &http.Client{Transport: tr}, tr: tr}
-}
-
 // Tail returns the last n lines of a file, or why it cannot.
 func Tail(path string, n int) string {
 	b, err := os.ReadFile(path)
@@ -243,10 +215,13 @@ func (l *Lab) createContainers(ctx context.Context, o Options) error {
 		}
 	}
 	return forEach(ctx, with, o.Parallel, func(ctx context.Context, h *Host) error {
-		c := unixClient(h.socket)
-		defer c.CloseIdleConnections()
+		c, err := dockerClient(h.socket)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
 		for _, ct := range containerOrder(h.Spec.Containers) {
-			if err := createContainer(ctx, c.Client, ct); err != nil {
+			if err := createContainer(ctx, c, ct); err != nil {
 				return fmt.Errorf("host %s: container %s: %w", h.Name, ct.Name, err)
 			}
 		}
@@ -284,62 +259,20 @@ func containerOrder(cs []ContainerSpec) []ContainerSpec {
 }
 
 // createContainer is `docker run -itd` over the Engine API: create, then start.
-func createContainer(ctx context.Context, c *http.Client, ct ContainerSpec) error {
-	body := map[string]any{
-		"Image":      ct.Image,
-		"Cmd":        ct.Command,
-		"Tty":        false,
-		"OpenStdin":  true,
-		"HostConfig": map[string]any{"NetworkMode": ct.Network},
-	}
-	var created struct{ Id string }
-	if err := call(ctx, c, "/v1.41/containers/create?name="+url.QueryEscape(ct.Name), body, &created); err != nil {
+func createContainer(ctx context.Context, c *client.Client, ct ContainerSpec) error {
+	created, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       ct.Name,
+		Config:     &container.Config{Image: ct.Image, Cmd: ct.Command, Tty: false, OpenStdin: true},
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(ct.Network)},
+	})
+	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
-	if created.Id == "" {
+	if created.ID == "" {
 		return errors.New("create: the daemon returned no id")
 	}
-	if err := call(ctx, c, "/v1.41/containers/"+url.PathEscape(created.Id)+"/start", nil, nil); err != nil {
+	if _, err := c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start: %w", err)
-	}
-	return nil
-}
-
-// call POSTs a JSON body and decodes a JSON answer; a status of 400 or more
-// becomes an error carrying the daemon's message.
-func call(ctx context.Context, c *http.Client, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://hostd"+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 400 {
-		var e struct{ Message string }
-		if json.Unmarshal(b, &e) == nil && e.Message != "" {
-			return fmt.Errorf("%s: %s", resp.Status, e.Message)
-		}
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
-		}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // Options tune Up. The zero value is usable.
@@ -363,5 +364,9 @@ func cloneTopology(t *Topology) (*Topology, error) {
 // labPins lists the /run/netns pins of lab id: fabric, hosts, containers
 // and whatever else was made inside the lab under its prefix.
 func labPins(id string) ([]string, error) {
-	return filepath.Glob(filepath.Join(netns.RunDir, id+"-*"))
+	names, err := kernel.Pins(id + "-")
+	for i, n := range names {
+		names[i] = netns.Path(n)
+	}
+	return names, err
 }

@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 func upLab(t *testing.T, topo *Topology, o Options) *Lab {
@@ -61,15 +63,11 @@ func linksOf(t *testing.T, pin string) (map[string]netlink.Link, *netlink.Handle
 
 func sysctlIn(t *testing.T, pin, key string) string {
 	t.Helper()
-	var v []byte
-	err := netns.Do(pin, func() (err error) {
-		v, err = os.ReadFile("/proc/sys/" + key)
-		return err
-	})
+	v, err := kernel.Sysctl(pin, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(v))
+	return v
 }
 
 func TestUpPlainHosts(t *testing.T) {
@@ -256,7 +254,7 @@ func TestUpPlainHosts(t *testing.T) {
 			t.Errorf("h3: %+v", h3)
 		}
 		i := slices.IndexFunc(h3.Links, func(l LinkDescription) bool { return l.Name == "eth1" })
-		if i < 0 || !h3.Links[i].Up || !slices.Equal(h3.Links[i].Addresses, []string{"10.99.0.4/16"}) || h3.Links[i].Kind != "veth" {
+		if i < 0 || !h3.Links[i].Up || !slices.Equal(h3.Links[i].Addrs, []string{"10.99.0.4/16"}) || h3.Links[i].Kind != "veth" {
 			t.Errorf("h3 links: %+v", h3.Links)
 		}
 		j := slices.IndexFunc(h3.Routes, func(r RouteDescription) bool { return r.Dst == "10.50.0.0/16" })
@@ -615,7 +613,7 @@ func TestDockerContainerRefused(t *testing.T) {
 	topo.Hosts[1].Containers = []ContainerSpec{{Name: "cm01", Image: "missing"}}
 	root := t.TempDir()
 	_, err := Up(context.Background(), topo, Options{Root: root, ID: "tref0", Hostd: exe})
-	if err == nil || !strings.Contains(err.Error(), "host d1: container cm01: create: 404 Not Found: No such image: missing:latest") {
+	if !cerrdefs.IsNotFound(err) || !strings.Contains(err.Error(), "host d1: container cm01: create: Error response from daemon: No such image: missing:latest") {
 		t.Fatalf("got %v", err)
 	}
 	requireGone(t, "tref0", filepath.Join(root, "tref0"))

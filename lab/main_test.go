@@ -20,8 +20,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/internal/rootns"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // fakeHostdEnv makes the test binary act as hostd when the lab starts it:
@@ -50,7 +52,7 @@ func fakeHostd(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := hostd.LoadConfig(*cfgPath)
+	cfg, err := hostdconfig.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -90,6 +92,7 @@ func fakeHostd(args []string) int {
 	mux.HandleFunc("GET /_ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") })
 	mux.HandleFunc("POST /v1.41/containers/create", func(w http.ResponseWriter, r *http.Request) {
 		in := record(r)
+		w.Header().Set("Content-Type", "application/json")
 		if in["Image"] == "missing" {
 			w.WriteHeader(http.StatusNotFound)
 			io.WriteString(w, `{"message":"No such image: missing:latest"}`)
@@ -168,11 +171,27 @@ func requireGone(t testing.TB, id, dir string) {
 	if pins, _ := labPins(id); len(pins) > 0 {
 		t.Errorf("pins left: %v", pins)
 	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mounts), "/run/netns/"+id+"-") {
-		t.Errorf("mounts left for %s", id)
+	if m := mountsUnder(t, netns.Path(id+"-")); len(m) > 0 {
+		t.Errorf("mounts left for %s: %v", id, m)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state dir %s left (%v)", dir, err)
 	}
+}
+
+// mountsUnder lists the mount points of the test's mount table that start
+// with prefix.
+func mountsUnder(t testing.TB, prefix string) []string {
+	t.Helper()
+	ms, err := kernel.Mounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		if strings.HasPrefix(m.Point, prefix) {
+			out = append(out, m.Point)
+		}
+	}
+	return out
 }

@@ -16,9 +16,9 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostdconfig"
 )
 
 // Topology is a parsed and validated lab description.
@@ -35,8 +35,8 @@ type Topology struct {
 }
 
 // EtcdSettings are the settings every member of a lab's etcd cluster
-// shares; zero fields take the defaults (token "etcd-cluster", as in the
-// documents; a 50 ms heartbeat and a 500 ms election timeout).
+// shares; zero fields take the defaults (token "etcd-cluster", etcd's
+// usual one; a 50 ms heartbeat and a 500 ms election timeout).
 type EtcdSettings struct {
 	Token      string `json:"token,omitempty"`
 	TickMs     uint   `json:"tickMs,omitempty"`
@@ -45,8 +45,8 @@ type EtcdSettings struct {
 
 // EtcdMember makes a host a member of the lab's etcd cluster: the lab
 // starts it in the host before the daemons, listening on Address (client
-// port 2379, peer port 2380) and on 127.0.0.1:2379, as the documents'
-// `etcd --name docker-node1 ...` does.
+// port 2379, peer port 2380) and on 127.0.0.1:2379, as
+// `etcd --name docker-node1 --listen-client-urls http://IP:2379,http://127.0.0.1:2379 ...` does.
 type EtcdMember struct {
 	// Name is the member name ("docker-node1", "node1").
 	Name string `json:"name"`
@@ -97,7 +97,8 @@ type HostSpec struct {
 	// ClusterStore is dockerd's --cluster-store, "etcd://IP:2379" with IP
 	// a member's address (or 127.0.0.1 on a member's own host), and
 	// ClusterAdvertise its --cluster-advertise, "IP:PORT" with IP one of
-	// the host's own addresses (the documents': IP:2375). Docker hosts
+	// the host's own addresses (port 2375 by convention: Docker's API
+	// port, which classic overlay advertises). Docker hosts
 	// only; both or neither.
 	ClusterStore     string `json:"clusterStore,omitempty"`
 	ClusterAdvertise string `json:"clusterAdvertise,omitempty"`
@@ -220,6 +221,10 @@ func (d *decoder) errorf(line int, field, format string, args ...any) {
 	d.problems = append(d.problems, Problem{File: d.file, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
+// yamlLine takes the line number out of a YAML syntax error: the YAML
+// library reports one only as text ("yaml: line 3: did not find expected
+// key"), with no typed error to ask. The text only places the message; no
+// decision rests on it.
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (d *decoder) document(data []byte) *Topology {
@@ -516,7 +521,7 @@ func (d *decoder) bridgeAddr(n *yaml.Node, path string) netip.Prefix {
 	if s == "" {
 		return netip.Prefix{}
 	}
-	p, err := hostd.ParseBIP(s)
+	p, err := hostdconfig.ParseBIP(s)
 	if err != nil {
 		d.errorf(n.Line, path, "%v", err)
 		return netip.Prefix{}

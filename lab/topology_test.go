@@ -323,7 +323,7 @@ func TestUpRejectsBadTopology(t *testing.T) {
 }
 
 // The overlay fixtures make every host an etcd member at its own address,
-// its daemon pointed at that member, as the documents do.
+// its daemon pointed at that member.
 func TestEtcdFixtures(t *testing.T) {
 	for _, c := range []struct {
 		file    string
@@ -354,8 +354,8 @@ func TestEtcdFixtures(t *testing.T) {
 	}
 }
 
-// A member's host may point its daemon at 127.0.0.1:2379 (the documents'
-// members listen there too); the settings' defaults pass etcd's rule.
+// A member's host may point its daemon at 127.0.0.1:2379 (members listen
+// there too); the settings' defaults pass etcd's rule.
 func TestEtcdLoopbackStore(t *testing.T) {
 	y := `segments:
   - name: lan0

@@ -388,7 +388,7 @@ func lastAddr(p netip.Prefix) netip.Addr {
 // etcd server).
 var etcdMemberRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
-// The ports of a lab's etcd members, as in the documents.
+// The ports of a lab's etcd members: etcd's well-known client and peer ports.
 const (
 	EtcdClientPort = 2379
 	EtcdPeerPort   = 2380

@@ -31,15 +31,10 @@ func Path(name string) string { return filepath.Join(RunDir, name) }
 // bind mount, like `ip netns add NAME`. Its loopback is brought up. The
 // caller's namespace is never changed. It fails if NAME exists already.
 func NewNamed(name string) (string, error) {
-	if err := EnsureRunDir(); err != nil {
+	path, err := pinFile(name)
+	if err != nil {
 		return "", err
 	}
-	path := Path(name)
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return "", fmt.Errorf("netns %s: create pin file: %w", name, err)
-	}
-	f.Close()
 	err = onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare: %w", err)
@@ -64,6 +59,20 @@ func NewNamed(name string) (string, error) {
 // Pin bind-mounts the namespace at src (for example /proc/PID/ns/net) at
 // /run/netns/NAME so that ip(8) can enter it. It fails if NAME exists.
 func Pin(src, name string) (string, error) {
+	path, err := pinFile(name)
+	if err != nil {
+		return "", err
+	}
+	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("netns %s: bind mount %s: %w", name, src, err)
+	}
+	return path, nil
+}
+
+// pinFile creates the empty file /run/netns/NAME that a namespace is then
+// bind-mounted on, as iproute2 does; it fails if NAME exists.
+func pinFile(name string) (string, error) {
 	if err := EnsureRunDir(); err != nil {
 		return "", err
 	}
@@ -73,10 +82,6 @@ func Pin(src, name string) (string, error) {
 		return "", fmt.Errorf("netns %s: create pin file: %w", name, err)
 	}
 	f.Close()
-	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("netns %s: bind mount %s: %w", name, src, err)
-	}
 	return path, nil
 }
 

@@ -68,3 +68,15 @@ func RetryTransient(ctx context.Context, fn func() error) error {
 		}
 	}
 }
+
+// RouteListFiltered lists the routes of family that filter selects (mask:
+// netlink.RT_FILTER_*); with RT_FILTER_TABLE and table RT_TABLE_UNSPEC,
+// the routes of every table.
+func RouteListFiltered(h *netlink.Handle, family int, filter *netlink.Route, mask uint64) ([]netlink.Route, error) {
+	return retryDump(func() ([]netlink.Route, error) { return h.RouteListFiltered(family, filter, mask) })
+}
+
+// RuleList lists the policy routing rules of family.
+func RuleList(h *netlink.Handle, family int) ([]netlink.Rule, error) {
+	return retryDump(func() ([]netlink.Rule, error) { return h.RuleList(family) })
+}

@@ -38,12 +38,12 @@ var _ = Describe("[E01] two namespaces joined by a veth pair", Label("E01"), fun
 		l.Sh("host1", "ip netns exec "+t2+" ip link set dev veth-test2 up")
 
 		By("the kernel holds one end in each namespace, with its address")
-		Expect(Ifaces(netns.Path(t1))).To(ContainElement(And(
+		Expect(Links(netns.Path(t1))).To(ContainElement(And(
 			HaveField("Name", "veth-test1"), HaveField("Kind", "veth"), HaveField("Up", true),
 			HaveField("Addrs", ConsistOf("192.168.100.1/24")))))
-		Expect(Ifaces(netns.Path(t2))).To(ContainElement(And(
+		Expect(Links(netns.Path(t2))).To(ContainElement(And(
 			HaveField("Name", "veth-test2"), HaveField("Addrs", ConsistOf("192.168.100.2/24")))))
-		for _, i := range Ifaces(l.H("host1").NetNS()) {
+		for _, i := range Links(l.H("host1").NetNS()) {
 			Expect(i.Name).NotTo(HavePrefix("veth-test"), "the pair must have left host1")
 		}
 

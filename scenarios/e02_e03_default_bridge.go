@@ -30,7 +30,6 @@ func defaultBridgePair(d Docker) (cm01, cm02 string) {
 // via docker0; cm01 and cm02 then ping each other.
 var _ = Describe("[E02] the default bridge docker0 joins cm01 and cm02", Label("E02"), func() {
 	for _, way := range Ways {
-		way := way
 		It("gives each container eth0 on 172.17.0.0/16 behind a port of docker0, and they ping each other", func() {
 			l := UpLab("single")
 			d := way(l, "host1")
@@ -89,7 +88,6 @@ var _ = Describe("[E02] the default bridge docker0 joins cm01 and cm02", Label("
 // whose own (local) MAC sits on the same port number.
 var _ = Describe("[E03] docker0 learns the containers' MACs", Label("E03"), func() {
 	for _, way := range Ways {
-		way := way
 		It("holds both container MACs, derived from their IPv4 addresses, on the right ports after the ping", func() {
 			l := UpLab("single")
 			d := way(l, "host1")

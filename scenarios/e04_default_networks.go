@@ -13,7 +13,6 @@ import (
 // (fixtures/docker-20.10/network-ls.txt, net-bridge.json).
 var _ = Describe("[E04] the default networks bridge, host and none", Label("E04"), func() {
 	for _, way := range Ways {
-		way := way
 		It("lists bridge, host and none, and inspect shows bridge's subnet and containers as the kernel has them", func() {
 			l := UpLab("single")
 			d := way(l, "host1")

@@ -16,7 +16,6 @@ import (
 // `-- gateway` is a typo for `--gateway`).
 var _ = Describe("[E05] network create -d bridge br1, with and without a subnet, and network rm", Label("E05"), func() {
 	for _, way := range Ways {
-		way := way
 		It("allocates subnets and gateways as Docker does, makes br-<id> with the gateway address, and rm removes it", func() {
 			l := UpLab("single")
 			d := way(l, "host1")

@@ -17,7 +17,6 @@ import (
 // default route via 172.18.0.1; cm01 reaches cm04 and no longer cm02.
 var _ = Describe("[E06] run --network br1, then network disconnect bridge cm01 / connect br1 cm01", Label("E06"), func() {
 	for _, way := range Ways {
-		way := way
 		It("changes cm01's interfaces and addresses as Docker does, and reachability follows membership", func() {
 			l := UpLab("single")
 			d := way(l, "host1")

@@ -39,7 +39,6 @@ const noName = `ping: bad address '%[1]s'|ping: %[1]s: (Name or service not know
 // embedded resolver and a container's name does not resolve.
 var _ = Describe("[E07] names resolve on a user-defined bridge through the embedded DNS, not on the default bridge", Label("E07"), func() {
 	for _, way := range Ways {
-		way := way
 		It("answers cm02's name, alias and short id at 127.0.0.11 on br1, still after docker restart, asks nothing outside the lab, and resolves nothing on docker0", func() {
 			l := UpLab("dns")
 			d := way(l, "host1")

@@ -21,7 +21,6 @@ import (
 // them from a real Docker 20.10 (cm02-hosts.txt, cm02-env.txt).
 var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), func() {
 	for _, way := range Ways {
-		way := way
 		It("lets cm02 ping cm01 as test, with Docker's /etc/hosts lines and link variables", func() {
 			l := UpLab("single")
 			d := way(l, "host1")
@@ -57,9 +56,7 @@ var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), f
 	// container's traffic to the exposed ports of its target and the
 	// answers (libnetwork's bridge link.go).
 	for _, fw := range []string{"iptables", "nftables"} {
-		fw := fw
 		for _, way := range Ways {
-			way := way
 			It(fmt.Sprintf("with --icc=false (%s): only the linked container reaches cm01, on the exposed port, through the link's rules", fw), Label(fw), func() {
 				if fw == "nftables" && current.Name() != lab.RuntimeHostd {
 					// Docker 20.10's only firewall is iptables: the

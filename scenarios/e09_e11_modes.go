@@ -19,7 +19,6 @@ import (
 // host.
 var _ = Describe("[E09] host mode: the container sees every interface of its host", Label("E09"), func() {
 	for _, way := range Ways {
-		way := way
 		It("through each way of driving the daemon", func() {
 			l := UpLab("single")
 			d := way(l, "host1")
@@ -29,9 +28,9 @@ var _ = Describe("[E09] host mode: the container sees every interface of its hos
 			ctr := NetNSOf(d, "cm05")
 
 			Expect(Inode(ctr)).To(Equal(Inode(host)), "cm05 must live in host1's own namespace")
-			Expect(Ifaces(ctr)).To(Equal(Ifaces(host)))
+			Expect(Links(ctr)).To(Equal(Links(host)))
 			Expect(Routes(ctr, unix.RT_TABLE_MAIN)).To(Equal(Routes(host, unix.RT_TABLE_MAIN)))
-			Expect(Ifaces(ctr)).To(ContainElement(And(HaveField("Name", "eth1"),
+			Expect(Links(ctr)).To(ContainElement(And(HaveField("Name", "eth1"),
 				HaveField("Addrs", ContainElement("192.168.99.101/24")))))
 
 			out := MustExec(d, "cm05", "ip", "a")
@@ -44,7 +43,6 @@ var _ = Describe("[E09] host mode: the container sees every interface of its hos
 // `docker run -itd --name cm08 --network none alpine`; `ip a` shows lo only.
 var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 	for _, way := range Ways {
-		way := way
 		It("has exactly one interface, lo, up, and only local routes", func() {
 			l := UpLab("single")
 			d := way(l, "host1")
@@ -53,7 +51,7 @@ var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 			ctr := NetNSOf(d, "cm08")
 
 			Expect(Inode(ctr)).NotTo(Equal(Inode(l.H("host1").NetNS())))
-			Expect(Ifaces(ctr)).To(ConsistOf(And(HaveField("Name", "lo"), HaveField("Up", true),
+			Expect(Links(ctr)).To(ConsistOf(And(HaveField("Name", "lo"), HaveField("Up", true),
 				HaveField("Addrs", ConsistOf("127.0.0.1/8")))))
 			Expect(Routes(ctr, unix.RT_TABLE_MAIN)).To(BeEmpty())
 			for _, r := range Routes(ctr, unix.RT_TABLE_LOCAL) {
@@ -73,7 +71,6 @@ var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 // that localhost is shared.
 var _ = Describe("[E11] container mode shares another container's namespace", Label("E11"), func() {
 	for _, way := range Ways {
-		way := way
 		It("has cm01's namespace, interfaces and localhost", func() {
 			l := UpLab("single")
 			d := way(l, "host1")
@@ -83,7 +80,7 @@ var _ = Describe("[E11] container mode shares another container's namespace", La
 			ns1, ns6 := NetNSOf(d, "cm01"), NetNSOf(d, "cm06")
 
 			Expect(Inode(ns6)).To(Equal(Inode(ns1)))
-			Expect(Ifaces(ns6)).To(Equal(Ifaces(ns1)))
+			Expect(Links(ns6)).To(Equal(Links(ns1)))
 			Expect(MustExec(d, "cm06", "ip", "-o", "addr")).To(Equal(MustExec(d, "cm01", "ip", "-o", "addr")))
 
 			By("a server on cm01's localhost answers a client in cm06")

@@ -31,7 +31,6 @@ import (
 // directory is shared by every lab on the machine.
 var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label("E14"), func() {
 	for _, way := range Ways {
-		way := way
 		It("reaches the bridge's other containers and the gateway through its hand-made eth0", func() {
 			l := UpLab("handwired")
 			d := way(l, "host1")

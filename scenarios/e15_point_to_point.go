@@ -26,7 +26,6 @@ import (
 // The links in /var/run/netns carry the lab id (<lab>-<pid>), as in E14.
 var _ = Describe("[E15] a point-to-point link between two containers", Label("E15"), func() {
 	for _, way := range Ways {
-		way := way
 		It("pings across the link, with /32 addresses and host routes and no bridge", func() {
 			l := UpLab("single")
 			d := way(l, "host1")

@@ -17,7 +17,6 @@ import (
 // as <lab>-<host>-<container>; the document's own way works on both.
 var _ = Describe("[E16] a container's netns exposed to ip netns exec", Label("E16"), func() {
 	for _, way := range Ways {
-		way := way
 		It("shows the container's interfaces through ip netns exec", func() {
 			l := UpLab("single")
 			d := way(l, "host1")

@@ -25,7 +25,6 @@ import (
 // on eth2 (a second LAN) and the router that holds both gateways.
 var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 	for _, way := range Ways {
-		way := way
 		It("joins containers of two hosts on eth1's LAN; networks are isolated at L2 and joined at L3 by a router; a host cannot reach its own children", func() {
 			l := UpLab("macvlan")
 			hosts := []string{"rockynode-1", "node-3"}

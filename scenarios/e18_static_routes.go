@@ -33,7 +33,6 @@ import (
 // host's address, not the container's.
 var _ = Describe("[E18] static routes between the hosts' container networks", Label("E18"), func() {
 	for _, way := range Ways {
-		way := way
 		It("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", func() {
 			l := UpLab("crosshost")
 			d101, d102 := way(l, "host101"), way(l, "host102")

@@ -56,7 +56,6 @@ import (
 // transfer then cross, the first as a 1500-byte GRE packet on the underlay.
 var _ = Describe("[E19] a GRE tunnel joins the docker bridges of two hosts", Label("E19"), func() {
 	for _, way := range Ways {
-		way := way
 		It("makes one L2 domain: containers of 172.17/16 and 172.18/16 ping each other, and the underlay carries IP protocol 47 with Ethernet inside", func() {
 			if current.Name() != "hostd" {
 				Skip(fmt.Sprintf("nslab gre is hostd's (on %s, the kernel-path spec makes the tunnel with ip link)", current.Name()))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // Seed 000, "跨主机通信 overlay", with seed 001's and 003's descriptions of
@@ -38,7 +39,6 @@ import (
 // on the vxlan1 device", seed 003); the network's keys are in etcd.
 var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 	for _, way := range Ways {
-		way := way
 		It("is created on node1 and seen global on node2; containers on both ping each other by name over VXLAN", func() {
 			l := UpLab("overlay")
 			d1, d2 := way(l, "node1"), way(l, "node2")
@@ -239,20 +239,15 @@ func vxlanNS(l *Lab, host, networkID string) (ns, dev string, vni uint32) {
 // dev vxlan0` prints their essentials: "MAC dst IP permanent".
 func vxlanFDB(ns, dev string) []string {
 	GinkgoHelper()
-	h, err := netns.Handle(ns)
-	Expect(err).NotTo(HaveOccurred())
-	defer h.Close()
-	vx, err := h.LinkByName(dev)
-	Expect(err).NotTo(HaveOccurred())
-	list, err := netns.NeighList(h, vx.Attrs().Index, unix.AF_BRIDGE)
+	list, err := kernel.Neighbours(ns, dev, unix.AF_BRIDGE)
 	Expect(err).NotTo(HaveOccurred())
 	var out []string
 	for _, n := range list {
-		if n.IP == nil || n.HardwareAddr == nil {
+		if n.IP == "" || n.MAC == "" {
 			continue
 		}
-		s := n.HardwareAddr.String() + " dst " + n.IP.String()
-		if n.State&netlink.NUD_PERMANENT != 0 {
+		s := n.MAC + " dst " + n.IP
+		if n.Permanent {
 			s += " permanent"
 		}
 		out = append(out, s)
@@ -274,8 +269,6 @@ func etcdKeys(l *Lab, host string) []string {
 		out = l.Sh(host, "ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:2379 ls --recursive /docker")
 	}
 	var keys []string
-	for _, k := range strings.Fields(out) {
-		keys = append(keys, k)
-	}
+	keys = append(keys, strings.Fields(out)...)
 	return keys
 }

@@ -18,7 +18,6 @@ import (
 // on it, with the default route; the overlay eth0 is not routed out.
 var _ = Describe("[E22] docker_gwbridge gives overlay containers their way out", Label("E22"), func() {
 	for _, way := range Ways {
-		way := way
 		It("adds eth1 on docker_gwbridge with the default route and outbound NAT; no traffic between containers through it", func() {
 			l := UpLab("overlay")
 			d1, d2 := way(l, "node1"), way(l, "node2")

@@ -36,7 +36,6 @@ func overlayPair(l *Lab, d1, d2 Docker) (ns1, ns2 string) {
 // their entries, already in the kernel) does not depend on the store.
 var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 	for _, way := range Ways {
-		way := way
 		It("with one member of two stopped, existing overlay traffic flows and a create fails with a clear error; the member back, creates work again", func() {
 			l := UpLab("overlay")
 			d1, d2 := way(l, "node1"), way(l, "node2")

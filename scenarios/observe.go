@@ -2,10 +2,7 @@ package scenarios
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"regexp"
@@ -16,11 +13,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/probe"
 	"github.com/nslab/nslab/parity"
 )
@@ -154,137 +154,168 @@ func (n names) normalise(s string) string {
 	})
 }
 
+// hostObservation gathers the facts of one docker host.
+type hostObservation struct {
+	h     *lab.Host
+	c     *client.Client
+	n     names
+	facts []string
+}
+
+func (o *hostObservation) add(format string, args ...any) {
+	o.facts = append(o.facts, o.h.Name+" "+fmt.Sprintf(format, args...))
+}
+
 // observeHost reads one docker host: through its Engine API what the
 // daemon reports, through the kernel what it did.
 func observeHost(h *lab.Host) ([]string, []endpoint) {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := apiGetter(h.Socket())
-	n := names{bridge: map[string]string{}, container: map[string]string{}}
-	var facts []string
-	add := func(format string, args ...any) { facts = append(facts, h.Name+" "+fmt.Sprintf(format, args...)) }
-
-	var nets []struct {
-		ID, Name, Driver, Scope string
-		Internal                bool
-		IPAM                    struct {
-			Config []struct{ Subnet, Gateway string }
-		}
-		Options    map[string]string
-		Containers map[string]struct{ Name, IPv4Address, MacAddress string }
-	}
-	Expect(c.get(ctx, "/v1.41/networks", &nets)).To(Succeed(), "host %s: networks", h.Name)
-	for _, nw := range nets {
+	c, err := h.DockerClient()
+	Expect(err).NotTo(HaveOccurred())
+	defer c.Close()
+	o := &hostObservation{h: h, c: c, n: names{bridge: map[string]string{}, container: map[string]string{}}}
+	nets, err := c.NetworkList(ctx, client.NetworkListOptions{})
+	Expect(err).NotTo(HaveOccurred(), "host %s: networks", h.Name)
+	for _, nw := range nets.Items {
 		if len(nw.ID) >= 12 {
-			n.bridge["br-"+nw.ID[:12]] = "br-" + nw.Name
+			o.n.bridge["br-"+nw.ID[:12]] = "br-" + nw.Name
 		}
 	}
-	var ctrs []struct {
-		ID    string `json:"Id"`
-		Names []string
+	ctrs, err := c.ContainerList(ctx, client.ContainerListOptions{})
+	Expect(err).NotTo(HaveOccurred(), "host %s: containers", h.Name)
+	for _, ct := range ctrs.Items {
+		name := "<id:" + strings.TrimPrefix(ct.Names[0], "/") + ">"
+		o.n.container[ct.ID], o.n.container[ct.ID[:12]] = name, name
 	}
-	Expect(c.get(ctx, "/v1.41/containers/json", &ctrs)).To(Succeed(), "host %s: containers", h.Name)
-	for _, ct := range ctrs {
-		name := strings.TrimPrefix(ct.Names[0], "/")
-		n.container[ct.ID] = "<id:" + name + ">"
-		n.container[ct.ID[:12]] = "<id:" + name + ">"
-	}
+	o.networks(ctx, nets.Items)
+	o.kernel()
+	return o.facts, o.containers(ctx, ctrs.Items)
+}
 
+// networks records each network as the daemon reports it, with its
+// endpoints (which only inspect lists).
+func (o *hostObservation) networks(ctx context.Context, nets []network.Summary) {
+	GinkgoHelper()
 	for _, nw := range nets {
-		// Inspect for the endpoints: the list leaves them out.
-		var in struct {
-			Containers map[string]struct{ Name, IPv4Address, MacAddress string }
-		}
-		Expect(c.get(ctx, "/v1.41/networks/"+nw.ID, &in)).To(Succeed(), "host %s: network %s", h.Name, nw.Name)
+		in, err := o.c.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{})
+		Expect(err).NotTo(HaveOccurred(), "host %s: network %s", o.h.Name, nw.Name)
 		var ipam []string
 		for _, cfg := range nw.IPAM.Config {
-			ipam = append(ipam, cfg.Subnet+" gw="+cfg.Gateway)
+			ipam = append(ipam, validString(cfg.Subnet)+" gw="+validString(cfg.Gateway))
 		}
-		add("network %s: driver=%s scope=%s internal=%v ipam=[%s] options=%s", nw.Name, nw.Driver, nw.Scope, nw.Internal, strings.Join(ipam, " "), sortedMap(nw.Options))
-		for _, ep := range in.Containers {
-			add("network %s endpoint %s: %s %s", nw.Name, n.normalise(ep.Name), ep.IPv4Address, ep.MacAddress)
+		o.add("network %s: driver=%s scope=%s internal=%v ipam=[%s] options=%s", nw.Name, nw.Driver, nw.Scope, nw.Internal, strings.Join(ipam, " "), sortedMap(nw.Options))
+		for _, ep := range in.Network.Containers {
+			o.add("network %s endpoint %s: %s %s", nw.Name, o.n.normalise(ep.Name), validString(ep.IPv4Address), ep.MacAddress)
 		}
 	}
+}
 
-	host := h.NetNS()
+// validString is v's text, or "" for a zero address or prefix (which
+// would print as "invalid IP").
+func validString[T interface {
+	IsValid() bool
+	String() string
+}](v T) string {
+	if !v.IsValid() {
+		return ""
+	}
+	return v.String()
+}
+
+// kernel records the host namespace's links, routes and iptables rules.
+func (o *hostObservation) kernel() {
+	GinkgoHelper()
+	host := o.h.NetNS()
 	for _, lk := range Links(host) {
-		add("link %s", n.normalise(linkFact(lk)))
+		o.add("link %s", o.n.normalise(linkFact(lk)))
 	}
-	for _, r := range Routes(host, unix.RT_TABLE_MAIN) {
-		add("route: %s", n.normalise(r))
+	for _, r := range Routes(host, kernel.MainTable) {
+		o.add("route: %s", o.n.normalise(r))
 	}
-	r, err := h.Exec(ctx, "iptables-save")
-	Expect(err).NotTo(HaveOccurred())
-	Expect(r.ExitCode).To(BeZero(), "host %s: iptables-save: %s", h.Name, r.Stderr)
-	for _, f := range iptablesFacts(r.Stdout) {
-		add("%s", n.normalise(f))
+	save, err := kernel.Ruleset(host, kernel.IPTables)
+	Expect(err).NotTo(HaveOccurred(), "host %s", o.h.Name)
+	for _, f := range iptablesFacts(save) {
+		o.add("%s", o.n.normalise(f))
 	}
+}
 
-	// Containers: which namespace each one uses, decided by inode.
-	hostIno := Inode(host)
-	type ctrNS struct {
-		name string
-		pid  int
-		ino  uint64
-	}
+// ctrNS is a running container and the identity of its network namespace.
+type ctrNS struct {
+	name string
+	pid  int
+	ino  uint64
+}
+
+// containers records, for every running container, whose namespace it
+// uses (decided by inode), its files, capabilities, links and routes, and
+// returns those with a namespace of their own for the pings.
+func (o *hostObservation) containers(ctx context.Context, ctrs []container.Summary) []endpoint {
+	GinkgoHelper()
+	hostIno := Inode(o.h.NetNS())
 	var cns []ctrNS
 	for _, ct := range ctrs {
-		var in struct {
-			State struct{ Pid int }
-		}
-		Expect(c.get(ctx, "/v1.41/containers/"+ct.ID+"/json", &in)).To(Succeed())
-		if in.State.Pid <= 0 {
+		in, err := o.c.ContainerInspect(ctx, ct.ID, client.ContainerInspectOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		if in.Container.State == nil || in.Container.State.Pid <= 0 {
 			continue
 		}
-		ns := fmt.Sprintf("/proc/%d/ns/net", in.State.Pid)
-		cns = append(cns, ctrNS{name: strings.TrimPrefix(ct.Names[0], "/"), pid: in.State.Pid, ino: Inode(ns)})
+		pid := in.Container.State.Pid
+		cns = append(cns, ctrNS{name: strings.TrimPrefix(ct.Names[0], "/"), pid: pid, ino: Inode(fmt.Sprintf("/proc/%d/ns/net", pid))})
 	}
 	sort.Slice(cns, func(i, j int) bool { return cns[i].name < cns[j].name })
 	var ends []endpoint
 	for i, ct := range cns {
-		who := h.Name + "/" + ct.name
-		ns := fmt.Sprintf("/proc/%d/ns/net", ct.pid)
 		mode := "own"
 		if ct.ino == hostIno {
 			mode = "host"
 		}
-		for j, o := range cns {
-			if j < i && o.ino == ct.ino {
-				mode = "container:" + o.name
+		for j, other := range cns {
+			if j < i && other.ino == ct.ino {
+				mode = "container:" + other.name
 				break
 			}
 		}
-		facts = append(facts, who+" netns: "+mode)
-		root := fmt.Sprintf("/proc/%d/root", ct.pid)
-		for _, f := range []struct{ what, path string }{
-			{"hosts", "/etc/hosts"}, {"resolv", "/etc/resolv.conf"}, {"hostname", "/etc/hostname"},
-		} {
-			for _, line := range fileLines(root + f.path) {
-				facts = append(facts, who+" "+f.what+": "+n.normalise(line))
-			}
-		}
-		facts = append(facts, who+" caps: "+capEff(ct.pid))
-		if mode == "host" {
-			continue // the host's links and routes are listed above
-		}
-		e := endpoint{name: who, ns: ns}
-		for _, lk := range Links(ns) {
-			facts = append(facts, who+" link "+n.normalise(linkFact(lk)))
-			for _, a := range lk.Addrs {
-				if p, err := netip.ParsePrefix(a); err == nil && !p.Addr().IsLoopback() {
-					e.addrs = append(e.addrs, p.Addr())
-				}
-			}
-		}
-		for _, r := range Routes(ns, unix.RT_TABLE_MAIN) {
-			facts = append(facts, who+" route: "+n.normalise(r))
-		}
-		if mode == "own" {
+		if e, ok := o.container(ct, mode); ok && mode == "own" {
 			ends = append(ends, e)
 		}
 	}
-	return facts, ends
+	return ends
+}
+
+// container records one container's facts; it returns its endpoint unless
+// it shares its host's namespace, whose links are recorded already.
+func (o *hostObservation) container(ct ctrNS, mode string) (endpoint, bool) {
+	GinkgoHelper()
+	who := o.h.Name + "/" + ct.name
+	o.facts = append(o.facts, who+" netns: "+mode)
+	root := fmt.Sprintf("/proc/%d/root", ct.pid)
+	for _, f := range []struct{ what, path string }{
+		{"hosts", "/etc/hosts"}, {"resolv", "/etc/resolv.conf"}, {"hostname", "/etc/hostname"},
+	} {
+		for _, line := range fileLines(root + f.path) {
+			o.facts = append(o.facts, who+" "+f.what+": "+o.n.normalise(line))
+		}
+	}
+	o.facts = append(o.facts, who+" caps: "+capEff(ct.pid))
+	if mode == "host" {
+		return endpoint{}, false
+	}
+	ns := fmt.Sprintf("/proc/%d/ns/net", ct.pid)
+	e := endpoint{name: who, ns: ns}
+	for _, lk := range Links(ns) {
+		o.facts = append(o.facts, who+" link "+o.n.normalise(linkFact(lk)))
+		for _, a := range lk.Addrs {
+			if p, err := netip.ParsePrefix(a); err == nil && !p.Addr().IsLoopback() {
+				e.addrs = append(e.addrs, p.Addr())
+			}
+		}
+	}
+	for _, r := range Routes(ns, kernel.MainTable) {
+		o.facts = append(o.facts, who+" route: "+o.n.normalise(r))
+	}
+	return e, true
 }
 
 // linkFact describes a link by what Docker decides about it. A MAC that
@@ -432,36 +463,6 @@ func reachability(ends []endpoint) []string {
 	}
 	wg.Wait()
 	return out
-}
-
-// getter reads the Engine API of one daemon: the observations use plain
-// JSON, whatever the client library's types are.
-type getter struct{ c *http.Client }
-
-func apiGetter(socket string) getter {
-	return getter{&http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		DisableKeepAlives: true,
-	}}}
-}
-
-func (g getter) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker"+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := g.c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // StartObservations empties the runtime's record in the parity directory

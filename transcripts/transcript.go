@@ -126,90 +126,116 @@ func Load(dir string) ([]*Transcript, error) {
 
 // Parse reads one transcript; file names it in errors (file:line: ...).
 func Parse(file string, data []byte) (*Transcript, error) {
-	t := &Transcript{File: file, Name: strings.TrimSuffix(filepath.Base(file), ".txt")}
-	var errs []string
-	fail := func(n int, format string, args ...any) {
-		errs = append(errs, fmt.Sprintf("%s:%d: %s", file, n, fmt.Sprintf(format, args...)))
-	}
-	host := ""
+	p := &parser{file: file, t: &Transcript{File: file, Name: strings.TrimSuffix(filepath.Base(file), ".txt")}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for n := 1; sc.Scan(); n++ {
-		raw := sc.Text()
-		line := strings.TrimSpace(raw)
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case hostRE.MatchString(line):
-			host = hostRE.FindStringSubmatch(line)[1]
-		case strings.HasPrefix(line, "$! ") || strings.HasPrefix(line, "$ "):
-			if host == "" {
-				fail(n, "a command before the first [host] line")
-				continue
-			}
-			s := Step{Line: n, Host: host, MustFail: strings.HasPrefix(line, "$!")}
-			s.Command = strings.TrimSpace(line[strings.Index(line, " ")+1:])
-			if host == LabHost && !strings.HasPrefix(s.Command, "nslab ") {
-				fail(n, "[%s] runs nslab commands only, not %q", LabHost, s.Command)
-			}
-			t.Steps = append(t.Steps, s)
-		case strings.HasPrefix(line, ">") || strings.HasPrefix(line, "~") || strings.HasPrefix(line, "!>") || strings.HasPrefix(line, "!~"):
-			if len(t.Steps) == 0 {
-				fail(n, "an expected output line before any command")
-				continue
-			}
-			e := Expectation{Line: n, Negate: line[0] == '!'}
-			rest := strings.TrimPrefix(line, "!")
-			e.Regex = rest[0] == '~'
-			e.Text = strings.TrimSpace(rest[1:])
-			if e.Text == "" {
-				fail(n, "an empty expectation")
-				continue
-			}
-			if e.Regex {
-				re, err := regexp.Compile(e.Text)
-				if err != nil {
-					fail(n, "%v", err)
-					continue
-				}
-				e.re = re
-			}
-			s := &t.Steps[len(t.Steps)-1]
-			s.Expect = append(s.Expect, e)
-		case host == "" && strings.Contains(line, ":"):
-			k, v, _ := strings.Cut(line, ":")
-			v = strings.TrimSpace(v)
-			switch strings.TrimSpace(k) {
-			case "title":
-				t.Title = v
-			case "seed":
-				t.Seed = v
-			case "topology":
-				t.Topology = v
-			case "needs":
-				for _, ex := range strings.Fields(v) {
-					if !exerciseRE.MatchString(ex) {
-						fail(n, "needs: %q is not an exercise id such as E02", ex)
-					}
-					t.Needs = append(t.Needs, ex)
-				}
-			default:
-				fail(n, "unknown header %q (known: title, seed, topology, needs)", k)
-			}
-		default:
-			fail(n, "not a command ($), an expectation (>, ~, !>, !~), a [host] or a comment: %q", raw)
+		p.line(n, sc.Text())
+	}
+	if p.t.Topology == "" {
+		p.fail(1, "no topology: header")
+	}
+	if len(p.t.Needs) == 0 {
+		p.fail(1, "no needs: header naming the exercises")
+	}
+	if len(p.t.Steps) == 0 {
+		p.fail(1, "no commands")
+	}
+	if len(p.errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(p.errs, "\n"))
+	}
+	return p.t, nil
+}
+
+// parser reads a transcript line by line, collecting every mistake.
+type parser struct {
+	file string
+	t    *Transcript
+	host string // the current [host]
+	errs []string
+}
+
+func (p *parser) fail(n int, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Sprintf("%s:%d: %s", p.file, n, fmt.Sprintf(format, args...)))
+}
+
+// line takes line n of the transcript.
+func (p *parser) line(n int, raw string) {
+	line := strings.TrimSpace(raw)
+	switch {
+	case line == "" || strings.HasPrefix(line, "#"):
+	case hostRE.MatchString(line):
+		p.host = hostRE.FindStringSubmatch(line)[1]
+	case strings.HasPrefix(line, "$! ") || strings.HasPrefix(line, "$ "):
+		p.command(n, line)
+	case strings.HasPrefix(line, ">") || strings.HasPrefix(line, "~") || strings.HasPrefix(line, "!>") || strings.HasPrefix(line, "!~"):
+		p.expectation(n, line)
+	case p.host == "" && strings.Contains(line, ":"):
+		p.header(n, line)
+	default:
+		p.fail(n, "not a command ($), an expectation (>, ~, !>, !~), a [host] or a comment: %q", raw)
+	}
+}
+
+// command is a "$ CMD" or "$! CMD" line: a step on the current host.
+func (p *parser) command(n int, line string) {
+	if p.host == "" {
+		p.fail(n, "a command before the first [host] line")
+		return
+	}
+	s := Step{Line: n, Host: p.host, MustFail: strings.HasPrefix(line, "$!")}
+	s.Command = strings.TrimSpace(line[strings.Index(line, " ")+1:])
+	if p.host == LabHost && !strings.HasPrefix(s.Command, "nslab ") {
+		p.fail(n, "[%s] runs nslab commands only, not %q", LabHost, s.Command)
+	}
+	p.t.Steps = append(p.t.Steps, s)
+}
+
+// expectation is a ">", "~", "!>" or "!~" line about the last step's output.
+func (p *parser) expectation(n int, line string) {
+	if len(p.t.Steps) == 0 {
+		p.fail(n, "an expected output line before any command")
+		return
+	}
+	e := Expectation{Line: n, Negate: line[0] == '!'}
+	rest := strings.TrimPrefix(line, "!")
+	e.Regex = rest[0] == '~'
+	e.Text = strings.TrimSpace(rest[1:])
+	if e.Text == "" {
+		p.fail(n, "an empty expectation")
+		return
+	}
+	if e.Regex {
+		re, err := regexp.Compile(e.Text)
+		if err != nil {
+			p.fail(n, "%v", err)
+			return
 		}
+		e.re = re
 	}
-	if t.Topology == "" {
-		fail(1, "no topology: header")
+	s := &p.t.Steps[len(p.t.Steps)-1]
+	s.Expect = append(s.Expect, e)
+}
+
+// header is a "key: value" line before the first [host].
+func (p *parser) header(n int, line string) {
+	k, v, _ := strings.Cut(line, ":")
+	v = strings.TrimSpace(v)
+	switch strings.TrimSpace(k) {
+	case "title":
+		p.t.Title = v
+	case "seed":
+		p.t.Seed = v
+	case "topology":
+		p.t.Topology = v
+	case "needs":
+		for _, ex := range strings.Fields(v) {
+			if !exerciseRE.MatchString(ex) {
+				p.fail(n, "needs: %q is not an exercise id such as E02", ex)
+			}
+			p.t.Needs = append(p.t.Needs, ex)
+		}
+	default:
+		p.fail(n, "unknown header %q (known: title, seed, topology, needs)", k)
 	}
-	if len(t.Needs) == 0 {
-		fail(1, "no needs: header naming the exercises")
-	}
-	if len(t.Steps) == 0 {
-		fail(1, "no commands")
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
-	}
-	return t, nil
 }

@@ -1,5 +1,5 @@
-// Command nslab-etcd runs one member of a lab's etcd cluster: what the
-// documents start on each docker host as
+// Command nslab-etcd runs one member of a lab's etcd cluster: what a
+// classic overlay's cluster store runs on each docker host as
 //
 //	etcd --name docker-node1 --listen-peer-urls http://192.168.8.150:2380 \
 //	  --listen-client-urls http://192.168.8.150:2379,http://127.0.0.1:2379 ...

@@ -7,13 +7,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/spf13/cobra"
 
 	"github.com/nslab/nslab/netns/capture"
@@ -165,7 +162,8 @@ func copyPackets(r io.Reader, out io.Writer, f captureFlags, done func()) (int, 
 		if pw != nil {
 			err = pw.WritePacket(ci, data)
 		} else {
-			_, err = fmt.Fprintf(out, "%s %s\n", ci.Timestamp.Format("15:04:05.000000"), summarize(data, pr.LinkType(), ci.Length))
+			f := capture.Summarize(capture.Packet{Data: data, Length: ci.Length, LinkType: pr.LinkType()})
+			_, err = fmt.Fprintf(out, "%s %s\n", ci.Timestamp.Format("15:04:05.000000"), f)
 		}
 		if err != nil {
 			done()
@@ -175,92 +173,4 @@ func copyPackets(r io.Reader, out io.Writer, f captureFlags, done func()) (int, 
 	}
 	done()
 	return n, nil
-}
-
-// summarize describes a frame in one line, its layers from the outside in,
-// like tcpdump -e would: for a GRE packet the outer Ethernet and IP header,
-// the GRE header, then the Ethernet frame it carries.
-func summarize(data []byte, lt layers.LinkType, length int) string {
-	first := gopacket.Decoder(layers.LayerTypeEthernet)
-	if lt == layers.LinkTypeRaw {
-		first = layers.LayerTypeIPv4
-	}
-	pkt := gopacket.NewPacket(data, first, gopacket.Default)
-	var parts []string
-	for _, l := range pkt.Layers() {
-		if s := layerSummary(l); s != "" {
-			parts = append(parts, s)
-		}
-	}
-	if e := pkt.ErrorLayer(); e != nil {
-		parts = append(parts, "[undecoded: "+e.Error().Error()+"]")
-	}
-	return fmt.Sprintf("%s, length %d", strings.Join(parts, ", "), length)
-}
-
-func layerSummary(l gopacket.Layer) string {
-	switch v := l.(type) {
-	case *layers.Ethernet:
-		return fmt.Sprintf("%s > %s", v.SrcMAC, v.DstMAC)
-	case *layers.Dot1Q:
-		return fmt.Sprintf("vlan %d", v.VLANIdentifier)
-	case *layers.ARP:
-		if v.Operation == layers.ARPReply {
-			return fmt.Sprintf("ARP reply %s is-at %s", ipString(v.SourceProtAddress), macString(v.SourceHwAddress))
-		}
-		return fmt.Sprintf("ARP who-has %s tell %s", ipString(v.DstProtAddress), ipString(v.SourceProtAddress))
-	case *layers.IPv4:
-		return fmt.Sprintf("IP %s > %s proto %s (%d) ttl %d", v.SrcIP, v.DstIP, v.Protocol, uint8(v.Protocol), v.TTL)
-	case *layers.IPv6:
-		return fmt.Sprintf("IP6 %s > %s", v.SrcIP, v.DstIP)
-	case *layers.GRE:
-		s := fmt.Sprintf("GRE proto 0x%04x", uint16(v.Protocol))
-		if v.KeyPresent {
-			s += fmt.Sprintf(" key %d", v.Key)
-		}
-		if v.ChecksumPresent {
-			s += " csum"
-		}
-		return s
-	case *layers.ICMPv4:
-		return fmt.Sprintf("ICMP %s id %d seq %d", v.TypeCode, v.Id, v.Seq)
-	case *layers.TCP:
-		return fmt.Sprintf("TCP %d > %d%s seq %d len %d", v.SrcPort, v.DstPort, tcpFlags(v), v.Seq, len(v.Payload))
-	case *layers.UDP:
-		return fmt.Sprintf("UDP %d > %d len %d", v.SrcPort, v.DstPort, len(v.Payload))
-	case *layers.VXLAN:
-		return fmt.Sprintf("VXLAN vni %d", v.VNI)
-	}
-	return ""
-}
-
-func tcpFlags(t *layers.TCP) string {
-	var f string
-	for _, x := range []struct {
-		on bool
-		c  string
-	}{{t.SYN, "S"}, {t.FIN, "F"}, {t.RST, "R"}, {t.PSH, "P"}, {t.ACK, "."}} {
-		if x.on {
-			f += x.c
-		}
-	}
-	if f == "" {
-		return ""
-	}
-	return " [" + f + "]"
-}
-
-func ipString(b []byte) string {
-	if len(b) != 4 {
-		return fmt.Sprintf("%x", b)
-	}
-	return fmt.Sprintf("%d.%d.%d.%d", b[0], b[1], b[2], b[3])
-}
-
-func macString(b []byte) string {
-	parts := make([]string, len(b))
-	for i, x := range b {
-		parts[i] = fmt.Sprintf("%02x", x)
-	}
-	return strings.Join(parts, ":")
 }

@@ -2,51 +2,14 @@ package main
 
 import (
 	"bytes"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
-
-// greFrame is an echo request from 172.17.0.2 to 172.18.0.2 in GRE from
-// 192.168.99.102 to .101, as the E19 underlay carries it.
-func greFrame(t *testing.T) []byte {
-	t.Helper()
-	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
-	buf := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	err := gopacket.SerializeLayers(buf, opts,
-		&layers.Ethernet{SrcMAC: mac("02:00:00:00:00:02"), DstMAC: mac("02:00:00:00:00:01"), EthernetType: layers.EthernetTypeIPv4},
-		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolGRE, SrcIP: net.IPv4(192, 168, 99, 102), DstIP: net.IPv4(192, 168, 99, 101)},
-		&layers.GRE{Protocol: layers.EthernetTypeTransparentEthernetBridging, KeyPresent: true, Key: 7},
-		&layers.Ethernet{SrcMAC: mac("02:42:ac:11:00:02"), DstMAC: mac("02:42:ac:12:00:02"), EthernetType: layers.EthernetTypeIPv4},
-		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: net.IPv4(172, 17, 0, 2), DstIP: net.IPv4(172, 18, 0, 2)},
-		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 5, Seq: 1},
-		gopacket.Payload([]byte("0123456789abcdef")),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func TestSummarizeGRE(t *testing.T) {
-	f := greFrame(t)
-	got := summarize(f, layers.LinkTypeEthernet, len(f))
-	want := "02:00:00:00:00:02 > 02:00:00:00:00:01, IP 192.168.99.102 > 192.168.99.101 proto GRE (47) ttl 64, GRE proto 0x6558 key 7, " +
-		"02:42:ac:11:00:02 > 02:42:ac:12:00:02, IP 172.17.0.2 > 172.18.0.2 proto ICMPv4 (1) ttl 64, ICMP EchoRequest id 5 seq 1, length " + strconv.Itoa(len(f))
-	if got != want {
-		t.Errorf("summary\n got %s\nwant %s", got, want)
-	}
-	if s := summarize(f[:40], layers.LinkTypeEthernet, len(f)); !strings.Contains(s, "[undecoded: ") {
-		t.Errorf("a cut frame: %s", s)
-	}
-}
 
 // copyPackets stops at -c: a pcap file of exactly that many packets, or
 // as many summary lines, and the capture is told to end.
@@ -56,7 +19,9 @@ func TestCopyPacketsCount(t *testing.T) {
 	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
 		t.Fatal(err)
 	}
-	f := greFrame(t)
+	// Any frame will do: copyPackets counts them (the summary of each is
+	// capture.Summarize's, tested in netns/capture).
+	f := make([]byte, 60)
 	for i := range 5 {
 		ci := gopacket.CaptureInfo{Timestamp: time.Unix(100, int64(i)), CaptureLength: len(f), Length: len(f)}
 		if err := w.WritePacket(ci, f); err != nil {

@@ -112,7 +112,7 @@ func TestDetachedLab(t *testing.T) {
 	}
 	found := false
 	for _, l := range hd.Links {
-		found = found || l.Name == "eth1" && slices.Contains(l.Addresses, "192.168.99.101/24")
+		found = found || l.Name == "eth1" && slices.Contains(l.Addrs, "192.168.99.101/24")
 	}
 	if !found {
 		t.Errorf("inspect host1: no eth1 with 192.168.99.101/24 in %+v", hd.Links)

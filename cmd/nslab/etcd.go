@@ -22,7 +22,7 @@ func newEtcdCmd(a *app) *cobra.Command {
 		Short: "Stop, start or show the etcd member of a host",
 		Long: `Stop, start or show the etcd member that the lab runs on a host (the
 topology's hosts[].etcd), as a student stops and starts etcd on one machine
-of the documents' cluster. stop sends SIGTERM (SIGKILL after 2 s) and keeps
+of a cluster to see what losing its quorum does. stop sends SIGTERM (SIGKILL after 2 s) and keeps
 the member's data; start runs it again from that data and waits until it has
 rejoined its cluster, which needs a quorum of the members running. status
 prints whether the member runs and what its /health endpoint answers, asked

@@ -23,8 +23,8 @@ func newGRECmd(a *app) *cobra.Command {
 		Short: "Make, remove and list Ethernet-over-GRE tunnels on a docker host",
 		Long: `Make an Ethernet-over-GRE (gretap) tunnel on a docker host, as
 ` + "`ip link add NAME type gretap local A remote B [key K] [csum]`" + ` does, and join it
-to a Linux bridge of the host (` + "`bridge docker0`" + `): what the documents build with Open
-vSwitch (` + "`ovs-vsctl add-port br0 gre0 -- set interface gre0 type=gre options:remote_ip=B`" + `).
+to a Linux bridge of the host (` + "`bridge docker0`" + `): the tunnel that is otherwise built with
+Open vSwitch (` + "`ovs-vsctl add-port br0 gre0 -- set interface gre0 type=gre options:remote_ip=B`" + `).
 hostd makes it in the host's namespace with the kernel's gretap where the kernel
 has one and otherwise with its userspace gretap (a TAP device and a raw socket
 for IP protocol 47); both put the same packets on the wire. Without mtu, the

@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/netns/capture"
 )
 
 func TestParseGREAdd(t *testing.T) {
@@ -159,8 +160,8 @@ func TestGREAndCapture(t *testing.T) {
 			break
 		}
 		n++
-		s := summarize(data, pr.LinkType(), len(data))
-		if strings.Contains(s, "proto GRE (47)") && strings.Contains(s, "GRE proto 0x6558 key 7, ") && strings.Contains(s, "IP 172.1") {
+		f := capture.Summarize(capture.Packet{Data: data, LinkType: pr.LinkType()})
+		if f.GRE != nil && f.GRE.Protocol == 0x6558 && f.GRE.Key != nil && *f.GRE.Key == 7 && f.Inner != nil && strings.HasPrefix(f.Inner.Src, "172.1") {
 			tunnelled++
 		}
 	}

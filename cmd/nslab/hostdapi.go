@@ -9,8 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/nslab/nslab/lab"
 )
@@ -18,38 +19,39 @@ import (
 // errNoNslabAPI: the host's daemon is not hostd.
 var errNoNslabAPI = errors.New("its daemon has no nslab API")
 
-// hostdAPI speaks to one host's hostd over its socket, for hostd's own
-// /nslab/ endpoints (the Docker API is the docker CLI's business).
+// hostdAPI speaks to one host's hostd, for hostd's own /nslab/ endpoints,
+// which are not part of the Docker API and so have no call in Docker's
+// client: it reaches hostd through the Docker client's connection to the
+// host's socket and sends plain JSON requests over it.
 type hostdAPI struct {
-	host string
-	c    *http.Client
-	tr   *http.Transport
+	host   string
+	docker *client.Client
+	c      *http.Client
 }
 
 // hostdOf returns the API of a docker host of the lab; a plain host runs no
-// daemon.
+// daemon, and a dockerd of the reference runtime has no /nslab/ API.
 func hostdOf(l *lab.Lab, host string) (*hostdAPI, error) {
 	h, err := l.Host(host)
 	if err != nil {
 		return nil, err
 	}
-	if h.DockerHost() == "" {
-		return nil, fmt.Errorf("lab %s: host %s is of kind %s: it runs no hostd", l.ID(), host, h.Spec.Kind)
+	if l.Runtime() != lab.RuntimeHostd {
+		return nil, fmt.Errorf("lab %s: host %s: %w (it runs %s; only hostd has nslab's own endpoints)", l.ID(), host, errNoNslabAPI, l.Runtime())
 	}
-	if _, err := os.Stat(h.Socket()); err != nil {
-		return nil, fmt.Errorf("lab %s: host %s: hostd socket: %w", l.ID(), host, err)
+	dc, err := h.DockerClient()
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.ID(), err)
 	}
-	socket := h.Socket()
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}
-	return &hostdAPI{host: host, c: &http.Client{Transport: tr, Timeout: 30 * time.Second}, tr: tr}, nil
+	dial := dc.Dialer()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}
+	return &hostdAPI{host: host, docker: dc, c: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
 }
 
-func (a *hostdAPI) close() { a.tr.CloseIdleConnections() }
+func (a *hostdAPI) close() {
+	a.c.CloseIdleConnections()
+	a.docker.Close()
+}
 
 // call sends a request with a JSON body (nil: none) and decodes a JSON
 // answer into out (nil: ignored); an answer of 400 or more is an error
@@ -82,10 +84,6 @@ func (a *hostdAPI) call(ctx context.Context, method, path string, in, out any) e
 	if resp.StatusCode >= 400 {
 		var e struct{ Message string }
 		if json.Unmarshal(b, &e) == nil && e.Message != "" {
-			if resp.StatusCode == http.StatusNotFound && e.Message == "page not found" {
-				// A dockerd of the reference runtime has no /nslab/ API.
-				return fmt.Errorf("host %s: %w (%s; only hostd has nslab's own endpoints)", a.host, errNoNslabAPI, path)
-			}
 			return fmt.Errorf("host %s: %s", a.host, e.Message)
 		}
 		return fmt.Errorf("host %s: %s %s: %s: %s", a.host, method, path, resp.Status, bytes.TrimSpace(b))

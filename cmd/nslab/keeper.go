@@ -40,17 +40,46 @@ const (
 
 // detach starts the keeper and waits for its verdict.
 func (a *app) detach(file string, f upFlags) error {
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("cannot find the nslab binary to re-run as keeper: %w", err)
-	}
-	abs, err := filepath.Abs(file)
+	argv, err := a.keeperArgv(file, f)
 	if err != nil {
 		return err
+	}
+	k, err := startKeeper(argv)
+	if err != nil {
+		return err
+	}
+	line := k.await(a.stderr)
+	id, ok := strings.CutPrefix(line, readyMessage+" ")
+	if !ok {
+		err := k.cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			// The keeper has said why on the pipe we copied.
+			return &exitError{code: 1}
+		}
+		return fmt.Errorf("keeper (pid %d) ended without the lab: %v", k.cmd.Process.Pid, err)
+	}
+	pid := k.cmd.Process.Pid
+	k.cmd.Process.Release()
+	l, err := a.open(id)
+	if err != nil {
+		return fmt.Errorf("keeper (pid %d) reported lab %s up, but: %w", pid, id, err)
+	}
+	printSummary(a.stdout, a.root, l, true)
+	fmt.Fprintf(a.stdout, "keeper: pid %d, log %s\n", pid, filepath.Join(l.StateDir(), keeperLog))
+	return nil
+}
+
+// keeperArgv is the keeper's command line: `nslab up FILE --keeper` with
+// the user's flags, every path absolute (the keeper runs in /).
+func (a *app) keeperArgv(file string, f upFlags) ([]string, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
 	}
 	root, err := filepath.Abs(a.root)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	argv := []string{"--root", root, "up", abs, "--" + keeperFlag, "--timeout", f.timeout.String()}
 	if f.id != "" {
@@ -60,17 +89,32 @@ func (a *app) detach(file string, f upFlags) error {
 	if f.images != "" {
 		argv = append(argv, "--images", f.images)
 	}
+	return argv, nil
+}
+
+// keeper is a started keeper process and the read ends of its pipes.
+type keeper struct {
+	cmd            *exec.Cmd
+	status, output *os.File
+}
+
+// startKeeper re-executes this binary with argv in a session of its own,
+// its output and its status line on pipes.
+func startKeeper(argv []string) (*keeper, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the nslab binary to re-run as keeper: %w", err)
+	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer statusR.Close()
 	outR, outW, err := os.Pipe()
 	if err != nil {
+		statusR.Close()
 		statusW.Close()
-		return err
+		return nil, err
 	}
-	defer outR.Close()
 	cmd := exec.Command(self, argv...)
 	// A daemon keeps no directory of the user's busy.
 	cmd.Dir = "/"
@@ -79,24 +123,32 @@ func (a *app) detach(file string, f upFlags) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	// The keeper holds the write ends now; ours must go, or the reads
-	// below would never see the end of them.
+	// would never see the end of them.
 	statusW.Close()
 	outW.Close()
 	if err != nil {
-		return fmt.Errorf("start keeper: %w", err)
+		statusR.Close()
+		outR.Close()
+		return nil, fmt.Errorf("start keeper: %w", err)
 	}
+	return &keeper{cmd: cmd, status: statusR, output: outR}, nil
+}
 
+// await copies the keeper's output to w until it reports its status line
+// (empty when it failed), passing on Ctrl-C as a stop, and closes the pipes.
+func (k *keeper) await(w io.Writer) string {
+	defer k.status.Close()
+	defer k.output.Close()
 	copied := make(chan struct{})
 	go func() {
-		io.Copy(a.stderr, outR)
+		io.Copy(w, k.output)
 		close(copied)
 	}()
 	status := make(chan string, 1)
 	go func() {
-		line, _ := bufio.NewReader(statusR).ReadString('\n')
+		line, _ := bufio.NewReader(k.status).ReadString('\n')
 		status <- strings.TrimSpace(line)
 	}()
-
 	// Ctrl-C while the lab is being built means "do not build it": the
 	// keeper, in its own session, hears it only from us.
 	sigs := make(chan os.Signal, 1)
@@ -107,8 +159,8 @@ wait:
 	for {
 		select {
 		case s := <-sigs:
-			fmt.Fprintf(a.stderr, "%v: stopping the keeper (pid %d)\n", s, cmd.Process.Pid)
-			cmd.Process.Signal(syscall.SIGTERM)
+			fmt.Fprintf(w, "%v: stopping the keeper (pid %d)\n", s, k.cmd.Process.Pid)
+			k.cmd.Process.Signal(syscall.SIGTERM)
 		case line = <-status:
 			break wait
 		}
@@ -119,25 +171,7 @@ wait:
 	case <-copied:
 	case <-time.After(2 * time.Second):
 	}
-	id, ok := strings.CutPrefix(line, readyMessage+" ")
-	if !ok {
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			// The keeper has said why on the pipe we copied.
-			return &exitError{code: 1}
-		}
-		return fmt.Errorf("keeper (pid %d) ended without the lab: %v", cmd.Process.Pid, err)
-	}
-	pid := cmd.Process.Pid
-	cmd.Process.Release()
-	l, err := a.open(id)
-	if err != nil {
-		return fmt.Errorf("keeper (pid %d) reported lab %s up, but: %w", pid, id, err)
-	}
-	printSummary(a.stdout, a.root, l, true)
-	fmt.Fprintf(a.stdout, "keeper: pid %d, log %s\n", pid, filepath.Join(l.StateDir(), keeperLog))
-	return nil
+	return line
 }
 
 // keep is the keeper: it builds the lab, reports, and holds the lab until

@@ -102,7 +102,8 @@ func count(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// freeContainerName picks the documents' cm01, cm02, ... that the topology
+// freeContainerName picks the first of cm01, cm02, ... (the container
+// names a student types in the exercises) that the topology
 // has not taken for a container of h already.
 func freeContainerName(h lab.HostSpec) string {
 	for n := 1; ; n++ {

@@ -69,7 +69,7 @@ var paths = []path{
 	}},
 }
 
-// macvlanSpec is seed 002's `docker network create -d macvlan --subnet
+// macvlanSpec is `docker network create -d macvlan --subnet
 // 1.1.1.0/24 --gateway 1.1.1.1 -o parent=eth1 macvlan1`.
 func macvlanSpec() netimpl.NetworkSpec {
 	return netimpl.NetworkSpec{Name: "macvlan1", Driver: macvlan.Name,

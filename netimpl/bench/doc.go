@@ -1,5 +1,6 @@
-// Package bench measures the ways the documents join containers on two
-// hosts (E17 macvlan, E18 static routes, E19 GRE) against the kernel's
+// Package bench measures three ways of joining containers on two hosts
+// (macvlan on a shared segment, static routes between the docker bridges,
+// a GRE tunnel between them) against the kernel's
 // veth-and-bridge path of two containers on one host: TCP throughput and
 // idle round-trip time, each with its ratio to that baseline. It holds only
 // Go benchmarks, built from the drivers hostd uses (bridge, macvlan, the

@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/nslab/nslab/netimpl/host"
 	"github.com/nslab/nslab/netimpl/internal/enginetest"
 	"github.com/nslab/nslab/netimpl/null"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/nstest"
 )
 
@@ -139,9 +139,7 @@ func addrs(t *testing.T, ns string, l netlink.Link) []string {
 // route, or "" when it has none.
 func defaultRoute(t *testing.T, ns string) string {
 	t.Helper()
-	isDefault := func(r netlink.Route) bool {
-		return r.Dst == nil || r.Dst.IP.To4() == nil || r.Dst.IP.Equal(net.IPv4zero)
-	}
+	isDefault := func(r kernel.Route) bool { return r.Dst == "default" }
 	return strings.Join(nstest.Gateways(t, ns, isDefault), "; ")
 }
 

@@ -20,7 +20,7 @@ type benchMTU struct {
 }
 
 var benchMTUs = []benchMTU{
-	// The document's 1500-byte underlay: the containers get the tunnel's
+	// A 1500-byte Ethernet underlay: the containers get the tunnel's
 	// MTU, as one gives Docker --mtu over any tunnel.
 	{"underlay1500", 1500, 1500 - Overhead(false, false)},
 	// An underlay with room for full 1500-byte container frames.

@@ -139,7 +139,6 @@ type coalescer struct {
 	groups [maxGroups]group
 	n      int
 	iov    [][]byte
-	vh     [vnetHdrLen]byte
 	frames uint64 // inner frames written (segments count one each)
 	bytes  uint64
 	failed uint64 // inner frames the TAP refused

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/capture"
@@ -17,7 +17,7 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-// Exercise E19 (seed 001, "overlay网络第三方实现-ovs"): hosts 192.168.99.101
+// Exercise E19, two docker bridges joined by Ethernet over GRE: hosts 192.168.99.101
 // and 192.168.99.102, container networks 172.18.0.0/16 and 172.17.0.0/16
 // on their docker bridges, a GRE tunnel between the hosts enslaved to the
 // bridges, and on each host an on-link route to the other host's container
@@ -54,15 +54,15 @@ func newE19(t testing.TB, underlayMTU, containerMTU int) *e19 {
 		nstest.Enslave(t, h.host, "veth0", "docker0")
 		addr(t, h.ctr, "eth0", h.ctrCIDR)
 		nstest.Route(t, h.ctr, "default", h.gw, "eth0")
-		// The document's step: the other host's containers are on-link
-		// behind docker0, which the tunnel extends.
+		// The other host's containers are on-link behind docker0, which
+		// the tunnel extends to that host's bridge.
 		nstest.Route(t, h.host, h.other, "", "docker0")
 		sysctl(t, h.host, "net.ipv4.ip_forward", "1")
 	}
 	return l
 }
 
-// tunnelConfigs are the two ends as the document configures them.
+// tunnelConfigs are the tunnel's two ends, each joined to its docker0.
 func tunnelConfigs() (Config, Config) {
 	return Config{Name: "gre0", Local: underlay1, Remote: underlay2, Bridge: "docker0"},
 		Config{Name: "gre0", Local: underlay2, Remote: underlay1, Bridge: "docker0"}

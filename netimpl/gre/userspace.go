@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/undo"
 )
 
 // userTunnel is gretap in userspace: a TAP device named cfg.Name whose
@@ -63,19 +65,13 @@ func CreateUserspace(cfg Config) (Tunnel, error) {
 }
 
 func newUserTunnel(cfg Config) (t *userTunnel, err error) {
-	var undo []func()
-	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-		}
-	}()
+	var undo undo.Steps
+	defer undo.OnError(&err)
 	h, err := openHandle()
 	if err != nil {
 		return nil, err
 	}
-	undo = append(undo, h.Close)
+	undo.Add(h.Close)
 	if err := checkFree(h, cfg.Name); err != nil {
 		return nil, err
 	}
@@ -92,14 +88,14 @@ func newUserTunnel(cfg Config) (t *userTunnel, err error) {
 	if err != nil {
 		return nil, err
 	}
-	undo = append(undo, func() { sock.Close() })
+	undo.Add(func() { sock.Close() })
 	tap, err := openTAP(cfg.Name)
 	if err != nil {
 		return nil, err
 	}
 	// Closing the TAP's only queue unregisters the device; removeLink
 	// covers the case where the kernel kept it.
-	undo = append(undo, func() { tap.Close(); removeLink(h, cfg.Name) })
+	undo.Add(func() { tap.Close(); removeLink(h, cfg.Name) })
 	l, err := h.LinkByName(cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("link %s after TUNSETIFF: %w", cfg.Name, err)

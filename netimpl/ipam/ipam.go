@@ -5,6 +5,7 @@
 // the next one handed out), and a MAC derived from the IPv4 address.
 package ipam
 
+//lint:file-ignore ST1005 Docker's error messages are kept word for word, capitals included.
 import (
 	"errors"
 	"fmt"
@@ -32,7 +33,8 @@ var LocalDefaults = func() []Pool {
 // GlobalDefaults is Docker's global-scope pool (overlay networks): 10.0.0.0/8 in /24s.
 var GlobalDefaults = []Pool{{netip.MustParsePrefix("10.0.0.0/8"), 24}}
 
-// Errors with Docker's own messages; the API layer maps them to its status codes.
+// Errors with Docker's own messages, capitals included (the CLI prints
+// them as they are); the API layer maps them to its status codes.
 var (
 	ErrPoolOverlap    = errors.New("Pool overlaps with other one on this address space")
 	ErrNoPool         = errors.New("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")

@@ -17,6 +17,7 @@ import (
 	"github.com/nslab/nslab/netimpl/macvlan"
 	"github.com/nslab/nslab/netimpl/null"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/nstest"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -167,7 +168,7 @@ func addrs(t *testing.T, ns string, l netlink.Link) []string {
 // defaultGateway is the gateway and device of ns's default route.
 func defaultGateway(t *testing.T, ns string) string {
 	t.Helper()
-	return fmt.Sprint(nstest.Gateways(t, ns, func(r netlink.Route) bool { return r.Gw != nil }))
+	return fmt.Sprint(nstest.Gateways(t, ns, func(r kernel.Route) bool { return r.Gw != "" }))
 }
 
 // ping requires an echo reply from dst within 5 s.

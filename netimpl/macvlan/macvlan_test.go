@@ -12,7 +12,7 @@ import (
 	"github.com/nslab/nslab/netimpl/macvlan"
 )
 
-// Seed 002 on two hosts: `docker network create -d macvlan --subnet
+// macvlan on two hosts: `docker network create -d macvlan --subnet
 // 1.1.1.0/24 --gateway 1.1.1.1 -o parent=eth1 macvlan1` on each, a
 // container with --ip 1.1.1.100 on one and 1.1.1.200 on the other. Each
 // gets eth0, a macvlan in bridge mode, with Docker's MAC, the address and a

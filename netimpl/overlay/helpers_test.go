@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/gopacket/layers"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/nslab/nslab/netimpl/overlay"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/capture"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/nstest"
 )
 
@@ -36,14 +36,14 @@ type vhost struct {
 	e    *netimpl.Engine
 }
 
-// Seed 000's hosts: node1 and node2 on 192.168.8.0/24.
+// The two overlay hosts: node1 and node2 on 192.168.8.0/24.
 var (
 	node1 = netip.MustParseAddr("192.168.8.150")
 	node2 = netip.MustParseAddr("192.168.8.148")
 )
 
 // newHosts makes two hosts whose eth1 legs are the two ends of one veth,
-// the underlay, with the seed's addresses.
+// the underlay, with node1's and node2's addresses.
 func newHosts(t testing.TB) (*vhost, *vhost) {
 	t.Helper()
 	nstest.NeedRoot(t)
@@ -168,42 +168,12 @@ func (h *vhost) ovns(n netimpl.Network) string {
 }
 
 // handle is a netlink handle in ns, closed with the test.
-func handle(t testing.TB, ns string) *netlink.Handle {
-	t.Helper()
-	h, err := netns.Handle(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
+func handle(t testing.TB, ns string) *netlink.Handle { t.Helper(); return nstest.Handle(t, ns) }
 
-func (h *vhost) linkNames(ns string) []string {
-	nl, err := netns.Handle(ns)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer nl.Close()
-	links, err := netns.LinkList(nl)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []string
-	for _, l := range links {
-		out = append(out, l.Attrs().Name)
-	}
-	sort.Strings(out)
-	return out
-}
+// linkNames lists the links of ns by name, sorted.
+func (h *vhost) linkNames(ns string) []string { h.t.Helper(); return nstest.LinkNames(h.t, ns) }
 
-func link(t testing.TB, ns, name string) netlink.Link {
-	t.Helper()
-	l, err := handle(t, ns).LinkByName(name)
-	if err != nil {
-		t.Fatalf("%s in %s: %v", name, ns, err)
-	}
-	return l
-}
+func link(t testing.TB, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
 
 // fdb lists the entries of vxlan0's own forwarding table (NTF_SELF) in
 // the network's namespace, "MAC dst VTEP [permanent] self", as `bridge fdb
@@ -211,25 +181,16 @@ func link(t testing.TB, ns, name string) netlink.Link {
 // port vxlan0 (learned MACs, no dst), which are left out.
 func fdb(t testing.TB, ns string) []string {
 	t.Helper()
-	h := handle(t, ns)
-	vx := link(t, ns, overlay.VXLANName)
-	list, err := netns.NeighList(h, vx.Attrs().Index, unix.AF_BRIDGE)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, n := range list {
-		if n.Flags&netlink.NTF_SELF == 0 {
+	for _, n := range vxlanNeighbours(t, ns, unix.AF_BRIDGE) {
+		if !n.Self {
 			continue
 		}
-		s := fmt.Sprintf("%s dst %s", n.HardwareAddr, n.IP)
-		if n.State&netlink.NUD_PERMANENT != 0 {
+		s := fmt.Sprintf("%s dst %s", n.MAC, n.IP)
+		if n.Permanent {
 			s += " permanent"
 		}
-		if n.Flags&netlink.NTF_SELF != 0 {
-			s += " self"
-		}
-		out = append(out, s)
+		out = append(out, s+" self")
 	}
 	sort.Strings(out)
 	return out
@@ -238,16 +199,10 @@ func fdb(t testing.TB, ns string) []string {
 // neighbours lists the IPv4 neighbour entries of vxlan0, "IP lladdr MAC state".
 func neighbours(t testing.TB, ns string) []string {
 	t.Helper()
-	h := handle(t, ns)
-	vx := link(t, ns, overlay.VXLANName)
-	list, err := netns.NeighList(h, vx.Attrs().Index, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, n := range list {
-		s := fmt.Sprintf("%s lladdr %s", n.IP, n.HardwareAddr)
-		if n.State&netlink.NUD_PERMANENT != 0 {
+	for _, n := range vxlanNeighbours(t, ns, netlink.FAMILY_V4) {
+		s := fmt.Sprintf("%s lladdr %s", n.IP, n.MAC)
+		if n.Permanent {
 			s += " permanent"
 		}
 		out = append(out, s)
@@ -256,12 +211,22 @@ func neighbours(t testing.TB, ns string) []string {
 	return out
 }
 
+// vxlanNeighbours dumps vxlan0's entries of family in ns.
+func vxlanNeighbours(t testing.TB, ns string, family int) []kernel.Neighbour {
+	t.Helper()
+	list, err := kernel.Neighbours(ns, overlay.VXLANName, family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
 // vxlanFrame is one VXLAN packet of a capture, decoded.
 type vxlanFrame struct {
 	outerSrc, outerDst netip.Addr
 	vni                uint32
 	innerDst           net.HardwareAddr
-	innerType          layers.EthernetType
+	innerARP           bool
 	icmp               bool
 	innerSrcIP         netip.Addr
 	innerDstIP         netip.Addr
@@ -271,41 +236,19 @@ type vxlanFrame struct {
 func vxlanFrames(pkts []capture.Packet) []vxlanFrame {
 	var out []vxlanFrame
 	for _, p := range pkts {
-		pkt := capture.Decode(p)
-		udp, _ := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
-		if udp == nil || udp.DstPort != overlay.VXLANPort {
+		f := capture.Summarize(p)
+		if f.UDPDst != overlay.VXLANPort || f.Src == "" || f.VNI == nil || f.Inner == nil {
 			continue
 		}
-		ip4, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-		vx, _ := pkt.Layer(layers.LayerTypeVXLAN).(*layers.VXLAN)
-		if ip4 == nil || vx == nil {
-			continue
-		}
-		f := vxlanFrame{vni: vx.VNI}
-		f.outerSrc, _ = netip.AddrFromSlice(ip4.SrcIP.To4())
-		f.outerDst, _ = netip.AddrFromSlice(ip4.DstIP.To4())
-		// The inner layers follow in the same decoded packet.
-		var eths []*layers.Ethernet
-		var ips []*layers.IPv4
-		for _, l := range pkt.Layers() {
-			switch l := l.(type) {
-			case *layers.Ethernet:
-				eths = append(eths, l)
-			case *layers.IPv4:
-				ips = append(ips, l)
-			case *layers.ICMPv4:
-				f.icmp = true
-			}
-		}
-		if len(eths) > 1 {
-			inner := eths[len(eths)-1]
-			f.innerDst, f.innerType = inner.DstMAC, inner.EthernetType
-		}
-		if len(ips) > 1 {
-			f.innerSrcIP, _ = netip.AddrFromSlice(ips[len(ips)-1].SrcIP.To4())
-			f.innerDstIP, _ = netip.AddrFromSlice(ips[len(ips)-1].DstIP.To4())
-		}
-		out = append(out, f)
+		in := f.Inner
+		v := vxlanFrame{vni: *f.VNI, icmp: in.ICMP != ""}
+		v.outerSrc, _ = netip.ParseAddr(f.Src)
+		v.outerDst, _ = netip.ParseAddr(f.Dst)
+		v.innerDst, _ = net.ParseMAC(in.DstMAC)
+		v.innerARP = in.ARP
+		v.innerSrcIP, _ = netip.ParseAddr(in.Src)
+		v.innerDstIP, _ = netip.ParseAddr(in.Dst)
+		out = append(out, v)
 	}
 	return out
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/netimpl/overlay"
@@ -20,7 +20,7 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-// pair is seed 003's picture on seed 000's hosts: one overlay network
+// pair is a classic overlay on two hosts (node1, node2): one overlay network
 // (10.0.0.0/24, VNI 256) on both, a container on each, peers programmed
 // both ways.
 type pair struct {
@@ -73,7 +73,7 @@ func TestPingOverVXLAN(t *testing.T) {
 		if f.vni != 256 {
 			t.Errorf("VXLAN packet with VNI %d, want 256: %+v", f.vni, f)
 		}
-		if f.innerDst[0]&1 != 0 || f.innerType == layers.EthernetTypeARP {
+		if f.innerDst[0]&1 != 0 || f.innerARP {
 			t.Errorf("flooded or ARP frame crossed the underlay: %+v", f)
 		}
 		switch {
@@ -90,7 +90,8 @@ func TestPingOverVXLAN(t *testing.T) {
 	t.Logf("underlay eth1 of node1: %d packets, all %d on UDP %d with VNI 256", len(pkts), len(frames), overlay.VXLANPort)
 }
 
-// [E21] The kernel state seed 003 shows with `ip netns exec 1-<id> ...`:
+// [E21] The kernel state of an overlay network's namespace, as
+// `ip netns exec 1-<id> ...` shows it on Docker:
 // br0 with the gateway, vxlan0 in it with Docker's flags, a veth per
 // container, and static entries for the remote container.
 func TestNetworkNamespace(t *testing.T) {

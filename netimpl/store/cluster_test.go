@@ -34,13 +34,13 @@ type host struct {
 	proc   *etcdtest.Member
 }
 
-// cluster is seed 000's two-member etcd cluster on seed 000's hosts.
+// cluster is a two-member etcd cluster, one member on each of two hosts.
 type cluster struct {
 	t     *testing.T
 	hosts []*host
 }
 
-var seedHosts = []struct {
+var clusterHosts = []struct {
 	member string
 	addr   string
 }{
@@ -56,7 +56,7 @@ func newCluster(t *testing.T) *cluster {
 	fabric := nstest.NewNS(t, prefix, "fabric")
 	nstest.Bridge(t, fabric, "lan0")
 	c := &cluster{t: t}
-	for i, s := range seedHosts {
+	for i, s := range clusterHosts {
 		h := &host{member: s.member, ns: nstest.NewNS(t, prefix, fmt.Sprintf("node%d", i+1)),
 			addr: netip.MustParseAddr(s.addr), dir: filepath.Join(t.TempDir(), s.member)}
 		leg := fmt.Sprintf("n%d", i+1)

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // WritePcap writes the packets captured so far (all of them once stopped,

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // Handle is a netlink handle in ns, closed when the test ends.
@@ -48,56 +48,40 @@ func Link(t testing.TB, ns, name string) netlink.Link {
 // LinkNames lists the links of ns by name, sorted.
 func LinkNames(t testing.TB, ns string) []string {
 	t.Helper()
-	h := handleNow(t, ns)
-	defer h.Close()
-	links, err := netns.LinkList(h)
+	links, err := kernel.Links(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	out := make([]string, 0, len(links))
 	for _, l := range links {
-		out = append(out, l.Attrs().Name)
+		out = append(out, l.Name)
 	}
-	sort.Strings(out)
 	return out
 }
 
-// Addrs lists the IPv4 addresses of link l of ns as "a.b.c.d/len".
+// Addrs lists the IPv4 addresses of link l of ns as "a.b.c.d/len", sorted.
 func Addrs(t testing.TB, ns string, l netlink.Link) []string {
 	t.Helper()
-	h := handleNow(t, ns)
-	defer h.Close()
-	list, err := netns.AddrList(h, l, netlink.FAMILY_V4)
+	k, err := kernel.LinkNamed(ns, l.Attrs().Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, a := range list {
-		out = append(out, a.IPNet.String())
-	}
-	return out
+	return k.Addrs
 }
 
-// Gateways lists the IPv4 routes of ns that keep accepts as "via GW dev
-// NAME", in the kernel's order.
-func Gateways(t testing.TB, ns string, keep func(netlink.Route) bool) []string {
+// Gateways lists the IPv4 routes of ns's main table that keep accepts as
+// "via GW dev NAME".
+func Gateways(t testing.TB, ns string, keep func(kernel.Route) bool) []string {
 	t.Helper()
-	h := handleNow(t, ns)
-	defer h.Close()
-	routes, err := netns.RouteList(h, nil, netlink.FAMILY_V4)
+	routes, err := kernel.Routes(ns, netlink.FAMILY_V4, kernel.MainTable)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, r := range routes {
-		if !keep(r) {
-			continue
+		if keep(r) {
+			out = append(out, fmt.Sprintf("via %s dev %s", r.Gw, r.Dev))
 		}
-		l, err := h.LinkByIndex(r.LinkIndex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("via %s dev %s", r.Gw, l.Attrs().Name))
 	}
 	return out
 }

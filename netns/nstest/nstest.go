@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // Prefix returns a namespace-name prefix unique to this test process
@@ -129,16 +130,20 @@ func addr(t testing.TB, ns, link, cidr string, up bool) {
 // TestMain calls it after m.Run and fails the run when it is not empty.
 func Leftovers(prefix string) []string {
 	var left []string
-	entries, _ := os.ReadDir(netns.RunDir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix) {
-			left = append(left, netns.Path(e.Name()))
-		}
+	pins, err := kernel.Pins(prefix)
+	if err != nil {
+		left = append(left, err.Error())
 	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, l := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(l, "/"+prefix) {
-			left = append(left, "mount: "+l)
+	for _, p := range pins {
+		left = append(left, netns.Path(p))
+	}
+	mounts, err := kernel.Mounts()
+	if err != nil {
+		left = append(left, err.Error())
+	}
+	for _, m := range mounts {
+		if strings.Contains(m.Point, "/"+prefix) || strings.Contains(m.Root, "/"+prefix) || strings.Contains(m.Source, "/"+prefix) {
+			left = append(left, fmt.Sprintf("mount: %s on %s (%s, root %s)", m.Source, m.Point, m.FSType, m.Root))
 		}
 	}
 	return left

@@ -68,65 +68,107 @@ func Ping(ctx context.Context, ns string, dst netip.Addr, o Opts) (Reply, error)
 	stop := context.AfterFunc(ctx, func() { s.c.Close() })
 	defer stop()
 
-	id := int(uint16(pingID.Add(1)))
-	token := make([]byte, 16)
-	rand.Read(token)
-	sent := map[int]time.Time{}
+	p := &pinger{s: s, to: to, dst: dst, id: int(uint16(pingID.Add(1))), token: make([]byte, 16), sent: map[int]time.Time{}}
+	rand.Read(p.token)
 	buf := make([]byte, 1500)
 	start := time.Now()
 	deadline := start.Add(o.Timeout)
 	next := start
-	seq, tries := 0, 0
 	var last error
-	for {
-		if ctx.Err() != nil {
-			break
-		}
+	for ctx.Err() == nil {
 		now := time.Now()
 		if !now.Before(deadline) {
 			break
 		}
 		if !now.Before(next) {
-			seq = (seq + 1) & 0xffff
-			tries++
-			msg := icmp.Message{Type: s.echoType(), Body: &icmp.Echo{ID: id, Seq: seq, Data: token}}
-			b, err := msg.Marshal(nil) // IPv4: checksum here; IPv6: the kernel fills it
-			if err != nil {
-				return Reply{}, fmt.Errorf("%s: marshal: %w", what, err)
-			}
-			if _, err := s.c.WriteTo(b, to); err != nil {
+			if err := p.send(now); errors.Is(err, errMarshal) {
+				return Reply{}, fmt.Errorf("%s: %w", what, err)
+			} else if err != nil {
 				// No route yet, say: the next request may go through.
-				last = fmt.Errorf("send: %w", err)
-			} else {
-				sent[seq] = now
+				last = err
 			}
 			next = now.Add(o.Interval)
 		}
 		s.c.SetReadDeadline(minTime(next, deadline))
-		n, ttl, src, err := s.read(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
-				continue
-			}
+		r, err := p.receive(buf)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded) || (err != nil && ctx.Err() != nil):
+		case errors.Is(err, errNotOurs):
+		case errors.As(err, new(*icmpError)):
+			last = err
+		case err != nil:
 			return Reply{}, fmt.Errorf("%s: read: %w", what, err)
-		}
-		at := time.Now()
-		m, err := icmp.ParseMessage(s.proto(), buf[:n])
-		if err != nil {
-			continue
-		}
-		if echo, ok := m.Body.(*icmp.Echo); ok && m.Type == s.replyType() {
-			t, ours := sent[echo.Seq]
-			if echo.ID != id || !ours || !bytes.Equal(echo.Data, token) {
-				continue
-			}
-			return Reply{From: src, RTT: at.Sub(t), TTL: ttl, Seq: echo.Seq, Tries: tries}, nil
-		}
-		if e := s.errorAbout(m, dst, id, src); e != nil {
-			last = e
+		default:
+			return r, nil
 		}
 	}
-	return Reply{}, deadlineOrCancel(ctx, what, "reply", o.Timeout, start, tries, last, nil)
+	return Reply{}, deadlineOrCancel(ctx, what, "reply", o.Timeout, start, p.tries, last, nil)
+}
+
+// pinger is one Ping's echo requests: their id, the token they carry and
+// when each sequence number was sent.
+type pinger struct {
+	s          *echoSocket
+	to         *net.IPAddr
+	dst        netip.Addr
+	id         int
+	token      []byte
+	sent       map[int]time.Time
+	seq, tries int
+}
+
+var (
+	errMarshal = errors.New("marshal")
+	// errNotOurs: what arrived is not an answer to this Ping.
+	errNotOurs = errors.New("not an answer to this ping")
+)
+
+// icmpError is an ICMP error about one of this Ping's requests
+// (destination unreachable, time exceeded).
+type icmpError struct{ err error }
+
+func (e *icmpError) Error() string { return e.err.Error() }
+func (e *icmpError) Unwrap() error { return e.err }
+
+// send sends the next echo request.
+func (p *pinger) send(now time.Time) error {
+	p.seq = (p.seq + 1) & 0xffff
+	p.tries++
+	msg := icmp.Message{Type: p.s.echoType(), Body: &icmp.Echo{ID: p.id, Seq: p.seq, Data: p.token}}
+	b, err := msg.Marshal(nil) // IPv4: checksum here; IPv6: the kernel fills it
+	if err != nil {
+		return fmt.Errorf("%w: %w", errMarshal, err)
+	}
+	if _, err := p.s.c.WriteTo(b, p.to); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	p.sent[p.seq] = now
+	return nil
+}
+
+// receive reads one ICMP message: the reply to one of our requests, an
+// *icmpError about one, errNotOurs, or the socket's error.
+func (p *pinger) receive(buf []byte) (Reply, error) {
+	n, ttl, src, err := p.s.read(buf)
+	if err != nil {
+		return Reply{}, err
+	}
+	at := time.Now()
+	m, err := icmp.ParseMessage(p.s.proto(), buf[:n])
+	if err != nil {
+		return Reply{}, errNotOurs
+	}
+	if echo, ok := m.Body.(*icmp.Echo); ok && m.Type == p.s.replyType() {
+		t, ours := p.sent[echo.Seq]
+		if echo.ID != p.id || !ours || !bytes.Equal(echo.Data, p.token) {
+			return Reply{}, errNotOurs
+		}
+		return Reply{From: src, RTT: at.Sub(t), TTL: ttl, Seq: echo.Seq, Tries: p.tries}, nil
+	}
+	if e := p.s.errorAbout(m, p.dst, p.id, src); e != nil {
+		return Reply{}, &icmpError{e}
+	}
+	return Reply{}, errNotOurs
 }
 
 func minTime(a, b time.Time) time.Time {

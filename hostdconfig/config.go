@@ -1,4 +1,8 @@
-package hostd
+// Package hostdconfig is what the lab tells one hostd about its virtual
+// host: the configuration file the lab writes and hostd reads, and the
+// checks both sides apply to it (dockerd's --bip). It sits below both, so
+// that the lab does not import the daemon to configure it.
+package hostdconfig
 
 import (
 	"encoding/json"
@@ -10,8 +14,7 @@ import (
 // Config is what the lab tells one hostd about its virtual host. The lab
 // writes it as JSON to <Root>/hostd.json and starts `nslab-hostd --config
 // <Root>/hostd.json` inside the host's network namespace and a new UTS
-// namespace. Later issues add fields (etcd membership); every field has a
-// usable zero value.
+// namespace. Every field has a usable zero value.
 type Config struct {
 	// Lab is the lab id; every name hostd makes outside its own
 	// namespaces carries it.
@@ -77,8 +80,8 @@ func ParseBIP(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-// LoadConfig reads and checks a hostd configuration file.
-func LoadConfig(path string) (*Config, error) {
+// Load reads and checks a hostd configuration file.
+func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("hostd config: %w", err)

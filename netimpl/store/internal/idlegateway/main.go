@@ -1,8 +1,9 @@
-// Command gateway links the network engine's cluster store (netimpl/store,
-// which talks to etcd through its JSON gateway), as hostd does, and waits
-// for a signal:
-// set against idlemain/client it shows what dropping etcd's gRPC client
-// saves every hostd.
+// Command idlegateway links the network engine's cluster store
+// (netimpl/store, which talks to etcd through its JSON gateway), as hostd
+// does, and waits for a signal: set against etcdmember's idle programs
+// (etcdmember/internal/idlemain: bare, etcd's gRPC client) it shows what
+// dropping etcd's gRPC client saves every hostd. It lives beside the store
+// it links: etcdmember's cost test builds it by path, never imports it.
 package main
 
 import (
