@@ -87,10 +87,9 @@ func (d *Daemon) beginExec(id string) (*execInstance, int, error) {
 // execIO is where an exec's streams go: a hijacked connection, or nowhere
 // for a detached exec.
 type execIO struct {
-	conn  net.Conn
-	in    *bufio.Reader
-	out   *muxWriter
-	stdin bool
+	conn net.Conn
+	in   *bufio.Reader
+	out  *muxWriter
 }
 
 // runExec runs an exec inside the container's namespaces with nsenter (a
