@@ -110,6 +110,9 @@ type InterfaceSpec struct {
 	Segment string       `json:"segment"`
 	Address netip.Prefix `json:"address,omitzero"` // zero: no address
 	MAC     string       `json:"mac,omitempty"`
+	// Impairment degrades the interface's link from the start (rate:,
+	// loss:, delay:, jitter:, direction:); nil: a clean link.
+	Impairment *Impairment `json:"impairment,omitempty"`
 }
 
 // RouteSpec is a static route of a host.
@@ -133,6 +136,9 @@ type Problem struct {
 	Line    int // 0 when unknown (a topology built in code)
 	Field   string
 	Message string
+	// Err is the error behind the problem, when there is one (the kernel
+	// lacks what the topology asks for, say), for errors.Is.
+	Err error
 }
 
 func (p Problem) String() string {
@@ -153,6 +159,17 @@ func (p Problem) String() string {
 // created because of it.
 type TopologyError struct {
 	Problems []Problem
+}
+
+// Unwrap gives the errors behind the problems to errors.Is and errors.As.
+func (e *TopologyError) Unwrap() []error {
+	var errs []error
+	for _, p := range e.Problems {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
 }
 
 func (e *TopologyError) Error() string {
@@ -369,13 +386,42 @@ func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 func (d *decoder) iface(n *yaml.Node, path string) InterfaceSpec {
 	var i InterfaceSpec
 	d.mapping(n, path, map[string]func(*yaml.Node, string){
-		"segment": func(v *yaml.Node, f string) { i.Segment = d.str(v, f) },
-		"name":    func(v *yaml.Node, f string) { i.Name = d.str(v, f) },
-		"address": func(v *yaml.Node, f string) { i.Address = d.hostPrefix(v, f) },
-		"mac":     func(v *yaml.Node, f string) { i.MAC = d.str(v, f) },
+		"segment":   func(v *yaml.Node, f string) { i.Segment = d.str(v, f) },
+		"name":      func(v *yaml.Node, f string) { i.Name = d.str(v, f) },
+		"address":   func(v *yaml.Node, f string) { i.Address = d.hostPrefix(v, f) },
+		"mac":       func(v *yaml.Node, f string) { i.MAC = d.str(v, f) },
+		"rate":      func(v *yaml.Node, f string) { d.impairment(&i).Rate = scalar(d, v, f, ParseRate) },
+		"loss":      func(v *yaml.Node, f string) { d.impairment(&i).Loss = scalar(d, v, f, ParseLoss) },
+		"delay":     func(v *yaml.Node, f string) { d.impairment(&i).Delay = scalar(d, v, f, ParseDelay) },
+		"jitter":    func(v *yaml.Node, f string) { d.impairment(&i).Jitter = scalar(d, v, f, ParseDelay) },
+		"direction": func(v *yaml.Node, f string) { d.impairment(&i).Direction = d.str(v, f) },
 	})
 	d.require(n, path, "segment")
 	return i
+}
+
+// impairment returns the interface's impairment, made on its first field.
+func (d *decoder) impairment(i *InterfaceSpec) *Impairment {
+	if i.Impairment == nil {
+		i.Impairment = &Impairment{}
+	}
+	return i.Impairment
+}
+
+// scalar reads a string value with parse, reporting parse's error at the
+// value's line.
+func scalar[T any](d *decoder, n *yaml.Node, path string, parse func(string) (T, error)) T {
+	var zero T
+	s := d.str(n, path)
+	if s == "" {
+		return zero
+	}
+	v, err := parse(s)
+	if err != nil {
+		d.errorf(n.Line, path, "%v", err)
+		return zero
+	}
+	return v
 }
 
 func (d *decoder) route(n *yaml.Node, path string) RouteSpec {
