@@ -259,7 +259,7 @@ func checkReports(t *testing.T, r *Report) {
 		t.Fatal(err)
 	}
 	back, err := ReadJSON(&js)
-	if err != nil || len(back.Results) != len(r.Results) || back.Failed != r.Failed || back.Results[0].Endpoints[0] != "h1" {
+	if err != nil || len(back.Results) != len(r.Results) || back.Failed != r.Failed || back.Results[0].Endpoints[0] != "h1" || back.Results[0].To != "h2" {
 		t.Errorf("JSON round trip: %+v %v", back, err)
 	}
 	if err := r.WriteJUnit(&junit); err != nil {

@@ -21,6 +21,8 @@ type path struct {
 	To   target
 }
 
+func (r path) ends() path { return r }
+
 func (r path) endpoints() []endpoint {
 	if r.To.IP.IsValid() {
 		return []endpoint{r.From}

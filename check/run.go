@@ -26,6 +26,10 @@ type Result struct {
 	// Endpoints are the hosts and containers the check involves
 	// ("node1", "node1/cm01"), the first the one it looks from.
 	Endpoints []string `json:"endpoints"`
+	// From and To are a reachability check's two ends, To as written (an
+	// endpoint, or an address).
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
 }
 
 // Report is the outcome of a run of a checks file against a lab.
@@ -123,6 +127,9 @@ func (c *Check) run(ctx context.Context, e *env) Result {
 	res := Result{Name: c.Name, Kind: c.Kind, Line: c.Line, Expected: c.spec.expected(c.Negate)}
 	for _, ep := range c.spec.endpoints() {
 		res.Endpoints = append(res.Endpoints, ep.String())
+	}
+	if p, ok := c.spec.(interface{ ends() path }); ok {
+		res.From, res.To = p.ends().From.String(), p.ends().To.String()
 	}
 	start := time.Now()
 	until := start.Add(c.Deadline)
