@@ -314,6 +314,7 @@ func daemonDrawing(t *testing.T) *drawing {
 		{Name: "no route", Kind: "route", Endpoints: []string{"router"}},
 		{Name: "web", Kind: "http", From: "node1", To: "203.0.113.9", Endpoints: []string{"node1"}},
 		{Name: "fine", Kind: "ping", Passed: true, From: "node1", To: "router"},
+		{Name: "cm09 there", Kind: "interface", Endpoints: []string{"node1/cm09"}},
 	}})
 	return d
 }
@@ -340,6 +341,7 @@ func TestRenderDaemonAndFailures(t *testing.T) {
 		`"container/node1/cm01" -- "host/outside" [color=red, fontcolor=red, style=bold, constraint=false, label="FAIL: cm01 reaches outside"];`,
 		`"host/router" [shape=ellipse, style=dashed, color=red, fontcolor=red, penwidth=2, label="router\nplain\nFAIL: no route"];`,
 		`"address/203.0.113.9" [shape=plaintext, label="203.0.113.9"];`,
+		`"container/node1/cm09" [shape=box, fontsize=10, style=dotted, color=red, fontcolor=red, penwidth=2, label="node1/cm09 (missing)\nFAIL: cm09 there"];`,
 	} {
 		if !strings.Contains(dot.String(), want) {
 			t.Errorf("dot lacks %s:\n%s", want, dot.String())
@@ -349,7 +351,7 @@ func TestRenderDaemonAndFailures(t *testing.T) {
 		t.Errorf("a passed check or the topology's container drawn:\n%s", dot.String())
 	}
 	nodes := mermaidShape(t, mm.String())
-	if nodes["host_router"] != "router<br>plain<br>FAIL: no route" || !strings.Contains(mm.String(), "class host_router failed") ||
+	if nodes["host_router"] != "router<br>plain<br>FAIL: no route" || !strings.Contains(mm.String(), "class host_router,container_node1_cm09 failed") ||
 		!strings.Contains(mm.String(), `  container_node1_cm01 -.->|"FAIL: cm01 reaches outside"| host_outside`) {
 		t.Errorf("mermaid failures:\n%s", mm.String())
 	}

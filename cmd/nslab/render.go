@@ -29,6 +29,7 @@ const (
 	kStopped   = "stopped" // a container that does not run
 	kNetwork   = "network"
 	kAddress   = "address"
+	kMissing   = "missing" // what a failed check names and the lab does not have
 
 	eLeg      = "leg"      // host to segment: interface and address
 	eMode     = "mode"     // host to container: its network mode
@@ -84,6 +85,7 @@ func (d *drawing) graph() graph {
 	for _, a := range d.extra {
 		g.nodes = append(g.nodes, gnode{id: a, kind: kAddress, lines: []string{strings.TrimPrefix(a, "address/")}})
 	}
+	g.addMissing(d.failed)
 	for _, f := range d.failed {
 		if f.to != "" {
 			g.edges = append(g.edges, gedge{from: f.from, to: f.to, kind: eFailed, lines: []string{f.label}})
@@ -96,6 +98,24 @@ func (d *drawing) graph() graph {
 		}
 	}
 	return g
+}
+
+// addMissing adds a node for each end of a failure the drawing lacks: a
+// container the check names and the daemon does not report.
+func (g *graph) addMissing(failed []failure) {
+	have := map[string]bool{}
+	for _, n := range g.nodes {
+		have[n.id] = true
+	}
+	for _, f := range failed {
+		for _, id := range []string{f.from, f.to} {
+			if id != "" && !have[id] {
+				have[id] = true
+				name := id[strings.Index(id, "/")+1:]
+				g.nodes = append(g.nodes, gnode{id: id, kind: kMissing, lines: []string{name + " (missing)"}})
+			}
+		}
+	}
 }
 
 // addDaemon adds what a host's daemon reports: its networks, and its
@@ -137,6 +157,7 @@ var (
 		kStopped:   "shape=box, fontsize=10, style=dashed",
 		kNetwork:   "shape=hexagon, fontsize=10",
 		kAddress:   "shape=plaintext",
+		kMissing:   "shape=box, fontsize=10, style=dotted",
 	}
 	dotEdgeAttrs = map[string]string{
 		eLeg:      "",
@@ -213,6 +234,7 @@ var (
 		kStopped:   {"[", "]"},
 		kNetwork:   {"{{", "}}"},
 		kAddress:   {">", "]"},
+		kMissing:   {"[", "]"},
 	}
 	mermaidLinks = map[string]string{
 		eLeg: "---", eMode: "-.-", eNetwork: "-.-", eEndpoint: "---", eFailed: "-.->",
@@ -250,7 +272,7 @@ func renderMermaid(w io.Writer, d *drawing) error {
 		switch {
 		case len(n.failed) > 0:
 			classes["failed"] = append(classes["failed"], id)
-		case n.kind == kPlain || n.kind == kStopped:
+		case n.kind == kPlain || n.kind == kStopped || n.kind == kMissing:
 			classes["dashed"] = append(classes["dashed"], id)
 		case n.kind == kSegment:
 			classes["segment"] = append(classes["segment"], id)
