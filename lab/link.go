@@ -117,30 +117,41 @@ func (h *Host) leg(iface string) (InterfaceSpec, string, error) {
 	return InterfaceSpec{}, "", fmt.Errorf("host %s has no interface %q into a segment (it has %s)", h.Name, iface, strings.Join(names, ", "))
 }
 
-// SetLink plugs (up) or unplugs (down) the cable of a host interface: the
-// fabric end of its leg goes up or down. See the top of this file.
-func (h *Host) SetLink(ctx context.Context, iface string, up bool) error {
+// onLeg runs fn with the fabric end of a host interface's leg and a
+// connection to the fabric namespace; its error names host and interface.
+func (h *Host) onLeg(iface string, fn func(f *fabricConn, leg string) error) error {
 	_, leg, err := h.leg(iface)
 	if err != nil {
 		return err
 	}
 	f, err := openFabric(h.lab.ID())
+	if err == nil {
+		defer f.close()
+		err = fn(f, leg)
+	}
 	if err != nil {
 		return fmt.Errorf("host %s: link %s: %w", h.Name, iface, err)
 	}
-	defer f.close()
-	l, err := f.h.LinkByName(leg)
-	if err != nil {
-		return fmt.Errorf("host %s: link %s: fabric end %s: %w", h.Name, iface, leg, err)
-	}
-	set, verb := f.h.LinkSetDown, "down"
-	if up {
-		set, verb = f.h.LinkSetUp, "up"
-	}
-	if err := netns.RetryTransient(ctx, func() error { return set(l) }); err != nil {
-		return fmt.Errorf("host %s: link %s: set fabric end %s %s: %w", h.Name, iface, leg, verb, err)
-	}
 	return nil
+}
+
+// SetLink plugs (up) or unplugs (down) the cable of a host interface: the
+// fabric end of its leg goes up or down. See the top of this file.
+func (h *Host) SetLink(ctx context.Context, iface string, up bool) error {
+	return h.onLeg(iface, func(f *fabricConn, leg string) error {
+		l, err := f.h.LinkByName(leg)
+		if err != nil {
+			return fmt.Errorf("fabric end %s: %w", leg, err)
+		}
+		set, verb := f.h.LinkSetDown, "down"
+		if up {
+			set, verb = f.h.LinkSetUp, "up"
+		}
+		if err := netns.RetryTransient(ctx, func() error { return set(l) }); err != nil {
+			return fmt.Errorf("set fabric end %s %s: %w", leg, verb, err)
+		}
+		return nil
+	})
 }
 
 // Impair degrades a host interface's link in the directions m names,
@@ -149,96 +160,71 @@ func (h *Host) SetLink(ctx context.Context, iface string, up bool) error {
 // kernel cannot make; should a later step fail, the directions are put back
 // as they were.
 func (h *Host) Impair(ctx context.Context, iface string, m Impairment) error {
-	_, leg, err := h.leg(iface)
-	if err != nil {
+	if _, _, err := h.leg(iface); err != nil {
 		return err
 	}
-	if err := m.Validate(); err != nil {
-		return fmt.Errorf("host %s: link %s: %w", h.Name, iface, err)
+	err := m.Validate()
+	if err == nil && (m.Delay > 0 || m.Jitter > 0) {
+		err = NetemSupport()
 	}
-	if m.Delay > 0 || m.Jitter > 0 {
-		if err := NetemSupport(); err != nil {
-			return fmt.Errorf("host %s: link %s: %w", h.Name, iface, err)
-		}
-	}
-	f, err := openFabric(h.lab.ID())
 	if err != nil {
 		return fmt.Errorf("host %s: link %s: %w", h.Name, iface, err)
 	}
-	defer f.close()
 	want := Shaping{Rate: m.Rate, Loss: m.Loss, Delay: m.Delay, Jitter: m.Jitter}
 	out, in := m.ways()
-	var undo undoList
-	for _, w := range []struct {
-		way string
-		on  bool
-	}{{DirOut, out}, {DirIn, in}} {
-		if !w.on {
-			continue
+	return h.onLeg(iface, func(f *fabricConn, leg string) error {
+		var undo undoList
+		for _, w := range [...]struct {
+			way string
+			on  bool
+		}{{DirOut, out}, {DirIn, in}} {
+			if !w.on {
+				continue
+			}
+			if err := f.replace(ctx, leg, w.way, want, &undo); err != nil {
+				return undo.run(err)
+			}
 		}
-		if err := f.replace(ctx, leg, w.way, want, &undo); err != nil {
-			return fmt.Errorf("host %s: link %s: %w", h.Name, iface, undo.run(err))
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // ClearImpairment removes whatever degrades a host interface's link, both
 // ways. A link that has none is left as it is.
 func (h *Host) ClearImpairment(ctx context.Context, iface string) error {
-	_, leg, err := h.leg(iface)
-	if err != nil {
-		return err
-	}
-	f, err := openFabric(h.lab.ID())
-	if err != nil {
-		return fmt.Errorf("host %s: link %s: %w", h.Name, iface, err)
-	}
-	defer f.close()
-	var errs []error
-	for _, way := range []string{DirOut, DirIn} {
-		if err := f.clear(leg, way); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("host %s: link %s: %w", h.Name, iface, err)
-	}
-	return nil
+	return h.onLeg(iface, func(f *fabricConn, leg string) error {
+		return errors.Join(f.clear(leg, DirOut), f.clear(leg, DirIn))
+	})
 }
 
 // Link reads a host interface's link from the kernel: both ends of its leg
 // and what degrades each direction.
 func (h *Host) Link(ctx context.Context, iface string) (LinkStatus, error) {
-	spec, leg, err := h.leg(iface)
+	spec, _, err := h.leg(iface)
 	if err != nil {
 		return LinkStatus{}, err
 	}
 	s := LinkStatus{Host: h.Name, Interface: iface, Segment: spec.Segment}
-	fail := func(err error) (LinkStatus, error) {
-		return LinkStatus{}, fmt.Errorf("host %s: link %s: %w", h.Name, iface, err)
-	}
-	hh, err := netns.Handle(h.NetNS())
+	err = h.onLeg(iface, func(f *fabricConn, leg string) error {
+		hh, err := netns.Handle(h.NetNS())
+		if err != nil {
+			return err
+		}
+		defer hh.Close()
+		if s.HostEnd, err = linkEnd(hh, iface); err != nil {
+			return fmt.Errorf("host end: %w", err)
+		}
+		if s.FabricEnd, err = linkEnd(f.h, leg); err != nil {
+			return fmt.Errorf("fabric end: %w", err)
+		}
+		if s.Out, err = f.read(leg, DirOut); err != nil {
+			return err
+		}
+		s.In, err = f.read(leg, DirIn)
+		return err
+	})
 	if err != nil {
-		return fail(err)
-	}
-	defer hh.Close()
-	if s.HostEnd, err = linkEnd(hh, iface); err != nil {
-		return fail(fmt.Errorf("host end: %w", err))
-	}
-	f, err := openFabric(h.lab.ID())
-	if err != nil {
-		return fail(err)
-	}
-	defer f.close()
-	if s.FabricEnd, err = linkEnd(f.h, leg); err != nil {
-		return fail(fmt.Errorf("fabric end: %w", err))
-	}
-	if s.Out, err = f.read(leg, DirOut); err != nil {
-		return fail(err)
-	}
-	if s.In, err = f.read(leg, DirIn); err != nil {
-		return fail(err)
+		return LinkStatus{}, err
 	}
 	return s, nil
 }
