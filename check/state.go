@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
+	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netns"
 )
 
@@ -71,15 +71,7 @@ func (s *networkSpec) expected(negate bool) string {
 	if negate {
 		return fmt.Sprintf("no network %s on %s", s.Name, s.At)
 	}
-	var with []string
-	for _, f := range []struct{ k, v string }{{"driver", s.Driver}, {"scope", s.Scope}, {"subnet", addrString(s.Subnet)}, {"gateway", addrString(s.Gateway)}} {
-		if f.v != "" {
-			with = append(with, f.k+" "+f.v)
-		}
-	}
-	if len(s.Containers) > 0 {
-		with = append(with, "containers "+strings.Join(s.Containers, ", "))
-	}
+	with := attrs("driver", s.Driver, "scope", s.Scope, "subnet", addrString(s.Subnet), "gateway", addrString(s.Gateway), "containers", strings.Join(s.Containers, ", "))
 	if len(with) == 0 {
 		return fmt.Sprintf("a network %s on %s", s.Name, s.At)
 	}
@@ -201,52 +193,21 @@ func (s *routeSpec) look(ctx context.Context, e *env, _ time.Time) (bool, bool, 
 	if err != nil {
 		return false, false, "", err
 	}
-	routes, err := readRoutes(ns)
+	_, routes, err := lab.ReadNetNS(ns)
 	if err != nil {
 		return false, false, "", fmt.Errorf("%s: %w", s.At, err)
 	}
 	var seen []string
 	holds := false
 	for _, r := range routes {
-		seen = append(seen, r.words())
-		holds = holds || (r.To == s.To && (!s.Via.IsValid() || r.Via == s.Via) && (s.Dev == "" || r.Dev == s.Dev))
+		words := r.Dst
+		if r.Gw != "" {
+			words += " via " + r.Gw
+		}
+		seen = append(seen, words+" dev "+r.Dev)
+		holds = holds || (r.Dst == routeDst(s.To) && (!s.Via.IsValid() || r.Gw == s.Via.String()) && (s.Dev == "" || r.Dev == s.Dev))
 	}
 	return holds, false, "routes: " + orNone(seen), nil
-}
-
-// readRoutes lists the IPv4 routes of the main table of the namespace at ns.
-func readRoutes(ns string) ([]routeSpec, error) {
-	h, err := netns.Handle(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	links, err := netns.LinkList(h)
-	if err != nil {
-		return nil, fmt.Errorf("links: %w", err)
-	}
-	names := map[int]string{}
-	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
-	}
-	rs, err := netns.RouteList(h, nil, netlink.FAMILY_V4)
-	if err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
-	}
-	var out []routeSpec
-	for _, r := range rs {
-		rt := routeSpec{To: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Dev: names[r.LinkIndex]}
-		if r.Dst != nil {
-			a, _ := netip.AddrFromSlice(r.Dst.IP.To4())
-			ones, _ := r.Dst.Mask.Size()
-			rt.To = netip.PrefixFrom(a, ones)
-		}
-		if r.Gw != nil {
-			rt.Via, _ = netip.AddrFromSlice(r.Gw.To4())
-		}
-		out = append(out, rt)
-	}
-	return out, nil
 }
 
 // forwardingSpec is a namespace's net.ipv4.ip_forward.
@@ -335,13 +296,9 @@ func (s *interfaceSpec) expected(negate bool) string {
 	}
 	var with []string
 	if s.Up != nil {
-		with = append(with, map[bool]string{false: "down", true: "up"}[*s.Up])
+		with = append(with, upDown(*s.Up))
 	}
-	for _, f := range []struct{ k, v string }{{"kind", s.Kind}, {"address", addrString(s.Address)}, {"mac", s.MAC.String()}, {"master", s.Master}} {
-		if f.v != "" {
-			with = append(with, f.k+" "+f.v)
-		}
-	}
+	with = append(with, attrs("kind", s.Kind, "address", addrString(s.Address), "mac", s.MAC.String(), "master", s.Master)...)
 	if len(with) == 0 {
 		return fmt.Sprintf("an interface %s in %s", s.Name, s.At)
 	}
@@ -353,48 +310,42 @@ func (s *interfaceSpec) look(ctx context.Context, e *env, _ time.Time) (bool, bo
 	if err != nil {
 		return false, false, "", err
 	}
-	h, err := netns.Handle(ns)
+	links, _, err := lab.ReadNetNS(ns)
 	if err != nil {
-		return false, false, "", err
+		return false, false, "", fmt.Errorf("%s: %w", s.At, err)
 	}
-	defer h.Close()
-	links, err := netns.LinkList(h)
-	if err != nil {
-		return false, false, "", fmt.Errorf("%s: links: %w", s.At, err)
-	}
-	names := map[int]string{}
 	var all []string
-	var link netlink.Link
 	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
-		all = append(all, l.Attrs().Name)
-		if l.Attrs().Name == s.Name {
-			link = l
+		all = append(all, l.Name)
+		if l.Name != s.Name {
+			continue
+		}
+		seen := fmt.Sprintf("%s: %s, %s", l.Name, upDown(l.Up), strings.Join(attrs("kind", l.Kind, "addresses", orNone(l.Addresses), "mac", l.MAC, "master", l.Master), ", "))
+		ok := (s.Up == nil || *s.Up == l.Up) && (s.Kind == "" || l.Kind == s.Kind) &&
+			(s.Master == "" || l.Master == s.Master) &&
+			(!s.Address.IsValid() || slices.Contains(l.Addresses, s.Address.String())) &&
+			(s.MAC == nil || l.MAC == s.MAC.String())
+		return ok, false, seen, nil
+	}
+	return false, false, fmt.Sprintf("no %s; %s has %s", s.Name, s.At, strings.Join(all, ", ")), nil
+}
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+// attrs pairs names with values, "name value", leaving out empty values.
+func attrs(kv ...string) []string {
+	var out []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			out = append(out, kv[i]+" "+kv[i+1])
 		}
 	}
-	if link == nil {
-		sort.Strings(all)
-		return false, false, fmt.Sprintf("no %s; %s has %s", s.Name, s.At, strings.Join(all, ", ")), nil
-	}
-	addrs, err := netns.AddrList(h, link, netlink.FAMILY_V4)
-	if err != nil {
-		return false, false, "", fmt.Errorf("%s: addresses of %s: %w", s.At, s.Name, err)
-	}
-	var as []string
-	for _, a := range addrs {
-		as = append(as, a.IPNet.String())
-	}
-	la := link.Attrs()
-	up := la.Flags&net.FlagUp != 0
-	seen := fmt.Sprintf("%s: %s, kind %s, addresses %s, mac %s", s.Name, map[bool]string{false: "down", true: "up"}[up], link.Type(), orNone(as), la.HardwareAddr)
-	if m := names[la.MasterIndex]; m != "" {
-		seen += ", master " + m
-	}
-	ok := (s.Up == nil || *s.Up == up) && (s.Kind == "" || link.Type() == s.Kind) &&
-		(s.Master == "" || names[la.MasterIndex] == s.Master) &&
-		(!s.Address.IsValid() || slices.Contains(as, s.Address.String())) &&
-		(s.MAC == nil || la.HardwareAddr.String() == s.MAC.String())
-	return ok, false, seen, nil
+	return out
 }
 
 // fdbSpec is a MAC address a bridge has in its forwarding table.
