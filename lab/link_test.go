@@ -146,27 +146,30 @@ func iperf3(t *testing.T, from, to *Host, addr string, reverse bool) float64 {
 	if reverse {
 		args = append(args, "-R")
 	}
-	var r ExecResult
-	var err error
-	// The server needs a moment to listen.
-	for try := 0; try < 50; try++ {
-		if r, err = from.Exec(ctx, args...); err == nil && r.ExitCode == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil || r.ExitCode != 0 {
-		t.Fatalf("iperf3: %v %s %s", err, r.Stdout, r.Stderr)
-	}
 	var out struct {
 		End struct {
 			SumReceived struct {
 				BitsPerSecond float64 `json:"bits_per_second"`
 			} `json:"sum_received"`
 		} `json:"end"`
+		// iperf3 -J reports a failure here, with exit status 0 at times.
+		Error string `json:"error"`
 	}
-	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
-		t.Fatalf("iperf3 -J: %v", err)
+	// The server needs a moment to listen.
+	for try := 0; ; try++ {
+		r, err := from.Exec(ctx, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Error = ""
+		jerr := json.Unmarshal([]byte(r.Stdout), &out)
+		if jerr == nil && r.ExitCode == 0 && out.Error == "" {
+			break
+		}
+		if try == 50 {
+			t.Fatalf("iperf3: exit %d, %v, %s\n%s%s", r.ExitCode, jerr, out.Error, r.Stdout, r.Stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	return out.End.SumReceived.BitsPerSecond
 }
