@@ -11,10 +11,10 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
-	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // An endpoint is where a check looks from or at: a host's namespace
@@ -121,12 +121,9 @@ func (e *env) docker(host string) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.DockerHost() == "" {
-		return nil, fmt.Errorf("host %s is of kind %s and runs no daemon", host, h.Spec.Kind)
-	}
-	c, err := client.New(client.WithHost(h.DockerHost()))
+	c, err := h.DockerClient()
 	if err != nil {
-		return nil, fmt.Errorf("host %s: docker client: %w", host, err)
+		return nil, err
 	}
 	e.clients[host] = c
 	return c, nil
@@ -199,25 +196,22 @@ func (e *env) address(ctx context.Context, t target, from endpoint) (netip.Addr,
 // firstIPv4 reads the first IPv4 address of iface ("": of any interface but
 // lo) in the namespace at ns.
 func firstIPv4(ns, iface string, t target) (netip.Addr, error) {
-	h, err := netns.Handle(ns)
+	links, err := kernel.Links(ns)
 	if err != nil {
-		return netip.Addr{}, err
+		return netip.Addr{}, fmt.Errorf("%s: %w", t, err)
 	}
-	defer h.Close()
-	var link netlink.Link
+	for _, l := range links {
+		if (iface != "" && l.Name != iface) || l.Name == "lo" {
+			continue
+		}
+		for _, cidr := range l.Addrs {
+			if p, err := netip.ParsePrefix(cidr); err == nil && p.Addr().Is4() {
+				return p.Addr(), nil
+			}
+		}
+	}
 	if iface != "" {
-		if link, err = h.LinkByName(iface); err != nil {
-			return netip.Addr{}, fmt.Errorf("%s: interface %s: %w", t, iface, err)
-		}
-	}
-	addrs, err := netns.AddrList(h, link, netlink.FAMILY_V4)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("%s: addresses: %w", t, err)
-	}
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && !ip.IsLoopback() {
-			return ip, nil
-		}
+		return netip.Addr{}, fmt.Errorf("%s: no IPv4 address on %s", t, iface)
 	}
 	return netip.Addr{}, fmt.Errorf("%s has no IPv4 address", t)
 }

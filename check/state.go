@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
-	"golang.org/x/sys/unix"
-	"gopkg.in/yaml.v3"
+	"github.com/vishvananda/netlink"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // at is the endpoint a state check looks at.
@@ -193,18 +193,14 @@ func (s *routeSpec) look(ctx context.Context, e *env, _ time.Time) (bool, bool, 
 	if err != nil {
 		return false, false, "", err
 	}
-	_, routes, err := lab.ReadNetNS(ns)
+	routes, err := kernel.Routes(ns, netlink.FAMILY_V4, kernel.MainTable)
 	if err != nil {
 		return false, false, "", fmt.Errorf("%s: %w", s.At, err)
 	}
 	var seen []string
 	holds := false
 	for _, r := range routes {
-		words := r.Dst
-		if r.Gw != "" {
-			words += " via " + r.Gw
-		}
-		seen = append(seen, words+" dev "+r.Dev)
+		seen = append(seen, r.String())
 		holds = holds || (r.Dst == routeDst(s.To) && (!s.Via.IsValid() || r.Gw == s.Via.String()) && (s.Dev == "" || r.Dev == s.Dev))
 	}
 	return holds, false, "routes: " + orNone(seen), nil
@@ -248,17 +244,11 @@ func (s *forwardingSpec) look(ctx context.Context, e *env, _ time.Time) (bool, b
 	if err != nil {
 		return false, false, "", err
 	}
-	var v []byte
-	// /proc/sys/net shows the namespace of the thread that reads it.
-	err = netns.Do(ns, func() (err error) {
-		v, err = os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-		return err
-	})
+	v, err := kernel.Sysctl(ns, "net.ipv4.ip_forward")
 	if err != nil {
 		return false, false, "", fmt.Errorf("%s: %w", s.At, err)
 	}
-	on := strings.TrimSpace(string(v)) == "1"
-	return on == s.Enabled, false, "net.ipv4.ip_forward = " + strings.TrimSpace(string(v)), nil
+	return (v == "1") == s.Enabled, false, "net.ipv4.ip_forward = " + v, nil
 }
 
 // interfaceSpec is an interface of a namespace as the kernel has it.
@@ -310,7 +300,7 @@ func (s *interfaceSpec) look(ctx context.Context, e *env, _ time.Time) (bool, bo
 	if err != nil {
 		return false, false, "", err
 	}
-	links, _, err := lab.ReadNetNS(ns)
+	links, err := kernel.Links(ns)
 	if err != nil {
 		return false, false, "", fmt.Errorf("%s: %w", s.At, err)
 	}
@@ -320,10 +310,10 @@ func (s *interfaceSpec) look(ctx context.Context, e *env, _ time.Time) (bool, bo
 		if l.Name != s.Name {
 			continue
 		}
-		seen := fmt.Sprintf("%s: %s, %s", l.Name, upDown(l.Up), strings.Join(attrs("kind", l.Kind, "addresses", orNone(l.Addresses), "mac", l.MAC, "master", l.Master), ", "))
+		seen := fmt.Sprintf("%s: %s, %s", l.Name, upDown(l.Up), strings.Join(attrs("kind", l.Kind, "addresses", orNone(l.Addrs), "mac", l.MAC, "master", l.Master), ", "))
 		ok := (s.Up == nil || *s.Up == l.Up) && (s.Kind == "" || l.Kind == s.Kind) &&
 			(s.Master == "" || l.Master == s.Master) &&
-			(!s.Address.IsValid() || slices.Contains(l.Addresses, s.Address.String())) &&
+			(!s.Address.IsValid() || slices.Contains(l.Addrs, s.Address.String())) &&
 			(s.MAC == nil || l.MAC == s.MAC.String())
 		return ok, false, seen, nil
 	}
@@ -380,41 +370,17 @@ func (s *fdbSpec) look(ctx context.Context, e *env, _ time.Time) (bool, bool, st
 	if err != nil {
 		return false, false, "", err
 	}
-	h, err := netns.Handle(ns)
+	entries, err := kernel.FDB(ns, s.Bridge)
 	if err != nil {
-		return false, false, "", err
-	}
-	defer h.Close()
-	br, err := h.LinkByName(s.Bridge)
-	if err != nil {
-		return false, false, fmt.Sprintf("no bridge %s in %s", s.Bridge, s.At), nil
-	}
-	links, err := netns.LinkList(h)
-	if err != nil {
-		return false, false, "", err
-	}
-	ports := map[int]string{}
-	for _, l := range links {
-		if l.Attrs().MasterIndex == br.Attrs().Index {
-			ports[l.Attrs().Index] = l.Attrs().Name
-		}
-	}
-	entries, err := netns.NeighList(h, 0, unix.AF_BRIDGE)
-	if err != nil {
-		return false, false, "", fmt.Errorf("%s: fdb: %w", s.At, err)
+		return false, false, fmt.Sprintf("no forwarding table of %s in %s: %v", s.Bridge, s.At, err), nil
 	}
 	var learned []string
 	for _, n := range entries {
-		port, ok := ports[n.LinkIndex]
-		if !ok || n.HardwareAddr == nil {
-			continue
-		}
-		learned = append(learned, n.HardwareAddr.String()+" on "+port)
-		if n.HardwareAddr.String() == s.MAC.String() {
-			return true, false, n.HardwareAddr.String() + " on " + port, nil
+		learned = append(learned, n.MAC+" on "+n.Port)
+		if n.MAC == s.MAC.String() {
+			return true, false, n.MAC + " on " + n.Port, nil
 		}
 	}
-	sort.Strings(learned)
 	return false, false, fmt.Sprintf("%s holds %s", s.Bridge, orNone(learned)), nil
 }
 

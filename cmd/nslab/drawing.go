@@ -91,7 +91,7 @@ func (v *daemonView) sort() {
 
 // daemonOf asks a docker host's daemon for its networks and containers.
 func daemonOf(ctx context.Context, h *lab.Host) (*daemonView, error) {
-	c, err := client.New(client.WithHost(h.DockerHost()))
+	c, err := h.DockerClient()
 	if err != nil {
 		return nil, err
 	}
