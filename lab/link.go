@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/undo"
 )
 
 // A host interface's link is its veth leg: the host end (eth1, ...) and the
@@ -172,8 +173,16 @@ func (h *Host) Impair(ctx context.Context, iface string, m Impairment) error {
 	}
 	want := Shaping{Rate: m.Rate, Loss: m.Loss, Delay: m.Delay, Jitter: m.Jitter}
 	out, in := m.ways()
-	return h.onLeg(iface, func(f *fabricConn, leg string) error {
-		var undo undoList
+	return h.onLeg(iface, func(f *fabricConn, leg string) (err error) {
+		var u undo.Steps
+		var undoErrs []error
+		defer func() {
+			if err != nil {
+				u.Run()
+				err = errors.Join(append([]error{err}, undoErrs...)...)
+			}
+		}()
+		failed := func(e error) { undoErrs = append(undoErrs, fmt.Errorf("and putting it back: %w", e)) }
 		for _, w := range [...]struct {
 			way string
 			on  bool
@@ -181,8 +190,8 @@ func (h *Host) Impair(ctx context.Context, iface string, m Impairment) error {
 			if !w.on {
 				continue
 			}
-			if err := f.replace(ctx, leg, w.way, want, &undo); err != nil {
-				return undo.run(err)
+			if err := f.replace(ctx, leg, w.way, want, &u, failed); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -276,22 +285,4 @@ func (t *Topology) checkKernelFor() error {
 		return &TopologyError{Problems: ps}
 	}
 	return nil
-}
-
-// undoList holds the steps that take back what an operation did so far,
-// run last first when a later step fails.
-type undoList []func() error
-
-func (u *undoList) add(step func() error) { *u = append(*u, step) }
-
-// run undoes every step and returns cause, with whatever could not be undone.
-func (u *undoList) run(cause error) error {
-	errs := []error{cause}
-	for i := len(*u) - 1; i >= 0; i-- {
-		if err := (*u)[i](); err != nil {
-			errs = append(errs, fmt.Errorf("and undoing: %w", err))
-		}
-	}
-	*u = nil
-	return errors.Join(errs...)
 }

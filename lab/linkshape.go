@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/undo"
 )
 
 // fabricConn holds a netlink handle and an nftables connection bound to a
@@ -58,9 +59,9 @@ func ifbName(leg string) string { return leg + "-out" }
 // direction of leg.
 func chainName(leg, way string) string { return leg + "-" + way }
 
-// replace makes want the shaping of one direction of leg. The step's undo
-// puts back what was there.
-func (f *fabricConn) replace(ctx context.Context, leg, way string, want Shaping, undo *undoList) error {
+// replace makes want the shaping of one direction of leg. Its undo step
+// puts back what was there, telling failed when it cannot.
+func (f *fabricConn) replace(ctx context.Context, leg, way string, want Shaping, u *undo.Steps, failed func(error)) error {
 	old, err := f.read(leg, way)
 	if err != nil {
 		return err
@@ -68,11 +69,10 @@ func (f *fabricConn) replace(ctx context.Context, leg, way string, want Shaping,
 	if err := f.clear(leg, way); err != nil {
 		return err
 	}
-	undo.add(func() error {
-		if err := f.clear(leg, way); err != nil {
-			return err
+	u.Add(func() {
+		if err := errors.Join(f.clear(leg, way), f.apply(ctx, leg, way, old)); err != nil {
+			failed(err)
 		}
-		return f.apply(ctx, leg, way, old)
 	})
 	return f.apply(ctx, leg, way, want)
 }
