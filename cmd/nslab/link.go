@@ -56,11 +56,7 @@ namespace: inside the host, its qdiscs and firewall stay as they were.`,
 			if err := onlyFlagsOf(cmd, verb); err != nil {
 				return usageError(err)
 			}
-			l, err := a.openLab()
-			if err != nil {
-				return err
-			}
-			h, err := l.Host(host)
+			h, err := a.openHost(host)
 			if err != nil {
 				return err
 			}

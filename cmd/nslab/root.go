@@ -157,6 +157,15 @@ func (a *app) openLab() (*lab.Lab, error) {
 	return a.open(id)
 }
 
+// openHost returns the named host of the selected lab.
+func (a *app) openHost(name string) (*lab.Host, error) {
+	l, err := a.openLab()
+	if err != nil {
+		return nil, err
+	}
+	return l.Host(name)
+}
+
 func (a *app) open(id string) (*lab.Lab, error) {
 	l, err := lab.Open(a.root, id)
 	if errors.Is(err, fs.ErrNotExist) {
