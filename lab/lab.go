@@ -107,6 +107,9 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	if err := topo.Validate(); err != nil {
 		return nil, err
 	}
+	if err := topo.checkKernelFor(); err != nil {
+		return nil, err
+	}
 	o = o.withDefaults()
 	bin := ""
 	if topo.hasDocker() {
@@ -249,6 +252,9 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 	}
 	fmt.Fprintf(o.Progress, "fabric: %d segments\n", len(l.topo.Segments))
 	if err := l.buildHosts(ctx, f, o); err != nil {
+		return err
+	}
+	if err := l.applyImpairments(ctx); err != nil {
 		return err
 	}
 	// The cluster store answers before any daemon pointed at it starts.

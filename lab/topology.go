@@ -5,20 +5,15 @@
 package lab
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nslab/nslab/hostdconfig"
+	"github.com/nslab/nslab/internal/yamldoc"
 )
 
 // Topology is a parsed and validated lab description.
@@ -110,6 +105,9 @@ type InterfaceSpec struct {
 	Segment string       `json:"segment"`
 	Address netip.Prefix `json:"address,omitzero"` // zero: no address
 	MAC     string       `json:"mac,omitempty"`
+	// Impairment degrades the interface's link from the start (rate:,
+	// loss:, delay:, jitter:, direction:); nil: a clean link.
+	Impairment *Impairment `json:"impairment,omitempty"`
 }
 
 // RouteSpec is a static route of a host.
@@ -128,31 +126,23 @@ type ContainerSpec struct {
 }
 
 // Problem is one thing wrong with a topology, located in its file.
-type Problem struct {
-	File    string
-	Line    int // 0 when unknown (a topology built in code)
-	Field   string
-	Message string
-}
-
-func (p Problem) String() string {
-	loc := p.File
-	if loc == "" {
-		loc = "topology"
-	}
-	if p.Line > 0 {
-		loc += ":" + strconv.Itoa(p.Line)
-	}
-	if p.Field == "" {
-		return loc + ": " + p.Message
-	}
-	return loc + ": " + p.Field + ": " + p.Message
-}
+type Problem = yamldoc.Problem
 
 // TopologyError lists every problem found in a topology; nothing was
 // created because of it.
 type TopologyError struct {
 	Problems []Problem
+}
+
+// Unwrap gives the errors behind the problems to errors.Is and errors.As.
+func (e *TopologyError) Unwrap() []error {
+	var errs []error
+	for _, p := range e.Problems {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
 }
 
 func (e *TopologyError) Error() string {
@@ -174,14 +164,14 @@ func LoadTopology(path string) (*Topology, error) {
 
 // ParseTopology parses and validates a topology; file names it in errors.
 func ParseTopology(file string, data []byte) (*Topology, error) {
-	d := &decoder{file: file, lines: lines{}}
+	d := &decoder{yamldoc.New(file)}
 	t := d.document(data)
-	if len(d.problems) > 0 {
-		return nil, &TopologyError{Problems: d.problems}
+	if len(d.Problems) > 0 {
+		return nil, &TopologyError{Problems: d.Problems}
 	}
 	t.File = file
 	t.applyDefaults()
-	if ps := t.check(d.lines); len(ps) > 0 {
+	if ps := t.check(d.Lines); len(ps) > 0 {
 		return nil, &TopologyError{Problems: ps}
 	}
 	return t, nil
@@ -211,56 +201,22 @@ func (l lines) at(path string) int {
 	return 1
 }
 
-type decoder struct {
-	file     string
-	lines    lines
-	problems []Problem
-}
-
-func (d *decoder) errorf(line int, field, format string, args ...any) {
-	d.problems = append(d.problems, Problem{File: d.file, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-// yamlLine takes the line number out of a YAML syntax error: the YAML
-// library reports one only as text ("yaml: line 3: did not find expected
-// key"), with no typed error to ask. The text only places the message; no
-// decision rests on it.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// decoder reads a topology's nodes.
+type decoder struct{ *yamldoc.Decoder }
 
 func (d *decoder) document(data []byte) *Topology {
 	t := &Topology{}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.errorf(1, "", "empty file: a topology needs at least one host")
-			return t
-		}
-		line := 0
-		msg := err.Error()
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = m[2]
-		}
-		d.errorf(line, "", "not valid YAML: %s", msg)
+	root, ok := d.Root(data, "topology", "a topology needs at least one host")
+	if !ok {
 		return t
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		d.errorf(extra.Line, "", "a topology file holds one YAML document")
-		return t
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
-	d.mapping(root, "", map[string]func(*yaml.Node, string){
-		"name": func(v *yaml.Node, f string) { t.Name = d.str(v, f) },
+	d.Mapping(root, "", map[string]func(*yaml.Node, string){
+		"name": func(v *yaml.Node, f string) { t.Name = d.Str(v, f) },
 		"segments": func(v *yaml.Node, f string) {
-			d.seq(v, f, func(item *yaml.Node, p string) { t.Segments = append(t.Segments, d.segment(item, p)) })
+			d.Seq(v, f, func(item *yaml.Node, p string) { t.Segments = append(t.Segments, d.segment(item, p)) })
 		},
 		"hosts": func(v *yaml.Node, f string) {
-			d.seq(v, f, func(item *yaml.Node, p string) { t.Hosts = append(t.Hosts, d.host(item, p)) })
+			d.Seq(v, f, func(item *yaml.Node, p string) { t.Hosts = append(t.Hosts, d.host(item, p)) })
 		},
 		"etcd": func(v *yaml.Node, f string) { t.Etcd = d.etcdSettings(v, f) },
 	})
@@ -269,8 +225,8 @@ func (d *decoder) document(data []byte) *Topology {
 
 func (d *decoder) etcdSettings(n *yaml.Node, path string) *EtcdSettings {
 	e := &EtcdSettings{}
-	d.mapping(n, path, map[string]func(*yaml.Node, string){
-		"token":       func(v *yaml.Node, f string) { e.Token = d.str(v, f) },
+	d.Mapping(n, path, map[string]func(*yaml.Node, string){
+		"token":       func(v *yaml.Node, f string) { e.Token = d.Str(v, f) },
 		"tick_ms":     func(v *yaml.Node, f string) { e.TickMs = d.millis(v, f) },
 		"election_ms": func(v *yaml.Node, f string) { e.ElectionMs = d.millis(v, f) },
 	})
@@ -279,11 +235,11 @@ func (d *decoder) etcdSettings(n *yaml.Node, path string) *EtcdSettings {
 
 func (d *decoder) etcdMember(n *yaml.Node, path string) *EtcdMember {
 	m := &EtcdMember{}
-	d.mapping(n, path, map[string]func(*yaml.Node, string){
-		"name":    func(v *yaml.Node, f string) { m.Name = d.str(v, f) },
+	d.Mapping(n, path, map[string]func(*yaml.Node, string){
+		"name":    func(v *yaml.Node, f string) { m.Name = d.Str(v, f) },
 		"address": func(v *yaml.Node, f string) { m.Address = d.addr(v, f) },
 	})
-	d.require(n, path, "name")
+	d.Require(n, path, "name")
 	return m
 }
 
@@ -291,7 +247,7 @@ func (d *decoder) etcdMember(n *yaml.Node, path string) *EtcdMember {
 func (d *decoder) millis(n *yaml.Node, path string) uint {
 	var v uint
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil || v == 0 {
-		d.errorf(n.Line, path, "must be a positive whole number of milliseconds, not %q", n.Value)
+		d.Errorf(n.Line, path, "must be a positive whole number of milliseconds, not %q", n.Value)
 		return 0
 	}
 	return v
@@ -299,65 +255,65 @@ func (d *decoder) millis(n *yaml.Node, path string) uint {
 
 func (d *decoder) segment(n *yaml.Node, path string) Segment {
 	var s Segment
-	d.mapping(n, path, map[string]func(*yaml.Node, string){
-		"name":   func(v *yaml.Node, f string) { s.Name = d.str(v, f) },
+	d.Mapping(n, path, map[string]func(*yaml.Node, string){
+		"name":   func(v *yaml.Node, f string) { s.Name = d.Str(v, f) },
 		"prefix": func(v *yaml.Node, f string) { s.Prefix = d.prefix(v, f) },
 	})
-	d.require(n, path, "name", "prefix")
+	d.Require(n, path, "name", "prefix")
 	return s
 }
 
 func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 	h := HostSpec{Forwarding: true}
 	forwarding := false
-	d.mapping(n, path, map[string]func(*yaml.Node, string){
-		"name": func(v *yaml.Node, f string) { h.Name = d.str(v, f) },
-		"kind": func(v *yaml.Node, f string) { h.Kind = d.str(v, f) },
+	d.Mapping(n, path, map[string]func(*yaml.Node, string){
+		"name": func(v *yaml.Node, f string) { h.Name = d.Str(v, f) },
+		"kind": func(v *yaml.Node, f string) { h.Kind = d.Str(v, f) },
 		"forwarding": func(v *yaml.Node, f string) {
 			forwarding = true
-			h.Forwarding = d.boolean(v, f)
+			h.Forwarding = d.Bool(v, f)
 		},
 		"interfaces": func(v *yaml.Node, f string) {
-			d.seq(v, f, func(item *yaml.Node, p string) { h.Interfaces = append(h.Interfaces, d.iface(item, p)) })
+			d.Seq(v, f, func(item *yaml.Node, p string) { h.Interfaces = append(h.Interfaces, d.iface(item, p)) })
 		},
 		"routes": func(v *yaml.Node, f string) {
-			d.seq(v, f, func(item *yaml.Node, p string) { h.Routes = append(h.Routes, d.route(item, p)) })
+			d.Seq(v, f, func(item *yaml.Node, p string) { h.Routes = append(h.Routes, d.route(item, p)) })
 		},
 		"dns": func(v *yaml.Node, f string) {
-			d.seq(v, f, func(item *yaml.Node, p string) { h.DNS = append(h.DNS, d.addr(item, p)) })
+			d.Seq(v, f, func(item *yaml.Node, p string) { h.DNS = append(h.DNS, d.addr(item, p)) })
 		},
 		"containers": func(v *yaml.Node, f string) {
-			d.seq(v, f, func(item *yaml.Node, p string) { h.Containers = append(h.Containers, d.container(item, p)) })
+			d.Seq(v, f, func(item *yaml.Node, p string) { h.Containers = append(h.Containers, d.container(item, p)) })
 		},
 		"bridge": func(v *yaml.Node, f string) { h.Bridge = d.bridgeAddr(v, f) },
 		"firewall": func(v *yaml.Node, f string) {
-			h.Firewall = d.str(v, f)
+			h.Firewall = d.Str(v, f)
 			if h.Firewall != "iptables" && h.Firewall != "nftables" {
-				d.errorf(v.Line, f, "firewall %q: want iptables or nftables", h.Firewall)
+				d.Errorf(v.Line, f, "firewall %q: want iptables or nftables", h.Firewall)
 			}
 		},
-		"userland_proxy":    func(v *yaml.Node, f string) { h.NoUserlandProxy = !d.boolean(v, f) },
-		"icc":               func(v *yaml.Node, f string) { h.NoICC = !d.boolean(v, f) },
+		"userland_proxy":    func(v *yaml.Node, f string) { h.NoUserlandProxy = !d.Bool(v, f) },
+		"icc":               func(v *yaml.Node, f string) { h.NoICC = !d.Bool(v, f) },
 		"etcd":              func(v *yaml.Node, f string) { h.Etcd = d.etcdMember(v, f) },
-		"cluster_store":     func(v *yaml.Node, f string) { h.ClusterStore = d.str(v, f) },
-		"cluster_advertise": func(v *yaml.Node, f string) { h.ClusterAdvertise = d.str(v, f) },
+		"cluster_store":     func(v *yaml.Node, f string) { h.ClusterStore = d.Str(v, f) },
+		"cluster_advertise": func(v *yaml.Node, f string) { h.ClusterAdvertise = d.Str(v, f) },
 	})
 	if (h.ClusterStore != "" || h.ClusterAdvertise != "") && h.Kind == KindPlain {
 		f := path + ".cluster_store"
 		if h.ClusterStore == "" {
 			f = path + ".cluster_advertise"
 		}
-		d.errorf(d.lines[f], f, "host %s is plain and runs no daemon; a cluster store needs kind %s", h.Name, KindDocker)
+		d.Errorf(d.Lines[f], f, "host %s is plain and runs no daemon; a cluster store needs kind %s", h.Name, KindDocker)
 	}
 	if h.NoICC && h.Kind == KindPlain {
-		d.errorf(d.lines[path+".icc"], path+".icc", "host %s is plain and runs no daemon; icc needs kind %s", h.Name, KindDocker)
+		d.Errorf(d.Lines[path+".icc"], path+".icc", "host %s is plain and runs no daemon; icc needs kind %s", h.Name, KindDocker)
 	}
 	if (h.Firewall != "" || h.NoUserlandProxy) && h.Kind == KindPlain {
-		d.errorf(d.lines[path+".firewall"], path, "host %s is plain and runs no daemon; firewall and userland_proxy need kind %s", h.Name, KindDocker)
+		d.Errorf(d.Lines[path+".firewall"], path, "host %s is plain and runs no daemon; firewall and userland_proxy need kind %s", h.Name, KindDocker)
 	}
-	d.require(n, path, "name")
+	d.Require(n, path, "name")
 	if h.Bridge.IsValid() && h.Kind == KindPlain {
-		d.errorf(d.lines[path+".bridge"], path+".bridge", "host %s is plain and runs no daemon; a default bridge needs kind %s", h.Name, KindDocker)
+		d.Errorf(d.Lines[path+".bridge"], path+".bridge", "host %s is plain and runs no daemon; a default bridge needs kind %s", h.Name, KindDocker)
 	}
 	// dockerd turns forwarding on; a bare namespace starts with it off.
 	if !forwarding && h.Kind == KindPlain {
@@ -368,21 +324,34 @@ func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 
 func (d *decoder) iface(n *yaml.Node, path string) InterfaceSpec {
 	var i InterfaceSpec
-	d.mapping(n, path, map[string]func(*yaml.Node, string){
-		"segment": func(v *yaml.Node, f string) { i.Segment = d.str(v, f) },
-		"name":    func(v *yaml.Node, f string) { i.Name = d.str(v, f) },
-		"address": func(v *yaml.Node, f string) { i.Address = d.hostPrefix(v, f) },
-		"mac":     func(v *yaml.Node, f string) { i.MAC = d.str(v, f) },
+	d.Mapping(n, path, map[string]func(*yaml.Node, string){
+		"segment":   func(v *yaml.Node, f string) { i.Segment = d.Str(v, f) },
+		"name":      func(v *yaml.Node, f string) { i.Name = d.Str(v, f) },
+		"address":   func(v *yaml.Node, f string) { i.Address = d.hostPrefix(v, f) },
+		"mac":       func(v *yaml.Node, f string) { i.MAC = d.Str(v, f) },
+		"rate":      func(v *yaml.Node, f string) { d.impairment(&i).Rate = yamldoc.Scalar(d.Decoder, v, f, ParseRate) },
+		"loss":      func(v *yaml.Node, f string) { d.impairment(&i).Loss = yamldoc.Scalar(d.Decoder, v, f, ParseLoss) },
+		"delay":     func(v *yaml.Node, f string) { d.impairment(&i).Delay = yamldoc.Scalar(d.Decoder, v, f, ParseDelay) },
+		"jitter":    func(v *yaml.Node, f string) { d.impairment(&i).Jitter = yamldoc.Scalar(d.Decoder, v, f, ParseDelay) },
+		"direction": func(v *yaml.Node, f string) { d.impairment(&i).Direction = d.Str(v, f) },
 	})
-	d.require(n, path, "segment")
+	d.Require(n, path, "segment")
 	return i
+}
+
+// impairment returns the interface's impairment, made on its first field.
+func (d *decoder) impairment(i *InterfaceSpec) *Impairment {
+	if i.Impairment == nil {
+		i.Impairment = &Impairment{}
+	}
+	return i.Impairment
 }
 
 func (d *decoder) route(n *yaml.Node, path string) RouteSpec {
 	var r RouteSpec
-	d.mapping(n, path, map[string]func(*yaml.Node, string){
+	d.Mapping(n, path, map[string]func(*yaml.Node, string){
 		"to": func(v *yaml.Node, f string) {
-			if d.str(v, f) == "default" {
+			if d.Str(v, f) == "default" {
 				r.To = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 				return
 			}
@@ -390,111 +359,33 @@ func (d *decoder) route(n *yaml.Node, path string) RouteSpec {
 		},
 		"via": func(v *yaml.Node, f string) { r.Via = d.addr(v, f) },
 	})
-	d.require(n, path, "to", "via")
+	d.Require(n, path, "to", "via")
 	return r
 }
 
 func (d *decoder) container(n *yaml.Node, path string) ContainerSpec {
 	var c ContainerSpec
-	d.mapping(n, path, map[string]func(*yaml.Node, string){
-		"name":    func(v *yaml.Node, f string) { c.Name = d.str(v, f) },
-		"image":   func(v *yaml.Node, f string) { c.Image = d.str(v, f) },
-		"network": func(v *yaml.Node, f string) { c.Network = d.str(v, f) },
+	d.Mapping(n, path, map[string]func(*yaml.Node, string){
+		"name":    func(v *yaml.Node, f string) { c.Name = d.Str(v, f) },
+		"image":   func(v *yaml.Node, f string) { c.Image = d.Str(v, f) },
+		"network": func(v *yaml.Node, f string) { c.Network = d.Str(v, f) },
 		"command": func(v *yaml.Node, f string) {
-			d.seq(v, f, func(item *yaml.Node, p string) { c.Command = append(c.Command, d.str(item, p)) })
+			d.Seq(v, f, func(item *yaml.Node, p string) { c.Command = append(c.Command, d.Str(item, p)) })
 		},
 	})
-	d.require(n, path, "name")
+	d.Require(n, path, "name")
 	return c
-}
-
-// mapping walks a YAML mapping, calling the handler of each known key with
-// the value and its field path; any other key is an error.
-func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]func(*yaml.Node, string)) {
-	if path != "" {
-		d.lines[path] = n.Line
-	}
-	if n.Kind != yaml.MappingNode {
-		d.errorf(n.Line, orTop(path), "must be a mapping")
-		return
-	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		field := join(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			d.errorf(k.Line, field, "given twice (first at line %d)", first)
-			continue
-		}
-		seen[k.Value] = k.Line
-		fn, ok := fields[k.Value]
-		if !ok {
-			d.errorf(k.Line, field, "unknown field (known: %s)", known(fields))
-			continue
-		}
-		// A field's line is its key's: for a block list the value starts
-		// on the next line.
-		d.lines[field] = k.Line
-		fn(v, field)
-	}
-}
-
-// require reports each named key missing from the mapping n.
-func (d *decoder) require(n *yaml.Node, path string, keys ...string) {
-	if n.Kind != yaml.MappingNode {
-		return
-	}
-	for _, key := range keys {
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			found = found || n.Content[i].Value == key
-		}
-		if !found {
-			d.errorf(n.Line, join(path, key), "required")
-		}
-	}
-}
-
-func (d *decoder) seq(n *yaml.Node, path string, item func(*yaml.Node, string)) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		d.errorf(n.Line, path, "must be a list")
-		return
-	}
-	for i, c := range n.Content {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		d.lines[p] = c.Line
-		item(c, p)
-	}
-}
-
-func (d *decoder) str(n *yaml.Node, path string) string {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.errorf(n.Line, path, "must be a string")
-		return ""
-	}
-	return n.Value
-}
-
-func (d *decoder) boolean(n *yaml.Node, path string) bool {
-	var b bool
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
-		d.errorf(n.Line, path, "must be true or false, not %q", n.Value)
-	}
-	return b
 }
 
 // prefix parses a network prefix such as 192.168.8.0/24.
 func (d *decoder) prefix(n *yaml.Node, path string) netip.Prefix {
-	s := d.str(n, path)
+	s := d.Str(n, path)
 	if s == "" {
 		return netip.Prefix{}
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		d.errorf(n.Line, path, "%q is not a CIDR prefix such as 192.168.8.0/24", s)
+		d.Errorf(n.Line, path, "%q is not a CIDR prefix such as 192.168.8.0/24", s)
 		return netip.Prefix{}
 	}
 	return p
@@ -502,13 +393,13 @@ func (d *decoder) prefix(n *yaml.Node, path string) netip.Prefix {
 
 // hostPrefix parses an interface address such as 192.168.8.150/24.
 func (d *decoder) hostPrefix(n *yaml.Node, path string) netip.Prefix {
-	s := d.str(n, path)
+	s := d.Str(n, path)
 	if s == "" {
 		return netip.Prefix{}
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		d.errorf(n.Line, path, "%q is not an address in CIDR form such as 192.168.8.150/24", s)
+		d.Errorf(n.Line, path, "%q is not an address in CIDR form such as 192.168.8.150/24", s)
 		return netip.Prefix{}
 	}
 	return p
@@ -517,51 +408,27 @@ func (d *decoder) hostPrefix(n *yaml.Node, path string) netip.Prefix {
 // bridgeAddr parses docker0's address as dockerd's --bip takes it: an
 // IPv4 host address with its prefix, such as 172.18.0.1/16.
 func (d *decoder) bridgeAddr(n *yaml.Node, path string) netip.Prefix {
-	s := d.str(n, path)
+	s := d.Str(n, path)
 	if s == "" {
 		return netip.Prefix{}
 	}
 	p, err := hostdconfig.ParseBIP(s)
 	if err != nil {
-		d.errorf(n.Line, path, "%v", err)
+		d.Errorf(n.Line, path, "%v", err)
 		return netip.Prefix{}
 	}
 	return p
 }
 
 func (d *decoder) addr(n *yaml.Node, path string) netip.Addr {
-	s := d.str(n, path)
+	s := d.Str(n, path)
 	if s == "" {
 		return netip.Addr{}
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		d.errorf(n.Line, path, "%q is not an IP address", s)
+		d.Errorf(n.Line, path, "%q is not an IP address", s)
 		return netip.Addr{}
 	}
 	return a
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func orTop(path string) string {
-	if path == "" {
-		return "(top level)"
-	}
-	return path
-}
-
-// known lists the accepted keys in a stable order for error messages.
-func known(fields map[string]func(*yaml.Node, string)) string {
-	ks := make([]string, 0, len(fields))
-	for k := range fields {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return strings.Join(ks, ", ")
 }

@@ -205,6 +205,11 @@ func (c *checker) interfaces(h *HostSpec, hp string, segs map[string]Segment, ad
 		if i.MAC != "" {
 			c.mac(ip+".mac", i.MAC, macs)
 		}
+		if i.Impairment != nil {
+			for _, p := range i.Impairment.Problems() {
+				c.errorf(ip+"."+p.Field, "%s", p.Message)
+			}
+		}
 	}
 }
 

@@ -387,6 +387,14 @@ func MustRun(d Docker, c Run) {
 	Expect(d.Run(ctx, c)).To(Succeed(), "run %s via %s", c.Name, d.Via())
 }
 
+// runAll runs each container in turn, as MustRun does.
+func runAll(d Docker, runs []Run) {
+	GinkgoHelper()
+	for _, r := range runs {
+		MustRun(d, r)
+	}
+}
+
 // MustExec runs a command in a container; it must exit 0. It returns stdout.
 func MustExec(d Docker, name string, cmd ...string) string {
 	GinkgoHelper()

@@ -20,22 +20,10 @@ import (
 var _ = Describe("[E01] two namespaces joined by a veth pair", Label("E01"), func() {
 	It("pings both ways, is listed by ip netns, and leaves nothing when deleted", func() {
 		l := UpLab("single")
-		t1, t2 := l.ID()+"-test1", l.ID()+"-test2"
-		DeferCleanup(func() { netns.Delete(t1); netns.Delete(t2) })
-
-		l.Sh("host1", "ip netns add "+t1)
-		l.Sh("host1", "ip netns add "+t2)
+		t1, t2 := e01Pair(l)
 		list := l.Sh("host1", "ip netns list")
 		Expect(list).To(ContainSubstring(t1))
 		Expect(list).To(ContainSubstring(t2))
-
-		l.Sh("host1", "ip link add veth-test1 type veth peer name veth-test2")
-		l.Sh("host1", "ip link set veth-test1 netns "+t1)
-		l.Sh("host1", "ip link set veth-test2 netns "+t2)
-		l.Sh("host1", "ip netns exec "+t1+" ip addr add 192.168.100.1/24 dev veth-test1")
-		l.Sh("host1", "ip netns exec "+t2+" ip addr add 192.168.100.2/24 dev veth-test2")
-		l.Sh("host1", "ip netns exec "+t1+" ip link set dev veth-test1 up")
-		l.Sh("host1", "ip netns exec "+t2+" ip link set dev veth-test2 up")
 
 		By("the kernel holds one end in each namespace, with its address")
 		Expect(Links(netns.Path(t1))).To(ContainElement(And(
@@ -68,3 +56,23 @@ var _ = Describe("[E01] two namespaces joined by a veth pair", Label("E01"), fun
 		Expect(strings.Contains(l.Sh("host1", "ip -o link"), "veth-test")).To(BeFalse())
 	})
 })
+
+// e01Pair types seed 001's commands in host1: two namespaces joined by a
+// veth pair, 192.168.100.1/24 and .2/24, both ends up. It returns the
+// namespaces' names, <lab>-test1 and <lab>-test2; the spec's cleanup
+// deletes them.
+func e01Pair(l *Lab) (t1, t2 string) {
+	GinkgoHelper()
+	t1, t2 = l.ID()+"-test1", l.ID()+"-test2"
+	DeferCleanup(func() { netns.Delete(t1); netns.Delete(t2) })
+	l.Sh("host1", "ip netns add "+t1)
+	l.Sh("host1", "ip netns add "+t2)
+	l.Sh("host1", "ip link add veth-test1 type veth peer name veth-test2")
+	l.Sh("host1", "ip link set veth-test1 netns "+t1)
+	l.Sh("host1", "ip link set veth-test2 netns "+t2)
+	l.Sh("host1", "ip netns exec "+t1+" ip addr add 192.168.100.1/24 dev veth-test1")
+	l.Sh("host1", "ip netns exec "+t2+" ip addr add 192.168.100.2/24 dev veth-test2")
+	l.Sh("host1", "ip netns exec "+t1+" ip link set dev veth-test1 up")
+	l.Sh("host1", "ip netns exec "+t2+" ip link set dev veth-test2 up")
+	return t1, t2
+}

@@ -21,15 +21,7 @@ var _ = Describe("[E05] network create -d bridge br1, with and without a subnet,
 			d := way(l, "host1")
 			By("via " + d.Via())
 
-			for _, c := range []struct {
-				create          NetworkCreate
-				subnet, gateway string
-				bridgeAddr      string
-			}{
-				{NetworkCreate{Name: "br1", Driver: "bridge"}, "172.18.0.0/16", "172.18.0.1", "172.18.0.1/16"},
-				{NetworkCreate{Name: "br1", Driver: "bridge", Subnet: "192.168.1.0/24", Gateway: "192.168.1.1"},
-					"192.168.1.0/24", "192.168.1.1", "192.168.1.1/24"},
-			} {
+			for _, c := range e05Networks {
 				By(fmt.Sprintf("docker network create -d bridge br1 (subnet %q, gateway %q)", c.create.Subnet, c.create.Gateway))
 				bridgeCreateAndRemove(l, d, c.create, c.subnet, c.gateway, c.bridgeAddr)
 			}
@@ -98,4 +90,16 @@ func networkTable(d Docker) []string {
 		out = append(out, strings.Join([]string{r.Name, r.Driver, r.Scope}, " "))
 	}
 	return out
+}
+
+// e05Networks are the exercise's two networks, each created and removed
+// in turn, and what Docker gives them.
+var e05Networks = []struct {
+	create          NetworkCreate
+	subnet, gateway string
+	bridgeAddr      string
+}{
+	{NetworkCreate{Name: "br1", Driver: "bridge"}, "172.18.0.0/16", "172.18.0.1", "172.18.0.1/16"},
+	{NetworkCreate{Name: "br1", Driver: "bridge", Subnet: "192.168.1.0/24", Gateway: "192.168.1.1"},
+		"192.168.1.0/24", "192.168.1.1", "192.168.1.1/24"},
 }

@@ -26,9 +26,7 @@ var _ = Describe("[E06] run --network br1, then network disconnect bridge cm01 /
 			ExpectPing(ns1, "172.17.0.3")
 
 			By("docker network create -d bridge br1; docker run -itd --name cm04 --network br1 alpine")
-			id := MustNetworkCreate(d, NetworkCreate{Name: "br1", Driver: "bridge"})
-			br := "br-" + id[:12]
-			MustRun(d, Run{Name: "cm04", Network: "br1"})
+			br := "br-" + e06Br1(d)[:12]
 			ns4 := NetNSOf(d, "cm04")
 			Expect(LinkNames(ns4)).To(ConsistOf("lo", "eth0"))
 			eth0of4 := LinkNamed(ns4, "eth0")
@@ -41,18 +39,14 @@ var _ = Describe("[E06] run --network br1, then network disconnect bridge cm01 /
 			cm02port := PortOf(host, "docker0", LinkNamed(ns2, "eth0"))
 
 			By("docker network disconnect bridge cm01: cm01 keeps lo only, with no route")
-			MustDo(d, "network disconnect bridge cm01", func(ctx context.Context) error {
-				return d.NetworkDisconnect(ctx, "bridge", "cm01")
-			})
+			e06Disconnect(d)
 			Expect(Links(ns1)).To(ConsistOf(HaveField("Name", "lo")))
 			Expect(Routes(ns1, unix.RT_TABLE_MAIN)).To(BeEmpty())
 			Expect(BridgePorts(host, "docker0")).To(ConsistOf(cm02port), "only cm02 is left on docker0")
 			Expect(MustNetworkInspect(d, "bridge").Containers).To(ConsistOf(HaveField("Name", "cm02")))
 
 			By("docker network connect br1 cm01: cm01 gets eth1 on 172.18.0.0/16 and the default route via 172.18.0.1")
-			MustDo(d, "network connect br1 cm01", func(ctx context.Context) error {
-				return d.NetworkConnect(ctx, "br1", "cm01")
-			})
+			e06Connect(d)
 			Expect(LinkNames(ns1)).To(ConsistOf("lo", "eth1"))
 			eth1of1 := LinkNamed(ns1, "eth1")
 			Expect(eth1of1.Kind).To(Equal("veth"))
@@ -83,3 +77,27 @@ var _ = Describe("[E06] run --network br1, then network disconnect bridge cm01 /
 		})
 	}
 })
+
+// e06Br1 creates br1 and runs cm04 on it; it returns br1's id.
+func e06Br1(d Docker) string {
+	GinkgoHelper()
+	id := MustNetworkCreate(d, NetworkCreate{Name: "br1", Driver: "bridge"})
+	MustRun(d, Run{Name: "cm04", Network: "br1"})
+	return id
+}
+
+// e06Disconnect is `docker network disconnect bridge cm01`.
+func e06Disconnect(d Docker) {
+	GinkgoHelper()
+	MustDo(d, "network disconnect bridge cm01", func(ctx context.Context) error {
+		return d.NetworkDisconnect(ctx, "bridge", "cm01")
+	})
+}
+
+// e06Connect is `docker network connect br1 cm01`.
+func e06Connect(d Docker) {
+	GinkgoHelper()
+	MustDo(d, "network connect br1 cm01", func(ctx context.Context) error {
+		return d.NetworkConnect(ctx, "br1", "cm01")
+	})
+}

@@ -47,11 +47,8 @@ var _ = Describe("[E07] names resolve on a user-defined bridge through the embed
 			// host1's resolver (dns: in the topology): it knows one name.
 			upstream := serveLabDNS(l.H("dns1").NetNS(), "192.168.99.53:53", map[string]string{"www.example.com.": "192.0.2.80"})
 
-			By("docker network create -d bridge br1")
-			MustNetworkCreate(d, NetworkCreate{Name: "br1", Driver: "bridge"})
-			By("docker run -itd --name cm01 --network br1 alpine; docker run -itd --name cm02 --network br1 --network-alias db alpine")
-			MustRun(d, Run{Name: "cm01", Network: "br1"})
-			MustRun(d, Run{Name: "cm02", Network: "br1", Aliases: []string{"db"}})
+			By("docker network create -d bridge br1; docker run -itd --name cm01 --network br1 alpine; docker run -itd --name cm02 --network br1 --network-alias db alpine")
+			e07UserBridge(d)
 			ns1, ns2 := NetNSOf(d, "cm01"), NetNSOf(d, "cm02")
 			cm01, cm02 := ipv4Of(ns1, "eth0"), ipv4Of(ns2, "eth0")
 			Expect(cm01.String()).To(Equal("172.18.0.2"))
@@ -119,8 +116,7 @@ var _ = Describe("[E07] names resolve on a user-defined bridge through the embed
 			Expect(MustExec(d, "cm02", "cat", "/etc/resolv.conf")).To(Equal(dockerFixture("a1-resolv.txt")))
 
 			By("on the default bridge: docker run -itd --name cm03 alpine; docker run -itd --name cm04 alpine; cm04 does not resolve in cm03")
-			MustRun(d, Run{Name: "cm03"})
-			MustRun(d, Run{Name: "cm04"})
+			e07DefaultBridge(d)
 			ns3 := NetNSOf(d, "cm03")
 			Expect(MustExec(d, "cm03", "cat", "/etc/resolv.conf")).NotTo(ContainSubstring("127.0.0.11"))
 			ctx, cancel := contextWithTimeout()
@@ -205,4 +201,19 @@ func dockerFixture(name string) string {
 	b, err := os.ReadFile(filepath.Join(filepath.Dir(Fixture("x")), "docker-20.10", name))
 	Expect(err).NotTo(HaveOccurred())
 	return string(b)
+}
+
+// e07UserBridge creates br1 and runs cm01 and cm02 (alias db) on it.
+func e07UserBridge(d Docker) {
+	GinkgoHelper()
+	MustNetworkCreate(d, NetworkCreate{Name: "br1", Driver: "bridge"})
+	MustRun(d, Run{Name: "cm01", Network: "br1"})
+	MustRun(d, Run{Name: "cm02", Network: "br1", Aliases: []string{"db"}})
+}
+
+// e07DefaultBridge runs cm03 and cm04 on the default bridge.
+func e07DefaultBridge(d Docker) {
+	GinkgoHelper()
+	MustRun(d, Run{Name: "cm03"})
+	MustRun(d, Run{Name: "cm04"})
 }

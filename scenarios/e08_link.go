@@ -27,8 +27,7 @@ var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), f
 			By("via " + d.Via())
 
 			By("docker run -itd --name cm01 alpine /bin/ash; docker run -itd --name cm02 --link=cm01:test alpine /bin/ash")
-			MustRun(d, Run{Name: "cm01", Cmd: []string{"/bin/ash"}})
-			MustRun(d, Run{Name: "cm02", Links: []string{"cm01:test"}, Cmd: []string{"/bin/ash"}})
+			e08Link(d)
 			ns2 := NetNSOf(d, "cm02")
 			Expect(MustExec(d, "cm01", "ip", "a")).To(ContainSubstring("inet 172.17.0.2/16"))
 			Expect(MustExec(d, "cm02", "ip", "a")).To(ContainSubstring("inet 172.17.0.3/16"))
@@ -238,4 +237,11 @@ func linkRules(l *Lab, fw string) []string {
 		add(chain, m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8])
 	}
 	return out
+}
+
+// e08Link runs cm01, then cm02 linked to it as test, as seed 000 does.
+func e08Link(d Docker) {
+	GinkgoHelper()
+	MustRun(d, Run{Name: "cm01", Cmd: []string{"/bin/ash"}})
+	MustRun(d, Run{Name: "cm02", Links: []string{"cm01:test"}, Cmd: []string{"/bin/ash"}})
 }

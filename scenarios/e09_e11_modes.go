@@ -23,7 +23,7 @@ var _ = Describe("[E09] host mode: the container sees every interface of its hos
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
-			MustRun(d, Run{Name: "cm05", Network: "host"})
+			MustRun(d, e09Run)
 			host := l.H("host1").NetNS()
 			ctr := NetNSOf(d, "cm05")
 
@@ -47,7 +47,7 @@ var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
-			MustRun(d, Run{Name: "cm08", Network: "none"})
+			MustRun(d, e10Run)
 			ctr := NetNSOf(d, "cm08")
 
 			Expect(Inode(ctr)).NotTo(Equal(Inode(l.H("host1").NetNS())))
@@ -75,8 +75,7 @@ var _ = Describe("[E11] container mode shares another container's namespace", La
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
-			MustRun(d, Run{Name: "cm01", Network: "none"})
-			MustRun(d, Run{Name: "cm06", Network: "container:cm01"})
+			runAll(d, e11Runs)
 			ns1, ns6 := NetNSOf(d, "cm01"), NetNSOf(d, "cm06")
 
 			Expect(Inode(ns6)).To(Equal(Inode(ns1)))
@@ -108,3 +107,10 @@ var _ = Describe("[E11] container mode shares another container's namespace", La
 		})
 	}
 })
+
+// The containers of the three modes.
+var (
+	e09Run  = Run{Name: "cm05", Network: "host"}
+	e10Run  = Run{Name: "cm08", Network: "none"}
+	e11Runs = []Run{{Name: "cm01", Network: "none"}, {Name: "cm06", Network: "container:cm01"}}
+)

@@ -130,7 +130,7 @@ var _ = Describe("[E12] outbound access through NAT (MASQUERADE)", Label("E12"),
 				}
 
 				By("docker run -itd --name web alpine: the MASQUERADE rule of docker0 is there as Docker writes it")
-				MustRun(d, Run{Name: "web"})
+				MustRun(d, e12Web)
 				web := NetNSOf(d, "web")
 				Expect(h.natTable(l)).To(MatchRegexp(h.masquerade("172.17.0.0/16", "docker0")))
 
@@ -192,3 +192,6 @@ var _ = Describe("[E12] outbound access through NAT (MASQUERADE)", Label("E12"),
 		}
 	}
 })
+
+// e12Web is the container that goes out to the internet host.
+var e12Web = Run{Name: "web"}

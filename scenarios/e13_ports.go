@@ -131,7 +131,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 				host, client := l.H(h.name).NetNS(), l.H(other.name).NetNS()
 
 				By("docker run -itd --name web -p 80:80 alpine httpd -f -p 80 -h /etc")
-				MustRun(d, Run{Name: "web", Publish: []string{"80:80"}, Cmd: webCmd(80)})
+				MustRun(d, e13Web)
 				hostname := strings.TrimSpace(MustExec(d, "web", "hostname"))
 				Expect(hostname).To(MatchRegexp(`^[0-9a-f]{12}$`))
 				Expect(LinkNamed(NetNSOf(d, "web"), "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
@@ -387,3 +387,6 @@ func (l *Lab) docker(host string, args ...string) string {
 	Expect(err).NotTo(HaveOccurred())
 	return out
 }
+
+// e13Web serves its /etc on port 80, published as the host's port 80.
+var e13Web = Run{Name: "web", Publish: []string{"80:80"}, Cmd: webCmd(80)}

@@ -36,8 +36,7 @@ var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label(
 			d := way(l, "host1")
 			By("via " + d.Via())
 			host := l.H("host1").NetNS()
-			MustRun(d, Run{Name: "cm01"})
-			MustRun(d, Run{Name: "handwired", Network: "none"})
+			runAll(d, e14Runs)
 			ns1 := NetNSOf(d, "cm01")
 			eth0of1 := LinkNamed(ns1, "eth0")
 			Expect(eth0of1.Addrs).To(HaveLen(1))
@@ -47,20 +46,7 @@ var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label(
 			Expect(l.Sh("host1", "ip addr show docker0")).To(ContainSubstring("inet 172.17.42.1/16 "))
 
 			By("the document's commands, typed in host1")
-			pid := PidOf(d, "handwired")
-			name := fmt.Sprintf("%s-%d", l.ID(), pid)
-			DeferCleanup(func() { os.Remove(netns.Path(name)) })
-			l.Sh("host1", "mkdir -p /var/run/netns")
-			l.Sh("host1", fmt.Sprintf("ln -s /proc/%d/ns/net /var/run/netns/%s", pid, name))
-			l.Sh("host1", "ip link add A type veth peer name B")
-			l.Sh("host1", "brctl addif docker0 A")
-			l.Sh("host1", "ip link set A up")
-			l.Sh("host1", fmt.Sprintf("ip link set B netns %d", pid))
-			l.Sh("host1", "ip netns exec "+name+" ip link set dev B name eth0")
-			l.Sh("host1", "ip netns exec "+name+" ip link set eth0 up")
-			l.Sh("host1", "ip netns exec "+name+" ip addr add 172.17.42.99/16 dev eth0")
-			l.Sh("host1", "ip netns exec "+name+" ip route add default via 172.17.42.1")
-			Expect(os.Remove(netns.Path(name))).To(Succeed())
+			e14Wire(l, d)
 
 			By("the kernel: A is an up port of docker0 whose peer is the container's eth0, with the address and route")
 			ns := NetNSOf(d, "handwired")
@@ -95,3 +81,37 @@ var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label(
 		})
 	}
 })
+
+// e14Runs are cm01 on docker0 and the container to be wired by hand.
+var e14Runs = []Run{{Name: "cm01"}, {Name: "handwired", Network: "none"}}
+
+// e14Wire types seed 004's commands in host1: a veth pair A/B, A a port of
+// docker0, B the handwired container's eth0 with 172.17.42.99/16 and the
+// default route via docker0's 172.17.42.1.
+func e14Wire(l *Lab, d Docker) {
+	GinkgoHelper()
+	pid, name := pinTyped(l, d, "handwired")
+	l.Sh("host1", "ip link add A type veth peer name B")
+	l.Sh("host1", "brctl addif docker0 A")
+	l.Sh("host1", "ip link set A up")
+	l.Sh("host1", fmt.Sprintf("ip link set B netns %d", pid))
+	l.Sh("host1", "ip netns exec "+name+" ip link set dev B name eth0")
+	l.Sh("host1", "ip netns exec "+name+" ip link set eth0 up")
+	l.Sh("host1", "ip netns exec "+name+" ip addr add 172.17.42.99/16 dev eth0")
+	l.Sh("host1", "ip netns exec "+name+" ip route add default via 172.17.42.1")
+	Expect(os.Remove(netns.Path(name))).To(Succeed())
+}
+
+// pinTyped exposes a container's namespace to ip netns as seed 004 does,
+// typed in host1: `ln -s /proc/$pid/ns/net /var/run/netns/$pid`, the name
+// prefixed by the lab's id (/run/netns is the machine's). It returns the
+// pid and the name; the spec's cleanup removes the link.
+func pinTyped(l *Lab, d Docker, ctr string) (int, string) {
+	GinkgoHelper()
+	pid := PidOf(d, ctr)
+	name := fmt.Sprintf("%s-%d", l.ID(), pid)
+	DeferCleanup(func() { os.Remove(netns.Path(name)) })
+	l.Sh("host1", "mkdir -p /var/run/netns")
+	l.Sh("host1", fmt.Sprintf("ln -s /proc/%d/ns/net /var/run/netns/%s", pid, name))
+	return pid, name
+}

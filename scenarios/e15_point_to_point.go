@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"fmt"
 	"os"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -31,33 +30,11 @@ var _ = Describe("[E15] a point-to-point link between two containers", Label("E1
 			d := way(l, "host1")
 			By("via " + d.Via())
 			host := l.H("host1").NetNS()
-			MustRun(d, Run{Name: "p2p1", Network: "none"})
-			MustRun(d, Run{Name: "p2p2", Network: "none"})
+			runAll(d, e15Runs)
 			docker0Ports := BridgePorts(host, "docker0")
 
 			By("the document's commands, typed in host1")
-			var names [2]string
-			for i, c := range []string{"p2p1", "p2p2"} {
-				pid := PidOf(d, c)
-				names[i] = fmt.Sprintf("%s-%d", l.ID(), pid)
-				name := names[i]
-				DeferCleanup(func() { os.Remove(netns.Path(name)) })
-				l.Sh("host1", "mkdir -p /var/run/netns")
-				l.Sh("host1", fmt.Sprintf("ln -s /proc/%d/ns/net /var/run/netns/%s", pid, name))
-			}
-			p1, p2 := names[0], names[1]
-			l.Sh("host1", "ip link add A type veth peer name B")
-			l.Sh("host1", "ip link set A netns "+p1)
-			l.Sh("host1", "ip netns exec "+p1+" ip addr add 10.1.1.1/32 dev A")
-			l.Sh("host1", "ip netns exec "+p1+" ip link set A up")
-			l.Sh("host1", "ip netns exec "+p1+" ip route add 10.1.1.2/32 dev A")
-			l.Sh("host1", "ip link set B netns "+p2)
-			l.Sh("host1", "ip netns exec "+p2+" ip addr add 10.1.1.2/32 dev B")
-			l.Sh("host1", "ip netns exec "+p2+" ip link set B up")
-			l.Sh("host1", "ip netns exec "+p2+" ip route add 10.1.1.1/32 dev B")
-			for _, n := range names {
-				Expect(os.Remove(netns.Path(n))).To(Succeed())
-			}
+			e15Link(l, d)
 
 			By("the kernel: A and B are one veth pair, an end in each container, /32 and a route to the peer")
 			ns1, ns2 := NetNSOf(d, "p2p1"), NetNSOf(d, "p2p2")
@@ -89,3 +66,26 @@ var _ = Describe("[E15] a point-to-point link between two containers", Label("E1
 		})
 	}
 })
+
+// e15Runs are the two containers without a network.
+var e15Runs = []Run{{Name: "p2p1", Network: "none"}, {Name: "p2p2", Network: "none"}}
+
+// e15Link types seed 004's point-to-point commands in host1: a veth pair
+// A/B, an end in each container, /32 addresses and a route to the peer.
+func e15Link(l *Lab, d Docker) {
+	GinkgoHelper()
+	_, p1 := pinTyped(l, d, "p2p1")
+	_, p2 := pinTyped(l, d, "p2p2")
+	l.Sh("host1", "ip link add A type veth peer name B")
+	l.Sh("host1", "ip link set A netns "+p1)
+	l.Sh("host1", "ip netns exec "+p1+" ip addr add 10.1.1.1/32 dev A")
+	l.Sh("host1", "ip netns exec "+p1+" ip link set A up")
+	l.Sh("host1", "ip netns exec "+p1+" ip route add 10.1.1.2/32 dev A")
+	l.Sh("host1", "ip link set B netns "+p2)
+	l.Sh("host1", "ip netns exec "+p2+" ip addr add 10.1.1.2/32 dev B")
+	l.Sh("host1", "ip netns exec "+p2+" ip link set B up")
+	l.Sh("host1", "ip netns exec "+p2+" ip route add 10.1.1.1/32 dev B")
+	for _, n := range []string{p1, p2} {
+		Expect(os.Remove(netns.Path(n))).To(Succeed())
+	}
+}

@@ -28,10 +28,7 @@ var _ = Describe("[E16] a container's netns exposed to ip netns exec", Label("E1
 			Expect(l.Sh("host1", "ip -o addr")).NotTo(ContainSubstring("inet "+eth0.Addrs[0]), "the host must not hold cm01's address")
 
 			By("the document's way: ln -s /proc/<pid>/ns/net /var/run/netns/<name>")
-			link := l.ID() + "-restored"
-			DeferCleanup(func() { os.Remove(netns.Path(link)) })
-			pid := strings.TrimSuffix(strings.TrimPrefix(ctr, "/proc/"), "/ns/net")
-			l.Sh("host1", fmt.Sprintf("ln -s /proc/%s/ns/net /var/run/netns/%s", pid, link))
+			link := e16Restore(l, ctr)
 			out := l.Sh("host1", "ip netns exec "+link+" ip addr")
 			Expect(out).To(ContainSubstring("eth0"))
 			Expect(out).To(ContainSubstring("inet " + eth0.Addrs[0]))
@@ -72,3 +69,15 @@ var _ = Describe("[E16] a container's netns exposed to ip netns exec", Label("E1
 		})
 	}
 })
+
+// e16Restore types seed 003's `ln -s /proc/<pid>/ns/net /var/run/netns/<name>`
+// in host1 for the container whose namespace is ctr (/proc/PID/ns/net),
+// the name <lab>-restored; the spec's cleanup removes the link.
+func e16Restore(l *Lab, ctr string) string {
+	GinkgoHelper()
+	link := l.ID() + "-restored"
+	DeferCleanup(func() { os.Remove(netns.Path(link)) })
+	pid := strings.TrimSuffix(strings.TrimPrefix(ctr, "/proc/"), "/ns/net")
+	l.Sh("host1", fmt.Sprintf("ln -s /proc/%s/ns/net /var/run/netns/%s", pid, link))
+	return link
+}

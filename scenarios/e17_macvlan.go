@@ -27,7 +27,7 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 	for _, way := range Ways {
 		It("joins containers of two hosts on eth1's LAN; networks are isolated at L2 and joined at L3 by a router; a host cannot reach its own children", func() {
 			l := UpLab("macvlan")
-			hosts := []string{"rockynode-1", "node-3"}
+			hosts := e17Hosts
 			d := map[string]Docker{}
 			for _, h := range hosts {
 				d[h] = way(l, h)
@@ -36,8 +36,7 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 
 			By("ip link set eth1 promisc on; ip link set up eth1 (both hosts)")
 			for _, h := range hosts {
-				l.Sh(h, "ip link set eth1 promisc on")
-				l.Sh(h, "ip link set up eth1")
+				e17Promisc(l, h)
 				flags := rawFlags(l.H(h).NetNS(), "eth1")
 				Expect(flags&unix.IFF_PROMISC).NotTo(BeZero(), "%s: eth1 is not promiscuous", h)
 				Expect(flags&unix.IFF_UP).NotTo(BeZero(), "%s: eth1 is not up", h)
@@ -45,11 +44,10 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 			}
 
 			By("docker network create -d macvlan --subnet 1.1.1.0/24 --gateway 1.1.1.1 -o parent=eth1 macvlan1 (both hosts)")
-			macvlan1 := NetworkCreate{Name: "macvlan1", Driver: "macvlan", Subnet: "1.1.1.0/24", Gateway: "1.1.1.1", Options: map[string]string{"parent": "eth1"}}
 			before := map[string][]string{}
 			for _, h := range hosts {
 				before[h] = LinkNames(l.H(h).NetNS())
-				MustNetworkCreate(d[h], macvlan1)
+				MustNetworkCreate(d[h], e17Macvlan1)
 				n := MustNetworkInspect(d[h], "macvlan1")
 				Expect(n.Driver).To(Equal("macvlan"))
 				Expect(n.Scope).To(Equal("local"))
@@ -60,10 +58,10 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 			}
 
 			By("docker run --name busybox --network macvlan1 --ip 1.1.1.100 (rockynode-1) and --ip 1.1.1.200 (node-3)")
-			ips := map[string]string{"rockynode-1": "1.1.1.100", "node-3": "1.1.1.200"}
+			ips := e17IPs
 			ns := map[string]string{}
 			for _, h := range hosts {
-				MustRun(d[h], Run{Name: "busybox", Network: "macvlan1", IP: ips[h], Image: "busybox"})
+				MustRun(d[h], e17Busybox(h))
 				ns[h] = NetNSOf(d[h], "busybox")
 			}
 
@@ -180,4 +178,24 @@ func rawFlags(path, name string) uint32 {
 	link, err := h.LinkByName(name)
 	Expect(err).NotTo(HaveOccurred(), "%s in %s", name, path)
 	return link.Attrs().RawFlags
+}
+
+// E17's two hosts, their macvlan network on eth1's LAN, and the address of
+// each host's container on it.
+var (
+	e17Hosts    = []string{"rockynode-1", "node-3"}
+	e17Macvlan1 = NetworkCreate{Name: "macvlan1", Driver: "macvlan", Subnet: "1.1.1.0/24", Gateway: "1.1.1.1", Options: map[string]string{"parent": "eth1"}}
+	e17IPs      = map[string]string{"rockynode-1": "1.1.1.100", "node-3": "1.1.1.200"}
+)
+
+// e17Promisc is seed 002's `ip link set eth1 promisc on; ip link set up eth1`.
+func e17Promisc(l *Lab, host string) {
+	GinkgoHelper()
+	l.Sh(host, "ip link set eth1 promisc on")
+	l.Sh(host, "ip link set up eth1")
+}
+
+// e17Busybox is the host's container on macvlan1, at its address.
+func e17Busybox(host string) Run {
+	return Run{Name: "busybox", Network: "macvlan1", IP: e17IPs[host], Image: "busybox"}
 }

@@ -38,9 +38,7 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 			d101, d102 := way(l, "host101"), way(l, "host102")
 			By("via " + d101.Via())
 			h101, h102 := l.H("host101").NetNS(), l.H("host102").NetNS()
-			MustRun(d101, Run{Name: "c101"})
-			MustRun(d102, Run{Name: "c102"})
-			ns101, ns102 := NetNSOf(d101, "c101"), NetNSOf(d102, "c102")
+			ns101, ns102 := crossHostPair(d101, d102)
 
 			By("each host's containers are on its own docker0 subnet")
 			Expect(LinkNamed(h101, "docker0").Addrs).To(ConsistOf("172.18.0.1/16"))
@@ -53,8 +51,7 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 			ExpectNoPing(ns102, "172.18.0.2")
 
 			By("101: route add -net 172.17.0.0/16 gw 192.168.99.102; 102: ip route add 172.18.0.0/16 via 192.168.99.101")
-			l.Sh("host101", "route add -net 172.17.0.0/16 gw 192.168.99.102")
-			l.Sh("host102", "ip route add 172.18.0.0/16 via 192.168.99.101")
+			e18Routes(l)
 			Expect(Routes(h101, unix.RT_TABLE_MAIN)).To(ContainElement("172.17.0.0/16 via 192.168.99.102 dev eth1"))
 			Expect(Routes(h102, unix.RT_TABLE_MAIN)).To(ContainElement("172.18.0.0/16 via 192.168.99.101 dev eth1"))
 			Expect(l.Sh("host101", "route -n")).To(MatchRegexp(`(?m)^172\.17\.0\.0\s+192\.168\.99\.102\s+255\.255\.0\.0\s+UG\s.*\beth1$`))
@@ -69,9 +66,7 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 			ExpectNoPing(ns102, "172.18.0.2")
 
 			By("what a student adds on Docker 20.10: iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT, on both hosts")
-			for _, h := range []string{"host101", "host102"} {
-				l.Sh(h, "iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT")
-			}
+			e18Accept(l)
 			c := StartCapture(h101, "eth1")
 			ExpectPing(ns102, "172.18.0.2")
 			ExpectPing(ns101, "172.17.0.2")
@@ -96,3 +91,28 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 		})
 	}
 })
+
+// crossHostPair runs c101 on host101 and c102 on host102, each on its
+// host's docker0, and returns their namespaces.
+func crossHostPair(d101, d102 Docker) (ns101, ns102 string) {
+	GinkgoHelper()
+	MustRun(d101, Run{Name: "c101"})
+	MustRun(d102, Run{Name: "c102"})
+	return NetNSOf(d101, "c101"), NetNSOf(d102, "c102")
+}
+
+// e18Routes types seed 001's routes, each host's to the other's containers.
+func e18Routes(l *Lab) {
+	GinkgoHelper()
+	l.Sh("host101", "route add -net 172.17.0.0/16 gw 192.168.99.102")
+	l.Sh("host102", "ip route add 172.18.0.0/16 via 192.168.99.101")
+}
+
+// e18Accept is what a student adds on Docker 20.10, whose FORWARD policy
+// drops what is routed into docker0: an accept in DOCKER-USER, both hosts.
+func e18Accept(l *Lab) {
+	GinkgoHelper()
+	for _, h := range []string{"host101", "host102"} {
+		l.Sh(h, "iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT")
+	}
+}

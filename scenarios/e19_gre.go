@@ -61,16 +61,8 @@ var _ = Describe("[E19] a GRE tunnel joins the docker bridges of two hosts", Lab
 				Skip(fmt.Sprintf("nslab gre is hostd's (on %s, the kernel-path spec makes the tunnel with ip link)", current.Name()))
 			}
 			l := UpLab("crosshost")
-			// Where the kernel has GRE, its ip_gre module puts a fallback
-			// device called gre0 in every namespace, so the name is taken.
-			name, impl := "gre0", gre.ImplUserspace
-			if gre.KernelAvailable() {
-				name, impl = "gre1", gre.ImplKernel
-			}
-			_, ns102 := e19(l, way, name, impl, func(host, local, remote string) {
-				out := nslabCLI(l, "gre", host, "add", name, "local", local, "remote", remote, "bridge", "docker0")
-				Expect(out).To(Equal(fmt.Sprintf("%s: gretap local %s remote %s, bridge docker0, mtu 1462, %s\n", name, local, remote, impl)))
-			})
+			name, impl := nslabGRE()
+			_, ns102 := e19(l, way, name, impl, nslabGREAdd(l, name, impl))
 
 			By("nslab gre ls and nslab inspect report the tunnel and its implementation")
 			Expect(nslabCLI(l, "gre", "host102", "ls")).To(MatchRegexp(`(?m)^%s\s+192\.168\.99\.102\s+192\.168\.99\.101\s+-\s+false\s+docker0\s+1462\s+%s\s+[1-9]\d*\s+[1-9]\d*$`, name, impl))
@@ -114,9 +106,7 @@ func e19(l *Lab, way func(*Lab, string) Docker, name, impl string, tunnel func(h
 	d101, d102 := way(l, "host101"), way(l, "host102")
 	By(fmt.Sprintf("via %s, tunnel %s (%s)", d101.Via(), name, impl))
 	h101, h102 := l.H("host101").NetNS(), l.H("host102").NetNS()
-	MustRun(d101, Run{Name: "c101"})
-	MustRun(d102, Run{Name: "c102"})
-	ns101, ns102 = NetNSOf(d101, "c101"), NetNSOf(d102, "c102")
+	ns101, ns102 = crossHostPair(d101, d102)
 	Expect(LinkNamed(ns101, "eth0").Addrs).To(ConsistOf("172.18.0.2/16"))
 	Expect(LinkNamed(ns102, "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
 
@@ -240,5 +230,25 @@ func ExpectTCPTransfer(src, dst, addr string, n int) {
 		Expect(m).To(Equal(int64(n)), "bytes received at %s", addr)
 	case <-ctx.Done():
 		Fail(fmt.Sprintf("TCP to %s: %v", addr, errors.Join(ctx.Err(), errors.New("the receiver did not see the end of the stream"))))
+	}
+}
+
+// nslabGRE names the tunnel `nslab gre` makes and says how: the kernel's
+// gretap where there is one, else hostd's userspace one. Where the kernel
+// has GRE, its ip_gre module puts a fallback device called gre0 in every
+// namespace, so the name is taken.
+func nslabGRE() (name, impl string) {
+	if gre.KernelAvailable() {
+		return "gre1", gre.ImplKernel
+	}
+	return "gre0", gre.ImplUserspace
+}
+
+// nslabGREAdd is e19's tunnel step done with `nslab gre HOST add`.
+func nslabGREAdd(l *Lab, name, impl string) func(host, local, remote string) {
+	return func(host, local, remote string) {
+		GinkgoHelper()
+		out := nslabCLI(l, "gre", host, "add", name, "local", local, "remote", remote, "bridge", "docker0")
+		Expect(out).To(Equal(fmt.Sprintf("%s: gretap local %s remote %s, bridge docker0, mtu 1462, %s\n", name, local, remote, impl)))
 	}
 }

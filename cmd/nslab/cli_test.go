@@ -228,7 +228,7 @@ func TestUsageErrors(t *testing.T) {
 		{"exec", "node1", "--"},
 		{"exec", "/cm01", "--", "ip", "a"},
 		{"docker", "node1/cm01", "--", "ps"},
-		{"graph", "--format", "svg", "../../fixtures/single.yaml"},
+		{"graph", "--format", "png", "../../fixtures/single.yaml"},
 		{"graph", "../../fixtures/invalid/duplicate-host.yaml"},
 		{"ls", "extra"},
 		{"gc", "extra"},

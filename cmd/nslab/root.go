@@ -101,6 +101,8 @@ network namespace.`,
 		newGRECmd(a),
 		newEtcdCmd(a),
 		newCaptureCmd(a),
+		newLinkCmd(a),
+		newCheckCmd(a),
 		newGraphCmd(a),
 		newGCCmd(a),
 		newParityCmd(a),
@@ -153,6 +155,15 @@ func (a *app) openLab() (*lab.Lab, error) {
 		return nil, err
 	}
 	return a.open(id)
+}
+
+// openHost returns the named host of the selected lab.
+func (a *app) openHost(name string) (*lab.Host, error) {
+	l, err := a.openLab()
+	if err != nil {
+		return nil, err
+	}
+	return l.Host(name)
 }
 
 func (a *app) open(id string) (*lab.Lab, error) {

@@ -18,11 +18,11 @@ type Layer struct {
 // Layers are the module's layers, lowest first; ARCHITECTURE.md explains
 // each.
 var Layers = []Layer{
-	{"base", []string{"netns", "etcdmember", "hostdconfig", "undo", "internal/rootns", "internal/layering"}},
+	{"base", []string{"netns", "etcdmember", "hostdconfig", "undo", "internal/rootns", "internal/layering", "internal/yamldoc"}},
 	{"engine", []string{"netimpl"}},
 	{"daemon", []string{"hostd"}},
 	{"lab", []string{"lab"}},
-	{"public test API", []string{"labtest"}},
+	{"public test API", []string{"labtest", "check"}},
 	{"specs", []string{"scenarios", "suites", "parity", "transcripts", "bench"}},
 	{"binaries", []string{"cmd"}},
 }

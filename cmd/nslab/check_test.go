@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A bad checks file is refused with FILE:LINE and status 2 before any lab
+// is looked for; so is a format nslab cannot write.
+func TestCheckUsage(t *testing.T) {
+	t.Setenv("NSLAB_LAB", "")
+	root := t.TempDir()
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("checks:\n  - ping: {from: h1}\n"), 0o644)
+	_, stderr, code := runCLI(t, "--root", root, "check", bad)
+	if code != 2 || !strings.Contains(stderr, bad+":2: checks[0].ping.to: required") {
+		t.Errorf("bad file: status %d, %q", code, stderr)
+	}
+	_, stderr, code = runCLI(t, "--root", root, "check", "--format", "xml", bad)
+	if code != 2 || !strings.Contains(stderr, `--format "xml": want table, json or junit`) {
+		t.Errorf("bad format: status %d, %q", code, stderr)
+	}
+	// Every file shipped in fixtures/checks parses.
+	files, _ := filepath.Glob("../../fixtures/checks/*.yaml")
+	for _, f := range files {
+		_, stderr, code := runCLI(t, "--root", root, "check", f)
+		if code != 1 || !strings.Contains(stderr, "no lab under") {
+			t.Errorf("%s: status %d, %q; want the file read and no lab found", f, code, stderr)
+		}
+	}
+}
+
+// On a lab: status 0 when all pass, 1 when one fails, the JSON report
+// naming the failure; a file naming a host the lab lacks is status 2.
+func TestCheckCommand(t *testing.T) {
+	needRoot(t)
+	bin := buildNslab(t)
+	root := t.TempDir()
+	id := labID(t, "ck")
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	topo := write("two.yaml", twoPlainHosts)
+	cleanupLab(t, bin, root, id)
+	mustNslab(t, bin, "--root", root, "up", "--id", id, "--detach", topo)
+	in := func(args ...string) result {
+		return nslab(t, bin, append([]string{"--root", root, "--lab", id}, args...)...)
+	}
+
+	good := write("good.yaml", "exercise: T1\nchecks:\n  - ping: {from: h1, to: h2, both: true}\n  - forwarding: {at: h1, enabled: false}\n")
+	if r := in("check", good); r.code != 0 || !strings.Contains(r.stdout, "T1 ("+good+") on lab "+id+": 3 checks, 3 passed, 0 failed") {
+		t.Errorf("good: status %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	failing := write("failing.yaml", "checks:\n  - ping: {from: h1, to: h2}\n  - {name: route out, route: {at: h1, to: default}, deadline: 300ms}\n")
+	r := in("check", "--format", "json", failing)
+	var rep struct {
+		Failed  int
+		Results []struct {
+			Name, Seen string
+			Passed     bool
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); r.code != 1 || err != nil || rep.Failed != 1 || rep.Results[1].Name != "route out" || !strings.Contains(rep.Results[1].Seen, "routes: 10.77.0.0/24 dev eth1") {
+		t.Errorf("failing: status %d, %v\n%s", r.code, err, r.stdout)
+	}
+	foreign := write("foreign.yaml", "checks:\n  - ping: {from: node1, to: h2}\n")
+	if r := in("check", foreign); r.code != 2 || !strings.Contains(r.stderr, foreign+":2: ping:") {
+		t.Errorf("foreign: status %d, %q", r.code, r.stderr)
+	}
+	mustNslab(t, bin, "--root", root, "--lab", id, "down")
+}
