@@ -175,8 +175,7 @@ func (s *server) routes() {
 	s.handle("GET /_ping", s.ping)
 	s.handle("GET /version", s.version)
 	s.handle("GET /info", s.info)
-	s.handle("GET /images/json", s.imageList)
-	s.handle("GET /images/{rest...}", s.imageInspect)
+	s.imageRoutes()
 
 	s.handle("GET /networks", s.networkList)
 	s.handle("GET /networks/{$}", s.networkList)

@@ -44,10 +44,10 @@ var ErrNoManifest = errors.New("the archive has no manifest.json (nslab reads th
 
 // Loaded is one image of an archive, now in the store.
 type Loaded struct {
-	ID string
+	ID string `json:"id"`
 	// Tags are the archive's tags of the image, in Docker's familiar form
 	// ("alpine:latest", "registry:5000/team/app:1").
-	Tags []string
+	Tags []string `json:"tags,omitempty"`
 }
 
 // LoadProgress hears of every layer the store did not hold yet, as

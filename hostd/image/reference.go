@@ -71,6 +71,19 @@ func ParseAny(s string) (reference.Reference, error) {
 	return ParseNamed(s)
 }
 
+// WithTag is the reference with the tag; ErrInvalid "invalid tag format"
+// when it is not one.
+func WithTag(n reference.Named, tag string) (reference.Named, error) {
+	t, err := reference.WithTag(reference.TrimNamed(n), tag)
+	if err != nil {
+		return nil, newError(ErrInvalid, "%s", err.Error())
+	}
+	return t, nil
+}
+
+// Domain is the registry of a reference ("docker.io" for "alpine").
+func Domain(n reference.Named) string { return reference.Domain(n) }
+
 // Familiar is a reference as Docker prints it ("alpine:latest").
 func Familiar(r reference.Reference) string { return reference.FamiliarString(r) }
 

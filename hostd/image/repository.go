@@ -284,8 +284,8 @@ func (r *Repository) Tag(src, repo, tag string) (string, error) {
 		return "", err
 	}
 	if tag != "" {
-		if named, err = reference.WithTag(reference.TrimNamed(named), tag); err != nil {
-			return "", newError(ErrInvalid, "%s", err.Error())
+		if named, err = WithTag(named, tag); err != nil {
+			return "", err
 		}
 	}
 	if err := r.addTag(named, img.ID); err != nil {
