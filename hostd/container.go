@@ -32,10 +32,10 @@ type Container struct {
 	// never changed): its ID is inspect's Image, its Layers the lower
 	// dirs of the container's root filesystem. It stays with the
 	// container when docker rmi -f deletes it from the host.
-	image      *image.Image
-	dir        string
-	streams    *streams
-	op         sync.Mutex
+	image   *image.Image
+	dir     string
+	streams *streams
+	op      sync.Mutex
 
 	// Guarded by Daemon.mu.
 	state         string
