@@ -523,7 +523,7 @@ func (s *jsonStream) error(err error) {
 // progress is one progress message as Docker's JSONProgress renders it.
 func (s *jsonStream) progress(status, id string, current, total int64) {
 	pct := min(int(float64(current)/float64(max(total, 1))*100)/2, 50)
-	bar := fmt.Sprintf("[%s>%s] %8v/%v", strings.Repeat("=", pct), strings.Repeat(" ", 50-pct), humanSize(current), humanSize(total))
+	bar := fmt.Sprintf("[%s>%s] %8v/%v", strings.Repeat("=", pct), strings.Repeat(" ", 50-pct), image.HumanSize(current, 4), image.HumanSize(total, 4))
 	s.write(struct {
 		Status         string `json:"status"`
 		ProgressDetail struct {
@@ -536,15 +536,4 @@ func (s *jsonStream) progress(status, id string, current, total int64) {
 		Current int64 `json:"current"`
 		Total   int64 `json:"total"`
 	}{current, total}, Progress: bar, ID: id})
-}
-
-// humanSize is go-units' HumanSize: decimal units, four significant digits.
-func humanSize(n int64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	size, i := float64(n), 0
-	for size >= 1000 && i < len(units)-1 {
-		size /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.4g%s", size, units[i])
 }

@@ -177,6 +177,9 @@ func requireGone(t testing.TB, id, dir string) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state dir %s left (%v)", dir, err)
 	}
+	if _, err := os.Stat(dataDir(DefaultDataRoot, id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("data dir %s left (%v)", dataDir(DefaultDataRoot, id), err)
+	}
 }
 
 // mountsUnder lists the mount points of the test's mount table that start

@@ -161,6 +161,19 @@ func (s *Store) loadItem(root int, m manifestItem, progress LoadProgress) (Loade
 	return l, nil
 }
 
+// CheckArchive reads the start of r as an archive, compressed or not: a
+// tar whose first header decodes.
+func CheckArchive(r io.Reader) error {
+	r, err := decompress(r)
+	if err != nil {
+		return err
+	}
+	if _, err := tar.NewReader(r).Next(); err != nil {
+		return fmt.Errorf("not a tar archive: %w", err)
+	}
+	return nil
+}
+
 // openIn opens the file rel of the directory root, resolving it (symlinks
 // of the archive included) inside root, as Docker's safePath does.
 func openIn(root int, rel string) (*os.File, error) {

@@ -215,6 +215,19 @@ func validHex(h string) bool {
 	return true
 }
 
+// HumanSize is go-units' HumanSizeWithPrecision: decimal units, precision
+// significant digits ("1.98MB" with 3, as docker images prints sizes;
+// "1.985MB" with 4, as a load's progress does).
+func HumanSize(n int64, precision int) string {
+	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
+	size, i := float64(n), 0
+	for size >= 1000 && i < len(units)-1 {
+		size /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.*g%s", precision, size, units[i])
+}
+
 // ChainIDs are Docker's layer chain IDs of a list of diff IDs: the first
 // is the first diff ID, each next one the digest of "<previous> <diff ID>".
 // docker rmi lists them as the layers it deleted.

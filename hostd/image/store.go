@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -316,4 +317,93 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return writeFile(path, b)
+}
+
+// StoredImage is an image config of the store.
+type StoredImage struct {
+	ID      string
+	Created time.Time
+	DiffIDs []string
+}
+
+// Contents lists the store's layers and images, sorted by ID.
+func (s *Store) Contents() ([]LayerInfo, []StoredImage, error) {
+	var layers []LayerInfo
+	ents, err := os.ReadDir(filepath.Join(s.dir, "layers"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("image store: %w", err)
+	}
+	for _, e := range ents {
+		if li, err := s.Layer("sha256:" + e.Name()); err == nil {
+			layers = append(layers, li)
+		}
+	}
+	var images []StoredImage
+	ents, err = os.ReadDir(filepath.Join(s.dir, "configs"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("image store: %w", err)
+	}
+	for _, e := range ents {
+		hex, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !validHex(hex) {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(s.dir, "configs", e.Name()))
+		if err != nil {
+			continue
+		}
+		c, err := ParseConfig(raw)
+		if err != nil {
+			continue
+		}
+		images = append(images, StoredImage{ID: "sha256:" + hex, Created: c.Created, DiffIDs: c.RootFS.DiffIDs})
+	}
+	return layers, images, nil
+}
+
+// Prune removes every image not in keep (image IDs) and every layer no
+// kept image has, and whatever an adder that died left in tmp/. It
+// returns what it removed. The caller holds the store's lock, exclusive.
+func (s *Store) Prune(keep map[string]bool) (images []string, layers []LayerInfo, err error) {
+	allLayers, allImages, err := s.Contents()
+	if err != nil {
+		return nil, nil, err
+	}
+	needed := map[string]bool{}
+	for _, img := range allImages {
+		if !keep[img.ID] {
+			continue
+		}
+		for _, d := range img.DiffIDs {
+			needed[d] = true
+		}
+	}
+	var errs []error
+	for _, img := range allImages {
+		if keep[img.ID] {
+			continue
+		}
+		if err := os.Remove(s.configPath(img.ID)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		images = append(images, img.ID)
+	}
+	for _, li := range allLayers {
+		if needed[li.DiffID] {
+			continue
+		}
+		if err := os.RemoveAll(s.layerDir(li.DiffID)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		layers = append(layers, li)
+	}
+	tmp, _ := os.ReadDir(filepath.Join(s.dir, "tmp"))
+	for _, e := range tmp {
+		if err := os.RemoveAll(filepath.Join(s.dir, "tmp", e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return images, layers, errors.Join(errs...)
 }

@@ -1,0 +1,179 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/hostd/image"
+)
+
+// oneDockerHost is a lab of one docker host.
+func oneDockerHost(name string) *Topology {
+	return &Topology{
+		Name:     name,
+		Segments: []Segment{{Name: "lan0", Prefix: netip.MustParsePrefix("192.168.99.0/24")}},
+		Hosts: []HostSpec{{Name: "host1", Kind: KindDocker, Forwarding: true,
+			Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.99.101/24")}}}},
+	}
+}
+
+// docker20 is Debian's docker 20.10 client, which builds with the
+// classic builder the dockerd of the lab has.
+func docker20(t *testing.T, h *Host, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+h.DockerHost(), "DOCKER_BUILDKIT=0", "DOCKER_CONFIG="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// imageFacts is what two daemons must agree on about one image.
+type imageFacts struct {
+	ID       string `json:"Id"`
+	RepoTags []string
+	RootFS   struct{ Layers []string }
+	Config   json.RawMessage
+	Os       string
+	Size     int64
+}
+
+func inspectImageAPI(t *testing.T, h *Host, ref string) imageFacts {
+	t.Helper()
+	c, err := h.DockerClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var raw bytes.Buffer
+	if _, err := c.ImageInspect(context.Background(), ref, client.ImageInspectWithRawResponse(&raw)); err != nil {
+		t.Fatalf("host %s: inspect %s: %v", h.Name, ref, err)
+	}
+	var f imageFacts
+	if err := json.Unmarshal(raw.Bytes(), &f); err != nil {
+		t.Fatalf("host %s: inspect %s: %v", h.Name, ref, err)
+	}
+	return f
+}
+
+func saveAPI(t *testing.T, h *Host, path string, names ...string) {
+	t.Helper()
+	c, err := h.DockerClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.ImageSave(context.Background(), names)
+	if err != nil {
+		t.Fatalf("host %s: save %v: %v", h.Name, names, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("host %s: save %v: %v", h.Name, names, err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loadAPI(t *testing.T, h *Host, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := loadImages(ctx, h.Socket(), bytes.NewReader(b)); err != nil {
+		t.Fatalf("host %s: load %s: %v", h.Name, path, err)
+	}
+}
+
+// TestImagesAcrossRuntimes carries images between a real dockerd 20.10
+// and hostd in both directions: an image docker build made on dockerd
+// (several layers, a deleted file, everything docker run takes from an
+// image) loads into hostd with the same ID, tags and diff IDs, and hostd
+// saves it back in a form dockerd loads with the same ID. The default
+// image every dockerd of a lab loads is hostd's own archive: same ID on
+// both.
+func TestImagesAcrossRuntimes(t *testing.T) {
+	requireDockerd(t)
+	if _, err := os.Stat("/usr/bin/docker"); err != nil {
+		t.Skipf("needs Debian's docker 20.10 client at /usr/bin/docker to build on dockerd: %v", err)
+	}
+	ref := upLab(t, oneDockerHost("refimg"), dockerdOptions(t))
+	nat := upLab(t, oneDockerHost("natimg"), Options{})
+	dh, hh := ref.Hosts()[0], nat.Hosts()[0]
+
+	if a, b := inspectImageAPI(t, dh, "alpine"), inspectImageAPI(t, hh, "alpine"); !reflect.DeepEqual(a, b) {
+		t.Errorf("the default image differs:\ndockerd %+v\nhostd   %+v", a, b)
+	}
+
+	ctxDir := t.TempDir()
+	dockerfile := `FROM alpine
+RUN mkdir -p /opt/app && echo hello > /opt/app/greeting && rm /etc/group
+ENV GREETING=hi MODE=image
+WORKDIR /opt/app
+EXPOSE 8080/tcp
+LABEL team=net
+STOPSIGNAL SIGINT
+USER nobody
+ENTRYPOINT ["/bin/cat"]
+CMD ["greeting"]
+`
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docker20(t, dh, "build", "-q", "-t", "lab/app:1", ctxDir)
+	want := inspectImageAPI(t, dh, "lab/app:1")
+
+	dir := t.TempDir()
+	fromDockerd := filepath.Join(dir, "from-dockerd.tar")
+	saveAPI(t, dh, fromDockerd, "lab/app:1")
+	loadAPI(t, hh, fromDockerd)
+	got := inspectImageAPI(t, hh, "lab/app:1")
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("dockerd → hostd:\n got %+v\nwant %+v", got, want)
+	}
+	// The deleted /etc/group is an overlayfs whiteout in its layer.
+	store, err := image.OpenStore(image.StoreDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := store.Image(got.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(img.Layers[1], "etc", "group"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
+		t.Errorf("the RUN layer's deleted /etc/group: mode %o rdev %d (%v), want a 0:0 character device", st.Mode, st.Rdev, err)
+	}
+
+	docker20(t, hh, "tag", "lab/app:1", "lab/app:from-hostd")
+	fromHostd := filepath.Join(dir, "from-hostd.tar")
+	saveAPI(t, hh, fromHostd, "lab/app:from-hostd")
+	docker20(t, dh, "rmi", "lab/app:1")
+	loadAPI(t, dh, fromHostd)
+	back := inspectImageAPI(t, dh, "lab/app:from-hostd")
+	if back.ID != want.ID || !reflect.DeepEqual(back.RootFS, want.RootFS) || !reflect.DeepEqual(back.RepoTags, []string{"lab/app:from-hostd"}) {
+		t.Errorf("hostd → dockerd: %+v, want ID %s and layers %v", back, want.ID, want.RootFS.Layers)
+	}
+	fmt.Fprintf(os.Stderr, "image %s: %d layers, dockerd → hostd → dockerd\n", want.ID, len(want.RootFS.Layers))
+}
