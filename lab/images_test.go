@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -176,4 +177,93 @@ CMD ["greeting"]
 		t.Errorf("hostd → dockerd: %+v, want ID %s and layers %v", back, want.ID, want.RootFS.Layers)
 	}
 	fmt.Fprintf(os.Stderr, "image %s: %d layers, dockerd → hostd → dockerd\n", want.ID, len(want.RootFS.Layers))
+}
+
+// smallArchive writes a `docker save` archive of one image of one small
+// layer, tagged, by hand.
+func smallArchive(t *testing.T, dir, content string, tags ...string) (string, string) {
+	t.Helper()
+	layer := tarFiles(t, [2]string{"opt/" + content, content})
+	diffID := image.Digest(layer)
+	config := `{"os":"linux","config":{"Cmd":["/opt/` + content + `"]},"rootfs":{"type":"layers","diff_ids":["` + diffID + `"]}}`
+	id := image.Digest([]byte(config))
+	tj, _ := json.Marshal(tags)
+	manifest := `[{"Config":"c.json","RepoTags":` + string(tj) + `,"Layers":["l/layer.tar"]}]`
+	p := filepath.Join(dir, content+".tar")
+	if err := os.WriteFile(p, tarFiles(t, [2]string{"l/layer.tar", string(layer)}, [2]string{"c.json", config}, [2]string{"manifest.json", manifest}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, id
+}
+
+func tarFiles(t *testing.T, files ...[2]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f[0], Mode: 0o644, Size: int64(len(f[1]))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(f[1]))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// TestLabImages: every host of a hostd lab starts with the default image,
+// the topology's archives and Options.Images, each host with its own
+// repository in the lab's data directory; an image no lab uses can be
+// cleaned from the store, the others not.
+func TestLabImages(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	fromTopo, topoID := smallArchive(t, dir, "topo", "lab/topo:1")
+	fromOpts, optsID := smallArchive(t, dir, "opts", "lab/opts:1", "lab/topo:1")
+	_, unusedID := smallArchive(t, dir, "unused", "lab/unused:1")
+	storeDir := filepath.Join(t.TempDir(), "images")
+	topo := oneDockerHost("imgs")
+	topo.Hosts = append(topo.Hosts, HostSpec{Name: "host2", Kind: KindDocker, Forwarding: true,
+		Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.99.102/24")}}})
+	topo.Images = []string{fromTopo}
+	l := upLab(t, topo, Options{Images: []string{fromOpts}, ImageStore: storeDir})
+	for _, h := range l.Hosts() {
+		for ref, id := range map[string]string{"lab/opts:1": optsID, "lab/topo:1": optsID, "busybox": ""} {
+			f := inspectImageAPI(t, h, ref)
+			if id != "" && f.ID != id {
+				t.Errorf("host %s: %s is %s, want %s (the later archive's)", h.Name, ref, f.ID, id)
+			}
+		}
+		if _, err := os.Stat(image.RepositoryFile(filepath.Join(l.state.DataDir, h.Name))); err != nil {
+			t.Errorf("host %s: no repository in the data dir: %v", h.Name, err)
+		}
+	}
+	// The image of the topology's archive lost its tag to the later one:
+	// untagged on the host, still the host's.
+	store, err := image.OpenStore(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loadArchiveFile(store, filepath.Join(dir, "unused.tar"), func(image.Loaded) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	use, err := ImageUse(l.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := map[string]bool{}
+	for id, who := range use {
+		keep[id] = true
+		if id == topoID && len(who) != 2 {
+			t.Errorf("%s is used by %v, want both hosts", id, who)
+		}
+	}
+	removed, _, err := store.Prune(keep)
+	if err != nil || !reflect.DeepEqual(removed, []string{unusedID}) {
+		t.Errorf("prune removed %v (%v), want only %s", removed, err, unusedID)
+	}
+	for _, id := range []string{topoID, optsID} {
+		if _, err := store.Image(id); err != nil {
+			t.Errorf("a used image went: %v", err)
+		}
+	}
 }

@@ -113,7 +113,12 @@ func (a *app) cleanImages(all bool) error {
 			return err
 		}
 		if len(dirs) > 0 || len(labs) > 0 {
-			return fmt.Errorf("images clean --all: labs exist (%d, data in %s); take them down (nslab down, nslab gc) first", max(len(dirs), len(labs)), strings.Join(dirs, " "))
+			var ids []string
+			for _, s := range labs {
+				ids = append(ids, s.ID)
+			}
+			return fmt.Errorf("images clean --all: labs exist (%s; data directories: %s); take them down (nslab down, nslab gc) first",
+				dash(strings.Join(ids, " ")), dash(strings.Join(dirs, " ")))
 		}
 	} else {
 		use, err := lab.ImageUse(a.root)
