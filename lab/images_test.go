@@ -120,7 +120,7 @@ func TestImagesAcrossRuntimes(t *testing.T) {
 		t.Skipf("needs Debian's docker 20.10 client at /usr/bin/docker to build on dockerd: %v", err)
 	}
 	ref := upLab(t, oneDockerHost("refimg"), dockerdOptions(t))
-	nat := upLab(t, oneDockerHost("natimg"), Options{})
+	nat := upLab(t, oneDockerHost("natimg"), Options{Hostd: realHostd(t)})
 	dh, hh := ref.Hosts()[0], nat.Hosts()[0]
 
 	if a, b := inspectImageAPI(t, dh, "alpine"), inspectImageAPI(t, hh, "alpine"); !reflect.DeepEqual(a, b) {
@@ -225,7 +225,7 @@ func TestLabImages(t *testing.T) {
 	topo.Hosts = append(topo.Hosts, HostSpec{Name: "host2", Kind: KindDocker, Forwarding: true,
 		Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.99.102/24")}}})
 	topo.Images = []string{fromTopo}
-	l := upLab(t, topo, Options{Images: []string{fromOpts}, ImageStore: storeDir})
+	l := upLab(t, topo, Options{Hostd: realHostd(t), Images: []string{fromOpts}, ImageStore: storeDir})
 	for _, h := range l.Hosts() {
 		for ref, id := range map[string]string{"lab/opts:1": optsID, "lab/topo:1": optsID, "busybox": ""} {
 			f := inspectImageAPI(t, h, ref)
