@@ -114,19 +114,6 @@ func (s *server) imagePost(w http.ResponseWriter, r *http.Request) error {
 // imageFilterKeys are the filters docker images accepts.
 var imageFilterKeys = []string{"dangling", "label", "before", "since", "reference"}
 
-// imageFilters reads the filters of GET /images/json, whose errors Docker
-// words with a capital letter: "Invalid filter 'foo'".
-func imageFilters(s string) (filters, error) {
-	f, err := decodeFilters(s)
-	if err != nil {
-		return nil, err
-	}
-	if k := f.unknownKey(imageFilterKeys...); k != "" {
-		return nil, badRequest("Invalid filter '%s'", k)
-	}
-	return f, nil
-}
-
 // danglingOnly reads the dangling filter: only "true" or "false".
 func danglingOnly(f filters) (bool, error) {
 	if !f.has("dangling") {
@@ -143,7 +130,7 @@ func danglingOnly(f filters) (bool, error) {
 }
 
 func (s *server) imageList(w http.ResponseWriter, r *http.Request) error {
-	f, err := imageFilters(r.FormValue("filters"))
+	f, err := parseFiltersAs(r.FormValue("filters"), "Invalid filter '%s'", imageFilterKeys...)
 	if err != nil {
 		return err
 	}

@@ -15,12 +15,18 @@ type filters map[string]map[string]bool
 // {"name":{"cm01":true}} and the older {"name":["cm01"]}. Keys outside
 // allowed are Docker's "invalid filter" error.
 func parseFilters(s string, allowed ...string) (filters, error) {
+	return parseFiltersAs(s, "invalid filter '%s'", allowed...)
+}
+
+// parseFiltersAs is parseFilters with the wording of the unknown key's
+// error: Docker's image list writes it "Invalid filter '%s'".
+func parseFiltersAs(s, unknown string, allowed ...string) (filters, error) {
 	f, err := decodeFilters(s)
 	if err != nil {
 		return nil, err
 	}
 	if k := f.unknownKey(allowed...); k != "" {
-		return nil, badRequest("invalid filter '%s'", k)
+		return nil, badRequest(unknown, k)
 	}
 	return f, nil
 }

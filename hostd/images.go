@@ -12,17 +12,13 @@ import (
 // in its data root. A host's first start gives it the configuration's
 // images; without any, hostd adds the default image to the store itself.
 func openImages(cfg hostdconfig.Config, rp *reaper) (*image.Store, *image.Repository, error) {
-	store, err := image.OpenStore(cfg.ImageStore)
+	// `nslab images clean` waits until the repository names what this
+	// host needs of the store.
+	store, release, err := image.OpenShared(cfg.ImageStore)
 	if err != nil {
 		return nil, nil, err
 	}
-	// Shared: `nslab images clean` waits until the repository names what
-	// this host needs of the store.
-	unlock, err := store.Lock(false)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer unlock()
+	defer release()
 	var initial []image.Loaded
 	for _, img := range cfg.Images {
 		initial = append(initial, image.Loaded{ID: img.ID, Tags: img.Tags})

@@ -29,11 +29,7 @@ func (l *Lab) archives(o Options) []string {
 // returns them with their tags and keeps the store's lock (shared) until
 // release is called, once every hostd has its repository.
 func (l *Lab) storeImages(o Options) (imgs []image.Loaded, release func(), err error) {
-	store, err := image.OpenStore(o.ImageStore)
-	if err != nil {
-		return nil, nil, err
-	}
-	unlock, err := store.Lock(false)
+	store, unlock, err := image.OpenShared(o.ImageStore)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,11 +64,7 @@ func loadArchiveFile(store *image.Store, path string, loaded func(image.Loaded) 
 // defaultArchive is the default image as `docker save` writes it: the
 // bytes every real dockerd of a lab loads, the same image hostd has.
 func defaultArchive(o Options) ([]byte, error) {
-	store, err := image.OpenStore(o.ImageStore)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := store.Lock(false)
+	store, unlock, err := image.OpenShared(o.ImageStore)
 	if err != nil {
 		return nil, err
 	}

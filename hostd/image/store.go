@@ -70,6 +70,19 @@ func OpenStore(dir string) (*Store, error) {
 	return &Store{dir: dir}, nil
 }
 
+// OpenShared opens the store at dir and takes its lock, shared: what is
+// added meanwhile cannot be cleaned away before the caller has recorded
+// that it uses it. release lets the lock go.
+func OpenShared(dir string) (s *Store, release func(), err error) {
+	if s, err = OpenStore(dir); err != nil {
+		return nil, nil, err
+	}
+	if release, err = s.Lock(false); err != nil {
+		return nil, nil, err
+	}
+	return s, release, nil
+}
+
 // Dir is the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
