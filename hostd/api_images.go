@@ -370,11 +370,16 @@ func (d *Daemon) loadImages(r *http.Request, out *jsonStream, quiet bool) error 
 
 // imageCreate is docker pull (POST /images/create?fromImage=): a lab
 // reaches no registry, so it fails as real Docker 20.10 fails there, after
-// checking the reference, and changes nothing. docker import is refused.
+// checking the reference, and changes nothing. docker import (fromSrc) is
+// refused.
 func (s *server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	from := strings.TrimSuffix(r.FormValue("fromImage"), ":")
 	if from == "" {
-		return badRequest("nslab: hostd does not implement docker import (fromSrc); load images made elsewhere with docker load")
+		if src := r.FormValue("fromSrc"); src != "" {
+			return badRequest("nslab: hostd does not implement docker import (fromSrc); load images made elsewhere with docker load")
+		}
+		// Docker takes the empty source for a URL and fails to get it.
+		return errorf(500, "Get %q: http: no Host in request URL", "http:")
 	}
 	named, err := image.ParseNamed(from)
 	if err != nil {
@@ -388,9 +393,12 @@ func (s *server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	return registryError(image.Domain(named), lookupPort())
 }
 
-// imagePush is docker push: the image must exist; then the registry is
-// out of reach as for a pull.
+// imagePush is docker push: its answer streams; the image must exist,
+// then the registry is out of reach as for a pull.
 func (s *server) imagePush(w http.ResponseWriter, r *http.Request, name string) error {
+	if r.Header.Get("X-Registry-Auth") == "" {
+		return badRequest("Bad parameters and missing X-Registry-Auth: EOF")
+	}
 	named, err := image.ParseNamed(name)
 	if err != nil {
 		return err
@@ -399,10 +407,16 @@ func (s *server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	if tag := r.FormValue("tag"); tag != "" {
 		ref = name + ":" + tag
 	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	out := newJSONStream(w)
+	out.write(map[string]string{"status": "The push refers to repository [" + named.Name() + "]"})
 	if _, err := s.d.images.Resolve(ref); err != nil {
-		return notFound("An image does not exist locally with the tag: %s", image.Familiar(named))
+		out.error(notFound("An image does not exist locally with the tag: %s", image.Familiar(named)))
+		return nil
 	}
-	return registryError(image.Domain(named), lookupPort())
+	out.error(registryError(image.Domain(named), lookupPort()))
+	return nil
 }
 
 // lookupPort is an ephemeral port as the kernel picks one for a lookup.
@@ -411,7 +425,7 @@ func lookupPort() int { return 32768 + rand.IntN(60999-32768) }
 // imagePrune is docker image prune: untagged images no container uses,
 // every such image with dangling=false.
 func (s *server) imagePrune(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFilters(r.FormValue("filters"), "dangling", "label", "label!", "until")
+	f, err := parseFiltersAs(r.FormValue("filters"), "Invalid filter '%s'", "dangling", "label", "label!", "until")
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,12 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		return nil, badRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
 	if req.Image == "" {
-		return nil, badRequest("invalid reference format")
+		// Docker makes a container of no image, with nothing to run it
+		// from; hostd makes none.
+		if len(req.Entrypoint) == 0 && len(req.Cmd) == 0 {
+			return nil, badRequest("No command specified")
+		}
+		return nil, badRequest("nslab: hostd creates no container without an image")
 	}
 	hc := HostConfig{}
 	if req.HostConfig != nil {

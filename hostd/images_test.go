@@ -142,7 +142,7 @@ func TestTagAndRmi(t *testing.T) {
 	h.wantError("DELETE", "/v1.41/images/"+id, "", 409, "conflict: unable to delete "+id+" (must be forced) - image is referenced in multiple repositories")
 	h.wantError("DELETE", "/v1.41/images/nosuch", "", 404, "No such image: nosuch:latest")
 	h.wantError("POST", "/v1.41/images/nosuch/tag?repo=x", "", 404, "No such image: nosuch:latest")
-	h.wantError("POST", "/v1.41/images/alpine/tag?repo=x&tag=bad%20tag", "", 400, "invalid tag format")
+	h.wantError("POST", "/v1.41/images/alpine/tag?repo=x&tag=bad%20tag", "", 500, "invalid tag format")
 	run := strings.TrimSpace(h.mustDocker("create", "--network", "none", "busybox", "sleep", "100"))
 	h.mustDocker("start", run)
 	if out := h.mustDocker("rmi", "alpine", "byid:1"); out != "Untagged: alpine:latest\nUntagged: byid:1\n" {

@@ -94,12 +94,18 @@ func saveAPI(t *testing.T, h *Host, path string, names ...string) {
 	}
 }
 
-func loadAPI(t *testing.T, h *Host, path string) {
+func mustRead(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+func loadAPI(t *testing.T, h *Host, path string) {
+	t.Helper()
+	b := mustRead(t, path)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := loadImages(ctx, h.Socket(), bytes.NewReader(b)); err != nil {
@@ -113,7 +119,7 @@ func loadAPI(t *testing.T, h *Host, path string) {
 // image) loads into hostd with the same ID, tags and diff IDs, and hostd
 // saves it back in a form dockerd loads with the same ID. The default
 // image every dockerd of a lab loads is hostd's own archive: same ID on
-// both.
+// both, and docker save of it writes the same bytes on both.
 func TestImagesAcrossRuntimes(t *testing.T) {
 	requireDockerd(t)
 	if _, err := os.Stat("/usr/bin/docker"); err != nil {
@@ -125,6 +131,13 @@ func TestImagesAcrossRuntimes(t *testing.T) {
 
 	if a, b := inspectImageAPI(t, dh, "alpine"), inspectImageAPI(t, hh, "alpine"); !reflect.DeepEqual(a, b) {
 		t.Errorf("the default image differs:\ndockerd %+v\nhostd   %+v", a, b)
+	}
+	// docker save writes the same bytes on both.
+	dir := t.TempDir()
+	saveAPI(t, dh, filepath.Join(dir, "d.tar"), "alpine")
+	saveAPI(t, hh, filepath.Join(dir, "h.tar"), "alpine")
+	if a, b := mustRead(t, filepath.Join(dir, "d.tar")), mustRead(t, filepath.Join(dir, "h.tar")); !bytes.Equal(a, b) {
+		t.Errorf("docker save alpine: dockerd wrote %d bytes, hostd %d, not the same", len(a), len(b))
 	}
 
 	ctxDir := t.TempDir()
@@ -145,7 +158,6 @@ CMD ["greeting"]
 	docker20(t, dh, "build", "-q", "-t", "lab/app:1", ctxDir)
 	want := inspectImageAPI(t, dh, "lab/app:1")
 
-	dir := t.TempDir()
 	fromDockerd := filepath.Join(dir, "from-dockerd.tar")
 	saveAPI(t, dh, fromDockerd, "lab/app:1")
 	loadAPI(t, hh, fromDockerd)

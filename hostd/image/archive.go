@@ -38,6 +38,9 @@ type manifestItem struct {
 	LayerSources json.RawMessage `json:",omitempty"`
 }
 
+// msgBadArchive is Docker's word for an archive it cannot read.
+const msgBadArchive = "Error processing tar file(exit status 1)"
+
 // ErrNoManifest is the error for an archive without manifest.json: the
 // format of Docker before 1.10, which nslab does not read.
 var ErrNoManifest = errors.New("the archive has no manifest.json (nslab reads the format docker save writes since Docker 1.10)")
@@ -71,6 +74,10 @@ func (s *Store) LoadArchive(r io.Reader, progress LoadProgress, loaded func(Load
 	defer os.RemoveAll(tmp)
 	// The archive is a user's: it is unpacked as carefully as a layer.
 	if _, err := Unpack(tmp, r); err != nil {
+		var ue *UnpackError
+		if errors.As(err, &ue) && ue.Name == "" {
+			return fmt.Errorf("%s: %w", msgBadArchive, ue.Err)
+		}
 		return err
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
@@ -376,13 +383,15 @@ func walkLess(a, b string) bool {
 }
 
 func writeEntry(tw *tar.Writer, e archiveEntry) error {
-	hdr := &tar.Header{Name: e.name, Mode: 0o644, ModTime: e.mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+	// As Docker's archive.Tar writes them: root's, the mode with the file
+	// type's bits (c_ISREG, c_ISDIR, c_ISLNK), as Go's FileInfoHeader gives.
+	hdr := &tar.Header{Name: e.name, Mode: 0o100644, ModTime: e.mtime, Typeflag: tar.TypeReg, Uname: "root", Gname: "root"}
 	var src *os.File
 	switch {
 	case e.dir:
-		hdr.Typeflag, hdr.Mode = tar.TypeDir, 0o755
+		hdr.Typeflag, hdr.Mode = tar.TypeDir, 0o40755
 	case e.symlink != "":
-		hdr.Typeflag, hdr.Mode, hdr.Linkname = tar.TypeSymlink, 0o777, e.symlink
+		hdr.Typeflag, hdr.Mode, hdr.Linkname = tar.TypeSymlink, 0o120777, e.symlink
 	case e.file != "":
 		f, err := os.Open(e.file)
 		if err != nil {

@@ -279,13 +279,14 @@ func (r *Repository) Tag(src, repo, tag string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Docker answers a bad new name with a server error (500): no kind.
 	named, err := ParseNamed(repo)
 	if err != nil {
-		return "", err
+		return "", errors.New(err.Error())
 	}
 	if tag != "" {
 		if named, err = WithTag(named, tag); err != nil {
-			return "", err
+			return "", errors.New(err.Error())
 		}
 	}
 	if err := r.addTag(named, img.ID); err != nil {

@@ -151,7 +151,7 @@ func TestRepositoryTagAndPersist(t *testing.T) {
 		{"x", "bad tag", "invalid tag format"},
 		{"Upper", "", "invalid reference format: repository name must be lowercase"},
 	} {
-		if _, err := r.Tag("alpine", c.repo, c.tag); !errors.Is(err, ErrInvalid) || err.Error() != c.want {
+		if _, err := r.Tag("alpine", c.repo, c.tag); err == nil || errors.Is(err, ErrInvalid) || err.Error() != c.want {
 			t.Errorf("tag %q %q: %v, want %q", c.repo, c.tag, err, c.want)
 		}
 	}

@@ -65,20 +65,36 @@ func Unpack(dir string, r io.Reader) (int64, error) {
 			break
 		}
 		if err != nil {
-			return 0, fmt.Errorf("unpack: %w", err)
+			return 0, &UnpackError{Err: err}
 		}
 		size += hdr.Size
 		if err := u.entry(hdr, tr); err != nil {
-			return 0, fmt.Errorf("unpack: %s: %w", hdr.Name, err)
+			return 0, &UnpackError{Name: hdr.Name, Err: err}
 		}
 	}
 	for i := len(u.dirs) - 1; i >= 0; i-- {
 		if err := u.setDirTimes(u.dirs[i]); err != nil {
-			return 0, fmt.Errorf("unpack: %s: %w", u.dirs[i].rel, err)
+			return 0, &UnpackError{Name: u.dirs[i].rel, Err: err}
 		}
 	}
 	return size, nil
 }
+
+// UnpackError is an error of Unpack: the tar could not be read (no Name),
+// or the entry Name could not be made.
+type UnpackError struct {
+	Name string
+	Err  error
+}
+
+func (e *UnpackError) Error() string {
+	if e.Name == "" {
+		return "unpack: " + e.Err.Error()
+	}
+	return "unpack: " + e.Name + ": " + e.Err.Error()
+}
+
+func (e *UnpackError) Unwrap() error { return e.Err }
 
 // cleanName turns an entry name into a path relative to the tree, as
 // Docker does: cleaned, an absolute name rooted at the tree; "" is the
