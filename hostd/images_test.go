@@ -302,3 +302,42 @@ func TestImagesSurviveRestart(t *testing.T) {
 		t.Errorf("images after restart: %q", out)
 	}
 }
+
+// TestPushAndPrune: push has nowhere to go; prune removes untagged images
+// (every unused one with -a) and says what it reclaimed.
+func TestPushAndPrune(t *testing.T) {
+	needCLI(t)
+	h := startHostd(t)
+	_, stderr, code := h.docker("push", "alpine")
+	if code != 1 || !strings.Contains(stderr, `Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io on [::1]:53`) {
+		t.Errorf("push alpine: %d %q", code, stderr)
+	}
+	_, stderr, _ = h.docker("push", "nosuch")
+	if !strings.Contains(stderr, "An image does not exist locally with the tag: nosuch") {
+		t.Errorf("push nosuch: %q", stderr)
+	}
+	dir := t.TempDir()
+	layer := tarOf(t, [2]string{"opt/app", "app"})
+	first, firstID := saveArchive(t, dir, appConfig(sha(layer)), layer, "lab/app:1")
+	h.mustDocker("load", "-i", first)
+	// Loading another image under the same tag leaves the first untagged.
+	other := tarOf(t, [2]string{"opt/other", "other"})
+	second, _ := saveArchive(t, t.TempDir(), appConfig(sha(other)), other, "lab/app:1")
+	if out := h.mustDocker("load", "-i", second); out != "The image lab/app:1 already exists, renaming the old one with ID "+firstID+" to empty string\nLoaded image: lab/app:1\n" {
+		t.Errorf("load over a tag: %q", out)
+	}
+	if out := h.mustDocker("images", "-q", "--no-trunc", "--filter", "dangling=true"); out != firstID+"\n" {
+		t.Errorf("dangling: %q", out)
+	}
+	out := h.mustDocker("image", "prune", "-f")
+	if !strings.Contains(out, "deleted: "+firstID) || !strings.Contains(out, "Total reclaimed space: 3B") {
+		t.Errorf("image prune:\n%s", out)
+	}
+	out = h.mustDocker("image", "prune", "-a", "-f")
+	if !strings.Contains(out, "untagged: alpine:latest") || !strings.Contains(out, "untagged: lab/app:1") {
+		t.Errorf("image prune -a:\n%s", out)
+	}
+	if out := h.mustDocker("images", "-q"); out != "" {
+		t.Errorf("images after prune -a: %q", out)
+	}
+}
