@@ -153,12 +153,14 @@ func containerImage(c *Container, resolve func(string) (string, bool)) string {
 	if c.image == nil {
 		return c.Config.Image
 	}
-	if c.Config.Image != c.image.ID {
-		if id, ok := resolve(c.Config.Image); !ok || id != c.image.ID {
-			return c.image.ID
-		}
+	ref := c.Config.Image
+	if ref == c.image.ID || strings.HasPrefix(c.image.ID, "sha256:"+strings.TrimPrefix(ref, "sha256:")) {
+		return ref // the image's ID, or a prefix of it
 	}
-	return c.Config.Image
+	if id, ok := resolve(ref); !ok || id != c.image.ID {
+		return c.image.ID
+	}
+	return ref
 }
 
 // ancestorIDs resolves the ancestor filter's images to their IDs; an
