@@ -390,7 +390,7 @@ func (s *server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	return registryError(image.Domain(named), lookupPort())
+	return registryError(named.Domain, lookupPort())
 }
 
 // imagePush is docker push: its answer streams; the image must exist,
@@ -412,10 +412,10 @@ func (s *server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	out := newJSONStream(w)
 	out.write(map[string]string{"status": "The push refers to repository [" + named.Name() + "]"})
 	if _, err := s.d.images.Resolve(ref); err != nil {
-		out.error(notFound("An image does not exist locally with the tag: %s", image.Familiar(named)))
+		out.error(notFound("An image does not exist locally with the tag: %s", named.Familiar()))
 		return nil
 	}
-	out.error(registryError(image.Domain(named), lookupPort()))
+	out.error(registryError(named.Domain, lookupPort()))
 	return nil
 }
 

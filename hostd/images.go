@@ -190,7 +190,7 @@ func (d *Daemon) imageResolver() func(string) (string, bool) {
 		if err != nil {
 			return "", false
 		}
-		id, ok := byRef[image.Familiar(image.WithDefaultTag(named))]
+		id, ok := byRef[named.WithDefaultTag().Familiar()]
 		return id, ok
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"path"
@@ -15,9 +16,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/distribution/reference"
-	"golang.org/x/sys/unix"
 )
 
 // The files of Docker's save format (image/tarexport of Docker 20.10).
@@ -135,10 +133,10 @@ func (s *Store) loadItem(root int, m manifestItem, progress LoadProgress) (Loade
 		if err != nil {
 			return Loaded{}, err
 		}
-		if _, ok := named.(reference.NamedTagged); !ok {
+		if named.Tag == "" || named.Digest != "" {
 			return Loaded{}, fmt.Errorf("invalid tag %q", t)
 		}
-		l.Tags = append(l.Tags, reference.FamiliarString(named))
+		l.Tags = append(l.Tags, named.Familiar())
 	}
 	for i, diffID := range c.RootFS.DiffIDs {
 		if s.HasLayer(diffID) {
@@ -239,20 +237,19 @@ func (s *Store) WriteArchive(w io.Writer, items []SaveItem) error {
 		entries[cfgName] = archiveEntry{name: cfgName, data: img.Raw, mtime: img.Config.Created}
 		m := manifestItem{Config: cfgName, RepoTags: nil}
 		for _, t := range it.Tags {
-			named, err := reference.ParseNormalizedNamed(t)
+			tagged, err := ParseNamed(t)
 			if err != nil {
 				return err
 			}
-			tagged, ok := named.(reference.NamedTagged)
-			if !ok {
+			if tagged.Tag == "" || tagged.Digest != "" {
 				continue
 			}
-			name := reference.FamiliarName(tagged)
+			name := tagged.FamiliarName()
 			if repos[name] == nil {
 				repos[name] = map[string]string{}
 			}
-			repos[name][tagged.Tag()] = v1IDs[len(v1IDs)-1]
-			m.RepoTags = append(m.RepoTags, reference.FamiliarString(tagged))
+			repos[name][tagged.Tag] = v1IDs[len(v1IDs)-1]
+			m.RepoTags = append(m.RepoTags, tagged.Familiar())
 		}
 		for _, id := range v1IDs {
 			m.Layers = append(m.Layers, path.Join(id, legacyLayerFile))

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/distribution/reference"
 )
 
 // DeleteRecord is one line of docker rmi's answer: a reference untagged or
@@ -71,7 +69,7 @@ func (r *Repository) Delete(ref string, force, prune bool, users Users) ([]Delet
 		if err != nil {
 			return nil, err
 		}
-		key := r.tagKey(named)
+		key := tagKey(named)
 		delete(r.tags, key)
 		records = append(records, DeleteRecord{Untagged: familiarKey(key)})
 		if len(r.refsOf(id)) > 0 {
@@ -88,7 +86,7 @@ func (r *Repository) Delete(ref string, force, prune bool, users Users) ([]Delet
 		}
 		for _, n := range refs {
 			delete(r.tags, n.String())
-			records = append(records, DeleteRecord{Untagged: reference.FamiliarString(n)})
+			records = append(records, DeleteRecord{Untagged: n.Familiar()})
 		}
 	}
 	records, err = r.deleteImage(id, records, force, quiet, users)
@@ -114,7 +112,7 @@ func (r *Repository) deleteImage(id string, records []DeleteRecord, force, quiet
 	}
 	for _, n := range r.refsOf(id) {
 		delete(r.tags, n.String())
-		records = append(records, DeleteRecord{Untagged: reference.FamiliarString(n)})
+		records = append(records, DeleteRecord{Untagged: n.Familiar()})
 	}
 	img := r.images[id].img
 	delete(r.images, id)
@@ -180,23 +178,23 @@ func isImageIDPrefix(id, ref string) bool {
 
 // isSingleReference is Docker's: all references of one repository and at
 // most one tag. False for none.
-func isSingleReference(refs []reference.Named) bool {
+func isSingleReference(refs []Ref) bool {
 	if len(refs) <= 1 {
 		return len(refs) == 1
 	}
-	var single reference.Named
+	var single *Ref
 	canonical := map[string]bool{}
-	for _, n := range refs {
-		if _, ok := n.(reference.Canonical); ok {
+	for i, n := range refs {
+		if n.Digest != "" {
 			canonical[n.Name()] = true
 		} else if single == nil {
-			single = n
+			single = &refs[i]
 		} else {
 			return false
 		}
 	}
 	if single == nil {
-		single = refs[0]
+		single = &refs[0]
 	}
 	return len(canonical) == 1 && canonical[single.Name()]
 }
@@ -210,11 +208,11 @@ func firstOf(a, b string) string {
 
 // familiarKey is a key of r.tags in its familiar form.
 func familiarKey(key string) string {
-	n, err := reference.ParseNormalizedNamed(key)
+	n, err := ParseNamed(key)
 	if err != nil {
 		return key
 	}
-	return reference.FamiliarString(n)
+	return n.Familiar()
 }
 
 // SaveItems resolves docker save's names as Docker's tarexporter does: a
@@ -258,16 +256,14 @@ func (r *Repository) saveName(name string, add func(id, tag string)) error {
 		// Docker answers these with a server error (500).
 		return fmt.Errorf("%s", err.Error())
 	}
-	named, ok := ref.(reference.Named)
-	if !ok {
-		d := ref.(reference.Digested).Digest().String()
-		if r.images[d] == nil {
+	if ref.IsID() {
+		if r.images[ref.Digest] == nil {
 			return newError(ErrNotFound, "No such image: %s", name)
 		}
-		add(d, "")
+		add(ref.Digest, "")
 		return nil
 	}
-	if reference.IsNameOnly(named) {
+	if ref.NameOnly() {
 		found := false
 		keys := make([]string, 0, len(r.tags))
 		for key := range r.tags {
@@ -275,12 +271,12 @@ func (r *Repository) saveName(name string, add func(id, tag string)) error {
 		}
 		sort.Strings(keys)
 		for _, key := range keys {
-			n, err := reference.ParseNormalizedNamed(key)
-			if err != nil || n.Name() != named.Name() {
+			n, err := ParseNamed(key)
+			if err != nil || n.Name() != ref.Name() {
 				continue
 			}
 			found = true
-			add(r.tags[key], reference.FamiliarString(n))
+			add(r.tags[key], n.Familiar())
 		}
 		if found {
 			return nil
@@ -292,13 +288,13 @@ func (r *Repository) saveName(name string, add func(id, tag string)) error {
 		add(id, "")
 		return nil
 	}
-	id, ok := r.tags[r.tagKey(named)]
+	id, ok := r.tags[tagKey(ref)]
 	if !ok {
 		return newError(ErrNotFound, "reference does not exist")
 	}
 	tag := ""
-	if _, ok := named.(reference.NamedTagged); ok {
-		tag = reference.FamiliarString(named)
+	if ref.Digest == "" {
+		tag = ref.Familiar()
 	}
 	add(id, tag)
 	return nil

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/distribution/reference"
 )
 
 // Users tells a repository which containers of its host use an image:
@@ -145,13 +143,13 @@ func (r *Repository) write() error {
 
 // refsOf lists the references of an image, sorted as Docker sorts them
 // (by their full form). Callers hold r.mu.
-func (r *Repository) refsOf(id string) []reference.Named {
-	var out []reference.Named
+func (r *Repository) refsOf(id string) []Ref {
+	var out []Ref
 	for s, tid := range r.tags {
 		if tid != id {
 			continue
 		}
-		if n, err := reference.ParseNormalizedNamed(s); err == nil {
+		if n, err := ParseNamed(s); err == nil {
 			out = append(out, n)
 		}
 	}
@@ -163,7 +161,7 @@ func (r *Repository) refsOf(id string) []reference.Named {
 func (r *Repository) tagsOf(id string) []string {
 	var out []string
 	for _, n := range r.refsOf(id) {
-		out = append(out, reference.FamiliarString(n))
+		out = append(out, n.Familiar())
 	}
 	return out
 }
@@ -221,16 +219,13 @@ func (r *Repository) resolve(refOrID string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	named, ok := ref.(reference.Named)
-	if !ok {
-		if d, ok := ref.(reference.Digested); ok {
-			if e := r.images[d.Digest().String()]; e != nil {
-				return e.img, nil
-			}
+	if ref.IsID() {
+		if e := r.images[ref.Digest]; e != nil {
+			return e.img, nil
 		}
 		return nil, errNoSuchImage(ref)
 	}
-	if id, ok := r.tags[r.tagKey(named)]; ok {
+	if id, ok := r.tags[tagKey(ref)]; ok {
 		return r.images[id].img, nil
 	}
 	if id, ok := r.searchID(refOrID); ok {
@@ -241,13 +236,11 @@ func (r *Repository) resolve(refOrID string) (*Image, error) {
 
 // tagKey is the key of a reference in r.tags: with its default tag; a
 // reference with a digest keeps only the digest, as Docker looks it up.
-func (r *Repository) tagKey(n reference.Named) string {
-	if c, ok := n.(reference.Canonical); ok {
-		if w, err := reference.WithDigest(reference.TrimNamed(c), c.Digest()); err == nil {
-			return w.String()
-		}
+func tagKey(n Ref) string {
+	if n.Digest != "" {
+		n.Tag = ""
 	}
-	return reference.TagNameOnly(n).String()
+	return n.WithDefaultTag().String()
 }
 
 // searchID finds the one image whose ID starts with term ("sha256:" may
@@ -293,16 +286,16 @@ func (r *Repository) Tag(src, repo, tag string) (string, error) {
 		return "", err
 	}
 	r.images[img.ID].lastTag = time.Now().UTC()
-	return reference.FamiliarString(named), r.write()
+	return named.Familiar(), r.write()
 }
 
 // addTag points a reference at an image, taking it from another image if
 // it named one (that one then has one tag less). Callers hold r.mu.
-func (r *Repository) addTag(n reference.Named, id string) error {
-	if _, ok := n.(reference.Canonical); ok {
+func (r *Repository) addTag(n Ref, id string) error {
+	if n.Digest != "" {
 		return newError(ErrInvalid, "refusing to create a tag with a digest reference")
 	}
-	r.tags[reference.TagNameOnly(n).String()] = id
+	r.tags[n.WithDefaultTag().String()] = id
 	return nil
 }
 
@@ -324,8 +317,8 @@ func (r *Repository) addLoaded(l Loaded) ([]string, error) {
 		if err != nil {
 			return msgs, err
 		}
-		if prev, ok := r.tags[reference.TagNameOnly(named).String()]; ok && prev != l.ID {
-			msgs = append(msgs, fmt.Sprintf("The image %s already exists, renaming the old one with ID %s to empty string", reference.FamiliarString(named), prev))
+		if prev, ok := r.tags[named.WithDefaultTag().String()]; ok && prev != l.ID {
+			msgs = append(msgs, fmt.Sprintf("The image %s already exists, renaming the old one with ID %s to empty string", named.Familiar(), prev))
 		}
 		if err := r.addTag(named, l.ID); err != nil {
 			return msgs, err
