@@ -237,6 +237,9 @@ func TestLabImages(t *testing.T) {
 	topo.Hosts = append(topo.Hosts, HostSpec{Name: "host2", Kind: KindDocker, Forwarding: true,
 		Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.99.102/24")}}})
 	topo.Images = []string{fromTopo}
+	if _, err := Up(context.Background(), topo, Options{Root: t.TempDir(), Images: []string{filepath.Join(dir, "none.tar")}}); err == nil || !strings.Contains(err.Error(), "none.tar: want a `docker save` archive") {
+		t.Errorf("a missing archive: %v", err)
+	}
 	l := upLab(t, topo, Options{Hostd: realHostd(t), Images: []string{fromOpts}, ImageStore: storeDir})
 	for _, h := range l.Hosts() {
 		for ref, id := range map[string]string{"lab/opts:1": optsID, "lab/topo:1": optsID, "busybox": ""} {

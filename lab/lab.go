@@ -124,6 +124,11 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	if err := topo.checkKernelFor(); err != nil {
 		return nil, err
 	}
+	for _, a := range o.Images {
+		if err := CheckArchive(a); err != nil {
+			return nil, fmt.Errorf("lab: images: %s: want a `docker save` archive: %w", a, err)
+		}
+	}
 	o = o.withDefaults()
 	bin := ""
 	if topo.hasDocker() {
