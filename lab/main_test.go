@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/netns"
@@ -38,8 +39,17 @@ func TestMain(m *testing.M) {
 		os.Exit(fakeHostd(os.Args[1:]))
 	}
 	flag.Parse()
+	// The tests' labs keep their images in a store of their own, not the
+	// machine's.
+	store, err := os.MkdirTemp("", "nslab-lab-images-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(image.StoreEnv, store)
 	code := m.Run()
 	removeTestPrograms()
+	os.RemoveAll(store)
 	os.Exit(code)
 }
 
