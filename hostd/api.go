@@ -98,10 +98,14 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, code, map[string]string{"message": msg})
 }
 
+// writeJSON answers v as Docker's httputils.WriteJSON does: "<", ">" and
+// "&" as they are, not escaped.
 func writeJSON(w http.ResponseWriter, code int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	return json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // decodeBody reads a JSON body; an empty body leaves v as it is.
@@ -175,8 +179,7 @@ func (s *server) routes() {
 	s.handle("GET /_ping", s.ping)
 	s.handle("GET /version", s.version)
 	s.handle("GET /info", s.info)
-	s.handle("GET /images/json", s.imageList)
-	s.handle("GET /images/{rest...}", s.imageInspect)
+	s.imageRoutes()
 
 	s.handle("GET /networks", s.networkList)
 	s.handle("GET /networks/{$}", s.networkList)

@@ -52,6 +52,10 @@ func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := s.d
+	// Outside d.mu: the repository's lock is taken before d.mu, never
+	// after it.
+	resolve := d.imageResolver()
+	ancestors := d.ancestorIDs(f.values("ancestor"))
 	d.mu.Lock()
 	list := make([]*Container, 0, len(d.containers))
 	for _, c := range d.containers {
@@ -64,7 +68,7 @@ func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		if !f.match("name", "/"+c.Name) || !f.match("id", c.ID) || !f.exact("status", c.state) ||
-			!f.matchLabels(c.Config.Labels) || !f.exact("ancestor", c.Config.Image) {
+			!f.matchLabels(c.Config.Labels) || (f.has("ancestor") && !ancestors[c.image.ID]) {
 			continue
 		}
 		if f.has("exited") && (c.state != stateExited || !f[("exited")][strconv.Itoa(c.exitCode)]) {
@@ -79,7 +83,7 @@ func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 		}
-		out = append(out, d.summary(c))
+		out = append(out, d.summary(c, resolve))
 		if limit != nil && *limit > 0 && len(out) >= *limit {
 			break
 		}

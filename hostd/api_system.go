@@ -113,7 +113,7 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 		"ContainersRunning":  running,
 		"ContainersPaused":   0,
 		"ContainersStopped":  stopped,
-		"Images":             0,
+		"Images":             d.images.Len(),
 		"Driver":             "nslab",
 		"DriverStatus":       [][2]string{},
 		"Plugins":            map[string]any{"Volume": []string{}, "Network": d.eng.DriverNames(), "Authorization": nil, "Log": []string{"json-file"}},
@@ -147,7 +147,7 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 		"NCPU":               runtime.NumCPU(),
 		"MemTotal":           memTotal(),
 		"GenericResources":   nil,
-		"DockerRootDir":      d.cfg.Root,
+		"DockerRootDir":      d.cfg.DataRoot,
 		"HttpProxy":          "",
 		"HttpsProxy":         "",
 		"NoProxy":            "",
@@ -197,19 +197,4 @@ func (d *Daemon) daemonID() string {
 		groups = append(groups, id[i:i+4])
 	}
 	return strings.Join(groups, ":")
-}
-
-func (s *server) imageList(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, []struct{}{})
-}
-
-// imageInspect answers that no image exists: containers run the machine's
-// own programs, so create never needs one and the CLI never pulls.
-func (s *server) imageInspect(w http.ResponseWriter, r *http.Request) error {
-	rest := r.PathValue("rest")
-	name, ok := strings.CutSuffix(rest, "/json")
-	if !ok {
-		return notFound("page not found")
-	}
-	return notFound("No such image: %s", name)
 }

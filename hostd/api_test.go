@@ -48,7 +48,7 @@ func TestPingVersionInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i := info.Info; i.Name != "h1" || i.Driver != "nslab" || i.ServerVersion != "20.10.24" || i.DockerRootDir != h.cfg.Root || i.Images != 0 || i.NCPU < 1 || i.MemTotal <= 0 || i.OSType != "linux" {
+	if i := info.Info; i.Name != "h1" || i.Driver != "nslab" || i.ServerVersion != "20.10.24" || i.DockerRootDir != h.cfg.DataRoot || i.Images != 1 || i.NCPU < 1 || i.MemTotal <= 0 || i.OSType != "linux" {
 		t.Fatalf("info %+v", i)
 	}
 	// The daemon's own hostname is the host's, in its UTS namespace only.
@@ -122,7 +122,7 @@ func TestErrorsAsDocker(t *testing.T) {
 	h.wantError("GET", "/containers/nope/json", "", 404, "No such container: nope")
 	h.wantError("GET", "/v1.41/exec/nope/json", "", 404, "No such exec instance: nope")
 	h.wantError("POST", "/v1.41/exec/nope/start", `{}`, 404, "No such exec instance: nope")
-	h.wantError("GET", "/v1.41/images/alpine/json", "", 404, "No such image: alpine")
+	h.wantError("GET", "/v1.41/images/nosuch/json", "", 404, "no such image: nosuch: No such image: nosuch:latest")
 	h.wantError("GET", "/v1.41/no/such/route", "", 404, "page not found")
 	// Exec on a created (not running) container.
 	h.wantError("POST", "/v1.41/containers/cm01/exec", `{"Cmd":["true"]}`, 409, "Container "+id+" is not running")

@@ -1,61 +1,17 @@
 package hostd
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "github.com/nslab/nslab/hostd/image"
 
 // The JSON shapes below are Docker 20.10's (API 1.41), with Docker's field
 // names; they are hostd's own types so that the server does not depend on
 // a client library's idea of a newer API.
 
 // strSlice is Docker's StrSlice: a JSON string or an array of strings.
-type strSlice []string
+type strSlice = image.StrSlice
 
-func (s *strSlice) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*s = nil
-		return nil
-	}
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*s = strSlice{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return fmt.Errorf("json: cannot unmarshal %s into a string or a list of strings", b)
-	}
-	*s = many
-	return nil
-}
-
-// ContainerConfig is a container's Config.
-type ContainerConfig struct {
-	Hostname        string
-	Domainname      string
-	User            string
-	AttachStdin     bool
-	AttachStdout    bool
-	AttachStderr    bool
-	ExposedPorts    map[string]struct{} `json:",omitempty"`
-	Tty             bool
-	OpenStdin       bool
-	StdinOnce       bool
-	Env             []string
-	Cmd             strSlice
-	Image           string
-	Volumes         map[string]struct{}
-	WorkingDir      string
-	Entrypoint      strSlice
-	NetworkDisabled bool   `json:",omitempty"`
-	MacAddress      string `json:",omitempty"`
-	OnBuild         []string
-	Labels          map[string]string
-	StopSignal      string   `json:",omitempty"`
-	StopTimeout     *int     `json:",omitempty"`
-	Shell           strSlice `json:",omitempty"`
-}
+// ContainerConfig is a container's Config: Docker's container.Config, the
+// type of an image's config too.
+type ContainerConfig = image.ContainerConfig
 
 // LogConfig is HostConfig.LogConfig.
 type LogConfig struct {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/netimpl"
 )
 
@@ -27,9 +28,14 @@ type Container struct {
 	Created    time.Time
 	Config     ContainerConfig
 	HostConfig HostConfig
-	dir        string
-	streams    *streams
-	op         sync.Mutex
+	// image is the image the container was created from (set at create,
+	// never changed): its ID is inspect's Image, its Layers the lower
+	// dirs of the container's root filesystem. It stays with the
+	// container when docker rmi -f deletes it from the host.
+	image   *image.Image
+	dir     string
+	streams *streams
+	op      sync.Mutex
 
 	// Guarded by Daemon.mu.
 	state         string

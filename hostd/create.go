@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/netimpl"
 )
 
@@ -75,6 +76,23 @@ func checkEndpointConfig(network string, es *EndpointSettings) error {
 	return nil
 }
 
+// imageConfig finds the container's image, as Docker does after checking
+// the rest of the request and before reserving the name, and completes
+// the container's config with the image's.
+func (d *Daemon) imageConfig(cfg *ContainerConfig) (*image.Image, error) {
+	if cfg.Healthcheck != nil && !(len(cfg.Healthcheck.Test) == 1 && cfg.Healthcheck.Test[0] == "NONE") {
+		return nil, badRequest("nslab: hostd runs no health checks: --health-cmd and the other --health-* options are not supported")
+	}
+	img, err := d.images.Resolve(cfg.Image)
+	if err != nil {
+		return nil, err
+	}
+	if err := mergeImageConfig(cfg, img.Config.RunConfig()); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
 // create validates a create request completely, then registers the
 // container and makes its state directory.
 func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
@@ -83,7 +101,12 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		return nil, badRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
 	if req.Image == "" {
-		return nil, badRequest("invalid reference format")
+		// Docker makes a container of no image, with nothing to run it
+		// from; hostd makes none.
+		if len(req.Entrypoint) == 0 && len(req.Cmd) == 0 {
+			return nil, badRequest("No command specified")
+		}
+		return nil, badRequest("nslab: hostd creates no container without an image")
 	}
 	hc := HostConfig{}
 	if req.HostConfig != nil {
@@ -148,23 +171,16 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 			networks[name] = es
 		}
 	}
-	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
-		// What alpine's image gives a container started without a command.
-		cfg.Cmd = strSlice{"/bin/sh"}
-	}
-	hasPath := false
-	for _, kv := range cfg.Env {
-		hasPath = hasPath || strings.HasPrefix(kv, "PATH=")
-	}
-	if !hasPath {
-		// The image's environment: Docker shows it in Config.Env.
-		cfg.Env = append([]string{"PATH=" + defaultPath}, cfg.Env...)
+	img, err := d.imageConfig(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	c := &Container{
 		ID:         netimpl.NewID(),
 		Created:    time.Now().UTC(),
 		Config:     cfg,
 		HostConfig: hc,
+		image:      img,
 		state:      stateCreated,
 		networks:   networks,
 	}

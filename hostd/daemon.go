@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
@@ -42,6 +43,10 @@ type Daemon struct {
 	// cluster is the cluster store and overlay driver (nil without
 	// --cluster-store).
 	cluster *cluster
+	// store is the machine's image store; images are this host's images
+	// and tags.
+	store  *image.Store
+	images *image.Repository
 	// svc holds the embedded resolvers, published ports and links.
 	svc      netServices
 	reaper   *reaper
@@ -97,6 +102,14 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 	rp, err := newReaper()
 	if err != nil {
 		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
+	}
+	cfg.FillDefaults()
+	if cfg.ImageStore == "" {
+		cfg.ImageStore = image.StoreDir()
+	}
+	store, images, err := openImages(cfg, rp)
+	if err != nil {
+		return nil, fmt.Errorf("hostd %s: images: %w", cfg.Host, err)
 	}
 	mounts, err := newMountTemplate()
 	if err != nil {
@@ -190,6 +203,8 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 		macvlan:    mv,
 		cluster:    cl,
 		mounts:     mounts,
+		store:      store,
+		images:     images,
 		firewall:   fw,
 		reaper:     rp,
 		hostname:   hostname,
@@ -281,6 +296,7 @@ func (d *Daemon) Shutdown() error {
 		}()
 	}
 	wg.Wait()
+	d.releaseImages()
 	// Tunnels first: they may be ports of bridges the engine removes.
 	errs = append(errs, d.gre.closeAll())
 	if d.cluster != nil && d.cluster.cancel != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/netimpl"
 )
 
@@ -39,6 +40,14 @@ func statusOf(err error) (int, string) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.code, ae.msg
+	}
+	switch {
+	case errors.Is(err, image.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, image.ErrConflict):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, image.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
 	}
 	var ne *netimpl.Error
 	if errors.As(err, &ne) {

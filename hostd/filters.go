@@ -15,6 +15,24 @@ type filters map[string]map[string]bool
 // {"name":{"cm01":true}} and the older {"name":["cm01"]}. Keys outside
 // allowed are Docker's "invalid filter" error.
 func parseFilters(s string, allowed ...string) (filters, error) {
+	return parseFiltersAs(s, "invalid filter '%s'", allowed...)
+}
+
+// parseFiltersAs is parseFilters with the wording of the unknown key's
+// error: Docker's image list writes it "Invalid filter '%s'".
+func parseFiltersAs(s, unknown string, allowed ...string) (filters, error) {
+	f, err := decodeFilters(s)
+	if err != nil {
+		return nil, err
+	}
+	if k := f.unknownKey(allowed...); k != "" {
+		return nil, badRequest(unknown, k)
+	}
+	return f, nil
+}
+
+// decodeFilters reads the JSON of a "filters" parameter.
+func decodeFilters(s string) (filters, error) {
 	f := filters{}
 	if s == "" {
 		return f, nil
@@ -31,6 +49,11 @@ func parseFilters(s string, allowed ...string) (filters, error) {
 			}
 		}
 	}
+	return f, nil
+}
+
+// unknownKey returns the first key (in sorted order) not in allowed, or "".
+func (f filters) unknownKey(allowed ...string) string {
 	ok := map[string]bool{}
 	for _, a := range allowed {
 		ok[a] = true
@@ -42,13 +65,23 @@ func parseFilters(s string, allowed ...string) (filters, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if !ok[k] {
-			return nil, badRequest("invalid filter '%s'", k)
+			return k
 		}
 	}
-	return f, nil
+	return ""
 }
 
 func (f filters) has(key string) bool { return len(f[key]) > 0 }
+
+// values lists a key's values, sorted.
+func (f filters) values(key string) []string {
+	var out []string
+	for v := range f[key] {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // exact reports whether no value is given for key or one equals source.
 func (f filters) exact(key, source string) bool {

@@ -24,6 +24,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nslab/nslab/etcdmember/etcdtest"
+	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 )
@@ -45,6 +46,15 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		defer etcdtest.Cleanup()
+		// The tests' own image store, which every hostd of the run shares
+		// as the machine's: the default image is unpacked once.
+		store, err := os.MkdirTemp("", "hostd-test-images-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(store)
+		os.Setenv(image.StoreEnv, store)
 		hostdBin = filepath.Join(dir, "nslab-hostd")
 		args := []string{"build", "-o", hostdBin}
 		if os.Getenv("HOSTD_RACE") != "" {
@@ -95,7 +105,7 @@ func startHostdWith(t testing.TB, edit func(*hostdconfig.Config)) *testHost {
 	lab := "ht" + randHex(3)
 	root := t.TempDir()
 	h := &testHost{t: t, cliDir: t.TempDir(), done: make(chan error, 1)}
-	h.cfg = hostdconfig.Config{Lab: lab, Host: "h1", Root: root, Socket: filepath.Join(root, "docker.sock"), NetNSPrefix: lab + "-h1-"}
+	h.cfg = hostdconfig.Config{Lab: lab, Host: "h1", Root: root, DataRoot: filepath.Join(root, "data"), Socket: filepath.Join(root, "docker.sock"), NetNSPrefix: lab + "-h1-"}
 	if edit != nil {
 		edit(&h.cfg)
 	}

@@ -1,20 +1,11 @@
 package hostd
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"strings"
 	"time"
 )
-
-// imageID stands in for an image id: hostd has no images, and a digest of
-// the name keeps the field in Docker's shape and stable per name.
-func imageID(name string) string {
-	sum := sha256.Sum256([]byte(name))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
 
 // humanDuration is go-units' HumanDuration, which `docker ps` shows.
 func humanDuration(d time.Duration) string {
@@ -84,7 +75,7 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 			StartedAt:  timeString(c.startedAt),
 			FinishedAt: timeString(c.finishedAt),
 		},
-		Image:          imageID(c.Config.Image),
+		Image:          c.image.ID,
 		ResolvConfPath: c.resolvPath,
 		HostnamePath:   c.hostnamePath,
 		HostsPath:      c.hostsPath,
@@ -115,14 +106,15 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 	return j
 }
 
-// summary renders one entry of GET /containers/json. Callers hold d.mu.
-func (d *Daemon) summary(c *Container) ContainerSummary {
+// summary renders one entry of GET /containers/json; resolve is a
+// snapshot of the host's tags (imageResolver). Callers hold d.mu.
+func (d *Daemon) summary(c *Container, resolve func(string) (string, bool)) ContainerSummary {
 	argv := c.argv()
 	s := ContainerSummary{
 		ID:      c.ID,
 		Names:   []string{"/" + c.Name},
-		Image:   c.Config.Image,
-		ImageID: imageID(c.Config.Image),
+		Image:   containerImage(c, resolve),
+		ImageID: c.image.ID,
 		Command: strings.Join(argv, " "),
 		Created: c.Created.Unix(),
 		Ports:   summaryPorts(d.publishedPorts(c)),

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 )
 
 // Config is what the lab tells one hostd about its virtual host. The lab
@@ -25,6 +26,21 @@ type Config struct {
 	// Root is the host's state directory (/run/nslab/<lab>/<host>):
 	// container files (hosts, resolv.conf, hostname) and logs live below it.
 	Root string `json:"root"`
+	// DataRoot is dockerd's --data-root: what the host keeps on disk and
+	// across a restart of hostd (its images and tags, its containers'
+	// own files). The lab gives each host /var/lib/nslab/labs/<lab>/<host>
+	// (not under /run, which may be a small tmpfs); empty: <Root>/data.
+	DataRoot string `json:"dataRoot,omitempty"`
+	// ImageStore is the machine's image store, shared by every host of
+	// every lab; empty: hostd's default ($NSLAB_IMAGE_STORE, else
+	// /var/lib/nslab/images).
+	ImageStore string `json:"imageStore,omitempty"`
+	// Images are the images a host starts with on its first start (a data
+	// root without images yet), each an image of the store with its tags,
+	// tagged in order as docker load tags them. None: the default image,
+	// alpine:latest and busybox:latest, which hostd then puts into the
+	// store itself (the lab does that once for all its hosts).
+	Images []Image `json:"images,omitempty"`
 	// Socket is the unix socket path of the Docker Engine API.
 	Socket string `json:"socket"`
 	// NetNSPrefix prefixes the /run/netns pin of every container's network
@@ -57,6 +73,13 @@ type Config struct {
 	// host's underlay address that other hosts reach its VXLAN tunnel
 	// endpoint at.
 	ClusterAdvertise string `json:"clusterAdvertise,omitempty"`
+}
+
+// Image is an image of the machine's store with the tags a host gives it.
+type Image struct {
+	// ID is the image ID, "sha256:" and 64 hex digits.
+	ID   string   `json:"id"`
+	Tags []string `json:"tags,omitempty"`
 }
 
 // ParseBIP checks a --bip value: an IPv4 host address (neither the network
@@ -108,10 +131,19 @@ func Load(path string) (*Config, error) {
 	default:
 		return nil, fmt.Errorf("hostd config %s: firewall %q: want iptables or nftables", path, c.Firewall)
 	}
+	c.FillDefaults()
+	return &c, nil
+}
+
+// FillDefaults gives the fields left empty the defaults that need no
+// daemon: the namespace prefix and the data root (ImageStore is hostd's).
+func (c *Config) FillDefaults() {
 	if c.NetNSPrefix == "" {
 		c.NetNSPrefix = c.Lab + "-" + c.Host + "-"
 	}
-	return &c, nil
+	if c.DataRoot == "" {
+		c.DataRoot = filepath.Join(c.Root, "data")
+	}
 }
 
 // Write stores the configuration at path.

@@ -367,7 +367,7 @@ func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) erro
 				}
 			}
 		}
-		return l.loadImages(ctx, docker, o)
+		return l.loadDockerdImages(ctx, docker, o)
 	}
 	if err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startDockerd(dockerd) }); err != nil {
 		return err
@@ -378,7 +378,7 @@ func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) erro
 	if err := forEach(ctx, docker, o.Parallel, started); err != nil {
 		return err
 	}
-	return l.loadImages(ctx, docker, o)
+	return l.loadDockerdImages(ctx, docker, o)
 }
 
 // clustered says whether any of the hosts has a cluster store.

@@ -155,19 +155,9 @@ func requireDockerd(t *testing.T) string {
 	return d
 }
 
-// dockerdOptions builds the image from fixtures/image once per test
-// binary run, into a directory the test removes.
-func dockerdOptions(t *testing.T, archive string) Options {
-	return Options{
-		Root:    t.TempDir(),
-		Runtime: RuntimeDockerd,
-		Images: Images{
-			Archive: archive,
-			Context: filepath.Join("..", "fixtures", "image"),
-			Files:   map[string]string{"busybox": "/bin/busybox"},
-			Tags:    []string{"alpine:latest", "busybox:latest"},
-		},
-	}
+// dockerdOptions runs real dockerds, which load the default image.
+func dockerdOptions(t *testing.T) Options {
+	return Options{Root: t.TempDir(), Runtime: RuntimeDockerd}
 }
 
 func dockerdTopology() *Topology {
@@ -218,10 +208,9 @@ func requireNoDockerdLeft(t *testing.T, id, dir string) {
 func TestDockerdLab(t *testing.T) {
 	requireDockerd(t)
 	before := rootSnapshot(t)
-	archive := filepath.Join(t.TempDir(), "images.tar")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	l, err := Up(ctx, dockerdTopology(), dockerdOptions(t, archive))
+	l, err := Up(ctx, dockerdTopology(), dockerdOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,9 +227,6 @@ func TestDockerdLab(t *testing.T) {
 	}()
 	if l.Runtime() != RuntimeDockerd {
 		t.Errorf("runtime %q", l.Runtime())
-	}
-	if _, err := os.Stat(archive); err != nil {
-		t.Errorf("the image archive was not saved: %v", err)
 	}
 	for _, h := range l.Hosts() {
 		r, err := h.Exec(ctx, "hostname")
@@ -298,12 +284,11 @@ func TestDockerdLab(t *testing.T) {
 // cgroups; a lab whose owner died is found by GC and removed all the same.
 func TestDockerdGCAfterCrash(t *testing.T) {
 	requireDockerd(t)
-	archive := filepath.Join(t.TempDir(), "images.tar")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	topo := dockerdTopology()
 	topo.Hosts = topo.Hosts[:1]
-	l, err := Up(ctx, topo, dockerdOptions(t, archive))
+	l, err := Up(ctx, topo, dockerdOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -225,7 +225,7 @@ func TestClusterStoreToDaemons(t *testing.T) {
 	}
 	// startHostd writes hostd.json before it starts anything; the host's
 	// namespace does not exist here, so the start itself fails.
-	if err := h.startHostd(filepath.Join(t.TempDir(), "no-such-"+HostdBinaryName)); err == nil {
+	if err := h.startHostd(filepath.Join(t.TempDir(), "no-such-"+HostdBinaryName), Options{}); err == nil {
 		t.Fatal("hostd started without a namespace")
 	}
 	cfg, err := hostdconfig.Load(filepath.Join(h.dir, "hostd.json"))

@@ -34,7 +34,7 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 			docker = append(docker, h)
 		}
 	}
-	err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startHostd(bin) })
+	err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startHostd(bin, o) })
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 // startHostd writes the host's hostd.json and starts hostd inside the
 // host's network namespace and a new UTS namespace, in its own session so
 // that a terminal's signals do not reach it.
-func (h *Host) startHostd(bin string) error {
+func (h *Host) startHostd(bin string, o Options) error {
 	if len(h.socket) > maxSocketPath {
 		return fmt.Errorf("host %s: socket path %s is %d bytes; a unix socket path has at most %d (use a shorter state root)", h.Name, h.socket, len(h.socket), maxSocketPath)
 	}
@@ -74,6 +74,9 @@ func (h *Host) startHostd(bin string) error {
 		Lab:         h.lab.ID(),
 		Host:        h.Name,
 		Root:        h.dir,
+		DataRoot:    filepath.Join(h.lab.state.DataDir, h.Name),
+		ImageStore:  o.ImageStore,
+		Images:      h.lab.images,
 		Socket:      h.socket,
 		NetNSPrefix: h.lab.ID() + "-" + h.Name + "-",
 		Firewall:    h.Spec.Firewall,

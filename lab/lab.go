@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/kernel"
 )
@@ -43,8 +45,18 @@ type Options struct {
 	// Dockerd is the dockerd executable of RuntimeDockerd; default
 	// FindDockerd's choice.
 	Dockerd string
-	// Images are loaded into every dockerd of RuntimeDockerd.
-	Images Images
+	// Images are `docker save` archives every docker host starts with,
+	// after the default image and the topology's own (both runtimes):
+	// loaded once into the machine's image store for hostd, into each
+	// dockerd for RuntimeDockerd.
+	Images []string
+	// ImageStore is the machine's image store; default $NSLAB_IMAGE_STORE,
+	// else /var/lib/nslab/images.
+	ImageStore string
+	// DataRoot holds the lab's data root, <DataRoot>/<id>, with one
+	// directory per docker host (hostd's --data-root); default
+	// DefaultDataRoot.
+	DataRoot string
 	// Etcd is the nslab-etcd executable that runs the topology's etcd
 	// members; default $NSLAB_ETCD_BIN, else nslab-etcd next to the nslab
 	// binary (Binary, $NSLAB_BIN or this executable), else on PATH.
@@ -61,6 +73,8 @@ type Lab struct {
 
 	mu    sync.Mutex // guards state and its file
 	state *labState
+	// images are what every hostd starts with (Up only).
+	images []hostdconfig.Image
 }
 
 // ID returns the lab id, the prefix of every name the lab makes.
@@ -109,6 +123,11 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	}
 	if err := topo.checkKernelFor(); err != nil {
 		return nil, err
+	}
+	for _, a := range o.Images {
+		if err := CheckArchive(a); err != nil {
+			return nil, fmt.Errorf("lab: images: %s: want a `docker save` archive: %w", a, err)
+		}
 	}
 	o = o.withDefaults()
 	bin := ""
@@ -160,6 +179,12 @@ func (o Options) withDefaults() Options {
 	if o.Runtime == "" {
 		o.Runtime = RuntimeHostd
 	}
+	if o.ImageStore == "" {
+		o.ImageStore = image.StoreDir()
+	}
+	if o.DataRoot == "" {
+		o.DataRoot = DefaultDataRoot
+	}
 	return o
 }
 
@@ -177,7 +202,7 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 		if !idRE.MatchString(id) {
 			return nil, fmt.Errorf("lab id %q: want ^[a-z][a-z0-9]{2,9}$", id)
 		}
-		err := reserve(o.Root, id)
+		err := reserve(o.Root, o.DataRoot, id)
 		if err == nil {
 			break
 		}
@@ -196,20 +221,22 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 			Owner: os.Getpid(), OwnerStart: start,
 			Created: time.Now().UTC(), State: StateStarting,
 			Runtime: o.Runtime, EtcdBinary: etcdBin,
+			DataDir: dataDir(o.DataRoot, id),
 		},
 	}
 	if err := writeState(l.dir, l.state); err != nil {
 		os.RemoveAll(l.dir)
+		os.Remove(l.state.DataDir)
 		return nil, fmt.Errorf("lab %s: %w", id, err)
 	}
 	l.makeHosts()
 	return l, nil
 }
 
-// reserve claims an id: its state directory is made exclusively, and no
-// namespace pin may carry the id already (left over by a crash of a lab
-// whose state directory went away).
-func reserve(root, id string) error {
+// reserve claims an id: its state directory and its data directory are
+// made exclusively, and no namespace pin may carry the id already (left
+// over by a crash of a lab whose state directory went away).
+func reserve(root, dataRoot, id string) error {
 	if pins, _ := labPins(id); len(pins) > 0 {
 		return fmt.Errorf("lab id %s is in use: %s exists (try `nslab gc`)", id, pins[0])
 	}
@@ -218,6 +245,18 @@ func reserve(root, id string) error {
 			return fmt.Errorf("lab id %s is in use: %s exists", id, filepath.Join(root, id))
 		}
 		return fmt.Errorf("lab %s: state dir: %w", id, err)
+	}
+	data := dataDir(dataRoot, id)
+	err := os.MkdirAll(dataRoot, 0o755)
+	if err == nil {
+		err = os.Mkdir(data, 0o700)
+	}
+	if err != nil {
+		os.Remove(filepath.Join(root, id))
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("lab id %s is in use: %s exists (a lab of another state root, or left behind: remove it)", id, data)
+		}
+		return fmt.Errorf("lab %s: data dir: %w", id, err)
 	}
 	return nil
 }
@@ -267,6 +306,17 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 		start := l.startDaemons
 		if o.Runtime == RuntimeDockerd {
 			start = l.startDockerds
+		} else {
+			imgs, release, err := l.storeImages(o)
+			if err != nil {
+				return err
+			}
+			// Until every hostd has its repository, which names what it
+			// needs of the store: `nslab images clean` waits.
+			defer release()
+			for _, img := range imgs {
+				l.images = append(l.images, hostdconfig.Image{ID: img.ID, Tags: img.Tags})
+			}
 		}
 		if err := start(ctx, bin, o); err != nil {
 			return err
@@ -330,7 +380,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		// remove (a daemon that hangs or is gone), teardown kills.
 		l.removeContainers(ctx)
 	}
-	return teardown(ctx, l.dir, l.ID(), pids)
+	return teardown(ctx, l.dir, l.state.DataDir, l.ID(), pids)
 }
 
 // Runtime returns the daemon the lab's docker hosts run: RuntimeHostd or

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/netns"
@@ -38,8 +39,17 @@ func TestMain(m *testing.M) {
 		os.Exit(fakeHostd(os.Args[1:]))
 	}
 	flag.Parse()
+	// The tests' labs keep their images in a store of their own, not the
+	// machine's.
+	store, err := os.MkdirTemp("", "nslab-lab-images-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(image.StoreEnv, store)
 	code := m.Run()
 	removeTestPrograms()
+	os.RemoveAll(store)
 	os.Exit(code)
 }
 
@@ -176,6 +186,9 @@ func requireGone(t testing.TB, id, dir string) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state dir %s left (%v)", dir, err)
+	}
+	if _, err := os.Stat(dataDir(DefaultDataRoot, id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("data dir %s left (%v)", dataDir(DefaultDataRoot, id), err)
 	}
 }
 

@@ -45,6 +45,9 @@ type labState struct {
 	HostdPIDs map[string]int `json:"hostdPids,omitempty"`
 	// Runtime is the daemon of the docker hosts ("" is hostd).
 	Runtime string `json:"runtime,omitempty"`
+	// DataDir is the lab's data directory, <data root>/<id>, holding each
+	// docker host's hostd --data-root.
+	DataDir string `json:"dataDir,omitempty"`
 	// EtcdBinary is the nslab-etcd that runs the lab's etcd members
 	// ("" without members); StartEtcd uses it again.
 	EtcdBinary string `json:"etcdBinary,omitempty"`

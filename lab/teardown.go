@@ -25,9 +25,9 @@ const (
 // teardown removes lab id: it stops each hostd (pids, by host) with
 // SIGTERM and then SIGKILL, kills every process still in one of the lab's
 // namespaces, unpins every namespace under the lab's prefix and removes the
-// state directory. It needs nothing but what is on disk and in /proc, so a
+// state directory and the data directory (data; "" for none). It needs nothing but what is on disk and in /proc, so a
 // fresh process (Open + Down, GC) can run it, and it can be repeated.
-func teardown(ctx context.Context, dir, id string, hostdPIDs map[string]int) error {
+func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]int) error {
 	var errs []error
 	held := newHeldNamespaces()
 	defer held.close()
@@ -75,6 +75,9 @@ func teardown(ctx context.Context, dir, id string, hostdPIDs map[string]int) err
 
 	if err := unpinAll(id); err != nil {
 		errs = append(errs, err)
+	}
+	if err := removeDataDir(data); err != nil {
+		errs = append(errs, fmt.Errorf("lab %s: %w", id, err))
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Errorf("lab %s: remove state: %w", id, err))
@@ -216,7 +219,8 @@ func GC(ctx context.Context, root string) ([]string, error) {
 			if serr != nil || time.Since(st.ModTime()) < 10*time.Second {
 				continue
 			}
-			if err := teardown(ctx, dir, id, nil); err != nil {
+			// Without lab.json the data directory is the default one.
+			if err := teardown(ctx, dir, dataDir(DefaultDataRoot, id), id, nil); err != nil {
 				errs = append(errs, err)
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -27,6 +28,10 @@ type Topology struct {
 	// Etcd tunes the cluster of the hosts' etcd members (HostSpec.Etcd);
 	// nil: the defaults.
 	Etcd *EtcdSettings `json:"etcd,omitempty"`
+	// Images are `docker save` archives every docker host starts with,
+	// after the default image (alpine:latest, busybox:latest). A file
+	// names them relative to itself; they are absolute once parsed.
+	Images []string `json:"images,omitempty"`
 }
 
 // EtcdSettings are the settings every member of a lab's etcd cluster
@@ -219,8 +224,25 @@ func (d *decoder) document(data []byte) *Topology {
 			d.Seq(v, f, func(item *yaml.Node, p string) { t.Hosts = append(t.Hosts, d.host(item, p)) })
 		},
 		"etcd": func(v *yaml.Node, f string) { t.Etcd = d.etcdSettings(v, f) },
+		"images": func(v *yaml.Node, f string) {
+			d.Seq(v, f, func(item *yaml.Node, p string) { t.Images = append(t.Images, d.path(item, p)) })
+		},
 	})
 	return t
+}
+
+// path reads a file name, relative to the topology file's directory.
+func (d *decoder) path(n *yaml.Node, field string) string {
+	s := d.Str(n, field)
+	if s == "" || filepath.IsAbs(s) {
+		return s
+	}
+	abs, err := filepath.Abs(filepath.Join(filepath.Dir(d.File), s))
+	if err != nil {
+		d.Errorf(n.Line, field, "%v", err)
+		return s
+	}
+	return abs
 }
 
 func (d *decoder) etcdSettings(n *yaml.Node, path string) *EtcdSettings {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nslab/nslab/internal/rootns"
 )
 
 // Each bad fixture must be rejected with FILE:LINE: FIELD: and a message
@@ -40,6 +43,7 @@ func TestInvalidFixtures(t *testing.T) {
 		{"etcd-duplicate-member.yaml", "15: hosts[1].etcd.name: duplicate etcd member name docker-node1 (also hosts[0].etcd.name)"},
 		{"cluster-store-not-member.yaml", `16: hosts[1].cluster_store: "etcd://192.168.8.148:2379": 192.168.8.148 is no etcd member's address (members: docker-node1 192.168.8.150)`},
 		{"cluster-advertise-foreign.yaml", "11: hosts[0].cluster_advertise: 192.168.8.148 is not an address of host node1"},
+		{"image-missing.yaml", "6: images[0]: "},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -112,6 +116,8 @@ func TestInvalidInline(t *testing.T) {
 		{"cluster store without advertise", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n    cluster_store: etcd://192.168.8.2:2379\n", "x.yaml:5: hosts[0].cluster_advertise: required with cluster_store"},
 		{"cluster advertise not ip:port", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n    cluster_store: etcd://192.168.8.2:2379\n    cluster_advertise: eth1\n", `x.yaml:9: hosts[0].cluster_advertise: "eth1": want IP:PORT`},
 		{"cluster store on plain host", seg + "hosts:\n  - name: a\n    kind: plain\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    etcd: {name: m1}\n    cluster_store: etcd://192.168.8.2:2379\n    cluster_advertise: 192.168.8.2:2375\n", "x.yaml:9: hosts[0].cluster_store: host a is plain and runs no daemon"},
+		{"image not an archive", seg + "images: [topology.go]\nhosts: [{name: a}]\n", "x.yaml:4: images[0]: "},
+		{"images not a list", seg + "images: app.tar\nhosts: [{name: a}]\n", "x.yaml:4: images: must be a list"},
 		{"unknown container field", seg + "hosts:\n  - name: a\n    containers:\n      - name: c1\n        ports: [80]\n", "x.yaml:8: hosts[0].containers[0].ports: unknown field (known: command, image, name, network)"},
 	}
 	for _, c := range cases {
@@ -128,6 +134,42 @@ func TestInvalidInline(t *testing.T) {
 				t.Fatalf("error\n%s\ndoes not contain\n%s", err, c.want)
 			}
 		})
+	}
+}
+
+// A topology's archives are named relative to its file and checked to be
+// archives before anything exists.
+func TestTopologyImages(t *testing.T) {
+	dir := t.TempDir()
+	var tb strings.Builder
+	tw := tar.NewWriter(&tb)
+	tw.WriteHeader(&tar.Header{Name: "manifest.json", Mode: 0o644, Size: 2})
+	tw.Write([]byte("[]"))
+	tw.Close()
+	if err := os.WriteFile(filepath.Join(dir, "app.tar"), []byte(tb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an archive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "lab.yaml")
+	topo, err := ParseTopology(file, []byte("images: [app.tar]\nhosts: [{name: a}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{filepath.Join(dir, "app.tar")}; !reflect.DeepEqual(topo.Images, want) {
+		t.Errorf("images %v, want %v", topo.Images, want)
+	}
+	_, err = ParseTopology(file, []byte("images: [notes.txt]\nhosts: [{name: a}]\n"))
+	if err == nil || !strings.Contains(err.Error(), "lab.yaml:1: images[0]: "+filepath.Join(dir, "notes.txt")+": want a `docker save` archive: not a tar archive") {
+		t.Errorf("a text file as an archive: %v", err)
+	}
+}
+
+// The suites' leftover check looks where labs keep their data.
+func TestDataRootChecked(t *testing.T) {
+	if rootns.LabDataRoot != DefaultDataRoot {
+		t.Fatalf("rootns checks %s, labs use %s", rootns.LabDataRoot, DefaultDataRoot)
 	}
 }
 

@@ -107,7 +107,23 @@ func (t *Topology) check(ls lines) []Problem {
 		c.containers(h, hp, pinSeen)
 	}
 	c.etcd(t)
+	c.images(t)
 	return c.problems
+}
+
+// images checks that every archive of the topology is there and reads as
+// one, before anything of the lab exists.
+func (c *checker) images(t *Topology) {
+	for i, p := range t.Images {
+		f := fmt.Sprintf("images[%d]", i)
+		if p == "" {
+			c.errorf(f, "an archive path is required")
+			continue
+		}
+		if err := CheckArchive(p); err != nil {
+			c.errorf(f, "%s: want a `docker save` archive: %v", p, err)
+		}
+	}
 }
 
 func (c *checker) segments(segments []Segment) map[string]Segment {

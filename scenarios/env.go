@@ -52,10 +52,9 @@ func (n Native) Up(ctx context.Context, t *lab.Topology) (*lab.Lab, error) {
 // virtual host: the behaviour hostd is held to.
 type Reference struct {
 	// Dockerd is the dockerd executable; "" for lab.FindDockerd's choice.
+	// Every daemon loads the default image the lab builds from
+	// busybox-static, the same archive hostd's hosts start with.
 	Dockerd string
-	// ImageArchive keeps the image built from fixtures/image for the run:
-	// the first lab builds and saves it, every daemon after loads it.
-	ImageArchive string
 	// Etcd is the nslab-etcd executable of the topologies' etcd members;
 	// "" for the lab's choice ($NSLAB_ETCD_BIN, next to $NSLAB_BIN).
 	Etcd string
@@ -64,18 +63,10 @@ type Reference struct {
 func (Reference) Name() string { return lab.RuntimeDockerd }
 
 func (r Reference) Up(ctx context.Context, t *lab.Topology) (*lab.Lab, error) {
-	_, file, _, _ := runtime.Caller(0)
 	return lab.Up(ctx, t, lab.Options{
 		Runtime: lab.RuntimeDockerd,
 		Dockerd: r.Dockerd,
 		Etcd:    r.Etcd,
-		Images: lab.Images{
-			Archive: r.ImageArchive,
-			Context: filepath.Join(filepath.Dir(file), "..", "fixtures", "image"),
-			// busybox-static's binary, statically linked: the whole image.
-			Files: map[string]string{"busybox": "/bin/busybox"},
-			Tags:  []string{"alpine:latest", "busybox:latest"},
-		},
 	})
 }
 

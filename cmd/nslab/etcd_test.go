@@ -22,7 +22,8 @@ func buildEtcd(t *testing.T, bin string) {
 	}
 }
 
-// --runtime takes hostd or dockerd; --images goes with dockerd only.
+// --runtime takes hostd or dockerd; --images, with either, must name an
+// archive.
 func TestUpRuntimeUsage(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
 	for _, c := range []struct {
@@ -30,7 +31,8 @@ func TestUpRuntimeUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"up", "--runtime", "podman", "../../fixtures/single.yaml"}, `--runtime "podman": want hostd or dockerd`},
-		{[]string{"up", "--runtime", "hostd", "--images", "x.tar", "../../fixtures/single.yaml"}, "--images: hostd needs no images"},
+		{[]string{"up", "--runtime", "hostd", "--images", "x.tar", "../../fixtures/single.yaml"}, "--images x.tar: want a `docker save` archive"},
+		{[]string{"up", "--images", "../../fixtures/single.yaml", "../../fixtures/single.yaml"}, "--images ../../fixtures/single.yaml: want a `docker save` archive (not a tar archive"},
 		{[]string{"etcd", "node1"}, "accepts 2 arg(s)"},
 		{[]string{"etcd", "node1", "restart"}, "etcd node1 restart: want stop, start or status"},
 	} {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/nslab/nslab/lab"
 )
 
 // Helpers of the tests that run the built nslab binary as root.
@@ -139,6 +141,9 @@ func assertGone(t *testing.T, root, id string, seen []proc) {
 	}
 	if _, err := os.Stat(filepath.Join(root, id)); !os.IsNotExist(err) {
 		t.Errorf("state directory %s left (%v)", filepath.Join(root, id), err)
+	}
+	if _, err := os.Stat(filepath.Join(lab.DefaultDataRoot, id)); !os.IsNotExist(err) {
+		t.Errorf("data directory %s left (%v)", filepath.Join(lab.DefaultDataRoot, id), err)
 	}
 	for _, p := range seen {
 		if p.alive() {

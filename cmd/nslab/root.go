@@ -105,6 +105,7 @@ network namespace.`,
 		newCheckCmd(a),
 		newGraphCmd(a),
 		newGCCmd(a),
+		newImagesCmd(a),
 		newParityCmd(a),
 		newVersionCmd(a),
 	)

@@ -30,7 +30,7 @@ type upFlags struct {
 	keeper  bool
 	timeout time.Duration
 	runtime string // lab.RuntimeHostd or lab.RuntimeDockerd
-	images  string // a `docker save` archive loaded into every dockerd
+	images  string // a `docker save` archive every docker host starts with
 }
 
 func newUpCmd(a *app) *cobra.Command {
@@ -45,7 +45,8 @@ A topology with errors is reported (file:line: field: message) with exit
 status 2, and nothing is made.`,
 		Example: `  nslab up fixtures/classroom.yaml
   nslab up --detach --id class fixtures/classroom.yaml
-  nslab up --runtime dockerd --images busybox.tar fixtures/overlay.yaml`,
+  nslab up --images myapp.tar fixtures/classroom.yaml
+  nslab up --runtime dockerd --images myapp.tar fixtures/overlay.yaml`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			return a.up(argv[0], f)
@@ -56,7 +57,7 @@ status 2, and nothing is made.`,
 	fl.BoolVarP(&f.detach, "detach", "d", false, "leave the lab running in the background until `nslab down`")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up (and remove what was made) when the lab is not up by then")
 	fl.StringVar(&f.runtime, "runtime", lab.RuntimeHostd, "the daemon of the docker hosts: hostd (nslab's own) or dockerd (a real dockerd 20.10 per host, Debian's docker.io)")
-	fl.StringVar(&f.images, "images", "", "with --runtime dockerd: a `docker save` archive loaded into every dockerd (images are never pulled)")
+	fl.StringVar(&f.images, "images", "", "a `docker save` archive every docker host starts with, beside the default alpine:latest and busybox:latest (images are never pulled)")
 	fl.BoolVar(&f.keeper, keeperFlag, false, "run as the background keeper of a detached lab (internal)")
 	fl.MarkHidden(keeperFlag)
 	return cmd
@@ -69,25 +70,22 @@ func (a *app) up(file string, f upFlags) error {
 	}
 	switch f.runtime {
 	case lab.RuntimeHostd:
-		if f.images != "" {
-			return usageError(fmt.Errorf("--images: hostd needs no images; it goes with --runtime %s", lab.RuntimeDockerd))
-		}
 	case lab.RuntimeDockerd:
 		if _, err := lab.FindDockerd(""); err != nil {
 			return err
 		}
-		if f.images != "" {
-			abs, err := filepath.Abs(f.images)
-			if err != nil {
-				return usageError(fmt.Errorf("--images: %w", err))
-			}
-			if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
-				return usageError(fmt.Errorf("--images %s: want a `docker save` archive (%v)", f.images, err))
-			}
-			f.images = abs // the keeper runs in /
-		}
 	default:
 		return usageError(fmt.Errorf("--runtime %q: want %s or %s", f.runtime, lab.RuntimeHostd, lab.RuntimeDockerd))
+	}
+	if f.images != "" {
+		abs, err := filepath.Abs(f.images)
+		if err != nil {
+			return usageError(fmt.Errorf("--images: %w", err))
+		}
+		if err := lab.CheckArchive(abs); err != nil {
+			return usageError(fmt.Errorf("--images %s: want a `docker save` archive (%v)", f.images, err))
+		}
+		f.images = abs // the keeper runs in /
 	}
 	t, err := lab.LoadTopology(file)
 	if err != nil {
@@ -138,7 +136,7 @@ func (a *app) options(f upFlags) (lab.Options, error) {
 	}
 	o := lab.Options{ID: f.id, Root: a.root, Binary: self, Runtime: f.runtime}
 	if f.images != "" {
-		o.Images = lab.Images{Archive: f.images}
+		o.Images = []string{f.images}
 	}
 	return o, nil
 }

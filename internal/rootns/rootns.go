@@ -1,8 +1,9 @@
 // Package rootns takes a snapshot of everything in the machine's root
 // network namespace that a lab could change by mistake: links, addresses,
 // routes, policy rules, the iptables and nftables rulesets, the sysctls that
-// route or bridge, the pins in /run/netns and the mount table. Two snapshots
-// taken around a whole test suite must be equal; Diff says what changed.
+// route or bridge, the pins in /run/netns, the mount table and the labs'
+// data directories. Two snapshots taken around a whole test suite must be
+// equal; Diff says what changed.
 // Neighbour tables are left out: the kernel fills and ages them by itself.
 //
 // Reading is all it does, through package kernel, in the caller's
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -39,6 +41,7 @@ func Take() (Snapshot, error) {
 	s["sysctl"] = sysctls()
 	s["netns"] = pins()
 	s["mounts"] = mounts()
+	s["labdata"] = labData()
 	for k := range s {
 		sort.Strings(s[k])
 	}
@@ -133,6 +136,26 @@ func pins() []string {
 		return []string{err.Error()}
 	}
 	return names
+}
+
+// LabDataRoot is where labs keep their hosts' data roots (lab's
+// DefaultDataRoot; the lab package's tests check that both agree): a lab
+// that went down leaves nothing there.
+const LabDataRoot = "/var/lib/nslab/labs"
+
+func labData() []string {
+	ents, err := os.ReadDir(LabDataRoot)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return []string{LabDataRoot + ": " + err.Error()}
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
 }
 
 // mounts lists mount points with their source and type, without the mount

@@ -28,10 +28,7 @@ func TestReference(t *testing.T) {
 	RunSpecs(t, "nslab reference suite (dockerd 20.10)")
 }
 
-var (
-	before *rootns.Baseline
-	tmp    string
-)
+var before *rootns.Baseline
 
 // The suite needs root, a Docker 20.10 dockerd (lab.FindDockerd) and
 // busybox-static; without one of them it skips, saying which. Around the
@@ -54,15 +51,13 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		Skip(err.Error())
 	}
 	if _, err := os.Stat("/bin/busybox"); err != nil {
-		Skip("the reference suite builds its image from busybox-static's /bin/busybox: " + err.Error())
+		Skip("every dockerd loads the default image, built from busybox-static's /bin/busybox: " + err.Error())
 	}
 	// testcontainers-go must never start its reaper container: there is
 	// nothing to pull it from, and the labs remove their containers.
 	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	Expect(netns.EnsureRunDir()).To(Succeed())
 	before, err = rootns.TakeBaseline(parity.DefaultDir())
-	Expect(err).NotTo(HaveOccurred())
-	tmp, err = os.MkdirTemp("", "nslab-reference-")
 	Expect(err).NotTo(HaveOccurred())
 	_, err = scenarios.StartObservations(lab.RuntimeDockerd)
 	Expect(err).NotTo(HaveOccurred())
@@ -73,21 +68,18 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		etcd, err = gexec.Build("github.com/nslab/nslab/cmd/nslab-etcd")
 		Expect(err).NotTo(HaveOccurred())
 	}
-	return []byte(dockerd + "\n" + tmp + "\n" + etcd)
+	return []byte(dockerd + "\n" + etcd)
 }, func(data []byte) {
-	parts := strings.SplitN(string(data), "\n", 3)
-	dockerd, dir, etcd := parts[0], parts[1], parts[2]
+	parts := strings.SplitN(string(data), "\n", 2)
+	dockerd, etcd := parts[0], parts[1]
 	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	scenarios.Use(scenarios.Reference{Dockerd: dockerd, ImageArchive: filepath.Join(dir, "images.tar"), Etcd: etcd})
+	scenarios.Use(scenarios.Reference{Dockerd: dockerd, Etcd: etcd})
 	scenarios.RecordObservations(parity.DefaultDir())
 })
 
 var _ = SynchronizedAfterSuite(func() {}, func() {
 	if before == nil {
 		return
-	}
-	if tmp != "" {
-		os.RemoveAll(tmp)
 	}
 	gexec.CleanupBuildArtifacts()
 	d, err := before.Changes()

@@ -1,0 +1,205 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// BusyboxPath is Debian's busybox-static binary, statically linked: the
+// whole of the default image.
+const BusyboxPath = "/bin/busybox"
+
+// DefaultTags name the default image: the images the exercises run.
+var DefaultTags = []string{"alpine:latest", "busybox:latest"}
+
+// DefaultPath is the PATH of the default image, Docker's default PATH.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// DefaultSource is what the default image is built from.
+type DefaultSource struct {
+	// Busybox is the busybox binary; "" is BusyboxPath.
+	Busybox string
+	// Output runs a command and returns its standard output (hostd runs
+	// its children through its reaper); nil is exec.Cmd.Output.
+	Output func(*exec.Cmd) ([]byte, error)
+}
+
+// Built is an image made in memory: its config blob and its one layer.
+type Built struct {
+	ID     string
+	DiffID string
+	Config []byte
+	Layer  []byte
+}
+
+var busyboxVersion = regexp.MustCompile(`^BusyBox v([0-9][^ ]*) (\(([^)]*)\))?`)
+
+// BuildDefault builds nslab's default image, alpine-like and deterministic:
+// the same busybox gives the same bytes, hence the same image ID, on every
+// machine and every run. Its one layer holds /bin/busybox, the applets as
+// symlinks where `busybox --list-full` puts them, /etc/passwd and
+// /etc/group with root and nobody, /etc/os-release saying what it is,
+// /root, /tmp (1777), /home, /var and the mount points; every time is the
+// binary's modification time.
+func BuildDefault(src DefaultSource) (*Built, error) {
+	if src.Busybox == "" {
+		src.Busybox = BusyboxPath
+	}
+	if src.Output == nil {
+		src.Output = func(c *exec.Cmd) ([]byte, error) { return c.Output() }
+	}
+	bin, err := os.ReadFile(src.Busybox)
+	if err != nil {
+		return nil, fmt.Errorf("default image: %w (install Debian's busybox-static)", err)
+	}
+	st, err := os.Stat(src.Busybox)
+	if err != nil {
+		return nil, fmt.Errorf("default image: %w", err)
+	}
+	created := st.ModTime().UTC().Truncate(time.Second)
+	list, err := src.Output(exec.Command(src.Busybox, "--list-full"))
+	if err != nil {
+		return nil, fmt.Errorf("default image: %s --list-full: %w", src.Busybox, err)
+	}
+	help, err := src.Output(exec.Command(src.Busybox, "--help"))
+	if err != nil {
+		return nil, fmt.Errorf("default image: %s --help: %w", src.Busybox, err)
+	}
+	m := busyboxVersion.FindSubmatch(help)
+	if m == nil {
+		return nil, fmt.Errorf("default image: %s is not busybox: %q", src.Busybox, firstLine(help))
+	}
+	version, build := string(m[1]), string(m[3])
+	layer, err := defaultLayer(bin, strings.Fields(string(list)), osRelease(version, build), created)
+	if err != nil {
+		return nil, fmt.Errorf("default image: %w", err)
+	}
+	b := &Built{DiffID: Digest(layer), Layer: layer}
+	b.Config, err = defaultConfig(b.DiffID, version, created)
+	if err != nil {
+		return nil, fmt.Errorf("default image: %w", err)
+	}
+	b.ID = Digest(b.Config)
+	return b, nil
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\n")
+	return s
+}
+
+func osRelease(version, build string) []byte {
+	return fmt.Appendf(nil, `# nslab's default image, tagged alpine:latest and busybox:latest (the names
+# the exercises type): Debian's busybox-static and its applets, not Alpine Linux.
+NAME="nslab busybox"
+ID=nslab-busybox
+VERSION_ID=%s
+PRETTY_NAME="nslab busybox image (BusyBox v%s, Debian %s)"
+`, version, version, build)
+}
+
+// defaultLayer is the layer's tar: entries sorted, parents first, owned by
+// root, all at one time.
+func defaultLayer(busybox []byte, applets []string, osrel []byte, t time.Time) ([]byte, error) {
+	type file struct {
+		mode int64
+		data []byte
+		link string
+		dir  bool
+	}
+	files := map[string]file{
+		"bin/busybox":    {mode: 0o755, data: busybox},
+		"etc/passwd":     {mode: 0o644, data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")},
+		"etc/group":      {mode: 0o644, data: []byte("root:x:0:root\nnogroup:x:65534:\nnobody:x:65534:\n")},
+		"etc/os-release": {mode: 0o644, data: osrel},
+	}
+	for _, d := range []string{"bin", "dev", "etc", "home", "proc", "sbin", "sys", "usr", "usr/bin", "usr/sbin", "var"} {
+		files[d] = file{mode: 0o755, dir: true}
+	}
+	files["root"] = file{mode: 0o700, dir: true}
+	files["tmp"] = file{mode: 0o1777, dir: true}
+	for _, a := range applets {
+		a = strings.Trim(a, "/")
+		if a == "" || a == "bin/busybox" || strings.Contains(a, "..") {
+			continue
+		}
+		if _, ok := files[a]; !ok {
+			files[a] = file{mode: 0o777, link: "/bin/busybox"}
+		}
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return walkLess(names[i], names[j]) })
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		f := files[n]
+		hdr := &tar.Header{Name: n, Mode: f.mode, ModTime: t, Typeflag: tar.TypeReg, Size: int64(len(f.data)), Format: tar.FormatUSTAR}
+		switch {
+		case f.dir:
+			hdr.Name, hdr.Typeflag, hdr.Size = n+"/", tar.TypeDir, 0
+		case f.link != "":
+			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeSymlink, f.link, 0
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// defaultConfig is the image's config blob, its top-level keys sorted as
+// Docker writes them.
+func defaultConfig(diffID, version string, created time.Time) ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"architecture": runtime.GOARCH,
+		"config": ContainerConfig{
+			Env: []string{"PATH=" + DefaultPath},
+			Cmd: StrSlice{"/bin/sh"},
+		},
+		"created": created,
+		"history": []History{{
+			Created:   created,
+			CreatedBy: "nslab: Debian busybox-static " + version + ": /bin/busybox, its applets as symlinks, /etc/passwd, /etc/group, /etc/os-release",
+			Comment:   "nslab's default image, not Alpine Linux",
+		}},
+		"os":     "linux",
+		"rootfs": RootFS{Type: "layers", DiffIDs: []string{diffID}},
+	})
+}
+
+// EnsureDefault puts the default image into the store (its layer only
+// when the store lacks it) and returns it with DefaultTags.
+func (s *Store) EnsureDefault(src DefaultSource) (Loaded, error) {
+	b, err := BuildDefault(src)
+	if err != nil {
+		return Loaded{}, err
+	}
+	if !s.HasLayer(b.DiffID) {
+		if _, err := s.AddLayer(bytes.NewReader(b.Layer), b.DiffID); err != nil {
+			return Loaded{}, fmt.Errorf("default image: %w", err)
+		}
+	}
+	id, err := s.AddConfig(b.Config)
+	if err != nil {
+		return Loaded{}, fmt.Errorf("default image: %w", err)
+	}
+	return Loaded{ID: id, Tags: append([]string{}, DefaultTags...)}, nil
+}

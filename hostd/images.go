@@ -1,0 +1,218 @@
+package hostd
+
+import (
+	"net"
+	"strings"
+
+	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostdconfig"
+)
+
+// openImages opens the machine's image store and this host's repository
+// in its data root. A host's first start gives it the configuration's
+// images; without any, hostd adds the default image to the store itself.
+func openImages(cfg hostdconfig.Config, rp *reaper) (*image.Store, *image.Repository, error) {
+	// `nslab images clean` waits until the repository names what this
+	// host needs of the store.
+	store, release, err := image.OpenShared(cfg.ImageStore)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	var initial []image.Loaded
+	for _, img := range cfg.Images {
+		initial = append(initial, image.Loaded{ID: img.ID, Tags: img.Tags})
+	}
+	if len(initial) == 0 {
+		def, err := store.EnsureDefault(image.DefaultSource{Output: rp.output})
+		if err != nil {
+			return nil, nil, err
+		}
+		initial = []image.Loaded{def}
+	}
+	repo, err := image.OpenRepository(store, image.RepositoryFile(cfg.DataRoot), initial)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, repo, nil
+}
+
+// ImageUsers says which containers were created from the image id: docker
+// rmi refuses to delete it under them.
+func (d *Daemon) ImageUsers(id string) (running, stopped string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.containers {
+		if c.image == nil || c.image.ID != id {
+			continue
+		}
+		if c.state == stateRunning {
+			running = c.ID
+		} else if stopped == "" {
+			stopped = c.ID
+		}
+	}
+	return running, stopped
+}
+
+// releaseImages lets the repository forget deleted images no container
+// uses any more, so that their layers may leave the store.
+func (d *Daemon) releaseImages() {
+	if err := d.images.Release(d); err != nil {
+		d.log.Printf("images: %v", err)
+	}
+}
+
+// mergeImageConfig completes a container's config with its image's as
+// Docker's merge does: User, WorkingDir, StopSignal and Healthcheck when
+// the container sets none, ExposedPorts, Volumes and Labels added, Env by
+// key, and Entrypoint and Cmd as a pair: an Entrypoint given at create
+// drops the image's Cmd.
+func mergeImageConfig(cfg *ContainerConfig, img *image.ContainerConfig) error {
+	if cfg.User == "" {
+		cfg.User = img.User
+	}
+	cfg.ExposedPorts = mergeSet(cfg.ExposedPorts, img.ExposedPorts)
+	cfg.Env = mergeEnvByKey(cfg.Env, img.Env)
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	for k, v := range img.Labels {
+		if _, ok := cfg.Labels[k]; !ok {
+			cfg.Labels[k] = v
+		}
+	}
+	if len(cfg.Entrypoint) == 0 {
+		if len(cfg.Cmd) == 0 {
+			cfg.Cmd = img.Cmd
+			cfg.ArgsEscaped = img.ArgsEscaped
+		}
+		// An empty Entrypoint given at create (--entrypoint "") clears
+		// the image's; none given takes it.
+		if cfg.Entrypoint == nil {
+			cfg.Entrypoint = img.Entrypoint
+		}
+	}
+	if img.Healthcheck != nil && cfg.Healthcheck == nil {
+		hc := *img.Healthcheck
+		cfg.Healthcheck = &hc
+	}
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = img.WorkingDir
+	}
+	cfg.Volumes = mergeSet(cfg.Volumes, img.Volumes)
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = img.StopSignal
+	}
+	if len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "" {
+		cfg.Entrypoint = nil
+	}
+	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
+		return badRequest("No command specified")
+	}
+	return nil
+}
+
+// mergeSet adds the image's keys to the container's set (ports, volumes).
+func mergeSet(own, img map[string]struct{}) map[string]struct{} {
+	if len(own) == 0 {
+		return img
+	}
+	for k := range img {
+		own[k] = struct{}{}
+	}
+	return own
+}
+
+// mergeEnvByKey appends the image's variables whose names the container
+// does not set.
+func mergeEnvByKey(own, img []string) []string {
+	if len(own) == 0 {
+		return img
+	}
+	for _, kv := range img {
+		key, _, _ := strings.Cut(kv, "=")
+		found := false
+		for _, o := range own {
+			k, _, _ := strings.Cut(o, "=")
+			found = found || k == key
+		}
+		if !found {
+			own = append(own, kv)
+		}
+	}
+	return own
+}
+
+// containerImage is what `docker ps` shows in IMAGE: the reference the
+// container was created with while it still names the same image, else
+// the image's ID (Docker's refreshImage). tags is a snapshot of the
+// host's references, so that no lock of the repository is taken under
+// d.mu.
+func containerImage(c *Container, resolve func(string) (string, bool)) string {
+	if c.image == nil {
+		return c.Config.Image
+	}
+	ref := c.Config.Image
+	if ref == c.image.ID || strings.HasPrefix(c.image.ID, "sha256:"+strings.TrimPrefix(ref, "sha256:")) {
+		return ref // the image's ID, or a prefix of it
+	}
+	if id, ok := resolve(ref); !ok || id != c.image.ID {
+		return c.image.ID
+	}
+	return ref
+}
+
+// ancestorIDs resolves the ancestor filter's images to their IDs; an
+// image that is not there matches nothing, as in Docker.
+func (d *Daemon) ancestorIDs(refs []string) map[string]bool {
+	ids := map[string]bool{}
+	for _, ref := range refs {
+		if img, err := d.images.Resolve(ref); err == nil {
+			ids[img.ID] = true
+		}
+	}
+	return ids
+}
+
+// imageResolver is a lock-free snapshot of the repository's lookups, for
+// use under d.mu.
+func (d *Daemon) imageResolver() func(string) (string, bool) {
+	entries := d.images.List()
+	byRef := map[string]string{}
+	for _, e := range entries {
+		for _, t := range e.Tags {
+			byRef[t] = e.Image.ID
+		}
+	}
+	return func(ref string) (string, bool) {
+		named, err := image.ParseNamed(ref)
+		if err != nil {
+			return "", false
+		}
+		id, ok := byRef[named.WithDefaultTag().Familiar()]
+		return id, ok
+	}
+}
+
+// registryError is what Docker 20.10 answers a pull or push with in a
+// lab, which reaches no registry: with no resolver configured, its lookup
+// of the registry's name goes to the host's own loopback and is refused.
+// port is the lookup's source port, random as the kernel's. A registry
+// named by address (or localhost) would be dialled; hostd dials none and
+// says so.
+func registryError(domain string, port int) error {
+	endpoint := domain
+	if domain == "docker.io" {
+		endpoint = "registry-1.docker.io"
+	}
+	host := endpoint
+	if h, _, err := net.SplitHostPort(endpoint); err == nil {
+		host = h
+	}
+	url := "https://" + endpoint + "/v2/"
+	if net.ParseIP(host) != nil || host == "localhost" {
+		return errorf(500, "Get %q: nslab: hostd pulls from no registry and pushes to none; move images with docker save and docker load", url)
+	}
+	return errorf(500, "Get %q: dial tcp: lookup %s on [::1]:53: read udp [::1]:%d->[::1]:53: read: connection refused", url, host, port)
+}
