@@ -13,6 +13,7 @@ import (
 
 	"github.com/nslab/nslab/check"
 	"github.com/nslab/nslab/lab"
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netimpl/gre"
 )
 

@@ -8,6 +8,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // received matches a ping summary with one reply, from busybox

@@ -5,6 +5,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seeds 000 and 001: `docker network ls` lists the three networks Docker

@@ -7,6 +7,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seeds 000 and 001, "创建新的网桥br1": `docker network create -d bridge br1`

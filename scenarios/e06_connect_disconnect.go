@@ -6,6 +6,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seed 000, "将容器切换网桥" (and 001's `docker network connect`): cm04 runs

@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/probe"
 )
 

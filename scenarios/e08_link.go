@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/nslab/nslab/lab"
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/probe"
 )
 

@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/probe"
 )
 
@@ -161,7 +162,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 				// Docker 20.10 publishes a port asked on all addresses on
 				// [::] too, its proxy relaying to the container's IPv4.
 				Expect(ports).To(Equal([]string{"80/tcp -> 0.0.0.0:80", "80/tcp -> [::]:80"}))
-				ps := l.docker(h.name, "ps")
+				ps := l.DockerCLI(h.name, "ps")
 				// The CLI of Docker 20.10 spells the second ":::80", later ones "[::]:80".
 				Expect(ps).To(MatchRegexp(`(?m)\s0\.0\.0\.0:80->80/tcp, (\[::\]|::):80->80/tcp\s+web$`))
 
@@ -314,7 +315,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 			{"run", "-itd", "--name", "h1", "--network", "host", "alpine"},
 		} {
 			By("docker " + strings.Join(args, " "))
-			l.docker("host1", args...)
+			l.DockerCLI("host1", args...)
 		}
 		// The bridges by network name: here from the daemon, in the
 		// fixture from its own MASQUERADE rules (subnet → bridge).
@@ -374,17 +375,6 @@ func saveTables(save string, names map[string]string) map[string]string {
 			lines = append(lines, line)
 		}
 	}
-	return out
-}
-
-// docker runs the docker CLI against a host's daemon, as a student types
-// it there; it must exit 0. It returns stdout.
-func (l *Lab) docker(host string, args ...string) string {
-	GinkgoHelper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	out, err := (&cliDocker{host: l.H(host)}).ok(ctx, args...)
-	Expect(err).NotTo(HaveOccurred())
 	return out
 }
 

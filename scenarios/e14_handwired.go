@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 )
 

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netimpl/macvlan"
 	"github.com/nslab/nslab/netns"
 )

@@ -4,6 +4,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seed 001, "其他跨主机容器互联方式 / 静态路由": host 192.168.99.101 has its

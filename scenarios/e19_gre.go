@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netimpl/gre"
 	"github.com/nslab/nslab/netns/probe"
 )

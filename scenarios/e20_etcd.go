@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/nslab/nslab/lab"
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seed 000, "通过安装etcd实现": an etcd cluster of two members on the docker

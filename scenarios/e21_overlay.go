@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/lab"
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/kernel"
 )

@@ -7,6 +7,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seed 003: "docker adds an additional network card ... to the container in

@@ -8,6 +8,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // storeBound is how long a `network create -d overlay` may take to fail

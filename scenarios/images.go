@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	nslimage "github.com/nslab/nslab/hostd/image"
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Images, on both runtimes: every docker host starts with the same
@@ -45,7 +46,7 @@ var _ = Describe("[IMG] images: the default image on every host, docker save on 
 		By("docker run redis: not here, and no registry to pull it from")
 		ctx, cancel := contextWithTimeout()
 		defer cancel()
-		r, err := CLI(l, "node1").(*cliDocker).docker(ctx, "run", "--rm", "redis")
+		r, err := l.H("node1").DockerCommand(ctx, "run", "--rm", "redis")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r.ExitCode).To(Equal(125))
 		Expect(r.Stderr).To(ContainSubstring("Unable to find image 'redis:latest' locally"))
@@ -57,11 +58,7 @@ var _ = Describe("[IMG] images: the default image on every host, docker save on 
 // dockerOK runs the docker CLI against a host's daemon; it must exit 0.
 func dockerOK(l *Lab, host string, args ...string) string {
 	GinkgoHelper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	out, err := CLI(l, host).(*cliDocker).ok(ctx, args...)
-	Expect(err).NotTo(HaveOccurred())
-	return out
+	return l.DockerCLI(host, args...)
 }
 
 // inspectImage is what docker image inspect shows of an image that both
