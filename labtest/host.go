@@ -25,6 +25,9 @@ type Host struct {
 	docker *client.Client
 }
 
+// Lab is the lab the host belongs to.
+func (h *Host) Lab() *Lab { return h.l }
+
 // Docker returns a Docker Engine API client of the host's daemon (hostd
 // or dockerd), made once and closed when the test ends; the test fails
 // when the host runs no daemon.
