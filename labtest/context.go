@@ -49,6 +49,16 @@ func nodeContext() context.Context {
 	return node.ctx
 }
 
+// NodeContext returns the context of the Ginkgo node running now (see
+// GinkgoContext), or context.Background() outside one: for code that runs
+// inside a spec but is handed no context.
+func NodeContext() context.Context {
+	if n := nodeContext(); n != nil {
+		return n
+	}
+	return context.Background()
+}
+
 // StepContext returns a context for one step of a test: it ends after d, or
 // with the Ginkgo node the step runs in (see GinkgoContext).
 func StepContext(d time.Duration) (context.Context, context.CancelFunc) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -70,6 +71,12 @@ func (r Reference) Options() lab.Options {
 const (
 	probeTimeout   = labtest.ProbeTimeout
 	silenceTimeout = labtest.SilenceTimeout
+	// setupTimeout bounds a spec's setup node (BeforeEach: a lab coming
+	// up, real dockerds and their images included), specTimeout one It:
+	// at either, Ginkgo cancels the node's context, which every probe,
+	// command and API call of the node derives from, and the lab goes.
+	setupTimeout = 3 * time.Minute
+	specTimeout  = 5 * time.Minute
 )
 
 // Fixture returns the path of fixtures/NAME.yaml in this repository.

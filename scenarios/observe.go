@@ -160,7 +160,7 @@ func (o *hostObservation) add(format string, args ...any) {
 // daemon reports, through the kernel what it did.
 func observeHost(h *lab.Host) ([]string, []endpoint) {
 	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(labtest.NodeContext(), 30*time.Second)
 	defer cancel()
 	c, err := h.DockerClient()
 	Expect(err).NotTo(HaveOccurred())
@@ -443,7 +443,7 @@ func reachability(ends []endpoint) []string {
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		wg.Go(func() {
-			_, err := probe.Ping(context.Background(), j.ns, j.addr, probe.Opts{Timeout: reachTimeout})
+			_, err := probe.Ping(labtest.NodeContext(), j.ns, j.addr, probe.Opts{Timeout: reachTimeout})
 			verdict := "yes"
 			if err != nil {
 				verdict = "no"
