@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"time"
@@ -23,13 +24,13 @@ import (
 // daemon, and the published port reached from another host of the lab.
 var _ = Describe("[testcontainers] a testcontainers-go request on a lab host", Label("testcontainers"), func() {
 	var l *Lab
-	BeforeEach(func() {
+	BeforeEach(func(ctx SpecContext) {
 		l = UpLab("classroom")
-	})
+	}, NodeTimeout(setupTimeout))
 
-	It("runs the container on the chosen host, its wait strategies succeed, and its published port answers another host", func() {
+	It("runs the container on the chosen host, its wait strategies succeed, and its published port answers another host", func(nodeCtx SpecContext) {
 		node2 := l.H("node2")
-		ctx, cancel := contextWithTimeout()
+		ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
 		defer cancel()
 		if _, err := node2.Docker().ImageInspect(ctx, "busybox"); err != nil && current.Name() == lab.RuntimeHostd {
 			Skip(fmt.Sprintf("hostd has no busybox image to run (%v): its image store comes with issue 11", err))
@@ -69,10 +70,10 @@ var _ = Describe("[testcontainers] a testcontainers-go request on a lab host", L
 		host, err := c.Host(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(host).To(Equal(tclab.UnreachableHost))
-	})
+	}, NodeTimeout(specTimeout))
 
-	It("refuses a wait strategy that would dial from the test process", func() {
-		ctx, cancel := contextWithTimeout()
+	It("refuses a wait strategy that would dial from the test process", func(nodeCtx SpecContext) {
+		ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
 		defer cancel()
 		_, err := tclab.Run(ctx, l.H("node1"), testcontainers.GenericContainerRequest{
 			ContainerRequest: testcontainers.ContainerRequest{
@@ -83,5 +84,5 @@ var _ = Describe("[testcontainers] a testcontainers-go request on a lab host", L
 			Started: true,
 		})
 		Expect(err).To(MatchError(ContainSubstring(fmt.Sprintf("wait strategy %T dials the container from the test process", wait.ForListeningPort("8080/tcp")))))
-	})
+	}, NodeTimeout(specTimeout))
 })
