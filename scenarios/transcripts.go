@@ -49,7 +49,8 @@ var _ = Describe("[transcripts] the seeds' exercises as a student types them", L
 			ctx, cancel := context.WithTimeout(nodeCtx, 10*time.Minute)
 			defer cancel()
 			Expect(r.Run(ctx, t)).To(Succeed())
-		}, NodeTimeout(specTimeout))
+		}, NodeTimeout(11*time.Minute)) // above the transcript's own 10 minutes
+
 	}
 })
 
