@@ -20,9 +20,9 @@ import (
 )
 
 // kvd runs on node1, in a container; the test's client talks to it from
-// node2, across the router. A firewall rule in the router partitions them:
-// the client's requests time out; when it goes, the client reconnects and
-// finds its data.
+// node2, across the router. Partitioned, by a firewall rule in the router
+// or by unplugging node1's cable, the client's requests time out; healed,
+// the client reconnects and finds its data.
 func TestPartition(t *testing.T) {
 	l := labtest.Up(t, "testdata/routed.yaml")
 	node1, node2, router := l.Host("node1"), l.Host("node2"), l.Host("router")
@@ -45,17 +45,31 @@ func TestPartition(t *testing.T) {
 	ctx := t.Context()
 	g.Expect(c.Set(ctx, "greeting", "hello")).To(Succeed())
 
-	router.Sh("iptables -I FORWARD -s 192.168.2.0/24 -d 192.168.1.0/24 -j DROP")
-	_, _, err := c.Get(ctx, "greeting")
-	g.Expect(err).To(MatchError(os.ErrDeadlineExceeded), "a request across the partition")
-	g.Expect(node2).NotTo(labtest.ReachTCP("192.168.1.10:7000").Within(labtest.SilenceTimeout))
+	drop := "FORWARD -s 192.168.2.0/24 -d 192.168.1.0/24 -j DROP"
+	for i, p := range []struct {
+		name        string
+		split, heal func()
+	}{
+		{"a firewall rule in the router",
+			func() { router.Sh("iptables -I " + drop) },
+			func() { router.Sh("iptables -D " + drop) }},
+		{"node1's cable unplugged",
+			func() { g.Expect(node1.SetLink(ctx, "eth1", false)).To(Succeed()) },
+			func() { g.Expect(node1.SetLink(ctx, "eth1", true)).To(Succeed()) }},
+	} {
+		t.Logf("partition: %s", p.name)
+		p.split()
+		_, _, err := c.Get(ctx, "greeting")
+		g.Expect(err).To(MatchError(os.ErrDeadlineExceeded), "a request across the partition")
+		g.Expect(node2).NotTo(labtest.ReachTCP("192.168.1.10:7000").Within(labtest.SilenceTimeout))
 
-	router.Sh("iptables -D FORWARD -s 192.168.2.0/24 -d 192.168.1.0/24 -j DROP")
-	v, ok, err := c.Get(ctx, "greeting")
-	g.Expect(err).NotTo(HaveOccurred(), "after the partition heals")
-	g.Expect(ok).To(BeTrue())
-	g.Expect(v).To(Equal("hello"))
-	g.Expect(c.Dials()).To(Equal(2), "the client reconnected once")
+		p.heal()
+		v, ok, err := c.Get(ctx, "greeting")
+		g.Expect(err).NotTo(HaveOccurred(), "after the partition heals")
+		g.Expect(ok).To(BeTrue())
+		g.Expect(v).To(Equal("hello"))
+		g.Expect(c.Dials()).To(Equal(i+2), "the client reconnected")
+	}
 }
 
 // buildKVD builds cmd/kvd statically (the container has no C library of
