@@ -12,7 +12,6 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 
-	"github.com/nslab/nslab/lab"
 	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/labtest/tclab"
 	"github.com/nslab/nslab/netns/probe"
@@ -32,9 +31,6 @@ var _ = Describe("[testcontainers] a testcontainers-go request on a lab host", L
 		node2 := l.H("node2")
 		ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
 		defer cancel()
-		if _, err := node2.Docker().ImageInspect(ctx, "busybox"); err != nil && current.Name() == lab.RuntimeHostd {
-			Skip(fmt.Sprintf("hostd has no busybox image to run (%v): its image store comes with issue 11", err))
-		}
 		By("testcontainers.GenericContainer on node2, waiting for its log line and an exec inside it")
 		c, err := tclab.Run(ctx, node2, testcontainers.GenericContainerRequest{
 			ContainerRequest: testcontainers.ContainerRequest{
