@@ -64,8 +64,14 @@ func TestPartition(t *testing.T) {
 		g.Expect(node2).NotTo(labtest.ReachTCP("192.168.1.10:7000").Within(labtest.SilenceTimeout))
 
 		p.heal()
-		v, ok, err := c.Get(ctx, "greeting")
-		g.Expect(err).NotTo(HaveOccurred(), "after the partition heals")
+		// The path needs a moment to carry again (a cable plugged back in:
+		// carrier, then ARP), as a client that retries finds.
+		var v string
+		var ok bool
+		g.Eventually(func() (err error) {
+			v, ok, err = c.Get(ctx, "greeting")
+			return err
+		}).WithTimeout(10*time.Second).Should(Succeed(), "after the partition heals")
 		g.Expect(ok).To(BeTrue())
 		g.Expect(v).To(Equal("hello"))
 		g.Expect(c.Dials()).To(Equal(i+2), "the client reconnected")
