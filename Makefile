@@ -45,7 +45,7 @@ GOTESTSUM  := gotest.tools/gotestsum@v1.13.0
 SUITE_ENV = NSLAB_BIN=$(CURDIR)/$(BIN) NSLAB_PARITY_DIR=$(RESULTS)/parity
 SUITE_FLAGS = -ginkgo.junit-report=$(RESULTS)/$(1).xml $(if $(LABELS),-ginkgo.label-filter='$(LABELS)')
 
-.PHONY: deps build lab down test test-packages test-native test-reference lint parity bench gc clean
+.PHONY: deps build lab down test test-packages test-native test-reference test-examples lint parity bench gc clean
 
 # Installs what the labs use and the machine lacks (apt-get, service starts
 # forbidden; Docker 20.10's static binaries when it has no Docker 20.10);
@@ -74,6 +74,7 @@ test: deps build lint
 	$(if $(LABELS),,$(MAKE) --no-print-directory test-packages || rc=1;) \
 	$(MAKE) --no-print-directory test-native || rc=1; \
 	$(MAKE) --no-print-directory test-reference || rc=1; \
+	$(if $(LABELS),,$(MAKE) --no-print-directory test-examples || rc=1;) \
 	echo "JUnit and parity: $(RESULTS)"; exit $$rc
 
 test-packages: build
@@ -89,11 +90,25 @@ test-reference: build
 	@mkdir -p $(RESULTS)
 	$(SUITE_ENV) $(GO) test $(TESTFLAGS) ./suites/reference $(call SUITE_FLAGS,reference)
 
+# The example consumers under examples/, each a module of its own, tested
+# as their users would: go test in their directory, no make build, no
+# NSLAB_BIN (the lab builds its programs from this checkout, through their
+# replace directive).
+EXAMPLES := $(wildcard examples/*/go.mod)
+
+test-examples:
+	@mkdir -p $(RESULTS)
+	@rc=0; for m in $(EXAMPLES); do d=$$(dirname $$m); \
+		echo "cd $$d && go test ./..."; \
+		(cd $$d && $(GO) test $(TESTFLAGS) ./...) || rc=1; \
+	done; exit $$rc
+
 # gofmt, go vet, staticcheck, the CI workflow's syntax, expressions and
 # shell (actionlint), and .ci's scripts (shellcheck, where it is installed).
 lint:
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt -l: $$files"; exit 1; fi
 	$(GO) vet ./...
+	@for m in $(EXAMPLES); do (cd $$(dirname $$m) && $(GO) vet ./...) || exit 1; done
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
 	@if command -v shellcheck >/dev/null; then shellcheck -S warning .ci/install .ci/run; \

@@ -297,7 +297,7 @@ func (l *Lab) StartEtcd(ctx context.Context, host string) error {
 	if p, ok := h.etcdProc(); ok {
 		return fmt.Errorf("host %s: etcd member %s runs already (pid %d)", h.Name, h.Spec.Etcd.Name, p.pid)
 	}
-	bin, err := etcdProgram.find(l.state.EtcdBinary, "")
+	bin, err := etcdProgram.find(l.state.EtcdBinary, "", os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ type Options struct {
 	// Hostd is the nslab-hostd executable that runs on every docker host
 	// of RuntimeHostd; default $NSLAB_HOSTD_BIN, else nslab-hostd next to
 	// the nslab binary (Binary, $NSLAB_BIN or this executable), else on
-	// PATH.
+	// PATH, else built from this nslab module (BuildProgram).
 	Hostd string
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
@@ -59,7 +59,8 @@ type Options struct {
 	DataRoot string
 	// Etcd is the nslab-etcd executable that runs the topology's etcd
 	// members; default $NSLAB_ETCD_BIN, else nslab-etcd next to the nslab
-	// binary (Binary, $NSLAB_BIN or this executable), else on PATH.
+	// binary (Binary, $NSLAB_BIN or this executable), else on PATH, else
+	// built from this nslab module (BuildProgram).
 	Etcd string
 }
 
@@ -134,7 +135,7 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	if topo.hasDocker() {
 		switch o.Runtime {
 		case RuntimeHostd:
-			bin, err = hostdProgram.find(o.Hostd, o.Binary)
+			bin, err = hostdProgram.find(o.Hostd, o.Binary, o.notice())
 		case RuntimeDockerd:
 			bin, err = FindDockerd(o.Dockerd)
 		default:
@@ -146,7 +147,7 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	}
 	etcdBin := ""
 	if topo.hasEtcd() {
-		if etcdBin, err = etcdProgram.find(o.Etcd, o.Binary); err != nil {
+		if etcdBin, err = etcdProgram.find(o.Etcd, o.Binary, o.notice()); err != nil {
 			return nil, err
 		}
 	}
@@ -164,6 +165,15 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 		return nil, fmt.Errorf("lab %s: %w", l.ID(), err)
 	}
 	return l, nil
+}
+
+// notice is where Up says that it built a program: Progress, or stderr
+// when nobody reads Progress.
+func (o Options) notice() io.Writer {
+	if o.Progress == io.Discard {
+		return os.Stderr
+	}
+	return o.Progress
 }
 
 func (o Options) withDefaults() Options {

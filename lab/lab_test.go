@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -634,18 +635,18 @@ func TestHostdResolution(t *testing.T) {
 	t.Setenv("NSLAB_HOSTD_BIN", "")
 	t.Setenv("PATH", t.TempDir())
 	t.Setenv("NSLAB_BIN", nslab)
-	if b, err := hostdProgram.find("", ""); err != nil || b != hostdBin {
+	if b, err := hostdProgram.find("", "", io.Discard); err != nil || b != hostdBin {
 		t.Fatalf("next to $NSLAB_BIN: got %q %v", b, err)
 	}
 	t.Setenv("NSLAB_BIN", "")
-	if b, err := hostdProgram.find("", nslab); err != nil || b != hostdBin {
+	if b, err := hostdProgram.find("", nslab, io.Discard); err != nil || b != hostdBin {
 		t.Fatalf("next to Options.Binary: got %q %v", b, err)
 	}
 	t.Setenv("NSLAB_HOSTD_BIN", "/bin/true")
-	if b, err := hostdProgram.find("", nslab); err != nil || b != "/bin/true" {
+	if b, err := hostdProgram.find("", nslab, io.Discard); err != nil || b != "/bin/true" {
 		t.Fatalf("$NSLAB_HOSTD_BIN: got %q %v", b, err)
 	}
-	if _, err := hostdProgram.find("/etc/passwd", nslab); err == nil || !strings.Contains(err.Error(), "hostd program /etc/passwd: not an executable file") {
+	if _, err := hostdProgram.find("/etc/passwd", nslab, io.Discard); err == nil || !strings.Contains(err.Error(), "hostd program /etc/passwd: not an executable file") {
 		t.Fatalf("a non-executable file: got %v", err)
 	}
 	// With nslab alone, Up of a docker lab fails before making anything

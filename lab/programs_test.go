@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -48,5 +50,85 @@ func removeTestPrograms() {
 		if p.dir != "" {
 			os.RemoveAll(p.dir)
 		}
+	}
+}
+
+// A module that imports nslab gets the lab's programs built from the nslab
+// module of its test binary (here: this checkout) into the user's cache
+// directory; several processes may ask at once.
+func TestBuildProgram(t *testing.T) {
+	// The go tool's own cache stays where it was.
+	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOCACHE", strings.TrimSpace(string(gocache)))
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	ctx := t.Context()
+	b, err := BuildProgram(ctx, HostdBinaryName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, _ := os.UserCacheDir()
+	if filepath.Dir(filepath.Dir(b.Path)) != filepath.Join(cache, "nslab", "programs") || filepath.Base(b.Path) != HostdBinaryName {
+		t.Fatalf("built at %s", b.Path)
+	}
+	if !strings.HasPrefix(filepath.Base(filepath.Dir(b.Path)), "src-") || !strings.Contains(b.Source, "the module's source at ") {
+		t.Fatalf("a checkout's build: %+v", b)
+	}
+	head := make([]byte, 4)
+	f, err := os.Open(b.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Read(head)
+	f.Close()
+	if string(head) != "\x7fELF" || !isExecutable(b.Path) {
+		t.Fatalf("%s is not an executable: %q", b.Path, head)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Go(func() {
+			again, err := BuildProgram(ctx, HostdBinaryName)
+			if err == nil && again.Path != b.Path {
+				err = fmt.Errorf("built again at %s", again.Path)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if !isExecutable(b.Path) {
+		t.Fatalf("%s after three builds at once: not an executable", b.Path)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(b.Path)); len(ents) != 2 {
+		t.Fatalf("left in %s: %v", filepath.Dir(b.Path), ents)
+	}
+	if _, err := BuildProgram(ctx, "nslab"); err == nil {
+		t.Fatal("built a program the lab does not run")
+	}
+}
+
+// The cache directory of a release is its version; of a checkout, a hash
+// of its path.
+func TestModuleSourceKey(t *testing.T) {
+	for dir, want := range map[string]string{
+		"/root/go/pkg/mod/github.com/nslab/nslab@v1.2.3":                             "v1.2.3",
+		"/root/go/pkg/mod/github.com/nslab/nslab@v0.0.0-20261206010203-abcdefabcdef": "v0.0.0-20261206010203-abcdefabcdef",
+		"/work/nslab": "",
+	} {
+		if got := cachedVersion(dir); got != want {
+			t.Errorf("cachedVersion(%s) = %q, want %q", dir, got, want)
+		}
+	}
+	a, b := moduleSource{Dir: "/a"}.key(), moduleSource{Dir: "/b"}.key()
+	if a == b || !strings.HasPrefix(a, "src-") {
+		t.Errorf("keys of two checkouts: %s %s", a, b)
+	}
+	if k := (moduleSource{Dir: "/x/nslab@v1.2.3", Version: "v1.2.3"}).key(); k != "v1.2.3" {
+		t.Errorf("key of a release: %s", k)
 	}
 }

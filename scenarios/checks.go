@@ -13,6 +13,7 @@ import (
 
 	"github.com/nslab/nslab/check"
 	"github.com/nslab/nslab/lab"
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netimpl/gre"
 )
 
@@ -98,7 +99,7 @@ var exercises = map[string]exercise{
 	"E22": {fixture: "overlay", do: func(l *Lab) { overlayPair(l, CLI(l, "node1"), CLI(l, "node2")) }},
 	"E23": {fixture: "overlay", do: func(l *Lab) {
 		overlayPair(l, CLI(l, "node1"), CLI(l, "node2"))
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(NodeContext(), 30*time.Second)
 		defer cancel()
 		Expect(l.StopEtcd(ctx, "node2")).To(Succeed())
 		// Back before the spec's own cleanups look at the daemons: a real
@@ -120,7 +121,7 @@ func ChecksFile(id string) string {
 // runChecks runs a checks file against the lab and prints its table.
 func runChecks(l *Lab, f *check.File) *check.Report {
 	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(NodeContext(), time.Minute)
 	defer cancel()
 	r, err := f.Run(ctx, l.Lab, check.Options{})
 	Expect(err).NotTo(HaveOccurred())
@@ -146,7 +147,7 @@ var _ = Describe("[checks] fixtures/checks hold each exercise's lab to what the 
 		if len(ex.before) > 0 {
 			name += ", and fails before them saying why"
 		}
-		It(name, Label(id), func() {
+		It(name, Label(id), func(ctx SpecContext) {
 			if ex.skip != nil {
 				if why := ex.skip(); why != "" {
 					Skip(why)
@@ -167,7 +168,7 @@ var _ = Describe("[checks] fixtures/checks hold each exercise's lab to what the 
 			r := runChecks(l, f)
 			Expect(r.Failed).To(BeZero(), "checks that failed after the exercise: %v", failed(r))
 			Expect(r.Passed).To(Equal(len(f.Checks)))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 

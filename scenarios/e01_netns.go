@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"net/netip"
 	"os"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -18,7 +18,7 @@ import (
 // namespace names carry the lab id (test1 becomes <lab>-test1) because
 // /run/netns is shared by every lab on the machine.
 var _ = Describe("[E01] two namespaces joined by a veth pair", Label("E01"), func() {
-	It("pings both ways, is listed by ip netns, and leaves nothing when deleted", func() {
+	It("pings both ways, is listed by ip netns, and leaves nothing when deleted", func(ctx SpecContext) {
 		l := UpLab("single")
 		t1, t2 := e01Pair(l)
 		list := l.Sh("host1", "ip netns list")
@@ -36,7 +36,7 @@ var _ = Describe("[E01] two namespaces joined by a veth pair", Label("E01"), fun
 		}
 
 		By("ping works both ways, on the wire and with the document's command")
-		ctx := context.Background()
+
 		r, err := probe.Ping(ctx, netns.Path(t1), netip.MustParseAddr("192.168.100.2"), probe.Opts{Timeout: probeTimeout})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r.From).To(Equal(netip.MustParseAddr("192.168.100.2")))
@@ -54,7 +54,7 @@ var _ = Describe("[E01] two namespaces joined by a veth pair", Label("E01"), fun
 		}
 		// Deleting a namespace destroys the veth ends in it: host1 has none.
 		Expect(strings.Contains(l.Sh("host1", "ip -o link"), "veth-test")).To(BeFalse())
-	})
+	}, NodeTimeout(specTimeout))
 })
 
 // e01Pair types seed 001's commands in host1: two namespaces joined by a

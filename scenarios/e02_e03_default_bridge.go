@@ -8,6 +8,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // received matches a ping summary with one reply, from busybox
@@ -30,7 +32,7 @@ func defaultBridgePair(d Docker) (cm01, cm02 string) {
 // via docker0; cm01 and cm02 then ping each other.
 var _ = Describe("[E02] the default bridge docker0 joins cm01 and cm02", Label("E02"), func() {
 	for _, way := range Ways {
-		It("gives each container eth0 on 172.17.0.0/16 behind a port of docker0, and they ping each other", func() {
+		It("gives each container eth0 on 172.17.0.0/16 behind a port of docker0, and they ping each other", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -79,7 +81,7 @@ var _ = Describe("[E02] the default bridge docker0 joins cm01 and cm02", Label("
 			ExpectPing(ns2, "172.17.0.2")
 			Expect(MustExec(d, "cm01", "ping", "-c", "1", "-W", "2", "172.17.0.3")).To(MatchRegexp(received))
 			Expect(MustExec(d, "cm02", "ping", "-c", "1", "-W", "2", "172.17.0.2")).To(MatchRegexp(received))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 
@@ -88,7 +90,7 @@ var _ = Describe("[E02] the default bridge docker0 joins cm01 and cm02", Label("
 // whose own (local) MAC sits on the same port number.
 var _ = Describe("[E03] docker0 learns the containers' MACs", Label("E03"), func() {
 	for _, way := range Ways {
-		It("holds both container MACs, derived from their IPv4 addresses, on the right ports after the ping", func() {
+		It("holds both container MACs, derived from their IPv4 addresses, on the right ports after the ping", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -138,7 +140,7 @@ var _ = Describe("[E03] docker0 learns the containers' MACs", Label("E03"), func
 				Expect(out).To(MatchRegexp(`(?m)^\s*\d+\s+%s\s+no\s`, regexp.QuoteMeta(c.ctr.MAC)))
 			}
 			Expect(portNo[eth1.MAC]).NotTo(Equal(portNo[eth2.MAC]))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 

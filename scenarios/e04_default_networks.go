@@ -5,6 +5,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seeds 000 and 001: `docker network ls` lists the three networks Docker
@@ -13,7 +15,7 @@ import (
 // (fixtures/docker-20.10/network-ls.txt, net-bridge.json).
 var _ = Describe("[E04] the default networks bridge, host and none", Label("E04"), func() {
 	for _, way := range Ways {
-		It("lists bridge, host and none, and inspect shows bridge's subnet and containers as the kernel has them", func() {
+		It("lists bridge, host and none, and inspect shows bridge's subnet and containers as the kernel has them", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -79,6 +81,6 @@ var _ = Describe("[E04] the default networks bridge, host and none", Label("E04"
 			for _, name := range []string{"host", "none"} {
 				Expect(MustNetworkInspect(d, name).Containers).To(BeEmpty(), name)
 			}
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })

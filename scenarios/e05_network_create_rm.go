@@ -7,6 +7,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seeds 000 and 001, "创建新的网桥br1": `docker network create -d bridge br1`
@@ -16,7 +18,7 @@ import (
 // `-- gateway` is a typo for `--gateway`).
 var _ = Describe("[E05] network create -d bridge br1, with and without a subnet, and network rm", Label("E05"), func() {
 	for _, way := range Ways {
-		It("allocates subnets and gateways as Docker does, makes br-<id> with the gateway address, and rm removes it", func() {
+		It("allocates subnets and gateways as Docker does, makes br-<id> with the gateway address, and rm removes it", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -25,7 +27,7 @@ var _ = Describe("[E05] network create -d bridge br1, with and without a subnet,
 				By(fmt.Sprintf("docker network create -d bridge br1 (subnet %q, gateway %q)", c.create.Subnet, c.create.Gateway))
 				bridgeCreateAndRemove(l, d, c.create, c.subnet, c.gateway, c.bridgeAddr)
 			}
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 

@@ -6,6 +6,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seed 000, "将容器切换网桥" (and 001's `docker network connect`): cm04 runs
@@ -17,7 +19,7 @@ import (
 // default route via 172.18.0.1; cm01 reaches cm04 and no longer cm02.
 var _ = Describe("[E06] run --network br1, then network disconnect bridge cm01 / connect br1 cm01", Label("E06"), func() {
 	for _, way := range Ways {
-		It("changes cm01's interfaces and addresses as Docker does, and reachability follows membership", func() {
+		It("changes cm01's interfaces and addresses as Docker does, and reachability follows membership", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -74,7 +76,7 @@ var _ = Describe("[E06] run --network br1, then network disconnect bridge cm01 /
 			// Docker's DOCKER-ISOLATION chains drop what a host routes from
 			// one bridge network to another.
 			ExpectNoPing(ns1, "172.17.0.3")
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 

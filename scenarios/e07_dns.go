@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/probe"
 )
 
@@ -39,7 +40,7 @@ const noName = `ping: bad address '%[1]s'|ping: %[1]s: (Name or service not know
 // embedded resolver and a container's name does not resolve.
 var _ = Describe("[E07] names resolve on a user-defined bridge through the embedded DNS, not on the default bridge", Label("E07"), func() {
 	for _, way := range Ways {
-		It("answers cm02's name, alias and short id at 127.0.0.11 on br1, still after docker restart, asks nothing outside the lab, and resolves nothing on docker0", func() {
+		It("answers cm02's name, alias and short id at 127.0.0.11 on br1, still after docker restart, asks nothing outside the lab, and resolves nothing on docker0", func(nodeCtx SpecContext) {
 			l := UpLab("dns")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -76,7 +77,7 @@ var _ = Describe("[E07] names resolve on a user-defined bridge through the embed
 			By("a name outside the lab's containers goes to host1's resolver dns1 (a lab address) and nowhere else")
 			eth1 := StartCapture(host.NetNS(), "eth1")
 			Expect(resolve(ns1, "www.example.com")).To(ConsistOf(netip.MustParseAddr("192.0.2.80")), "www.example.com, as dns1 answers it")
-			addrs, _, err := probe.DNS(context.Background(), ns1, embeddedDNS, "nowhere.example.com", dns.TypeA, probe.Opts{Timeout: probeTimeout})
+			addrs, _, err := probe.DNS(nodeCtx, ns1, embeddedDNS, "nowhere.example.com", dns.TypeA, probe.Opts{Timeout: probeTimeout})
 			Expect(addrs).To(BeEmpty(), "nowhere.example.com was answered")
 			var rc *probe.RcodeError
 			Expect(errors.As(err, &rc)).To(BeTrue(), "nowhere.example.com: want dns1's NXDOMAIN, got %v", err)
@@ -106,7 +107,7 @@ var _ = Describe("[E07] names resolve on a user-defined bridge through the embed
 			cm02 = ipv4Of(ns2, "eth0")
 			// The answer may lag the restart by a moment, never longer.
 			Eventually(func(g Gomega) {
-				addrs, _, err := probe.DNS(context.Background(), ns1, embeddedDNS, "cm02", dns.TypeA, probe.Opts{Timeout: time.Second})
+				addrs, _, err := probe.DNS(nodeCtx, ns1, embeddedDNS, "cm02", dns.TypeA, probe.Opts{Timeout: time.Second})
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(addrs).To(ConsistOf(cm02))
 			}, probeTimeout).Should(Succeed(), "A cm02 @%s from cm01 after docker restart cm02", embeddedDNS)
@@ -119,7 +120,7 @@ var _ = Describe("[E07] names resolve on a user-defined bridge through the embed
 			e07DefaultBridge(d)
 			ns3 := NetNSOf(d, "cm03")
 			Expect(MustExec(d, "cm03", "cat", "/etc/resolv.conf")).NotTo(ContainSubstring("127.0.0.11"))
-			ctx, cancel := contextWithTimeout()
+			ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
 			defer cancel()
 			r, err := d.Exec(ctx, "cm03", "ping", "-c", "1", "-W", "1", "cm04")
 			Expect(err).NotTo(HaveOccurred())
@@ -129,9 +130,9 @@ var _ = Describe("[E07] names resolve on a user-defined bridge through the embed
 				code = 1 // busybox
 			}
 			Expect(r.ExitCode).To(Equal(code), "ping cm04 on the default bridge: %+v", r)
-			_, _, err = probe.DNS(context.Background(), ns3, embeddedDNS, "cm04", dns.TypeA, probe.Opts{Timeout: silenceTimeout})
+			_, _, err = probe.DNS(nodeCtx, ns3, embeddedDNS, "cm04", dns.TypeA, probe.Opts{Timeout: silenceTimeout})
 			Expect(err).To(HaveOccurred(), "something answers at %s on the default bridge", embeddedDNS)
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 
@@ -181,7 +182,7 @@ func serveLabDNS(ns, addr string, a map[string]string) *labDNS {
 // A records of name; the spec fails without an answer.
 func resolve(ns, name string) []netip.Addr {
 	GinkgoHelper()
-	addrs, _, err := probe.DNS(context.Background(), ns, embeddedDNS, name, dns.TypeA, probe.Opts{Timeout: probeTimeout})
+	addrs, _, err := probe.DNS(NodeContext(), ns, embeddedDNS, name, dns.TypeA, probe.Opts{Timeout: probeTimeout})
 	Expect(err).NotTo(HaveOccurred())
 	return addrs
 }

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/nslab/nslab/lab"
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/probe"
 )
 
@@ -21,7 +22,7 @@ import (
 // them from a real Docker 20.10 (cm02-hosts.txt, cm02-env.txt).
 var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), func() {
 	for _, way := range Ways {
-		It("lets cm02 ping cm01 as test, with Docker's /etc/hosts lines and link variables", func() {
+		It("lets cm02 ping cm01 as test, with Docker's /etc/hosts lines and link variables", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -47,7 +48,7 @@ var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), f
 
 			By("with ICC on (the default), Docker adds no rule for the link")
 			Expect(l.Sh("host1", "iptables-save -t filter")).NotTo(ContainSubstring("-s 172.17.0.3/32 -d 172.17.0.2/32"))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 
 	// dockerd --icc=false: docker0 drops what its containers send each
@@ -56,7 +57,7 @@ var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), f
 	// answers (libnetwork's bridge link.go).
 	for _, fw := range []string{"iptables", "nftables"} {
 		for _, way := range Ways {
-			It(fmt.Sprintf("with --icc=false (%s): only the linked container reaches cm01, on the exposed port, through the link's rules", fw), Label(fw), func() {
+			It(fmt.Sprintf("with --icc=false (%s): only the linked container reaches cm01, on the exposed port, through the link's rules", fw), Label(fw), func(ctx SpecContext) {
 				if fw == "nftables" && current.Name() != lab.RuntimeHostd {
 					// Docker 20.10's only firewall is iptables: the
 					// nftables backend is hostd's.
@@ -94,8 +95,8 @@ var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), f
 				Expect(err).NotTo(HaveOccurred())
 				DeferCleanup(srv.Close)
 				cm01 := netip.MustParseAddrPort("172.17.0.2:80")
-				Expect(probe.TCP(context.Background(), ns2, cm01, probe.Opts{Timeout: probeTimeout})).To(Succeed())
-				Expect(probe.TCP(context.Background(), ns3, cm01, probe.Opts{Timeout: silenceTimeout})).To(MatchError(probe.ErrDeadline))
+				Expect(probe.TCP(ctx, ns2, cm01, probe.Opts{Timeout: probeTimeout})).To(Succeed())
+				Expect(probe.TCP(ctx, ns3, cm01, probe.Opts{Timeout: silenceTimeout})).To(MatchError(probe.ErrDeadline))
 				ExpectNoPing(ns2, "172.17.0.2")
 				ExpectNoPing(ns3, "172.17.0.2")
 
@@ -108,7 +109,7 @@ var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), f
 				By("docker rm -f cm02: the link's rules go with it")
 				MustDo(d, "rm -f cm02", func(ctx context.Context) error { return d.Remove(ctx, "cm02") })
 				Expect(linkRules(l, fw)).To(ConsistOf("FORWARD: -i docker0 -o docker0 drop"))
-			})
+			}, NodeTimeout(specTimeout))
 		}
 	}
 })

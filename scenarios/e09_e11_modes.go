@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"io"
 	"net/netip"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/probe"
 )
 
@@ -19,7 +19,7 @@ import (
 // host.
 var _ = Describe("[E09] host mode: the container sees every interface of its host", Label("E09"), func() {
 	for _, way := range Ways {
-		It("through each way of driving the daemon", func() {
+		It("through each way of driving the daemon", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -36,14 +36,14 @@ var _ = Describe("[E09] host mode: the container sees every interface of its hos
 			out := MustExec(d, "cm05", "ip", "a")
 			Expect(out).To(ContainSubstring("eth1"))
 			Expect(out).To(ContainSubstring("inet 192.168.99.101/24"))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 
 // `docker run -itd --name cm08 --network none alpine`; `ip a` shows lo only.
 var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 	for _, way := range Ways {
-		It("has exactly one interface, lo, up, and only local routes", func() {
+		It("has exactly one interface, lo, up, and only local routes", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -61,7 +61,7 @@ var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 			out := MustExec(d, "cm08", "ip", "-o", "link")
 			Expect(strings.Count(strings.TrimSpace(out), "\n")).To(BeZero(), "one link only:\n%s", out)
 			Expect(out).To(ContainSubstring("lo:"))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 
@@ -71,7 +71,7 @@ var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 // that localhost is shared.
 var _ = Describe("[E11] container mode shares another container's namespace", Label("E11"), func() {
 	for _, way := range Ways {
-		It("has cm01's namespace, interfaces and localhost", func() {
+		It("has cm01's namespace, interfaces and localhost", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -102,9 +102,9 @@ var _ = Describe("[E11] container mode shares another container's namespace", La
 			Eventually(got).WithTimeout(10 * time.Second).Should(Receive(ContainSubstring("hello-from-cm06")))
 
 			By("the same port is not open on the host's loopback")
-			Expect(probe.TCP(context.Background(), l.H("host1").NetNS(),
+			Expect(probe.TCP(ctx, l.H("host1").NetNS(),
 				netip.MustParseAddrPort("127.0.0.1:8080"), probe.Opts{Timeout: time.Second})).NotTo(Succeed())
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/nslab/nslab/lab"
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/probe"
 )
 
@@ -113,7 +113,7 @@ var _ = Describe("[E12] outbound access through NAT (MASQUERADE)", Label("E12"),
 	for _, h := range natHosts {
 		for _, way := range Ways {
 			h, way := h, way
-			It(fmt.Sprintf("%s (%s): containers on docker0 and on a user bridge reach the internet host as %s; without masquerading they do not", h.name, h.backend, h.addr), func() {
+			It(fmt.Sprintf("%s (%s): containers on docker0 and on a user bridge reach the internet host as %s; without masquerading they do not", h.name, h.backend, h.addr), func(ctx SpecContext) {
 				h.skipUnlessBackend()
 				l := UpLab("nat")
 				d := way(l, h.name)
@@ -155,7 +155,7 @@ var _ = Describe("[E12] outbound access through NAT (MASQUERADE)", Label("E12"),
 				Expect(h.natTable(l)).To(MatchRegexp(h.masquerade(subnet, br1)))
 				MustRun(d, Run{Name: "web1", Network: "br1"})
 				web1 := NetNSOf(d, "web1")
-				status, body, err := probe.HTTPGet(context.Background(), web1, "http://"+internetAddr+":8080/", probe.Opts{Timeout: probeTimeout})
+				status, body, err := probe.HTTPGet(ctx, web1, "http://"+internetAddr+":8080/", probe.Opts{Timeout: probeTimeout})
 				Expect(err).NotTo(HaveOccurred())
 				Expect(status).To(Equal(http.StatusOK))
 				Expect(string(body)).To(Equal("hello from the internet\n"))
@@ -188,7 +188,7 @@ var _ = Describe("[E12] outbound access through NAT (MASQUERADE)", Label("E12"),
 					l.Sh(h.name, "iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT")
 				}
 				ExpectPing(router, "172.17.0.2")
-			})
+			}, NodeTimeout(specTimeout))
 		}
 	}
 })

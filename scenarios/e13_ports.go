@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/probe"
 )
 
@@ -28,7 +29,7 @@ func webCmd(port int) []string {
 // body of a 200 answer; the spec fails without one within timeout.
 func fetch(ns, url string, timeout time.Duration) string {
 	GinkgoHelper()
-	status, body, err := probe.HTTPGet(context.Background(), ns, url, probe.Opts{Timeout: timeout})
+	status, body, err := probe.HTTPGet(NodeContext(), ns, url, probe.Opts{Timeout: timeout})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(status).To(Equal(http.StatusOK), "GET %s from %s", url, ns)
 	return string(body)
@@ -38,7 +39,7 @@ func fetch(ns, url string, timeout time.Duration) string {
 // no HTTP answer at all for the whole of silenceTimeout.
 func expectNoAnswer(ns, url string) {
 	GinkgoHelper()
-	status, _, err := probe.HTTPGet(context.Background(), ns, url, probe.Opts{Timeout: silenceTimeout})
+	status, _, err := probe.HTTPGet(NodeContext(), ns, url, probe.Opts{Timeout: silenceTimeout})
 	Expect(err).To(HaveOccurred(), "GET %s from %s answered %d", url, ns, status)
 }
 
@@ -123,7 +124,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 	for i, h := range natHosts {
 		for _, way := range Ways {
 			h, other, way := h, natHosts[1-i], way
-			It(fmt.Sprintf("%s (%s): -p 80:80 is reached from %s, on the loopback through the proxy, after a restart; -P and ranges; a port in use fails cleanly", h.name, h.backend, other.name), func() {
+			It(fmt.Sprintf("%s (%s): -p 80:80 is reached from %s, on the loopback through the proxy, after a restart; -P and ranges; a port in use fails cleanly", h.name, h.backend, other.name), func(nodeCtx SpecContext) {
 				h.skipUnlessBackend()
 				l := UpLab("nat")
 				d := way(l, h.name)
@@ -154,14 +155,14 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 				Expect(listening(l, h.name)).To(ContainElements("0.0.0.0:80", "[::]:80"))
 
 				By("docker port web; inspect's NetworkSettings.Ports; docker ps's PORTS column")
-				ctx, cancel := contextWithTimeout()
+				ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
 				defer cancel()
 				ports, err := d.Port(ctx, "web")
 				Expect(err).NotTo(HaveOccurred())
 				// Docker 20.10 publishes a port asked on all addresses on
 				// [::] too, its proxy relaying to the container's IPv4.
 				Expect(ports).To(Equal([]string{"80/tcp -> 0.0.0.0:80", "80/tcp -> [::]:80"}))
-				ps := l.docker(h.name, "ps")
+				ps := l.DockerCLI(h.name, "ps")
 				// The CLI of Docker 20.10 spells the second ":::80", later ones "[::]:80".
 				Expect(ps).To(MatchRegexp(`(?m)\s0\.0\.0\.0:80->80/tcp, (\[::\]|::):80->80/tcp\s+web$`))
 
@@ -231,7 +232,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 				Expect(nat + filter).NotTo(MatchRegexp(`dport (80|81|8000|8001|` + m[1] + `)\b`))
 				Expect(listening(l, h.name)).To(ConsistOf(MatchRegexp(`^(\*|0\.0\.0\.0):8080$`)), "only the host's own program listens")
 				expectNoAnswer(client, "http://"+h.addr+"/hostname")
-			})
+			}, NodeTimeout(specTimeout))
 		}
 	}
 
@@ -246,7 +247,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 	for i, h := range natHosts {
 		for _, way := range Ways {
 			h, other, way := h, natHosts[1-i], way
-			It(fmt.Sprintf("%s (%s), userland_proxy: false: no proxy, hairpin NAT serves %s and the host's own loopback", h.name, h.backend, other.name), func() {
+			It(fmt.Sprintf("%s (%s), userland_proxy: false: no proxy, hairpin NAT serves %s and the host's own loopback", h.name, h.backend, other.name), func(nodeCtx SpecContext) {
 				h.skipUnlessBackend()
 				l := UpLab("nat-noproxy")
 				d := way(l, h.name)
@@ -270,7 +271,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 				Expect(nat).NotTo(ContainSubstring("127.0.0.0/8"))
 
 				By("no proxy: the port is only held, and not on [::]")
-				ctx, cancel := contextWithTimeout()
+				ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
 				defer cancel()
 				ports, err := d.Port(ctx, "web")
 				Expect(err).NotTo(HaveOccurred())
@@ -287,7 +288,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 				Expect(nat).NotTo(MatchRegexp(`dport 80\b`))
 				Expect(listening(l, h.name)).NotTo(ContainElement(HaveSuffix(":80")))
 				expectNoAnswer(client, "http://"+h.addr+"/hostname")
-			})
+			}, NodeTimeout(specTimeout))
 		}
 	}
 
@@ -295,7 +296,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 	// fixtures/docker-20.10/README.md, then the host's iptables-save
 	// against the one a real dockerd 20.10 wrote for them, rule for rule,
 	// with bridge ids and counters aside.
-	It("host1's iptables-save after the fixture's commands is what Docker 20.10 wrote (fixtures/docker-20.10/iptables-save.txt)", func() {
+	It("host1's iptables-save after the fixture's commands is what Docker 20.10 wrote (fixtures/docker-20.10/iptables-save.txt)", func(ctx SpecContext) {
 		l := UpLab("nat")
 		d := CLI(l, "host1")
 		By("via " + d.Via())
@@ -314,7 +315,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 			{"run", "-itd", "--name", "h1", "--network", "host", "alpine"},
 		} {
 			By("docker " + strings.Join(args, " "))
-			l.docker("host1", args...)
+			l.DockerCLI("host1", args...)
 		}
 		// The bridges by network name: here from the daemon, in the
 		// fixture from its own MASQUERADE rules (subnet → bridge).
@@ -347,7 +348,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 		for _, t := range []string{"filter", "nat"} {
 			Expect(got[t]).To(Equal(want[t]), "table %s of host1's iptables-save (-) against Docker 20.10's (+)", t)
 		}
-	})
+	}, NodeTimeout(specTimeout))
 })
 
 // saveTables splits an iptables-save listing by table, without comments
@@ -374,17 +375,6 @@ func saveTables(save string, names map[string]string) map[string]string {
 			lines = append(lines, line)
 		}
 	}
-	return out
-}
-
-// docker runs the docker CLI against a host's daemon, as a student types
-// it there; it must exit 0. It returns stdout.
-func (l *Lab) docker(host string, args ...string) string {
-	GinkgoHelper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	out, err := (&cliDocker{host: l.H(host)}).ok(ctx, args...)
-	Expect(err).NotTo(HaveOccurred())
 	return out
 }
 

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 )
 
@@ -31,7 +32,7 @@ import (
 // directory is shared by every lab on the machine.
 var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label("E14"), func() {
 	for _, way := range Ways {
-		It("reaches the bridge's other containers and the gateway through its hand-made eth0", func() {
+		It("reaches the bridge's other containers and the gateway through its hand-made eth0", func(ctx SpecContext) {
 			l := UpLab("handwired")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -78,7 +79,7 @@ var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label(
 			Expect(eth0of1.Addrs).To(ConsistOf("172.17.0.1/16"))
 			Expect(eth0of1.MAC).To(Equal("02:42:ac:11:00:01"))
 			Expect(Routes(ns1, unix.RT_TABLE_MAIN)).To(ConsistOf("default via 172.17.42.1 dev eth0", "172.17.0.0/16 dev eth0"))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 )
 
@@ -25,7 +26,7 @@ import (
 // The links in /var/run/netns carry the lab id (<lab>-<pid>), as in E14.
 var _ = Describe("[E15] a point-to-point link between two containers", Label("E15"), func() {
 	for _, way := range Ways {
-		It("pings across the link, with /32 addresses and host routes and no bridge", func() {
+		It("pings across the link, with /32 addresses and host routes and no bridge", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -63,7 +64,7 @@ var _ = Describe("[E15] a point-to-point link between two containers", Label("E1
 			ExpectPing(ns1, "10.1.1.2")
 			ExpectPing(ns2, "10.1.1.1")
 			Expect(MustExec(d, "p2p1", "ping", "-c", "1", "-W", "2", "10.1.1.2")).To(MatchRegexp(received))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 

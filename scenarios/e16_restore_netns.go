@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 )
 
@@ -17,7 +19,7 @@ import (
 // as <lab>-<host>-<container>; the document's own way works on both.
 var _ = Describe("[E16] a container's netns exposed to ip netns exec", Label("E16"), func() {
 	for _, way := range Ways {
-		It("shows the container's interfaces through ip netns exec", func() {
+		It("shows the container's interfaces through ip netns exec", func(ctx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -35,12 +37,12 @@ var _ = Describe("[E16] a container's netns exposed to ip netns exec", Label("E1
 			Expect(out).To(ContainSubstring("link/ether " + eth0.MAC))
 			Expect(out).To(ContainSubstring("inet 127.0.0.1/8"))
 			Expect(os.Remove(netns.Path(link))).To(Succeed())
-		})
+		}, NodeTimeout(specTimeout))
 
 		// Real dockerd pins a container's namespace under its exec root
 		// (/var/run/docker/netns/<sandbox>), never as
 		// /run/netns/<lab>-<host>-<container>: the pin is hostd's own.
-		It("is pinned by hostd as <lab>-<host>-<container>, and the pin goes with the container", Label("native-only"), func() {
+		It("is pinned by hostd as <lab>-<host>-<container>, and the pin goes with the container", Label("native-only"), func(nodeCtx SpecContext) {
 			l := UpLab("single")
 			d := way(l, "host1")
 			By("via " + d.Via())
@@ -61,12 +63,12 @@ var _ = Describe("[E16] a container's netns exposed to ip netns exec", Label("E1
 			Expect(MustExec(d, "cm01", "ip", "-o", "link")).To(ContainSubstring("v-e16a"))
 
 			By("removing the container removes its pin")
-			ctx, cancel := contextWithTimeout()
+			ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
 			defer cancel()
 			Expect(d.Remove(ctx, "cm01")).To(Succeed())
 			Eventually(func() bool { _, err := os.Stat(pin); return os.IsNotExist(err) }).
 				WithTimeout(probeTimeout).Should(BeTrue(), "pin %s left after rm", pin)
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netimpl/macvlan"
 	"github.com/nslab/nslab/netns"
 )
@@ -25,7 +26,7 @@ import (
 // on eth2 (a second LAN) and the router that holds both gateways.
 var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 	for _, way := range Ways {
-		It("joins containers of two hosts on eth1's LAN; networks are isolated at L2 and joined at L3 by a router; a host cannot reach its own children", func() {
+		It("joins containers of two hosts on eth1's LAN; networks are isolated at L2 and joined at L3 by a router; a host cannot reach its own children", func(ctx SpecContext) {
 			l := UpLab("macvlan")
 			hosts := e17Hosts
 			d := map[string]Docker{}
@@ -123,7 +124,7 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 			Expect(StopCapture(c)).To(ContainElement(And(
 				HaveField("SrcMAC", routerMAC), HaveField("DstMAC", DockerMAC("2.2.2.200")),
 				HaveField("Src", "1.1.1.200"), HaveField("Dst", "2.2.2.200"), HaveField("ICMP", "EchoRequest"))))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 
 	// "macvlan会独占主机网卡,但可以使用vlan子接口实现多macvlan网络": a
@@ -132,7 +133,7 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 	// 802.1Q module; where it is missing, dockerd's and hostd's create fail
 	// ("failed to create eth1.10 vlan link: operation not supported") and
 	// the rest is skipped with the kernel's reason.
-	It("a parent=eth1.10 network gets its 802.1Q sub-interface, removed with it", Label("needs-8021q"), func() {
+	It("a parent=eth1.10 network gets its 802.1Q sub-interface, removed with it", Label("needs-8021q"), func(nodeCtx SpecContext) {
 		l := UpLab("macvlan")
 		hosts := []string{"rockynode-1", "node-3"}
 		macvlan10 := NetworkCreate{Name: "macvlan10", Driver: "macvlan", Subnet: "1.1.10.0/24", Gateway: "1.1.10.1", Options: map[string]string{"parent": "eth1.10"}}
@@ -140,7 +141,7 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 			d := CLI(l, hosts[0])
 			host := l.H(hosts[0]).NetNS()
 			before := LinkNames(host)
-			ctx, cancel := contextWithTimeout()
+			ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
 			defer cancel()
 			_, err := d.NetworkCreate(ctx, macvlan10)
 			Expect(err).To(MatchError(ContainSubstring("failed to create eth1.10 vlan link: operation not supported")))
@@ -166,7 +167,7 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 			MustDo(d, "network rm macvlan10", func(ctx context.Context) error { return d.NetworkRemove(ctx, "macvlan10") })
 			Expect(LinkNames(l.H(h).NetNS())).NotTo(ContainElement("eth1.10"))
 		}
-	})
+	}, NodeTimeout(specTimeout))
 })
 
 // rawFlags are the IFF_* flags of a link of the namespace at path.

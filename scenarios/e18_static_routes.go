@@ -4,6 +4,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seed 001, "其他跨主机容器互联方式 / 静态路由": host 192.168.99.101 has its
@@ -33,7 +35,7 @@ import (
 // host's address, not the container's.
 var _ = Describe("[E18] static routes between the hosts' container networks", Label("E18"), func() {
 	for _, way := range Ways {
-		It("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", func() {
+		It("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", func(ctx SpecContext) {
 			l := UpLab("crosshost")
 			d101, d102 := way(l, "host101"), way(l, "host102")
 			By("via " + d101.Via())
@@ -88,7 +90,7 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 			l.Sh("host101", "route del -net 172.17.0.0/16 gw 192.168.99.102")
 			Expect(Routes(h101, unix.RT_TABLE_MAIN)).NotTo(ContainElement(HavePrefix("172.17.0.0/16 ")))
 			ExpectNoPing(ns101, "172.17.0.2")
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })
 

@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netimpl/gre"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -56,7 +57,7 @@ import (
 // transfer then cross, the first as a 1500-byte GRE packet on the underlay.
 var _ = Describe("[E19] a GRE tunnel joins the docker bridges of two hosts", Label("E19"), func() {
 	for _, way := range Ways {
-		It("makes one L2 domain: containers of 172.17/16 and 172.18/16 ping each other, and the underlay carries IP protocol 47 with Ethernet inside", func() {
+		It("makes one L2 domain: containers of 172.17/16 and 172.18/16 ping each other, and the underlay carries IP protocol 47 with Ethernet inside", func(ctx SpecContext) {
 			if current.Name() != "hostd" {
 				Skip(fmt.Sprintf("nslab gre is hostd's (on %s, the kernel-path spec makes the tunnel with ip link)", current.Name()))
 			}
@@ -76,13 +77,13 @@ var _ = Describe("[E19] a GRE tunnel joins the docker bridges of two hosts", Lab
 			nslabCLI(l, "gre", "host101", "del", name)
 			Expect(LinkNames(l.H("host101").NetNS())).NotTo(ContainElement(name))
 			ExpectNoPing(ns102, "172.18.0.2")
-		})
+		}, NodeTimeout(specTimeout))
 	}
 
 	// The kernel's gretap, made as a student types it with iproute2 where
 	// the kernel has GRE: the same picture on the wire. It runs on any
 	// runtime (dockerd too). Here the kernel has no GRE module: skipped.
-	It("does the same with the kernel's gretap made by ip link", Label("needs-gretap"), func() {
+	It("does the same with the kernel's gretap made by ip link", Label("needs-gretap"), func(ctx SpecContext) {
 		if err := gre.KernelProbe(); err != nil {
 			Skip(fmt.Sprintf("the kernel has no gretap: %v", err))
 		}
@@ -94,7 +95,7 @@ var _ = Describe("[E19] a GRE tunnel joins the docker bridges of two hosts", Lab
 			l.Sh(host, "ip link set gtap0 up")
 			Expect(LinkNamed(l.H(host).NetNS(), "gtap0").Kind).To(Equal("gretap"))
 		})
-	})
+	}, NodeTimeout(specTimeout))
 })
 
 // e19 runs the exercise on the crosshost lab: containers on both hosts, the
@@ -217,7 +218,7 @@ func ExpectTCPTransfer(src, dst, addr string, n int) {
 		m, _ := io.Copy(io.Discard, c)
 		got <- m
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(NodeContext(), 10*time.Second)
 	defer cancel()
 	c, err := probe.DialContext(ctx, src, "tcp", netip.MustParseAddrPort(addr).String())
 	Expect(err).NotTo(HaveOccurred())

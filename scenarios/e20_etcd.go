@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/nslab/nslab/lab"
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seed 000, "通过安装etcd实现": an etcd cluster of two members on the docker
@@ -32,7 +33,7 @@ import (
 // --cluster-store=etcd://<own address>:2379 --cluster-advertise=<own
 // address>:2375 and registers itself in the store.
 var _ = Describe("[E20] a two-member etcd cluster on the hosts' underlay addresses", Label("E20"), func() {
-	It("etcdctl inside a host lists both members and finds both healthy; the v2 API answers; each daemon registers under /docker/nodes", func() {
+	It("etcdctl inside a host lists both members and finds both healthy; the v2 API answers; each daemon registers under /docker/nodes", func(ctx SpecContext) {
 		if _, err := exec.LookPath("etcdctl"); err != nil {
 			Skip("E20 runs Debian's etcdctl inside the hosts (apt-get install etcd-client): " + err.Error())
 		}
@@ -139,7 +140,7 @@ var _ = Describe("[E20] a two-member etcd cluster on the hosts' underlay address
 		}).WithTimeout(15 * time.Second).WithPolling(200 * time.Millisecond).Should(Equal([]string{
 			nodes[0], "192.168.8.148:2375", nodes[1], "192.168.8.150:2375",
 		}))
-	})
+	}, NodeTimeout(specTimeout))
 })
 
 // etcdctl runs Debian's etcdctl inside a virtual host with ETCDCTL_API=api

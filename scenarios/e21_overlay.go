@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/lab"
+	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/kernel"
 )
@@ -39,7 +40,7 @@ import (
 // on the vxlan1 device", seed 003); the network's keys are in etcd.
 var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 	for _, way := range Ways {
-		It("is created on node1 and seen global on node2; containers on both ping each other by name over VXLAN", func() {
+		It("is created on node1 and seen global on node2; containers on both ping each other by name over VXLAN", func(ctx SpecContext) {
 			l := UpLab("overlay")
 			d1, d2 := way(l, "node1"), way(l, "node2")
 			By("via " + d1.Via())
@@ -111,14 +112,14 @@ var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 			MustDo(d2, "rm -f cm02", func(ctx context.Context) error { return d2.Remove(ctx, "cm02") })
 			MustDo(d2, "network rm etcd_network", func(ctx context.Context) error { return d2.NetworkRemove(ctx, "etcd_network") })
 			Eventually(func() []NetworkRow { return MustNetworkList(d1) }, 10*time.Second, 100*time.Millisecond).ShouldNot(ContainElement(HaveField("Name", "etcd_network")))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 
 	// Issue 6: three hosts, two overlay networks. Each network has its own
 	// /24 and VNI; its containers reach each other across hosts and not
 	// the other network's, and no frame of one network goes to a host
 	// that has none of its containers.
-	It("keeps two overlay networks of three hosts isolated from each other", func() {
+	It("keeps two overlay networks of three hosts isolated from each other", func(ctx SpecContext) {
 		l := UpLab("overlay3")
 		d := map[string]Docker{}
 		for _, h := range []string{"node1", "node2", "node3"} {
@@ -172,7 +173,7 @@ var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 		r, err := execIn(d["node1"], "a1", "ping", "-c", "1", "-W", "1", "b3")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r.ExitCode).NotTo(BeZero(), "a1 pinged b3 by name: %s", r.Stdout)
-	})
+	}, NodeTimeout(specTimeout))
 })
 
 // withVNI matches a captured VXLAN frame of the given network id.

@@ -7,6 +7,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Seed 003: "docker adds an additional network card ... to the container in
@@ -18,7 +20,7 @@ import (
 // on it, with the default route; the overlay eth0 is not routed out.
 var _ = Describe("[E22] docker_gwbridge gives overlay containers their way out", Label("E22"), func() {
 	for _, way := range Ways {
-		It("adds eth1 on docker_gwbridge with the default route and outbound NAT; no traffic between containers through it", func() {
+		It("adds eth1 on docker_gwbridge with the default route and outbound NAT; no traffic between containers through it", func(ctx SpecContext) {
 			l := UpLab("overlay")
 			d1, d2 := way(l, "node1"), way(l, "node2")
 			By("via " + d1.Via())
@@ -71,6 +73,6 @@ var _ = Describe("[E22] docker_gwbridge gives overlay containers their way out",
 			By("docker network disconnect etcd_network cm03: its eth1 goes with its last overlay endpoint")
 			MustDo(d1, "network disconnect etcd_network cm03", func(ctx context.Context) error { return d1.NetworkDisconnect(ctx, "etcd_network", "cm03") })
 			Expect(LinkNames(ns3)).To(ConsistOf("lo"))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 })

@@ -8,6 +8,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	. "github.com/nslab/nslab/labtest"
 )
 
 // storeBound is how long a `network create -d overlay` may take to fail
@@ -36,14 +38,14 @@ func overlayPair(l *Lab, d1, d2 Docker) (ns1, ns2 string) {
 // their entries, already in the kernel) does not depend on the store.
 var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 	for _, way := range Ways {
-		It("with one member of two stopped, existing overlay traffic flows and a create fails with a clear error; the member back, creates work again", func() {
+		It("with one member of two stopped, existing overlay traffic flows and a create fails with a clear error; the member back, creates work again", func(nodeCtx SpecContext) {
 			l := UpLab("overlay")
 			d1, d2 := way(l, "node1"), way(l, "node2")
 			By("via " + d1.Via())
 			ns1, _ := overlayPair(l, d1, d2)
 
 			By("stop the etcd member of node2 (docker-node2): no quorum left")
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(nodeCtx, 30*time.Second)
 			defer cancel()
 			Expect(l.StopEtcd(ctx, "node2")).To(Succeed())
 
@@ -52,7 +54,7 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 			Expect(MustExec(d1, "cm01", "ping", "-c", "1", "-W", "2", "cm02")).To(MatchRegexp(received))
 
 			By(fmt.Sprintf("docker network create -d overlay ov_net2 (node1): fails within %v, saying the store is unavailable", storeBound))
-			cctx, ccancel := context.WithTimeout(context.Background(), 2*storeBound)
+			cctx, ccancel := context.WithTimeout(nodeCtx, 2*storeBound)
 			start := time.Now()
 			_, err := d1.NetworkCreate(cctx, NetworkCreate{Name: "ov_net2", Driver: "overlay"})
 			took := time.Since(start)
@@ -66,7 +68,7 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 			By("start the member of node2 again: the create works and node2 sees the network")
 			Expect(l.StartEtcd(ctx, "node2")).To(Succeed())
 			Eventually(func() error {
-				cctx, ccancel := contextWithTimeout()
+				cctx, ccancel := context.WithTimeout(nodeCtx, StepTimeout)
 				defer ccancel()
 				_, err := d1.NetworkCreate(cctx, NetworkCreate{Name: "ov_net2", Driver: "overlay"})
 				if err != nil {
@@ -76,14 +78,14 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 			}, 20*time.Second, 500*time.Millisecond).Should(Succeed())
 			Eventually(func() []NetworkRow { return MustNetworkList(d2) }, 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
 				HaveField("Name", "ov_net2"), HaveField("Scope", "global"))))
-		})
+		}, NodeTimeout(specTimeout))
 	}
 
-	It("with one member of three stopped, the cluster keeps working", func() {
+	It("with one member of three stopped, the cluster keeps working", func(nodeCtx SpecContext) {
 		l := UpLab("overlay3")
 		d1, d2 := CLI(l, "node1"), CLI(l, "node2")
 		By("stop the etcd member of node3: two of three keep the quorum")
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(nodeCtx, 30*time.Second)
 		defer cancel()
 		Expect(l.StopEtcd(ctx, "node3")).To(Succeed())
 
@@ -95,13 +97,13 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 		d3 := CLI(l, "node3")
 		Eventually(func() []NetworkRow { return MustNetworkList(d3) }, 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
 			HaveField("Name", "etcd_network"), HaveField("Scope", "global"))))
-	})
+	}, NodeTimeout(specTimeout))
 
 	// Host loss: hostd's endpoints live under a lease of its host, which
 	// ends a TTL after its last renewal. Real Docker's classic overlay
 	// keeps a dead node's endpoints (and the peers programmed from them)
 	// until an operator removes them: native only.
-	It("drops a dead host's endpoints from the other hosts within the lease TTL", Label(LabelNativeOnly), func() {
+	It("drops a dead host's endpoints from the other hosts within the lease TTL", Label(LabelNativeOnly), func(ctx SpecContext) {
 		l := UpLab("overlay")
 		d1, d2 := CLI(l, "node1"), CLI(l, "node2")
 		overlayPair(l, d1, d2)
@@ -122,5 +124,5 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 		r, err := execIn(d2, "cm02", "ping", "-c", "1", "-W", "1", "cm01")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r.ExitCode).NotTo(BeZero(), "cm02 still resolves and reaches cm01: %s", r.Stdout)
-	})
+	}, NodeTimeout(specTimeout))
 })

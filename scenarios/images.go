@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	nslimage "github.com/nslab/nslab/hostd/image"
+	. "github.com/nslab/nslab/labtest"
 )
 
 // Images, on both runtimes: every docker host starts with the same
@@ -17,7 +19,7 @@ import (
 // from one host to another with docker save and docker load, never
 // pulled.
 var _ = Describe("[IMG] images: the default image on every host, docker save on one host and docker load on the other", Label("images"), func() {
-	It("lists alpine and busybox as one image, carries a tagged image to the other host with the same ID, and pulls nothing", func() {
+	It("lists alpine and busybox as one image, carries a tagged image to the other host with the same ID, and pulls nothing", func(nodeCtx SpecContext) {
 		l := UpLab("classroom")
 		def, err := nslimage.BuildDefault(nslimage.DefaultSource{})
 		Expect(err).NotTo(HaveOccurred())
@@ -43,25 +45,21 @@ var _ = Describe("[IMG] images: the default image on every host, docker save on 
 		Expect(dockerOK(l, "node2", "images", "--format", "{{.Repository}}:{{.Tag}}", "lab/mine")).To(Equal("lab/mine:v1\n"))
 
 		By("docker run redis: not here, and no registry to pull it from")
-		ctx, cancel := contextWithTimeout()
+		ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
 		defer cancel()
-		r, err := CLI(l, "node1").(*cliDocker).docker(ctx, "run", "--rm", "redis")
+		r, err := l.H("node1").DockerCommand(ctx, "run", "--rm", "redis")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r.ExitCode).To(Equal(125))
 		Expect(r.Stderr).To(ContainSubstring("Unable to find image 'redis:latest' locally"))
 		Expect(r.Stderr).To(MatchRegexp(`Error response from daemon: Get "https://registry-1\.docker\.io/v2/": dial tcp: lookup registry-1\.docker\.io on \[::1\]:53: read udp \[::1\]:\d+->\[::1\]:53: read: connection refused`))
 		Expect(dockerOK(l, "node1", "images", "-q", "redis")).To(BeEmpty())
-	})
+	}, NodeTimeout(specTimeout))
 })
 
 // dockerOK runs the docker CLI against a host's daemon; it must exit 0.
 func dockerOK(l *Lab, host string, args ...string) string {
 	GinkgoHelper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	out, err := CLI(l, host).(*cliDocker).ok(ctx, args...)
-	Expect(err).NotTo(HaveOccurred())
-	return out
+	return l.DockerCLI(host, args...)
 }
 
 // inspectImage is what docker image inspect shows of an image that both

@@ -20,6 +20,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/probe"
 	"github.com/nslab/nslab/parity"
@@ -36,14 +37,14 @@ func RecordObservations(dir string) { observeDir = dir }
 // Observe records the observables of l now, as the moment of exercise
 // (an id such as "E06"). Specs record their end state by themselves; call
 // it for a moment in between that both runtimes must agree on.
-func Observe(l *Lab, exercise, moment string) {
+func Observe(l *labtest.Lab, exercise, moment string) {
 	GinkgoHelper()
 	if observeDir == "" || current == nil {
 		return
 	}
 	o := parity.Observation{
 		Exercise: exercise,
-		Spec:     l.specName(),
+		Spec:     specName(l),
 		Moment:   moment,
 		Runtime:  current.Name(),
 		Facts:    collect(l),
@@ -53,7 +54,7 @@ func Observe(l *Lab, exercise, moment string) {
 
 // observeEnd records the end state of a spec that passed, under the first
 // exercise label it carries.
-func observeEnd(l *Lab) {
+func observeEnd(l *labtest.Lab) {
 	GinkgoHelper()
 	r := CurrentSpecReport()
 	// A native-only spec has no counterpart on real Docker to compare
@@ -71,23 +72,12 @@ func observeEnd(l *Lab) {
 
 var exerciseRE = regexp.MustCompile(`^E\d\d$`)
 
-// usedWay notes how a spec drove a host's daemon; specs that run once per
-// way have the same text, and their ways tell them apart.
-func (l *Lab) usedWay(via string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !slices.Contains(l.ways, via) {
-		l.ways = append(l.ways, via)
-		sort.Strings(l.ways)
-	}
-}
-
-func (l *Lab) specName() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// specName is the spec's text and, for specs that run once per way with
+// the same text, the ways it drove the daemons.
+func specName(l *labtest.Lab) string {
 	name := CurrentSpecReport().FullText()
-	if len(l.ways) > 0 {
-		name += " via " + strings.Join(l.ways, ", ")
+	if ways := l.Ways(); len(ways) > 0 {
+		name += " via " + strings.Join(ways, ", ")
 	}
 	return name
 }
@@ -98,7 +88,7 @@ func (l *Lab) specName() string {
 // iptables rules; per container its links, routes, /etc/hosts,
 // resolv.conf, hostname, capabilities and whose namespace it uses; and
 // which container reaches which address of another.
-func collect(l *Lab) []string {
+func collect(l *labtest.Lab) []string {
 	GinkgoHelper()
 	var facts []string
 	var ends []endpoint
@@ -106,7 +96,7 @@ func collect(l *Lab) []string {
 		if h.DockerHost() == "" {
 			continue
 		}
-		hf, he := observeHost(h)
+		hf, he := observeHost(h.Host)
 		facts = append(facts, hf...)
 		ends = append(ends, he...)
 	}
@@ -170,7 +160,7 @@ func (o *hostObservation) add(format string, args ...any) {
 // daemon reports, through the kernel what it did.
 func observeHost(h *lab.Host) ([]string, []endpoint) {
 	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(labtest.NodeContext(), 30*time.Second)
 	defer cancel()
 	c, err := h.DockerClient()
 	Expect(err).NotTo(HaveOccurred())
@@ -228,10 +218,10 @@ func validString[T interface {
 func (o *hostObservation) kernel() {
 	GinkgoHelper()
 	host := o.h.NetNS()
-	for _, lk := range Links(host) {
+	for _, lk := range labtest.Links(host) {
 		o.add("link %s", o.n.normalise(linkFact(lk)))
 	}
-	for _, r := range Routes(host, kernel.MainTable) {
+	for _, r := range labtest.Routes(host, kernel.MainTable) {
 		o.add("route: %s", o.n.normalise(r))
 	}
 	save, err := kernel.Ruleset(host, kernel.IPTables)
@@ -253,7 +243,7 @@ type ctrNS struct {
 // returns those with a namespace of their own for the pings.
 func (o *hostObservation) containers(ctx context.Context, ctrs []container.Summary) []endpoint {
 	GinkgoHelper()
-	hostIno := Inode(o.h.NetNS())
+	hostIno := labtest.Inode(o.h.NetNS())
 	var cns []ctrNS
 	for _, ct := range ctrs {
 		in, err := o.c.ContainerInspect(ctx, ct.ID, client.ContainerInspectOptions{})
@@ -262,7 +252,7 @@ func (o *hostObservation) containers(ctx context.Context, ctrs []container.Summa
 			continue
 		}
 		pid := in.Container.State.Pid
-		cns = append(cns, ctrNS{name: strings.TrimPrefix(ct.Names[0], "/"), pid: pid, ino: Inode(fmt.Sprintf("/proc/%d/ns/net", pid))})
+		cns = append(cns, ctrNS{name: strings.TrimPrefix(ct.Names[0], "/"), pid: pid, ino: labtest.Inode(fmt.Sprintf("/proc/%d/ns/net", pid))})
 	}
 	sort.Slice(cns, func(i, j int) bool { return cns[i].name < cns[j].name })
 	var ends []endpoint
@@ -304,7 +294,7 @@ func (o *hostObservation) container(ct ctrNS, mode string) (endpoint, bool) {
 	}
 	ns := fmt.Sprintf("/proc/%d/ns/net", ct.pid)
 	e := endpoint{name: who, ns: ns}
-	for _, lk := range Links(ns) {
+	for _, lk := range labtest.Links(ns) {
 		o.facts = append(o.facts, who+" link "+o.n.normalise(linkFact(lk)))
 		for _, a := range lk.Addrs {
 			if p, err := netip.ParsePrefix(a); err == nil && !p.Addr().IsLoopback() {
@@ -312,7 +302,7 @@ func (o *hostObservation) container(ct ctrNS, mode string) (endpoint, bool) {
 			}
 		}
 	}
-	for _, r := range Routes(ns, kernel.MainTable) {
+	for _, r := range labtest.Routes(ns, kernel.MainTable) {
 		o.facts = append(o.facts, who+" route: "+o.n.normalise(r))
 	}
 	return e, true
@@ -322,7 +312,7 @@ func (o *hostObservation) container(ct ctrNS, mode string) (endpoint, bool) {
 // Docker derives from the link's IPv4 address (02:42 and its four bytes)
 // is compared whole; the rest of a 02:42 MAC (a bridge's) is random, and
 // so is any other MAC the kernel makes (veths made by hand, host ends).
-func linkFact(l Link) string {
+func linkFact(l labtest.Link) string {
 	mac := l.MAC
 	switch {
 	case mac == "" || mac == "00:00:00:00:00:00" || derivedMAC(l):
@@ -343,7 +333,7 @@ func linkFact(l Link) string {
 
 // derivedMAC says whether l's MAC is 02:42 followed by one of its IPv4
 // addresses.
-func derivedMAC(l Link) bool {
+func derivedMAC(l labtest.Link) bool {
 	for _, a := range l.Addrs {
 		p, err := netip.ParsePrefix(a)
 		if err != nil || !p.Addr().Is4() {
@@ -453,7 +443,7 @@ func reachability(ends []endpoint) []string {
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		wg.Go(func() {
-			_, err := probe.Ping(context.Background(), j.ns, j.addr, probe.Opts{Timeout: reachTimeout})
+			_, err := probe.Ping(labtest.NodeContext(), j.ns, j.addr, probe.Opts{Timeout: reachTimeout})
 			verdict := "yes"
 			if err != nil {
 				verdict = "no"

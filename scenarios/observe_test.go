@@ -3,6 +3,8 @@ package scenarios
 import (
 	"slices"
 	"testing"
+
+	"github.com/nslab/nslab/labtest"
 )
 
 func TestIptablesFacts(t *testing.T) {
@@ -58,16 +60,16 @@ func TestNormalise(t *testing.T) {
 
 func TestLinkFact(t *testing.T) {
 	for _, c := range []struct {
-		l    Link
+		l    labtest.Link
 		want string
 	}{
-		{Link{Name: "eth0", Kind: "veth", MAC: "02:42:ac:11:00:02", Up: true, Addrs: []string{"172.17.0.2/16"}},
+		{labtest.Link{Name: "eth0", Kind: "veth", MAC: "02:42:ac:11:00:02", Up: true, Addrs: []string{"172.17.0.2/16"}},
 			"eth0: veth up=true mac=02:42:ac:11:00:02 addrs=172.17.0.2/16"},
-		{Link{Name: "docker0", Kind: "bridge", MAC: "02:42:39:36:5c:a3", Up: true, Addrs: []string{"172.17.0.1/16"}},
+		{labtest.Link{Name: "docker0", Kind: "bridge", MAC: "02:42:39:36:5c:a3", Up: true, Addrs: []string{"172.17.0.1/16"}},
 			"docker0: bridge up=true mac=02:42:* addrs=172.17.0.1/16"},
-		{Link{Name: "vethabcdef0", Kind: "veth", MAC: "ae:84:17:1c:93:6c", Up: true, Master: "docker0"},
+		{labtest.Link{Name: "vethabcdef0", Kind: "veth", MAC: "ae:84:17:1c:93:6c", Up: true, Master: "docker0"},
 			"vethabcdef0: veth up=true mac=* master=docker0"},
-		{Link{Name: "lo", Kind: "device", MAC: "00:00:00:00:00:00", Up: true, Addrs: []string{"127.0.0.1/8"}},
+		{labtest.Link{Name: "lo", Kind: "device", MAC: "00:00:00:00:00:00", Up: true, Addrs: []string{"127.0.0.1/8"}},
 			"lo: device up=true mac=00:00:00:00:00:00 addrs=127.0.0.1/8"},
 	} {
 		if got := linkFact(c.l); got != c.want {

@@ -28,11 +28,11 @@ func TranscriptDir() string {
 var _ = Describe("[transcripts] the seeds' exercises as a student types them", Label("transcript"), func() {
 	ts, err := transcripts.Load(TranscriptDir())
 	if err != nil {
-		It("parses every transcript", func() { Fail(err.Error()) })
+		It("parses every transcript", func(ctx SpecContext) { Fail(err.Error()) }, NodeTimeout(specTimeout))
 		return
 	}
 	for _, t := range ts {
-		It(fmt.Sprintf("%s (seed %s): %s", t.Name, t.Seed, t.Title), Label(t.Needs...), func() {
+		It(fmt.Sprintf("%s (seed %s): %s", t.Name, t.Seed, t.Title), Label(t.Needs...), func(nodeCtx SpecContext) {
 			pending, err := parity.PendingExercises()
 			Expect(err).NotTo(HaveOccurred())
 			var why []string
@@ -46,10 +46,11 @@ var _ = Describe("[transcripts] the seeds' exercises as a student types them", L
 			}
 			l := UpLab(t.Topology)
 			r := transcripts.Runner{Lab: l.Lab, Nslab: nslabBinary(), Log: GinkgoWriter, Timeout: time.Minute}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			ctx, cancel := context.WithTimeout(nodeCtx, 10*time.Minute)
 			defer cancel()
 			Expect(r.Run(ctx, t)).To(Succeed())
-		})
+		}, NodeTimeout(11*time.Minute)) // above the transcript's own 10 minutes
+
 	}
 })
 

@@ -12,6 +12,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/nslab/nslab/internal/rootns"
+	"github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/parity"
 	"github.com/nslab/nslab/scenarios"
@@ -19,7 +20,9 @@ import (
 
 func TestNative(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "nslab native suite (hostd)")
+	// Every helper of labtest, and every lab brought up, stops with the
+	// node it runs in: its NodeTimeout, or Ctrl-C.
+	RunSpecs(t, "nslab native suite (hostd)", labtest.GinkgoContext)
 }
 
 var before *rootns.Baseline

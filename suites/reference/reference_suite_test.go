@@ -18,6 +18,7 @@ import (
 
 	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/parity"
 	"github.com/nslab/nslab/scenarios"
@@ -25,7 +26,9 @@ import (
 
 func TestReference(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "nslab reference suite (dockerd 20.10)")
+	// Every helper of labtest, and every lab brought up, stops with the
+	// node it runs in: its NodeTimeout, or Ctrl-C.
+	RunSpecs(t, "nslab reference suite (dockerd 20.10)", labtest.GinkgoContext)
 }
 
 var before *rootns.Baseline
@@ -53,9 +56,6 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		Skip("every dockerd loads the default image, built from busybox-static's /bin/busybox: " + err.Error())
 	}
-	// testcontainers-go must never start its reaper container: there is
-	// nothing to pull it from, and the labs remove their containers.
-	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	Expect(netns.EnsureRunDir()).To(Succeed())
 	before, err = rootns.TakeBaseline(parity.DefaultDir())
 	Expect(err).NotTo(HaveOccurred())
@@ -72,7 +72,6 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 }, func(data []byte) {
 	parts := strings.SplitN(string(data), "\n", 2)
 	dockerd, etcd := parts[0], parts[1]
-	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	scenarios.Use(scenarios.Reference{Dockerd: dockerd, Etcd: etcd})
 	scenarios.RecordObservations(parity.DefaultDir())
 })

@@ -1,4 +1,4 @@
-package scenarios
+package labtest
 
 import (
 	"bytes"
@@ -14,18 +14,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-	"github.com/testcontainers/testcontainers-go"
-
-	"github.com/nslab/nslab/lab"
 )
 
 // Docker is how a spec drives one virtual host's daemon: the way the
@@ -107,21 +101,25 @@ type Result struct {
 	ExitCode       int
 }
 
-// Ways lists both ways of driving a host, for specs that run through each.
+// Ways lists both ways of driving a host, for tests that run through each.
 var Ways = []func(l *Lab, host string) Docker{CLI, API}
 
-// CLI drives a host with the real docker command-line client.
+// CLI drives a host with the real docker command-line client (the docker
+// found on PATH, DOCKER_HOST set for its command only).
 func CLI(l *Lab, host string) Docker {
-	GinkgoHelper()
-	h := l.H(host)
-	Expect(h.DockerHost()).NotTo(BeEmpty(), "host %s runs no daemon", host)
+	l.t.Helper()
+	h := l.Host(host)
+	if h.DockerHost() == "" {
+		l.t.Fatalf("labtest: host %s runs no daemon", host)
+	}
 	l.usedWay("docker CLI")
 	return &cliDocker{host: h}
 }
 
-type cliDocker struct{ host *lab.Host }
+type cliDocker struct{ host *Host }
 
 func (d *cliDocker) Via() string { return "docker CLI" }
+func (d *cliDocker) lab() *Lab   { return d.host.l }
 
 // Docker runs `docker ARGS...` against the host's daemon.
 func (d *cliDocker) docker(ctx context.Context, args ...string) (Result, error) {
@@ -140,6 +138,33 @@ func (d *cliDocker) docker(ctx context.Context, args ...string) (Result, error) 
 		return r, fmt.Errorf("docker %s: %w", strings.Join(args, " "), err)
 	}
 	return r, nil
+}
+
+// DockerCLI runs the docker CLI against the named host's daemon, as one
+// types it there; it must exit 0 within StepTimeout. It returns stdout.
+func (l *Lab) DockerCLI(host string, args ...string) string {
+	l.t.Helper()
+	return l.Host(host).DockerCLI(args...)
+}
+
+// DockerCLI runs the docker CLI against the host's daemon, as one types it
+// there; it must exit 0 within StepTimeout. It returns stdout.
+func (h *Host) DockerCLI(args ...string) string {
+	h.l.t.Helper()
+	ctx, cancel := h.l.step(StepTimeout)
+	defer cancel()
+	out, err := (&cliDocker{host: h}).ok(ctx, args...)
+	if err != nil {
+		h.l.t.Fatalf("labtest: on %s: %v", h.Name, err)
+	}
+	return out
+}
+
+// DockerCommand runs the docker CLI against the host's daemon and reports
+// what it printed and how it ended; the error is non-nil only when it
+// could not run.
+func (h *Host) DockerCommand(ctx context.Context, args ...string) (Result, error) {
+	return (&cliDocker{host: h}).docker(ctx, args...)
 }
 
 func (d *cliDocker) ok(ctx context.Context, args ...string) (string, error) {
@@ -216,43 +241,23 @@ func (d *cliDocker) Port(ctx context.Context, name string) ([]string, error) {
 	return lines, nil
 }
 
-// API drives a host with the Docker Engine API client, built the way
-// testcontainers-go builds it, pointed at the host's socket.
+// API drives a host with the Docker Engine API client of the moby client
+// module (Host.Docker).
 func API(l *Lab, host string) Docker {
-	GinkgoHelper()
-	h := l.H(host)
-	Expect(h.DockerHost()).NotTo(BeEmpty(), "host %s runs no daemon", host)
-	c, err := NewClient(h.DockerHost())
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(c.Close)
+	l.t.Helper()
+	h := l.Host(host)
+	c := h.Docker()
 	l.usedWay("Docker API")
-	return &apiDocker{c: c}
+	return &apiDocker{c: c, host: h}
 }
 
-var tcHostOnce sync.Once
-
-// NewClient returns a Docker API client for one daemon socket.
-func NewClient(dockerHost string) (*client.Client, error) {
-	// testcontainers-go insists on finding a Docker host of its own before it
-	// applies our WithHost, and caches the first answer for the process; on a
-	// machine with no dockerd the only one is ours, so name it once.
-	tcHostOnce.Do(func() {
-		if os.Getenv("DOCKER_HOST") == "" {
-			os.Setenv("DOCKER_HOST", dockerHost)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := testcontainers.NewDockerClientWithOpts(ctx, client.WithHost(dockerHost))
-	if err != nil {
-		return nil, fmt.Errorf("docker client for %s: %w", dockerHost, err)
-	}
-	return c.Client, nil
+type apiDocker struct {
+	c    *client.Client
+	host *Host
 }
-
-type apiDocker struct{ c *client.Client }
 
 func (d *apiDocker) Via() string { return "Docker API" }
+func (d *apiDocker) lab() *Lab   { return d.host.l }
 
 func (d *apiDocker) Run(ctx context.Context, c Run) error {
 	cfg := &container.Config{Image: image(c), Cmd: c.Cmd, Tty: true, OpenStdin: true}
@@ -377,44 +382,6 @@ func image(c Run) string {
 		return "alpine"
 	}
 	return c.Image
-}
-
-// MustRun runs a container and fails the spec if it does not start.
-func MustRun(d Docker, c Run) {
-	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	Expect(d.Run(ctx, c)).To(Succeed(), "run %s via %s", c.Name, d.Via())
-}
-
-// runAll runs each container in turn, as MustRun does.
-func runAll(d Docker, runs []Run) {
-	GinkgoHelper()
-	for _, r := range runs {
-		MustRun(d, r)
-	}
-}
-
-// MustExec runs a command in a container; it must exit 0. It returns stdout.
-func MustExec(d Docker, name string, cmd ...string) string {
-	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := d.Exec(ctx, name, cmd...)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(r.ExitCode).To(BeZero(), "exec %v in %s via %s: %s", cmd, name, d.Via(), r.Stderr)
-	return r.Stdout
-}
-
-// NetNSOf returns the network namespace path of a container's main process.
-func NetNSOf(d Docker, name string) string {
-	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	pid, err := d.Pid(ctx, name)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(pid).To(BeNumerically(">", 0), "container %s has no process", name)
-	return fmt.Sprintf("/proc/%d/ns/net", pid)
 }
 
 func (d *cliDocker) NetworkCreate(ctx context.Context, n NetworkCreate) (string, error) {
@@ -559,67 +526,6 @@ func (d *apiDocker) NetworkInspect(ctx context.Context, name string) (network.In
 		return network.Inspect{}, err
 	}
 	return r.Network, nil
-}
-
-// MustNetworkCreate creates a network and fails the spec if it cannot; it
-// returns the network's id.
-func MustNetworkCreate(d Docker, n NetworkCreate) string {
-	GinkgoHelper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	id, err := d.NetworkCreate(ctx, n)
-	Expect(err).NotTo(HaveOccurred(), "network create %s via %s", n.Name, d.Via())
-	Expect(id).To(MatchRegexp(`^[0-9a-f]{64}$`), "network create %s via %s: id", n.Name, d.Via())
-	return id
-}
-
-// MustNetworkInspect inspects a network and fails the spec if it cannot.
-func MustNetworkInspect(d Docker, name string) network.Inspect {
-	GinkgoHelper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	n, err := d.NetworkInspect(ctx, name)
-	Expect(err).NotTo(HaveOccurred(), "network inspect %s via %s", name, d.Via())
-	return n
-}
-
-// MustNetworkList lists the networks and fails the spec if it cannot.
-func MustNetworkList(d Docker) []NetworkRow {
-	GinkgoHelper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	rows, err := d.NetworkList(ctx)
-	Expect(err).NotTo(HaveOccurred(), "network ls via %s", d.Via())
-	return rows
-}
-
-// MustDo runs one docker step (rm, connect, disconnect, ...) and fails the
-// spec if it does not succeed.
-func MustDo(d Docker, what string, step func(ctx context.Context) error) {
-	GinkgoHelper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	Expect(step(ctx)).To(Succeed(), "%s via %s", what, d.Via())
-}
-
-// PidOf is the container's main process id; the spec fails without one.
-func PidOf(d Docker, name string) int {
-	GinkgoHelper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	pid, err := d.Pid(ctx, name)
-	Expect(err).NotTo(HaveOccurred(), "inspect %s via %s", name, d.Via())
-	Expect(pid).To(BeNumerically(">", 0), "container %s has no process", name)
-	return pid
-}
-
-// DockerMAC is the MAC address Docker 20.10 gives a container's interface:
-// 02:42 followed by the four bytes of its IPv4 address (172.19.0.2 is
-// 02:42:ac:13:00:02).
-func DockerMAC(ipv4 string) string {
-	GinkgoHelper()
-	a := netip.MustParseAddr(ipv4).As4()
-	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3])
 }
 
 // publishSpecs turns -p values into what the docker CLI sends: the exposed
