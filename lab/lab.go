@@ -62,6 +62,10 @@ type Options struct {
 	// binary (Binary, $NSLAB_BIN or this executable), else on PATH, else
 	// built from this nslab module (BuildProgram).
 	Etcd string
+
+	// timings, when set, adds up the time of each step (the benchmarks'
+	// breakdown).
+	timings *timings
 }
 
 // Lab is a running lab.
@@ -76,6 +80,8 @@ type Lab struct {
 	state *labState
 	// images are what every hostd starts with (Up only).
 	images []hostdconfig.Image
+
+	timings *timings // nil outside the benchmarks' breakdown
 }
 
 // ID returns the lab id, the prefix of every name the lab makes.
@@ -223,9 +229,10 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 	}
 	start, _ := procStart(os.Getpid())
 	l := &Lab{
-		root: o.Root,
-		dir:  filepath.Join(o.Root, id),
-		topo: topo,
+		root:    o.Root,
+		dir:     filepath.Join(o.Root, id),
+		topo:    topo,
+		timings: o.timings,
 		state: &labState{
 			ID: id, Name: topo.Name, File: topo.File, Topology: topo,
 			Owner: os.Getpid(), OwnerStart: start,
@@ -390,7 +397,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		// remove (a daemon that hangs or is gone), teardown kills.
 		l.removeContainers(ctx)
 	}
-	return teardown(ctx, l.dir, l.state.DataDir, l.ID(), pids)
+	return teardown(ctx, l.dir, l.state.DataDir, l.ID(), pids, l.Runtime() == RuntimeDockerd, l.timings)
 }
 
 // Runtime returns the daemon the lab's docker hosts run: RuntimeHostd or

@@ -402,7 +402,7 @@ func TestGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer teardown(ctx, startingDir, "", starting, nil)
+	defer teardown(ctx, startingDir, "", starting, nil, true, nil)
 
 	removed, err := GC(ctx, root)
 	if err != nil {
