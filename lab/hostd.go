@@ -35,10 +35,13 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 			docker = append(docker, h)
 		}
 	}
+	t0 := time.Now()
 	err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startHostd(bin, o) })
 	if err != nil {
 		return err
 	}
+	l.timings.since("up: hostd exec", t0)
+	t0 = time.Now()
 	// Record the pids at once: a Down from another process then stops each
 	// hostd with SIGTERM, so that it removes its containers itself.
 	l.mu.Lock()
@@ -52,6 +55,7 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 		return err
 	}
 	p := newProgress(o.Progress, "hostd", len(docker))
+	defer l.timings.since("up: hostd ready (after the last exec)", t0)
 	return forEach(ctx, docker, o.Parallel, func(ctx context.Context, h *Host) error {
 		if err := h.waitReady(ctx); err != nil {
 			return err

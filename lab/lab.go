@@ -157,10 +157,12 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 			return nil, err
 		}
 	}
+	t0 := time.Now()
 	l, err := create(topo, o, etcdBin)
 	if err != nil {
 		return nil, err
 	}
+	o.timings.since("up: state directory", t0)
 	if err := l.build(ctx, o, bin); err != nil {
 		// A fresh context: the caller's may be what ran out.
 		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -302,14 +304,17 @@ func (l *Lab) makeHosts() {
 // topology's containers.
 func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 	t0 := time.Now()
-	f, err := newFabric(ctx, l.ID(), l.topo.Segments)
+	f, err := newFabric(ctx, l.ID(), l.topo)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(o.Progress, "fabric: %d segments\n", len(l.topo.Segments))
+	l.timings.since("up: fabric", t0)
+	t1 := time.Now()
 	if err := l.buildHosts(ctx, f, o); err != nil {
 		return err
 	}
+	l.timings.since("up: hosts", t1)
 	if err := l.applyImpairments(ctx); err != nil {
 		return err
 	}
@@ -338,9 +343,11 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 		if err := start(ctx, bin, o); err != nil {
 			return err
 		}
+		t2 := time.Now()
 		if err := l.createContainers(ctx, o); err != nil {
 			return err
 		}
+		l.timings.since("up: containers", t2)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -115,6 +115,7 @@ func (t *Topology) check(ls lines) []Problem {
 	}
 	c.etcd(t)
 	c.images(t)
+	c.segmentSizes(t)
 	return c.problems
 }
 
@@ -129,6 +130,23 @@ func (c *checker) images(t *Topology) {
 		}
 		if err := CheckArchive(p); err != nil {
 			c.errorf(f, "%s: want a `docker save` archive: %v", p, err)
+		}
+	}
+}
+
+// segmentSizes refuses a segment with more interfaces than its bridges can
+// hold: a bridge takes 1023 ports, and a segment's bridges form a star
+// under the first one (newSegment).
+func (c *checker) segmentSizes(t *Topology) {
+	legs := map[string]int{}
+	for _, h := range t.Hosts {
+		for _, i := range h.Interfaces {
+			legs[i.Segment]++
+		}
+	}
+	for i, s := range t.Segments {
+		if n := legs[s.Name]; n > maxSegmentLegs() {
+			c.errorf(fmt.Sprintf("segments[%d].name", i), "segment %s has %d interfaces; its bridges hold at most %d (%d bridges of %d ports)", s.Name, n, maxSegmentLegs(), bridgePorts+1, bridgePorts)
 		}
 	}
 }
