@@ -13,7 +13,7 @@ import (
 // in and out of namespaces overlap. The first failure stops the others.
 func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 	n := len(l.hosts)
-	workers := min(o.Parallel, n)
+	workers := min(o.hostWorkers(), n)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan int)

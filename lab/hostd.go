@@ -36,7 +36,7 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 		}
 	}
 	t0 := time.Now()
-	err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startHostd(bin, o) })
+	err := forEach(ctx, docker, o.daemonWorkers(), func(_ context.Context, h *Host) error { return h.startHostd(bin, o) })
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 	}
 	p := newProgress(o.Progress, "hostd", len(docker))
 	defer l.timings.since("up: hostd ready (after the last exec)", t0)
-	return forEach(ctx, docker, o.Parallel, func(ctx context.Context, h *Host) error {
+	return forEach(ctx, docker, o.daemonWorkers(), func(ctx context.Context, h *Host) error {
 		if err := h.waitReady(ctx); err != nil {
 			return err
 		}
@@ -248,7 +248,7 @@ func (l *Lab) createContainers(ctx context.Context, o Options) error {
 			with = append(with, h)
 		}
 	}
-	return forEach(ctx, with, o.Parallel, func(ctx context.Context, h *Host) error {
+	return forEach(ctx, with, o.daemonWorkers(), func(ctx context.Context, h *Host) error {
 		c, err := dockerClient(h.socket)
 		if err != nil {
 			return err

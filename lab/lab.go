@@ -36,8 +36,11 @@ type Options struct {
 	Hostd string
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
-	// Parallel bounds how many hosts are built at once; default
-	// runtime.NumCPU()*4.
+	// Parallel bounds how many hosts are built at once, and how many
+	// daemons are started and given their containers at once. Default:
+	// runtime.NumCPU() hosts (the kernel builds a host's links under its
+	// rtnl lock, one for the whole machine: more builders than CPUs spin
+	// on it), runtime.NumCPU()*4 daemons (which mostly wait).
 	Parallel int
 	// Runtime is the daemon of the docker hosts: RuntimeHostd (default)
 	// or RuntimeDockerd, a real dockerd 20.10 (see dockerd.go).
@@ -188,9 +191,6 @@ func (o Options) withDefaults() Options {
 	if o.Root == "" {
 		o.Root = DefaultRoot
 	}
-	if o.Parallel <= 0 {
-		o.Parallel = runtime.NumCPU() * 4
-	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -204,6 +204,23 @@ func (o Options) withDefaults() Options {
 		o.DataRoot = DefaultDataRoot
 	}
 	return o
+}
+
+// hostWorkers is how many hosts are built at once.
+func (o Options) hostWorkers() int {
+	if o.Parallel > 0 {
+		return o.Parallel
+	}
+	return runtime.NumCPU()
+}
+
+// daemonWorkers is how many daemons are started, waited for or given their
+// containers at once.
+func (o Options) daemonWorkers() int {
+	if o.Parallel > 0 {
+		return o.Parallel
+	}
+	return runtime.NumCPU() * 4
 }
 
 // create reserves the lab id and writes lab.json before anything else
