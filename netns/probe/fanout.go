@@ -16,17 +16,21 @@ import (
 )
 
 // runSources fills m's cells: each source pings its destinations (every
-// one but itself) through one socket, at most o.Parallel sources at once.
-// A source writes only its own row.
+// one but itself) through one socket per address family, at most
+// o.Parallel sources at once, and then removes the neighbour entries its
+// pings added (neighbours). A source writes only its own row.
 func runSources(ctx context.Context, m Matrix, from, to []Endpoint, o MatrixOpts) {
 	par := o.Parallel
-	if par <= 0 || par > len(from) {
-		par = len(from)
+	if par <= 0 {
+		par = DefaultParallel
 	}
-	sem := make(chan struct{}, max(par, 1))
+	nb := newNeighbours(append(append([]Endpoint(nil), from...), to...))
+	defer nb.close()
+	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
 	for i, src := range from {
 		var v4, v6 []target
+		var peers []Endpoint
 		for j, d := range to {
 			if d.Name == src.Name {
 				continue
@@ -37,17 +41,20 @@ func runSources(ctx context.Context, m Matrix, from, to []Endpoint, o MatrixOpts
 			} else {
 				v4 = append(v4, t)
 			}
+			peers = append(peers, d)
 		}
-		for _, ts := range [][]target{v4, v6} {
-			if len(ts) == 0 {
-				continue
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var fam sync.WaitGroup
+			for _, ts := range [][]target{v4, v6} {
+				if len(ts) > 0 {
+					fam.Go(func() { fanOut(ctx, src.NS, ts, o.Opts, m.cells[i]) })
+				}
 			}
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				fanOut(ctx, src.NS, ts, o.Opts, m.cells[i])
-			})
-		}
+			fam.Wait()
+			nb.release(src, peers)
+		})
 	}
 	wg.Wait()
 }

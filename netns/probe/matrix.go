@@ -304,10 +304,17 @@ type MatrixOpts struct {
 	// Opts is every pair's deadline and retry rule, as for Ping: echo
 	// requests every Interval until a reply or Timeout.
 	Opts
-	// Parallel is how many sources ping at the same time (each to all of
-	// its destinations at once); 0 means all of them.
+	// Parallel is how many sources ping at the same time, each to all of
+	// its destinations at once; 0 means DefaultParallel. Each costs the
+	// machine's neighbour table (one for all namespaces, 1024 entries by
+	// default) up to two entries per destination until it is done.
 	Parallel int
 }
+
+// DefaultParallel is how many sources of a matrix ping at once by default:
+// with 50 destinations each, at most 400 entries of the machine's
+// neighbour table.
+const DefaultParallel = 4
 
 // Reachability pings every endpoint from every other one and returns the
 // matrix of outcomes: Run with the endpoints as sources and destinations.
@@ -320,7 +327,8 @@ func Reachability(ctx context.Context, endpoints []Endpoint, o Opts) Matrix {
 // the matrix of outcomes. Each source pings all of its destinations at
 // once through one ICMP socket; o.Parallel bounds how many sources do at
 // a time. An unreachable pair is one that stayed silent for its whole
-// deadline.
+// deadline. The neighbour tables of the endpoints' namespaces are left as
+// Run found them (see neighbours).
 func Run(ctx context.Context, from, to []Endpoint, o MatrixOpts) Matrix {
 	m := NewPairs(names(from), names(to))
 	for _, e := range append(append([]Endpoint(nil), from...), to...) {

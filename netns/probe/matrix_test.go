@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/nstest"
 )
 
@@ -132,6 +135,11 @@ func TestRunSourcesToDestinations(t *testing.T) {
 	// A veth passes nothing until the kernel's link watcher has
 	// activated it, up to a second after it came up.
 	o := MatrixOpts{Opts: Opts{Timeout: 2 * time.Second}}
+	// a and b know each other's first address before the matrix: those
+	// entries stay; the ones its pings add go again.
+	if _, err := Ping(context.Background(), a, dsts[0].Addr, o.Opts); err != nil {
+		t.Fatal(err)
+	}
 	got := Run(context.Background(), srcs, dsts, o)
 	want := NewPairs([]string{"a", "b"}, names(dsts)).
 		Allow("a", "b10", "b11", "b12", "b13", "b14").
@@ -155,6 +163,30 @@ func TestRunSourcesToDestinations(t *testing.T) {
 		}
 	}
 	t.Logf("%d pairs in %s:\n%s", len(rs), got.Elapsed.Round(time.Millisecond), got)
+	if n := neighbourIPs(t, a); !slices.Equal(n, []string{"192.168.100.10"}) {
+		t.Errorf("a's neighbour entries after the matrix: %v, want only 192.168.100.10, there before it", n)
+	}
+	if n := neighbourIPs(t, b); !slices.Equal(n, []string{"192.168.100.1"}) {
+		t.Errorf("b's neighbour entries after the matrix: %v, want only 192.168.100.1, there before it", n)
+	}
+}
+
+// neighbourIPs lists the dynamic IPv4 neighbour entries of ns, sorted.
+func neighbourIPs(t *testing.T, ns string) []string {
+	t.Helper()
+	h := nstest.Handle(t, ns)
+	list, err := netns.NeighList(h, 0, unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range list {
+		if n.State&(unix.NUD_NOARP|unix.NUD_PERMANENT) == 0 {
+			out = append(out, n.IP.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Each pair keeps Ping's rule: requests go on until the deadline, so a
