@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,6 +84,8 @@ func newFabric(ctx context.Context, id string, t *Topology) (*fabric, error) {
 // bridgePorts-1 legs and an uplink veth (s<segment>u<k> on its side,
 // s<segment>d<k> on the first bridge's). A star has no loop, so no
 // spanning tree is needed, and a frame crosses at most three bridges.
+// Such a segment comes up only on a machine that can broadcast to all of
+// it (fitsMachine: net.core.netdev_max_backlog raised above 1,100).
 func newSegment(ctx context.Context, h *netlink.Handle, si int, name string, n int) ([]int, error) {
 	first, err := newBridge(ctx, h, name)
 	if err != nil {
@@ -126,6 +129,47 @@ func chainLength(n int) int {
 	}
 	more := (n - bridgePorts + bridgePorts - 3) / (bridgePorts - 2)
 	return 1 + more
+}
+
+// fitsMachine refuses a segment on which this machine would drop part of
+// every broadcast. A bridge hands a broadcast (every ARP request) to all of
+// its ports at once, and each port's veth queues it on the CPU's receive
+// backlog, which the kernel drains only afterwards: it holds
+// net.core.netdev_max_backlog packets (1000 by default, one setting for
+// the whole machine, shared with all its traffic), and what does not fit
+// is dropped — with 1,020 hosts on one segment, pings went unanswered
+// because their ARP requests were. A segment may use 90% of it; more
+// bridges (newSegment) do not help, as their floods land in the same
+// backlog. Like the topology's checks, it comes before anything is made.
+func fitsMachine(t *Topology) error {
+	backlog := netdevBacklog()
+	limit := backlog * 9 / 10
+	legs := map[string]int{}
+	for _, h := range t.Hosts {
+		for _, i := range h.Interfaces {
+			legs[i.Segment]++
+		}
+	}
+	for _, s := range t.Segments {
+		if n := legs[s.Name]; n > limit {
+			return fmt.Errorf("segment %s has %d interfaces; this machine delivers a broadcast to at most %d: every ARP request is queued for all of a segment's interfaces at once on one CPU, whose backlog holds net.core.netdev_max_backlog = %d packets, and the kernel drops what does not fit. Split the segment (hosts on several segments joined by a router), or raise net.core.netdev_max_backlog", s.Name, n, limit, backlog)
+		}
+	}
+	return nil
+}
+
+// netdevBacklog reads net.core.netdev_max_backlog (the kernel's default,
+// 1000, when it cannot).
+func netdevBacklog() int {
+	b, err := os.ReadFile("/proc/sys/net/core/netdev_max_backlog")
+	if err != nil {
+		return 1000
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return 1000
+	}
+	return n
 }
 
 // maxSegmentLegs is the most legs a segment's star holds: every port of

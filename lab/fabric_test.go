@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +118,25 @@ func TestSegmentTooLarge(t *testing.T) {
 	want := "big.yaml:2: segments[0].name: segment lan0 has 13 interfaces; its bridges hold at most 12 (5 bridges of 4 ports)"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %v, want %s", err, want)
+	}
+}
+
+// A segment larger than this machine can broadcast to is refused before
+// anything is made, saying why and what to do.
+func TestSegmentTooLargeForTheMachine(t *testing.T) {
+	n := netdevBacklog()*9/10 + 1
+	topo := &Topology{Segments: []Segment{{Name: "lan0", Prefix: netip.MustParsePrefix("10.0.0.0/8")}}}
+	for i := range n {
+		topo.Hosts = append(topo.Hosts, HostSpec{Name: fmt.Sprintf("h%d", i), Kind: KindPlain,
+			Interfaces: []InterfaceSpec{{Segment: "lan0"}}})
+	}
+	root := t.TempDir()
+	_, err := Up(context.Background(), topo, Options{Root: root})
+	want := fmt.Sprintf("segment lan0 has %d interfaces; this machine delivers a broadcast to at most %d", n, n-1)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "net.core.netdev_max_backlog") {
+		t.Fatalf("error %v, want %s", err, want)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) > 0 {
+		t.Errorf("made %v before refusing", ents)
 	}
 }

@@ -139,6 +139,9 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab: images: %s: want a `docker save` archive: %w", a, err)
 		}
 	}
+	if err := fitsMachine(topo); err != nil {
+		return nil, err
+	}
 	o = o.withDefaults()
 	bin := ""
 	if topo.hasDocker() {
