@@ -77,25 +77,14 @@ func bigLab(b *testing.B, topo *lab.Topology, n int) (up, matrix, down time.Dura
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	t0 := time.Now()
-	l, err := lab.Up(ctx, topo, lab.Options{Root: b.TempDir(), Hostd: hostdBin})
-	if err != nil {
-		b.Fatal(err)
-	}
-	up = time.Since(t0)
-	defer l.Down(ctx)
+	l, up := upLab(ctx, b, topo)
 	var eps []probe.Endpoint
-	var names []string
 	hosts := l.Hosts()
 	for k := 0; k < n; k++ {
 		h := hosts[k*len(hosts)/n]
 		eps = append(eps, probe.Endpoint{Name: h.Name, NS: h.NetNS(), Addr: h.Spec.Interfaces[0].Address.Addr()})
-		names = append(names, h.Name)
 	}
-	got := probe.Reachability(ctx, eps, probe.Opts{})
-	if d := got.Diff(probe.Groups(names)); d != "" {
-		b.Fatal(d)
-	}
+	got := allPairs(ctx, b, eps)
 	var pids []int
 	for _, h := range hosts {
 		if pid := h.HostdPID(); pid > 0 {
@@ -103,11 +92,7 @@ func bigLab(b *testing.B, topo *lab.Topology, n int) (up, matrix, down time.Dura
 		}
 	}
 	id, dir := l.ID(), l.StateDir()
-	t1 := time.Now()
-	if err := l.Down(ctx); err != nil {
-		b.Fatal(err)
-	}
-	down = time.Since(t1)
+	down = downLab(ctx, b, l)
 	requireNothingLeft(b, id, dir, pids)
 	return up, got.Elapsed, down
 }

@@ -103,22 +103,53 @@ func segmentTopology(kind string, n int) *lab.Topology {
 	return t
 }
 
-// upDown brings topo up and down with nslab and returns both times.
-func upDown(b *testing.B, topo *lab.Topology) (up, down time.Duration) {
+// upLab brings topo up with nslab (hostd as the benchmarks find it) and
+// returns the lab and how long Up took. The lab goes down when the
+// benchmark ends if the caller has not taken it down (a failed round).
+func upLab(ctx context.Context, b *testing.B, topo *lab.Topology) (*lab.Lab, time.Duration) {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	t0 := time.Now()
 	l, err := lab.Up(ctx, topo, lab.Options{Root: b.TempDir(), Hostd: hostdBin})
 	if err != nil {
 		b.Fatal(err)
 	}
-	up = time.Since(t0)
-	t1 := time.Now()
+	up := time.Since(t0)
+	b.Cleanup(func() { l.Down(context.Background()) })
+	return l, up
+}
+
+// downLab takes l down and returns how long it took.
+func downLab(ctx context.Context, b *testing.B, l *lab.Lab) time.Duration {
+	b.Helper()
+	t0 := time.Now()
 	if err := l.Down(ctx); err != nil {
 		b.Fatal(err)
 	}
-	return up, time.Since(t1)
+	return time.Since(t0)
+}
+
+// allPairs checks that every endpoint reaches every other one and returns
+// the matrix.
+func allPairs(ctx context.Context, b *testing.B, eps []probe.Endpoint) probe.Matrix {
+	b.Helper()
+	var names []string
+	for _, e := range eps {
+		names = append(names, e.Name)
+	}
+	got := probe.Reachability(ctx, eps, probe.Opts{})
+	if d := got.Diff(probe.Groups(names)); d != "" {
+		b.Fatal(d)
+	}
+	return got
+}
+
+// upDown brings topo up and down with nslab and returns both times.
+func upDown(b *testing.B, topo *lab.Topology) (up, down time.Duration) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l, up := upLab(ctx, b, topo)
+	return up, downLab(ctx, b, l)
 }
 
 // BenchmarkMininet brings up and takes down the same topology — one
@@ -208,30 +239,17 @@ func containerMatrix(b *testing.B, n int) (matrix, total time.Duration) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	t0 := time.Now()
-	l, err := lab.Up(ctx, topo, lab.Options{Root: b.TempDir(), Hostd: hostdBin})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Down(ctx)
+	l, up := upLab(ctx, b, topo)
 	h := l.Hosts()[0]
 	b.StopTimer()
 	var eps []probe.Endpoint
-	var names []string
 	for _, c := range topo.Hosts[0].Containers {
 		ns := h.ContainerNetNS(c.Name)
 		eps = append(eps, probe.Endpoint{Name: c.Name, NS: ns, Addr: eth0Address(b, ns)})
-		names = append(names, c.Name)
 	}
 	b.StartTimer()
-	got := probe.Reachability(ctx, eps, probe.Opts{})
-	if d := got.Diff(probe.Groups(names)); d != "" {
-		b.Fatal(d)
-	}
-	if err := l.Down(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return got.Elapsed, time.Since(t0)
+	got := allPairs(ctx, b, eps)
+	return got.Elapsed, up + got.Elapsed + downLab(ctx, b, l)
 }
 
 // eth0Address reads a container's address from its namespace.
