@@ -42,8 +42,9 @@ type mininetTimes struct {
 // runMininet runs mininet_side.py for n hosts in a network, PID and mount
 // namespace of its own (unshare), never in the machine's: Mininet puts its
 // switch, and the switch's end of every host's veth, in the namespace it
-// runs in, and `netns 1` in its link commands then names this one. Its
-// hosts die with the PID namespace when Python exits.
+// runs in, and a link command of its without a node names pid 1's
+// namespace, which is then this one's. Its hosts die with the PID
+// namespace when Python exits.
 func runMininet(b *testing.B, n int, pingall bool) mininetTimes {
 	b.Helper()
 	script := filepath.Join(b.TempDir(), "mininet_side.py")
