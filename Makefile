@@ -33,7 +33,7 @@ TIMEOUT ?= 25m
 # namespace (including /run/netns and the mount table) and /tmp before and
 # after their run, and other packages' labs would show up in it.
 TESTFLAGS ?= -count=1 -p 1 -timeout $(TIMEOUT)
-BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x
+BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
 # Tools run through the Go module proxy, pinned.
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 # staticcheck's settings are in staticcheck.conf.

@@ -23,10 +23,13 @@ import (
 // Main is `nslab-hostd --config FILE` (cmd/nslab-hostd): the daemon of one
 // virtual host. The lab starts it inside the host's network namespace and
 // a new UTS namespace; it serves until SIGTERM or SIGINT, then removes
-// every container and exits 0.
+// every container and exits 0. With --ready-fd N it writes "ready\n" on
+// that descriptor (a pipe the lab passes) once its socket listens, and
+// closes it: the lab waits for that line instead of polling the socket.
 func Main(args []string) int {
 	fs := flag.NewFlagSet("hostd", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of hostd.json")
+	readyFD := fs.Int("ready-fd", -1, "descriptor on which to write \"ready\\n\" once the API socket listens")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -40,7 +43,14 @@ func Main(args []string) int {
 		return 1
 	}
 	logger := log.New(os.Stderr, "hostd["+cfg.Host+"] ", log.LstdFlags|log.Lmicroseconds)
-	if err := serve(cfg, logger); err != nil {
+	var ready *os.File
+	if *readyFD >= 0 {
+		ready = os.NewFile(uintptr(*readyFD), "ready")
+		// Until the line is written, an exit closes the pipe: the lab
+		// then reads end of file and says hostd exited.
+		defer ready.Close()
+	}
+	if err := serve(cfg, logger, ready); err != nil {
 		logger.Print(err)
 		return 1
 	}
@@ -74,7 +84,7 @@ func checkNamespaces() error {
 	return nil
 }
 
-func serve(cfg *hostdconfig.Config, logger *log.Logger) error {
+func serve(cfg *hostdconfig.Config, logger *log.Logger, ready *os.File) error {
 	if err := checkNamespaces(); err != nil {
 		return err
 	}
@@ -107,6 +117,11 @@ func serve(cfg *hostdconfig.Config, logger *log.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Printf("serving Docker API %s (engine %s) on %s", apiVersion, engineVersion, cfg.Socket)
+	if ready != nil {
+		// The socket listens: a connection made now waits in its backlog.
+		ready.WriteString("ready\n")
+		ready.Close()
+	}
 	var serveErr error
 	select {
 	case sig := <-sigc:

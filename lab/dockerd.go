@@ -369,13 +369,13 @@ func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) erro
 		}
 		return l.loadDockerdImages(ctx, docker, o)
 	}
-	if err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startDockerd(dockerd) }); err != nil {
+	if err := forEach(ctx, docker, o.daemonWorkers(), func(_ context.Context, h *Host) error { return h.startDockerd(dockerd) }); err != nil {
 		return err
 	}
 	if err := l.recordDaemonPIDs(docker); err != nil {
 		return err
 	}
-	if err := forEach(ctx, docker, o.Parallel, started); err != nil {
+	if err := forEach(ctx, docker, o.daemonWorkers(), started); err != nil {
 		return err
 	}
 	return l.loadDockerdImages(ctx, docker, o)

@@ -26,6 +26,7 @@ type Host struct {
 	// Guarded by lab.mu once the lab is up.
 	pid    int           // hostd
 	exited chan struct{} // closed when hostd, started by this process, exits
+	ready  *os.File      // hostd's ready pipe, until waitReady reads it
 	etcd   *etcdMember   // the etcd member this process started, if any
 }
 

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -34,10 +35,13 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 			docker = append(docker, h)
 		}
 	}
-	err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startHostd(bin, o) })
+	t0 := time.Now()
+	err := forEach(ctx, docker, o.daemonWorkers(), func(_ context.Context, h *Host) error { return h.startHostd(bin, o) })
 	if err != nil {
 		return err
 	}
+	l.timings.since("up: hostd exec", t0)
+	t0 = time.Now()
 	// Record the pids at once: a Down from another process then stops each
 	// hostd with SIGTERM, so that it removes its containers itself.
 	l.mu.Lock()
@@ -51,7 +55,8 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 		return err
 	}
 	p := newProgress(o.Progress, "hostd", len(docker))
-	return forEach(ctx, docker, o.Parallel, func(ctx context.Context, h *Host) error {
+	defer l.timings.since("up: hostd ready (after the last exec)", t0)
+	return forEach(ctx, docker, o.daemonWorkers(), func(ctx context.Context, h *Host) error {
 		if err := h.waitReady(ctx); err != nil {
 			return err
 		}
@@ -108,13 +113,22 @@ func (h *Host) startHostd(bin string, o Options) error {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "--config", cfgPath)
+	// hostd writes "ready" on this pipe once its socket listens (waitReady).
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	cmd := exec.Command(bin, "--config", cfgPath, "--ready-fd", "3")
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{readyW} // fd 3
 	// No Pdeathsig: the thread that forks dies at once (netns.StartIn), and
 	// the lab outlives this process when the CLI hands it to its keeper.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS, Setsid: true}
-	if err := netns.StartIn(h.NetNS(), cmd); err != nil {
+	err = netns.StartIn(h.NetNS(), cmd)
+	readyW.Close()
+	if err != nil {
+		readyR.Close()
 		return fmt.Errorf("host %s: start hostd: %w", h.Name, err)
 	}
 	exited := make(chan struct{})
@@ -123,20 +137,37 @@ func (h *Host) startHostd(bin string, o Options) error {
 		close(exited)
 	}()
 	h.lab.mu.Lock()
-	h.pid, h.exited = cmd.Process.Pid, exited
+	h.pid, h.exited, h.ready = cmd.Process.Pid, exited, readyR
 	h.lab.mu.Unlock()
 	return nil
 }
 
 func (h *Host) logPath() string { return filepath.Join(h.dir, "hostd.log") }
 
-// waitReady polls /_ping on the host's socket until hostd answers, the
-// deadline passes or hostd exits.
+// waitReady waits until hostd says on its ready pipe that its socket
+// listens, the deadline passes or hostd exits (which closes the pipe).
 func (h *Host) waitReady(ctx context.Context) error {
-	return h.waitPing(ctx, daemonWait{
-		daemon: "hostd", log: h.logPath(), timeout: hostdTimeout, every: 20 * time.Millisecond,
-		before: "answering on " + h.socket, to: "answer /_ping on " + h.socket,
-	})
+	h.lab.mu.Lock()
+	r := h.ready
+	h.ready = nil
+	h.lab.mu.Unlock()
+	if r == nil {
+		return fmt.Errorf("host %s: hostd was not started by this process", h.Name)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(ctx, hostdTimeout)
+	defer cancel()
+	// The deadline wakes the read.
+	stop := context.AfterFunc(ctx, func() { r.SetReadDeadline(time.Now()) })
+	defer stop()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	switch {
+	case line == "ready\n":
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("host %s: hostd did not listen on %s in time (%v); last lines of %s:\n%s", h.Name, h.socket, ctx.Err(), h.logPath(), Tail(h.logPath(), 20))
+	}
+	return fmt.Errorf("host %s: hostd exited before listening on %s (ready pipe: %q, %v); last lines of %s:\n%s", h.Name, h.socket, line, err, h.logPath(), Tail(h.logPath(), 20))
 }
 
 // waitPing polls /_ping on the host's socket as w says.
@@ -217,7 +248,7 @@ func (l *Lab) createContainers(ctx context.Context, o Options) error {
 			with = append(with, h)
 		}
 	}
-	return forEach(ctx, with, o.Parallel, func(ctx context.Context, h *Host) error {
+	return forEach(ctx, with, o.daemonWorkers(), func(ctx context.Context, h *Host) error {
 		c, err := dockerClient(h.socket)
 		if err != nil {
 			return err

@@ -92,7 +92,7 @@ func (l *Lab) loadDockerdImages(ctx context.Context, hosts []*Host, o Options) e
 		return fmt.Errorf("images: %w", err)
 	}
 	archives := l.archives(o)
-	return forEach(ctx, hosts, o.Parallel, func(ctx context.Context, h *Host) error {
+	return forEach(ctx, hosts, o.daemonWorkers(), func(ctx context.Context, h *Host) error {
 		if err := loadImages(ctx, h.socket, bytes.NewReader(def)); err != nil {
 			return fmt.Errorf("host %s: load the default image: %w", h.Name, err)
 		}

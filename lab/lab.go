@@ -36,8 +36,11 @@ type Options struct {
 	Hostd string
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
-	// Parallel bounds how many hosts are built at once; default
-	// runtime.NumCPU()*4.
+	// Parallel bounds how many hosts are built at once, and how many
+	// daemons are started and given their containers at once. Default:
+	// runtime.NumCPU() hosts (the kernel builds a host's links under its
+	// rtnl lock, one for the whole machine: more builders than CPUs spin
+	// on it), runtime.NumCPU()*4 daemons (which mostly wait).
 	Parallel int
 	// Runtime is the daemon of the docker hosts: RuntimeHostd (default)
 	// or RuntimeDockerd, a real dockerd 20.10 (see dockerd.go).
@@ -62,6 +65,10 @@ type Options struct {
 	// binary (Binary, $NSLAB_BIN or this executable), else on PATH, else
 	// built from this nslab module (BuildProgram).
 	Etcd string
+
+	// timings, when set, adds up the time of each step (the benchmarks'
+	// breakdown).
+	timings *timings
 }
 
 // Lab is a running lab.
@@ -76,6 +83,8 @@ type Lab struct {
 	state *labState
 	// images are what every hostd starts with (Up only).
 	images []hostdconfig.Image
+
+	timings *timings // nil outside the benchmarks' breakdown
 }
 
 // ID returns the lab id, the prefix of every name the lab makes.
@@ -130,6 +139,9 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab: images: %s: want a `docker save` archive: %w", a, err)
 		}
 	}
+	if err := fitsMachine(topo); err != nil {
+		return nil, err
+	}
 	o = o.withDefaults()
 	bin := ""
 	if topo.hasDocker() {
@@ -151,10 +163,12 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 			return nil, err
 		}
 	}
+	t0 := time.Now()
 	l, err := create(topo, o, etcdBin)
 	if err != nil {
 		return nil, err
 	}
+	o.timings.since("up: state directory", t0)
 	if err := l.build(ctx, o, bin); err != nil {
 		// A fresh context: the caller's may be what ran out.
 		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -180,9 +194,6 @@ func (o Options) withDefaults() Options {
 	if o.Root == "" {
 		o.Root = DefaultRoot
 	}
-	if o.Parallel <= 0 {
-		o.Parallel = runtime.NumCPU() * 4
-	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -196,6 +207,23 @@ func (o Options) withDefaults() Options {
 		o.DataRoot = DefaultDataRoot
 	}
 	return o
+}
+
+// hostWorkers is how many hosts are built at once.
+func (o Options) hostWorkers() int {
+	if o.Parallel > 0 {
+		return o.Parallel
+	}
+	return runtime.NumCPU()
+}
+
+// daemonWorkers is how many daemons are started, waited for or given their
+// containers at once.
+func (o Options) daemonWorkers() int {
+	if o.Parallel > 0 {
+		return o.Parallel
+	}
+	return runtime.NumCPU() * 4
 }
 
 // create reserves the lab id and writes lab.json before anything else
@@ -223,9 +251,10 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 	}
 	start, _ := procStart(os.Getpid())
 	l := &Lab{
-		root: o.Root,
-		dir:  filepath.Join(o.Root, id),
-		topo: topo,
+		root:    o.Root,
+		dir:     filepath.Join(o.Root, id),
+		topo:    topo,
+		timings: o.timings,
 		state: &labState{
 			ID: id, Name: topo.Name, File: topo.File, Topology: topo,
 			Owner: os.Getpid(), OwnerStart: start,
@@ -295,14 +324,17 @@ func (l *Lab) makeHosts() {
 // topology's containers.
 func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 	t0 := time.Now()
-	f, err := newFabric(ctx, l.ID(), l.topo.Segments)
+	f, err := newFabric(ctx, l.ID(), l.topo)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(o.Progress, "fabric: %d segments\n", len(l.topo.Segments))
+	l.timings.since("up: fabric", t0)
+	t1 := time.Now()
 	if err := l.buildHosts(ctx, f, o); err != nil {
 		return err
 	}
+	l.timings.since("up: hosts", t1)
 	if err := l.applyImpairments(ctx); err != nil {
 		return err
 	}
@@ -331,9 +363,11 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 		if err := start(ctx, bin, o); err != nil {
 			return err
 		}
+		t2 := time.Now()
 		if err := l.createContainers(ctx, o); err != nil {
 			return err
 		}
+		l.timings.since("up: containers", t2)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -390,7 +424,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		// remove (a daemon that hangs or is gone), teardown kills.
 		l.removeContainers(ctx)
 	}
-	return teardown(ctx, l.dir, l.state.DataDir, l.ID(), pids)
+	return teardown(ctx, l.dir, l.state.DataDir, l.ID(), pids, l.Runtime() == RuntimeDockerd, l.timings)
 }
 
 // Runtime returns the daemon the lab's docker hosts run: RuntimeHostd or

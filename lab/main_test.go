@@ -54,11 +54,13 @@ func TestMain(m *testing.M) {
 }
 
 // fakeHostd keeps the contract of COMMON.md: hostname = Config.Host, pid
-// file, /_ping on Config.Socket, exit 0 on SIGTERM. It records every
+// file, /_ping on Config.Socket, "ready" on --ready-fd once it listens,
+// exit 0 on SIGTERM. It records every
 // Engine API request it gets in <root>/requests.jsonl.
 func fakeHostd(args []string) int {
 	fs := flag.NewFlagSet("hostd", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "")
+	readyFD := fs.Int("ready-fd", -1, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -118,6 +120,11 @@ func fakeHostd(args []string) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
 	go http.Serve(ln, mux)
+	if *readyFD >= 0 {
+		ready := os.NewFile(uintptr(*readyFD), "ready")
+		ready.WriteString("ready\n")
+		ready.Close()
+	}
 	<-sigs
 	ln.Close()
 	return 0

@@ -44,6 +44,9 @@ func TestInvalidFixtures(t *testing.T) {
 		{"cluster-store-not-member.yaml", `16: hosts[1].cluster_store: "etcd://192.168.8.148:2379": 192.168.8.148 is no etcd member's address (members: docker-node1 192.168.8.150)`},
 		{"cluster-advertise-foreign.yaml", "11: hosts[0].cluster_advertise: 192.168.8.148 is not an address of host node1"},
 		{"image-missing.yaml", "6: images[0]: "},
+		{"segment-named-all.yaml", `4: segments[0].name: segment name "all" is reserved by Linux: /proc/sys/net/ipv4/conf/all holds the settings of every link`},
+		{"bridge-overlaps-segment.yaml", "10: hosts[0].bridge: docker0's subnet 172.18.0.0/16 overlaps segment lan0 (172.18.0.0/24), on which host node1 has interface eth1"},
+		{"bridge-holds-route.yaml", "14: hosts[0].bridge: docker0's subnet 172.18.0.0/16 holds the destination of hosts[0].routes[0] (172.18.0.0/16 via 192.168.99.102)"},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -83,6 +86,12 @@ func TestInvalidInline(t *testing.T) {
 		{"forwarding not bool", seg + "hosts:\n  - name: a\n    forwarding: yes please\n", `x.yaml:6: hosts[0].forwarding: must be true or false, not "yes please"`},
 		{"host name too long", seg + "hosts:\n  - name: " + strings.Repeat("a", 33) + "\n", "x.yaml:5: hosts[0].name: host name \"" + strings.Repeat("a", 33) + "\" is 33 bytes; at most 32"},
 		{"host named fabric", seg + "hosts:\n  - name: fabric\n", "x.yaml:5: hosts[0].name: host name fabric would share its namespace name with the lab's fabric"},
+		{"segment named default", "segments:\n  - name: default\n    prefix: 10.0.0.0/24\nhosts: [{name: a}]\n", `x.yaml:2: segments[0].name: segment name "default" is reserved by Linux`},
+		{"segment named lo", "segments:\n  - name: lo\n    prefix: 10.0.0.0/24\nhosts: [{name: a}]\n", "x.yaml:2: segments[0].name: lo is the fabric namespace's loopback"},
+		{"segment named like a leg", "segments:\n  - name: h1i0\n    prefix: 10.0.0.0/24\nhosts: [{name: a}]\n", "x.yaml:2: segments[0].name: segment name h1i0 has the form of the lab's own links in the fabric"},
+		{"segment named like a chained bridge", "segments:\n  - name: s0b1\n    prefix: 10.0.0.0/24\nhosts: [{name: a}]\n", "x.yaml:2: segments[0].name: segment name s0b1 has the form"},
+		{"interface named default", seg + "hosts:\n  - name: a\n    interfaces:\n      - segment: lan0\n        name: default\n", `x.yaml:8: hosts[0].interfaces[0].name: interface name "default" is reserved by Linux`},
+		{"bridge inside a segment", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    bridge: 192.168.8.129/25\n", "x.yaml:7: hosts[0].bridge: docker0's subnet 192.168.8.128/25 overlaps segment lan0 (192.168.8.0/24)"},
 		{"interface lo", seg + "hosts:\n  - name: a\n    interfaces:\n      - segment: lan0\n        name: lo\n", "x.yaml:8: hosts[0].interfaces[0].name: lo is the host's loopback"},
 		{"missing segment", seg + "hosts:\n  - name: a\n    interfaces:\n      - name: eth1\n", "x.yaml:7: hosts[0].interfaces[0].segment: required"},
 		{"network address", seg + "hosts:\n  - name: a\n    interfaces:\n      - segment: lan0\n        address: 192.168.8.0/24\n", "x.yaml:8: hosts[0].interfaces[0].address: 192.168.8.0/24 is the network or broadcast address of segment lan0"},
