@@ -130,6 +130,52 @@ func TestNetworkLookup(t *testing.T) {
 	wantKind(t, err, netimpl.KindNotFound, "network a not found")
 }
 
+// A container that is not running is checked by the rules its next
+// start's joins will apply: nothing joins a shared namespace, the host's
+// namespace joins host networks only, none joins nothing else; the
+// network it is to join must exist, and a configured one that is gone is
+// passed over.
+func TestCheckJoinOfAStoppedContainer(t *testing.T) {
+	e := newEngine(t, "", &fakeDriver{})
+	if _, err := e.CreateNetwork(netimpl.NetworkSpec{Name: "f1", Driver: "fake"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateNetwork(netimpl.NetworkSpec{Name: "f2", Driver: "fake"}); err != nil {
+		t.Fatal(err)
+	}
+	const shared = "container sharing network namespace with another container or host cannot be connected to any other network"
+	const none = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+	for _, c := range []struct {
+		kind    netimpl.SandboxKind
+		joined  []string
+		network string
+		want    string // "" for allowed
+	}{
+		{netimpl.SandboxOwn, []string{"f1"}, "f2", ""},
+		{netimpl.SandboxOwn, []string{"f1", "gone"}, "f2", ""},
+		{netimpl.SandboxOwn, nil, "none", ""},
+		{netimpl.SandboxShared, nil, "f1", shared},
+		{netimpl.SandboxOwn, []string{"f1"}, "host", shared},
+		{netimpl.SandboxHost, []string{"host"}, "f1", shared},
+		{netimpl.SandboxHost, []string{"host"}, "none", shared},
+		{netimpl.SandboxOwn, []string{"none"}, "f1", none},
+		{netimpl.SandboxOwn, []string{"f1"}, "none", none},
+	} {
+		err := e.CheckJoin(c.kind, c.joined, c.network)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%v on %v joins %s: %v", c.kind, c.joined, c.network, err)
+			}
+			continue
+		}
+		if netimpl.KindOf(err) != netimpl.KindInvalid || err.Error() != c.want {
+			t.Errorf("%v on %v joins %s: %v, want 400 %q", c.kind, c.joined, c.network, err, c.want)
+		}
+	}
+	err := e.CheckJoin(netimpl.SandboxOwn, nil, "nope")
+	wantKind(t, err, netimpl.KindNotFound, "network nope not found")
+}
+
 func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces")
