@@ -201,7 +201,8 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 		}
 	}
 	if spec.IPv4.IsValid() && !info.Addressing {
-		return Endpoint{}, Errorf(KindInvalid, "user specified IP address is supported only when connecting to networks with user configured subnets")
+		// A network without addressing has no subnet, the user's or not.
+		return Endpoint{}, Errorf(KindInvalid, msgUserSpecifiedIP)
 	}
 	ep := &Endpoint{
 		ID:          NewID(),
