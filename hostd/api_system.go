@@ -116,7 +116,7 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 		"Images":             d.images.Len(),
 		"Driver":             "nslab",
 		"DriverStatus":       [][2]string{},
-		"Plugins":            map[string]any{"Volume": []string{}, "Network": d.eng.DriverNames(), "Authorization": nil, "Log": []string{"json-file"}},
+		"Plugins":            map[string]any{"Volume": []string{}, "Network": d.ctl.DriverNames(), "Authorization": nil, "Log": []string{"json-file"}},
 		"MemoryLimit":        false,
 		"SwapLimit":          false,
 		"KernelMemory":       false,
@@ -187,7 +187,7 @@ func countFDs() int {
 // daemonID is the engine's ID in Docker's shape (12 groups of 4), derived
 // from the stable id of this host's "host" network.
 func (d *Daemon) daemonID() string {
-	n, err := d.eng.Network("host")
+	n, err := d.ctl.Network("host")
 	if err != nil {
 		return ""
 	}

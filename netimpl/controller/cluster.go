@@ -1,10 +1,9 @@
-package hostd
+package controller
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"sort"
@@ -15,10 +14,12 @@ import (
 
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/bridge"
 	"github.com/nslab/nslab/netimpl/dns"
 	"github.com/nslab/nslab/netimpl/ipam"
 	"github.com/nslab/nslab/netimpl/overlay"
 	"github.com/nslab/nslab/netimpl/store"
+	"github.com/nslab/nslab/undo"
 )
 
 // msgNoClusterStore is Docker 20.10's answer (503) to an overlay network
@@ -96,7 +97,7 @@ func parseAdvertise(s string) (netip.AddrPort, error) {
 }
 
 // newCluster makes the overlay driver and opens the store client; the watch
-// starts with startCluster once the daemon exists. It needs no quorum.
+// starts once the engine exists (watch). It needs no quorum.
 func newCluster(cfg hostdconfig.Config) (*cluster, error) {
 	eps, err := parseClusterStore(cfg.ClusterStore)
 	if err != nil {
@@ -123,98 +124,113 @@ func newCluster(cfg hostdconfig.Config) (*cluster, error) {
 	return &cluster{store: st, driver: drv, vtep: adv.Addr(), own: map[string][]ownEndpoint{}, peers: map[string]store.Endpoint{}}, nil
 }
 
-// startCluster runs the watch loop.
-func (d *Daemon) startCluster() {
-	cl := d.cluster
+// watch runs the store's watch, giving each change to apply.
+func (cl *cluster) watch(apply func(store.Event)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cl.cancel, cl.done = cancel, make(chan struct{})
 	go func() {
 		defer close(cl.done)
 		for ev := range cl.store.Watch(ctx) {
-			d.clusterEvent(ev)
+			apply(ev)
 		}
 	}()
 }
 
-// closeCluster stops the watch, withdraws this host's endpoints (revoking
-// its lease) and closes the client and the driver. The engine has removed
-// the networks before.
-func (d *Daemon) closeCluster() error {
-	cl := d.cluster
-	if cl == nil {
-		return nil
-	}
+// stopWatch stops the watch and waits for its last change to be applied.
+func (cl *cluster) stopWatch() {
 	if cl.cancel != nil {
 		cl.cancel()
 		<-cl.done
 		cl.cancel = nil
 	}
+}
+
+// close stops the watch, withdraws this host's endpoints (revoking its
+// lease) and closes the client and the driver. The engine has removed the
+// networks before.
+func (cl *cluster) close() error {
+	cl.stopWatch()
 	err := cl.store.Close()
 	return errors.Join(err, cl.driver.Close())
 }
 
 // clusterEvent applies one change of the store to this host.
-func (d *Daemon) clusterEvent(ev store.Event) {
-	cl := d.cluster
+func (c *Controller) clusterEvent(ev store.Event) {
 	switch ev.Kind {
 	case store.NetworkAdded:
-		if _, err := d.ensureGlobal(ev.Network); err != nil {
-			d.log.Printf("cluster store: network %s: %v", ev.Network.Name, err)
+		if _, err := c.ensureGlobal(ev.Network); err != nil {
+			c.log.Printf("cluster store: network %s: %v", ev.Network.Name, err)
 		}
 	case store.NetworkDeleted:
-		if _, err := d.eng.Network(ev.Network.ID); err != nil {
+		if _, err := c.eng.Network(ev.Network.ID); err != nil {
 			return
 		}
-		if err := d.eng.DeleteNetwork(ev.Network.ID); err != nil {
-			d.log.Printf("cluster store: network %s went: %v", ev.Network.Name, err)
+		if err := c.eng.DeleteNetwork(ev.Network.ID); err != nil {
+			c.log.Printf("cluster store: network %s went: %v", ev.Network.Name, err)
 			return
 		}
-		d.svc.mu.Lock()
-		delete(d.svc.tables, ev.Network.ID)
-		d.svc.mu.Unlock()
-	case store.EndpointAdded, store.EndpointDeleted:
-		ep := ev.Endpoint
-		if ep.VTEP == cl.vtep {
-			return // this host's own: the driver and the DNS have it
+		c.dropDNSTable(ev.Network.ID)
+	case store.EndpointAdded:
+		if ev.Endpoint.VTEP != c.cluster.vtep {
+			c.addPeer(ev.Endpoint)
 		}
-		p := overlay.Peer{IP: ep.Addr.Addr(), MAC: ep.MAC, VTEP: ep.VTEP}
-		owner := "peer:" + ep.ID
-		if ev.Kind == store.EndpointAdded {
-			n, err := d.eng.Network(ep.NetworkID)
-			if err != nil {
-				d.log.Printf("cluster store: endpoint %s on %s: %v", ep.Name, ep.Host, err)
-				return
-			}
-			if err := cl.driver.AddPeer(n.ID, p); err != nil {
-				d.log.Printf("cluster store: %v", err)
-				return
-			}
-			cl.mu.Lock()
-			cl.peers[ep.ID] = ep
-			cl.mu.Unlock()
-			if err := d.dnsTable(n.ID).Set(owner, dns.EndpointRecords(n.Name, ep.Name, nil, ep.Addr.Addr())...); err != nil {
-				d.log.Printf("cluster store: endpoint %s: dns: %v", ep.Name, err)
-			}
-			return
+	case store.EndpointDeleted:
+		if ev.Endpoint.VTEP != c.cluster.vtep {
+			c.removePeer(ev.Endpoint)
 		}
-		cl.mu.Lock()
-		delete(cl.peers, ep.ID)
-		cl.mu.Unlock()
-		if err := cl.driver.RemovePeer(ep.NetworkID, p); err != nil {
-			d.log.Printf("cluster store: %v", err)
-		}
-		d.svc.mu.Lock()
-		if t := d.svc.tables[ep.NetworkID]; t != nil {
-			t.Delete(owner)
-		}
-		d.svc.mu.Unlock()
 	}
 }
 
+// addPeer programs another host's endpoint on an overlay network here, and
+// puts its name in the network's DNS table. This host's own endpoints are
+// the driver's and the DNS's already.
+func (c *Controller) addPeer(ep store.Endpoint) {
+	cl := c.cluster
+	n, err := c.eng.Network(ep.NetworkID)
+	if err != nil {
+		c.log.Printf("cluster store: endpoint %s on %s: %v", ep.Name, ep.Host, err)
+		return
+	}
+	if err := cl.driver.AddPeer(n.ID, peerOf(ep)); err != nil {
+		c.log.Printf("cluster store: %v", err)
+		return
+	}
+	cl.mu.Lock()
+	cl.peers[ep.ID] = ep
+	cl.mu.Unlock()
+	if err := c.dnsTable(n.ID).Set(peerOwner(ep), dns.EndpointRecords(n.Name, ep.Name, nil, ep.Addr.Addr())...); err != nil {
+		c.log.Printf("cluster store: endpoint %s: dns: %v", ep.Name, err)
+	}
+}
+
+// removePeer undoes addPeer.
+func (c *Controller) removePeer(ep store.Endpoint) {
+	cl := c.cluster
+	cl.mu.Lock()
+	delete(cl.peers, ep.ID)
+	cl.mu.Unlock()
+	if err := cl.driver.RemovePeer(ep.NetworkID, peerOf(ep)); err != nil {
+		c.log.Printf("cluster store: %v", err)
+	}
+	c.mu.Lock()
+	if t := c.tables[ep.NetworkID]; t != nil {
+		t.Delete(peerOwner(ep))
+	}
+	c.mu.Unlock()
+}
+
+// peerOf is another host's endpoint as the overlay driver programs it.
+func peerOf(ep store.Endpoint) overlay.Peer {
+	return overlay.Peer{IP: ep.Addr.Addr(), MAC: ep.MAC, VTEP: ep.VTEP}
+}
+
+// peerOwner owns another host's endpoint's names in a DNS table.
+func peerOwner(ep store.Endpoint) string { return "peer:" + ep.ID }
+
 // remoteEndpoints lists the other hosts' endpoints on a network, sorted by
 // name.
-func (d *Daemon) remoteEndpoints(networkID string) []store.Endpoint {
-	cl := d.cluster
+func (c *Controller) remoteEndpoints(networkID string) []store.Endpoint {
+	cl := c.cluster
 	if cl == nil {
 		return nil
 	}
@@ -228,19 +244,6 @@ func (d *Daemon) remoteEndpoints(networkID string) []store.Endpoint {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// dnsTable is the embedded DNS table of a network, made at first use.
-func (d *Daemon) dnsTable(networkID string) *dns.MemTable {
-	d.svc.mu.Lock()
-	defer d.svc.mu.Unlock()
-	d.svc.init()
-	t := d.svc.tables[networkID]
-	if t == nil {
-		t = dns.NewTable()
-		d.svc.tables[networkID] = t
-	}
-	return t
 }
 
 // globalSpec is the engine network of a store network: its id, subnet
@@ -272,14 +275,14 @@ func globalSpec(n store.Network) netimpl.NetworkSpec {
 
 // ensureGlobal makes a store network in the engine, with the store's id,
 // unless it is there already.
-func (d *Daemon) ensureGlobal(n store.Network) (netimpl.Network, error) {
-	if en, err := d.eng.Network(n.ID); err == nil && en.ID == n.ID {
+func (c *Controller) ensureGlobal(n store.Network) (netimpl.Network, error) {
+	if en, err := c.eng.Network(n.ID); err == nil && en.ID == n.ID {
 		return en, nil
 	}
-	en, err := d.eng.CreateNetworkID(n.ID, globalSpec(n))
+	en, err := c.eng.CreateNetworkID(n.ID, globalSpec(n))
 	if netimpl.KindOf(err) == netimpl.KindConflict {
 		// Made meanwhile by the create on this host (or its watch).
-		if en, lerr := d.eng.Network(n.ID); lerr == nil && en.ID == n.ID {
+		if en, lerr := c.eng.Network(n.ID); lerr == nil && en.ID == n.ID {
 			return en, nil
 		}
 	}
@@ -290,7 +293,7 @@ func (d *Daemon) ensureGlobal(n store.Network) (netimpl.Network, error) {
 // with the store's text, the rest keep their kind.
 func storeError(err error) error {
 	if errors.Is(err, store.ErrUnavailable) {
-		return errorf(http.StatusServiceUnavailable, "%s", err.Error())
+		return netimpl.Errorf(netimpl.KindUnavailable, "%s", err.Error())
 	}
 	return err
 }
@@ -298,27 +301,41 @@ func storeError(err error) error {
 // createGlobal is `network create -d overlay`: the network goes through
 // the store (its /24, VNI and name taken in one transaction), then into
 // this host's engine; the other hosts make it from their watch.
-func (d *Daemon) createGlobal(spec netimpl.NetworkSpec) (netimpl.Network, error) {
-	cl := d.cluster
+func (c *Controller) createGlobal(spec netimpl.NetworkSpec) (netimpl.Network, error) {
+	cl := c.cluster
 	if cl == nil {
-		return netimpl.Network{}, errorf(http.StatusServiceUnavailable, msgNoClusterStore)
+		return netimpl.Network{}, netimpl.Errorf(netimpl.KindUnavailable, msgNoClusterStore)
 	}
-	if spec.Name == "" {
-		return netimpl.Network{}, netimpl.Errorf(netimpl.KindInvalid, "invalid name: %s", spec.Name)
+	sn, err := c.storeNetwork(spec)
+	if err != nil {
+		return netimpl.Network{}, err
 	}
-	if netimpl.IsPredefinedName(spec.Name) {
-		return netimpl.Network{}, netimpl.Errorf(netimpl.KindForbidden, "operation is not permitted on predefined %s network ", spec.Name)
+	n, err := cl.store.CreateNetwork(context.Background(), sn)
+	if err != nil {
+		return netimpl.Network{}, storeError(err)
 	}
-	for _, n := range d.eng.Networks() {
-		if n.Name == spec.Name {
-			return netimpl.Network{}, netimpl.Errorf(netimpl.KindConflict, "network with name %s already exists", spec.Name)
+	en, err := c.ensureGlobal(n)
+	if err != nil {
+		// Nothing of it may stay in the store either.
+		if derr := cl.store.DeleteNetwork(context.Background(), n.ID); derr != nil {
+			c.log.Printf("network %s: undo in the cluster store: %v", n.Name, derr)
 		}
+		return netimpl.Network{}, err
 	}
-	if spec.IPAM.Driver != "" && spec.IPAM.Driver != "default" {
-		return netimpl.Network{}, netimpl.Errorf(netimpl.KindNotFound, "plugin %q not found", spec.IPAM.Driver)
+	return en, nil
+}
+
+// storeNetwork checks a create of an overlay network completely, with
+// Docker's messages, and makes the store's request of it.
+func (c *Controller) storeNetwork(spec netimpl.NetworkSpec) (store.Network, error) {
+	if err := c.eng.CheckName(spec.Name); err != nil {
+		return store.Network{}, err
+	}
+	if err := netimpl.CheckIPAMDriver(spec.IPAM.Driver); err != nil {
+		return store.Network{}, err
 	}
 	if spec.EnableIPv6 {
-		return netimpl.Network{}, netimpl.Errorf(netimpl.KindInvalid, "overlay network %s: IPv6 is not supported", spec.Name)
+		return store.Network{}, netimpl.Errorf(netimpl.KindInvalid, "overlay network %s: IPv6 is not supported", spec.Name)
 	}
 	sn := store.Network{
 		ID: netimpl.NewID(), Name: spec.Name, Driver: overlay.Name,
@@ -326,126 +343,148 @@ func (d *Daemon) createGlobal(spec netimpl.NetworkSpec) (netimpl.Network, error)
 	}
 	switch len(spec.IPAM.Config) {
 	case 0:
+		return sn, nil
 	case 1:
-		c := spec.IPAM.Config[0]
-		var err error
-		if c.Subnet != "" {
-			if sn.Subnet, err = netip.ParsePrefix(c.Subnet); err != nil {
-				return netimpl.Network{}, netimpl.Errorf(netimpl.KindUnknown, "Invalid subnet %s : invalid CIDR address: %s", c.Subnet, c.Subnet)
-			}
-		}
-		if c.Gateway != "" {
-			if sn.Gateway, err = netip.ParseAddr(c.Gateway); err != nil {
-				return netimpl.Network{}, netimpl.Errorf(netimpl.KindUnknown, "invalid gateway address %s in Ipam configuration", c.Gateway)
-			}
-		}
-		if c.IPRange != "" {
-			if sn.IPRange, err = netip.ParsePrefix(c.IPRange); err != nil {
-				return netimpl.Network{}, netimpl.Errorf(netimpl.KindUnknown, "failed to parse pool request for address space %q pool %q subpool %q: Invalid Address SubPool", "GlobalDefault", c.Subnet, c.IPRange)
-			}
-		}
-	default:
-		return netimpl.Network{}, netimpl.Errorf(netimpl.KindForbidden, "overlay network %s: one subnet per network is supported", spec.Name)
+		return sn, parseStorePool(spec.IPAM.Config[0], &sn)
 	}
-	n, err := cl.store.CreateNetwork(context.Background(), sn)
-	if err != nil {
-		return netimpl.Network{}, storeError(err)
-	}
-	en, err := d.ensureGlobal(n)
-	if err != nil {
-		// Nothing of it may stay in the store either.
-		if derr := cl.store.DeleteNetwork(context.Background(), n.ID); derr != nil {
-			d.log.Printf("network %s: undo in the cluster store: %v", n.Name, derr)
+	return sn, netimpl.Errorf(netimpl.KindForbidden, "overlay network %s: one subnet per network is supported", spec.Name)
+}
+
+// parseStorePool reads an overlay network's --subnet, --gateway and
+// --ip-range into its store request.
+func parseStorePool(c netimpl.IPAMPool, sn *store.Network) error {
+	var err error
+	if c.Subnet != "" {
+		if sn.Subnet, err = netip.ParsePrefix(c.Subnet); err != nil {
+			return netimpl.Errorf(netimpl.KindUnknown, "Invalid subnet %s : invalid CIDR address: %s", c.Subnet, c.Subnet)
 		}
-		return netimpl.Network{}, err
 	}
-	return en, nil
+	if c.Gateway != "" {
+		if sn.Gateway, err = netip.ParseAddr(c.Gateway); err != nil {
+			return netimpl.Errorf(netimpl.KindUnknown, "invalid gateway address %s in Ipam configuration", c.Gateway)
+		}
+	}
+	if c.IPRange != "" {
+		if sn.IPRange, err = netip.ParsePrefix(c.IPRange); err != nil {
+			return netimpl.Errorf(netimpl.KindUnknown, "failed to parse pool request for address space %q pool %q subpool %q: Invalid Address SubPool", "GlobalDefault", c.Subnet, c.IPRange)
+		}
+	}
+	return nil
 }
 
 // deleteGlobal is `network rm` of a global network: refused while this
 // host has endpoints on it, then removed from the store (which refuses
 // while any host has) and from this host's engine; the other hosts follow
 // their watch.
-func (d *Daemon) deleteGlobal(n netimpl.Network) error {
-	if len(d.eng.Endpoints(n.ID)) > 0 {
+func (c *Controller) deleteGlobal(n netimpl.Network) error {
+	if len(c.eng.Endpoints(n.ID)) > 0 {
 		return netimpl.Errorf(netimpl.KindForbidden, "error while removing network: network %s id %s has active endpoints", n.Name, n.ID)
 	}
-	if err := d.cluster.store.DeleteNetwork(context.Background(), n.ID); err != nil && netimpl.KindOf(err) != netimpl.KindNotFound {
+	if err := c.cluster.store.DeleteNetwork(context.Background(), n.ID); err != nil && netimpl.KindOf(err) != netimpl.KindNotFound {
 		return storeError(err)
 	}
-	if err := d.eng.DeleteNetwork(n.ID); err != nil && netimpl.KindOf(err) != netimpl.KindNotFound {
+	if err := c.eng.DeleteNetwork(n.ID); err != nil && netimpl.KindOf(err) != netimpl.KindNotFound {
 		return err
 	}
-	d.svc.mu.Lock()
-	delete(d.svc.tables, n.ID)
-	d.svc.mu.Unlock()
 	return nil
 }
 
-// joinEndpoint joins a sandbox to a network. On a global network the
-// address comes from the store, the endpoint is published there, and a
-// container without another way out gets docker_gwbridge next (eth1, its
-// default route). Anything that fails is undone.
-func (d *Daemon) joinEndpoint(c *Container, sandboxID, network string, spec netimpl.EndpointSpec) (netimpl.Endpoint, error) {
-	n, err := d.eng.Network(network)
+// joinEndpoint joins a container's sandbox to a network. On a global
+// network the address comes from the store, the endpoint is published
+// there, and a container without another way out gets docker_gwbridge next
+// (eth1, its default route). Anything that fails is undone.
+func (c *Controller) joinEndpoint(sb *sandbox, network string, spec netimpl.EndpointSpec) (netimpl.Endpoint, error) {
+	n, err := c.eng.Network(network)
 	if err != nil {
 		return netimpl.Endpoint{}, err
 	}
-	cl := d.cluster
-	if n.Scope != netimpl.ScopeGlobal || cl == nil {
-		return d.eng.Join(sandboxID, n.ID, spec)
+	if n.Scope != netimpl.ScopeGlobal || c.cluster == nil {
+		return c.eng.Join(sb.ID, n.ID, spec)
 	}
-	if spec.IPv4.IsValid() && !n.UserSubnets() {
-		return netimpl.Endpoint{}, netimpl.Errorf(netimpl.KindInvalid, "user specified IP address is supported only when connecting to networks with user configured subnets")
-	}
-	ctx := context.Background()
-	p, err := cl.store.AllocateAddress(ctx, n.ID, spec.IPv4)
-	if err != nil {
-		return netimpl.Endpoint{}, storeError(err)
-	}
-	release := func() {
-		if err := cl.store.ReleaseAddress(ctx, n.ID, p.Addr()); err != nil {
-			d.log.Printf("container %s: release %s on %s: %v", c.Name, p.Addr(), n.Name, err)
-		}
-	}
-	spec.IPv4, spec.Assigned = p.Addr(), true
-	ep, err := d.eng.Join(sandboxID, n.ID, spec)
-	if err != nil {
-		release()
+	if err := n.CheckIPv4(spec.IPv4); err != nil {
 		return netimpl.Endpoint{}, err
 	}
-	if err := cl.store.PutEndpoint(ctx, store.Endpoint{ID: ep.ID, Name: c.Name, NetworkID: n.ID, Addr: p, MAC: ep.MAC}); err != nil {
-		if lerr := d.eng.Leave(sandboxID, n.ID); lerr != nil {
-			d.log.Printf("container %s: undo join of %s: %v", c.Name, n.Name, lerr)
-		}
-		release()
-		return netimpl.Endpoint{}, storeError(err)
-	}
-	cl.mu.Lock()
-	cl.own[c.ID] = append(cl.own[c.ID], ownEndpoint{networkID: n.ID, endpointID: ep.ID, addr: p.Addr()})
-	cl.mu.Unlock()
-	if n.Internal {
+	ep, err := c.joinGlobal(sb, n, spec)
+	if err != nil || n.Internal {
 		// An internal network has no way out, and needs none.
-		return ep, nil
+		return ep, err
 	}
-	if err := d.joinGateway(c, sandboxID); err != nil {
-		if lerr := d.eng.Leave(sandboxID, n.ID); lerr != nil {
-			d.log.Printf("container %s: undo join of %s: %v", c.Name, n.Name, lerr)
+	if err := c.joinGateway(sb); err != nil {
+		if lerr := c.eng.Leave(sb.ID, n.ID); lerr != nil {
+			c.log.Printf("container %s: undo join of %s: %v", sb.req.Name, n.Name, lerr)
 		}
-		d.withdraw(c.ID, n.ID)
+		c.withdraw(sb.req.ContainerID, n.ID)
 		return netimpl.Endpoint{}, err
 	}
 	return ep, nil
 }
 
+// joinGlobal joins a global network with an address of the store's, and
+// publishes the endpoint in the store under the host's lease.
+func (c *Controller) joinGlobal(sb *sandbox, n netimpl.Network, spec netimpl.EndpointSpec) (_ netimpl.Endpoint, err error) {
+	cl, ctx, name := c.cluster, context.Background(), sb.req.Name
+	p, err := cl.store.AllocateAddress(ctx, n.ID, spec.IPv4)
+	if err != nil {
+		return netimpl.Endpoint{}, storeError(err)
+	}
+	var u undo.Steps
+	defer u.OnError(&err)
+	u.Add(func() {
+		if err := cl.store.ReleaseAddress(ctx, n.ID, p.Addr()); err != nil {
+			c.log.Printf("container %s: release %s on %s: %v", name, p.Addr(), n.Name, err)
+		}
+	})
+	spec.IPv4, spec.Assigned = p.Addr(), true
+	ep, err := c.eng.Join(sb.ID, n.ID, spec)
+	if err != nil {
+		return netimpl.Endpoint{}, err
+	}
+	u.Add(func() {
+		if lerr := c.eng.Leave(sb.ID, n.ID); lerr != nil {
+			c.log.Printf("container %s: undo join of %s: %v", name, n.Name, lerr)
+		}
+	})
+	if err := cl.store.PutEndpoint(ctx, store.Endpoint{ID: ep.ID, Name: name, NetworkID: n.ID, Addr: p, MAC: ep.MAC}); err != nil {
+		return netimpl.Endpoint{}, storeError(err)
+	}
+	cl.mu.Lock()
+	cl.own[sb.req.ContainerID] = append(cl.own[sb.req.ContainerID], ownEndpoint{networkID: n.ID, endpointID: ep.ID, addr: p.Addr()})
+	cl.mu.Unlock()
+	return ep, nil
+}
+
 // withdraw takes a container's endpoints off the store (networkID "":
 // all of them) and frees their addresses.
-func (d *Daemon) withdraw(containerID, networkID string) {
-	cl := d.cluster
+func (c *Controller) withdraw(containerID, networkID string) {
+	cl := c.cluster
 	if cl == nil {
 		return
 	}
+	gone := cl.forget(containerID, networkID)
+	c.mu.Lock()
+	closing := c.closing
+	c.mu.Unlock()
+	if closing {
+		// The revoke of the host's lease at Close takes them all at once
+		// (or, with the store away, their lease runs out).
+		return
+	}
+	ctx := context.Background()
+	for _, o := range gone {
+		if err := cl.store.DeleteEndpoint(ctx, o.networkID, o.endpointID); err != nil {
+			c.log.Printf("container %s: withdraw endpoint %s: %v", containerID[:12], o.endpointID[:12], err)
+		}
+		if err := cl.store.ReleaseAddress(ctx, o.networkID, o.addr); err != nil {
+			c.log.Printf("container %s: release %s: %v", containerID[:12], o.addr, err)
+		}
+	}
+}
+
+// forget drops a container's endpoints this host published (networkID "":
+// all of them) and returns them.
+func (cl *cluster) forget(containerID, networkID string) []ownEndpoint {
 	cl.mu.Lock()
+	defer cl.mu.Unlock()
 	var gone, kept []ownEndpoint
 	for _, o := range cl.own[containerID] {
 		if networkID == "" || o.networkID == networkID {
@@ -459,35 +498,16 @@ func (d *Daemon) withdraw(containerID, networkID string) {
 	} else {
 		cl.own[containerID] = kept
 	}
-	cl.mu.Unlock()
-	d.mu.Lock()
-	closing := d.closing
-	d.mu.Unlock()
-	if closing {
-		// The revoke of the host's lease at Close takes them all at once
-		// (or, with the store away, their lease runs out).
-		return
-	}
-	ctx := context.Background()
-	for _, o := range gone {
-		if err := cl.store.DeleteEndpoint(ctx, o.networkID, o.endpointID); err != nil {
-			d.log.Printf("container %s: withdraw endpoint %s: %v", containerID[:12], o.endpointID[:12], err)
-		}
-		if err := cl.store.ReleaseAddress(ctx, o.networkID, o.addr); err != nil {
-			d.log.Printf("container %s: release %s: %v", containerID[:12], o.addr, err)
-		}
-	}
+	return gone
 }
 
-// gatewayBridge is the bridge network libnetwork makes for overlay
-// containers' way out, and its options as Docker 20.10 sets them.
-const gatewayBridge = "docker_gwbridge"
-
+// gatewayBridgeOptions are docker_gwbridge's options as Docker 20.10 sets
+// them.
 func gatewayBridgeOptions() map[string]string {
 	return map[string]string{
 		"com.docker.network.bridge.enable_icc":           "false",
 		"com.docker.network.bridge.enable_ip_masquerade": "true",
-		"com.docker.network.bridge.name":                 gatewayBridge,
+		"com.docker.network.bridge.name":                 netimpl.GatewayNetwork,
 	}
 }
 
@@ -496,44 +516,44 @@ func gatewayBridgeOptions() map[string]string {
 // pool, as libnetwork's sandbox does for overlay containers. The endpoint
 // is named gateway_<sandbox id[:12]>, as Docker names it (the sandbox id
 // is inspect's NetworkSettings.SandboxID).
-func (d *Daemon) joinGateway(c *Container, sandboxID string) error {
-	for _, ep := range d.eng.SandboxEndpoints(sandboxID) {
+func (c *Controller) joinGateway(sb *sandbox) error {
+	for _, ep := range c.eng.SandboxEndpoints(sb.ID) {
 		if ep.Gateway != nil {
 			return nil
 		}
 	}
-	cl := d.cluster
+	cl := c.cluster
 	cl.gw.Lock()
-	n, err := d.eng.Network(gatewayBridge)
+	n, err := c.eng.Network(netimpl.GatewayNetwork)
 	if err != nil {
-		n, err = d.eng.CreateNetwork(netimpl.NetworkSpec{Name: gatewayBridge, Driver: "bridge", Options: gatewayBridgeOptions()})
+		n, err = c.eng.CreateNetwork(netimpl.NetworkSpec{Name: netimpl.GatewayNetwork, Driver: bridge.Name, Options: gatewayBridgeOptions()})
 	}
 	cl.gw.Unlock()
 	if err != nil {
-		return fmt.Errorf("container %s: %s: %w", c.Name, gatewayBridge, err)
+		return fmt.Errorf("container %s: %s: %w", sb.req.Name, netimpl.GatewayNetwork, err)
 	}
-	if _, err := d.eng.Join(sandboxID, n.ID, netimpl.EndpointSpec{Name: "gateway_" + sandboxID[:12]}); err != nil {
-		return fmt.Errorf("container %s: %s: %w", c.Name, gatewayBridge, err)
+	if _, err := c.eng.Join(sb.ID, n.ID, netimpl.EndpointSpec{Name: "gateway_" + sb.ID[:12]}); err != nil {
+		return fmt.Errorf("container %s: %s: %w", sb.req.Name, netimpl.GatewayNetwork, err)
 	}
 	return nil
 }
 
 // leaveGateway takes a sandbox off docker_gwbridge once none of its
 // endpoints needs it (no global network left).
-func (d *Daemon) leaveGateway(sandboxID string) error {
+func (c *Controller) leaveGateway(sandboxID string) error {
 	var gw bool
-	for _, ep := range d.eng.SandboxEndpoints(sandboxID) {
-		n, err := d.eng.Network(ep.NetworkID)
+	for _, ep := range c.eng.SandboxEndpoints(sandboxID) {
+		n, err := c.eng.Network(ep.NetworkID)
 		if err != nil {
 			continue
 		}
 		if n.Scope == netimpl.ScopeGlobal {
 			return nil
 		}
-		gw = gw || n.Name == gatewayBridge
+		gw = gw || n.Name == netimpl.GatewayNetwork
 	}
 	if !gw {
 		return nil
 	}
-	return d.eng.Leave(sandboxID, gatewayBridge)
+	return c.eng.Leave(sandboxID, netimpl.GatewayNetwork)
 }

@@ -1,4 +1,4 @@
-package hostd
+package controller
 
 import (
 	"net"
@@ -8,27 +8,54 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/portmap"
 )
 
-// normalPort writes a port key as Docker does: "80" is "80/tcp".
-func normalPort(p string) string {
+// PortRequest is what a container asks to publish: -p (Bindings, by port
+// key such as "80/tcp" or "8000-8001/udp"), -P (PublishAll, every exposed
+// port on an ephemeral host port) and its exposed ports' keys.
+type PortRequest struct {
+	Exposed    []string
+	Bindings   map[string][]PortBinding
+	PublishAll bool
+}
+
+// PortBinding is one host side of -p: an address ("" for all) and a port
+// or range ("" for an ephemeral one).
+type PortBinding struct {
+	HostIP   string
+	HostPort string
+}
+
+// PortMapping is one published port as made: the container's port and
+// protocol, the host's address and port.
+type PortMapping struct {
+	Proto         string
+	ContainerPort uint16
+	HostIP        netip.Addr
+	HostPort      uint16
+}
+
+// NormalPort writes a port key as Docker does: "80" is "80/tcp".
+func NormalPort(p string) string {
 	if !strings.Contains(p, "/") {
 		return p + "/tcp"
 	}
 	return strings.ToLower(p)
 }
 
-// parsePortKey reads "80/tcp" or a range "8000-8001/udp".
-func parsePortKey(k string) (proto string, begin, end uint16, err error) {
-	k = normalPort(k)
+// ParsePortKey reads "80/tcp" or a range "8000-8001/udp", with Docker's
+// messages.
+func ParsePortKey(k string) (proto string, begin, end uint16, err error) {
+	k = NormalPort(k)
 	ports, proto, _ := strings.Cut(k, "/")
 	if proto != "tcp" && proto != "udp" {
-		return "", 0, 0, badRequest("invalid proto: %s", proto)
+		return "", 0, 0, invalid("invalid proto: %s", proto)
 	}
 	begin, end, err = parseRange(ports)
 	if err != nil || begin == 0 {
-		return "", 0, 0, badRequest("invalid containerPort: %s", ports)
+		return "", 0, 0, invalid("invalid containerPort: %s", ports)
 	}
 	return proto, begin, end, nil
 }
@@ -46,25 +73,25 @@ func parseRange(s string) (uint16, uint16, error) {
 	hi := lo
 	if isRange {
 		if hi, err = strconv.ParseUint(b, 10, 16); err != nil || hi < lo {
-			return 0, 0, badRequest("invalid port range: %s", s)
+			return 0, 0, invalid("invalid port range: %s", s)
 		}
 	}
 	return uint16(lo), uint16(hi), nil
 }
 
 // portSpecs are the mappings a container asks for, in Docker's order
-// (sorted by port key): PortBindings, and with -P every exposed port not
+// (sorted by port key): its bindings, and with -P every exposed port not
 // bound explicitly, on an ephemeral host port. Container address is filled
 // in by the caller.
-func portSpecs(c *Container) ([]portmap.Spec, error) {
+func portSpecs(r PortRequest) ([]portmap.Spec, error) {
 	bindings := map[string][]PortBinding{}
-	for k, v := range c.HostConfig.PortBindings {
-		bindings[normalPort(k)] = v
+	for k, v := range r.Bindings {
+		bindings[NormalPort(k)] = v
 	}
-	if c.HostConfig.PublishAllPorts {
-		for k := range c.Config.ExposedPorts {
-			if _, ok := bindings[normalPort(k)]; !ok {
-				bindings[normalPort(k)] = []PortBinding{{}}
+	if r.PublishAll {
+		for _, k := range r.Exposed {
+			if _, ok := bindings[NormalPort(k)]; !ok {
+				bindings[NormalPort(k)] = []PortBinding{{}}
 			}
 		}
 	}
@@ -75,7 +102,7 @@ func portSpecs(c *Container) ([]portmap.Spec, error) {
 	sort.Strings(keys)
 	var specs []portmap.Spec
 	for _, k := range keys {
-		proto, cport, cend, err := parsePortKey(k)
+		proto, cport, cend, err := ParsePortKey(k)
 		if err != nil {
 			return nil, err
 		}
@@ -83,12 +110,12 @@ func portSpecs(c *Container) ([]portmap.Spec, error) {
 			var hip netip.Addr
 			if b.HostIP != "" {
 				if hip, err = netip.ParseAddr(b.HostIP); err != nil {
-					return nil, badRequest("invalid IP address: %s", b.HostIP)
+					return nil, invalid("invalid IP address: %s", b.HostIP)
 				}
 			}
 			hlo, hhi, err := parseRange(b.HostPort)
 			if err != nil {
-				return nil, badRequest("invalid hostPort: %s", b.HostPort)
+				return nil, invalid("invalid hostPort: %s", b.HostPort)
 			}
 			// A container range maps port by port onto an equal host
 			// range; a single container port takes the first free port
@@ -114,42 +141,6 @@ func portSpecs(c *Container) ([]portmap.Spec, error) {
 		}
 	}
 	return specs, nil
-}
-
-// summaryPorts lists inspect's Ports as /containers/json does, which the
-// docker CLI's PORTS column reads ("0.0.0.0:80->80/tcp"): one entry per
-// host binding, one without a public port for a port only exposed.
-func summaryPorts(ports map[string][]PortBinding) []SummaryPort {
-	out := []SummaryPort{}
-	for k, bs := range ports {
-		proto, p, _, err := parsePortKey(k)
-		if err != nil {
-			continue
-		}
-		if len(bs) == 0 {
-			out = append(out, SummaryPort{PrivatePort: p, Type: proto})
-		}
-		for _, b := range bs {
-			hp, err := strconv.ParseUint(b.HostPort, 10, 16)
-			if err != nil {
-				continue
-			}
-			out = append(out, SummaryPort{IP: b.HostIP, PrivatePort: p, PublicPort: uint16(hp), Type: proto})
-		}
-	}
-	// Stable: a port's bindings stay in the order they were made (0.0.0.0,
-	// then ::).
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.PrivatePort != b.PrivatePort {
-			return a.PrivatePort < b.PrivatePort
-		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
-		}
-		return a.PublicPort < b.PublicPort
-	})
-	return out
 }
 
 // withIPv6Twins follows each mapping asked on all addresses with the same
@@ -192,3 +183,6 @@ func ipv6Listenable() bool {
 	})
 	return v6Listenable
 }
+
+// invalid is a bad request with Docker's text.
+func invalid(format string, a ...any) error { return netimpl.Errorf(netimpl.KindInvalid, format, a...) }

@@ -1,296 +1,277 @@
-package hostd
+package controller
 
 import (
-	"errors"
 	"fmt"
-	"net"
+	"maps"
 	"net/netip"
-	"path/filepath"
-	"slices"
-	"sort"
-	"strings"
-	"sync"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/dns"
+	"github.com/nslab/nslab/netimpl/firewall"
 )
 
-// netSetup is what the network side of a start produced.
-type netSetup struct {
-	sandbox  netimpl.Sandbox
-	hostname string // "" keeps the UTS namespace's hostname (host mode)
-	hosts    string
-	resolv   string
-	hostFile string
-	// joined reports the joining of the container's networks, which runs
-	// while the container's process is being prepared.
-	joined *joining
+// SandboxRequest is what the network side of a container's start needs to
+// know of the container.
+type SandboxRequest struct {
+	ContainerID string
+	// Name is the container's name without Docker's leading slash: the
+	// name of its endpoints and in the embedded DNS, and of its
+	// namespace's pin (the configuration's NetNSPrefix, then Name).
+	Name string
+	// Hostname and Domainname name the container in its own /etc/hosts.
+	Hostname   string
+	Domainname string
+	// Host is host mode: the host's own namespace and files.
+	Host bool
+	// Share is container:NAME mode: the sandbox id of the container whose
+	// namespace this one shares. Nothing is joined and no file written:
+	// Docker shares the other container's.
+	Share string
+	// Networks are the networks to join, by name, with what the container
+	// asks of each; they are joined in Docker's order (joinOrder).
+	Networks map[string]EndpointConfig
+	// HostsPath, ResolvConfPath and HostnamePath are where the container's
+	// /etc/hosts, resolv.conf and hostname go.
+	HostsPath      string
+	ResolvConfPath string
+	HostnamePath   string
+	// DNS, DNSSearch and DNSOptions are --dns, --dns-search and
+	// --dns-option; without DNS the host's resolvers serve.
+	DNS        []string
+	DNSSearch  []string
+	DNSOptions []string
+	// ExtraHosts are --add-host's "name:ip".
+	ExtraHosts []string
+	// Links are the container's --link targets, running.
+	Links []Link
+	Ports PortRequest
 }
 
-// joining is the outcome of a start's network joins, awaited once or more.
-type joining struct {
-	done chan error
-	once sync.Once
-	err  error
+// Started is a start's network side: the sandbox, made, and the joins of
+// the container's networks, which go on while the container's process is
+// prepared (the kernel's work on its interfaces overlaps the runtime's).
+type Started struct {
+	Sandbox netimpl.Sandbox
+	done    chan struct{}
+	err     error
 }
 
-func joined(err error) *joining {
-	j := &joining{done: make(chan error, 1)}
-	j.done <- err
-	return j
+// Wait blocks until the joins are over and returns their error. Once they
+// are, the container's /etc/hosts holds its addresses; Docker starts the
+// container's command only then.
+func (s *Started) Wait() error {
+	<-s.done
+	return s.err
 }
 
-// wait blocks until the joins are over and returns their error.
-func (j *joining) wait() error {
-	j.once.Do(func() { j.err = <-j.done })
-	return j.err
+// sandbox is the controller's record of a started container: what it was
+// asked, its sandbox, and what was added on top of its endpoints.
+type sandbox struct {
+	netimpl.Sandbox
+	req     SandboxRequest
+	started *Started
+
+	// Guarded by Controller.mu.
+	resolver *dns.Server
+	chain    *dns.Chain
+	ports    []publishedPort
+	links    []firewall.Link // the link rules written
 }
 
-// setupNetwork makes the container's sandbox and its hosts, resolv.conf
-// and hostname files, checks its endpoints, and starts joining its networks
-// in the background: a container start overlaps the kernel's work on its
-// veths with the preparation of its process, which waits for ns.joined
-// before it runs. Once the joins are over the hosts file holds the
-// container's addresses. On error nothing is left.
-func (d *Daemon) setupNetwork(c *Container) (ns netSetup, err error) {
-	mode := netMode(c.HostConfig.NetworkMode)
-	pin := d.cfg.NetNSPrefix + c.Name
-	spec := netimpl.SandboxSpec{ContainerID: c.ID, PinName: pin}
-	if target, ok := mode.container(); ok {
-		d.mu.Lock()
-		other, err := d.lookup(target)
-		switch {
-		case err != nil:
-			d.mu.Unlock()
-			return ns, err
-		case other == c:
-			d.mu.Unlock()
-			return ns, errors.New("cannot join own network")
-		case other.state != stateRunning:
-			d.mu.Unlock()
-			return ns, conflict("cannot join network of a non running container: %s", target)
+// join is one network a start joins, with its endpoint's spec.
+type join struct {
+	network string
+	spec    netimpl.EndpointSpec
+}
+
+// Start makes a starting container's sandbox and its hosts, resolv.conf
+// and hostname files, checks its endpoints, and joins its networks in the
+// background (Started.Wait); the services of its endpoints follow (ports,
+// link rules, embedded DNS). On error nothing is left; a start whose
+// later steps fail is undone with Stop, as is the container's exit.
+func (c *Controller) Start(req SandboxRequest) (*Started, error) {
+	req.Networks = maps.Clone(req.Networks)
+	spec := netimpl.SandboxSpec{ContainerID: req.ContainerID, PinName: c.cfg.NetNSPrefix + req.Name, Host: req.Host, Share: req.Share}
+	if req.Share != "" {
+		sb, err := c.eng.NewSandbox(spec)
+		if err != nil {
+			return nil, err
 		}
-		// Docker shares the other container's files and hostname.
-		spec.Share = other.sandbox.ID
-		ns.hostname = other.Config.Hostname
-		ns.hosts, ns.resolv, ns.hostFile = other.hostsPath, other.resolvPath, other.hostnamePath
-		d.mu.Unlock()
-		if ns.sandbox, err = d.eng.NewSandbox(spec); err != nil {
-			return ns, err
+		st := &Started{Sandbox: sb, done: make(chan struct{})}
+		close(st.done)
+		return st, c.record(req, st)
+	}
+	joins, err := c.joinSpecs(req)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := c.eng.NewSandbox(spec)
+	if err != nil {
+		return nil, err
+	}
+	st := &Started{Sandbox: sb, done: make(chan struct{})}
+	err = c.writeFiles(req)
+	if err == nil {
+		err = c.record(req, st)
+	}
+	if err != nil {
+		if derr := c.eng.DeleteSandbox(sb.ID); derr != nil {
+			c.log.Printf("container %s: undo sandbox: %v", req.Name, derr)
 		}
-		ns.joined = joined(nil)
-		return ns, nil
+		return nil, err
 	}
-	d.mu.Lock()
-	var names []string
-	for name := range c.networks {
-		names = append(names, name)
-	}
-	d.mu.Unlock()
-	for _, name := range names {
-		if _, err := d.eng.Network(name); err != nil {
-			return ns, err
+	go func() {
+		st.err = c.join(c.sandboxOf(req.ContainerID), joins)
+		close(st.done)
+	}()
+	return st, nil
+}
+
+// joinSpecs checks that a start's networks exist and its endpoints'
+// configurations, and returns them in join order.
+func (c *Controller) joinSpecs(req SandboxRequest) ([]join, error) {
+	for name := range req.Networks {
+		if _, err := c.eng.Network(name); err != nil {
+			return nil, err
 		}
-	}
-	type join struct {
-		network string
-		spec    netimpl.EndpointSpec
 	}
 	var joins []join
-	d.mu.Lock()
-	for _, name := range joinOrder(c.networks) {
-		spec, err := endpointSpec(c, name, c.networks[name])
+	for _, name := range joinOrder(req.Networks) {
+		spec, err := endpointSpec(req.ContainerID, req.Name, name, req.Networks[name])
 		if err != nil {
-			d.mu.Unlock()
-			return ns, err
+			return nil, err
 		}
 		joins = append(joins, join{name, spec})
 	}
-	d.mu.Unlock()
-	spec.Host = mode.isHost()
-	if ns.sandbox, err = d.eng.NewSandbox(spec); err != nil {
-		return ns, err
+	return joins, nil
+}
+
+// record keeps a started container's sandbox; a container has one at a
+// time.
+func (c *Controller) record(req SandboxRequest, st *Started) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, dup := c.sandboxes[req.ContainerID]; dup {
+		return netimpl.Errorf(netimpl.KindConflict, "container %s: its network is started already", req.Name)
 	}
-	defer func() {
+	c.sandboxes[req.ContainerID] = &sandbox{Sandbox: st.Sandbox, req: req, started: st}
+	return nil
+}
+
+// sandboxOf is the record of a started container, nil if none.
+func (c *Controller) sandboxOf(containerID string) *sandbox {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sandboxes[containerID]
+}
+
+// join joins a started container to its networks, adds the services of
+// its endpoints, and writes its addresses into its /etc/hosts.
+func (c *Controller) join(sb *sandbox, joins []join) error {
+	var own []hostsEntry
+	for _, j := range joins {
+		ep, err := c.joinEndpoint(sb, j.network, j.spec)
 		if err != nil {
-			if derr := d.eng.DeleteSandbox(ns.sandbox.ID); derr != nil {
-				d.log.Printf("container %s: undo sandbox: %v", c.Name, derr)
-			}
+			return err
 		}
-	}()
-	ns.hosts = filepath.Join(c.dir, "hosts")
-	ns.resolv = filepath.Join(c.dir, "resolv.conf")
-	ns.hostFile = filepath.Join(c.dir, "hostname")
-	if spec.Host {
-		// Host mode: the host's own files, copied as Docker copies them,
-		// and the host's hostname (no UTS namespace of its own).
-		if err := copyFile("/etc/hosts", ns.hosts); err != nil {
-			return ns, fmt.Errorf("container %s: hosts: %w", c.Name, err)
-		}
-		// The virtual host's resolv.conf is the lab's, not the machine's:
-		// nothing in a lab may name a resolver outside it. A dockerd in the
-		// same virtual host copies this same file.
-		if err := writeInPlace(ns.resolv, resolvConf(d.cfg.DNS, nil, nil)); err != nil {
-			return ns, fmt.Errorf("container %s: resolv.conf: %w", c.Name, err)
-		}
-		if err := writeInPlace(ns.hostFile, d.hostname+"\n"); err != nil {
-			return ns, fmt.Errorf("container %s: hostname: %w", c.Name, err)
-		}
-	} else {
-		ns.hostname = c.Config.Hostname
-		servers := c.HostConfig.DNS
-		if len(servers) == 0 {
-			servers = d.cfg.DNS
-		}
-		for _, f := range []struct{ path, content string }{
-			// The hosts file gets its content once the addresses are
-			// known; it must exist before, to be bound over /etc/hosts.
-			{ns.hosts, ""},
-			{ns.resolv, d.containerResolvConf(c, servers)},
-			{ns.hostFile, c.Config.Hostname + "\n"},
-		} {
-			if err := writeInPlace(f.path, f.content); err != nil {
-				return ns, fmt.Errorf("container %s: %w", c.Name, err)
-			}
+		if ep.Addr != nil {
+			own = append(own, hostsEntry{IP: ep.Addr.IP.String(), Names: hostNames(sb.req)})
 		}
 	}
-	var extra []hostsEntry
-	for _, h := range c.HostConfig.ExtraHosts {
-		if name, ip, ok := strings.Cut(h, ":"); ok {
-			extra = append(extra, hostsEntry{IP: ip, Names: []string{name}})
-		}
+	if err := c.servicesUp(sb); err != nil {
+		return err
 	}
-	extra = append(extra, d.linkHosts(c)...)
-	names = hostNames(c)
-	done := make(chan error, 1)
-	ns.joined = &joining{done: done}
-	go func(sb, hosts, name string, host bool) {
-		var own []hostsEntry
-		for _, j := range joins {
-			ep, err := d.joinEndpoint(c, sb, j.network, j.spec)
-			if err != nil {
-				done <- err
-				return
-			}
-			if ep.Addr != nil {
-				own = append(own, hostsEntry{IP: ep.Addr.IP.String(), Names: names})
-			}
-		}
-		if err := d.netUp(c, sb); err != nil {
-			done <- err
-			return
-		}
-		if !host {
-			if err := writeInPlace(hosts, hostsFile(extra, own)); err != nil {
-				done <- fmt.Errorf("container %s: %w", name, err)
-				return
-			}
-		}
-		done <- nil
-	}(ns.sandbox.ID, ns.hosts, c.Name, spec.Host)
-	return ns, nil
+	if sb.req.Host {
+		return nil
+	}
+	if err := writeInPlace(sb.req.HostsPath, hostsFile(extraHosts(sb.req), own)); err != nil {
+		return fmt.Errorf("container %s: %w", sb.req.Name, err)
+	}
+	return nil
 }
 
-// joinOrder is the order dockerd joins a starting container's networks in:
-// the default network first, then the others (dockerd takes them in map
-// order; sorted here, so that a start is reproducible).
-func joinOrder(networks map[string]*EndpointSettings) []string {
-	var names []string
-	for name := range networks {
-		if name != "bridge" {
-			names = append(names, name)
-		}
+// Stop takes down a container's network side when it stops, and undoes a
+// start whose later steps failed (waiting for its joins first): the
+// services of its endpoints, its endpoints in the cluster store, its
+// sandbox with every endpoint. A container without one is left alone.
+func (c *Controller) Stop(containerID string) error {
+	sb := c.sandboxOf(containerID)
+	if sb == nil {
+		return nil
 	}
-	sort.Strings(names)
-	if _, ok := networks["bridge"]; ok {
-		names = append([]string{"bridge"}, names...)
-	}
-	return names
+	sb.started.Wait()
+	c.servicesDown(sb)
+	err := c.eng.DeleteSandbox(sb.ID)
+	c.mu.Lock()
+	delete(c.sandboxes, containerID)
+	c.mu.Unlock()
+	return err
 }
 
-// endpointSpec is what the engine needs to join c to a network: the name,
-// the aliases (on a user-defined network with the short id added, as
-// dockerd's updateNetworkConfig adds it), the address of --ip and, on the
-// network the container was created on, the MAC of --mac-address. Callers
-// hold d.mu.
-func endpointSpec(c *Container, network string, es *EndpointSettings) (netimpl.EndpointSpec, error) {
-	if err := checkEndpointConfig(network, es); err != nil {
-		return netimpl.EndpointSpec{}, err
-	}
-	if userDefined(network) && !slices.Contains(es.Aliases, shortID(c.ID)) {
-		es.Aliases = append(es.Aliases, shortID(c.ID))
-	}
-	spec := netimpl.EndpointSpec{Name: c.Name, Aliases: slices.Clone(es.Aliases)}
-	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address != "" {
-		a, err := parseIPv4(es.IPAMConfig.IPv4Address)
-		if err != nil {
-			return spec, err
-		}
-		spec.IPv4 = a
-	}
-	if c.Config.MacAddress != "" && network == netMode(c.HostConfig.NetworkMode).network() {
-		mac, err := net.ParseMAC(c.Config.MacAddress)
-		if err != nil {
-			return spec, badRequest("%s is not a valid mac address", c.Config.MacAddress)
-		}
-		spec.MAC = mac
-	}
-	return spec, nil
+// Endpoint is one of a container's endpoints, with its network's name.
+type Endpoint struct {
+	Network string
+	netimpl.Endpoint
 }
 
-// parseIPv4 reads --ip as dockerd's verifyNetworkingConfig does.
-func parseIPv4(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Unmap().Is4() {
-		return netip.Addr{}, badRequest("invalid IPv4 address: %s", s)
+// Endpoints lists a started container's endpoints in join order, as
+// inspect shows its networks: docker_gwbridge, which the controller joins
+// for an overlay network's way out, is the sandbox's and not one of the
+// container's networks unless it asked for it (Docker does not list it).
+func (c *Controller) Endpoints(containerID string) []Endpoint {
+	sb := c.sandboxOf(containerID)
+	if sb == nil {
+		return nil
 	}
-	return a.Unmap(), nil
-}
-
-// hostNames is what Docker writes after the container's address in its
-// own /etc/hosts: hostname (with the domain first when there is one).
-func hostNames(c *Container) []string {
-	if c.Config.Domainname != "" {
-		return []string{c.Config.Hostname + "." + c.Config.Domainname, c.Config.Hostname}
-	}
-	return []string{c.Config.Hostname}
-}
-
-// fillEndpoints copies the engine's endpoints into the container's network
-// settings. Callers hold d.mu.
-func (d *Daemon) fillEndpoints(c *Container) {
-	for _, ep := range d.eng.SandboxEndpoints(c.sandbox.ID) {
-		n, err := d.eng.Network(ep.NetworkID)
-		if err != nil || (n.Name == gatewayBridge && c.networks[n.Name] == nil) {
-			// docker_gwbridge is the sandbox's, not one of the
-			// container's networks (Docker does not list it).
+	var out []Endpoint
+	for _, ep := range c.eng.SandboxEndpoints(sb.ID) {
+		n, err := c.eng.Network(ep.NetworkID)
+		if err != nil || (n.Name == netimpl.GatewayNetwork && !c.asked(sb, n.Name)) {
 			continue
 		}
-		es := c.networks[n.Name]
-		if es == nil {
-			es = &EndpointSettings{}
-			c.networks[n.Name] = es
-		}
-		es.NetworkID = n.ID
-		es.EndpointID = ep.ID
-		es.Aliases = ep.Aliases
-		if ep.Addr != nil {
-			es.IPAddress = ep.Addr.IP.String()
-			es.IPPrefixLen, _ = ep.Addr.Mask.Size()
-		}
-		if ep.Gateway != nil {
-			es.Gateway = ep.Gateway.String()
-		}
-		if ep.MAC != nil {
-			es.MacAddress = ep.MAC.String()
-		}
+		out = append(out, Endpoint{Network: n.Name, Endpoint: ep})
 	}
+	return out
 }
 
-// clearEndpoints drops the operational data when the container stops, as
-// Docker's cleanOperationalData does. Callers hold d.mu.
-func clearEndpoints(c *Container) {
-	for _, es := range c.networks {
-		es.EndpointID, es.Gateway, es.IPAddress, es.MacAddress = "", "", "", ""
-		es.IPPrefixLen, es.IPv6Gateway, es.GlobalIPv6Address, es.GlobalIPv6PrefixLen = 0, "", "", 0
+// asked says whether a started container asked for a network, at its
+// start or by a connect since.
+func (c *Controller) asked(sb *sandbox, network string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := sb.req.Networks[network]
+	return ok
+}
+
+// PublishedPorts lists the ports a running container has published, in
+// the order they were made.
+func (c *Controller) PublishedPorts(containerID string) []PortMapping {
+	sb := c.sandboxOf(containerID)
+	if sb == nil {
+		return nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []PortMapping
+	for _, p := range sb.ports {
+		b := p.binding
+		out = append(out, PortMapping{Proto: b.Proto, ContainerPort: b.ContainerPort, HostIP: b.HostIP, HostPort: b.HostPort})
+	}
+	return out
+}
+
+// Link is one --link target of a starting container on the default
+// bridge: its line in the container's /etc/hosts (its address, then the
+// alias, its hostname and its name) and, when the default bridge has
+// inter-container traffic off, the accept rules of its exposed ports.
+type Link struct {
+	IP    netip.Addr
+	Names []string
+	Ports []ExposedPort
+}
+
+// ExposedPort is one exposed port of a link's target.
+type ExposedPort struct {
+	Proto string // "tcp" or "udp"
+	Port  uint16
 }

@@ -1,33 +1,25 @@
-package hostd
+package controller
 
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"sort"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/gre"
 	"github.com/nslab/nslab/netns"
 )
 
-// The /nslab/ endpoints are hostd's own, outside the Docker API: what a
-// virtual host offers beyond dockerd, such as Ethernet-over-GRE tunnels
-// joined to a docker bridge, which would otherwise be built with Open
-// vSwitch (ovs-vsctl add-port br0 gre0 -- set interface gre0 type=gre).
-func (s *server) nslabRoutes() {
-	s.handle("GET /nslab/gre", s.greList)
-	s.handle("POST /nslab/gre", s.greCreate)
-	s.handle("DELETE /nslab/gre/{name}", s.greDelete)
-}
-
-// GRETunnel is a gretap tunnel as POST /nslab/gre takes it and the other
-// /nslab/gre endpoints show it: `ip link add NAME type gretap local LOCAL
-// remote REMOTE [key KEY] [csum]`, joined to BRIDGE when one is named.
-type GRETunnel struct {
+// Tunnel is an Ethernet-over-GRE tunnel of the host's, joined to a docker
+// bridge, which would otherwise be built with Open vSwitch (ovs-vsctl
+// add-port br0 gre0 -- set interface gre0 type=gre): `ip link add NAME
+// type gretap local LOCAL remote REMOTE [key KEY] [csum]`, joined to
+// BRIDGE when one is named. hostd's /nslab/gre takes and shows it.
+type Tunnel struct {
 	Name     string
 	Local    string
 	Remote   string
@@ -43,45 +35,45 @@ type GRETunnel struct {
 	Stats *gre.Stats `json:",omitempty"`
 }
 
-// greTunnels are the tunnels hostd made in its host's namespace; the zero
-// value is ready. They all go at shutdown.
-type greTunnels struct {
+// tunnels are the tunnels made in the host's namespace; the zero value is
+// ready. They all go with the controller.
+type tunnels struct {
 	mu     sync.Mutex
-	byName map[string]*greTunnel
+	byName map[string]*tunnel
 }
 
-type greTunnel struct {
-	spec GRETunnel
+type tunnel struct {
+	spec Tunnel
 	t    gre.Tunnel
 }
 
 // config checks a request completely, as the API's 400 answers.
-func (g GRETunnel) config() (gre.Config, error) {
+func (g Tunnel) config() (gre.Config, error) {
 	cfg := gre.Config{Name: g.Name, Key: g.Key, Checksum: g.Checksum, MTU: g.MTU, Bridge: g.Bridge}
 	if g.Name == "" {
-		return cfg, badRequest("gre: a tunnel needs a name")
+		return cfg, invalid("gre: a tunnel needs a name")
 	}
 	var err error
 	if cfg.Local, err = netip.ParseAddr(g.Local); err != nil {
-		return cfg, badRequest("gre %s: local %q is not an IP address", g.Name, g.Local)
+		return cfg, invalid("gre %s: local %q is not an IP address", g.Name, g.Local)
 	}
 	if cfg.Remote, err = netip.ParseAddr(g.Remote); err != nil {
-		return cfg, badRequest("gre %s: remote %q is not an IP address", g.Name, g.Remote)
+		return cfg, invalid("gre %s: remote %q is not an IP address", g.Name, g.Remote)
 	}
 	return cfg, nil
 }
 
 // add creates the tunnel in the host's namespace: the kernel's gretap
 // where the kernel has one, else the userspace one in this process.
-func (ts *greTunnels) add(spec GRETunnel) (GRETunnel, error) {
+func (ts *tunnels) add(spec Tunnel) (Tunnel, error) {
 	cfg, err := spec.config()
 	if err != nil {
-		return GRETunnel{}, err
+		return Tunnel{}, err
 	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if _, dup := ts.byName[spec.Name]; dup {
-		return GRETunnel{}, conflict("gre %s: a tunnel of that name exists", spec.Name)
+		return Tunnel{}, netimpl.Errorf(netimpl.KindConflict, "gre %s: a tunnel of that name exists", spec.Name)
 	}
 	var t gre.Tunnel
 	// gre.Create works in the calling thread's namespace: make sure it is
@@ -92,19 +84,19 @@ func (ts *greTunnels) add(spec GRETunnel) (GRETunnel, error) {
 	})
 	switch {
 	case errors.Is(err, unix.EEXIST):
-		return GRETunnel{}, conflict("%s", err)
+		return Tunnel{}, netimpl.Errorf(netimpl.KindConflict, "%s", err)
 	case err != nil:
-		return GRETunnel{}, err
+		return Tunnel{}, err
 	}
 	if ts.byName == nil {
-		ts.byName = map[string]*greTunnel{}
+		ts.byName = map[string]*tunnel{}
 	}
-	ts.byName[spec.Name] = &greTunnel{spec: spec, t: t}
+	ts.byName[spec.Name] = &tunnel{spec: spec, t: t}
 	return ts.byName[spec.Name].view(), nil
 }
 
 // view is the tunnel as the API shows it, with the link's MTU read back.
-func (gt *greTunnel) view() GRETunnel {
+func (gt *tunnel) view() Tunnel {
 	v := gt.spec
 	v.Impl = gt.t.Impl()
 	st := gt.t.Stats()
@@ -119,10 +111,10 @@ func (gt *greTunnel) view() GRETunnel {
 }
 
 // list shows every tunnel, sorted by name.
-func (ts *greTunnels) list() []GRETunnel {
+func (ts *tunnels) list() []Tunnel {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	out := []GRETunnel{}
+	out := []Tunnel{}
 	for _, gt := range ts.byName {
 		out = append(out, gt.view())
 	}
@@ -131,19 +123,19 @@ func (ts *greTunnels) list() []GRETunnel {
 }
 
 // remove closes one tunnel (its link goes with it).
-func (ts *greTunnels) remove(name string) error {
+func (ts *tunnels) remove(name string) error {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	gt, ok := ts.byName[name]
 	if !ok {
-		return notFound("gre: no such tunnel: %s", name)
+		return netimpl.Errorf(netimpl.KindNotFound, "gre: no such tunnel: %s", name)
 	}
 	delete(ts.byName, name)
 	return gt.t.Close()
 }
 
 // closeAll closes every tunnel, at shutdown.
-func (ts *greTunnels) closeAll() error {
+func (ts *tunnels) closeAll() error {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	var errs []error
@@ -156,27 +148,11 @@ func (ts *greTunnels) closeAll() error {
 	return errors.Join(errs...)
 }
 
-func (s *server) greList(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, s.d.gre.list())
-}
+// AddTunnel makes a tunnel (POST /nslab/gre).
+func (c *Controller) AddTunnel(spec Tunnel) (Tunnel, error) { return c.tunnels.add(spec) }
 
-func (s *server) greCreate(w http.ResponseWriter, r *http.Request) error {
-	var req GRETunnel
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	t, err := s.d.gre.add(req)
-	if err != nil {
-		return err
-	}
-	s.log.Printf("gre %s: local %s remote %s bridge %q: %s, mtu %d", t.Name, t.Local, t.Remote, t.Bridge, t.Impl, t.MTU)
-	return writeJSON(w, http.StatusCreated, t)
-}
+// Tunnels lists the tunnels, sorted by name (GET /nslab/gre).
+func (c *Controller) Tunnels() []Tunnel { return c.tunnels.list() }
 
-func (s *server) greDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := s.d.gre.remove(r.PathValue("name")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
+// RemoveTunnel removes one (DELETE /nslab/gre/NAME).
+func (c *Controller) RemoveTunnel(name string) error { return c.tunnels.remove(name) }
