@@ -12,6 +12,7 @@ import (
 	"github.com/nslab/nslab/netimpl/host"
 	"github.com/nslab/nslab/netimpl/null"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // fakeDriver is a driver with interfaces, like the bridge driver to come:
@@ -203,15 +204,6 @@ func testNS(t *testing.T) (string, string) {
 	return path, prefix
 }
 
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	ino, err := netns.Inode(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ino
-}
-
 func TestSandboxKinds(t *testing.T) {
 	needRoot(t)
 	hostNS, prefix := testNS(t)
@@ -233,7 +225,7 @@ func TestSandboxKinds(t *testing.T) {
 	if err != nil || len(links) != 1 || links[0].Attrs().Name != "lo" || links[0].Attrs().Flags&net.FlagUp == 0 {
 		t.Fatalf("none sandbox: want only lo, up; got %v %v", links, err)
 	}
-	if inode(t, own.Key) == inode(t, hostNS) {
+	if nstest.Inode(t, own.Key) == nstest.Inode(t, hostNS) {
 		t.Fatal("own sandbox is the host's namespace")
 	}
 
@@ -241,7 +233,7 @@ func TestSandboxKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inode(t, hs.Key) != inode(t, hostNS) {
+	if nstest.Inode(t, hs.Key) != nstest.Inode(t, hostNS) {
 		t.Fatal("host sandbox is not the host's namespace")
 	}
 	if _, err := e.Join(hs.ID, "host", netimpl.EndpointSpec{Name: "hm"}); err != nil {
@@ -252,7 +244,7 @@ func TestSandboxKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inode(t, sh.Key) != inode(t, own.Key) || sh.Kind != netimpl.SandboxShared || sh.SharedWith != own.ID {
+	if nstest.Inode(t, sh.Key) != nstest.Inode(t, own.Key) || sh.Kind != netimpl.SandboxShared || sh.SharedWith != own.ID {
 		t.Fatalf("shared sandbox %+v is not cm08's namespace", sh)
 	}
 
