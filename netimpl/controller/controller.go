@@ -86,8 +86,9 @@ type Controller struct {
 // firewall (Docker's chains in the host's namespace), the bridge and
 // macvlan drivers, with --cluster-store the store's client and the overlay
 // driver, the engine with Docker's predefined networks, and the store's
-// watch. It runs in the host's namespace, on any of hostd's threads. On
-// error nothing of it is left.
+// watch. It acts in the namespace of the process's main thread, which the
+// caller has made sure is a virtual host's and never the machine's own
+// (hostd refuses to run there). On error nothing of it is left.
 func New(cfg hostdconfig.Config, opts Options) (_ *Controller, err error) {
 	defaultBridge, err := defaultBridgeSpec(cfg)
 	if err != nil {

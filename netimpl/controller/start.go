@@ -8,6 +8,7 @@ import (
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/dns"
 	"github.com/nslab/nslab/netimpl/firewall"
+	"github.com/nslab/nslab/undo"
 )
 
 // SandboxRequest is what the network side of a container's start needs to
@@ -89,39 +90,45 @@ type join struct {
 // background (Started.Wait); the services of its endpoints follow (ports,
 // link rules, embedded DNS). On error nothing is left; a start whose
 // later steps fail is undone with Stop, as is the container's exit.
-func (c *Controller) Start(req SandboxRequest) (*Started, error) {
+func (c *Controller) Start(req SandboxRequest) (_ *Started, err error) {
 	req.Networks = maps.Clone(req.Networks)
-	spec := netimpl.SandboxSpec{ContainerID: req.ContainerID, PinName: c.cfg.NetNSPrefix + req.Name, Host: req.Host, Share: req.Share}
-	if req.Share != "" {
-		sb, err := c.eng.NewSandbox(spec)
-		if err != nil {
+	if req.Networks == nil {
+		req.Networks = map[string]EndpointConfig{}
+	}
+	var joins []join
+	if req.Share == "" {
+		if joins, err = c.joinSpecs(req); err != nil {
 			return nil, err
 		}
-		st := &Started{Sandbox: sb, done: make(chan struct{})}
-		close(st.done)
-		return st, c.record(req, st)
 	}
-	joins, err := c.joinSpecs(req)
+	sb, err := c.eng.NewSandbox(netimpl.SandboxSpec{ContainerID: req.ContainerID, PinName: c.cfg.NetNSPrefix + req.Name, Host: req.Host, Share: req.Share})
 	if err != nil {
 		return nil, err
 	}
-	sb, err := c.eng.NewSandbox(spec)
-	if err != nil {
-		return nil, err
-	}
-	st := &Started{Sandbox: sb, done: make(chan struct{})}
-	err = c.writeFiles(req)
-	if err == nil {
-		err = c.record(req, st)
-	}
-	if err != nil {
+	var u undo.Steps
+	defer u.OnError(&err)
+	u.Add(func() {
 		if derr := c.eng.DeleteSandbox(sb.ID); derr != nil {
 			c.log.Printf("container %s: undo sandbox: %v", req.Name, derr)
 		}
+	})
+	if req.Share == "" {
+		if err := c.writeFiles(req); err != nil {
+			return nil, err
+		}
+	}
+	st := &Started{Sandbox: sb, done: make(chan struct{})}
+	rec, err := c.record(req, st)
+	if err != nil {
 		return nil, err
 	}
+	if req.Share != "" {
+		// Another container's namespace: its files and endpoints serve.
+		close(st.done)
+		return st, nil
+	}
 	go func() {
-		st.err = c.join(c.sandboxOf(req.ContainerID), joins)
+		st.err = c.join(rec, joins)
 		close(st.done)
 	}()
 	return st, nil
@@ -148,14 +155,15 @@ func (c *Controller) joinSpecs(req SandboxRequest) ([]join, error) {
 
 // record keeps a started container's sandbox; a container has one at a
 // time.
-func (c *Controller) record(req SandboxRequest, st *Started) error {
+func (c *Controller) record(req SandboxRequest, st *Started) (*sandbox, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, dup := c.sandboxes[req.ContainerID]; dup {
-		return netimpl.Errorf(netimpl.KindConflict, "container %s: its network is started already", req.Name)
+		return nil, netimpl.Errorf(netimpl.KindConflict, "container %s: its network is started already", req.Name)
 	}
-	c.sandboxes[req.ContainerID] = &sandbox{Sandbox: st.Sandbox, req: req, started: st}
-	return nil
+	sb := &sandbox{Sandbox: st.Sandbox, req: req, started: st}
+	c.sandboxes[req.ContainerID] = sb
+	return sb, nil
 }
 
 // sandboxOf is the record of a started container, nil if none.
