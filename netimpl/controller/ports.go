@@ -173,7 +173,7 @@ var (
 
 // ipv6Listenable is libnetwork's netutils.IsV6Listenable: whether [::1]
 // can be listened on in the host's namespace (not with ipv6.disable=1).
-// hostd's main thread, and so this check, is in the virtual host's.
+// The calling thread, and so this check, is in the virtual host's.
 func ipv6Listenable() bool {
 	v6Once.Do(func() {
 		if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
