@@ -127,18 +127,13 @@ func New(cfg hostdconfig.Config, opts Options) (_ *Controller, err error) {
 
 // openFirewall makes the firewall backend in the calling thread's
 // namespace, the host's, and writes Docker's chains, leaving the FORWARD
-// policy as dockerd would (forwardPolicy).
+// policy as dockerd would (forwardPolicy). The iptables tools it runs are
+// run under the daemon's guard.
 func (c *Controller) openFirewall(u *undo.Steps) error {
-	var backend firewall.Backend
-	// New runs `iptables --version`.
-	err := c.guard(func() (err error) {
-		backend, err = firewall.NewWithOptions(c.cfg.Firewall, firewall.Options{Hairpin: c.cfg.NoUserlandProxy})
-		return err
-	})
+	fw, err := firewall.NewWithOptions(c.cfg.Firewall, firewall.Options{Hairpin: c.cfg.NoUserlandProxy, Exec: c.guard})
 	if err != nil {
 		return err
 	}
-	fw := guarded{Backend: backend, guard: c.guard}
 	u.Add(func() { fw.Close() })
 	fp := noteForwardPolicy(c.guard, c.cfg.Firewall)
 	if err := fw.Setup(); err != nil {
