@@ -53,6 +53,8 @@ type Container struct {
 	exitWaiters   []chan int
 	removeWaiters []chan int
 	execIDs       []string
+	// linkEnv are the variables of its --link targets, for its processes.
+	linkEnv []string
 }
 
 // run is one execution of a container's command.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/controller"
 )
 
 // Docker's texts for network-mode conflicts (runconfig, all HTTP 400).
@@ -22,10 +23,6 @@ const (
 	msgConflictNetworkHosts             = "conflicting options: custom host-to-IP mapping and the network mode"
 	msgConflictNetworkPublishPorts      = "conflicting options: port publishing and the container type network mode"
 	msgConflictNetworkExposePorts       = "conflicting options: port exposing and the container type network mode"
-	msgUnsupportedNetworkAndIP          = "user specified IP address is supported on user defined networks only"
-	msgUnsupportedNetworkAndAlias       = "network-scoped alias is supported only for containers in user defined networks"
-	msgConflictSharedNetwork            = "container sharing network namespace with another container or host cannot be connected to any other network"
-	msgConflictHostNetwork              = "container cannot be disconnected from host network or connected to host network"
 )
 
 // validateNetMode applies Docker's checks of a network mode against the
@@ -52,26 +49,6 @@ func validateNetMode(cfg *ContainerConfig, hc *HostConfig) error {
 		return badRequest(msgConflictNetworkExposePorts)
 	case mode.isHost() && len(hc.Links) > 0:
 		return badRequest(msgConflictHostNetworkAndLinks)
-	}
-	return nil
-}
-
-// userDefined is Docker's NetworkMode.IsUserDefined.
-func userDefined(name string) bool {
-	_, isContainer := netMode(name).container()
-	return !isContainer && !netimpl.IsPredefinedName(name)
-}
-
-// checkEndpointConfig refuses what Docker refuses on its own networks.
-func checkEndpointConfig(network string, es *EndpointSettings) error {
-	if es == nil || userDefined(network) {
-		return nil
-	}
-	if es.IPAMConfig != nil && (es.IPAMConfig.IPv4Address != "" || es.IPAMConfig.IPv6Address != "" || len(es.IPAMConfig.LinkLocalIPs) > 0) {
-		return badRequest(msgUnsupportedNetworkAndIP)
-	}
-	if len(es.Aliases) > 0 {
-		return badRequest(msgUnsupportedNetworkAndAlias)
 	}
 	return nil
 }
@@ -156,17 +133,12 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 			}
 			// "default" is the daemon's default network (the CLI sends it).
 			name := netMode(ref).network()
-			if n, err := d.eng.Network(name); err == nil {
+			if n, err := d.ctl.Network(name); err == nil {
 				name = n.Name
 				es.NetworkID = n.ID
 			}
-			if err := checkEndpointConfig(name, es); err != nil {
+			if err := controller.CheckEndpoint(name, endpointConfig(es)); err != nil {
 				return nil, err
-			}
-			if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address != "" {
-				if _, err := parseIPv4(es.IPAMConfig.IPv4Address); err != nil {
-					return nil, err
-				}
 			}
 			networks[name] = es
 		}

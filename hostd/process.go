@@ -245,13 +245,7 @@ func (d *Daemon) monitor(c *Container, r *run) {
 		f.Close()
 	}
 	c.streams.endRun()
-	d.mu.Lock()
-	sb := c.sandbox
-	d.mu.Unlock()
-	d.netDown(c)
-	if err := d.eng.DeleteSandbox(sb.ID); err != nil {
-		d.log.Printf("container %s: release network: %v", c.Name, err)
-	}
+	d.stopNetwork(c)
 	d.mu.Lock()
 	c.state = stateExited
 	c.exitCode = code

@@ -40,22 +40,16 @@ func (d *Daemon) startLocked(c *Container) error {
 	}
 	d.mu.Unlock()
 
-	if err := d.resolveLinks(c); err != nil {
-		return d.startFailed(c, err)
-	}
-	ns, err := d.setupNetwork(c)
+	links, err := d.resolveLinks(c)
 	if err != nil {
-		d.netDown(c)
 		return d.startFailed(c, err)
 	}
-	undo := func() {
-		// The joins may still run: let them end before the sandbox goes.
-		ns.joined.wait()
-		d.netDown(c)
-		if derr := d.eng.DeleteSandbox(ns.sandbox.ID); derr != nil {
-			d.log.Printf("container %s: undo sandbox: %v", c.Name, derr)
-		}
+	ns, err := d.setupNetwork(c, links)
+	if err != nil {
+		return d.startFailed(c, err)
 	}
+	// The joins may still run: Stop lets them end before the sandbox goes.
+	undo := func() { d.stopNetwork(c) }
 	env := d.processEnv(c, c.Config.Tty)
 	path, argv, err := d.resolveCommand(c.argv(), env, c.workDir())
 	if err != nil {

@@ -161,17 +161,8 @@ func (e *Engine) CreateNetworkID(id string, spec NetworkSpec) (Network, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if spec.Name == "" {
-		return Network{}, Errorf(KindInvalid, "invalid name: %s", spec.Name)
-	}
-	if IsPredefinedName(spec.Name) {
-		// Docker 20.10's text, trailing space included.
-		return Network{}, Errorf(KindForbidden, "operation is not permitted on predefined %s network ", spec.Name)
-	}
-	for _, n := range e.networks {
-		if n.Name == spec.Name {
-			return Network{}, Errorf(KindConflict, "network with name %s already exists", spec.Name)
-		}
+	if err := e.checkName(spec.Name); err != nil {
+		return Network{}, err
 	}
 	if _, dup := e.networks[id]; dup {
 		return Network{}, Errorf(KindConflict, "network with id %s already exists", id)
@@ -181,6 +172,31 @@ func (e *Engine) CreateNetworkID(id string, spec NetworkSpec) (Network, error) {
 		return Network{}, err
 	}
 	return n.clone(), nil
+}
+
+// CheckName applies Docker's rules for the name of a new network: not
+// empty, not one Docker reserves, not one of an existing network. A
+// global network checks it before the cluster store is asked.
+func (e *Engine) CheckName(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.checkName(name)
+}
+
+func (e *Engine) checkName(name string) error {
+	if name == "" {
+		return Errorf(KindInvalid, "invalid name: %s", name)
+	}
+	if IsPredefinedName(name) {
+		// Docker 20.10's text, trailing space included.
+		return Errorf(KindForbidden, "operation is not permitted on predefined %s network ", name)
+	}
+	for _, n := range e.networks {
+		if n.Name == name {
+			return Errorf(KindConflict, "network with name %s already exists", name)
+		}
+	}
+	return nil
 }
 
 func (e *Engine) createNetwork(spec NetworkSpec, id string, predefined bool) (*Network, error) {

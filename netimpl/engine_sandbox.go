@@ -192,7 +192,7 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 			return Endpoint{}, Errorf(KindForbidden, "endpoint with name %s already exists in network %s", spec.Name, n.Name)
 		}
 	}
-	if err := e.checkModes(sb, info); err != nil {
+	if err := e.checkSandboxModes(sb, info); err != nil {
 		return Endpoint{}, err
 	}
 	if spec.MAC != nil {
@@ -201,7 +201,8 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 		}
 	}
 	if spec.IPv4.IsValid() && !info.Addressing {
-		return Endpoint{}, Errorf(KindInvalid, "user specified IP address is supported only when connecting to networks with user configured subnets")
+		// A network without addressing has no subnet, the user's or not.
+		return Endpoint{}, Errorf(KindInvalid, msgUserSpecifiedIP)
 	}
 	ep := &Endpoint{
 		ID:          NewID(),
@@ -244,18 +245,15 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 	return ep.clone(), nil
 }
 
-// checkModes applies Docker's rules: a shared namespace joins nothing, the
-// host's namespace joins only host networks, a none sandbox nothing else.
-func (e *Engine) checkModes(sb *sandbox, info DriverInfo) error {
-	if sb.Kind == SandboxShared || info.HostNamespace != (sb.Kind == SandboxHost) {
+// checkModes applies Docker's rules to a sandbox of kind, on networks of
+// the drivers joined, that joins a network of the driver info: a shared
+// namespace joins nothing, the host's namespace joins only host networks,
+// a none sandbox nothing else.
+func checkModes(kind SandboxKind, joined []DriverInfo, info DriverInfo) error {
+	if kind == SandboxShared || info.HostNamespace != (kind == SandboxHost) {
 		return Errorf(KindInvalid, msgConflictSharedNetwork)
 	}
-	for _, epID := range sb.endpoints {
-		other, err := e.reg.Driver(e.networks[e.endpoints[epID].NetworkID].Driver)
-		if err != nil {
-			return err
-		}
-		oi := other.Info()
+	for _, oi := range joined {
 		if oi.HostNamespace || info.HostNamespace {
 			return Errorf(KindInvalid, msgConflictSharedNetwork)
 		}
@@ -264,6 +262,55 @@ func (e *Engine) checkModes(sb *sandbox, info DriverInfo) error {
 		}
 	}
 	return nil
+}
+
+// checkSandboxModes applies checkModes to a sandbox and its endpoints.
+func (e *Engine) checkSandboxModes(sb *sandbox, info DriverInfo) error {
+	joined := make([]DriverInfo, 0, len(sb.endpoints))
+	for _, epID := range sb.endpoints {
+		ji, err := e.driverInfo(e.networks[e.endpoints[epID].NetworkID])
+		if err != nil {
+			return err
+		}
+		joined = append(joined, ji)
+	}
+	return checkModes(sb.Kind, joined, info)
+}
+
+// CheckJoin applies the rules a join checks (checkModes) to a container
+// that is not running, whose next start will join its networks: a sandbox
+// of kind, configured on the networks joined (names or ids; one that no
+// longer exists is passed over, its start will say so), asked to join
+// network as well.
+func (e *Engine) CheckJoin(kind SandboxKind, joined []string, network string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, err := e.findNetwork(network)
+	if err != nil {
+		return err
+	}
+	info, err := e.driverInfo(n)
+	if err != nil {
+		return err
+	}
+	var infos []DriverInfo
+	for _, ref := range joined {
+		if jn, err := e.findNetwork(ref); err == nil {
+			if ji, err := e.driverInfo(jn); err == nil {
+				infos = append(infos, ji)
+			}
+		}
+	}
+	return checkModes(kind, infos, info)
+}
+
+// driverInfo is the Info of a network's driver.
+func (e *Engine) driverInfo(n *Network) (DriverInfo, error) {
+	d, err := e.reg.Driver(n.Driver)
+	if err != nil {
+		return DriverInfo{}, err
+	}
+	return d.Info(), nil
 }
 
 // Leave disconnects a sandbox from a network.

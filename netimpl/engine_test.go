@@ -12,6 +12,7 @@ import (
 	"github.com/nslab/nslab/netimpl/host"
 	"github.com/nslab/nslab/netimpl/null"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // fakeDriver is a driver with interfaces, like the bridge driver to come:
@@ -130,6 +131,52 @@ func TestNetworkLookup(t *testing.T) {
 	wantKind(t, err, netimpl.KindNotFound, "network a not found")
 }
 
+// A container that is not running is checked by the rules its next
+// start's joins will apply: nothing joins a shared namespace, the host's
+// namespace joins host networks only, none joins nothing else; the
+// network it is to join must exist, and a configured one that is gone is
+// passed over.
+func TestCheckJoinOfAStoppedContainer(t *testing.T) {
+	e := newEngine(t, "", &fakeDriver{})
+	if _, err := e.CreateNetwork(netimpl.NetworkSpec{Name: "f1", Driver: "fake"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateNetwork(netimpl.NetworkSpec{Name: "f2", Driver: "fake"}); err != nil {
+		t.Fatal(err)
+	}
+	const shared = "container sharing network namespace with another container or host cannot be connected to any other network"
+	const none = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+	for _, c := range []struct {
+		kind    netimpl.SandboxKind
+		joined  []string
+		network string
+		want    string // "" for allowed
+	}{
+		{netimpl.SandboxOwn, []string{"f1"}, "f2", ""},
+		{netimpl.SandboxOwn, []string{"f1", "gone"}, "f2", ""},
+		{netimpl.SandboxOwn, nil, "none", ""},
+		{netimpl.SandboxShared, nil, "f1", shared},
+		{netimpl.SandboxOwn, []string{"f1"}, "host", shared},
+		{netimpl.SandboxHost, []string{"host"}, "f1", shared},
+		{netimpl.SandboxHost, []string{"host"}, "none", shared},
+		{netimpl.SandboxOwn, []string{"none"}, "f1", none},
+		{netimpl.SandboxOwn, []string{"f1"}, "none", none},
+	} {
+		err := e.CheckJoin(c.kind, c.joined, c.network)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%v on %v joins %s: %v", c.kind, c.joined, c.network, err)
+			}
+			continue
+		}
+		if netimpl.KindOf(err) != netimpl.KindInvalid || err.Error() != c.want {
+			t.Errorf("%v on %v joins %s: %v, want 400 %q", c.kind, c.joined, c.network, err, c.want)
+		}
+	}
+	err := e.CheckJoin(netimpl.SandboxOwn, nil, "nope")
+	wantKind(t, err, netimpl.KindNotFound, "network nope not found")
+}
+
 func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces")
@@ -157,15 +204,6 @@ func testNS(t *testing.T) (string, string) {
 	return path, prefix
 }
 
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	ino, err := netns.Inode(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ino
-}
-
 func TestSandboxKinds(t *testing.T) {
 	needRoot(t)
 	hostNS, prefix := testNS(t)
@@ -187,7 +225,7 @@ func TestSandboxKinds(t *testing.T) {
 	if err != nil || len(links) != 1 || links[0].Attrs().Name != "lo" || links[0].Attrs().Flags&net.FlagUp == 0 {
 		t.Fatalf("none sandbox: want only lo, up; got %v %v", links, err)
 	}
-	if inode(t, own.Key) == inode(t, hostNS) {
+	if nstest.Inode(t, own.Key) == nstest.Inode(t, hostNS) {
 		t.Fatal("own sandbox is the host's namespace")
 	}
 
@@ -195,7 +233,7 @@ func TestSandboxKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inode(t, hs.Key) != inode(t, hostNS) {
+	if nstest.Inode(t, hs.Key) != nstest.Inode(t, hostNS) {
 		t.Fatal("host sandbox is not the host's namespace")
 	}
 	if _, err := e.Join(hs.ID, "host", netimpl.EndpointSpec{Name: "hm"}); err != nil {
@@ -206,7 +244,7 @@ func TestSandboxKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inode(t, sh.Key) != inode(t, own.Key) || sh.Kind != netimpl.SandboxShared || sh.SharedWith != own.ID {
+	if nstest.Inode(t, sh.Key) != nstest.Inode(t, own.Key) || sh.Kind != netimpl.SandboxShared || sh.SharedWith != own.ID {
 		t.Fatalf("shared sandbox %+v is not cm08's namespace", sh)
 	}
 

@@ -1,4 +1,4 @@
-package hostd
+package controller
 
 import (
 	"bytes"
@@ -13,17 +13,17 @@ import (
 // forwarding is already on in the host's namespace and the iptables FORWARD
 // policy then. dockerd 20.10 (setupIPForwarding) sets FORWARD to DROP only
 // when it turns forwarding on itself; when forwarding was already on, the
-// policy stays as it was. The firewall's Setup always sets DROP, so hostd
-// puts the old policy back afterwards (restore).
+// policy stays as it was. The firewall's Setup always sets DROP, so the
+// controller puts the old policy back afterwards (restore).
 type forwardPolicy struct {
 	wasOn  bool
 	policy string // "" when unknown
 }
 
-func noteForwardPolicy(r *reaper, kind string) forwardPolicy {
+func noteForwardPolicy(guard func(func() error) error, kind string) forwardPolicy {
 	var fp forwardPolicy
-	// hostd's main thread never leaves the host's namespace, so /proc/sys
-	// here is the virtual host's.
+	// No thread of hostd but a throwaway one leaves the host's namespace,
+	// so /proc/sys here is the virtual host's.
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	fp.wasOn = err == nil && bytes.HasPrefix(b, []byte("1"))
 	if !fp.wasOn {
@@ -31,14 +31,16 @@ func noteForwardPolicy(r *reaper, kind string) forwardPolicy {
 	}
 	if kind == firewall.KindNFTables {
 		// The nftables backend's FORWARD chain is its own, in a table of
-		// its own: before hostd there was none, so nothing of its tables
+		// its own: before the controller there was none, so nothing of its tables
 		// dropped forwarded traffic, and nothing should after.
 		fp.policy = firewall.PolicyAccept
 		return fp
 	}
-	r.beginForeign()
-	out, err := exec.Command("iptables", "-w", "-S", "FORWARD").Output()
-	r.endForeign()
+	var out []byte
+	err = guard(func() (err error) {
+		out, err = exec.Command("iptables", "-w", "-S", "FORWARD").Output()
+		return err
+	})
 	if err != nil {
 		return fp
 	}

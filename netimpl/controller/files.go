@@ -1,4 +1,4 @@
-package hostd
+package controller
 
 import (
 	"fmt"
@@ -7,8 +7,10 @@ import (
 )
 
 // The files a container sees over /etc/hosts, /etc/resolv.conf and
-// /etc/hostname live in its state directory, like Docker's
-// /var/lib/docker/containers/<id>/{hosts,resolv.conf,hostname}.
+// /etc/hostname live where its daemon keeps its state, like Docker's
+// /var/lib/docker/containers/<id>/{hosts,resolv.conf,hostname}; the
+// controller writes them as libnetwork's sandbox writes hosts and
+// resolv.conf, and keeps /etc/hosts up to date as networks come and go.
 
 // hostsDefaults are the lines Docker writes first in every /etc/hosts.
 var hostsDefaults = []string{
@@ -118,4 +120,61 @@ func deleteHostsEntries(path string, names []string) error {
 		out.WriteString(l + "\n")
 	}
 	return writeInPlace(path, out.String())
+}
+
+// writeFiles writes a starting container's hosts, resolv.conf and
+// hostname. A host-mode container gets the host's: its /etc/hosts copied
+// as Docker copies it, the lab's resolvers (a virtual host's resolv.conf
+// is the lab's, never the machine's: nothing in a lab may name a resolver
+// outside it, and a dockerd in the same host copies this same file) and
+// the host's hostname. Any other container's hosts file is empty until
+// its addresses are known (join), but must exist to be bound over
+// /etc/hosts.
+func (c *Controller) writeFiles(req SandboxRequest) error {
+	if req.Host {
+		if err := copyFile("/etc/hosts", req.HostsPath); err != nil {
+			return fmt.Errorf("container %s: hosts: %w", req.Name, err)
+		}
+		if err := writeInPlace(req.ResolvConfPath, resolvConf(c.cfg.DNS, nil, nil)); err != nil {
+			return fmt.Errorf("container %s: resolv.conf: %w", req.Name, err)
+		}
+		if err := writeInPlace(req.HostnamePath, c.hostname+"\n"); err != nil {
+			return fmt.Errorf("container %s: hostname: %w", req.Name, err)
+		}
+		return nil
+	}
+	for _, f := range []struct{ path, content string }{
+		{req.HostsPath, ""},
+		{req.ResolvConfPath, c.containerResolvConf(req)},
+		{req.HostnamePath, req.Hostname + "\n"},
+	} {
+		if err := writeInPlace(f.path, f.content); err != nil {
+			return fmt.Errorf("container %s: %w", req.Name, err)
+		}
+	}
+	return nil
+}
+
+// extraHosts are the lines of --add-host ("name:ip") and of the links,
+// which Docker writes before the container's own.
+func extraHosts(req SandboxRequest) []hostsEntry {
+	var extra []hostsEntry
+	for _, h := range req.ExtraHosts {
+		if name, ip, ok := strings.Cut(h, ":"); ok {
+			extra = append(extra, hostsEntry{IP: ip, Names: []string{name}})
+		}
+	}
+	for _, l := range req.Links {
+		extra = append(extra, hostsEntry{IP: l.IP.String(), Names: l.Names})
+	}
+	return extra
+}
+
+// hostNames is what Docker writes after the container's address in its
+// own /etc/hosts: hostname (with the domain first when there is one).
+func hostNames(req SandboxRequest) []string {
+	if req.Domainname != "" {
+		return []string{req.Hostname + "." + req.Domainname, req.Hostname}
+	}
+	return []string{req.Hostname}
 }
