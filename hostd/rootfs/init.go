@@ -1,0 +1,328 @@
+// Package rootfs gives a container its own root filesystem and starts its
+// command in it, as runc's init does: hostd re-executes its own binary as
+// the container's first process (PID 1 of a new PID namespace, in new
+// mount, IPC and UTS namespaces and the container's network namespace);
+// this package's init function recognises that process, reads the spec
+// hostd sends, mounts the overlay of the image's layers with /proc, /dev,
+// /sys and the container's mounts, pivots into it, waits for hostd's go
+// (the network is ready), switches to the container's user and executes
+// the command, which stays PID 1.
+//
+// The package imports nothing but syscall, unsafe and errors, so that its init runs
+// among the very first of hostd's binary: the container's start pays for
+// Go's runtime start-up and a few package initialisers, not for those of
+// hostd's network engine (see cmd/nslab-hostd for the measurement).
+package rootfs
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// The environment variable that marks hostd's re-executed binary as a
+// container's init; the init's environment holds nothing else, and the
+// command gets the spec's environment.
+const (
+	InitEnv = "_NSLAB_CONTAINER_INIT=1"
+	initKey = "_NSLAB_CONTAINER_INIT"
+)
+
+// The init's descriptors beside stdin, stdout and stderr.
+const (
+	// SpecFD is the read end of the spec pipe: the spec (a 4-byte
+	// little-endian length, then Spec.Marshal), later the go byte.
+	SpecFD = 3
+	// StatusFD is the write end of the status pipe, closed on exec: EOF
+	// means the command runs; an encoded Error means it does not.
+	StatusFD = 4
+	// ConsoleFD (with Spec.Tty) is a unix socket the terminal's master
+	// is sent on.
+	ConsoleFD = 5
+)
+
+// Go is the byte hostd writes once the container may run its command.
+const Go = 'g'
+
+func init() {
+	if v, ok := syscall.Getenv(initKey); !ok || initKey+"="+v != InitEnv {
+		return
+	}
+	// Package initialisers run on the main thread, locked to it: every
+	// per-thread attribute set below (credentials, bounding set) is the
+	// exec'd command's.
+	runInit()
+}
+
+// runInit is the container's init. It never returns.
+func runInit() {
+	closeOnExec(StatusFD)
+	var s Spec
+	b, err := readSpec()
+	if err == nil {
+		err = s.Unmarshal(b)
+	}
+	if err != nil {
+		fail(setupError("container init: read spec", err))
+	}
+	slave, e := s.setup()
+	if e != nil {
+		fail(e)
+	}
+	var c [1]byte
+	if n, _ := syscall.Read(SpecFD, c[:]); n != 1 || c[0] != Go {
+		// hostd gave up on this start.
+		syscall.Exit(1)
+	}
+	syscall.Close(SpecFD)
+	if slave >= 0 {
+		if e := takeTerminal(slave); e != nil {
+			fail(e)
+		}
+	}
+	fail(s.Process.Exec())
+}
+
+// readSpec reads the length-prefixed spec.
+func readSpec() ([]byte, error) {
+	var n [4]byte
+	if err := readFull(SpecFD, n[:]); err != nil {
+		return nil, err
+	}
+	size := int(n[0]) | int(n[1])<<8 | int(n[2])<<16 | int(n[3])<<24
+	if size > 16<<20 {
+		return nil, syscall.E2BIG
+	}
+	b := make([]byte, size)
+	return b, readFull(SpecFD, b)
+}
+
+func readFull(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := syscall.Read(fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return syscall.EPIPE
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// fail reports e to hostd and ends the init.
+func fail(e *Error) {
+	b := e.encode()
+	syscall.Write(StatusFD, b)
+	syscall.Exit(1)
+}
+
+// setup builds the container's filesystem and pivots into it; with a
+// terminal it returns the terminal's slave.
+func (s *Spec) setup() (int, *Error) {
+	// hostd forks the init from a private copy of the machine's mounts;
+	// make sure anyway that nothing mounted here can propagate back.
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		return -1, setupError("make / rprivate", err)
+	}
+	root, err := MountRoot(s.Root, s.Layers, s.Upper, s.Work)
+	if err != nil {
+		return -1, err.(*Error)
+	}
+	defer syscall.Close(root)
+	if e := s.mountSpecial(root); e != nil {
+		return -1, e
+	}
+	for _, m := range s.Mounts {
+		if e := mountUser(root, m); e != nil {
+			return -1, e
+		}
+	}
+	if !s.Privileged {
+		if e := s.protectPaths(root); e != nil {
+			return -1, e
+		}
+	}
+	slave := -1
+	if s.Tty {
+		var e *Error
+		if slave, e = console(root); e != nil {
+			return -1, e
+		}
+	}
+	if s.ReadOnly {
+		if err := mountSetattr(root, 0, attrRdonly); err != nil {
+			return -1, setupError("make the root filesystem read-only", err)
+		}
+	}
+	if e := pivot(root); e != nil {
+		return -1, e
+	}
+	if s.Hostname != "" {
+		if err := syscall.Sethostname([]byte(s.Hostname)); err != nil {
+			return -1, setupError("sethostname", err)
+		}
+	}
+	return slave, nil
+}
+
+// console allocates the container's terminal in its own devpts, binds the
+// slave over /dev/console and sends the master to hostd.
+func console(root int) (int, *Error) {
+	ptmx, err := openat2(root, "/dev/pts/ptmx", syscall.O_RDWR|syscall.O_NOCTTY, 0, resolveInRoot|resolveNoMagiclinks)
+	if err != nil {
+		return -1, setupError("open /dev/pts/ptmx", err)
+	}
+	defer syscall.Close(ptmx)
+	var unlock, n uint32
+	if err := ioctlPtr(ptmx, ioctlTIOCSPTLCK, &unlock); err != nil {
+		return -1, setupError("unlock pty", err)
+	}
+	if err := ioctlPtr(ptmx, ioctlTIOCGPTN, &n); err != nil {
+		return -1, setupError("pty number", err)
+	}
+	slave, err := ioctlInt(ptmx, ioctlTIOCGPTPEER, syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC)
+	if err != nil {
+		return -1, setupError("open pty slave", err)
+	}
+	m, err := bindFrom(root, "dev/pts/"+itoa(uint64(n)), 0)
+	if err != nil {
+		syscall.Close(slave)
+		return -1, setupError("bind /dev/console", err)
+	}
+	if e := attach(root, "/dev/console", m, false); e != nil {
+		syscall.Close(slave)
+		return -1, e
+	}
+	if err := syscall.Sendmsg(ConsoleFD, []byte{0}, syscall.UnixRights(ptmx), nil, 0); err != nil {
+		syscall.Close(slave)
+		return -1, setupError("send the terminal to hostd", err)
+	}
+	syscall.Close(ConsoleFD)
+	return slave, nil
+}
+
+// takeTerminal makes the slave the process's stdio and controlling
+// terminal (the init is a session leader: hostd starts it with setsid).
+func takeTerminal(slave int) *Error {
+	for fd := 0; fd < 3; fd++ {
+		if err := syscall.Dup3(slave, fd, 0); err != nil {
+			return setupError("dup terminal", err)
+		}
+	}
+	syscall.Close(slave)
+	if _, err := ioctlInt(0, ioctlTIOCSCTTY, 0); err != nil {
+		return setupError("set controlling terminal", err)
+	}
+	return nil
+}
+
+// Exec runs the process in the calling thread's root (the container's):
+// it makes the working directory if needed, becomes the user with the
+// bounding set narrowed to Caps, finds the command and executes it. It
+// returns only on failure.
+func (p *Process) Exec() *Error {
+	if p.Cwd != "" {
+		if err := mkdirAll(p.Cwd); err != nil {
+			return setupError("mkdir "+p.Cwd, err)
+		}
+	}
+	u, err := LookupUser(p.User, p.GroupAdd)
+	if err != nil {
+		return err.(*Error)
+	}
+	env := p.Env
+	if !hasEnv(env, "HOME") {
+		env = append(env[:len(env):len(env)], "HOME="+u.Home)
+	}
+	if err := NarrowBoundingSet(p.Caps); err != nil {
+		return setupError("capabilities", err)
+	}
+	if err := setCredentials(u); err != nil {
+		return setupError("set user", err)
+	}
+	if p.Cwd != "" {
+		if err := syscall.Chdir(p.Cwd); err != nil {
+			return setupError("chdir to cwd ("+quote(p.Cwd)+") set in config.json failed", err)
+		}
+	}
+	if len(p.Args) == 0 {
+		return execError("", errNotInPath)
+	}
+	path, err := LookPath(p.Args[0], env)
+	if err != nil {
+		return err.(*Error)
+	}
+	err = syscall.Exec(path, p.Args, env)
+	kind := ErrCannotExecute
+	if err == syscall.ENOENT {
+		kind = ErrNotFound
+	}
+	return &Error{Kind: kind, Msg: "exec " + path + ": " + err.Error()}
+}
+
+// mkdirAll makes a directory and its parents (root's, mode 0755).
+func mkdirAll(p string) error {
+	cur := ""
+	for _, c := range components(p) {
+		cur += "/" + c
+		if err := syscall.Mkdir(cur, 0o755); err != nil && err != syscall.EEXIST {
+			return err
+		}
+	}
+	return nil
+}
+
+// setCredentials switches the calling thread to the user: supplementary
+// groups, group, then user (after which a non-root user has no
+// capability left). Only this thread: it executes the command next.
+func setCredentials(u User) error {
+	var groups *uint32
+	if len(u.Groups) > 0 {
+		groups = &u.Groups[0]
+	}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(u.Groups)), uintptr(unsafe.Pointer(groups)), 0); e != 0 {
+		return e
+	}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return e
+	}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// AllCapabilities is the bounding set of a privileged container.
+const AllCapabilities = ^uint64(0)
+
+// NarrowBoundingSet drops every capability outside mask from the calling
+// thread's bounding set: a root process it executes then has exactly
+// those (its permitted and effective sets after execve are the bounding
+// set). The drop cannot be undone, so the thread must be one that ends
+// (the init, or a netns.OnThread thread).
+func NarrowBoundingSet(mask uint64) error {
+	if mask == AllCapabilities {
+		return nil
+	}
+	b, err := readFile("/proc/sys/kernel/cap_last_cap", 64)
+	if err != nil {
+		return err
+	}
+	last, ok := atoi(trimSpace(string(b)))
+	if !ok {
+		return syscall.EINVAL
+	}
+	for c := uint32(0); c <= last; c++ {
+		if c < 64 && mask&(1<<c) != 0 {
+			continue
+		}
+		if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, syscall.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0, 0); e != 0 {
+			return e
+		}
+	}
+	return nil
+}
