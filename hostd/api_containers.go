@@ -221,8 +221,8 @@ func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	if run == nil {
 		return errNotRunning(c.ID)
 	}
-	if run.pty != nil {
-		if err := pty.Setsize(run.pty, &pty.Winsize{Rows: uint16(h), Cols: uint16(wd)}); err != nil {
+	if run.io.pty != nil {
+		if err := pty.Setsize(run.io.pty, &pty.Winsize{Rows: uint16(h), Cols: uint16(wd)}); err != nil {
 			return err
 		}
 	}
@@ -230,7 +230,7 @@ func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// containerTop lists the container's processes (those in its mount
+// containerTop lists the container's processes (those of its PID
 // namespace) with ps, like dockerd runs ps on the host.
 func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 	d := s.d
@@ -246,7 +246,7 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 		return errNotRunning(c.ID)
 	}
 	pids := map[string]bool{}
-	for _, pid := range pidsInMountNS(run.mntNS) {
+	for _, pid := range pidsInPIDNS(run.pidNS) {
 		pids[strconv.Itoa(pid)] = true
 	}
 	psArgs := r.FormValue("ps_args")

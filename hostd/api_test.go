@@ -188,8 +188,11 @@ func TestLifecycleAPI(t *testing.T) {
 	h := startHostd(t)
 	ctx := context.Background()
 	cc, err := h.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name:       "lc1",
-		Config:     &container.Config{Image: "alpine", Cmd: []string{"sleep", "100"}},
+		Name: "lc1",
+		// The command is PID 1 of its PID namespace, which ignores a
+		// signal it has no handler for: it handles SIGTERM (a bare sleep
+		// would ignore it, as in Docker).
+		Config:     &container.Config{Image: "alpine", Cmd: []string{"sh", "-c", "trap 'exit 143' TERM; sleep 100 & wait"}},
 		HostConfig: &container.HostConfig{NetworkMode: "none"},
 	})
 	if err != nil || !hex64.MatchString(cc.ID) {
@@ -200,7 +203,7 @@ func TestLifecycleAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := ins.Container
-	if c.Name != "/lc1" || c.State.Status != "created" || c.Path != "sleep" || len(c.Args) != 1 || c.Config.Hostname != cc.ID[:12] || c.HostConfig.NetworkMode != "none" || c.Platform != "linux" {
+	if c.Name != "/lc1" || c.State.Status != "created" || c.Path != "sh" || len(c.Args) != 2 || c.Config.Hostname != cc.ID[:12] || c.HostConfig.NetworkMode != "none" || c.Platform != "linux" {
 		t.Fatalf("inspect created: %+v %+v", c, c.State)
 	}
 	if _, err := h.cli.ContainerStart(ctx, "/lc1", client.ContainerStartOptions{}); err != nil {
@@ -215,7 +218,7 @@ func TestLifecycleAPI(t *testing.T) {
 	if _, err := os.Stat(c.HostsPath); err != nil {
 		t.Fatalf("hosts file: %v", err)
 	}
-	// Stop: SIGTERM ends sleep (143); the network is released.
+	// Stop: SIGTERM ends the command (143); the network is released.
 	timeout := 5
 	if _, err := h.cli.ContainerStop(ctx, "lc1", client.ContainerStopOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netimpl"
 )
 
@@ -92,6 +94,9 @@ func (d *Daemon) imageConfig(cfg *ContainerConfig) (*image.Image, error) {
 	}
 	return img, nil
 }
+
+// defaultShmSize is Docker's /dev/shm size, 64 MiB.
+const defaultShmSize = 64 << 20
 
 // create validates a create request completely, then registers the
 // container and makes its state directory.
@@ -192,6 +197,15 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		c.Config.Hostname = shortID(c.ID)
 	}
 	c.dir = filepath.Join(d.cfg.Root, "containers", c.ID)
+	c.data = filepath.Join(d.cfg.DataRoot, "containers", c.ID)
+	if !hc.Privileged && hc.MaskedPaths == nil {
+		// Docker fills in its defaults at create; inspect shows them.
+		c.HostConfig.MaskedPaths = slices.Clone(rootfs.DefaultMaskedPaths)
+		c.HostConfig.ReadonlyPaths = slices.Clone(rootfs.DefaultReadonlyPaths)
+	}
+	if c.HostConfig.ShmSize == 0 {
+		c.HostConfig.ShmSize = defaultShmSize
+	}
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -212,9 +226,14 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
+	if err := c.makeLayer(); err != nil {
+		os.RemoveAll(c.dir)
+		return nil, err
+	}
 	st, err := newStreams(c.logPath(), c.Config.Tty)
 	if err != nil {
 		os.RemoveAll(c.dir)
+		os.RemoveAll(c.data)
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
 	c.streams = st

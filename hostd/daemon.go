@@ -6,13 +6,13 @@ import (
 	"log"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
@@ -51,13 +51,11 @@ type Daemon struct {
 	svc      netServices
 	reaper   *reaper
 	hostname string
-	nsenter  string
-	// appletDir holds busybox symlinks, see makeAppletDir.
-	appletDir   string
-	appletsOnce sync.Once
-	applets     map[string]bool
-	started     time.Time
-	log         *log.Logger
+	// initLayer is the lower layer above every image's (mount points,
+	// /.dockerenv), under the data root.
+	initLayer string
+	started       time.Time
+	log           *log.Logger
 
 	mu         sync.Mutex
 	containers map[string]*Container
@@ -74,16 +72,19 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 	if err := checkNamespaces(); err != nil {
 		return nil, err
 	}
-	nsenter, err := exec.LookPath("nsenter")
-	if err != nil {
-		return nil, fmt.Errorf("hostd %s: docker exec needs nsenter (util-linux): %w", cfg.Host, err)
-	}
 	hostname, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Root, "containers"), 0o755); err != nil {
-		return nil, fmt.Errorf("hostd %s: state dir: %w", cfg.Host, err)
+	cfg.FillDefaults()
+	for _, dir := range []string{filepath.Join(cfg.Root, "containers"), filepath.Join(cfg.DataRoot, "containers")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("hostd %s: state dir: %w", cfg.Host, err)
+		}
+	}
+	initLayer := filepath.Join(cfg.DataRoot, "init")
+	if err := rootfs.InitLayer(initLayer); err != nil {
+		return nil, fmt.Errorf("hostd %s: init layer %s: %w", cfg.Host, initLayer, err)
 	}
 	defaultBridge, err := defaultBridgeSpec(cfg.DefaultBridge)
 	if err != nil {
@@ -99,11 +100,7 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 			nameservers = append(nameservers, a)
 		}
 	}
-	rp, err := newReaper()
-	if err != nil {
-		return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
-	}
-	cfg.FillDefaults()
+	rp := newReaper()
 	if cfg.ImageStore == "" {
 		cfg.ImageStore = image.StoreDir()
 	}
@@ -208,19 +205,12 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 		firewall:   fw,
 		reaper:     rp,
 		hostname:   hostname,
-		nsenter:    nsenter,
+		initLayer:  initLayer,
 		started:    time.Now(),
 		log:        logger,
 		containers: map[string]*Container{},
 		names:      map[string]string{},
 		execs:      map[string]*execInstance{},
-	}
-	if _, err := os.Stat(busyboxPath); err == nil {
-		if err := d.makeAppletDir(); err != nil {
-			eng.Close()
-			closeNet()
-			return nil, fmt.Errorf("hostd %s: busybox applets: %w", cfg.Host, err)
-		}
 	}
 	if cl != nil {
 		d.startCluster()
@@ -308,8 +298,10 @@ func (d *Daemon) Shutdown() error {
 	errs = append(errs, d.closeCluster())
 	errs = append(errs, d.bridge.Close(), d.macvlan.Close(), d.firewall.Close())
 	d.mounts.close()
-	for _, dir := range []string{"containers", "busybox"} {
-		if err := os.RemoveAll(filepath.Join(d.cfg.Root, dir)); err != nil {
+	// Each container's writable layer went with it; the data root keeps
+	// the volumes, as dockerd's does (the lab removes it with the lab).
+	for _, dir := range []string{filepath.Join(d.cfg.Root, "containers"), filepath.Join(d.cfg.DataRoot, "containers"), d.initLayer} {
+		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -42,7 +42,7 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	h.mustDocker("run", "-itd", "--name", "cm09", "--network", "container:cm08", "alpine")
 	h.mustDocker("run", "-d", "--name", "hm", "--network", "host", "alpine", "sleep", "1000")
 	// A command that leaves an orphan behind, and a detached exec.
-	h.mustDocker("run", "-d", "--name", "orphans", "--network", "none", "alpine", "sh", "-c", "sleep 1001 & sleep 1002")
+	h.mustDocker("run", "-d", "--name", "orphans", "--network", "none", "alpine", "sh", "-c", "sleep 1001 & sleep 1002; true")
 	h.mustDocker("exec", "-d", "cm08", "sleep", "1003")
 	h.mustDocker("create", "--name", "created", "--network", "none", "alpine")
 

@@ -2,7 +2,6 @@ package hostd
 
 import (
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -56,13 +55,12 @@ func (d *Daemon) startLocked(c *Container) error {
 			d.log.Printf("container %s: undo sandbox: %v", c.Name, derr)
 		}
 	}
-	env := d.processEnv(c, c.Config.Tty)
-	path, argv, err := d.resolveCommand(c.argv(), env, c.workDir())
+	spec, err := d.containerSpec(c, ns)
 	if err != nil {
 		undo()
 		return d.startFailed(c, err)
 	}
-	r, err := d.spawn(c, ns, path, argv, env)
+	r, err := d.spawn(c, ns, spec)
 	if err != nil {
 		undo()
 		return d.startFailed(c, err)
@@ -88,19 +86,13 @@ func (d *Daemon) startLocked(c *Container) error {
 // command that cannot run is Docker's 400 with exit code 127 (not found)
 // or 126 (not executable); other errors keep their own status.
 func (d *Daemon) startFailed(c *Container, err error) error {
-	msg := err.Error()
+	err = ociError("create", err)
 	code := 0
-	if _, status := statusOf(err); status != "" {
-		msg = status
+	var se *startError
+	if errors.As(err, &se) {
+		code, err = se.code, badRequest("%s", se.msg)
 	}
-	low := strings.ToLower(msg)
-	var nf *notFoundError
-	switch {
-	case errors.As(err, &nf) || strings.Contains(low, "executable file not found") || strings.Contains(low, "no such file or directory"):
-		code, err = 127, badRequest("%s", msg)
-	case strings.Contains(low, "permission denied"):
-		code, err = 126, badRequest("%s", msg)
-	}
+	_, msg := statusOf(err)
 	d.mu.Lock()
 	c.errMsg = msg
 	if code != 0 {

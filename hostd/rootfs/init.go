@@ -220,28 +220,61 @@ func takeTerminal(slave int) *Error {
 	return nil
 }
 
+// Resolved is what a process runs as and runs.
+type Resolved struct {
+	Path string
+	User User
+	Env  []string // with HOME from the user's entry when it had none
+}
+
+// Resolve finds, in the calling thread's root (the container's), who the
+// process runs as and which program it runs, and checks its working
+// directory, with runc's words for what is wrong.
+func (p *Process) Resolve() (Resolved, *Error) {
+	var r Resolved
+	u, err := LookupUser(p.User, p.GroupAdd)
+	if err != nil {
+		return r, err.(*Error)
+	}
+	r.User, r.Env = u, p.Env
+	if !hasEnv(r.Env, "HOME") {
+		r.Env = append(r.Env[:len(r.Env):len(r.Env)], "HOME="+u.Home)
+	}
+	if p.Cwd != "" {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p.Cwd, &st); err != nil {
+			return r, setupError("chdir to cwd ("+quote(p.Cwd)+") set in config.json failed", err)
+		}
+	}
+	if len(p.Args) == 0 {
+		return r, execError("", errNotInPath)
+	}
+	path, err := LookPath(p.Args[0], r.Env)
+	if err != nil {
+		return r, err.(*Error)
+	}
+	r.Path = path
+	return r, nil
+}
+
 // Exec runs the process in the calling thread's root (the container's):
-// it makes the working directory if needed, becomes the user with the
-// bounding set narrowed to Caps, finds the command and executes it. It
-// returns only on failure.
+// it makes the working directory if needed (as Docker makes WorkingDir),
+// becomes the user with the bounding set narrowed to Caps and executes the
+// command. It returns only on failure.
 func (p *Process) Exec() *Error {
 	if p.Cwd != "" {
 		if err := mkdirAll(p.Cwd); err != nil {
 			return setupError("mkdir "+p.Cwd, err)
 		}
 	}
-	u, err := LookupUser(p.User, p.GroupAdd)
-	if err != nil {
-		return err.(*Error)
-	}
-	env := p.Env
-	if !hasEnv(env, "HOME") {
-		env = append(env[:len(env):len(env)], "HOME="+u.Home)
+	r, e := p.Resolve()
+	if e != nil {
+		return e
 	}
 	if err := NarrowBoundingSet(p.Caps); err != nil {
 		return setupError("capabilities", err)
 	}
-	if err := setCredentials(u); err != nil {
+	if err := setCredentials(r.User); err != nil {
 		return setupError("set user", err)
 	}
 	if p.Cwd != "" {
@@ -249,19 +282,12 @@ func (p *Process) Exec() *Error {
 			return setupError("chdir to cwd ("+quote(p.Cwd)+") set in config.json failed", err)
 		}
 	}
-	if len(p.Args) == 0 {
-		return execError("", errNotInPath)
-	}
-	path, err := LookPath(p.Args[0], env)
-	if err != nil {
-		return err.(*Error)
-	}
-	err = syscall.Exec(path, p.Args, env)
+	err := syscall.Exec(r.Path, p.Args, r.Env)
 	kind := ErrCannotExecute
 	if err == syscall.ENOENT {
 		kind = ErrNotFound
 	}
-	return &Error{Kind: kind, Msg: "exec " + path + ": " + err.Error()}
+	return &Error{Kind: kind, Msg: "exec " + r.Path + ": " + err.Error()}
 }
 
 // mkdirAll makes a directory and its parents (root's, mode 0755).

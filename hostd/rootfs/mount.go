@@ -385,6 +385,9 @@ func (s *Spec) writeSysctls(root int) *Error {
 		}
 		p := "/proc/sys"
 		for _, c := range split(k, '.') {
+			if c == "" || contains(c, '/') {
+				return setupError("write sysctl key "+k, syscall.EINVAL)
+			}
 			p += "/" + c
 		}
 		fd, err := openat2(root, p, syscall.O_WRONLY|syscall.O_TRUNC, 0, resolveInRoot|resolveNoMagiclinks)
@@ -414,6 +417,31 @@ func pivot(root int) *Error {
 	}
 	if err := syscall.Chdir("/"); err != nil {
 		return setupError("chdir /", err)
+	}
+	return nil
+}
+
+// InitLayer makes, at dir, what Docker's per-container "-init" layer
+// holds: the mount points every container needs (/proc, /sys, /dev, the
+// files hostd binds over /etc/hosts, /etc/hostname and /etc/resolv.conf),
+// /etc/mtab and /.dockerenv. Stacked above the image's layers it is the
+// same for every container, so one per host serves all, and a start
+// writes nothing in the container's upper directory for its mounts.
+func InitLayer(dir string) error {
+	for _, d := range []string{"", "/dev", "/proc", "/sys", "/etc"} {
+		if err := syscall.Mkdir(dir+d, 0o755); err != nil && err != syscall.EEXIST {
+			return err
+		}
+	}
+	for _, f := range []string{"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/.dockerenv"} {
+		fd, err := syscall.Open(dir+f, syscall.O_CREAT|syscall.O_RDONLY|syscall.O_CLOEXEC, 0o755)
+		if err != nil {
+			return err
+		}
+		syscall.Close(fd)
+	}
+	if err := syscall.Symlink("/proc/mounts", dir+"/etc/mtab"); err != nil && err != syscall.EEXIST {
+		return err
 	}
 	return nil
 }

@@ -63,10 +63,10 @@ func Start(o Options) (*Init, error) {
 	// Arguments show in ps until the command replaces them.
 	cmd := &exec.Cmd{
 		Path: Self, Args: []string{"nslab-init"}, Env: []string{rootfs.InitEnv}, Dir: "/",
-		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
 		ExtraFiles:  []*os.File{specR, statusW},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Cloneflags: o.Cloneflags},
 	}
+	SetStdio(cmd, o.Stdin, o.Stdout, o.Stderr)
 	in := &Init{Cmd: cmd, spec: specW, status: statusR}
 	var childEnds = []*os.File{specR, statusW}
 	if o.Spec.Tty {
@@ -170,6 +170,20 @@ func (in *Init) Close() {
 		}
 	}
 	in.spec, in.status, in.console = nil, nil, nil
+}
+
+// SetStdio gives cmd the files as its standard streams; a nil file is
+// /dev/null (a nil *os.File in the io interfaces would close the stream).
+func SetStdio(cmd *exec.Cmd, in, out, errOut *os.File) {
+	if in != nil {
+		cmd.Stdin = in
+	}
+	if out != nil {
+		cmd.Stdout = out
+	}
+	if errOut != nil {
+		cmd.Stderr = errOut
+	}
 }
 
 func closeAll(fs []*os.File) {
