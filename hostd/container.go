@@ -35,6 +35,7 @@ type Container struct {
 	image   *image.Image
 	dir     string // state: hosts, resolv.conf, hostname, log (under Root)
 	data    string // writable layer (under DataRoot)
+	mounts  []*mountPoint
 	streams *streams
 	op      sync.Mutex
 

@@ -133,6 +133,9 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 	if _, err := parseSignal(cfg.StopSignal, true); err != nil {
 		return nil, err
 	}
+	if _, err := capabilities(&hc); err != nil {
+		return nil, err
+	}
 	var eps map[string]*EndpointSettings
 	if req.NetworkingConfig != nil {
 		eps = req.NetworkingConfig.EndpointsConfig
@@ -223,19 +226,36 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		return nil, conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, id)
 	}
 	c.Name = name
+	mounts, err := d.mountPoints(&c.Config, &c.HostConfig)
+	if err != nil {
+		return nil, err
+	}
+	// Validate, then act; each step undone when a later one fails.
+	var undo undoList
+	defer undo.run()
+	made, err := d.createVolumes(mounts)
+	if err != nil {
+		return nil, err
+	}
+	undo.add(func() {
+		for _, v := range made {
+			d.volumes.remove(v)
+		}
+	})
+	c.mounts = mounts
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
+	undo.add(func() { os.RemoveAll(c.dir) })
 	if err := c.makeLayer(); err != nil {
-		os.RemoveAll(c.dir)
 		return nil, err
 	}
+	undo.add(func() { os.RemoveAll(c.data) })
 	st, err := newStreams(c.logPath(), c.Config.Tty)
 	if err != nil {
-		os.RemoveAll(c.dir)
-		os.RemoveAll(c.data)
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
+	undo.clear()
 	c.streams = st
 	d.containers[c.ID] = c
 	d.names[name] = c.ID

@@ -54,8 +54,10 @@ type Daemon struct {
 	// initLayer is the lower layer above every image's (mount points,
 	// /.dockerenv), under the data root.
 	initLayer string
-	started       time.Time
-	log           *log.Logger
+	// volumes are the local volumes, under the data root.
+	volumes *volumeStore
+	started time.Time
+	log     *log.Logger
 
 	mu         sync.Mutex
 	containers map[string]*Container
@@ -81,6 +83,10 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("hostd %s: state dir: %w", cfg.Host, err)
 		}
+	}
+	volumes, err := openVolumes(filepath.Join(cfg.DataRoot, "volumes"))
+	if err != nil {
+		return nil, fmt.Errorf("hostd %s: volumes: %w", cfg.Host, err)
 	}
 	initLayer := filepath.Join(cfg.DataRoot, "init")
 	if err := rootfs.InitLayer(initLayer); err != nil {
@@ -206,6 +212,7 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 		reaper:     rp,
 		hostname:   hostname,
 		initLayer:  initLayer,
+		volumes:    volumes,
 		started:    time.Now(),
 		log:        logger,
 		containers: map[string]*Container{},
@@ -282,7 +289,7 @@ func (d *Daemon) Shutdown() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.remove(c, true)
+			errs[i] = d.remove(c, true, false)
 		}()
 	}
 	wg.Wait()

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -228,21 +227,16 @@ func (d *Daemon) execIn(r *run, p rootfs.Process, st *stdio, tty, in bool, size 
 	return proc, err
 }
 
-// execFailed reports an exec that could not start: the message goes into
-// the stream, as dockerd writes it, and the exit code is recorded (127:
-// not found, 126: anything else).
+// execFailed reports an exec that could not start, as dockerd 20.10 does:
+// the message goes into the stream and the exit code is 126.
 func (d *Daemon) execFailed(e *execInstance, io_ *execIO, err error) {
 	code := 126
-	err = ociError("exec", err)
+	err = runcError("exec", err)
+	_, msg := statusOf(err)
 	var se *startError
 	if errors.As(err, &se) {
-		code = se.code
+		msg = se.msg
 	}
-	msg := err.Error()
-	if _, status := statusOf(err); status != "" {
-		msg = status
-	}
-	msg = strings.Replace(msg, "OCI runtime exec failed: ", "OCI runtime exec failed: exec failed: ", 1)
 	d.mu.Lock()
 	e.exitCode = &code
 	d.mu.Unlock()

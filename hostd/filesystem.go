@@ -59,12 +59,42 @@ func (d *Daemon) containerSpec(c *Container, ns netSetup) (*rootfs.Spec, error) 
 		s.Sysctls = append(s.Sysctls, k+"="+v)
 	}
 	sort.Strings(s.Sysctls)
-	for _, f := range []struct{ src, dst string }{
+	d.mu.Lock()
+	mounts := c.mounts
+	d.mu.Unlock()
+	s.Mounts = d.containerMounts(c, mounts, ns)
+	return s, nil
+}
+
+// containerMounts are the container's mounts as its init makes them:
+// its volumes, binds and tmpfs, and the hosts, resolv.conf and hostname
+// files of its network (ns; for a stopped container the last start's),
+// unless it mounts one of those itself, ordered as Docker orders them.
+func (d *Daemon) containerMounts(c *Container, mounts []*mountPoint, ns netSetup) []rootfs.Mount {
+	all := slices.Clone(mounts)
+	files := []struct{ src, dst string }{
 		{ns.hosts, "/etc/hosts"}, {ns.resolv, "/etc/resolv.conf"}, {ns.hostFile, "/etc/hostname"},
-	} {
-		if f.src != "" {
-			s.Mounts = append(s.Mounts, rootfs.Mount{Kind: rootfs.Bind, Source: f.src, Target: f.dst})
+	}
+	if ns.hosts == "" {
+		d.mu.Lock()
+		files[0].src, files[1].src, files[2].src = c.hostsPath, c.resolvPath, c.hostnamePath
+		d.mu.Unlock()
+	}
+	for _, f := range files {
+		own := slices.ContainsFunc(mounts, func(m *mountPoint) bool { return m.Destination == f.dst })
+		if f.src != "" && !own {
+			// With --read-only, Docker mounts them read-only too.
+			all = append(all, &mountPoint{Type: "bind", Source: f.src, Destination: f.dst, RW: !c.HostConfig.ReadonlyRootfs})
 		}
 	}
-	return s, nil
+	sortMounts(all)
+	out := make([]rootfs.Mount, 0, len(all))
+	for _, m := range all {
+		rm := rootfs.Mount{Kind: rootfs.Bind, Source: m.Source, Target: m.Destination, ReadOnly: !m.RW}
+		if m.Type == "tmpfs" {
+			rm.Kind, rm.Source, rm.Options = rootfs.Tmpfs, "", m.options
+		}
+		out = append(out, rm)
+	}
+	return out
 }

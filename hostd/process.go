@@ -109,29 +109,44 @@ func (d *Daemon) startInit(netPath string, o launch.Options) (*launch.Init, *chi
 	return in, proc, err
 }
 
-// ociError is Docker's report of a container whose init failed: runc's
-// words, wrapped as containerd and dockerd pass them on.
-func ociError(op string, err error) error {
+// runcError is Docker's report of a container process that could not
+// start (op "create": the container's command; "exec": an exec), from
+// what its init or exec thread said: runc's words wrapped as containerd
+// and dockerd 20.10 pass them on, the HTTP status and the exit code Docker
+// records (127: not found, 126: not executable; an exec that failed is
+// always 126). A user the image does not know is dockerd's own error, not
+// runc's. Anything but a *rootfs.Error is returned as it is.
+func runcError(op string, err error) error {
 	var re *rootfs.Error
 	if !errors.As(err, &re) {
 		return err
 	}
-	msg := re.Msg
-	if re.Kind == rootfs.ErrMountType {
-		msg += ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type"
+	e := &startError{status: 500, code: 128, msg: re.Msg}
+	if re.Kind != rootfs.ErrUser {
+		msg := re.Msg
+		if re.Kind == rootfs.ErrMountType {
+			msg += ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type"
+		}
+		prefix := "failed to create shim task: OCI runtime create failed: runc create failed: "
+		if op == "exec" {
+			prefix = "OCI runtime exec failed: exec failed: "
+		}
+		e.msg = prefix + "unable to start container process: " + msg + ": unknown"
 	}
-	text := fmt.Sprintf("OCI runtime %s failed: container_linux.go:380: starting container process caused: %s: unknown", op, msg)
-	if code := re.ExitCode(); code != 0 {
-		return &startError{code: code, msg: text}
+	if c := re.ExitCode(); c != 0 {
+		e.status, e.code = 400, c
 	}
-	return errorf(500, "%s", text)
+	if op == "exec" {
+		e.code = 126
+	}
+	return e
 }
 
-// startError is a start whose command cannot run: Docker answers 400 and
-// records the exit code (127: not found, 126: not executable).
+// startError is a process that could not start, as Docker answers it.
 type startError struct {
-	code int
-	msg  string
+	status int
+	code   int
+	msg    string
 }
 
 func (e *startError) Error() string { return e.msg }
@@ -169,7 +184,7 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	}
 	close(r.done)
 	if autoRemove {
-		if err := d.remove(c, false); err != nil {
+		if err := d.remove(c, false, true); err != nil {
 			d.log.Printf("container %s: auto-remove: %v", c.Name, err)
 		}
 	}

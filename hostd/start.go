@@ -14,7 +14,7 @@ func (d *Daemon) start(c *Container) error {
 	if err != nil && err != errNotModified && c.HostConfig.AutoRemove {
 		// Docker removes an --rm container whose start failed; the CLI
 		// waits for that removal before it reports the error.
-		if rerr := d.remove(c, true); rerr != nil {
+		if rerr := d.remove(c, true, true); rerr != nil {
 			d.log.Printf("container %s: auto-remove after failed start: %v", c.Name, rerr)
 		}
 	}
@@ -40,6 +40,9 @@ func (d *Daemon) startLocked(c *Container) error {
 	d.mu.Unlock()
 
 	if err := d.resolveLinks(c); err != nil {
+		return d.startFailed(c, err)
+	}
+	if err := d.prepareMounts(c); err != nil {
 		return d.startFailed(c, err)
 	}
 	ns, err := d.setupNetwork(c)
@@ -82,20 +85,20 @@ func (d *Daemon) startLocked(c *Container) error {
 	return nil
 }
 
-// startFailed records a failed start in State.Error, as Docker does. A
-// command that cannot run is Docker's 400 with exit code 127 (not found)
-// or 126 (not executable); other errors keep their own status.
+// startFailed records a failed start in State.Error and State.ExitCode,
+// as Docker does: the command's exit code when it could not run (127, 126),
+// else 128 unless one is set already.
 func (d *Daemon) startFailed(c *Container, err error) error {
-	err = ociError("create", err)
-	code := 0
+	err = runcError("create", err)
+	code := 128
 	var se *startError
 	if errors.As(err, &se) {
-		code, err = se.code, badRequest("%s", se.msg)
+		code, err = se.code, errorf(se.status, "%s", se.msg)
 	}
 	_, msg := statusOf(err)
 	d.mu.Lock()
 	c.errMsg = msg
-	if code != 0 {
+	if c.exitCode == 0 || se != nil {
 		c.exitCode = code
 	}
 	d.mu.Unlock()

@@ -142,8 +142,9 @@ func (d *Daemon) cancelWait(c *Container, ch <-chan int) {
 }
 
 // remove deletes a container: a running one only with force (SIGKILL
-// first). Its files and log go, and "removed" waiters wake up.
-func (d *Daemon) remove(c *Container, force bool) error {
+// first). Its files, log and writable layer go, with volumes its
+// anonymous volumes (rm -v, --rm), and "removed" waiters wake up.
+func (d *Daemon) remove(c *Container, force, volumes bool) error {
 	c.op.Lock()
 	defer c.op.Unlock()
 	d.mu.Lock()
@@ -177,11 +178,15 @@ func (d *Daemon) remove(c *Container, force bool) error {
 	waiters := append(c.removeWaiters, c.exitWaiters...)
 	c.removeWaiters, c.exitWaiters = nil, nil
 	code := c.exitCode
+	var verr error
+	if volumes {
+		verr = d.removeAnonymousVolumes(c)
+	}
 	d.mu.Unlock()
 	c.streams.close()
 	// The writable layer goes with the container (its mounts went with its
 	// processes: they lived in its mount namespace only).
-	err := errors.Join(os.RemoveAll(c.dir), os.RemoveAll(c.data))
+	err := errors.Join(os.RemoveAll(c.dir), os.RemoveAll(c.data), verr)
 	for _, w := range waiters {
 		w <- code
 	}
