@@ -119,6 +119,18 @@ type Resources struct {
 	IOMaximumBandwidth   uint64
 }
 
+// MountPoint is one of a container's mounts in inspect and ps.
+type MountPoint struct {
+	Type        string `json:",omitempty"`
+	Name        string `json:",omitempty"`
+	Source      string
+	Destination string
+	Driver      string `json:",omitempty"`
+	Mode        string
+	RW          bool
+	Propagation string
+}
+
 // MountSpec is one --mount (HostConfig.Mounts).
 type MountSpec struct {
 	Type          string         `json:",omitempty"`
@@ -257,7 +269,7 @@ type ContainerJSON struct {
 	ExecIDs         []string
 	HostConfig      *HostConfig
 	GraphDriver     GraphDriver
-	Mounts          []struct{}
+	Mounts          []MountPoint
 	Config          *ContainerConfig
 	NetworkSettings *NetworkSettings
 }
@@ -289,7 +301,7 @@ type ContainerSummary struct {
 	NetworkSettings struct {
 		Networks map[string]*EndpointSettings
 	}
-	Mounts []struct{}
+	Mounts []MountPoint
 }
 
 // IPAMConfigJSON is one IPAM pool of a network.

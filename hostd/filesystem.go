@@ -20,8 +20,10 @@ func (c *Container) rootDir() string   { return filepath.Join(c.data, "rootfs") 
 
 // makeLayer makes the container's writable layer.
 func (c *Container) makeLayer() error {
+	// The upper directory's root is the container's /: 0755, as Docker's
+	// overlay2 makes it.
 	for _, d := range []string{c.upperDir(), c.workDirFS(), c.rootDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("container %s: writable layer: %w", c.Name, err)
 		}
 	}

@@ -32,6 +32,8 @@ type mountPoint struct {
 	// inherited is a mount of --volumes-from, which the container's own
 	// mounts override.
 	inherited bool
+	// tmpfsFlag is a --tmpfs mount (not listed in inspect's Mounts).
+	tmpfsFlag bool
 }
 
 // Docker's texts for mount specifications (volume/mounts).
@@ -242,7 +244,7 @@ func parseTmpfs(dst, opts string) (*mountPoint, error) {
 	if err := checkTarget("tmpfs", dst); err != nil {
 		return nil, err
 	}
-	m := &mountPoint{Type: "tmpfs", Destination: path.Clean(dst), RW: true}
+	m := &mountPoint{Type: "tmpfs", Destination: path.Clean(dst), RW: true, tmpfsFlag: true}
 	if opts == "" {
 		return m, nil
 	}

@@ -86,7 +86,7 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 		ExecIDs:        append([]string(nil), c.execIDs...),
 		HostConfig:     &hc,
 		GraphDriver:    GraphDriver{Name: "nslab"},
-		Mounts:         []struct{}{},
+		Mounts:         mountsView(c),
 		Config:         &cfg,
 		NetworkSettings: &NetworkSettings{
 			Ports:    d.publishedPorts(c),
@@ -121,7 +121,7 @@ func (d *Daemon) summary(c *Container, resolve func(string) (string, bool)) Cont
 		Labels:  c.Config.Labels,
 		State:   c.state,
 		Status:  statusText(c),
-		Mounts:  []struct{}{},
+		Mounts:  mountsView(c),
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
@@ -129,4 +129,19 @@ func (d *Daemon) summary(c *Container, resolve func(string) (string, bool)) Cont
 	s.HostConfig.NetworkMode = c.HostConfig.NetworkMode
 	s.NetworkSettings.Networks = cloneNetworks(c.networks)
 	return s
+}
+
+// mountsView lists the container's mounts as inspect and ps show them:
+// binds, volumes and --mount tmpfs (--tmpfs ones are HostConfig.Tmpfs
+// only, as in Docker). Callers hold d.mu.
+func mountsView(c *Container) []MountPoint {
+	out := []MountPoint{}
+	for _, m := range c.mounts {
+		if m.tmpfsFlag {
+			continue
+		}
+		out = append(out, MountPoint{Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination,
+			Driver: m.Driver, Mode: m.Mode, RW: m.RW, Propagation: m.Propagation})
+	}
+	return out
 }

@@ -78,13 +78,18 @@ func overlay(layers []string, upper, work string) (int, *Error) {
 }
 
 // newMount makes a detached mount of a new filesystem of type fstype with
-// the given options (KEY=VALUE, or a flag KEY) and mount attributes.
+// the given options (KEY=VALUE, or a flag KEY) and mount attributes. Its
+// source, what mountinfo shows, is fstype's name unless a "source=" option
+// says otherwise, as runc's mounts show.
 func newMount(fstype string, opts []string, attrs uint64) (int, *Error) {
 	fs, err := fsopen(fstype)
 	if err != nil {
 		return -1, setupError("fsopen "+fstype, err)
 	}
 	defer syscall.Close(fs)
+	if len(opts) == 0 || len(opts[0]) < 7 || opts[0][:7] != "source=" {
+		opts = append([]string{"source=" + fstype}, opts...)
+	}
 	for _, o := range opts {
 		k, v := o, ""
 		for i := 0; i < len(o); i++ {
@@ -208,7 +213,7 @@ var devLinks = [][2]string{
 // mountDev mounts /dev as runc does: a tmpfs with the device nodes, a new
 // devpts instance, /dev/shm and /dev/mqueue.
 func (s *Spec) mountDev(root int) *Error {
-	m, e := newMount("tmpfs", []string{"mode=755", "size=65536k"}, attrNosuid|attrNodev)
+	m, e := newMount("tmpfs", []string{"mode=755", "size=65536k"}, attrNosuid|attrNodev|attrStrictatime)
 	if e != nil {
 		return e
 	}
@@ -244,7 +249,7 @@ func (s *Spec) mountDev(root int) *Error {
 		attrs          uint64
 	}{
 		{"devpts", "/dev/pts", []string{"newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}, attrNosuid | attrNoexec},
-		{"tmpfs", "/dev/shm", []string{"mode=1777", "size=" + itoa(uint64(shmSize))}, attrNosuid | attrNodev | attrNoexec},
+		{"tmpfs", "/dev/shm", []string{"source=shm", "mode=1777", "size=" + itoa(uint64(shmSize))}, attrNosuid | attrNodev | attrNoexec},
 		{"mqueue", "/dev/mqueue", nil, attrNosuid | attrNodev | attrNoexec},
 	} {
 		m, e := newMount(d.fstype, d.opts, d.attrs)

@@ -38,10 +38,11 @@ const (
 	// oPath is O_PATH, which syscall does not name.
 	oPath = 0x200000
 
-	attrRdonly = 0x1
-	attrNosuid = 0x2
-	attrNodev  = 0x4
-	attrNoexec = 0x8
+	attrRdonly      = 0x1
+	attrNosuid      = 0x2
+	attrNodev       = 0x4
+	attrNoexec      = 0x8
+	attrStrictatime = 0x20
 
 	resolveNoMagiclinks = 0x2
 	resolveInRoot       = 0x10

@@ -30,7 +30,7 @@ type groupEntry struct {
 // thread's root, with runc's rules: a name must have an entry, a number
 // need not; without an explicit group the user's groups in /etc/group are
 // its supplementary groups.
-func LookupUser(spec string, groupAdd []string) (User, error) {
+func LookupUser(spec string, groupAdd []string) (u User, err error) {
 	userArg, groupArg := spec, ""
 	for i := 0; i < len(spec); i++ {
 		if spec[i] == ':' {
@@ -38,7 +38,7 @@ func LookupUser(spec string, groupAdd []string) (User, error) {
 			break
 		}
 	}
-	u := User{Home: "/"}
+	u = User{Home: "/"}
 	uidArg, uidNumeric := atoi(userArg)
 	name := ""
 	for _, e := range readPasswd() {
@@ -54,6 +54,11 @@ func LookupUser(spec string, groupAdd []string) (User, error) {
 		u.UID = uidArg
 	}
 	groups := readGroups()
+	defer func() {
+		// The process's supplementary groups start with its group, as
+		// Docker 20.10's containers show them (id: groups=GID,...).
+		u.Groups = dedupe(append([]uint32{u.GID}, u.Groups...))
+	}()
 	if groupArg != "" {
 		gid, ok := findGroup(groups, groupArg)
 		if !ok {
@@ -78,6 +83,20 @@ func LookupUser(spec string, groupAdd []string) (User, error) {
 		u.Groups = append(u.Groups, gid)
 	}
 	return u, nil
+}
+
+func dedupe(l []uint32) []uint32 {
+	var out []uint32
+	for _, v := range l {
+		seen := false
+		for _, o := range out {
+			seen = seen || o == v
+		}
+		if !seen {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // findGroup finds a group by name, or by number (a number need not have
