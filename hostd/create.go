@@ -12,6 +12,7 @@ import (
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/undo"
 )
 
 // Docker's texts for network-mode conflicts (runconfig, all HTTP 400).
@@ -100,7 +101,7 @@ const defaultShmSize = 64 << 20
 
 // create validates a create request completely, then registers the
 // container and makes its state directory.
-func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
+func (d *Daemon) create(name string, req *createRequest) (_ *Container, err error) {
 	name = strings.TrimPrefix(name, "/")
 	if name != "" && !validName.MatchString(name) {
 		return nil, badRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
@@ -231,13 +232,13 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		return nil, err
 	}
 	// Validate, then act; each step undone when a later one fails.
-	var undo undoList
-	defer undo.run()
+	var u undo.Steps
+	defer u.OnError(&err)
 	made, err := d.createVolumes(mounts)
 	if err != nil {
 		return nil, err
 	}
-	undo.add(func() {
+	u.Add(func() {
 		for _, v := range made {
 			d.volumes.remove(v)
 		}
@@ -246,16 +247,15 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
-	undo.add(func() { os.RemoveAll(c.dir) })
+	u.Add(func() { os.RemoveAll(c.dir) })
 	if err := c.makeLayer(); err != nil {
 		return nil, err
 	}
-	undo.add(func() { os.RemoveAll(c.data) })
+	u.Add(func() { os.RemoveAll(c.data) })
 	st, err := newStreams(c.logPath(), c.Config.Tty)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
-	undo.clear()
 	c.streams = st
 	d.containers[c.ID] = c
 	d.names[name] = c.ID
