@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
 )
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -218,7 +220,9 @@ func TestLifecycleAPI(t *testing.T) {
 	if _, err := os.Stat(c.HostsPath); err != nil {
 		t.Fatalf("hosts file: %v", err)
 	}
-	// Stop: SIGTERM ends the command (143); the network is released.
+	// Stop: SIGTERM ends the command (143) once its trap is set (PID 1
+	// drops a signal it has no handler for); the network is released.
+	waitCaught(t, c.State.Pid, unix.SIGTERM)
 	timeout := 5
 	if _, err := h.cli.ContainerStop(ctx, "lc1", client.ContainerStopOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
@@ -257,6 +261,8 @@ func TestLifecycleAPI(t *testing.T) {
 	if _, err := h.cli.ContainerRestart(ctx, "lc1", client.ContainerRestartOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
 	}
+	ins, _ = h.cli.ContainerInspect(ctx, "lc1", client.ContainerInspectOptions{})
+	waitCaught(t, ins.Container.State.Pid, unix.SIGTERM)
 	if _, err := h.cli.ContainerKill(ctx, "lc1", client.ContainerKillOptions{Signal: "TERM"}); err != nil {
 		t.Fatal(err)
 	}
@@ -420,5 +426,26 @@ func TestAttachLogsExecAPI(t *testing.T) {
 			return fmt.Errorf("exec process %d outlived its container", pid)
 		}
 		return nil
+	})
+}
+
+// waitCaught waits until the process has a handler for sig (SigCgt in
+// /proc/PID/status): a shell's trap is set.
+func waitCaught(t *testing.T, pid int, sig unix.Signal) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "SigCgt:\t"); ok {
+				mask, err := strconv.ParseUint(v, 16, 64)
+				if err == nil && mask&(1<<(uint(sig)-1)) != 0 {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("process %d has no handler for %v yet", pid, sig)
 	})
 }

@@ -56,6 +56,8 @@ type Daemon struct {
 	initLayer string
 	// volumes are the local volumes, under the data root.
 	volumes *volumeStore
+	// inits are container inits forked ahead of time.
+	inits   initPool
 	started time.Time
 	log     *log.Logger
 
@@ -304,6 +306,7 @@ func (d *Daemon) Shutdown() error {
 	errs = append(errs, d.eng.Close())
 	errs = append(errs, d.closeCluster())
 	errs = append(errs, d.bridge.Close(), d.macvlan.Close(), d.firewall.Close())
+	d.closeInits()
 	d.mounts.close()
 	// Each container's writable layer went with it; the data root keeps
 	// the volumes, as dockerd's does (the lab removes it with the lab).

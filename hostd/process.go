@@ -3,25 +3,22 @@ package hostd
 import (
 	"errors"
 	"fmt"
-	"os/exec"
+	"os"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/netimpl"
-	"github.com/nslab/nslab/netns"
 )
 
 // spawn starts the container's command as runc does: hostd's own binary,
 // re-executed as the container's init (package rootfs), is PID 1 of a new
-// PID namespace, in new mount and IPC namespaces, a new UTS namespace
-// except in host mode, and the sandbox's network namespace. The init
-// builds the root filesystem while the container's networks are joined,
-// and executes the command once they are (Docker starts the command with
-// its network ready); spawn returns when the command runs, or with why it
-// could not.
+// PID namespace, in new mount, IPC and UTS namespaces (forked ahead of
+// time, initpool.go); it joins the sandbox's network namespace (and the
+// host's UTS namespace in host mode), builds the root filesystem while the
+// container's networks are joined, and executes the command once they are
+// (Docker starts the command with its network ready). spawn returns when
+// the command runs, or with why it could not.
 func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, error) {
 	var io *stdio
 	var err error
@@ -30,23 +27,20 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 	} else if io, err = newPipes(c.Config.OpenStdin, true, true); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC)
-	if spec.Hostname != "" {
-		flags |= unix.CLONE_NEWUTS
+	in, proc, err := d.takeInit()
+	if err == nil {
+		err = d.hand(in, ns, spec, io)
 	}
-	in, proc, err := d.startInit(ns.sandbox.Key, launch.Options{
-		Spec: spec, Stdin: io.child[0], Stdout: io.child[1], Stderr: io.child[2], Cloneflags: flags,
-	})
 	io.closeChild()
 	if err != nil {
+		if in != nil {
+			endInit(in, proc)
+		}
 		io.close()
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	abort := func(err error) (*run, error) {
-		in.Close()
-		proc.signal(unix.SIGKILL)
-		<-proc.exit
-		proc.release()
+		endInit(in, proc)
 		io.close()
 		return nil, err
 	}
@@ -74,39 +68,24 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 	return r, nil
 }
 
-// startInit forks a container's init from a throwaway thread that joined
-// the mount template (the init's mount namespace is a copy of it) and the
-// network namespace at netPath.
-func (d *Daemon) startInit(netPath string, o launch.Options) (*launch.Init, *child, error) {
-	var in *launch.Init
-	var proc *child
-	err := netns.OnThread(func() error {
-		// The pin is a mount of the machine's table, absent from the
-		// template: open it first.
-		netfd, err := unix.Open(netPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open netns %s: %w", netPath, err)
-		}
-		defer unix.Close(netfd)
-		if err := d.mounts.join(); err != nil {
+// hand gives an init its container: the sandbox's network namespace (its
+// pin is a mount of the machine's table, opened here), the host's UTS
+// namespace when the container has no hostname of its own (host mode),
+// the container's stdio and spec.
+func (d *Daemon) hand(in *launch.Init, ns netSetup, spec *rootfs.Spec, io *stdio) error {
+	net, err := os.Open(ns.sandbox.Key)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", ns.sandbox.Key, err)
+	}
+	defer net.Close()
+	c := launch.Container{NetNS: net, Stdin: io.child[0], Stdout: io.child[1], Stderr: io.child[2], Spec: spec}
+	if spec.Hostname == "" {
+		if c.UTS, err = os.Open("/proc/self/ns/uts"); err != nil {
 			return err
 		}
-		if err := unix.Setns(netfd, unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("enter netns %s: %w", netPath, err)
-		}
-		o.Start = func(cmd *exec.Cmd) error {
-			p, err := d.reaper.start(cmd, cmd.Start)
-			proc = p
-			return err
-		}
-		in, err = launch.Start(o)
-		if err != nil && proc != nil {
-			<-proc.exit
-			proc.release()
-		}
-		return err
-	})
-	return in, proc, err
+		defer c.UTS.Close()
+	}
+	return in.Hand(c)
 }
 
 // runcError is Docker's report of a container process that could not

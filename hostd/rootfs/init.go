@@ -35,27 +35,52 @@ const (
 	// StatusFD is the write end of the status pipe, closed on exec: EOF
 	// means the command runs; an encoded Error means it does not.
 	StatusFD = 4
-	// ConsoleFD (with Spec.Tty) is a unix socket the terminal's master
-	// is sent on.
-	ConsoleFD = 5
+	// ControlFD is a unix socket (SOCK_SEQPACKET): hostd sends the
+	// container's descriptors on it (Handover), the init sends back the
+	// master of the container's terminal (Spec.Tty).
+	ControlFD = 5
 )
 
 // Go is the byte hostd writes once the container may run its command.
 const Go = 'g'
+
+// Handover says which descriptors hostd's control message carries, in
+// this order: the container's network namespace, then the UTS namespace
+// to share (host mode), then its stdin, stdout and stderr. An init is
+// forked before it knows its container (hostd keeps one ready), so these
+// come with the spec.
+type Handover byte
+
+const (
+	HandNet Handover = 1 << iota
+	HandUTS
+	HandStdin
+	HandStdout
+	HandStderr
+)
 
 func init() {
 	if v, ok := syscall.Getenv(initKey); !ok || initKey+"="+v != InitEnv {
 		return
 	}
 	// Package initialisers run on the main thread, locked to it: every
-	// per-thread attribute set below (credentials, bounding set) is the
-	// exec'd command's.
+	// per-thread attribute set below (namespaces joined, credentials,
+	// bounding set) is the exec'd command's.
 	runInit()
 }
 
 // runInit is the container's init. It never returns.
 func runInit() {
 	closeOnExec(StatusFD)
+	closeOnExec(ControlFD)
+	// hostd forks the init from a private copy of the machine's mounts;
+	// make sure anyway that nothing mounted here can propagate back.
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		fail(setupError("make / rprivate", err))
+	}
+	if e := takeHandover(); e != nil {
+		fail(e)
+	}
 	var s Spec
 	b, err := readSpec()
 	if err == nil {
@@ -80,6 +105,46 @@ func runInit() {
 		}
 	}
 	fail(s.Process.Exec())
+}
+
+// takeHandover waits for hostd's control message, joins the namespaces it
+// carries (this thread only: it is the one that executes the command) and
+// makes the descriptors it carries the process's stdio. EOF: hostd gave
+// this init up (it shuts down).
+func takeHandover() *Error {
+	buf, oob := make([]byte, 1), make([]byte, syscall.CmsgSpace(5*4))
+	n, oobn, _, _, err := syscall.Recvmsg(ControlFD, buf, oob, syscall.MSG_CMSG_CLOEXEC)
+	if err != nil || n == 0 {
+		syscall.Exit(1)
+	}
+	var fds []int
+	if msgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
+		fds, _ = syscall.ParseUnixRights(&msgs[0])
+	}
+	what := Handover(buf[0])
+	for _, h := range []struct {
+		bit  Handover
+		join uintptr // a namespace to join, or 0
+		fd   int     // the stdio descriptor it becomes
+	}{{HandNet, syscall.CLONE_NEWNET, -1}, {HandUTS, syscall.CLONE_NEWUTS, -1}, {HandStdin, 0, 0}, {HandStdout, 0, 1}, {HandStderr, 0, 2}} {
+		if what&h.bit == 0 {
+			continue
+		}
+		if len(fds) == 0 {
+			return setupError("container init: handover", syscall.EBADMSG)
+		}
+		fd := fds[0]
+		fds = fds[1:]
+		if h.join != 0 {
+			if _, _, e := syscall.RawSyscall(sysSetns, uintptr(fd), h.join, 0); e != 0 {
+				return setupError("join the container's namespace", e)
+			}
+		} else if err := syscall.Dup3(fd, h.fd, 0); err != nil {
+			return setupError("container init: stdio", err)
+		}
+		syscall.Close(fd)
+	}
+	return nil
 }
 
 // readSpec reads the length-prefixed spec.
@@ -123,11 +188,6 @@ func fail(e *Error) {
 // setup builds the container's filesystem and pivots into it; with a
 // terminal it returns the terminal's slave.
 func (s *Spec) setup() (int, *Error) {
-	// hostd forks the init from a private copy of the machine's mounts;
-	// make sure anyway that nothing mounted here can propagate back.
-	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
-		return -1, setupError("make / rprivate", err)
-	}
 	root, err := MountRoot(s.Root, s.Layers, s.Upper, s.Work)
 	if err != nil {
 		return -1, err.(*Error)
@@ -197,11 +257,10 @@ func console(root int) (int, *Error) {
 		syscall.Close(slave)
 		return -1, e
 	}
-	if err := syscall.Sendmsg(ConsoleFD, []byte{0}, syscall.UnixRights(ptmx), nil, 0); err != nil {
+	if err := syscall.Sendmsg(ControlFD, []byte{0}, syscall.UnixRights(ptmx), nil, 0); err != nil {
 		syscall.Close(slave)
 		return -1, setupError("send the terminal to hostd", err)
 	}
-	syscall.Close(ConsoleFD)
 	return slave, nil
 }
 

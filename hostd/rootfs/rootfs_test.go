@@ -70,12 +70,7 @@ func run(t *testing.T, s *rootfs.Spec) (string, error) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var in *launch.Init
-	err = netns.OnThread(func() error {
-		var err error
-		in, err = launch.Start(launch.Options{Spec: s, Stdout: w, Stderr: w, Cloneflags: namespaces})
-		return err
-	})
+	in, err := start(s, w)
 	w.Close()
 	if err != nil {
 		return "", err
@@ -85,6 +80,26 @@ func run(t *testing.T, s *rootfs.Spec) (string, error) {
 	b, _ := io.ReadAll(r)
 	in.Cmd.Wait()
 	return string(b), runErr
+}
+
+// start forks an init as hostd does (from a throwaway thread) and hands it
+// its container, with out as its stdout and stderr.
+func start(s *rootfs.Spec, out *os.File) (*launch.Init, error) {
+	var in *launch.Init
+	err := netns.OnThread(func() error {
+		var err error
+		in, err = launch.Fork(launch.Options{Cloneflags: namespaces})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Hand(launch.Container{Stdout: out, Stderr: out, Spec: s}); err != nil {
+		in.Close()
+		in.Cmd.Wait()
+		return nil, err
+	}
+	return in, nil
 }
 
 func mustRun(t *testing.T, s *rootfs.Spec) string {
@@ -181,12 +196,7 @@ func BenchmarkStart(b *testing.B) {
 		}
 		s := c.spec("sleep", "1000")
 		b.StartTimer()
-		var in *launch.Init
-		err := netns.OnThread(func() error {
-			var err error
-			in, err = launch.Start(launch.Options{Spec: s, Cloneflags: namespaces})
-			return err
-		})
+		in, err := start(s, nil)
 		if err == nil {
 			err = in.Run()
 		}
