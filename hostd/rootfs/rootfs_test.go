@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -208,5 +209,95 @@ func BenchmarkStart(b *testing.B) {
 		in.Cmd.Wait()
 		in.Close()
 		b.StartTimer()
+	}
+}
+
+func TestSpecRoundTrip(t *testing.T) {
+	s := rootfs.Spec{
+		Root: "/r", Layers: []string{"/l1", "/l2"}, Upper: "/u", Work: "/w", ReadOnly: true, Hostname: "h",
+		ShmSize: 1 << 20, Tty: true, Sysctls: []string{"net.ipv4.ip_forward=1"},
+		Mounts:      []rootfs.Mount{{Kind: rootfs.Bind, Source: "/s", Target: "/t", ReadOnly: true}, {Kind: rootfs.Tmpfs, Target: "/x", Options: []string{"size=1m"}}},
+		MaskedPaths: rootfs.DefaultMaskedPaths, ReadonlyPaths: rootfs.DefaultReadonlyPaths,
+		Process: rootfs.Process{Args: []string{"sh", "-c", "échø"}, Env: []string{"A=1"}, Cwd: "/", User: "1:2", GroupAdd: []string{"10"}, Caps: rootfs.DefaultCapabilities},
+	}
+	var got rootfs.Spec
+	if err := got.Unmarshal(s.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Fatalf("round trip:\n%+v\n%+v", got, s)
+	}
+	b := s.Marshal()
+	if err := got.Unmarshal(b[:len(b)-1]); err == nil {
+		t.Fatal("a truncated spec decoded")
+	}
+}
+
+// The user of --user, -u and exec -u, found in the image's /etc/passwd and
+// /etc/group as runc finds it.
+func TestLookupUser(t *testing.T) {
+	needRoot(t)
+	layer := rootfstest.Layer(t)
+	for _, tc := range []struct {
+		spec     string
+		groupAdd []string
+		want     rootfs.User
+		err      string
+	}{
+		{"", nil, rootfs.User{UID: 0, GID: 0, Groups: []uint32{0, 10}, Home: "/root"}, ""},
+		{"user", nil, rootfs.User{UID: 1000, GID: 1000, Groups: []uint32{1000, 10}, Home: "/home/user"}, ""},
+		{"1000:wheel", nil, rootfs.User{UID: 1000, GID: 10, Groups: []uint32{10}, Home: "/home/user"}, ""},
+		{"1234:5678", []string{"wheel", "42"}, rootfs.User{UID: 1234, GID: 5678, Groups: []uint32{5678, 10, 42}, Home: "/"}, ""},
+		{"nosuch", nil, rootfs.User{}, "unable to find user nosuch: no matching entries in passwd file"},
+		{"user:nosuch", nil, rootfs.User{}, "unable to find group nosuch: no matching entries in group file"},
+		{"user", []string{"nosuch"}, rootfs.User{}, "Unable to find group nosuch"},
+	} {
+		var got rootfs.User
+		var err error
+		netns.OnThread(func() error {
+			if err := syscall.Unshare(syscall.CLONE_FS); err != nil {
+				return err
+			}
+			if err := syscall.Chroot(layer); err != nil {
+				return err
+			}
+			got, err = rootfs.LookupUser(tc.spec, tc.groupAdd)
+			return nil
+		})
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%q: %v, want %q", tc.spec, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%q %v: %+v %v, want %+v", tc.spec, tc.groupAdd, got, err, tc.want)
+		}
+	}
+}
+
+// With a terminal, the init allocates it in the container's own devpts,
+// sends hostd the master and binds the slave over /dev/console.
+func TestTerminal(t *testing.T) {
+	c := newContainer(t)
+	s := c.spec("sh", "-c", "tty; ls /dev/console")
+	s.Tty = true
+	in, err := start(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	master, err := in.Console()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	if err := in.Run(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(master) // EIO once the container's side is closed
+	in.Cmd.Wait()
+	if out := strings.ReplaceAll(string(b), "\r", ""); out != "/dev/pts/0\n/dev/console\n" {
+		t.Fatalf("in the container's terminal: %q", b)
 	}
 }
