@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,10 @@ import (
 // a new UTS namespace; it serves until SIGTERM or SIGINT, then removes
 // every container and exits 0.
 func Main(args []string) int {
+	// hostd's children (containers' inits, execs, tools) must not inherit
+	// a descriptor hostd got from whoever started it: Go marks its own
+	// close-on-exec, not those.
+	unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
 	fs := flag.NewFlagSet("hostd", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of hostd.json")
 	if err := fs.Parse(args); err != nil {

@@ -88,6 +88,11 @@ func TestPIDNamespace(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\s+1 sleep 1000$`).MatchString(ps) || strings.Count(strings.TrimSpace(ps), "\n") != 3 {
 		t.Fatalf("ps in the container: %q", ps)
 	}
+	// No descriptor of hostd's (or of whoever started it) reaches the
+	// container: PID 1 has its stdio only.
+	if fds := h.mustDocker("exec", "p1", "ls", "/proc/1/fd"); strings.Join(strings.Fields(fds), " ") != "0 1 2" {
+		t.Errorf("PID 1's descriptors: %q", fds)
+	}
 	if top := h.mustDocker("top", "p1"); strings.Count(strings.TrimSpace(top), "\n") != 2 || !strings.Contains(top, "sleep 1000") || !strings.Contains(top, "sleep 1003") {
 		t.Fatalf("docker top: %q", top)
 	}

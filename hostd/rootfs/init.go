@@ -73,8 +73,9 @@ func init() {
 
 // runInit is the container's init. It never returns.
 func runInit() {
-	closeOnExec(StatusFD)
-	closeOnExec(ControlFD)
+	// Nothing but the command's stdio may reach the container: not a
+	// descriptor hostd inherited from whoever started it.
+	cloexecFrom(SpecFD)
 	// hostd forks the init from a private copy of the machine's mounts;
 	// make sure anyway that nothing mounted here can propagate back.
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
