@@ -60,6 +60,16 @@ func (s *server) archiveRequest(r *http.Request) (*Container, string, error) {
 
 // archiveHead is HEAD /containers/{id}/archive: the path's stat only.
 func (s *server) archiveHead(w http.ResponseWriter, r *http.Request) error {
+	return s.archive(w, r, false)
+}
+
+// archiveGet is GET /containers/{id}/archive (docker cp CONTAINER:PATH):
+// the stat in the header, the path as a tar in the body.
+func (s *server) archiveGet(w http.ResponseWriter, r *http.Request) error {
+	return s.archive(w, r, true)
+}
+
+func (s *server) archive(w http.ResponseWriter, r *http.Request, body bool) error {
 	c, p, err := s.archiveRequest(r)
 	if err != nil {
 		return err
@@ -68,21 +78,9 @@ func (s *server) archiveHead(w http.ResponseWriter, r *http.Request) error {
 		if err := archiveStat(w, p, r.PathValue("id")); err != nil {
 			return err
 		}
-		w.WriteHeader(http.StatusOK)
-		return nil
-	})
-}
-
-// archiveGet is GET /containers/{id}/archive (docker cp CONTAINER:PATH):
-// the stat in the header, the path as a tar in the body.
-func (s *server) archiveGet(w http.ResponseWriter, r *http.Request) error {
-	c, p, err := s.archiveRequest(r)
-	if err != nil {
-		return err
-	}
-	return s.d.lockedView(c, viewAll, func() error {
-		if err := archiveStat(w, p, r.PathValue("id")); err != nil {
-			return err
+		if !body {
+			w.WriteHeader(http.StatusOK)
+			return nil
 		}
 		w.Header().Set("Content-Type", "application/x-tar")
 		w.WriteHeader(http.StatusOK)
@@ -92,8 +90,7 @@ func (s *server) archiveGet(w http.ResponseWriter, r *http.Request) error {
 			s.log.Printf("container %s: archive %s: %v", c.Name, p, err)
 			return nil
 		}
-		tw.Close()
-		return nil
+		return tw.Close()
 	})
 }
 
