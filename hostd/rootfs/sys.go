@@ -199,8 +199,3 @@ func cloexecFrom(first int) error {
 	_, _, e := syscall.Syscall(sysCloseRange, uintptr(first), ^uintptr(0)>>32, closeRangeCloexec)
 	return errnoErr(e)
 }
-
-// closeOnExec marks fd close-on-exec.
-func closeOnExec(fd int) {
-	syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFD, syscall.FD_CLOEXEC)
-}
