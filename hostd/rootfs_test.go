@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +31,16 @@ func TestContainerRootFilesystem(t *testing.T) {
 	defer os.RemoveAll(marker)
 	name := filepath.Base(marker)
 	script := fmt.Sprintf("touch /root/%[1]s /%[1]s; rm -rf %[2]s; ls /; echo; cat /proc/1/cmdline; echo; ls /run/nslab 2>&1; ls %[2]s 2>&1; true", name, marker)
-	h.mustDocker("run", "--name", "c1", "--network", "none", "alpine", "sh", "-c", script)
+	h.mustDocker("create", "--name", "c1", "--network", "none", "alpine", "sh", "-c", script+"; echo >> /etc/passwd; rm /bin/ls; touch /bin/new")
+	lower := strings.Split(strings.TrimSpace(h.mustDocker("inspect", "-f", `{{index .GraphDriver.Data "LowerDir"}}`, "c1")), ":")
+	before := treeSums(t, lower)
+	h.mustDocker("start", "-a", "c1")
 	out := h.mustDocker("logs", "c1")
+	// The container changed its /etc/passwd and /bin: the image's layers
+	// (its lower directories) are as they were.
+	if after := treeSums(t, lower); !slices.Equal(before, after) {
+		t.Errorf("the container's writes changed its image's layers %v", lower)
+	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("the machine's marker %s: %v", marker, err)
 	}
@@ -113,6 +122,33 @@ func TestPIDNamespace(t *testing.T) {
 	for _, p := range pidsNamed("sleep 1003") {
 		t.Errorf("the exec'd sleep (pid %d) outlived its container's PID 1", p)
 	}
+}
+
+// treeSums lists every entry of the trees (path, mode, size, mtime, link).
+func treeSums(t *testing.T, roots []string) []string {
+	t.Helper()
+	var out []string
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			info, err := e.Info()
+			if err != nil {
+				return err
+			}
+			link, _ := os.Readlink(p)
+			out = append(out, fmt.Sprintf("%s %v %d %d %s", p, info.Mode(), info.Size(), info.ModTime().UnixNano(), link))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(out) < 10 {
+		t.Fatalf("the layers %v hold %d entries", roots, len(out))
+	}
+	return out
 }
 
 // pidsNamed lists the machine's processes whose command line is args.

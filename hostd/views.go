@@ -3,6 +3,7 @@ package hostd
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -85,7 +86,7 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 		Platform:       "linux",
 		ExecIDs:        append([]string(nil), c.execIDs...),
 		HostConfig:     &hc,
-		GraphDriver:    GraphDriver{Name: "nslab"},
+		GraphDriver:    d.graphDriver(c),
 		Mounts:         mountsView(c),
 		Config:         &cfg,
 		NetworkSettings: &NetworkSettings{
@@ -144,4 +145,16 @@ func mountsView(c *Container) []MountPoint {
 			Driver: m.Driver, Mode: m.Mode, RW: m.RW, Propagation: m.Propagation})
 	}
 	return out
+}
+
+// graphDriver is inspect's GraphDriver in the shape of Docker's overlay2:
+// the lower directories (the init layer, then the image's, topmost first),
+// the upper and work directories and the mount point of the container's
+// root filesystem.
+func (d *Daemon) graphDriver(c *Container) GraphDriver {
+	lower := d.layers(c)
+	slices.Reverse(lower)
+	return GraphDriver{Name: "nslab", Data: map[string]string{
+		"LowerDir": strings.Join(lower, ":"), "UpperDir": c.upperDir(), "WorkDir": c.workDirFS(), "MergedDir": c.rootDir(),
+	}}
 }
