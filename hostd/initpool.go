@@ -37,9 +37,11 @@ const initPoolSize = 1
 // (a host-mode container joins the host's UTS namespace when handed).
 const initFlags = unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 
-// takeInit returns an init for a container, an idle one when there is one,
-// and has the pool filled again in the background. The pool fills only
-// once a first container started: a host that runs none keeps none.
+// takeInit returns an init for a container, an idle one when there is
+// one. The caller has the pool filled again (fillInits) once its start is
+// over, so that the next init's fork does not compete with it for the CPU;
+// the pool fills only once a first container started: a host that runs
+// none keeps none.
 func (d *Daemon) takeInit() (*launch.Init, *child, error) {
 	p := &d.inits
 	p.mu.Lock()
@@ -49,7 +51,6 @@ func (d *Daemon) takeInit() (*launch.Init, *child, error) {
 		p.idle = p.idle[:n-1]
 	}
 	p.mu.Unlock()
-	go d.fillInits()
 	if pi.in != nil {
 		return pi.in, pi.proc, nil
 	}

@@ -28,6 +28,7 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	in, proc, err := d.takeInit()
+	defer func() { go d.fillInits() }()
 	if err == nil {
 		err = d.hand(in, ns, spec, io)
 	}
