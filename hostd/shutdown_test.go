@@ -86,7 +86,7 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	if left := pidsIn(namespaces); len(left) > 0 {
 		t.Errorf("processes in container namespaces: %v", left)
 	}
-	for _, f := range []string{h.cfg.Socket, filepath.Join(h.cfg.Root, "hostd.pid"), filepath.Join(h.cfg.Root, "containers"), filepath.Join(h.cfg.Root, "busybox")} {
+	for _, f := range []string{h.cfg.Socket, filepath.Join(h.cfg.Root, "hostd.pid"), filepath.Join(h.cfg.Root, "containers"), filepath.Join(h.cfg.Root, "data", "containers")} {
 		if _, err := os.Stat(f); !os.IsNotExist(err) {
 			t.Errorf("%s left behind: %v", f, err)
 		}
