@@ -83,9 +83,6 @@ func checkEndpointConfig(network string, es *EndpointSettings) error {
 // the rest of the request and before reserving the name, and completes
 // the container's config with the image's.
 func (d *Daemon) imageConfig(cfg *ContainerConfig) (*image.Image, error) {
-	if cfg.Healthcheck != nil && !(len(cfg.Healthcheck.Test) == 1 && cfg.Healthcheck.Test[0] == "NONE") {
-		return nil, badRequest("nslab: hostd runs no health checks: --health-cmd and the other --health-* options are not supported")
-	}
 	img, err := d.images.Resolve(cfg.Image)
 	if err != nil {
 		return nil, err
