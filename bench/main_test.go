@@ -51,7 +51,11 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		hostdBin = filepath.Join(dir, lab.HostdBinaryName)
-		out, err := exec.Command("go", "build", "-o", hostdBin, "github.com/nslab/nslab/cmd/nslab-hostd").CombinedOutput()
+		// Statically linked, as make build links it: each container's
+		// init is hostd's binary executed again.
+		build := exec.Command("go", "build", "-o", hostdBin, "github.com/nslab/nslab/cmd/nslab-hostd")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build hostd: %v\n%s", err, out)
 			return 1

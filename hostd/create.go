@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
+	"github.com/nslab/nslab/undo"
 )
 
 // Docker's texts for network-mode conflicts (runconfig, all HTTP 400).
@@ -57,9 +60,6 @@ func validateNetMode(cfg *ContainerConfig, hc *HostConfig) error {
 // the rest of the request and before reserving the name, and completes
 // the container's config with the image's.
 func (d *Daemon) imageConfig(cfg *ContainerConfig) (*image.Image, error) {
-	if cfg.Healthcheck != nil && !(len(cfg.Healthcheck.Test) == 1 && cfg.Healthcheck.Test[0] == "NONE") {
-		return nil, badRequest("nslab: hostd runs no health checks: --health-cmd and the other --health-* options are not supported")
-	}
 	img, err := d.images.Resolve(cfg.Image)
 	if err != nil {
 		return nil, err
@@ -70,9 +70,12 @@ func (d *Daemon) imageConfig(cfg *ContainerConfig) (*image.Image, error) {
 	return img, nil
 }
 
+// defaultShmSize is Docker's /dev/shm size, 64 MiB.
+const defaultShmSize = 64 << 20
+
 // create validates a create request completely, then registers the
 // container and makes its state directory.
-func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
+func (d *Daemon) create(name string, req *createRequest) (_ *Container, err error) {
 	name = strings.TrimPrefix(name, "/")
 	if name != "" && !validName.MatchString(name) {
 		return nil, badRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
@@ -103,6 +106,9 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		return nil, err
 	}
 	if _, err := parseSignal(cfg.StopSignal, true); err != nil {
+		return nil, err
+	}
+	if _, err := capabilities(&hc); err != nil {
 		return nil, err
 	}
 	var eps map[string]*EndpointSettings
@@ -164,6 +170,15 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		c.Config.Hostname = shortID(c.ID)
 	}
 	c.dir = filepath.Join(d.cfg.Root, "containers", c.ID)
+	c.data = filepath.Join(d.cfg.DataRoot, "containers", c.ID)
+	if !hc.Privileged && hc.MaskedPaths == nil {
+		// Docker fills in its defaults at create; inspect shows them.
+		c.HostConfig.MaskedPaths = slices.Clone(rootfs.DefaultMaskedPaths)
+		c.HostConfig.ReadonlyPaths = slices.Clone(rootfs.DefaultReadonlyPaths)
+	}
+	if c.HostConfig.ShmSize == 0 {
+		c.HostConfig.ShmSize = defaultShmSize
+	}
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -181,12 +196,33 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		return nil, conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, id)
 	}
 	c.Name = name
+	mounts, err := d.mountPoints(&c.Config, &c.HostConfig)
+	if err != nil {
+		return nil, err
+	}
+	// Validate, then act; each step undone when a later one fails.
+	var u undo.Steps
+	defer u.OnError(&err)
+	made, err := d.createVolumes(mounts)
+	if err != nil {
+		return nil, err
+	}
+	u.Add(func() {
+		for _, v := range made {
+			d.volumes.remove(v)
+		}
+	})
+	c.mounts = mounts
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
+	u.Add(func() { os.RemoveAll(c.dir) })
+	if err := c.makeLayer(); err != nil {
+		return nil, err
+	}
+	u.Add(func() { os.RemoveAll(c.data) })
 	st, err := newStreams(c.logPath(), c.Config.Tty)
 	if err != nil {
-		os.RemoveAll(c.dir)
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
 	c.streams = st

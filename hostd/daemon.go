@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl/controller"
 	"github.com/nslab/nslab/undo"
@@ -32,13 +32,15 @@ type Daemon struct {
 	images   *image.Repository
 	reaper   *reaper
 	hostname string
-	nsenter  string
-	// appletDir holds busybox symlinks, see makeAppletDir.
-	appletDir   string
-	appletsOnce sync.Once
-	applets     map[string]bool
-	started     time.Time
-	log         *log.Logger
+	// initLayer is the lower layer above every image's (mount points,
+	// /.dockerenv), under the data root.
+	initLayer string
+	// volumes are the local volumes, under the data root.
+	volumes *volumeStore
+	// inits are container inits forked ahead of time.
+	inits   initPool
+	started time.Time
+	log     *log.Logger
 
 	mu         sync.Mutex
 	containers map[string]*Container
@@ -61,22 +63,25 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (_ *Daemon, err error
 			err = fmt.Errorf("hostd %s: %w", cfg.Host, err)
 		}
 	}()
-	nsenter, err := exec.LookPath("nsenter")
-	if err != nil {
-		return nil, fmt.Errorf("docker exec needs nsenter (util-linux): %w", err)
-	}
 	hostname, err := os.Hostname()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Root, "containers"), 0o755); err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
-	}
-	rp, err := newReaper()
-	if err != nil {
-		return nil, err
-	}
 	cfg.FillDefaults()
+	for _, dir := range []string{filepath.Join(cfg.Root, "containers"), filepath.Join(cfg.DataRoot, "containers")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("state dir: %w", err)
+		}
+	}
+	volumes, err := openVolumes(filepath.Join(cfg.DataRoot, "volumes"))
+	if err != nil {
+		return nil, fmt.Errorf("volumes: %w", err)
+	}
+	initLayer := filepath.Join(cfg.DataRoot, "init")
+	if err := rootfs.InitLayer(initLayer); err != nil {
+		return nil, fmt.Errorf("init layer %s: %w", initLayer, err)
+	}
+	rp := newReaper()
 	if cfg.ImageStore == "" {
 		cfg.ImageStore = image.StoreDir()
 	}
@@ -109,17 +114,13 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (_ *Daemon, err error
 		images:     images,
 		reaper:     rp,
 		hostname:   hostname,
-		nsenter:    nsenter,
+		initLayer:  initLayer,
+		volumes:    volumes,
 		started:    time.Now(),
 		log:        logger,
 		containers: map[string]*Container{},
 		names:      map[string]string{},
 		execs:      map[string]*execInstance{},
-	}
-	if _, err := os.Stat(busyboxPath); err == nil {
-		if err := d.makeAppletDir(); err != nil {
-			return nil, fmt.Errorf("busybox applets: %w", err)
-		}
 	}
 	return d, nil
 }
@@ -174,15 +175,18 @@ func (d *Daemon) Shutdown() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.remove(c, true)
+			errs[i] = d.remove(c, true, false)
 		}()
 	}
 	wg.Wait()
 	d.releaseImages()
 	errs = append(errs, d.ctl.Close())
+	d.closeInits()
 	d.mounts.close()
-	for _, dir := range []string{"containers", "busybox"} {
-		if err := os.RemoveAll(filepath.Join(d.cfg.Root, dir)); err != nil {
+	// Each container's writable layer went with it; the data root keeps
+	// the volumes, as dockerd's does (the lab removes it with the lab).
+	for _, dir := range []string{filepath.Join(d.cfg.Root, "containers"), filepath.Join(d.cfg.DataRoot, "containers"), d.initLayer} {
+		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
 		}
 	}

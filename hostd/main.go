@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +28,10 @@ import (
 // that descriptor (a pipe the lab passes) once its socket listens, and
 // closes it: the lab waits for that line instead of polling the socket.
 func Main(args []string) int {
+	// hostd's children (containers' inits, execs, tools) must not inherit
+	// a descriptor hostd got from whoever started it: Go marks its own
+	// close-on-exec, not those.
+	unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
 	fs := flag.NewFlagSet("hostd", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of hostd.json")
 	readyFD := fs.Int("ready-fd", -1, "descriptor on which to write \"ready\\n\" once the API socket listens")

@@ -28,8 +28,10 @@ type Config struct {
 	Root string `json:"root"`
 	// DataRoot is dockerd's --data-root: what the host keeps on disk and
 	// across a restart of hostd (its images and tags, its containers'
-	// own files). The lab gives each host /var/lib/nslab/labs/<lab>/<host>
-	// (not under /run, which may be a small tmpfs); empty: <Root>/data.
+	// writable layers under containers/<id>/, its volumes under
+	// volumes/<name>/_data). The lab gives each host
+	// /var/lib/nslab/labs/<lab>/<host> (not under /run, which may be a
+	// small tmpfs); empty: <Root>/data.
 	DataRoot string `json:"dataRoot,omitempty"`
 	// ImageStore is the machine's image store, shared by every host of
 	// every lab; empty: hostd's default ($NSLAB_IMAGE_STORE, else

@@ -39,6 +39,13 @@ func RecordObservations(dir string) { observeDir = dir }
 // it for a moment in between that both runtimes must agree on.
 func Observe(l *labtest.Lab, exercise, moment string) {
 	GinkgoHelper()
+	ObserveWith(l, exercise, moment)
+}
+
+// ObserveWith is Observe with facts of the spec's own beside the lab's
+// (what a command printed in a container, say).
+func ObserveWith(l *labtest.Lab, exercise, moment string, facts ...string) {
+	GinkgoHelper()
 	if observeDir == "" || current == nil {
 		return
 	}
@@ -47,7 +54,7 @@ func Observe(l *labtest.Lab, exercise, moment string) {
 		Spec:     specName(l),
 		Moment:   moment,
 		Runtime:  current.Name(),
-		Facts:    collect(l),
+		Facts:    append(collect(l), facts...),
 	}
 	Expect(parity.Write(observeDir, o)).To(Succeed())
 }

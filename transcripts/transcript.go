@@ -23,11 +23,10 @@
 // to that host's daemon. {lab} stands for the lab id, which prefixes the
 // namespaces a student makes (/run/netns is shared by every lab).
 //
-// Where the two runtimes print the same fact in two ways, a transcript
-// accepts both with a regular expression: hostd runs the machine's tools
-// in its containers (there is no image filesystem), so ping's summary says
-// "1 received" (iputils) there and "1 packets received" (busybox) on
-// Docker: ~ \b1 (packets )?received\b.
+// Both runtimes run the same image, so a command in a container prints
+// the same on both (busybox's ping says "1 packets received"); where they
+// print one fact in two ways, a transcript accepts both with a regular
+// expression.
 package transcripts
 
 import (
