@@ -19,6 +19,7 @@ import (
 	"github.com/nslab/nslab/netimpl/ipam"
 	"github.com/nslab/nslab/netimpl/overlay"
 	"github.com/nslab/nslab/netimpl/store"
+	"github.com/nslab/nslab/netns"
 )
 
 // msgNoClusterStore is Docker 20.10's answer (503) to an overlay network
@@ -97,7 +98,7 @@ func parseAdvertise(s string) (netip.AddrPort, error) {
 
 // newCluster makes the overlay driver and opens the store client; the watch
 // starts with startCluster once the daemon exists. It needs no quorum.
-func newCluster(cfg hostdconfig.Config) (*cluster, error) {
+func newCluster(cfg hostdconfig.Config, pins *netns.Pins) (*cluster, error) {
 	eps, err := parseClusterStore(cfg.ClusterStore)
 	if err != nil {
 		return nil, err
@@ -106,7 +107,7 @@ func newCluster(cfg hostdconfig.Config) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	drv, err := overlay.New(overlay.Config{HostNS: hostNS, NSPrefix: cfg.NetNSPrefix, Advertise: adv.Addr()})
+	drv, err := overlay.New(overlay.Config{HostNS: hostNS, NSPrefix: cfg.NetNSPrefix, Pins: pins, SandboxDir: sandboxDir(cfg), Advertise: adv.Addr()})
 	if err != nil {
 		return nil, err
 	}

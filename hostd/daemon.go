@@ -20,6 +20,7 @@ import (
 	"github.com/nslab/nslab/netimpl/host"
 	"github.com/nslab/nslab/netimpl/macvlan"
 	"github.com/nslab/nslab/netimpl/null"
+	"github.com/nslab/nslab/netns"
 )
 
 // hostNS is hostd's own network namespace, the virtual host's: the
@@ -68,7 +69,12 @@ type Daemon struct {
 
 // NewDaemon prepares the state directory, the reaper and the network engine
 // with its predefined networks.
-func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
+//
+// pins is where the /run/netns pins of containers and overlay networks go
+// (the machine's mount namespace when hostd runs in a virtual host's own);
+// with cfg.ExecRoot, each is also pinned under Docker's name in
+// <ExecRoot>/netns, the sandbox key hostd itself works through.
+func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (*Daemon, error) {
 	// The bridge driver acts in the namespace hostd runs in: never let
 	// that be the machine's own.
 	if err := checkNamespaces(); err != nil {
@@ -159,7 +165,7 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 	drivers := []netimpl.Driver{br, mv, null.New(), host.New()}
 	var cl *cluster
 	if cfg.ClusterStore != "" {
-		if cl, err = newCluster(cfg); err != nil {
+		if cl, err = newCluster(cfg, pins); err != nil {
 			closeNet()
 			return nil, fmt.Errorf("hostd %s: %w", cfg.Host, err)
 		}
@@ -186,6 +192,8 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 		// Namespaces made ahead of time keep the kernel's costliest step
 		// off a container's start.
 		PrewarmSandboxes: 8,
+		Pins:             pins,
+		SandboxDir:       sandboxDir(cfg),
 		Predefined: []netimpl.NetworkSpec{
 			defaultBridge,
 			{Name: "host", Driver: host.Name},
@@ -226,6 +234,14 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (*Daemon, error) {
 		d.startCluster()
 	}
 	return d, nil
+}
+
+// sandboxDir is dockerd's <exec-root>/netns, or "" without an exec root.
+func sandboxDir(cfg hostdconfig.Config) string {
+	if cfg.ExecRoot == "" {
+		return ""
+	}
+	return filepath.Join(cfg.ExecRoot, "netns")
 }
 
 // defaultBridgeSpec is the default network as dockerd makes it: docker0

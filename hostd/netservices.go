@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"sync"
 
 	"github.com/nslab/nslab/netimpl"
@@ -194,8 +193,14 @@ func (d *Daemon) joinDNS(c *Container, eps []netimpl.Endpoint) error {
 	if len(tables) == 0 {
 		return nil
 	}
+	// The resolver listens in the container's namespace, entered through
+	// its sandbox key (c.sandbox is set only once the start is done).
+	sb, err := d.eng.Sandbox(eps[0].SandboxID)
+	if err != nil {
+		return fmt.Errorf("container %s: embedded dns: %w", c.Name, err)
+	}
 	ch := dns.NewChain(tables...)
-	srv, err := dns.Start(filepath.Join("/run/netns", d.cfg.NetNSPrefix+c.Name), ch, d.upstreams(c), dns.Options{NdotsSet: hasNdots(c.HostConfig.DNSOptions)})
+	srv, err := dns.Start(sb.Key, ch, d.upstreams(c), dns.Options{NdotsSet: hasNdots(c.HostConfig.DNSOptions)})
 	if err != nil {
 		return fmt.Errorf("container %s: embedded dns: %w", c.Name, err)
 	}
