@@ -63,6 +63,10 @@ func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 					fail(err)
 					continue
 				}
+				if err := l.hosts[i].makeHostNamespaces(); err != nil {
+					fail(err)
+					continue
+				}
 				progress.done()
 			}
 		}()

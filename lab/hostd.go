@@ -16,7 +16,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nslab/nslab/hostdconfig"
-	"github.com/nslab/nslab/netns"
 )
 
 // hostdTimeout bounds how long a hostd may take to answer /_ping.
@@ -61,8 +60,12 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 }
 
 // startHostd writes the host's hostd.json and starts hostd inside the
-// host's network namespace and a new UTS namespace, in its own session so
-// that a terminal's signals do not reach it.
+// host's namespaces (hostns.go), in its own session so that a terminal's
+// signals do not reach it. hostd serves the lab's socket in the state
+// directory and, inside the host, the topology's api: /var/run/docker.sock
+// and TCP. It pins its containers' namespaces under Docker's names in the
+// host's /var/run/docker/netns, and as <lab>-<host>-<container> in the
+// machine's /run/netns, through the machine's mount namespace handed to it.
 func (h *Host) startHostd(bin string, o Options) error {
 	if len(h.socket) > maxSocketPath {
 		return fmt.Errorf("host %s: socket path %s is %d bytes; a unix socket path has at most %d (use a shorter state root)", h.Name, h.socket, len(h.socket), maxSocketPath)
@@ -87,6 +90,8 @@ func (h *Host) startHostd(bin string, o Options) error {
 		// and --cluster-advertise.
 		ClusterStore:     h.Spec.ClusterStore,
 		ClusterAdvertise: h.Spec.ClusterAdvertise,
+		Hosts:            h.Spec.API,
+		ExecRoot:         hostExecRoot,
 	}
 	for _, a := range h.Spec.DNS {
 		cfg.DNS = append(cfg.DNS, a.String())
@@ -108,13 +113,21 @@ func (h *Host) startHostd(bin string, o Options) error {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "--config", cfgPath)
+	// The machine's mount namespace, where hostd makes its /run/netns pins:
+	// /proc/self names this process, whose main thread never switches.
+	machine, err := os.Open("/proc/self/ns/mnt")
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	defer machine.Close()
+	cmd := exec.Command(bin, "--config", cfgPath, "--pins-mntns-fd", "3")
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// No Pdeathsig: the thread that forks dies at once (netns.StartIn), and
-	// the lab outlives this process when the CLI hands it to its keeper.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS, Setsid: true}
-	if err := netns.StartIn(h.NetNS(), cmd); err != nil {
+	cmd.ExtraFiles = []*os.File{machine}
+	// No Pdeathsig: the thread that forks dies at once (Namespaces.Start),
+	// and the lab outlives this process when the CLI hands it to its keeper.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := h.Namespaces().Start(cmd); err != nil {
 		return fmt.Errorf("host %s: start hostd: %w", h.Name, err)
 	}
 	exited := make(chan struct{})
@@ -128,7 +141,11 @@ func (h *Host) startHostd(bin string, o Options) error {
 	return nil
 }
 
-func (h *Host) logPath() string { return filepath.Join(h.dir, "hostd.log") }
+func (h *Host) logPath() string { return filepath.Join(h.stateDir(), "hostd.log") }
+
+// hostExecRoot is dockerd's --exec-root inside a host, its default: the
+// host's own /var/run/docker, whose netns/ holds the sandboxes' pins.
+const hostExecRoot = "/var/run/docker"
 
 // waitReady polls /_ping on the host's socket until hostd answers, the
 // deadline passes or hostd exits.

@@ -295,6 +295,9 @@ func (l *Lab) makeHosts() {
 // topology's containers.
 func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 	t0 := time.Now()
+	if err := l.makeNSDir(); err != nil {
+		return err
+	}
 	f, err := newFabric(ctx, l.ID(), l.topo.Segments)
 	if err != nil {
 		return err

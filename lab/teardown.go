@@ -31,7 +31,7 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	var errs []error
 	held := newHeldNamespaces()
 	defer held.close()
-	held.add(id)
+	held.add(id, dir)
 	inodes := held.inodes()
 
 	// hostd first and gently: on SIGTERM it removes its own containers. A
@@ -50,10 +50,12 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	}
 
 	// Then whatever is left in the lab's namespaces: containers whose hostd
-	// died without cleaning up, shells from exec, a student's sleep loop.
-	// hostd may have pinned namespaces meanwhile, so look again.
+	// died without cleaning up, shells from exec, a student's sleep loop,
+	// a daemon's helpers (containerd and its shims live in the host's
+	// namespaces). hostd may have pinned namespaces meanwhile, so look
+	// again.
 	for round := 0; round < 5; round++ {
-		held.add(id)
+		held.add(id, dir)
 		inodes = held.inodes()
 		victims := scanInside(inodes)
 		if len(victims) == 0 {
@@ -67,13 +69,20 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 		}
 	}
 
-	// dockerd's containers live in namespaces pinned only inside its own
-	// mount namespace, and in cgroups of their own.
+	// dockerd's containers live in namespaces pinned only inside the
+	// host's mount namespace, and in cgroups of their own.
 	if err := sweepDockerd(ctx, dir, id); err != nil {
 		errs = append(errs, err)
 	}
 
 	if err := unpinAll(id); err != nil {
+		errs = append(errs, err)
+	}
+	// The hosts' UTS and mount namespace pins and their private directory:
+	// with the last pin and process gone, a host's mount namespace and all
+	// that was mounted in it (its /run, its daemon's pins, its containers'
+	// root filesystems) go away, before their directories do.
+	if err := unmountUnder(filepath.Clean(dir) + "/"); err != nil {
 		errs = append(errs, err)
 	}
 	if err := removeDataDir(data); err != nil {
@@ -97,7 +106,7 @@ func (p proc) alive() bool {
 }
 
 // inside reports whether pid (never this process) lives in one of the
-// namespaces.
+// namespaces: its network, UTS or mount namespace is one of them.
 func inside(pid int, inodes map[uint64]string) (proc, bool) {
 	if pid <= 1 || pid == os.Getpid() {
 		return proc{}, false
@@ -106,14 +115,16 @@ func inside(pid int, inodes map[uint64]string) (proc, bool) {
 	if !ok {
 		return proc{}, false
 	}
-	ino, err := netns.Inode("/proc/" + strconv.Itoa(pid) + "/ns/net")
-	if err != nil {
-		return proc{}, false
+	for _, kind := range []string{"net", "uts", "mnt"} {
+		ino, err := netns.Inode("/proc/" + strconv.Itoa(pid) + "/ns/" + kind)
+		if err != nil {
+			return proc{}, false
+		}
+		if _, ok := inodes[ino]; ok {
+			return proc{pid: pid, start: start}, true
+		}
 	}
-	if _, ok := inodes[ino]; !ok {
-		return proc{}, false
-	}
-	return proc{pid: pid, start: start}, true
+	return proc{}, false
 }
 
 // scanInside lists every process whose network namespace is one of inodes.

@@ -44,6 +44,8 @@ func TestInvalidFixtures(t *testing.T) {
 		{"cluster-store-not-member.yaml", `16: hosts[1].cluster_store: "etcd://192.168.8.148:2379": 192.168.8.148 is no etcd member's address (members: docker-node1 192.168.8.150)`},
 		{"cluster-advertise-foreign.yaml", "11: hosts[0].cluster_advertise: 192.168.8.148 is not an address of host node1"},
 		{"image-missing.yaml", "6: images[0]: "},
+		{"api-foreign-address.yaml", "11: hosts[0].api[1]: 192.168.8.148 is not an address of host node1"},
+		{"api-on-plain.yaml", "11: hosts[0].api: host router is plain and runs no daemon; api needs kind docker"},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -229,6 +231,7 @@ hosts:
         image: busybox
         network: container:cm01
         command: [sleep, infinity]
+    api: [unix, "tcp://0.0.0.0:2375"]
   - name: router
     kind: plain
     forwarding: true
@@ -271,6 +274,7 @@ hosts:
 					{Name: "cm01", Image: "alpine", Network: "none"},
 					{Name: "cm06", Image: "busybox", Network: "container:cm01", Command: []string{"sleep", "infinity"}},
 				},
+				API: []string{APIUnix, "tcp://0.0.0.0:2375"},
 			},
 			{
 				Name: "router", Kind: KindPlain, Forwarding: true,
@@ -284,7 +288,7 @@ hosts:
 				Interfaces: []InterfaceSpec{{Name: "eth1", Segment: "wan", Address: p("203.0.113.10/24")}},
 				Routes:     []RouteSpec{{To: p("192.168.8.0/24"), Via: a("203.0.113.1")}},
 			},
-			{Name: "docker2", Kind: KindDocker, Forwarding: false},
+			{Name: "docker2", Kind: KindDocker, Forwarding: false, API: []string{APIUnix}},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
