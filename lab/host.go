@@ -45,10 +45,11 @@ func (h *Host) DockerHost() string {
 }
 
 // Logs returns the host's daemon logs that exist: hostd.log or
-// dockerd.log, and etcd.log on the topology's etcd hosts.
+// dockerd.log, etcd.log on the topology's etcd hosts, and Open vSwitch's
+// ovsdb-server.log and ovs-vswitchd.log.
 func (h *Host) Logs() []string {
 	var logs []string
-	for _, p := range []string{h.logPath(), h.dockerdLog(), h.etcdLog()} {
+	for _, p := range []string{h.logPath(), h.dockerdLog(), h.etcdLog(), h.ovsLog("ovsdb-server"), h.ovsLog("ovs-vswitchd")} {
 		if _, err := os.Stat(p); err == nil {
 			logs = append(logs, p)
 		}

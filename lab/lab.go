@@ -76,6 +76,8 @@ type Lab struct {
 	state *labState
 	// images are what every hostd starts with (Up only).
 	images []hostdconfig.Image
+	// ovs is Open vSwitch, found by Up when a host asks for it.
+	ovs ovsPrograms
 }
 
 // ID returns the lab id, the prefix of every name the lab makes.
@@ -151,10 +153,17 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 			return nil, err
 		}
 	}
+	var ovs ovsPrograms
+	if topo.hasOVS() {
+		if ovs, err = FindOVS(); err != nil {
+			return nil, err
+		}
+	}
 	l, err := create(topo, o, etcdBin)
 	if err != nil {
 		return nil, err
 	}
+	l.ovs = ovs
 	if err := l.build(ctx, o, bin); err != nil {
 		// A fresh context: the caller's may be what ran out.
 		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -308,6 +317,11 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 	}
 	if err := l.applyImpairments(ctx); err != nil {
 		return err
+	}
+	if l.topo.hasOVS() {
+		if err := l.startOVSAll(ctx, l.ovs, o); err != nil {
+			return err
+		}
 	}
 	// The cluster store answers before any daemon pointed at it starts.
 	if l.state.EtcdBinary != "" {

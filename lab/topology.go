@@ -110,6 +110,10 @@ type HostSpec struct {
 	// in the state directory is always there besides. Docker hosts only;
 	// default [APIUnix].
 	API []string `json:"api,omitempty"`
+	// OVS runs Open vSwitch in the host: its own database and run
+	// directory under the host's /run/openvswitch, ovsdb-server and
+	// ovs-vswitchd started by the lab (see ovs.go). Any kind of host.
+	OVS bool `json:"ovs,omitempty"`
 }
 
 // APIUnix is the Docker API socket inside a host, dockerd's default.
@@ -333,6 +337,7 @@ func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 		"api": func(v *yaml.Node, f string) {
 			d.Seq(v, f, func(item *yaml.Node, p string) { h.API = append(h.API, d.Str(item, p)) })
 		},
+		"ovs": func(v *yaml.Node, f string) { h.OVS = d.Bool(v, f) },
 	})
 	if (h.ClusterStore != "" || h.ClusterAdvertise != "") && h.Kind == KindPlain {
 		f := path + ".cluster_store"

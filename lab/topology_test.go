@@ -232,9 +232,11 @@ hosts:
         network: container:cm01
         command: [sleep, infinity]
     api: [unix, "tcp://0.0.0.0:2375"]
+    ovs: true
   - name: router
     kind: plain
     forwarding: true
+    ovs: true
     interfaces:
       - segment: lan0
         address: 192.168.8.1/24
@@ -275,9 +277,10 @@ hosts:
 					{Name: "cm06", Image: "busybox", Network: "container:cm01", Command: []string{"sleep", "infinity"}},
 				},
 				API: []string{APIUnix, "tcp://0.0.0.0:2375"},
+				OVS: true,
 			},
 			{
-				Name: "router", Kind: KindPlain, Forwarding: true,
+				Name: "router", Kind: KindPlain, Forwarding: true, OVS: true,
 				Interfaces: []InterfaceSpec{
 					{Name: "eth1", Segment: "lan0", Address: p("192.168.8.1/24")},
 					{Name: "up0", Segment: "wan", Address: p("203.0.113.1/24")},
