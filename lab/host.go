@@ -29,6 +29,9 @@ type Host struct {
 	etcd   *etcdMember   // the etcd member this process started, if any
 }
 
+// LabID returns the id of the host's lab.
+func (h *Host) LabID() string { return h.lab.ID() }
+
 // NetNS returns the host's namespace pin, /run/netns/<id>-<host>.
 func (h *Host) NetNS() string { return netns.Path(h.lab.ID() + "-" + h.Name) }
 
