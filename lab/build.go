@@ -16,6 +16,11 @@ import (
 func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 	n := len(l.hosts)
 	workers := min(o.Parallel, n)
+	template, err := newHostTemplate()
+	if err != nil {
+		return err
+	}
+	defer template.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan int)
@@ -63,7 +68,7 @@ func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 					fail(err)
 					continue
 				}
-				if err := l.hosts[i].makeHostNamespaces(); err != nil {
+				if err := l.hosts[i].makeHostNamespaces(template); err != nil {
 					fail(err)
 					continue
 				}

@@ -154,9 +154,11 @@ func removeCgroups(id string) error {
 }
 
 // unmountUnder detaches every mount point under prefix in this mount
-// namespace, deepest first: the hosts' namespace pins, and whatever a
-// daemon started some other way left here (a daemon in a host mounts in
-// the host's own mount namespace).
+// namespace: the hosts' namespace pins with their directory, and whatever
+// a daemon started some other way left here (a daemon in a host mounts in
+// the host's own mount namespace). Outermost first: a lazy unmount takes
+// what is mounted below along, and the kernel's grace period is then
+// waited for once per tree, not once per pin.
 func unmountUnder(prefix string) error {
 	ms, err := kernel.Mounts()
 	if err != nil {
@@ -168,7 +170,7 @@ func unmountUnder(prefix string) error {
 			points = append(points, m.Point)
 		}
 	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) < len(points[j]) })
 	var errs []error
 	for _, p := range points {
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {

@@ -91,9 +91,43 @@ func (l *Lab) makeNSDir() error {
 	return nil
 }
 
+// newHostTemplate makes the mount namespace that every host's own is
+// copied from during one build: a private copy of the machine's mount
+// table with nothing mounted under /run. The copies of the machine's
+// /run/netns pins would hold other labs' namespaces alive; detaching them
+// once here, rather than in each host, spares every host the kernel's wait
+// for a grace period that each unmount costs. It is held by the file.
+func newHostTemplate() (*os.File, error) {
+	var f *os.File
+	err := netns.OnThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("unshare mount namespace: %w", err)
+		}
+		// The copy's mounts are peers of the machine's where the
+		// machine's are shared: cut every tie first.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make / rprivate: %w", err)
+		}
+		mounts, err := kernel.ThreadMounts()
+		if err != nil {
+			return err
+		}
+		if err := detachAt(mounts, "/run"); err != nil {
+			return err
+		}
+		f, err = os.Open("/proc/thread-self/ns/mnt")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hosts' mount template: %w", err)
+	}
+	return f, nil
+}
+
 // makeHostNamespaces makes the host's UTS and mount namespaces (its
-// network namespace exists) and the host's state directory.
-func (h *Host) makeHostNamespaces() error {
+// network namespace exists), the latter a copy of the template, and the
+// host's state directory.
+func (h *Host) makeHostNamespaces(template *os.File) error {
 	dir := h.stateDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
@@ -102,11 +136,42 @@ func (h *Host) makeHostNamespaces() error {
 	if err := os.WriteFile(resolv, []byte(resolvConf(h.Spec.DNS)), 0o644); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	m := hostMounts{hostname: h.Name, stateDir: dir, resolv: resolv}
-	if _, err := netns.NewHost(h.NetNS(), h.UTSNS(), h.MountNS(), m.setup); err != nil {
+	keep, err := keptMounts(dir)
+	defer func() {
+		for _, k := range keep {
+			unix.Close(k.fd)
+		}
+	}()
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	m := hostMounts{hostname: h.Name, keep: keep, resolv: resolv}
+	base := netns.Namespaces{Net: h.NetNS(), Mnt: fmt.Sprintf("/proc/self/fd/%d", template.Fd())}
+	if _, err := netns.NewHost(base, h.UTSNS(), h.MountNS(), m.setup); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	return nil
+}
+
+// keptMounts copies, from the machine's mount table, what the host keeps
+// of the mount points it replaces: the host's state directory when it lies
+// under /run, and the mounts on /sys (the cgroup hierarchies dockerd
+// needs).
+func keptMounts(stateDir string) ([]keptMount, error) {
+	mounts, err := kernel.Mounts()
+	if err != nil {
+		return nil, err
+	}
+	var keep []keptMount
+	if under(stateDir, "/run") {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, stateDir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			return nil, fmt.Errorf("clone %s: %w", stateDir, err)
+		}
+		keep = append(keep, keptMount{fd: fd, at: stateDir})
+	}
+	sys, err := cloneChildren(mounts, "/sys")
+	return append(keep, sys...), err
 }
 
 // resolvConf is a virtual host's /etc/resolv.conf: the topology's
@@ -125,61 +190,27 @@ func resolvConf(dns []netip.Addr) string {
 }
 
 // hostMounts builds a host's mount namespace, on the thread that made it
-// (see the top of this file).
+// as a copy of the template (see the top of this file).
 type hostMounts struct {
 	hostname string
-	stateDir string // bound at the same path when under /run
-	resolv   string // the host's resolv.conf, a file in stateDir
+	keep     []keptMount // copies of the machine's mounts, attached again
+	resolv   string      // the host's resolv.conf, a file in its state dir
 }
 
 // setup runs inside the new namespaces; it may fail half-way, as the
-// namespaces it works on are then dropped unpinned.
+// namespaces it works on are then dropped unpinned. It only mounts, over
+// what the template has at /run and /sys: no unmount, so no wait.
 func (m hostMounts) setup() error {
 	if err := unix.Sethostname([]byte(m.hostname)); err != nil {
 		return fmt.Errorf("sethostname: %w", err)
 	}
-	// The copy's mounts are peers of the machine's where the machine's are
-	// shared: cut every tie first, so nothing made here goes out.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make / rprivate: %w", err)
-	}
-	mounts, err := kernel.ThreadMounts()
-	if err != nil {
-		return err
-	}
-	var keep []keptMount
-	defer func() {
-		for _, k := range keep {
-			unix.Close(k.fd)
-		}
-	}()
-	if under(m.stateDir, "/run") {
-		fd, err := unix.OpenTree(unix.AT_FDCWD, m.stateDir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-		if err != nil {
-			return fmt.Errorf("clone %s: %w", m.stateDir, err)
-		}
-		keep = append(keep, keptMount{fd: fd, at: m.stateDir})
-	}
-	sys, err := cloneChildren(mounts, "/sys")
-	keep = append(keep, sys...)
-	if err != nil {
-		return err
-	}
-	// The copies of everything under /run hold other labs' namespaces
-	// (/run/netns): detach them all, so this host keeps none alive.
-	if err := detachAt(mounts, "/run"); err != nil {
-		return err
-	}
 	if err := unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mount tmpfs on /run: %w", err)
-	}
-	if err := detachAt(mounts, "/sys"); err != nil {
-		return err
 	}
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount sysfs on /sys: %w", err)
 	}
-	for _, k := range keep {
+	for _, k := range m.keep {
 		if err := k.attach(); err != nil {
 			return err
 		}
@@ -208,6 +239,11 @@ func (k keptMount) attach() error {
 	}
 	if err := unix.MoveMount(k.fd, "", unix.AT_FDCWD, k.at, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		return fmt.Errorf("mount %s again: %w", k.at, err)
+	}
+	// A copy of a shared mount is the original's peer: nothing mounted
+	// below it in the host (dockerd's data root) may reach the machine.
+	if err := unix.Mount("", k.at, "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make %s private: %w", k.at, err)
 	}
 	return nil
 }

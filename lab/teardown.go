@@ -75,13 +75,14 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 		errs = append(errs, err)
 	}
 
-	if err := unpinAll(id); err != nil {
+	// The hosts' UTS and mount namespace pins go with the network ones:
+	// with its last pin and process gone, a host's mount namespace and all
+	// that was mounted in it (its /run, its daemon's pins, its containers'
+	// root filesystems) go away, before their directories do. Then the
+	// pins' private directory.
+	if err := unpinAll(id, dir); err != nil {
 		errs = append(errs, err)
 	}
-	// The hosts' UTS and mount namespace pins and their private directory:
-	// with the last pin and process gone, a host's mount namespace and all
-	// that was mounted in it (its /run, its daemon's pins, its containers'
-	// root filesystems) go away, before their directories do.
 	if err := unmountUnder(filepath.Clean(dir) + "/"); err != nil {
 		errs = append(errs, err)
 	}
@@ -168,12 +169,18 @@ func waitGone(ctx context.Context, ps []proc, grace time.Duration) []proc {
 	}
 }
 
-// unpinAll deletes every /run/netns pin of lab id, several at a time:
-// each unmount waits for an RCU grace period, and those overlap.
-func unpinAll(id string) error {
+// unpinAll deletes every /run/netns pin of lab id and the hosts' UTS and
+// mount namespace pins in its state directory dir, several at a time: each
+// unmount waits for an RCU grace period, as does the end of a host's mount
+// namespace, and those overlap.
+func unpinAll(id, dir string) error {
 	pins, err := labPins(id)
 	if err != nil {
 		return fmt.Errorf("lab %s: list pins: %w", id, err)
+	}
+	for _, kind := range []string{"*.uts", "*.mnt"} {
+		hostPins, _ := filepath.Glob(filepath.Join(dir, nsDir, kind))
+		pins = append(pins, hostPins...)
 	}
 	var (
 		mu   sync.Mutex

@@ -3,6 +3,7 @@ package lab
 import (
 	"os"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -23,6 +24,7 @@ import (
 // namespaces (a daemon's sandboxes under /var/run/docker/netns, what a
 // student made with `ip netns add`), which the machine never sees.
 type heldNamespaces struct {
+	mu    sync.Mutex // guards the maps while hosts are searched at once
 	files map[uint64]*os.File
 	pins  map[uint64]string
 	skip  map[uint64]bool
@@ -53,9 +55,20 @@ func (h *heldNamespaces) add(id, dir string) {
 	for _, p := range append(utss, mnts...) {
 		h.hold(p, p)
 	}
+	// Each host's mount namespace is entered on a thread of its own; the
+	// trips overlap.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
 	for _, m := range mnts {
-		h.addInside(m)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			h.addInside(m)
+		}()
 	}
+	wg.Wait()
 }
 
 // addInside holds the network namespaces pinned inside the mount
@@ -84,6 +97,8 @@ func (h *heldNamespaces) hold(path, seen string) {
 	if err != nil {
 		return
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	var st unix.Stat_t
 	if unix.Fstat(int(f.Fd()), &st) != nil || h.skip[st.Ino] || h.files[st.Ino] != nil {
 		f.Close()

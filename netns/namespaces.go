@@ -88,19 +88,20 @@ func closeAll(fds []int) {
 func (ns Namespaces) Start(cmd *exec.Cmd) error { return ns.Do(cmd.Start) }
 
 // NewHost makes the UTS and mount namespaces of a virtual host whose
-// network namespace is pinned at net, and pins them at the files uts and
-// mnt (created here; they must not exist). The new mount namespace is a
-// copy of the caller's. setup runs on the thread that made them, inside
-// the host's network, UTS and mount namespaces, to set the hostname and
-// build the host's own mounts (a sysfs mounted there shows the host's
-// network devices).
+// network namespace is base.Net, and pins them at the files uts and mnt
+// (created here; they must not exist). The new mount namespace is a copy
+// of base.Mnt (a template the caller prepared once for many hosts: a copy
+// is cheap when the template holds few mounts) or, without one, of the
+// caller's. setup runs on the thread that made them, inside the host's
+// network, UTS and mount namespaces, to set the hostname and build the
+// host's own mounts (a sysfs mounted there shows the host's devices).
 //
 // The kernel refuses to bind a mount namespace's file onto a mount that
 // propagates to other mount namespaces, since a copy could then hold its
 // own namespace (mount_namespaces(7)): mnt must lie on a private mount.
 // On error nothing is left.
-func NewHost(net, uts, mnt string, setup func() error) (Namespaces, error) {
-	ns := Namespaces{Net: net, UTS: uts, Mnt: mnt}
+func NewHost(base Namespaces, uts, mnt string, setup func() error) (Namespaces, error) {
+	ns := Namespaces{Net: base.Net, UTS: uts, Mnt: mnt}
 	var fds [2]int // uts, mnt
 	fds[0], fds[1] = -1, -1
 	defer func() {
@@ -110,7 +111,7 @@ func NewHost(net, uts, mnt string, setup func() error) (Namespaces, error) {
 			}
 		}
 	}()
-	err := Namespaces{Net: net}.Do(func() error {
+	err := Namespaces{Net: base.Net, Mnt: base.Mnt}.Do(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWUTS | unix.CLONE_NEWNS); err != nil {
 			return fmt.Errorf("unshare uts and mount namespaces: %w", err)
 		}
@@ -127,7 +128,7 @@ func NewHost(net, uts, mnt string, setup func() error) (Namespaces, error) {
 		return nil
 	})
 	if err != nil {
-		return ns, fmt.Errorf("host namespaces of %s: %w", net, err)
+		return ns, fmt.Errorf("host namespaces of %s: %w", base.Net, err)
 	}
 	if err := bindPin(fds[0], uts); err != nil {
 		return ns, err

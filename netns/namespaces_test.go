@@ -28,7 +28,7 @@ func TestNewHostNamespaces(t *testing.T) {
 	}
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
 	uts, mnt := filepath.Join(dir, "h.uts"), filepath.Join(dir, "h.mnt")
-	ns, err := NewHost(net, uts, mnt, func() error {
+	ns, err := NewHost(Namespaces{Net: net}, uts, mnt, func() error {
 		if err := unix.Sethostname([]byte("vhost1")); err != nil {
 			return err
 		}
