@@ -14,6 +14,7 @@ import (
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl/controller"
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/undo"
 )
 
@@ -52,7 +53,12 @@ type Daemon struct {
 // NewDaemon prepares the state directory, the reaper, the mount template
 // and the network controller with its predefined networks. On error
 // nothing of it is left.
-func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (_ *Daemon, err error) {
+//
+// pins is where the /run/netns pins of containers and overlay networks go
+// (the machine's mount namespace when hostd runs in a virtual host's own);
+// with cfg.ExecRoot, each is also pinned under Docker's name in
+// <ExecRoot>/netns, the sandbox key hostd itself works through.
+func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ *Daemon, err error) {
 	// The bridge driver acts in the namespace hostd runs in: never let
 	// that be the machine's own.
 	if err := checkNamespaces(); err != nil {
@@ -96,7 +102,7 @@ func NewDaemon(cfg hostdconfig.Config, logger *log.Logger) (_ *Daemon, err error
 		return nil, err
 	}
 	u.Add(mounts.close)
-	ctl, err := controller.New(cfg, controller.Options{Log: logger, Guard: func(fn func() error) error {
+	ctl, err := controller.New(cfg, controller.Options{Log: logger, Pins: pins, Guard: func(fn func() error) error {
 		// The iptables tools are the firewall's to wait for.
 		rp.beginForeign()
 		defer rp.endForeign()

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nslab/nslab/netimpl"
 )
 
 // humanDuration is go-units' HumanDuration, which `docker ps` shows.
@@ -96,8 +98,12 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 	}
 	if c.run != nil {
 		j.State.Pid = c.run.pid
-		j.NetworkSettings.SandboxID = c.sandbox.ID
-		j.NetworkSettings.SandboxKey = c.sandbox.Key
+		// A container:NAME container has no sandbox of its own in Docker:
+		// both fields are empty.
+		if c.sandbox.Kind != netimpl.SandboxShared {
+			j.NetworkSettings.SandboxID = c.sandbox.ID
+			j.NetworkSettings.SandboxKey = c.sandbox.Key
+		}
 	}
 	// The top-level fields describe the default bridge network only.
 	if b, ok := c.networks["bridge"]; ok {

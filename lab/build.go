@@ -14,6 +14,11 @@ import (
 func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 	n := len(l.hosts)
 	workers := min(o.hostWorkers(), n)
+	template, err := newHostTemplate()
+	if err != nil {
+		return err
+	}
+	defer template.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan int)
@@ -54,6 +59,10 @@ func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 					spec.Forwarding = false
 				}
 				if err := buildHost(ctx, fc, f, l.ID(), i, &spec, l.timings); err != nil {
+					fail(err)
+					continue
+				}
+				if err := l.hosts[i].makeHostNamespaces(template); err != nil {
 					fail(err)
 					continue
 				}

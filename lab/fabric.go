@@ -219,7 +219,7 @@ func newNamespace(name string, sysctls ...map[string]string) (string, netns.Fres
 	if err != nil {
 		return "", ns, fmt.Errorf("%s: %w", name, err)
 	}
-	pin, err := netns.PinFD(ns.FD, name)
+	pin, err := netns.NewPins(nil).PinFD(ns.FD, name)
 	if err != nil {
 		ns.Close()
 		return "", ns, err

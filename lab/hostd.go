@@ -17,7 +17,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nslab/nslab/hostdconfig"
-	"github.com/nslab/nslab/netns"
 )
 
 // hostdTimeout bounds how long a hostd may take to answer /_ping.
@@ -66,8 +65,12 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 }
 
 // startHostd writes the host's hostd.json and starts hostd inside the
-// host's network namespace and a new UTS namespace, in its own session so
-// that a terminal's signals do not reach it.
+// host's namespaces (hostns.go), in its own session so that a terminal's
+// signals do not reach it. hostd serves the lab's socket in the state
+// directory and, inside the host, the topology's api: /var/run/docker.sock
+// and TCP. It pins its containers' namespaces under Docker's names in the
+// host's /var/run/docker/netns, and as <lab>-<host>-<container> in the
+// machine's /run/netns, through the machine's mount namespace handed to it.
 func (h *Host) startHostd(bin string, o Options) error {
 	if len(h.socket) > maxSocketPath {
 		return fmt.Errorf("host %s: socket path %s is %d bytes; a unix socket path has at most %d (use a shorter state root)", h.Name, h.socket, len(h.socket), maxSocketPath)
@@ -92,6 +95,8 @@ func (h *Host) startHostd(bin string, o Options) error {
 		// and --cluster-advertise.
 		ClusterStore:     h.Spec.ClusterStore,
 		ClusterAdvertise: h.Spec.ClusterAdvertise,
+		Hosts:            h.Spec.API,
+		ExecRoot:         hostExecRoot,
 	}
 	for _, a := range h.Spec.DNS {
 		cfg.DNS = append(cfg.DNS, a.String())
@@ -118,14 +123,23 @@ func (h *Host) startHostd(bin string, o Options) error {
 	if err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	cmd := exec.Command(bin, "--config", cfgPath, "--ready-fd", "3")
+	// The machine's mount namespace, where hostd makes its /run/netns pins:
+	// /proc/self names this process, whose main thread never switches.
+	machine, err := os.Open("/proc/self/ns/mnt")
+	if err != nil {
+		readyR.Close()
+		readyW.Close()
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	defer machine.Close()
+	cmd := exec.Command(bin, "--config", cfgPath, "--ready-fd", "3", "--pins-mntns-fd", "4")
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{readyW} // fd 3
-	// No Pdeathsig: the thread that forks dies at once (netns.StartIn), and
-	// the lab outlives this process when the CLI hands it to its keeper.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS, Setsid: true}
-	err = netns.StartIn(h.NetNS(), cmd)
+	cmd.ExtraFiles = []*os.File{readyW, machine} // fds 3 and 4
+	// No Pdeathsig: the thread that forks dies at once (Namespaces.Start),
+	// and the lab outlives this process when the CLI hands it to its keeper.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = h.Namespaces().Start(cmd)
 	readyW.Close()
 	if err != nil {
 		readyR.Close()
@@ -142,7 +156,11 @@ func (h *Host) startHostd(bin string, o Options) error {
 	return nil
 }
 
-func (h *Host) logPath() string { return filepath.Join(h.dir, "hostd.log") }
+func (h *Host) logPath() string { return filepath.Join(h.stateDir(), "hostd.log") }
+
+// hostExecRoot is dockerd's --exec-root inside a host, its default: the
+// host's own /var/run/docker, whose netns/ holds the sandboxes' pins.
+const hostExecRoot = "/var/run/docker"
 
 // waitReady waits until hostd says on its ready pipe that its socket
 // listens, the deadline passes or hostd exits (which closes the pipe).

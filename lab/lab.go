@@ -83,6 +83,8 @@ type Lab struct {
 	state *labState
 	// images are what every hostd starts with (Up only).
 	images []hostdconfig.Image
+	// ovs is Open vSwitch, found by Up when a host asks for it.
+	ovs ovsPrograms
 
 	timings *timings // nil outside the benchmarks' breakdown
 }
@@ -163,12 +165,19 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 			return nil, err
 		}
 	}
+	var ovs ovsPrograms
+	if topo.hasOVS() {
+		if ovs, err = FindOVS(); err != nil {
+			return nil, err
+		}
+	}
 	t0 := time.Now()
 	l, err := create(topo, o, etcdBin)
 	if err != nil {
 		return nil, err
 	}
 	o.timings.since("up: state directory", t0)
+	l.ovs = ovs
 	if err := l.build(ctx, o, bin); err != nil {
 		// A fresh context: the caller's may be what ran out.
 		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -324,6 +333,9 @@ func (l *Lab) makeHosts() {
 // topology's containers.
 func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 	t0 := time.Now()
+	if err := l.makeNSDir(); err != nil {
+		return err
+	}
 	f, err := newFabric(ctx, l.ID(), l.topo)
 	if err != nil {
 		return err
@@ -337,6 +349,11 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 	l.timings.since("up: hosts", t1)
 	if err := l.applyImpairments(ctx); err != nil {
 		return err
+	}
+	if l.topo.hasOVS() {
+		if err := l.startOVSAll(ctx, l.ovs, o); err != nil {
+			return err
+		}
 	}
 	// The cluster store answers before any daemon pointed at it starts.
 	if l.state.EtcdBinary != "" {

@@ -61,6 +61,7 @@ func fakeHostd(args []string) int {
 	fs := flag.NewFlagSet("hostd", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "")
 	readyFD := fs.Int("ready-fd", -1, "")
+	fs.Int("pins-mntns-fd", -1, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -188,7 +189,7 @@ func requireGone(t testing.TB, id, dir string) {
 	if pins, _ := labPins(id); len(pins) > 0 {
 		t.Errorf("pins left: %v", pins)
 	}
-	if m := mountsUnder(t, netns.Path(id+"-")); len(m) > 0 {
+	if m := append(mountsUnder(t, netns.Path(id+"-")), mountsUnder(t, dir+"/")...); len(m) > 0 {
 		t.Errorf("mounts left for %s: %v", id, m)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {

@@ -37,7 +37,7 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	var errs []error
 	held := newHeldNamespaces()
 	defer held.close()
-	held.add(id)
+	held.add(id, dir)
 	inodes := held.inodes()
 
 	// hostd first and gently: on SIGTERM it removes its own containers. A
@@ -58,10 +58,12 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	t0 = time.Now()
 
 	// Then whatever is left in the lab's namespaces: containers whose hostd
-	// died without cleaning up, shells from exec, a student's sleep loop.
-	// hostd may have pinned namespaces meanwhile, so look again.
+	// died without cleaning up, shells from exec, a student's sleep loop,
+	// a daemon's helpers (containerd and its shims live in the host's
+	// namespaces). hostd may have pinned namespaces meanwhile, so look
+	// again.
 	for round := 0; round < 5; round++ {
-		held.add(id)
+		held.add(id, dir)
 		inodes = held.inodes()
 		victims := scanInside(inodes)
 		if len(victims) == 0 {
@@ -77,20 +79,26 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 
 	tm.since("down: kill what is left", t0)
 	t0 = time.Now()
-	// dockerd's containers live in namespaces pinned only inside its own
-	// mount namespace, and in cgroups of their own: finding them takes a
-	// read of every process's command line. Without dockerd, what is
-	// left to sweep is a mount under the state directory.
-	sweep := func() error { return unmountUnder(filepath.Clean(dir) + "/") }
+	// dockerd's containers live in namespaces pinned only inside the
+	// host's mount namespace, and in cgroups of their own: finding them
+	// takes a read of every process's command line, which only a lab that
+	// may have run dockerd needs.
 	if dockerd {
-		sweep = func() error { return sweepDockerd(ctx, dir, id) }
-	}
-	if err := sweep(); err != nil {
-		errs = append(errs, err)
+		if err := sweepDockerd(ctx, dir, id); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	tm.since("down: sweep dockerd", t0)
 	t0 = time.Now()
-	if err := unpinAll(id); err != nil {
+	// The hosts' UTS and mount namespace pins go with the network ones:
+	// with its last pin and process gone, a host's mount namespace and all
+	// that was mounted in it (its /run, its daemon's pins, its containers'
+	// root filesystems) go away, before their directories do. Then the
+	// pins' private directory.
+	if err := unpinAll(id, dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unmountUnder(filepath.Clean(dir) + "/"); err != nil {
 		errs = append(errs, err)
 	}
 	tm.since("down: unpin namespaces", t0)
@@ -117,25 +125,29 @@ func (p proc) alive() bool {
 }
 
 // inside reports whether pid (never this process) lives in one of the
-// namespaces. The namespace is looked at first: one stat, where the start
-// time costs a read and a parse of /proc/PID/stat, and a scan of the
-// machine's processes asks it of every one.
+// namespaces: its network, UTS or mount namespace is one of them. The
+// namespaces are looked at first: a stat each, where the start time costs
+// a read and a parse of /proc/PID/stat, and a scan of the machine's
+// processes asks it of every one.
 func inside(pid int, inodes map[uint64]string) (proc, bool) {
 	if pid <= 1 || pid == os.Getpid() {
 		return proc{}, false
 	}
-	ino, err := netns.Inode("/proc/" + strconv.Itoa(pid) + "/ns/net")
-	if err != nil {
-		return proc{}, false
+	for _, kind := range []string{"net", "uts", "mnt"} {
+		ino, err := netns.Inode("/proc/" + strconv.Itoa(pid) + "/ns/" + kind)
+		if err != nil {
+			return proc{}, false
+		}
+		if _, ok := inodes[ino]; !ok {
+			continue
+		}
+		start, ok := procStart(pid)
+		if !ok {
+			return proc{}, false
+		}
+		return proc{pid: pid, start: start}, true
 	}
-	if _, ok := inodes[ino]; !ok {
-		return proc{}, false
-	}
-	start, ok := procStart(pid)
-	if !ok {
-		return proc{}, false
-	}
-	return proc{pid: pid, start: start}, true
+	return proc{}, false
 }
 
 // scanInside lists every process whose network namespace is one of inodes.
@@ -252,12 +264,18 @@ func pollExits(ps []proc, fds []int, wake int, deadline time.Time) []proc {
 	}
 }
 
-// unpinAll deletes every /run/netns pin of lab id, several at a time:
-// each unmount waits for an RCU grace period, and those overlap.
-func unpinAll(id string) error {
+// unpinAll deletes every /run/netns pin of lab id and the hosts' UTS and
+// mount namespace pins in its state directory dir, several at a time: each
+// unmount waits for an RCU grace period, as does the end of a host's mount
+// namespace, and those overlap.
+func unpinAll(id, dir string) error {
 	pins, err := labPins(id)
 	if err != nil {
 		return fmt.Errorf("lab %s: list pins: %w", id, err)
+	}
+	for _, kind := range []string{"*.uts", "*.mnt"} {
+		hostPins, _ := filepath.Glob(filepath.Join(dir, nsDir, kind))
+		pins = append(pins, hostPins...)
 	}
 	var (
 		mu   sync.Mutex

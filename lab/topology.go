@@ -102,7 +102,22 @@ type HostSpec struct {
 	// only; both or neither.
 	ClusterStore     string `json:"clusterStore,omitempty"`
 	ClusterAdvertise string `json:"clusterAdvertise,omitempty"`
+	// API lists where the host's daemon serves the Docker API inside the
+	// host, as dockerd's -H: APIUnix (/var/run/docker.sock, what the
+	// docker CLI typed in the host finds; "unix" in a file) and
+	// "tcp://IP:PORT" with IP one of the host's addresses, 0.0.0.0 or
+	// 127.0.0.1 (seed 000's `-H tcp://0.0.0.0:2375`). The lab's own socket
+	// in the state directory is always there besides. Docker hosts only;
+	// default [APIUnix].
+	API []string `json:"api,omitempty"`
+	// OVS runs Open vSwitch in the host: its own database and run
+	// directory under the host's /run/openvswitch, ovsdb-server and
+	// ovs-vswitchd started by the lab (see ovs.go). Any kind of host.
+	OVS bool `json:"ovs,omitempty"`
 }
+
+// APIUnix is the Docker API socket inside a host, dockerd's default.
+const APIUnix = "unix:///var/run/docker.sock"
 
 // InterfaceSpec is one veth leg of a host into a segment.
 type InterfaceSpec struct {
@@ -319,6 +334,10 @@ func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 		"etcd":              func(v *yaml.Node, f string) { h.Etcd = d.etcdMember(v, f) },
 		"cluster_store":     func(v *yaml.Node, f string) { h.ClusterStore = d.Str(v, f) },
 		"cluster_advertise": func(v *yaml.Node, f string) { h.ClusterAdvertise = d.Str(v, f) },
+		"api": func(v *yaml.Node, f string) {
+			d.Seq(v, f, func(item *yaml.Node, p string) { h.API = append(h.API, d.Str(item, p)) })
+		},
+		"ovs": func(v *yaml.Node, f string) { h.OVS = d.Bool(v, f) },
 	})
 	if (h.ClusterStore != "" || h.ClusterAdvertise != "") && h.Kind == KindPlain {
 		f := path + ".cluster_store"

@@ -47,6 +47,8 @@ func TestInvalidFixtures(t *testing.T) {
 		{"segment-named-all.yaml", `4: segments[0].name: segment name "all" is reserved by Linux: /proc/sys/net/ipv4/conf/all holds the settings of every link`},
 		{"bridge-overlaps-segment.yaml", "10: hosts[0].bridge: docker0's subnet 172.18.0.0/16 overlaps segment lan0 (172.18.0.0/24), on which host node1 has interface eth1"},
 		{"bridge-holds-route.yaml", "14: hosts[0].bridge: docker0's subnet 172.18.0.0/16 holds the destination of hosts[0].routes[0] (172.18.0.0/16 via 192.168.99.102)"},
+		{"api-foreign-address.yaml", "11: hosts[0].api[1]: 192.168.8.148 is not an address of host node1"},
+		{"api-on-plain.yaml", "11: hosts[0].api: host router is plain and runs no daemon; api needs kind docker"},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -238,9 +240,12 @@ hosts:
         image: busybox
         network: container:cm01
         command: [sleep, infinity]
+    api: [unix, "tcp://0.0.0.0:2375"]
+    ovs: true
   - name: router
     kind: plain
     forwarding: true
+    ovs: true
     interfaces:
       - segment: lan0
         address: 192.168.8.1/24
@@ -280,9 +285,11 @@ hosts:
 					{Name: "cm01", Image: "alpine", Network: "none"},
 					{Name: "cm06", Image: "busybox", Network: "container:cm01", Command: []string{"sleep", "infinity"}},
 				},
+				API: []string{APIUnix, "tcp://0.0.0.0:2375"},
+				OVS: true,
 			},
 			{
-				Name: "router", Kind: KindPlain, Forwarding: true,
+				Name: "router", Kind: KindPlain, Forwarding: true, OVS: true,
 				Interfaces: []InterfaceSpec{
 					{Name: "eth1", Segment: "lan0", Address: p("192.168.8.1/24")},
 					{Name: "up0", Segment: "wan", Address: p("203.0.113.1/24")},
@@ -293,7 +300,7 @@ hosts:
 				Interfaces: []InterfaceSpec{{Name: "eth1", Segment: "wan", Address: p("203.0.113.10/24")}},
 				Routes:     []RouteSpec{{To: p("192.168.8.0/24"), Via: a("203.0.113.1")}},
 			},
-			{Name: "docker2", Kind: KindDocker, Forwarding: false},
+			{Name: "docker2", Kind: KindDocker, Forwarding: false, API: []string{APIUnix}},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {

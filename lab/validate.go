@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/nslab/nslab/hostdconfig"
 )
 
 // Linux caps interface names at IFNAMSIZ-1 bytes.
@@ -61,6 +63,14 @@ func (t *Topology) applyDefaults() {
 				}
 			}
 		}
+		if h.Kind == KindDocker && len(h.API) == 0 {
+			h.API = []string{APIUnix}
+		}
+		for j, a := range h.API {
+			if a == "unix" {
+				h.API[j] = APIUnix
+			}
+		}
 		for j := range h.Containers {
 			c := &h.Containers[j]
 			if c.Image == "" {
@@ -112,6 +122,7 @@ func (t *Topology) check(ls lines) []Problem {
 		c.bridge(h, hp, segs)
 		c.dns(h, hp, t.Segments)
 		c.containers(h, hp, pinSeen)
+		c.api(h, hp)
 	}
 	c.etcd(t)
 	c.images(t)
@@ -449,6 +460,45 @@ func containerCycle(cs []ContainerSpec, index map[string]int, k int) bool {
 		}
 	}
 	return true
+}
+
+// api checks where the host's daemon serves the Docker API: the socket
+// inside the host, and TCP addresses of the host's own (or every address,
+// or its loopback), each port once.
+func (c *checker) api(h *HostSpec, hp string) {
+	if len(h.API) > 0 && h.Kind != KindDocker {
+		c.errorf(hp+".api", "host %s is %s and runs no daemon; api needs kind %s", h.Name, h.Kind, KindDocker)
+		return
+	}
+	ports := map[uint16]netip.Addr{}
+	seen := map[string]bool{}
+	for k, a := range h.API {
+		f := fmt.Sprintf("%s.api[%d]", hp, k)
+		if seen[a] {
+			c.errorf(f, "%s given twice", a)
+			continue
+		}
+		seen[a] = true
+		if a == APIUnix {
+			continue
+		}
+		network, addr, err := hostdconfig.ParseDaemonHost(a)
+		if err != nil || network != "tcp" {
+			c.errorf(f, "%q: want unix (%s) or tcp://IP:PORT", a, APIUnix)
+			continue
+		}
+		ap := netip.MustParseAddrPort(addr)
+		ip := ap.Addr()
+		if !ip.IsUnspecified() && ip != netip.AddrFrom4([4]byte{127, 0, 0, 1}) && !ownAddress(h, ip) {
+			c.errorf(f, "%s is not an address of host %s: want one of its own, 0.0.0.0 or 127.0.0.1", ip, h.Name)
+			continue
+		}
+		if other, dup := ports[ap.Port()]; dup && (other.IsUnspecified() || ip.IsUnspecified()) {
+			c.errorf(f, "port %d is taken by %s:%d already", ap.Port(), other, ap.Port())
+			continue
+		}
+		ports[ap.Port()] = ip
+	}
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {

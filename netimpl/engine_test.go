@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -349,5 +350,71 @@ func TestJoinInterfacesAndUndo(t *testing.T) {
 	}
 	if err := e.DeleteSandbox(sb2.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With a SandboxDir, every sandbox is pinned under Docker's key there too,
+// and the engine works through it: the first 12 digits of its id; for the
+// host's namespace "default", kept until Close as dockerd keeps it; for a
+// shared namespace its target's key, kept while a sharer is left.
+func TestSandboxKeys(t *testing.T) {
+	needRoot(t)
+	hostNS, prefix := testNS(t)
+	dir := filepath.Join(t.TempDir(), "netns")
+	reg, err := netimpl.NewRegistry(null.New(), host.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := netimpl.New(netimpl.Options{Registry: reg, Seed: "lab/h1", HostNS: hostNS, SandboxDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+
+	own, err := e.NewSandbox(netimpl.SandboxSpec{ContainerID: "c1", PinName: prefix + "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.Key != filepath.Join(dir, own.ID[:12]) || nstest.Inode(t, own.Key) != nstest.Inode(t, netns.Path(prefix+"k1")) {
+		t.Fatalf("own sandbox key %s (id %s): want %s/<first 12 digits>, the namespace pinned as %s", own.Key, own.ID, dir, prefix+"k1")
+	}
+	hs, err := e.NewSandbox(netimpl.SandboxSpec{ContainerID: "c2", PinName: prefix + "k2", Host: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.Key != filepath.Join(dir, netimpl.DefaultSandboxKey) || nstest.Inode(t, hs.Key) != nstest.Inode(t, hostNS) {
+		t.Fatalf("host sandbox key %s: want %s/default, the host's namespace", hs.Key, dir)
+	}
+	sh, err := e.NewSandbox(netimpl.SandboxSpec{ContainerID: "c3", PinName: prefix + "k3", Share: own.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Key != own.Key || nstest.Inode(t, netns.Path(prefix+"k3")) != nstest.Inode(t, own.Key) {
+		t.Fatalf("shared sandbox key %s: want its target's, %s", sh.Key, own.Key)
+	}
+
+	if err := e.DeleteSandbox(own.ID); err != nil {
+		t.Fatal(err)
+	}
+	if exists(netns.Path(prefix+"k1")) || !exists(own.Key) {
+		t.Fatalf("after removing the shared-from sandbox: its pin must go (%v), the key its sharer uses stay (%v)", exists(netns.Path(prefix+"k1")), exists(own.Key))
+	}
+	if err := e.DeleteSandbox(sh.ID); err != nil {
+		t.Fatal(err)
+	}
+	if exists(own.Key) || exists(netns.Path(prefix+"k3")) {
+		t.Fatalf("the last sandbox on %s is gone, its key is not", own.Key)
+	}
+	if err := e.DeleteSandbox(hs.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(hs.Key) || exists(netns.Path(prefix+"k2")) {
+		t.Fatalf("after the host-mode sandbox: default must stay (%v), its pin go (%v)", exists(hs.Key), exists(netns.Path(prefix+"k2")))
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if exists(hs.Key) {
+		t.Fatalf("%s left after Close", hs.Key)
 	}
 }

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -200,39 +199,24 @@ func expectOverlayIPAM(n network.Inspect, subnet, gateway string) {
 }
 
 // vxlanNS finds the namespace of an overlay network on a host, and its
-// VXLAN device and VNI: hostd pins it as /run/netns/<lab>-<host>-ov-<id>,
-// dockerd as <exec root>/netns/1-<id> in its own mount namespace, seen
-// through /proc/<dockerd>/root. Both names carry the start of the
-// network's id.
+// VXLAN device and VNI: both daemons pin it in the host's own
+// /var/run/docker/netns as 1-<first 10 digits of the network id> (osl's
+// key for the network's sandbox), as seed 003 finds it.
 func vxlanNS(l *Lab, host, networkID string) (ns, dev string, vni uint32) {
 	GinkgoHelper()
-	patterns := []string{netns.Path(l.ID() + "-" + host + "-*")}
-	if pid := l.H(host).HostdPID(); pid > 0 {
-		patterns = append(patterns, filepath.Join(fmt.Sprintf("/proc/%d/root", pid), l.StateDir(), host, "exec", "netns", "*"))
-	}
-	var cands []string
-	for _, pattern := range patterns {
-		m, _ := filepath.Glob(pattern)
-		for _, p := range m {
-			if strings.Contains(filepath.Base(p), networkID[:10]) {
-				cands = append(cands, p)
-			}
+	key := "/var/run/docker/netns/1-" + networkID[:10]
+	ns = InHost(l, host, key)
+	h, err := netns.Handle(ns)
+	Expect(err).NotTo(HaveOccurred())
+	defer h.Close()
+	links, err := netns.LinkList(h)
+	Expect(err).NotTo(HaveOccurred())
+	for _, lk := range links {
+		if vx, ok := lk.(*netlink.Vxlan); ok {
+			return ns, vx.Name, uint32(vx.VxlanId)
 		}
 	}
-	for _, p := range cands {
-		h, err := netns.Handle(p)
-		if err != nil {
-			continue
-		}
-		links, _ := netns.LinkList(h)
-		h.Close()
-		for _, lk := range links {
-			if vx, ok := lk.(*netlink.Vxlan); ok {
-				return p, vx.Name, uint32(vx.VxlanId)
-			}
-		}
-	}
-	Fail(fmt.Sprintf("%s: no namespace of network %s holds a VXLAN device (candidates %v)", host, networkID[:12], cands))
+	Fail(fmt.Sprintf("%s: the namespace %s of network %s holds no VXLAN device", host, key, networkID[:12]))
 	return "", "", 0
 }
 

@@ -63,6 +63,9 @@ func ObserveWith(l *labtest.Lab, exercise, moment string, facts ...string) {
 // exercise label it carries.
 func observeEnd(l *labtest.Lab) {
 	GinkgoHelper()
+	if _, down := downEarly.Load(l); down {
+		return // recorded by takeDown
+	}
 	r := CurrentSpecReport()
 	// A native-only spec has no counterpart on real Docker to compare
 	// with (and may leave a host without its daemon, E23).

@@ -19,6 +19,7 @@ import (
 	"github.com/nslab/nslab/netimpl/ipam"
 	"github.com/nslab/nslab/netimpl/overlay"
 	"github.com/nslab/nslab/netimpl/store"
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/undo"
 )
 
@@ -97,8 +98,9 @@ func parseAdvertise(s string) (netip.AddrPort, error) {
 }
 
 // newCluster makes the overlay driver and opens the store client; the watch
-// starts once the engine exists (watch). It needs no quorum.
-func newCluster(cfg hostdconfig.Config) (*cluster, error) {
+// starts once the engine exists (watch). It needs no quorum. pins is
+// where the overlay networks' /run/netns pins go.
+func newCluster(cfg hostdconfig.Config, pins *netns.Pins) (*cluster, error) {
 	eps, err := parseClusterStore(cfg.ClusterStore)
 	if err != nil {
 		return nil, err
@@ -107,7 +109,7 @@ func newCluster(cfg hostdconfig.Config) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	drv, err := overlay.New(overlay.Config{HostNS: hostNS, NSPrefix: cfg.NetNSPrefix, Advertise: adv.Addr()})
+	drv, err := overlay.New(overlay.Config{HostNS: hostNS, NSPrefix: cfg.NetNSPrefix, Pins: pins, SandboxDir: sandboxDir(cfg), Advertise: adv.Addr()})
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"log"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/nslab/nslab/hostdconfig"
@@ -31,6 +32,7 @@ import (
 	"github.com/nslab/nslab/netimpl/macvlan"
 	"github.com/nslab/nslab/netimpl/null"
 	"github.com/nslab/nslab/netimpl/portmap"
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/undo"
 )
 
@@ -49,6 +51,12 @@ type Options struct {
 	// them (the iptables tools): hostd's reaper, which otherwise collects
 	// every child, leaves them to their starter meanwhile. nil runs fn.
 	Guard func(fn func() error) error
+	// Pins is where the /run/netns pins of containers and overlay
+	// networks go (the machine's mount namespace when hostd runs in a
+	// virtual host's own); nil: the calling process's. With the
+	// configuration's ExecRoot, each is also pinned under Docker's name
+	// in <ExecRoot>/netns, the sandbox key the engine works through.
+	Pins *netns.Pins
 }
 
 // Controller is the network side of one virtual host.
@@ -56,6 +64,7 @@ type Controller struct {
 	cfg   hostdconfig.Config
 	log   *log.Logger
 	guard func(func() error) error
+	pins  *netns.Pins
 	// hostname is the host's, a host-mode container's /etc/hostname.
 	hostname string
 	eng      *netimpl.Engine
@@ -95,7 +104,7 @@ func New(cfg hostdconfig.Config, opts Options) (_ *Controller, err error) {
 		return nil, err
 	}
 	c := &Controller{
-		cfg: cfg, log: opts.Log, guard: opts.Guard,
+		cfg: cfg, log: opts.Log, guard: opts.Guard, pins: opts.Pins,
 		tables: map[string]*dns.MemTable{}, sandboxes: map[string]*sandbox{},
 	}
 	if c.log == nil {
@@ -164,7 +173,7 @@ func (c *Controller) openDrivers(u *undo.Steps) ([]netimpl.Driver, error) {
 	if c.cfg.ClusterStore == "" {
 		return drivers, nil
 	}
-	cl, err := newCluster(c.cfg)
+	cl, err := newCluster(c.cfg, c.pins)
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +204,8 @@ func (c *Controller) openEngine(drivers []netimpl.Driver, defaultBridge netimpl.
 		// Namespaces made ahead of time keep the kernel's costliest step
 		// off a container's start.
 		PrewarmSandboxes: 8,
+		Pins:             c.pins,
+		SandboxDir:       sandboxDir(c.cfg),
 		Predefined: []netimpl.NetworkSpec{
 			defaultBridge,
 			{Name: "host", Driver: host.Name},
@@ -202,6 +213,14 @@ func (c *Controller) openEngine(drivers []netimpl.Driver, defaultBridge netimpl.
 		},
 	})
 	return err
+}
+
+// sandboxDir is dockerd's <exec-root>/netns, or "" without an exec root.
+func sandboxDir(cfg hostdconfig.Config) string {
+	if cfg.ExecRoot == "" {
+		return ""
+	}
+	return filepath.Join(cfg.ExecRoot, "netns")
 }
 
 // defaultBridgeSpec is the default network as dockerd makes it: docker0
