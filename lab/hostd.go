@@ -78,36 +78,9 @@ func (h *Host) startHostd(bin string, o Options) error {
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	cfg := hostdconfig.Config{
-		Lab:         h.lab.ID(),
-		Host:        h.Name,
-		Root:        h.dir,
-		DataRoot:    filepath.Join(h.lab.state.DataDir, h.Name),
-		ImageStore:  o.ImageStore,
-		Images:      h.lab.images,
-		Socket:      h.socket,
-		NetNSPrefix: h.lab.ID() + "-" + h.Name + "-",
-		Firewall:    h.Spec.Firewall,
-		// userland_proxy: false in the topology.
-		NoUserlandProxy: h.Spec.NoUserlandProxy,
-		NoICC:           h.Spec.NoICC,
-		// cluster_store and cluster_advertise: dockerd's --cluster-store
-		// and --cluster-advertise.
-		ClusterStore:     h.Spec.ClusterStore,
-		ClusterAdvertise: h.Spec.ClusterAdvertise,
-		Hosts:            h.Spec.API,
-		ExecRoot:         hostExecRoot,
-	}
-	for _, a := range h.Spec.DNS {
-		cfg.DNS = append(cfg.DNS, a.String())
-	}
-	if h.Spec.Bridge.IsValid() {
-		// A topology built in code skips the file's checks: refuse a bad
-		// --bip here rather than in a hostd that fails to start.
-		if _, err := hostdconfig.ParseBIP(h.Spec.Bridge.String()); err != nil {
-			return fmt.Errorf("host %s: bridge: %w", h.Name, err)
-		}
-		cfg.DefaultBridge = h.Spec.Bridge.String()
+	cfg, err := h.hostdConfig(o)
+	if err != nil {
+		return err
 	}
 	cfgPath := filepath.Join(h.dir, "hostd.json")
 	if err := cfg.Write(cfgPath); err != nil {
@@ -154,6 +127,43 @@ func (h *Host) startHostd(bin string, o Options) error {
 	h.pid, h.exited, h.ready = cmd.Process.Pid, exited, readyR
 	h.lab.mu.Unlock()
 	return nil
+}
+
+// hostdConfig is what the lab tells the host's hostd: the topology's
+// fields for the host as dockerd's flags would give them.
+func (h *Host) hostdConfig(o Options) (hostdconfig.Config, error) {
+	cfg := hostdconfig.Config{
+		Lab:         h.lab.ID(),
+		Host:        h.Name,
+		Root:        h.dir,
+		DataRoot:    filepath.Join(h.lab.state.DataDir, h.Name),
+		ImageStore:  o.ImageStore,
+		Images:      h.lab.images,
+		Socket:      h.socket,
+		NetNSPrefix: h.lab.ID() + "-" + h.Name + "-",
+		Firewall:    h.Spec.Firewall,
+		// userland_proxy: false in the topology.
+		NoUserlandProxy: h.Spec.NoUserlandProxy,
+		NoICC:           h.Spec.NoICC,
+		// cluster_store and cluster_advertise: dockerd's --cluster-store
+		// and --cluster-advertise.
+		ClusterStore:     h.Spec.ClusterStore,
+		ClusterAdvertise: h.Spec.ClusterAdvertise,
+		Hosts:            h.Spec.API,
+		ExecRoot:         hostExecRoot,
+	}
+	for _, a := range h.Spec.DNS {
+		cfg.DNS = append(cfg.DNS, a.String())
+	}
+	if h.Spec.Bridge.IsValid() {
+		// A topology built in code skips the file's checks: refuse a bad
+		// --bip here rather than in a hostd that fails to start.
+		if _, err := hostdconfig.ParseBIP(h.Spec.Bridge.String()); err != nil {
+			return cfg, fmt.Errorf("host %s: bridge: %w", h.Name, err)
+		}
+		cfg.DefaultBridge = h.Spec.Bridge.String()
+	}
+	return cfg, nil
 }
 
 func (h *Host) logPath() string { return filepath.Join(h.stateDir(), "hostd.log") }
