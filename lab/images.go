@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/nslab/nslab/hostd/image"
 )
@@ -155,12 +156,37 @@ func dataDir(dataRoot, id string) string {
 	return filepath.Join(dataRoot, id)
 }
 
-// ImageUse says which hosts of which labs need which images of the
-// machine store: image ID → "lab/host", from the repositories in the labs'
-// data directories. It looks in DefaultDataRoot and in the data roots of
-// the labs under root ("" for DefaultRoot), so that a lab of another state
-// root keeps its images too.
-func ImageUse(root string) (map[string][]string, error) {
+// storeMarker names, in a lab's data directory, the image store its hosts
+// use: a machine may hold several stores (tests make their own), and a
+// lab's images are kept only in its own.
+const storeMarker = "image-store"
+
+func writeStoreMarker(dataDir, store string) error {
+	abs, err := filepath.Abs(store)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dataDir, storeMarker), []byte(abs+"\n"), 0o644)
+}
+
+// usesStore says whether the lab whose data directory is dataDir uses the
+// image store at store. A data directory without the marker (left behind
+// half made) counts as using it: what it might need is kept.
+func usesStore(dataDir, store string) bool {
+	b, err := os.ReadFile(filepath.Join(dataDir, storeMarker))
+	if err != nil {
+		return true
+	}
+	abs, err := filepath.Abs(store)
+	return err != nil || strings.TrimSpace(string(b)) == abs
+}
+
+// ImageUse says which hosts of which labs need which images of the image
+// store at store: image ID → "lab/host", from the repositories in the
+// data directories of the labs that use that store. It looks in
+// DefaultDataRoot and in the data roots of the labs under root ("" for
+// DefaultRoot), so that a lab of another state root keeps its images too.
+func ImageUse(root, store string) (map[string][]string, error) {
 	roots := map[string]bool{DefaultDataRoot: true}
 	labs, err := List(root)
 	if err != nil {
@@ -179,6 +205,9 @@ func ImageUse(root string) (map[string][]string, error) {
 		repos, _ := filepath.Glob(filepath.Join(dr, "*", "*", "image", "repositories.json"))
 		for _, p := range repos {
 			host := filepath.Dir(filepath.Dir(p))
+			if !usesStore(filepath.Dir(host), store) {
+				continue
+			}
 			who := filepath.Base(filepath.Dir(host)) + "/" + filepath.Base(host)
 			ids, err := image.ReadRepositoryIDs(p)
 			if err != nil {

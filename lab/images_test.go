@@ -261,7 +261,7 @@ func TestLabImages(t *testing.T) {
 	if err := loadArchiveFile(store, filepath.Join(dir, "unused.tar"), func(image.Loaded) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	use, err := ImageUse(l.root)
+	use, err := ImageUse(l.root, storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -272,9 +272,13 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 			DataDir: dataDir(o.DataRoot, id),
 		},
 	}
-	if err := writeState(l.dir, l.state); err != nil {
+	err := writeState(l.dir, l.state)
+	if err == nil {
+		err = writeStoreMarker(l.state.DataDir, o.ImageStore)
+	}
+	if err != nil {
 		os.RemoveAll(l.dir)
-		os.Remove(l.state.DataDir)
+		os.RemoveAll(l.state.DataDir)
 		return nil, fmt.Errorf("lab %s: %w", id, err)
 	}
 	l.makeHosts()
