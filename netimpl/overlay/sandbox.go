@@ -38,6 +38,9 @@ func (d *Driver) ensureSandbox(nw *network) (created bool, err error) {
 	if nw.sb != nil {
 		return false, nil
 	}
+	if nw.vni == 0 {
+		return false, fmt.Errorf("overlay network %s: no VXLAN id yet", nw.name)
+	}
 	if err := removeStale(nw.nsName); err != nil {
 		return false, err
 	}
