@@ -133,6 +133,15 @@ func TestNetworkNamespace(t *testing.T) {
 	if eth0.Attrs().MTU != 1450 || eth0.Attrs().HardwareAddr.String() != "02:42:0a:00:00:02" {
 		t.Errorf("c1 eth0: mtu %d mac %s, want 1450 and 02:42:0a:00:00:02", eth0.Attrs().MTU, eth0.Attrs().HardwareAddr)
 	}
+	// Made as a pair in the host and moved, as Docker does: the two ends
+	// keep the neighbouring indexes they took there, the container's the
+	// lower ("6: eth0@if7" in the container, "7: veth0@if6" here).
+	if e, v := eth0.Attrs(), veth.Attrs(); e.ParentIndex != v.Index || v.ParentIndex != e.Index || v.Index != e.Index+1 {
+		t.Errorf("c1 eth0 is %d@if%d, veth0 %d@if%d: want neighbours, eth0 the lower", e.Index, e.ParentIndex, v.Index, v.ParentIndex)
+	}
+	if ep := p.c1.ep; ep.IfIndex != eth0.Attrs().Index || !strings.HasPrefix(ep.SrcName, "veth") || len(ep.SrcName) != 11 {
+		t.Errorf("endpoint: index %d, source name %q; want %d and veth + 7 hex", ep.IfIndex, ep.SrcName, eth0.Attrs().Index)
+	}
 
 	if got, want := fdb(t, ns), "02:42:0a:00:00:03 dst 192.168.8.148 permanent self"; !containsLine(got, want) {
 		t.Errorf("FDB of vxlan0: %v, want %q", got, want)
