@@ -96,6 +96,7 @@ func (s *server) networkList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) networkInspect(w http.ResponseWriter, r *http.Request) error {
+	s.d.listEndpointDirs()
 	n, err := s.d.eng.Network(r.PathValue("id"))
 	if err != nil {
 		return err

@@ -136,9 +136,9 @@ func (d *Daemon) startCluster() {
 	}()
 }
 
-// closeCluster stops the watch, withdraws this host's endpoints (revoking
-// its lease) and closes the client and the driver. The engine has removed
-// the networks before.
+// closeCluster stops the watch, withdraws this host's endpoints and
+// closes the client and the driver. The engine has removed the networks
+// before.
 func (d *Daemon) closeCluster() error {
 	cl := d.cluster
 	if cl == nil {
@@ -182,7 +182,7 @@ func (d *Daemon) clusterEvent(ev store.Event) {
 		if ev.Kind == store.EndpointAdded {
 			n, err := d.eng.Network(ep.NetworkID)
 			if err != nil {
-				d.log.Printf("cluster store: endpoint %s on %s: %v", ep.Name, ep.Host, err)
+				d.log.Printf("cluster store: endpoint %s on %s: %v", ep.Name, ep.VTEP, err)
 				return
 			}
 			if err := cl.driver.AddPeer(n.ID, p); err != nil {
@@ -244,14 +244,17 @@ func (d *Daemon) dnsTable(networkID string) *dns.MemTable {
 }
 
 // globalSpec is the engine network of a store network: its id, subnet
-// and VNI, and the IPAM configuration as Docker shows it (the user's
-// subnet, range and gateway, or what IPAM gave).
+// and VNI if it has one yet (else the first join gives it), and the IPAM
+// configuration as Docker shows it (the user's subnet, range and gateway,
+// or what IPAM gave).
 func globalSpec(n store.Network) netimpl.NetworkSpec {
 	opts := map[string]string{}
 	for k, v := range n.Options {
 		opts[k] = v
 	}
-	opts[overlay.OptVXLANIDList] = strconv.FormatUint(uint64(n.VNI), 10)
+	if n.VNI != 0 {
+		opts[overlay.OptVXLANIDList] = strconv.FormatUint(uint64(n.VNI), 10)
+	}
 	pool := netimpl.IPAMPool{Subnet: n.Subnet.String()}
 	if !n.UserSubnet || n.Gateway != ipam.FirstHost(n.Subnet) {
 		pool.Gateway = n.Gateway.String()
@@ -284,6 +287,23 @@ func (d *Daemon) ensureGlobal(n store.Network) (netimpl.Network, error) {
 		}
 	}
 	return en, err
+}
+
+// listEndpointDirs is what a `docker network inspect` does to the cluster
+// store on dockerd 20.10: its libnetwork lists the endpoints of every
+// network of the host, which makes each network's endpoint directory.
+func (d *Daemon) listEndpointDirs() {
+	cl := d.cluster
+	if cl == nil {
+		return
+	}
+	var ids []string
+	for _, n := range d.eng.Networks() {
+		ids = append(ids, n.ID)
+	}
+	if err := cl.store.EnsureEndpointDirs(context.Background(), ids...); err != nil {
+		d.log.Printf("network inspect: %v", err)
+	}
 }
 
 // storeError is a store failure as the API answers it: unavailable is 503
@@ -392,13 +412,28 @@ func (d *Daemon) joinEndpoint(c *Container, sandboxID, network string, spec neti
 		return netimpl.Endpoint{}, err
 	}
 	cl := d.cluster
+	ctx := context.Background()
+	if cl != nil {
+		// As dockerd's libnetwork, which lists the network's endpoints in
+		// the cluster store when one of its own joins, local or global.
+		if err := cl.store.EnsureEndpointDirs(ctx, n.ID); err != nil {
+			d.log.Printf("container %s: network %s: %v", c.Name, n.Name, err)
+		}
+	}
 	if n.Scope != netimpl.ScopeGlobal || cl == nil {
 		return d.eng.Join(sandboxID, n.ID, spec)
 	}
 	if spec.IPv4.IsValid() && !n.UserSubnets() {
 		return netimpl.Endpoint{}, netimpl.Errorf(netimpl.KindInvalid, "user specified IP address is supported only when connecting to networks with user configured subnets")
 	}
-	ctx := context.Background()
+	// The network's first join on any host takes its VXLAN id.
+	vni, err := cl.store.EnsureVNI(ctx, n.ID)
+	if err != nil {
+		return netimpl.Endpoint{}, storeError(err)
+	}
+	if err := cl.driver.SetVNI(n.ID, vni); err != nil {
+		return netimpl.Endpoint{}, err
+	}
 	p, err := cl.store.AllocateAddress(ctx, n.ID, spec.IPv4)
 	if err != nil {
 		return netimpl.Endpoint{}, storeError(err)
@@ -414,7 +449,8 @@ func (d *Daemon) joinEndpoint(c *Container, sandboxID, network string, spec neti
 		release()
 		return netimpl.Endpoint{}, err
 	}
-	if err := cl.store.PutEndpoint(ctx, store.Endpoint{ID: ep.ID, Name: c.Name, NetworkID: n.ID, Addr: p, MAC: ep.MAC}); err != nil {
+	if err := cl.store.PutEndpoint(ctx, store.Endpoint{ID: ep.ID, Name: c.Name, NetworkID: n.ID, Addr: p, MAC: ep.MAC,
+		Sandbox: sandboxID, Aliases: ep.Aliases, SrcName: ep.SrcName}); err != nil {
 		if lerr := d.eng.Leave(sandboxID, n.ID); lerr != nil {
 			d.log.Printf("container %s: undo join of %s: %v", c.Name, n.Name, lerr)
 		}
@@ -464,8 +500,8 @@ func (d *Daemon) withdraw(containerID, networkID string) {
 	closing := d.closing
 	d.mu.Unlock()
 	if closing {
-		// The revoke of the host's lease at Close takes them all at once
-		// (or, with the store away, their lease runs out).
+		// The store's Close withdraws them all, within one operation's
+		// time (with the store away they stay, as a dead host's do).
 		return
 	}
 	ctx := context.Background()

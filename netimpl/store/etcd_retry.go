@@ -5,18 +5,21 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv2"
 )
 
-// retryKV sends each request again, within its context, when the cluster
-// answered that it could not serve it for a moment: a leader change in
-// the middle of it, or no leader yet after a member left. The client
-// itself goes on to another endpoint only when one takes no connection; a
-// transaction asked just as the leader stops would fail although two of
-// three members are there. The store's transactions compare before they
-// write, so one that did commit before the error comes back through its
-// Else branch.
-type retryKV struct{ cli *etcdv3.Client }
+// retryKV sends a request again, within its context, when the cluster
+// answered that it could not serve it for a moment, where that is safe:
+// a read after any such answer (raft could not serve it: a leader change
+// in the middle of it; a leader election), a write only after "during
+// leader election", which the member answers before it proposes anything.
+// A write raft took but could not commit in time may still commit: sent
+// again, a compare-and-swap of Docker's values could not tell its own
+// write from an equal one of another host's (two hosts taking the same
+// free address write the same bitmask), so such a write fails as the
+// store being unavailable, as on Docker. The client itself goes on to
+// another endpoint when one takes no connection.
+type retryKV struct{ cli *etcdv2.Client }
 
 // transientFirst and transientMax pace the retries.
 const (
@@ -24,42 +27,36 @@ const (
 	transientMax   = 400 * time.Millisecond
 )
 
-// transient says whether err is the cluster's "not now".
+// transient says whether a read that failed with err may be sent again.
 func transient(err error) bool {
-	for _, t := range []error{etcdv3.ErrLeaderChanged, etcdv3.ErrNoLeader,
-		etcdv3.ErrTimeoutDueToLeaderFail, etcdv3.ErrTimeoutDueToConnectionLost} {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
+	return errors.Is(err, etcdv2.ErrRaftInternal) || errors.Is(err, etcdv2.ErrLeaderElect)
 }
 
-// again runs do until it succeeds, fails for good, or ctx ends; then it
-// returns do's last answer.
-func again[T any](ctx context.Context, do func() (T, error)) (T, error) {
+// notProposed says whether a write that failed with err may be sent again:
+// the member refused it before proposing it.
+func notProposed(err error) bool { return errors.Is(err, etcdv2.ErrLeaderElect) }
+
+// again runs do until it succeeds, fails for good (retry says which errors
+// are not), or ctx ends; then it returns do's last answer.
+func again[T any](ctx context.Context, retry func(error) bool, do func() (T, error)) (T, error) {
 	wait := transientFirst
 	for {
 		r, err := do()
-		if err == nil || !transient(err) || !sleep(ctx, wait) {
+		if err == nil || !retry(err) || !sleep(ctx, wait) {
 			return r, err
 		}
 		wait = min(2*wait, transientMax)
 	}
 }
 
-func (k retryKV) Get(ctx context.Context, key string, opts ...etcdv3.OpOption) (*etcdv3.RangeResponse, error) {
-	return again(ctx, func() (*etcdv3.RangeResponse, error) { return k.cli.Get(ctx, key, opts...) })
+func (k retryKV) Get(ctx context.Context, key string, o etcdv2.GetOptions) (*etcdv2.Response, error) {
+	return again(ctx, transient, func() (*etcdv2.Response, error) { return k.cli.Get(ctx, key, o) })
 }
 
-func (k retryKV) Put(ctx context.Context, key, val string, opts ...etcdv3.OpOption) (*etcdv3.PutResponse, error) {
-	return again(ctx, func() (*etcdv3.PutResponse, error) { return k.cli.Put(ctx, key, val, opts...) })
+func (k retryKV) Set(ctx context.Context, key, val string, o etcdv2.SetOptions) (*etcdv2.Response, error) {
+	return again(ctx, notProposed, func() (*etcdv2.Response, error) { return k.cli.Set(ctx, key, val, o) })
 }
 
-func (k retryKV) Delete(ctx context.Context, key string, opts ...etcdv3.OpOption) (*etcdv3.DeleteRangeResponse, error) {
-	return again(ctx, func() (*etcdv3.DeleteRangeResponse, error) { return k.cli.Delete(ctx, key, opts...) })
-}
-
-func (k retryKV) Txn(ctx context.Context, t etcdv3.TxnRequest) (*etcdv3.TxnResponse, error) {
-	return again(ctx, func() (*etcdv3.TxnResponse, error) { return k.cli.Txn(ctx, t) })
+func (k retryKV) Delete(ctx context.Context, key string, o etcdv2.DeleteOptions) (*etcdv2.Response, error) {
+	return again(ctx, notProposed, func() (*etcdv2.Response, error) { return k.cli.Delete(ctx, key, o) })
 }
