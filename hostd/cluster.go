@@ -548,6 +548,9 @@ func (d *Daemon) joinGateway(c *Container, sandboxID string) error {
 	if err != nil {
 		return fmt.Errorf("container %s: %s: %w", c.Name, gatewayBridge, err)
 	}
+	if err := cl.store.EnsureEndpointDirs(context.Background(), n.ID); err != nil {
+		d.log.Printf("container %s: network %s: %v", c.Name, gatewayBridge, err)
+	}
 	if _, err := d.eng.Join(sandboxID, n.ID, netimpl.EndpointSpec{Name: "gateway_" + sandboxID[:12]}); err != nil {
 		return fmt.Errorf("container %s: %s: %w", c.Name, gatewayBridge, err)
 	}

@@ -247,7 +247,7 @@ func (s *Etcd) DeleteEndpoint(ctx context.Context, networkID, endpointID string)
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 	key := endpointKey(networkID, endpointID)
-	_, err := s.kv.Delete(octx, key, etcdv2.DeleteOptions{})
+	err := s.del(octx, key, etcdv2.DeleteOptions{})
 	if err == nil {
 		if err := s.addCount(octx, networkID, -1); err != nil && netimpl.KindOf(err) != netimpl.KindNotFound {
 			return s.fail(ctx, op, err)
@@ -342,8 +342,7 @@ func walkNodes(n *etcdv2.Node, f func(key, value string) error) error {
 
 // create writes a key that must not exist.
 func (s *Etcd) create(ctx context.Context, key, value string) error {
-	_, err := s.kv.Set(ctx, key, value, etcdv2.SetOptions{PrevExist: etcdv2.PrevNoExist})
-	return err
+	return s.set(ctx, key, value, etcdv2.SetOptions{PrevExist: etcdv2.PrevNoExist})
 }
 
 // swap writes value at key if the key's index is still prev, or, for prev
@@ -353,7 +352,7 @@ func (s *Etcd) swap(ctx context.Context, key, value string, prev uint64) (ok boo
 	if prev == 0 {
 		o.PrevExist = etcdv2.PrevNoExist
 	}
-	_, err = s.kv.Set(ctx, key, value, o)
+	err = s.set(ctx, key, value, o)
 	switch {
 	case err == nil:
 		return true, nil
@@ -365,7 +364,7 @@ func (s *Etcd) swap(ctx context.Context, key, value string, prev uint64) (ok boo
 
 // deleteKey deletes a key; one that is gone already is fine.
 func (s *Etcd) deleteKey(ctx context.Context, key string) error {
-	_, err := s.kv.Delete(ctx, key, etcdv2.DeleteOptions{})
+	err := s.del(ctx, key, etcdv2.DeleteOptions{})
 	if errors.Is(err, etcdv2.ErrKeyNotFound) {
 		return nil
 	}

@@ -246,7 +246,7 @@ func (s *Etcd) deleteCount(ctx context.Context, n Network) error {
 		if c.Count > 0 {
 			return errActiveEndpoints(n)
 		}
-		_, err = s.kv.Delete(ctx, endpointCountKey(n.ID), etcdv2.DeleteOptions{PrevIndex: node.ModifiedIndex})
+		err = s.del(ctx, endpointCountKey(n.ID), etcdv2.DeleteOptions{PrevIndex: node.ModifiedIndex})
 		if !errors.Is(err, etcdv2.ErrTestFailed) && !errors.Is(err, etcdv2.ErrKeyNotFound) {
 			return err
 		}

@@ -60,3 +60,61 @@ func (k retryKV) Set(ctx context.Context, key, val string, o etcdv2.SetOptions) 
 func (k retryKV) Delete(ctx context.Context, key string, o etcdv2.DeleteOptions) (*etcdv2.Response, error) {
 	return again(ctx, notProposed, func() (*etcdv2.Response, error) { return k.cli.Delete(ctx, key, o) })
 }
+
+// A write gets half an operation's time per try. One the member could not
+// commit in that time (it lost its leader with it: a leader that stops
+// takes the writes forwarded to it along, and the member says so only when
+// its own timeout of seconds runs out) is sent again if the key shows it
+// did not land, while the other half of the operation's time lasts.
+// Where the key has changed it is not sent again: a create finds its own
+// value (its keys' values are unique), a compare-and-swap reports the
+// conflict and its caller reads again; a write that landed late then costs
+// at most a bit of a bitmask or a count too high, never a bit taken twice.
+
+// set is a write of key with o's conditions, tried again as above.
+func (s *Etcd) set(ctx context.Context, key, value string, o etcdv2.SetOptions) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout/2)
+		_, err := s.kv.Set(actx, key, value, o)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		node, gerr := s.get(ctx, key)
+		switch {
+		case gerr != nil:
+			return err
+		case o.PrevExist == etcdv2.PrevNoExist && node != nil && (o.Dir || node.Value == value):
+			return nil // it landed
+		case o.PrevExist == etcdv2.PrevNoExist && node == nil,
+			o.PrevIndex != 0 && node != nil && node.ModifiedIndex == o.PrevIndex,
+			o.PrevIndex == 0 && o.PrevExist == etcdv2.PrevIgnore:
+			continue // it did not land, or landing twice is the same
+		case o.PrevIndex != 0 && node == nil:
+			return etcdv2.ErrKeyNotFound
+		}
+		return etcdv2.ErrTestFailed
+	}
+}
+
+// del deletes key with o's condition, tried again as above.
+func (s *Etcd) del(ctx context.Context, key string, o etcdv2.DeleteOptions) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout/2)
+		_, err := s.kv.Delete(actx, key, o)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		node, gerr := s.get(ctx, key)
+		switch {
+		case gerr != nil:
+			return err
+		case node == nil:
+			return nil // it landed
+		case o.PrevIndex == 0 || node.ModifiedIndex == o.PrevIndex:
+			continue
+		}
+		return etcdv2.ErrTestFailed
+	}
+}

@@ -27,8 +27,7 @@ func (s *Etcd) heartbeat() {
 	key, adv := nodeKey(s.cfg.Host.Advertise), s.cfg.Host.Advertise.String()
 	for {
 		if !s.untilDone(func(ctx context.Context) error {
-			_, err := s.kv.Set(ctx, key, adv, etcdv2.SetOptions{TTL: s.cfg.NodeTTL})
-			return err
+			return s.set(ctx, key, adv, etcdv2.SetOptions{TTL: s.cfg.NodeTTL})
 		}) {
 			return
 		}
@@ -50,7 +49,7 @@ func (s *Etcd) startDirs(ctx context.Context) error {
 
 // ensureDir makes a directory unless it exists.
 func (s *Etcd) ensureDir(ctx context.Context, dir string) error {
-	_, err := s.kv.Set(ctx, dir, "", etcdv2.SetOptions{Dir: true, PrevExist: etcdv2.PrevNoExist})
+	err := s.set(ctx, dir, "", etcdv2.SetOptions{Dir: true, PrevExist: etcdv2.PrevNoExist})
 	if errors.Is(err, etcdv2.ErrNodeExist) {
 		return nil
 	}
