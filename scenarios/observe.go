@@ -58,8 +58,8 @@ func observeEnd(l *labtest.Lab) {
 	GinkgoHelper()
 	r := CurrentSpecReport()
 	// A native-only spec has no counterpart on real Docker to compare
-	// with (and may leave a host without its daemon, E23).
-	if observeDir == "" || r.Failed() || slices.Contains(r.Labels(), LabelNativeOnly) {
+	// with; one that kills a daemon leaves a host without one to ask.
+	if observeDir == "" || r.Failed() || slices.Contains(r.Labels(), LabelNativeOnly) || slices.Contains(r.Labels(), LabelDaemonKilled) {
 		return
 	}
 	for _, lb := range r.Labels() {
@@ -71,6 +71,10 @@ func observeEnd(l *labtest.Lab) {
 }
 
 var exerciseRE = regexp.MustCompile(`^E\d\d$`)
+
+// LabelDaemonKilled marks a spec that kills a host's daemon: its end state
+// is not observed.
+const LabelDaemonKilled = "daemon-killed"
 
 // specName is the spec's text and, for specs that run once per way with
 // the same text, the ways it drove the daemons.
