@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/undo"
 )
 
 // Join makes the network's namespace if this is its first local endpoint,
@@ -43,30 +44,29 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	if err != nil {
 		return err
 	}
-	var undo netimpl.Undo
+	var u undo.Steps
 	if created {
-		undo.Add(func() error { return d.destroySandbox(nw) })
+		u.Add(func() { d.destroySandbox(nw) })
 	}
 	made, err := d.addVeth(nw, ep, nsfd)
 	if err != nil {
-		undo.Run()
+		u.Run()
 		return err
 	}
-	undo.Add(func() error {
+	u.Add(func() {
 		if l, err := nw.sb.h.LinkByName(made.Name); err == nil {
-			return nw.sb.h.LinkDel(l)
+			nw.sb.h.LinkDel(l)
 		}
-		return nil
 	})
 	var peer netlink.Link = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: made.Index, Name: ep.IfName}}
 	if made.Index == 0 {
 		if peer, err = sbh.LinkByName(ep.IfName); err != nil {
-			undo.Run()
+			u.Run()
 			return fmt.Errorf("sandbox %s: %s: %w", sb.Key, ep.IfName, err)
 		}
 	}
 	if err := netimpl.SetupLink(sbh, peer, ep); err != nil {
-		undo.Run()
+		u.Run()
 		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
 	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/store/internal/etcdv2"
+	"github.com/nslab/nslab/undo"
 )
 
 // Every read goes through raft (quorum): without a quorum there is no
@@ -43,20 +44,20 @@ func (s *Etcd) CreateNetwork(ctx context.Context, n Network) (Network, error) {
 			return Network{}, fmt.Errorf("%s: network id %s exists already", op, req.ID)
 		}
 	}
-	var undo netimpl.Undo
-	n, err = s.takePool(octx, req, &undo)
+	var u undo.Steps
+	n, err = s.takePool(octx, req, &u)
 	if err == nil {
-		err = s.writeNetwork(octx, n, &undo)
+		err = s.writeNetwork(octx, n, &u)
 	}
 	if err != nil {
-		undo.Run()
+		u.Run()
 		return Network{}, s.opError(ctx, op, err)
 	}
 	return n.clone(), nil
 }
 
 // writeNetwork writes the network's keys after its pool.
-func (s *Etcd) writeNetwork(ctx context.Context, n Network, undo *netimpl.Undo) error {
+func (s *Etcd) writeNetwork(ctx context.Context, n Network, u *undo.Steps) error {
 	if n.Driver == DefaultDriver {
 		// The overlay driver makes the VXLAN ids' bitmask with the first
 		// overlay network.
@@ -66,12 +67,12 @@ func (s *Etcd) writeNetwork(ctx context.Context, n Network, undo *netimpl.Undo) 
 		if err := s.create(ctx, overlayKey(n.ID), string(encodeOverlay(n))); err != nil {
 			return err
 		}
-		undo.Add(func() error { return s.deleteKey(ctx, overlayKey(n.ID)) })
+		u.Add(func() { s.deleteKey(ctx, overlayKey(n.ID)) })
 	}
 	if err := s.create(ctx, endpointCountKey(n.ID), string(mustJSON(endpointCountJSON{}))); err != nil {
 		return err
 	}
-	undo.Add(func() error { return s.deleteKey(ctx, endpointCountKey(n.ID)) })
+	u.Add(func() { s.deleteKey(ctx, endpointCountKey(n.ID)) })
 	value := string(encodeNetwork(n))
 	err := s.create(ctx, networkKey(n.ID), value)
 	if errors.Is(err, etcdv2.ErrNodeExist) {
@@ -85,8 +86,8 @@ func (s *Etcd) writeNetwork(ctx context.Context, n Network, undo *netimpl.Undo) 
 }
 
 // takePool takes the network's subnet in the address space and its
-// gateway in the subnet's bitmask; undo gets their release.
-func (s *Etcd) takePool(ctx context.Context, req Network, undo *netimpl.Undo) (Network, error) {
+// gateway in the subnet's bitmask; u gets their release.
+func (s *Etcd) takePool(ctx context.Context, req Network, u *undo.Steps) (Network, error) {
 	for {
 		node, err := s.get(ctx, poolConfigKey)
 		if err != nil {
@@ -121,7 +122,7 @@ func (s *Etcd) takePool(ctx context.Context, req Network, undo *netimpl.Undo) (N
 		n := req.clone()
 		n.Subnet = subnet
 		n.Gateway = gatewayOf(n)
-		undo.Add(func() error { return s.releasePool(ctx, n) })
+		u.Add(func() { s.releasePool(ctx, n) })
 		return n, s.takeGateway(ctx, n, isNew)
 	}
 }
