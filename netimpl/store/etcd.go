@@ -135,7 +135,7 @@ func (s *Etcd) background(loop func()) {
 // own), and then again every AutoSync, as Docker's etcd client does.
 func (s *Etcd) autoSync() {
 	s.untilDone(func(ctx context.Context) error { return s.cli.Sync(ctx) })
-	for sleep(s.ctx, s.cfg.AutoSync) {
+	for etcdv2.Sleep(s.ctx, s.cfg.AutoSync) {
 		// etcd's client gives its periodic sync 5 s.
 		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 		s.cli.Sync(ctx)
@@ -154,7 +154,7 @@ func (s *Etcd) untilDone(do func(context.Context) error) bool {
 		if err == nil {
 			return true
 		}
-		if !sleep(s.ctx, wait) {
+		if !etcdv2.Sleep(s.ctx, wait) {
 			return false
 		}
 		wait = min(2*wait, retryMax)

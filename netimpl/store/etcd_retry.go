@@ -42,7 +42,7 @@ func again[T any](ctx context.Context, retry func(error) bool, do func() (T, err
 	wait := transientFirst
 	for {
 		r, err := do()
-		if err == nil || !retry(err) || !sleep(ctx, wait) {
+		if err == nil || !retry(err) || !etcdv2.Sleep(ctx, wait) {
 			return r, err
 		}
 		wait = min(2*wait, transientMax)
@@ -73,48 +73,53 @@ func (k retryKV) Delete(ctx context.Context, key string, o etcdv2.DeleteOptions)
 
 // set is a write of key with o's conditions, tried again as above.
 func (s *Etcd) set(ctx context.Context, key, value string, o etcdv2.SetOptions) error {
-	for {
-		actx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout/2)
-		_, err := s.kv.Set(actx, key, value, o)
-		cancel()
-		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		node, gerr := s.get(ctx, key)
+	write := func(ctx context.Context) error { _, err := s.kv.Set(ctx, key, value, o); return err }
+	return s.tryLanded(ctx, key, write, func(node *etcdv2.Node) (bool, error) {
 		switch {
-		case gerr != nil:
-			return err
 		case o.PrevExist == etcdv2.PrevNoExist && node != nil && (o.Dir || node.Value == value):
-			return nil // it landed
+			return false, nil // it landed
 		case o.PrevExist == etcdv2.PrevNoExist && node == nil,
 			o.PrevIndex != 0 && node != nil && node.ModifiedIndex == o.PrevIndex,
 			o.PrevIndex == 0 && o.PrevExist == etcdv2.PrevIgnore:
-			continue // it did not land, or landing twice is the same
+			return true, nil // it did not land, or landing twice is the same
 		case o.PrevIndex != 0 && node == nil:
-			return etcdv2.ErrKeyNotFound
+			return false, etcdv2.ErrKeyNotFound
 		}
-		return etcdv2.ErrTestFailed
-	}
+		return false, etcdv2.ErrTestFailed
+	})
 }
 
 // del deletes key with o's condition, tried again as above.
 func (s *Etcd) del(ctx context.Context, key string, o etcdv2.DeleteOptions) error {
+	write := func(ctx context.Context) error { _, err := s.kv.Delete(ctx, key, o); return err }
+	return s.tryLanded(ctx, key, write, func(node *etcdv2.Node) (bool, error) {
+		switch {
+		case node == nil:
+			return false, nil // it landed
+		case o.PrevIndex == 0 || node.ModifiedIndex == o.PrevIndex:
+			return true, nil
+		}
+		return false, etcdv2.ErrTestFailed
+	})
+}
+
+// tryLanded runs write with half an operation's time a try; after a try
+// that got no answer in time, landed reads key as it is now and says
+// whether to send the write again, or what the write's outcome is.
+func (s *Etcd) tryLanded(ctx context.Context, key string, write func(context.Context) error, landed func(*etcdv2.Node) (bool, error)) error {
 	for {
 		actx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout/2)
-		_, err := s.kv.Delete(actx, key, o)
+		err := write(actx)
 		cancel()
 		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
 		node, gerr := s.get(ctx, key)
-		switch {
-		case gerr != nil:
+		if gerr != nil {
 			return err
-		case node == nil:
-			return nil // it landed
-		case o.PrevIndex == 0 || node.ModifiedIndex == o.PrevIndex:
-			continue
 		}
-		return etcdv2.ErrTestFailed
+		if again, out := landed(node); !again {
+			return out
+		}
 	}
 }

@@ -31,7 +31,7 @@ func (s *Etcd) heartbeat() {
 		}) {
 			return
 		}
-		if !sleep(s.ctx, s.cfg.NodeHeartbeat) {
+		if !etcdv2.Sleep(s.ctx, s.cfg.NodeHeartbeat) {
 			return
 		}
 	}
@@ -83,16 +83,4 @@ func (s *Etcd) EnsureEndpointDirs(ctx context.Context, networkIDs ...string) err
 		s.mu.Unlock()
 	}
 	return nil
-}
-
-// sleep waits d unless ctx ends first; it reports whether to go on.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -53,7 +53,7 @@ func (s *Etcd) watchLoop(ctx context.Context, q *watchQueue) {
 			wait = retryFirst
 			continue
 		}
-		if !sleep(ctx, wait) {
+		if !etcdv2.Sleep(ctx, wait) {
 			return
 		}
 		wait = min(2*wait, retryMax)
@@ -70,7 +70,7 @@ func (s *Etcd) follow(ctx context.Context, seen map[string]cached, next uint64, 
 			return
 		}
 		if err != nil {
-			if !sleep(ctx, wait) {
+			if !etcdv2.Sleep(ctx, wait) {
 				return
 			}
 			wait = min(2*wait, retryMax)

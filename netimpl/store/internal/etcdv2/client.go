@@ -207,7 +207,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 			c.pin(ep)
 			return resp, nil
 		}
-		if !sleep(ctx, wait) {
+		if !Sleep(ctx, wait) {
 			return nil, fmt.Errorf("%s %s: %w (no endpoint answered; last: %v)", r.method, r.path, ctx.Err(), last)
 		}
 		wait = min(wait*2, reconnectMax)
@@ -298,8 +298,8 @@ func (c *Client) Sync(ctx context.Context) error {
 	return c.SetEndpoints(eps)
 }
 
-// sleep waits d unless ctx ends first; it reports whether to go on.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d unless ctx ends first; it reports whether to go on.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
