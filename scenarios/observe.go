@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -185,7 +186,37 @@ func observeHost(h *lab.Host) ([]string, []endpoint) {
 	}
 	o.networks(ctx, nets.Items)
 	o.kernel()
+	o.proxies()
 	return o.facts, o.containers(ctx, ctrs.Items)
+}
+
+// proxies records the docker-proxy processes in the host's namespace, as
+// `ps ax | grep docker-proxy` shows them there: dockerd runs one per
+// published port and address family.
+func (o *hostObservation) proxies() {
+	GinkgoHelper()
+	want := fmt.Sprintf("net:[%d]", labtest.Inode(o.h.NetNS()))
+	dirs, err := os.ReadDir("/proc")
+	Expect(err).NotTo(HaveOccurred())
+	var found []string
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		if ns, err := os.Readlink("/proc/" + d.Name() + "/ns/net"); err != nil || ns != want {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if err != nil || filepath.Base(args[0]) != "docker-proxy" {
+			continue
+		}
+		found = append(found, strings.Join(args[1:], " "))
+	}
+	sort.Strings(found)
+	for _, p := range found {
+		o.add("process docker-proxy %s", p)
+	}
 }
 
 // networks records each network as the daemon reports it, with its
