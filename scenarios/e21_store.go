@@ -29,8 +29,8 @@ var _ = Describe("[E21] the cluster store as Docker writes it", Label("E21"), fu
 			ContainElement(HaveField("Name", "etcd_network")))
 
 		By(`docker run -d --name test1 --network etcd_network busybox sh -c "while true;do sleep 3600;done" (node1), test2 on node2`)
-		for h, name := range map[string]string{"node1": "test1", "node2": "test2"} {
-			MustRun(d[h], Run{Name: name, Network: "etcd_network", Image: "busybox", Cmd: []string{"sh", "-c", "while true;do sleep 3600;done"}})
+		for _, r := range [][2]string{{"node1", "test1"}, {"node2", "test2"}} {
+			MustRun(d[r[0]], Run{Name: r[1], Network: "etcd_network", Image: "busybox", Cmd: []string{"sh", "-c", "while true;do sleep 3600;done"}})
 		}
 		By("docker exec test1 ping -c 1 test2")
 		Eventually(func() (string, error) {
