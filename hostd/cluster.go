@@ -28,8 +28,8 @@ const msgNoClusterStore = `This node is not a swarm manager. Use "docker swarm i
 // cluster is what dockerd's --cluster-store and --cluster-advertise give a
 // host: a client of the lab's etcd members, the overlay driver, and the
 // watch that turns the store's networks into this host's engine networks
-// (with the store's id, subnet and VNI) and other hosts' endpoints into
-// overlay peers and names of the embedded DNS.
+// (with the store's id and subnet; the VNI comes at the first join) and
+// other hosts' endpoints into overlay peers and names of the embedded DNS.
 type cluster struct {
 	store  *store.Etcd
 	driver *overlay.Driver
@@ -316,8 +316,8 @@ func storeError(err error) error {
 }
 
 // createGlobal is `network create -d overlay`: the network goes through
-// the store (its /24, VNI and name taken in one transaction), then into
-// this host's engine; the other hosts make it from their watch.
+// the store (its /24 and its keys, in libnetwork's order), then into this
+// host's engine; the other hosts make it from their watch.
 func (d *Daemon) createGlobal(spec netimpl.NetworkSpec) (netimpl.Network, error) {
 	cl := d.cluster
 	if cl == nil {
