@@ -32,7 +32,6 @@ func dockerTopology(n, perHost int) *Topology {
 	topo := plainTopology(n)
 	for i := range topo.Hosts {
 		topo.Hosts[i].Kind = KindDocker
-		topo.Hosts[i].Forwarding = true
 		for c := 0; c < perHost; c++ {
 			topo.Hosts[i].Containers = append(topo.Hosts[i].Containers, ContainerSpec{
 				Name: fmt.Sprintf("c%d", c), Image: "alpine", Network: "none",

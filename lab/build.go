@@ -51,13 +51,6 @@ func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 					}
 				}
 				spec := l.topo.Hosts[i]
-				if spec.Kind == KindDocker {
-					// dockerd turns forwarding on itself, and sets the
-					// FORWARD policy to DROP only when it is the one that
-					// does: start it as on a fresh machine. hostd
-					// does the same (netimpl/controller/forwarding.go).
-					spec.Forwarding = false
-				}
 				if err := buildHost(ctx, fc, f, l.ID(), i, &spec, l.timings); err != nil {
 					fail(err)
 					continue

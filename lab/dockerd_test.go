@@ -166,10 +166,10 @@ func dockerdTopology() *Topology {
 		Name:     "refpair",
 		Segments: []Segment{{Name: "lan0", Prefix: netip.MustParsePrefix("192.168.8.0/24")}},
 		Hosts: []HostSpec{
-			{Name: "node1", Kind: KindDocker, Forwarding: true,
+			{Name: "node1", Kind: KindDocker,
 				Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.8.150/24")}},
 				Containers: []ContainerSpec{{Name: "cm01", Image: "alpine", Network: "bridge"}}},
-			{Name: "node2", Kind: KindDocker, Forwarding: true, Bridge: netip.MustParsePrefix("172.18.0.1/16"),
+			{Name: "node2", Kind: KindDocker, Bridge: netip.MustParsePrefix("172.18.0.1/16"),
 				Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.8.148/24")}}},
 		},
 	}

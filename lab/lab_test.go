@@ -441,7 +441,7 @@ func TestGC(t *testing.T) {
 
 func withDocker(topo *Topology) *Topology {
 	topo.Hosts = append(topo.Hosts, HostSpec{
-		Name: "d1", Kind: KindDocker, Forwarding: true,
+		Name: "d1", Kind: KindDocker,
 		Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("10.99.9.1/16")}},
 	})
 	return topo

@@ -67,12 +67,15 @@ const (
 	KindPlain  = "plain"  // a bare namespace: router, outside host, playground
 )
 
-// HostSpec describes one virtual host. A file that omits forwarding gets
-// true for docker hosts (dockerd turns it on) and false for plain ones; a
-// HostSpec built in code says what it wants.
+// HostSpec describes one virtual host.
 type HostSpec struct {
-	Name       string          `json:"name"`
-	Kind       string          `json:"kind"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Forwarding is net.ipv4.ip_forward when the host is made. A docker
+	// host's daemon turns it on when it starts either way; Docker 20.10
+	// then sets the FORWARD policy to DROP only if it is the one that did
+	// (a freshly booted machine), and leaves it as it was (ACCEPT) on a
+	// host where forwarding was on before it started.
 	Forwarding bool            `json:"forwarding"`
 	Interfaces []InterfaceSpec `json:"interfaces,omitempty"`
 	Routes     []RouteSpec     `json:"routes,omitempty"`
@@ -301,15 +304,11 @@ func (d *decoder) segment(n *yaml.Node, path string) Segment {
 }
 
 func (d *decoder) host(n *yaml.Node, path string) HostSpec {
-	h := HostSpec{Forwarding: true}
-	forwarding := false
+	var h HostSpec
 	d.Mapping(n, path, map[string]func(*yaml.Node, string){
-		"name": func(v *yaml.Node, f string) { h.Name = d.Str(v, f) },
-		"kind": func(v *yaml.Node, f string) { h.Kind = d.Str(v, f) },
-		"forwarding": func(v *yaml.Node, f string) {
-			forwarding = true
-			h.Forwarding = d.Bool(v, f)
-		},
+		"name":       func(v *yaml.Node, f string) { h.Name = d.Str(v, f) },
+		"kind":       func(v *yaml.Node, f string) { h.Kind = d.Str(v, f) },
+		"forwarding": func(v *yaml.Node, f string) { h.Forwarding = d.Bool(v, f) },
 		"interfaces": func(v *yaml.Node, f string) {
 			d.Seq(v, f, func(item *yaml.Node, p string) { h.Interfaces = append(h.Interfaces, d.iface(item, p)) })
 		},
@@ -355,10 +354,6 @@ func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 	d.Require(n, path, "name")
 	if h.Bridge.IsValid() && h.Kind == KindPlain {
 		d.Errorf(d.Lines[path+".bridge"], path+".bridge", "host %s is plain and runs no daemon; a default bridge needs kind %s", h.Name, KindDocker)
-	}
-	// dockerd turns forwarding on; a bare namespace starts with it off.
-	if !forwarding && h.Kind == KindPlain {
-		h.Forwarding = false
 	}
 	return h
 }

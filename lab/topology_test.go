@@ -261,7 +261,7 @@ hosts:
       - to: 192.168.8.0/24
         via: 203.0.113.1
   - name: docker2
-    forwarding: false
+    forwarding: true
 `
 	got, err := ParseTopology("routed.yaml", []byte(y))
 	if err != nil {
@@ -277,7 +277,7 @@ hosts:
 		},
 		Hosts: []HostSpec{
 			{
-				Name: "host1", Kind: KindDocker, Forwarding: true,
+				Name: "host1", Kind: KindDocker, Forwarding: false,
 				Interfaces: []InterfaceSpec{{Name: "eth1", Segment: "lan0", Address: p("192.168.8.150/24"), MAC: "02:00:00:00:00:01"}},
 				Routes:     []RouteSpec{{To: p("0.0.0.0/0"), Via: a("192.168.8.1")}},
 				DNS:        []netip.Addr{a("192.168.8.1")},
@@ -300,7 +300,7 @@ hosts:
 				Interfaces: []InterfaceSpec{{Name: "eth1", Segment: "wan", Address: p("203.0.113.10/24")}},
 				Routes:     []RouteSpec{{To: p("192.168.8.0/24"), Via: a("203.0.113.1")}},
 			},
-			{Name: "docker2", Kind: KindDocker, Forwarding: false, API: []string{APIUnix}},
+			{Name: "docker2", Kind: KindDocker, Forwarding: true, API: []string{APIUnix}},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -335,7 +335,7 @@ func TestFixtures(t *testing.T) {
 			t.Fatalf("%s: file %q, %d hosts", c.file, topo.File, len(topo.Hosts))
 		}
 		for _, h := range topo.Hosts {
-			if h.Kind != KindDocker || !h.Forwarding || len(h.Interfaces) != 1 {
+			if h.Kind != KindDocker || h.Forwarding || len(h.Interfaces) != 1 {
 				t.Errorf("%s: host %s: %+v", c.file, h.Name, h)
 				continue
 			}

@@ -14,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/lab"
 	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/kernel"
@@ -96,7 +95,7 @@ var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 				Expect(vxlanFDB(ov[p.host], vx[p.host])).To(ContainElement(p.peerMAC+" dst "+p.peerVTEP+" permanent"), "%s: %s in %s", p.host, vx[p.host], ov[p.host])
 			}
 
-			By("etcdctl get --prefix /docker --keys-only (node1): the network's keys")
+			By("ETCDCTL_API=2 etcdctl ls --recursive /docker (node1): the network's keys")
 			keys := etcdKeys(l, "node1")
 			Expect(keys).To(ContainElement("/docker/network/v1.0/network/" + id))
 			Expect(keys).To(ContainElement("/docker/network/v1.0/overlay/network/" + id))
@@ -242,18 +241,10 @@ func vxlanFDB(ns, dev string) []string {
 }
 
 // etcdKeys lists the cluster store's keys under /docker as a student does
-// on the host: `etcdctl get --prefix /docker --keys-only` (hostd keeps
-// them in the v3 key space), or `etcdctl ls --recursive /docker` with
-// ETCDCTL_API=2 (dockerd 20.10's libkv writes through the v2 API).
+// on the host: `etcdctl ls --recursive /docker` with ETCDCTL_API=2, the
+// key space dockerd 20.10's libkv writes, and hostd too.
 func etcdKeys(l *Lab, host string) []string {
 	GinkgoHelper()
-	var out string
-	if current.Name() == lab.RuntimeHostd {
-		out = l.Sh(host, "ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 get --prefix /docker --keys-only")
-	} else {
-		out = l.Sh(host, "ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:2379 ls --recursive /docker")
-	}
-	var keys []string
-	keys = append(keys, strings.Fields(out)...)
-	return keys
+	out := l.Sh(host, "ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:2379 ls --recursive /docker")
+	return strings.Fields(out)
 }

@@ -30,8 +30,8 @@ const msgNoClusterStore = `This node is not a swarm manager. Use "docker swarm i
 // cluster is what dockerd's --cluster-store and --cluster-advertise give a
 // host: a client of the lab's etcd members, the overlay driver, and the
 // watch that turns the store's networks into this host's engine networks
-// (with the store's id, subnet and VNI) and other hosts' endpoints into
-// overlay peers and names of the embedded DNS.
+// (with the store's id and subnet; the VNI comes at the first join) and
+// other hosts' endpoints into overlay peers and names of the embedded DNS.
 type cluster struct {
 	store  *store.Etcd
 	driver *overlay.Driver
@@ -147,9 +147,8 @@ func (cl *cluster) stopWatch() {
 	}
 }
 
-// close stops the watch, withdraws this host's endpoints (revoking its
-// lease) and closes the client and the driver. The engine has removed the
-// networks before.
+// close stops the watch, withdraws this host's endpoints and closes the
+// client and the driver. The engine has removed the networks before.
 func (cl *cluster) close() error {
 	cl.stopWatch()
 	err := cl.store.Close()
@@ -190,7 +189,7 @@ func (c *Controller) addPeer(ep store.Endpoint) {
 	cl := c.cluster
 	n, err := c.eng.Network(ep.NetworkID)
 	if err != nil {
-		c.log.Printf("cluster store: endpoint %s on %s: %v", ep.Name, ep.Host, err)
+		c.log.Printf("cluster store: endpoint %s on %s: %v", ep.Name, ep.VTEP, err)
 		return
 	}
 	if err := cl.driver.AddPeer(n.ID, peerOf(ep)); err != nil {
@@ -249,14 +248,17 @@ func (c *Controller) remoteEndpoints(networkID string) []store.Endpoint {
 }
 
 // globalSpec is the engine network of a store network: its id, subnet
-// and VNI, and the IPAM configuration as Docker shows it (the user's
-// subnet, range and gateway, or what IPAM gave).
+// and VNI if it has one yet (else the first join gives it), and the IPAM
+// configuration as Docker shows it (the user's subnet, range and gateway,
+// or what IPAM gave).
 func globalSpec(n store.Network) netimpl.NetworkSpec {
 	opts := map[string]string{}
 	for k, v := range n.Options {
 		opts[k] = v
 	}
-	opts[overlay.OptVXLANIDList] = strconv.FormatUint(uint64(n.VNI), 10)
+	if n.VNI != 0 {
+		opts[overlay.OptVXLANIDList] = strconv.FormatUint(uint64(n.VNI), 10)
+	}
 	pool := netimpl.IPAMPool{Subnet: n.Subnet.String()}
 	if !n.UserSubnet || n.Gateway != ipam.FirstHost(n.Subnet) {
 		pool.Gateway = n.Gateway.String()
@@ -291,6 +293,23 @@ func (c *Controller) ensureGlobal(n store.Network) (netimpl.Network, error) {
 	return en, err
 }
 
+// listEndpointDirs is what a `docker network inspect` does to the cluster
+// store on dockerd 20.10: its libnetwork lists the endpoints of every
+// network of the host, which makes each network's endpoint directory.
+func (c *Controller) listEndpointDirs() {
+	cl := c.cluster
+	if cl == nil {
+		return
+	}
+	var ids []string
+	for _, n := range c.eng.Networks() {
+		ids = append(ids, n.ID)
+	}
+	if err := cl.store.EnsureEndpointDirs(context.Background(), ids...); err != nil {
+		c.log.Printf("network inspect: %v", err)
+	}
+}
+
 // storeError is a store failure as the API answers it: unavailable is 503
 // with the store's text, the rest keep their kind.
 func storeError(err error) error {
@@ -301,8 +320,8 @@ func storeError(err error) error {
 }
 
 // createGlobal is `network create -d overlay`: the network goes through
-// the store (its /24, VNI and name taken in one transaction), then into
-// this host's engine; the other hosts make it from their watch.
+// the store (its /24 and its keys, in libnetwork's order), then into this
+// host's engine; the other hosts make it from their watch.
 func (c *Controller) createGlobal(spec netimpl.NetworkSpec) (netimpl.Network, error) {
 	cl := c.cluster
 	if cl == nil {
@@ -400,6 +419,13 @@ func (c *Controller) joinEndpoint(sb *sandbox, network string, spec netimpl.Endp
 	if err != nil {
 		return netimpl.Endpoint{}, err
 	}
+	if c.cluster != nil {
+		// As dockerd's libnetwork, which lists the network's endpoints in
+		// the cluster store when one of its own joins, local or global.
+		if err := c.cluster.store.EnsureEndpointDirs(context.Background(), n.ID); err != nil {
+			c.log.Printf("container %s: network %s: %v", sb.req.Name, n.Name, err)
+		}
+	}
 	if n.Scope != netimpl.ScopeGlobal || c.cluster == nil {
 		return c.eng.Join(sb.ID, n.ID, spec)
 	}
@@ -422,9 +448,17 @@ func (c *Controller) joinEndpoint(sb *sandbox, network string, spec netimpl.Endp
 }
 
 // joinGlobal joins a global network with an address of the store's, and
-// publishes the endpoint in the store under the host's lease.
+// publishes the endpoint in the store. The network's first join on any
+// host takes its VXLAN id.
 func (c *Controller) joinGlobal(sb *sandbox, n netimpl.Network, spec netimpl.EndpointSpec) (_ netimpl.Endpoint, err error) {
 	cl, ctx, name := c.cluster, context.Background(), sb.req.Name
+	vni, err := cl.store.EnsureVNI(ctx, n.ID)
+	if err != nil {
+		return netimpl.Endpoint{}, storeError(err)
+	}
+	if err := cl.driver.SetVNI(n.ID, vni); err != nil {
+		return netimpl.Endpoint{}, err
+	}
 	p, err := cl.store.AllocateAddress(ctx, n.ID, spec.IPv4)
 	if err != nil {
 		return netimpl.Endpoint{}, storeError(err)
@@ -446,7 +480,8 @@ func (c *Controller) joinGlobal(sb *sandbox, n netimpl.Network, spec netimpl.End
 			c.log.Printf("container %s: undo join of %s: %v", name, n.Name, lerr)
 		}
 	})
-	if err := cl.store.PutEndpoint(ctx, store.Endpoint{ID: ep.ID, Name: name, NetworkID: n.ID, Addr: p, MAC: ep.MAC}); err != nil {
+	if err := cl.store.PutEndpoint(ctx, store.Endpoint{ID: ep.ID, Name: name, NetworkID: n.ID, Addr: p, MAC: ep.MAC,
+		Sandbox: sb.ID, Aliases: ep.Aliases, SrcName: ep.SrcName}); err != nil {
 		return netimpl.Endpoint{}, storeError(err)
 	}
 	cl.mu.Lock()
@@ -467,8 +502,8 @@ func (c *Controller) withdraw(containerID, networkID string) {
 	closing := c.closing
 	c.mu.Unlock()
 	if closing {
-		// The revoke of the host's lease at Close takes them all at once
-		// (or, with the store away, their lease runs out).
+		// The store's Close withdraws them all, within one operation's
+		// time (with the store away they stay, as a dead host's do).
 		return
 	}
 	ctx := context.Background()
@@ -533,6 +568,9 @@ func (c *Controller) joinGateway(sb *sandbox) error {
 	cl.gw.Unlock()
 	if err != nil {
 		return fmt.Errorf("container %s: %s: %w", sb.req.Name, netimpl.GatewayNetwork, err)
+	}
+	if err := cl.store.EnsureEndpointDirs(context.Background(), n.ID); err != nil {
+		c.log.Printf("container %s: network %s: %v", sb.req.Name, netimpl.GatewayNetwork, err)
 	}
 	if _, err := c.eng.Join(sb.ID, n.ID, netimpl.EndpointSpec{Name: "gateway_" + sb.ID[:12]}); err != nil {
 		return fmt.Errorf("container %s: %s: %w", sb.req.Name, netimpl.GatewayNetwork, err)

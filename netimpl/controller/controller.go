@@ -243,9 +243,10 @@ func defaultBridgeSpec(cfg hostdconfig.Config) (netimpl.NetworkSpec, error) {
 }
 
 // BeginClose says the daemon is going down, before its containers stop:
-// their endpoints then stay in the cluster store until Close revokes the
-// host's lease, which takes them all at once (or, with the store away,
-// lets them run out), instead of one store round trip each.
+// their endpoints then stay in the cluster store until Close, whose store
+// client withdraws them all within one operation's time (with the store
+// away they stay, as a dead host's do), instead of one store round trip
+// each.
 func (c *Controller) BeginClose() {
 	c.mu.Lock()
 	c.closing = true

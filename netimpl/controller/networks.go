@@ -79,8 +79,11 @@ func (c *Controller) Networks() []NetworkView {
 }
 
 // InspectNetwork is a network as network inspect shows it, with the
-// endpoints on it.
+// endpoints on it. With a cluster store it first makes the endpoint
+// directories of the host's networks, as dockerd's inspect does
+// (listEndpointDirs).
 func (c *Controller) InspectNetwork(ref string) (NetworkView, error) {
+	c.listEndpointDirs()
 	n, err := c.eng.Network(ref)
 	if err != nil {
 		return NetworkView{}, err

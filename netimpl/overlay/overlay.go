@@ -93,8 +93,9 @@ type Config struct {
 // Driver is the overlay driver. It is safe for concurrent use: the engine
 // calls Join and Leave while a store watch calls AddPeer and RemovePeer.
 type Driver struct {
-	cfg  Config
-	host *netlink.Handle // route netlink in the host's namespace
+	cfg   Config
+	host  *netlink.Handle     // route netlink in the host's namespace
+	links *netimpl.LinkSocket // the veth pairs' requests, there too
 
 	mu       sync.Mutex
 	networks map[string]*network
@@ -125,9 +126,15 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlay: %w", err)
 	}
+	links, err := netimpl.OpenLinkSocket(cfg.HostNS)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("overlay: %w", err)
+	}
 	return &Driver{
 		cfg:      cfg,
 		host:     h,
+		links:    links,
 		networks: map[string]*network{},
 		fdbSet:   func(h *netlink.Handle, n *netlink.Neigh) error { return h.NeighSet(n) },
 	}, nil
@@ -137,6 +144,7 @@ func New(cfg Config) (*Driver, error) {
 // deletes them first.
 func (d *Driver) Close() error {
 	d.host.Close()
+	d.links.Close()
 	return nil
 }
 

@@ -39,6 +39,9 @@ func (d *Driver) ensureSandbox(nw *network) (created bool, err error) {
 	if nw.sb != nil {
 		return false, nil
 	}
+	if nw.vni == 0 {
+		return false, fmt.Errorf("overlay network %s: no VXLAN id yet", nw.name)
+	}
 	key := d.sandboxKey(nw.id)
 	if err := d.removeStale(nw.nsName, key); err != nil {
 		return false, err

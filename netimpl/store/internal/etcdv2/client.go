@@ -1,22 +1,17 @@
-// Package etcdv3 is a small client of etcd's v3 API through the JSON
-// gateway that every etcd 3.5 member serves on its client URLs
-// (POST /v3/kv/range and the like), made of net/http and encoding/json
-// only.
-//
-// etcd's own client (go.etcd.io/etcd/client/v3) speaks gRPC; with it come
-// grpc-go, the protobuf registries and zap, whose package initialisation
-// alone costs a process about 11 MiB of memory. hostd runs on every
-// virtual host and needs a handful of calls: ranges, puts, deletes,
-// transactions, leases, one watch and the member list.
+// Package etcdv2 is a small client of etcd's v2 key space (/v2/keys), the
+// one Docker 20.10's libkv writes with --cluster-store=etcd://...: keys and
+// directories, compare-and-swap on a key's index (prevIndex) or existence
+// (prevExist), TTLs, and recursive watches from an index. It is made of
+// net/http and encoding/json only: hostd runs on every virtual host and
+// needs a handful of calls.
 //
 // Requests go to one endpoint at a time; on a connection error the next
 // one is tried, as etcd's client fails over. What the cluster answers with
-// (no leader, lease not found) comes back as an *Error with etcd's code and
-// message.
-package etcdv3
+// (key not found, compare failed, raft internal error) comes back as an
+// *Error with etcd's code.
+package etcdv2
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +20,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -36,7 +33,7 @@ type Config struct {
 	// DialContext opens the client's connections; nil is net.Dialer's.
 	DialContext func(ctx context.Context, addr string) (net.Conn, error)
 	// DialTimeout bounds opening one connection, and a watch's wait for
-	// its first answer (default 2s): an endpoint that does not answer
+	// its answer's headers (default 2s): an endpoint that does not answer
 	// gives way to the next one.
 	DialTimeout time.Duration
 }
@@ -44,7 +41,8 @@ type Config struct {
 // DefaultDialTimeout is Config.DialTimeout's default.
 const DefaultDialTimeout = 2 * time.Second
 
-// Client calls an etcd cluster. Its methods may be called concurrently.
+// Client calls an etcd cluster's v2 API. Its methods may be called
+// concurrently.
 type Client struct {
 	http        *http.Client
 	dialTimeout time.Duration
@@ -81,9 +79,6 @@ func New(cfg Config) (*Client, error) {
 		// connections for the next burst.
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     time.Minute,
-		// etcd's client port serves HTTP/1.1 and gRPC's HTTP/2 on one
-		// socket; plain HTTP/1.1 is what the gateway expects.
-		ForceAttemptHTTP2: false,
 	}
 	return &Client{
 		http:        &http.Client{Transport: tr},
@@ -145,16 +140,14 @@ func (c *Client) SetEndpoints(eps []string) error {
 	return nil
 }
 
-// pin makes ep the endpoint to try first.
 func (c *Client) pin(ep string) {
 	c.mu.Lock()
 	c.pinned = ep
 	c.mu.Unlock()
 }
 
-// unpin makes the endpoint after ep the first to try, if ep is pinned:
-// etcd's client spreads its requests over the endpoints, so a retry after
-// "no leader" may meet a member that has one.
+// unpin makes the endpoint after ep the first to try, if ep is pinned: a
+// retry after the member could not serve may meet one that can.
 func (c *Client) unpin(ep string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -169,50 +162,41 @@ func (c *Client) unpin(ep string) {
 	}
 }
 
-type requireLeaderKey struct{}
-
-// WithRequireLeader makes the requests made with ctx fail at once, with
-// ErrNoLeader, on a member that knows no leader, instead of waiting for
-// one; a watch made with it ends when its member loses the leader. It is
-// etcd client's WithRequireLeader: gRPC metadata hasleader=true, which
-// the gateway takes from the header Grpc-Metadata-Hasleader.
-func WithRequireLeader(ctx context.Context) context.Context {
-	return context.WithValue(ctx, requireLeaderKey{}, true)
-}
-
-func requiresLeader(ctx context.Context) bool {
-	v, _ := ctx.Value(requireLeaderKey{}).(bool)
-	return v
-}
-
-// Reconnect pauses while no endpoint takes connections: about gRPC's, so
-// that a member back after seconds is used within a second.
+// Reconnect pauses while no endpoint takes connections, so that a member
+// back after seconds is used within a second.
 const (
 	reconnectFirst = 100 * time.Millisecond
 	reconnectMax   = time.Second
 )
 
-// post sends body to path, first to the pinned endpoint and on a
-// connection error to the next ones; when none takes the request it tries
-// again after a pause, until ctx ends (as etcd's client waits for a
-// connection). It returns the answer of status 200, whose body the caller
-// closes, or the cluster's *Error, or ctx's error with the last
-// connection error.
-func (c *Client) post(ctx context.Context, path string, body []byte) (*http.Response, error) {
+// request is one call: method, path below the endpoint, query and form.
+type request struct {
+	method string
+	path   string
+	query  url.Values
+	form   url.Values
+}
+
+// do sends r, first to the pinned endpoint and on a connection error to
+// the next ones; when none takes it, it tries again after a pause until
+// ctx ends. It returns an answer of status 2xx, whose body the caller
+// closes, or the cluster's *Error, or ctx's error with the last connection
+// error.
+func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	wait := reconnectFirst
 	for {
 		var last error
 		for _, ep := range c.Endpoints() {
-			resp, err := c.send(ctx, ep+path, body)
+			resp, err := c.send(ctx, ep, r)
 			if err != nil {
 				if ctx.Err() != nil {
-					return nil, fmt.Errorf("%s: %w (last: %v)", path, ctx.Err(), err)
+					return nil, fmt.Errorf("%s %s: %w (last: %v)", r.method, r.path, ctx.Err(), err)
 				}
 				last = err
 				c.unpin(ep)
 				continue
 			}
-			if resp.StatusCode != http.StatusOK {
+			if resp.StatusCode/100 != 2 {
 				e := readError(resp)
 				resp.Body.Close()
 				if e.Unavailable() {
@@ -223,32 +207,36 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (*http.Resp
 			c.pin(ep)
 			return resp, nil
 		}
-		if !sleep(ctx, wait) {
-			return nil, fmt.Errorf("%s: %w (no endpoint answered; last: %v)", path, ctx.Err(), last)
+		if !Sleep(ctx, wait) {
+			return nil, fmt.Errorf("%s %s: %w (no endpoint answered; last: %v)", r.method, r.path, ctx.Err(), last)
 		}
 		wait = min(wait*2, reconnectMax)
 	}
 }
 
-func (c *Client) send(ctx context.Context, u string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+func (c *Client) send(ctx context.Context, ep string, r request) (*http.Response, error) {
+	u := ep + (&url.URL{Path: r.path}).EscapedPath()
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	var body io.Reader
+	if r.form != nil {
+		body = strings.NewReader(r.form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if requiresLeader(ctx) {
-		req.Header.Set("Grpc-Metadata-Hasleader", "true")
+	if r.form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	return c.http.Do(req)
 }
 
-// call posts in as JSON to path and decodes the answer into out.
-func (c *Client) call(ctx context.Context, path string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("%s: encode: %w", path, err)
-	}
-	resp, err := c.post(ctx, path, body)
+// call sends r and decodes the answer into out; index receives the
+// cluster's X-Etcd-Index when it is not nil.
+func (c *Client) call(ctx context.Context, r request, out any, index *uint64) error {
+	resp, err := c.do(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -258,39 +246,49 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
 	}()
+	if index != nil {
+		*index, _ = strconv.ParseUint(resp.Header.Get("X-Etcd-Index"), 10, 64)
+	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", path, ctx.Err())
+			return fmt.Errorf("%s %s: %w", r.method, r.path, ctx.Err())
 		}
-		return fmt.Errorf("%s: decode the answer: %w", path, err)
+		return fmt.Errorf("%s %s: decode the answer: %w", r.method, r.path, err)
 	}
 	return nil
 }
 
-// MemberList lists the members, as the cluster agreed on them
-// (a linearizable read, which needs a leader).
-func (c *Client) MemberList(ctx context.Context) (*MemberListResponse, error) {
-	var out MemberListResponse
-	if err := c.call(ctx, "/v3/cluster/member/list", struct {
-		Linearizable bool `json:"linearizable"`
-	}{true}, &out); err != nil {
+// Member is one member of the cluster, as /v2/members lists it.
+type Member struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs"`
+}
+
+// Members lists the cluster's members, as the member asked knows them
+// (no quorum needed).
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var out struct {
+		Members []Member `json:"members"`
+	}
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v2/members"}, &out, nil); err != nil {
 		return nil, err
 	}
-	return &out, nil
+	return out.Members, nil
 }
 
 // Sync makes the members' client URLs the endpoints, as etcd's client
 // does: a client given one member's URL learns the others'.
 func (c *Client) Sync(ctx context.Context) error {
-	resp, err := c.MemberList(ctx)
+	ms, err := c.Members(ctx)
 	if err != nil {
 		return err
 	}
 	var eps []string
-	for _, m := range resp.Members {
-		// A member that has not started yet has no name; a learner
-		// serves no requests.
-		if m.Name != "" && !m.IsLearner {
+	for _, m := range ms {
+		// A member that has not started yet has no name.
+		if m.Name != "" {
 			eps = append(eps, m.ClientURLs...)
 		}
 	}
@@ -300,8 +298,8 @@ func (c *Client) Sync(ctx context.Context) error {
 	return c.SetEndpoints(eps)
 }
 
-// sleep waits d unless ctx ends first; it reports whether to go on.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d unless ctx ends first; it reports whether to go on.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
