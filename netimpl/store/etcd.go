@@ -112,7 +112,7 @@ func OpenEtcd(cfg EtcdConfig) (*Etcd, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Etcd{
-		cfg: cfg, cli: cli, kv: retryKV{cli}, ctx: ctx, cancel: cancel,
+		cfg: cfg, cli: cli, kv: retryKV{cli: cli, readTry: cfg.OpTimeout / 2}, ctx: ctx, cancel: cancel,
 		endpoints: map[string]Endpoint{}, addresses: map[string]netip.Addr{}, dirs: map[string]bool{},
 	}
 	s.background(s.heartbeat)

@@ -11,15 +11,24 @@ import (
 // retryKV sends a request again, within its context, when the cluster
 // answered that it could not serve it for a moment, where that is safe:
 // a read after any such answer (raft could not serve it: a leader change
-// in the middle of it; a leader election), a write only after "during
-// leader election", which the member answers before it proposes anything.
+// in the middle of it; a leader election) or after no answer within its
+// try's time, a write only after "during leader election", which the
+// member answers before it proposes anything.
 // A write raft took but could not commit in time may still commit: sent
 // again, a compare-and-swap of Docker's values could not tell its own
 // write from an equal one of another host's (two hosts taking the same
 // free address write the same bitmask), so such a write fails as the
 // store being unavailable, as on Docker. The client itself goes on to
 // another endpoint when one takes no connection.
-type retryKV struct{ cli *etcdv2.Client }
+type retryKV struct {
+	cli *etcdv2.Client
+	// readTry bounds one try of a read. A quorum read is a raft proposal
+	// as a write is: a member forwards it to the leader it knows, and one
+	// that stops takes it along; the member answers only when its own
+	// timeout of seconds runs out, when a new leader has long answered the
+	// same read sent again.
+	readTry time.Duration
+}
 
 // transientFirst and transientMax pace the retries.
 const (
@@ -50,7 +59,14 @@ func again[T any](ctx context.Context, retry func(error) bool, do func() (T, err
 }
 
 func (k retryKV) Get(ctx context.Context, key string, o etcdv2.GetOptions) (*etcdv2.Response, error) {
-	return again(ctx, transient, func() (*etcdv2.Response, error) { return k.cli.Get(ctx, key, o) })
+	retry := func(err error) bool {
+		return transient(err) || ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded)
+	}
+	return again(ctx, retry, func() (*etcdv2.Response, error) {
+		tctx, cancel := context.WithTimeout(ctx, k.readTry)
+		defer cancel()
+		return k.cli.Get(tctx, key, o)
+	})
 }
 
 func (k retryKV) Set(ctx context.Context, key, val string, o etcdv2.SetOptions) (*etcdv2.Response, error) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,3 +59,90 @@ func TestRetryTransient(t *testing.T) {
 		t.Errorf("a missing key, or a mere string, taken as unavailable")
 	}
 }
+
+// A quorum read a member never answers (it forwarded the proposal to a
+// leader that stopped) is sent again after its try's time, and the new
+// answer is the read's; with no answer at all the read ends with its
+// context. The member here is an HTTP server on in-memory pipes.
+func TestRetryReadNoAnswer(t *testing.T) {
+	var mu sync.Mutex
+	calls, answerFrom := 0, 2
+	gone := make(chan struct{})
+	defer close(gone)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return calls }
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n < answerFrom {
+			select { // no answer: the client gives up first
+			case <-r.Context().Done():
+			case <-gone:
+			}
+			return
+		}
+		w.Header().Set("X-Etcd-Index", "7")
+		fmt.Fprint(w, `{"action":"get","node":{"key":"/k","value":"v","modifiedIndex":7,"createdIndex":7}}`)
+	})
+	ln := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	srv := &http.Server{Handler: handler}
+	go srv.Serve(ln)
+	defer srv.Close()
+	cli, err := etcdv2.New(etcdv2.Config{Endpoints: []string{"http://192.0.2.1:2379"}, DialContext: ln.dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	kv := retryKV{cli: cli, readTry: 200 * time.Millisecond}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	r, err := kv.Get(ctx, "/k", etcdv2.GetOptions{Quorum: true})
+	if err != nil || r.Node == nil || r.Node.Value != "v" || count() != 2 || time.Since(start) > time.Second {
+		t.Errorf("read unanswered once: %+v, %v after %d calls in %v; want v after 2 calls in about 200ms", r, err, count(), time.Since(start))
+	}
+
+	mu.Lock()
+	calls, answerFrom = 0, 1<<30
+	mu.Unlock()
+	ctx, cancel = context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = kv.Get(ctx, "/k", etcdv2.GetOptions{Quorum: true})
+	if !errors.Is(err, context.DeadlineExceeded) || count() < 3 || time.Since(start) > 1500*time.Millisecond {
+		t.Errorf("read never answered: %v after %d calls in %v; want the deadline after 3 or more calls in about 700ms", err, count(), time.Since(start))
+	}
+}
+
+// pipeListener hands the server the far ends of the client's pipes.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *pipeListener) dial(ctx context.Context, _ string) (net.Conn, error) {
+	c, s := net.Pipe()
+	select {
+	case l.conns <- s:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 2379} }
