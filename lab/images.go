@@ -173,12 +173,16 @@ func writeStoreMarker(dataDir, store string) error {
 // image store at store. A data directory without the marker (left behind
 // half made) counts as using it: what it might need is kept.
 func usesStore(dataDir, store string) bool {
-	b, err := os.ReadFile(filepath.Join(dataDir, storeMarker))
+	abs, err := filepath.Abs(store)
 	if err != nil {
 		return true
 	}
-	abs, err := filepath.Abs(store)
-	return err != nil || strings.TrimSpace(string(b)) == abs
+	b, err := os.ReadFile(filepath.Join(dataDir, storeMarker))
+	if err != nil {
+		// A lab made before the marker existed used the machine's store.
+		return abs == image.DefaultStore
+	}
+	return strings.TrimSpace(string(b)) == abs
 }
 
 // ImageUse says which hosts of which labs need which images of the image
