@@ -75,6 +75,9 @@ type network struct {
 	veths map[string]string
 }
 
+// joined is the network's host-side veths by endpoint ID (netimpl.JoinTarget).
+func (n *network) joined() map[string]string { return n.veths }
+
 // rules is the network as the firewall sees it.
 func (n *network) rules() firewall.Network {
 	return firewall.Network{Bridge: n.bridge, Subnet: n.subnet, ICC: n.opts.icc, Masquerade: n.opts.masquerade, Internal: n.opts.internal}
