@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // TestDetachedLab is a user's session: a detached lab, the CLI against it,
@@ -168,7 +169,7 @@ func TestForegroundDown(t *testing.T) {
 	cleanupLab(t, bin, root, id)
 
 	up := exec.Command(bin, "--root", root, "up", "--id", id, "../../fixtures/classroom.yaml")
-	var out, errb syncBuffer
+	var out, errb nstest.Output
 	up.Stdout, up.Stderr = &out, &errb
 	if err := up.Start(); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // benchTopology writes a lab of n docker hosts on one segment.
@@ -49,7 +51,7 @@ func TestGCAfterKillDuringUp(t *testing.T) {
 	file := benchTopology(t, 30)
 
 	up := exec.Command(bin, "--root", root, "up", "--id", id, file)
-	var out, errb syncBuffer
+	var out, errb nstest.Output
 	up.Stdout, up.Stderr = &out, &errb
 	if err := up.Start(); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -161,25 +160,6 @@ func cleanupLab(t *testing.T, bin, root, id string) {
 			nslab(t, bin, "--root", root, "gc")
 		}
 	})
-}
-
-// syncBuffer is a bytes.Buffer that a child's output copier and the test
-// can use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // clip shortens what the log shows of a long output.
