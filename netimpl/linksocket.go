@@ -53,6 +53,21 @@ func OpenLinkSocket(ns string) (*LinkSocket, error) {
 	return &LinkSocket{sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}}, nil
 }
 
+// OpenHost opens what a driver that makes veth pairs holds in the host's
+// namespace at ns: a netlink handle, and a LinkSocket for the pairs.
+func OpenHost(ns string) (*netlink.Handle, *LinkSocket, error) {
+	h, err := netns.RouteHandle(ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	links, err := OpenLinkSocket(ns)
+	if err != nil {
+		h.Close()
+		return nil, nil, err
+	}
+	return h, links, nil
+}
+
 // Close closes the socket.
 func (s *LinkSocket) Close() {
 	for _, sh := range s.sockets {

@@ -92,13 +92,8 @@ func New(cfg Config) (*Driver, error) {
 	if err := enableForwarding(cfg.HostNS); err != nil {
 		return nil, err
 	}
-	h, err := netns.RouteHandle(cfg.HostNS)
+	h, links, err := netimpl.OpenHost(cfg.HostNS)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: %w", err)
-	}
-	links, err := netimpl.OpenLinkSocket(cfg.HostNS)
-	if err != nil {
-		h.Close()
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
 	return &Driver{hostNS: cfg.HostNS, host: h, links: links, firewall: cfg.Firewall, networks: map[string]*network{}}, nil
