@@ -65,31 +65,17 @@ func newHost(t *testing.T, name string) *vhost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := netimpl.NewRegistry(h.drv, null.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.e, err = netimpl.New(netimpl.Options{
-		Registry:   reg,
+	h.e = enginetest.Engine(t, netimpl.Options{
 		Seed:       "lab/" + name,
 		HostNS:     h.ns,
 		Predefined: []netimpl.NetworkSpec{{Name: "none", Driver: null.Name}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered after the namespace's own cleanup, so it runs first.
-	t.Cleanup(func() {
-		if err := h.e.Close(); err != nil {
-			t.Errorf("%s: engine close: %v", name, err)
-		}
-		h.drv.Close()
+	}, func() {
 		for _, l := range h.linkNames() {
 			if l != "lo" && l != "eth1" {
 				t.Errorf("%s: after close the host still has %s", name, l)
 			}
 		}
-	})
+	}, h.drv, null.New())
 	return h
 }
 

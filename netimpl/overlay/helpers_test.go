@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/internal/enginetest"
 	"github.com/nslab/nslab/netimpl/overlay"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/capture"
@@ -63,25 +64,13 @@ func newHost(t testing.TB, name, ns string, addr netip.Addr) *vhost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.drv.Close() })
-	reg, err := netimpl.NewRegistry(h.drv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.e, err = netimpl.New(netimpl.Options{Registry: reg, Seed: "ovl/" + name, HostNS: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.e.Close(); err != nil {
-			t.Errorf("%s: engine close: %v", name, err)
-		}
+	h.e = enginetest.Engine(t, netimpl.Options{Seed: "ovl/" + name, HostNS: ns}, func() {
 		// Nothing of the driver may outlive the engine: the host keeps
 		// its loopback and underlay only.
 		if links := h.linkNames(h.ns); !slicesEqual(links, []string{"eth1", "lo"}) {
 			t.Errorf("%s: after close the host has links %v", name, links)
 		}
-	})
+	}, h.drv)
 	return h
 }
 
