@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
 	"github.com/nslab/nslab/netimpl/firewall"
@@ -102,20 +100,8 @@ func newHostTB(t testing.TB, name string, defaultBridge []netimpl.IPAMPool) *vho
 	return h
 }
 
-// handle is a netlink handle in a namespace, closed with the test.
-func handle(t *testing.T, ns string) *netlink.Handle { t.Helper(); return nstest.Handle(t, ns) }
-
 // linkNames lists the host namespace's links, sorted.
 func (h *vhost) linkNames() []string { h.t.Helper(); return nstest.LinkNames(h.t, h.ns) }
-
-// link returns a link of a namespace by name.
-func link(t *testing.T, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
-
-// addrs lists the IPv4 addresses of a link as "a.b.c.d/len".
-func addrs(t *testing.T, ns string, l netlink.Link) []string {
-	t.Helper()
-	return nstest.Addrs(t, ns, l)
-}
 
 // defaultRoute returns "via <gw> dev <name>" of the namespace's default
 // route, or "" when it has none.

@@ -156,13 +156,8 @@ func (h *vhost) ovns(n netimpl.Network) string {
 	return p
 }
 
-// handle is a netlink handle in ns, closed with the test.
-func handle(t testing.TB, ns string) *netlink.Handle { t.Helper(); return nstest.Handle(t, ns) }
-
 // linkNames lists the links of ns by name, sorted.
 func (h *vhost) linkNames(ns string) []string { h.t.Helper(); return nstest.LinkNames(h.t, ns) }
-
-func link(t testing.TB, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
 
 // fdb lists the entries of vxlan0's own forwarding table (NTF_SELF) in
 // the network's namespace, "MAC dst VTEP [permanent] self", as `bridge fdb
