@@ -49,31 +49,15 @@ func echoBehind(t testing.TB, proto string) (host, ctr string) {
 	host, ctr = hostAndContainer(t)
 	if proto == "udp" {
 		s, err := probe.ServeUDPEcho(ctr, "10.251.0.2:53")
-		serve(t, s, err)
+		nstest.Started(t, s, err)
 	} else {
 		s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
-		serve(t, s, err)
+		nstest.Started(t, s, err)
 	}
 	return host, ctr
 }
 
-func serve(t testing.TB, s *probe.Server, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-}
-
-func newMapper(t testing.TB, o Options) *Mapper {
-	m := New(o)
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return m
-}
+func newMapper(t testing.TB, o Options) *Mapper { t.Helper(); return nstest.Started(t, New(o), nil) }
 
 func mustMap(t *testing.T, m *Mapper, s Spec) Binding {
 	t.Helper()
@@ -190,7 +174,7 @@ func TestTCPProxyIPv6(t *testing.T) {
 	nstest.Addr(t, host, "veth0", "fd00:251::1/64")
 	nstest.Addr(t, ctr, "eth0", "fd00:251::2/64")
 	s, err := probe.ServeTCPEcho(ctr, ":80")
-	serve(t, s, err)
+	nstest.Started(t, s, err)
 	m := newMapper(t, Options{NetNS: host})
 	mustMap(t, m, Spec{Proto: "tcp", HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
 	b := mustMap(t, m, Spec{Proto: "tcp", HostPort: 8080, ContainerIP: netip.MustParseAddr("fd00:251::2"), ContainerPort: 80})

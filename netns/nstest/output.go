@@ -2,7 +2,9 @@ package nstest
 
 import (
 	"bytes"
+	"io"
 	"sync"
+	"testing"
 )
 
 // Output collects what a child process writes (its Stdout or Stderr), for
@@ -24,4 +26,20 @@ func (o *Output) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.b.String()
+}
+
+// Started stops the test at err, the error of the call that made c, and
+// otherwise has c closed when the test ends, an error of Close failing
+// the test: s, err := probe.ServeTCPEcho(ns, addr); nstest.Started(t, s, err).
+func Started[C io.Closer](t testing.TB, c C, err error) C {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return c
 }

@@ -23,15 +23,7 @@ import (
 func serve(t *testing.T) func(*Server, error) *Server {
 	return func(s *Server, err error) *Server {
 		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-		return s
+		return nstest.Started(t, s, err)
 	}
 }
 
