@@ -227,33 +227,31 @@ func checkListenAddr(addr string) error {
 // "ip:port" or ":port" (port 0 picks one; see Addr). The caller accepts and
 // closes it; ServeTCPEcho is a ready server on top of it. A TCP probe's
 // connect succeeds against it even if nobody accepts, until the backlog fills.
-func ListenTCP(ns, addr string) (net.Listener, error) {
-	if err := checkListenAddr(addr); err != nil {
-		return nil, fmt.Errorf("listen tcp in %s: %w", ns, err)
-	}
-	var ln net.Listener
-	err := netns.Do(ns, func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listen tcp %s in %s: %w", addr, ns, err)
-	}
-	return ln, nil
-}
+func ListenTCP(ns, addr string) (net.Listener, error) { return listenIn(ns, "tcp", addr, net.Listen) }
 
 // ListenUDP opens a UDP socket bound to addr inside the namespace at ns.
 func ListenUDP(ns, addr string) (*net.UDPConn, error) {
-	if err := checkListenAddr(addr); err != nil {
-		return nil, fmt.Errorf("listen udp in %s: %w", ns, err)
+	pc, err := listenIn(ns, "udp", addr, net.ListenPacket)
+	if err != nil {
+		return nil, err
 	}
-	var pc net.PacketConn
+	return pc.(*net.UDPConn), nil
+}
+
+// listenIn checks addr, then opens the socket with open (net.Listen or
+// net.ListenPacket) from a thread inside ns: a socket belongs to the
+// namespace of the thread that creates it.
+func listenIn[S any](ns, network, addr string, open func(network, addr string) (S, error)) (S, error) {
+	var s S
+	if err := checkListenAddr(addr); err != nil {
+		return s, fmt.Errorf("listen %s in %s: %w", network, ns, err)
+	}
 	err := netns.Do(ns, func() (err error) {
-		pc, err = net.ListenPacket("udp", addr)
+		s, err = open(network, addr)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listen udp %s in %s: %w", addr, ns, err)
+		return s, fmt.Errorf("listen %s %s in %s: %w", network, addr, ns, err)
 	}
-	return pc.(*net.UDPConn), nil
+	return s, nil
 }
