@@ -41,11 +41,8 @@ type LinkSocket struct {
 
 // OpenLinkSocket opens the socket on a thread inside the namespace at ns.
 func OpenLinkSocket(ns string) (*LinkSocket, error) {
-	var s *nl.NetlinkSocket
-	err := netns.Do(ns, func() error {
-		var err error
-		s, err = nl.GetNetlinkSocketAt(vns.None(), vns.None(), unix.NETLINK_ROUTE)
-		return err
+	s, err := netns.Call(ns, func() (*nl.NetlinkSocket, error) {
+		return nl.GetNetlinkSocketAt(vns.None(), vns.None(), unix.NETLINK_ROUTE)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket in %s: %w", ns, err)

@@ -80,14 +80,9 @@ func dial(ctx context.Context, ns, network, address string) (net.Conn, error) {
 // the only step that needs the namespace: everything done with the socket
 // afterwards stays in the namespace it was born in.
 func socketIn(ns string, family, sotype, proto int) (int, error) {
-	fd := -1
-	err := netns.Do(ns, func() error {
-		var err error
-		fd, err = unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
-		if err != nil {
-			return os.NewSyscallError("socket", err)
-		}
-		return nil
+	fd, err := netns.Call(ns, func() (int, error) {
+		fd, err := unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		return fd, os.NewSyscallError("socket", err)
 	})
 	if err != nil {
 		return -1, permanent(err)
@@ -242,14 +237,11 @@ func ListenUDP(ns, addr string) (*net.UDPConn, error) {
 // net.ListenPacket) from a thread inside ns: a socket belongs to the
 // namespace of the thread that creates it.
 func listenIn[S any](ns, network, addr string, open func(network, addr string) (S, error)) (S, error) {
-	var s S
 	if err := checkListenAddr(addr); err != nil {
-		return s, fmt.Errorf("listen %s in %s: %w", network, ns, err)
+		var none S
+		return none, fmt.Errorf("listen %s in %s: %w", network, ns, err)
 	}
-	err := netns.Do(ns, func() (err error) {
-		s, err = open(network, addr)
-		return err
-	})
+	s, err := netns.Call(ns, func() (S, error) { return open(network, addr) })
 	if err != nil {
 		return s, fmt.Errorf("listen %s %s in %s: %w", network, addr, ns, err)
 	}
