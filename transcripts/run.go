@@ -59,19 +59,19 @@ func (r *Runner) Run(ctx context.Context, t *Transcript) error {
 	}()
 	for _, st := range t.Steps {
 		cmd := r.expand(st.Command)
-		term, ok := terms[st.Host]
+		term, ok := terms[st.Terminal()]
 		if !ok {
 			var err error
 			if term, err = r.open(ctx, st.Host); err != nil {
-				return &StepError{File: t.File, Line: st.Line, Host: st.Host, Cmd: cmd, Why: err.Error()}
+				return &StepError{File: t.File, Line: st.Line, Host: st.Terminal(), Cmd: cmd, Why: err.Error()}
 			}
-			terms[st.Host] = term
+			terms[st.Terminal()] = term
 		}
 		prompt := "$ "
 		if st.Inside {
 			prompt = ContainerPrompt
 		}
-		fmt.Fprintf(r.Log, "[%s] %s%s\n", st.Host, prompt, cmd)
+		fmt.Fprintf(r.Log, "[%s] %s%s\n", st.Terminal(), prompt, cmd)
 		expect := r.expectations(st.Expect)
 		out, status, err := term.step(ctx, st, cmd, expect, time.Now().Add(r.Timeout))
 		if out != "" && !strings.HasSuffix(out, "\n") {
@@ -79,7 +79,7 @@ func (r *Runner) Run(ctx context.Context, t *Transcript) error {
 		}
 		io.WriteString(r.Log, out)
 		if err := check(st, expect, out, status, err); err != nil {
-			err.File, err.Host, err.Cmd, err.Output = t.File, st.Host, cmd, out
+			err.File, err.Host, err.Cmd, err.Output = t.File, st.Terminal(), cmd, out
 			return err
 		}
 	}

@@ -10,6 +10,7 @@
 //	topology: classroom                  fixtures/<name>.yaml
 //	needs: E02 E05                       the exercises it exercises
 //	[node1]                              the following commands run in host node1
+//	[node1:2]                            ... in a second terminal of node1
 //	$ docker run -dit --name cm01 alpine a command; it must exit 0
 //	$! docker network rm host            a command that must fail
 //	> 172.17.0.2                         a line of its output contains this text
@@ -19,6 +20,7 @@
 //	$ docker exec -it cm04 ash           a command that opens a shell in a container;
 //	/ # ip a                             the lines at busybox's prompt are typed in it
 //	> inet 192.168.1.2/24                (its output, as for any command)
+//	/ #! ping -c 1 -W 1 cm02             (one that must fail)
 //	/ # exit                             until it ends
 //	$ ping 192.168.100.2                 a command that runs until interrupted:
 //	> 64 bytes from 192.168.100.2        once the lines above ^C have appeared,
@@ -73,10 +75,18 @@ const LabHost = "lab"
 // which the images of a lab (alpine, busybox) show.
 const ContainerPrompt = "/ # "
 
+// failPrompt starts a line typed at ContainerPrompt that must fail, as
+// "$!" starts a host command that must.
+const failPrompt = "/ #! "
+
 // Step is one command and what its output must show.
 type Step struct {
-	Line     int
-	Host     string
+	Line int
+	Host string
+	// Term names the host's terminal: "" for the first, "2" for a second
+	// one ([host:2]), as a student opens another while a container shell
+	// holds the first.
+	Term     string
 	Command  string
 	MustFail bool
 	// Opens says the command opens a shell (docker exec -it ... ash) in
@@ -88,6 +98,14 @@ type Step struct {
 	Interrupt      bool
 	InterruptAfter int
 	Expect         []Expectation
+}
+
+// Terminal names the step's terminal: "node1", "node1:2".
+func (s Step) Terminal() string {
+	if s.Term == "" {
+		return s.Host
+	}
+	return s.Host + ":" + s.Term
 }
 
 // Expectation is one line of a step's output that must (or must not)
@@ -123,7 +141,7 @@ func (e Expectation) String() string {
 }
 
 var (
-	hostRE     = regexp.MustCompile(`^\[([a-z0-9][a-z0-9-]*)\]$`)
+	hostRE     = regexp.MustCompile(`^\[([a-z0-9][a-z0-9-]*)(?::([2-9]))?\]$`)
 	exerciseRE = regexp.MustCompile(`^E\d\d$`)
 )
 
@@ -178,9 +196,10 @@ type parser struct {
 	file string
 	t    *Transcript
 	host string // the current [host]
+	term string // and terminal ("" for the first)
 	errs []string
-	// open holds the hosts whose terminal is in a container shell, and
-	// last each host's last step.
+	// open holds the terminals (host and terminal) that are in a
+	// container shell, and last each terminal's last step.
 	open map[string]bool
 	last map[string]int
 }
@@ -195,11 +214,14 @@ func (p *parser) line(n int, raw string) {
 	switch {
 	case line == "" || strings.HasPrefix(line, "#"):
 	case hostRE.MatchString(line):
-		p.host = hostRE.FindStringSubmatch(line)[1]
+		m := hostRE.FindStringSubmatch(line)
+		p.host, p.term = m[1], m[2]
 	case strings.HasPrefix(line, "$! ") || strings.HasPrefix(line, "$ "):
 		p.command(n, line)
 	case strings.HasPrefix(line+" ", ContainerPrompt):
-		p.inside(n, strings.TrimSpace(strings.TrimPrefix(line+" ", ContainerPrompt)))
+		p.inside(n, strings.TrimSpace(strings.TrimPrefix(line+" ", ContainerPrompt)), false)
+	case strings.HasPrefix(line+" ", failPrompt):
+		p.inside(n, strings.TrimSpace(strings.TrimPrefix(line+" ", failPrompt)), true)
 	case line == "^C":
 		p.interrupt(n)
 	case strings.HasPrefix(line, ">") || strings.HasPrefix(line, "~") || strings.HasPrefix(line, "!>") || strings.HasPrefix(line, "!~"):
@@ -217,27 +239,29 @@ func (p *parser) command(n int, line string) {
 		p.fail(n, "a command before the first [host] line")
 		return
 	}
-	s := Step{Line: n, Host: p.host, MustFail: strings.HasPrefix(line, "$!")}
+	s := Step{Line: n, Host: p.host, Term: p.term, MustFail: strings.HasPrefix(line, "$!")}
 	s.Command = strings.TrimSpace(line[strings.Index(line, " ")+1:])
 	if p.host == LabHost && !strings.HasPrefix(s.Command, "nslab ") {
 		p.fail(n, "[%s] runs nslab commands only, not %q", LabHost, s.Command)
 	}
-	if p.open[p.host] {
-		p.fail(n, "a command for host %s while its terminal is in a container shell (type exit at %q first)", p.host, ContainerPrompt)
+	if p.open[s.Terminal()] {
+		p.fail(n, "a command for %s while its terminal is in a container shell (type exit at %q first, or use another terminal, [%s:2])", s.Terminal(), ContainerPrompt, p.host)
 	}
 	p.add(s)
 }
 
 // add appends s to the steps of its host.
 func (p *parser) add(s Step) {
-	p.last[s.Host] = len(p.t.Steps)
+	p.last[s.Terminal()] = len(p.t.Steps)
 	p.t.Steps = append(p.t.Steps, s)
 }
 
 // inside is a "/ # CMD" line: typed in the container shell that the host's
 // last command opened, or that an earlier line typed in.
-func (p *parser) inside(n int, cmd string) {
-	i, ok := p.last[p.host]
+func (p *parser) inside(n int, cmd string, mustFail bool) {
+	s := Step{Line: n, Host: p.host, Term: p.term, Command: cmd, Inside: true, MustFail: mustFail}
+	t := s.Terminal()
+	i, ok := p.last[t]
 	switch {
 	case p.host == "" || p.host == LabHost:
 		p.fail(n, "a line at the container prompt %q outside a docker host's section", ContainerPrompt)
@@ -245,20 +269,20 @@ func (p *parser) inside(n int, cmd string) {
 	case cmd == "":
 		p.fail(n, "nothing typed at the container prompt")
 		return
-	case !p.open[p.host] && !ok:
+	case !p.open[t] && !ok:
 		p.fail(n, "a line at the container prompt with no command before it that opens a shell")
 		return
-	case !p.open[p.host] && p.t.Steps[i].Inside:
+	case !p.open[t] && p.t.Steps[i].Inside:
 		p.fail(n, "a line at the container prompt after its shell was left with exit")
 		return
-	case !p.open[p.host]:
+	case !p.open[t]:
 		p.t.Steps[i].Opens = true
-		p.open[p.host] = true
+		p.open[t] = true
 	}
 	if cmd == "exit" {
-		p.open[p.host] = false
+		p.open[t] = false
 	}
-	p.add(Step{Line: n, Host: p.host, Command: cmd, Inside: true})
+	p.add(s)
 }
 
 // interrupt is a "^C" line: Ctrl-C for the last step, once the output lines

@@ -61,12 +61,13 @@ $ docker exec -it c ash
 > 64 bytes
 ^C
 > round-trip
+/ #! false
 / # exit
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Name != "x" || tr.Topology != "single" || strings.Join(tr.Needs, ",") != "E01,E02" || len(tr.Steps) != 6 {
+	if tr.Name != "x" || tr.Topology != "single" || strings.Join(tr.Needs, ",") != "E01,E02" || len(tr.Steps) != 7 {
 		t.Fatalf("%+v", tr)
 	}
 	s := tr.Steps[0]
@@ -80,7 +81,7 @@ $ docker exec -it c ash
 		t.Errorf("steps: %+v", tr.Steps)
 	}
 	if o, in, ex := tr.Steps[3], tr.Steps[4], tr.Steps[5]; !o.Opens || o.Inside || !in.Inside || in.Command != "ping x" ||
-		!in.Interrupt || in.InterruptAfter != 1 || len(in.Expect) != 2 || !ex.Inside || ex.Command != "exit" || ex.Opens {
+		!in.Interrupt || in.InterruptAfter != 1 || len(in.Expect) != 2 || !ex.Inside || !ex.MustFail || ex.Command != "false" || ex.Opens {
 		t.Errorf("container shell steps: %+v", tr.Steps[3:])
 	}
 
@@ -95,9 +96,11 @@ $ docker exec -it c ash
 		{"topology: s\nneeds: E01\n[h]\n$ true\nplain words", "x.txt:5: not a command"},
 		{"topology: s\nneeds: E01\n[h]\n/ # ip a", "x.txt:4: a line at the container prompt with no command before it"},
 		{"topology: s\nneeds: E01\n[h]\n$ sh\n/ # exit\n/ # ip a", "x.txt:6: a line at the container prompt after its shell was left"},
-		{"topology: s\nneeds: E01\n[h]\n$ sh\n/ # ip a\n$ ip a", "x.txt:6: a command for host h while its terminal is in a container shell"},
+		{"topology: s\nneeds: E01\n[h]\n$ sh\n/ # ip a\n$ ip a", "x.txt:6: a command for h while its terminal is in a container shell"},
 		{"topology: s\nneeds: E01\n[h]\n$ ping x\n^C", "x.txt:5: ^C with no output line above it"},
 		{"topology: s\nneeds: E01\n^C", "x.txt:3: ^C before any command"},
+		{"topology: s\nneeds: E01\n[h]\n$ sh\n/ # ip a\n[h:2]\n$ ip a\n[h]\n$ ip a", "x.txt:9: a command for h while its terminal is in a container shell"},
+		{"topology: s\nneeds: E01\n[h:1]\n$ true", "x.txt:3: unknown header \"[h\""},
 	} {
 		_, err := Parse("x.txt", []byte(bad.text))
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
@@ -153,10 +156,17 @@ $ env PS1='/ # ' busybox sh
 / # y=inside; echo "$y $((6*7))"
 > inside 42
 !> y=inside
+[a:2]
+$ echo "x is '$x' in a second terminal"; tty
+> x is '' in a second terminal
+> /dev/pts/
+[a]
 / # ping 10.98.0.2
 > 64 bytes from 10.98.0.2
 ^C
 ~ \b0% packet loss
+/ #! ping -c 1 -W 1 10.98.0.9
+~ \b100% packet loss
 / # exit
 $ echo "y is '$y' here"
 > y is '' here
