@@ -33,7 +33,7 @@ func TestRepositoryTranscripts(t *testing.T) {
 			t.Errorf("%s: title and seed headers are required", tr.File)
 		}
 	}
-	for _, s := range []string{"000", "001", "002", "004"} {
+	for _, s := range []string{"000", "001", "002", "003", "004"} {
 		if !seeds[s] {
 			t.Errorf("no transcript of seed %s", s)
 		}
