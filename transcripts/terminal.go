@@ -172,8 +172,8 @@ func (t *terminal) await(ctx context.Context, deadline time.Time, cond func(out 
 
 var errTimeout = errors.New("timed out")
 
-// type_ writes s to the terminal, as keys typed.
-func (t *terminal) type_(s string) error {
+// keys writes s to the terminal, as keys typed.
+func (t *terminal) keys(s string) error {
 	if _, err := t.ptm.WriteString(s); err != nil {
 		return fmt.Errorf("the terminal is gone: %w", err)
 	}
@@ -288,7 +288,7 @@ func (t *terminal) step(ctx context.Context, st Step, cmd string, expect []Expec
 		}
 		line = fmt.Sprintf("printf '%%s\\n' %s; %s; printf '\\n%%s %%d\\n' %s $?\n", start, cmd, end)
 	}
-	if err := t.type_(line); err != nil {
+	if err := t.keys(line); err != nil {
 		return "", -1, err
 	}
 	if st.Interrupt {
@@ -320,7 +320,7 @@ func (t *terminal) interrupt(ctx context.Context, deadline time.Time, start stri
 	if err != nil {
 		return fmt.Errorf("waiting for the output to type ^C after: %w", err)
 	}
-	return t.type_("\x03")
+	return t.keys("\x03")
 }
 
 // opened waits for the prompt of the container shell a step opened and
