@@ -72,7 +72,11 @@ func (h *heldNamespaces) add(id, dir string) {
 }
 
 // addInside holds the network namespaces pinned inside the mount
-// namespace pinned at mnt.
+// namespace pinned at mnt, under its own /run (dockerd's sandboxes in
+// /var/run/docker/netns, a student's ip netns add). The rest of a host's
+// mount table is the machine's as it was when the host was made: the pins
+// of other labs whose state lies outside /run (a test's temporary
+// directory) are copied there too, and are not this lab's to kill.
 func (h *heldNamespaces) addInside(mnt string) {
 	netns.Namespaces{Mnt: mnt}.Do(func() error {
 		mounts, err := kernel.ThreadMounts()
@@ -80,7 +84,7 @@ func (h *heldNamespaces) addInside(mnt string) {
 			return err
 		}
 		for _, m := range mounts {
-			if m.FSType == "nsfs" {
+			if m.FSType == "nsfs" && under(m.Point, "/run") {
 				// Opened in the host's mount namespace, the descriptor
 				// is the process's and stays valid after this thread.
 				h.hold(m.Point, mnt+":"+m.Point)

@@ -258,6 +258,10 @@ func (s *LinkSocket) addVeth(p vethPair) error {
 	if p.mtu > 0 {
 		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(p.mtu))))
 	}
+	// Both ends without a transmit queue, as Docker makes its pairs
+	// (libnetwork's veth LinkAttrs leave TxQLen 0): `ip a` in a container
+	// shows eth0 without a qlen.
+	req.AddData(nl.NewRtAttr(unix.IFLA_TXQLEN, nl.Uint32Attr(0)))
 	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
 	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("veth"))
 	peer := info.AddRtAttr(nl.IFLA_INFO_DATA, nil).AddRtAttr(nl.VETH_INFO_PEER, nil)
@@ -265,6 +269,7 @@ func (s *LinkSocket) addVeth(p vethPair) error {
 	// pair is complete, which is after the peer's own configuration.
 	nl.NewIfInfomsgChild(peer, unix.AF_UNSPEC).Index = int32(p.peerIndex)
 	peer.AddRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(p.peer))
+	peer.AddRtAttr(unix.IFLA_TXQLEN, nl.Uint32Attr(0))
 	if p.mtu > 0 {
 		peer.AddRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(p.mtu)))
 	}

@@ -130,6 +130,32 @@ type endpoint struct {
 type names struct {
 	bridge    map[string]string // "br-<12 hex>" → "br-<network>"
 	container map[string]string // 12 or 64 hex → "<id:name>"
+	// shown is the name a container goes by in the facts: its own, or
+	// for one Docker named (run without --name) "unnamed-N".
+	shown map[string]string
+}
+
+// generatedName is the form of the name Docker makes up for a container
+// run without --name (adjective_surname, a digit after a collision). It is
+// random on every run, on both runtimes, so the facts call such a
+// container by its place among them in the order its host created them.
+var generatedName = regexp.MustCompile(`^[a-z]+_[a-z]+[0-9]?$`)
+
+// shownNames maps each container's name to the one the facts use.
+func shownNames(ctrs []container.Summary) map[string]string {
+	byAge := slices.Clone(ctrs)
+	sort.SliceStable(byAge, func(i, j int) bool { return byAge[i].Created < byAge[j].Created })
+	out := map[string]string{}
+	n := 0
+	for _, ct := range byAge {
+		name := strings.TrimPrefix(ct.Names[0], "/")
+		out[name] = name
+		if generatedName.MatchString(name) {
+			n++
+			out[name] = fmt.Sprintf("unnamed-%d", n)
+		}
+	}
+	return out
 }
 
 var (
@@ -141,6 +167,19 @@ var (
 	// named after its sandbox's random id (libnetwork's gateway_<id>).
 	gatewayRE = regexp.MustCompile(`\bgateway_[0-9a-f]{12}\b`)
 )
+
+// shownName is the name the facts use for the container named name (an
+// endpoint's): see shownNames. An overlay network also lists the
+// endpoints of other hosts' containers, which this host does not list.
+func (n names) shownName(name string) string {
+	if v, ok := n.shown[name]; ok {
+		return v
+	}
+	if generatedName.MatchString(name) {
+		return "unnamed-remote"
+	}
+	return n.normalise(name)
+}
 
 func (n names) normalise(s string) string {
 	s = bridgeRE.ReplaceAllStringFunc(s, func(b string) string {
@@ -190,8 +229,9 @@ func observeHost(h *lab.Host) ([]string, []endpoint) {
 	}
 	ctrs, err := c.ContainerList(ctx, client.ContainerListOptions{})
 	Expect(err).NotTo(HaveOccurred(), "host %s: containers", h.Name)
+	o.n.shown = shownNames(ctrs.Items)
 	for _, ct := range ctrs.Items {
-		name := "<id:" + strings.TrimPrefix(ct.Names[0], "/") + ">"
+		name := "<id:" + o.n.shown[strings.TrimPrefix(ct.Names[0], "/")] + ">"
 		o.n.container[ct.ID], o.n.container[ct.ID[:12]] = name, name
 	}
 	o.networks(ctx, nets.Items)
@@ -242,7 +282,7 @@ func (o *hostObservation) networks(ctx context.Context, nets []network.Summary) 
 		}
 		o.add("network %s: driver=%s scope=%s internal=%v ipam=[%s] options=%s", nw.Name, nw.Driver, nw.Scope, nw.Internal, strings.Join(ipam, " "), sortedMap(nw.Options))
 		for _, ep := range in.Network.Containers {
-			o.add("network %s endpoint %s: %s %s", nw.Name, o.n.normalise(ep.Name), validString(ep.IPv4Address), ep.MacAddress)
+			o.add("network %s endpoint %s: %s %s", nw.Name, o.n.shownName(ep.Name), validString(ep.IPv4Address), ep.MacAddress)
 		}
 	}
 }
@@ -297,7 +337,7 @@ func (o *hostObservation) containers(ctx context.Context, ctrs []container.Summa
 			continue
 		}
 		pid := in.Container.State.Pid
-		cns = append(cns, ctrNS{name: strings.TrimPrefix(ct.Names[0], "/"), pid: pid, ino: labtest.Inode(fmt.Sprintf("/proc/%d/ns/net", pid))})
+		cns = append(cns, ctrNS{name: o.n.shown[strings.TrimPrefix(ct.Names[0], "/")], pid: pid, ino: labtest.Inode(fmt.Sprintf("/proc/%d/ns/net", pid))})
 	}
 	sort.Slice(cns, func(i, j int) bool { return cns[i].name < cns[j].name })
 	var ends []endpoint

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
+
 	"github.com/nslab/nslab/labtest"
 )
 
@@ -74,6 +76,26 @@ func TestLinkFact(t *testing.T) {
 	} {
 		if got := linkFact(c.l); got != c.want {
 			t.Errorf("linkFact = %q, want %q", got, c.want)
+		}
+	}
+}
+
+// A container run without --name goes by its place in its host's order of
+// creation; one named by its user keeps its name.
+func TestShownNames(t *testing.T) {
+	ctrs := []container.Summary{
+		{Names: []string{"/laughing_ishizaka"}, Created: 30},
+		{Names: []string{"/web"}, Created: 10},
+		{Names: []string{"/funny_turing2"}, Created: 20},
+		{Names: []string{"/mysql-instance"}, Created: 40},
+	}
+	n := names{shown: shownNames(ctrs)}
+	for name, want := range map[string]string{
+		"web": "web", "funny_turing2": "unnamed-1", "laughing_ishizaka": "unnamed-2",
+		"mysql-instance": "mysql-instance", "brave_aryabhata": "unnamed-remote",
+	} {
+		if got := n.shownName(name); got != want {
+			t.Errorf("%s: %s, want %s", name, got, want)
 		}
 	}
 }

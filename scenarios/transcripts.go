@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/parity"
 	"github.com/nslab/nslab/transcripts"
 )
@@ -24,7 +25,8 @@ func TranscriptDir() string {
 
 // Every transcript runs as typed, on the suite's runtime, in a lab of its
 // topology; one whose exercises the runtime does not have yet
-// (parity/pending.yaml) skips, saying which and why.
+// (parity/pending.yaml), or whose topology runs Open vSwitch where it is
+// not installed, skips, saying which and why.
 var _ = Describe("[transcripts] the seeds' exercises as a student types them", Label("transcript"), func() {
 	ts, err := transcripts.Load(TranscriptDir())
 	if err != nil {
@@ -43,6 +45,13 @@ var _ = Describe("[transcripts] the seeds' exercises as a student types them", L
 			}
 			if len(why) > 0 {
 				Skip(fmt.Sprintf("%s needs what %s does not have yet: %s", t.Name, current.Name(), strings.Join(why, "; ")))
+			}
+			topo, err := lab.LoadTopology(Fixture(t.Topology))
+			Expect(err).NotTo(HaveOccurred())
+			for _, h := range topo.Hosts {
+				if h.OVS {
+					requireOVS()
+				}
 			}
 			l := UpLab(t.Topology)
 			r := transcripts.Runner{Lab: l.Lab, Nslab: nslabBinary(), Log: GinkgoWriter, Timeout: time.Minute}

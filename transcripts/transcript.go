@@ -10,20 +10,33 @@
 //	topology: classroom                  fixtures/<name>.yaml
 //	needs: E02 E05                       the exercises it exercises
 //	[node1]                              the following commands run in host node1
+//	[node1:2]                            ... in a second terminal of node1
 //	$ docker run -dit --name cm01 alpine a command; it must exit 0
 //	$! docker network rm host            a command that must fail
 //	> 172.17.0.2                         a line of its output contains this text
 //	~ ^\s*1\s+02:42:ac:11:00:02\s+no     a line of its output matches this RE2
 //	!> eth0                              no line contains this text
 //	!~ ^\d+: eth                         no line matches this RE2
+//	$ docker exec -it cm04 ash           a command that opens a shell in a container;
+//	/ # ip a                             the lines at busybox's prompt are typed in it
+//	> inet 192.168.1.2/24                (its output, as for any command)
+//	/ #! ping -c 1 -W 1 cm02             (one that must fail)
+//	/ # exit                             until it ends
+//	$ ping 192.168.100.2                 a command that runs until interrupted:
+//	> 64 bytes from 192.168.100.2        once the lines above ^C have appeared,
+//	^C                                   Ctrl-C is typed; the lines below are
+//	~ \b0% packet loss                   looked for in all it printed
 //	[lab]                                `nslab ...` commands about the lab
 //
-// Commands run in one shell per host, as in a terminal on that machine: in
-// the host's network, UTS and mount namespaces, so variables set by one
-// command are there for the next, the docker CLI in a docker host finds
-// that host's daemon at /var/run/docker.sock, and what a student makes
-// under /var/run (ip netns add, ln -s into /var/run/netns) is the host's
-// own. {lab} stands for the lab id.
+// Commands run in one terminal per host, as on that machine: a shell on a
+// pseudo-terminal in the host's network, UTS and mount namespaces, so
+// variables set by one command are there for the next, the docker CLI in a
+// docker host finds that host's daemon at /var/run/docker.sock, `docker
+// exec -it` and `docker run -it` get the terminal they ask for, Ctrl-C
+// reaches the command in the foreground, and what a student makes under
+// /var/run (ip netns add, ln -s into /var/run/netns) is the host's own.
+// A host's container shell stays open while the transcript turns to other
+// hosts, as a second terminal would. {lab} stands for the lab id.
 //
 // Both runtimes run the same image, so a command in a container prints
 // the same on both (busybox's ping says "1 packets received"); where they
@@ -57,13 +70,42 @@ type Transcript struct {
 // whole lab, run outside its namespaces.
 const LabHost = "lab"
 
+// ContainerPrompt starts a line typed in the container shell that the
+// host's last command opened: the prompt of busybox's ash as root in /,
+// which the images of a lab (alpine, busybox) show.
+const ContainerPrompt = "/ # "
+
+// failPrompt starts a line typed at ContainerPrompt that must fail, as
+// "$!" starts a host command that must.
+const failPrompt = "/ #! "
+
 // Step is one command and what its output must show.
 type Step struct {
-	Line     int
-	Host     string
+	Line int
+	Host string
+	// Term names the host's terminal: "" for the first, "2" for a second
+	// one ([host:2]), as a student opens another while a container shell
+	// holds the first.
+	Term     string
 	Command  string
 	MustFail bool
-	Expect   []Expectation
+	// Opens says the command opens a shell (docker exec -it ... ash) in
+	// which the host's next steps are typed; Inside, that this step is
+	// typed in such a shell, at ContainerPrompt.
+	Opens, Inside bool
+	// Interrupt says Ctrl-C is typed once the first InterruptAfter
+	// expectations that must appear have appeared.
+	Interrupt      bool
+	InterruptAfter int
+	Expect         []Expectation
+}
+
+// Terminal names the step's terminal: "node1", "node1:2".
+func (s Step) Terminal() string {
+	if s.Term == "" {
+		return s.Host
+	}
+	return s.Host + ":" + s.Term
 }
 
 // Expectation is one line of a step's output that must (or must not)
@@ -99,7 +141,7 @@ func (e Expectation) String() string {
 }
 
 var (
-	hostRE     = regexp.MustCompile(`^\[([a-z0-9][a-z0-9-]*)\]$`)
+	hostRE     = regexp.MustCompile(`^\[([a-z0-9][a-z0-9-]*)(?::([2-9]))?\]$`)
 	exerciseRE = regexp.MustCompile(`^E\d\d$`)
 )
 
@@ -127,7 +169,8 @@ func Load(dir string) ([]*Transcript, error) {
 
 // Parse reads one transcript; file names it in errors (file:line: ...).
 func Parse(file string, data []byte) (*Transcript, error) {
-	p := &parser{file: file, t: &Transcript{File: file, Name: strings.TrimSuffix(filepath.Base(file), ".txt")}}
+	p := &parser{file: file, t: &Transcript{File: file, Name: strings.TrimSuffix(filepath.Base(file), ".txt")},
+		open: map[string]bool{}, last: map[string]int{}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -153,7 +196,12 @@ type parser struct {
 	file string
 	t    *Transcript
 	host string // the current [host]
+	term string // and terminal ("" for the first)
 	errs []string
+	// open holds the terminals (host and terminal) that are in a
+	// container shell, and last each terminal's last step.
+	open map[string]bool
+	last map[string]int
 }
 
 func (p *parser) fail(n int, format string, args ...any) {
@@ -166,15 +214,22 @@ func (p *parser) line(n int, raw string) {
 	switch {
 	case line == "" || strings.HasPrefix(line, "#"):
 	case hostRE.MatchString(line):
-		p.host = hostRE.FindStringSubmatch(line)[1]
+		m := hostRE.FindStringSubmatch(line)
+		p.host, p.term = m[1], m[2]
 	case strings.HasPrefix(line, "$! ") || strings.HasPrefix(line, "$ "):
 		p.command(n, line)
+	case strings.HasPrefix(line+" ", ContainerPrompt):
+		p.inside(n, strings.TrimSpace(strings.TrimPrefix(line+" ", ContainerPrompt)), false)
+	case strings.HasPrefix(line+" ", failPrompt):
+		p.inside(n, strings.TrimSpace(strings.TrimPrefix(line+" ", failPrompt)), true)
+	case line == "^C":
+		p.interrupt(n)
 	case strings.HasPrefix(line, ">") || strings.HasPrefix(line, "~") || strings.HasPrefix(line, "!>") || strings.HasPrefix(line, "!~"):
 		p.expectation(n, line)
 	case p.host == "" && strings.Contains(line, ":"):
 		p.header(n, line)
 	default:
-		p.fail(n, "not a command ($), an expectation (>, ~, !>, !~), a [host] or a comment: %q", raw)
+		p.fail(n, "not a command ($, %q), an expectation (>, ~, !>, !~), ^C, a [host] or a comment: %q", ContainerPrompt, raw)
 	}
 }
 
@@ -184,12 +239,73 @@ func (p *parser) command(n int, line string) {
 		p.fail(n, "a command before the first [host] line")
 		return
 	}
-	s := Step{Line: n, Host: p.host, MustFail: strings.HasPrefix(line, "$!")}
+	s := Step{Line: n, Host: p.host, Term: p.term, MustFail: strings.HasPrefix(line, "$!")}
 	s.Command = strings.TrimSpace(line[strings.Index(line, " ")+1:])
 	if p.host == LabHost && !strings.HasPrefix(s.Command, "nslab ") {
 		p.fail(n, "[%s] runs nslab commands only, not %q", LabHost, s.Command)
 	}
+	if p.open[s.Terminal()] {
+		p.fail(n, "a command for %s while its terminal is in a container shell (type exit at %q first, or use another terminal, [%s:2])", s.Terminal(), ContainerPrompt, p.host)
+	}
+	p.add(s)
+}
+
+// add appends s to the steps of its host.
+func (p *parser) add(s Step) {
+	p.last[s.Terminal()] = len(p.t.Steps)
 	p.t.Steps = append(p.t.Steps, s)
+}
+
+// inside is a "/ # CMD" line: typed in the container shell that the host's
+// last command opened, or that an earlier line typed in.
+func (p *parser) inside(n int, cmd string, mustFail bool) {
+	s := Step{Line: n, Host: p.host, Term: p.term, Command: cmd, Inside: true, MustFail: mustFail}
+	t := s.Terminal()
+	i, ok := p.last[t]
+	switch {
+	case p.host == "" || p.host == LabHost:
+		p.fail(n, "a line at the container prompt %q outside a docker host's section", ContainerPrompt)
+		return
+	case cmd == "":
+		p.fail(n, "nothing typed at the container prompt")
+		return
+	case !p.open[t] && !ok:
+		p.fail(n, "a line at the container prompt with no command before it that opens a shell")
+		return
+	case !p.open[t] && p.t.Steps[i].Inside:
+		p.fail(n, "a line at the container prompt after its shell was left with exit")
+		return
+	case !p.open[t]:
+		p.t.Steps[i].Opens = true
+		p.open[t] = true
+	}
+	if cmd == "exit" {
+		p.open[t] = false
+	}
+	p.add(s)
+}
+
+// interrupt is a "^C" line: Ctrl-C for the last step, once the output lines
+// it expects so far have appeared.
+func (p *parser) interrupt(n int) {
+	if len(p.t.Steps) == 0 {
+		p.fail(n, "^C before any command")
+		return
+	}
+	s := &p.t.Steps[len(p.t.Steps)-1]
+	waits := 0
+	for _, e := range s.Expect {
+		if !e.Negate {
+			waits++
+		}
+	}
+	switch {
+	case s.Interrupt:
+		p.fail(n, "a second ^C for the command of line %d", s.Line)
+	case waits == 0:
+		p.fail(n, "^C with no output line above it to wait for (> or ~)")
+	}
+	s.Interrupt, s.InterruptAfter = true, len(s.Expect)
 }
 
 // expectation is a ">", "~", "!>" or "!~" line about the last step's output.

@@ -33,7 +33,7 @@ func TestRepositoryTranscripts(t *testing.T) {
 			t.Errorf("%s: title and seed headers are required", tr.File)
 		}
 	}
-	for _, s := range []string{"000", "001", "002", "004"} {
+	for _, s := range []string{"000", "001", "002", "003", "004"} {
 		if !seeds[s] {
 			t.Errorf("no transcript of seed %s", s)
 		}
@@ -55,11 +55,19 @@ $ echo hi
 $! false
 [lab]
 $ nslab ls
+[h]
+$ docker exec -it c ash
+/ # ping x
+> 64 bytes
+^C
+> round-trip
+/ #! false
+/ # exit
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Name != "x" || tr.Topology != "single" || strings.Join(tr.Needs, ",") != "E01,E02" || len(tr.Steps) != 3 {
+	if tr.Name != "x" || tr.Topology != "single" || strings.Join(tr.Needs, ",") != "E01,E02" || len(tr.Steps) != 7 {
 		t.Fatalf("%+v", tr)
 	}
 	s := tr.Steps[0]
@@ -72,6 +80,10 @@ $ nslab ls
 	if !tr.Steps[1].MustFail || tr.Steps[2].Host != LabHost {
 		t.Errorf("steps: %+v", tr.Steps)
 	}
+	if o, in, ex := tr.Steps[3], tr.Steps[4], tr.Steps[5]; !o.Opens || o.Inside || !in.Inside || in.Command != "ping x" ||
+		!in.Interrupt || in.InterruptAfter != 1 || len(in.Expect) != 2 || !ex.Inside || !ex.MustFail || ex.Command != "false" || ex.Opens {
+		t.Errorf("container shell steps: %+v", tr.Steps[3:])
+	}
 
 	for _, bad := range []struct{ text, want string }{
 		{"topology: s\nneeds: E01\n$ echo", "x.txt:3: a command before the first [host] line"},
@@ -82,6 +94,13 @@ $ nslab ls
 		{"needs: E01\n[h]\n$ true", "x.txt:1: no topology"},
 		{"topology: s\nneeds: E01\nfrobnicate: 1\n[h]\n$ true", "x.txt:3: unknown header"},
 		{"topology: s\nneeds: E01\n[h]\n$ true\nplain words", "x.txt:5: not a command"},
+		{"topology: s\nneeds: E01\n[h]\n/ # ip a", "x.txt:4: a line at the container prompt with no command before it"},
+		{"topology: s\nneeds: E01\n[h]\n$ sh\n/ # exit\n/ # ip a", "x.txt:6: a line at the container prompt after its shell was left"},
+		{"topology: s\nneeds: E01\n[h]\n$ sh\n/ # ip a\n$ ip a", "x.txt:6: a command for h while its terminal is in a container shell"},
+		{"topology: s\nneeds: E01\n[h]\n$ ping x\n^C", "x.txt:5: ^C with no output line above it"},
+		{"topology: s\nneeds: E01\n^C", "x.txt:3: ^C before any command"},
+		{"topology: s\nneeds: E01\n[h]\n$ sh\n/ # ip a\n[h:2]\n$ ip a\n[h]\n$ ip a", "x.txt:9: a command for h while its terminal is in a container shell"},
+		{"topology: s\nneeds: E01\n[h:1]\n$ true", "x.txt:3: unknown header \"[h\""},
 	} {
 		_, err := Parse("x.txt", []byte(bad.text))
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
@@ -127,6 +146,30 @@ $ echo {lab}; printf no-newline
 > no-newline
 $! ip link show nothere
 > does not exist
+$ ping $x
+> 64 bytes from 10.98.0.2
+^C
+~ \b0% packet loss
+$ tty
+> /dev/pts/
+$ env PS1='/ # ' busybox sh
+/ # y=inside; echo "$y $((6*7))"
+> inside 42
+!> y=inside
+[a:2]
+$ echo "x is '$x' in a second terminal"; tty
+> x is '' in a second terminal
+> /dev/pts/
+[a]
+/ # ping 10.98.0.2
+> 64 bytes from 10.98.0.2
+^C
+~ \b0% packet loss
+/ #! ping -c 1 -W 1 10.98.0.9
+~ \b100% packet loss
+/ # exit
+$ echo "y is '$y' here"
+> y is '' here
 [b]
 $ echo "x is '$x' here"
 > x is '' here
@@ -150,7 +193,7 @@ $ ls /var/run
 		{"[a]\n$ true\n$! true", "bad.txt:5", "exit status 0"},
 		{"[a]\n$ echo one\n> two", "bad.txt:5", "no output line satisfies: > two"},
 		{"[a]\n$ echo one\n!~ ^o", "bad.txt:5", "an output line satisfies: !~ ^o"},
-		{"[a]\n$ sleep 30", "bad.txt:4", "no end in"},
+		{"[a]\n$ sleep 30", "bad.txt:4", "no end: timed out"},
 		{"[nohost]\n$ true", "bad.txt:4", "no host"},
 		{"[lab]\n$ nslab ls", "bad.txt:4", "no nslab binary"},
 	} {

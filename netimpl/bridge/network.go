@@ -52,6 +52,9 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = nw.bridge
+	// Docker asks for no transmit queue (libnetwork's LinkAttrs leave
+	// TxQLen 0): `ip link` shows its bridges without a qlen.
+	attrs.TxQLen = 0
 	attrs.HardwareAddr = dockerMAC()
 	attrs.Flags = net.FlagUp
 	br := &netlink.Bridge{LinkAttrs: attrs}

@@ -92,6 +92,8 @@ func (d *Driver) buildSandbox(nw *network) error {
 	sb := nw.sb
 	la := netlink.NewLinkAttrs()
 	la.Name = BridgeName
+	// No transmit queue, as Docker's br0 and vxlan0 have (TxQLen 0).
+	la.TxQLen = 0
 	br := &netlink.Bridge{LinkAttrs: la}
 	if err := sb.h.LinkAdd(br); err != nil {
 		return fmt.Errorf("create %s: %w", BridgeName, err)
@@ -130,6 +132,7 @@ func (d *Driver) addVXLAN(nw *network) (netlink.Link, error) {
 	la := netlink.NewLinkAttrs()
 	la.Name = VXLANName
 	la.MTU = nw.mtu
+	la.TxQLen = 0
 	la.Namespace = netlink.NsFd(fd)
 	vx := &netlink.Vxlan{
 		LinkAttrs: la,
