@@ -62,6 +62,11 @@ type Options struct {
 	// binary (Binary, $NSLAB_BIN or this executable), else on PATH, else
 	// built from this nslab module (BuildProgram).
 	Etcd string
+	// Resettable keeps, once the lab is up, its state as the kernel and
+	// the daemons report it (in the state directory), so that Reset can
+	// put the lab back to it. Reading it costs a few milliseconds per
+	// host: benchmarks of up go without.
+	Resettable bool
 }
 
 // Lab is a running lab.
@@ -76,6 +81,8 @@ type Lab struct {
 	state *labState
 	// images are what every hostd starts with (Up only).
 	images []hostdconfig.Image
+	// base is the state Reset returns to (Options.Resettable).
+	base *baseline
 }
 
 // ID returns the lab id, the prefix of every name the lab makes.
@@ -332,6 +339,11 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 			return err
 		}
 		if err := l.createContainers(ctx, o); err != nil {
+			return err
+		}
+	}
+	if o.Resettable {
+		if err := l.takeBaseline(ctx); err != nil {
 			return err
 		}
 	}

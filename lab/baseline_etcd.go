@@ -1,0 +1,182 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/nslab/nslab/netns/probe"
+)
+
+// etcdKeys is the key space of the lab's etcd cluster: hostd keeps its
+// state in the v3 keys, a real dockerd 20.10 in the v2 ones (the two are
+// apart in etcd 3.5).
+type etcdKeys struct {
+	V3 []string `json:"v3"`
+	// V2 are the v2 keys and directories, by path.
+	V2 []string `json:"v2"`
+}
+
+func (k *etcdKeys) facts() []string {
+	var out []string
+	for _, v := range k.V3 {
+		out = append(out, "etcd v3 "+v)
+	}
+	for _, v := range k.V2 {
+		out = append(out, "etcd v2 "+v)
+	}
+	return out
+}
+
+// etcdClient speaks to one member's client URL from inside its host.
+type etcdClient struct {
+	hc   *http.Client
+	base string // http://ADDR:2379
+}
+
+func (h *Host) etcdClient() *etcdClient {
+	a := netip.AddrPortFrom(h.Spec.Etcd.Address, EtcdClientPort)
+	return &etcdClient{hc: &http.Client{Transport: probe.Transport(h.NetNS())}, base: "http://" + a.String()}
+}
+
+// readEtcdKeys lists the cluster's keys through the member of h.
+func readEtcdKeys(ctx context.Context, h *Host) (*etcdKeys, error) {
+	c := h.etcdClient()
+	defer c.hc.CloseIdleConnections()
+	v3, err := c.v3Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v2, err := c.v2Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &etcdKeys{V3: v3, V2: v2}, nil
+}
+
+// resetEtcd deletes the keys base does not have, through the member of h.
+// A v2 directory goes with what it holds.
+func resetEtcd(ctx context.Context, h *Host, base *etcdKeys) error {
+	c := h.etcdClient()
+	defer c.hc.CloseIdleConnections()
+	now, err := readEtcdKeys(ctx, h)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range now.V3 {
+		if !slices.Contains(base.V3, k) {
+			body, _ := json.Marshal(map[string]any{"key": []byte(k)})
+			if _, err := c.do(ctx, http.MethodPost, "/v3/kv/deleterange", body); err != nil {
+				errs = append(errs, fmt.Errorf("etcd: delete v3 key %s: %w", k, err))
+			}
+		}
+	}
+	// Parents come before what they hold: a directory that goes takes its
+	// keys, which then need nothing more.
+	var gone []string
+	for _, k := range now.V2 {
+		if slices.Contains(base.V2, k) || slices.ContainsFunc(gone, func(g string) bool { return strings.HasPrefix(k, g+"/") }) {
+			continue
+		}
+		_, err := c.do(ctx, http.MethodDelete, "/v2/keys"+k+"?recursive=true", nil)
+		if err != nil && !errors.Is(err, errEtcdNotFound) {
+			errs = append(errs, fmt.Errorf("etcd: delete v2 key %s: %w", k, err))
+		}
+		gone = append(gone, k)
+	}
+	return errors.Join(errs...)
+}
+
+// v3Keys lists every key of the v3 key space (a range from "\x00" to the
+// end, keys only).
+func (c *etcdClient) v3Keys(ctx context.Context) ([]string, error) {
+	body, _ := json.Marshal(map[string]any{"key": []byte{0}, "range_end": []byte{0}, "keys_only": true})
+	b, err := c.do(ctx, http.MethodPost, "/v3/kv/range", body)
+	if err != nil {
+		return nil, fmt.Errorf("etcd v3 keys: %w", err)
+	}
+	var r struct {
+		Kvs []struct {
+			Key string `json:"key"` // base64, as the JSON gateway writes bytes
+		} `json:"kvs"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("etcd v3 keys: %w", err)
+	}
+	var out []string
+	for _, kv := range r.Kvs {
+		k, err := base64.StdEncoding.DecodeString(kv.Key)
+		if err != nil {
+			return nil, fmt.Errorf("etcd v3 keys: %w", err)
+		}
+		out = append(out, string(k))
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// v2Node is a node of the v2 API's answers.
+type v2Node struct {
+	Key   string   `json:"key"`
+	Dir   bool     `json:"dir"`
+	Nodes []v2Node `json:"nodes"`
+}
+
+// v2Keys lists every v2 key and directory, parents before children.
+func (c *etcdClient) v2Keys(ctx context.Context) ([]string, error) {
+	b, err := c.do(ctx, http.MethodGet, "/v2/keys/?recursive=true", nil)
+	if err != nil {
+		return nil, fmt.Errorf("etcd v2 keys: %w", err)
+	}
+	var r struct {
+		Node v2Node `json:"node"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("etcd v2 keys: %w", err)
+	}
+	var out []string
+	var walk func(n v2Node)
+	walk = func(n v2Node) {
+		for _, c := range n.Nodes {
+			out = append(out, c.Key)
+			walk(c)
+		}
+	}
+	walk(r.Node)
+	slices.Sort(out)
+	return out, nil
+}
+
+var errEtcdNotFound = errors.New("not found")
+
+func (c *etcdClient) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, fmt.Errorf("%s %s: %w", method, path, errEtcdNotFound)
+	case resp.StatusCode >= 300:
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+	}
+	return b, nil
+}

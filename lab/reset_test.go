@@ -1,0 +1,170 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
+)
+
+// resetTopology is a docker host and a plain router on one segment.
+func resetTopology() *Topology {
+	return &Topology{
+		Name:     "reset",
+		Segments: []Segment{{Name: "lan0", Prefix: netip.MustParsePrefix("192.168.99.0/24")}},
+		Hosts: []HostSpec{
+			{Name: "host1", Kind: KindDocker, Forwarding: true,
+				Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.99.101/24")}}},
+			{Name: "router", Kind: KindPlain,
+				Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.99.1/24")}}},
+		},
+	}
+}
+
+// sh runs a shell line inside a host; it must exit 0.
+func sh(t *testing.T, l *Lab, host, line string) string {
+	t.Helper()
+	h, err := l.Host(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The docker CLI talks to the host's own daemon.
+	r, err := h.Exec(ctx, "env", "DOCKER_HOST="+h.DockerHost(), "sh", "-c", line)
+	if err != nil || r.ExitCode != 0 {
+		t.Fatalf("%s: %s: %v, exit %d\n%s%s", host, line, err, r.ExitCode, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// lookOf is what a student and the teacher see of the lab: nslab inspect,
+// and each daemon's containers and networks.
+func lookOf(t *testing.T, l *Lab) string {
+	t.Helper()
+	ctx := context.Background()
+	d, err := l.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	json.NewEncoder(&b).Encode(d)
+	for _, h := range l.dockerHosts() {
+		c, err := h.DockerClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, err := c.NetworkList(ctx, client.NetworkListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		b.WriteString(h.Name + ":")
+		for _, ct := range cs.Items {
+			b.WriteString(" container " + strings.Join(ct.Names, ","))
+		}
+		for _, n := range ns.Items {
+			b.WriteString(" network " + n.Name + "=" + n.ID)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Reset undoes what a student does to a lab: containers, networks and
+// tags in the daemon; links, addresses, routes, sysctls, rules, qdiscs and
+// a namespace in the hosts; a process left running; a cable unplugged and
+// a link degraded. The lab then looks as up left it, and its daemon still
+// serves.
+func TestReset(t *testing.T) {
+	requireRoot(t)
+	l := upLab(t, resetTopology(), Options{Hostd: realHostd(t), Resettable: true})
+	fresh := lookOf(t, l)
+	extra := l.ID() + "-extra"
+	for _, line := range []string{
+		"docker run -d --name cm01 busybox sleep 1000",
+		"docker network create br1 && docker run -d --name cm02 --network br1 busybox sleep 1000",
+		"docker tag busybox lab/mine:v1",
+		"ip link add va type veth peer name vb && ip addr add 10.7.0.1/24 dev va && ip link set va up",
+		"ip addr add 192.168.99.201/24 dev eth1 && ip route add 10.8.0.0/16 via 192.168.99.1",
+		"ip rule add from 10.9.0.0/16 table 100 prio 1000",
+		"sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.eth1.proxy_arp=1",
+		"ip link set eth1 promisc on mtu 1400",
+		"iptables -I DOCKER-USER -s 10.9.0.0/16 -j DROP && iptables -t mangle -A PREROUTING -j MARK --set-mark 7",
+		"nft add table inet student && nft add chain inet student c '{ type filter hook input priority 0; }'",
+		"tc qdisc add dev eth1 root tbf rate 1mbit burst 32kbit latency 400ms",
+		"ip netns add " + extra,
+	} {
+		sh(t, l, "host1", line)
+	}
+	sh(t, l, "router", "sysctl -w net.ipv4.ip_forward=1 && ip route add blackhole 10.66.0.0/16")
+	stray := exec.Command("nsenter", "--net="+netns.Path(l.ID()+"-router"), "sleep", "1000")
+	stray.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := stray.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go stray.Wait()
+	h1, _ := l.Host("host1")
+	ctx := context.Background()
+	if err := h1.SetLink(ctx, "eth1", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.Impair(ctx, "eth1", Impairment{Rate: 10_000_000, Loss: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if lookOf(t, l) == fresh {
+		t.Fatal("the student's commands changed nothing nslab inspect or the daemon shows")
+	}
+
+	t0 := time.Now()
+	if err := l.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reset in %s", time.Since(t0))
+	if got := lookOf(t, l); got != fresh {
+		t.Errorf("after reset:\n%s\nfresh:\n%s", got, fresh)
+	}
+	if stray.ProcessState == nil {
+		if err := syscall.Kill(stray.Process.Pid, 0); err == nil {
+			t.Errorf("the process started in router (pid %d) still runs", stray.Process.Pid)
+		}
+	}
+	if v, _ := kernel.Sysctl(netns.Path(l.ID()+"-host1"), "net.ipv4.conf.all.rp_filter"); v == "2" {
+		t.Error("rp_filter still 2")
+	}
+	// The daemon serves as before: the same names can be used again.
+	sh(t, l, "host1", "docker run -d --name cm01 busybox sleep 1000 && docker network create br1")
+	if err := l.Reset(ctx); err != nil {
+		t.Fatalf("second reset: %v", err)
+	}
+}
+
+// A lab whose daemon died cannot be reset; one brought up without
+// Resettable has nothing to reset to.
+func TestResetRefused(t *testing.T) {
+	requireRoot(t)
+	l := upLab(t, resetTopology(), Options{Hostd: realHostd(t), Resettable: true})
+	h1, _ := l.Host("host1")
+	syscall.Kill(h1.HostdPID(), syscall.SIGKILL)
+	if err := l.Reset(context.Background()); !errors.Is(err, ErrNotResettable) {
+		t.Errorf("reset with hostd killed: %v, want ErrNotResettable", err)
+	}
+	plain := upLab(t, plainTopology(2), Options{})
+	if err := plain.Reset(context.Background()); !errors.Is(err, ErrNoBaseline) {
+		t.Errorf("reset without a baseline: %v, want ErrNoBaseline", err)
+	}
+}
