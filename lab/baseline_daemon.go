@@ -2,8 +2,12 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +27,8 @@ type daemonState struct {
 	Networks   []networkState   `json:"networks"`
 	Volumes    []string         `json:"volumes"`
 	Images     []imageState     `json:"images"`
+	// Tunnels are hostd's GRE tunnels (nslab gre), by name.
+	Tunnels []string `json:"tunnels,omitempty"`
 }
 
 type containerState struct {
@@ -91,7 +97,69 @@ func (h *Host) readDaemon(ctx context.Context) (*daemonState, error) {
 		slices.Sort(tags)
 		d.Images = append(d.Images, imageState{ID: i.ID, Tags: tags})
 	}
+	if d.Tunnels, err = h.tunnels(ctx); err != nil {
+		return nil, fmt.Errorf("host %s: gre tunnels: %w", h.Name, err)
+	}
 	return d, nil
+}
+
+// hostdAPI sends a request to hostd's own /nslab/ endpoints on the host's
+// socket.
+func (h *Host) hostdAPI(ctx context.Context, method, path string) (*http.Response, error) {
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", h.socket)
+		},
+		DisableKeepAlives: true,
+	}}
+	req, err := http.NewRequestWithContext(ctx, method, "http://hostd/v"+APIVersion+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return hc.Do(req)
+}
+
+// tunnels lists hostd's GRE tunnels (dockerd has none).
+func (h *Host) tunnels(ctx context.Context) ([]string, error) {
+	if h.lab.Runtime() != RuntimeHostd {
+		return nil, nil
+	}
+	resp, err := h.hostdAPI(ctx, http.MethodGet, "/nslab/gre")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var ts []struct{ Name string }
+	if err := json.NewDecoder(resp.Body).Decode(&ts); err != nil {
+		return nil, fmt.Errorf("%s: %w", resp.Status, err)
+	}
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.Name)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// removeTunnels deletes hostd's GRE tunnels base lacks.
+func (h *Host) removeTunnels(ctx context.Context, now, base []string) []error {
+	var errs []error
+	for _, t := range now {
+		if slices.Contains(base, t) {
+			continue
+		}
+		resp, err := h.hostdAPI(ctx, http.MethodDelete, "/nslab/gre/"+url.PathEscape(t))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("gre %s: %w", t, err))
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
+			errs = append(errs, fmt.Errorf("gre %s: delete: %s", t, resp.Status))
+		}
+	}
+	return errs
 }
 
 // volumes lists the daemon's volumes; a daemon without the volume API
@@ -129,6 +197,9 @@ func (d *daemonState) facts() []string {
 	for _, i := range d.Images {
 		out = append(out, fmt.Sprintf("image %s tags=%s", i.ID, strings.Join(i.Tags, ",")))
 	}
+	for _, t := range d.Tunnels {
+		out = append(out, "gre tunnel "+t)
+	}
 	slices.Sort(out)
 	return out
 }
@@ -144,13 +215,20 @@ func (d *daemonState) facts() []string {
 func (l *Lab) resetDaemons(ctx context.Context, base map[string]*daemonState) error {
 	ctx, cancel := context.WithTimeout(ctx, daemonTimeout)
 	defer cancel()
-	steps := []func(context.Context, *client.Client, *daemonState, *daemonState) []error{
-		func(ctx context.Context, c *client.Client, now, base *daemonState) []error {
+	steps := []daemonStep{
+		func(ctx context.Context, _ *Host, c *client.Client, now, base *daemonState) []error {
 			return removeContainers(ctx, c, now.Containers, base.Containers)
 		},
-		removeNetworks,
-		func(ctx context.Context, c *client.Client, now, base *daemonState) []error {
-			return append(removeVolumes(ctx, c, now.Volumes, base.Volumes), resetImages(ctx, c, now.Images, base.Images)...)
+		func(ctx context.Context, _ *Host, c *client.Client, now, base *daemonState) []error {
+			return removeNetworks(ctx, c, now, base)
+		},
+		func(ctx context.Context, h *Host, c *client.Client, now, base *daemonState) []error {
+			errs := removeVolumes(ctx, c, now.Volumes, base.Volumes)
+			errs = append(errs, resetImages(ctx, c, now.Images, base.Images)...)
+			return append(errs, h.removeTunnels(ctx, now.Tunnels, base.Tunnels)...)
+		},
+		func(ctx context.Context, h *Host, c *client.Client, _, base *daemonState) []error {
+			return h.remakeContainers(ctx, c, base.Containers)
 		},
 	}
 	hosts := l.dockerHosts()
@@ -160,7 +238,7 @@ func (l *Lab) resetDaemons(ctx context.Context, base map[string]*daemonState) er
 			errs []error
 		)
 		forEach(ctx, hosts, len(hosts), func(ctx context.Context, h *Host) error {
-			err := h.daemonStep(ctx, base[h.Name], step)
+			err := h.runDaemonStep(ctx, base[h.Name], step)
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
@@ -170,15 +248,15 @@ func (l *Lab) resetDaemons(ctx context.Context, base map[string]*daemonState) er
 			return err
 		}
 	}
-	return forEach(ctx, hosts, len(hosts), func(ctx context.Context, h *Host) error {
-		return h.daemonStep(ctx, base[h.Name], func(ctx context.Context, c *client.Client, _, base *daemonState) []error {
-			return h.remakeContainers(ctx, c, base.Containers)
-		})
-	})
+	return nil
 }
 
-// daemonStep reads the host's daemon and runs step on what it has now.
-func (h *Host) daemonStep(ctx context.Context, base *daemonState, step func(context.Context, *client.Client, *daemonState, *daemonState) []error) error {
+// daemonStep is one step of resetDaemons on one host: what it does with
+// the daemon's client, given what the daemon has now and had at up.
+type daemonStep func(ctx context.Context, h *Host, c *client.Client, now, base *daemonState) []error
+
+// runDaemonStep reads the host's daemon and runs step on what it has now.
+func (h *Host) runDaemonStep(ctx context.Context, base *daemonState, step daemonStep) error {
 	if base == nil {
 		return fmt.Errorf("host %s: no baseline of its daemon", h.Name)
 	}
@@ -191,7 +269,7 @@ func (h *Host) daemonStep(ctx context.Context, base *daemonState, step func(cont
 	if err != nil {
 		return err
 	}
-	if err := errors.Join(step(ctx, c, now, base)...); err != nil {
+	if err := errors.Join(step(ctx, h, c, now, base)...); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	return nil

@@ -159,7 +159,12 @@ func TestResetRefused(t *testing.T) {
 	requireRoot(t)
 	l := upLab(t, resetTopology(), Options{Hostd: realHostd(t), Resettable: true})
 	h1, _ := l.Host("host1")
-	syscall.Kill(h1.HostdPID(), syscall.SIGKILL)
+	pid := h1.HostdPID()
+	start, _ := procStart(pid)
+	syscall.Kill(pid, syscall.SIGKILL)
+	if left := waitGone(context.Background(), []proc{{pid: pid, start: start}}, killGrace); len(left) > 0 {
+		t.Fatalf("hostd %d outlived SIGKILL", pid)
+	}
 	if err := l.Reset(context.Background()); !errors.Is(err, ErrNotResettable) {
 		t.Errorf("reset with hostd killed: %v, want ErrNotResettable", err)
 	}
