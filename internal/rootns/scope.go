@@ -1,0 +1,107 @@
+package rootns
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// A machine runs several test runs at once (suites side by side, package
+// tests in parallel, other users' labs), each making and removing its own
+// namespaces, pins and mounts, all named by a lab id or a test prefix.
+// What one run compares around itself must be what it could have made:
+// the changes named by one of its own labs, and every change named by
+// none — the root namespace's links, addresses, routes, rules, rulesets
+// and sysctls, which no lab may touch, and pins or mounts no lab names.
+// A change named by someone else's lab or test prefix is theirs.
+
+// labID is the shape of a lab id (lab's idRE), and of the test prefixes
+// (nstest.Prefix: letters and the test's pid) that name what package tests
+// make.
+var labID = regexp.MustCompile(`^[a-z][a-z0-9]{2,9}$`)
+
+// namedBy returns the lab id (or test prefix) a line of Diff or Changes
+// names, "" for none: a /run/netns pin <id>-..., a mount under /run/netns,
+// a lab's state root or data root, a lab data directory, or (for the
+// machine's /tmp) an entry whose name carries the id.
+func namedBy(line string) string {
+	section, rest, ok := strings.Cut(line, ": ")
+	if !ok || len(rest) < 2 {
+		return ""
+	}
+	subject := strings.Fields(rest[2:])
+	if len(subject) == 0 {
+		return ""
+	}
+	name := subject[0]
+	switch section {
+	case "netns":
+		return pinID(name)
+	case "labdata":
+		return asID(name)
+	case "mounts":
+		if r, ok := strings.CutPrefix(name, "/run/netns/"); ok {
+			return pinID(r)
+		}
+		for _, dir := range []string{"/run/nslab/", LabDataRoot + "/"} {
+			if r, ok := strings.CutPrefix(name, dir); ok {
+				return asID(strings.Split(r, "/")[0])
+			}
+		}
+	}
+	return ""
+}
+
+// pinID returns the lab id a pin's name starts with ("<id>-..."), "" if
+// it names none.
+func pinID(name string) string {
+	id, _, ok := strings.Cut(name, "-")
+	if !ok {
+		return ""
+	}
+	return asID(id)
+}
+
+func asID(s string) string {
+	if labID.MatchString(s) {
+		return s
+	}
+	return ""
+}
+
+// Mine splits lines of Changes into what could be this run's and what is
+// others': owned says which lab ids the run made. A line named by an owned
+// lab, or by none, is the run's; one named by another lab or test prefix
+// is foreign. An entry of the machine's /tmp ("tmp: + PATH") is the run's
+// only when its name carries an owned id: a run that keeps its own
+// temporary files under a TMPDIR of its own (as the suites do) checks that
+// directory itself, and the machine's /tmp holds every other run's.
+func Mine(lines []string, owned func(id string) bool) (mine, foreign []string) {
+	for _, l := range lines {
+		if p, ok := strings.CutPrefix(l, "tmp: + "); ok {
+			if carriesOwned(filepath.Base(p), owned) {
+				mine = append(mine, l)
+			} else {
+				foreign = append(foreign, l)
+			}
+			continue
+		}
+		if id := namedBy(l); id == "" || owned(id) {
+			mine = append(mine, l)
+		} else {
+			foreign = append(foreign, l)
+		}
+	}
+	return mine, foreign
+}
+
+// carriesOwned says whether a name holds an owned id as one of its parts
+// (split at '-', '.' and '_').
+func carriesOwned(name string, owned func(string) bool) bool {
+	for _, part := range strings.FieldsFunc(name, func(r rune) bool { return r == '-' || r == '.' || r == '_' }) {
+		if labID.MatchString(part) && owned(part) {
+			return true
+		}
+	}
+	return false
+}
