@@ -71,7 +71,13 @@ type Lab struct {
 	mu    sync.Mutex
 	hosts map[string]*Host
 	ways  []string // Via of every Docker handed out (CLI, API)
+	// reused: the lab came from a pool, given back by an earlier test.
+	reused bool
 }
+
+// Reused says whether the lab came from a pool (FromPool), reset after an
+// earlier test, rather than up for this test.
+func (l *Lab) Reused() bool { return l.reused }
 
 // Up builds the lab of topology for t and registers its removal with
 // t.Cleanup: daemons, containers, namespaces and state go when t ends,
@@ -124,16 +130,19 @@ func upPooled(t testing.TB, topo *lab.Topology, s settings) *Lab {
 	if err != nil {
 		t.Fatalf("labtest: pool: %v", err)
 	}
-	if ll == nil {
+	fresh := ll == nil
+	if fresh {
 		ctx, cancel := stepContext(t.Context(), s.timeout)
 		defer cancel()
 		if ll, err = s.pool.up(ctx, topo, s.lab); err != nil {
 			t.Fatalf("labtest: up %s: %v", topologyName(topo), err)
 		}
-	} else {
-		t.Logf("labtest: lab %s from the pool, as up left it", ll.ID())
 	}
 	l := wrap(t, ll)
+	l.reused = !fresh
+	if l.reused {
+		t.Logf("labtest: lab %s from the pool, as up left it", ll.ID())
+	}
 	t.Cleanup(func() {
 		t.Helper()
 		l.closeClients()

@@ -58,7 +58,7 @@ func NewPool(root string) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("labtest: pool: %w", err)
 	}
-	for _, d := range []string{"labs", "idle"} {
+	for _, d := range []string{"labs", "idle", "made"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("labtest: pool: %w", err)
 		}
@@ -163,7 +163,11 @@ func (p *Pool) up(ctx context.Context, topo *lab.Topology, o lab.Options) (*lab.
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(p.dir, "labs", l.ID()), nil, 0o644); err != nil {
+	err = os.WriteFile(filepath.Join(p.dir, "labs", l.ID()), nil, 0o644)
+	if err == nil {
+		err = p.Record(l.ID())
+	}
+	if err != nil {
 		l.Down(context.Background())
 		return nil, fmt.Errorf("labtest: pool: %w", err)
 	}
@@ -204,6 +208,26 @@ func (p *Pool) giveBack(t testing.TB, l *lab.Lab, key string) {
 		t.Errorf("labtest: down %s: %v", l.ID(), err)
 	}
 	p.forget(l)
+}
+
+// Record notes that a process of the pool's made lab id, in the pool or
+// not: Made lists it until Close.
+func (p *Pool) Record(id string) error {
+	return os.WriteFile(filepath.Join(p.dir, "made", id), nil, 0o644)
+}
+
+// Made lists every lab id the pool's processes made (or Recorded), sorted:
+// what a run compares around itself is named by these.
+func (p *Pool) Made() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(p.dir, "made"))
+	if err != nil {
+		return nil, fmt.Errorf("labtest: pool: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		ids = append(ids, e.Name())
+	}
+	return ids, nil
 }
 
 func (p *Pool) forget(l *lab.Lab) {

@@ -66,6 +66,10 @@ func TestPool(t *testing.T) {
 		t.Errorf("third test got the broken lab %s", id)
 	}
 	third.end()
+	made, err := pool.Made()
+	if err != nil || len(made) != 2 || made[0] == made[1] || (made[0] != id && made[1] != id) {
+		t.Errorf("Made = %v, %v: want the broken lab and the third test's", made, err)
+	}
 	if err := pool.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
