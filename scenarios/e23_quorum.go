@@ -39,7 +39,7 @@ func overlayPair(l *Lab, d1, d2 Docker) (ns1, ns2 string) {
 var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 	for _, way := range Ways {
 		It("with one member of two stopped, existing overlay traffic flows and a create fails with a clear error; the member back, creates work again", func(nodeCtx SpecContext) {
-			l := UpLab("overlay")
+			l := UpFreshLab("overlay")
 			d1, d2 := way(l, "node1"), way(l, "node2")
 			By("via " + d1.Via())
 			ns1, _ := overlayPair(l, d1, d2)
@@ -82,7 +82,7 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 	}
 
 	It("with one member of three stopped, the cluster keeps working", func(nodeCtx SpecContext) {
-		l := UpLab("overlay3")
+		l := UpFreshLab("overlay3")
 		d1, d2 := CLI(l, "node1"), CLI(l, "node2")
 		By("stop the etcd member of node3: two of three keep the quorum")
 		ctx, cancel := context.WithTimeout(nodeCtx, 30*time.Second)
@@ -104,7 +104,7 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 	// keeps a dead node's endpoints (and the peers programmed from them)
 	// until an operator removes them: native only.
 	It("drops a dead host's endpoints from the other hosts within the lease TTL", Label(LabelNativeOnly), func(ctx SpecContext) {
-		l := UpLab("overlay")
+		l := UpFreshLab("overlay")
 		d1, d2 := CLI(l, "node1"), CLI(l, "node2")
 		overlayPair(l, d1, d2)
 		n := MustNetworkInspect(d2, "etcd_network")
