@@ -11,6 +11,7 @@ import (
 
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/labtest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // Runtime brings up the labs the specs run on.
@@ -140,6 +141,23 @@ func upLab(fixture string, p *labtest.Pool) *labtest.Lab {
 	// go.
 	DeferCleanup(func() { observeEnd(l) })
 	return l
+}
+
+// Every spec's report says how long its probes waited (probe.Waited),
+// summed over the probes it ran, those that run at once included:
+// the "probes" entry, a ProbeTiming.
+var _ = BeforeEach(func() {
+	a0, s0 := probe.Waited()
+	DeferCleanup(func() {
+		a, s := probe.Waited()
+		AddReportEntry("probes", ProbeTiming{Answered: a - a0, Silent: s - s0}, ReportEntryVisibilityNever)
+	})
+})
+
+// ProbeTiming is how long a spec's probes waited: for the answers that
+// came, and through the deadlines of paths that had to stay silent.
+type ProbeTiming struct {
+	Answered, Silent time.Duration
 }
 
 // LabTiming is what a spec's report says of its lab ("lab" entry): which
