@@ -211,6 +211,11 @@ func (l *Lab) takeBaseline(ctx context.Context) error {
 		return fmt.Errorf("lab %s: baseline: %w", l.ID(), err)
 	}
 	b.Taken = time.Now().UTC()
+	return l.saveBaseline(b)
+}
+
+// saveBaseline keeps b as the lab's baseline, in memory and on disk.
+func (l *Lab) saveBaseline(b *baseline) error {
 	data, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("lab %s: baseline: %w", l.ID(), err)

@@ -232,7 +232,16 @@ func (l *Lab) resetDaemons(ctx context.Context, base map[string]*daemonState) er
 		},
 	}
 	hosts := l.dockerHosts()
-	for _, step := range steps {
+	for i, step := range steps {
+		if i == 2 {
+			// Networks of the cluster store, once no host has a container
+			// on them: removed from the store once, then from each host.
+			for _, h := range hosts {
+				if err := h.runDaemonStep(ctx, base[h.Name], removeGlobalNetworks); err != nil {
+					return err
+				}
+			}
+		}
 		var (
 			mu   sync.Mutex
 			errs []error
@@ -275,9 +284,23 @@ func (h *Host) runDaemonStep(ctx context.Context, base *daemonState, step daemon
 	return nil
 }
 
+// removeNetworks removes the daemon's local networks base lacks.
 func removeNetworks(ctx context.Context, c *client.Client, now, base *daemonState) []error {
+	return removeNetworksOf(ctx, c, now, base, "local")
+}
+
+// removeGlobalNetworks removes the daemon's networks of the cluster store
+// base lacks; one another host removed already is not found.
+func removeGlobalNetworks(ctx context.Context, _ *Host, c *client.Client, now, base *daemonState) []error {
+	return removeNetworksOf(ctx, c, now, base, "global")
+}
+
+func removeNetworksOf(ctx context.Context, c *client.Client, now, base *daemonState, scope string) []error {
 	var errs []error
 	for _, n := range now.Networks {
+		if (n.Scope == "global") != (scope == "global") {
+			continue
+		}
 		if !slices.ContainsFunc(base.Networks, func(b networkState) bool { return b.ID == n.ID }) {
 			if _, err := c.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))

@@ -342,7 +342,16 @@ func (h *Host) startDockerd(dockerd string) error {
 // listen for the gossip, and joins through one of them.
 func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) error {
 	docker := l.dockerHosts()
-	p := newProgress(o.Progress, "dockerd", len(docker))
+	if err := l.launchDockerds(ctx, dockerd, docker, newProgress(o.Progress, "dockerd", len(docker)), o.Parallel); err != nil {
+		return err
+	}
+	return l.loadDockerdImages(ctx, docker, o)
+}
+
+// launchDockerds starts dockerd on the hosts and waits until each answers
+// (and, clustered, listens for the overlay's gossip), recording their
+// pids; see startDockerds.
+func (l *Lab) launchDockerds(ctx context.Context, dockerd string, docker []*Host, p *progress, parallel int) error {
 	started := func(ctx context.Context, h *Host) error {
 		if err := h.waitDockerd(ctx); err != nil {
 			return err
@@ -367,18 +376,15 @@ func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) erro
 				}
 			}
 		}
-		return l.loadDockerdImages(ctx, docker, o)
+		return nil
 	}
-	if err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startDockerd(dockerd) }); err != nil {
+	if err := forEach(ctx, docker, parallel, func(_ context.Context, h *Host) error { return h.startDockerd(dockerd) }); err != nil {
 		return err
 	}
 	if err := l.recordDaemonPIDs(docker); err != nil {
 		return err
 	}
-	if err := forEach(ctx, docker, o.Parallel, started); err != nil {
-		return err
-	}
-	return l.loadDockerdImages(ctx, docker, o)
+	return forEach(ctx, docker, parallel, started)
 }
 
 // clustered says whether any of the hosts has a cluster store.

@@ -162,6 +162,9 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Runtime == RuntimeDockerd {
+		l.state.Dockerd = bin
+	}
 	if err := l.build(ctx, o, bin); err != nil {
 		// A fresh context: the caller's may be what ran out.
 		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

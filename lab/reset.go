@@ -46,13 +46,8 @@ func (l *Lab) Reset(ctx context.Context) error {
 	if err := l.checkDaemons(base); err != nil {
 		return err
 	}
-	if err := l.resetDaemons(ctx, base.Daemons); err != nil {
+	if err := l.resetStores(ctx, base); err != nil {
 		return fmt.Errorf("lab %s: reset: %w", l.ID(), err)
-	}
-	if base.Etcd != nil {
-		if err := resetEtcd(ctx, l.etcdHosts()[0], base.Etcd); err != nil {
-			return fmt.Errorf("lab %s: reset: %w", l.ID(), err)
-		}
 	}
 	procs, err := l.killStrays(ctx, base)
 	if err != nil {
@@ -63,6 +58,37 @@ func (l *Lab) Reset(ctx context.Context) error {
 		return fmt.Errorf("lab %s: reset: %w", l.ID(), err)
 	}
 	return l.checkReset(ctx, base, after, procs)
+}
+
+// resetStores puts back what the daemons and the etcd cluster hold: the
+// daemons' containers, networks, volumes, images; etcd's keys; and, on
+// dockerd, the daemons themselves when they made networks (see
+// reset_dockerd.go).
+func (l *Lab) resetStores(ctx context.Context, base *baseline) error {
+	restart := false
+	if l.Runtime() == RuntimeDockerd {
+		var err error
+		if restart, err = l.networksMade(ctx, base.Taken); err != nil {
+			return err
+		}
+	}
+	if err := l.resetDaemons(ctx, base.Daemons); err != nil {
+		return err
+	}
+	if restart {
+		if err := l.stopDockerds(ctx); err != nil {
+			return err
+		}
+	}
+	if base.Etcd != nil {
+		if err := resetEtcd(ctx, l.etcdHosts()[0], base.Etcd); err != nil {
+			return err
+		}
+	}
+	if restart {
+		return l.startDockerdsAgain(ctx, base)
+	}
+	return nil
 }
 
 // resetKernel unpins what base lacks, then puts every namespace of the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,13 +50,18 @@ func sh(t *testing.T, l *Lab, host, line string) string {
 }
 
 // lookOf is what a student and the teacher see of the lab: nslab inspect,
-// and each daemon's containers and networks.
+// and each daemon's containers and networks. A restarted dockerd (see
+// reset_dockerd.go) has another pid and new ids for its default networks,
+// as any fresh one: those are left out.
 func lookOf(t *testing.T, l *Lab) string {
 	t.Helper()
 	ctx := context.Background()
 	d, err := l.Describe(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := range d.Hosts {
+		d.Hosts[i].HostdPID = 0
 	}
 	var b strings.Builder
 	json.NewEncoder(&b).Encode(d)
@@ -73,14 +79,15 @@ func lookOf(t *testing.T, l *Lab) string {
 			t.Fatal(err)
 		}
 		c.Close()
-		b.WriteString(h.Name + ":")
+		var seen []string
 		for _, ct := range cs.Items {
-			b.WriteString(" container " + strings.Join(ct.Names, ","))
+			seen = append(seen, "container "+strings.Join(ct.Names, ","))
 		}
 		for _, n := range ns.Items {
-			b.WriteString(" network " + n.Name + "=" + n.ID)
+			seen = append(seen, "network "+n.Name)
 		}
-		b.WriteString("\n")
+		slices.Sort(seen)
+		b.WriteString(h.Name + ": " + strings.Join(seen, ", ") + "\n")
 	}
 	return b.String()
 }
@@ -172,4 +179,40 @@ func TestResetRefused(t *testing.T) {
 	if err := plain.Reset(context.Background()); !errors.Is(err, ErrNoBaseline) {
 		t.Errorf("reset without a baseline: %v, want ErrNoBaseline", err)
 	}
+}
+
+// On a real dockerd, a reset after a network was made and removed
+// restarts the daemon: a fresh one takes 172.18.0.0/16 again for the next
+// network, where the same daemon would take 172.19.0.0/16.
+func TestResetDockerd(t *testing.T) {
+	requireRoot(t)
+	requireDockerd(t)
+	o := dockerdOptions(t)
+	o.Resettable = true
+	l := upLab(t, resetTopology(), o)
+	fresh := lookOf(t, l)
+	h1, _ := l.Host("host1")
+	pid := h1.HostdPID()
+	sh(t, l, "host1", "docker network create br1 && docker run -d --name cm01 --network br1 busybox sleep 1000")
+	sh(t, l, "host1", "docker rm -f cm01 && docker network rm br1")
+	t0 := time.Now()
+	if err := l.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reset with a restart of dockerd in %s", time.Since(t0))
+	if h1.HostdPID() == pid {
+		t.Error("dockerd was not restarted")
+	}
+	if got := lookOf(t, l); got != fresh {
+		t.Errorf("after reset:\n%s\nfresh:\n%s", got, fresh)
+	}
+	out := sh(t, l, "host1", "docker network create br1 >/dev/null && docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' br1")
+	if strings.TrimSpace(out) != "172.18.0.0/16" {
+		t.Errorf("the next network after the reset got %q, want 172.18.0.0/16 as on a fresh dockerd", out)
+	}
+	t0 = time.Now()
+	if err := l.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("second reset in %s", time.Since(t0))
 }

@@ -51,6 +51,8 @@ type labState struct {
 	// EtcdBinary is the nslab-etcd that runs the lab's etcd members
 	// ("" without members); StartEtcd uses it again.
 	EtcdBinary string `json:"etcdBinary,omitempty"`
+	// Dockerd is the dockerd of RuntimeDockerd, which Reset starts again.
+	Dockerd string `json:"dockerd,omitempty"`
 }
 
 // Summary describes one lab found under a state root.
