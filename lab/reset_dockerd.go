@@ -5,11 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/vishvananda/netlink"
+
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // A real dockerd keeps state of its own that no API call puts back. It
@@ -21,7 +28,14 @@ import (
 // and idm keys it made. So Reset restarts a lab's dockerds when one of
 // them made a network since up (its events say so): all are stopped, the
 // store's keys put back while none runs, and they start again as up
-// started them (the images stay in their data roots).
+// started them. A dockerd that starts on the network store of an earlier
+// run (network/files/local-kv.db in its data root), or finds docker0
+// there already, is not a fresh one: it writes its networks' endpoint
+// directories into the cluster store, and its default bridge's IPAM config
+// names the gateway docker0 has, where a first start leaves it empty. So
+// the network store and docker0 go with the stop (the images stay), and
+// the new docker0, with a MAC of its own (02:42 and random bytes, as at
+// every first start), replaces the old one in the baseline.
 
 // dockerdStopGrace is how long a dockerd without containers gets to stop
 // (it stops its containerd first).
@@ -88,12 +102,75 @@ func (l *Lab) stopDockerds(ctx context.Context) error {
 	if left := waitGone(ctx, ps, dockerdStopGrace); len(left) > 0 {
 		return fmt.Errorf("lab %s: %w: dockerd (pid %d) did not stop in %s", l.ID(), ErrNotResettable, left[0].pid, dockerdStopGrace)
 	}
+	for _, h := range l.dockerHosts() {
+		s, err := h.dockerdSpec()
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(filepath.Join(s.dataRoot(), "network", "files", "local-kv.db")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		if err := deleteLink(h.NetNS(), dockerBridge); err != nil {
+			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
+	}
+	return nil
+}
+
+// dockerBridge is the default bridge dockerd makes.
+const dockerBridge = "docker0"
+
+// deleteLink deletes the named link of the namespace at pin, if it is there.
+func deleteLink(pin, name string) error {
+	h, err := netns.Handle(pin)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(name)
+	var nf netlink.LinkNotFoundError
+	if errors.As(err, &nf) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	if err := h.LinkDel(l); err != nil {
+		return fmt.Errorf("delete link %s: %w", name, err)
+	}
+	return nil
+}
+
+// renewBridge puts the host's docker0, as the kernel has it now, in base
+// in place of the one before.
+func (h *Host) renewBridge(base *nsState) error {
+	links, err := kernel.Links(h.NetNS())
+	if err != nil {
+		return err
+	}
+	addrs, err := kernel.Addrs(h.NetNS(), netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	base.Links = slices.DeleteFunc(base.Links, func(l kernel.Link) bool { return l.Name == dockerBridge })
+	for _, l := range links {
+		if l.Name == dockerBridge {
+			base.Links = append(base.Links, l)
+		}
+	}
+	base.Addrs = slices.DeleteFunc(base.Addrs, func(a kernel.Addr) bool { return a.Dev == dockerBridge })
+	for _, a := range addrs {
+		if a.Dev == dockerBridge {
+			base.Addrs = append(base.Addrs, a)
+		}
+	}
 	return nil
 }
 
 // startDockerdsAgain starts the lab's dockerds as up did, and makes them
-// the daemons of base: their processes, and what they have (a dockerd
-// gives its default networks new ids at every start, as at up).
+// the daemons of base: their processes, what they have (a dockerd gives
+// its default networks new ids at every start, as at up) and what they
+// keep in the cluster store.
 func (l *Lab) startDockerdsAgain(ctx context.Context, base *baseline) error {
 	bin, err := FindDockerd(l.state.Dockerd)
 	if err != nil {
@@ -109,7 +186,11 @@ func (l *Lab) startDockerdsAgain(ctx context.Context, base *baseline) error {
 			return err
 		}
 		base.Daemons[h.Name] = d
+		if err := h.renewBridge(base.Namespaces[l.ID()+"-"+h.Name]); err != nil {
+			return err
+		}
 	}
+
 	procs := l.processes()
 	roots := l.rootProcs()
 	base.Roots = base.Roots[:0]

@@ -51,8 +51,9 @@ func sh(t *testing.T, l *Lab, host, line string) string {
 
 // lookOf is what a student and the teacher see of the lab: nslab inspect,
 // and each daemon's containers and networks. A restarted dockerd (see
-// reset_dockerd.go) has another pid and new ids for its default networks,
-// as any fresh one: those are left out.
+// reset_dockerd.go) has another pid, new ids for its default networks and
+// a new docker0 (another MAC and ifindex), as any fresh one: those are
+// left out.
 func lookOf(t *testing.T, l *Lab) string {
 	t.Helper()
 	ctx := context.Background()
@@ -62,6 +63,13 @@ func lookOf(t *testing.T, l *Lab) string {
 	}
 	for i := range d.Hosts {
 		d.Hosts[i].HostdPID = 0
+		for j, lk := range d.Hosts[i].Links {
+			lk.Index, lk.Peer = 0, 0
+			if lk.Name == dockerBridge {
+				lk.MAC = ""
+			}
+			d.Hosts[i].Links[j] = lk
+		}
 	}
 	var b strings.Builder
 	json.NewEncoder(&b).Encode(d)

@@ -131,13 +131,11 @@ func (p *Pool) take(key string) (*lab.Lab, error) {
 	if err != nil || id == "" {
 		return nil, err
 	}
-	p.mu.Lock()
-	l := p.labs[id]
-	p.mu.Unlock()
-	if l == nil {
-		if l, err = lab.Open(p.root, id); err != nil {
-			return nil, err
-		}
+	// From its state directory, always: another process may have reset
+	// it last, and a reset may start its daemons again (real dockerds).
+	l, err := lab.Open(p.root, id)
+	if err != nil {
+		return nil, err
 	}
 	// The lab goes with this process should it die: gc finds it.
 	if err := l.SetOwner(os.Getpid()); err != nil {
