@@ -229,13 +229,19 @@ func (l *Lab) saveBaseline(b *baseline) error {
 	return nil
 }
 
-// loadBaseline returns the lab's baseline: the one this process took, or
-// the state directory's.
+// loadBaseline returns the lab's baseline as the state directory has it
+// now (a reset in another process, nslab reset, may have renewed its
+// daemons), and makes the lab's daemons those lab.json names.
 func (l *Lab) loadBaseline() (*baseline, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.base != nil {
-		return l.base, nil
+	if s, err := readState(l.dir); err == nil {
+		for _, h := range l.hosts {
+			if pid := s.HostdPIDs[h.Name]; pid != h.pid {
+				h.pid, h.exited = pid, nil
+			}
+		}
+		l.state.HostdPIDs = s.HostdPIDs
 	}
 	data, err := os.ReadFile(filepath.Join(l.dir, baselineFile))
 	if errors.Is(err, os.ErrNotExist) {
