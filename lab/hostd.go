@@ -99,16 +99,24 @@ func (h *Host) startHostd(bin string, o Options) error {
 		}
 		cfg.DefaultBridge = h.Spec.Bridge.String()
 	}
-	cfgPath := filepath.Join(h.dir, "hostd.json")
-	if err := cfg.Write(cfgPath); err != nil {
+	if err := cfg.Write(h.configPath()); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
+	return h.launchHostd(bin)
+}
+
+func (h *Host) configPath() string { return filepath.Join(h.dir, "hostd.json") }
+
+// launchHostd starts hostd with the host's hostd.json (startHostd wrote
+// it) inside the host's network namespace and a new UTS namespace, in its
+// own session so that a terminal's signals do not reach it.
+func (h *Host) launchHostd(bin string) error {
 	logf, err := os.OpenFile(h.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "--config", cfgPath)
+	cmd := exec.Command(bin, "--config", h.configPath())
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// No Pdeathsig: the thread that forks dies at once (netns.StartIn), and

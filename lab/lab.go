@@ -162,8 +162,11 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Runtime == RuntimeDockerd {
+	switch o.Runtime {
+	case RuntimeDockerd:
 		l.state.Dockerd = bin
+	case RuntimeHostd:
+		l.state.Hostd = bin
 	}
 	if err := l.build(ctx, o, bin); err != nil {
 		// A fresh context: the caller's may be what ran out.

@@ -61,22 +61,18 @@ func (l *Lab) Reset(ctx context.Context) error {
 }
 
 // resetStores puts back what the daemons and the etcd cluster hold: the
-// daemons' containers, networks, volumes, images; etcd's keys; and, on
-// dockerd, the daemons themselves when they made networks (see
-// reset_dockerd.go).
+// daemons' containers, networks, volumes, images; etcd's keys; and the
+// daemons themselves when they may have moved on (see reset_daemons.go).
 func (l *Lab) resetStores(ctx context.Context, base *baseline) error {
-	restart := false
-	if l.Runtime() == RuntimeDockerd {
-		var err error
-		if restart, err = l.networksMade(ctx, base.Taken); err != nil {
-			return err
-		}
+	restart, err := l.daemonsMoved(ctx, base.Taken)
+	if err != nil {
+		return err
 	}
 	if err := l.resetDaemons(ctx, base.Daemons); err != nil {
 		return err
 	}
 	if restart {
-		if err := l.stopDockerds(ctx); err != nil {
+		if err := l.stopDaemons(ctx); err != nil {
 			return err
 		}
 	}
@@ -86,7 +82,7 @@ func (l *Lab) resetStores(ctx context.Context, base *baseline) error {
 		}
 	}
 	if restart {
-		return l.startDockerdsAgain(ctx, base)
+		return l.startDaemonsAgain(ctx, base)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -18,28 +17,6 @@ import (
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/kernel"
 )
-
-// A real dockerd keeps state of its own that no API call puts back. It
-// takes the address pools of new networks round-robin, in memory
-// (libnetwork's predefined start index): once it made and removed br1
-// (172.18.0.0/16) its next network gets 172.19.0.0/16, where a fresh
-// dockerd gives 172.18.0.0/16 again, as the exercises expect. And a
-// clustered one, once it used them, counts on the cluster store's ipam
-// and idm keys it made. So Reset restarts a lab's dockerds when one of
-// them made a network since up (its events say so): all are stopped, the
-// store's keys put back while none runs, and they start again as up
-// started them. A dockerd that starts on the network store of an earlier
-// run (network/files/local-kv.db in its data root), or finds docker0
-// there already, is not a fresh one: it writes its networks' endpoint
-// directories into the cluster store, and its default bridge's IPAM config
-// names the gateway docker0 has, where a first start leaves it empty. So
-// the network store and docker0 go with the stop (the images stay), and
-// the new docker0, with a MAC of its own (02:42 and random bytes, as at
-// every first start), replaces the old one in the baseline.
-
-// dockerdStopGrace is how long a dockerd without containers gets to stop
-// (it stops its containerd first).
-const dockerdStopGrace = 20 * time.Second
 
 // networksMade says whether a dockerd of the lab made a network since.
 func (l *Lab) networksMade(ctx context.Context, since time.Time) (bool, error) {
@@ -84,25 +61,18 @@ func (h *Host) networkCreates(ctx context.Context, since time.Time) (int, error)
 	}
 }
 
-// stopDockerds stops every dockerd of the lab (SIGTERM) and waits until
-// each is gone.
-func (l *Lab) stopDockerds(ctx context.Context) error {
-	var ps []proc
-	for _, h := range l.dockerHosts() {
-		pid := h.HostdPID()
-		start, ok := procStart(pid)
-		if !ok {
-			return fmt.Errorf("host %s: %w: its dockerd is gone", h.Name, ErrNotResettable)
-		}
-		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-			return fmt.Errorf("host %s: stop dockerd: %w", h.Name, err)
-		}
-		ps = append(ps, proc{pid: pid, start: start})
-	}
-	if left := waitGone(ctx, ps, dockerdStopGrace); len(left) > 0 {
-		return fmt.Errorf("lab %s: %w: dockerd (pid %d) did not stop in %s", l.ID(), ErrNotResettable, left[0].pid, dockerdStopGrace)
-	}
-	for _, h := range l.dockerHosts() {
+// freshStart removes what would make the host's daemon start otherwise
+// than at up. A dockerd that starts on the network store of an earlier
+// run (network/files/local-kv.db in its data root), or finds docker0
+// there already, is not a fresh one: it writes its networks' endpoint
+// directories into the cluster store, and its default bridge's IPAM config
+// names the gateway docker0 has, where a first start leaves it empty. So
+// the network store and docker0 go (the images stay); the new docker0,
+// with a MAC of its own (02:42 and random bytes, as at every first start),
+// replaces the old one in the baseline (renewBridge). hostd keeps nothing
+// of its networks on disk, and makes docker0 afresh too.
+func (h *Host) freshStart() error {
+	if h.lab.Runtime() == RuntimeDockerd {
 		s, err := h.dockerdSpec()
 		if err != nil {
 			return err
@@ -110,9 +80,9 @@ func (l *Lab) stopDockerds(ctx context.Context) error {
 		if err := os.Remove(filepath.Join(s.dataRoot(), "network", "files", "local-kv.db")); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("host %s: %w", h.Name, err)
 		}
-		if err := deleteLink(h.NetNS(), dockerBridge); err != nil {
-			return fmt.Errorf("host %s: %w", h.Name, err)
-		}
+	}
+	if err := deleteLink(h.NetNS(), dockerBridge); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	return nil
 }
@@ -165,39 +135,4 @@ func (h *Host) renewBridge(base *nsState) error {
 		}
 	}
 	return nil
-}
-
-// startDockerdsAgain starts the lab's dockerds as up did, and makes them
-// the daemons of base: their processes, what they have (a dockerd gives
-// its default networks new ids at every start, as at up) and what they
-// keep in the cluster store.
-func (l *Lab) startDockerdsAgain(ctx context.Context, base *baseline) error {
-	bin, err := FindDockerd(l.state.Dockerd)
-	if err != nil {
-		return err
-	}
-	docker := l.dockerHosts()
-	if err := l.launchDockerds(ctx, bin, docker, newProgress(io.Discard, "dockerd", len(docker)), len(docker)); err != nil {
-		return err
-	}
-	for _, h := range docker {
-		d, err := h.readDaemon(ctx)
-		if err != nil {
-			return err
-		}
-		base.Daemons[h.Name] = d
-		if err := h.renewBridge(base.Namespaces[l.ID()+"-"+h.Name]); err != nil {
-			return err
-		}
-	}
-
-	procs := l.processes()
-	roots := l.rootProcs()
-	base.Roots = base.Roots[:0]
-	for _, p := range procs {
-		if roots[p.PID] {
-			base.Roots = append(base.Roots, p)
-		}
-	}
-	return l.saveBaseline(base)
 }
