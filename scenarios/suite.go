@@ -115,7 +115,7 @@ func EndSuite(ctx context.Context) (mine, foreign []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	mine, foreign = rootns.Mine(d, func(id string) bool { _, ok := slices.BinarySearch(made, id); return ok })
+	mine, foreign = rootns.Mine(d, func(id string) bool { _, ok := slices.BinarySearch(made, id); return ok }, run.Tmp)
 	left, _ := filepath.Glob(filepath.Join(run.Tmp, "*"))
 	for _, p := range left {
 		mine = append(mine, "tmp: + "+p)

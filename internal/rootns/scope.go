@@ -1,7 +1,6 @@
 package rootns
 
 import (
-	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -70,16 +69,17 @@ func asID(s string) string {
 }
 
 // Mine splits lines of Changes into what could be this run's and what is
-// others': owned says which lab ids the run made. A line named by an owned
-// lab, or by none, is the run's; one named by another lab or test prefix
-// is foreign. An entry of the machine's /tmp ("tmp: + PATH") is the run's
-// only when its name carries an owned id: a run that keeps its own
-// temporary files under a TMPDIR of its own (as the suites do) checks that
-// directory itself, and the machine's /tmp holds every other run's.
-func Mine(lines []string, owned func(id string) bool) (mine, foreign []string) {
+// others': owned says which lab ids the run made, tmp is the run's own
+// TMPDIR. A line named by an owned lab, or by none, is the run's; one named
+// by another lab or test prefix is foreign. The machine's /tmp holds every
+// other run's temporary files (and the state roots of tests' labs): an
+// entry there, or a mount below it, is the run's only when it carries an
+// owned id or lies in tmp — a run that keeps its temporary files in a
+// TMPDIR of its own (as the suites do) checks that directory itself.
+func Mine(lines []string, owned func(id string) bool, tmp string) (mine, foreign []string) {
 	for _, l := range lines {
-		if p, ok := strings.CutPrefix(l, "tmp: + "); ok {
-			if carriesOwned(filepath.Base(p), owned) {
+		if p, ok := inMachineTmp(l); ok {
+			if carriesOwned(p, owned) || tmp != "" && strings.HasPrefix(p+"/", tmp+"/") {
 				mine = append(mine, l)
 			} else {
 				foreign = append(foreign, l)
@@ -95,10 +95,27 @@ func Mine(lines []string, owned func(id string) bool) (mine, foreign []string) {
 	return mine, foreign
 }
 
-// carriesOwned says whether a name holds an owned id as one of its parts
-// (split at '-', '.' and '_').
-func carriesOwned(name string, owned func(string) bool) bool {
-	for _, part := range strings.FieldsFunc(name, func(r rune) bool { return r == '-' || r == '.' || r == '_' }) {
+// inMachineTmp returns the path of a /tmp entry line, or of a mount line
+// whose mount point is below the machine's /tmp.
+func inMachineTmp(line string) (string, bool) {
+	if p, ok := strings.CutPrefix(line, "tmp: + "); ok {
+		return p, true
+	}
+	rest, ok := strings.CutPrefix(line, "mounts: ")
+	if !ok || len(rest) < 2 {
+		return "", false
+	}
+	f := strings.Fields(rest[2:])
+	if len(f) > 0 && strings.HasPrefix(f[0], MachineTmp+"/") {
+		return f[0], true
+	}
+	return "", false
+}
+
+// carriesOwned says whether a path holds an owned id as one of its parts
+// (split at '/', '-', '.' and '_').
+func carriesOwned(path string, owned func(string) bool) bool {
+	for _, part := range strings.FieldsFunc(path, func(r rune) bool { return r == '/' || r == '-' || r == '.' || r == '_' }) {
 		if labID.MatchString(part) && owned(part) {
 			return true
 		}

@@ -26,10 +26,13 @@ func TestMine(t *testing.T) {
 		"labdata: + nsl8888",
 		"tmp: + /tmp/hostd-test-bin-459219507",
 		"tmp: + /tmp/nslab-nsl1a2b-dump",
+		"mounts: - /tmp/TestEtcdCommand3666308664/002/etcd707854/ns/node1.mnt root=mnt:[4026534162] type=nsfs src=nsfs",
+		"mounts: + /tmp/nslab-suite-hostd-12/x root=/ type=tmpfs src=tmpfs",
+		"tmp: + /tmp/nslab-suite-hostd-12",
 	}
-	mine, foreign := Mine(lines, owned)
-	wantMine := []string{lines[0], lines[1], lines[2], lines[5], lines[6], lines[8], lines[10], lines[11], lines[14]}
-	wantForeign := []string{lines[3], lines[4], lines[7], lines[9], lines[12], lines[13]}
+	mine, foreign := Mine(lines, owned, "/tmp/nslab-suite-hostd-12")
+	wantMine := []string{lines[0], lines[1], lines[2], lines[5], lines[6], lines[8], lines[10], lines[11], lines[14], lines[16], lines[17]}
+	wantForeign := []string{lines[3], lines[4], lines[7], lines[9], lines[12], lines[13], lines[15]}
 	if !slices.Equal(mine, wantMine) {
 		t.Errorf("mine:\n%q\nwant\n%q", mine, wantMine)
 	}
