@@ -49,11 +49,10 @@ func sh(t *testing.T, l *Lab, host, line string) string {
 	return r.Stdout
 }
 
-// lookOf is what a student and the teacher see of the lab: nslab inspect,
-// and each daemon's containers and networks. A restarted dockerd (see
-// reset_dockerd.go) has another pid, new ids for its default networks and
-// a new docker0 (another MAC and ifindex), as any fresh one: those are
-// left out.
+// lookOf is what a student and the teacher see of the lab: nslab inspect
+// (Comparable: a daemon started again has another pid and docker0), and
+// each daemon's containers and networks (by name: a dockerd started again
+// gives its default networks new ids, as any fresh one).
 func lookOf(t *testing.T, l *Lab) string {
 	t.Helper()
 	ctx := context.Background()
@@ -61,18 +60,8 @@ func lookOf(t *testing.T, l *Lab) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range d.Hosts {
-		d.Hosts[i].HostdPID = 0
-		for j, lk := range d.Hosts[i].Links {
-			lk.Index, lk.Peer = 0, 0
-			if lk.Name == dockerBridge {
-				lk.MAC = ""
-			}
-			d.Hosts[i].Links[j] = lk
-		}
-	}
 	var b strings.Builder
-	json.NewEncoder(&b).Encode(d)
+	json.NewEncoder(&b).Encode(d.Comparable())
 	for _, h := range l.dockerHosts() {
 		c, err := h.DockerClient()
 		if err != nil {

@@ -50,26 +50,15 @@ var _ = Describe("[reset] nslab reset after seed 000's exercises", Label("reset"
 })
 
 // looks is what a teacher sees of a lab: nslab inspect, and each docker
-// host's networks (name, driver, scope, subnets) and containers. A real
-// dockerd that a reset started again (see lab's reset_dockerd.go) is a
-// fresh one, with another pid, a new docker0 (its own MAC and ifindex)
-// and new ids for its default networks, as after nslab up: those are left
-// out.
+// host's networks (name, driver, scope, subnets) and containers. A reset
+// starts the daemons again, as fresh ones: another pid, a new docker0 (its
+// own MAC and ifindex), new ids for a dockerd's default networks, as after
+// nslab up — those are left out (lab.Description.Comparable).
 func looks(l *Lab) string {
 	GinkgoHelper()
 	var d lab.Description
 	Expect(json.Unmarshal([]byte(nslabCLI(l, "inspect")), &d)).To(Succeed())
-	for i := range d.Hosts {
-		d.Hosts[i].HostdPID = 0
-		for j := range d.Hosts[i].Links {
-			lk := &d.Hosts[i].Links[j]
-			lk.Index, lk.Peer = 0, 0
-			if lk.Name == "docker0" {
-				lk.MAC = ""
-			}
-		}
-	}
-	b, err := json.MarshalIndent(d, "", " ")
+	b, err := json.MarshalIndent(d.Comparable(), "", " ")
 	Expect(err).NotTo(HaveOccurred())
 	out := []string{string(b)}
 	for _, h := range l.Hosts() {
