@@ -20,4 +20,14 @@
 // hostd's state directory goes on /dev/shm (see stateBase). Run as root:
 //
 //	go test -run '^$' -bench RunOnBridge -benchtime 1x ./bench/
+//
+// BenchmarkMininet and BenchmarkPingAll put nslab next to Mininet 2.3
+// (Debian's mininet: Linux bridge, no controller) in the same run:
+// bringing up and down one segment of 50 hosts, and checking all pairs of
+// 50 endpoints (Mininet's pingAll, probe.Reachability between 50
+// containers). Mininet runs in network, PID and mount namespaces of its
+// own (unshare): it keeps its switch and the switch's end of every host's
+// veth in the namespace it runs in, and its start-up raises limits of the
+// whole machine, which mininet_side.py skips. They skip, saying so, where
+// Mininet is not installed.
 package bench

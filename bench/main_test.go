@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -50,7 +51,11 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		hostdBin = filepath.Join(dir, lab.HostdBinaryName)
-		out, err := exec.Command("go", "build", "-o", hostdBin, "github.com/nslab/nslab/cmd/nslab-hostd").CombinedOutput()
+		// Statically linked, as make build links it: each container's
+		// init is hostd's binary executed again.
+		build := exec.Command("go", "build", "-o", hostdBin, "github.com/nslab/nslab/cmd/nslab-hostd")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build hostd: %v\n%s", err, out)
 			return 1
@@ -80,6 +85,8 @@ type daemon struct {
 	name string
 	cli  *client.Client
 	stop func() error
+	// startedIn is the time from hostd's exec until its socket listened.
+	startedIn time.Duration
 }
 
 func needRoot(b *testing.B) {
@@ -115,10 +122,20 @@ func startHostd(b *testing.B) *daemon {
 		b.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(hostdBin, "--config", cfgPath)
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		cleanup()
+		b.Fatal(err)
+	}
+	defer ready.Close()
+	cmd := exec.Command(hostdBin, "--config", cfgPath, "--ready-fd", "3")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS, Setsid: true}
-	if err := netns.StartIn(nsPath, cmd); err != nil {
+	t0 := time.Now()
+	err = netns.StartIn(nsPath, cmd)
+	readyW.Close()
+	if err != nil {
 		cleanup()
 		b.Fatal(err)
 	}
@@ -149,10 +166,11 @@ func startHostd(b *testing.B) *daemon {
 		cleanup()
 		return err
 	}
-	if err := waitPing(cfg.Socket, done, 10*time.Second); err != nil {
+	if err := waitReady(ready, 10*time.Second); err != nil {
 		d.stop()
 		b.Fatal(err)
 	}
+	d.startedIn = time.Since(t0)
 	if d.cli, err = newClient(cfg.Socket); err != nil {
 		d.stop()
 		b.Fatal(err)
@@ -178,6 +196,17 @@ func stateBase() string {
 
 func newClient(socket string) (*client.Client, error) {
 	return client.New(client.WithHost("unix://" + socket))
+}
+
+// waitReady waits for the "ready" line hostd writes on its --ready-fd pipe
+// once its socket listens; an exit closes the pipe first.
+func waitReady(r *os.File, timeout time.Duration) error {
+	r.SetReadDeadline(time.Now().Add(timeout))
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if line != "ready\n" {
+		return fmt.Errorf("hostd did not say it listens (%q, %v)", line, err)
+	}
+	return nil
 }
 
 // waitPing waits until /_ping on the socket answers, or the process

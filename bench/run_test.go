@@ -3,14 +3,13 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // The network every container of the benchmark joins.
@@ -85,48 +84,12 @@ func measureParallel(b *testing.B, d *daemon, n, clients int) float64 {
 }
 
 // settle waits, outside the timer, until the kernel has freed the network
-// namespaces of earlier rounds and daemons: it destroys them in a
-// workqueue after their last user is gone, holding the locks every link
-// operation needs, so a round started meanwhile would measure that
-// cleanup. The count of live namespaces is the net_namespace slab's; it is
-// settled once it stopped falling for half a second (other labs on the
-// machine may make namespaces meanwhile).
+// namespaces of the rounds before (nstest.Settle).
 func settle(b *testing.B) {
 	b.Helper()
 	b.StopTimer()
 	defer b.StartTimer()
-	last, stable := -1, 0
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		n, err := liveNetNamespaces()
-		if err != nil {
-			b.Logf("cannot tell whether the kernel is still freeing namespaces: %v", err)
-			return
-		}
-		if last >= 0 && n >= last {
-			if stable++; stable >= 5 {
-				return
-			}
-		} else {
-			stable = 0
-		}
-		last = n
-	}
-	b.Logf("the number of network namespaces was still falling after 20s")
-}
-
-// liveNetNamespaces reads the active net_namespace objects of /proc/slabinfo.
-func liveNetNamespaces() (int, error) {
-	data, err := os.ReadFile("/proc/slabinfo")
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 1 && f[0] == "net_namespace" {
-			return strconv.Atoi(f[1])
-		}
-	}
-	return 0, fmt.Errorf("no net_namespace slab in /proc/slabinfo")
+	nstest.Settle(b)
 }
 
 // BenchmarkRunOnBridge: containers created and started per second on one

@@ -28,8 +28,9 @@ func TestParseProblems(t *testing.T) {
 		{"two kinds", "checks:\n  - ping: {from: h1, to: h2}\n    tcp: {from: h1, to: h2, port: 80}\n", "x.yaml:3: checks[0].tcp: a check is of one kind; this one is already ping"},
 		{"unknown kind field", "checks:\n  - ping: {from: h1, to: h2, port: 80}\n", "x.yaml:2: checks[0].ping.port: unknown field (known: both, from, to)"},
 		{"missing field", "checks:\n  - tcp: {from: h1, to: h2}\n", "x.yaml:2: checks[0].tcp.port: required"},
-		{"bad endpoint", "checks:\n  - ping:\n      from: /cm01\n      to: h2\n", `x.yaml:3: checks[0].ping.from: "/cm01": want HOST, HOST/CONTAINER or netns:{lab}-NAME`},
-		{"foreign netns", "checks:\n  - ping: {from: 'netns:test1', to: h2}\n", `x.yaml:2: checks[0].ping.from: "netns:test1": a pinned namespace is netns:{lab}-NAME`},
+		{"bad endpoint", "checks:\n  - ping:\n      from: /cm01\n      to: h2\n", `x.yaml:3: checks[0].ping.from: "/cm01": want HOST, HOST/CONTAINER, netns:HOST/NAME or netns:{lab}-NAME`},
+		{"foreign netns", "checks:\n  - ping: {from: 'netns:test1', to: h2}\n", `x.yaml:2: checks[0].ping.from: "netns:test1": a pinned namespace is netns:HOST/NAME (in the host's /var/run/netns) or netns:{lab}-NAME`},
+		{"netns of no host", "checks:\n  - ping: {from: 'netns:/test1', to: h2}\n", `x.yaml:2: checks[0].ping.from: "netns:/test1": a pinned namespace is netns:HOST/NAME`},
 		{"both from an address", "checks:\n  - ping:\n      from: h1\n      to: 10.0.0.1\n      both: true\n", "x.yaml:5: checks[0].ping.both: both: the way back starts at 10.0.0.1, an address"},
 		{"bad expect", "checks:\n  - route: {at: h1, to: default}\n    expect: unreachable\n", `x.yaml:3: checks[0].expect: "unreachable": a route check expects present or absent`},
 		{"bad deadline", "checks:\n  - ping: {from: h1, to: h2}\n    deadline: soon\n", `x.yaml:3: checks[0].deadline: "soon" is not a positive duration such as 5s`},
@@ -174,11 +175,16 @@ func TestRunPlainHosts(t *testing.T) {
 	defer web.Close()
 	for _, argv := range [][]string{
 		{"iptables", "-w", "-A", "INPUT", "-s", "10.88.0.2/32", "-p", "tcp", "--dport", "9", "-j", "DROP"},
-		{"ip", "netns", "add", l.ID() + "-extra"},
+		// A namespace a student makes in h1: h1's own /var/run/netns.
+		{"ip", "netns", "add", "student"},
 	} {
 		if r, err := h1.Exec(ctx, argv...); err != nil || r.ExitCode != 0 {
 			t.Fatalf("%v: %v %s", argv, err, r.Stderr)
 		}
+	}
+	// One pinned in the machine's /run/netns, as hostd pins a container's.
+	if _, err := netns.NewNamed(l.ID() + "-extra"); err != nil {
+		t.Fatal(err)
 	}
 	defer netns.Delete(l.ID() + "-extra")
 
@@ -199,7 +205,8 @@ checks:
   - forwarding: {at: h1, enabled: false}
   - interface: {at: h1, name: eth1, address: 10.88.0.1/24, up: true, kind: veth}
   - {name: no eth2, interface: {at: h1, name: eth2}, expect: absent}
-  - interface: {at: 'netns:{lab}-extra', name: lo, up: false}
+  - interface: {at: 'netns:{lab}-extra', name: lo, up: true}
+  - interface: {at: 'netns:h1/student', name: lo, up: false}
   - firewall: {at: h1, iptables: 'filter INPUT -s 10.88.0.2/32 -p tcp --dport 9 -j DROP'}
   - {name: no masquerade, firewall: {at: h1, iptables: 'nat POSTROUTING -j MASQUERADE'}, deadline: 500ms}
 `)
@@ -210,7 +217,7 @@ checks:
 		"http h1 → h2:8080/": true, "wrong body": false,
 		"route 10.50.0.0/16 via 10.88.0.2 dev eth1 on h1": true, "no such route": false,
 		"forwarding on on h2": true, "forwarding off on h1": true,
-		"interface eth1 of h1": true, "no eth2": true, "interface lo of netns:{lab}-extra": true,
+		"interface eth1 of h1": true, "no eth2": true, "interface lo of netns:{lab}-extra": true, "interface lo of netns:h1/student": true,
 		"rule -t filter -A INPUT -s 10.88.0.2/32 -p tcp --dport 9 -j DROP on h1": true, "no masquerade": false,
 	} {
 		got, ok := res[name]
@@ -235,7 +242,7 @@ checks:
 			t.Errorf("%s: seen %q, want it to hold %q", name, res[name].Seen, seen)
 		}
 	}
-	if r.Passed != 13 || r.Failed != 4 || r.OK() {
+	if r.Passed != 14 || r.Failed != 4 || r.OK() {
 		t.Errorf("passed %d, failed %d", r.Passed, r.Failed)
 	}
 	checkReports(t, r)
@@ -250,7 +257,7 @@ func checkReports(t *testing.T, r *Report) {
 	if err := r.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"FAIL    must answer ", "expected: an echo reply from 10.88.0.99 to pings from h1", "seen:     ping 10.88.0.99 from", "17 checks, 13 passed, 4 failed"} {
+	for _, want := range []string{"FAIL    must answer ", "expected: an echo reply from 10.88.0.99 to pings from h1", "seen:     ping 10.88.0.99 from", "18 checks, 14 passed, 4 failed"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -275,7 +282,7 @@ func checkReports(t *testing.T, r *Report) {
 			} `xml:"failure"`
 		} `xml:"testcase"`
 	}
-	if err := xml.Unmarshal(junit.Bytes(), &s); err != nil || s.Tests != 17 || s.Failures != 4 || len(s.Cases) != 17 {
+	if err := xml.Unmarshal(junit.Bytes(), &s); err != nil || s.Tests != 18 || s.Failures != 4 || len(s.Cases) != 18 {
 		t.Errorf("junit: %+v %v\n%s", s, err, junit.String())
 	}
 }

@@ -19,15 +19,19 @@ import (
 
 // An endpoint is where a check looks from or at: a host's namespace
 // ("node1"), a container's ("node1/cm01", found through the host's daemon),
-// or a namespace a student pinned under /run/netns ("netns:{lab}-test1",
-// {lab} standing for the lab's id, which prefixes every name it may use).
+// a namespace a student pinned in a host's own /var/run/netns
+// ("netns:host1/test1", seed 001's `ip netns add test1` typed in host1), or
+// one pinned in the machine's /run/netns ("netns:{lab}-host1-cm01", {lab}
+// standing for the lab's id, which prefixes every name there).
 type endpoint struct {
 	Host, Container string
-	NetNS           string // the pin name, {lab} not yet expanded
+	NetNS           string // the pin name, {lab} not yet expanded; in Host's /var/run/netns when Host is set
 }
 
 func (e endpoint) String() string {
 	switch {
+	case e.NetNS != "" && e.Host != "":
+		return "netns:" + e.Host + "/" + e.NetNS
 	case e.NetNS != "":
 		return "netns:" + e.NetNS
 	case e.Container != "":
@@ -38,15 +42,18 @@ func (e endpoint) String() string {
 
 func parseEndpoint(s string) (endpoint, error) {
 	if name, ok := strings.CutPrefix(s, "netns:"); ok {
+		if host, pin, inHost := strings.Cut(name, "/"); inHost && host != "" && pin != "" && !strings.Contains(pin, "/") {
+			return endpoint{Host: host, NetNS: pin}, nil
+		}
 		if !strings.HasPrefix(name, labToken+"-") || len(name) == len(labToken)+1 || strings.Contains(name, "/") {
-			return endpoint{}, fmt.Errorf("%q: a pinned namespace is netns:%s-NAME, the lab's id before its name", s, labToken)
+			return endpoint{}, fmt.Errorf("%q: a pinned namespace is netns:HOST/NAME (in the host's /var/run/netns) or netns:%s-NAME (the machine's /run/netns, the lab's id before its name)", s, labToken)
 		}
 		return endpoint{NetNS: name}, nil
 	}
 	host, ctr, isCtr := strings.Cut(s, "/")
 	switch {
 	case host == "":
-		return endpoint{}, fmt.Errorf("%q: want HOST, HOST/CONTAINER or netns:%s-NAME", s, labToken)
+		return endpoint{}, fmt.Errorf("%q: want HOST, HOST/CONTAINER, netns:HOST/NAME or netns:%s-NAME", s, labToken)
 	case isCtr && (ctr == "" || strings.Contains(ctr, "/")):
 		return endpoint{}, fmt.Errorf("%q: want HOST/CONTAINER", s)
 	}
@@ -91,16 +98,19 @@ func parseTarget(s string) (target, error) {
 	return target{At: e, Select: sel}, nil
 }
 
-// env is what the checks of one run share: the lab and a Docker API client
-// per docker host.
+// env is what the checks of one run share: the lab, a Docker API client
+// per docker host, and the namespaces pinned inside hosts, held open.
 type env struct {
 	lab *lab.Lab
 
 	mu      sync.Mutex
 	clients map[string]*client.Client
+	pins    map[string]*os.File // "host/name" -> the pin opened in the host
 }
 
-func newEnv(l *lab.Lab) *env { return &env{lab: l, clients: map[string]*client.Client{}} }
+func newEnv(l *lab.Lab) *env {
+	return &env{lab: l, clients: map[string]*client.Client{}, pins: map[string]*os.File{}}
+}
 
 func (e *env) close() {
 	e.mu.Lock()
@@ -108,6 +118,29 @@ func (e *env) close() {
 	for _, c := range e.clients {
 		c.Close()
 	}
+	for _, f := range e.pins {
+		f.Close()
+	}
+}
+
+// hostPin returns a path, valid on the machine, of a namespace pinned in
+// a host's own /var/run/netns: the pin opened inside the host and held
+// until the run ends.
+func (e *env) hostPin(host, name string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f, ok := e.pins[host+"/"+name]
+	if !ok {
+		h, err := e.lab.Host(host)
+		if err != nil {
+			return "", err
+		}
+		if f, err = h.Open("/var/run/netns/" + name); err != nil {
+			return "", err
+		}
+		e.pins[host+"/"+name] = f
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", f.Fd()), nil
 }
 
 // docker returns the Docker API client of a docker host.
@@ -145,6 +178,8 @@ func (e *env) container(ctx context.Context, host, name string) (container.Inspe
 // netns returns the path of an endpoint's network namespace.
 func (e *env) netns(ctx context.Context, ep endpoint) (string, error) {
 	switch {
+	case ep.NetNS != "" && ep.Host != "":
+		return e.hostPin(ep.Host, ep.NetNS)
 	case ep.NetNS != "":
 		p := netns.Path(e.expand(ep.NetNS))
 		if _, err := os.Stat(p); err != nil {
@@ -184,7 +219,7 @@ func (e *env) address(ctx context.Context, t target, from endpoint) (netip.Addr,
 		return netip.Addr{}, err
 	}
 	iface := t.Select
-	if iface == "" && t.At.Host != "" {
+	if iface == "" && t.At.Host != "" && t.At.NetNS == "" {
 		// A host's address is its first interface's, as the topology lists them.
 		if h, err := e.lab.Host(t.At.Host); err == nil && len(h.Spec.Interfaces) > 0 {
 			iface = h.Spec.Interfaces[0].Name

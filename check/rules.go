@@ -183,9 +183,10 @@ func normalizeNFT(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// etcdSpec is a key in the lab's etcd cluster, in the v3 key space hostd
-// writes or the v2 one real Docker 20.10 writes, asked from inside a host
-// through etcd's HTTP API (the v3 JSON gateway, /v2/keys).
+// etcdSpec is a key in the lab's etcd cluster, in the v2 key space hostd
+// and real Docker 20.10 both write or, for other writers, the v3 one,
+// asked from inside a host through etcd's HTTP API (/v2/keys, the v3 JSON
+// gateway).
 type etcdSpec struct {
 	at
 	Key    string

@@ -59,7 +59,7 @@ func (f *File) Validate(l *lab.Lab) error {
 	var ps []yamldoc.Problem
 	for _, c := range f.Checks {
 		for _, ep := range c.spec.endpoints() {
-			if ep.NetNS != "" {
+			if ep.NetNS != "" && ep.Host == "" {
 				continue
 			}
 			h, err := l.Host(ep.Host)

@@ -12,7 +12,7 @@ import (
 // What linking etcd costs a process that never starts a member, as hostd
 // on a host without etcd would be: four idle programs that differ only in
 // what they link (nothing; etcd's gRPC v3 client; this package, hence the
-// etcd server; the store's JSON gateway client, which hostd links), each
+// etcd server; the store's plain HTTP client, which hostd links), each
 // measured three times, the median kept.
 func TestLinkCost(t *testing.T) {
 	nstest.NeedRoot(t)
@@ -24,7 +24,7 @@ func TestLinkCost(t *testing.T) {
 		{"bare (standard library)", "bare", nil},
 		{"etcd client v3 linked", "client", nil},
 		{"etcdmember linked, no member", "membermain", []string{"-idle"}},
-		{"JSON gateway client linked", "idlegateway", nil},
+		{"store client linked", "idlegateway", nil},
 	}
 	medians := make([]memory, len(programs))
 	for i, p := range programs {
@@ -61,7 +61,7 @@ func TestLinkCost(t *testing.T) {
 	// hostd's client must stay far below etcd's: gRPC's share of it is
 	// what hostd no longer pays.
 	if gw, cl := medians[3], medians[1]; gw.RSS-base.RSS > (cl.RSS-base.RSS)/2 {
-		t.Errorf("the gateway client costs VmRSS %+.1f MB over bare, etcd's gRPC client %+.1f MB: want under half",
+		t.Errorf("the store client costs VmRSS %+.1f MB over bare, etcd's gRPC client %+.1f MB: want under half",
 			mb(gw.RSS-base.RSS), mb(cl.RSS-base.RSS))
 	}
 }

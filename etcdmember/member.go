@@ -86,9 +86,9 @@ func (c Config) embed() *embed.Config {
 	ec.TickMs = c.TickMs
 	ec.ElectionMs = c.ElectionMs
 	ec.EnableV2 = c.EnableV2
-	// hostd's store speaks to the member through the v3 JSON gateway
-	// (POST /v3/kv/range and the like): etcd's default, said here
-	// because hostd depends on it.
+	// The v3 JSON gateway (POST /v3/kv/range and the like), etcd's
+	// default, for clients that speak it; hostd's store speaks the v2 API,
+	// as dockerd's --cluster-store does (EnableV2).
 	ec.EnableGRPCGateway = true
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(c.Logger))
 	return ec

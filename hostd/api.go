@@ -205,6 +205,18 @@ func (s *server) routes() {
 	s.handle("GET /containers/{id}/top", s.containerTop)
 	s.handle("POST /containers/prune", s.containerPrune)
 
+	s.handle("GET /containers/{id}/archive", s.archiveGet)
+	s.handle("HEAD /containers/{id}/archive", s.archiveHead)
+	s.handle("PUT /containers/{id}/archive", s.archivePut)
+	s.handle("GET /containers/{id}/export", s.containerExport)
+	s.handle("POST /commit", s.commit)
+
+	s.handle("GET /volumes", s.volumeList)
+	s.handle("POST /volumes/create", s.volumeCreate)
+	s.handle("GET /volumes/{name}", s.volumeInspect)
+	s.handle("DELETE /volumes/{name}", s.volumeDelete)
+	s.handle("POST /volumes/prune", s.volumePrune)
+
 	s.handle("POST /containers/{id}/exec", s.execCreate)
 	s.handle("POST /exec/{id}/start", s.execStart)
 	s.handle("POST /exec/{id}/resize", s.execResize)

@@ -1,6 +1,7 @@
 package hostd
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,12 +19,19 @@ import (
 var validStates = map[string]bool{"created": true, "restarting": true, "running": true, "removing": true, "paused": true, "exited": true, "dead": true}
 
 func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return badRequest("%s", err.Error())
+	}
 	var req createRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
 		if errors.Is(err, io.EOF) {
 			return badRequest("Config cannot be empty in order to create a container")
 		}
 		return badRequest("%s", err.Error())
+	}
+	if err := refuseUnsupported(body, &req); err != nil {
+		return err
 	}
 	c, err := s.d.create(r.FormValue("name"), &req)
 	if err != nil {
@@ -193,7 +201,7 @@ func (s *server) containerDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.d.remove(c, boolValue(r, "force")); err != nil {
+	if err := s.d.remove(c, boolValue(r, "force"), boolValue(r, "v")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -221,8 +229,8 @@ func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	if run == nil {
 		return errNotRunning(c.ID)
 	}
-	if run.pty != nil {
-		if err := pty.Setsize(run.pty, &pty.Winsize{Rows: uint16(h), Cols: uint16(wd)}); err != nil {
+	if run.io.pty != nil {
+		if err := pty.Setsize(run.io.pty, &pty.Winsize{Rows: uint16(h), Cols: uint16(wd)}); err != nil {
 			return err
 		}
 	}
@@ -230,7 +238,7 @@ func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// containerTop lists the container's processes (those in its mount
+// containerTop lists the container's processes (those of its PID
 // namespace) with ps, like dockerd runs ps on the host.
 func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 	d := s.d
@@ -246,7 +254,7 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 		return errNotRunning(c.ID)
 	}
 	pids := map[string]bool{}
-	for _, pid := range pidsInMountNS(run.mntNS) {
+	for _, pid := range pidsInPIDNS(run.pidNS) {
 		pids[strconv.Itoa(pid)] = true
 	}
 	psArgs := r.FormValue("ps_args")
@@ -297,7 +305,7 @@ func (s *server) containerPrune(w http.ResponseWriter, r *http.Request) error {
 	d.mu.Unlock()
 	var deleted []string
 	for _, c := range stopped {
-		if err := d.remove(c, false); err == nil {
+		if err := d.remove(c, false, false); err == nil {
 			deleted = append(deleted, c.ID)
 		}
 	}

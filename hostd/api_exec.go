@@ -25,7 +25,7 @@ func (s *server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	e, pid, err := s.d.beginExec(r.PathValue("id"))
+	e, run, err := s.d.beginExec(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,7 @@ func (s *server) execStart(w http.ResponseWriter, r *http.Request) error {
 		size = e.cfg.ConsoleSize
 	}
 	if req.Detach {
-		go s.d.runExec(e, pid, size, nil)
+		go s.d.runExec(e, run, size, nil)
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
@@ -42,7 +42,7 @@ func (s *server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.d.runExec(e, pid, size, &execIO{conn: conn, in: in, out: &muxWriter{w: conn, tty: e.cfg.Tty}})
+	s.d.runExec(e, run, size, &execIO{conn: conn, in: in, out: &muxWriter{w: conn, tty: e.cfg.Tty}})
 	return nil
 }
 

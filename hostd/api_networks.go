@@ -1,17 +1,17 @@
 package hostd
 
 import (
-	"maps"
 	"net/http"
 	"time"
 
 	"github.com/nslab/nslab/netimpl"
-	"github.com/nslab/nslab/netimpl/overlay"
+	"github.com/nslab/nslab/netimpl/controller"
 )
 
 // networkResource renders a network as Docker does; containers are listed
 // only by inspect, as in Docker 20.10.
-func (d *Daemon) networkResource(n netimpl.Network, withContainers bool) NetworkResource {
+func networkResource(v controller.NetworkView) NetworkResource {
+	n := v.Network
 	nr := NetworkResource{
 		Name:       n.Name,
 		ID:         n.ID,
@@ -30,42 +30,14 @@ func (d *Daemon) networkResource(n netimpl.Network, withContainers bool) Network
 	for _, p := range n.IPAM.Config {
 		nr.IPAM.Config = append(nr.IPAM.Config, IPAMConfigJSON{Subnet: p.Subnet, IPRange: p.IPRange, Gateway: p.Gateway, AuxiliaryAddresses: p.AuxAddresses})
 	}
-	if len(n.IPAM.Config) == 0 {
-		// Without a configuration of the user's, dockerd shows what IPAM
-		// allocated: the subnet and its gateway (buildIPAMResources).
-		for _, p := range n.Pools {
-			nr.IPAM.Config = append(nr.IPAM.Config, IPAMConfigJSON{Subnet: p.Subnet.String(), Gateway: p.Gateway.String()})
-		}
-	}
-	if n.Driver == overlay.Name && nr.Options[overlay.OptVXLANIDList] != "" {
-		// The VNI is the cluster store's, handed to the driver as an
-		// option; classic overlay shows no options (its driver took the
-		// VNI itself).
-		nr.Options = maps.Clone(nr.Options)
-		delete(nr.Options, overlay.OptVXLANIDList)
-	}
 	if nr.Options == nil {
 		nr.Options = map[string]string{}
 	}
 	if nr.Labels == nil {
 		nr.Labels = map[string]string{}
 	}
-	if withContainers {
-		for _, ep := range d.eng.Endpoints(n.ID) {
-			er := EndpointResource{Name: ep.Name, EndpointID: ep.ID}
-			if ep.MAC != nil {
-				er.MacAddress = ep.MAC.String()
-			}
-			if ep.Addr != nil {
-				er.IPv4Address = ep.Addr.String()
-			}
-			nr.Containers[ep.ContainerID] = er
-		}
-		for _, ep := range d.remoteEndpoints(n.ID) {
-			// Other hosts' endpoints, as libnetwork lists a global
-			// network's endpoints without a local sandbox: "ep-<id>".
-			nr.Containers["ep-"+ep.ID] = EndpointResource{Name: ep.Name, EndpointID: ep.ID, MacAddress: ep.MAC.String(), IPv4Address: ep.Addr.String()}
-		}
+	for id, a := range v.Containers {
+		nr.Containers[id] = EndpointResource{Name: a.Name, EndpointID: a.EndpointID, MacAddress: a.MacAddress, IPv4Address: a.IPv4Address}
 	}
 	return nr
 }
@@ -81,7 +53,8 @@ func (s *server) networkList(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	out := []NetworkResource{}
-	for _, n := range s.d.eng.Networks() {
+	for _, v := range s.d.ctl.Networks() {
+		n := v.Network
 		typ := "custom"
 		if n.Predefined {
 			typ = "builtin"
@@ -90,17 +63,17 @@ func (s *server) networkList(w http.ResponseWriter, r *http.Request) error {
 			!f.exact("scope", n.Scope) || !f.exact("type", typ) || !f.matchLabels(n.Labels) {
 			continue
 		}
-		out = append(out, s.d.networkResource(n, false))
+		out = append(out, networkResource(v))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) networkInspect(w http.ResponseWriter, r *http.Request) error {
-	n, err := s.d.eng.Network(r.PathValue("id"))
+	v, err := s.d.ctl.InspectNetwork(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.d.networkResource(n, true))
+	return writeJSON(w, http.StatusOK, networkResource(v))
 }
 
 func (s *server) networkCreate(w http.ResponseWriter, r *http.Request) error {
@@ -125,12 +98,7 @@ func (s *server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 			spec.IPAM.Config = append(spec.IPAM.Config, netimpl.IPAMPool{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway, AuxAddresses: c.AuxiliaryAddresses})
 		}
 	}
-	create := s.d.eng.CreateNetwork
-	if spec.Driver == overlay.Name {
-		// Global scope: through the cluster store.
-		create = s.d.createGlobal
-	}
-	n, err := create(spec)
+	n, err := s.d.ctl.CreateNetwork(spec)
 	if err != nil {
 		return err
 	}
@@ -138,16 +106,7 @@ func (s *server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) networkDelete(w http.ResponseWriter, r *http.Request) error {
-	n, err := s.d.eng.Network(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	if n.Scope == netimpl.ScopeGlobal && s.d.cluster != nil {
-		err = s.d.deleteGlobal(n)
-	} else {
-		err = s.d.eng.DeleteNetwork(n.ID)
-	}
-	if err != nil {
+	if err := s.d.ctl.DeleteNetwork(r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -179,24 +138,10 @@ func (s *server) networkDisconnect(w http.ResponseWriter, r *http.Request) error
 }
 
 // networkPrune removes every network that is not predefined and has no
-// endpoint, as dockerd's localNetworksPrune does: a stopped container's
-// network goes too (its next start then fails with "network X not found").
+// endpoint (see controller.PruneNetworks).
 func (s *server) networkPrune(w http.ResponseWriter, r *http.Request) error {
 	if _, err := parseFilters(r.FormValue("filters"), "until", "label", "label!"); err != nil {
 		return err
 	}
-	var deleted []string
-	for _, n := range s.d.eng.Networks() {
-		if n.Predefined || len(s.d.eng.Endpoints(n.ID)) > 0 {
-			continue
-		}
-		del := s.d.eng.DeleteNetwork
-		if n.Scope == netimpl.ScopeGlobal && s.d.cluster != nil {
-			del = func(string) error { return s.d.deleteGlobal(n) }
-		}
-		if err := del(n.ID); err == nil {
-			deleted = append(deleted, n.Name)
-		}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"NetworksDeleted": deleted})
+	return writeJSON(w, http.StatusOK, map[string]any{"NetworksDeleted": s.d.ctl.PruneNetworks()})
 }

@@ -10,27 +10,24 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/hostd"
-	"github.com/nslab/nslab/netimpl/gre"
+	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/nstest"
 	"github.com/nslab/nslab/netns/probe"
 )
 
 // /nslab/gre makes a gretap in hostd's namespace, joined to docker0, that
-// carries traffic to a peer host; it lists, refuses duplicates and bad
+// carries traffic to a peer host (another hostd's tunnel, with an address
+// of docker0's subnet on it); it lists, refuses duplicates and bad
 // addresses with 409 and 400, deletes with 204 then 404, and hostd removes
 // what is left when it stops.
 func TestNslabGRE(t *testing.T) {
 	h := startHostd(t)
-	peer := nstest.NewNS(t, h.cfg.Lab+"-", "peer")
-	nstest.Veth(t, h.nsPath, "eth1", peer, "eth1")
+	peer := startHostdWith(t, func(c *hostdconfig.Config) { c.DefaultBridge = "172.30.0.1/16" })
+	nstest.Veth(t, h.nsPath, "eth1", peer.nsPath, "eth1")
 	nstest.Addr(t, h.nsPath, "eth1", "192.168.99.101/24")
-	nstest.Addr(t, peer, "eth1", "192.168.99.102/24")
+	nstest.Addr(t, peer.nsPath, "eth1", "192.168.99.102/24")
 
-	impl := gre.ImplUserspace
-	if gre.KernelAvailable() {
-		impl = gre.ImplKernel
-	}
 	body := `{"Name":"gre1","Local":"192.168.99.101","Remote":"192.168.99.102","Bridge":"docker0"}`
 	code, _, out := h.api("POST", "/nslab/gre", body)
 	if code != http.StatusCreated {
@@ -40,7 +37,7 @@ func TestNslabGRE(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Name != "gre1" || got.Impl != impl || got.MTU != 1462 || got.Bridge != "docker0" || got.Key != nil || got.Stats == nil {
+	if got.Name != "gre1" || got.MTU != 1462 || got.Bridge != "docker0" || got.Key != nil || got.Stats == nil {
 		t.Fatalf("create answered %+v", got)
 	}
 	nl, err := netns.Handle(h.nsPath)
@@ -59,6 +56,11 @@ func TestNslabGRE(t *testing.T) {
 	if l.Attrs().MasterIndex != br.Attrs().Index || l.Attrs().MTU != 1462 {
 		t.Fatalf("gre1: master %d (docker0 is %d), mtu %d", l.Attrs().MasterIndex, br.Attrs().Index, l.Attrs().MTU)
 	}
+	// The kernel's gretap where it has one, else a tap that hostd's
+	// userspace tunnel serves.
+	if kind := map[string]string{"kernel": "gretap", "userspace": "tuntap"}[got.Impl]; kind == "" || l.Type() != kind {
+		t.Fatalf("gre1 is a %s link, the tunnel says %q", l.Type(), got.Impl)
+	}
 
 	h.wantError("POST", "/nslab/gre", body, http.StatusConflict, "gre gre1: a tunnel of that name exists")
 	h.wantError("POST", "/nslab/gre", `{"Name":"gre2","Local":"1.2.3","Remote":"192.168.99.102"}`, http.StatusBadRequest, `gre gre2: local "1.2.3" is not an IP address`)
@@ -66,17 +68,11 @@ func TestNslabGRE(t *testing.T) {
 
 	// The peer's end, with an address of docker0's subnet right on it:
 	// hostd's docker0 answers through the tunnel.
-	var end gre.Tunnel
-	err = netns.Do(peer, func() (err error) {
-		end, err = gre.CreateUserspace(gre.Config{Name: "gre1", Local: netip.MustParseAddr("192.168.99.102"), Remote: netip.MustParseAddr("192.168.99.101")})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	if code, _, out := peer.api("POST", "/nslab/gre", `{"Name":"gre1","Local":"192.168.99.102","Remote":"192.168.99.101"}`); code != http.StatusCreated {
+		t.Fatalf("the peer's end: %d %s", code, out)
 	}
-	defer end.Close()
-	nstest.Addr(t, peer, "gre1", "172.17.0.99/16")
-	if _, err := probe.Ping(context.Background(), peer, netip.MustParseAddr("172.17.0.1"), probe.Opts{Timeout: 5 * time.Second}); err != nil {
+	nstest.Addr(t, peer.nsPath, "gre1", "172.17.0.99/16")
+	if _, err := probe.Ping(context.Background(), peer.nsPath, netip.MustParseAddr("172.17.0.1"), probe.Opts{Timeout: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -95,8 +95,42 @@ func memTotal() int64 {
 
 func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 	d := s.d
+	total, running, stopped := d.containerCounts()
+	kernel, machine := uname()
+	info := fixedInfo()
+	for k, v := range map[string]any{
+		"ID":                d.daemonID(),
+		"Containers":        total,
+		"ContainersRunning": running,
+		"ContainersStopped": stopped,
+		"Images":            d.images.Len(),
+		"Plugins":           map[string]any{"Volume": []string{}, "Network": d.ctl.DriverNames(), "Authorization": nil, "Log": []string{"json-file"}},
+		"NFd":               countFDs(),
+		"NGoroutines":       runtime.NumGoroutine(),
+		"SystemTime":        time.Now().Format(time.RFC3339Nano),
+		"KernelVersion":     kernel,
+		"OperatingSystem":   operatingSystem(),
+		"Architecture":      machine,
+		"NCPU":              runtime.NumCPU(),
+		"MemTotal":          memTotal(),
+		"DockerRootDir":     d.cfg.DataRoot,
+		"Name":              d.hostname,
+	} {
+		info[k] = v
+	}
+	// Docker 20.10 shows them only when set (`docker info`: Cluster Store,
+	// Cluster Advertise).
+	if d.cfg.ClusterStore != "" {
+		info["ClusterStore"] = d.cfg.ClusterStore
+		info["ClusterAdvertise"] = d.cfg.ClusterAdvertise
+	}
+	return writeJSON(w, http.StatusOK, info)
+}
+
+// containerCounts counts the containers, running and not.
+func (d *Daemon) containerCounts() (total, running, stopped int) {
 	d.mu.Lock()
-	var running, stopped int
+	defer d.mu.Unlock()
 	for _, c := range d.containers {
 		if c.state == stateRunning {
 			running++
@@ -104,19 +138,16 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 			stopped++
 		}
 	}
-	total := len(d.containers)
-	d.mu.Unlock()
-	kernel, machine := uname()
-	info := map[string]any{
-		"ID":                 d.daemonID(),
-		"Containers":         total,
-		"ContainersRunning":  running,
+	return len(d.containers), running, stopped
+}
+
+// fixedInfo is the part of /info that is the same on every host and at
+// every moment: what hostd is (and is not) in Docker's words.
+func fixedInfo() map[string]any {
+	return map[string]any{
 		"ContainersPaused":   0,
-		"ContainersStopped":  stopped,
-		"Images":             d.images.Len(),
 		"Driver":             "nslab",
 		"DriverStatus":       [][2]string{},
-		"Plugins":            map[string]any{"Volume": []string{}, "Network": d.eng.DriverNames(), "Authorization": nil, "Log": []string{"json-file"}},
 		"MemoryLimit":        false,
 		"SwapLimit":          false,
 		"KernelMemory":       false,
@@ -129,29 +160,19 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 		"BridgeNfIptables":   false,
 		"BridgeNfIp6tables":  false,
 		"Debug":              false,
-		"NFd":                countFDs(),
 		"OomKillDisable":     false,
-		"NGoroutines":        runtime.NumGoroutine(),
-		"SystemTime":         time.Now().Format(time.RFC3339Nano),
 		"LoggingDriver":      "json-file",
 		"CgroupDriver":       "none",
 		"CgroupVersion":      "",
 		"NEventsListener":    0,
-		"KernelVersion":      kernel,
-		"OperatingSystem":    operatingSystem(),
 		"OSVersion":          "",
 		"OSType":             "linux",
-		"Architecture":       machine,
 		"IndexServerAddress": "https://index.docker.io/v1/",
 		"RegistryConfig":     nil,
-		"NCPU":               runtime.NumCPU(),
-		"MemTotal":           memTotal(),
 		"GenericResources":   nil,
-		"DockerRootDir":      d.cfg.DataRoot,
 		"HttpProxy":          "",
 		"HttpsProxy":         "",
 		"NoProxy":            "",
-		"Name":               d.hostname,
 		"Labels":             []string{},
 		"ExperimentalBuild":  false,
 		"ServerVersion":      engineVersion,
@@ -167,13 +188,6 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 		"SecurityOptions":    []string{},
 		"Warnings":           nil,
 	}
-	// Docker 20.10 shows them only when set (`docker info`: Cluster Store,
-	// Cluster Advertise).
-	if d.cfg.ClusterStore != "" {
-		info["ClusterStore"] = d.cfg.ClusterStore
-		info["ClusterAdvertise"] = d.cfg.ClusterAdvertise
-	}
-	return writeJSON(w, http.StatusOK, info)
 }
 
 func countFDs() int {
@@ -187,7 +201,7 @@ func countFDs() int {
 // daemonID is the engine's ID in Docker's shape (12 groups of 4), derived
 // from the stable id of this host's "host" network.
 func (d *Daemon) daemonID() string {
-	n, err := d.eng.Network("host")
+	n, err := d.ctl.Network("host")
 	if err != nil {
 		return ""
 	}

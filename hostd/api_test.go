@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
 )
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -188,8 +190,11 @@ func TestLifecycleAPI(t *testing.T) {
 	h := startHostd(t)
 	ctx := context.Background()
 	cc, err := h.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name:       "lc1",
-		Config:     &container.Config{Image: "alpine", Cmd: []string{"sleep", "100"}},
+		Name: "lc1",
+		// The command is PID 1 of its PID namespace, which ignores a
+		// signal it has no handler for: it handles SIGTERM (a bare sleep
+		// would ignore it, as in Docker).
+		Config:     &container.Config{Image: "alpine", Cmd: []string{"sh", "-c", "trap 'exit 143' TERM; sleep 100 & wait"}},
 		HostConfig: &container.HostConfig{NetworkMode: "none"},
 	})
 	if err != nil || !hex64.MatchString(cc.ID) {
@@ -200,7 +205,7 @@ func TestLifecycleAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := ins.Container
-	if c.Name != "/lc1" || c.State.Status != "created" || c.Path != "sleep" || len(c.Args) != 1 || c.Config.Hostname != cc.ID[:12] || c.HostConfig.NetworkMode != "none" || c.Platform != "linux" {
+	if c.Name != "/lc1" || c.State.Status != "created" || c.Path != "sh" || len(c.Args) != 2 || c.Config.Hostname != cc.ID[:12] || c.HostConfig.NetworkMode != "none" || c.Platform != "linux" {
 		t.Fatalf("inspect created: %+v %+v", c, c.State)
 	}
 	if _, err := h.cli.ContainerStart(ctx, "/lc1", client.ContainerStartOptions{}); err != nil {
@@ -215,7 +220,9 @@ func TestLifecycleAPI(t *testing.T) {
 	if _, err := os.Stat(c.HostsPath); err != nil {
 		t.Fatalf("hosts file: %v", err)
 	}
-	// Stop: SIGTERM ends sleep (143); the network is released.
+	// Stop: SIGTERM ends the command (143) once its trap is set (PID 1
+	// drops a signal it has no handler for); the network is released.
+	waitCaught(t, c.State.Pid, unix.SIGTERM)
 	timeout := 5
 	if _, err := h.cli.ContainerStop(ctx, "lc1", client.ContainerStopOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
@@ -254,6 +261,8 @@ func TestLifecycleAPI(t *testing.T) {
 	if _, err := h.cli.ContainerRestart(ctx, "lc1", client.ContainerRestartOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
 	}
+	ins, _ = h.cli.ContainerInspect(ctx, "lc1", client.ContainerInspectOptions{})
+	waitCaught(t, ins.Container.State.Pid, unix.SIGTERM)
 	if _, err := h.cli.ContainerKill(ctx, "lc1", client.ContainerKillOptions{Signal: "TERM"}); err != nil {
 		t.Fatal(err)
 	}
@@ -417,5 +426,26 @@ func TestAttachLogsExecAPI(t *testing.T) {
 			return fmt.Errorf("exec process %d outlived its container", pid)
 		}
 		return nil
+	})
+}
+
+// waitCaught waits until the process has a handler for sig (SigCgt in
+// /proc/PID/status): a shell's trap is set.
+func waitCaught(t *testing.T, pid int, sig unix.Signal) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "SigCgt:\t"); ok {
+				mask, err := strconv.ParseUint(v, 16, 64)
+				if err == nil && mask&(1<<(uint(sig)-1)) != 0 {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("process %d has no handler for %v yet", pid, sig)
 	})
 }

@@ -1,6 +1,11 @@
 package hostd
 
-import "github.com/nslab/nslab/hostd/image"
+import (
+	"encoding/json"
+	"os"
+
+	"github.com/nslab/nslab/hostd/image"
+)
 
 // The JSON shapes below are Docker 20.10's (API 1.41), with Docker's field
 // names; they are hostd's own types so that the server does not depend on
@@ -31,7 +36,10 @@ type PortBinding struct {
 	HostPort string
 }
 
-// HostConfig is a container's HostConfig (the part hostd reads or echoes).
+// HostConfig is a container's HostConfig, every field of Docker 20.10's
+// (API 1.41): hostd decodes them all so that it can refuse, by name, a
+// field it does not implement (refuse.go), and echoes them in inspect as
+// Docker does.
 type HostConfig struct {
 	Binds           []string
 	ContainerIDFile string
@@ -42,9 +50,8 @@ type HostConfig struct {
 	AutoRemove      bool
 	VolumeDriver    string
 	VolumesFrom     []string
-	ConsoleSize     [2]uint
-	CapAdd          []string
-	CapDrop         []string
+	CapAdd          strSlice
+	CapDrop         strSlice
 	CgroupnsMode    string
 	DNS             []string `json:"Dns"`
 	DNSOptions      []string `json:"DnsOptions"`
@@ -60,16 +67,105 @@ type HostConfig struct {
 	PublishAllPorts bool
 	ReadonlyRootfs  bool
 	SecurityOpt     []string
+	StorageOpt      map[string]string `json:",omitempty"`
+	Tmpfs           map[string]string `json:",omitempty"`
 	UTSMode         string
 	UsernsMode      string
 	ShmSize         int64
 	Sysctls         map[string]string `json:",omitempty"`
-	Runtime         string
+	Runtime         string            `json:",omitempty"`
+	ConsoleSize     [2]uint
 	Isolation       string
-	Memory          int64
-	NanoCpus        int64 `json:"NanoCpus"`
-	CPUShares       int64 `json:"CpuShares"`
-	Init            *bool `json:",omitempty"`
+	Resources
+	Mounts        []MountSpec `json:",omitempty"`
+	MaskedPaths   []string
+	ReadonlyPaths []string
+	Init          *bool `json:",omitempty"`
+}
+
+// Resources is HostConfig's embedded Resources: cgroup limits, none of
+// which hostd implements (it has no cgroups).
+type Resources struct {
+	CPUShares            int64 `json:"CpuShares"`
+	Memory               int64
+	NanoCPUs             int64 `json:"NanoCpus"`
+	CgroupParent         string
+	BlkioWeight          uint16
+	BlkioWeightDevice    []json.RawMessage
+	BlkioDeviceReadBps   []json.RawMessage
+	BlkioDeviceWriteBps  []json.RawMessage
+	BlkioDeviceReadIOps  []json.RawMessage
+	BlkioDeviceWriteIOps []json.RawMessage
+	CPUPeriod            int64 `json:"CpuPeriod"`
+	CPUQuota             int64 `json:"CpuQuota"`
+	CPURealtimePeriod    int64 `json:"CpuRealtimePeriod"`
+	CPURealtimeRuntime   int64 `json:"CpuRealtimeRuntime"`
+	CpusetCpus           string
+	CpusetMems           string
+	Devices              []json.RawMessage
+	DeviceCgroupRules    []string
+	DeviceRequests       []json.RawMessage
+	KernelMemory         int64
+	KernelMemoryTCP      int64
+	MemoryReservation    int64
+	MemorySwap           int64
+	MemorySwappiness     *int64
+	OomKillDisable       *bool
+	PidsLimit            *int64
+	Ulimits              []json.RawMessage
+	CPUCount             int64 `json:"CpuCount"`
+	CPUPercent           int64 `json:"CpuPercent"`
+	IOMaximumIOps        uint64
+	IOMaximumBandwidth   uint64
+}
+
+// MountPoint is one of a container's mounts in inspect and ps.
+type MountPoint struct {
+	Type        string `json:",omitempty"`
+	Name        string `json:",omitempty"`
+	Source      string
+	Destination string
+	Driver      string `json:",omitempty"`
+	Mode        string
+	RW          bool
+	Propagation string
+}
+
+// MountSpec is one --mount (HostConfig.Mounts).
+type MountSpec struct {
+	Type          string         `json:",omitempty"`
+	Source        string         `json:",omitempty"`
+	Target        string         `json:",omitempty"`
+	ReadOnly      bool           `json:",omitempty"`
+	Consistency   string         `json:",omitempty"`
+	BindOptions   *BindOptions   `json:",omitempty"`
+	VolumeOptions *VolumeOptions `json:",omitempty"`
+	TmpfsOptions  *TmpfsOptions  `json:",omitempty"`
+}
+
+// BindOptions are a bind mount's options.
+type BindOptions struct {
+	Propagation  string `json:",omitempty"`
+	NonRecursive bool   `json:",omitempty"`
+}
+
+// VolumeOptions are a volume mount's options.
+type VolumeOptions struct {
+	NoCopy       bool              `json:",omitempty"`
+	Labels       map[string]string `json:",omitempty"`
+	DriverConfig *VolumeDriver     `json:",omitempty"`
+}
+
+// VolumeDriver names a volume driver and its options.
+type VolumeDriver struct {
+	Name    string            `json:",omitempty"`
+	Options map[string]string `json:",omitempty"`
+}
+
+// TmpfsOptions are a tmpfs mount's options.
+type TmpfsOptions struct {
+	SizeBytes int64       `json:",omitempty"`
+	Mode      os.FileMode `json:",omitempty"`
 }
 
 // EndpointIPAMConfig is EndpointSettings.IPAMConfig.
@@ -173,7 +269,7 @@ type ContainerJSON struct {
 	ExecIDs         []string
 	HostConfig      *HostConfig
 	GraphDriver     GraphDriver
-	Mounts          []struct{}
+	Mounts          []MountPoint
 	Config          *ContainerConfig
 	NetworkSettings *NetworkSettings
 }
@@ -205,7 +301,7 @@ type ContainerSummary struct {
 	NetworkSettings struct {
 		Networks map[string]*EndpointSettings
 	}
-	Mounts []struct{}
+	Mounts []MountPoint
 }
 
 // IPAMConfigJSON is one IPAM pool of a network.

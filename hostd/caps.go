@@ -2,75 +2,106 @@ package hostd
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
+	"regexp"
+	"slices"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/nslab/nslab/hostd/rootfs"
 )
 
-// setprivPath is util-linux's setpriv, which drops capabilities and execs:
-// `docker exec` enters a container through nsenter and narrows the set
-// with it.
-const setprivPath = "/usr/bin/setpriv"
-
-// defaultCapabilities is Docker 20.10's default set for a container that
-// is not --privileged (CapEff 00000000a80425fb, as a real dockerd shows in
-// the reference suite): no NET_ADMIN, SYS_ADMIN, SYS_MODULE and the rest.
-const defaultCapabilities = "-all,+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid," +
-	"+setpcap,+net_bind_service,+net_raw,+sys_chroot,+mknod,+audit_write,+setfcap"
-
-// defaultCapabilityMask is defaultCapabilities as a bit mask of capability
-// numbers.
-const defaultCapabilityMask = 0x00000000a80425fb
-
-// dropCapabilities wraps a resolved command so it runs with Docker's
-// default capabilities: a root process's permitted and effective sets after
-// execve are its bounding set, so narrowing the bounding set is enough.
-// A busybox applet keeps its name as the first argument, since busybox run
-// by path takes the applet from there.
-func dropCapabilities(path string, argv []string) (string, []string) {
-	wrapped := []string{"setpriv", "--bounding-set", defaultCapabilities, "--", path}
-	if path == busyboxPath && len(argv) > 0 && filepath.Base(argv[0]) != "busybox" {
-		wrapped = append(wrapped, argv...)
-	} else if len(argv) > 1 {
-		wrapped = append(wrapped, argv[1:]...)
-	}
-	return setprivPath, wrapped
+// capabilityNames are Linux's capabilities by number, as Docker 20.10
+// names them (--cap-add NET_ADMIN or CAP_NET_ADMIN).
+var capabilityNames = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+	"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
 }
 
-// narrowBoundingSet drops every capability outside Docker's default set
-// from the calling thread's bounding set: a root process forked from this
-// thread and exec'd then has exactly that set, what dropCapabilities gets
-// with one more exec. Capability sets are per thread, so it must run on a
-// locked thread that ends afterwards (a netns.OnThread thread); the drop
-// cannot be undone.
-func narrowBoundingSet() error {
-	last, err := lastCapability()
-	if err != nil {
-		return err
-	}
-	for c := 0; c <= last; c++ {
-		if c < 64 && defaultCapabilityMask&(1<<c) != 0 {
-			continue
+// normalizeCapabilities is Docker's NormalizeLegacyCapabilities: upper
+// case, the CAP_ prefix added, ALL kept, an unknown name refused.
+func normalizeCapabilities(caps []string) ([]string, error) {
+	var out []string
+	for _, c := range caps {
+		c = strings.ToUpper(c)
+		if c != "ALL" && !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
 		}
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
-			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		if c != "ALL" && !slices.Contains(capabilityNames, c) {
+			return nil, badRequest("unknown capability: %q", c)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// capabilities is the container's capability set as a mask, as Docker's
+// TweakCapabilities makes it: all for --privileged; Docker's default set
+// without --cap-drop's and with --cap-add's; ALL in --cap-add starts from
+// every capability, ALL in --cap-drop from none.
+func capabilities(hc *HostConfig) (uint64, error) {
+	if hc.Privileged {
+		return rootfs.AllCapabilities, nil
+	}
+	adds, err := normalizeCapabilities(hc.CapAdd)
+	if err != nil {
+		return 0, err
+	}
+	drops, err := normalizeCapabilities(hc.CapDrop)
+	if err != nil {
+		return 0, err
+	}
+	var mask uint64
+	switch {
+	case slices.Contains(adds, "ALL"):
+		mask = 1<<len(capabilityNames) - 1
+		adds = nil
+	case slices.Contains(drops, "ALL"):
+		drops = nil
+	default:
+		mask = rootfs.DefaultCapabilities
+	}
+	for i, name := range capabilityNames {
+		if slices.Contains(drops, name) {
+			mask &^= 1 << i
+		}
+		if slices.Contains(adds, name) {
+			mask |= 1 << i
+		}
+	}
+	return mask, nil
+}
+
+// validSysctl is a sysctl name: dot-separated words, nothing that could
+// name a file outside /proc/sys.
+var validSysctl = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// checkSysctls applies runc's rules: IPC sysctls need the container's own
+// IPC namespace (always, here), net.* its own network namespace (not host
+// mode), kernel.domainname its own UTS namespace; anything else is the
+// machine's and refused.
+func checkSysctls(hc *HostConfig) error {
+	ipc := []string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+	host := netMode(hc.NetworkMode).isHost()
+	for k := range hc.Sysctls {
+		switch {
+		case !validSysctl.MatchString(k):
+			return &rootfs.Error{Kind: rootfs.ErrSetup, Msg: fmt.Sprintf("sysctl %q is not a sysctl name", k)}
+		case slices.Contains(ipc, k) || strings.HasPrefix(k, "fs.mqueue."):
+		case strings.HasPrefix(k, "net.") && host:
+			return &rootfs.Error{Kind: rootfs.ErrSetup, Msg: fmt.Sprintf("sysctl %q not allowed in host network namespace", k)}
+		case strings.HasPrefix(k, "net."):
+		case k == "kernel.domainname" && !host:
+		case k == "kernel.hostname" && !host:
+			return &rootfs.Error{Kind: rootfs.ErrSetup, Msg: fmt.Sprintf("sysctl %q is not allowed as it conflicts with the OCI %q field", k, "hostname")}
+		default:
+			return &rootfs.Error{Kind: rootfs.ErrSetup, Msg: fmt.Sprintf("sysctl %q is not in a separate kernel namespace", k)}
 		}
 	}
 	return nil
-}
-
-// lastCapability is the kernel's highest capability number.
-func lastCapability() (int, error) {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return 0, fmt.Errorf("capabilities: %w", err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("capabilities: cap_last_cap %q: %w", b, err)
-	}
-	return n, nil
 }

@@ -42,15 +42,6 @@ func field(m map[string]any, path ...string) any {
 // linkNames lists the interfaces of a namespace through netlink.
 func linkNames(t *testing.T, path string) []string { t.Helper(); return nstest.LinkNames(t, path) }
 
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	ino, err := netns.Inode(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ino
-}
-
 // [E10] none mode: loopback only, reachable with ip netns exec [E16].
 func TestCLINoneMode(t *testing.T) {
 	needCLI(t)
@@ -79,7 +70,7 @@ func TestCLINoneMode(t *testing.T) {
 	// The pin is the container process's namespace.
 	c := h.inspectJSON("cm08")
 	pid := int(field(c, "State", "Pid").(float64))
-	if inode(t, fmt.Sprintf("/proc/%d/ns/net", pid)) != inode(t, pin) {
+	if nstest.Inode(t, fmt.Sprintf("/proc/%d/ns/net", pid)) != nstest.Inode(t, pin) {
 		t.Fatal("pin and container process are in different namespaces")
 	}
 	if field(c, "NetworkSettings", "SandboxKey") != pin || field(c, "Name") != "/cm08" {
@@ -187,7 +178,7 @@ func TestCLIHostMode(t *testing.T) {
 	hd.Close()
 
 	h.mustDocker("run", "-itd", "--name", "hm", "--network", "host", "alpine")
-	if inode(t, h.pin("hm")) != inode(t, h.nsPath) {
+	if nstest.Inode(t, h.pin("hm")) != nstest.Inode(t, h.nsPath) {
 		t.Fatal("host-mode pin is not the host's namespace")
 	}
 	out := h.mustDocker("exec", "hm", "ip", "-o", "addr")
@@ -218,7 +209,7 @@ func TestCLIContainerMode(t *testing.T) {
 	h := startHostd(t)
 	id := strings.TrimSpace(h.mustDocker("run", "-itd", "--name", "cm08", "--network", "none", "alpine"))
 	h.mustDocker("run", "-itd", "--name", "cm09", "--network", "container:cm08", "alpine")
-	if inode(t, h.pin("cm09")) != inode(t, h.pin("cm08")) {
+	if nstest.Inode(t, h.pin("cm09")) != nstest.Inode(t, h.pin("cm08")) {
 		t.Fatal("cm09 is not in cm08's namespace")
 	}
 	// Docker shares the network container's hostname.

@@ -1,7 +1,6 @@
 package hostd
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,7 +19,8 @@ const (
 )
 
 // Container is one container of this host: a set of namespaces running a
-// command from the machine's filesystem. Fields after the mutex note are
+// command in a root filesystem of its own (its image's layers and a
+// writable layer). Fields after the mutex note are
 // guarded by Daemon.mu; op serializes start, stop, restart and remove.
 type Container struct {
 	ID         string
@@ -33,7 +33,9 @@ type Container struct {
 	// dirs of the container's root filesystem. It stays with the
 	// container when docker rmi -f deletes it from the host.
 	image   *image.Image
-	dir     string
+	dir     string // state: hosts, resolv.conf, hostname, log (under Root)
+	data    string // writable layer (under DataRoot)
+	mounts  []*mountPoint
 	streams *streams
 	op      sync.Mutex
 
@@ -53,18 +55,17 @@ type Container struct {
 	exitWaiters   []chan int
 	removeWaiters []chan int
 	execIDs       []string
+	// linkEnv are the variables of its --link targets, for its processes.
+	linkEnv []string
 }
 
 // run is one execution of a container's command.
 type run struct {
-	proc    *child
-	pid     int
-	mntNS   uint64
-	mntHold *os.File // keeps mntNS from being freed and its inode reused
-	pty     *os.File
-	outputs []*os.File
-	pumps   sync.WaitGroup
-	done    chan struct{}
+	proc  *child
+	pid   int
+	pidNS uint64 // the inode of its PID namespace
+	io    *stdio
+	done  chan struct{}
 }
 
 // shortID is the 12-hex form Docker prints and uses as default hostname.
@@ -100,20 +101,15 @@ func (c *Container) argv() []string {
 // env is the environment of a container process as Docker's
 // CreateDaemonEnvironment makes it: PATH and HOSTNAME, TERM when the process
 // has a terminal (an exec's own -t, not the container's), the link
-// variables, then the container's environment replacing or appending. HOME
-// comes last, as runc adds it from the rootfs' passwd (here the machine's).
+// variables, then the container's environment replacing or appending. The
+// init (or exec) adds HOME last from the user's passwd entry when it is not
+// set, as runc does.
 func (c *Container) env(tty bool, links []string) []string {
 	env := []string{"PATH=" + defaultPath, "HOSTNAME=" + c.Config.Hostname}
 	if tty {
 		env = append(env, "TERM=xterm")
 	}
-	env = mergeEnv(append(env, links...), c.Config.Env)
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "HOME=") {
-			return env
-		}
-	}
-	return append(env, "HOME=/root")
+	return mergeEnv(append(env, links...), c.Config.Env)
 }
 
 // workDir is the directory the command starts in.

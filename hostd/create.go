@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/controller"
+	"github.com/nslab/nslab/undo"
 )
 
 // Docker's texts for network-mode conflicts (runconfig, all HTTP 400).
@@ -22,10 +26,6 @@ const (
 	msgConflictNetworkHosts             = "conflicting options: custom host-to-IP mapping and the network mode"
 	msgConflictNetworkPublishPorts      = "conflicting options: port publishing and the container type network mode"
 	msgConflictNetworkExposePorts       = "conflicting options: port exposing and the container type network mode"
-	msgUnsupportedNetworkAndIP          = "user specified IP address is supported on user defined networks only"
-	msgUnsupportedNetworkAndAlias       = "network-scoped alias is supported only for containers in user defined networks"
-	msgConflictSharedNetwork            = "container sharing network namespace with another container or host cannot be connected to any other network"
-	msgConflictHostNetwork              = "container cannot be disconnected from host network or connected to host network"
 )
 
 // validateNetMode applies Docker's checks of a network mode against the
@@ -56,33 +56,10 @@ func validateNetMode(cfg *ContainerConfig, hc *HostConfig) error {
 	return nil
 }
 
-// userDefined is Docker's NetworkMode.IsUserDefined.
-func userDefined(name string) bool {
-	_, isContainer := netMode(name).container()
-	return !isContainer && !netimpl.IsPredefinedName(name)
-}
-
-// checkEndpointConfig refuses what Docker refuses on its own networks.
-func checkEndpointConfig(network string, es *EndpointSettings) error {
-	if es == nil || userDefined(network) {
-		return nil
-	}
-	if es.IPAMConfig != nil && (es.IPAMConfig.IPv4Address != "" || es.IPAMConfig.IPv6Address != "" || len(es.IPAMConfig.LinkLocalIPs) > 0) {
-		return badRequest(msgUnsupportedNetworkAndIP)
-	}
-	if len(es.Aliases) > 0 {
-		return badRequest(msgUnsupportedNetworkAndAlias)
-	}
-	return nil
-}
-
 // imageConfig finds the container's image, as Docker does after checking
 // the rest of the request and before reserving the name, and completes
 // the container's config with the image's.
 func (d *Daemon) imageConfig(cfg *ContainerConfig) (*image.Image, error) {
-	if cfg.Healthcheck != nil && !(len(cfg.Healthcheck.Test) == 1 && cfg.Healthcheck.Test[0] == "NONE") {
-		return nil, badRequest("nslab: hostd runs no health checks: --health-cmd and the other --health-* options are not supported")
-	}
 	img, err := d.images.Resolve(cfg.Image)
 	if err != nil {
 		return nil, err
@@ -93,9 +70,12 @@ func (d *Daemon) imageConfig(cfg *ContainerConfig) (*image.Image, error) {
 	return img, nil
 }
 
+// defaultShmSize is Docker's /dev/shm size, 64 MiB.
+const defaultShmSize = 64 << 20
+
 // create validates a create request completely, then registers the
 // container and makes its state directory.
-func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
+func (d *Daemon) create(name string, req *createRequest) (_ *Container, err error) {
 	name = strings.TrimPrefix(name, "/")
 	if name != "" && !validName.MatchString(name) {
 		return nil, badRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
@@ -128,6 +108,9 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 	if _, err := parseSignal(cfg.StopSignal, true); err != nil {
 		return nil, err
 	}
+	if _, err := capabilities(&hc); err != nil {
+		return nil, err
+	}
 	var eps map[string]*EndpointSettings
 	if req.NetworkingConfig != nil {
 		eps = req.NetworkingConfig.EndpointsConfig
@@ -156,17 +139,12 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 			}
 			// "default" is the daemon's default network (the CLI sends it).
 			name := netMode(ref).network()
-			if n, err := d.eng.Network(name); err == nil {
+			if n, err := d.ctl.Network(name); err == nil {
 				name = n.Name
 				es.NetworkID = n.ID
 			}
-			if err := checkEndpointConfig(name, es); err != nil {
+			if err := controller.CheckEndpoint(name, endpointConfig(es)); err != nil {
 				return nil, err
-			}
-			if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address != "" {
-				if _, err := parseIPv4(es.IPAMConfig.IPv4Address); err != nil {
-					return nil, err
-				}
 			}
 			networks[name] = es
 		}
@@ -192,6 +170,15 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		c.Config.Hostname = shortID(c.ID)
 	}
 	c.dir = filepath.Join(d.cfg.Root, "containers", c.ID)
+	c.data = filepath.Join(d.cfg.DataRoot, "containers", c.ID)
+	if !hc.Privileged && hc.MaskedPaths == nil {
+		// Docker fills in its defaults at create; inspect shows them.
+		c.HostConfig.MaskedPaths = slices.Clone(rootfs.DefaultMaskedPaths)
+		c.HostConfig.ReadonlyPaths = slices.Clone(rootfs.DefaultReadonlyPaths)
+	}
+	if c.HostConfig.ShmSize == 0 {
+		c.HostConfig.ShmSize = defaultShmSize
+	}
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -209,12 +196,33 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 		return nil, conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, id)
 	}
 	c.Name = name
+	mounts, err := d.mountPoints(&c.Config, &c.HostConfig)
+	if err != nil {
+		return nil, err
+	}
+	// Validate, then act; each step undone when a later one fails.
+	var u undo.Steps
+	defer u.OnError(&err)
+	made, err := d.createVolumes(mounts)
+	if err != nil {
+		return nil, err
+	}
+	u.Add(func() {
+		for _, v := range made {
+			d.volumes.remove(v)
+		}
+	})
+	c.mounts = mounts
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
+	u.Add(func() { os.RemoveAll(c.dir) })
+	if err := c.makeLayer(); err != nil {
+		return nil, err
+	}
+	u.Add(func() { os.RemoveAll(c.data) })
 	st, err := newStreams(c.logPath(), c.Config.Tty)
 	if err != nil {
-		os.RemoveAll(c.dir)
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}
 	c.streams = st

@@ -26,6 +26,12 @@ func badRequest(format string, a ...any) error { return errorf(http.StatusBadReq
 func notFound(format string, a ...any) error   { return errorf(http.StatusNotFound, format, a...) }
 func conflict(format string, a ...any) error   { return errorf(http.StatusConflict, format, a...) }
 
+// withPrefix is err with prefix put before its message, and its status.
+func withPrefix(err error, format string, a ...any) error {
+	code, msg := statusOf(err)
+	return errorf(code, "%s%s", fmt.Sprintf(format, a...), msg)
+}
+
 // errNotModified answers a start of a running or a stop of a stopped
 // container, as Docker does: 304 and no body.
 var errNotModified = &apiError{code: http.StatusNotModified}

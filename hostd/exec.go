@@ -8,14 +8,17 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/rootfs"
+	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netns"
 )
 
 // execInstance is one `docker exec`. Fields after cfg are guarded by
@@ -65,23 +68,23 @@ func (d *Daemon) execByID(id string) (*execInstance, error) {
 // beginExec checks that an exec may start and marks it begun; the API
 // layer calls it before it hijacks the connection, so that refusals are
 // still proper JSON errors.
-func (d *Daemon) beginExec(id string) (*execInstance, int, error) {
+func (d *Daemon) beginExec(id string) (*execInstance, *run, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e, err := d.execByID(id)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	switch {
 	case e.exitCode != nil:
-		return nil, 0, conflict("Error: Exec command %s has already run", e.ID)
+		return nil, nil, conflict("Error: Exec command %s has already run", e.ID)
 	case e.begun:
-		return nil, 0, conflict("Error: Exec command %s is already running", e.ID)
+		return nil, nil, conflict("Error: Exec command %s is already running", e.ID)
 	case e.c.state != stateRunning || e.c.run == nil:
-		return nil, 0, errNotRunning(e.c.ID)
+		return nil, nil, errNotRunning(e.c.ID)
 	}
 	e.begun = true
-	return e, e.c.run.pid, nil
+	return e, e.c.run, nil
 }
 
 // execIO is where an exec's streams go: a hijacked connection, or nowhere
@@ -92,203 +95,154 @@ type execIO struct {
 	out  *muxWriter
 }
 
-// runExec runs an exec inside the container's namespaces with nsenter (a
-// multithreaded Go process cannot setns into a mount namespace) and copies
-// its streams until it exits. The exit code is recorded before the stream
-// closes, because the client asks for it as soon as the stream ends.
-func (d *Daemon) runExec(e *execInstance, pid int, size *[2]uint, io_ *execIO) {
-	finish := func(code int) {
-		d.mu.Lock()
-		e.running = false
-		e.exitCode = &code
-		d.mu.Unlock()
-	}
-	c := e.c
-	env := d.processEnv(c, e.cfg.Tty, e.cfg.Env...)
-	wd := e.cfg.WorkingDir
-	if wd == "" {
-		wd = c.workDir()
-	}
-	path, argv, err := d.resolveCommand(e.cfg.Cmd, env, wd)
+// runExec runs an exec in the container and copies its streams until it
+// exits. The exit code is recorded before the stream closes, because the
+// client asks for it as soon as the stream ends.
+func (d *Daemon) runExec(e *execInstance, r *run, size *[2]uint, io_ *execIO) {
+	attached := io_ != nil
+	in := attached && e.cfg.AttachStdin
+	p, err := d.execProcess(e)
 	if err != nil {
-		d.execFailed(e, io_, err, 127)
+		d.execFailed(e, io_, err)
 		return
 	}
-	if !e.cfg.Privileged && !c.HostConfig.Privileged {
-		path, argv = dropCapabilities(path, argv)
-	}
-	args := []string{"--target", fmt.Sprint(pid), "--net", "--uts", "--mount", "--wd=" + wd, "--", path}
-	if path == busyboxPath && filepath.Base(argv[0]) != "busybox" {
-		// nsenter passes the program path as argv[0]; called as busybox,
-		// busybox takes the applet from its first argument instead.
-		args = append(args, argv...)
-	} else {
-		args = append(args, argv[1:]...)
-	}
-	cmd := exec.Command(d.nsenter, args...)
-	cmd.Env = env
-	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true}
-
-	attached := io_ != nil
-	var closeAfterStart, outputs []*os.File
-	var outStreams []byte
-	var stdin io.WriteCloser
-	var master *os.File
-	cleanup := func() {
-		for _, f := range closeAfterStart {
-			f.Close()
-		}
-		closeAfterStart = nil
-	}
-	if e.cfg.Tty {
-		m, s, err := pty.Open()
-		if err != nil {
-			d.execFailed(e, io_, err, 126)
+	st := &stdio{}
+	if !e.cfg.Tty {
+		if st, err = newPipes(in, attached && e.cfg.AttachStdout, attached && e.cfg.AttachStderr); err != nil {
+			d.execFailed(e, io_, err)
 			return
 		}
-		if size != nil && size[0] > 0 && size[1] > 0 {
-			pty.Setsize(m, &pty.Winsize{Rows: uint16(size[0]), Cols: uint16(size[1])})
-		}
-		master = m
-		outputs = []*os.File{m}
-		outStreams = []byte{streamStdout}
-		closeAfterStart = append(closeAfterStart, s)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
-		cmd.SysProcAttr.Setctty = true
-		if attached && e.cfg.AttachStdin {
-			stdin = m
-		}
-	} else {
-		if attached && e.cfg.AttachStdout {
-			pr, pw, err := os.Pipe()
-			if err != nil {
-				d.execFailed(e, io_, err, 126)
-				return
-			}
-			outputs = append(outputs, pr)
-			outStreams = append(outStreams, streamStdout)
-			closeAfterStart = append(closeAfterStart, pw)
-			cmd.Stdout = pw
-		}
-		if attached && e.cfg.AttachStderr {
-			pr, pw, err := os.Pipe()
-			if err != nil {
-				cleanup()
-				d.execFailed(e, io_, err, 126)
-				return
-			}
-			outputs = append(outputs, pr)
-			outStreams = append(outStreams, streamStderr)
-			closeAfterStart = append(closeAfterStart, pw)
-			cmd.Stderr = pw
-		}
-		if attached && e.cfg.AttachStdin {
-			pr, pw, err := os.Pipe()
-			if err != nil {
-				cleanup()
-				d.execFailed(e, io_, err, 126)
-				return
-			}
-			closeAfterStart = append(closeAfterStart, pr)
-			cmd.Stdin = pr
-			stdin = pw
-		}
 	}
-	proc, err := d.reaper.start(cmd, cmd.Start)
-	cleanup()
+	proc, err := d.execIn(r, p, st, e.cfg.Tty, in, size)
+	st.closeChild()
 	if err != nil {
-		for _, f := range outputs {
-			f.Close()
-		}
-		if stdin != nil && stdin != master {
-			stdin.Close()
-		}
-		d.execFailed(e, io_, err, 126)
+		st.close()
+		d.execFailed(e, io_, err)
 		return
 	}
 	d.mu.Lock()
 	e.running = true
 	e.pid = proc.pid
-	e.pty = master
+	e.pty = st.pty
 	d.mu.Unlock()
 	close(e.started)
-
-	var pumps sync.WaitGroup
-	for i, f := range outputs {
-		stream := outStreams[i]
-		pumps.Add(1)
-		go func() {
-			defer pumps.Done()
-			copyOutput(f, io_, stream)
-		}()
-	}
-	if stdin != nil {
+	var gone atomic.Bool
+	gone.Store(!attached)
+	st.pump(func(stream byte, b []byte) {
+		// A client that went away stops getting output; the process
+		// is still read from, so that it never blocks on a full pipe.
+		if !gone.Load() && io_.out.write(stream, b) != nil {
+			gone.Store(true)
+		}
+	})
+	if st.stdin != nil {
 		go func() {
 			// The client half-closes its side when its input ends; the
 			// process then reads EOF (a tty has no EOF to pass on).
-			io.Copy(stdin, io_.in)
+			io.Copy(st.stdin, io_.in)
 			if !e.cfg.Tty {
-				stdin.Close()
+				st.stdin.Close()
 			}
 		}()
 	}
-	st := <-proc.exit
+	status := <-proc.exit
 	proc.release()
-	drained := make(chan struct{})
-	go func() { pumps.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(2 * time.Second):
-		// A background child still holds the output: stop reading.
-		for _, f := range outputs {
-			f.SetReadDeadline(time.Now())
-		}
-		<-drained
-	}
-	for _, f := range outputs {
-		f.Close()
-	}
-	if stdin != nil && stdin != master {
-		stdin.Close()
-	}
-	finish(exitCode(st))
+	st.drain(2 * time.Second)
+	code := exitCode(status)
+	d.mu.Lock()
+	e.running = false
+	e.exitCode = &code
+	d.mu.Unlock()
 	if io_ != nil {
 		io_.conn.Close()
 	}
 }
 
-// copyOutput copies one output of an exec to its client. When the client
-// is gone it keeps reading, so that the process never blocks on a full pipe.
-func copyOutput(f *os.File, io_ *execIO, stream byte) {
-	buf := make([]byte, 32*1024)
-	alive := io_ != nil
-	for {
-		n, err := f.Read(buf)
-		if n > 0 && alive {
-			if werr := io_.out.write(stream, buf[:n]); werr != nil {
-				alive = false
-			}
-		}
-		if err != nil {
-			return
-		}
+// execProcess is the process an exec runs: its command, the container's
+// environment with the exec's, its working directory and user (the
+// container's unless given) and capabilities (all with --privileged).
+func (d *Daemon) execProcess(e *execInstance) (rootfs.Process, error) {
+	c := e.c
+	p := rootfs.Process{
+		Args: e.cfg.Cmd, Env: d.processEnv(c, e.cfg.Tty, e.cfg.Env...),
+		Cwd: e.cfg.WorkingDir, User: e.cfg.User, GroupAdd: c.HostConfig.GroupAdd,
 	}
+	if p.Cwd == "" {
+		p.Cwd = c.workDir()
+	}
+	if p.User == "" {
+		p.User = c.Config.User
+	}
+	var err error
+	p.Caps, err = capabilities(&c.HostConfig)
+	if e.cfg.Privileged {
+		p.Caps = rootfs.AllCapabilities
+	}
+	return p, err
 }
 
-// execFailed reports an exec that could not start: the message goes into
-// the stream, as dockerd writes it, and the exit code is recorded.
-func (d *Daemon) execFailed(e *execInstance, io_ *execIO, err error, code int) {
-	var nf *notFoundError
-	if errors.As(err, &nf) {
-		err = fmt.Errorf("OCI runtime exec failed: exec failed: container_linux.go:380: starting container process caused: exec: %q: executable file not found in $PATH: unknown", nf.name)
-		code = 127
+// execIn starts p inside the container of r from a throwaway thread that
+// joins the container's mount, PID (for its children), network, UTS and
+// IPC namespaces through its init's pidfd. Joining the mount namespace
+// makes the container's root the thread's root, so the user, the command
+// and a terminal are all found inside it, as in the container; the thread
+// then narrows its bounding set and forks the command as the user. No
+// program of the machine runs in the container.
+func (d *Daemon) execIn(r *run, p rootfs.Process, st *stdio, tty, in bool, size *[2]uint) (*child, error) {
+	var proc *child
+	err := netns.OnThread(func() error {
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return fmt.Errorf("unshare fs: %w", err)
+		}
+		if err := r.proc.setns(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC); err != nil {
+			return fmt.Errorf("join the container: %w", err)
+		}
+		if tty {
+			master, slave, err := pty.Open()
+			if err != nil {
+				return fmt.Errorf("terminal: %w", err)
+			}
+			st.child = [3]*os.File{slave}
+			st.useTerminal(master, in, size)
+		}
+		res, rerr := p.Resolve()
+		if rerr != nil {
+			return rerr
+		}
+		if err := rootfs.NarrowBoundingSet(p.Caps); err != nil {
+			return fmt.Errorf("capabilities: %w", err)
+		}
+		cmd := &exec.Cmd{Path: res.Path, Args: p.Args, Env: res.Env, Dir: p.Cwd}
+		cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Credential: &syscall.Credential{Uid: res.User.UID, Gid: res.User.GID, Groups: res.User.Groups}}
+		if tty {
+			launch.SetStdio(cmd, st.child[0], st.child[0], st.child[0])
+			cmd.SysProcAttr.Setctty = true
+		} else {
+			launch.SetStdio(cmd, st.child[0], st.child[1], st.child[2])
+		}
+		var err error
+		proc, err = d.reaper.start(cmd, cmd.Start)
+		return err
+	})
+	return proc, err
+}
+
+// execFailed reports an exec that could not start, as dockerd 20.10 does:
+// the message goes into the stream and the exit code is 126.
+func (d *Daemon) execFailed(e *execInstance, io_ *execIO, err error) {
+	code := 126
+	err = runcError("exec", err)
+	_, msg := statusOf(err)
+	var se *startError
+	if errors.As(err, &se) {
+		msg = se.msg
 	}
 	d.mu.Lock()
 	e.exitCode = &code
 	d.mu.Unlock()
 	close(e.started)
 	if io_ != nil {
-		io_.out.write(streamStdout, []byte(err.Error()+"\r\n"))
+		io_.out.write(streamStdout, []byte(msg+"\r\n"))
 		io_.conn.Close()
 	}
 }

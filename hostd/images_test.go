@@ -224,7 +224,7 @@ func TestImageConfigMerge(t *testing.T) {
 		t.Errorf("--entrypoint '': %+v", c)
 	}
 	h.wantError("POST", "/v1.41/containers/create", `{"Image":"mine/app:1","Entrypoint":[""]}`, 400, "No command specified")
-	h.wantError("POST", "/v1.41/containers/create", `{"Image":"mine/app:1","Healthcheck":{"Test":["CMD","true"]}}`, 400, "nslab: hostd runs no health checks: --health-cmd and the other --health-* options are not supported")
+	h.wantError("POST", "/v1.41/containers/create", `{"Image":"mine/app:1","Healthcheck":{"Test":["CMD","true"]}}`, 400, "--health-cmd (Config.Healthcheck) is not supported by nslab's hostd; the container was not created")
 	if out := h.mustDocker("ps", "-a", "-q", "--filter", "ancestor=mine/app:1"); strings.Count(out, "\n") != 4 {
 		t.Errorf("ancestor=mine/app:1: %q", out)
 	}

@@ -7,30 +7,20 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nslab/nslab/netimpl"
-	"github.com/nslab/nslab/netimpl/bridge"
-	"github.com/nslab/nslab/netimpl/firewall"
+	"github.com/nslab/nslab/netimpl/controller"
 )
 
-// resolvedLinks are a starting container's --link targets as Docker
-// resolves them on the default bridge: /etc/hosts lines, environment
-// variables and, without ICC, firewall rules.
-type resolvedLinks struct {
-	hosts []hostsEntry
-	env   []string
-	rules []firewall.Link
-	fwOn  bool // rules were written
-}
-
 // resolveLinks reads HostConfig.Links ("name:alias" or "name") against the
-// running containers. A target that does not run fails the start, as in
-// Docker. The result is kept for setupNetwork and netUp.
-func (d *Daemon) resolveLinks(c *Container) error {
-	if len(c.HostConfig.Links) == 0 {
-		return nil
-	}
-	var rl resolvedLinks
+// running containers, as Docker resolves them on the default bridge: the
+// targets' /etc/hosts lines and, without ICC, firewall rules are the
+// controller's to write (the links returned); the environment variables
+// are the container's for as long as it runs. A target that does not run
+// fails the start, as in Docker.
+func (d *Daemon) resolveLinks(c *Container) ([]controller.Link, error) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	c.linkEnv = nil
+	var links []controller.Link
 	for _, l := range c.HostConfig.Links {
 		name, alias, ok := strings.Cut(l, ":")
 		name = strings.TrimPrefix(name, "/")
@@ -40,43 +30,37 @@ func (d *Daemon) resolveLinks(c *Container) error {
 		alias = alias[strings.LastIndex(alias, "/")+1:]
 		child, err := d.lookup(name)
 		if err != nil {
-			d.mu.Unlock()
-			return errorf(http.StatusNotFound, "Could not get container for %s", name)
+			return nil, errorf(http.StatusNotFound, "Could not get container for %s", name)
 		}
 		es := child.networks["bridge"]
-		if child.state != stateRunning || es == nil || es.IPAddress == "" {
-			d.mu.Unlock()
-			return errorf(http.StatusInternalServerError, "Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias)
+		var ip netip.Addr
+		if es != nil {
+			ip, _ = netip.ParseAddr(es.IPAddress)
+		}
+		if child.state != stateRunning || !ip.IsValid() {
+			return nil, errorf(http.StatusInternalServerError, "Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias)
 		}
 		names := []string{alias, child.Config.Hostname}
 		if alias != child.Name {
 			names = append(names, child.Name)
 		}
-		rl.hosts = append(rl.hosts, hostsEntry{IP: es.IPAddress, Names: names})
-		rl.env = append(rl.env, linkEnv(c.Name, alias, es.IPAddress, child)...)
-		if to, err := netip.ParseAddr(es.IPAddress); err == nil {
-			rl.rules = append(rl.rules, firewall.Link{To: to, Ports: exposedPorts(child)})
-		}
+		links = append(links, controller.Link{IP: ip, Names: names, Ports: exposedPorts(child)})
+		c.linkEnv = append(c.linkEnv, linkEnv(c.Name, alias, es.IPAddress, child)...)
 	}
-	d.mu.Unlock()
-	d.svc.mu.Lock()
-	d.svc.init()
-	d.svc.links[c.ID] = rl
-	d.svc.mu.Unlock()
-	return nil
+	return links, nil
 }
 
 // exposedPorts lists a container's exposed ports, sorted as Docker sorts
 // them for link variables (by number, then protocol).
-func exposedPorts(c *Container) []firewall.PortProto {
-	var ps []firewall.PortProto
+func exposedPorts(c *Container) []controller.ExposedPort {
+	var ps []controller.ExposedPort
 	for k := range c.Config.ExposedPorts {
-		proto, lo, hi, err := parsePortKey(k)
+		proto, lo, hi, err := controller.ParsePortKey(k)
 		if err != nil {
 			continue
 		}
 		for p := lo; ; p++ {
-			ps = append(ps, firewall.PortProto{Proto: proto, Port: p})
+			ps = append(ps, controller.ExposedPort{Proto: proto, Port: p})
 			if p == hi {
 				break
 			}
@@ -120,78 +104,10 @@ func linkEnv(parent, alias, ip string, child *Container) []string {
 	return env
 }
 
-// linkHosts are the /etc/hosts lines of c's links.
-func (d *Daemon) linkHosts(c *Container) []hostsEntry {
-	d.svc.mu.Lock()
-	defer d.svc.mu.Unlock()
-	d.svc.init()
-	return d.svc.links[c.ID].hosts
-}
-
 // linkEnv are the link variables of c's running links, which Docker puts
 // after PATH, HOSTNAME and TERM, before the container's own environment.
 func (d *Daemon) linkEnv(c *Container) []string {
-	d.svc.mu.Lock()
-	defer d.svc.mu.Unlock()
-	d.svc.init()
-	return d.svc.links[c.ID].env
-}
-
-// addLinkRules writes the link ACCEPT pairs when the default bridge has
-// enable_icc=false (without them the containers could not talk at all).
-func (d *Daemon) addLinkRules(c *Container, eps []netimpl.Endpoint) error {
-	d.svc.mu.Lock()
-	rl, ok := d.svc.links[c.ID]
-	d.svc.mu.Unlock()
-	if !ok || len(rl.rules) == 0 {
-		return nil
-	}
-	n, err := d.eng.Network("bridge")
-	if err != nil || n.Options[bridge.OptICC] != "false" {
-		return nil
-	}
-	var from netip.Addr
-	for _, ep := range eps {
-		if ep.NetworkID == n.ID && ep.Addr != nil {
-			from, _ = netip.AddrFromSlice(ep.Addr.IP.To4())
-		}
-	}
-	if !from.IsValid() {
-		return nil
-	}
-	var made []firewall.Link
-	for _, r := range rl.rules {
-		if len(r.Ports) == 0 {
-			continue
-		}
-		r.Bridge, r.From = bridgeName(n), from
-		if err := d.firewall.AddLink(r); err != nil {
-			for _, m := range made {
-				d.firewall.RemoveLink(m)
-			}
-			return fmt.Errorf("container %s: link rules: %w", c.Name, err)
-		}
-		made = append(made, r)
-	}
-	rl.rules, rl.fwOn = made, true
-	d.svc.mu.Lock()
-	d.svc.links[c.ID] = rl
-	d.svc.mu.Unlock()
-	return nil
-}
-
-// removeLinkRules drops the rules addLinkRules wrote.
-func (d *Daemon) removeLinkRules(c *Container) {
-	d.svc.mu.Lock()
-	rl := d.svc.links[c.ID]
-	delete(d.svc.links, c.ID)
-	d.svc.mu.Unlock()
-	if !rl.fwOn {
-		return
-	}
-	for _, r := range rl.rules {
-		if err := d.firewall.RemoveLink(r); err != nil {
-			d.log.Printf("container %s: remove link rules: %v", c.Name, err)
-		}
-	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return c.linkEnv
 }

@@ -12,14 +12,15 @@ import (
 	"github.com/nslab/nslab/netns"
 )
 
-// mountTemplate is the mount namespace every container's own is copied
-// from: a private copy of the machine's mount table (so that nothing a
-// container mounts propagates back) without any namespace pin (a pin held
-// by a container's mount namespace would keep another container's network
-// namespace alive after its removal). It is made once, when hostd starts;
-// pins made later in the machine's table never reach it, so a container's
-// namespace costs one small copy instead of a copy of every pin and an
-// unmount of each.
+// mountTemplate is the mount namespace every container's init starts in
+// (its own is a copy) and every private view of a stopped container's
+// files is made from: a private copy of the machine's mount table (so
+// that nothing mounted in a copy propagates back) without any namespace
+// pin (a pin held by a copy would keep another container's network
+// namespace alive). The init mounts the container's root filesystem and
+// pivots into it, detaching the copy of the machine's tree. The template is
+// made once, when hostd starts; pins made later in the machine's table
+// never reach it, so the copy stays small.
 type mountTemplate struct {
 	fd int // the namespace, held open
 }
@@ -39,16 +40,6 @@ func newMountTemplate() (*mountTemplate, error) {
 		}
 		if err := detachNamespacePins("/proc/thread-self/mountinfo"); err != nil {
 			return fmt.Errorf("detach namespace pins: %w", err)
-		}
-		// The pins' files stay behind in the directory, and pins made later
-		// appear as plain files too; iproute2 in a container opens every
-		// entry to name a link's peer namespace and fails on those ("Peer
-		// netns reference is invalid"), dropping links from `ip a`. An empty
-		// /run/netns is what a Docker container sees in its own rootfs.
-		if _, err := os.Stat(netns.RunDir); err == nil {
-			if err := unix.Mount("tmpfs", netns.RunDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=16k"); err != nil {
-				return fmt.Errorf("empty %s: %w", netns.RunDir, err)
-			}
 		}
 		var err error
 		fd, err = unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -70,9 +61,10 @@ func (t *mountTemplate) close() {
 	}
 }
 
-// enter puts the calling thread, which must be a throwaway locked one
-// (netns.OnThread), into a fresh copy of the template.
-func (t *mountTemplate) enter() error {
+// join puts the calling thread, which must be a throwaway locked one
+// (netns.OnThread), into the template: a process it forks with
+// CLONE_NEWNS gets a copy.
+func (t *mountTemplate) join() error {
 	// Joining a mount namespace needs an fs_struct of the thread's own;
 	// Go's threads share the process's.
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
@@ -80,6 +72,15 @@ func (t *mountTemplate) enter() error {
 	}
 	if err := unix.Setns(t.fd, unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("enter mount template: %w", err)
+	}
+	return nil
+}
+
+// enter puts the calling thread, a throwaway locked one, into a fresh
+// copy of the template of its own, where it may mount what it likes.
+func (t *mountTemplate) enter() error {
+	if err := t.join(); err != nil {
+		return err
 	}
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("unshare mount namespace: %w", err)

@@ -23,7 +23,7 @@ import (
 func startMember(t testing.TB, ns, name, addr, cluster, dir string) *etcdtest.Member {
 	t.Helper()
 	return etcdtest.Start(t, ns, "-name", name, "-data-dir", filepath.Join(dir, "data"), "-advertise", addr,
-		"-cluster", cluster, "-loopback", "-log", filepath.Join(dir, "etcd.log"), "-state", "new", "-timeout", "20s")
+		"-cluster", cluster, "-loopback", "-log", filepath.Join(dir, "etcd.log"), "-state", "new", "-timeout", "20s", "-v2")
 }
 
 // overlayHosts is two docker hosts on one segment, each an etcd
@@ -31,7 +31,7 @@ func startMember(t testing.TB, ns, name, addr, cluster, dir string) *etcdtest.Me
 func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	t.Helper()
 	nstest.NeedRoot(t)
-	// Members go last: the daemons' stops revoke their leases.
+	// Members go last: the daemons' stops withdraw their endpoints.
 	t.Cleanup(func() {
 		for _, m := range members {
 			m.Stop()

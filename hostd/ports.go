@@ -1,119 +1,48 @@
 package hostd
 
 import (
-	"net"
-	"net/netip"
+	"fmt"
 	"sort"
 	"strconv"
-	"strings"
-	"sync"
 
-	"github.com/nslab/nslab/netimpl/portmap"
+	"github.com/nslab/nslab/netimpl/controller"
 )
 
-// normalPort writes a port key as Docker does: "80" is "80/tcp".
-func normalPort(p string) string {
-	if !strings.Contains(p, "/") {
-		return p + "/tcp"
+// portRequest is what c asks to publish, as the controller takes it.
+func portRequest(c *Container) controller.PortRequest {
+	r := controller.PortRequest{PublishAll: c.HostConfig.PublishAllPorts, Bindings: map[string][]controller.PortBinding{}}
+	for k := range c.Config.ExposedPorts {
+		r.Exposed = append(r.Exposed, k)
 	}
-	return strings.ToLower(p)
+	for k, bs := range c.HostConfig.PortBindings {
+		// A port bound to nothing is still bound: -P leaves it alone.
+		r.Bindings[k] = make([]controller.PortBinding, len(bs))
+		for i, b := range bs {
+			r.Bindings[k][i] = controller.PortBinding(b)
+		}
+	}
+	return r
 }
 
-// parsePortKey reads "80/tcp" or a range "8000-8001/udp".
-func parsePortKey(k string) (proto string, begin, end uint16, err error) {
-	k = normalPort(k)
-	ports, proto, _ := strings.Cut(k, "/")
-	if proto != "tcp" && proto != "udp" {
-		return "", 0, 0, badRequest("invalid proto: %s", proto)
+// publishedPorts is inspect's NetworkSettings.Ports: every exposed or
+// published container port, with the host ports made for it (nil when
+// only exposed). Empty when the container does not run. Callers hold d.mu.
+func (d *Daemon) publishedPorts(c *Container) map[string][]PortBinding {
+	out := map[string][]PortBinding{}
+	if c.run == nil {
+		return out
 	}
-	begin, end, err = parseRange(ports)
-	if err != nil || begin == 0 {
-		return "", 0, 0, badRequest("invalid containerPort: %s", ports)
+	for p := range c.Config.ExposedPorts {
+		out[controller.NormalPort(p)] = nil
 	}
-	return proto, begin, end, nil
-}
-
-// parseRange reads "80" or "8000-8010"; "" is 0-0.
-func parseRange(s string) (uint16, uint16, error) {
-	if s == "" {
-		return 0, 0, nil
+	for p := range c.HostConfig.PortBindings {
+		out[controller.NormalPort(p)] = nil
 	}
-	a, b, isRange := strings.Cut(s, "-")
-	lo, err := strconv.ParseUint(a, 10, 16)
-	if err != nil {
-		return 0, 0, err
+	for _, p := range d.ctl.PublishedPorts(c.ID) {
+		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
+		out[k] = append(out[k], PortBinding{HostIP: p.HostIP.String(), HostPort: fmt.Sprint(p.HostPort)})
 	}
-	hi := lo
-	if isRange {
-		if hi, err = strconv.ParseUint(b, 10, 16); err != nil || hi < lo {
-			return 0, 0, badRequest("invalid port range: %s", s)
-		}
-	}
-	return uint16(lo), uint16(hi), nil
-}
-
-// portSpecs are the mappings a container asks for, in Docker's order
-// (sorted by port key): PortBindings, and with -P every exposed port not
-// bound explicitly, on an ephemeral host port. Container address is filled
-// in by the caller.
-func portSpecs(c *Container) ([]portmap.Spec, error) {
-	bindings := map[string][]PortBinding{}
-	for k, v := range c.HostConfig.PortBindings {
-		bindings[normalPort(k)] = v
-	}
-	if c.HostConfig.PublishAllPorts {
-		for k := range c.Config.ExposedPorts {
-			if _, ok := bindings[normalPort(k)]; !ok {
-				bindings[normalPort(k)] = []PortBinding{{}}
-			}
-		}
-	}
-	keys := make([]string, 0, len(bindings))
-	for k := range bindings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var specs []portmap.Spec
-	for _, k := range keys {
-		proto, cport, cend, err := parsePortKey(k)
-		if err != nil {
-			return nil, err
-		}
-		for _, b := range bindings[k] {
-			var hip netip.Addr
-			if b.HostIP != "" {
-				if hip, err = netip.ParseAddr(b.HostIP); err != nil {
-					return nil, badRequest("invalid IP address: %s", b.HostIP)
-				}
-			}
-			hlo, hhi, err := parseRange(b.HostPort)
-			if err != nil {
-				return nil, badRequest("invalid hostPort: %s", b.HostPort)
-			}
-			// A container range maps port by port onto an equal host
-			// range; a single container port takes the first free port
-			// of a host range.
-			if cend > cport {
-				for p := cport; ; p++ {
-					s := portmap.Spec{Proto: proto, HostIP: hip, ContainerPort: p}
-					if hlo != 0 {
-						s.HostPort = hlo + (p - cport)
-					}
-					specs = append(specs, s)
-					if p == cend {
-						break
-					}
-				}
-				continue
-			}
-			s := portmap.Spec{Proto: proto, HostIP: hip, HostPort: hlo, ContainerPort: cport}
-			if hhi > hlo {
-				s.HostPortEnd = hhi
-			}
-			specs = append(specs, s)
-		}
-	}
-	return specs, nil
+	return out
 }
 
 // summaryPorts lists inspect's Ports as /containers/json does, which the
@@ -122,7 +51,7 @@ func portSpecs(c *Container) ([]portmap.Spec, error) {
 func summaryPorts(ports map[string][]PortBinding) []SummaryPort {
 	out := []SummaryPort{}
 	for k, bs := range ports {
-		proto, p, _, err := parsePortKey(k)
+		proto, p, _, err := controller.ParsePortKey(k)
 		if err != nil {
 			continue
 		}
@@ -150,45 +79,4 @@ func summaryPorts(ports map[string][]PortBinding) []SummaryPort {
 		return a.PublicPort < b.PublicPort
 	})
 	return out
-}
-
-// withIPv6Twins follows each mapping asked on all addresses with the same
-// request on [::], when proxy says the userland proxy is on and IPv6 can
-// be listened on: dockerd 20.10 (bridge driver's allocatePortsInternal)
-// publishes such a port on both, its proxy relaying [::] to the
-// container's IPv4 address, so that inspect shows 0.0.0.0:80 and :::80.
-// The twin asks for the same host port as the original request, not the
-// one the IPv4 mapping got: an ephemeral one is chosen afresh on [::].
-func withIPv6Twins(specs []portmap.Spec, proxy bool) []portmap.Spec {
-	if !proxy {
-		return specs
-	}
-	out := make([]portmap.Spec, 0, 2*len(specs))
-	for _, s := range specs {
-		out = append(out, s)
-		if !s.HostIP.IsValid() || s.HostIP.IsUnspecified() {
-			t := s
-			t.HostIP = netip.IPv6Unspecified()
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-var (
-	v6Once       sync.Once
-	v6Listenable bool
-)
-
-// ipv6Listenable is libnetwork's netutils.IsV6Listenable: whether [::1]
-// can be listened on in the host's namespace (not with ipv6.disable=1).
-// hostd's main thread, and so this check, is in the virtual host's.
-func ipv6Listenable() bool {
-	v6Once.Do(func() {
-		if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
-			ln.Close()
-			v6Listenable = true
-		}
-	})
-	return v6Listenable
 }

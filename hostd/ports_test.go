@@ -1,35 +1,9 @@
 package hostd
 
 import (
-	"net/netip"
 	"reflect"
 	"testing"
-
-	"github.com/nslab/nslab/netimpl/portmap"
 )
-
-// A port asked on all addresses gets a [::] twin asking for the same host
-// port (an ephemeral one chosen afresh), only with the proxy on; a port on
-// one address gets none.
-func TestWithIPv6Twins(t *testing.T) {
-	lo := netip.MustParseAddr("127.0.0.1")
-	specs := []portmap.Spec{
-		{Proto: "tcp", HostPort: 80, ContainerPort: 80},
-		{Proto: "tcp", HostIP: netip.IPv4Unspecified(), ContainerPort: 81},
-		{Proto: "udp", HostIP: lo, HostPort: 53, ContainerPort: 53},
-	}
-	want := []portmap.Spec{
-		specs[0], {Proto: "tcp", HostIP: netip.IPv6Unspecified(), HostPort: 80, ContainerPort: 80},
-		specs[1], {Proto: "tcp", HostIP: netip.IPv6Unspecified(), ContainerPort: 81},
-		specs[2],
-	}
-	if got := withIPv6Twins(specs, true); !reflect.DeepEqual(got, want) {
-		t.Errorf("with the proxy:\n got %+v\nwant %+v", got, want)
-	}
-	if got := withIPv6Twins(specs, false); !reflect.DeepEqual(got, specs) {
-		t.Errorf("without the proxy: %+v", got)
-	}
-}
 
 // /containers/json lists a published port once per host binding and an
 // exposed one without a public port, sorted, which the CLI prints as

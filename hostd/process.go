@@ -3,255 +3,144 @@ package hostd
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"os/exec"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
-
+	"github.com/nslab/nslab/hostd/rootfs"
+	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/netimpl"
-	"github.com/nslab/nslab/netns"
 )
 
-// spawn starts the container's command as its first process, inside the
-// sandbox's network namespace, a new mount namespace copied from the
-// template (with the container's hosts, resolv.conf and hostname files
-// bound over /etc's) and, except in host mode, a new UTS namespace with the
-// container's hostname. The namespaces are prepared on a throwaway thread,
-// which then forks the command: nothing is re-executed, and Start returns
-// once the command runs (or with why it could not).
-//
-// There is no PID namespace: containers are network-only, and `docker exec`
-// must be able to join a running container with nsenter, which needs no PID
-// namespace; the container's process set is its mount namespace instead.
-func (d *Daemon) spawn(c *Container, ns netSetup, path string, argv, env []string) (*run, error) {
-	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: c.workDir()}
-	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true}
-	hostname := ""
-	if !netMode(c.HostConfig.NetworkMode).isHost() {
-		// Docker's host mode shares the host's UTS namespace; every other
-		// mode gets its own, with the container's hostname.
-		hostname = ns.hostname
+// spawn starts the container's command as runc does: hostd's own binary,
+// re-executed as the container's init (package rootfs), is PID 1 of a new
+// PID namespace, in new mount, IPC and UTS namespaces (forked ahead of
+// time, initpool.go); it joins the sandbox's network namespace (and the
+// host's UTS namespace in host mode), builds the root filesystem while the
+// container's networks are joined, and executes the command once they are
+// (Docker starts the command with its network ready). spawn returns when
+// the command runs, or with why it could not.
+func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, error) {
+	var io *stdio
+	var err error
+	if spec.Tty {
+		io = &stdio{}
+	} else if io, err = newPipes(c.Config.OpenStdin, true, true); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	r := &run{done: make(chan struct{})}
-	var closeAfterStart []*os.File
-	var stdin io.WriteCloser
-	fail := func(err error) (*run, error) {
-		for _, f := range closeAfterStart {
-			f.Close()
+	in, proc, err := d.takeInit()
+	defer func() { go d.fillInits() }()
+	if err == nil {
+		err = d.hand(in, ns, spec, io)
+	}
+	io.closeChild()
+	if err != nil {
+		if in != nil {
+			endInit(in, proc)
 		}
-		for _, f := range r.outputs {
-			f.Close()
-		}
-		if stdin != nil {
-			stdin.Close()
-		}
+		io.close()
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	abort := func(err error) (*run, error) {
+		endInit(in, proc)
+		io.close()
 		return nil, err
 	}
-	if c.Config.Tty {
-		master, slave, err := pty.Open()
+	if spec.Tty {
+		master, err := in.Console()
 		if err != nil {
-			return fail(fmt.Errorf("container %s: pty: %w", c.Name, err))
+			return abort(err)
 		}
-		if sz := c.HostConfig.ConsoleSize; sz[0] > 0 && sz[1] > 0 {
-			pty.Setsize(master, &pty.Winsize{Rows: uint16(sz[0]), Cols: uint16(sz[1])})
-		}
-		r.pty = master
-		r.outputs = []*os.File{master}
-		closeAfterStart = append(closeAfterStart, slave)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-		cmd.SysProcAttr.Setctty = true
-		cmd.SysProcAttr.Ctty = 0
-		if c.Config.OpenStdin {
-			stdin = master
-		}
-	} else {
-		for _, w := range []*io.Writer{&cmd.Stdout, &cmd.Stderr} {
-			pr, pw, err := os.Pipe()
-			if err != nil {
-				return fail(err)
-			}
-			r.outputs = append(r.outputs, pr)
-			closeAfterStart = append(closeAfterStart, pw)
-			*w = pw
-		}
-		if c.Config.OpenStdin {
-			// hostd holds the write end open, so a shell started with -i
-			// waits for input instead of reading EOF.
-			pr, pw, err := os.Pipe()
-			if err != nil {
-				return fail(err)
-			}
-			closeAfterStart = append(closeAfterStart, pr)
-			cmd.Stdin = pr
-			stdin = pw
-		}
+		sz := c.HostConfig.ConsoleSize
+		io.useTerminal(master, c.Config.OpenStdin, &sz)
 	}
-	proc, err := d.launch(cmd, ns, hostname, !c.HostConfig.Privileged)
-	for _, f := range closeAfterStart {
-		f.Close()
+	if err := ns.joined.wait(); err != nil {
+		return abort(err)
 	}
-	closeAfterStart = nil
-	var oe *ociError
-	if errors.As(err, &oe) {
-		return fail(err)
+	if err := in.Run(); err != nil {
+		return abort(err)
 	}
-	if err != nil {
-		return fail(fmt.Errorf("container %s: %w", c.Name, err))
-	}
-	r.proc = proc
-	r.pid = proc.pid
-	// Hold the mount namespace open for as long as the run lasts: the
-	// container's processes are found by its inode, and the kernel gives a
-	// freed namespace's inode number to the next new one, so without the
-	// hold the final kill could hit processes of someone else's namespace.
-	if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", r.pid)); err == nil {
-		var st unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &st); err == nil {
-			r.mntNS, r.mntHold = st.Ino, f
-		} else {
-			f.Close()
-		}
-	}
-	c.streams.beginRun(stdin)
-	if r.pty != nil {
-		r.pumps.Add(1)
-		go d.pump(c, r.pty, streamStdout, &r.pumps)
-	} else {
-		r.pumps.Add(2)
-		go d.pump(c, r.outputs[0], streamStdout, &r.pumps)
-		go d.pump(c, r.outputs[1], streamStderr, &r.pumps)
-	}
+	in.Close()
+	r := &run{proc: proc, pid: proc.pid, io: io, done: make(chan struct{})}
+	// The PID namespace's inode finds the container's processes (docker
+	// top); the running init keeps it from being reused.
+	r.pidNS, _ = nsInode(proc.pid, "pid")
+	c.streams.beginRun(io.stdin)
+	io.pump(c.streams.write)
 	return r, nil
 }
 
-// launch prepares a throwaway thread's namespaces for the container and
-// starts cmd from it (see spawn); with dropCaps the thread's bounding set
-// is narrowed to Docker's default capabilities first. A command that
-// cannot be executed fails with runc's text, which Docker passes on.
-func (d *Daemon) launch(cmd *exec.Cmd, ns netSetup, hostname string, dropCaps bool) (*child, error) {
-	var proc *child
-	err := netns.OnThread(func() error {
-		// The pin is a mount of the machine's table, absent from the
-		// template: open it before entering the copy.
-		netfd, err := unix.Open(ns.sandbox.Key, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open netns %s: %w", ns.sandbox.Key, err)
-		}
-		defer unix.Close(netfd)
-		if err := d.mounts.enter(); err != nil {
-			return err
-		}
-		if hostname != "" {
-			if err := unix.Unshare(unix.CLONE_NEWUTS); err != nil {
-				return fmt.Errorf("unshare uts namespace: %w", err)
-			}
-			if err := unix.Sethostname([]byte(hostname)); err != nil {
-				return fmt.Errorf("sethostname %s: %w", hostname, err)
-			}
-		}
-		for _, m := range []struct{ src, dst string }{
-			{ns.hosts, "/etc/hosts"}, {ns.resolv, "/etc/resolv.conf"}, {ns.hostFile, "/etc/hostname"},
-		} {
-			if m.src == "" {
-				continue
-			}
-			// A missing target is left alone: creating it would create it
-			// on the machine's own filesystem.
-			if _, err := os.Stat(m.dst); err != nil {
-				continue
-			}
-			if err := unix.Mount(m.src, m.dst, "", unix.MS_BIND, ""); err != nil {
-				return fmt.Errorf("bind %s over %s: %w", m.src, m.dst, err)
-			}
-		}
-		if err := unix.Setns(netfd, unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("enter netns %s: %w", ns.sandbox.Key, err)
-		}
-		// Docker starts the command once its network is ready.
-		if err := ns.joined.wait(); err != nil {
-			return err
-		}
-		// Last: the thread needs its capabilities for everything above.
-		if dropCaps {
-			if err := narrowBoundingSet(); err != nil {
-				return err
-			}
-		}
-		proc, err = d.reaper.start(cmd, cmd.Start)
-		var pe *fs.PathError
-		if errors.As(err, &pe) && pe.Op == "fork/exec" {
-			return &ociError{name: cmd.Args[0], err: pe.Err}
-		}
-		return err
-	})
-	return proc, err
-}
-
-// ociError is runc's report of a command it could not execute; Docker
-// answers with its text.
-type ociError struct {
-	name string
-	err  error
-}
-
-func (e *ociError) Error() string {
-	return fmt.Sprintf("OCI runtime create failed: container_linux.go:380: starting container process caused: exec: %q: %v: unknown", e.name, e.err)
-}
-
-// pump copies one output of the container into its streams until EOF (a
-// pipe) or EIO (a pty whose slave side is closed everywhere).
-func (d *Daemon) pump(c *Container, f *os.File, stream byte, wg interface{ Done() }) {
-	defer wg.Done()
-	buf := make([]byte, 32*1024)
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			c.streams.write(stream, buf[:n])
-		}
-		if err != nil {
-			return
-		}
+// hand gives an init its container: the sandbox's network namespace (its
+// pin is a mount of the machine's table, opened here), the host's UTS
+// namespace when the container has no hostname of its own (host mode),
+// the container's stdio and spec.
+func (d *Daemon) hand(in *launch.Init, ns netSetup, spec *rootfs.Spec, io *stdio) error {
+	net, err := os.Open(ns.sandbox.Key)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", ns.sandbox.Key, err)
 	}
+	defer net.Close()
+	c := launch.Container{NetNS: net, Stdin: io.child[0], Stdout: io.child[1], Stderr: io.child[2], Spec: spec}
+	if spec.Hostname == "" {
+		if c.UTS, err = os.Open("/proc/self/ns/uts"); err != nil {
+			return err
+		}
+		defer c.UTS.Close()
+	}
+	return in.Hand(c)
 }
+
+// runcError is Docker's report of a container process that could not
+// start (op "create": the container's command; "exec": an exec), from
+// what its init or exec thread said: runc's words wrapped as containerd
+// and dockerd 20.10 pass them on, the HTTP status and the exit code Docker
+// records (127: not found, 126: not executable; an exec that failed is
+// always 126). A user the image does not know is dockerd's own error, not
+// runc's. Anything but a *rootfs.Error is returned as it is.
+func runcError(op string, err error) error {
+	var re *rootfs.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	e := &startError{status: 500, code: 128, msg: re.Msg}
+	if re.Kind != rootfs.ErrUser {
+		msg := re.Msg
+		if re.Kind == rootfs.ErrMountType {
+			msg += ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type"
+		}
+		prefix := "failed to create shim task: OCI runtime create failed: runc create failed: "
+		if op == "exec" {
+			prefix = "OCI runtime exec failed: exec failed: "
+		}
+		e.msg = prefix + "unable to start container process: " + msg + ": unknown"
+	}
+	if c := re.ExitCode(); c != 0 {
+		e.status, e.code = 400, c
+	}
+	if op == "exec" {
+		e.code = 126
+	}
+	return e
+}
+
+// startError is a process that could not start, as Docker answers it.
+type startError struct {
+	status int
+	code   int
+	msg    string
+}
+
+func (e *startError) Error() string { return e.msg }
 
 // monitor waits for the container's command to exit, then does what the
-// kernel and Docker do: kills what the command left behind, delivers the
-// last output, releases the network, records the exit and wakes waiters.
+// kernel and Docker do: the kernel ends every other process of the PID
+// namespace with its init; hostd delivers the last output, releases the
+// network, records the exit and wakes waiters.
 func (d *Daemon) monitor(c *Container, r *run) {
 	st := <-r.proc.exit
 	code := exitCode(st)
-	if r.mntNS != 0 {
-		if left := killMountNS(r.mntNS); len(left) > 0 {
-			d.log.Printf("container %s: processes survived SIGKILL: %v", c.Name, left)
-		}
-	}
-	drained := make(chan struct{})
-	go func() { r.pumps.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(3 * time.Second):
-		// Something outside the container holds the output open; stop
-		// reading so the container can be declared stopped.
-		for _, f := range r.outputs {
-			f.SetReadDeadline(time.Now())
-		}
-		<-drained
-	}
-	for _, f := range r.outputs {
-		f.Close()
-	}
+	r.io.drain(3 * time.Second)
 	c.streams.endRun()
-	d.mu.Lock()
-	sb := c.sandbox
-	d.mu.Unlock()
-	d.netDown(c)
-	if err := d.eng.DeleteSandbox(sb.ID); err != nil {
-		d.log.Printf("container %s: release network: %v", c.Name, err)
-	}
+	d.stopNetwork(c)
 	d.mu.Lock()
 	c.state = stateExited
 	c.exitCode = code
@@ -264,15 +153,12 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	autoRemove := c.HostConfig.AutoRemove && !c.removed && !d.closing
 	d.mu.Unlock()
 	r.proc.release()
-	if r.mntHold != nil {
-		r.mntHold.Close()
-	}
 	for _, w := range waiters {
 		w <- code
 	}
 	close(r.done)
 	if autoRemove {
-		if err := d.remove(c, false); err != nil {
+		if err := d.remove(c, false, true); err != nil {
 			d.log.Printf("container %s: auto-remove: %v", c.Name, err)
 		}
 	}

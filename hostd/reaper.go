@@ -12,29 +12,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// reaper waits for every child of hostd. hostd is a child subreaper
-// (PR_SET_CHILD_SUBREAPER) because containers run without a PID namespace:
-// the processes a container's command leaves behind are re-parented to the
-// nearest subreaper, and the machine's init may never reap them (it does not
-// on the CI runners), so zombies would pile up. A subreaper must then reap
-// with wait4(-1), which would steal the status os/exec's Cmd.Wait expects; so
-// hostd never calls Cmd.Wait and every child is started through start below.
+// reaper waits for every child of hostd: containers' inits, execs, tools.
+// One SIGCHLD handler reaps them all with wait4(-1) — one goroutine
+// instead of a thread blocked in wait per running container — which would
+// steal the status os/exec's Cmd.Wait expects; so hostd never calls
+// Cmd.Wait and every child is started through start below.
+//
+// hostd is no child subreaper: each container is a PID namespace whose
+// init is the container's command, so what a command or an exec leaves
+// behind is re-parented to that init and ends with it; nothing of a
+// container becomes hostd's.
 //
 // Libraries that run tools with os/exec themselves (go-iptables, under the
 // firewall) need their children's statuses too: around such calls hostd
-// holds the reaper with beginForeign/endForeign, and meanwhile it reaps only the
-// children it registered, each by its pid, leaving every other zombie to
-// whoever waits for it; orphans are collected once the calls are over.
+// holds the reaper with beginForeign/endForeign, and meanwhile it reaps only
+// the children it registered, each by its pid, leaving every other zombie
+// to whoever waits for it.
 type reaper struct {
 	mu           sync.Mutex
 	waiting      map[int]chan unix.WaitStatus
 	foreignCalls int
 }
 
-func newReaper() (*reaper, error) {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("become child subreaper: %w", err)
-	}
+func newReaper() *reaper {
 	r := &reaper{waiting: map[int]chan unix.WaitStatus{}}
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, unix.SIGCHLD)
@@ -43,7 +43,7 @@ func newReaper() (*reaper, error) {
 			r.reap()
 		}
 	}()
-	return r, nil
+	return r
 }
 
 // child is a started process: its pid, a pidfd to signal it without ever
@@ -68,6 +68,18 @@ func (c *child) signal(sig unix.Signal) error {
 		return nil
 	}
 	return err
+}
+
+// setns joins the calling thread to the process's namespaces (a mask of
+// CLONE_NEW* flags) through its pidfd, atomically and without ever meeting
+// a recycled pid.
+func (c *child) setns(flags int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pidfd < 0 {
+		return unix.ESRCH
+	}
+	return unix.Setns(c.pidfd, flags)
 }
 
 // release closes the pidfd; signals after it are no-ops.
@@ -129,7 +141,7 @@ func (r *reaper) output(cmd *exec.Cmd) ([]byte, error) {
 }
 
 // reap collects every child that has exited: those registered by pid, and,
-// unless a foreign exec is under way, any other (orphans).
+// unless a foreign exec is under way, any other.
 func (r *reaper) reap() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -42,7 +42,7 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	h.mustDocker("run", "-itd", "--name", "cm09", "--network", "container:cm08", "alpine")
 	h.mustDocker("run", "-d", "--name", "hm", "--network", "host", "alpine", "sleep", "1000")
 	// A command that leaves an orphan behind, and a detached exec.
-	h.mustDocker("run", "-d", "--name", "orphans", "--network", "none", "alpine", "sh", "-c", "sleep 1001 & sleep 1002")
+	h.mustDocker("run", "-d", "--name", "orphans", "--network", "none", "alpine", "sh", "-c", "sleep 1001 & sleep 1002; true")
 	h.mustDocker("exec", "-d", "cm08", "sleep", "1003")
 	h.mustDocker("create", "--name", "created", "--network", "none", "alpine")
 
@@ -86,7 +86,7 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	if left := pidsIn(namespaces); len(left) > 0 {
 		t.Errorf("processes in container namespaces: %v", left)
 	}
-	for _, f := range []string{h.cfg.Socket, filepath.Join(h.cfg.Root, "hostd.pid"), filepath.Join(h.cfg.Root, "containers"), filepath.Join(h.cfg.Root, "busybox")} {
+	for _, f := range []string{h.cfg.Socket, filepath.Join(h.cfg.Root, "hostd.pid"), filepath.Join(h.cfg.Root, "containers"), filepath.Join(h.cfg.Root, "data", "containers")} {
 		if _, err := os.Stat(f); !os.IsNotExist(err) {
 			t.Errorf("%s left behind: %v", f, err)
 		}

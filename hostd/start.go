@@ -2,7 +2,6 @@ package hostd
 
 import (
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -15,7 +14,7 @@ func (d *Daemon) start(c *Container) error {
 	if err != nil && err != errNotModified && c.HostConfig.AutoRemove {
 		// Docker removes an --rm container whose start failed; the CLI
 		// waits for that removal before it reports the error.
-		if rerr := d.remove(c, true); rerr != nil {
+		if rerr := d.remove(c, true, true); rerr != nil {
 			d.log.Printf("container %s: auto-remove after failed start: %v", c.Name, rerr)
 		}
 	}
@@ -40,29 +39,25 @@ func (d *Daemon) startLocked(c *Container) error {
 	}
 	d.mu.Unlock()
 
-	if err := d.resolveLinks(c); err != nil {
-		return d.startFailed(c, err)
-	}
-	ns, err := d.setupNetwork(c)
+	links, err := d.resolveLinks(c)
 	if err != nil {
-		d.netDown(c)
 		return d.startFailed(c, err)
 	}
-	undo := func() {
-		// The joins may still run: let them end before the sandbox goes.
-		ns.joined.wait()
-		d.netDown(c)
-		if derr := d.eng.DeleteSandbox(ns.sandbox.ID); derr != nil {
-			d.log.Printf("container %s: undo sandbox: %v", c.Name, derr)
-		}
+	if err := d.prepareMounts(c); err != nil {
+		return d.startFailed(c, err)
 	}
-	env := d.processEnv(c, c.Config.Tty)
-	path, argv, err := d.resolveCommand(c.argv(), env, c.workDir())
+	ns, err := d.setupNetwork(c, links)
+	if err != nil {
+		return d.startFailed(c, err)
+	}
+	// The joins may still run: Stop lets them end before the sandbox goes.
+	undo := func() { d.stopNetwork(c) }
+	spec, err := d.containerSpec(c, ns)
 	if err != nil {
 		undo()
 		return d.startFailed(c, err)
 	}
-	r, err := d.spawn(c, ns, path, argv, env)
+	r, err := d.spawn(c, ns, spec)
 	if err != nil {
 		undo()
 		return d.startFailed(c, err)
@@ -84,26 +79,20 @@ func (d *Daemon) startLocked(c *Container) error {
 	return nil
 }
 
-// startFailed records a failed start in State.Error, as Docker does. A
-// command that cannot run is Docker's 400 with exit code 127 (not found)
-// or 126 (not executable); other errors keep their own status.
+// startFailed records a failed start in State.Error and State.ExitCode,
+// as Docker does: the command's exit code when it could not run (127, 126),
+// else 128 unless one is set already.
 func (d *Daemon) startFailed(c *Container, err error) error {
-	msg := err.Error()
-	code := 0
-	if _, status := statusOf(err); status != "" {
-		msg = status
+	err = runcError("create", err)
+	code := 128
+	var se *startError
+	if errors.As(err, &se) {
+		code, err = se.code, errorf(se.status, "%s", se.msg)
 	}
-	low := strings.ToLower(msg)
-	var nf *notFoundError
-	switch {
-	case errors.As(err, &nf) || strings.Contains(low, "executable file not found") || strings.Contains(low, "no such file or directory"):
-		code, err = 127, badRequest("%s", msg)
-	case strings.Contains(low, "permission denied"):
-		code, err = 126, badRequest("%s", msg)
-	}
+	_, msg := statusOf(err)
 	d.mu.Lock()
 	c.errMsg = msg
-	if code != 0 {
+	if c.exitCode == 0 || se != nil {
 		c.exitCode = code
 	}
 	d.mu.Unlock()

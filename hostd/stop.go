@@ -2,6 +2,7 @@ package hostd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -13,18 +14,13 @@ import (
 // SIGKILL.
 const defaultStopTimeout = 10
 
-// signalRun sends sig to the container's command through its pidfd (so a
-// recycled pid is never hit) and, for SIGKILL, to everything in its mount
-// namespace too, as a SIGKILL of a PID namespace's init would.
+// signalRun sends sig to the container's command, PID 1 of its PID
+// namespace, through its pidfd (so a recycled pid is never hit). As in
+// Docker, PID 1 ignores a signal it has no handler for (a SIGTERM to
+// `sleep`), except SIGKILL, which also ends every other process of the
+// namespace.
 func signalRun(r *run, sig unix.Signal) {
-	if err := r.proc.signal(sig); err != nil {
-		return
-	}
-	if sig == unix.SIGKILL && r.mntNS != 0 {
-		for _, pid := range pidsInMountNS(r.mntNS) {
-			unix.Kill(pid, unix.SIGKILL)
-		}
-	}
+	r.proc.signal(sig)
 }
 
 // stop sends the stop signal, waits up to timeout seconds (negative: for
@@ -146,8 +142,9 @@ func (d *Daemon) cancelWait(c *Container, ch <-chan int) {
 }
 
 // remove deletes a container: a running one only with force (SIGKILL
-// first). Its files and log go, and "removed" waiters wake up.
-func (d *Daemon) remove(c *Container, force bool) error {
+// first). Its files, log and writable layer go, with volumes its
+// anonymous volumes (rm -v, --rm), and "removed" waiters wake up.
+func (d *Daemon) remove(c *Container, force, volumes bool) error {
 	c.op.Lock()
 	defer c.op.Unlock()
 	d.mu.Lock()
@@ -181,9 +178,15 @@ func (d *Daemon) remove(c *Container, force bool) error {
 	waiters := append(c.removeWaiters, c.exitWaiters...)
 	c.removeWaiters, c.exitWaiters = nil, nil
 	code := c.exitCode
+	var verr error
+	if volumes {
+		verr = d.removeAnonymousVolumes(c)
+	}
 	d.mu.Unlock()
 	c.streams.close()
-	err := os.RemoveAll(c.dir)
+	// The writable layer goes with the container (its mounts went with its
+	// processes: they lived in its mount namespace only).
+	err := errors.Join(os.RemoveAll(c.dir), os.RemoveAll(c.data), verr)
 	for _, w := range waiters {
 		w <- code
 	}

@@ -11,32 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestHostsFileAsDockerWritesIt(t *testing.T) {
-	got := hostsFile([]hostsEntry{{IP: "10.0.0.9", Names: []string{"db"}}},
-		[]hostsEntry{{IP: "172.17.0.3", Names: []string{"ddc31e8d2c7c"}}})
-	want := "127.0.0.1\tlocalhost\n" +
-		"::1\tlocalhost ip6-localhost ip6-loopback\n" +
-		"fe00::0\tip6-localnet\n" +
-		"ff00::0\tip6-mcastprefix\n" +
-		"ff02::1\tip6-allnodes\n" +
-		"ff02::2\tip6-allrouters\n" +
-		"10.0.0.9\tdb\n" +
-		"172.17.0.3\tddc31e8d2c7c\n"
-	if got != want {
-		t.Fatalf("hosts:\n%s\nwant:\n%s", got, want)
-	}
-}
-
-func TestResolvConf(t *testing.T) {
-	if got := resolvConf([]string{"192.168.8.1"}, []string{"lab"}, []string{"ndots:0"}); got != "search lab\nnameserver 192.168.8.1\noptions ndots:0\n" {
-		t.Fatalf("resolv.conf %q", got)
-	}
-	empty := resolvConf(nil, nil, nil)
-	if strings.Contains(empty, "nameserver") || !strings.HasPrefix(empty, "#") {
-		t.Fatalf("resolv.conf without resolvers must name none: %q", empty)
-	}
-}
-
 func TestFilters(t *testing.T) {
 	for _, s := range []string{`{"name":{"cm0":true}}`, `{"name":["cm0"]}`} {
 		f, err := parseFilters(s, "name")

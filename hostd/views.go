@@ -3,8 +3,11 @@ package hostd
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/nslab/nslab/netimpl"
 )
 
 // humanDuration is go-units' HumanDuration, which `docker ps` shows.
@@ -85,8 +88,8 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 		Platform:       "linux",
 		ExecIDs:        append([]string(nil), c.execIDs...),
 		HostConfig:     &hc,
-		GraphDriver:    GraphDriver{Name: "nslab"},
-		Mounts:         []struct{}{},
+		GraphDriver:    d.graphDriver(c),
+		Mounts:         mountsView(c),
 		Config:         &cfg,
 		NetworkSettings: &NetworkSettings{
 			Ports:    d.publishedPorts(c),
@@ -95,8 +98,12 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 	}
 	if c.run != nil {
 		j.State.Pid = c.run.pid
-		j.NetworkSettings.SandboxID = c.sandbox.ID
-		j.NetworkSettings.SandboxKey = c.sandbox.Key
+		// A container:NAME container has no sandbox of its own in Docker:
+		// both fields are empty.
+		if c.sandbox.Kind != netimpl.SandboxShared {
+			j.NetworkSettings.SandboxID = c.sandbox.ID
+			j.NetworkSettings.SandboxKey = c.sandbox.Key
+		}
 	}
 	// The top-level fields describe the default bridge network only.
 	if b, ok := c.networks["bridge"]; ok {
@@ -121,7 +128,7 @@ func (d *Daemon) summary(c *Container, resolve func(string) (string, bool)) Cont
 		Labels:  c.Config.Labels,
 		State:   c.state,
 		Status:  statusText(c),
-		Mounts:  []struct{}{},
+		Mounts:  mountsView(c),
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
@@ -129,4 +136,31 @@ func (d *Daemon) summary(c *Container, resolve func(string) (string, bool)) Cont
 	s.HostConfig.NetworkMode = c.HostConfig.NetworkMode
 	s.NetworkSettings.Networks = cloneNetworks(c.networks)
 	return s
+}
+
+// mountsView lists the container's mounts as inspect and ps show them:
+// binds, volumes and --mount tmpfs (--tmpfs ones are HostConfig.Tmpfs
+// only, as in Docker). Callers hold d.mu.
+func mountsView(c *Container) []MountPoint {
+	out := []MountPoint{}
+	for _, m := range c.mounts {
+		if m.tmpfsFlag {
+			continue
+		}
+		out = append(out, MountPoint{Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination,
+			Driver: m.Driver, Mode: m.Mode, RW: m.RW, Propagation: m.Propagation})
+	}
+	return out
+}
+
+// graphDriver is inspect's GraphDriver in the shape of Docker's overlay2:
+// the lower directories (the init layer, then the image's, topmost first),
+// the upper and work directories and the mount point of the container's
+// root filesystem.
+func (d *Daemon) graphDriver(c *Container) GraphDriver {
+	lower := d.layers(c)
+	slices.Reverse(lower)
+	return GraphDriver{Name: "nslab", Data: map[string]string{
+		"LowerDir": strings.Join(lower, ":"), "UpperDir": c.upperDir(), "WorkDir": c.workDirFS(), "MergedDir": c.rootDir(),
+	}}
 }

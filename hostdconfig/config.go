@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Config is what the lab tells one hostd about its virtual host. The lab
@@ -28,8 +29,10 @@ type Config struct {
 	Root string `json:"root"`
 	// DataRoot is dockerd's --data-root: what the host keeps on disk and
 	// across a restart of hostd (its images and tags, its containers'
-	// own files). The lab gives each host /var/lib/nslab/labs/<lab>/<host>
-	// (not under /run, which may be a small tmpfs); empty: <Root>/data.
+	// writable layers under containers/<id>/, its volumes under
+	// volumes/<name>/_data). The lab gives each host
+	// /var/lib/nslab/labs/<lab>/<host> (not under /run, which may be a
+	// small tmpfs); empty: <Root>/data.
 	DataRoot string `json:"dataRoot,omitempty"`
 	// ImageStore is the machine's image store, shared by every host of
 	// every lab; empty: hostd's default ($NSLAB_IMAGE_STORE, else
@@ -73,6 +76,36 @@ type Config struct {
 	// host's underlay address that other hosts reach its VXLAN tunnel
 	// endpoint at.
 	ClusterAdvertise string `json:"clusterAdvertise,omitempty"`
+	// Hosts are dockerd's -H besides Socket, where the API is served too:
+	// "unix:///var/run/docker.sock" (the path in hostd's mount namespace,
+	// the virtual host's own /run) and "tcp://IP:PORT" (a listener in the
+	// host's network namespace, plain HTTP as dockerd without --tls).
+	Hosts []string `json:"hosts,omitempty"`
+	// ExecRoot is dockerd's --exec-root in hostd's mount namespace
+	// (/var/run/docker in a virtual host): every container's network
+	// namespace is also pinned at <ExecRoot>/netns/<sandbox key>, and each
+	// overlay network's at <ExecRoot>/netns/1-<network id>, under Docker's
+	// names. Empty: no such pins.
+	ExecRoot string `json:"execRoot,omitempty"`
+}
+
+// ParseDaemonHost checks one of dockerd's -H values that hostd serves:
+// unix://PATH (an absolute path) or tcp://IP:PORT (IPv4, port 1-65535).
+func ParseDaemonHost(s string) (network, address string, err error) {
+	if path, ok := strings.CutPrefix(s, "unix://"); ok {
+		if !filepath.IsAbs(path) || filepath.Clean(path) != path {
+			return "", "", fmt.Errorf("%q: want unix:// and an absolute path, such as unix:///var/run/docker.sock", s)
+		}
+		return "unix", path, nil
+	}
+	if hp, ok := strings.CutPrefix(s, "tcp://"); ok {
+		ap, err := netip.ParseAddrPort(hp)
+		if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
+			return "", "", fmt.Errorf("%q: want tcp://IP:PORT with an IPv4 address and a port, such as tcp://0.0.0.0:2375", s)
+		}
+		return "tcp", ap.String(), nil
+	}
+	return "", "", fmt.Errorf("%q: want unix://PATH or tcp://IP:PORT", s)
 }
 
 // Image is an image of the machine's store with the tags a host gives it.
@@ -130,6 +163,14 @@ func Load(path string) (*Config, error) {
 	case "", "iptables", "nftables":
 	default:
 		return nil, fmt.Errorf("hostd config %s: firewall %q: want iptables or nftables", path, c.Firewall)
+	}
+	for _, h := range c.Hosts {
+		if _, _, err := ParseDaemonHost(h); err != nil {
+			return nil, fmt.Errorf("hostd config %s: hosts: %w", path, err)
+		}
+	}
+	if c.ExecRoot != "" && !filepath.IsAbs(c.ExecRoot) {
+		return nil, fmt.Errorf("hostd config %s: execRoot %q: want an absolute path", path, c.ExecRoot)
 	}
 	c.FillDefaults()
 	return &c, nil

@@ -2,6 +2,7 @@ package hostdconfig
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,25 @@ func TestWriteLoad(t *testing.T) {
 	}
 	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "firewall") {
 		t.Fatalf("firewall pf: %v", err)
+	}
+}
+
+// dockerd's -H values hostd serves: unix with an absolute path, tcp with
+// an IPv4 address and a port; anything else is refused by name.
+func TestParseDaemonHost(t *testing.T) {
+	for s, want := range map[string]string{
+		"unix:///var/run/docker.sock": "unix /var/run/docker.sock",
+		"tcp://0.0.0.0:2375":          "tcp 0.0.0.0:2375",
+		"tcp://192.168.8.148:2375":    "tcp 192.168.8.148:2375",
+	} {
+		n, a, err := ParseDaemonHost(s)
+		if err != nil || n+" "+a != want {
+			t.Errorf("%s: %s %s %v, want %s", s, n, a, err, want)
+		}
+	}
+	for _, s := range []string{"unix://var/run/docker.sock", "tcp://0.0.0.0", "tcp://[::]:2375", "tcp://0.0.0.0:0", "fd://", "ssh://x", "0.0.0.0:2375"} {
+		if _, _, err := ParseDaemonHost(s); err == nil || !strings.Contains(err.Error(), strconv.Quote(s)) {
+			t.Errorf("%s: accepted or not named: %v", s, err)
+		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 func (l *Lab) processes() []procInfo {
 	held := newHeldNamespaces()
 	defer held.close()
-	held.add(l.ID())
+	held.add(l.ID(), l.dir)
 	var out []procInfo
 	for _, p := range scanInside(held.inodes()) {
 		if i, ok := readProcInfo(p); ok {

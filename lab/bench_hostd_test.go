@@ -2,14 +2,12 @@ package lab
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"math"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // realHostd finds nslab-hostd as Up does when $NSLAB_HOSTD_BIN or
@@ -28,6 +26,34 @@ func realHostd(b testing.TB) string {
 	return hostdTestProgram.build(b)
 }
 
+// dockerTopology is n docker hosts on one segment, each with perHost
+// containers in none mode.
+func dockerTopology(n, perHost int) *Topology {
+	topo := plainTopology(n)
+	for i := range topo.Hosts {
+		topo.Hosts[i].Kind = KindDocker
+		for c := 0; c < perHost; c++ {
+			topo.Hosts[i].Containers = append(topo.Hosts[i].Containers, ContainerSpec{
+				Name: fmt.Sprintf("c%d", c), Image: "alpine", Network: "none",
+				Command: []string{"sleep", "infinity"},
+			})
+		}
+	}
+	return topo
+}
+
+// BenchmarkUpDocker measures Up + Down of n docker hosts on one segment,
+// each running hostd and no container, reported per host.
+func BenchmarkUpDocker(b *testing.B) {
+	requireRoot(b)
+	bin := realHostd(b)
+	for _, n := range benchHosts {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			benchUpDown(b, dockerTopology(n, 0), Options{Root: b.TempDir(), Hostd: bin}, nil)
+		})
+	}
+}
+
 // BenchmarkUp measures Up + Down of n docker hosts on one segment, each
 // running hostd with ten containers in none mode, reported per host and per
 // container, with the memory the lab and its daemons hold at their peak.
@@ -37,39 +63,15 @@ func BenchmarkUp(b *testing.B) {
 	const perHost = 10
 	for _, n := range []int{2, 20, 100} {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
-			topo := plainTopology(n)
-			for i := range topo.Hosts {
-				topo.Hosts[i].Kind = KindDocker
-				topo.Hosts[i].Forwarding = true
-				for c := 0; c < perHost; c++ {
-					topo.Hosts[i].Containers = append(topo.Hosts[i].Containers, ContainerSpec{
-						Name: fmt.Sprintf("c%d", c), Image: "alpine", Network: "none",
-						Command: []string{"sleep", "infinity"},
-					})
-				}
-			}
-			root := b.TempDir()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			var up, down time.Duration
 			var hostdMax, hostdSum, anonMax, pssMax float64
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				t0 := time.Now()
-				l, err := Up(ctx, topo, Options{Root: root, Hostd: bin})
-				if err != nil {
-					b.Fatal(err)
-				}
-				up += time.Since(t0)
-				b.StopTimer()
-				// The lab is at its largest now: every hostd and container is up.
-				sum, max := 0.0, 0.0
+			// The lab is at its largest when Up returns: every hostd and
+			// container is up.
+			atPeak := func(l *Lab) {
+				sum := 0.0
 				for _, h := range l.Hosts() {
 					kb := statusKB(h.HostdPID(), "VmRSS")
 					sum += kb
-					if kb > max {
-						max = kb
-					}
+					hostdMax = math.Max(hostdMax, kb)
 					// RSS counts the binary's pages, which every hostd
 					// shares; RssAnon is a hostd's own memory, Pss its
 					// share of the whole.
@@ -77,22 +79,11 @@ func BenchmarkUp(b *testing.B) {
 					pssMax = math.Max(pssMax, procKB(h.HostdPID(), "smaps_rollup", "Pss"))
 				}
 				hostdSum += sum
-				if max > hostdMax {
-					hostdMax = max
-				}
-				b.StartTimer()
-				t1 := time.Now()
-				if err := l.Down(ctx); err != nil {
-					b.Fatal(err)
-				}
-				down += time.Since(t1)
 			}
-			b.StopTimer()
-			per := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-			b.ReportMetric(per/float64(n), "ns/host")
-			b.ReportMetric(per/float64(n*perHost), "ns/container")
-			b.ReportMetric(float64(up.Milliseconds())/float64(b.N), "up-ms")
-			b.ReportMetric(float64(down.Milliseconds())/float64(b.N), "down-ms")
+			up, down := benchUpDown(b, dockerTopology(n, perHost), Options{Root: b.TempDir(), Hostd: bin}, atPeak)
+			b.ReportMetric(float64((up+down).Nanoseconds())/float64(n*perHost), "ns/container")
+			b.ReportMetric(float64(up.Milliseconds()), "up-ms")
+			b.ReportMetric(float64(down.Milliseconds()), "down-ms")
 			b.ReportMetric(hostdMax/1024, "hostd-max-RSS-MiB")
 			b.ReportMetric(hostdSum/float64(b.N)/1024, "hostds-RSS-MiB")
 			b.ReportMetric(anonMax/1024, "hostd-max-RssAnon-MiB")

@@ -6,8 +6,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-
-	"github.com/vishvananda/netlink"
 )
 
 // buildHosts builds every host with a bounded pool of workers. The kernel
@@ -15,7 +13,12 @@ import (
 // in and out of namespaces overlap. The first failure stops the others.
 func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 	n := len(l.hosts)
-	workers := min(o.Parallel, n)
+	workers := min(o.hostWorkers(), n)
+	template, err := newHostTemplate()
+	if err != nil {
+		return err
+	}
+	defer template.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan int)
@@ -32,34 +35,27 @@ func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// One fabric handle per worker: requests on a shared socket
+			// One fabric socket per worker: requests on a shared socket
 			// would queue behind each other.
-			var fh *netlink.Handle
-			defer func() {
-				if fh != nil {
-					fh.Close()
-				}
-			}()
+			var fc *rtnlConn
+			defer func() { fc.Close() }()
 			for i := range jobs {
 				if ctx.Err() != nil {
 					continue
 				}
-				if fh == nil {
+				if fc == nil {
 					var err error
-					if fh, err = enter(f.pin); err != nil {
+					if fc, err = dialRtnl(f.pin); err != nil {
 						fail(fmt.Errorf("fabric: %w", err))
 						continue
 					}
 				}
 				spec := l.topo.Hosts[i]
-				if spec.Kind == KindDocker {
-					// dockerd turns forwarding on itself, and sets the
-					// FORWARD policy to DROP only when it is the one that
-					// does: start it as on a fresh machine. hostd
-					// does the same (hostd/forwarding.go).
-					spec.Forwarding = false
+				if err := buildHost(ctx, fc, f, l.ID(), i, &spec, l.timings); err != nil {
+					fail(err)
+					continue
 				}
-				if err := buildHost(ctx, fh, f, l.ID(), i, &spec); err != nil {
+				if err := l.hosts[i].makeHostNamespaces(template); err != nil {
 					fail(err)
 					continue
 				}

@@ -137,7 +137,6 @@ type dockerdSpec struct {
 	Socket   string
 	Cgroup   string // cgroup parent, /nslab-<lab>-<host>
 	Bridge   netip.Prefix
-	DNS      []netip.Addr
 	IPTables bool
 	// NoICC is --icc=false (the topology's `icc: false`).
 	NoICC bool
@@ -147,6 +146,9 @@ type dockerdSpec struct {
 	// (etcd://IP:2379) and --cluster-advertise (IP:2375) for classic
 	// overlay networks; empty without a cluster store.
 	ClusterStore, ClusterAdvertise string
+	// API are the topology's -H inside the host (/var/run/docker.sock,
+	// tcp://IP:PORT), besides Socket.
+	API []string
 }
 
 func (h *Host) dockerdSpec() (dockerdSpec, error) {
@@ -156,7 +158,6 @@ func (h *Host) dockerdSpec() (dockerdSpec, error) {
 		Socket:   h.socket,
 		Cgroup:   "/" + cgroupPrefix(h.lab.ID()) + h.Name,
 		Bridge:   h.Spec.Bridge,
-		DNS:      h.Spec.DNS,
 		IPTables: true, // Docker 20.10 has no other firewall backend
 		NoICC:    h.Spec.NoICC,
 		// userland_proxy: false in the topology.
@@ -164,6 +165,7 @@ func (h *Host) dockerdSpec() (dockerdSpec, error) {
 		// cluster_store and cluster_advertise of the topology.
 		ClusterStore:     h.Spec.ClusterStore,
 		ClusterAdvertise: h.Spec.ClusterAdvertise,
+		API:              h.Spec.API,
 	}
 	if s.Bridge.IsValid() {
 		if _, err := hostdconfig.ParseBIP(s.Bridge.String()); err != nil {
@@ -178,25 +180,33 @@ func (h *Host) dockerdSpec() (dockerdSpec, error) {
 // them apart from a machine's own Docker (/docker) and from other labs.
 func cgroupPrefix(id string) string { return "nslab-" + id + "-" }
 
+// dataRoot is dockerd's --data-root: in the host's state directory, as the
+// machine's /var/lib/docker is visible (and the machine's) inside a host.
 func (s dockerdSpec) dataRoot() string   { return filepath.Join(s.Dir, "data") }
-func (s dockerdSpec) execRoot() string   { return filepath.Join(s.Dir, "exec") }
 func (s dockerdSpec) pidFile() string    { return filepath.Join(s.Dir, "dockerd.pid") }
 func (s dockerdSpec) configFile() string { return filepath.Join(s.Dir, "daemon.json") }
-func (s dockerdSpec) resolvFile() string { return filepath.Join(s.Dir, "resolv.conf") }
 func (s dockerdSpec) logFile() string    { return filepath.Join(s.Dir, "dockerd.log") }
 
-// args is dockerd's command line.
+// args is dockerd's command line. Its exec root is its default, the host's
+// own /var/run/docker: the sandboxes' pins under netns/ are then where
+// seed 003 finds them, and containerd's sockets under the host's /run
+// (a system containerd's socket is not there to be picked up instead).
 func (s dockerdSpec) args() []string {
 	a := []string{
 		"--data-root", s.dataRoot(),
-		"--exec-root", s.execRoot(),
+		"--exec-root", hostExecRoot,
 		"--pidfile", s.pidFile(),
 		"-H", "unix://" + s.Socket,
+	}
+	for _, h := range s.API {
+		a = append(a, "-H", h)
+	}
+	a = append(a,
 		"--config-file", s.configFile(),
 		"--storage-driver", "vfs",
 		"--cgroup-parent", s.Cgroup,
 		fmt.Sprintf("--iptables=%v", s.IPTables),
-	}
+	)
 	if s.Bridge.IsValid() {
 		a = append(a, "--bip", s.Bridge.String())
 	}
@@ -221,45 +231,6 @@ func (s dockerdSpec) config() ([]byte, error) {
 	}, "", "  ")
 }
 
-// resolvConf is the virtual host's /etc/resolv.conf: the topology's
-// resolvers. dockerd copies it into default-bridge containers and has its
-// embedded DNS forward to it; the machine's own resolver must never appear
-// in the lab. Without resolvers dockerd falls back to 8.8.8.8/8.8.4.4,
-// which nothing in the lab can reach.
-func (s dockerdSpec) resolvConf() string {
-	var b strings.Builder
-	if len(s.DNS) == 0 {
-		b.WriteString("# nslab: no resolver configured for this virtual host; nothing outside the lab is ever queried\n")
-	}
-	for _, a := range s.DNS {
-		fmt.Fprintf(&b, "nameserver %s\n", a)
-	}
-	return b.String()
-}
-
-// dockerdWrapper runs as `sh -c` between unshare and dockerd, in the
-// host's network namespace and fresh UTS and mount namespaces:
-//
-//   - the hostname is the host's: two daemons with one name break serf,
-//     the gossip of classic overlay;
-//   - /run/docker and /run/containerd get private tmpfs: dockerd hard-codes
-//     /run/docker/plugins, containerd its shims' sockets under
-//     /run/containerd/s, and a system containerd's socket there would make
-//     dockerd use it instead of starting its own;
-//   - /etc/resolv.conf is the virtual host's.
-//
-// Every mount dockerd and its containers make (network namespace pins,
-// /dev/shm of each container) stays in this mount namespace and goes away
-// with its last process.
-const dockerdWrapper = `set -e
-hostname "$1"
-mkdir -p /run/docker /run/containerd
-mount -t tmpfs -o mode=0711 nslab-dockerd /run/docker
-mount -t tmpfs -o mode=0711 nslab-dockerd /run/containerd
-mount --bind "$2" /etc/resolv.conf
-shift 2
-exec "$@"`
-
 // dockerdEnv is the environment dockerd gets: its helpers (containerd,
 // runc, docker-proxy, docker-init) are found on PATH, and nothing of the
 // caller's (DOCKER_HOST, proxies) leaks in. TMPDIR is the host's state
@@ -275,10 +246,11 @@ func dockerdEnv(dockerd, tmp string) []string {
 	}
 }
 
-// startDockerd writes the host's daemon files and starts dockerd in the
-// host's network namespace with nsenter (not `ip netns exec`, which
-// remounts /sys and hides the cgroup mounts dockerd needs), in a session
-// of its own.
+// startDockerd writes the host's daemon files and starts dockerd inside
+// the host's namespaces (hostns.go: its hostname, /run, /sys and
+// resolv.conf are the host's), in a session of its own. Its mounts
+// (sandbox pins, each container's /dev/shm) are made in the host's mount
+// namespace and go away with it.
 func (h *Host) startDockerd(dockerd string) error {
 	if len(h.socket) > maxSocketPath {
 		return fmt.Errorf("host %s: socket path %s is %d bytes; a unix socket path has at most %d (use a shorter state root)", h.Name, h.socket, len(h.socket), maxSocketPath)
@@ -297,26 +269,19 @@ func (h *Host) startDockerd(dockerd string) error {
 	if err := os.WriteFile(s.configFile(), cfg, 0o644); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	if err := os.WriteFile(s.resolvFile(), []byte(s.resolvConf()), 0o644); err != nil {
-		return fmt.Errorf("host %s: %w", h.Name, err)
-	}
 	logf, err := os.OpenFile(s.logFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	defer logf.Close()
-	argv := []string{"--net=" + h.NetNS(), "--",
-		"unshare", "--uts", "--mount", "--propagation", "slave", "--",
-		"/bin/sh", "-c", dockerdWrapper, "nslab-dockerd", h.Name, s.resolvFile(), dockerd}
-	cmd := exec.Command("nsenter", append(argv, s.args()...)...)
+	cmd := exec.Command(dockerd, s.args()...)
 	cmd.Dir = "/"
 	cmd.Env = dockerdEnv(dockerd, s.Dir)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	if err := h.Namespaces().Start(cmd); err != nil {
 		return fmt.Errorf("host %s: start dockerd: %w", h.Name, err)
 	}
-	// nsenter, unshare and sh each exec the next: the pid is dockerd's.
 	exited := make(chan struct{})
 	go func() {
 		cmd.Wait()
@@ -342,7 +307,7 @@ func (h *Host) startDockerd(dockerd string) error {
 // listen for the gossip, and joins through one of them.
 func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) error {
 	docker := l.dockerHosts()
-	if err := l.launchDockerds(ctx, dockerd, docker, newProgress(o.Progress, "dockerd", len(docker)), o.Parallel); err != nil {
+	if err := l.launchDockerds(ctx, dockerd, docker, newProgress(o.Progress, "dockerd", len(docker)), o.daemonWorkers()); err != nil {
 		return err
 	}
 	return l.loadDockerdImages(ctx, docker, o)
@@ -443,7 +408,7 @@ func (h *Host) waitGossip(ctx context.Context) error {
 }
 
 // dockerdLog is the host's dockerd.log (dockerdSpec.logFile).
-func (h *Host) dockerdLog() string { return filepath.Join(h.dir, "dockerd.log") }
+func (h *Host) dockerdLog() string { return filepath.Join(h.stateDir(), "dockerd.log") }
 
 // dockerdWait is how waitFor waits for the host's dockerd.
 func (h *Host) dockerdWait(before, to string) daemonWait {

@@ -17,9 +17,10 @@ import (
 	"github.com/nslab/nslab/netns/kernel"
 )
 
-// dockerdTools are the programs of a dockerd runtime that carry a lab's
-// state directory in their arguments: dockerd (--data-root), its
-// containerd (--config) and containerd's shims (-address).
+// dockerdTools are the programs of a dockerd runtime. dockerd carries the
+// lab's state directory in its arguments (--data-root, --pidfile); its
+// containerd and containerd's shims name the host's own /var/run/docker
+// and are found by their namespaces, the host's.
 var dockerdTools = map[string]bool{
 	"dockerd": true, "containerd": true, "containerd-shim": true,
 	"containerd-shim-runc-v1": true, "containerd-shim-runc-v2": true,
@@ -28,9 +29,9 @@ var dockerdTools = map[string]bool{
 // sweepDockerd removes what a lab's dockerds can leave outside the lab's
 // namespaces when they did not stop by themselves (SIGKILL, an owner that
 // died): their processes, the containers in the cgroups under
-// /nslab-<lab>-<host> (their network namespaces are pinned in dockerd's
-// mount namespace, not in /run/netns), those cgroups, and any mount under
-// the lab's state directory. Labs that never ran dockerd have none of it.
+// /nslab-<lab>-<host> (their network namespaces are pinned in the host's
+// mount namespace, not in /run/netns), and those cgroups. Labs that never
+// ran dockerd have none of it.
 func sweepDockerd(ctx context.Context, dir, id string) error {
 	var errs []error
 	prefix := filepath.Clean(dir) + "/"
@@ -47,9 +48,6 @@ func sweepDockerd(ctx context.Context, dir, id string) error {
 		}
 	}
 	if err := removeCgroups(id); err != nil {
-		errs = append(errs, err)
-	}
-	if err := unmountUnder(prefix); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -156,8 +154,11 @@ func removeCgroups(id string) error {
 }
 
 // unmountUnder detaches every mount point under prefix in this mount
-// namespace, deepest first. dockerd's own mounts live in its private mount
-// namespace; this catches what a dockerd started some other way left here.
+// namespace: the hosts' namespace pins with their directory, and whatever
+// a daemon started some other way left here (a daemon in a host mounts in
+// the host's own mount namespace). Outermost first: a lazy unmount takes
+// what is mounted below along, and the kernel's grace period is then
+// waited for once per tree, not once per pin.
 func unmountUnder(prefix string) error {
 	ms, err := kernel.Mounts()
 	if err != nil {
@@ -169,7 +170,7 @@ func unmountUnder(prefix string) error {
 			points = append(points, m.Point)
 		}
 	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) < len(points[j]) })
 	var errs []error
 	for _, p := range points {
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {

@@ -25,10 +25,12 @@ func TestDockerdArgs(t *testing.T) {
 		Host: "node1", Dir: "/run/nslab/abc/node1", Socket: "/run/nslab/abc/node1/docker.sock",
 		Cgroup: "/nslab-abc-node1", Bridge: netip.MustParsePrefix("172.18.0.1/16"), IPTables: true,
 		ClusterStore: "etcd://192.168.8.150:2379", ClusterAdvertise: "192.168.8.150:2375",
+		API: []string{APIUnix, "tcp://0.0.0.0:2375"},
 	}
 	got := strings.Join(s.args(), " ")
-	want := "--data-root /run/nslab/abc/node1/data --exec-root /run/nslab/abc/node1/exec" +
+	want := "--data-root /run/nslab/abc/node1/data --exec-root /var/run/docker" +
 		" --pidfile /run/nslab/abc/node1/dockerd.pid -H unix:///run/nslab/abc/node1/docker.sock" +
+		" -H unix:///var/run/docker.sock -H tcp://0.0.0.0:2375" +
 		" --config-file /run/nslab/abc/node1/daemon.json --storage-driver vfs --cgroup-parent /nslab-abc-node1" +
 		" --iptables=true --bip 172.18.0.1/16" +
 		" --cluster-store etcd://192.168.8.150:2379 --cluster-advertise 192.168.8.150:2375"
@@ -39,11 +41,10 @@ func TestDockerdArgs(t *testing.T) {
 	if got := strings.Join(s.args(), " "); strings.Contains(got, "--bip") || strings.Contains(got, "--cluster") || !strings.Contains(got, "--iptables=false") {
 		t.Errorf("args without bridge, store and iptables: %s", got)
 	}
-	if got := s.resolvConf(); strings.Contains(got, "nameserver") {
+	if got := resolvConf(nil); strings.Contains(got, "nameserver") {
 		t.Errorf("resolv.conf without resolvers names one:\n%s", got)
 	}
-	s.DNS = []netip.Addr{netip.MustParseAddr("192.168.8.1")}
-	if got := s.resolvConf(); got != "nameserver 192.168.8.1\n" {
+	if got := resolvConf([]netip.Addr{netip.MustParseAddr("192.168.8.1")}); got != "nameserver 192.168.8.1\n" {
 		t.Errorf("resolv.conf: %q", got)
 	}
 	var cfg map[string]string
@@ -165,10 +166,10 @@ func dockerdTopology() *Topology {
 		Name:     "refpair",
 		Segments: []Segment{{Name: "lan0", Prefix: netip.MustParsePrefix("192.168.8.0/24")}},
 		Hosts: []HostSpec{
-			{Name: "node1", Kind: KindDocker, Forwarding: true,
+			{Name: "node1", Kind: KindDocker,
 				Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.8.150/24")}},
 				Containers: []ContainerSpec{{Name: "cm01", Image: "alpine", Network: "bridge"}}},
-			{Name: "node2", Kind: KindDocker, Forwarding: true, Bridge: netip.MustParsePrefix("172.18.0.1/16"),
+			{Name: "node2", Kind: KindDocker, Bridge: netip.MustParsePrefix("172.18.0.1/16"),
 				Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.8.148/24")}}},
 		},
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nslab/nslab/netns"
 )
 
 // requireDockerdTempDir checks that the host's containerd writes its
@@ -19,8 +21,10 @@ import (
 // stack dump where TMPDIR points.
 func requireDockerdTempDir(t *testing.T, h *Host) {
 	t.Helper()
+	// dockerd's containerd runs in the host's namespaces.
 	pid := 0
-	for _, p := range toolsOf(h.dir + "/") {
+	ino, _ := netns.Inode(h.NetNS())
+	for _, p := range scanInside(map[uint64]string{ino: h.NetNS()}) {
 		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.pid)); string(bytes.TrimSpace(comm)) == "containerd" {
 			pid = p.pid
 		}

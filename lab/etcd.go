@@ -134,10 +134,11 @@ func (h *Host) startEtcd(bin string) (*etcdMember, error) {
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{readyW} // fd 3
-	// Like hostd: no Pdeathsig (the forking thread dies at once), and a
-	// session of its own so that a terminal's signals do not reach it.
+	// Like hostd: in the host's namespaces, no Pdeathsig (the forking
+	// thread dies at once), and a session of its own so that a terminal's
+	// signals do not reach it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = netns.StartIn(h.NetNS(), cmd)
+	err = h.Namespaces().Start(cmd)
 	readyW.Close()
 	if err != nil {
 		readyR.Close()

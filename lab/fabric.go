@@ -6,20 +6,31 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"
 )
 
 // fabric is the lab's switch room: a namespace holding one bridge per
-// segment, into which every host interface is a veth leg.
+// segment (a chain of them for a segment larger than a bridge), into which
+// every host interface is a veth leg.
 type fabric struct {
-	pin     string
-	bridges map[string]int // segment name -> bridge ifindex
+	pin  string
+	legs map[legKey]int // a host interface -> ifindex of the bridge its leg joins
 }
+
+// legKey names a host interface by position: host index, interface index.
+type legKey struct{ host, iface int }
+
+// bridgePorts is how many ports a Linux bridge takes: port numbers have
+// ten bits (BR_MAX_PORTS, 1024) and 0 is reserved. One more fails with
+// EXFULL ("exchange full"). A variable, so that a test can chain bridges
+// of a few ports.
+var bridgePorts = 1023
 
 // Sysctls every lab namespace gets before its first link. IPv6 is off
 // because the lab's underlay is IPv4: with it on, each new link would send
@@ -39,38 +50,163 @@ var fabricOnly = map[string]string{
 	"net/bridge/bridge-nf-call-arptables": "0",
 }
 
-func newFabric(ctx context.Context, id string, segments []Segment) (*fabric, error) {
-	pin, err := netns.NewNamed(id + "-" + fabricPinName)
+func newFabric(ctx context.Context, id string, t *Topology) (*fabric, error) {
+	pin, ns, err := newNamespace(id+"-"+fabricPinName, noIPv6, fabricOnly)
 	if err != nil {
 		return nil, fmt.Errorf("fabric: %w", err)
 	}
-	f := &fabric{pin: pin, bridges: map[string]int{}}
-	h, err := enter(pin, noIPv6, fabricOnly)
-	if err != nil {
-		return nil, fmt.Errorf("fabric: %w", err)
-	}
-	defer h.Close()
-	for _, s := range segments {
-		// A bridge made over netlink has STP off, so ports forward at once.
-		br := &netlink.Bridge{LinkAttrs: netlink.NewLinkAttrs()}
-		br.Name = s.Name
-		br.Flags = net.FlagUp
-		if err := netns.RetryTransient(ctx, func() error { return h.LinkAdd(br) }); err != nil {
-			return nil, fmt.Errorf("fabric: segment %s: create bridge: %w", s.Name, err)
+	defer ns.Close()
+	f := &fabric{pin: pin, legs: map[legKey]int{}}
+	for si, s := range t.Segments {
+		var legs []legKey
+		for hi, h := range t.Hosts {
+			for ii, i := range h.Interfaces {
+				if i.Segment == s.Name {
+					legs = append(legs, legKey{hi, ii})
+				}
+			}
 		}
-		if br.Index == 0 {
-			return nil, fmt.Errorf("fabric: segment %s: bridge has no index after creation", s.Name)
+		bridges, err := newSegment(ctx, ns.Handle, si, s.Name, len(legs))
+		if err != nil {
+			return nil, fmt.Errorf("fabric: segment %s: %w", s.Name, err)
 		}
-		f.bridges[s.Name] = br.Index
+		for k, leg := range legs {
+			f.legs[leg] = bridges[segmentPort(k, len(bridges))]
+		}
 	}
 	return f, nil
 }
 
-// enter sets sysctls inside the namespace at pin and returns a netlink
-// handle bound to it: one trip into the namespace for both.
-func enter(pin string, sysctls ...map[string]string) (*netlink.Handle, error) {
-	var h *netlink.Handle
-	err := netns.Do(pin, func() error {
+// newSegment makes the bridges of a segment with n legs and returns their
+// ifindexes, the segment's own bridge (named as the segment) first. Up to
+// bridgePorts legs share one bridge. A larger segment gets more bridges in
+// a star, one L2 domain: each further bridge s<segment>b<k> holds
+// bridgePorts-1 legs and an uplink veth (s<segment>u<k> on its side,
+// s<segment>d<k> on the first bridge's). A star has no loop, so no
+// spanning tree is needed, and a frame crosses at most three bridges.
+// Such a segment comes up only on a machine that can broadcast to all of
+// it (fitsMachine: net.core.netdev_max_backlog raised above 1,100).
+func newSegment(ctx context.Context, h *netlink.Handle, si int, name string, n int) ([]int, error) {
+	first, err := newBridge(ctx, h, name)
+	if err != nil {
+		return nil, err
+	}
+	bridges := []int{first}
+	for k := 1; k < chainLength(n); k++ {
+		sub, err := newBridge(ctx, h, fmt.Sprintf("s%db%d", si, k))
+		if err != nil {
+			return nil, err
+		}
+		up := &netlink.Veth{LinkAttrs: netlink.NewLinkAttrs(), PeerName: fmt.Sprintf("s%du%d", si, k)}
+		up.Name = fmt.Sprintf("s%dd%d", si, k)
+		up.Flags = net.FlagUp
+		up.MasterIndex = first
+		if err := netns.RetryTransient(ctx, func() error { return h.LinkAdd(up) }); err != nil {
+			return nil, fmt.Errorf("uplink %s: %w", up.Name, err)
+		}
+		peer, err := h.LinkByName(up.PeerName)
+		if err == nil {
+			err = h.LinkSetMasterByIndex(peer, sub)
+		}
+		if err == nil {
+			err = h.LinkSetUp(peer)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("uplink %s: %w", up.PeerName, err)
+		}
+		bridges = append(bridges, sub)
+	}
+	return bridges, nil
+}
+
+// chainLength is how many bridges a segment of n legs needs: the first
+// bridge gives one port to each further bridge's uplink, and each further
+// one keeps one for it, so k further bridges hold bridgePorts + k ×
+// (bridgePorts-2) legs.
+func chainLength(n int) int {
+	if n <= bridgePorts {
+		return 1
+	}
+	more := (n - bridgePorts + bridgePorts - 3) / (bridgePorts - 2)
+	return 1 + more
+}
+
+// fitsMachine refuses a segment on which this machine would drop part of
+// every broadcast. A bridge hands a broadcast (every ARP request) to all of
+// its ports at once, and each port's veth queues it on the CPU's receive
+// backlog, which the kernel drains only afterwards: it holds
+// net.core.netdev_max_backlog packets (1000 by default, one setting for
+// the whole machine, shared with all its traffic), and what does not fit
+// is dropped — with 1,020 hosts on one segment, pings went unanswered
+// because their ARP requests were. A segment may use 90% of it; more
+// bridges (newSegment) do not help, as their floods land in the same
+// backlog. Like the topology's checks, it comes before anything is made.
+func fitsMachine(t *Topology) error {
+	backlog := netdevBacklog()
+	limit := backlog * 9 / 10
+	legs := map[string]int{}
+	for _, h := range t.Hosts {
+		for _, i := range h.Interfaces {
+			legs[i.Segment]++
+		}
+	}
+	for _, s := range t.Segments {
+		if n := legs[s.Name]; n > limit {
+			return fmt.Errorf("segment %s has %d interfaces; this machine delivers a broadcast to at most %d: every ARP request is queued for all of a segment's interfaces at once on one CPU, whose backlog holds net.core.netdev_max_backlog = %d packets, and the kernel drops what does not fit. Split the segment (hosts on several segments joined by a router), or raise net.core.netdev_max_backlog", s.Name, n, limit, backlog)
+		}
+	}
+	return nil
+}
+
+// netdevBacklog reads net.core.netdev_max_backlog (the kernel's default,
+// 1000, when it cannot).
+func netdevBacklog() int {
+	b, err := os.ReadFile("/proc/sys/net/core/netdev_max_backlog")
+	if err != nil {
+		return 1000
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return 1000
+	}
+	return n
+}
+
+// maxSegmentLegs is the most legs a segment's star holds: every port of
+// the first bridge an uplink.
+func maxSegmentLegs() int { return bridgePorts * (bridgePorts - 1) }
+
+// segmentPort says which of a segment's bridges takes its k-th leg: the
+// first bridge fills the ports its uplinks leave, then each further one in
+// turn.
+func segmentPort(k, bridges int) int {
+	onFirst := bridgePorts - (bridges - 1)
+	if k < onFirst {
+		return 0
+	}
+	return 1 + (k-onFirst)/(bridgePorts-1)
+}
+
+func newBridge(ctx context.Context, h *netlink.Handle, name string) (int, error) {
+	// A bridge made over netlink has STP off, so ports forward at once.
+	br := &netlink.Bridge{LinkAttrs: netlink.NewLinkAttrs()}
+	br.Name = name
+	br.Flags = net.FlagUp
+	if err := netns.RetryTransient(ctx, func() error { return h.LinkAdd(br) }); err != nil {
+		return 0, fmt.Errorf("create bridge %s: %w", name, err)
+	}
+	if br.Index == 0 {
+		return 0, fmt.Errorf("bridge %s has no index after creation", name)
+	}
+	return br.Index, nil
+}
+
+// newNamespace makes a namespace on one throwaway thread — its sysctls
+// written before its first link, its loopback up, a netlink handle bound
+// to it — and pins it at /run/netns/NAME. The caller closes ns (the fd
+// and handle); the pin keeps the namespace.
+func newNamespace(name string, sysctls ...map[string]string) (string, netns.Fresh, error) {
+	ns, err := netns.NewFresh(func() error {
 		for _, m := range sysctls {
 			for k, v := range m {
 				if err := writeSysctl(k, v); err != nil {
@@ -78,16 +214,17 @@ func enter(pin string, sysctls ...map[string]string) (*netlink.Handle, error) {
 				}
 			}
 		}
-		var err error
-		// The socket belongs to the namespace it is opened in, whatever
-		// thread uses it afterwards.
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return fmt.Errorf("netlink handle: %w", err)
-		}
 		return nil
 	})
-	return h, err
+	if err != nil {
+		return "", ns, fmt.Errorf("%s: %w", name, err)
+	}
+	pin, err := netns.NewPins(nil).PinFD(ns.FD, name)
+	if err != nil {
+		ns.Close()
+		return "", ns, err
+	}
+	return pin, ns, nil
 }
 
 // writeSysctl writes /proc/sys/KEY, which shows the calling thread's
@@ -110,92 +247,92 @@ func writeSysctl(key, value string) error {
 func legName(host, iface int) string { return fmt.Sprintf("h%di%d", host, iface) }
 
 // buildHost makes the host's namespace, its interfaces as veth legs from
-// the fabric (fh is a handle bound to the fabric namespace), their
+// the fabric (fc is a route netlink socket in the fabric namespace), their
 // addresses, the routes and the forwarding switch. Nothing passes through
 // the root namespace: each veth is created in the fabric with its peer
 // placed straight into the host.
-func buildHost(ctx context.Context, fh *netlink.Handle, f *fabric, id string, index int, spec *HostSpec) error {
-	pin, err := netns.NewNamed(id + "-" + spec.Name)
-	if err != nil {
-		return fmt.Errorf("host %s: %w", spec.Name, err)
-	}
+func buildHost(ctx context.Context, fc *rtnlConn, f *fabric, id string, index int, spec *HostSpec, tm *timings) error {
+	t0 := time.Now()
 	sysctls := []map[string]string{noIPv6}
 	if spec.Forwarding {
 		sysctls = append(sysctls, map[string]string{"net/ipv4/ip_forward": "1"})
 	}
-	hh, err := enter(pin, sysctls...)
+	_, ns, err := newNamespace(id+"-"+spec.Name, sysctls...)
 	if err != nil {
 		return fmt.Errorf("host %s: %w", spec.Name, err)
 	}
-	defer hh.Close()
-	if len(spec.Interfaces) == 0 {
-		return nil
-	}
-	nsfd, err := unix.Open(pin, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("host %s: open %s: %w", spec.Name, pin, err)
-	}
-	defer unix.Close(nsfd)
-	links := map[string]netlink.Link{}
+	defer ns.Close()
+	tm.since("host: namespace", t0)
+	links := map[string]int{}
 	for j, i := range spec.Interfaces {
-		l, err := addLeg(ctx, fh, hh, nsfd, f.bridges[i.Segment], legName(index, j), i)
+		idx, err := addLeg(ctx, fc, ns, f.legs[legKey{index, j}], legName(index, j), i, tm)
 		if err != nil {
 			return fmt.Errorf("host %s: interface %s: %w", spec.Name, i.Name, err)
 		}
-		links[i.Name] = l
+		links[i.Name] = idx
 	}
+	t0 = time.Now()
 	for _, r := range spec.Routes {
-		if err := addRoute(hh, spec, links, r); err != nil {
+		if err := addRoute(ns.Handle, spec, links, r); err != nil {
 			return fmt.Errorf("host %s: route to %s: %w", spec.Name, r.To, err)
 		}
 	}
+	tm.since("host: routes", t0)
 	return nil
 }
 
-// addLeg creates one veth: the fabric end enslaved to the segment bridge
-// and up, the host end named as the interface, with its MAC and address,
-// and up. It returns the host end.
-func addLeg(ctx context.Context, fh, hh *netlink.Handle, nsfd, bridge int, leg string, i InterfaceSpec) (netlink.Link, error) {
-	v := &netlink.Veth{LinkAttrs: netlink.NewLinkAttrs(), PeerName: i.Name, PeerNamespace: netlink.NsFd(nsfd)}
-	v.Name = leg
-	v.Flags = net.FlagUp
-	v.MasterIndex = bridge
+// addLeg creates one veth in one request — the fabric end enslaved to the
+// segment's bridge and up, the host end named as the interface, with its
+// MAC, in the host — then gives the host end its address and brings it
+// up. It returns the host end's ifindex.
+func addLeg(ctx context.Context, fc *rtnlConn, host netns.Fresh, bridge int, leg string, i InterfaceSpec, tm *timings) (int, error) {
+	t0 := time.Now()
+	v := veth{name: leg, master: bridge, peer: i.Name, peerNS: host.FD}
 	if i.MAC != "" {
 		mac, err := net.ParseMAC(i.MAC)
 		if err != nil {
-			return nil, fmt.Errorf("mac %q: %w", i.MAC, err)
+			return 0, fmt.Errorf("mac %q: %w", i.MAC, err)
 		}
-		v.PeerHardwareAddr = mac
+		v.mac = mac
 	}
-	if err := netns.RetryTransient(ctx, func() error { return fh.LinkAdd(v) }); err != nil {
-		return nil, fmt.Errorf("create veth %s/%s: %w", leg, i.Name, err)
-	}
-	// The host end was created in the host namespace: look it up there
-	// for its index.
-	var l netlink.Link
+	var idx int
 	err := netns.RetryTransient(ctx, func() (err error) {
-		l, err = hh.LinkByName(i.Name)
+		idx, err = fc.addVeth(v)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("find %s in host: %w", i.Name, err)
+		return 0, fmt.Errorf("create veth %s/%s: %w", leg, i.Name, err)
 	}
+	tm.since("host: veth", t0)
+	t0 = time.Now()
+	if idx == 0 {
+		// A kernel that does not echo new links (before 6.3): ask.
+		l, err := host.Handle.LinkByName(i.Name)
+		if err != nil {
+			return 0, fmt.Errorf("find %s in host: %w", i.Name, err)
+		}
+		idx = l.Attrs().Index
+	}
+	link := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: idx, Name: i.Name}}
 	if i.Address.IsValid() {
 		a := &netlink.Addr{IPNet: &net.IPNet{
 			IP:   i.Address.Addr().AsSlice(),
 			Mask: net.CIDRMask(i.Address.Bits(), 32),
 		}}
-		if err := hh.AddrAdd(l, a); err != nil {
-			return nil, fmt.Errorf("address %s: %w", i.Address, err)
+		if err := host.Handle.AddrAdd(link, a); err != nil {
+			return 0, fmt.Errorf("address %s: %w", i.Address, err)
 		}
 	}
-	if err := hh.LinkSetUp(l); err != nil {
-		return nil, fmt.Errorf("set up: %w", err)
+	tm.since("host: address", t0)
+	t0 = time.Now()
+	if err := host.Handle.LinkSetUp(link); err != nil {
+		return 0, fmt.Errorf("set up: %w", err)
 	}
-	return l, nil
+	tm.since("host: link up", t0)
+	return idx, nil
 }
 
-func addRoute(hh *netlink.Handle, spec *HostSpec, links map[string]netlink.Link, r RouteSpec) error {
+func addRoute(hh *netlink.Handle, spec *HostSpec, links map[string]int, r RouteSpec) error {
 	route := &netlink.Route{
 		Dst: &net.IPNet{IP: r.To.Addr().AsSlice(), Mask: net.CIDRMask(r.To.Bits(), 32)},
 		Gw:  r.Via.AsSlice(),
@@ -203,7 +340,7 @@ func addRoute(hh *netlink.Handle, spec *HostSpec, links map[string]netlink.Link,
 	// The interface whose prefix holds the gateway carries the route.
 	for _, i := range spec.Interfaces {
 		if i.Address.IsValid() && i.Address.Masked().Contains(r.Via) {
-			route.LinkIndex = links[i.Name].Attrs().Index
+			route.LinkIndex = links[i.Name]
 			break
 		}
 	}

@@ -26,8 +26,12 @@ type Host struct {
 	// Guarded by lab.mu once the lab is up.
 	pid    int           // hostd
 	exited chan struct{} // closed when hostd, started by this process, exits
+	ready  *os.File      // hostd's ready pipe, until waitReady reads it
 	etcd   *etcdMember   // the etcd member this process started, if any
 }
+
+// LabID returns the id of the host's lab.
+func (h *Host) LabID() string { return h.lab.ID() }
 
 // NetNS returns the host's namespace pin, /run/netns/<id>-<host>.
 func (h *Host) NetNS() string { return netns.Path(h.lab.ID() + "-" + h.Name) }
@@ -44,14 +48,12 @@ func (h *Host) DockerHost() string {
 	return "unix://" + h.socket
 }
 
-// Logs returns the host's daemon and etcd logs that exist: hostd.log or
-// dockerd.log, and etcd.log on the topology's etcd hosts.
+// Logs returns the host's daemon logs that exist: hostd.log or
+// dockerd.log, etcd.log on the topology's etcd hosts, and Open vSwitch's
+// ovsdb-server.log and ovs-vswitchd.log.
 func (h *Host) Logs() []string {
-	if h.dir == "" {
-		return nil
-	}
 	var logs []string
-	for _, p := range []string{h.logPath(), h.dockerdLog(), h.etcdLog()} {
+	for _, p := range []string{h.logPath(), h.dockerdLog(), h.etcdLog(), h.ovsLog("ovsdb-server"), h.ovsLog("ovs-vswitchd")} {
 		if _, err := os.Stat(p); err == nil {
 			logs = append(logs, p)
 		}
@@ -86,35 +88,42 @@ func (h *Host) hostdPID() int {
 }
 
 // Command prepares argv to run inside the host, as if typed there: in its
-// network namespace and, for docker hosts, in hostd's UTS namespace so
-// that `hostname` prints the host's name. The mount namespace stays the
-// machine's, so /run/netns is the same one everybody sees.
+// network, UTS and mount namespaces (see hostns.go), from the host's /, so
+// that `hostname` prints the host's name, `ip netns list` lists the host's
+// own /var/run/netns and `docker` finds the host's daemon at
+// /var/run/docker.sock. The caller's DOCKER_HOST and DOCKER_CONTEXT are
+// left out: they would name a daemon of the machine or of another host.
 func (h *Host) Command(ctx context.Context, argv ...string) *exec.Cmd {
-	args := []string{"--net=" + h.NetNS()}
-	if uts := h.utsNS(); uts != "" {
-		args = append(args, "--uts="+uts)
-	}
-	args = append(args, "--")
+	ns := h.Namespaces()
+	args := []string{"--net=" + ns.Net, "--uts=" + ns.UTS, "--mount=" + ns.Mnt, "--"}
 	args = append(args, argv...)
-	return exec.CommandContext(ctx, "nsenter", args...)
+	cmd := exec.CommandContext(ctx, "nsenter", args...)
+	cmd.Env = HostEnv(os.Environ())
+	return cmd
 }
 
-// utsNS returns hostd's UTS namespace when hostd still runs in this host's
-// network namespace; a reused pid belongs to some other process.
-func (h *Host) utsNS() string {
-	pid := h.HostdPID()
-	if pid <= 0 {
-		return ""
+// HostEnv is env without the variables that point the docker CLI at some
+// daemon (DOCKER_HOST, DOCKER_CONTEXT): inside a host, the CLI's default,
+// /var/run/docker.sock, is the host's own daemon.
+func HostEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "DOCKER_HOST=") && !strings.HasPrefix(kv, "DOCKER_CONTEXT=") {
+			out = append(out, kv)
+		}
 	}
-	proc := "/proc/" + strconv.Itoa(pid) + "/ns/"
-	want, err := netns.Inode(h.NetNS())
-	if err != nil {
-		return ""
+	return out
+}
+
+// Check says whether the host's namespaces are there to be entered.
+func (h *Host) Check() error {
+	ns := h.Namespaces()
+	for _, p := range []string{ns.Net, ns.UTS, ns.Mnt} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
 	}
-	if got, err := netns.Inode(proc + "net"); err != nil || got != want {
-		return ""
-	}
-	return proc + "uts"
+	return nil
 }
 
 // ExecResult is what a command run inside a host printed and how it ended.
@@ -130,8 +139,8 @@ func (h *Host) Exec(ctx context.Context, argv ...string) (ExecResult, error) {
 	if len(argv) == 0 {
 		return ExecResult{}, fmt.Errorf("host %s: exec: no command", h.Name)
 	}
-	if _, err := os.Stat(h.NetNS()); err != nil {
-		return ExecResult{}, fmt.Errorf("host %s: exec %s: %w", h.Name, argv[0], err)
+	if err := h.Check(); err != nil {
+		return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
 	}
 	cmd := h.Command(ctx, argv...)
 	var out, errb bytes.Buffer

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nslab/nslab/hostdconfig"
-	"github.com/nslab/nslab/netns"
 )
 
 // hostdTimeout bounds how long a hostd may take to answer /_ping.
@@ -34,10 +34,13 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 			docker = append(docker, h)
 		}
 	}
-	err := forEach(ctx, docker, o.Parallel, func(_ context.Context, h *Host) error { return h.startHostd(bin, o) })
+	t0 := time.Now()
+	err := forEach(ctx, docker, o.daemonWorkers(), func(_ context.Context, h *Host) error { return h.startHostd(bin, o) })
 	if err != nil {
 		return err
 	}
+	l.timings.since("up: hostd exec", t0)
+	t0 = time.Now()
 	// Record the pids at once: a Down from another process then stops each
 	// hostd with SIGTERM, so that it removes its containers itself.
 	l.mu.Lock()
@@ -51,7 +54,8 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 		return err
 	}
 	p := newProgress(o.Progress, "hostd", len(docker))
-	return forEach(ctx, docker, o.Parallel, func(ctx context.Context, h *Host) error {
+	defer l.timings.since("up: hostd ready (after the last exec)", t0)
+	return forEach(ctx, docker, o.daemonWorkers(), func(ctx context.Context, h *Host) error {
 		if err := h.waitReady(ctx); err != nil {
 			return err
 		}
@@ -61,8 +65,12 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 }
 
 // startHostd writes the host's hostd.json and starts hostd inside the
-// host's network namespace and a new UTS namespace, in its own session so
-// that a terminal's signals do not reach it.
+// host's namespaces (hostns.go), in its own session so that a terminal's
+// signals do not reach it. hostd serves the lab's socket in the state
+// directory and, inside the host, the topology's api: /var/run/docker.sock
+// and TCP. It pins its containers' namespaces under Docker's names in the
+// host's /var/run/docker/netns, and as <lab>-<host>-<container> in the
+// machine's /run/netns, through the machine's mount namespace handed to it.
 func (h *Host) startHostd(bin string, o Options) error {
 	if len(h.socket) > maxSocketPath {
 		return fmt.Errorf("host %s: socket path %s is %d bytes; a unix socket path has at most %d (use a shorter state root)", h.Name, h.socket, len(h.socket), maxSocketPath)
@@ -70,6 +78,69 @@ func (h *Host) startHostd(bin string, o Options) error {
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
+	cfg, err := h.hostdConfig(o)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Write(h.configPath()); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	return h.launchHostd(bin)
+}
+
+func (h *Host) configPath() string { return filepath.Join(h.dir, "hostd.json") }
+
+// launchHostd starts hostd with the host's hostd.json (startHostd wrote
+// it; Reset starts hostd again with the same) inside the host's namespaces
+// (hostns.go), in its own session so that a terminal's signals do not
+// reach it.
+func (h *Host) launchHostd(bin string) error {
+	logf, err := os.OpenFile(h.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	defer logf.Close()
+	// hostd writes "ready" on this pipe once its socket listens (waitReady).
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	// The machine's mount namespace, where hostd makes its /run/netns pins:
+	// /proc/self names this process, whose main thread never switches.
+	machine, err := os.Open("/proc/self/ns/mnt")
+	if err != nil {
+		readyR.Close()
+		readyW.Close()
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	defer machine.Close()
+	cmd := exec.Command(bin, "--config", h.configPath(), "--ready-fd", "3", "--pins-mntns-fd", "4")
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{readyW, machine} // fds 3 and 4
+	// No Pdeathsig: the thread that forks dies at once (Namespaces.Start),
+	// and the lab outlives this process when the CLI hands it to its keeper.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = h.Namespaces().Start(cmd)
+	readyW.Close()
+	if err != nil {
+		readyR.Close()
+		return fmt.Errorf("host %s: start hostd: %w", h.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	h.lab.mu.Lock()
+	h.pid, h.exited, h.ready = cmd.Process.Pid, exited, readyR
+	h.lab.mu.Unlock()
+	return nil
+}
+
+// hostdConfig is what the lab tells the host's hostd: the topology's
+// fields for the host as dockerd's flags would give them.
+func (h *Host) hostdConfig(o Options) (hostdconfig.Config, error) {
 	cfg := hostdconfig.Config{
 		Lab:         h.lab.ID(),
 		Host:        h.Name,
@@ -87,6 +158,8 @@ func (h *Host) startHostd(bin string, o Options) error {
 		// and --cluster-advertise.
 		ClusterStore:     h.Spec.ClusterStore,
 		ClusterAdvertise: h.Spec.ClusterAdvertise,
+		Hosts:            h.Spec.API,
+		ExecRoot:         hostExecRoot,
 	}
 	for _, a := range h.Spec.DNS {
 		cfg.DNS = append(cfg.DNS, a.String())
@@ -95,56 +168,43 @@ func (h *Host) startHostd(bin string, o Options) error {
 		// A topology built in code skips the file's checks: refuse a bad
 		// --bip here rather than in a hostd that fails to start.
 		if _, err := hostdconfig.ParseBIP(h.Spec.Bridge.String()); err != nil {
-			return fmt.Errorf("host %s: bridge: %w", h.Name, err)
+			return cfg, fmt.Errorf("host %s: bridge: %w", h.Name, err)
 		}
 		cfg.DefaultBridge = h.Spec.Bridge.String()
 	}
-	if err := cfg.Write(h.configPath()); err != nil {
-		return fmt.Errorf("host %s: %w", h.Name, err)
-	}
-	return h.launchHostd(bin)
+	return cfg, nil
 }
 
-func (h *Host) configPath() string { return filepath.Join(h.dir, "hostd.json") }
+func (h *Host) logPath() string { return filepath.Join(h.stateDir(), "hostd.log") }
 
-// launchHostd starts hostd with the host's hostd.json (startHostd wrote
-// it) inside the host's network namespace and a new UTS namespace, in its
-// own session so that a terminal's signals do not reach it.
-func (h *Host) launchHostd(bin string) error {
-	logf, err := os.OpenFile(h.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("host %s: %w", h.Name, err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "--config", h.configPath())
-	cmd.Dir = "/"
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// No Pdeathsig: the thread that forks dies at once (netns.StartIn), and
-	// the lab outlives this process when the CLI hands it to its keeper.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS, Setsid: true}
-	if err := netns.StartIn(h.NetNS(), cmd); err != nil {
-		return fmt.Errorf("host %s: start hostd: %w", h.Name, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	h.lab.mu.Lock()
-	h.pid, h.exited = cmd.Process.Pid, exited
-	h.lab.mu.Unlock()
-	return nil
-}
+// hostExecRoot is dockerd's --exec-root inside a host, its default: the
+// host's own /var/run/docker, whose netns/ holds the sandboxes' pins.
+const hostExecRoot = "/var/run/docker"
 
-func (h *Host) logPath() string { return filepath.Join(h.dir, "hostd.log") }
-
-// waitReady polls /_ping on the host's socket until hostd answers, the
-// deadline passes or hostd exits.
+// waitReady waits until hostd says on its ready pipe that its socket
+// listens, the deadline passes or hostd exits (which closes the pipe).
 func (h *Host) waitReady(ctx context.Context) error {
-	return h.waitPing(ctx, daemonWait{
-		daemon: "hostd", log: h.logPath(), timeout: hostdTimeout, every: 20 * time.Millisecond,
-		before: "answering on " + h.socket, to: "answer /_ping on " + h.socket,
-	})
+	h.lab.mu.Lock()
+	r := h.ready
+	h.ready = nil
+	h.lab.mu.Unlock()
+	if r == nil {
+		return fmt.Errorf("host %s: hostd was not started by this process", h.Name)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(ctx, hostdTimeout)
+	defer cancel()
+	// The deadline wakes the read.
+	stop := context.AfterFunc(ctx, func() { r.SetReadDeadline(time.Now()) })
+	defer stop()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	switch {
+	case line == "ready\n":
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("host %s: hostd did not listen on %s in time (%v); last lines of %s:\n%s", h.Name, h.socket, ctx.Err(), h.logPath(), Tail(h.logPath(), 20))
+	}
+	return fmt.Errorf("host %s: hostd exited before listening on %s (ready pipe: %q, %v); last lines of %s:\n%s", h.Name, h.socket, line, err, h.logPath(), Tail(h.logPath(), 20))
 }
 
 // waitPing polls /_ping on the host's socket as w says.
@@ -225,7 +285,7 @@ func (l *Lab) createContainers(ctx context.Context, o Options) error {
 			with = append(with, h)
 		}
 	}
-	return forEach(ctx, with, o.Parallel, func(ctx context.Context, h *Host) error {
+	return forEach(ctx, with, o.daemonWorkers(), func(ctx context.Context, h *Host) error {
 		c, err := dockerClient(h.socket)
 		if err != nil {
 			return err

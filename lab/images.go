@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/nslab/nslab/hostd/image"
 )
@@ -92,7 +93,7 @@ func (l *Lab) loadDockerdImages(ctx context.Context, hosts []*Host, o Options) e
 		return fmt.Errorf("images: %w", err)
 	}
 	archives := l.archives(o)
-	return forEach(ctx, hosts, o.Parallel, func(ctx context.Context, h *Host) error {
+	return forEach(ctx, hosts, o.daemonWorkers(), func(ctx context.Context, h *Host) error {
 		if err := loadImages(ctx, h.socket, bytes.NewReader(def)); err != nil {
 			return fmt.Errorf("host %s: load the default image: %w", h.Name, err)
 		}
@@ -155,12 +156,41 @@ func dataDir(dataRoot, id string) string {
 	return filepath.Join(dataRoot, id)
 }
 
-// ImageUse says which hosts of which labs need which images of the
-// machine store: image ID → "lab/host", from the repositories in the labs'
-// data directories. It looks in DefaultDataRoot and in the data roots of
-// the labs under root ("" for DefaultRoot), so that a lab of another state
-// root keeps its images too.
-func ImageUse(root string) (map[string][]string, error) {
+// storeMarker names, in a lab's data directory, the image store its hosts
+// use: a machine may hold several stores (tests make their own), and a
+// lab's images are kept only in its own.
+const storeMarker = "image-store"
+
+func writeStoreMarker(dataDir, store string) error {
+	abs, err := filepath.Abs(store)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dataDir, storeMarker), []byte(abs+"\n"), 0o644)
+}
+
+// usesStore says whether the lab whose data directory is dataDir uses the
+// image store at store. A data directory without the marker (left behind
+// half made) counts as using it: what it might need is kept.
+func usesStore(dataDir, store string) bool {
+	abs, err := filepath.Abs(store)
+	if err != nil {
+		return true
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, storeMarker))
+	if err != nil {
+		// A lab made before the marker existed used the machine's store.
+		return abs == image.DefaultStore
+	}
+	return strings.TrimSpace(string(b)) == abs
+}
+
+// ImageUse says which hosts of which labs need which images of the image
+// store at store: image ID → "lab/host", from the repositories in the
+// data directories of the labs that use that store. It looks in
+// DefaultDataRoot and in the data roots of the labs under root ("" for
+// DefaultRoot), so that a lab of another state root keeps its images too.
+func ImageUse(root, store string) (map[string][]string, error) {
 	roots := map[string]bool{DefaultDataRoot: true}
 	labs, err := List(root)
 	if err != nil {
@@ -179,6 +209,9 @@ func ImageUse(root string) (map[string][]string, error) {
 		repos, _ := filepath.Glob(filepath.Join(dr, "*", "*", "image", "repositories.json"))
 		for _, p := range repos {
 			host := filepath.Dir(filepath.Dir(p))
+			if !usesStore(filepath.Dir(host), store) {
+				continue
+			}
 			who := filepath.Base(filepath.Dir(host)) + "/" + filepath.Base(host)
 			ids, err := image.ReadRepositoryIDs(p)
 			if err != nil {

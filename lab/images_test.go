@@ -27,7 +27,7 @@ func oneDockerHost(name string) *Topology {
 	return &Topology{
 		Name:     name,
 		Segments: []Segment{{Name: "lan0", Prefix: netip.MustParsePrefix("192.168.99.0/24")}},
-		Hosts: []HostSpec{{Name: "host1", Kind: KindDocker, Forwarding: true,
+		Hosts: []HostSpec{{Name: "host1", Kind: KindDocker,
 			Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.99.101/24")}}}},
 	}
 }
@@ -234,7 +234,7 @@ func TestLabImages(t *testing.T) {
 	_, unusedID := smallArchive(t, dir, "unused", "lab/unused:1")
 	storeDir := filepath.Join(t.TempDir(), "images")
 	topo := oneDockerHost("imgs")
-	topo.Hosts = append(topo.Hosts, HostSpec{Name: "host2", Kind: KindDocker, Forwarding: true,
+	topo.Hosts = append(topo.Hosts, HostSpec{Name: "host2", Kind: KindDocker,
 		Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("192.168.99.102/24")}}})
 	topo.Images = []string{fromTopo}
 	if _, err := Up(context.Background(), topo, Options{Root: t.TempDir(), Images: []string{filepath.Join(dir, "none.tar")}}); err == nil || !strings.Contains(err.Error(), "none.tar: want a `docker save` archive") {
@@ -261,7 +261,7 @@ func TestLabImages(t *testing.T) {
 	if err := loadArchiveFile(store, filepath.Join(dir, "unused.tar"), func(image.Loaded) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	use, err := ImageUse(l.root)
+	use, err := ImageUse(l.root, storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,8 +36,11 @@ type Options struct {
 	Hostd string
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
-	// Parallel bounds how many hosts are built at once; default
-	// runtime.NumCPU()*4.
+	// Parallel bounds how many hosts are built at once, and how many
+	// daemons are started and given their containers at once. Default:
+	// runtime.NumCPU() hosts (the kernel builds a host's links under its
+	// rtnl lock, one for the whole machine: more builders than CPUs spin
+	// on it), runtime.NumCPU()*4 daemons (which mostly wait).
 	Parallel int
 	// Runtime is the daemon of the docker hosts: RuntimeHostd (default)
 	// or RuntimeDockerd, a real dockerd 20.10 (see dockerd.go).
@@ -67,6 +70,10 @@ type Options struct {
 	// put the lab back to it. Reading it costs a few milliseconds per
 	// host: benchmarks of up go without.
 	Resettable bool
+
+	// timings, when set, adds up the time of each step (the benchmarks'
+	// breakdown).
+	timings *timings
 }
 
 // Lab is a running lab.
@@ -83,6 +90,10 @@ type Lab struct {
 	images []hostdconfig.Image
 	// base is the state Reset returns to (Options.Resettable).
 	base *baseline
+	// ovs is Open vSwitch, found by Up when a host asks for it.
+	ovs ovsPrograms
+
+	timings *timings // nil outside the benchmarks' breakdown
 }
 
 // ID returns the lab id, the prefix of every name the lab makes.
@@ -137,6 +148,9 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab: images: %s: want a `docker save` archive: %w", a, err)
 		}
 	}
+	if err := fitsMachine(topo); err != nil {
+		return nil, err
+	}
 	o = o.withDefaults()
 	bin := ""
 	if topo.hasDocker() {
@@ -158,6 +172,13 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 			return nil, err
 		}
 	}
+	var ovs ovsPrograms
+	if topo.hasOVS() {
+		if ovs, err = FindOVS(); err != nil {
+			return nil, err
+		}
+	}
+	t0 := time.Now()
 	l, err := create(topo, o, etcdBin)
 	if err != nil {
 		return nil, err
@@ -168,6 +189,8 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	case RuntimeHostd:
 		l.state.Hostd = bin
 	}
+	o.timings.since("up: state directory", t0)
+	l.ovs = ovs
 	if err := l.build(ctx, o, bin); err != nil {
 		// A fresh context: the caller's may be what ran out.
 		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -193,9 +216,6 @@ func (o Options) withDefaults() Options {
 	if o.Root == "" {
 		o.Root = DefaultRoot
 	}
-	if o.Parallel <= 0 {
-		o.Parallel = runtime.NumCPU() * 4
-	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -209,6 +229,23 @@ func (o Options) withDefaults() Options {
 		o.DataRoot = DefaultDataRoot
 	}
 	return o
+}
+
+// hostWorkers is how many hosts are built at once.
+func (o Options) hostWorkers() int {
+	if o.Parallel > 0 {
+		return o.Parallel
+	}
+	return runtime.NumCPU()
+}
+
+// daemonWorkers is how many daemons are started, waited for or given their
+// containers at once.
+func (o Options) daemonWorkers() int {
+	if o.Parallel > 0 {
+		return o.Parallel
+	}
+	return runtime.NumCPU() * 4
 }
 
 // create reserves the lab id and writes lab.json before anything else
@@ -236,9 +273,10 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 	}
 	start, _ := procStart(os.Getpid())
 	l := &Lab{
-		root: o.Root,
-		dir:  filepath.Join(o.Root, id),
-		topo: topo,
+		root:    o.Root,
+		dir:     filepath.Join(o.Root, id),
+		topo:    topo,
+		timings: o.timings,
 		state: &labState{
 			ID: id, Name: topo.Name, File: topo.File, Topology: topo,
 			Owner: os.Getpid(), OwnerStart: start,
@@ -247,9 +285,13 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 			DataDir: dataDir(o.DataRoot, id),
 		},
 	}
-	if err := writeState(l.dir, l.state); err != nil {
+	err := writeState(l.dir, l.state)
+	if err == nil {
+		err = writeStoreMarker(l.state.DataDir, o.ImageStore)
+	}
+	if err != nil {
 		os.RemoveAll(l.dir)
-		os.Remove(l.state.DataDir)
+		os.RemoveAll(l.state.DataDir)
 		return nil, fmt.Errorf("lab %s: %w", id, err)
 	}
 	l.makeHosts()
@@ -308,16 +350,27 @@ func (l *Lab) makeHosts() {
 // topology's containers.
 func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 	t0 := time.Now()
-	f, err := newFabric(ctx, l.ID(), l.topo.Segments)
+	if err := l.makeNSDir(); err != nil {
+		return err
+	}
+	f, err := newFabric(ctx, l.ID(), l.topo)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(o.Progress, "fabric: %d segments\n", len(l.topo.Segments))
+	l.timings.since("up: fabric", t0)
+	t1 := time.Now()
 	if err := l.buildHosts(ctx, f, o); err != nil {
 		return err
 	}
+	l.timings.since("up: hosts", t1)
 	if err := l.applyImpairments(ctx); err != nil {
 		return err
+	}
+	if l.topo.hasOVS() {
+		if err := l.startOVSAll(ctx, l.ovs, o); err != nil {
+			return err
+		}
 	}
 	// The cluster store answers before any daemon pointed at it starts.
 	if l.state.EtcdBinary != "" {
@@ -344,9 +397,11 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 		if err := start(ctx, bin, o); err != nil {
 			return err
 		}
+		t2 := time.Now()
 		if err := l.createContainers(ctx, o); err != nil {
 			return err
 		}
+		l.timings.since("up: containers", t2)
 	}
 	if o.Resettable {
 		if err := l.takeBaseline(ctx); err != nil {
@@ -408,7 +463,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		// remove (a daemon that hangs or is gone), teardown kills.
 		l.removeContainers(ctx)
 	}
-	return teardown(ctx, l.dir, l.state.DataDir, l.ID(), pids)
+	return teardown(ctx, l.dir, l.state.DataDir, l.ID(), pids, l.Runtime() == RuntimeDockerd, l.timings)
 }
 
 // Runtime returns the daemon the lab's docker hosts run: RuntimeHostd or

@@ -402,7 +402,7 @@ func TestGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer teardown(ctx, startingDir, "", starting, nil)
+	defer teardown(ctx, startingDir, "", starting, nil, true, nil)
 
 	removed, err := GC(ctx, root)
 	if err != nil {
@@ -441,13 +441,14 @@ func TestGC(t *testing.T) {
 
 func withDocker(topo *Topology) *Topology {
 	topo.Hosts = append(topo.Hosts, HostSpec{
-		Name: "d1", Kind: KindDocker, Forwarding: true,
+		Name: "d1", Kind: KindDocker,
 		Interfaces: []InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("10.99.9.1/16")}},
 	})
 	return topo
 }
 
-// A hostd that never answers makes Up fail and leaves nothing behind.
+// A hostd that never says it listens makes Up fail and leaves nothing
+// behind.
 func TestUpFailingHalfway(t *testing.T) {
 	requireRoot(t)
 	before := rootSnapshot(t)
@@ -456,8 +457,8 @@ func TestUpFailingHalfway(t *testing.T) {
 		name, binary, want string
 		timeout            time.Duration
 	}{
-		{"hostd exits", "/bin/false", "hostd exited before answering", time.Minute},
-		{"hostd hangs", filepath.Join(root, "hang.sh"), "did not answer /_ping", 2 * time.Second},
+		{"hostd exits", "/bin/false", "hostd exited before listening", time.Minute},
+		{"hostd hangs", filepath.Join(root, "hang.sh"), "hostd did not listen on", 2 * time.Second},
 	}
 	if err := os.WriteFile(cases[1].binary, []byte("#!/bin/sh\necho hanging\nexec sleep 60\n"), 0o755); err != nil {
 		t.Fatal(err)

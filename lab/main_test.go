@@ -54,11 +54,14 @@ func TestMain(m *testing.M) {
 }
 
 // fakeHostd keeps the contract of COMMON.md: hostname = Config.Host, pid
-// file, /_ping on Config.Socket, exit 0 on SIGTERM. It records every
+// file, /_ping on Config.Socket, "ready" on --ready-fd once it listens,
+// exit 0 on SIGTERM. It records every
 // Engine API request it gets in <root>/requests.jsonl.
 func fakeHostd(args []string) int {
 	fs := flag.NewFlagSet("hostd", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "")
+	readyFD := fs.Int("ready-fd", -1, "")
+	fs.Int("pins-mntns-fd", -1, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -118,6 +121,11 @@ func fakeHostd(args []string) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
 	go http.Serve(ln, mux)
+	if *readyFD >= 0 {
+		ready := os.NewFile(uintptr(*readyFD), "ready")
+		ready.WriteString("ready\n")
+		ready.Close()
+	}
 	<-sigs
 	ln.Close()
 	return 0
@@ -181,7 +189,7 @@ func requireGone(t testing.TB, id, dir string) {
 	if pins, _ := labPins(id); len(pins) > 0 {
 		t.Errorf("pins left: %v", pins)
 	}
-	if m := mountsUnder(t, netns.Path(id+"-")); len(m) > 0 {
+	if m := append(mountsUnder(t, netns.Path(id+"-")), mountsUnder(t, dir+"/")...); len(m) > 0 {
 		t.Errorf("mounts left for %s: %v", id, m)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {

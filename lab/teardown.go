@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nslab/nslab/netns"
 )
 
@@ -25,13 +27,17 @@ const (
 // teardown removes lab id: it stops each hostd (pids, by host) with
 // SIGTERM and then SIGKILL, kills every process still in one of the lab's
 // namespaces, unpins every namespace under the lab's prefix and removes the
-// state directory and the data directory (data; "" for none). It needs nothing but what is on disk and in /proc, so a
-// fresh process (Open + Down, GC) can run it, and it can be repeated.
-func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]int) error {
+// state directory and the data directory (data; "" for none). It needs
+// nothing but what is on disk and in /proc, so a fresh process (Open +
+// Down, GC) can run it, and it can be repeated.
+// dockerd says whether real dockerds may have run (a lab of that runtime,
+// or one whose runtime is unknown): their leftovers are swept too.
+func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]int, dockerd bool, tm *timings) error {
+	t0 := time.Now()
 	var errs []error
 	held := newHeldNamespaces()
 	defer held.close()
-	held.add(id)
+	held.add(id, dir)
 	inodes := held.inodes()
 
 	// hostd first and gently: on SIGTERM it removes its own containers. A
@@ -48,12 +54,16 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	for _, p := range waitGone(ctx, stopping, hostdGrace) {
 		syscall.Kill(p.pid, syscall.SIGKILL)
 	}
+	tm.since("down: hostd SIGTERM until exit", t0)
+	t0 = time.Now()
 
 	// Then whatever is left in the lab's namespaces: containers whose hostd
-	// died without cleaning up, shells from exec, a student's sleep loop.
-	// hostd may have pinned namespaces meanwhile, so look again.
+	// died without cleaning up, shells from exec, a student's sleep loop,
+	// a daemon's helpers (containerd and its shims live in the host's
+	// namespaces). hostd may have pinned namespaces meanwhile, so look
+	// again.
 	for round := 0; round < 5; round++ {
-		held.add(id)
+		held.add(id, dir)
 		inodes = held.inodes()
 		victims := scanInside(inodes)
 		if len(victims) == 0 {
@@ -67,21 +77,39 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 		}
 	}
 
-	// dockerd's containers live in namespaces pinned only inside its own
-	// mount namespace, and in cgroups of their own.
-	if err := sweepDockerd(ctx, dir, id); err != nil {
+	tm.since("down: kill what is left", t0)
+	t0 = time.Now()
+	// dockerd's containers live in namespaces pinned only inside the
+	// host's mount namespace, and in cgroups of their own: finding them
+	// takes a read of every process's command line, which only a lab that
+	// may have run dockerd needs.
+	if dockerd {
+		if err := sweepDockerd(ctx, dir, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	tm.since("down: sweep dockerd", t0)
+	t0 = time.Now()
+	// The hosts' UTS and mount namespace pins go with the network ones:
+	// with its last pin and process gone, a host's mount namespace and all
+	// that was mounted in it (its /run, its daemon's pins, its containers'
+	// root filesystems) go away, before their directories do. Then the
+	// pins' private directory.
+	if err := unpinAll(id, dir); err != nil {
 		errs = append(errs, err)
 	}
-
-	if err := unpinAll(id); err != nil {
+	if err := unmountUnder(filepath.Clean(dir) + "/"); err != nil {
 		errs = append(errs, err)
 	}
+	tm.since("down: unpin namespaces", t0)
+	t0 = time.Now()
 	if err := removeDataDir(data); err != nil {
 		errs = append(errs, fmt.Errorf("lab %s: %w", id, err))
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Errorf("lab %s: remove state: %w", id, err))
 	}
+	tm.since("down: remove state", t0)
 	return errors.Join(errs...)
 }
 
@@ -97,23 +125,29 @@ func (p proc) alive() bool {
 }
 
 // inside reports whether pid (never this process) lives in one of the
-// namespaces.
+// namespaces: its network, UTS or mount namespace is one of them. The
+// namespaces are looked at first: a stat each, where the start time costs
+// a read and a parse of /proc/PID/stat, and a scan of the machine's
+// processes asks it of every one.
 func inside(pid int, inodes map[uint64]string) (proc, bool) {
 	if pid <= 1 || pid == os.Getpid() {
 		return proc{}, false
 	}
-	start, ok := procStart(pid)
-	if !ok {
-		return proc{}, false
+	for _, kind := range []string{"net", "uts", "mnt"} {
+		ino, err := netns.Inode("/proc/" + strconv.Itoa(pid) + "/ns/" + kind)
+		if err != nil {
+			return proc{}, false
+		}
+		if _, ok := inodes[ino]; !ok {
+			continue
+		}
+		start, ok := procStart(pid)
+		if !ok {
+			return proc{}, false
+		}
+		return proc{pid: pid, start: start}, true
 	}
-	ino, err := netns.Inode("/proc/" + strconv.Itoa(pid) + "/ns/net")
-	if err != nil {
-		return proc{}, false
-	}
-	if _, ok := inodes[ino]; !ok {
-		return proc{}, false
-	}
-	return proc{pid: pid, start: start}, true
+	return proc{}, false
 }
 
 // scanInside lists every process whose network namespace is one of inodes.
@@ -139,30 +173,109 @@ func scanInside(inodes map[uint64]string) []proc {
 }
 
 // waitGone waits until every process has exited (or become a zombie) or
-// the grace period ends, and returns those still running.
+// the grace period ends, and returns those still running. The kernel says
+// when: a pidfd becomes readable when its process exits.
 func waitGone(ctx context.Context, ps []proc, grace time.Duration) []proc {
 	deadline := time.Now().Add(grace)
-	for {
-		var left []proc
-		for _, p := range ps {
-			if p.alive() {
-				left = append(left, p)
-			}
+	var fds []int
+	var watched []proc
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
-		if len(left) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+	}()
+	for _, p := range ps {
+		fd, err := unix.PidfdOpen(p.pid, 0)
+		if err != nil {
+			if !errors.Is(err, unix.ESRCH) && p.alive() {
+				// No pidfd to be had (out of descriptors): the
+				// caller takes it as still running and kills it.
+				watched = append(watched, p)
+				fds = append(fds, -1)
+			}
+			continue
+		}
+		// The pid may have been reused before the pidfd was opened; with
+		// the same start time now, the pidfd is this process's.
+		if !p.alive() {
+			unix.Close(fd)
+			continue
+		}
+		watched, fds = append(watched, p), append(fds, fd)
+	}
+	if len(watched) == 0 {
+		return nil
+	}
+	// A cancelled ctx wakes the poll through a pipe.
+	var wake [2]int
+	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return watched
+	}
+	defer unix.Close(wake[0])
+	defer unix.Close(wake[1])
+	stop := context.AfterFunc(ctx, func() { unix.Write(wake[1], []byte{0}) })
+	defer stop()
+	return pollExits(watched, fds, wake[0], deadline)
+}
+
+// pollExits polls the pidfds (and wake) until every process exited, wake
+// is readable or the deadline passes, and returns those still running. An
+// fd of -1 is a process it cannot watch: it counts as running.
+func pollExits(ps []proc, fds []int, wake int, deadline time.Time) []proc {
+	for {
+		pfds := []unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}}
+		var left []proc
+		var leftFDs []int
+		for i, fd := range fds {
+			if fd >= 0 {
+				pfds = append(pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+			}
+			left, leftFDs = append(left, ps[i]), append(leftFDs, fd)
+		}
+		if len(pfds) == 1 {
 			return left
 		}
-		ps = left
-		time.Sleep(5 * time.Millisecond)
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return left
+		}
+		_, err := unix.Poll(pfds, int(wait.Milliseconds())+1)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return left
+		}
+		if pfds[0].Revents != 0 {
+			return left
+		}
+		exited := map[int]bool{}
+		for _, pfd := range pfds[1:] {
+			if pfd.Revents != 0 {
+				exited[int(pfd.Fd)] = true
+			}
+		}
+		ps, fds = nil, nil
+		for i, fd := range leftFDs {
+			if !exited[fd] {
+				ps, fds = append(ps, left[i]), append(fds, fd)
+			}
+		}
+		if len(ps) == 0 {
+			return nil
+		}
 	}
 }
 
-// unpinAll deletes every /run/netns pin of lab id, several at a time:
-// each unmount waits for an RCU grace period, and those overlap.
-func unpinAll(id string) error {
+// unpinAll deletes every /run/netns pin of lab id and the hosts' UTS and
+// mount namespace pins in its state directory dir, several at a time: each
+// unmount waits for an RCU grace period, as does the end of a host's mount
+// namespace, and those overlap.
+func unpinAll(id, dir string) error {
 	pins, err := labPins(id)
 	if err != nil {
 		return fmt.Errorf("lab %s: list pins: %w", id, err)
+	}
+	for _, kind := range []string{"*.uts", "*.mnt"} {
+		hostPins, _ := filepath.Glob(filepath.Join(dir, nsDir, kind))
+		pins = append(pins, hostPins...)
 	}
 	var (
 		mu   sync.Mutex
@@ -220,7 +333,7 @@ func GC(ctx context.Context, root string) ([]string, error) {
 				continue
 			}
 			// Without lab.json the data directory is the default one.
-			if err := teardown(ctx, dir, dataDir(DefaultDataRoot, id), id, nil); err != nil {
+			if err := teardown(ctx, dir, dataDir(DefaultDataRoot, id), id, nil, true, nil); err != nil {
 				errs = append(errs, err)
 				continue
 			}

@@ -2,10 +2,13 @@ package lab
 
 import (
 	"os"
+	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // heldNamespaces keeps a file descriptor open on every namespace of a lab
@@ -14,41 +17,103 @@ import (
 // namespace anyone makes; a teardown that kept only the number would then
 // kill the processes of that stranger. An open descriptor keeps the
 // namespace, and so the number, ours until the teardown ends.
+//
+// A lab's namespaces are its network namespaces pinned under its prefix in
+// /run/netns, its hosts' UTS and mount namespaces pinned in its state
+// directory, and the network namespaces pinned inside those hosts' mount
+// namespaces (a daemon's sandboxes under /var/run/docker/netns, what a
+// student made with `ip netns add`), which the machine never sees.
 type heldNamespaces struct {
+	mu    sync.Mutex // guards the maps while hosts are searched at once
 	files map[uint64]*os.File
 	pins  map[uint64]string
+	skip  map[uint64]bool
 }
 
 func newHeldNamespaces() *heldNamespaces {
-	return &heldNamespaces{files: map[uint64]*os.File{}, pins: map[uint64]string{}}
-}
-
-// add holds every namespace pinned under lab id's prefix now. The
-// machine's own namespace and this process's are never held: every process
-// in them would be killed.
-func (h *heldNamespaces) add(id string) {
-	skip := map[uint64]bool{}
-	for _, own := range []string{"/proc/1/ns/net", "/proc/self/ns/net"} {
-		if ino, err := netns.Inode(own); err == nil {
-			skip[ino] = true
+	h := &heldNamespaces{files: map[uint64]*os.File{}, pins: map[uint64]string{}, skip: map[uint64]bool{}}
+	// The machine's own namespaces and this process's are never held:
+	// every process in them would be killed.
+	for _, pid := range []string{"1", "self"} {
+		for _, kind := range []string{"net", "uts", "mnt"} {
+			if ino, err := netns.Inode("/proc/" + pid + "/ns/" + kind); err == nil {
+				h.skip[ino] = true
+			}
 		}
 	}
+	return h
+}
+
+// add holds every namespace of lab id (state directory dir) pinned now.
+func (h *heldNamespaces) add(id, dir string) {
 	pins, _ := labPins(id)
 	for _, p := range pins {
-		f, err := os.Open(p)
-		if err != nil {
-			continue
-		}
-		var st unix.Stat_t
-		if unix.Fstat(int(f.Fd()), &st) != nil || skip[st.Ino] || h.files[st.Ino] != nil {
-			f.Close()
-			continue
-		}
-		h.files[st.Ino], h.pins[st.Ino] = f, p
+		h.hold(p, p)
 	}
+	mnts, _ := filepath.Glob(filepath.Join(dir, nsDir, "*.mnt"))
+	utss, _ := filepath.Glob(filepath.Join(dir, nsDir, "*.uts"))
+	for _, p := range append(utss, mnts...) {
+		h.hold(p, p)
+	}
+	// Each host's mount namespace is entered on a thread of its own; the
+	// trips overlap.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, m := range mnts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			h.addInside(m)
+		}()
+	}
+	wg.Wait()
 }
 
-// inodes maps each held namespace's inode to the pin it was seen at.
+// addInside holds the network namespaces pinned inside the mount
+// namespace pinned at mnt.
+func (h *heldNamespaces) addInside(mnt string) {
+	netns.Namespaces{Mnt: mnt}.Do(func() error {
+		mounts, err := kernel.ThreadMounts()
+		if err != nil {
+			return err
+		}
+		for _, m := range mounts {
+			if m.FSType == "nsfs" {
+				// Opened in the host's mount namespace, the descriptor
+				// is the process's and stays valid after this thread.
+				h.hold(m.Point, mnt+":"+m.Point)
+			}
+		}
+		return nil
+	})
+}
+
+// hold opens path and keeps it when it is a namespace not held yet (and
+// not one of the machine's); seen names it in messages.
+func (h *heldNamespaces) hold(path, seen string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil || h.skip[st.Ino] || h.files[st.Ino] != nil {
+		f.Close()
+		return
+	}
+	if _, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil {
+		f.Close() // a pin file without a namespace mounted on it
+		return
+	}
+	h.files[st.Ino], h.pins[st.Ino] = f, seen
+}
+
+// inodes maps each held namespace's inode to the pin it was seen at. The
+// kernel numbers namespaces of every kind from one pool, so one map serves
+// network, UTS and mount namespaces alike.
 func (h *heldNamespaces) inodes() map[uint64]string {
 	m := make(map[uint64]string, len(h.pins))
 	for k, v := range h.pins {

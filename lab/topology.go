@@ -67,12 +67,15 @@ const (
 	KindPlain  = "plain"  // a bare namespace: router, outside host, playground
 )
 
-// HostSpec describes one virtual host. A file that omits forwarding gets
-// true for docker hosts (dockerd turns it on) and false for plain ones; a
-// HostSpec built in code says what it wants.
+// HostSpec describes one virtual host.
 type HostSpec struct {
-	Name       string          `json:"name"`
-	Kind       string          `json:"kind"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Forwarding is net.ipv4.ip_forward when the host is made. A docker
+	// host's daemon turns it on when it starts either way; Docker 20.10
+	// then sets the FORWARD policy to DROP only if it is the one that did
+	// (a freshly booted machine), and leaves it as it was (ACCEPT) on a
+	// host where forwarding was on before it started.
 	Forwarding bool            `json:"forwarding"`
 	Interfaces []InterfaceSpec `json:"interfaces,omitempty"`
 	Routes     []RouteSpec     `json:"routes,omitempty"`
@@ -102,7 +105,22 @@ type HostSpec struct {
 	// only; both or neither.
 	ClusterStore     string `json:"clusterStore,omitempty"`
 	ClusterAdvertise string `json:"clusterAdvertise,omitempty"`
+	// API lists where the host's daemon serves the Docker API inside the
+	// host, as dockerd's -H: APIUnix (/var/run/docker.sock, what the
+	// docker CLI typed in the host finds; "unix" in a file) and
+	// "tcp://IP:PORT" with IP one of the host's addresses, 0.0.0.0 or
+	// 127.0.0.1 (seed 000's `-H tcp://0.0.0.0:2375`). The lab's own socket
+	// in the state directory is always there besides. Docker hosts only;
+	// default [APIUnix].
+	API []string `json:"api,omitempty"`
+	// OVS runs Open vSwitch in the host: its own database and run
+	// directory under the host's /run/openvswitch, ovsdb-server and
+	// ovs-vswitchd started by the lab (see ovs.go). Any kind of host.
+	OVS bool `json:"ovs,omitempty"`
 }
+
+// APIUnix is the Docker API socket inside a host, dockerd's default.
+const APIUnix = "unix:///var/run/docker.sock"
 
 // InterfaceSpec is one veth leg of a host into a segment.
 type InterfaceSpec struct {
@@ -286,15 +304,11 @@ func (d *decoder) segment(n *yaml.Node, path string) Segment {
 }
 
 func (d *decoder) host(n *yaml.Node, path string) HostSpec {
-	h := HostSpec{Forwarding: true}
-	forwarding := false
+	var h HostSpec
 	d.Mapping(n, path, map[string]func(*yaml.Node, string){
-		"name": func(v *yaml.Node, f string) { h.Name = d.Str(v, f) },
-		"kind": func(v *yaml.Node, f string) { h.Kind = d.Str(v, f) },
-		"forwarding": func(v *yaml.Node, f string) {
-			forwarding = true
-			h.Forwarding = d.Bool(v, f)
-		},
+		"name":       func(v *yaml.Node, f string) { h.Name = d.Str(v, f) },
+		"kind":       func(v *yaml.Node, f string) { h.Kind = d.Str(v, f) },
+		"forwarding": func(v *yaml.Node, f string) { h.Forwarding = d.Bool(v, f) },
 		"interfaces": func(v *yaml.Node, f string) {
 			d.Seq(v, f, func(item *yaml.Node, p string) { h.Interfaces = append(h.Interfaces, d.iface(item, p)) })
 		},
@@ -319,6 +333,10 @@ func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 		"etcd":              func(v *yaml.Node, f string) { h.Etcd = d.etcdMember(v, f) },
 		"cluster_store":     func(v *yaml.Node, f string) { h.ClusterStore = d.Str(v, f) },
 		"cluster_advertise": func(v *yaml.Node, f string) { h.ClusterAdvertise = d.Str(v, f) },
+		"api": func(v *yaml.Node, f string) {
+			d.Seq(v, f, func(item *yaml.Node, p string) { h.API = append(h.API, d.Str(item, p)) })
+		},
+		"ovs": func(v *yaml.Node, f string) { h.OVS = d.Bool(v, f) },
 	})
 	if (h.ClusterStore != "" || h.ClusterAdvertise != "") && h.Kind == KindPlain {
 		f := path + ".cluster_store"
@@ -336,10 +354,6 @@ func (d *decoder) host(n *yaml.Node, path string) HostSpec {
 	d.Require(n, path, "name")
 	if h.Bridge.IsValid() && h.Kind == KindPlain {
 		d.Errorf(d.Lines[path+".bridge"], path+".bridge", "host %s is plain and runs no daemon; a default bridge needs kind %s", h.Name, KindDocker)
-	}
-	// dockerd turns forwarding on; a bare namespace starts with it off.
-	if !forwarding && h.Kind == KindPlain {
-		h.Forwarding = false
 	}
 	return h
 }

@@ -44,6 +44,11 @@ func TestInvalidFixtures(t *testing.T) {
 		{"cluster-store-not-member.yaml", `16: hosts[1].cluster_store: "etcd://192.168.8.148:2379": 192.168.8.148 is no etcd member's address (members: docker-node1 192.168.8.150)`},
 		{"cluster-advertise-foreign.yaml", "11: hosts[0].cluster_advertise: 192.168.8.148 is not an address of host node1"},
 		{"image-missing.yaml", "6: images[0]: "},
+		{"segment-named-all.yaml", `4: segments[0].name: segment name "all" is reserved by Linux: /proc/sys/net/ipv4/conf/all holds the settings of every link`},
+		{"bridge-overlaps-segment.yaml", "10: hosts[0].bridge: docker0's subnet 172.18.0.0/16 overlaps segment lan0 (172.18.0.0/24), on which host node1 has interface eth1"},
+		{"bridge-holds-route.yaml", "14: hosts[0].bridge: docker0's subnet 172.18.0.0/16 holds the destination of hosts[0].routes[0] (172.18.0.0/16 via 192.168.99.102)"},
+		{"api-foreign-address.yaml", "11: hosts[0].api[1]: 192.168.8.148 is not an address of host node1"},
+		{"api-on-plain.yaml", "11: hosts[0].api: host router is plain and runs no daemon; api needs kind docker"},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -83,6 +88,12 @@ func TestInvalidInline(t *testing.T) {
 		{"forwarding not bool", seg + "hosts:\n  - name: a\n    forwarding: yes please\n", `x.yaml:6: hosts[0].forwarding: must be true or false, not "yes please"`},
 		{"host name too long", seg + "hosts:\n  - name: " + strings.Repeat("a", 33) + "\n", "x.yaml:5: hosts[0].name: host name \"" + strings.Repeat("a", 33) + "\" is 33 bytes; at most 32"},
 		{"host named fabric", seg + "hosts:\n  - name: fabric\n", "x.yaml:5: hosts[0].name: host name fabric would share its namespace name with the lab's fabric"},
+		{"segment named default", "segments:\n  - name: default\n    prefix: 10.0.0.0/24\nhosts: [{name: a}]\n", `x.yaml:2: segments[0].name: segment name "default" is reserved by Linux`},
+		{"segment named lo", "segments:\n  - name: lo\n    prefix: 10.0.0.0/24\nhosts: [{name: a}]\n", "x.yaml:2: segments[0].name: lo is the fabric namespace's loopback"},
+		{"segment named like a leg", "segments:\n  - name: h1i0\n    prefix: 10.0.0.0/24\nhosts: [{name: a}]\n", "x.yaml:2: segments[0].name: segment name h1i0 has the form of the lab's own links in the fabric"},
+		{"segment named like a chained bridge", "segments:\n  - name: s0b1\n    prefix: 10.0.0.0/24\nhosts: [{name: a}]\n", "x.yaml:2: segments[0].name: segment name s0b1 has the form"},
+		{"interface named default", seg + "hosts:\n  - name: a\n    interfaces:\n      - segment: lan0\n        name: default\n", `x.yaml:8: hosts[0].interfaces[0].name: interface name "default" is reserved by Linux`},
+		{"bridge inside a segment", seg + "hosts:\n  - name: a\n    interfaces: [{segment: lan0, address: 192.168.8.2/24}]\n    bridge: 192.168.8.129/25\n", "x.yaml:7: hosts[0].bridge: docker0's subnet 192.168.8.128/25 overlaps segment lan0 (192.168.8.0/24)"},
 		{"interface lo", seg + "hosts:\n  - name: a\n    interfaces:\n      - segment: lan0\n        name: lo\n", "x.yaml:8: hosts[0].interfaces[0].name: lo is the host's loopback"},
 		{"missing segment", seg + "hosts:\n  - name: a\n    interfaces:\n      - name: eth1\n", "x.yaml:7: hosts[0].interfaces[0].segment: required"},
 		{"network address", seg + "hosts:\n  - name: a\n    interfaces:\n      - segment: lan0\n        address: 192.168.8.0/24\n", "x.yaml:8: hosts[0].interfaces[0].address: 192.168.8.0/24 is the network or broadcast address of segment lan0"},
@@ -229,9 +240,12 @@ hosts:
         image: busybox
         network: container:cm01
         command: [sleep, infinity]
+    api: [unix, "tcp://0.0.0.0:2375"]
+    ovs: true
   - name: router
     kind: plain
     forwarding: true
+    ovs: true
     interfaces:
       - segment: lan0
         address: 192.168.8.1/24
@@ -247,7 +261,7 @@ hosts:
       - to: 192.168.8.0/24
         via: 203.0.113.1
   - name: docker2
-    forwarding: false
+    forwarding: true
 `
 	got, err := ParseTopology("routed.yaml", []byte(y))
 	if err != nil {
@@ -263,7 +277,7 @@ hosts:
 		},
 		Hosts: []HostSpec{
 			{
-				Name: "host1", Kind: KindDocker, Forwarding: true,
+				Name: "host1", Kind: KindDocker, Forwarding: false,
 				Interfaces: []InterfaceSpec{{Name: "eth1", Segment: "lan0", Address: p("192.168.8.150/24"), MAC: "02:00:00:00:00:01"}},
 				Routes:     []RouteSpec{{To: p("0.0.0.0/0"), Via: a("192.168.8.1")}},
 				DNS:        []netip.Addr{a("192.168.8.1")},
@@ -271,9 +285,11 @@ hosts:
 					{Name: "cm01", Image: "alpine", Network: "none"},
 					{Name: "cm06", Image: "busybox", Network: "container:cm01", Command: []string{"sleep", "infinity"}},
 				},
+				API: []string{APIUnix, "tcp://0.0.0.0:2375"},
+				OVS: true,
 			},
 			{
-				Name: "router", Kind: KindPlain, Forwarding: true,
+				Name: "router", Kind: KindPlain, Forwarding: true, OVS: true,
 				Interfaces: []InterfaceSpec{
 					{Name: "eth1", Segment: "lan0", Address: p("192.168.8.1/24")},
 					{Name: "up0", Segment: "wan", Address: p("203.0.113.1/24")},
@@ -284,7 +300,7 @@ hosts:
 				Interfaces: []InterfaceSpec{{Name: "eth1", Segment: "wan", Address: p("203.0.113.10/24")}},
 				Routes:     []RouteSpec{{To: p("192.168.8.0/24"), Via: a("203.0.113.1")}},
 			},
-			{Name: "docker2", Kind: KindDocker, Forwarding: false},
+			{Name: "docker2", Kind: KindDocker, Forwarding: true, API: []string{APIUnix}},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -319,7 +335,7 @@ func TestFixtures(t *testing.T) {
 			t.Fatalf("%s: file %q, %d hosts", c.file, topo.File, len(topo.Hosts))
 		}
 		for _, h := range topo.Hosts {
-			if h.Kind != KindDocker || !h.Forwarding || len(h.Interfaces) != 1 {
+			if h.Kind != KindDocker || h.Forwarding || len(h.Interfaces) != 1 {
 				t.Errorf("%s: host %s: %+v", c.file, h.Name, h)
 				continue
 			}

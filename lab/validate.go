@@ -7,13 +7,21 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/nslab/nslab/hostdconfig"
 )
 
 // Linux caps interface names at IFNAMSIZ-1 bytes.
 const maxIfName = 15
 
 var (
-	ifNameRE     = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+	ifNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+	// fabricLinkRE is the form of the names the lab gives its own links
+	// in the fabric namespace: hosts' legs (h<host>i<interface>) and the
+	// bridges and links that chain a large segment's bridges
+	// (s<segment>b<n>, s<segment>u<n>, s<segment>d<n>). A segment's
+	// bridge lives there too and must not take one of them.
+	fabricLinkRE = regexp.MustCompile(`^(h[0-9]+i[0-9]+|s[0-9]+[bud][0-9]+)$`)
 	hostNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	dockerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 )
@@ -53,6 +61,14 @@ func (t *Topology) applyDefaults() {
 					h.Etcd.Address = i.Address.Addr()
 					break
 				}
+			}
+		}
+		if h.Kind == KindDocker && len(h.API) == 0 {
+			h.API = []string{APIUnix}
+		}
+		for j, a := range h.API {
+			if a == "unix" {
+				h.API[j] = APIUnix
 			}
 		}
 		for j := range h.Containers {
@@ -103,11 +119,14 @@ func (t *Topology) check(ls lines) []Problem {
 		}
 		c.interfaces(h, hp, segs, addrSeen, macSeen)
 		c.routes(h, hp)
+		c.bridge(h, hp, segs)
 		c.dns(h, hp, t.Segments)
 		c.containers(h, hp, pinSeen)
+		c.api(h, hp)
 	}
 	c.etcd(t)
 	c.images(t)
+	c.segmentSizes(t)
 	return c.problems
 }
 
@@ -126,13 +145,34 @@ func (c *checker) images(t *Topology) {
 	}
 }
 
+// segmentSizes refuses a segment with more interfaces than its bridges can
+// hold: a bridge takes 1023 ports, and a segment's bridges form a star
+// under the first one (newSegment).
+func (c *checker) segmentSizes(t *Topology) {
+	legs := map[string]int{}
+	for _, h := range t.Hosts {
+		for _, i := range h.Interfaces {
+			legs[i.Segment]++
+		}
+	}
+	for i, s := range t.Segments {
+		if n := legs[s.Name]; n > maxSegmentLegs() {
+			c.errorf(fmt.Sprintf("segments[%d].name", i), "segment %s has %d interfaces; its bridges hold at most %d (%d bridges of %d ports)", s.Name, n, maxSegmentLegs(), bridgePorts+1, bridgePorts)
+		}
+	}
+}
+
 func (c *checker) segments(segments []Segment) map[string]Segment {
 	segs := map[string]Segment{}
 	seen := map[string]string{}
 	for i, s := range segments {
 		sp := fmt.Sprintf("segments[%d]", i)
 		if c.ifName(sp+".name", s.Name, "segment") {
-			if first, dup := seen[s.Name]; dup {
+			if s.Name == "lo" {
+				c.errorf(sp+".name", "lo is the fabric namespace's loopback; a segment's bridge needs a name of its own")
+			} else if fabricLinkRE.MatchString(s.Name) {
+				c.errorf(sp+".name", "segment name %s has the form of the lab's own links in the fabric (h<host>i<interface>, s<segment>b<n>, s<segment>u<n>, s<segment>d<n>)", s.Name)
+			} else if first, dup := seen[s.Name]; dup {
 				c.errorf(sp+".name", "duplicate segment name %s (also %s)", s.Name, first)
 			} else {
 				seen[s.Name] = sp
@@ -170,6 +210,11 @@ func (c *checker) ifName(field, name, what string) bool {
 		c.errorf(field, "%s name %q is %d bytes; Linux allows at most %d", what, name, len(name), maxIfName)
 	case !ifNameRE.MatchString(name) || name == "." || name == "..":
 		c.errorf(field, "%s name %q may hold only letters, digits, '_', '.' and '-'", what, name)
+	case name == "all" || name == "default":
+		// /proc/sys/net/ipv4/conf/{all,default} are the kernel's own
+		// directories; registering a link's directory of that name
+		// fails, and Linux refuses the link ("invalid argument").
+		c.errorf(field, "%s name %q is reserved by Linux: /proc/sys/net/ipv4/conf/%s holds the settings of every link, not of one", what, name, name)
 	default:
 		return true
 	}
@@ -298,6 +343,32 @@ func (c *checker) routes(h *HostSpec, hp string) {
 	}
 }
 
+// bridge checks docker0's subnet (bridge:) against the host's own
+// segments and routes. Docker takes an explicit --bip as given, but on a
+// host whose interface already has the same prefix the kernel then holds
+// two connected routes to it and answers only through one; and a route
+// into docker0's subnet would send the host's own containers' traffic to
+// a gateway. A route that merely covers the subnet (a default route, a
+// /8) is fine: the connected route to docker0 is more specific.
+func (c *checker) bridge(h *HostSpec, hp string, segs map[string]Segment) {
+	if !h.Bridge.IsValid() || !h.Bridge.Addr().Is4() {
+		return
+	}
+	sub := h.Bridge.Masked()
+	for _, i := range h.Interfaces {
+		if seg, ok := segs[i.Segment]; ok && seg.Prefix.IsValid() && seg.Prefix.Overlaps(sub) {
+			c.errorf(hp+".bridge", "docker0's subnet %s overlaps segment %s (%s), on which host %s has interface %s: the host could not tell its containers from its neighbours", sub, seg.Name, seg.Prefix, h.Name, i.Name)
+			return
+		}
+	}
+	for k, r := range h.Routes {
+		if r.To.IsValid() && r.To.Bits() >= sub.Bits() && sub.Contains(r.To.Addr()) {
+			c.errorf(hp+".bridge", "docker0's subnet %s holds the destination of %s.routes[%d] (%s via %s): the host's own containers would be routed away", sub, hp, k, r.To, r.Via)
+			return
+		}
+	}
+}
+
 // onLink reports whether a gateway lies in the prefix of one of the host's
 // addresses but is not one of them, which is what the kernel needs to
 // resolve it on that interface.
@@ -389,6 +460,45 @@ func containerCycle(cs []ContainerSpec, index map[string]int, k int) bool {
 		}
 	}
 	return true
+}
+
+// api checks where the host's daemon serves the Docker API: the socket
+// inside the host, and TCP addresses of the host's own (or every address,
+// or its loopback), each port once.
+func (c *checker) api(h *HostSpec, hp string) {
+	if len(h.API) > 0 && h.Kind != KindDocker {
+		c.errorf(hp+".api", "host %s is %s and runs no daemon; api needs kind %s", h.Name, h.Kind, KindDocker)
+		return
+	}
+	ports := map[uint16]netip.Addr{}
+	seen := map[string]bool{}
+	for k, a := range h.API {
+		f := fmt.Sprintf("%s.api[%d]", hp, k)
+		if seen[a] {
+			c.errorf(f, "%s given twice", a)
+			continue
+		}
+		seen[a] = true
+		if a == APIUnix {
+			continue
+		}
+		network, addr, err := hostdconfig.ParseDaemonHost(a)
+		if err != nil || network != "tcp" {
+			c.errorf(f, "%q: want unix (%s) or tcp://IP:PORT", a, APIUnix)
+			continue
+		}
+		ap := netip.MustParseAddrPort(addr)
+		ip := ap.Addr()
+		if !ip.IsUnspecified() && ip != netip.AddrFrom4([4]byte{127, 0, 0, 1}) && !ownAddress(h, ip) {
+			c.errorf(f, "%s is not an address of host %s: want one of its own, 0.0.0.0 or 127.0.0.1", ip, h.Name)
+			continue
+		}
+		if other, dup := ports[ap.Port()]; dup && (other.IsUnspecified() || ip.IsUnspecified()) {
+			c.errorf(f, "port %d is taken by %s:%d already", ap.Port(), other, ap.Port())
+			continue
+		}
+		ports[ap.Port()] = ip
+	}
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {

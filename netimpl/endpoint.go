@@ -26,6 +26,10 @@ type Endpoint struct {
 	// IfIndex is that interface's index inside the sandbox, when the
 	// driver's Join reports it (0: unknown).
 	IfIndex int
+	// SrcName is the name the sandbox's interface had in the host's
+	// namespace before it was moved and renamed IfName ("veth" and 7 hex,
+	// libnetwork's srcName); empty for drivers that add none.
+	SrcName string
 	// Addr is the IPv4 address with its prefix length; nil when the network
 	// gives none.
 	Addr    *net.IPNet

@@ -33,6 +33,16 @@ type Options struct {
 	// PrewarmSandboxes keeps that many fresh namespaces made ahead of
 	// time for new sandboxes (0: each is made when asked for).
 	PrewarmSandboxes int
+	// Pins is where each sandbox's /run/netns/<PinName> pin is made: the
+	// machine's mount namespace when the daemon runs in a virtual host's
+	// own. Default: the caller's mount namespace.
+	Pins *netns.Pins
+	// SandboxDir is dockerd's <exec-root>/netns, /var/run/docker/netns:
+	// every sandbox is also pinned there under Docker's name for it, the
+	// sandbox key (the first 12 hex digits of the sandbox id; "default"
+	// for the host's own namespace), and the engine then works through
+	// that pin. Empty: the PinName pin is the sandbox's key.
+	SandboxDir string
 }
 
 // Engine holds the networks, endpoints and sandboxes of one virtual host
@@ -53,6 +63,12 @@ type Engine struct {
 	closed bool
 	// pool holds namespaces made ahead of time; nil without prewarming.
 	pool *netns.Pool
+	// pins and sandboxDir: Options.Pins and Options.SandboxDir. keys
+	// counts the sandboxes on each key under sandboxDir: host-mode
+	// sandboxes share "default", a container:NAME one its target's key.
+	pins       *netns.Pins
+	sandboxDir string
+	keys       map[string]int
 }
 
 // New makes an engine and its predefined networks.
@@ -72,6 +88,12 @@ func New(opts Options) (*Engine, error) {
 		networks:    map[string]*Network{},
 		endpoints:   map[string]*Endpoint{},
 		sandboxes:   map[string]*sandbox{},
+		pins:        opts.Pins,
+		sandboxDir:  opts.SandboxDir,
+		keys:        map[string]int{},
+	}
+	if e.pins == nil {
+		e.pins = netns.NewPins(nil)
 	}
 	if opts.PrewarmSandboxes > 0 {
 		e.pool = netns.NewPool(opts.PrewarmSandboxes, disableIPv6)
@@ -161,17 +183,8 @@ func (e *Engine) CreateNetworkID(id string, spec NetworkSpec) (Network, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if spec.Name == "" {
-		return Network{}, Errorf(KindInvalid, "invalid name: %s", spec.Name)
-	}
-	if IsPredefinedName(spec.Name) {
-		// Docker 20.10's text, trailing space included.
-		return Network{}, Errorf(KindForbidden, "operation is not permitted on predefined %s network ", spec.Name)
-	}
-	for _, n := range e.networks {
-		if n.Name == spec.Name {
-			return Network{}, Errorf(KindConflict, "network with name %s already exists", spec.Name)
-		}
+	if err := e.checkName(spec.Name); err != nil {
+		return Network{}, err
 	}
 	if _, dup := e.networks[id]; dup {
 		return Network{}, Errorf(KindConflict, "network with id %s already exists", id)
@@ -181,6 +194,31 @@ func (e *Engine) CreateNetworkID(id string, spec NetworkSpec) (Network, error) {
 		return Network{}, err
 	}
 	return n.clone(), nil
+}
+
+// CheckName applies Docker's rules for the name of a new network: not
+// empty, not one Docker reserves, not one of an existing network. A
+// global network checks it before the cluster store is asked.
+func (e *Engine) CheckName(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.checkName(name)
+}
+
+func (e *Engine) checkName(name string) error {
+	if name == "" {
+		return Errorf(KindInvalid, "invalid name: %s", name)
+	}
+	if IsPredefinedName(name) {
+		// Docker 20.10's text, trailing space included.
+		return Errorf(KindForbidden, "operation is not permitted on predefined %s network ", name)
+	}
+	for _, n := range e.networks {
+		if n.Name == name {
+			return Errorf(KindConflict, "network with name %s already exists", name)
+		}
+	}
+	return nil
 }
 
 func (e *Engine) createNetwork(spec NetworkSpec, id string, predefined bool) (*Network, error) {
@@ -295,6 +333,11 @@ func (e *Engine) Close() error {
 	}
 	for _, n := range e.networks {
 		errs = append(errs, e.deleteNetwork(n))
+	}
+	for key := range e.keys {
+		// What is left is the host's "default", held by the engine.
+		errs = append(errs, netns.Delete(key))
+		delete(e.keys, key)
 	}
 	if e.pool != nil {
 		e.pool.Close()

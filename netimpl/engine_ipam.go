@@ -26,8 +26,8 @@ type poolRequest struct {
 // parsePools checks a network's IPAM configuration completely, with
 // Docker's messages, before anything is allocated.
 func parsePools(spec NetworkSpec, scope string) ([]poolRequest, error) {
-	if spec.IPAM.Driver != "default" {
-		return nil, Errorf(KindNotFound, "plugin %q not found", spec.IPAM.Driver)
+	if err := CheckIPAMDriver(spec.IPAM.Driver); err != nil {
+		return nil, err
 	}
 	space := addressSpace(scope)
 	var out []poolRequest
@@ -82,6 +82,15 @@ func parsePools(spec NetworkSpec, scope string) ([]poolRequest, error) {
 		out = []poolRequest{{}}
 	}
 	return out, nil
+}
+
+// CheckIPAMDriver refuses an IPAM driver other than Docker's default one
+// ("" is the default), with Docker's answer for a plugin it does not have.
+func CheckIPAMDriver(name string) error {
+	if name != "" && name != "default" {
+		return Errorf(KindNotFound, "plugin %q not found", name)
+	}
+	return nil
 }
 
 func addressSpace(scope string) string {
@@ -218,8 +227,8 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 func (e *Engine) allocateAddress(n *Network, want netip.Addr, assigned bool) (netip.Prefix, AddressPool, error) {
 	sp := e.space(n.Scope)
 	if want.IsValid() {
-		if !n.UserSubnets() && !assigned {
-			return netip.Prefix{}, AddressPool{}, Errorf(KindInvalid, "user specified IP address is supported only when connecting to networks with user configured subnets")
+		if err := n.CheckIPv4(want); err != nil && !assigned {
+			return netip.Prefix{}, AddressPool{}, err
 		}
 		for _, p := range n.Pools {
 			if !p.Subnet.Contains(want) {

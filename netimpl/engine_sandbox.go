@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 
-	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl/ipam"
 	"github.com/nslab/nslab/netns"
@@ -28,10 +29,14 @@ type sandbox struct {
 	nextIf int
 	// gateway is the endpoint whose gateway is the default route.
 	gateway string
+	// pin is the sandbox's /run/netns pin (in Options.Pins' namespace).
+	pin string
 }
 
-// NewSandbox creates and pins a sandbox. A shared sandbox pins the other
-// sandbox's namespace, so both pins have the same inode.
+// NewSandbox creates and pins a sandbox: at /run/netns/<PinName> (in the
+// mount namespace of Options.Pins) and, with a SandboxDir, under Docker's
+// key there. A shared sandbox pins the other sandbox's namespace, so both
+// pins have the same inode.
 func (e *Engine) NewSandbox(spec SandboxSpec) (Sandbox, error) {
 	if spec.PinName == "" {
 		return Sandbox{}, Errorf(KindInvalid, "sandbox for %s: empty pin name", spec.ContainerID)
@@ -43,47 +48,48 @@ func (e *Engine) NewSandbox(spec SandboxSpec) (Sandbox, error) {
 	if !spec.Host && spec.Share == "" {
 		// A fresh namespace needs nothing of the engine's state, so it is
 		// made without the lock: concurrent starts overlap here.
-		key, h, err := e.freshSandbox(spec.PinName)
-		if err != nil {
+		if err := e.freshSandbox(sb, spec.PinName); err != nil {
 			return Sandbox{}, fmt.Errorf("sandbox for %s: %w", spec.ContainerID, err)
 		}
-		sb.Key, sb.link.h = key, h
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if e.closed {
 			sb.link.close()
-			netns.Delete(key)
+			e.unpin(sb)
 			return Sandbox{}, Errorf(KindUnavailable, "sandbox for %s: the network engine is closed", spec.ContainerID)
 		}
+		e.keys[sb.Key]++
 		e.sandboxes[sb.ID] = sb
 		return sb.public(), nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var err error
-	switch {
-	case spec.Host:
-		sb.Kind = SandboxHost
-		sb.Key, err = netns.Pin(e.hostNS, spec.PinName)
-	default:
+	src, key := e.hostNS, DefaultSandboxKey
+	if !spec.Host {
 		other, ok := e.sandboxes[spec.Share]
 		if !ok {
 			return Sandbox{}, Errorf(KindNotFound, "sandbox %s not found", spec.Share)
 		}
 		sb.Kind = SandboxShared
 		sb.SharedWith = other.ID
-		sb.Key, err = netns.Pin(other.Key, spec.PinName)
+		src, key = other.Key, other.Key
+	} else {
+		sb.Kind = SandboxHost
 	}
-	if err != nil {
+	if err := e.pinExisting(sb, src, key, spec.PinName); err != nil {
 		return Sandbox{}, fmt.Errorf("sandbox for %s: %w", spec.ContainerID, err)
 	}
 	e.sandboxes[sb.ID] = sb
 	return sb.public(), nil
 }
 
-// freshSandbox makes and pins a new namespace, from the pool when there
-// is one.
-func (e *Engine) freshSandbox(pin string) (string, *netlink.Handle, error) {
+// DefaultSandboxKey is Docker's key of the host's own namespace, shared by
+// every host-mode container: <exec-root>/netns/default.
+const DefaultSandboxKey = "default"
+
+// freshSandbox makes a new namespace, from the pool when there is one, and
+// pins it.
+func (e *Engine) freshSandbox(sb *sandbox, pinName string) error {
 	var f netns.Fresh
 	var err error
 	if e.pool != nil {
@@ -92,9 +98,75 @@ func (e *Engine) freshSandbox(pin string) (string, *netlink.Handle, error) {
 		f, err = netns.NewFresh(disableIPv6)
 	}
 	if err != nil {
-		return "", nil, err
+		return err
 	}
-	return netns.NewNamedFrom(f, pin)
+	defer unix.Close(f.FD)
+	if sb.pin, err = e.pins.PinFD(f.FD, pinName); err != nil {
+		f.Handle.Close()
+		return err
+	}
+	sb.Key = sb.pin
+	if e.sandboxDir != "" {
+		// Docker names a sandbox's namespace by its id's first 12 digits.
+		sb.Key = filepath.Join(e.sandboxDir, sb.ID[:12])
+		if err := netns.PinFDAt(f.FD, sb.Key); err != nil {
+			f.Handle.Close()
+			return errors.Join(err, e.pins.Delete(sb.pin))
+		}
+	}
+	sb.link.h = f.Handle
+	return nil
+}
+
+// pinExisting pins the namespace at src (the host's, or the sandbox's
+// that key names) for sb: its own /run/netns pin, and the key under
+// SandboxDir, made by the first sandbox on it.
+func (e *Engine) pinExisting(sb *sandbox, src, key, pinName string) error {
+	var err error
+	if sb.pin, err = e.pins.Pin(src, pinName); err != nil {
+		return err
+	}
+	sb.Key = sb.pin
+	if e.sandboxDir == "" {
+		e.keys[sb.Key]++
+		return nil
+	}
+	if !filepath.IsAbs(key) {
+		key = filepath.Join(e.sandboxDir, key)
+	}
+	if e.keys[key] == 0 {
+		fd, err := unix.Open(src, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = netns.PinFDAt(fd, key)
+			unix.Close(fd)
+		}
+		if err != nil {
+			return errors.Join(err, e.pins.Delete(sb.pin))
+		}
+		if sb.Kind == SandboxHost {
+			// dockerd keeps "default" once made, until it stops: the
+			// engine holds it as one more user, dropped by Close.
+			e.keys[key]++
+		}
+	}
+	e.keys[key]++
+	sb.Key = key
+	return nil
+}
+
+// unpin removes sb's pins: its /run/netns pin, and its key once no other
+// sandbox is on it.
+func (e *Engine) unpin(sb *sandbox) error {
+	err := e.pins.Delete(sb.pin)
+	if sb.Key == sb.pin {
+		delete(e.keys, sb.Key)
+		return err
+	}
+	if e.keys[sb.Key]--; e.keys[sb.Key] > 0 {
+		return err
+	}
+	delete(e.keys, sb.Key)
+	return errors.Join(err, netns.Delete(sb.Key))
 }
 
 // disableIPv6 turns IPv6 off in a new sandbox, from a thread inside it,
@@ -160,7 +232,7 @@ func (e *Engine) deleteSandbox(sb *sandbox) error {
 		errs = append(errs, e.leave(sb, e.endpoints[sb.endpoints[i]], false))
 	}
 	sb.link.close()
-	if err := netns.Delete(sb.Key); err != nil {
+	if err := e.unpin(sb); err != nil {
 		errs = append(errs, fmt.Errorf("sandbox %s: %w", sb.ID[:12], err))
 	}
 	delete(e.sandboxes, sb.ID)
@@ -192,7 +264,7 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 			return Endpoint{}, Errorf(KindForbidden, "endpoint with name %s already exists in network %s", spec.Name, n.Name)
 		}
 	}
-	if err := e.checkModes(sb, info); err != nil {
+	if err := e.checkSandboxModes(sb, info); err != nil {
 		return Endpoint{}, err
 	}
 	if spec.MAC != nil {
@@ -201,7 +273,8 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 		}
 	}
 	if spec.IPv4.IsValid() && !info.Addressing {
-		return Endpoint{}, Errorf(KindInvalid, "user specified IP address is supported only when connecting to networks with user configured subnets")
+		// A network without addressing has no subnet, the user's or not.
+		return Endpoint{}, Errorf(KindInvalid, msgUserSpecifiedIP)
 	}
 	ep := &Endpoint{
 		ID:          NewID(),
@@ -244,18 +317,15 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 	return ep.clone(), nil
 }
 
-// checkModes applies Docker's rules: a shared namespace joins nothing, the
-// host's namespace joins only host networks, a none sandbox nothing else.
-func (e *Engine) checkModes(sb *sandbox, info DriverInfo) error {
-	if sb.Kind == SandboxShared || info.HostNamespace != (sb.Kind == SandboxHost) {
+// checkModes applies Docker's rules to a sandbox of kind, on networks of
+// the drivers joined, that joins a network of the driver info: a shared
+// namespace joins nothing, the host's namespace joins only host networks,
+// a none sandbox nothing else.
+func checkModes(kind SandboxKind, joined []DriverInfo, info DriverInfo) error {
+	if kind == SandboxShared || info.HostNamespace != (kind == SandboxHost) {
 		return Errorf(KindInvalid, msgConflictSharedNetwork)
 	}
-	for _, epID := range sb.endpoints {
-		other, err := e.reg.Driver(e.networks[e.endpoints[epID].NetworkID].Driver)
-		if err != nil {
-			return err
-		}
-		oi := other.Info()
+	for _, oi := range joined {
 		if oi.HostNamespace || info.HostNamespace {
 			return Errorf(KindInvalid, msgConflictSharedNetwork)
 		}
@@ -264,6 +334,55 @@ func (e *Engine) checkModes(sb *sandbox, info DriverInfo) error {
 		}
 	}
 	return nil
+}
+
+// checkSandboxModes applies checkModes to a sandbox and its endpoints.
+func (e *Engine) checkSandboxModes(sb *sandbox, info DriverInfo) error {
+	joined := make([]DriverInfo, 0, len(sb.endpoints))
+	for _, epID := range sb.endpoints {
+		ji, err := e.driverInfo(e.networks[e.endpoints[epID].NetworkID])
+		if err != nil {
+			return err
+		}
+		joined = append(joined, ji)
+	}
+	return checkModes(sb.Kind, joined, info)
+}
+
+// CheckJoin applies the rules a join checks (checkModes) to a container
+// that is not running, whose next start will join its networks: a sandbox
+// of kind, configured on the networks joined (names or ids; one that no
+// longer exists is passed over, its start will say so), asked to join
+// network as well.
+func (e *Engine) CheckJoin(kind SandboxKind, joined []string, network string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, err := e.findNetwork(network)
+	if err != nil {
+		return err
+	}
+	info, err := e.driverInfo(n)
+	if err != nil {
+		return err
+	}
+	var infos []DriverInfo
+	for _, ref := range joined {
+		if jn, err := e.findNetwork(ref); err == nil {
+			if ji, err := e.driverInfo(jn); err == nil {
+				infos = append(infos, ji)
+			}
+		}
+	}
+	return checkModes(kind, infos, info)
+}
+
+// driverInfo is the Info of a network's driver.
+func (e *Engine) driverInfo(n *Network) (DriverInfo, error) {
+	d, err := e.reg.Driver(n.Driver)
+	if err != nil {
+		return DriverInfo{}, err
+	}
+	return d.Info(), nil
 }
 
 // Leave disconnects a sandbox from a network.

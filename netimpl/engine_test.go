@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/nslab/nslab/netimpl/host"
 	"github.com/nslab/nslab/netimpl/null"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // fakeDriver is a driver with interfaces, like the bridge driver to come:
@@ -130,6 +132,52 @@ func TestNetworkLookup(t *testing.T) {
 	wantKind(t, err, netimpl.KindNotFound, "network a not found")
 }
 
+// A container that is not running is checked by the rules its next
+// start's joins will apply: nothing joins a shared namespace, the host's
+// namespace joins host networks only, none joins nothing else; the
+// network it is to join must exist, and a configured one that is gone is
+// passed over.
+func TestCheckJoinOfAStoppedContainer(t *testing.T) {
+	e := newEngine(t, "", &fakeDriver{})
+	if _, err := e.CreateNetwork(netimpl.NetworkSpec{Name: "f1", Driver: "fake"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateNetwork(netimpl.NetworkSpec{Name: "f2", Driver: "fake"}); err != nil {
+		t.Fatal(err)
+	}
+	const shared = "container sharing network namespace with another container or host cannot be connected to any other network"
+	const none = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+	for _, c := range []struct {
+		kind    netimpl.SandboxKind
+		joined  []string
+		network string
+		want    string // "" for allowed
+	}{
+		{netimpl.SandboxOwn, []string{"f1"}, "f2", ""},
+		{netimpl.SandboxOwn, []string{"f1", "gone"}, "f2", ""},
+		{netimpl.SandboxOwn, nil, "none", ""},
+		{netimpl.SandboxShared, nil, "f1", shared},
+		{netimpl.SandboxOwn, []string{"f1"}, "host", shared},
+		{netimpl.SandboxHost, []string{"host"}, "f1", shared},
+		{netimpl.SandboxHost, []string{"host"}, "none", shared},
+		{netimpl.SandboxOwn, []string{"none"}, "f1", none},
+		{netimpl.SandboxOwn, []string{"f1"}, "none", none},
+	} {
+		err := e.CheckJoin(c.kind, c.joined, c.network)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%v on %v joins %s: %v", c.kind, c.joined, c.network, err)
+			}
+			continue
+		}
+		if netimpl.KindOf(err) != netimpl.KindInvalid || err.Error() != c.want {
+			t.Errorf("%v on %v joins %s: %v, want 400 %q", c.kind, c.joined, c.network, err, c.want)
+		}
+	}
+	err := e.CheckJoin(netimpl.SandboxOwn, nil, "nope")
+	wantKind(t, err, netimpl.KindNotFound, "network nope not found")
+}
+
 func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces")
@@ -157,15 +205,6 @@ func testNS(t *testing.T) (string, string) {
 	return path, prefix
 }
 
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	ino, err := netns.Inode(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ino
-}
-
 func TestSandboxKinds(t *testing.T) {
 	needRoot(t)
 	hostNS, prefix := testNS(t)
@@ -187,7 +226,7 @@ func TestSandboxKinds(t *testing.T) {
 	if err != nil || len(links) != 1 || links[0].Attrs().Name != "lo" || links[0].Attrs().Flags&net.FlagUp == 0 {
 		t.Fatalf("none sandbox: want only lo, up; got %v %v", links, err)
 	}
-	if inode(t, own.Key) == inode(t, hostNS) {
+	if nstest.Inode(t, own.Key) == nstest.Inode(t, hostNS) {
 		t.Fatal("own sandbox is the host's namespace")
 	}
 
@@ -195,7 +234,7 @@ func TestSandboxKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inode(t, hs.Key) != inode(t, hostNS) {
+	if nstest.Inode(t, hs.Key) != nstest.Inode(t, hostNS) {
 		t.Fatal("host sandbox is not the host's namespace")
 	}
 	if _, err := e.Join(hs.ID, "host", netimpl.EndpointSpec{Name: "hm"}); err != nil {
@@ -206,7 +245,7 @@ func TestSandboxKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inode(t, sh.Key) != inode(t, own.Key) || sh.Kind != netimpl.SandboxShared || sh.SharedWith != own.ID {
+	if nstest.Inode(t, sh.Key) != nstest.Inode(t, own.Key) || sh.Kind != netimpl.SandboxShared || sh.SharedWith != own.ID {
 		t.Fatalf("shared sandbox %+v is not cm08's namespace", sh)
 	}
 
@@ -311,5 +350,71 @@ func TestJoinInterfacesAndUndo(t *testing.T) {
 	}
 	if err := e.DeleteSandbox(sb2.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With a SandboxDir, every sandbox is pinned under Docker's key there too,
+// and the engine works through it: the first 12 digits of its id; for the
+// host's namespace "default", kept until Close as dockerd keeps it; for a
+// shared namespace its target's key, kept while a sharer is left.
+func TestSandboxKeys(t *testing.T) {
+	needRoot(t)
+	hostNS, prefix := testNS(t)
+	dir := filepath.Join(t.TempDir(), "netns")
+	reg, err := netimpl.NewRegistry(null.New(), host.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := netimpl.New(netimpl.Options{Registry: reg, Seed: "lab/h1", HostNS: hostNS, SandboxDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+
+	own, err := e.NewSandbox(netimpl.SandboxSpec{ContainerID: "c1", PinName: prefix + "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.Key != filepath.Join(dir, own.ID[:12]) || nstest.Inode(t, own.Key) != nstest.Inode(t, netns.Path(prefix+"k1")) {
+		t.Fatalf("own sandbox key %s (id %s): want %s/<first 12 digits>, the namespace pinned as %s", own.Key, own.ID, dir, prefix+"k1")
+	}
+	hs, err := e.NewSandbox(netimpl.SandboxSpec{ContainerID: "c2", PinName: prefix + "k2", Host: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.Key != filepath.Join(dir, netimpl.DefaultSandboxKey) || nstest.Inode(t, hs.Key) != nstest.Inode(t, hostNS) {
+		t.Fatalf("host sandbox key %s: want %s/default, the host's namespace", hs.Key, dir)
+	}
+	sh, err := e.NewSandbox(netimpl.SandboxSpec{ContainerID: "c3", PinName: prefix + "k3", Share: own.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Key != own.Key || nstest.Inode(t, netns.Path(prefix+"k3")) != nstest.Inode(t, own.Key) {
+		t.Fatalf("shared sandbox key %s: want its target's, %s", sh.Key, own.Key)
+	}
+
+	if err := e.DeleteSandbox(own.ID); err != nil {
+		t.Fatal(err)
+	}
+	if exists(netns.Path(prefix+"k1")) || !exists(own.Key) {
+		t.Fatalf("after removing the shared-from sandbox: its pin must go (%v), the key its sharer uses stay (%v)", exists(netns.Path(prefix+"k1")), exists(own.Key))
+	}
+	if err := e.DeleteSandbox(sh.ID); err != nil {
+		t.Fatal(err)
+	}
+	if exists(own.Key) || exists(netns.Path(prefix+"k3")) {
+		t.Fatalf("the last sandbox on %s is gone, its key is not", own.Key)
+	}
+	if err := e.DeleteSandbox(hs.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(hs.Key) || exists(netns.Path(prefix+"k2")) {
+		t.Fatalf("after the host-mode sandbox: default must stay (%v), its pin go (%v)", exists(hs.Key), exists(netns.Path(prefix+"k2")))
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if exists(hs.Key) {
+		t.Fatalf("%s left after Close", hs.Key)
 	}
 }

@@ -7,9 +7,10 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// gatewayNetwork is the bridge libnetwork makes for overlay containers'
-// way out; its endpoints provide a default route only as a last resort.
-const gatewayNetwork = "docker_gwbridge"
+// GatewayNetwork is the bridge network libnetwork makes for overlay
+// containers' way out; its endpoints provide a default route only as a
+// last resort.
+const GatewayNetwork = "docker_gwbridge"
 
 // gatewayEndpoint is the endpoint whose gateway a sandbox routes through,
 // chosen as libnetwork's sandbox orders its endpoints (epHeap): endpoints
@@ -26,7 +27,7 @@ func (e *Engine) gatewayEndpoint(sb *sandbox) *Endpoint {
 	rank := func(ep *Endpoint) (int, string) {
 		n := e.networks[ep.NetworkID]
 		switch {
-		case n.Name == gatewayNetwork:
+		case n.Name == GatewayNetwork:
 			return 2, n.Name
 		case n.Internal:
 			return 1, n.Name

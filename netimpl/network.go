@@ -96,6 +96,19 @@ func (n *Network) clone() Network {
 	return c
 }
 
+// msgUserSpecifiedIP is Docker's refusal of --ip where the address
+// cannot be the user's to choose.
+const msgUserSpecifiedIP = "user specified IP address is supported only when connecting to networks with user configured subnets"
+
+// CheckIPv4 applies Docker's rule for --ip: an address may be asked for
+// only on a network whose subnet the user configured (UserSubnets).
+func (n *Network) CheckIPv4(want netip.Addr) error {
+	if want.IsValid() && !n.UserSubnets() {
+		return Errorf(KindInvalid, msgUserSpecifiedIP)
+	}
+	return nil
+}
+
 // UserSubnets reports whether the network was created with a subnet of the
 // user's (--subnet), the condition Docker puts on --ip.
 func (n *Network) UserSubnets() bool {

@@ -33,13 +33,16 @@ func (k SandboxKind) String() string {
 	return "unknown"
 }
 
-// Sandbox is a container's network namespace. It is always pinned at Key
-// (/run/netns/<name>), also when the namespace is the host's or another
-// container's, so that `ip netns exec <name>` reaches what the container sees.
+// Sandbox is a container's network namespace. It is always pinned at
+// /run/netns/<PinName>, also when the namespace is the host's or another
+// container's, so that `ip netns exec <name>` reaches what the container
+// sees, and at Key.
 type Sandbox struct {
 	ID          string
 	ContainerID string
-	// Key is the pin path of the namespace.
+	// Key is the pin path of the namespace that the engine works through:
+	// Docker's sandbox key, <SandboxDir>/<first 12 digits of ID>, when the
+	// engine has a SandboxDir, else the /run/netns pin.
 	Key  string
 	Kind SandboxKind
 	// SharedWith is the id of the sandbox whose namespace this one shares
@@ -91,7 +94,8 @@ func (sb Sandbox) public() Sandbox {
 // means a fresh namespace with only its loopback up.
 type SandboxSpec struct {
 	ContainerID string
-	// PinName is the /run/netns entry to create.
+	// PinName is the /run/netns entry to create (in the mount namespace of
+	// the engine's Options.Pins).
 	PinName string
 	// Host makes the sandbox the host's own namespace.
 	Host bool

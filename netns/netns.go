@@ -59,7 +59,15 @@ func NewNamed(name string) (string, error) {
 // Pin bind-mounts the namespace at src (for example /proc/PID/ns/net) at
 // /run/netns/NAME so that ip(8) can enter it. It fails if NAME exists.
 func Pin(src, name string) (string, error) {
-	path, err := pinFile(name)
+	if err := EnsureRunDir(); err != nil {
+		return "", err
+	}
+	return pin(src, name)
+}
+
+// pin is Pin once RunDir is ready.
+func pin(src, name string) (string, error) {
+	path, err := createPinFile(name)
 	if err != nil {
 		return "", err
 	}
@@ -76,6 +84,11 @@ func pinFile(name string) (string, error) {
 	if err := EnsureRunDir(); err != nil {
 		return "", err
 	}
+	return createPinFile(name)
+}
+
+// createPinFile is pinFile once RunDir is ready.
+func createPinFile(name string) (string, error) {
 	path := Path(name)
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {

@@ -61,12 +61,6 @@ func NewFresh(setup func() error) (Fresh, error) {
 	return f, nil
 }
 
-// PinFD pins the namespace an fd refers to at /run/netns/NAME, like
-// `ip netns attach`. It fails if NAME exists.
-func PinFD(fd int, name string) (string, error) {
-	return Pin(fmt.Sprintf("/proc/self/fd/%d", fd), name)
-}
-
 // Pool keeps a few Fresh namespaces made ahead of time, refilled in the
 // background, so that a container start does not wait for the kernel to
 // build a namespace: creating one is the costliest step of a start, and it
@@ -144,23 +138,4 @@ func (p *Pool) Close() {
 			}
 		}
 	})
-}
-
-// NewNamedFrom pins a Fresh namespace at /run/netns/NAME and returns the
-// pin path; the fd is closed (the pin holds the namespace now), the handle
-// is the caller's. On error the namespace is released.
-func NewNamedFrom(f Fresh, name string) (string, *netlink.Handle, error) {
-	if err := EnsureRunDir(); err != nil {
-		f.Close()
-		return "", nil, err
-	}
-	path, err := PinFD(f.FD, name)
-	unix.Close(f.FD)
-	if err != nil {
-		if f.Handle != nil {
-			f.Handle.Close()
-		}
-		return "", nil, err
-	}
-	return path, f.Handle, nil
 }

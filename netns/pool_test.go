@@ -23,12 +23,13 @@ func TestPool(t *testing.T) {
 		t.Fatalf("fresh namespace: %v %v", links, err)
 	}
 	name := fmt.Sprintf("nspool%d", os.Getpid())
-	path, h, err := NewNamedFrom(f, name)
+	path, err := NewPins(nil).PinFD(f.FD, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer Delete(path)
-	defer h.Close()
+	defer f.Close()
+	h := f.Handle
 	// The pin is the namespace the handle works in.
 	h2, err := Handle(path)
 	if err != nil {

@@ -35,7 +35,7 @@ type exercise struct {
 
 // exercises are E01–E23, each made of its specs' own steps.
 var exercises = map[string]exercise{
-	"E01": {fixture: "single", do: func(l *Lab) { e01Pair(l) }, before: []string{"-test1: no such file or directory"}},
+	"E01": {fixture: "single", do: func(l *Lab) { e01Pair(l) }, before: []string{"/var/run/netns/test1: no such file or directory"}},
 	"E02": {fixture: "single", do: onHost1(func(_ *Lab, d Docker) { defaultBridgePair(d) }), before: []string{"No such container: cm01"}},
 	"E03": {fixture: "single", do: onHost1(func(_ *Lab, d Docker) { defaultBridgePair(d) })},
 	"E04": {fixture: "single", do: onHost1(func(_ *Lab, d Docker) { defaultBridgePair(d) })},
@@ -73,7 +73,7 @@ var exercises = map[string]exercise{
 	})},
 	"E16": {fixture: "single", do: onHost1(func(l *Lab, d Docker) {
 		MustRun(d, Run{Name: "cm01"})
-		e16Restore(l, NetNSOf(d, "cm01"))
+		e16Restore(l, d, "cm01", "restored")
 	})},
 	"E17": {fixture: "macvlan", do: func(l *Lab) {
 		for _, h := range e17Hosts {

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -12,9 +13,10 @@ import (
 	. "github.com/nslab/nslab/labtest"
 )
 
-// received matches a ping summary with one reply, from busybox
-// ("1 packets received") or iputils ("1 received").
-const received = `\b1 (packets )?received\b`
+// received matches the ping summary with one reply of busybox's ping, the
+// image's own on both runtimes ("1 packets received"; iputils, on a host,
+// says "1 received").
+const received = `\b1 packets received\b`
 
 // defaultBridgePair runs cm01 and cm02 on the default bridge as seed 000
 // does (`docker run -dit --name cm01 alpine`, then cm02) and returns their
@@ -83,6 +85,29 @@ var _ = Describe("[E02] the default bridge docker0 joins cm01 and cm02", Label("
 			Expect(MustExec(d, "cm02", "ping", "-c", "1", "-W", "2", "172.17.0.2")).To(MatchRegexp(received))
 		}, NodeTimeout(specTimeout))
 	}
+
+	// Seed 000, "docker网络原理介绍": the if20 outside connects cm01's if21,
+	// "the numbers are not fixed". Docker makes the pair in the host and
+	// moves the container's end: the two carry neighbouring numbers of the
+	// host's count, read in `ip a` on both sides as each other's @ifN.
+	It("gives eth0 and its host side neighbouring interface numbers, each the other's @ifN (seed 000's if20 and if21)", func(ctx SpecContext) {
+		l := UpLab("single")
+		d := CLI(l, "host1")
+		By("docker run -dit --name cm01 alpine; docker run -dit --name cm02 alpine")
+		defaultBridgePair(d)
+		host := l.Sh("host1", "ip -o link show")
+		for _, name := range []string{"cm01", "cm02"} {
+			By("docker exec " + name + " ip -o link show eth0; ip -o link show (the host)")
+			m := regexp.MustCompile(`^(\d+): eth0@if(\d+):`).FindStringSubmatch(MustExec(d, name, "ip", "-o", "link", "show", "eth0"))
+			Expect(m).NotTo(BeNil(), "%s: eth0@ifN", name)
+			Expect(m[1]).NotTo(Equal("2"), "%s: eth0 numbered as born in its namespace, not as made in the host and moved", name)
+			peer := regexp.MustCompile(`(?m)^` + m[2] + `: (veth[0-9a-f]{7})@if` + m[1] + `: .* master docker0 `).FindStringSubmatch(host)
+			Expect(peer).NotTo(BeNil(), "%s: eth0 is %s@if%s; the host has no %s: vethXXXXXXX@if%s, port of docker0:\n%s", name, m[1], m[2], m[2], m[1], host)
+			in, _ := strconv.Atoi(m[1])
+			out, _ := strconv.Atoi(m[2])
+			Expect(out).To(Equal(in+1), "%s: the host side's number follows eth0's", name)
+		}
+	}, NodeTimeout(specTimeout))
 })
 
 // Seed 000: after cm01 and cm02 pinged each other, `brctl showmacs docker0`

@@ -108,6 +108,40 @@ var _ = Describe("[E11] container mode shares another container's namespace", La
 	}
 })
 
+// Seed 000's cm06 on cm01 as it runs there, on the default bridge
+// (`docker run -itd --name cm01 alpine`), and seed 003's form by id
+// (`docker run -it --net=container:169c875f4ba0 centos /bin/bash`): both
+// see cm01's eth0, its address and MAC, and its routes.
+var _ = Describe("[E11] container mode on a container of the default bridge", Label("E11"), func() {
+	It("gives cm06 (container:cm01) and cm07 (container:<cm01's id>) cm01's address, MAC and routes", func(ctx SpecContext) {
+		l := UpLab("single")
+		d := CLI(l, "host1")
+		By("docker run -itd --name cm01 alpine")
+		MustRun(d, Run{Name: "cm01"})
+		id := containerID(l, "host1", "cm01")[:12]
+		By("docker run -itd --name cm06 --network container:cm01 alpine; docker run -itd --name cm07 --network container:" + id + " alpine")
+		MustRun(d, Run{Name: "cm06", Network: "container:cm01"})
+		MustRun(d, Run{Name: "cm07", Network: "container:" + id})
+		ns1 := NetNSOf(d, "cm01")
+		Expect(LinkNamed(ns1, "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
+		Expect(LinkNamed(ns1, "eth0").MAC).To(Equal(DockerMAC("172.17.0.2")))
+		want := map[string]string{}
+		for _, cmd := range [][]string{{"ip", "-o", "addr"}, {"ip", "-o", "link", "show", "eth0"}, {"ip", "route"}} {
+			want[strings.Join(cmd, " ")] = MustExec(d, "cm01", cmd...)
+		}
+		for _, name := range []string{"cm06", "cm07"} {
+			By("docker exec " + name + " ip -o addr; ip -o link show eth0; ip route: cm01's")
+			Expect(Inode(NetNSOf(d, name))).To(Equal(Inode(ns1)), name)
+			for cmd, out := range want {
+				Expect(MustExec(d, name, strings.Fields(cmd)...)).To(Equal(out), "%s: %s", name, cmd)
+			}
+			Expect(want["ip -o addr"]).To(ContainSubstring("172.17.0.2/16"))
+			Expect(want["ip -o link show eth0"]).To(ContainSubstring(DockerMAC("172.17.0.2")))
+			Expect(want["ip route"]).To(ContainSubstring("default via 172.17.0.1 dev eth0"))
+		}
+	}, NodeTimeout(specTimeout))
+})
+
 // The containers of the three modes.
 var (
 	e09Run  = Run{Name: "cm05", Network: "host"}

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -28,8 +27,8 @@ import (
 //	ip netns exec $pid ip addr add 172.17.42.99/16 dev eth0
 //	ip netns exec $pid ip route add default via 172.17.42.1
 //
-// The link in /var/run/netns carries the lab id (<lab>-<pid>) because that
-// directory is shared by every lab on the machine.
+// typed as written in host1, whose /var/run/netns is its own: the link
+// named $pid never appears on the machine.
 var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label("E14"), func() {
 	for _, way := range Ways {
 		It("reaches the bridge's other containers and the gateway through its hand-made eth0", func(ctx SpecContext) {
@@ -100,19 +99,18 @@ func e14Wire(l *Lab, d Docker) {
 	l.Sh("host1", "ip netns exec "+name+" ip link set eth0 up")
 	l.Sh("host1", "ip netns exec "+name+" ip addr add 172.17.42.99/16 dev eth0")
 	l.Sh("host1", "ip netns exec "+name+" ip route add default via 172.17.42.1")
-	Expect(os.Remove(netns.Path(name))).To(Succeed())
 }
 
 // pinTyped exposes a container's namespace to ip netns as seed 004 does,
-// typed in host1: `ln -s /proc/$pid/ns/net /var/run/netns/$pid`, the name
-// prefixed by the lab's id (/run/netns is the machine's). It returns the
-// pid and the name; the spec's cleanup removes the link.
+// typed in host1 as written: `ln -s /proc/$pid/ns/net /var/run/netns/$pid`,
+// in host1's own /var/run/netns (it never reaches the machine, and goes
+// with the host). It returns the pid and the name.
 func pinTyped(l *Lab, d Docker, ctr string) (int, string) {
 	GinkgoHelper()
 	pid := PidOf(d, ctr)
-	name := fmt.Sprintf("%s-%d", l.ID(), pid)
-	DeferCleanup(func() { os.Remove(netns.Path(name)) })
+	name := fmt.Sprint(pid)
 	l.Sh("host1", "mkdir -p /var/run/netns")
 	l.Sh("host1", fmt.Sprintf("ln -s /proc/%d/ns/net /var/run/netns/%s", pid, name))
+	ExpectNotOnMachine(netns.Path(name))
 	return pid, name
 }

@@ -34,6 +34,40 @@ import (
 // matches traffic that leaves through eth1, the far side sees the peer
 // host's address, not the container's.
 var _ = Describe("[E18] static routes between the hosts' container networks", Label("E18"), func() {
+	// The seed's claim as it writes it: on hosts where forwarding was
+	// already on when the daemon started (fixtures/crosshost-forwarding),
+	// Docker leaves the FORWARD policy ACCEPT, and the two routes alone
+	// join the containers of both hosts.
+	It("with forwarding on before the daemon starts, the two routes alone let the containers of both hosts ping each other, as seed 001 says", func(ctx SpecContext) {
+		l := UpLab("crosshost-forwarding")
+		d101, d102 := CLI(l, "host101"), CLI(l, "host102")
+		h101 := l.H("host101").NetNS()
+		ns101, ns102 := crossHostPair(d101, d102)
+
+		By("sysctl net.ipv4.ip_forward; iptables -S FORWARD (both hosts): forwarding on, the policy left ACCEPT")
+		for _, h := range []string{"host101", "host102"} {
+			Expect(l.Sh(h, "sysctl -n net.ipv4.ip_forward")).To(Equal("1\n"), "on %s", h)
+			Expect(l.Sh(h, "iptables -S FORWARD")).To(HavePrefix("-P FORWARD ACCEPT\n"), "on %s", h)
+			Expect(l.Sh(h, "iptables -S FORWARD")).To(ContainSubstring("-A FORWARD -j DOCKER-USER"), "Docker's rules are there all the same, on %s", h)
+		}
+		By("without the routes the containers cannot reach each other")
+		ExpectNoPing(ns101, "172.17.0.2")
+		ExpectNoPing(ns102, "172.18.0.2")
+
+		By("101: route add -net 172.17.0.0/16 gw 192.168.99.102; 102: ip route add 172.18.0.0/16 via 192.168.99.101; nothing else")
+		e18Routes(l)
+		c := StartCapture(h101, "eth1")
+		ExpectPing(ns102, "172.18.0.2")
+		ExpectPing(ns101, "172.17.0.2")
+		Expect(MustExec(d101, "c101", "ping", "-c", "1", "-W", "2", "172.17.0.2")).To(MatchRegexp(received))
+		Expect(StopCapture(c)).To(ContainElement(And(
+			HaveField("Dst", "172.18.0.2"), HaveField("ICMP", "EchoRequest"))), "routed on the wire, not encapsulated")
+
+		By("without the route again, .101's container cannot reach .102's")
+		l.Sh("host101", "route del -net 172.17.0.0/16 gw 192.168.99.102")
+		ExpectNoPing(ns101, "172.17.0.2")
+	}, NodeTimeout(specTimeout))
+
 	for _, way := range Ways {
 		It("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", func(ctx SpecContext) {
 			l := UpLab("crosshost")

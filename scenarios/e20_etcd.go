@@ -10,7 +10,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/nslab/nslab/lab"
 	. "github.com/nslab/nslab/labtest"
 )
 
@@ -119,27 +118,17 @@ var _ = Describe("[E20] a two-member etcd cluster on the hosts' underlay address
 
 		By("each daemon, started with --cluster-store=etcd://<own address>:2379 --cluster-advertise=<own address>:2375, registers itself")
 		nodes := []string{"/docker/nodes/192.168.8.148:2375", "/docker/nodes/192.168.8.150:2375"}
-		if current.Name() == lab.RuntimeDockerd {
-			// Docker 20.10's discovery writes its node key through the v2
-			// API with a TTL of 60 s, refreshed every 20 s.
-			Eventually(func(g Gomega) []string { return outputLines(tryEtcdctl(g, l, "node1", "2", "ls", "/docker/nodes")) }).
-				WithTimeout(15 * time.Second).WithPolling(200 * time.Millisecond).Should(ConsistOf(nodes))
-			for _, a := range members {
-				out := etcdctl(l, "node2", "2", "-o", "extended", "get", "/docker/nodes/"+a+":2375")
-				Expect(out).To(MatchRegexp(`(?m)^` + regexp.QuoteMeta(a) + `:2375$`))
-				m := regexp.MustCompile(`(?m)^TTL: (\d+)$`).FindStringSubmatch(out)
-				Expect(m).NotTo(BeNil(), "the node key has a TTL:\n%s", out)
-				Expect(strconv.Atoi(m[1])).To(And(BeNumerically(">", 0), BeNumerically("<=", 60)))
-			}
-			return
+		// Docker 20.10's discovery (and hostd's) writes its node key through
+		// the v2 API with a TTL of 60 s, refreshed every 20 s.
+		Eventually(func(g Gomega) []string { return outputLines(tryEtcdctl(g, l, "node1", "2", "ls", "/docker/nodes")) }).
+			WithTimeout(15 * time.Second).WithPolling(200 * time.Millisecond).Should(ConsistOf(nodes))
+		for _, a := range members {
+			out := etcdctl(l, "node2", "2", "-o", "extended", "get", "/docker/nodes/"+a+":2375")
+			Expect(out).To(MatchRegexp(`(?m)^` + regexp.QuoteMeta(a) + `:2375$`))
+			m := regexp.MustCompile(`(?m)^TTL: (\d+)$`).FindStringSubmatch(out)
+			Expect(m).NotTo(BeNil(), "the node key has a TTL:\n%s", out)
+			Expect(strconv.Atoi(m[1])).To(And(BeNumerically(">", 0), BeNumerically("<=", 60)))
 		}
-		// hostd keeps its cluster state in the v3 keyspace: its node key
-		// has the same name and value as dockerd's v2 one.
-		Eventually(func(g Gomega) []string {
-			return outputLines(tryEtcdctl(g, l, "node1", "3", "get", "--prefix", "/docker/nodes"))
-		}).WithTimeout(15 * time.Second).WithPolling(200 * time.Millisecond).Should(Equal([]string{
-			nodes[0], "192.168.8.148:2375", nodes[1], "192.168.8.150:2375",
-		}))
 	}, NodeTimeout(specTimeout))
 })
 

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/lab"
 	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/kernel"
@@ -97,7 +95,7 @@ var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 				Expect(vxlanFDB(ov[p.host], vx[p.host])).To(ContainElement(p.peerMAC+" dst "+p.peerVTEP+" permanent"), "%s: %s in %s", p.host, vx[p.host], ov[p.host])
 			}
 
-			By("etcdctl get --prefix /docker --keys-only (node1): the network's keys")
+			By("ETCDCTL_API=2 etcdctl ls --recursive /docker (node1): the network's keys")
 			keys := etcdKeys(l, "node1")
 			Expect(keys).To(ContainElement("/docker/network/v1.0/network/" + id))
 			Expect(keys).To(ContainElement("/docker/network/v1.0/overlay/network/" + id))
@@ -200,39 +198,24 @@ func expectOverlayIPAM(n network.Inspect, subnet, gateway string) {
 }
 
 // vxlanNS finds the namespace of an overlay network on a host, and its
-// VXLAN device and VNI: hostd pins it as /run/netns/<lab>-<host>-ov-<id>,
-// dockerd as <exec root>/netns/1-<id> in its own mount namespace, seen
-// through /proc/<dockerd>/root. Both names carry the start of the
-// network's id.
+// VXLAN device and VNI: both daemons pin it in the host's own
+// /var/run/docker/netns as 1-<first 10 digits of the network id> (osl's
+// key for the network's sandbox), as seed 003 finds it.
 func vxlanNS(l *Lab, host, networkID string) (ns, dev string, vni uint32) {
 	GinkgoHelper()
-	patterns := []string{netns.Path(l.ID() + "-" + host + "-*")}
-	if pid := l.H(host).HostdPID(); pid > 0 {
-		patterns = append(patterns, filepath.Join(fmt.Sprintf("/proc/%d/root", pid), l.StateDir(), host, "exec", "netns", "*"))
-	}
-	var cands []string
-	for _, pattern := range patterns {
-		m, _ := filepath.Glob(pattern)
-		for _, p := range m {
-			if strings.Contains(filepath.Base(p), networkID[:10]) {
-				cands = append(cands, p)
-			}
+	key := "/var/run/docker/netns/1-" + networkID[:10]
+	ns = InHost(l, host, key)
+	h, err := netns.Handle(ns)
+	Expect(err).NotTo(HaveOccurred())
+	defer h.Close()
+	links, err := netns.LinkList(h)
+	Expect(err).NotTo(HaveOccurred())
+	for _, lk := range links {
+		if vx, ok := lk.(*netlink.Vxlan); ok {
+			return ns, vx.Name, uint32(vx.VxlanId)
 		}
 	}
-	for _, p := range cands {
-		h, err := netns.Handle(p)
-		if err != nil {
-			continue
-		}
-		links, _ := netns.LinkList(h)
-		h.Close()
-		for _, lk := range links {
-			if vx, ok := lk.(*netlink.Vxlan); ok {
-				return p, vx.Name, uint32(vx.VxlanId)
-			}
-		}
-	}
-	Fail(fmt.Sprintf("%s: no namespace of network %s holds a VXLAN device (candidates %v)", host, networkID[:12], cands))
+	Fail(fmt.Sprintf("%s: the namespace %s of network %s holds no VXLAN device", host, key, networkID[:12]))
 	return "", "", 0
 }
 
@@ -258,18 +241,10 @@ func vxlanFDB(ns, dev string) []string {
 }
 
 // etcdKeys lists the cluster store's keys under /docker as a student does
-// on the host: `etcdctl get --prefix /docker --keys-only` (hostd keeps
-// them in the v3 key space), or `etcdctl ls --recursive /docker` with
-// ETCDCTL_API=2 (dockerd 20.10's libkv writes through the v2 API).
+// on the host: `etcdctl ls --recursive /docker` with ETCDCTL_API=2, the
+// key space dockerd 20.10's libkv writes, and hostd too.
 func etcdKeys(l *Lab, host string) []string {
 	GinkgoHelper()
-	var out string
-	if current.Name() == lab.RuntimeHostd {
-		out = l.Sh(host, "ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 get --prefix /docker --keys-only")
-	} else {
-		out = l.Sh(host, "ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:2379 ls --recursive /docker")
-	}
-	var keys []string
-	keys = append(keys, strings.Fields(out)...)
-	return keys
+	out := l.Sh(host, "ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:2379 ls --recursive /docker")
+	return strings.Fields(out)
 }

@@ -2,8 +2,11 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -180,5 +183,39 @@ func runAll(d labtest.Docker, runs []labtest.Run) {
 	GinkgoHelper()
 	for _, r := range runs {
 		labtest.MustRun(d, r)
+	}
+}
+
+// takeDown takes the lab down before the spec ends, for a spec that checks
+// what is left afterwards; what the spec leaves for the parity report is
+// recorded first, and not again at its end.
+func takeDown(ctx context.Context, l *labtest.Lab) error {
+	observeEnd(l)
+	downEarly.Store(l, true)
+	return l.Down(ctx)
+}
+
+// downEarly holds the labs that takeDown took down.
+var downEarly sync.Map
+
+// InHost names, for the spec on the machine, the file at path inside a
+// virtual host's own mount namespace (a namespace a student pinned under
+// the host's /var/run/netns, a daemon's /var/run/docker/netns/KEY):
+// /proc/self/fd/N of a descriptor held until the spec ends.
+func InHost(l *labtest.Lab, host, path string) string {
+	GinkgoHelper()
+	f, err := l.H(host).Open(path)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(f.Close)
+	return fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+}
+
+// ExpectNotOnMachine requires that the machine has nothing at any of the
+// paths: what a student makes under a host's /var/run stays in the host.
+func ExpectNotOnMachine(paths ...string) {
+	GinkgoHelper()
+	for _, p := range paths {
+		_, err := os.Lstat(p)
+		Expect(os.IsNotExist(err)).To(BeTrue(), "%s exists on the machine: what a host makes under its /var/run must stay in the host (%v)", p, err)
 	}
 }

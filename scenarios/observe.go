@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -39,6 +40,13 @@ func RecordObservations(dir string) { observeDir = dir }
 // it for a moment in between that both runtimes must agree on.
 func Observe(l *labtest.Lab, exercise, moment string) {
 	GinkgoHelper()
+	ObserveWith(l, exercise, moment)
+}
+
+// ObserveWith is Observe with facts of the spec's own beside the lab's
+// (what a command printed in a container, say).
+func ObserveWith(l *labtest.Lab, exercise, moment string, facts ...string) {
+	GinkgoHelper()
 	if observeDir == "" || current == nil {
 		return
 	}
@@ -47,7 +55,7 @@ func Observe(l *labtest.Lab, exercise, moment string) {
 		Spec:     specName(l),
 		Moment:   moment,
 		Runtime:  current.Name(),
-		Facts:    collect(l),
+		Facts:    append(collect(l), facts...),
 	}
 	Expect(parity.Write(observeDir, o)).To(Succeed())
 }
@@ -56,10 +64,13 @@ func Observe(l *labtest.Lab, exercise, moment string) {
 // exercise label it carries.
 func observeEnd(l *labtest.Lab) {
 	GinkgoHelper()
+	if _, down := downEarly.Load(l); down {
+		return // recorded by takeDown
+	}
 	r := CurrentSpecReport()
 	// A native-only spec has no counterpart on real Docker to compare
-	// with (and may leave a host without its daemon, E23).
-	if observeDir == "" || r.Failed() || slices.Contains(r.Labels(), LabelNativeOnly) {
+	// with; one that kills a daemon leaves a host without one to ask.
+	if observeDir == "" || r.Failed() || slices.Contains(r.Labels(), LabelNativeOnly) || slices.Contains(r.Labels(), LabelDaemonKilled) {
 		return
 	}
 	for _, lb := range r.Labels() {
@@ -71,6 +82,10 @@ func observeEnd(l *labtest.Lab) {
 }
 
 var exerciseRE = regexp.MustCompile(`^E\d\d$`)
+
+// LabelDaemonKilled marks a spec that kills a host's daemon: its end state
+// is not observed.
+const LabelDaemonKilled = "daemon-killed"
 
 // specName is the spec's text and, for specs that run once per way with
 // the same text, the ways it drove the daemons.
@@ -181,7 +196,37 @@ func observeHost(h *lab.Host) ([]string, []endpoint) {
 	}
 	o.networks(ctx, nets.Items)
 	o.kernel()
+	o.proxies()
 	return o.facts, o.containers(ctx, ctrs.Items)
+}
+
+// proxies records the docker-proxy processes in the host's namespace, as
+// `ps ax | grep docker-proxy` shows them there: dockerd runs one per
+// published port and address family.
+func (o *hostObservation) proxies() {
+	GinkgoHelper()
+	want := fmt.Sprintf("net:[%d]", labtest.Inode(o.h.NetNS()))
+	dirs, err := os.ReadDir("/proc")
+	Expect(err).NotTo(HaveOccurred())
+	var found []string
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		if ns, err := os.Readlink("/proc/" + d.Name() + "/ns/net"); err != nil || ns != want {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if err != nil || filepath.Base(args[0]) != "docker-proxy" {
+			continue
+		}
+		found = append(found, strings.Join(args[1:], " "))
+	}
+	sort.Strings(found)
+	for _, p := range found {
+		o.add("process docker-proxy %s", p)
+	}
 }
 
 // networks records each network as the daemon reports it, with its

@@ -18,7 +18,6 @@ const LabelNativeOnly = "native-only"
 // does not hold hostd to.
 var nativeOnly = map[string]string{
 	"E16": "the /run/netns/<lab>-<host>-<container> pin is hostd's own: dockerd pins a container's namespace only under its exec root (/var/run/docker/netns/<sandbox>)",
-	"E23": "hostd's endpoints live under a lease of their host and go when it dies; real Docker's classic overlay keeps a dead node's endpoints and peers until an operator removes them",
 }
 
 var _ = BeforeEach(func() {

@@ -106,8 +106,8 @@ func (r *Runner) Run(ctx context.Context, t *Transcript) error {
 // expand replaces {lab} with the lab id.
 func (r *Runner) expand(s string) string { return strings.ReplaceAll(s, "{lab}", r.Lab.ID()) }
 
-// open starts the shell of a host: in its namespaces, with the docker CLI
-// pointed at its daemon; [lab]'s runs nslab about this lab.
+// open starts the shell of a host, in its namespaces; [lab]'s runs nslab
+// about this lab.
 func (r *Runner) open(ctx context.Context, host string) (*shell, error) {
 	env := []string{}
 	for _, kv := range os.Environ() {
@@ -138,13 +138,8 @@ func (r *Runner) open(ctx context.Context, host string) (*shell, error) {
 	if err != nil {
 		return nil, err
 	}
-	dockerHost := h.DockerHost()
-	if dockerHost == "" {
-		// A plain host runs no daemon: the CLI must not find the
-		// machine's own.
-		dockerHost = "unix://" + filepath.Join(r.Lab.StateDir(), host, "no-daemon.sock")
-	}
-	env = append(env, "DOCKER_HOST="+dockerHost)
+	// No DOCKER_HOST: the CLI finds the host's own daemon at
+	// /var/run/docker.sock, in the host's /run; a plain host has none.
 	return startShell(h.Command(context.Background(), "sh"), env)
 }
 

@@ -18,16 +18,17 @@
 //	!~ ^\d+: eth                         no line matches this RE2
 //	[lab]                                `nslab ...` commands about the lab
 //
-// Commands run in one shell per host, as in a terminal: variables set by
-// one command are there for the next. The docker CLI in a docker host talks
-// to that host's daemon. {lab} stands for the lab id, which prefixes the
-// namespaces a student makes (/run/netns is shared by every lab).
+// Commands run in one shell per host, as in a terminal on that machine: in
+// the host's network, UTS and mount namespaces, so variables set by one
+// command are there for the next, the docker CLI in a docker host finds
+// that host's daemon at /var/run/docker.sock, and what a student makes
+// under /var/run (ip netns add, ln -s into /var/run/netns) is the host's
+// own. {lab} stands for the lab id.
 //
-// Where the two runtimes print the same fact in two ways, a transcript
-// accepts both with a regular expression: hostd runs the machine's tools
-// in its containers (there is no image filesystem), so ping's summary says
-// "1 received" (iputils) there and "1 packets received" (busybox) on
-// Docker: ~ \b1 (packets )?received\b.
+// Both runtimes run the same image, so a command in a container prints
+// the same on both (busybox's ping says "1 packets received"); where they
+// print one fact in two ways, a transcript accepts both with a regular
+// expression.
 package transcripts
 
 import (

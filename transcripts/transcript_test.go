@@ -131,7 +131,9 @@ $! ip link show nothere
 $ echo "x is '$x' here"
 > x is '' here
 $! docker ps
-> no-daemon.sock
+> unix:///var/run/docker.sock
+$ ls /var/run
+!> docker.sock
 `))
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,31 @@ func TestDetachedLab(t *testing.T) {
 	if r = nslab(t, bin, append(at, "exec", "host1", "--", "sh", "-c", "hostname; exit 7")...); r.code != 7 || strings.TrimSpace(r.stdout) != "host1" {
 		t.Errorf("exec host1 sh -c 'hostname; exit 7': status %d, output %q; want 7 and host1", r.code, r.stdout)
 	}
+
+	// exec keeps the working directory the host also has, and leaves the
+	// caller's DOCKER_HOST outside; shell is a login: home directory, the
+	// lab's id for Debian's prompt, a status of its own.
+	t.Run("exec and shell", func(t *testing.T) {
+		dir := t.TempDir()
+		run := func(stdin string, args ...string) (string, int) {
+			cmd := exec.Command(bin, append(at, args...)...)
+			cmd.Dir, cmd.Stdin = dir, strings.NewReader(stdin)
+			cmd.Env = append(os.Environ(), "DOCKER_HOST=unix:///nowhere.sock", "SHELL=/bin/sh")
+			out, err := cmd.Output()
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				t.Fatalf("nslab %s: %v", strings.Join(args, " "), err)
+			}
+			return string(out), cmd.ProcessState.ExitCode()
+		}
+		if out, code := run("", "exec", "host1", "--", "sh", "-c", `pwd; echo "[$DOCKER_HOST]"; ls /run`); code != 0 ||
+			!strings.HasPrefix(out, dir+"\n[]\n") || strings.Contains(out, "netns") {
+			t.Errorf("exec host1: status %d, output %q; want the caller's directory, no DOCKER_HOST, the host's own /run", code, out)
+		}
+		if out, code := run("hostname; pwd; echo $debian_chroot; exit 4\n", "shell", "host1"); code != 4 || out != "host1\n/root\n"+id+"\n" {
+			t.Errorf("shell host1: status %d, output %q; want 4 and host1, /root, %s", code, out, id)
+		}
+	})
 
 	t.Run("docker", func(t *testing.T) {
 		if _, err := exec.LookPath("docker"); err != nil {

@@ -1,25 +1,31 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/netns"
 )
 
 func newExecCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec HOST[/CONTAINER] -- COMMAND [ARG...]",
 		Short: "Run a command inside a host, or inside a container of a host",
-		Long: `Run a command inside a virtual host (its network namespace and hostname), or,
-with HOST/CONTAINER, inside a container through the real ` + "`docker exec`" + ` against
-the host's daemon (with -it when stdin is a terminal). Standard streams are
-the caller's and the exit status is the command's.`,
+		Long: `Run a command inside a virtual host (its network, UTS and mount namespaces:
+its hostname, its own /run with /var/run/docker.sock, its /sys), from the
+same working directory when the host has it, else from /; DOCKER_HOST and
+DOCKER_CONTEXT are left out, so docker talks to the host's daemon. With
+HOST/CONTAINER, run it inside a container through the real ` + "`docker exec`" + `
+against the host's daemon (with -it when stdin is a terminal). Standard
+streams are the caller's and the exit status is the command's.`,
 		Example: `  nslab exec node1 -- ip -o addr
   nslab exec node1 -- bash
   nslab exec node1/cm01 -- ip a`,
@@ -79,22 +85,34 @@ func splitTarget(s string) (host, container string, err error) {
 // caller's terminal, signals and exit status then belong to the command
 // itself, with nothing in between.
 func (a *app) hostExec(host string, command []string) error {
-	l, err := a.openLab()
+	h, err := a.enterHost(host)
 	if err != nil {
 		return err
 	}
-	h, err := l.Host(host)
+	// The host sees the machine's files, so the program found here is the
+	// one it runs.
+	path, err := exec.LookPath(command[0])
 	if err != nil {
-		return err
+		return fmt.Errorf("host %s: %w", host, err)
 	}
-	if _, err := os.Stat(h.NetNS()); err != nil {
-		return fmt.Errorf("lab %s: host %s: %w", l.ID(), host, err)
+	dir, _ := os.Getwd()
+	if strings.HasPrefix(dir, "/run/") || strings.HasPrefix(dir, "/var/run/") {
+		dir = "/" // the machine's /run is not the host's
 	}
-	c := h.Command(context.Background(), command...)
-	if c.Err != nil {
-		return fmt.Errorf("host %s: %w", host, c.Err)
+	return execIn(h.Namespaces(), dir, path, command, lab.HostEnv(os.Environ()))
+}
+
+// enterHost finds a host of the selected lab whose namespaces are there to
+// be entered.
+func (a *app) enterHost(name string) (*lab.Host, error) {
+	h, err := a.openHost(name)
+	if err != nil {
+		return nil, err
 	}
-	return execve(c.Path, c.Args, os.Environ())
+	if err := h.Check(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // dockerExec runs `docker exec` against the host's daemon.
@@ -141,4 +159,10 @@ func isStream(fd int) bool {
 var execve = func(path string, argv, env []string) error {
 	err := syscall.Exec(path, argv, env)
 	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+// execIn replaces the process with a program run inside a host's
+// namespaces; tests replace it to see what would run where.
+var execIn = func(ns netns.Namespaces, dir, path string, argv, env []string) error {
+	return ns.Exec(dir, path, argv, env)
 }

@@ -49,7 +49,7 @@ func (a *app) images() error {
 	if err != nil {
 		return err
 	}
-	use, err := lab.ImageUse(a.root)
+	use, err := lab.ImageUse(a.root, store.Dir())
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (a *app) cleanImages(all bool) error {
 				dash(strings.Join(ids, " ")), dash(strings.Join(dirs, " ")))
 		}
 	} else {
-		use, err := lab.ImageUse(a.root)
+		use, err := lab.ImageUse(a.root, store.Dir())
 		if err != nil {
 			return err
 		}

@@ -18,8 +18,9 @@ func newParityCmd(a *app) *cobra.Command {
 		Short: "Compare what the exercises looked like on hostd and on real dockerd",
 		Long: `Compare, exercise by exercise, the observations the native suite (hostd) and
 the reference suite (dockerd 20.10) recorded: networks' subnets and gateways,
-container interfaces, MACs and addresses, routes, each host's iptables-save,
-/etc/hosts and resolv.conf, and which container reaches which. Differences
+container interfaces, MACs and addresses, routes, each host's iptables-save
+and docker-proxy processes, /etc/hosts and resolv.conf, and which container
+reaches which. Differences
 in the reviewed list of deliberate differences are shown with their reason;
 any other one makes the exit status 1. Run both suites first (make test).`,
 		Example: `  nslab parity

@@ -58,6 +58,7 @@ func printSummary(w io.Writer, root string, l *lab.Lab, detached bool) {
 		}
 	}
 	fmt.Fprintf(w, "\nTry:\n")
+	fmt.Fprintf(w, "  %s shell %s\n", cli, first.Name)
 	fmt.Fprintf(w, "  %s exec %s -- ip addr\n", cli, first.Name)
 	fmt.Fprintf(w, "  ip netns exec %s-%s ip route\n", l.ID(), first.Name)
 	for _, h := range hosts {

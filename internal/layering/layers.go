@@ -33,26 +33,9 @@ var Layers = []Layer{
 // further (a kernel probe of a driver, a protocol constant).
 var EngineSurface = []string{"netimpl", "netimpl/controller"}
 
-// Allowed are today's imports that the layering forbids, each with why it
-// is still there. The lead removes them as their reason goes.
-var Allowed = map[string]string{
-	// hostd still holds half of libnetwork's controller (building the
-	// drivers, the network half of a container's start and stop, port
-	// publishing, links, the cluster store's watch, docker_gwbridge):
-	// until it moves into the engine (issue 12, point 1) hostd imports the
-	// engine's parts directly.
-	"hostd -> netimpl/bridge":   "the network controller is still in hostd",
-	"hostd -> netimpl/dns":      "the network controller is still in hostd",
-	"hostd -> netimpl/firewall": "the network controller is still in hostd",
-	"hostd -> netimpl/gre":      "the network controller is still in hostd",
-	"hostd -> netimpl/host":     "the network controller is still in hostd",
-	"hostd -> netimpl/ipam":     "the network controller is still in hostd",
-	"hostd -> netimpl/macvlan":  "the network controller is still in hostd",
-	"hostd -> netimpl/null":     "the network controller is still in hostd",
-	"hostd -> netimpl/overlay":  "the network controller is still in hostd",
-	"hostd -> netimpl/portmap":  "the network controller is still in hostd",
-	"hostd -> netimpl/store":    "the network controller is still in hostd",
-}
+// Allowed are imports that the layering forbids, each with why it is
+// still there; the list only shrinks, and today it is empty.
+var Allowed = map[string]string{}
 
 // LayerOf returns the index in Layers of the layer of pkg (relative to the
 // module), or -1 when no layer holds it.

@@ -3,7 +3,9 @@
 // routes, policy rules, the iptables and nftables rulesets, the sysctls that
 // route or bridge, the pins in /run/netns, the mount table and the labs'
 // data directories. Two snapshots taken around a whole test suite must be
-// equal; Diff says what changed.
+// equal; Diff says what changed. Beside them a Baseline keeps nslab's
+// entries in /tmp and the trees of the image store's layers (images.go),
+// which no container may write.
 // Neighbour tables are left out: the kernel fills and ages them by itself.
 //
 // Reading is all it does, through package kernel, in the caller's

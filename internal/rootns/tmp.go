@@ -53,24 +53,27 @@ func TmpLeft(before, after []string) []string {
 }
 
 // Baseline is what a whole suite is compared with at its end: the root
-// namespace and nslab's entries in the machine's /tmp.
+// namespace (its mount table included), nslab's entries in the machine's
+// /tmp and the trees of the image store's layers.
 type Baseline struct {
-	ns   Snapshot
-	tmp  []string
-	keep []string
+	ns     Snapshot
+	tmp    []string
+	keep   []string
+	layers map[string]string
 }
 
-// TakeBaseline takes both; keep is as for TmpEntries.
+// TakeBaseline takes them all; keep is as for TmpEntries.
 func TakeBaseline(keep ...string) (*Baseline, error) {
 	ns, err := Take()
 	if err != nil {
 		return nil, err
 	}
-	return &Baseline{ns: ns, tmp: TmpEntries(keep...), keep: keep}, nil
+	return &Baseline{ns: ns, tmp: TmpEntries(keep...), keep: keep, layers: layerDigests(ImageStore())}, nil
 }
 
 // Changes lists what differs now: Diff's lines, then "tmp: + PATH" for
-// each entry left in /tmp. Empty means the machine is as it was.
+// each entry left in /tmp, then every layer of the image store whose tree
+// changed. Empty means the machine is as it was.
 func (b *Baseline) Changes() ([]string, error) {
 	now, err := Take()
 	if err != nil {
@@ -80,5 +83,5 @@ func (b *Baseline) Changes() ([]string, error) {
 	for _, p := range TmpLeft(b.tmp, TmpEntries(b.keep...)) {
 		d = append(d, "tmp: + "+p)
 	}
-	return d, nil
+	return append(d, LayersChanged(b.layers, layerDigests(ImageStore()))...), nil
 }

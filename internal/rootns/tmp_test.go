@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,30 @@ func TestTmpLeft(t *testing.T) {
 	got := TmpLeft(before, tmpEntries(tmp, []string{kept}))
 	if want := []string{dump, left}; !slices.Equal(got, want) {
 		t.Errorf("TmpLeft = %q, want %q", got, want)
+	}
+}
+
+// A file written into a layer of the image store is a change; a layer
+// added or removed is not.
+func TestLayersChanged(t *testing.T) {
+	store := t.TempDir()
+	t.Setenv("NSLAB_IMAGE_STORE", store)
+	for _, id := range []string{"aa", "bb"} {
+		if err := os.MkdirAll(filepath.Join(store, "layers", id, "tree", "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := layerDigests(store)
+	if len(before) != 2 {
+		t.Fatalf("sums: %v", before)
+	}
+	os.MkdirAll(filepath.Join(store, "layers", "cc", "tree"), 0o755)
+	os.RemoveAll(filepath.Join(store, "layers", "bb"))
+	if d := LayersChanged(before, layerDigests(store)); len(d) != 0 {
+		t.Fatalf("a layer added and one removed: %v", d)
+	}
+	os.WriteFile(filepath.Join(store, "layers", "aa", "tree", "etc", "passwd"), []byte("x"), 0o644)
+	if d := LayersChanged(before, layerDigests(store)); len(d) != 1 || !strings.Contains(d[0], "layer aa") {
+		t.Fatalf("a write into a layer: %v", d)
 	}
 }

@@ -56,7 +56,7 @@ type Config struct {
 type Driver struct {
 	hostNS   string
 	host     *netlink.Handle
-	veths    *vethSocket
+	links    *netimpl.LinkSocket
 	firewall Firewall
 
 	mu       sync.Mutex
@@ -93,12 +93,12 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
-	v, err := openVethSocket(cfg.HostNS)
+	links, err := netimpl.OpenLinkSocket(cfg.HostNS)
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
-	return &Driver{hostNS: cfg.HostNS, host: h, veths: v, firewall: cfg.Firewall, networks: map[string]*network{}}, nil
+	return &Driver{hostNS: cfg.HostNS, host: h, links: links, firewall: cfg.Firewall, networks: map[string]*network{}}, nil
 }
 
 // enableForwarding writes net.ipv4.ip_forward=1 from a thread inside the
@@ -117,7 +117,7 @@ func enableForwarding(hostNS string) error {
 // Close releases the host handle. Networks stay as they are.
 func (d *Driver) Close() error {
 	d.host.Close()
-	d.veths.close()
+	d.links.Close()
 	return nil
 }
 

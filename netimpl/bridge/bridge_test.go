@@ -81,6 +81,13 @@ func TestJoinDefaultBridge(t *testing.T) {
 		if eth0.Attrs().HardwareAddr.String() != c.mac || eth0.Attrs().Flags&net.FlagUp == 0 || eth0.Type() != "veth" {
 			t.Fatalf("%s eth0: %s %v %s", c.sb.Key, eth0.Attrs().HardwareAddr, eth0.Attrs().Flags, eth0.Type())
 		}
+		// Made as a pair in the host and moved, as Docker does: eth0 keeps
+		// the index it took there, one below its host side's
+		// ("11: eth0@if12" in the container, "12: veth70d07a7@if11").
+		host, err := handle(t, h.ns).LinkByIndex(eth0.Attrs().ParentIndex)
+		if err != nil || host.Attrs().ParentIndex != eth0.Attrs().Index || host.Attrs().Index != eth0.Attrs().Index+1 || eth0.Attrs().Index == 2 {
+			t.Fatalf("%s: eth0 is %d@if%d, its host side %v (%v): want neighbours from the host's numbers", c.sb.Key, eth0.Attrs().Index, eth0.Attrs().ParentIndex, host, err)
+		}
 		if a := addrs(t, c.sb.Key, eth0); !slices.Equal(a, []string{c.addr}) {
 			t.Fatalf("%s eth0 addresses %v", c.sb.Key, a)
 		}

@@ -10,11 +10,13 @@ import (
 	"github.com/nslab/nslab/netimpl"
 )
 
-// Join makes the endpoint's veth pair: the host side, named like Docker's
-// ("veth" and 7 hex), up and a port of the network's bridge; the other side
-// created right inside the sandbox as ep.IfName with ep.MAC, then given
-// ep.Addr and brought up. Both sides get the network's MTU. The default
-// route is the engine's. On error the pair is deleted again.
+// Join makes the endpoint's veth pair as Docker's reads: the host side,
+// named like Docker's ("veth" and 7 hex), up and a port of the network's
+// bridge; the container's end ep.IfName in the sandbox with ep.MAC, the
+// two with neighbouring indexes of the host's numbering (see
+// netimpl.LinkSocket). The container's end then gets ep.Addr and comes up.
+// Both sides get the network's MTU. The default route is the engine's. On
+// error the pair is deleted again.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
 	if err := ep.CheckAddressed(); err != nil {
 		return err
@@ -34,14 +36,13 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	}
 	defer unix.Close(nsfd)
 
-	name, index, err := d.addVeth(nw, ep, nsfd)
+	made, err := d.addVeth(nw, ep, nsfd)
 	if err != nil {
 		return err
 	}
-	undo := func() { d.deleteLink(name) }
-	// Created with its MAC and MTU: the address is left to give, then up.
-	var peer netlink.Link = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index, Name: ep.IfName}}
-	if index == 0 {
+	undo := func() { d.deleteLink(made.Name) }
+	var peer netlink.Link = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: made.Index, Name: ep.IfName}}
+	if made.Index == 0 {
 		if peer, err = sbh.LinkByName(ep.IfName); err != nil {
 			undo()
 			return fmt.Errorf("sandbox %s: %s: %w", sb.Key, ep.IfName, err)
@@ -51,35 +52,28 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 		undo()
 		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
-	ep.IfIndex = peer.Attrs().Index
-	nw.veths[ep.ID] = name
+	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName
+	nw.veths[ep.ID] = made.Name
 	return nil
 }
 
-// addVeth creates the pair with a fresh host-side name, retrying the rare
-// clash of two random names, and returns that name and the peer's index
-// (0 if unknown). The bridge's index is remembered from its creation and
-// looked up again if the kernel no longer knows it (someone replaced the
-// bridge by hand).
-func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (string, int, error) {
-	relooked := false
-	for try := 0; ; try++ {
-		p := vethPair{name: netimpl.TempLinkName(), master: nw.index, peer: ep.IfName, peerMAC: ep.MAC, peerNSFD: nsfd, mtu: nw.opts.mtu}
-		index, err := d.veths.add(p)
+// addVeth makes the pair, its host side a port of the bridge. The
+// bridge's index is remembered from its creation and looked up again if
+// the kernel no longer knows it (someone replaced the bridge by hand).
+func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (netimpl.MadeVeth, error) {
+	for relooked := false; ; relooked = true {
+		made, err := d.links.MakeEndpointVeth(netimpl.EndpointVeth{Name: netimpl.TempLinkName, Master: nw.index, MTU: nw.opts.mtu,
+			SandboxFD: nsfd, IfName: ep.IfName, MAC: ep.MAC})
 		if err == nil {
-			return p.name, index, nil
-		}
-		if errors.Is(err, unix.EEXIST) && try < 3 {
-			continue
+			return made, nil
 		}
 		if !relooked && (errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)) {
-			relooked = true
 			if br, lerr := d.host.LinkByName(nw.bridge); lerr == nil && br.Attrs().Index != nw.index {
 				nw.index = br.Attrs().Index
 				continue
 			}
 		}
-		return "", 0, fmt.Errorf("veth %s to %s: %w", p.name, ep.IfName, err)
+		return netimpl.MadeVeth{}, fmt.Errorf("veth to %s: %w", ep.IfName, err)
 	}
 }
 

@@ -162,6 +162,11 @@ type Options struct {
 	// sources into the bridge brings the answers back
 	// (libnetwork drivers/bridge/setup_ip_tables.go, hpNatRule).
 	Hairpin bool
+	// Exec runs each call of the iptables backend, which runs the iptables
+	// tools with os/exec and waits for them: a daemon that reaps every
+	// child process (a subreaper, as hostd is) holds its reaper off them
+	// meanwhile. nil runs the calls as they are.
+	Exec func(call func() error) error
 }
 
 // New returns a backend of the given kind ("" means iptables, Docker 20.10's

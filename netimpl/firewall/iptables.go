@@ -29,7 +29,7 @@ type ipTables struct {
 }
 
 func newIPTables(o Options) (*ipTables, error) {
-	ns, err := bindThreadNS()
+	ns, err := bindThreadNS(o.Exec)
 	if err != nil {
 		return nil, err
 	}

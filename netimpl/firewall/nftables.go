@@ -62,7 +62,7 @@ func newNFTables(o Options) (*nfTables, error) {
 		hairpin: o.Hairpin,
 	}
 	if o.Hairpin {
-		if b.ns, err = bindThreadNS(); err != nil {
+		if b.ns, err = bindThreadNS(nil); err != nil {
 			conn.CloseLasting()
 			return nil, err
 		}

@@ -55,6 +55,7 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 		sbh.LinkDel(l)
 		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
+	ep.IfIndex, ep.SrcName = l.Attrs().Index, tmp.Name
 	nw.links[ep.ID] = ep.IfName
 	return nil
 }

@@ -1,21 +1,22 @@
 package overlay
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/undo"
 )
 
 // Join makes the network's namespace if this is its first local endpoint,
-// then the endpoint's veth pair: "vethN" a port of br0, the other side
-// made right inside the sandbox as ep.IfName with ep.MAC, both with the
-// network's MTU; the sandbox side then gets ep.Addr and comes up. The
+// then the endpoint's veth pair as libnetwork's overlay driver's reads: one
+// end "vethN" in the network's namespace, up and a port of br0, the other
+// ep.IfName in the sandbox with ep.MAC, both with the network's MTU and
+// with neighbouring indexes of the host's numbering (see
+// netimpl.LinkSocket); the sandbox side then gets ep.Addr and comes up. The
 // default route is the engine's. On error the pair, and a namespace made
 // for it, are removed again.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
@@ -34,78 +35,67 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	if _, dup := nw.endpoints[ep.ID]; dup {
 		return fmt.Errorf("endpoint %s: joined already", ep.ID)
 	}
-	sbh, err := sb.Netlink()
+	sbh, nsfd, err := netimpl.OpenSandbox(sb)
 	if err != nil {
 		return err
 	}
+	defer unix.Close(nsfd)
 	created, err := d.ensureSandbox(nw)
 	if err != nil {
 		return err
 	}
-	undo := func() {
-		if created {
-			d.destroySandbox(nw)
-		}
+	var u undo.Steps
+	if created {
+		u.Add(func() { d.destroySandbox(nw) })
 	}
-	name, err := d.addVeth(nw, ep, sb.Key)
+	made, err := d.addVeth(nw, ep, nsfd)
 	if err != nil {
-		undo()
+		u.Run()
 		return err
 	}
-	undoVeth := func() {
-		if l, err := nw.sb.h.LinkByName(name); err == nil {
+	u.Add(func() {
+		if l, err := nw.sb.h.LinkByName(made.Name); err == nil {
 			nw.sb.h.LinkDel(l)
 		}
-		undo()
-	}
-	peer, err := sbh.LinkByName(ep.IfName)
-	if err != nil {
-		undoVeth()
-		return fmt.Errorf("sandbox %s: %s: %w", sb.Key, ep.IfName, err)
+	})
+	var peer netlink.Link = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: made.Index, Name: ep.IfName}}
+	if made.Index == 0 {
+		if peer, err = sbh.LinkByName(ep.IfName); err != nil {
+			u.Run()
+			return fmt.Errorf("sandbox %s: %s: %w", sb.Key, ep.IfName, err)
+		}
 	}
 	if err := netimpl.SetupLink(sbh, peer, ep); err != nil {
-		undoVeth()
+		u.Run()
 		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
-	nw.endpoints[ep.ID] = name
+	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName
+	nw.endpoints[ep.ID] = made.Name
 	return nil
 }
 
-// addVeth creates the pair from inside the network's namespace: its side
-// named vethN, up and a port of br0, its peer born in the sandbox.
-func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, sandboxKey string) (string, error) {
-	fd, err := unix.Open(sandboxKey, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// addVeth makes the pair: its first end the next free vethN of the
+// network's namespace, up and a port of br0; its peer ep.IfName in the
+// sandbox at nsfd.
+func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (netimpl.MadeVeth, error) {
+	ovfd, err := unix.Open(nw.sb.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", fmt.Errorf("sandbox %s: %w", sandboxKey, err)
+		return netimpl.MadeVeth{}, fmt.Errorf("namespace %s: %w", nw.nsName, err)
 	}
-	defer unix.Close(fd)
-	for {
+	defer unix.Close(ovfd)
+	next := func() string {
+		// Only a left-over of a failed join can hold a name: the counter
+		// never goes back.
 		name := fmt.Sprintf("%s%d", vethPrefix, nw.sb.nextVeth)
 		nw.sb.nextVeth++
-		la := netlink.NewLinkAttrs()
-		la.Name = name
-		la.MTU = nw.mtu
-		la.MasterIndex = nw.sb.bridge
-		la.Flags = net.FlagUp
-		v := &netlink.Veth{LinkAttrs: la, PeerName: ep.IfName, PeerHardwareAddr: ep.MAC, PeerNamespace: netlink.NsFd(fd)}
-		err := nw.sb.h.LinkAdd(v)
-		if errors.Is(err, unix.EEXIST) {
-			// Only a left-over of a failed join can hold the name: the
-			// counter never goes back.
-			if _, lerr := nw.sb.h.LinkByName(name); lerr == nil {
-				continue
-			}
-		}
-		if err != nil {
-			// The library sets the master after the create: a failure
-			// there leaves the pair, which must not stay.
-			if l, lerr := nw.sb.h.LinkByName(name); lerr == nil {
-				nw.sb.h.LinkDel(l)
-			}
-			return "", fmt.Errorf("veth %s to %s: %w", name, ep.IfName, err)
-		}
-		return name, nil
+		return name
 	}
+	made, err := d.links.MakeEndpointVeth(netimpl.EndpointVeth{Name: next, NSFD: ovfd, Master: nw.sb.bridge, MTU: nw.mtu,
+		SandboxFD: nsfd, IfName: ep.IfName, MAC: ep.MAC})
+	if err != nil {
+		return netimpl.MadeVeth{}, fmt.Errorf("%s: veth to %s: %w", nw.nsName, ep.IfName, err)
+	}
+	return made, nil
 }
 
 // Leave deletes the endpoint's veth pair (its sandbox side goes with it);

@@ -28,7 +28,9 @@ type network struct {
 
 // CreateNetwork checks the network's pool, VNI and MTU and records it. Like
 // Docker's, it makes nothing in the kernel: the namespace comes with the
-// first local endpoint.
+// first local endpoint. Without OptVXLANIDList the VNI comes later, with
+// SetVNI before that first join: Docker's classic overlay takes it from
+// the cluster store when a network is first joined, not when it is made.
 func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 	switch {
 	case len(n.Pools) > 1:
@@ -38,9 +40,12 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 	case len(n.ID) < 12:
 		return fmt.Errorf("overlay network %s: id %q too short", n.Name, n.ID)
 	}
-	vni, err := parseVNI(n.Options[OptVXLANIDList])
-	if err != nil {
-		return netimpl.Errorf(netimpl.KindInvalid, "overlay network %s: %v", n.Name, err)
+	var vni uint32
+	if v, ok := n.Options[OptVXLANIDList]; ok {
+		var err error
+		if vni, err = parseVNI(v); err != nil {
+			return netimpl.Errorf(netimpl.KindInvalid, "overlay network %s: %v", n.Name, err)
+		}
 	}
 	mtu, err := d.mtu(n.Options)
 	if err != nil {
@@ -63,13 +68,46 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 	if _, dup := d.networks[n.ID]; dup {
 		return netimpl.Errorf(netimpl.KindConflict, "overlay network %s exists already", n.ID)
 	}
-	for _, other := range d.networks {
-		if other.vni == vni {
-			// Two devices with one VNI cannot share the host's UDP port.
-			return netimpl.Errorf(netimpl.KindConflict, "overlay network %s: VXLAN id %d is network %s's", n.Name, vni, other.name)
-		}
+	if err := d.vniFree(nw, vni); err != nil {
+		return err
 	}
 	d.networks[n.ID] = nw
+	return nil
+}
+
+// SetVNI gives a network created without OptVXLANIDList its VNI. Setting
+// the one it has is a no-op; another one is refused while the network's
+// namespace (and its VXLAN device) exists.
+func (d *Driver) SetVNI(networkID string, vni uint32) error {
+	if vni < 1 || vni > MaxVNI {
+		return fmt.Errorf("overlay network %s: invalid vxlan id %d", networkID, vni)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	nw, ok := d.networks[networkID]
+	switch {
+	case !ok:
+		return netimpl.Errorf(netimpl.KindNotFound, "overlay network %s: unknown to the driver", networkID)
+	case nw.vni == vni:
+		return nil
+	case nw.sb != nil:
+		return fmt.Errorf("overlay network %s: has VXLAN id %d in use, not %d", nw.name, nw.vni, vni)
+	}
+	if err := d.vniFree(nw, vni); err != nil {
+		return err
+	}
+	nw.vni = vni
+	return nil
+}
+
+// vniFree refuses a VNI another network of the driver has: two devices
+// with one VNI cannot share the host's UDP port. d.mu is held.
+func (d *Driver) vniFree(nw *network, vni uint32) error {
+	for _, other := range d.networks {
+		if other != nw && vni != 0 && other.vni == vni {
+			return netimpl.Errorf(netimpl.KindConflict, "overlay network %s: VXLAN id %d is network %s's", nw.name, vni, other.name)
+		}
+	}
 	return nil
 }
 
@@ -92,9 +130,6 @@ func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
 
 // parseVNI reads OptVXLANIDList: exactly one VNI, 1 to MaxVNI.
 func parseVNI(v string) (uint32, error) {
-	if v == "" {
-		return 0, fmt.Errorf("no VXLAN id (option %s)", OptVXLANIDList)
-	}
 	if strings.Contains(v, ",") {
 		return 0, fmt.Errorf("VXLAN ids %q: one subnet, one id", v)
 	}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -66,6 +67,15 @@ type Config struct {
 	// NSPrefix starts the pin name of each network's namespace:
 	// NSPrefix + "ov-" + the first 12 hex digits of the network id.
 	NSPrefix string
+	// Pins is where those /run/netns pins are made (the machine's mount
+	// namespace when the daemon runs in a virtual host's own); default:
+	// the caller's mount namespace.
+	Pins *netns.Pins
+	// SandboxDir is dockerd's <exec-root>/netns: each network's namespace
+	// is also pinned there under Docker's name, "1-" and the first 10 hex
+	// digits of the network id (seed 003's `ip netns exec 1-46663fb66b`),
+	// and the driver then works through that pin. Empty: none.
+	SandboxDir string
 	// Advertise is this host's underlay address (dockerd's
 	// --cluster-advertise). A peer whose VTEP it is runs on this host and
 	// needs no entries: AddPeer ignores it, as Docker does with local peers.
@@ -83,8 +93,9 @@ type Config struct {
 // Driver is the overlay driver. It is safe for concurrent use: the engine
 // calls Join and Leave while a store watch calls AddPeer and RemovePeer.
 type Driver struct {
-	cfg  Config
-	host *netlink.Handle // route netlink in the host's namespace
+	cfg   Config
+	host  *netlink.Handle     // route netlink in the host's namespace
+	links *netimpl.LinkSocket // the veth pairs' requests, there too
 
 	mu       sync.Mutex
 	networks map[string]*network
@@ -108,13 +119,22 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Advertise.IsValid() && !cfg.Advertise.Is4() {
 		return nil, fmt.Errorf("overlay: advertise address %s: want IPv4", cfg.Advertise)
 	}
+	if cfg.Pins == nil {
+		cfg.Pins = netns.NewPins(nil)
+	}
 	h, err := netns.RouteHandle(cfg.HostNS)
 	if err != nil {
+		return nil, fmt.Errorf("overlay: %w", err)
+	}
+	links, err := netimpl.OpenLinkSocket(cfg.HostNS)
+	if err != nil {
+		h.Close()
 		return nil, fmt.Errorf("overlay: %w", err)
 	}
 	return &Driver{
 		cfg:      cfg,
 		host:     h,
+		links:    links,
 		networks: map[string]*network{},
 		fdbSet:   func(h *netlink.Handle, n *netlink.Neigh) error { return h.NeighSet(n) },
 	}, nil
@@ -124,6 +144,7 @@ func New(cfg Config) (*Driver, error) {
 // deletes them first.
 func (d *Driver) Close() error {
 	d.host.Close()
+	d.links.Close()
 	return nil
 }
 
@@ -133,7 +154,8 @@ func (d *Driver) Info() netimpl.DriverInfo {
 }
 
 // Namespace returns the pin path of a network's namespace while it exists
-// (from the first local join to the last leave).
+// (from the first local join to the last leave): its key under SandboxDir,
+// else its /run/netns pin.
 func (d *Driver) Namespace(networkID string) (string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -151,4 +173,18 @@ func (d *Driver) NamespaceName(networkID string) string {
 		id = id[:12]
 	}
 	return d.cfg.NSPrefix + "ov-" + id
+}
+
+// sandboxKey is the path Docker pins a network's namespace at: osl's
+// GenerateKey("1-" + id) keeps 12 characters ("1" is the network's
+// sandbox epoch, 1 for a network set up once). "" without a SandboxDir.
+func (d *Driver) sandboxKey(networkID string) string {
+	if d.cfg.SandboxDir == "" {
+		return ""
+	}
+	key := "1-" + networkID
+	if len(key) > 12 {
+		key = key[:12]
+	}
+	return filepath.Join(d.cfg.SandboxDir, key)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
 
+	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/overlay"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/capture"
@@ -131,6 +132,15 @@ func TestNetworkNamespace(t *testing.T) {
 	eth0 := link(t, p.c1.sb.Key, "eth0")
 	if eth0.Attrs().MTU != 1450 || eth0.Attrs().HardwareAddr.String() != "02:42:0a:00:00:02" {
 		t.Errorf("c1 eth0: mtu %d mac %s, want 1450 and 02:42:0a:00:00:02", eth0.Attrs().MTU, eth0.Attrs().HardwareAddr)
+	}
+	// Made as a pair in the host and moved, as Docker does: the two ends
+	// keep the neighbouring indexes they took there, the container's the
+	// lower ("6: eth0@if7" in the container, "7: veth0@if6" here).
+	if e, v := eth0.Attrs(), veth.Attrs(); e.ParentIndex != v.Index || v.ParentIndex != e.Index || v.Index != e.Index+1 {
+		t.Errorf("c1 eth0 is %d@if%d, veth0 %d@if%d: want neighbours, eth0 the lower", e.Index, e.ParentIndex, v.Index, v.ParentIndex)
+	}
+	if ep := p.c1.ep; ep.IfIndex != eth0.Attrs().Index || !strings.HasPrefix(ep.SrcName, "veth") || len(ep.SrcName) != 11 {
+		t.Errorf("endpoint: index %d, source name %q; want %d and veth + 7 hex", ep.IfIndex, ep.SrcName, eth0.Attrs().Index)
 	}
 
 	if got, want := fdb(t, ns), "02:42:0a:00:00:03 dst 192.168.8.148 permanent self"; !containsLine(got, want) {
@@ -368,7 +378,6 @@ func TestCreateNetworkErrors(t *testing.T) {
 		opts map[string]string
 		want string
 	}{
-		{map[string]string{}, "no VXLAN id"},
 		{map[string]string{overlay.OptVXLANIDList: "0"}, "invalid vxlan id"},
 		{map[string]string{overlay.OptVXLANIDList: "16777216"}, "invalid vxlan id"},
 		{map[string]string{overlay.OptVXLANIDList: "301,302"}, "one subnet, one id"},
@@ -380,6 +389,38 @@ func TestCreateNetworkErrors(t *testing.T) {
 			t.Errorf("options %v: error %v, want %q", tc.opts, err, tc.want)
 		}
 	}
+	// Without a VNI the network is made, as Docker's classic overlay makes
+	// it before anyone joins; its first join needs one, given with SetVNI,
+	// which must be free.
+	late, err := h1.e.CreateNetwork(netimplSpec("ov_late", "10.0.3.0/24", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := h1.e.NewSandbox(netimpl.SandboxSpec{ContainerID: "early", PinName: prefix + "node1-early"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h1.e.Join(sb.ID, late.ID, netimpl.EndpointSpec{Name: "early", IPv4: netip.MustParseAddr("10.0.3.2")}); err == nil || !strings.Contains(err.Error(), "no VXLAN id yet") {
+		t.Errorf("join before the VNI: %v, want no VXLAN id yet", err)
+	}
+	if err := h1.e.DeleteSandbox(sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.drv.SetVNI(late.ID, 300); err == nil || !strings.Contains(err.Error(), "VXLAN id 300 is network ov_a's") {
+		t.Errorf("SetVNI to ov_a's VNI: %v", err)
+	}
+	if err := h1.drv.SetVNI(late.ID, 303); err != nil {
+		t.Fatal(err)
+	}
+	cl := h1.run("late", late, "10.0.3.2")
+	if vx, ok := link(t, h1.ovns(late), "vxlan0").(*netlink.Vxlan); !ok || vx.VxlanId != 303 {
+		t.Errorf("vxlan0 of ov_late: %v, want VXLAN id 303", link(t, h1.ovns(late), "vxlan0"))
+	}
+	if err := h1.drv.SetVNI(late.ID, 304); err == nil {
+		t.Error("SetVNI changed the VNI of a network in use")
+	}
+	cl.stop()
+
 	// OptMTU sets the underlay MTU the devices fit into.
 	n, err := h1.e.CreateNetwork(netimplSpec("ov_c", "10.0.2.0/24", map[string]string{overlay.OptVXLANIDList: "302", overlay.OptMTU: "9000"}))
 	if err != nil {

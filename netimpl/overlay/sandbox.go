@@ -23,7 +23,8 @@ const (
 
 // sandbox is a network's namespace and what the driver made in it.
 type sandbox struct {
-	path   string
+	path   string          // the pin the driver works through (Driver.Namespace)
+	pin    string          // the /run/netns pin, in Config.Pins' mount namespace
 	h      *netlink.Handle // route netlink inside the namespace
 	bridge int             // br0's index
 	vxlan  int             // vxlan0's index
@@ -38,18 +39,17 @@ func (d *Driver) ensureSandbox(nw *network) (created bool, err error) {
 	if nw.sb != nil {
 		return false, nil
 	}
-	if err := removeStale(nw.nsName); err != nil {
+	if nw.vni == 0 {
+		return false, fmt.Errorf("overlay network %s: no VXLAN id yet", nw.name)
+	}
+	key := d.sandboxKey(nw.id)
+	if err := d.removeStale(nw.nsName, key); err != nil {
 		return false, err
 	}
-	f, err := netns.NewFresh(disableIPv6)
+	sb, err := d.newSandbox(nw.nsName, key)
 	if err != nil {
 		return false, fmt.Errorf("namespace %s: %w", nw.nsName, err)
 	}
-	path, h, err := netns.NewNamedFrom(f, nw.nsName)
-	if err != nil {
-		return false, fmt.Errorf("namespace %s: %w", nw.nsName, err)
-	}
-	sb := &sandbox{path: path, h: h}
 	nw.sb = sb
 	if err := d.buildSandbox(nw); err != nil {
 		return false, errors.Join(fmt.Errorf("namespace %s: %w", nw.nsName, err), d.destroySandbox(nw))
@@ -60,6 +60,30 @@ func (d *Driver) ensureSandbox(nw *network) (created bool, err error) {
 		}
 	}
 	return true, nil
+}
+
+// newSandbox makes a namespace and pins it as name in /run/netns and, when
+// given, at key.
+func (d *Driver) newSandbox(name, key string) (*sandbox, error) {
+	f, err := netns.NewFresh(disableIPv6)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(f.FD)
+	sb := &sandbox{h: f.Handle}
+	if sb.pin, err = d.cfg.Pins.PinFD(f.FD, name); err != nil {
+		f.Handle.Close()
+		return nil, err
+	}
+	sb.path = sb.pin
+	if key != "" {
+		if err := netns.PinFDAt(f.FD, key); err != nil {
+			f.Handle.Close()
+			return nil, errors.Join(err, d.cfg.Pins.Delete(sb.pin))
+		}
+		sb.path = key
+	}
+	return sb, nil
 }
 
 // buildSandbox makes br0 with the gateway address and vxlan0, in the
@@ -157,8 +181,13 @@ func (d *Driver) destroySandbox(nw *network) error {
 		}
 	}
 	sb.h.Close()
-	if err := netns.Delete(sb.path); err != nil {
+	if err := d.cfg.Pins.Delete(sb.pin); err != nil {
 		errs = append(errs, err)
+	}
+	if sb.path != sb.pin {
+		if err := netns.Delete(sb.path); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	nw.sb = nil
 	clear(nw.endpoints)
@@ -168,34 +197,53 @@ func (d *Driver) destroySandbox(nw *network) error {
 	return nil
 }
 
-// removeStale removes a namespace of the network's name that an earlier
-// life of the daemon left pinned (it was killed), devices first, as
-// Docker's cleanupStaleSandboxes does: its VXLAN device would otherwise
-// keep the VNI taken on the host's port.
-func removeStale(name string) error {
-	path := netns.Path(name)
-	if _, err := os.Stat(path); err != nil {
+// removeStale removes a namespace of the network's name, or at its key,
+// that an earlier life of the daemon left pinned (it was killed), devices
+// first, as Docker's cleanupStaleSandboxes does: its VXLAN device would
+// otherwise keep the VNI taken on the host's port.
+func (d *Driver) removeStale(name, key string) error {
+	f, err := d.cfg.Pins.Open(name)
+	if err == nil {
+		err = emptyStale(f)
+		f.Close()
+		if err := errors.Join(err, d.cfg.Pins.Delete(name)); err != nil {
+			return fmt.Errorf("stale namespace %s: %w", name, err)
+		}
+	}
+	if key == "" {
 		return nil
 	}
-	h, err := netns.Handle(path)
+	if f, err = os.Open(key); err == nil {
+		err = emptyStale(f)
+		f.Close()
+		if err := errors.Join(err, netns.Delete(key)); err != nil {
+			return fmt.Errorf("stale namespace %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// emptyStale deletes every device but lo of the namespace f refers to; a
+// pin file without a namespace mounted on it has none.
+func emptyStale(f *os.File) error {
+	h, err := netns.Handle(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
 	if err != nil {
-		// A pin file without a namespace mounted on it: only unpin.
-		return netns.Delete(path)
+		return nil
 	}
 	defer h.Close()
 	links, err := netns.LinkList(h)
 	if err != nil {
-		return fmt.Errorf("stale namespace %s: %w", name, err)
+		return err
 	}
 	for _, l := range links {
 		if l.Type() == "device" && l.Attrs().Name == "lo" {
 			continue
 		}
 		if err := h.LinkDel(l); err != nil && !isGone(err) {
-			return fmt.Errorf("stale namespace %s: delete %s: %w", name, l.Attrs().Name, err)
+			return fmt.Errorf("delete %s: %w", l.Attrs().Name, err)
 		}
 	}
-	return netns.Delete(path)
+	return nil
 }
 
 // disableIPv6 runs inside a new namespace, as Docker 20.10's osl does for

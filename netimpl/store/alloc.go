@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -36,6 +35,7 @@ func checkNetwork(n Network) (Network, error) {
 			return n, netimpl.Errorf(netimpl.KindInvalid, "gateway and ip-range need a subnet")
 		}
 	}
+	n.UserGateway = n.Gateway.IsValid()
 	if n.Gateway.IsValid() && !n.Subnet.Contains(n.Gateway) {
 		return n, netimpl.Errorf(netimpl.KindInvalid, "gateway %s is not inside subnet %s", n.Gateway, n.Subnet)
 	}
@@ -52,75 +52,103 @@ func checkNetwork(n Network) (Network, error) {
 	return n, nil
 }
 
-// allocation is what a create takes besides the network's own key.
-type allocation struct {
-	subnet  netip.Prefix
-	gateway netip.Addr
-	vni     uint32 // 0 for a driver other than overlay
+// Docker's global pools: 10.0.0.0/8 in /24s.
+const (
+	globalPools    = 1 << 16
+	globalPoolBits = 24
+)
+
+func globalPool(i int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), globalPoolBits)
 }
 
-// allocate picks n's subnet among the taken ones, as Docker's default IPAM
-// picks it (the request's if it overlaps none, else the first free /24 of
-// 10.0.0.0/8), its gateway and, for overlay, the lowest free VNI.
-func allocate(n Network, pools []netip.Prefix, vnis map[uint32]bool) (allocation, error) {
-	sp := ipam.NewSpace(ipam.GlobalDefaults)
-	for _, p := range pools {
-		// Taken pools never overlap: each was checked against the others.
-		sp.RequestPool(p, netip.Prefix{}, nil)
+// pickSubnet takes n's subnet in ps: the request's, or the first free /24
+// of 10.0.0.0/8 from the start-th on (wrapping round), as libnetwork picks
+// a predefined pool after the one it took last. It returns the subnet,
+// whether its bitmask is new, and where the next search starts.
+func pickSubnet(n Network, ps *poolSpace, start int) (netip.Prefix, bool, int, error) {
+	if n.UserSubnet {
+		isNew, err := ps.add(n.Subnet, n.IPRange)
+		return n.Subnet, isNew, start, err
 	}
-	var a allocation
-	var err error
-	if a.subnet, err = sp.RequestPool(n.Subnet, n.IPRange, nil); err != nil {
-		if errors.Is(err, ipam.ErrPoolOverlap) {
-			return a, netimpl.Errorf(netimpl.KindForbidden, "%v", err)
+	taken := ps.masters()
+	for j := range globalPools {
+		i := (start + j) % globalPools
+		p := globalPool(i)
+		if overlapsAny(p, taken) {
+			continue
 		}
-		return a, netimpl.Errorf(netimpl.KindUnavailable, "%v", err)
+		isNew, err := ps.add(p, netip.Prefix{})
+		return p, isNew, i + 1, err
 	}
-	a.gateway = n.Gateway
-	if !a.gateway.IsValid() {
-		a.gateway = ipam.FirstHost(a.subnet)
-	}
-	if n.Driver == DefaultDriver {
-		if a.vni, err = lowestFreeVNI(vnis); err != nil {
-			return a, err
-		}
-	}
-	return a, nil
+	return netip.Prefix{}, false, start, netimpl.Errorf(netimpl.KindUnavailable, "%v", ipam.ErrNoPool)
 }
 
-func lowestFreeVNI(taken map[uint32]bool) (uint32, error) {
-	for v := uint32(FirstVNI); v <= MaxVNI; v++ {
-		if !taken[v] {
-			return v, nil
+func overlapsAny(p netip.Prefix, list []netip.Prefix) bool {
+	for _, q := range list {
+		if q.Overlaps(p) {
+			return true
 		}
 	}
-	return 0, netimpl.Errorf(netimpl.KindUnavailable, "failed to allocate vxlan id: no more ids")
+	return false
 }
 
-// pickAddress picks want, or the lowest free host address of the
-// network's range, that is neither its gateway nor taken.
-func pickAddress(n Network, taken []netip.Addr, want netip.Addr) (netip.Prefix, error) {
-	sp := ipam.NewSpace(nil)
-	if _, err := sp.RequestPool(n.Subnet, n.IPRange, nil); err != nil {
-		return netip.Prefix{}, fmt.Errorf("network %s: %w", n.Name, err)
+// newAddressMask is a subnet's bitmask as libnetwork makes it: its network
+// and broadcast addresses taken.
+func newAddressMask(subnet netip.Prefix) *bitmask {
+	b := newBitmask(poolID(subnet, netip.Prefix{}), size(subnet))
+	b.set(0)
+	b.set(size(subnet) - 1)
+	return b
+}
+
+// gatewayOf is the gateway of a new network: the request's, or the
+// subnet's first host address.
+func gatewayOf(n Network) netip.Addr {
+	if n.Gateway.IsValid() {
+		return n.Gateway
 	}
-	sp.RequestAddress(n.Subnet, n.Gateway)
-	for _, a := range taken {
-		sp.RequestAddress(n.Subnet, a)
+	return ipam.FirstHost(n.Subnet)
+}
+
+// takeAddress takes want (the zero Addr: the lowest free one of the
+// network's range, as libnetwork's non-serial allocation) in the subnet's
+// bitmask.
+func takeAddress(b *bitmask, n Network, want netip.Addr) (netip.Prefix, error) {
+	if want.IsValid() {
+		if !n.Subnet.Contains(want) {
+			return netip.Prefix{}, netimpl.Errorf(netimpl.KindForbidden, "%v", ipam.ErrOutOfRange)
+		}
+		if err := b.set(ordinal(n.Subnet, want)); err != nil {
+			return netip.Prefix{}, netimpl.Errorf(netimpl.KindForbidden, "%v", ipam.ErrAddressInUse)
+		}
+		return netip.PrefixFrom(want, n.Subnet.Bits()), nil
 	}
-	if want.IsValid() && want == n.Gateway {
-		return netip.Prefix{}, netimpl.Errorf(netimpl.KindForbidden, "%v", ipam.ErrAddressInUse)
+	start, end := uint64(0), size(n.Subnet)-1
+	if n.IPRange.IsValid() {
+		start, end = ordinal(n.Subnet, n.IPRange.Addr()), ordinal(n.Subnet, lastAddr(n.IPRange))
 	}
-	a, err := sp.RequestAddress(n.Subnet, want)
-	switch {
-	case errors.Is(err, ipam.ErrAddressInUse), errors.Is(err, ipam.ErrOutOfRange):
-		return netip.Prefix{}, netimpl.Errorf(netimpl.KindForbidden, "%v", err)
-	case errors.Is(err, ipam.ErrNoAddress):
-		return netip.Prefix{}, netimpl.Errorf(netimpl.KindUnavailable, "%v", err)
-	case err != nil:
-		return netip.Prefix{}, err
+	o, ok := b.firstFree(start, end, 0)
+	if !ok {
+		return netip.Prefix{}, netimpl.Errorf(netimpl.KindUnavailable, "%v", ipam.ErrNoAddress)
 	}
-	return netip.PrefixFrom(a, n.Subnet.Bits()), nil
+	b.set(o)
+	return netip.PrefixFrom(addrAt(n.Subnet, o), n.Subnet.Bits()), nil
+}
+
+// newVNIMask is the bitmask of the VXLAN ids, VNI FirstVNI its bit 0.
+func newVNIMask() *bitmask { return newBitmask("vxlan-id", MaxVNI-FirstVNI+1) }
+
+// takeVNI takes the first free VNI after the one taken last (from: its
+// bit + 1), as the overlay driver takes them serially; it returns the VNI
+// and the next from.
+func takeVNI(b *bitmask, from uint64) (uint32, uint64, error) {
+	o, ok := b.firstFree(0, b.bits-1, from)
+	if !ok {
+		return 0, from, netimpl.Errorf(netimpl.KindUnavailable, "failed to allocate vxlan id: no more ids")
+	}
+	b.set(o)
+	return uint32(o) + FirstVNI, o + 1, nil
 }
 
 // checkEndpoint validates an endpoint to publish.
@@ -146,6 +174,13 @@ func errNameExists(name string) error {
 
 func errActiveEndpoints(n Network) error {
 	return netimpl.Errorf(netimpl.KindForbidden, "error while removing network: network %s id %s has active endpoints", n.Name, n.ID)
+}
+
+// errGateway is libnetwork's answer to a gateway that is taken (the
+// subnet's network or broadcast address, or another network's gateway in
+// a subnet shared through --ip-range).
+func errGateway(gw netip.Addr) error {
+	return netimpl.Errorf(netimpl.KindForbidden, "failed to allocate gateway (%s): %v", gw, ipam.ErrAddressInUse)
 }
 
 func sortNetworks(ns []Network) {

@@ -11,11 +11,8 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-
 	"github.com/nslab/nslab/etcdmember/etcdtest"
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv2"
 	"github.com/nslab/nslab/netns/nstest"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -100,18 +97,20 @@ func (c *cluster) start(h *host, state string) {
 	h.proc = etcdtest.Start(c.t, h.ns,
 		"-name", h.member, "-data-dir", filepath.Join(h.dir, "data"), "-advertise", h.addr.String(),
 		"-cluster", strings.Join(peers, ","), "-loopback", "-log", filepath.Join(h.dir, "etcd.log"),
-		"-state", state, "-timeout", "20s")
+		"-state", state, "-timeout", "20s", "-v2")
 }
 
 // client opens an Etcd store for host h, its connections made inside h's
-// namespace, pointed at h's own member as dockerd's --cluster-store is.
-func (c *cluster) client(h *host, ttl time.Duration) *Etcd {
+// namespace, pointed at h's own member as dockerd's --cluster-store is; a
+// node TTL of 0 is Docker's.
+func (c *cluster) client(h *host, nodeTTL time.Duration) *Etcd {
 	c.t.Helper()
 	s, err := OpenEtcd(EtcdConfig{
-		Endpoints:   []string{"http://" + h.addr.String() + ":2379"},
-		Host:        Host{Name: strings.TrimPrefix(h.member, "docker-"), Advertise: netip.AddrPortFrom(h.addr, 2375)},
-		DialContext: dialIn(h.ns),
-		LeaseTTL:    ttl,
+		Endpoints:     []string{"http://" + h.addr.String() + ":2379"},
+		Host:          Host{Name: strings.TrimPrefix(h.member, "docker-"), Advertise: netip.AddrPortFrom(h.addr, 2375)},
+		DialContext:   dialIn(h.ns),
+		NodeTTL:       nodeTTL,
+		NodeHeartbeat: nodeTTL / 3,
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -120,18 +119,14 @@ func (c *cluster) client(h *host, ttl time.Duration) *Etcd {
 	return s
 }
 
-// raw is a plain etcd client in h's namespace, to look at the keys.
-func (c *cluster) raw(h *host) *clientv3.Client {
+// raw is a plain v2 client in h's namespace, to look at the keys.
+func (c *cluster) raw(h *host) *etcdv2.Client {
 	c.t.Helper()
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{"http://" + h.addr.String() + ":2379"},
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dialIn(h.ns)), grpc.WithNoProxy()},
-		Logger:      zap.NewNop(),
-	})
+	cli, err := etcdv2.New(etcdv2.Config{Endpoints: []string{"http://" + h.addr.String() + ":2379"}, DialContext: dialIn(h.ns)})
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.t.Cleanup(func() { cli.Close() })
+	c.t.Cleanup(cli.Close)
 	return cli
 }
 

@@ -16,7 +16,9 @@ import (
 // conformance checks the rules every Store keeps, with two clients of one
 // store (a and b may be the same client): a network made through one is
 // seen through the other; names, subnets, VNIs and addresses are taken
-// once; deletion frees them; watches report all of it.
+// once, a network's VNI at its first join; a client's next subnet and VNI
+// come after the ones it took last, as each Docker daemon picks them;
+// deletion frees them; watches report all of it.
 func conformance(t *testing.T, a, b Store) {
 	ctx := context.Background()
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -30,18 +32,24 @@ func conformance(t *testing.T, a, b Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprintf("%s %s %s %d %v", n1.Driver, n1.Subnet, n1.Gateway, n1.VNI, n1.UserSubnet); got != "overlay 10.0.0.0/24 10.0.0.1 256 false" {
-		t.Errorf("first network: %s, want Docker's overlay 10.0.0.0/24 10.0.0.1 256 false", got)
+	if got := fmt.Sprintf("%s %s %s %d %v", n1.Driver, n1.Subnet, n1.Gateway, n1.VNI, n1.UserSubnet); got != "overlay 10.0.0.0/24 10.0.0.1 0 false" {
+		t.Errorf("first network: %s, want Docker's overlay 10.0.0.0/24 10.0.0.1, no VNI before a join, false", got)
 	}
 	ev := next(t, events)
-	if ev.Kind != NetworkAdded || ev.Network.ID != n1.ID || ev.Network.Subnet != n1.Subnet || ev.Network.VNI != 256 {
-		t.Errorf("watch: %v %+v, want network-added of ov_net1 with its subnet and VNI", ev.Kind, ev.Network)
+	if ev.Kind != NetworkAdded || ev.Network.ID != n1.ID || ev.Network.Subnet != n1.Subnet {
+		t.Errorf("watch: %v %+v, want network-added of ov_net1 with its subnet", ev.Kind, ev.Network)
+	}
+	// The first join takes the VNI; every later one finds it.
+	for _, c := range []Store{a, b} {
+		if vni, err := c.EnsureVNI(ctx, n1.ID); err != nil || vni != 256 {
+			t.Errorf("VNI of ov_net1: %d %v, want 256", vni, err)
+		}
 	}
 	seen, err := b.Network(ctx, n1.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seen.Subnet != n1.Subnet || seen.VNI != n1.VNI || seen.Name != "ov_net1" || !seen.Created.Equal(n1.Created) {
+	if seen.Subnet != n1.Subnet || seen.VNI != 256 || seen.Name != "ov_net1" || !seen.Created.Equal(n1.Created) {
 		t.Errorf("the other client sees %+v, want %+v", seen, n1)
 	}
 	_, err = b.CreateNetwork(ctx, Network{ID: "net1bbbbbbbbbbbb", Name: "ov_net1"})
@@ -51,8 +59,8 @@ func conformance(t *testing.T, a, b Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n2.Subnet.String() != "10.0.1.0/24" || n2.VNI != 257 {
-		t.Errorf("second network: %s VNI %d, want the next free 10.0.1.0/24 and 257", n2.Subnet, n2.VNI)
+	if vni, err := b.EnsureVNI(ctx, n2.ID); n2.Subnet.String() != "10.0.1.0/24" || vni != 257 || err != nil {
+		t.Errorf("second network: %s VNI %d %v, want the next free 10.0.1.0/24 and 257", n2.Subnet, vni, err)
 	}
 	_, err = a.CreateNetwork(ctx, Network{ID: "net3aaaaaaaaaaaa", Name: "ov_net3", Subnet: netip.MustParsePrefix("10.0.0.0/16")})
 	wantKind(t, err, netimpl.KindForbidden, "Pool overlaps with other one on this address space")
@@ -61,8 +69,8 @@ func conformance(t *testing.T, a, b Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !n3.UserSubnet || n3.Gateway.String() != "10.5.0.254" || n3.VNI != 258 {
-		t.Errorf("user subnet: %+v", n3)
+	if vni, err := a.EnsureVNI(ctx, n3.ID); !n3.UserSubnet || !n3.UserGateway || n3.Gateway.String() != "10.5.0.254" || vni != 258 || err != nil {
+		t.Errorf("user subnet: %+v, VNI %d %v", n3, vni, err)
 	}
 	if list, err := b.Networks(ctx); err != nil || len(list) != 3 || list[0].Name != "ov_net1" || list[2].Name != "ov_net3" {
 		t.Errorf("networks: %v %v", list, err)
@@ -96,7 +104,8 @@ func conformance(t *testing.T, a, b Store) {
 
 	// Endpoints: published with the owner's host and VTEP.
 	mac, _ := net.ParseMAC("02:42:0a:00:00:02")
-	ep := Endpoint{ID: "ep1aaaaaaaaaaaaa", Name: "c1", NetworkID: n1.ID, Addr: netip.MustParsePrefix("10.0.0.2/24"), MAC: mac}
+	ep := Endpoint{ID: "ep1aaaaaaaaaaaaa", Name: "c1", NetworkID: n1.ID, Addr: netip.MustParsePrefix("10.0.0.2/24"), MAC: mac,
+		Sandbox: "2bebf0a711f0", Aliases: []string{"c735ff2d28fe"}, SrcName: "veth2906d68"}
 	if err := a.PutEndpoint(ctx, ep); err != nil {
 		t.Fatal(err)
 	}
@@ -107,11 +116,14 @@ func conformance(t *testing.T, a, b Store) {
 		t.Errorf("endpoint on a missing network: %v", err)
 	}
 	list, err := b.Endpoints(ctx, n1.ID)
-	if err != nil || len(list) != 1 || list[0].Addr != ep.Addr || list[0].MAC.String() != "02:42:0a:00:00:02" || !list[0].VTEP.IsValid() || list[0].Host == "" {
+	if err != nil || len(list) != 1 || list[0].Addr != ep.Addr || list[0].MAC.String() != "02:42:0a:00:00:02" || !list[0].VTEP.IsValid() || list[0].NetworkID != n1.ID {
 		t.Fatalf("endpoints of ov_net1 through the other client: %+v %v", list, err)
 	}
+	if l := list[0]; l.Sandbox != ep.Sandbox || len(l.Aliases) != 1 || l.Aliases[0] != "c735ff2d28fe" || l.SrcName != ep.SrcName {
+		t.Errorf("endpoint c1 read back: %+v", l)
+	}
 	added := skipTo(t, events, EndpointAdded)
-	if added.Endpoint.ID != ep.ID || added.Endpoint.VTEP != list[0].VTEP {
+	if added.Endpoint.ID != ep.ID || added.Endpoint.VTEP != list[0].VTEP || added.Endpoint.NetworkID != n1.ID {
 		t.Errorf("watch: %+v, want endpoint c1", added.Endpoint)
 	}
 	if err := b.DeleteNetwork(ctx, n1.ID); netimpl.KindOf(err) != netimpl.KindForbidden || !strings.Contains(err.Error(), "has active endpoints") {
@@ -128,7 +140,9 @@ func conformance(t *testing.T, a, b Store) {
 		t.Errorf("watch: deletion carries %+v, want c1's values", del.Endpoint)
 	}
 
-	// Deleting frees the name, the subnet and the VNI.
+	// Deleting frees the name, the subnets and the VNIs: the client's next
+	// ones still come after those it took last (a: 10.0.0.0/24 and VNI
+	// 258; the same client as b: 10.0.1.0/24).
 	for _, id := range []string{n1.ID, n2.ID, n3.ID} {
 		if err := b.DeleteNetwork(ctx, id); err != nil {
 			t.Fatal(err)
@@ -144,11 +158,15 @@ func conformance(t *testing.T, a, b Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Subnet.String() != "10.0.0.0/24" || again.VNI != 256 {
-		t.Errorf("after deleting all: %s VNI %d, want 10.0.0.0/24 and 256 again", again.Subnet, again.VNI)
+	want := "10.0.1.0/24"
+	if a == b {
+		want = "10.0.2.0/24"
 	}
-	if p, err := a.AllocateAddress(ctx, again.ID, netip.Addr{}); err != nil || p.String() != "10.0.0.2/24" {
-		t.Errorf("addresses of the old network went with it: %v %v", p, err)
+	if vni, err := a.EnsureVNI(ctx, again.ID); again.Subnet.String() != want || vni != 259 || err != nil {
+		t.Errorf("after deleting all: %s VNI %d %v, want %s and 259", again.Subnet, vni, err, want)
+	}
+	if p, err := a.AllocateAddress(ctx, again.ID, netip.Addr{}); err != nil || p.String() != strings.Replace(want, ".0/", ".2/", 1) {
+		t.Errorf("first address of a new network: %v %v", p, err)
 	}
 	if err := a.DeleteNetwork(ctx, again.ID); err != nil {
 		t.Fatal(err)

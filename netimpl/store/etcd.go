@@ -4,23 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv2"
 )
 
 // Defaults of an Etcd store.
 const (
-	// DefaultOpTimeout bounds every operation: an etcd member without a
-	// leader refuses at once (the request requires one), and a request
-	// the leader takes but cannot commit without a quorum runs into this.
+	// DefaultOpTimeout bounds every operation: a member without a quorum
+	// holds a request for seconds before it says so, and the operation
+	// gives up first.
 	DefaultOpTimeout = 2 * time.Second
-	// DefaultLeaseTTL is how long a dead host's endpoints and addresses
-	// outlive its last lease renewal.
-	DefaultLeaseTTL = 10 * time.Second
+	// DefaultNodeTTL and DefaultNodeHeartbeat are Docker's discovery
+	// defaults: a host's /docker/nodes key lives 60 s and is written again
+	// every 20 s.
+	DefaultNodeTTL       = 60 * time.Second
+	DefaultNodeHeartbeat = 20 * time.Second
 )
 
 // EtcdConfig configures an Etcd store.
@@ -37,51 +41,49 @@ type EtcdConfig struct {
 	DialContext func(ctx context.Context, addr string) (net.Conn, error)
 	// OpTimeout bounds each operation (default DefaultOpTimeout).
 	OpTimeout time.Duration
-	// LeaseTTL is the host's lease (default DefaultLeaseTTL, whole seconds,
-	// at least etcd's minimum, about 1.5 election timeouts).
-	LeaseTTL time.Duration
+	// NodeTTL and NodeHeartbeat are the TTL of the host's node key and how
+	// often it is written (defaults DefaultNodeTTL, DefaultNodeHeartbeat).
+	NodeTTL, NodeHeartbeat time.Duration
 	// AutoSync, when set, makes the client learn the cluster's members'
 	// client URLs every AutoSync, as Docker's etcd client does: a host
 	// whose own member is down still reaches the others.
 	AutoSync time.Duration
 }
 
-// Etcd is the store on an etcd cluster. Its lease, renewed in the
-// background, carries the host's node key, endpoints and address claims;
-// if the lease is ever lost (the host was cut off for longer than the
-// TTL) a new one is granted and those keys written again.
+// Etcd is the store on an etcd cluster's v2 key space. In the background it
+// keeps the host's node key, as Docker's discovery does.
 type Etcd struct {
 	cfg EtcdConfig
-	cli *etcdv3.Client
+	cli *etcdv2.Client
 	kv  retryKV // cli, with the retries of etcd_retry.go
 
-	ctx    context.Context // ends with Close: the session and the watches
+	ctx    context.Context // ends with Close: the heartbeat and the watches
 	cancel context.CancelFunc
-	done   chan struct{} // closed when the session loop has ended
+	done   sync.WaitGroup // the background loops
 
 	mu sync.Mutex
-	// lease is the current lease, 0 while there is none; leaseSet is
-	// closed and replaced whenever it changes.
-	lease    etcdv3.LeaseID
-	leaseSet chan struct{}
-	// owned are the leased keys this host wrote, by key, to write again
-	// under a new lease.
-	owned map[string]ownedKey
+	// nextPool and nextVNI are where this client's next search for a
+	// subnet and a VXLAN id starts: after what it took last, as a
+	// daemon's libnetwork keeps them, in memory; pools is what it last
+	// read of the pools.
+	nextPool int
+	nextVNI  uint64
+	pools    *poolSpace
+	// endpoints and addresses are what this client published and took,
+	// for Close to withdraw.
+	endpoints map[string]Endpoint // by endpoint key
+	addresses map[string]netip.Addr
+	// dirs are the endpoint directories known to exist.
+	dirs map[string]bool
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-type ownedKey struct {
-	value     string
-	networkID string // the key is dropped instead when this network is gone
-}
-
 var _ Store = (*Etcd)(nil)
 
-// OpenEtcd makes the client and starts the host's session (lease, node
-// key) in the background. It needs no quorum: operations that need the
-// lease wait for it within their own time bound.
+// OpenEtcd makes the client and starts the host's heartbeat in the
+// background. It needs no quorum.
 func OpenEtcd(cfg EtcdConfig) (*Etcd, error) {
 	if err := cfg.Host.check(); err != nil {
 		return nil, err
@@ -92,13 +94,13 @@ func OpenEtcd(cfg EtcdConfig) (*Etcd, error) {
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = DefaultOpTimeout
 	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = DefaultLeaseTTL
+	if cfg.NodeTTL <= 0 {
+		cfg.NodeTTL = DefaultNodeTTL
 	}
-	if cfg.LeaseTTL < time.Second {
-		cfg.LeaseTTL = time.Second
+	if cfg.NodeHeartbeat <= 0 {
+		cfg.NodeHeartbeat = DefaultNodeHeartbeat
 	}
-	cli, err := etcdv3.New(etcdv3.Config{
+	cli, err := etcdv2.New(etcdv2.Config{
 		Endpoints:   cfg.Endpoints,
 		DialContext: cfg.DialContext,
 		// Half the operation's time: a member that does not take the
@@ -110,34 +112,30 @@ func OpenEtcd(cfg EtcdConfig) (*Etcd, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Etcd{
-		cfg: cfg, cli: cli, kv: retryKV{cli}, ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		leaseSet: make(chan struct{}), owned: map[string]ownedKey{},
+		cfg: cfg, cli: cli, kv: retryKV{cli: cli, readTry: cfg.OpTimeout / 2}, ctx: ctx, cancel: cancel,
+		endpoints: map[string]Endpoint{}, addresses: map[string]netip.Addr{}, dirs: map[string]bool{},
 	}
-	go s.session()
+	s.background(s.heartbeat)
 	if cfg.AutoSync > 0 {
-		go s.autoSync()
+		s.background(s.autoSync)
 	}
 	return s, nil
+}
+
+func (s *Etcd) background(loop func()) {
+	s.done.Add(1)
+	go func() {
+		defer s.done.Done()
+		loop()
+	}()
 }
 
 // autoSync learns the members' client URLs at once, retrying until it
 // can (a member that stops early would leave the client with none but its
 // own), and then again every AutoSync, as Docker's etcd client does.
 func (s *Etcd) autoSync() {
-	wait := retryFirst
-	for {
-		ctx, cancel := s.opCtx(s.ctx)
-		err := s.cli.Sync(ctx)
-		cancel()
-		if err == nil {
-			break
-		}
-		if !sleep(s.ctx, wait) {
-			return
-		}
-		wait = min(2*wait, retryMax)
-	}
-	for sleep(s.ctx, s.cfg.AutoSync) {
+	s.untilDone(func(ctx context.Context) error { return s.cli.Sync(ctx) })
+	for etcdv2.Sleep(s.ctx, s.cfg.AutoSync) {
 		// etcd's client gives its periodic sync 5 s.
 		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 		s.cli.Sync(ctx)
@@ -145,14 +143,31 @@ func (s *Etcd) autoSync() {
 	}
 }
 
-// opCtx bounds one operation and makes its requests fail at once on a
-// member that knows no leader.
+// untilDone runs do, an operation's time each, until it succeeds or the
+// store closes; it says whether it succeeded.
+func (s *Etcd) untilDone(do func(context.Context) error) bool {
+	wait := retryFirst
+	for {
+		ctx, cancel := s.opCtx(s.ctx)
+		err := do(ctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if !etcdv2.Sleep(s.ctx, wait) {
+			return false
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
+// opCtx bounds one operation.
 func (s *Etcd) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(etcdv3.WithRequireLeader(ctx), s.cfg.OpTimeout)
+	return context.WithTimeout(ctx, s.cfg.OpTimeout)
 }
 
 // fail turns an etcd error into the store's: the caller's own context
-// ending is reported as such; no leader, no connection or no answer in
+// ending is reported as such; no quorum, no connection or no answer in
 // time is ErrUnavailable.
 func (s *Etcd) fail(ctx context.Context, op string, err error) error {
 	if err == nil {
@@ -174,87 +189,53 @@ func unavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
-	var ee *etcdv3.Error
+	var ee *etcdv2.Error
 	return errors.As(err, &ee) && ee.Unavailable()
 }
 
-// waitLease returns the current lease, waiting for the session to get one.
-func (s *Etcd) waitLease(ctx context.Context) (etcdv3.LeaseID, error) {
-	for {
-		s.mu.Lock()
-		id, ch := s.lease, s.leaseSet
-		s.mu.Unlock()
-		if id != 0 {
-			return id, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, fmt.Errorf("no lease for host %s yet: %w", s.cfg.Host.Name, ctx.Err())
-		}
-	}
-}
-
-// setLease records the session's lease (0: none) and wakes its waiters.
-func (s *Etcd) setLease(id etcdv3.LeaseID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lease == id {
-		return
-	}
-	s.lease = id
-	close(s.leaseSet)
-	s.leaseSet = make(chan struct{})
-}
-
-// dropLease forgets a lease the cluster no longer knows, so that the next
-// operation waits for the session's new one.
-func (s *Etcd) dropLease(id etcdv3.LeaseID) {
-	s.mu.Lock()
-	cur := s.lease
-	s.mu.Unlock()
-	if cur == id {
-		s.setLease(0)
-	}
-}
-
-func (s *Etcd) own(key, value, networkID string) {
-	s.mu.Lock()
-	s.owned[key] = ownedKey{value: value, networkID: networkID}
-	s.mu.Unlock()
-}
-
-func (s *Etcd) disown(key string) {
-	s.mu.Lock()
-	delete(s.owned, key)
-	s.mu.Unlock()
-}
-
-// Close revokes the host's lease, which deletes its node key, endpoints
-// and address claims in one step, ends the watches and closes the client.
+// Close withdraws the endpoints and addresses this client published and
+// took (within one operation's time: a store without a quorum keeps them,
+// as Docker's does those of a host that dies), stops the heartbeat and the
+// watches and closes the client. The node key runs out with its TTL.
 // Closing again does nothing.
 func (s *Etcd) Close() error { return s.shutdown(true) }
 
-// abandon stops renewing the lease and closes the client without revoking
-// anything, as a host that dies does: its keys stay until the lease TTL.
+// abandon stops everything without withdrawing anything, as a host that
+// dies does.
 func (s *Etcd) abandon() { s.shutdown(false) }
 
-func (s *Etcd) shutdown(revoke bool) error {
+func (s *Etcd) shutdown(withdraw bool) error {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		<-s.done
-		s.mu.Lock()
-		id := s.lease
-		s.mu.Unlock()
-		if revoke && id != 0 {
-			ctx, cancel := s.opCtx(context.Background())
-			err := s.cli.Revoke(ctx, id)
-			cancel()
-			if err != nil && !errors.Is(err, etcdv3.ErrLeaseNotFound) {
-				s.closeErr = s.fail(context.Background(), "close: revoke the lease of host "+s.cfg.Host.Name, err)
-			}
+		s.done.Wait()
+		if withdraw {
+			s.closeErr = s.withdrawAll()
 		}
 		s.cli.Close()
 	})
 	return s.closeErr
 }
+
+// withdrawAll deletes the endpoints and frees the addresses of this
+// client, all within one operation's time.
+func (s *Etcd) withdrawAll() error {
+	ctx, cancel := s.opCtx(context.Background())
+	defer cancel()
+	s.mu.Lock()
+	eps, addrs := maps.Clone(s.endpoints), maps.Clone(s.addresses)
+	s.mu.Unlock()
+	var errs []error
+	for _, ep := range eps {
+		errs = append(errs, s.DeleteEndpoint(ctx, ep.NetworkID, ep.ID))
+	}
+	for k, a := range addrs {
+		networkID, _, _ := strings.Cut(k, " ")
+		errs = append(errs, s.ReleaseAddress(ctx, networkID, a))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close: withdraw host %s's endpoints: %w", s.cfg.Host.Name, err)
+	}
+	return nil
+}
+
+func addressOwnKey(networkID string, a netip.Addr) string { return networkID + " " + a.String() }

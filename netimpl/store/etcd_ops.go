@@ -2,99 +2,205 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
-
-	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv2"
+	"github.com/nslab/nslab/undo"
 )
 
-// CreateNetwork implements Store. One transaction takes the name, the
-// subnet, the VNI and the network's keys, on the condition that nothing it
-// decided from has changed since it read: the name and VNI still free,
-// and no subnet taken since (a subnet may overlap others without sharing
-// their key, so the whole pool directory is compared). When another host
-// was faster, the transaction's else branch returns the new state and the
-// choice is made again.
+// Every read goes through raft (quorum): without a quorum there is no
+// answer, as there is none for a write.
+var quorum = etcdv2.GetOptions{Quorum: true}
+
+// CreateNetwork implements Store, in the steps and order of dockerd's
+// libnetwork: the pool (the address space's value, by compare-and-swap),
+// the pool's bitmask with its network, broadcast and gateway addresses
+// taken, for an overlay network its record (VXLAN id 0: it comes at the
+// first join), the endpoint count, and last the network's own key, which
+// is what the other hosts' watches see. Each step is undone when a later
+// one fails. The name is checked against the networks there are: as on
+// Docker, two hosts creating one name at once may both succeed.
 func (s *Etcd) CreateNetwork(ctx context.Context, n Network) (Network, error) {
-	// req stays the request: each try allocates from it afresh.
 	req, err := checkNetwork(n)
 	if err != nil {
 		return Network{}, err
 	}
-	n = req
-	op := "create network " + n.Name
+	op := "create network " + req.Name
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
-	reads := []etcdv3.RequestOp{
-		etcdv3.OpGet(nameKey(n.Name)),
-		etcdv3.OpGet(networkKey(n.ID), etcdv3.WithCountOnly()),
-		etcdv3.OpGet(poolDir, etcdv3.WithPrefix(), etcdv3.WithKeysOnly()),
-		etcdv3.OpGet(vniDir, etcdv3.WithPrefix(), etcdv3.WithKeysOnly()),
+	nets, err := s.listNetworks(octx)
+	if err != nil {
+		s.skipPool(req)
+		return Network{}, s.fail(ctx, op, err)
 	}
-	resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{Success: reads})
+	for _, o := range nets {
+		if o.Name == req.Name {
+			return Network{}, errNameExists(req.Name)
+		}
+		if o.ID == req.ID {
+			return Network{}, fmt.Errorf("%s: network id %s exists already", op, req.ID)
+		}
+	}
+	var u undo.Steps
+	n, err = s.takePool(octx, req, &u)
+	if err == nil {
+		err = s.writeNetwork(octx, n, &u)
+	}
+	if err != nil {
+		u.Run()
+		return Network{}, s.opError(ctx, op, err)
+	}
+	return n.clone(), nil
+}
+
+// writeNetwork writes the network's keys after its pool.
+func (s *Etcd) writeNetwork(ctx context.Context, n Network, u *undo.Steps) error {
+	if n.Driver == DefaultDriver {
+		// The overlay driver makes the VXLAN ids' bitmask with the first
+		// overlay network.
+		if err := s.create(ctx, vxlanIDKey, string(newVNIMask().encode())); err != nil && !errors.Is(err, etcdv2.ErrNodeExist) {
+			return err
+		}
+		if err := s.create(ctx, overlayKey(n.ID), string(encodeOverlay(n))); err != nil {
+			return err
+		}
+		u.Add(func() { s.deleteKey(ctx, overlayKey(n.ID)) })
+	}
+	if err := s.create(ctx, endpointCountKey(n.ID), string(mustJSON(endpointCountJSON{}))); err != nil {
+		return err
+	}
+	u.Add(func() { s.deleteKey(ctx, endpointCountKey(n.ID)) })
+	value := string(encodeNetwork(n))
+	err := s.create(ctx, networkKey(n.ID), value)
+	if errors.Is(err, etcdv2.ErrNodeExist) {
+		// This very request may have committed though its answer was lost:
+		// the key is then ours, value and all.
+		if node, gerr := s.get(ctx, networkKey(n.ID)); gerr == nil && node != nil && node.Value == value {
+			return nil
+		}
+	}
+	return err
+}
+
+// takePool takes the network's subnet in the address space and its
+// gateway in the subnet's bitmask; u gets their release.
+func (s *Etcd) takePool(ctx context.Context, req Network, u *undo.Steps) (Network, error) {
 	for {
+		node, err := s.get(ctx, poolConfigKey)
 		if err != nil {
-			return Network{}, s.fail(ctx, op, err)
+			s.skipPool(req)
+			return Network{}, err
 		}
-		r := ranges(resp)
-		if len(r[0].Kvs) > 0 {
-			if string(r[0].Kvs[0].Value) == n.ID {
-				// This very request committed, though its answer was
-				// lost to a leader change (see retryKV).
-				return s.Network(ctx, n.ID)
+		ps, prev, scope := newPoolSpace(), uint64(0), "global"
+		if node != nil {
+			if ps, err = decodePoolSpace([]byte(node.Value)); err != nil {
+				return Network{}, fmt.Errorf("%s: %w", poolConfigKey, err)
 			}
-			return Network{}, errNameExists(n.Name)
+			prev, scope = node.ModifiedIndex, ""
 		}
-		if r[1].Count > 0 {
-			return Network{}, fmt.Errorf("%s: network id %s exists already", op, n.ID)
+		s.mu.Lock()
+		s.pools = ps.clone()
+		start := s.nextPool
+		s.mu.Unlock()
+		subnet, isNew, next, err := pickSubnet(req, ps, start)
+		if err != nil {
+			return Network{}, err
 		}
-		var pools []netip.Prefix
-		for _, kv := range r[2].Kvs {
-			if p, ok := parsePoolKey(string(kv.Key)); ok {
-				pools = append(pools, p)
-			}
+		ok, err := s.swap(ctx, poolConfigKey, string(ps.encode(scope)), prev)
+		if err != nil {
+			return Network{}, err
 		}
-		vnis := map[uint32]bool{}
-		for _, kv := range r[3].Kvs {
-			if v, ok := parseVNIKey(string(kv.Key)); ok {
-				vnis[v] = true
-			}
+		if !ok {
+			continue // another host changed the pools meanwhile
 		}
-		a, aerr := allocate(req, pools, vnis)
-		if aerr != nil {
-			return Network{}, aerr
-		}
+		s.mu.Lock()
+		s.nextPool = next
+		s.mu.Unlock()
 		n := req.clone()
-		n.Subnet, n.Gateway, n.VNI = a.subnet, a.gateway, a.vni
-		cmps := []etcdv3.Compare{
-			etcdv3.CompareCreate(nameKey(n.Name), etcdv3.Equal, 0),
-			etcdv3.CompareCreate(networkKey(n.ID), etcdv3.Equal, 0),
-			etcdv3.CompareMod(poolDir, etcdv3.Less, resp.Header.Revision+1).WithPrefix(),
-		}
-		writes := []etcdv3.RequestOp{
-			etcdv3.OpPut(nameKey(n.Name), n.ID),
-			etcdv3.OpPut(networkKey(n.ID), string(encodeNetwork(n))),
-			etcdv3.OpPut(poolKey(n.Subnet), n.ID),
-		}
-		if n.VNI != 0 {
-			cmps = append(cmps, etcdv3.CompareCreate(vniKey(n.VNI), etcdv3.Equal, 0))
-			writes = append(writes,
-				etcdv3.OpPut(vniKey(n.VNI), n.ID),
-				etcdv3.OpPut(overlayKey(n.ID), string(encodeOverlay(n))))
-		}
-		resp, err = s.kv.Txn(octx, etcdv3.TxnRequest{Compare: cmps, Success: writes, Failure: reads})
-		if err == nil && resp.Succeeded {
-			return n.clone(), nil
-		}
+		n.Subnet = subnet
+		n.Gateway = gatewayOf(n)
+		u.Add(func() { s.releasePool(ctx, n) })
+		return n, s.takeGateway(ctx, n, isNew)
 	}
 }
 
-// DeleteNetwork implements Store: it removes the network's keys and every
-// allocation it holds, if no endpoint is on it and it is still the
-// network that was read.
+// skipPool moves this client's search for a subnet on, past the one it
+// would take by what it last read of the pools, when a create fails before
+// it could read them: a daemon's libnetwork picks the pool from what it
+// knows before it reads the store, so that a create that fails for lack of
+// a quorum costs it a subnet (its next network gets the one after).
+func (s *Etcd) skipPool(req Network) {
+	if req.UserSubnet {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.pools
+	if ps == nil {
+		ps = newPoolSpace()
+	}
+	if _, _, next, err := pickSubnet(req, ps.clone(), s.nextPool); err == nil {
+		s.nextPool = next
+	}
+}
+
+// takeGateway takes a new network's gateway: in the subnet's new bitmask,
+// made with it, or in the bitmask of a subnet shared through --ip-range.
+func (s *Etcd) takeGateway(ctx context.Context, n Network, isNew bool) error {
+	if isNew {
+		b := newAddressMask(n.Subnet)
+		if err := b.set(ordinal(n.Subnet, n.Gateway)); err != nil {
+			return errGateway(n.Gateway)
+		}
+		err := s.create(ctx, poolDataKey(n.Subnet), string(b.encode()))
+		if !errors.Is(err, etcdv2.ErrNodeExist) {
+			return err
+		}
+		// Left by a network whose removal failed half-way: the gateway is
+		// taken in it below, as in a shared subnet.
+	}
+	_, err := s.takeAddressIn(ctx, n, n.Gateway)
+	if netimpl.KindOf(err) == netimpl.KindForbidden {
+		return errGateway(n.Gateway)
+	}
+	return err
+}
+
+// releasePool gives back a network's range or subnet, and then either the
+// subnet's bitmask (the subnet went) or its gateway in it.
+func (s *Etcd) releasePool(ctx context.Context, n Network) error {
+	for {
+		node, err := s.get(ctx, poolConfigKey)
+		if err != nil || node == nil {
+			return err
+		}
+		ps, err := decodePoolSpace([]byte(node.Value))
+		if err != nil {
+			return fmt.Errorf("%s: %w", poolConfigKey, err)
+		}
+		gone := ps.remove(n.Subnet, n.IPRange)
+		ok, err := s.swap(ctx, poolConfigKey, string(ps.encode("")), node.ModifiedIndex)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if gone {
+			return s.deleteKey(ctx, poolDataKey(n.Subnet))
+		}
+		return s.releaseAddressIn(ctx, n.Subnet, n.Gateway)
+	}
+}
+
+// DeleteNetwork implements Store: it removes the network if its endpoint
+// count is 0 and stays so (the count is deleted by compare-and-delete: an
+// endpoint that joins meanwhile makes it fail), then the network's key,
+// its overlay record and VXLAN id, and its pool. Its endpoint directory
+// stays, as on Docker.
 func (s *Etcd) DeleteNetwork(ctx context.Context, id string) error {
 	op := "delete network " + id
 	if !validID(id) {
@@ -102,55 +208,50 @@ func (s *Etcd) DeleteNetwork(ctx context.Context, id string) error {
 	}
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
-	for {
-		n, kv, err := s.getNetwork(octx, id)
-		if err != nil {
-			return s.fail(ctx, op, err)
-		}
-		if kv == nil {
-			return errNetworkNotFound(id)
-		}
-		dels := []etcdv3.RequestOp{
-			etcdv3.OpDelete(networkKey(id)),
-			etcdv3.OpDelete(nameKey(n.Name)),
-			etcdv3.OpDelete(poolKey(n.Subnet)),
-			etcdv3.OpDelete(addressPoolDir(n.Subnet), etcdv3.WithPrefix()),
-		}
-		if n.VNI != 0 {
-			dels = append(dels, etcdv3.OpDelete(vniKey(n.VNI)), etcdv3.OpDelete(overlayKey(id)))
-		}
-		resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{
-			Compare: []etcdv3.Compare{
-				etcdv3.CompareMod(networkKey(id), etcdv3.Equal, kv.ModRevision),
-				etcdv3.CompareCreate(endpointNetDir(id), etcdv3.Equal, 0).WithPrefix(),
-			},
-			Success: dels,
-			Failure: []etcdv3.RequestOp{etcdv3.OpGet(endpointNetDir(id), etcdv3.WithPrefix(), etcdv3.WithCountOnly())},
-		})
-		if err != nil {
-			return s.fail(ctx, op, err)
-		}
-		if resp.Succeeded {
-			return nil
-		}
-		if ranges(resp)[0].Count > 0 {
-			return errActiveEndpoints(n)
-		}
-		// The network changed or went: read it again.
+	n, err := s.getNetwork(octx, id)
+	if err != nil {
+		return s.opError(ctx, op, err)
 	}
+	if err := s.deleteCount(octx, n); err != nil {
+		return s.opError(ctx, op, err)
+	}
+	if err := s.deleteKey(octx, networkKey(id)); err != nil {
+		return s.fail(ctx, op, err)
+	}
+	if node, err := s.get(octx, overlayKey(id)); err != nil {
+		return s.fail(ctx, op, err)
+	} else if node != nil {
+		if o, err := decodeOverlay([]byte(node.Value)); err == nil && o.Subnets[0].Vni != 0 {
+			if err := s.releaseVNI(octx, o.Subnets[0].Vni); err != nil {
+				return s.fail(ctx, op, err)
+			}
+		}
+		if err := s.deleteKey(octx, overlayKey(id)); err != nil {
+			return s.fail(ctx, op, err)
+		}
+	}
+	return s.fail(ctx, op, s.releasePool(octx, n))
 }
 
-// getNetwork reads and decodes a network; kv is nil when there is none.
-func (s *Etcd) getNetwork(ctx context.Context, id string) (Network, *etcdv3.KeyValue, error) {
-	resp, err := s.kv.Get(ctx, networkKey(id))
-	if err != nil || len(resp.Kvs) == 0 {
-		return Network{}, nil, err
+// deleteCount deletes a network's endpoint count if it is 0.
+func (s *Etcd) deleteCount(ctx context.Context, n Network) error {
+	for {
+		node, err := s.get(ctx, endpointCountKey(n.ID))
+		if err != nil || node == nil {
+			return err
+		}
+		var c endpointCountJSON
+		if err := json.Unmarshal([]byte(node.Value), &c); err != nil {
+			return fmt.Errorf("%s: %w", endpointCountKey(n.ID), err)
+		}
+		if c.Count > 0 {
+			return errActiveEndpoints(n)
+		}
+		err = s.del(ctx, endpointCountKey(n.ID), etcdv2.DeleteOptions{PrevIndex: node.ModifiedIndex})
+		if !errors.Is(err, etcdv2.ErrTestFailed) && !errors.Is(err, etcdv2.ErrKeyNotFound) {
+			return err
+		}
 	}
-	n, err := decodeNetwork(resp.Kvs[0].Value)
-	if err != nil {
-		return Network{}, nil, fmt.Errorf("%s: %w", networkKey(id), err)
-	}
-	return n, resp.Kvs[0], nil
 }
 
 // Network implements Store.
@@ -158,14 +259,37 @@ func (s *Etcd) Network(ctx context.Context, id string) (Network, error) {
 	if !validID(id) {
 		return Network{}, errNetworkNotFound(id)
 	}
+	op := "network " + id
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
-	n, kv, err := s.getNetwork(octx, id)
+	n, err := s.getNetwork(octx, id)
 	if err != nil {
-		return Network{}, s.fail(ctx, "network "+id, err)
+		return Network{}, s.opError(ctx, op, err)
 	}
-	if kv == nil {
+	node, err := s.get(octx, overlayKey(id))
+	if err != nil {
+		return Network{}, s.fail(ctx, op, err)
+	}
+	if node != nil {
+		if o, err := decodeOverlay([]byte(node.Value)); err == nil {
+			n.VNI = o.Subnets[0].Vni
+		}
+	}
+	return n, nil
+}
+
+// getNetwork reads and decodes a network; not found is the store's error.
+func (s *Etcd) getNetwork(ctx context.Context, id string) (Network, error) {
+	node, err := s.get(ctx, networkKey(id))
+	if err != nil {
+		return Network{}, err
+	}
+	if node == nil {
 		return Network{}, errNetworkNotFound(id)
+	}
+	n, err := decodeNetwork([]byte(node.Value))
+	if err != nil {
+		return Network{}, fmt.Errorf("%s: %w", networkKey(id), err)
 	}
 	return n, nil
 }
@@ -174,216 +298,46 @@ func (s *Etcd) Network(ctx context.Context, id string) (Network, error) {
 func (s *Etcd) Networks(ctx context.Context) ([]Network, error) {
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
-	resp, err := s.kv.Get(octx, networkDir, etcdv3.WithPrefix())
+	out, err := s.listNetworks(octx)
 	if err != nil {
 		return nil, s.fail(ctx, "list networks", err)
 	}
-	out := make([]Network, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		n, err := decodeNetwork(kv.Value)
-		if err != nil {
-			return nil, fmt.Errorf("list networks: %s: %w", kv.Key, err)
+	vnis := map[string]uint32{}
+	err = s.walk(octx, overlayDir, func(key, value string) error {
+		if o, err := decodeOverlay([]byte(value)); err == nil {
+			vnis[key[len(overlayDir):]] = o.Subnets[0].Vni
 		}
-		out = append(out, n)
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "list networks", err)
+	}
+	for i := range out {
+		out[i].VNI = vnis[out[i].ID]
 	}
 	sortNetworks(out)
 	return out, nil
 }
 
-// AllocateAddress implements Store: the address key is taken, under the
-// host's lease, if it is still free and the network still the one read.
-func (s *Etcd) AllocateAddress(ctx context.Context, networkID string, want netip.Addr) (netip.Prefix, error) {
-	op := fmt.Sprintf("network %s: allocate address", networkID)
-	if !validID(networkID) {
-		return netip.Prefix{}, errNetworkNotFound(networkID)
-	}
-	octx, cancel := s.opCtx(ctx)
-	defer cancel()
-	for {
-		lease, err := s.waitLease(octx)
+func (s *Etcd) listNetworks(ctx context.Context) ([]Network, error) {
+	var out []Network
+	err := s.walk(ctx, networkDir, func(key, value string) error {
+		n, err := decodeNetwork([]byte(value))
 		if err != nil {
-			return netip.Prefix{}, s.fail(ctx, op, err)
+			return fmt.Errorf("%s: %w", key, err)
 		}
-		n, kv, err := s.getNetwork(octx, networkID)
-		if err != nil {
-			return netip.Prefix{}, s.fail(ctx, op, err)
-		}
-		if kv == nil {
-			return netip.Prefix{}, errNetworkNotFound(networkID)
-		}
-		dir := addressPoolDir(n.Subnet)
-		taken, err := s.kv.Get(octx, dir, etcdv3.WithPrefix(), etcdv3.WithKeysOnly())
-		if err != nil {
-			return netip.Prefix{}, s.fail(ctx, op, err)
-		}
-		var used []netip.Addr
-		for _, t := range taken.Kvs {
-			if a, ok := parseAddressKey(dir, string(t.Key)); ok {
-				used = append(used, a)
-			}
-		}
-		p, err := pickAddress(n, used, want.Unmap())
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		key := addressKey(n.Subnet, p.Addr())
-		resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{
-			Compare: []etcdv3.Compare{
-				etcdv3.CompareMod(networkKey(networkID), etcdv3.Equal, kv.ModRevision),
-				etcdv3.CompareCreate(key, etcdv3.Equal, 0),
-			},
-			Success: []etcdv3.RequestOp{etcdv3.OpPut(key, s.cfg.Host.Name, etcdv3.WithLease(lease))},
-		})
-		if errors.Is(err, etcdv3.ErrLeaseNotFound) {
-			s.dropLease(lease)
-			continue
-		}
-		if err != nil {
-			return netip.Prefix{}, s.fail(ctx, op, err)
-		}
-		if resp.Succeeded {
-			s.ownWritten(key, s.cfg.Host.Name, networkID, lease)
-			return p, nil
-		}
-		// Taken meanwhile (or the network went): choose again.
-	}
-}
-
-// ReleaseAddress implements Store.
-func (s *Etcd) ReleaseAddress(ctx context.Context, networkID string, addr netip.Addr) error {
-	op := fmt.Sprintf("network %s: release address %s", networkID, addr)
-	if !validID(networkID) {
+		out = append(out, n)
 		return nil
-	}
-	octx, cancel := s.opCtx(ctx)
-	defer cancel()
-	n, kv, err := s.getNetwork(octx, networkID)
-	if err != nil {
-		return s.fail(ctx, op, err)
-	}
-	if kv == nil {
-		return nil // its addresses went with it
-	}
-	key := addressKey(n.Subnet, addr.Unmap())
-	if _, err := s.kv.Delete(octx, key); err != nil {
-		return s.fail(ctx, op, err)
-	}
-	s.disown(key)
-	return nil
+	})
+	return out, err
 }
 
-// PutEndpoint implements Store: the endpoint is written under the host's
-// lease, if its network exists and the endpoint does not yet.
-func (s *Etcd) PutEndpoint(ctx context.Context, ep Endpoint) error {
-	ep = ep.clone()
-	ep.Host, ep.VTEP = s.cfg.Host.Name, s.cfg.Host.Advertise.Addr()
-	if err := checkEndpoint(ep); err != nil {
+// opError is err as the store reports it: its own errors (a name taken,
+// no free subnet) as they are, the cluster's through fail.
+func (s *Etcd) opError(ctx context.Context, op string, err error) error {
+	var ne *netimpl.Error
+	if errors.As(err, &ne) {
 		return err
 	}
-	op := fmt.Sprintf("network %s: publish endpoint %s", ep.NetworkID, ep.Name)
-	key, val := endpointKey(ep.NetworkID, ep.ID), string(encodeEndpoint(ep))
-	octx, cancel := s.opCtx(ctx)
-	defer cancel()
-	for {
-		lease, err := s.waitLease(octx)
-		if err != nil {
-			return s.fail(ctx, op, err)
-		}
-		resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{
-			Compare: []etcdv3.Compare{
-				etcdv3.CompareCreate(networkKey(ep.NetworkID), etcdv3.Greater, 0),
-				etcdv3.CompareCreate(key, etcdv3.Equal, 0),
-			},
-			Success: []etcdv3.RequestOp{etcdv3.OpPut(key, val, etcdv3.WithLease(lease))},
-			Failure: []etcdv3.RequestOp{etcdv3.OpGet(networkKey(ep.NetworkID), etcdv3.WithCountOnly())},
-		})
-		if errors.Is(err, etcdv3.ErrLeaseNotFound) {
-			s.dropLease(lease)
-			continue
-		}
-		if err != nil {
-			return s.fail(ctx, op, err)
-		}
-		if !resp.Succeeded {
-			if ranges(resp)[0].Count == 0 {
-				return errNetworkNotFound(ep.NetworkID)
-			}
-			return netimpl.Errorf(netimpl.KindConflict, "%s: endpoint %s exists already", op, ep.ID)
-		}
-		s.ownWritten(key, val, ep.NetworkID, lease)
-		return nil
-	}
-}
-
-// DeleteEndpoint implements Store.
-func (s *Etcd) DeleteEndpoint(ctx context.Context, networkID, endpointID string) error {
-	if !validID(networkID) || !validID(endpointID) {
-		return nil
-	}
-	octx, cancel := s.opCtx(ctx)
-	defer cancel()
-	key := endpointKey(networkID, endpointID)
-	if _, err := s.kv.Delete(octx, key); err != nil {
-		return s.fail(ctx, fmt.Sprintf("network %s: withdraw endpoint %s", networkID, endpointID), err)
-	}
-	s.disown(key)
-	return nil
-}
-
-// Endpoints implements Store.
-func (s *Etcd) Endpoints(ctx context.Context, networkID string) ([]Endpoint, error) {
-	dir := endpointDir
-	if networkID != "" {
-		if !validID(networkID) {
-			return nil, nil
-		}
-		dir = endpointNetDir(networkID)
-	}
-	octx, cancel := s.opCtx(ctx)
-	defer cancel()
-	resp, err := s.kv.Get(octx, dir, etcdv3.WithPrefix())
-	if err != nil {
-		return nil, s.fail(ctx, "list endpoints", err)
-	}
-	var out []Endpoint
-	for _, kv := range resp.Kvs {
-		ep, err := decodeEndpoint(kv.Value)
-		if err != nil {
-			return nil, fmt.Errorf("list endpoints: %s: %w", kv.Key, err)
-		}
-		out = append(out, ep)
-	}
-	sortEndpoints(out)
-	return out, nil
-}
-
-// ownWritten records a key written under lease. If the session moved to a
-// new lease meanwhile, it may have rewritten the owned keys before this
-// one was among them: the key is written again under the new lease.
-func (s *Etcd) ownWritten(key, value, networkID string, lease etcdv3.LeaseID) {
-	s.own(key, value, networkID)
-	s.mu.Lock()
-	cur := s.lease
-	s.mu.Unlock()
-	if cur != 0 && cur != lease {
-		ctx, cancel := s.opCtx(s.ctx)
-		defer cancel()
-		s.kv.Txn(ctx, etcdv3.TxnRequest{
-			Compare: []etcdv3.Compare{etcdv3.CompareCreate(networkKey(networkID), etcdv3.Greater, 0)},
-			Success: []etcdv3.RequestOp{etcdv3.OpPut(key, value, etcdv3.WithLease(cur))},
-		})
-	}
-}
-
-// ranges are the range responses of a transaction's branch, in order.
-// A response that is not a range's is an empty one.
-func ranges(resp *etcdv3.TxnResponse) []*etcdv3.RangeResponse {
-	out := make([]*etcdv3.RangeResponse, len(resp.Responses))
-	for i, r := range resp.Responses {
-		out[i] = r.Range
-		if out[i] == nil {
-			out[i] = &etcdv3.RangeResponse{}
-		}
-	}
-	return out
+	return s.fail(ctx, op, err)
 }

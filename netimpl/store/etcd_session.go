@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
-	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv2"
 )
 
 // Retry pauses of the background loops while the cluster is away.
@@ -14,117 +14,73 @@ const (
 	retryMax   = time.Second
 )
 
-// session keeps the host's lease: it grants one (retrying while there is
-// no quorum), writes the node key and every owned key under it, and
-// renews it until it gives up on it (no renewal for a whole TTL, or the
-// cluster says it expired); then it starts over.
-func (s *Etcd) session() {
-	defer close(s.done)
-	wait := retryFirst
-	for s.ctx.Err() == nil {
-		granted := time.Now()
-		id, ttl, err := s.grant()
-		if err == nil {
-			err = s.register(id)
-		}
-		if err != nil {
-			if !sleep(s.ctx, wait) {
-				return
-			}
-			wait = min(2*wait, retryMax)
-			continue
-		}
-		wait = retryFirst
-		s.setLease(id)
-		s.keepAlive(id, granted.Add(ttl))
-		s.setLease(0)
+// heartbeat is the host's part of Docker's discovery: it makes the two
+// directories a daemon lists when it starts (network/ and endpoint_count/),
+// then writes the host's node key, /docker/nodes/<advertise> = advertise,
+// with a TTL of NodeTTL every NodeHeartbeat (and again soon after a write
+// that failed), until the store closes. A host that stops writing it
+// leaves the cluster's node list a TTL later; its endpoints stay.
+func (s *Etcd) heartbeat() {
+	if !s.untilDone(s.startDirs) {
+		return
 	}
-}
-
-// keepAliveRetry paces the renewals that failed, as etcd's client does.
-const keepAliveRetry = 500 * time.Millisecond
-
-// keepAlive renews lease id every third of its TTL, as etcd's client
-// does, until the cluster says the lease is gone, no renewal succeeded
-// before expires (the cluster may have let it expire: a new lease is
-// safer than one that may be gone), or the store closes.
-func (s *Etcd) keepAlive(id etcdv3.LeaseID, expires time.Time) {
-	next := time.Now().Add(time.Until(expires) / 3)
-	for sleep(s.ctx, time.Until(next)) {
-		// A renewal has until the lease would expire, and at most an
-		// operation's time; a member without a leader refuses at once.
-		deadline := time.Now().Add(s.cfg.OpTimeout)
-		if expires.Before(deadline) {
-			deadline = expires
-		}
-		ctx, cancel := context.WithDeadline(etcdv3.WithRequireLeader(s.ctx), deadline)
-		resp, err := s.cli.KeepAliveOnce(ctx, id)
-		cancel()
-		now := time.Now()
-		switch {
-		case err == nil && resp.TTL <= 0:
+	key, adv := nodeKey(s.cfg.Host.Advertise), s.cfg.Host.Advertise.String()
+	for {
+		if !s.untilDone(func(ctx context.Context) error {
+			return s.set(ctx, key, adv, etcdv2.SetOptions{TTL: s.cfg.NodeTTL})
+		}) {
 			return
-		case err == nil:
-			ttl := time.Duration(resp.TTL) * time.Second
-			expires, next = now.Add(ttl), now.Add(ttl/3)
-		case !now.Before(expires):
+		}
+		if !etcdv2.Sleep(s.ctx, s.cfg.NodeHeartbeat) {
 			return
-		default:
-			next = now.Add(keepAliveRetry)
 		}
 	}
 }
 
-// grant asks for a lease of LeaseTTL, in whole seconds; it returns the
-// lease and the TTL the cluster gave it.
-func (s *Etcd) grant() (etcdv3.LeaseID, time.Duration, error) {
-	ctx, cancel := s.opCtx(s.ctx)
-	defer cancel()
-	resp, err := s.cli.Grant(ctx, int64((s.cfg.LeaseTTL+time.Second-1)/time.Second))
-	if err != nil {
-		return 0, 0, s.fail(s.ctx, "grant lease", err)
-	}
-	return resp.ID, time.Duration(resp.TTL) * time.Second, nil
-}
-
-// register writes the node key, then every owned key, under lease id. An
-// owned key of a network that is gone is dropped instead.
-func (s *Etcd) register(id etcdv3.LeaseID) error {
-	ctx, cancel := s.opCtx(s.ctx)
-	defer cancel()
-	advertise := s.cfg.Host.Advertise.String()
-	if _, err := s.kv.Put(ctx, nodeKey(s.cfg.Host.Advertise), advertise, etcdv3.WithLease(id)); err != nil {
-		return s.fail(s.ctx, "register host "+s.cfg.Host.Name, err)
-	}
-	s.mu.Lock()
-	owned := make(map[string]ownedKey, len(s.owned))
-	for k, v := range s.owned {
-		owned[k] = v
-	}
-	s.mu.Unlock()
-	for k, o := range owned {
-		resp, err := s.kv.Txn(ctx, etcdv3.TxnRequest{
-			Compare: []etcdv3.Compare{etcdv3.CompareCreate(networkKey(o.networkID), etcdv3.Greater, 0)},
-			Success: []etcdv3.RequestOp{etcdv3.OpPut(k, o.value, etcdv3.WithLease(id))},
-		})
-		if err != nil {
-			return s.fail(s.ctx, fmt.Sprintf("host %s: write %s again", s.cfg.Host.Name, k), err)
-		}
-		if !resp.Succeeded {
-			s.disown(k)
+// startDirs makes the directories dockerd's libnetwork lists at start.
+func (s *Etcd) startDirs(ctx context.Context) error {
+	for _, d := range []string{networkDir, endpointCountDir} {
+		if err := s.ensureDir(ctx, d); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// sleep waits d unless ctx ends first; it reports whether to go on.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+// ensureDir makes a directory unless it exists.
+func (s *Etcd) ensureDir(ctx context.Context, dir string) error {
+	err := s.set(ctx, dir, "", etcdv2.SetOptions{Dir: true, PrevExist: etcdv2.PrevNoExist})
+	if errors.Is(err, etcdv2.ErrNodeExist) {
+		return nil
 	}
+	return err
+}
+
+// EnsureEndpointDirs makes the endpoint directory of each network, unless
+// it exists: dockerd's libnetwork makes it whenever it lists a network's
+// endpoints, which it does when a local endpoint joins the network, local
+// networks included, and, for every network of the host, on each `docker
+// network inspect` (GET /networks/{id}).
+func (s *Etcd) EnsureEndpointDirs(ctx context.Context, networkIDs ...string) error {
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	for _, id := range networkIDs {
+		if !validID(id) {
+			continue
+		}
+		dir := endpointNetDir(id)
+		s.mu.Lock()
+		known := s.dirs[dir]
+		s.mu.Unlock()
+		if known {
+			continue
+		}
+		if err := s.ensureDir(octx, dir); err != nil {
+			return s.fail(ctx, "network "+id+": endpoint directory", err)
+		}
+		s.mu.Lock()
+		s.dirs[dir] = true
+		s.mu.Unlock()
+	}
+	return nil
 }

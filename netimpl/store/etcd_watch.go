@@ -3,10 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sort"
 	"strings"
 
-	"github.com/nslab/nslab/netimpl/store/internal/etcdv3"
+	"github.com/nslab/nslab/netimpl/store/internal/etcdv2"
 )
 
 // cached is a network or endpoint the watcher has reported as added.
@@ -16,13 +17,17 @@ type cached struct {
 	ep  *Endpoint
 }
 
-// Watch implements Store. It lists the networks and endpoints at one
-// revision, reports them, and then follows etcd's watch from the next
-// revision. When the watch breaks (the member lost its leader, which a
-// watch that requires one is told; the history it needs was compacted;
-// the connection to its member broke) it lists again and reports only the
+// watchRoot is what a watch follows: everything of Docker's networks.
+var watchRoot = strings.TrimSuffix(root, "/")
+
+// Watch implements Store. It lists the networks and endpoints at one index
+// of the cluster, reports them, and then follows the changes from the next
+// index, one long poll each, as Docker's etcd client does. When the member
+// no longer holds the index it needs (it keeps the last 1000 changes: a
+// watcher that was away for longer) it lists again and reports only the
 // difference with what it had reported, deletions carrying the values it
-// had seen, and follows on from the new revision.
+// had seen, and follows on from after that list. A member that goes away
+// makes it go on at the same index with another one.
 func (s *Etcd) Watch(ctx context.Context) <-chan Event {
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, cancel)
@@ -41,41 +46,39 @@ func (s *Etcd) watchLoop(ctx context.Context, q *watchQueue) {
 	seen := map[string]cached{}
 	wait := retryFirst
 	for ctx.Err() == nil {
-		rev, err := s.resync(ctx, seen, q)
+		index, err := s.resync(ctx, seen, q)
 		if err == nil {
-			q.push(Event{Kind: Synced, Revision: rev})
-			if s.follow(ctx, seen, rev, q) {
-				wait = retryFirst
-				continue
-			}
+			q.push(Event{Kind: Synced, Revision: index})
+			s.follow(ctx, seen, index+1, q)
+			wait = retryFirst
+			continue
 		}
-		if !sleep(ctx, wait) {
+		if !etcdv2.Sleep(ctx, wait) {
 			return
 		}
 		wait = min(2*wait, retryMax)
 	}
 }
 
-// follow reports the changes after revision rev until the watch breaks or
-// ctx ends; it says whether the watch started. The watch requires a
-// leader, so that a member that loses it ends the watch, and the watcher
-// lists again from a member that has one.
-func (s *Etcd) follow(ctx context.Context, seen map[string]cached, rev int64, q *watchQueue) bool {
-	w, err := s.cli.Watch(etcdv3.WithRequireLeader(ctx), etcdv3.WatchCreateRequest{
-		Key: []byte(root), RangeEnd: etcdv3.PrefixEnd([]byte(root)), StartRevision: rev + 1,
-	})
-	if err != nil {
-		return false
-	}
-	defer w.Close()
-	for {
-		resp, err := w.Recv()
-		if err != nil || resp.Err() != nil {
-			return true
+// follow reports the changes from index next on until the member has
+// cleared that index from its history or ctx ends.
+func (s *Etcd) follow(ctx context.Context, seen map[string]cached, next uint64, q *watchQueue) {
+	wait := retryFirst
+	for ctx.Err() == nil {
+		ev, err := s.cli.Wait(ctx, watchRoot, next, true)
+		if errors.Is(err, etcdv2.ErrEventIndexCleared) {
+			return
 		}
-		for _, ev := range resp.Events {
-			s.apply(seen, ev, resp.Header.Revision, q)
+		if err != nil {
+			if !etcdv2.Sleep(ctx, wait) {
+				return
+			}
+			wait = min(2*wait, retryMax)
+			continue
 		}
+		wait = retryFirst
+		s.apply(seen, ev, q)
+		next = ev.Node.ModifiedIndex + 1
 	}
 }
 
@@ -91,10 +94,7 @@ func decode(key string, val []byte) (c cached, ok bool) {
 		}
 		c.net = &n
 	case strings.HasPrefix(key, endpointDir):
-		if _, _, ok := endpointIDs(key); !ok {
-			return c, false
-		}
-		ep, err := decodeEndpoint(val)
+		ep, err := decodeEndpoint(key, val)
 		if err != nil {
 			return c, false
 		}
@@ -105,16 +105,35 @@ func decode(key string, val []byte) (c cached, ok bool) {
 	return c, true
 }
 
-// apply reports one change of the watch.
-func (s *Etcd) apply(seen map[string]cached, ev *etcdv3.Event, rev int64, q *watchQueue) {
-	key := string(ev.Kv.Key)
-	old, had := seen[key]
-	switch ev.Type {
-	case etcdv3.EventPut:
-		c, ok := decode(key, ev.Kv.Value)
+// apply reports one change. A directory deleted takes what was below it.
+func (s *Etcd) apply(seen map[string]cached, ev *etcdv2.Response, q *watchQueue) {
+	key, rev := ev.Node.Key, ev.Node.ModifiedIndex
+	switch ev.Action {
+	case "delete", "compareAndDelete", "expire":
+		gone := []string{key}
+		if ev.Node.Dir {
+			gone = nil
+			for k := range seen {
+				if strings.HasPrefix(k, key+"/") {
+					gone = append(gone, k)
+				}
+			}
+			byKind(gone, false)
+		}
+		for _, k := range gone {
+			if old, had := seen[k]; had {
+				delete(seen, k)
+				q.push(old.deleted(rev))
+			}
+		}
+	default:
+		if ev.Node.Dir {
+			return
+		}
+		old, had := seen[key]
+		c, ok := decode(key, []byte(ev.Node.Value))
 		if !ok || (had && bytes.Equal(old.raw, c.raw)) {
-			// Not ours, or the same value again (a host writing its keys
-			// under a new lease).
+			// Not ours, or the same value again.
 			return
 		}
 		if had {
@@ -122,35 +141,33 @@ func (s *Etcd) apply(seen map[string]cached, ev *etcdv3.Event, rev int64, q *wat
 		}
 		seen[key] = c
 		q.push(c.added(rev))
-	case etcdv3.EventDelete:
-		if had {
-			delete(seen, key)
-			q.push(old.deleted(rev))
-		}
 	}
 }
 
-// resync lists the networks and endpoints at one revision and reports the
+// resync lists the networks and endpoints at one index and reports the
 // difference with seen, which it then replaces: deletions first, endpoints
 // before their networks; then additions, networks before their endpoints.
-func (s *Etcd) resync(ctx context.Context, seen map[string]cached, q *watchQueue) (int64, error) {
+// It returns the index of the list.
+func (s *Etcd) resync(ctx context.Context, seen map[string]cached, q *watchQueue) (uint64, error) {
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
-	resp, err := s.kv.Txn(octx, etcdv3.TxnRequest{Success: []etcdv3.RequestOp{
-		etcdv3.OpGet(networkDir, etcdv3.WithPrefix()),
-		etcdv3.OpGet(endpointDir, etcdv3.WithPrefix()),
-	}})
-	if err != nil {
-		return 0, s.fail(ctx, "watch: list", err)
-	}
-	rev := resp.Header.Revision
 	now := map[string]cached{}
-	for _, r := range ranges(resp) {
-		for _, kv := range r.Kvs {
-			if c, ok := decode(string(kv.Key), kv.Value); ok {
-				now[string(kv.Key)] = c
+	r, err := s.kv.Get(octx, watchRoot, etcdv2.GetOptions{Recursive: true, Quorum: true})
+	var index uint64
+	var e *etcdv2.Error
+	switch {
+	case errors.As(err, &e) && e.Code == etcdv2.CodeKeyNotFound:
+		index = e.Index // nothing of Docker's yet
+	case err != nil:
+		return 0, s.fail(ctx, "watch: list", err)
+	default:
+		index = r.Index
+		walkNodes(r.Node, func(key, value string) error {
+			if c, ok := decode(key, []byte(value)); ok {
+				now[key] = c
 			}
-		}
+			return nil
+		})
 	}
 	var gone, come []string
 	for k, c := range seen {
@@ -163,38 +180,39 @@ func (s *Etcd) resync(ctx context.Context, seen map[string]cached, q *watchQueue
 			come = append(come, k)
 		}
 	}
-	// By kind first: an endpoint never comes before its network nor
-	// outlives it in the order of events.
-	byKind := func(keys []string, networksFirst bool) {
-		sort.Slice(keys, func(i, j int) bool {
-			ni, nj := strings.HasPrefix(keys[i], networkDir), strings.HasPrefix(keys[j], networkDir)
-			if ni != nj {
-				return ni == networksFirst
-			}
-			return keys[i] < keys[j]
-		})
-	}
 	byKind(gone, false)
 	byKind(come, true)
 	for _, k := range gone {
-		q.push(seen[k].deleted(rev))
+		q.push(seen[k].deleted(index))
 		delete(seen, k)
 	}
 	for _, k := range come {
 		seen[k] = now[k]
-		q.push(now[k].added(rev))
+		q.push(now[k].added(index))
 	}
-	return rev, nil
+	return index, nil
 }
 
-func (c cached) added(rev int64) Event {
+// byKind sorts keys networks first (or last), then by key: an endpoint
+// never comes before its network nor outlives it in the order of events.
+func byKind(keys []string, networksFirst bool) {
+	sort.Slice(keys, func(i, j int) bool {
+		ni, nj := strings.HasPrefix(keys[i], networkDir), strings.HasPrefix(keys[j], networkDir)
+		if ni != nj {
+			return ni == networksFirst
+		}
+		return keys[i] < keys[j]
+	})
+}
+
+func (c cached) added(rev uint64) Event {
 	if c.net != nil {
 		return Event{Kind: NetworkAdded, Network: c.net.clone(), Revision: rev}
 	}
 	return Event{Kind: EndpointAdded, Endpoint: c.ep.clone(), Revision: rev}
 }
 
-func (c cached) deleted(rev int64) Event {
+func (c cached) deleted(rev uint64) Event {
 	if c.net != nil {
 		return Event{Kind: NetworkDeleted, Network: c.net.clone(), Revision: rev}
 	}

@@ -25,19 +25,20 @@ func (h Host) check() error {
 }
 
 // Local is the store of a single host, in memory: the same rules as Etcd
-// (names, subnets, VNIs and addresses taken once), with nobody to share
-// them with.
+// (names, subnets, VNIs and addresses taken once, in libnetwork's order),
+// with nobody to share them with.
 type Local struct {
 	host Host
 
 	mu        sync.Mutex
 	closed    bool
 	networks  map[string]Network
-	names     map[string]string              // name → id
-	pools     map[netip.Prefix]string        // subnet → id
-	vnis      map[uint32]string              // VNI → id
-	addrs     map[string]map[netip.Addr]bool // network id → addresses taken
-	endpoints map[string]Endpoint            // endpointKey → endpoint
+	pools     *poolSpace
+	masks     map[netip.Prefix]*bitmask // subnet → its addresses
+	vnis      *bitmask
+	nextPool  int
+	nextVNI   uint64
+	endpoints map[string]Endpoint // endpointKey → endpoint
 	watchers  map[*watchQueue]bool
 }
 
@@ -49,10 +50,9 @@ func NewLocal(host Host) (*Local, error) {
 	return &Local{
 		host:      host,
 		networks:  map[string]Network{},
-		names:     map[string]string{},
-		pools:     map[netip.Prefix]string{},
-		vnis:      map[uint32]string{},
-		addrs:     map[string]map[netip.Addr]bool{},
+		pools:     newPoolSpace(),
+		masks:     map[netip.Prefix]*bitmask{},
+		vnis:      newVNIMask(),
 		endpoints: map[string]Endpoint{},
 		watchers:  map[*watchQueue]bool{},
 	}, nil
@@ -75,32 +75,31 @@ func (s *Local) CreateNetwork(_ context.Context, n Network) (Network, error) {
 	if s.closed {
 		return Network{}, s.errClosed("create network " + n.Name)
 	}
-	if _, dup := s.names[n.Name]; dup {
-		return Network{}, errNameExists(n.Name)
+	for _, o := range s.networks {
+		if o.Name == n.Name {
+			return Network{}, errNameExists(n.Name)
+		}
 	}
 	if _, dup := s.networks[n.ID]; dup {
 		return Network{}, fmt.Errorf("network id %s exists already", n.ID)
 	}
-	pools := make([]netip.Prefix, 0, len(s.pools))
-	for p := range s.pools {
-		pools = append(pools, p)
-	}
-	vnis := map[uint32]bool{}
-	for v := range s.vnis {
-		vnis[v] = true
-	}
-	a, err := allocate(n, pools, vnis)
+	subnet, isNew, next, err := pickSubnet(n, s.pools, s.nextPool)
+	s.nextPool = next
 	if err != nil {
 		return Network{}, err
 	}
-	n.Subnet, n.Gateway, n.VNI = a.subnet, a.gateway, a.vni
-	s.networks[n.ID] = n
-	s.names[n.Name] = n.ID
-	s.pools[n.Subnet] = n.ID
-	if n.VNI != 0 {
-		s.vnis[n.VNI] = n.ID
+	n.Subnet = subnet
+	n.Gateway = gatewayOf(n)
+	if isNew {
+		s.masks[subnet] = newAddressMask(subnet)
 	}
-	s.addrs[n.ID] = map[netip.Addr]bool{}
+	if err := s.masks[subnet].set(ordinal(subnet, n.Gateway)); err != nil {
+		if s.pools.remove(n.Subnet, n.IPRange) {
+			delete(s.masks, subnet)
+		}
+		return Network{}, errGateway(n.Gateway)
+	}
+	s.networks[n.ID] = n
 	s.publish(Event{Kind: NetworkAdded, Network: n.clone()})
 	return n.clone(), nil
 }
@@ -119,12 +118,34 @@ func (s *Local) DeleteNetwork(_ context.Context, id string) error {
 		}
 	}
 	delete(s.networks, id)
-	delete(s.names, n.Name)
-	delete(s.pools, n.Subnet)
-	delete(s.vnis, n.VNI)
-	delete(s.addrs, id)
+	if n.VNI != 0 {
+		s.vnis.unset(uint64(n.VNI - FirstVNI))
+	}
+	if s.pools.remove(n.Subnet, n.IPRange) {
+		delete(s.masks, n.Subnet)
+	} else {
+		s.masks[n.Subnet].unset(ordinal(n.Subnet, n.Gateway))
+	}
 	s.publish(Event{Kind: NetworkDeleted, Network: n.clone()})
 	return nil
+}
+
+// EnsureVNI implements Store.
+func (s *Local) EnsureVNI(_ context.Context, networkID string) (uint32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.networks[networkID]
+	if !ok {
+		return 0, errNetworkNotFound(networkID)
+	}
+	if n.VNI == 0 {
+		var err error
+		if n.VNI, s.nextVNI, err = takeVNI(s.vnis, s.nextVNI); err != nil {
+			return 0, err
+		}
+		s.networks[networkID] = n
+	}
+	return n.VNI, nil
 }
 
 // Network implements Store.
@@ -165,30 +186,23 @@ func (s *Local) AllocateAddress(_ context.Context, networkID string, want netip.
 	if !ok {
 		return netip.Prefix{}, errNetworkNotFound(networkID)
 	}
-	var taken []netip.Addr
-	for a := range s.addrs[networkID] {
-		taken = append(taken, a)
-	}
-	p, err := pickAddress(n, taken, want)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	s.addrs[networkID][p.Addr()] = true
-	return p, nil
+	return takeAddress(s.masks[n.Subnet], n, want.Unmap())
 }
 
 // ReleaseAddress implements Store.
 func (s *Local) ReleaseAddress(_ context.Context, networkID string, addr netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.addrs[networkID], addr)
+	if n, ok := s.networks[networkID]; ok && n.Subnet.Contains(addr.Unmap()) {
+		s.masks[n.Subnet].unset(ordinal(n.Subnet, addr.Unmap()))
+	}
 	return nil
 }
 
 // PutEndpoint implements Store.
 func (s *Local) PutEndpoint(_ context.Context, ep Endpoint) error {
 	ep = ep.clone()
-	ep.Host, ep.VTEP = s.host.Name, s.host.Advertise.Addr()
+	ep.VTEP = s.host.Advertise.Addr()
 	if err := checkEndpoint(ep); err != nil {
 		return err
 	}

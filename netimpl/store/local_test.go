@@ -59,8 +59,9 @@ func TestLocalWatchDoesNotBlock(t *testing.T) {
 	}
 }
 
-// allocateConcurrently creates n networks and then n addresses on the
-// first of them, each from its own goroutine, spread over the clients.
+// allocateConcurrently creates n networks, then takes their VNIs, then n
+// addresses on the first of them, each from its own goroutine, spread over
+// the clients.
 func allocateConcurrently(t *testing.T, clients []Store, n int) ([]Network, []netip.Prefix) {
 	t.Helper()
 	ctx := context.Background()
@@ -79,6 +80,20 @@ func allocateConcurrently(t *testing.T, clients []Store, n int) ([]Network, []ne
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("create %d: %v", i, err)
+		}
+	}
+	// Their first joins take their VNIs.
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nets[i].VNI, errs[i] = clients[(i+1)%len(clients)].EnsureVNI(ctx, nets[i].ID)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("VNI %d: %v", i, err)
 		}
 	}
 	addrs := make([]netip.Prefix, n)

@@ -1,23 +1,20 @@
 // Package store is the cluster store of global-scope networks, what
 // dockerd's --cluster-store=etcd://IP:2379 gives Docker 20.10's classic
-// overlay: every host reads and writes the same networks, their IPAM
-// (a /24 of 10.0.0.0/8 each, container addresses), their VXLAN ids and
-// the endpoints of every host, and watches them change.
+// overlay: every host reads and writes the same networks, their IPAM (a
+// /24 of 10.0.0.0/8 each, container addresses), their VXLAN ids and the
+// endpoints of every host, and watches them change.
 //
 // Two implementations share one interface: Local, in memory, for a host
 // without a cluster store, and Etcd, a client of the lab's etcd members
-// (package etcdmember) through their v3 JSON gateway (internal/etcdv3:
-// etcd's own gRPC client would cost every hostd about 11 MiB). With Etcd
-// every allocation is one etcd transaction that checks what it read is
-// still true, so two hosts never take the same subnet, VNI or address; an
-// endpoint and the addresses a host took are attached to that host's
-// lease, so they vanish a lease TTL after the host stops renewing it (a
-// dead hostd). Real Docker's classic overlay never cleans up after a dead
-// node; this is where nslab differs.
-//
-// The keys follow Docker's layout under /docker/network/v1.0/ where Docker
-// has a counterpart (see keys.go), so that `etcdctl get --prefix /docker`
-// shows what a student expects.
+// through etcd's v2 key space (internal/etcdv2), the one Docker 20.10's
+// libkv writes: the same keys, directories and values (see keys.go and
+// codec.go), so that `etcdctl ls /docker` shows on hostd what it shows on
+// Docker, and Docker's own rules for what to take: libnetwork's bitmasks
+// of addresses and VXLAN ids, each changed by compare-and-swap on its
+// index, so that two hosts never take the same subnet, VNI or address.
+// As on Docker, an endpoint is a plain key: it stays when its host dies
+// (only the host's /docker/nodes key has a TTL); a host that closes its
+// store withdraws its endpoints.
 package store
 
 import (
@@ -31,8 +28,9 @@ import (
 // Store is the cluster store hostd uses for global-scope networks.
 type Store interface {
 	// CreateNetwork allocates n's subnet (n.Subnet, or the next free /24
-	// of 10.0.0.0/8), gateway and, for overlay networks, VNI, and records
-	// n, all at once. It returns n as stored.
+	// of 10.0.0.0/8 after the one this client took last, as Docker picks
+	// it) and gateway, and records n. An overlay network gets its VNI at
+	// its first join (EnsureVNI). It returns n as stored.
 	CreateNetwork(ctx context.Context, n Network) (Network, error)
 	// DeleteNetwork removes a network with its allocations; it fails
 	// while any host has an endpoint on it.
@@ -49,8 +47,13 @@ type Store interface {
 	// ReleaseAddress frees an address; a free one is fine.
 	ReleaseAddress(ctx context.Context, networkID string, addr netip.Addr) error
 
-	// PutEndpoint publishes one of this host's endpoints (Host and VTEP
-	// are filled in from the store's configuration).
+	// EnsureVNI returns an overlay network's VNI, taking the next free one
+	// after the one this client took last if the network has none yet, as
+	// Docker's overlay driver does at a network's first join on any host.
+	EnsureVNI(ctx context.Context, networkID string) (uint32, error)
+
+	// PutEndpoint publishes one of this host's endpoints (VTEP is filled
+	// in from the store's configuration).
 	PutEndpoint(ctx context.Context, ep Endpoint) error
 	// DeleteEndpoint withdraws an endpoint; an absent one is fine.
 	DeleteEndpoint(ctx context.Context, networkID, endpointID string) error
@@ -65,8 +68,8 @@ type Store interface {
 	// when ctx ends or the store is closed.
 	Watch(ctx context.Context) <-chan Event
 
-	// Close withdraws this host's endpoints and address claims and
-	// releases the client.
+	// Close withdraws the endpoints and addresses this client published
+	// and took, and releases the client.
 	Close() error
 }
 
@@ -76,12 +79,15 @@ type Network struct {
 	Name   string
 	Driver string // "overlay" when empty
 	// Subnet and Gateway are what IPAM gave: the request's when
-	// UserSubnet, else the next free /24 and its first host address.
-	Subnet     netip.Prefix
-	Gateway    netip.Addr
-	IPRange    netip.Prefix // where container addresses come from; zero: the subnet
-	UserSubnet bool
-	// VNI is the VXLAN id of an overlay network, from FirstVNI up.
+	// UserSubnet (UserGateway), else the next free /24 and its first host
+	// address.
+	Subnet      netip.Prefix
+	Gateway     netip.Addr
+	IPRange     netip.Prefix // where container addresses come from; zero: the subnet
+	UserSubnet  bool
+	UserGateway bool
+	// VNI is the VXLAN id of an overlay network, from FirstVNI up; 0 until
+	// the network is first joined.
 	VNI        uint32
 	Options    map[string]string
 	Labels     map[string]string
@@ -96,12 +102,17 @@ type Endpoint struct {
 	ID        string
 	Name      string // the container's name
 	NetworkID string
-	// Host is the owner's name; VTEP its underlay address (Docker's
-	// "locator"), where VXLAN frames for this endpoint go.
-	Host string
+	// VTEP is its host's underlay address (Docker's "locator"), where
+	// VXLAN frames for this endpoint go.
 	VTEP netip.Addr
 	Addr netip.Prefix // the address with the subnet's length
 	MAC  net.HardwareAddr
+	// Sandbox, Aliases and SrcName are what Docker's endpoint value also
+	// tells: the container's sandbox id, its names on the network (its
+	// short id), and its interface's name in the host before it was moved.
+	Sandbox string
+	Aliases []string
+	SrcName string
 }
 
 // EventKind says what an Event reports.
@@ -138,7 +149,7 @@ type Event struct {
 	Kind     EventKind
 	Network  Network  // NetworkAdded, NetworkDeleted
 	Endpoint Endpoint // EndpointAdded, EndpointDeleted
-	Revision int64    // the store's revision (0 for Local)
+	Revision uint64   // the store's index (0 for Local)
 }
 
 // Docker's classic overlay takes VXLAN ids from 256 (libnetwork's

@@ -12,6 +12,9 @@ import (
 
 // Mount is one line of the caller's mount table (/proc/self/mountinfo).
 type Mount struct {
+	// ID is the mount's id and Parent its parent's, which tell mounts
+	// stacked on one point apart and which mount another is on.
+	ID, Parent int
 	// Point is where it is mounted, Root the part of its filesystem that
 	// is mounted there ("/" for all of it).
 	Point, Root string
@@ -22,8 +25,14 @@ type Mount struct {
 
 // Mounts reads the caller's mount table, paths unescaped, in the kernel's
 // order (parents before the mounts on top of them).
-func Mounts() ([]Mount, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+func Mounts() ([]Mount, error) { return readMounts("/proc/self/mountinfo") }
+
+// ThreadMounts reads the mount table of the calling thread, which may have
+// entered another mount namespace (on a thread of package netns's).
+func ThreadMounts() ([]Mount, error) { return readMounts("/proc/thread-self/mountinfo") }
+
+func readMounts(path string) ([]Mount, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("mount table: %w", err)
 	}
@@ -35,6 +44,8 @@ func Mounts() ([]Mount, error) {
 			continue
 		}
 		m := Mount{Root: unescape(f[3]), Point: unescape(f[4])}
+		m.ID, _ = strconv.Atoi(f[0])
+		m.Parent, _ = strconv.Atoi(f[1])
 		for i, x := range f {
 			if x == "-" && i+2 < len(f) {
 				m.FSType, m.Source = f[i+1], unescape(f[i+2])

@@ -31,6 +31,17 @@ func NeedRoot(t testing.TB) {
 	}
 }
 
+// Inode is the inode of the namespace at path (a pin, /proc/PID/ns/net):
+// two paths with the same inode are the same namespace.
+func Inode(t testing.TB, path string) uint64 {
+	t.Helper()
+	ino, err := netns.Inode(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ino
+}
+
 var seq atomic.Int32
 
 // NewNS makes a fresh namespace pinned as <prefix><n><role> and removes it

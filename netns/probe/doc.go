@@ -1,7 +1,10 @@
 // Package probe checks reachability from inside a lab's namespaces: ICMP
 // echo, TCP connect, UDP echo, HTTP GET and DNS queries, plus the small
-// servers that answer them on the far side, and an all-pairs reachability
-// matrix.
+// servers that answer them on the far side, and a reachability matrix:
+// every source pings every destination (Run; Reachability for all pairs of
+// one set), each source through one socket for all of its destinations, a
+// bounded number of sources at once, every pair with its own deadline,
+// retries and outcome.
 //
 // Every probe runs in-process. Its socket is created inside the namespace
 // named by a pin path (/run/netns/<lab>-<host>, /run/netns/<lab>-<host>-<ctr>)

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -18,52 +18,71 @@ type Endpoint struct {
 	Addr netip.Addr
 }
 
-// Matrix is the outcome of all-pairs pings between named endpoints, or an
-// expectation of it (NewMatrix, Groups). A cell is reachable, unreachable
-// (no reply for the whole deadline) or unknown (the ping could not be made:
-// no such namespace, cancelled); an unknown cell never equals anything.
-// The diagonal (an endpoint to itself) is not probed and not compared.
+// Matrix is the outcome of pings from sources (rows) to destinations
+// (columns), or an expectation of it (NewMatrix, NewPairs, Groups). A cell
+// is reachable, unreachable (no reply for the whole deadline) or unknown
+// (the ping could not be made: no such namespace, cancelled); an unknown
+// cell never equals anything. A pair of an endpoint with itself (the same
+// name as source and destination) is not probed and not compared.
 type Matrix struct {
-	names []string
-	index map[string]int
-	cells [][]cell
-	err   error // invalid endpoints: makes the matrix unequal to any other
+	from, to       []string
+	fromIdx, toIdx map[string]int
+	cells          [][]cell
+	err            error // invalid endpoints: makes the matrix unequal to any other
 
-	// Elapsed is how long Reachability took: all pairs run in parallel,
-	// so with any unreachable pair it is about one Timeout.
+	// Elapsed is how long Run took: every pair runs at once (up to
+	// MatrixOpts.Parallel sources), so with any unreachable pair it is
+	// about one Timeout.
 	Elapsed time.Duration
 }
 
 type cell struct {
 	reach bool
+	reply Reply
 	err   error // why a measured pair is not reachable
 }
 
 func (c cell) unknown() bool { return c.err != nil && !errors.Is(c.err, ErrDeadline) }
 
-// NewMatrix is an expectation in which no endpoint reaches another; add
-// the reachable pairs with Allow.
-func NewMatrix(names ...string) Matrix {
-	m := Matrix{names: append([]string(nil), names...), index: map[string]int{}}
-	for i, n := range names {
-		if _, dup := m.index[n]; dup && m.err == nil {
-			m.err = fmt.Errorf("endpoint %q named twice", n)
-		}
-		m.index[n] = i
+// NewMatrix is an expectation between names (as sources and as
+// destinations) in which no endpoint reaches another; add the reachable
+// pairs with Allow.
+func NewMatrix(names ...string) Matrix { return NewPairs(names, names) }
+
+// NewPairs is an expectation from each of from to each of to in which
+// nothing is reachable; add the reachable pairs with Allow.
+func NewPairs(from, to []string) Matrix {
+	m := Matrix{from: append([]string(nil), from...), to: append([]string(nil), to...)}
+	m.fromIdx, m.err = index(m.from)
+	var err error
+	if m.toIdx, err = index(m.to); m.err == nil {
+		m.err = err
 	}
-	m.cells = make([][]cell, len(names))
+	m.cells = make([][]cell, len(m.from))
 	for i := range m.cells {
-		m.cells[i] = make([]cell, len(names))
+		m.cells[i] = make([]cell, len(m.to))
 	}
 	return m
+}
+
+func index(names []string) (map[string]int, error) {
+	idx := make(map[string]int, len(names))
+	var err error
+	for i, n := range names {
+		if _, dup := idx[n]; dup && err == nil {
+			err = fmt.Errorf("endpoint %q named twice", n)
+		}
+		idx[n] = i
+	}
+	return idx, err
 }
 
 // Allow marks from → each of to as reachable and returns m. It panics on a
 // name m does not have: an expectation with a typo must not pass quietly.
 func (m Matrix) Allow(from string, to ...string) Matrix {
-	i := m.mustIndex(from)
+	i := mustIndex(m.fromIdx, m.from, from, "source")
 	for _, t := range to {
-		m.cells[i][m.mustIndex(t)].reach = true
+		m.cells[i][mustIndex(m.toIdx, m.to, t, "destination")].reach = true
 	}
 	return m
 }
@@ -84,74 +103,80 @@ func Groups(groups ...[]string) Matrix {
 	return m
 }
 
-func (m Matrix) mustIndex(name string) int {
-	i, ok := m.index[name]
+func mustIndex(idx map[string]int, names []string, name, what string) int {
+	i, ok := idx[name]
 	if !ok {
-		panic(fmt.Sprintf("probe.Matrix: no endpoint %q (have %v)", name, m.names))
+		panic(fmt.Sprintf("probe.Matrix: no %s %q (have %v)", what, name, names))
 	}
 	return i
 }
 
-// Names are the endpoints in row and column order.
-func (m Matrix) Names() []string { return append([]string(nil), m.names...) }
+// Names are the sources in row order (for a matrix made by NewMatrix,
+// Groups or Reachability, also the destinations).
+func (m Matrix) Names() []string { return append([]string(nil), m.from...) }
+
+// Destinations are the destinations in column order.
+func (m Matrix) Destinations() []string { return append([]string(nil), m.to...) }
+
+// at returns the cell of from → to, and whether it is a pair at all.
+func (m Matrix) at(from, to string) (cell, bool) {
+	i, ok1 := m.fromIdx[from]
+	j, ok2 := m.toIdx[to]
+	if !ok1 || !ok2 || from == to {
+		return cell{}, false
+	}
+	return m.cells[i][j], true
+}
 
 // Reachable says whether from got an echo reply from to.
 func (m Matrix) Reachable(from, to string) bool {
-	i, ok1 := m.index[from]
-	j, ok2 := m.index[to]
-	return ok1 && ok2 && i != j && m.cells[i][j].reach
+	c, ok := m.at(from, to)
+	return ok && c.reach
 }
 
 // Err is why from → to is not reachable in a measured matrix: a
 // *DeadlineError for a silent path, another error for one that could not
 // be probed; nil for a reachable pair or an expectation.
 func (m Matrix) Err(from, to string) error {
-	i, ok1 := m.index[from]
-	j, ok2 := m.index[to]
-	if !ok1 || !ok2 {
+	c, ok := m.at(from, to)
+	if !ok {
 		return fmt.Errorf("no such pair %s → %s", from, to)
 	}
-	return m.cells[i][j].err
+	return c.err
 }
 
-// Reachability pings every endpoint from every other one, all pairs in
-// parallel, each with the options o, and returns the matrix of outcomes.
-// An unreachable pair is one that stayed silent for the whole o.Timeout.
-func Reachability(ctx context.Context, endpoints []Endpoint, o Opts) Matrix {
-	names := make([]string, len(endpoints))
-	for i, e := range endpoints {
-		names[i] = e.Name
-	}
-	m := NewMatrix(names...)
-	for _, e := range endpoints {
-		if m.err == nil && (e.Name == "" || e.NS == "" || !e.Addr.IsValid()) {
-			m.err = fmt.Errorf("endpoint %+v: name, namespace and address are required", e)
-		}
-	}
-	if m.err != nil {
-		return m
-	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i, from := range endpoints {
-		for j, to := range endpoints {
-			if i == j {
+// Result is one pair's outcome in a measured matrix.
+type Result struct {
+	From, To string
+	// Reply is the echo reply that answered (zero unless Reachable).
+	Reply Reply
+	// Err is why the pair is not reachable: a *DeadlineError
+	// (errors.Is(err, ErrDeadline)) when it stayed silent for the whole
+	// deadline, another error when it could not be probed.
+	Err error
+}
+
+// Reachable says whether the pair got an echo reply.
+func (r Result) Reachable() bool { return r.Err == nil }
+
+// Results lists every pair, row by row (the diagonal left out).
+func (m Matrix) Results() []Result {
+	var out []Result
+	for i, from := range m.from {
+		for j, to := range m.to {
+			if from == to {
 				continue
 			}
-			// Each goroutine writes its own cell: no lock needed.
-			wg.Go(func() {
-				_, err := Ping(ctx, from.NS, to.Addr, o)
-				m.cells[i][j] = cell{reach: err == nil, err: err}
-			})
+			c := m.cells[i][j]
+			out = append(out, Result{From: from, To: to, Reply: c.reply, Err: c.err})
 		}
 	}
-	wg.Wait()
-	m.Elapsed = time.Since(start)
-	return m
+	return out
 }
 
-// Equal says whether m and o have the same endpoints (in any order) and the
-// same outcome for every pair; unknown cells are never equal.
+// Equal says whether m and o have the same sources and destinations (in
+// any order) and the same outcome for every pair; unknown cells are never
+// equal.
 func (m Matrix) Equal(o Matrix) bool { return m.diff(o) == nil }
 
 // Diff lists how m differs from want, one line per pair with the probe's
@@ -172,21 +197,17 @@ func (m Matrix) diff(want Matrix) []string {
 			out = append(out, "invalid matrix: "+e.Error())
 		}
 	}
-	for _, n := range want.names {
-		if _, ok := m.index[n]; !ok {
-			out = append(out, fmt.Sprintf("endpoint %s: missing", n))
-		}
+	if m.square() && want.square() {
+		out = append(out, missing("endpoint", m.fromIdx, want.from, m.from, want.fromIdx)...)
+	} else {
+		out = append(out, missing("source", m.fromIdx, want.from, m.from, want.fromIdx)...)
+		out = append(out, missing("destination", m.toIdx, want.to, m.to, want.toIdx)...)
 	}
-	for _, n := range m.names {
-		if _, ok := want.index[n]; !ok {
-			out = append(out, fmt.Sprintf("endpoint %s: not expected", n))
-		}
-	}
-	for i, from := range m.names {
-		for j, to := range m.names {
-			wi, ok1 := want.index[from]
-			wj, ok2 := want.index[to]
-			if i == j || !ok1 || !ok2 {
+	for i, from := range m.from {
+		for j, to := range m.to {
+			wi, ok1 := want.fromIdx[from]
+			wj, ok2 := want.toIdx[to]
+			if from == to || !ok1 || !ok2 {
 				continue
 			}
 			got, exp := m.cells[i][j], want.cells[wi][wj]
@@ -198,6 +219,25 @@ func (m Matrix) diff(want Matrix) []string {
 				line += ": " + got.err.Error()
 			}
 			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// square says whether the sources are the destinations, in the same order.
+func (m Matrix) square() bool { return slices.Equal(m.from, m.to) }
+
+// missing lists the names one side has and the other lacks.
+func missing(what string, gotIdx map[string]int, wantNames, gotNames []string, wantIdx map[string]int) []string {
+	var out []string
+	for _, n := range wantNames {
+		if _, ok := gotIdx[n]; !ok {
+			out = append(out, fmt.Sprintf("%s %s: missing", what, n))
+		}
+	}
+	for _, n := range gotNames {
+		if _, ok := wantIdx[n]; !ok {
+			out = append(out, fmt.Sprintf("%s %s: not expected", what, n))
 		}
 	}
 	return out
@@ -217,24 +257,27 @@ func state(c cell) string {
 // ✗ unreachable, ? unknown (its error is listed below the table).
 func (m Matrix) String() string {
 	w := 1 // column width
-	for _, n := range m.names {
+	for _, n := range m.to {
 		w = max(w, len(n))
 	}
-	fw := max(w, len("from\\to"))
+	fw := len("from\\to")
+	for _, n := range m.from {
+		fw = max(fw, len(n))
+	}
 	var b strings.Builder
 	line := func(s string) { b.WriteString(strings.TrimRight(s, " ") + "\n") }
 	head := fmt.Sprintf("%-*s", fw, "from\\to")
-	for _, n := range m.names {
+	for _, n := range m.to {
 		head += fmt.Sprintf(" %-*s", w, n)
 	}
 	line(head)
 	var notes []string
-	for i, from := range m.names {
+	for i, from := range m.from {
 		row := fmt.Sprintf("%-*s", fw, from)
-		for j, to := range m.names {
+		for j, to := range m.to {
 			mark := "✗"
 			switch c := m.cells[i][j]; {
-			case i == j:
+			case from == to:
 				mark = "·"
 			case c.reach:
 				mark = "✓"
@@ -254,4 +297,58 @@ func (m Matrix) String() string {
 		line(n)
 	}
 	return b.String()
+}
+
+// MatrixOpts bounds a matrix run.
+type MatrixOpts struct {
+	// Opts is every pair's deadline and retry rule, as for Ping: echo
+	// requests every Interval until a reply or Timeout.
+	Opts
+	// Parallel is how many sources ping at the same time, each to all of
+	// its destinations at once; 0 means DefaultParallel. Each costs the
+	// machine's neighbour table (one for all namespaces, 1024 entries by
+	// default) up to two entries per destination until it is done.
+	Parallel int
+}
+
+// DefaultParallel is how many sources of a matrix ping at once by default:
+// with 50 destinations each, at most 400 entries of the machine's
+// neighbour table.
+const DefaultParallel = 4
+
+// Reachability pings every endpoint from every other one and returns the
+// matrix of outcomes: Run with the endpoints as sources and destinations.
+func Reachability(ctx context.Context, endpoints []Endpoint, o Opts) Matrix {
+	return Run(ctx, endpoints, endpoints, MatrixOpts{Opts: o})
+}
+
+// Run pings each destination from each source (but not an endpoint from
+// itself), with every pair's deadline and retries as o says, and returns
+// the matrix of outcomes. Each source pings all of its destinations at
+// once through one ICMP socket; o.Parallel bounds how many sources do at
+// a time. An unreachable pair is one that stayed silent for its whole
+// deadline. The neighbour tables of the endpoints' namespaces are left as
+// Run found them (see neighbours).
+func Run(ctx context.Context, from, to []Endpoint, o MatrixOpts) Matrix {
+	m := NewPairs(names(from), names(to))
+	for _, e := range append(append([]Endpoint(nil), from...), to...) {
+		if m.err == nil && (e.Name == "" || e.NS == "" || !e.Addr.IsValid()) {
+			m.err = fmt.Errorf("endpoint %+v: name, namespace and address are required", e)
+		}
+	}
+	if m.err != nil {
+		return m
+	}
+	start := time.Now()
+	runSources(ctx, m, from, to, o)
+	m.Elapsed = time.Since(start)
+	return m
+}
+
+func names(eps []Endpoint) []string {
+	out := make([]string, len(eps))
+	for i, e := range eps {
+		out[i] = e.Name
+	}
+	return out
 }

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/nstest"
 )
 
@@ -110,5 +115,114 @@ func TestDeadlineError(t *testing.T) {
 	}
 	if o := (Opts{}).withDefaults(); o.Timeout != 5*time.Second || o.Interval != 100*time.Millisecond || o.Try != time.Second {
 		t.Errorf("defaults: %+v", o)
+	}
+}
+
+// Sources × destinations: a pings five addresses of b through one socket
+// (each reply told apart by its echo identifier), b pings a and an address
+// nobody has; a pair of an endpoint with itself is left out.
+func TestRunSourcesToDestinations(t *testing.T) {
+	needRoot(t)
+	a, b := twoHosts(t)
+	var dsts []Endpoint
+	for i := 10; i < 15; i++ {
+		cidr := fmt.Sprintf("192.168.100.%d/24", i)
+		nstest.Addr(t, b, "ba", cidr)
+		dsts = append(dsts, Endpoint{fmt.Sprintf("b%d", i), b, netip.MustParseAddr(strings.TrimSuffix(cidr, "/24"))})
+	}
+	dsts = append(dsts, Endpoint{"a", a, ipA}, Endpoint{"nobody", b, ipNone})
+	srcs := []Endpoint{{"a", a, ipA}, {"b", b, ipB}}
+	// A veth passes nothing until the kernel's link watcher has
+	// activated it, up to a second after it came up.
+	o := MatrixOpts{Opts: Opts{Timeout: 2 * time.Second}}
+	// a and b know each other's first address before the matrix: those
+	// entries stay; the ones its pings add go again.
+	if _, err := Ping(context.Background(), a, dsts[0].Addr, o.Opts); err != nil {
+		t.Fatal(err)
+	}
+	got := Run(context.Background(), srcs, dsts, o)
+	want := NewPairs([]string{"a", "b"}, names(dsts)).
+		Allow("a", "b10", "b11", "b12", "b13", "b14").
+		Allow("b", "b10", "b11", "b12", "b13", "b14", "a")
+	if d := got.Diff(want); d != "" {
+		t.Fatal(d)
+	}
+	rs := got.Results()
+	if len(rs) != 2*len(dsts)-1 {
+		t.Fatalf("%d results, want %d (a → a left out):\n%s", len(rs), 2*len(dsts)-1, got)
+	}
+	for _, r := range rs {
+		d := dsts[slices.IndexFunc(dsts, func(e Endpoint) bool { return e.Name == r.To })]
+		switch {
+		case r.To == "nobody":
+			if r.Reachable() || !errors.Is(r.Err, ErrDeadline) {
+				t.Errorf("%s → nobody: want a deadline error, got %v", r.From, r.Err)
+			}
+		case !r.Reachable() || r.Reply.From != d.Addr || r.Reply.Tries < 1:
+			t.Errorf("%s → %s: %+v (want a reply from %s)", r.From, r.To, r, d.Addr)
+		}
+	}
+	t.Logf("%d pairs in %s:\n%s", len(rs), got.Elapsed.Round(time.Millisecond), got)
+	if n := neighbourIPs(t, a); !slices.Equal(n, []string{"192.168.100.10"}) {
+		t.Errorf("a's neighbour entries after the matrix: %v, want only 192.168.100.10, there before it", n)
+	}
+	if n := neighbourIPs(t, b); !slices.Equal(n, []string{"192.168.100.1"}) {
+		t.Errorf("b's neighbour entries after the matrix: %v, want only 192.168.100.1, there before it", n)
+	}
+}
+
+// neighbourIPs lists the dynamic IPv4 neighbour entries of ns, sorted.
+func neighbourIPs(t *testing.T, ns string) []string {
+	t.Helper()
+	h := nstest.Handle(t, ns)
+	list, err := netns.NeighList(h, 0, unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range list {
+		if n.State&(unix.NUD_NOARP|unix.NUD_PERMANENT) == 0 {
+			out = append(out, n.IP.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Each pair keeps Ping's rule: requests go on until the deadline, so a
+// destination that answers only after a while (its address arrives 400 ms
+// into the run) is reachable, after several tries.
+func TestRunRetriesUntilTheDeadline(t *testing.T) {
+	needRoot(t)
+	a, b := twoHosts(t)
+	late := netip.MustParseAddr("192.168.100.20")
+	time.AfterFunc(400*time.Millisecond, func() { nstest.Addr(t, b, "ba", "192.168.100.20/24") })
+	got := Run(context.Background(), []Endpoint{{"a", a, ipA}}, []Endpoint{{"late", b, late}},
+		MatrixOpts{Opts: Opts{Timeout: 3 * time.Second, Interval: 100 * time.Millisecond}})
+	r := got.Results()[0]
+	if !r.Reachable() {
+		t.Fatalf("a → late: %v", r.Err)
+	}
+	if r.Reply.Tries < 3 || got.Elapsed < 400*time.Millisecond || got.Elapsed > 2*time.Second {
+		t.Errorf("a → late answered after %d tries in %s; want several tries, after 400 ms", r.Reply.Tries, got.Elapsed)
+	}
+}
+
+// Parallel bounds how many sources ping at once: two silent sources with a
+// 500 ms deadline take one deadline side by side and two one after the
+// other.
+func TestRunParallel(t *testing.T) {
+	needRoot(t)
+	a, b := twoHosts(t)
+	srcs := []Endpoint{{"a", a, ipA}, {"b", b, ipB}}
+	dsts := []Endpoint{{"nobody", b, ipNone}}
+	for _, c := range []struct {
+		parallel int
+		min, max time.Duration
+	}{{0, 500 * time.Millisecond, 900 * time.Millisecond}, {1, time.Second, 1900 * time.Millisecond}} {
+		got := Run(context.Background(), srcs, dsts, MatrixOpts{Opts: Opts{Timeout: 500 * time.Millisecond}, Parallel: c.parallel})
+		if got.Reachable("a", "nobody") || got.Reachable("b", "nobody") || got.Elapsed < c.min || got.Elapsed > c.max {
+			t.Errorf("parallel %d: %s, want between %s and %s:\n%s", c.parallel, got.Elapsed, c.min, c.max, got)
+		}
 	}
 }

@@ -1,5 +1,5 @@
 // Command idlegateway links the network engine's cluster store
-// (netimpl/store, which talks to etcd through its JSON gateway), as hostd
+// (netimpl/store, which talks to etcd's v2 API over plain HTTP), as hostd
 // does, and waits for a signal: set against etcdmember's idle programs
 // (etcdmember/internal/idlemain: bare, etcd's gRPC client) it shows what
 // dropping etcd's gRPC client saves every hostd. It lives beside the store

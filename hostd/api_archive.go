@@ -1,0 +1,172 @@
+package hostd
+
+import (
+	"archive/tar"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// lockedView is inView for a request: a stopped container is held (c.op)
+// while its files are mounted privately, so that no start mounts its upper
+// directory at the same time; a running one is not (stop must not wait).
+func (d *Daemon) lockedView(c *Container, what view, fn func() error) error {
+	c.op.Lock()
+	d.mu.Lock()
+	running := c.run != nil
+	d.mu.Unlock()
+	if running {
+		c.op.Unlock()
+	} else {
+		defer c.op.Unlock()
+	}
+	return d.inView(c, what, fn)
+}
+
+// archiveStat answers the stat of a cp path, in the header.
+func archiveStat(w http.ResponseWriter, p, ref string) error {
+	st, err := statPath(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errNoFile(p, ref)
+	}
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("X-Docker-Container-Path-Stat", base64.StdEncoding.EncodeToString(b))
+	return nil
+}
+
+// archiveRequest is what every archive route starts with: the container
+// and the path, as Docker cleans it.
+func (s *server) archiveRequest(r *http.Request) (*Container, string, error) {
+	c, err := s.d.container(r.PathValue("id"))
+	if err != nil {
+		return nil, "", err
+	}
+	p := r.FormValue("path")
+	if p == "" {
+		return nil, "", badRequest("Path cannot be empty")
+	}
+	return c, containerPath(p), nil
+}
+
+// archiveHead is HEAD /containers/{id}/archive: the path's stat only.
+func (s *server) archiveHead(w http.ResponseWriter, r *http.Request) error {
+	return s.archive(w, r, false)
+}
+
+// archiveGet is GET /containers/{id}/archive (docker cp CONTAINER:PATH):
+// the stat in the header, the path as a tar in the body.
+func (s *server) archiveGet(w http.ResponseWriter, r *http.Request) error {
+	return s.archive(w, r, true)
+}
+
+func (s *server) archive(w http.ResponseWriter, r *http.Request, body bool) error {
+	c, p, err := s.archiveRequest(r)
+	if err != nil {
+		return err
+	}
+	return s.d.lockedView(c, viewAll, func() error {
+		if err := archiveStat(w, p, r.PathValue("id")); err != nil {
+			return err
+		}
+		if !body {
+			w.WriteHeader(http.StatusOK)
+			return nil
+		}
+		w.Header().Set("Content-Type", "application/x-tar")
+		w.WriteHeader(http.StatusOK)
+		tw := tar.NewWriter(w)
+		if err := tarPath(tw, p); err != nil {
+			// The answer has begun: all that is left is to cut it short.
+			s.log.Printf("container %s: archive %s: %v", c.Name, p, err)
+			return nil
+		}
+		return tw.Close()
+	})
+}
+
+// archivePut is PUT /containers/{id}/archive (docker cp SRC
+// CONTAINER:PATH): the body, a tar, is extracted into the directory PATH.
+func (s *server) archivePut(w http.ResponseWriter, r *http.Request) error {
+	c, p, err := s.archiveRequest(r)
+	if err != nil {
+		return err
+	}
+	o := untarOptions{noOverwriteDirNonDir: boolValue(r, "noOverwriteDirNonDir"), copyUIDGID: boolValue(r, "copyUIDGID")}
+	if err := s.d.writableAt(c, p); err != nil {
+		return err
+	}
+	err = s.d.lockedView(c, viewAll, func() error {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return errNoFile(p, r.PathValue("id"))
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return errorf(http.StatusInternalServerError, "extraction point is not a directory")
+		}
+		return untar(r.Body, p, o)
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// containerExport is GET /containers/{id}/export: the root filesystem
+// alone (no volume, bind or other mount), as a tar.
+func (s *server) containerExport(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return s.d.lockedView(c, viewRootfs, func() error {
+		w.Header().Set("Content-Type", "application/x-tar")
+		w.WriteHeader(http.StatusOK)
+		tw := tar.NewWriter(w)
+		if err := exportRoot(tw); err != nil {
+			s.log.Printf("container %s: export: %v", c.Name, err)
+			return nil
+		}
+		tw.Close()
+		return nil
+	})
+}
+
+// writableAt refuses, as Docker does before it extracts anything, a
+// destination on a read-only root filesystem or in a read-only volume.
+func (d *Daemon) writableAt(c *Container, p string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var in *mountPoint
+	for _, m := range c.mounts {
+		under := p == m.Destination || strings.HasPrefix(p, strings.TrimSuffix(m.Destination, "/")+"/")
+		if m.Type != "tmpfs" && under && (in == nil || len(m.Destination) > len(in.Destination)) {
+			in = m
+		}
+	}
+	switch {
+	case in != nil && !in.RW:
+		return errorf(http.StatusInternalServerError, "mounted volume is marked read-only")
+	case in == nil && c.HostConfig.ReadonlyRootfs:
+		return errorf(http.StatusInternalServerError, "container rootfs is marked read-only")
+	}
+	return nil
+}
+
+// commit is POST /commit: hostd makes no image of a container.
+func (s *server) commit(w http.ResponseWriter, r *http.Request) error {
+	return errorf(http.StatusNotImplemented, "docker commit is not implemented by nslab's hostd: build the image with a real Docker and load it (docker load)")
+}

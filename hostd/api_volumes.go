@@ -1,0 +1,159 @@
+package hostd
+
+import (
+	"io/fs"
+	"net/http"
+	"path/filepath"
+	"strings"
+)
+
+// volumeCreateRequest is the body of POST /volumes/create.
+type volumeCreateRequest struct {
+	Name       string
+	Driver     string
+	DriverOpts map[string]string
+	Labels     map[string]string
+}
+
+func (s *server) volumeList(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilters(r.FormValue("filters"), "dangling", "driver", "label", "name")
+	if err != nil {
+		return err
+	}
+	dangling, err := danglingFilter(f)
+	if err != nil {
+		return err
+	}
+	out := []*Volume{}
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, v := range d.volumes.list() {
+		if dangling != nil && (len(d.volumeUsers(v.Name)) == 0) != *dangling {
+			continue
+		}
+		if !f.exact("driver", v.Driver) || !f.matchLabels(v.Labels) || !matchSubstring(f, "name", v.Name) {
+			continue
+		}
+		out = append(out, v)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"Volumes": out, "Warnings": nil})
+}
+
+// danglingFilter reads "dangling" (true or false, also 1 or 0).
+func danglingFilter(f filters) (*bool, error) {
+	if !f.has("dangling") {
+		return nil, nil
+	}
+	var v bool
+	for s := range f["dangling"] {
+		switch strings.ToLower(s) {
+		case "true", "1":
+			v = true
+		case "false", "0":
+			v = false
+		default:
+			return nil, badRequest("Invalid filter 'dangling=%s'", s)
+		}
+	}
+	return &v, nil
+}
+
+// matchSubstring is the volume filters' name rule: a value anywhere in
+// the name.
+func matchSubstring(f filters, key, source string) bool {
+	if !f.has(key) {
+		return true
+	}
+	for v := range f[key] {
+		if strings.Contains(source, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *server) volumeCreate(w http.ResponseWriter, r *http.Request) error {
+	var req volumeCreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := checkVolumeDriver(req.Driver); err != nil {
+		return withPrefix(err, "create %s: ", req.Name)
+	}
+	if len(req.DriverOpts) > 0 {
+		return badRequest("volume driver options (-o, --opt) are not supported by nslab's hostd: its local volumes are directories, without mount options")
+	}
+	v, err := s.d.volumes.create(req.Name, req.Labels, nil)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.d.volumes.get(r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (s *server) volumeDelete(w http.ResponseWriter, r *http.Request) error {
+	if err := s.d.removeVolume(r.PathValue("name"), boolValue(r, "force")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// volumePrune removes every volume no container uses (API 1.41 prunes
+// named volumes too), those with the label filters' labels.
+func (s *server) volumePrune(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilters(r.FormValue("filters"), "label", "label!")
+	if err != nil {
+		return err
+	}
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	deleted := []string{}
+	var reclaimed int64
+	for _, v := range d.volumes.list() {
+		if len(d.volumeUsers(v.Name)) > 0 || !f.matchLabels(v.Labels) || !notLabels(f, v.Labels) {
+			continue
+		}
+		size := dirSize(v.Mountpoint)
+		if err := d.volumes.remove(v.Name); err == nil {
+			deleted = append(deleted, v.Name)
+			reclaimed += size
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
+}
+
+// notLabels is the "label!" filter: none of its labels matches.
+func notLabels(f filters, labels map[string]string) bool {
+	for v := range f["label!"] {
+		k, want, hasValue := strings.Cut(v, "=")
+		if got, ok := labels[k]; ok && (!hasValue || got == want) {
+			return false
+		}
+	}
+	return true
+}
+
+// dirSize is the size of the regular files under dir (a volume's data,
+// hostd's own directory; symlinks are not followed).
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if info, err := e.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

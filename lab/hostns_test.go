@@ -1,0 +1,80 @@
+package lab
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nslab/nslab/netns"
+)
+
+// A host is a machine you log into: its hostname, its own /run and /sys,
+// its resolv.conf. What is made in its /run never reaches the machine, and
+// down takes it all away, processes in namespaces that only the host knows
+// included.
+func TestHostNamespaces(t *testing.T) {
+	requireRoot(t)
+	topo := plainTopology(2)
+	topo.Hosts[0].DNS = []netip.Addr{netip.MustParseAddr("10.99.0.3")}
+	l := upLab(t, topo, Options{})
+	h := l.Hosts()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sh := func(line string) string {
+		t.Helper()
+		r, err := h.Exec(ctx, "sh", "-c", line)
+		if err != nil || r.ExitCode != 0 {
+			t.Fatalf("%s: %v, status %d: %s%s", line, err, r.ExitCode, r.Stdout, r.Stderr)
+		}
+		return r.Stdout
+	}
+	if got := sh("hostname"); got != "h1\n" {
+		t.Errorf("hostname %q, want h1", got)
+	}
+	if got := sh("ls /sys/class/net"); got != "eth1\nlo\n" {
+		t.Errorf("/sys/class/net in the host: %q, want the host's eth1 and lo", got)
+	}
+	if got := sh("findmnt -n -o FSTYPE /run"); got != "tmpfs\n" {
+		t.Errorf("/run in the host is %q, want a tmpfs", got)
+	}
+	if got := sh("cat /etc/resolv.conf"); got != "nameserver 10.99.0.3\n" {
+		t.Errorf("/etc/resolv.conf in the host: %q", got)
+	}
+	sh("test ! -e /var/run/netns && test -d /var/run/lock")
+	sh("touch /run/made-in-h1 && ip netns add student && setsid ip netns exec student sleep 60 </dev/null >/dev/null 2>&1 &")
+	if _, err := os.Stat("/run/made-in-h1"); !os.IsNotExist(err) {
+		t.Errorf("a file made in the host's /run is on the machine: %v", err)
+	}
+	if _, err := os.Stat(netns.Path("student")); !os.IsNotExist(err) {
+		t.Errorf("a namespace added in the host is on the machine: %v", err)
+	}
+	f, err := h.Open("/var/run/netns/student")
+	if err != nil {
+		t.Fatal(err)
+	}
+	student, _ := netns.Inode("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	f.Close()
+	mnt, _ := netns.Inode(h.MountNS())
+	deadline := time.Now().Add(5 * time.Second)
+	for len(scanInside(map[uint64]string{student: ""})) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(scanInside(map[uint64]string{student: ""})) != 1 {
+		t.Fatal("the student's sleep does not run in its namespace")
+	}
+
+	if err := l.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := scanInside(map[uint64]string{student: "", mnt: ""}); len(left) > 0 {
+		t.Errorf("processes left in the host's namespaces after down: %v", left)
+	}
+	requireGone(t, l.ID(), l.StateDir())
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), l.StateDir()) {
+		t.Errorf("mounts under %s left", l.StateDir())
+	}
+}
