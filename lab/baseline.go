@@ -47,6 +47,8 @@ type baseline struct {
 	Daemons map[string]*daemonState `json:"daemons,omitempty"`
 	// Etcd is the cluster's key space, when the lab has one.
 	Etcd *etcdKeys `json:"etcd,omitempty"`
+	// Hosts are each host's own /run and switch, by host.
+	Hosts map[string]*hostState `json:"hosts"`
 }
 
 // nsState is one network namespace as the kernel has it.
@@ -314,6 +316,12 @@ func (l *Lab) read(ctx context.Context, was *baseline, namespaces map[string]*ns
 			fail(err)
 		}
 	})
+	wg.Go(func() {
+		var err error
+		if b.Hosts, err = l.readHosts(ctx); err != nil {
+			fail(err)
+		}
+	})
 	if m := l.etcdHosts(); len(m) > 0 {
 		wg.Go(func() {
 			var err error
@@ -398,6 +406,11 @@ func (b *baseline) facts(base *baseline) []string {
 	}
 	if b.Etcd != nil {
 		out = append(out, b.Etcd.facts()...)
+	}
+	for _, h := range slices.Sorted(maps.Keys(b.Hosts)) {
+		for _, f := range b.Hosts[h].facts() {
+			out = append(out, h+": "+f)
+		}
 	}
 	return out
 }

@@ -29,7 +29,8 @@ var (
 // removed (and a container of the topology that went is made again), the
 // etcd cluster's keys are those up left, processes started in the hosts
 // since are killed (the daemons and etcd members stay), namespaces pinned
-// since are unpinned, and in the fabric and every host links, addresses,
+// since are unpinned, what was mounted or made in a host's own /run since
+// goes, as do Open vSwitch bridges made since, and in the fabric and every host links, addresses,
 // routes, policy rules, sysctls, qdiscs and firewall rules added since go
 // and those changed come back, link impairments included; connection
 // tracking and neighbour caches are emptied. Then it reads the lab again
@@ -52,6 +53,9 @@ func (l *Lab) Reset(ctx context.Context) error {
 	procs, err := l.killStrays(ctx, base)
 	if err != nil {
 		return err
+	}
+	if err := l.resetHosts(ctx, base.Hosts); err != nil {
+		return fmt.Errorf("lab %s: reset: %w", l.ID(), err)
 	}
 	after, err := l.resetKernel(ctx, base)
 	if err != nil {

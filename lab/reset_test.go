@@ -111,7 +111,9 @@ func TestReset(t *testing.T) {
 		"iptables -I DOCKER-USER -s 10.9.0.0/16 -j DROP && iptables -t mangle -A PREROUTING -j MARK --set-mark 7",
 		"nft add table inet student && nft add chain inet student c '{ type filter hook input priority 0; }'",
 		"tc qdisc add dev eth1 root tbf rate 1mbit burst 32kbit latency 400ms",
+		// The host's own /run: a pin under /var/run/netns and a file.
 		"ip netns add " + extra,
+		"mkdir -p /run/student && echo notes > /run/student/notes && mount -t tmpfs none /run/student",
 	} {
 		sh(t, l, "host1", line)
 	}
@@ -149,6 +151,10 @@ func TestReset(t *testing.T) {
 	}
 	if v, _ := kernel.Sysctl(netns.Path(l.ID()+"-host1"), "net.ipv4.conf.all.rp_filter"); v == "2" {
 		t.Error("rp_filter still 2")
+	}
+	// As a shell on host1 sees its /run: what the student made is gone.
+	if out := sh(t, l, "host1", "ls -d /run/netns /run/student 2>/dev/null; grep -E ' /run/(netns|student)' /proc/self/mountinfo || true"); out != "" {
+		t.Errorf("host1's /run after reset:\n%s", out)
 	}
 	// The daemon serves as before: the same names can be used again.
 	sh(t, l, "host1", "docker run -d --name cm01 busybox sleep 1000 && docker network create br1")
@@ -212,4 +218,25 @@ func TestResetDockerd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("second reset in %s", time.Since(t0))
+}
+
+// On a host with Open vSwitch, the bridges a student adds go with reset,
+// from ovsdb-server's database and from the kernel.
+func TestResetOVS(t *testing.T) {
+	requireRoot(t)
+	ovs, err := FindOVS()
+	if err != nil {
+		t.Skipf("needs Open vSwitch: %v", err)
+	}
+	topo := plainTopology(1)
+	topo.Hosts[0].OVS = true
+	l := upLab(t, topo, Options{Resettable: true})
+	host := topo.Hosts[0].Name
+	sh(t, l, host, ovs.vsctl+" add-br br9 -- set bridge br9 datapath_type=netdev && ip link show br9")
+	if err := l.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, l, host, ovs.vsctl+" list-br; ip -o link show br9 2>&1 || true"); strings.Contains(out, "br9:") || !strings.Contains(out, "does not exist") {
+		t.Errorf("after reset, %s still has br9:\n%s", host, out)
+	}
 }
