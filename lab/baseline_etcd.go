@@ -10,7 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/nslab/nslab/netns/probe"
@@ -21,8 +23,10 @@ import (
 // apart in etcd 3.5).
 type etcdKeys struct {
 	V3 []string `json:"v3"`
-	// V2 are the v2 keys and directories, by path.
-	V2 []string `json:"v2"`
+	// V2 are the v2 keys and directories, by path, and V2Nodes what
+	// each holds.
+	V2      []string          `json:"v2"`
+	V2Nodes map[string]v2Node `json:"v2_nodes,omitempty"`
 }
 
 func (k *etcdKeys) facts() []string {
@@ -31,6 +35,9 @@ func (k *etcdKeys) facts() []string {
 		out = append(out, "etcd v3 "+v)
 	}
 	for _, v := range k.V2 {
+		if n, ok := k.V2Nodes[v]; ok && !n.Dir {
+			v += " = " + n.Value
+		}
 		out = append(out, "etcd v2 "+v)
 	}
 	return out
@@ -59,11 +66,17 @@ func readEtcdKeys(ctx context.Context, h *Host) (*etcdKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &etcdKeys{V3: v3, V2: v2}, nil
+	k := &etcdKeys{V3: v3, V2Nodes: v2}
+	for p := range v2 {
+		k.V2 = append(k.V2, p)
+	}
+	slices.Sort(k.V2)
+	return k, nil
 }
 
-// resetEtcd deletes the keys base does not have, through the member of h.
-// A v2 directory goes with what it holds.
+// resetEtcd deletes the keys base does not have, through the member of h
+// (a v2 directory goes with what it holds), and puts back the v2 tree of
+// base: Docker's key space, which a real dockerd and hostd's store write.
 func resetEtcd(ctx context.Context, h *Host, base *etcdKeys) error {
 	c := h.etcdClient()
 	defer c.hc.CloseIdleConnections()
@@ -92,6 +105,40 @@ func resetEtcd(ctx context.Context, h *Host, base *etcdKeys) error {
 			errs = append(errs, fmt.Errorf("etcd: delete v2 key %s: %w", k, err))
 		}
 		gone = append(gone, k)
+	}
+	return errors.Join(append(errs, c.putBackV2(ctx, base, now))...)
+}
+
+// putBackV2 makes again the v2 keys and directories of base that now
+// lacks, and gives back their values to those whose value changed:
+// parents before what they hold (base.V2 is sorted). A key that had a time
+// to live (a daemon's node key, which it renews) gets it again.
+func (c *etcdClient) putBackV2(ctx context.Context, base, now *etcdKeys) error {
+	var errs []error
+	for _, k := range base.V2 {
+		b, ok := base.V2Nodes[k]
+		if !ok {
+			continue // a baseline of an older nslab: names only
+		}
+		n, had := now.V2Nodes[k]
+		if had && n.Dir == b.Dir && n.Value == b.Value {
+			continue
+		}
+		form := url.Values{}
+		if b.Dir {
+			if had && n.Dir {
+				continue
+			}
+			form.Set("dir", "true")
+		} else {
+			form.Set("value", b.Value)
+		}
+		if b.TTL > 0 {
+			form.Set("ttl", strconv.FormatInt(b.TTL, 10))
+		}
+		if _, err := c.doForm(ctx, http.MethodPut, "/v2/keys"+k, form); err != nil {
+			errs = append(errs, fmt.Errorf("etcd: put back v2 key %s: %w", k, err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -127,12 +174,15 @@ func (c *etcdClient) v3Keys(ctx context.Context) ([]string, error) {
 // v2Node is a node of the v2 API's answers.
 type v2Node struct {
 	Key   string   `json:"key"`
-	Dir   bool     `json:"dir"`
-	Nodes []v2Node `json:"nodes"`
+	Dir   bool     `json:"dir,omitempty"`
+	Value string   `json:"value,omitempty"`
+	TTL   int64    `json:"ttl,omitempty"`
+	Nodes []v2Node `json:"nodes,omitempty"`
 }
 
-// v2Keys lists every v2 key and directory, parents before children.
-func (c *etcdClient) v2Keys(ctx context.Context) ([]string, error) {
+// v2Keys reads every v2 key and directory, by path (without what a
+// directory holds).
+func (c *etcdClient) v2Keys(ctx context.Context) (map[string]v2Node, error) {
 	b, err := c.do(ctx, http.MethodGet, "/v2/keys/?recursive=true", nil)
 	if err != nil {
 		return nil, fmt.Errorf("etcd v2 keys: %w", err)
@@ -143,25 +193,37 @@ func (c *etcdClient) v2Keys(ctx context.Context) ([]string, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("etcd v2 keys: %w", err)
 	}
-	var out []string
+	out := map[string]v2Node{}
 	var walk func(n v2Node)
 	walk = func(n v2Node) {
 		for _, c := range n.Nodes {
-			out = append(out, c.Key)
 			walk(c)
+			c.Nodes = nil
+			out[c.Key] = c
 		}
 	}
 	walk(r.Node)
-	slices.Sort(out)
 	return out, nil
 }
 
 var errEtcdNotFound = errors.New("not found")
 
+// doForm sends form as the v2 API takes a key's fields.
+func (c *etcdClient) doForm(ctx context.Context, method, path string, form url.Values) ([]byte, error) {
+	return c.send(ctx, method, path, []byte(form.Encode()), "application/x-www-form-urlencoded")
+}
+
 func (c *etcdClient) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	return c.send(ctx, method, path, body, "")
+}
+
+func (c *etcdClient) send(ctx context.Context, method, path string, body []byte, contentType string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

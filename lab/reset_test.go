@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os/exec"
 	"slices"
 	"strings"
@@ -238,5 +240,49 @@ func TestResetOVS(t *testing.T) {
 	}
 	if out := sh(t, l, host, ovs.vsctl+" list-br; ip -o link show br9 2>&1 || true"); strings.Contains(out, "br9:") || !strings.Contains(out, "does not exist") {
 		t.Errorf("after reset, %s still has br9:\n%s", host, out)
+	}
+}
+
+// The etcd cluster's v2 tree (Docker's key space) comes back whole: keys
+// made since go, a value changed comes back, a directory removed is made
+// again with what it held.
+func TestResetEtcd(t *testing.T) {
+	requireRoot(t)
+	l := upLab(t, etcdTopology(), Options{Etcd: buildEtcd(t), Resettable: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	node1 := l.etcdHosts()[0]
+	c := node1.etcdClient()
+	defer c.hc.CloseIdleConnections()
+	put := func(key string, form url.Values) {
+		t.Helper()
+		if _, err := c.doForm(ctx, http.MethodPut, "/v2/keys"+key, form); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("/docker/network/v1.0/network", url.Values{"dir": {"true"}})
+	put("/docker/nodes/192.168.8.150:2375", url.Values{"value": {"192.168.8.150:2375"}})
+	put("/docker/a", url.Values{"value": {"1"}})
+	if err := l.takeBaseline(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want, err := readEtcdKeys(ctx, node1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put("/docker/a", url.Values{"value": {"2"}})
+	put("/student/x", url.Values{"value": {"y"}})
+	if _, err := c.do(ctx, http.MethodDelete, "/v2/keys/docker/nodes?recursive=true", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readEtcdKeys(ctx, node1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.V2, want.V2) || got.V2Nodes["/docker/a"].Value != "1" {
+		t.Errorf("v2 keys after reset: %v, /docker/a=%q; want %v, /docker/a=1", got.V2, got.V2Nodes["/docker/a"].Value, want.V2)
 	}
 }
