@@ -334,9 +334,15 @@ func (l *Lab) read(ctx context.Context, was *baseline, namespaces map[string]*ns
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	return b, l.readPinsAndProcs(b, procs)
+}
+
+// readPinsAndProcs reads the lab's /run/netns pins and, unless given,
+// the processes in its namespaces, into b.
+func (l *Lab) readPinsAndProcs(b *baseline, procs []procInfo) error {
 	var err error
 	if b.Pins, err = kernel.Pins(l.ID() + "-"); err != nil {
-		return nil, err
+		return err
 	}
 	b.Procs = procs
 	if b.Procs == nil {
@@ -348,7 +354,7 @@ func (l *Lab) read(ctx context.Context, was *baseline, namespaces map[string]*ns
 			b.Roots = append(b.Roots, p)
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // namespacePins are the names of the pins of the fabric and the hosts.
