@@ -198,8 +198,17 @@ func (s dockerdSpec) args() []string {
 		"--pidfile", s.pidFile(),
 		"-H", "unix://" + s.Socket,
 	}
+	tcp := false
 	for _, h := range s.API {
 		a = append(a, "-H", h)
+		tcp = tcp || strings.HasPrefix(h, "tcp://")
+	}
+	if tcp {
+		// dockerd 20.10 sleeps 15 s before it serves a TCP address without
+		// TLS ("Startup is intentionally being slowed down to show this
+		// message"), unless TLS is switched off explicitly; it serves the
+		// same plain HTTP either way. The address is inside the lab.
+		a = append(a, "--tls=false")
 	}
 	a = append(a,
 		"--config-file", s.configFile(),
