@@ -28,8 +28,10 @@ import (
 // since up, removes what was made there, and deletes the bridges made
 // since, through ovs-vsctl as a student would.
 //
-// The daemons' own directories under /run are theirs: the sandboxes'
-// pins in Docker's exec root go with the containers the daemons remove,
+// The daemons' own directories under /run are theirs, and what is mounted
+// there: the sandboxes' pins in Docker's exec root go with the containers
+// the daemons remove (dockerd's pin of the host's namespace, netns/default,
+// made for the first --network host container, stays as long as it runs),
 // dockerd's and containerd's sockets and state there are named per start,
 // and Open vSwitch's run directory holds its database and control sockets
 // (its bridges are compared instead).
@@ -121,7 +123,7 @@ func readRun() (entries, mounts []string, err error) {
 		return nil, nil, err
 	}
 	for _, m := range ms {
-		if under(m.Point, "/run") && m.Point != "/run" && !slices.Contains(mounts, m.Point) {
+		if under(m.Point, "/run") && m.Point != "/run" && !daemonRunPath(m.Point) && !slices.Contains(mounts, m.Point) {
 			mounts = append(mounts, m.Point)
 		}
 	}
