@@ -22,8 +22,11 @@ func newResetCmd(a *app) *cobra.Command {
 		Long: `Put a lab back to the state ` + "`nslab up`" + ` made, without taking it down: the
 daemons' containers, networks, volumes, images and tags made since go (a
 container of the topology comes back), the etcd cluster's keys are those up
-left, processes started in the hosts since are killed (the daemons and etcd
-members stay), namespaces pinned since go, and in the fabric and every host
+left (its v2 tree, Docker's key space, with its values), processes started in
+the hosts since are killed (the daemons and etcd members stay), namespaces
+pinned since go, what was mounted or made in a host's own /run since goes (a
+namespace of ip netns add, a file), as do Open vSwitch bridges made since,
+and in the fabric and every host
 the links, addresses, routes, policy rules, sysctls, qdiscs and firewall rules
 added since go and those changed come back, link impairments too. Then the
 lab is read again and compared with how up left it: reset fails, saying what
