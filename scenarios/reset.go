@@ -18,26 +18,30 @@ import (
 )
 
 // A teacher hands the next student the lab the last one used: `nslab
-// reset` puts it back to how `nslab up` left it. Here the student types
-// each of seed 000's exercises (the default bridge, names and links, the
-// network modes, the overlay through etcd) on the overlay lab, and after
-// each one nslab reset must leave nothing of it: nslab inspect and each
-// daemon's networks and containers are as they were before.
+// reset` puts it back to how `nslab up` left it. Here a student types one
+// of seed 000's exercises (the default bridge, names and links, the
+// network modes, the overlay through etcd) on the overlay lab, and nslab
+// reset must leave nothing of it: nslab inspect and each daemon's networks
+// and containers are as they were before. One spec per exercise: each
+// takes the overlay lab from the pool, where the last reset left it.
 var _ = Describe("[reset] nslab reset after seed 000's exercises", Label("reset"), func() {
-	It("leaves the lab as nslab inspect and the daemons showed it fresh, after each transcript", func(nodeCtx SpecContext) {
-		ts, err := transcripts.Load(TranscriptDir())
-		Expect(err).NotTo(HaveOccurred())
-		l := UpLab("overlay")
-		fresh := looks(l)
-		for _, t := range ts {
-			if t.Seed != "000" {
-				continue
-			}
+	ts, err := transcripts.Load(TranscriptDir())
+	if err != nil {
+		It("parses every transcript", func(ctx SpecContext) { Fail(err.Error()) }, NodeTimeout(specTimeout))
+		return
+	}
+	for _, t := range ts {
+		if t.Seed != "000" {
+			continue
+		}
+		It("leaves the lab as nslab inspect and the daemons showed it fresh, after "+t.Name, func(nodeCtx SpecContext) {
+			l := UpLab("overlay")
+			fresh := looks(l)
 			By("seed 000, " + t.Name + ", as typed")
 			r := transcripts.Runner{Lab: l.Lab, Nslab: nslabBinary(), Log: GinkgoWriter, Timeout: time.Minute}
 			ctx, cancel := context.WithTimeout(nodeCtx, 5*time.Minute)
+			defer cancel()
 			Expect(r.Run(ctx, t)).To(Succeed())
-			cancel()
 			Expect(looks(l)).NotTo(Equal(fresh), "%s changed nothing nslab inspect or the daemons show", t.Name)
 
 			By("nslab reset: the lab as it was before " + t.Name)
@@ -45,8 +49,8 @@ var _ = Describe("[reset] nslab reset after seed 000's exercises", Label("reset"
 			Expect(out).To(MatchRegexp(`^%s reset in \S+\n$`, l.ID()))
 			AddReportEntry("reset after "+t.Name, strings.TrimSpace(out))
 			Expect(looks(l)).To(Equal(fresh), "after %s and nslab reset", t.Name)
-		}
-	}, NodeTimeout(20*time.Minute))
+		}, NodeTimeout(6*time.Minute))
+	}
 })
 
 // looks is what a teacher sees of a lab: nslab inspect, and each docker
