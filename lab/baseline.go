@@ -208,6 +208,9 @@ func (p procInfo) String() string { return fmt.Sprintf("%s (pid %d)", p.Comm, p.
 // takeBaseline reads the lab as it is now and keeps it, in memory and in
 // the state directory (for a Reset from another process).
 func (l *Lab) takeBaseline(ctx context.Context) error {
+	if err := l.waitNodeKeys(ctx); err != nil {
+		return fmt.Errorf("lab %s: baseline: %w", l.ID(), err)
+	}
 	b, err := l.read(ctx, nil, nil, nil)
 	if err != nil {
 		return fmt.Errorf("lab %s: baseline: %w", l.ID(), err)

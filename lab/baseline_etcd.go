@@ -242,3 +242,78 @@ func (c *etcdClient) send(ctx context.Context, method, path string, body []byte,
 	}
 	return b, nil
 }
+
+// nodesDir is where Docker's discovery keeps the cluster's hosts: each
+// daemon with a cluster store writes /docker/nodes/<advertise> once it
+// runs, and renews it (a key with a time to live).
+const nodesDir = "/docker/nodes"
+
+// waitNodeKeys waits until every daemon of the lab with a cluster store and
+// an advertise address has written its node key, which it does on its own
+// after it answers: a baseline taken before would lack keys that every
+// start of the daemons writes again. It follows the directory with the v2
+// API's long poll from the index of the last read, so a key written
+// between the read and the wait is not missed.
+func (l *Lab) waitNodeKeys(ctx context.Context) error {
+	want := 0
+	for _, h := range l.dockerHosts() {
+		if h.Spec.ClusterStore != "" && h.Spec.ClusterAdvertise != "" {
+			want++
+		}
+	}
+	members := l.etcdHosts()
+	if want == 0 || len(members) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, hostdTimeout)
+	defer cancel()
+	c := members[0].etcdClient()
+	defer c.hc.CloseIdleConnections()
+	for {
+		n, index, err := c.countNodes(ctx)
+		if err != nil {
+			return fmt.Errorf("etcd: the daemons' node keys: %w", err)
+		}
+		if n >= want {
+			return nil
+		}
+		q := url.Values{"wait": {"true"}, "recursive": {"true"}, "waitIndex": {strconv.FormatUint(index+1, 10)}}
+		if _, err := c.do(ctx, http.MethodGet, "/v2/keys"+nodesDir+"?"+q.Encode(), nil); err != nil && !errors.Is(err, errEtcdNotFound) {
+			return fmt.Errorf("etcd: %d of %d daemons wrote their node key under %s: %w", n, want, nodesDir, err)
+		}
+	}
+}
+
+// countNodes counts the keys under nodesDir, and returns the cluster's
+// index the answer was read at (X-Etcd-Index, also on a 404).
+func (c *etcdClient) countNodes(ctx context.Context) (int, uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v2/keys"+nodesDir+"?recursive=true", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	index, err := strconv.ParseUint(resp.Header.Get("X-Etcd-Index"), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("GET %s: no X-Etcd-Index: %w", nodesDir, err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return 0, index, nil
+	}
+	var r struct {
+		Node v2Node `json:"node"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&r); err != nil {
+		return 0, 0, fmt.Errorf("GET %s: %s: %w", nodesDir, resp.Status, err)
+	}
+	n := 0
+	for _, k := range r.Node.Nodes {
+		if !k.Dir {
+			n++
+		}
+	}
+	return n, index, nil
+}

@@ -78,6 +78,10 @@ func (l *Lab) startDaemonsAgain(ctx context.Context, base *baseline) error {
 	} else if err := l.launchHostds(ctx, docker, len(docker)); err != nil {
 		return err
 	}
+	// As at up: the read-back then finds the keys every start writes.
+	if err := l.waitNodeKeys(ctx); err != nil {
+		return err
+	}
 	for _, h := range docker {
 		d, err := h.readDaemon(ctx)
 		if err != nil {
