@@ -19,6 +19,10 @@ import (
 // make.
 var labID = regexp.MustCompile(`^[a-z][a-z0-9]{2,9}$`)
 
+// pinPrefix is the shape of what names a pin: a lab id, or a test prefix,
+// some of which are longer (the benchmarks' nslbench<hex>).
+var pinPrefix = regexp.MustCompile(`^[a-z][a-z0-9]{2,19}$`)
+
 // namedBy returns the lab id (or test prefix) a line of Diff or Changes
 // names, "" for none: a /run/netns pin <id>-..., a mount under /run/netns,
 // a lab's state root or data root, a lab data directory, or (for the
@@ -55,10 +59,10 @@ func namedBy(line string) string {
 // it names none.
 func pinID(name string) string {
 	id, _, ok := strings.Cut(name, "-")
-	if !ok {
+	if !ok || !pinPrefix.MatchString(id) {
 		return ""
 	}
-	return asID(id)
+	return id
 }
 
 func asID(s string) string {

@@ -29,10 +29,11 @@ func TestMine(t *testing.T) {
 		"mounts: - /tmp/TestEtcdCommand3666308664/002/etcd707854/ns/node1.mnt root=mnt:[4026534162] type=nsfs src=nsfs",
 		"mounts: + /tmp/nslab-suite-hostd-12/x root=/ type=tmpfs src=tmpfs",
 		"tmp: + /tmp/nslab-suite-hostd-12",
+		"mounts: - /run/netns/nslbench2828-h4cb5f6-r0c10 root=net:[4026533239] type=nsfs src=nsfs",
 	}
 	mine, foreign := Mine(lines, owned, "/tmp/nslab-suite-hostd-12")
 	wantMine := []string{lines[0], lines[1], lines[2], lines[5], lines[6], lines[8], lines[10], lines[11], lines[14], lines[16], lines[17]}
-	wantForeign := []string{lines[3], lines[4], lines[7], lines[9], lines[12], lines[13], lines[15]}
+	wantForeign := []string{lines[3], lines[4], lines[7], lines[9], lines[12], lines[13], lines[15], lines[18]}
 	if !slices.Equal(mine, wantMine) {
 		t.Errorf("mine:\n%q\nwant\n%q", mine, wantMine)
 	}
