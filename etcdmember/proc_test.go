@@ -2,19 +2,18 @@ package etcdmember_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // proc is a helper program running inside a host's namespace.
@@ -23,30 +22,13 @@ type proc struct {
 	cmd    *exec.Cmd
 	ready  chan line // its first line, and when it came
 	exited chan struct{}
-	stderr lockedBuffer
+	stderr nstest.Output
 	log    string // etcd's log file, for failure messages
 }
 
 type line struct {
 	text string
 	at   time.Time
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // memberSpec is what a member process is started with.

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nslab/nslab/hostdconfig"
@@ -30,7 +29,7 @@ const (
 )
 
 // dockerdTimeout bounds how long a dockerd may take to answer /_ping; it
-// starts its own containerd first.
+// connects to the host's containerd first.
 const dockerdTimeout = 60 * time.Second
 
 // StaticDockerDir is where `.ci/install` puts Docker 20.10.24's
@@ -189,12 +188,13 @@ func (s dockerdSpec) logFile() string    { return filepath.Join(s.Dir, "dockerd.
 
 // args is dockerd's command line. Its exec root is its default, the host's
 // own /var/run/docker: the sandboxes' pins under netns/ are then where
-// seed 003 finds them, and containerd's sockets under the host's /run
-// (a system containerd's socket is not there to be picked up instead).
+// seed 003 finds them. Its containerd is the one the lab started in the
+// host (containerd.go).
 func (s dockerdSpec) args() []string {
 	a := []string{
 		"--data-root", s.dataRoot(),
 		"--exec-root", hostExecRoot,
+		"--containerd", containerdSocket,
 		"--pidfile", s.pidFile(),
 		"-H", "unix://" + s.Socket,
 	}
@@ -240,13 +240,13 @@ func (s dockerdSpec) config() ([]byte, error) {
 	}, "", "  ")
 }
 
-// dockerdEnv is the environment dockerd gets: its helpers (containerd,
-// runc, docker-proxy, docker-init) are found on PATH, and nothing of the
-// caller's (DOCKER_HOST, proxies) leaks in. TMPDIR is the host's state
-// directory: dockerd starts containerd before it points TMPDIR at its own
-// data root, and containerd writes a stack dump there
-// (containerd.<pid>.stacks.log) each time dockerd, finding it slow to
-// answer, restarts it; the machine's /tmp would keep them after down.
+// dockerdEnv is the environment dockerd and the host's containerd get:
+// their helpers (containerd, its shims, runc, docker-proxy, docker-init)
+// are found on PATH, and nothing of the caller's (DOCKER_HOST, proxies)
+// leaks in. TMPDIR is the host's state directory: containerd writes its
+// stack dump there (containerd.<pid>.stacks.log) on SIGUSR1, and the
+// machine's /tmp would keep it after down (dockerd points TMPDIR at its own
+// data root once it runs).
 func dockerdEnv(dockerd, tmp string) []string {
 	return []string{
 		"PATH=" + filepath.Dir(dockerd) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -255,9 +255,10 @@ func dockerdEnv(dockerd, tmp string) []string {
 	}
 }
 
-// startDockerd writes the host's daemon files and starts dockerd inside
-// the host's namespaces (hostns.go: its hostname, /run, /sys and
-// resolv.conf are the host's), in a session of its own. Its mounts
+// startDockerd writes the host's daemon files and starts the host's
+// containerd, then dockerd, inside the host's namespaces (hostns.go: its
+// hostname, /run, /sys and resolv.conf are the host's), each in a session
+// of its own. Its mounts
 // (sandbox pins, each container's /dev/shm) are made in the host's mount
 // namespace and go away with it.
 func (h *Host) startDockerd(dockerd string) error {
@@ -278,26 +279,15 @@ func (h *Host) startDockerd(dockerd string) error {
 	if err := os.WriteFile(s.configFile(), cfg, 0o644); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	logf, err := os.OpenFile(s.logFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err := h.startContainerd(dockerd, s); err != nil {
+		return err
+	}
+	pid, exited, err := h.startDockerdProgram(dockerd, dockerd, s.args(), s.logFile())
 	if err != nil {
-		return fmt.Errorf("host %s: %w", h.Name, err)
+		return err
 	}
-	defer logf.Close()
-	cmd := exec.Command(dockerd, s.args()...)
-	cmd.Dir = "/"
-	cmd.Env = dockerdEnv(dockerd, s.Dir)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := h.Namespaces().Start(cmd); err != nil {
-		return fmt.Errorf("host %s: start dockerd: %w", h.Name, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
 	h.lab.mu.Lock()
-	h.pid, h.exited = cmd.Process.Pid, exited
+	h.pid, h.exited = pid, exited
 	h.lab.mu.Unlock()
 	return nil
 }

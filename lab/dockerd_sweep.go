@@ -17,10 +17,10 @@ import (
 	"github.com/nslab/nslab/netns/kernel"
 )
 
-// dockerdTools are the programs of a dockerd runtime. dockerd carries the
-// lab's state directory in its arguments (--data-root, --pidfile); its
-// containerd and containerd's shims name the host's own /var/run/docker
-// and are found by their namespaces, the host's.
+// dockerdTools are the programs of a dockerd runtime. dockerd and the
+// host's containerd carry the lab's state directory in their arguments
+// (--data-root, --pidfile; --config); containerd's shims name the host's
+// own /var/run/docker and are found by their namespaces, the host's.
 var dockerdTools = map[string]bool{
 	"dockerd": true, "containerd": true, "containerd-shim": true,
 	"containerd-shim-runc-v1": true, "containerd-shim-runc-v2": true,

@@ -28,7 +28,7 @@ func TestDockerdArgs(t *testing.T) {
 		API: []string{APIUnix, "tcp://0.0.0.0:2375"},
 	}
 	got := strings.Join(s.args(), " ")
-	want := "--data-root /run/nslab/abc/node1/data --exec-root /var/run/docker" +
+	want := "--data-root /run/nslab/abc/node1/data --exec-root /var/run/docker --containerd /var/run/docker/containerd/containerd.sock" +
 		" --pidfile /run/nslab/abc/node1/dockerd.pid -H unix:///run/nslab/abc/node1/docker.sock" +
 		" -H unix:///var/run/docker.sock -H tcp://0.0.0.0:2375 --tls=false" +
 		" --config-file /run/nslab/abc/node1/daemon.json --storage-driver vfs --cgroup-parent /nslab-abc-node1" +

@@ -16,12 +16,11 @@ import (
 
 // requireDockerdTempDir checks that the host's containerd writes its
 // temporary files into the host's state directory, which down removes,
-// and not into the machine's /tmp: it sends the SIGUSR1 that dockerd sends
-// before it restarts a containerd that stopped answering, and finds the
-// stack dump where TMPDIR points.
+// and not into the machine's /tmp: it sends the SIGUSR1 that makes
+// containerd dump its stacks, and finds the dump where TMPDIR points.
 func requireDockerdTempDir(t *testing.T, h *Host) {
 	t.Helper()
-	// dockerd's containerd runs in the host's namespaces.
+	// The host's containerd runs in the host's namespaces.
 	pid := 0
 	ino, _ := netns.Inode(h.NetNS())
 	for _, p := range scanInside(map[uint64]string{ino: h.NetNS()}) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/host"
+	"github.com/nslab/nslab/netimpl/internal/enginetest"
 	"github.com/nslab/nslab/netimpl/null"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/nstest"
@@ -42,25 +43,11 @@ func (f *fakeDriver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl
 
 func newEngine(t *testing.T, hostNS string, extra ...netimpl.Driver) *netimpl.Engine {
 	t.Helper()
-	reg, err := netimpl.NewRegistry(append([]netimpl.Driver{null.New(), host.New()}, extra...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := netimpl.New(netimpl.Options{
-		Registry:   reg,
+	return enginetest.Engine(t, netimpl.Options{
 		Seed:       "lab/h1",
 		HostNS:     hostNS,
 		Predefined: []netimpl.NetworkSpec{{Name: "host", Driver: "host"}, {Name: "none", Driver: "null"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			t.Errorf("engine close: %v", err)
-		}
-	})
-	return e
+	}, nil, append([]netimpl.Driver{null.New(), host.New()}, extra...)...)
 }
 
 func wantKind(t *testing.T, err error, kind netimpl.Kind, msg string) {

@@ -41,16 +41,28 @@ type LinkSocket struct {
 
 // OpenLinkSocket opens the socket on a thread inside the namespace at ns.
 func OpenLinkSocket(ns string) (*LinkSocket, error) {
-	var s *nl.NetlinkSocket
-	err := netns.Do(ns, func() error {
-		var err error
-		s, err = nl.GetNetlinkSocketAt(vns.None(), vns.None(), unix.NETLINK_ROUTE)
-		return err
+	s, err := netns.Call(ns, func() (*nl.NetlinkSocket, error) {
+		return nl.GetNetlinkSocketAt(vns.None(), vns.None(), unix.NETLINK_ROUTE)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket in %s: %w", ns, err)
 	}
 	return &LinkSocket{sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}}, nil
+}
+
+// OpenHost opens what a driver that makes veth pairs holds in the host's
+// namespace at ns: a netlink handle, and a LinkSocket for the pairs.
+func OpenHost(ns string) (*netlink.Handle, *LinkSocket, error) {
+	h, err := netns.RouteHandle(ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	links, err := OpenLinkSocket(ns)
+	if err != nil {
+		h.Close()
+		return nil, nil, err
+	}
+	return h, links, nil
 }
 
 // Close closes the socket.

@@ -64,3 +64,20 @@ func TempLinkName() string {
 	}
 	return "veth" + hex.EncodeToString(b[:])[:7]
 }
+
+// SetupPeer finishes the far end of a pair MakeEndpointVeth made into the
+// sandbox sb: looked up by name when the kernel chose its index, then
+// addressed and brought up (SetupLink).
+func SetupPeer(sbh *netlink.Handle, made MadeVeth, ep *Endpoint, sb *Sandbox) (netlink.Link, error) {
+	var peer netlink.Link = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: made.Index, Name: ep.IfName}}
+	if made.Index == 0 {
+		var err error
+		if peer, err = sbh.LinkByName(ep.IfName); err != nil {
+			return nil, fmt.Errorf("sandbox %s: %s: %w", sb.Key, ep.IfName, err)
+		}
+	}
+	if err := SetupLink(sbh, peer, ep); err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", sb.Key, err)
+	}
+	return peer, nil
+}

@@ -17,12 +17,7 @@ func OnThread(fn func() error) error { return onThread(fn) }
 // the namespace at path. Its socket is opened on a throwaway thread inside
 // the namespace, so no pooled thread ever switches. Close it.
 func RouteHandle(path string) (*netlink.Handle, error) {
-	var h *netlink.Handle
-	err := Do(path, func() error {
-		var err error
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-		return err
-	})
+	h, err := Call(path, func() (*netlink.Handle, error) { return netlink.NewHandle(unix.NETLINK_ROUTE) })
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle in %s: %w", path, err)
 	}

@@ -134,6 +134,17 @@ func Do(path string, fn func() error) error {
 	})
 }
 
+// Call is Do for an fn that returns a value as well, most often a socket
+// or a handle that must be born inside the namespace.
+func Call[T any](path string, fn func() (T, error)) (T, error) {
+	var v T
+	err := Do(path, func() (err error) {
+		v, err = fn()
+		return err
+	})
+	return v, err
+}
+
 // StartIn starts cmd inside the network namespace at path. The child
 // inherits the namespace of the thread that forks it; everything else about
 // cmd (its own Cloneflags for new UTS or mount namespaces) applies as usual.

@@ -39,6 +39,11 @@ func TestNewNamedDoDelete(t *testing.T) {
 	if after, _ := Inode("/proc/thread-self/ns/net"); after != rootIno {
 		t.Fatalf("caller thread left the root namespace")
 	}
+	// Call hands back what fn made there: the thread's own namespace is
+	// the pinned one.
+	if in, err := Call(path, func() (uint64, error) { return Inode("/proc/thread-self/ns/net") }); err != nil || in != ino {
+		t.Fatalf("Call: thread in namespace inode %d, want %d (err %v)", in, ino, err)
+	}
 	h, err := Handle(path)
 	if err != nil {
 		t.Fatal(err)

@@ -49,11 +49,7 @@ captured, and of those the kernel dropped, goes to standard error.`,
 			if err != nil {
 				return usageError(err)
 			}
-			l, err := a.openLab()
-			if err != nil {
-				return err
-			}
-			h, err := l.Host(host)
+			h, err := a.openHost(host)
 			if err != nil {
 				return err
 			}
@@ -62,7 +58,7 @@ captured, and of those the kernel dropped, goes to standard error.`,
 				ns = h.ContainerNetNS(container)
 			}
 			if _, err := os.Stat(ns); err != nil {
-				return fmt.Errorf("lab %s: %s: %w", l.ID(), argv[0], err)
+				return fmt.Errorf("lab %s: %s: %w", h.LabID(), argv[0], err)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

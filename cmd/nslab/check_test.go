@@ -37,9 +37,7 @@ func TestCheckUsage(t *testing.T) {
 // naming the failure; a file naming a host the lab lacks is status 2.
 func TestCheckCommand(t *testing.T) {
 	needRoot(t)
-	bin := buildNslab(t)
-	root := t.TempDir()
-	id := labID(t, "ck")
+	bin, root, id, in := upDetached(t, "ck", twoPlainHosts)
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -47,12 +45,6 @@ func TestCheckCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		return p
-	}
-	topo := write("two.yaml", twoPlainHosts)
-	cleanupLab(t, bin, root, id)
-	mustNslab(t, bin, "--root", root, "up", "--id", id, "--detach", topo)
-	in := func(args ...string) result {
-		return nslab(t, bin, append([]string{"--root", root, "--lab", id}, args...)...)
 	}
 
 	good := write("good.yaml", "exercise: T1\nchecks:\n  - ping: {from: h1, to: h2, both: true}\n  - forwarding: {at: h1, enabled: false}\n")

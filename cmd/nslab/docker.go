@@ -36,19 +36,15 @@ daemon socket. Arguments, standard streams and the exit status are docker's.`,
 
 // docker replaces nslab with the docker CLI pointed at the host's daemon.
 func (a *app) docker(host string, argv []string) error {
-	l, err := a.openLab()
-	if err != nil {
-		return err
-	}
-	h, err := l.Host(host)
+	h, err := a.openHost(host)
 	if err != nil {
 		return err
 	}
 	if h.DockerHost() == "" {
-		return fmt.Errorf("lab %s: host %s is of kind %s: it runs no Docker daemon", l.ID(), host, h.Spec.Kind)
+		return fmt.Errorf("lab %s: host %s is of kind %s: it runs no Docker daemon", h.LabID(), host, h.Spec.Kind)
 	}
 	if _, err := os.Stat(h.Socket()); err != nil {
-		return fmt.Errorf("lab %s: host %s: daemon socket: %w", l.ID(), host, err)
+		return fmt.Errorf("lab %s: host %s: daemon socket: %w", h.LabID(), host, err)
 	}
 	path, err := exec.LookPath("docker")
 	if err != nil {

@@ -22,10 +22,7 @@ import (
 func TestDetachedLab(t *testing.T) {
 	needRoot(t)
 	t.Setenv("NSLAB_LAB", "")
-	bin := buildNslab(t)
-	root := t.TempDir()
-	id := labID(t, "e2e")
-	cleanupLab(t, bin, root, id)
+	bin, root, id := freshLab(t, "e2e")
 	at := []string{"--root", root}
 
 	r := mustNslab(t, bin, append(at, "up", "--detach", "--id", id, "../../fixtures/single.yaml")...)
@@ -162,19 +159,9 @@ func TestDetachedLab(t *testing.T) {
 // `nslab up` to take its lab down, and that process ends cleanly.
 func TestForegroundDown(t *testing.T) {
 	needRoot(t)
-	bin := buildNslab(t)
-	root := t.TempDir()
-	id := labID(t, "fgd")
-	cleanupLab(t, bin, root, id)
+	bin, root, id := freshLab(t, "fgd")
 
-	up := exec.Command(bin, "--root", root, "up", "--id", id, "../../fixtures/classroom.yaml")
-	var out, errb syncBuffer
-	up.Stdout, up.Stderr = &out, &errb
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
+	up, out, errb, exited := startUp(t, bin, root, id, "../../fixtures/classroom.yaml")
 	deadline := time.After(60 * time.Second)
 	for !strings.Contains(out.String(), "is up") {
 		select {

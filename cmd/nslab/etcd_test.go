@@ -60,10 +60,7 @@ func TestUpRuntimeDockerd(t *testing.T) {
 		t.Skip(err)
 	}
 	t.Setenv("NSLAB_LAB", "")
-	bin := buildNslab(t)
-	root := t.TempDir()
-	id := labID(t, "rt")
-	cleanupLab(t, bin, root, id)
+	bin, root, id := freshLab(t, "rt")
 	at := []string{"--root", root}
 	mustNslab(t, bin, append(at, "up", "--detach", "--runtime", "dockerd", "--id", id, "../../fixtures/single.yaml")...)
 	l, err := lab.Open(root, id)
@@ -90,11 +87,8 @@ func TestEtcdCommand(t *testing.T) {
 	t.Setenv("NSLAB_LAB", "")
 	t.Setenv("NSLAB_BIN", "")
 	t.Setenv("NSLAB_ETCD_BIN", "")
-	bin := buildNslab(t)
+	bin, root, id := freshLab(t, "etcd")
 	buildEtcd(t, bin)
-	root := t.TempDir()
-	id := labID(t, "etcd")
-	cleanupLab(t, bin, root, id)
 	topo := filepath.Join(t.TempDir(), "etcd.yaml")
 	if err := os.WriteFile(topo, []byte(`name: etcdpair
 segments:

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,20 +41,10 @@ func labState(root, id string) string {
 // then removes everything it had made.
 func TestGCAfterKillDuringUp(t *testing.T) {
 	needRoot(t)
-	bin := buildNslab(t)
-	root := t.TempDir()
-	id := labID(t, "gck")
-	cleanupLab(t, bin, root, id)
+	bin, root, id := freshLab(t, "gck")
 	file := benchTopology(t, 30)
 
-	up := exec.Command(bin, "--root", root, "up", "--id", id, file)
-	var out, errb syncBuffer
-	up.Stdout, up.Stderr = &out, &errb
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
+	up, out, errb, exited := startUp(t, bin, root, id, file)
 
 	// Wait for the middle of up: namespaces pinned and at least one hostd
 	// started, the lab not yet up.

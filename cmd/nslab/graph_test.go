@@ -454,16 +454,8 @@ hosts:
 // nslab check with its failure in red, in every format.
 func TestGraphLab(t *testing.T) {
 	needRoot(t)
-	bin := buildNslab(t)
-	root, dir := t.TempDir(), t.TempDir()
-	id := labID(t, "gr")
-	topo := filepath.Join(dir, "drawn.yaml")
-	os.WriteFile(topo, []byte(graphLab), 0o644)
-	cleanupLab(t, bin, root, id)
-	mustNslab(t, bin, "--root", root, "up", "--id", id, "--detach", topo)
-	in := func(args ...string) result {
-		return nslab(t, bin, append([]string{"--root", root, "--lab", id}, args...)...)
-	}
+	bin, root, id, in := upDetached(t, "gr", graphLab)
+	dir := t.TempDir()
 	text := mustNslab(t, bin, "--root", root, "--lab", id, "graph", "--format", "text").stdout
 	for _, want := range []string{
 		"    network bridge (bridge, local, 172.17.0.0/16)\n",

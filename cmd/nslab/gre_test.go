@@ -85,10 +85,7 @@ func TestGREUsage(t *testing.T) {
 func TestGREAndCapture(t *testing.T) {
 	needRoot(t)
 	t.Setenv("NSLAB_LAB", "")
-	bin := buildNslab(t)
-	root := t.TempDir()
-	id := labID(t, "gre")
-	cleanupLab(t, bin, root, id)
+	bin, root, id := freshLab(t, "gre")
 	at := []string{"--root", root, "--lab", id}
 	mustNslab(t, bin, "--root", root, "up", "--detach", "--id", id, "../../fixtures/crosshost.yaml")
 	defer mustNslab(t, bin, append(at, "down")...)

@@ -45,10 +45,7 @@ func TestImagesCommand(t *testing.T) {
 	needRoot(t)
 	t.Setenv("NSLAB_LAB", "")
 	t.Setenv(image.StoreEnv, filepath.Join(t.TempDir(), "store"))
-	bin := buildNslab(t)
-	root := t.TempDir()
-	id := labID(t, "img")
-	cleanupLab(t, bin, root, id)
+	bin, root, id := freshLab(t, "img")
 	at := []string{"--root", root}
 	mustNslab(t, bin, append(at, "up", "--detach", "--id", id, "--images", appArchive(t), "../../fixtures/single.yaml")...)
 	if out := mustNslab(t, bin, append(at, "docker", "host1", "--", "images", "--format", "{{.Repository}}:{{.Tag}}", "cmd/app")...).stdout; out != "cmd/app:1\n" {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,15 +64,7 @@ hosts:
 // read back from the kernel.
 func TestLinkCommand(t *testing.T) {
 	needRoot(t)
-	bin := buildNslab(t)
-	root := t.TempDir()
-	id := labID(t, "lk")
-	file := filepath.Join(t.TempDir(), "two.yaml")
-	if err := os.WriteFile(file, []byte(twoPlainHosts), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cleanupLab(t, bin, root, id)
-	mustNslab(t, bin, "--root", root, "up", "--id", id, "--detach", file)
+	bin, root, id, _ := upDetached(t, "lk", twoPlainHosts)
 	l, err := lab.Open(root, id)
 	if err != nil {
 		t.Fatal(err)

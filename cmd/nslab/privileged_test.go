@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // Helpers of the tests that run the built nslab binary as root.
@@ -152,6 +152,48 @@ func assertGone(t *testing.T, root, id string, seen []proc) {
 	}
 }
 
+// freshLab builds nslab and returns it with a fresh state root and lab id
+// (prefix and random hex), the lab taken down at the end if the test
+// leaves it up.
+func freshLab(t *testing.T, prefix string) (bin, root, id string) {
+	t.Helper()
+	bin, root, id = buildNslab(t), t.TempDir(), labID(t, prefix)
+	cleanupLab(t, bin, root, id)
+	return bin, root, id
+}
+
+// upDetached brings a lab of the topology up detached, as freshLab's lab;
+// in runs nslab against it.
+func upDetached(t *testing.T, prefix, topology string) (bin, root, id string, in func(args ...string) result) {
+	t.Helper()
+	bin, root, id = freshLab(t, prefix)
+	file := filepath.Join(t.TempDir(), prefix+".yaml")
+	if err := os.WriteFile(file, []byte(topology), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustNslab(t, bin, "--root", root, "up", "--id", id, "--detach", file)
+	in = func(args ...string) result {
+		return nslab(t, bin, append([]string{"--root", root, "--lab", id}, args...)...)
+	}
+	return bin, root, id, in
+}
+
+// startUp starts a foreground `nslab up` of the topology file: the
+// process, what it writes to its standard output and error, and a channel
+// that gets the result of its Wait.
+func startUp(t *testing.T, bin, root, id, file string) (up *exec.Cmd, out, errb *nstest.Output, exited chan error) {
+	t.Helper()
+	up = exec.Command(bin, "--root", root, "up", "--id", id, file)
+	out, errb = new(nstest.Output), new(nstest.Output)
+	up.Stdout, up.Stderr = out, errb
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited = make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	return up, out, errb, exited
+}
+
 // cleanupLab makes sure a failed test leaves nothing behind either.
 func cleanupLab(t *testing.T, bin, root, id string) {
 	t.Cleanup(func() {
@@ -161,25 +203,6 @@ func cleanupLab(t *testing.T, bin, root, id string) {
 			nslab(t, bin, "--root", root, "gc")
 		}
 	})
-}
-
-// syncBuffer is a bytes.Buffer that a child's output copier and the test
-// can use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // clip shortens what the log shows of a long output.

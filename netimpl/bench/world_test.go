@@ -8,6 +8,7 @@ import (
 
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
+	"github.com/nslab/nslab/netimpl/internal/enginetest"
 	"github.com/nslab/nslab/netimpl/macvlan"
 	"github.com/nslab/nslab/netimpl/null"
 	"github.com/nslab/nslab/netns"
@@ -71,10 +72,6 @@ func newHost(b *testing.B, ns string, s hostSpec) *vhost {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reg, err := netimpl.NewRegistry(br, mv, null.New())
-	if err != nil {
-		b.Fatal(err)
-	}
 	def := netimpl.NetworkSpec{Name: "bridge", Driver: bridge.Name, Options: bridge.DefaultNetworkOptions()}
 	if s.bip != "" {
 		p := netip.MustParsePrefix(s.bip)
@@ -83,22 +80,11 @@ func newHost(b *testing.B, ns string, s hostSpec) *vhost {
 	if s.mtu != 0 {
 		def.Options[bridge.OptMTU] = strconv.Itoa(s.mtu)
 	}
-	e, err := netimpl.New(netimpl.Options{
-		Registry:   reg,
+	e := enginetest.Engine(b, netimpl.Options{
 		Seed:       "bench/" + ns,
 		HostNS:     ns,
 		Predefined: []netimpl.NetworkSpec{def, {Name: "none", Driver: null.Name}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			b.Errorf("%s: engine close: %v", ns, err)
-		}
-		br.Close()
-		mv.Close()
-	})
+	}, nil, br, mv, null.New())
 	return &vhost{b: b, ns: ns, e: e}
 }
 

@@ -75,6 +75,9 @@ type network struct {
 	veths map[string]string
 }
 
+// joined is the network's host-side veths by endpoint ID (netimpl.JoinTarget).
+func (n *network) joined() map[string]string { return n.veths }
+
 // rules is the network as the firewall sees it.
 func (n *network) rules() firewall.Network {
 	return firewall.Network{Bridge: n.bridge, Subnet: n.subnet, ICC: n.opts.icc, Masquerade: n.opts.masquerade, Internal: n.opts.internal}
@@ -89,13 +92,8 @@ func New(cfg Config) (*Driver, error) {
 	if err := enableForwarding(cfg.HostNS); err != nil {
 		return nil, err
 	}
-	h, err := netns.RouteHandle(cfg.HostNS)
+	h, links, err := netimpl.OpenHost(cfg.HostNS)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: %w", err)
-	}
-	links, err := netimpl.OpenLinkSocket(cfg.HostNS)
-	if err != nil {
-		h.Close()
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
 	return &Driver{hostNS: cfg.HostNS, host: h, links: links, firewall: cfg.Firewall, networks: map[string]*network{}}, nil

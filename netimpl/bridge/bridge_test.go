@@ -14,6 +14,7 @@ import (
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 	"github.com/nslab/nslab/netns/probe"
 )
 
@@ -23,11 +24,11 @@ var vethRE = regexp.MustCompile(`^veth[0-9a-f]{7}$`)
 // 172.17.0.1/16; inspect's IPAM shows the elected subnet only.
 func TestDefaultBridge(t *testing.T) {
 	h := newHost(t, "def", nil)
-	br := link(t, h.ns, "docker0")
+	br := nstest.Link(t, h.ns, "docker0")
 	if br.Type() != "bridge" || br.Attrs().Flags&net.FlagUp == 0 || !strings.HasPrefix(br.Attrs().HardwareAddr.String(), "02:42:") {
 		t.Fatalf("docker0: %s %v %s", br.Type(), br.Attrs().Flags, br.Attrs().HardwareAddr)
 	}
-	if a := addrs(t, h.ns, br); !slices.Equal(a, []string{"172.17.0.1/16"}) {
+	if a := nstest.Addrs(t, h.ns, br); !slices.Equal(a, []string{"172.17.0.1/16"}) {
 		t.Fatalf("docker0 addresses %v", a)
 	}
 	n, err := h.e.Network("bridge")
@@ -50,7 +51,7 @@ func TestDefaultBridge(t *testing.T) {
 // and the first user network then gets 172.17.0.0/16.
 func TestDefaultBridgeBIP(t *testing.T) {
 	h := newHost(t, "bip", []netimpl.IPAMPool{{Subnet: "172.18.0.0/16", Gateway: "172.18.0.1"}})
-	if a := addrs(t, h.ns, link(t, h.ns, "docker0")); !slices.Equal(a, []string{"172.18.0.1/16"}) {
+	if a := nstest.Addrs(t, h.ns, nstest.Link(t, h.ns, "docker0")); !slices.Equal(a, []string{"172.18.0.1/16"}) {
 		t.Fatalf("docker0 addresses %v", a)
 	}
 	n := h.create(netimpl.NetworkSpec{Name: "br1", Driver: "bridge"})
@@ -74,7 +75,7 @@ func TestJoinDefaultBridge(t *testing.T) {
 		sb        netimpl.Sandbox
 		addr, mac string
 	}{{cm01, "172.17.0.2/16", "02:42:ac:11:00:02"}, {cm02, "172.17.0.3/16", "02:42:ac:11:00:03"}} {
-		eth0 := link(t, c.sb.Key, "eth0")
+		eth0 := nstest.Link(t, c.sb.Key, "eth0")
 		if ep := h.e.SandboxEndpoints(c.sb.ID); len(ep) != 1 || ep[0].IfIndex != eth0.Attrs().Index {
 			t.Fatalf("%s: endpoint reports index %v, eth0 has %d", c.sb.Key, ep, eth0.Attrs().Index)
 		}
@@ -84,11 +85,11 @@ func TestJoinDefaultBridge(t *testing.T) {
 		// Made as a pair in the host and moved, as Docker does: eth0 keeps
 		// the index it took there, one below its host side's
 		// ("11: eth0@if12" in the container, "12: veth70d07a7@if11").
-		host, err := handle(t, h.ns).LinkByIndex(eth0.Attrs().ParentIndex)
+		host, err := nstest.Handle(t, h.ns).LinkByIndex(eth0.Attrs().ParentIndex)
 		if err != nil || host.Attrs().ParentIndex != eth0.Attrs().Index || host.Attrs().Index != eth0.Attrs().Index+1 || eth0.Attrs().Index == 2 {
 			t.Fatalf("%s: eth0 is %d@if%d, its host side %v (%v): want neighbours from the host's numbers", c.sb.Key, eth0.Attrs().Index, eth0.Attrs().ParentIndex, host, err)
 		}
-		if a := addrs(t, c.sb.Key, eth0); !slices.Equal(a, []string{c.addr}) {
+		if a := nstest.Addrs(t, c.sb.Key, eth0); !slices.Equal(a, []string{c.addr}) {
 			t.Fatalf("%s eth0 addresses %v", c.sb.Key, a)
 		}
 		if r := defaultRoute(t, c.sb.Key); r != "via 172.17.0.1 dev eth0" {
@@ -96,7 +97,7 @@ func TestJoinDefaultBridge(t *testing.T) {
 		}
 		// Docker 20.10 turns IPv6 off in its containers: no link-local
 		// address on eth0, no ::1 on lo.
-		if v6, err := netns.AddrList(handle(t, c.sb.Key), nil, netlink.FAMILY_V6); err != nil || len(v6) != 0 {
+		if v6, err := netns.AddrList(nstest.Handle(t, c.sb.Key), nil, netlink.FAMILY_V6); err != nil || len(v6) != 0 {
 			t.Fatalf("%s IPv6 addresses %v %v", c.sb.Key, v6, err)
 		}
 	}
@@ -120,7 +121,7 @@ func TestJoinDefaultBridge(t *testing.T) {
 	if ports := bridgePorts(t, h.ns, "docker0"); len(ports) != 1 {
 		t.Fatalf("after leave docker0 has ports %v", ports)
 	}
-	if _, err := handle(t, cm01.Key).LinkByName("eth0"); err == nil {
+	if _, err := nstest.Handle(t, cm01.Key).LinkByName("eth0"); err == nil {
 		t.Fatal("eth0 still in cm01 after leave")
 	}
 	cm03 := h.sandbox("cm03")
@@ -144,7 +145,7 @@ func TestUserNetworkConnectDisconnect(t *testing.T) {
 	h := newHost(t, "user", nil)
 	br1 := h.create(netimpl.NetworkSpec{Name: "br1", Driver: "bridge", Labels: map[string]string{"lab": "e05"}})
 	name := "br-" + br1.ID[:12]
-	if a := addrs(t, h.ns, link(t, h.ns, name)); !slices.Equal(a, []string{"172.18.0.1/16"}) {
+	if a := nstest.Addrs(t, h.ns, nstest.Link(t, h.ns, name)); !slices.Equal(a, []string{"172.18.0.1/16"}) {
 		t.Fatalf("%s addresses %v", name, a)
 	}
 	if br1.Labels["lab"] != "e05" || br1.Pools[0].Gateway != addr("172.18.0.1") {
@@ -156,7 +157,7 @@ func TestUserNetworkConnectDisconnect(t *testing.T) {
 	if ep.IfName != "eth1" || ep.Addr.String() != "172.18.0.2/16" {
 		t.Fatalf("br1 endpoint %+v", ep)
 	}
-	if a := addrs(t, cm01.Key, link(t, cm01.Key, "eth1")); !slices.Equal(a, []string{"172.18.0.2/16"}) {
+	if a := nstest.Addrs(t, cm01.Key, nstest.Link(t, cm01.Key, "eth1")); !slices.Equal(a, []string{"172.18.0.2/16"}) {
 		t.Fatalf("eth1 addresses %v", a)
 	}
 	if r := defaultRoute(t, cm01.Key); r != "via 172.18.0.1 dev eth1" {
@@ -172,7 +173,7 @@ func TestUserNetworkConnectDisconnect(t *testing.T) {
 	if r := defaultRoute(t, cm01.Key); r != "via 172.17.0.1 dev eth0" {
 		t.Fatalf("default route after leaving br1: %q", r)
 	}
-	if _, err := handle(t, cm01.Key).LinkByName("eth1"); err == nil {
+	if _, err := nstest.Handle(t, cm01.Key).LinkByName("eth1"); err == nil {
 		t.Fatal("eth1 still there")
 	}
 	if err := h.e.Leave(cm01.ID, "bridge"); err != nil {
@@ -193,7 +194,7 @@ func TestUserNetworkConnectDisconnect(t *testing.T) {
 	if err := h.e.DeleteNetwork("br1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := handle(t, h.ns).LinkByName(name); err == nil {
+	if _, err := nstest.Handle(t, h.ns).LinkByName(name); err == nil {
 		t.Fatalf("%s still there after rm", name)
 	}
 	if _, ok := h.fw.nets[name]; ok {
@@ -218,11 +219,11 @@ func TestOptions(t *testing.T) {
 	}
 	sb := h.sandbox("j1")
 	h.join(sb, "jumbo", "j1")
-	if mtu := link(t, sb.Key, "eth0").Attrs().MTU; mtu != 9000 {
+	if mtu := nstest.Link(t, sb.Key, "eth0").Attrs().MTU; mtu != 9000 {
 		t.Fatalf("container side mtu %d", mtu)
 	}
 	ports := bridgePorts(t, h.ns, "br-jumbo")
-	if len(ports) != 1 || link(t, h.ns, ports[0]).Attrs().MTU != 9000 {
+	if len(ports) != 1 || nstest.Link(t, h.ns, ports[0]).Attrs().MTU != 9000 {
 		t.Fatalf("host side of br-jumbo: %v", ports)
 	}
 	if r := defaultRoute(t, sb.Key); r != "via 172.18.0.1 dev eth0" {
@@ -249,7 +250,7 @@ func TestTwoBridgesAreTwoSegments(t *testing.T) {
 	}
 	// c is not on docker0: a's packets to it leave through the gateway,
 	// and ARP from a never sees c on its segment.
-	nb, err := netns.NeighList(handle(t, a.Key), 0, netlink.FAMILY_V4)
+	nb, err := netns.NeighList(nstest.Handle(t, a.Key), 0, netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestTwoBridgesAreTwoSegments(t *testing.T) {
 // bridgePorts lists the names of the links whose master is the bridge.
 func bridgePorts(t *testing.T, ns, name string) []string {
 	t.Helper()
-	h := handle(t, ns)
+	h := nstest.Handle(t, ns)
 	br, err := h.LinkByName(name)
 	if err != nil {
 		t.Fatal(err)

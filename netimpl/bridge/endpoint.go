@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
@@ -18,17 +17,11 @@ import (
 // Both sides get the network's MTU. The default route is the engine's. On
 // error the pair is deleted again.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	if err := ep.CheckAddressed(); err != nil {
-		return err
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return fmt.Errorf("bridge network %s: unknown to the driver", n.Name)
-	}
-	if _, dup := nw.veths[ep.ID]; dup {
-		return fmt.Errorf("endpoint %s: joined already", ep.ID)
+	nw, err := netimpl.JoinTarget(d.networks, n, ep, Name, (*network).joined)
+	if err != nil {
+		return err
 	}
 	sbh, nsfd, err := netimpl.OpenSandbox(sb)
 	if err != nil {
@@ -40,17 +33,10 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	if err != nil {
 		return err
 	}
-	undo := func() { d.deleteLink(made.Name) }
-	var peer netlink.Link = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: made.Index, Name: ep.IfName}}
-	if made.Index == 0 {
-		if peer, err = sbh.LinkByName(ep.IfName); err != nil {
-			undo()
-			return fmt.Errorf("sandbox %s: %s: %w", sb.Key, ep.IfName, err)
-		}
-	}
-	if err := netimpl.SetupLink(sbh, peer, ep); err != nil {
-		undo()
-		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
+	peer, err := netimpl.SetupPeer(sbh, made, ep, sb)
+	if err != nil {
+		d.deleteLink(made.Name)
+		return err
 	}
 	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName
 	nw.veths[ep.ID] = made.Name
@@ -82,11 +68,7 @@ func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (netimpl.M
 func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return nil
-	}
-	name, ok := nw.veths[ep.ID]
+	nw, name, ok := netimpl.Joined(d.networks, n, ep, (*network).joined)
 	if !ok {
 		return nil
 	}

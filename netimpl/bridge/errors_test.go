@@ -9,6 +9,7 @@ import (
 
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // Every refused create leaves the host's links, the engine's networks and
@@ -120,7 +121,7 @@ func TestJoinErrorsLeaveNothing(t *testing.T) {
 	if err != nil || ep.Addr.String() != "192.168.1.128/24" || ep.MAC.String() != mac.String() {
 		t.Fatalf("join after the errors: %+v %v", ep, err)
 	}
-	if got := link(t, a2.Key, "eth0").Attrs().HardwareAddr.String(); got != mac.String() {
+	if got := nstest.Link(t, a2.Key, "eth0").Attrs().HardwareAddr.String(); got != mac.String() {
 		t.Fatalf("eth0 MAC %s", got)
 	}
 	for _, sb := range []netimpl.Sandbox{a1, a2} {
@@ -134,7 +135,7 @@ func TestJoinErrorsLeaveNothing(t *testing.T) {
 // libnetwork's CheckRouteOverlaps does.
 func TestPoolsSkipHostRoutes(t *testing.T) {
 	h := newHost(t, "route", nil)
-	nl := handle(t, h.ns)
+	nl := nstest.Handle(t, h.ns)
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = "up0"
 	attrs.Flags = net.FlagUp
@@ -166,7 +167,7 @@ func TestPoolsSkipHostRoutes(t *testing.T) {
 func netlinkLinks(t *testing.T, ns string) ([]string, error) {
 	t.Helper()
 	var out []string
-	links, err := handle(t, ns).LinkList()
+	links, err := nstest.Handle(t, ns).LinkList()
 	for _, l := range links {
 		out = append(out, l.Attrs().Name)
 	}

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
 	"github.com/nslab/nslab/netimpl/firewall"
@@ -82,58 +80,28 @@ func newHostTB(t testing.TB, name string, defaultBridge []netimpl.IPAMPool) *vho
 	ns := nstest.NewNS(t, prefix, name)
 	h := &vhost{t: t, ns: ns, fw: &fakeFirewall{nets: map[string]firewall.Network{}}}
 	var err error
-	// Registered after the namespace's own cleanup, so it runs first.
-	t.Cleanup(func() {
-		if h.e != nil {
-			if err := h.e.Close(); err != nil {
-				t.Errorf("engine close: %v", err)
-			}
-			if links := h.linkNames(); len(links) != 1 {
-				t.Errorf("after close the host still has %v", links)
-			}
-		}
-		if h.drv != nil {
-			h.drv.Close()
-		}
-	})
 	h.drv, err = bridge.New(bridge.Config{HostNS: ns, Firewall: h.fw})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := netimpl.NewRegistry(h.drv, null.New(), host.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.e, err = netimpl.New(netimpl.Options{
-		Registry: reg,
-		Seed:     "lab/" + name,
-		HostNS:   ns,
+	h.e = enginetest.Engine(t, netimpl.Options{
+		Seed:   "lab/" + name,
+		HostNS: ns,
 		Predefined: []netimpl.NetworkSpec{
 			{Name: "bridge", Driver: "bridge", Options: bridge.DefaultNetworkOptions(), IPAM: netimpl.IPAM{Config: defaultBridge}},
 			{Name: "host", Driver: "host"},
 			{Name: "none", Driver: "null"},
 		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, func() {
+		if links := h.linkNames(); len(links) != 1 {
+			t.Errorf("after close the host still has %v", links)
+		}
+	}, h.drv, null.New(), host.New())
 	return h
 }
 
-// handle is a netlink handle in a namespace, closed with the test.
-func handle(t *testing.T, ns string) *netlink.Handle { t.Helper(); return nstest.Handle(t, ns) }
-
 // linkNames lists the host namespace's links, sorted.
 func (h *vhost) linkNames() []string { h.t.Helper(); return nstest.LinkNames(h.t, h.ns) }
-
-// link returns a link of a namespace by name.
-func link(t *testing.T, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
-
-// addrs lists the IPv4 addresses of a link as "a.b.c.d/len".
-func addrs(t *testing.T, ns string, l netlink.Link) []string {
-	t.Helper()
-	return nstest.Addrs(t, ns, l)
-}
 
 // defaultRoute returns "via <gw> dev <name>" of the namespace's default
 // route, or "" when it has none.

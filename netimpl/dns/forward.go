@@ -123,12 +123,7 @@ func (s *Server) dialUpstream(ctx context.Context, proto string, up netip.AddrPo
 	if up.Addr().Is6() {
 		network = proto + "6"
 	}
-	var c net.Conn
-	err := netns.Do(s.ns, func() error {
-		var err error
-		c, err = (&net.Dialer{}).DialContext(ctx, network, up.String())
-		return err
-	})
+	c, err := netns.Call(s.ns, func() (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, up.String()) })
 	if err != nil {
 		return nil, fmt.Errorf("dns %s: upstream %s/%s: %w", s.ns, up, proto, err)
 	}

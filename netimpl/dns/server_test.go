@@ -101,15 +101,7 @@ func serveUpstream(t testing.TB, ns string, at netip.AddrPort, up *upstreamDNS) 
 func startResolver(t *testing.T, ns string, tb Table, ups []netip.AddrPort, o Options) *Server {
 	t.Helper()
 	s, err := Start(ns, tb, ups, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return s
+	return nstest.Started(t, s, err)
 }
 
 var quick = probe.Opts{Timeout: 3 * time.Second}

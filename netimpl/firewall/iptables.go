@@ -210,21 +210,29 @@ func (b *ipTables) AddNetwork(n Network) error {
 	return nil
 }
 
-func (b *ipTables) RemoveNetwork(n Network) error {
+// inNS runs fn with b.mu held on a thread in the backend's namespace,
+// where the iptables tool must run; fn's error comes back as it is.
+func (b *ipTables) inNS(fn func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.ns.fd < 0 {
 		return ErrClosed
 	}
-	old, ok := b.reg.nets[n.Bridge]
-	if !ok {
-		return nil
-	}
 	var err error
-	if e := b.ns.do(func() error { err = b.removeNetwork(old); return nil }); e != nil {
+	if e := b.ns.do(func() error { err = fn(); return nil }); e != nil {
 		return wrapErr(KindIPTables, e)
 	}
 	return err
+}
+
+func (b *ipTables) RemoveNetwork(n Network) error {
+	return b.inNS(func() error {
+		old, ok := b.reg.nets[n.Bridge]
+		if !ok {
+			return nil
+		}
+		return b.removeNetwork(old)
+	})
 }
 
 // removeNetwork removes the network's ports, links and rules (the jumps
@@ -294,20 +302,12 @@ func (b *ipTables) unshared(ops []iptOp, key string) []iptOp {
 
 func (b *ipTables) RemovePort(p Port) error {
 	p = p.normal()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ns.fd < 0 {
-		return ErrClosed
-	}
-	old, ok := b.reg.ports[p.key()]
-	if !ok || old != p {
-		return nil
-	}
-	var err error
-	if e := b.ns.do(func() error { err = b.removePort(old); return nil }); e != nil {
-		return wrapErr(KindIPTables, e)
-	}
-	return err
+	return b.inNS(func() error {
+		if old, ok := b.reg.ports[p.key()]; !ok || old != p {
+			return nil
+		}
+		return b.removePort(p)
+	})
 }
 
 func (b *ipTables) removePort(p Port) error {
@@ -334,20 +334,13 @@ func (b *ipTables) AddLink(l Link) error {
 }
 
 func (b *ipTables) RemoveLink(l Link) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ns.fd < 0 {
-		return ErrClosed
-	}
-	old, ok := b.reg.links[l.key()]
-	if !ok {
-		return nil
-	}
-	var err error
-	if e := b.ns.do(func() error { err = b.removeLink(old); return nil }); e != nil {
-		return wrapErr(KindIPTables, e)
-	}
-	return err
+	return b.inNS(func() error {
+		old, ok := b.reg.links[l.key()]
+		if !ok {
+			return nil
+		}
+		return b.removeLink(old)
+	})
 }
 
 func (b *ipTables) removeLink(l Link) error {
@@ -364,16 +357,12 @@ func (b *ipTables) SetForwardPolicy(policy string) error {
 	if err := validatePolicy(policy); err != nil {
 		return wrapErr(KindIPTables, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ns.fd < 0 {
-		return ErrClosed
-	}
-	err := b.ns.do(func() error { return b.ipt.ChangePolicy("filter", "FORWARD", policy) })
-	if err != nil {
-		return fmt.Errorf("firewall iptables: forward policy %s: %w", policy, err)
-	}
-	return nil
+	return b.inNS(func() error {
+		if err := b.ipt.ChangePolicy("filter", "FORWARD", policy); err != nil {
+			return fmt.Errorf("firewall iptables: forward policy %s: %w", policy, err)
+		}
+		return nil
+	})
 }
 
 func (b *ipTables) Teardown() error {

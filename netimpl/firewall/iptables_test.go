@@ -18,11 +18,7 @@ func TestIPTablesMatchesDocker(t *testing.T) {
 	want := loadFixture(t)
 
 	b := newBackend(t, KindIPTables, ns)
-	must(t, b.Setup())
-	for _, n := range []Network{docker0, br1, br5} {
-		must(t, b.AddNetwork(n))
-	}
-	must(t, b.AddPort(web))
+	setUpFixture(t, b)
 	if d := diffLines(iptablesSave(t, ns), want); d != "" {
 		t.Fatalf("after setup, 3 networks and a port, iptables-save differs from Docker 20.10's:\n%s", d)
 	}
@@ -49,9 +45,39 @@ func TestIPTablesMatchesDocker(t *testing.T) {
 	must(t, b.RemoveNetwork(docker0)) // gone already: not an error
 }
 
+// setUpFixture runs the fixture's operations on b: Setup, docker0, br1
+// and br5, and web's port.
+func setUpFixture(t *testing.T, b Backend) {
+	t.Helper()
+	must(t, b.Setup())
+	for _, n := range []Network{docker0, br1, br5} {
+		must(t, b.AddNetwork(n))
+	}
+	must(t, b.AddPort(web))
+}
+
 // optionsNetworks are the networks, link and port of the options tests: an
 // internal network, one without ICC nor masquerading, docker_gwbridge, a
 // link on the network without ICC and a port bound to one host address.
+// setUpOptions makes a namespace with a backend of the kind (whose tool
+// the test reads the rules back with), sets it up and gives it
+// optionsNetworks' networks, link and port.
+func setUpOptions(t *testing.T, kind, tool string) (ns string, b Backend, nets []Network) {
+	t.Helper()
+	needRoot(t)
+	needTool(t, tool)
+	ns, _ = newNS(t, kind+"opt")
+	b = newBackend(t, kind, ns)
+	nets, link, port := optionsNetworks()
+	must(t, b.Setup())
+	for _, n := range nets {
+		must(t, b.AddNetwork(n))
+	}
+	must(t, b.AddLink(link))
+	must(t, b.AddPort(port))
+	return ns, b, nets
+}
+
 func optionsNetworks() (nets []Network, link Link, port Port) {
 	internal := Network{Bridge: "br-int", Subnet: netip.MustParsePrefix("172.30.0.0/16"), ICC: true, Masquerade: true, Internal: true}
 	noICC := Network{Bridge: "br-noicc", Subnet: netip.MustParsePrefix("172.31.0.5/16"), ICC: false, Masquerade: false}
@@ -132,17 +158,7 @@ COMMIT`)
 // removing the network without ICC takes its link along, and Teardown
 // leaves nothing.
 func TestIPTablesNetworkOptions(t *testing.T) {
-	needRoot(t)
-	needTool(t, "iptables-save")
-	ns, _ := newNS(t, "iptopt")
-	b := newBackend(t, KindIPTables, ns)
-	nets, link, port := optionsNetworks()
-	must(t, b.Setup())
-	for _, n := range nets {
-		must(t, b.AddNetwork(n))
-	}
-	must(t, b.AddLink(link))
-	must(t, b.AddPort(port))
+	ns, b, nets := setUpOptions(t, KindIPTables, "iptables-save")
 	if d := diffLines(iptablesSave(t, ns), optionsWant()); d != "" {
 		t.Fatalf("iptables-save differs from what libnetwork 20.10 writes:\n%s", d)
 	}

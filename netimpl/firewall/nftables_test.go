@@ -179,11 +179,7 @@ func TestNFTablesMatchesDocker(t *testing.T) {
 	}
 	want := loadFixture(t)
 	b := newBackend(t, KindNFTables, ns)
-	must(t, b.Setup())
-	for _, n := range []Network{docker0, br1, br5} {
-		must(t, b.AddNetwork(n))
-	}
-	must(t, b.AddPort(web))
+	setUpFixture(t, b)
 	checkNftMatches(t, ns, want, "after setup, 3 networks and a port")
 
 	must(t, b.Setup())
@@ -216,17 +212,7 @@ func TestNFTablesMatchesDocker(t *testing.T) {
 
 // TestNFTablesNetworkOptions is TestIPTablesNetworkOptions for nftables.
 func TestNFTablesNetworkOptions(t *testing.T) {
-	needRoot(t)
-	needTool(t, "nft")
-	ns, _ := newNS(t, "nftopt")
-	b := newBackend(t, KindNFTables, ns)
-	nets, link, port := optionsNetworks()
-	must(t, b.Setup())
-	for _, n := range nets {
-		must(t, b.AddNetwork(n))
-	}
-	must(t, b.AddLink(link))
-	must(t, b.AddPort(port))
+	ns, b, nets := setUpOptions(t, KindNFTables, "nft")
 	checkNftMatches(t, ns, optionsWant(), "with the options networks")
 	must(t, b.RemoveNetwork(nets[2]))
 	if got := nftRuleset(t, ns); strings.Contains(got, "br-noicc") || strings.Contains(got, "172.31.") {

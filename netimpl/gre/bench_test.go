@@ -45,10 +45,10 @@ func e19Bench(b *testing.B, m benchMTU) *e19 {
 // routes to each other's network.
 func directBench(b *testing.B, mtu int) (c1, c2 string) {
 	b.Helper()
-	c1, c2 = newNS(b, "d1"), newNS(b, "d2")
+	c1, c2 = nstest.NewNS(b, prefix, "d1"), nstest.NewNS(b, prefix, "d2")
 	veth(b, c1, "eth0", c2, "eth0", mtu)
-	addr(b, c1, "eth0", "172.18.0.2/16")
-	addr(b, c2, "eth0", "172.17.0.2/16")
+	nstest.Addr(b, c1, "eth0", "172.18.0.2/16")
+	nstest.Addr(b, c2, "eth0", "172.17.0.2/16")
 	nstest.Route(b, c1, "172.17.0.0/16", "", "eth0")
 	nstest.Route(b, c2, "172.18.0.0/16", "", "eth0")
 	ping(b, c1, c2IP)
@@ -58,7 +58,7 @@ func directBench(b *testing.B, mtu int) (c1, c2 string) {
 // BenchmarkE19Throughput: TCP c1 -> c2 for 2 s through the userspace
 // tunnel and over a plain veth, in Gbit/s, and their ratio.
 func BenchmarkE19Throughput(b *testing.B) {
-	needRoot(b)
+	nstest.NeedRoot(b)
 	for _, m := range benchMTUs {
 		b.Run(m.name, func(b *testing.B) {
 			l := e19Bench(b, m)
@@ -88,7 +88,7 @@ func BenchmarkE19Throughput(b *testing.B) {
 // BenchmarkE19RTT: median idle ping RTT over 200 pings through the
 // userspace tunnel and over a plain veth, and what the tunnel adds, in ms.
 func BenchmarkE19RTT(b *testing.B) {
-	needRoot(b)
+	nstest.NeedRoot(b)
 	m := benchMTUs[0]
 	l := e19Bench(b, m)
 	d1, _ := directBench(b, m.container)

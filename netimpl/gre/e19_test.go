@@ -39,10 +39,10 @@ type e19 struct {
 // (0: defaults) size the hosts' link and the containers' veths.
 func newE19(t testing.TB, underlayMTU, containerMTU int) *e19 {
 	t.Helper()
-	l := &e19{h1: newNS(t, "h1"), h2: newNS(t, "h2"), c1: newNS(t, "c1"), c2: newNS(t, "c2")}
+	l := &e19{h1: nstest.NewNS(t, prefix, "h1"), h2: nstest.NewNS(t, prefix, "h2"), c1: nstest.NewNS(t, prefix, "c1"), c2: nstest.NewNS(t, prefix, "c2")}
 	veth(t, l.h1, "eth1", l.h2, "eth1", underlayMTU)
-	addr(t, l.h1, "eth1", "192.168.99.101/24")
-	addr(t, l.h2, "eth1", "192.168.99.102/24")
+	nstest.Addr(t, l.h1, "eth1", "192.168.99.101/24")
+	nstest.Addr(t, l.h2, "eth1", "192.168.99.102/24")
 	for _, h := range []struct{ host, ctr, bridgeCIDR, ctrCIDR, gw, other string }{
 		{l.h1, l.c1, "172.18.0.1/16", "172.18.0.2/16", "172.18.0.1", "172.17.0.0/16"},
 		{l.h2, l.c2, "172.17.0.1/16", "172.17.0.2/16", "172.17.0.1", "172.18.0.0/16"},
@@ -52,7 +52,7 @@ func newE19(t testing.TB, underlayMTU, containerMTU int) *e19 {
 		// the host end on the bridge, a default route via the bridge.
 		veth(t, h.host, "veth0", h.ctr, "eth0", containerMTU)
 		nstest.Enslave(t, h.host, "veth0", "docker0")
-		addr(t, h.ctr, "eth0", h.ctrCIDR)
+		nstest.Addr(t, h.ctr, "eth0", h.ctrCIDR)
 		nstest.Route(t, h.ctr, "default", h.gw, "eth0")
 		// The other host's containers are on-link behind docker0, which
 		// the tunnel extends to that host's bridge.
@@ -225,9 +225,9 @@ func checkE19(t *testing.T, create func(Config) (Tunnel, error), impl string, mo
 	if t1.Impl() != impl || t1.Name() != a.Name {
 		t.Errorf("tunnel impl %q name %q, want %q %s", t1.Impl(), t1.Name(), impl, a.Name)
 	}
-	gre0 := link(t, l.h1, a.Name)
+	gre0 := nstest.Link(t, l.h1, a.Name)
 	wantMTU := 1500 - Overhead(a.Key != nil, a.Checksum)
-	if gre0.Attrs().MTU != wantMTU || gre0.Attrs().MasterIndex != link(t, l.h1, "docker0").Attrs().Index {
+	if gre0.Attrs().MTU != wantMTU || gre0.Attrs().MasterIndex != nstest.Link(t, l.h1, "docker0").Attrs().Index {
 		t.Errorf("gre0: mtu %d master %d, want mtu %d on docker0", gre0.Attrs().MTU, gre0.Attrs().MasterIndex, wantMTU)
 	}
 	c, err := capture.Start(l.h1, "eth1", capture.Options{})
@@ -252,7 +252,7 @@ func checkE19(t *testing.T, create func(Config) (Tunnel, error), impl string, mo
 }
 
 func TestE19Userspace(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	t.Parallel()
 	t1, t2 := checkE19(t, CreateUserspace, ImplUserspace, nil)
 	for _, tun := range []Tunnel{t1, t2} {
@@ -263,14 +263,14 @@ func TestE19Userspace(t *testing.T) {
 }
 
 func TestE19UserspaceKey(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	t.Parallel()
 	key := uint32(0x1234abcd)
 	checkE19(t, CreateUserspace, ImplUserspace, func(a, b *Config) { a.Key, b.Key = &key, &key })
 }
 
 func TestE19UserspaceChecksum(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	t.Parallel()
 	key := uint32(0) // key 0 is a key: the K bit is set
 	checkE19(t, CreateUserspace, ImplUserspace, func(a, b *Config) {
@@ -281,7 +281,7 @@ func TestE19UserspaceChecksum(t *testing.T) {
 
 // A path whose two ends disagree is broken; the receiving end counts why.
 func TestE19UserspaceMismatch(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	k1, k2 := uint32(1), uint32(2)
 	for _, tc := range []struct {
 		name string
@@ -312,7 +312,7 @@ func TestE19UserspaceMismatch(t *testing.T) {
 
 // Close removes the link and the path with it.
 func TestE19UserspaceClose(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	t.Parallel()
 	l := newE19(t, 0, 0)
 	a, b := tunnelConfigs()
@@ -322,7 +322,7 @@ func TestE19UserspaceClose(t *testing.T) {
 	if err := t1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := handle(t, l.h1).LinkByName("gre0"); err == nil {
+	if _, err := nstest.Handle(t, l.h1).LinkByName("gre0"); err == nil {
 		t.Fatal("gre0 still exists in h1 after Close")
 	}
 	noPing(t, l.c1, c2IP)
@@ -333,7 +333,7 @@ func TestE19UserspaceClose(t *testing.T) {
 
 // Create picks the kernel's gretap where it exists, the userspace one here.
 func TestCreatePicksImplementation(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	t.Parallel()
 	want := ImplUserspace
 	if KernelAvailable() {
@@ -348,7 +348,7 @@ func TestCreatePicksImplementation(t *testing.T) {
 }
 
 func TestE19Kernel(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	if err := KernelProbe(); err != nil {
 		t.Skip("kernel has no gretap: " + err.Error())
 	}
@@ -375,7 +375,7 @@ func TestE19Kernel(t *testing.T) {
 
 // Without gretap in the kernel, CreateKernel says so and leaves nothing.
 func TestCreateKernelUnavailable(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	if KernelAvailable() {
 		t.Skip("the kernel has gretap; TestE19Kernel covers it")
 	}
@@ -392,7 +392,7 @@ func TestCreateKernelUnavailable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "create gretap") {
 		t.Fatalf("CreateKernel without gretap: %v", err)
 	}
-	if _, err := handle(t, l.h1).LinkByName(a.Name); err == nil {
+	if _, err := nstest.Handle(t, l.h1).LinkByName(a.Name); err == nil {
 		t.Errorf("failed CreateKernel left %s behind", a.Name)
 	}
 }
@@ -401,7 +401,7 @@ func TestCreateKernelUnavailable(t *testing.T) {
 // address: well-formed ones are delivered, the others dropped and counted
 // by reason.
 func TestUserspaceReceiveChecks(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	t.Parallel()
 	l := newE19(t, 0, 0)
 	a, _ := tunnelConfigs()
@@ -495,7 +495,7 @@ func TestUserspaceReceiveChecks(t *testing.T) {
 
 // Create validates before it acts and leaves nothing behind on failure.
 func TestCreateErrors(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	t.Parallel()
 	l := newE19(t, 0, 0)
 	a, _ := tunnelConfigs()
@@ -523,7 +523,7 @@ func TestCreateErrors(t *testing.T) {
 			t.Errorf("%s: err %v, want one mentioning %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := handle(t, l.h1).LinkByName("gre0"); err == nil {
+	if _, err := nstest.Handle(t, l.h1).LinkByName("gre0"); err == nil {
 		t.Error("a failed Create left gre0 behind")
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/nstest"
 )
@@ -17,17 +15,6 @@ var prefix = nstest.Prefix("gret")
 
 func TestMain(m *testing.M) { nstest.Main(m, prefix) }
 
-func needRoot(t testing.TB) { t.Helper(); nstest.NeedRoot(t) }
-
-func newNS(t testing.TB, role string) string { t.Helper(); return nstest.NewNS(t, prefix, role) }
-
-func addr(t testing.TB, ns, name, cidr string) { t.Helper(); nstest.Addr(t, ns, name, cidr) }
-
-// handle is a netlink handle in ns, closed when the test ends.
-func handle(t testing.TB, ns string) *netlink.Handle { t.Helper(); return nstest.Handle(t, ns) }
-
-func link(t testing.TB, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
-
 // veth joins nsA and nsB (see nstest.Veth) with both ends at mtu, unless
 // it is 0.
 func veth(t testing.TB, nsA, nameA, nsB, nameB string, mtu int) {
@@ -37,7 +24,7 @@ func veth(t testing.TB, nsA, nameA, nsB, nameB string, mtu int) {
 		return
 	}
 	for _, end := range [][2]string{{nsA, nameA}, {nsB, nameB}} {
-		if err := handle(t, end[0]).LinkSetMTU(link(t, end[0], end[1]), mtu); err != nil {
+		if err := nstest.Handle(t, end[0]).LinkSetMTU(nstest.Link(t, end[0], end[1]), mtu); err != nil {
 			t.Fatalf("%s: %s: mtu %d: %v", end[0], end[1], mtu, err)
 		}
 	}
@@ -47,7 +34,7 @@ func veth(t testing.TB, nsA, nameA, nsB, nameB string, mtu int) {
 func bridge(t testing.TB, ns, name, cidr string) {
 	t.Helper()
 	nstest.Bridge(t, ns, name)
-	addr(t, ns, name, cidr)
+	nstest.Addr(t, ns, name, cidr)
 }
 
 // sysctl writes a /proc/sys/net value of ns (per-namespace files are

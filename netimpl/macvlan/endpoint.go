@@ -16,17 +16,11 @@ import (
 // and ep.Addr and brought up. The default route is the engine's. On error
 // the link is deleted again, wherever it is by then.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	if err := ep.CheckAddressed(); err != nil {
-		return err
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return fmt.Errorf("macvlan network %s: unknown to the driver", n.Name)
-	}
-	if _, dup := nw.links[ep.ID]; dup {
-		return fmt.Errorf("endpoint %s: joined already", ep.ID)
+	nw, err := netimpl.JoinTarget(d.networks, n, ep, Name, (*network).joined)
+	if err != nil {
+		return err
 	}
 	parent, err := d.host.LinkByName(nw.opts.parent)
 	if err != nil {
@@ -85,11 +79,7 @@ func (d *Driver) addLink(parentIndex int, mode netlink.MacvlanMode) (*netlink.Ma
 func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return nil
-	}
-	name, ok := nw.links[ep.ID]
+	nw, name, ok := netimpl.Joined(d.networks, n, ep, (*network).joined)
 	if !ok {
 		return nil
 	}

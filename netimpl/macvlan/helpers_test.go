@@ -65,31 +65,17 @@ func newHost(t *testing.T, name string) *vhost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := netimpl.NewRegistry(h.drv, null.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.e, err = netimpl.New(netimpl.Options{
-		Registry:   reg,
+	h.e = enginetest.Engine(t, netimpl.Options{
 		Seed:       "lab/" + name,
 		HostNS:     h.ns,
 		Predefined: []netimpl.NetworkSpec{{Name: "none", Driver: null.Name}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered after the namespace's own cleanup, so it runs first.
-	t.Cleanup(func() {
-		if err := h.e.Close(); err != nil {
-			t.Errorf("%s: engine close: %v", name, err)
-		}
-		h.drv.Close()
+	}, func() {
 		for _, l := range h.linkNames() {
 			if l != "lo" && l != "eth1" {
 				t.Errorf("%s: after close the host still has %s", name, l)
 			}
 		}
-	})
+	}, h.drv, null.New())
 	return h
 }
 
@@ -97,10 +83,8 @@ func (h *vhost) handle() *netlink.Handle { h.t.Helper(); return nstest.Handle(h.
 
 // linkNames lists the host namespace's links, sorted.
 func (h *vhost) linkNames() []string {
-	return linkNames(h.t, h.ns)
+	return nstest.LinkNames(h.t, h.ns)
 }
-
-func linkNames(t *testing.T, ns string) []string { t.Helper(); return nstest.LinkNames(t, ns) }
 
 // macvlanNet is `docker network create -d macvlan --subnet S --gateway G
 // -o parent=P [-o macvlan_mode=M] NAME`.
@@ -156,9 +140,6 @@ func (h *vhost) sandbox(name string) netimpl.Sandbox {
 // name is the host's role in its namespace name.
 func (h *vhost) name() string { return h.ns[len(netns.RunDir)+1+len(prefix):] }
 
-// link returns a link of a namespace by name.
-func link(t *testing.T, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
-
 // addrs lists the IPv4 addresses of a link of ns as "a.b.c.d/len".
 func addrs(t *testing.T, ns string, l netlink.Link) []string {
 	t.Helper()
@@ -202,9 +183,6 @@ func (h *vhost) sameLinks(want ...string) {
 		h.t.Fatalf("%s has links %v, want %v", h.ns, got, want)
 	}
 }
-
-// addAddr puts cidr on a link of ns, as `ip addr add` does.
-func addAddr(t *testing.T, ns, link, cidr string) { t.Helper(); nstest.Addr(t, ns, link, cidr) }
 
 func openNS(path string) (*os.File, error) { return os.Open(path) }
 

@@ -60,6 +60,9 @@ type network struct {
 	links map[string]string
 }
 
+// joined is the network's sandbox links by endpoint ID (netimpl.JoinTarget).
+func (n *network) joined() map[string]string { return n.links }
+
 // New opens the driver's handle in the host's namespace.
 func New(cfg Config) (*Driver, error) {
 	if cfg.HostNS == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/macvlan"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // macvlan on two hosts: `docker network create -d macvlan --subnet
@@ -37,7 +38,7 @@ func TestTwoHostsPing(t *testing.T) {
 	for _, c := range []struct {
 		ns, addr, mac string
 	}{{c1.Key, "1.1.1.100/24", "02:42:01:01:01:64"}, {c2.Key, "1.1.1.200/24", "02:42:01:01:01:c8"}} {
-		eth0 := link(t, c.ns, "eth0")
+		eth0 := nstest.Link(t, c.ns, "eth0")
 		mv, ok := eth0.(*netlink.Macvlan)
 		if !ok || mv.Mode != netlink.MACVLAN_MODE_BRIDGE {
 			t.Fatalf("%s eth0 is %s %+v, want a macvlan in bridge mode", c.ns, eth0.Type(), eth0)
@@ -51,13 +52,13 @@ func TestTwoHostsPing(t *testing.T) {
 		if g := defaultGateway(t, c.ns); g != "[via 1.1.1.1 dev eth0]" {
 			t.Fatalf("%s default route %s", c.ns, g)
 		}
-		if names := linkNames(t, c.ns); !slices.Equal(names, []string{"eth0", "lo"}) {
+		if names := nstest.LinkNames(t, c.ns); !slices.Equal(names, []string{"eth0", "lo"}) {
 			t.Fatalf("%s links %v", c.ns, names)
 		}
 	}
 	// The parent of eth0 is the host's eth1: its IFLA_LINK is eth1's index
 	// in the host, and the host keeps no temporary link.
-	if eth0, eth1 := link(t, c1.Key, "eth0"), link(t, h1.ns, "eth1"); eth0.Attrs().ParentIndex != eth1.Attrs().Index {
+	if eth0, eth1 := nstest.Link(t, c1.Key, "eth0"), nstest.Link(t, h1.ns, "eth1"); eth0.Attrs().ParentIndex != eth1.Attrs().Index {
 		t.Fatalf("eth0's parent index %d, host eth1 is %d", eth0.Attrs().ParentIndex, eth1.Attrs().Index)
 	}
 	h1.sameLinks("lo", "eth1")
@@ -76,8 +77,8 @@ func TestHostCannotReachOwnChild(t *testing.T) {
 	}
 	h1.run("busybox", "macvlan1", "1.1.1.100")
 	h2.run("busybox", "macvlan1", "1.1.1.200")
-	addAddr(t, h1.ns, "eth1", "1.1.1.11/24")
-	addAddr(t, h2.ns, "eth1", "1.1.1.12/24")
+	nstest.Addr(t, h1.ns, "eth1", "1.1.1.11/24")
+	nstest.Addr(t, h2.ns, "eth1", "1.1.1.12/24")
 	ping(t, h1.ns, "1.1.1.200")
 	ping(t, h2.ns, "1.1.1.100")
 	noPing(t, h1.ns, "1.1.1.100")
@@ -110,7 +111,7 @@ func TestModes(t *testing.T) {
 			if ep2.Addr.String() != "10.9.0.3/24" {
 				t.Fatalf("second container got %s, want 10.9.0.3/24 (gateway .1)", ep2.Addr)
 			}
-			if mv := link(t, a2.Key, "eth0").(*netlink.Macvlan); mv.Mode != c.kernel {
+			if mv := nstest.Link(t, a2.Key, "eth0").(*netlink.Macvlan); mv.Mode != c.kernel {
 				t.Fatalf("mode %d, want %d", mv.Mode, c.kernel)
 			}
 			ping(t, a1.Key, epb.Addr.IP.String())
@@ -125,7 +126,7 @@ func TestModes(t *testing.T) {
 		h1, _ := segment(t, "a", "b")
 		h1.create(macvlanNet("mv", "10.9.0.0/24", "", "eth1", macvlan.ModePassthru))
 		a1, _ := h1.run("a1", "mv", "")
-		if mv := link(t, a1.Key, "eth0").(*netlink.Macvlan); mv.Mode != netlink.MACVLAN_MODE_PASSTHRU {
+		if mv := nstest.Link(t, a1.Key, "eth0").(*netlink.Macvlan); mv.Mode != netlink.MACVLAN_MODE_PASSTHRU {
 			t.Fatalf("mode %d, want passthru", mv.Mode)
 		}
 		sb := h1.sandbox("a2")
@@ -134,7 +135,7 @@ func TestModes(t *testing.T) {
 			t.Fatalf("second passthru join: %v", err)
 		}
 		h1.sameLinks("lo", "eth1")
-		if names := linkNames(t, sb.Key); !slices.Equal(names, []string{"lo"}) {
+		if names := nstest.LinkNames(t, sb.Key); !slices.Equal(names, []string{"lo"}) {
 			t.Fatalf("failed join left %v", names)
 		}
 	})
@@ -154,7 +155,7 @@ func TestAuxAddressAndLeave(t *testing.T) {
 	if err := h1.e.Leave(sb.ID, "macvlan1"); err != nil {
 		t.Fatal(err)
 	}
-	if names := linkNames(t, sb.Key); !slices.Equal(names, []string{"lo"}) {
+	if names := nstest.LinkNames(t, sb.Key); !slices.Equal(names, []string{"lo"}) {
 		t.Fatalf("after leave the sandbox has %v", names)
 	}
 	h1.sameLinks("lo", "eth1")
@@ -186,18 +187,18 @@ func TestJoinUndo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "rename") {
 		t.Fatalf("join: %v", err)
 	}
-	if names := linkNames(t, sb.Key); !slices.Equal(names, []string{"eth0", "lo"}) {
+	if names := nstest.LinkNames(t, sb.Key); !slices.Equal(names, []string{"eth0", "lo"}) {
 		t.Fatalf("failed join left %v in the sandbox", names)
 	}
 	h1.sameLinks("lo", "eth1", "tmpa")
-	if err := nl.LinkDel(link(t, h1.ns, "tmpa")); err != nil {
+	if err := nl.LinkDel(nstest.Link(t, h1.ns, "tmpa")); err != nil {
 		t.Fatal(err)
 	}
 	sb2, ep := h1.run("c2", "macvlan1", "1.1.1.100")
 	if ep.Addr.String() != "1.1.1.100/24" {
 		t.Fatalf("the address of the failed join is still taken: %s", ep.Addr)
 	}
-	if names := linkNames(t, sb2.Key); !slices.Equal(names, []string{"eth0", "lo"}) {
+	if names := nstest.LinkNames(t, sb2.Key); !slices.Equal(names, []string{"eth0", "lo"}) {
 		t.Fatalf("sandbox links %v", names)
 	}
 }

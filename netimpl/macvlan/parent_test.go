@@ -12,6 +12,7 @@ import (
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/macvlan"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // Where the kernel has no 802.1Q (this machine), `-o parent=eth1.10`
@@ -37,9 +38,9 @@ func TestVLANParent(t *testing.T) {
 	h1, h2 := segment(t, "node1", "node3")
 	for _, h := range []*vhost{h1, h2} {
 		h.create(macvlanNet("macvlan10", "1.1.10.0/24", "1.1.10.1", "eth1.10", ""))
-		v, ok := link(t, h.ns, "eth1.10").(*netlink.Vlan)
-		if !ok || v.VlanId != 10 || v.Attrs().Flags&net.FlagUp == 0 || v.Attrs().ParentIndex != link(t, h.ns, "eth1").Attrs().Index {
-			t.Fatalf("%s eth1.10: %+v", h.ns, link(t, h.ns, "eth1.10"))
+		v, ok := nstest.Link(t, h.ns, "eth1.10").(*netlink.Vlan)
+		if !ok || v.VlanId != 10 || v.Attrs().Flags&net.FlagUp == 0 || v.Attrs().ParentIndex != nstest.Link(t, h.ns, "eth1").Attrs().Index {
+			t.Fatalf("%s eth1.10: %+v", h.ns, nstest.Link(t, h.ns, "eth1.10"))
 		}
 	}
 	c1, _ := h1.run("c1", "macvlan10", "1.1.10.100")
@@ -50,7 +51,7 @@ func TestVLANParent(t *testing.T) {
 	nl := h1.handle()
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = "eth1.20"
-	attrs.ParentIndex = link(t, h1.ns, "eth1").Attrs().Index
+	attrs.ParentIndex = nstest.Link(t, h1.ns, "eth1").Attrs().Index
 	if err := nl.LinkAdd(&netlink.Vlan{LinkAttrs: attrs, VlanId: 20}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +59,8 @@ func TestVLANParent(t *testing.T) {
 	if err := h1.e.DeleteNetwork("macvlan20"); err != nil {
 		t.Fatal(err)
 	}
-	link(t, h1.ns, "eth1.20")
-	if err := nl.LinkDel(link(t, h1.ns, "eth1.20")); err != nil {
+	nstest.Link(t, h1.ns, "eth1.20")
+	if err := nl.LinkDel(nstest.Link(t, h1.ns, "eth1.20")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -100,7 +101,7 @@ func TestDummyParent(t *testing.T) {
 			t.Fatal(err)
 		}
 		dm := "dm-" + n.ID[:12]
-		if p, _ := h1.drv.Parent(n.ID); p != dm || link(t, h1.ns, dm).Type() != "dummy" {
+		if p, _ := h1.drv.Parent(n.ID); p != dm || nstest.Link(t, h1.ns, dm).Type() != "dummy" {
 			t.Fatalf("%s: parent %q", c.name, p)
 		}
 		if err := h1.e.DeleteNetwork(c.name); err != nil {

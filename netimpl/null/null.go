@@ -1,5 +1,7 @@
 // Package null is the driver of Docker's "none" network: a container on it
 // has a namespace of its own with only its loopback, and no other network.
+// Its Join adds nothing, since the sandbox's fresh namespace already has
+// its loopback up.
 package null
 
 import "github.com/nslab/nslab/netimpl"
@@ -7,24 +9,14 @@ import "github.com/nslab/nslab/netimpl"
 // Name is the network type.
 const Name = "null"
 
-// Driver is the null driver. Only one network of its type may exist: its
-// CreateNetwork and DeleteNetwork are netimpl.Singleton's, as libnetwork's
-// null driver keeps one.
+// Driver is the null driver. Only one network of its type may exist, as
+// libnetwork's null driver keeps one: it is a netimpl.Singleton.
 type Driver struct {
 	netimpl.Singleton
 }
 
-// New returns a null driver.
-func New() *Driver { return &Driver{netimpl.Singleton{Type: Name}} }
-
-// Info implements netimpl.Driver.
-func (d *Driver) Info() netimpl.DriverInfo {
-	return netimpl.DriverInfo{Name: Name, Scope: netimpl.ScopeLocal, Exclusive: true}
+// New returns a null driver: local, and a network a container can be on
+// alone only (Exclusive).
+func New() *Driver {
+	return &Driver{netimpl.Singleton{DriverInfo: netimpl.DriverInfo{Name: Name, Scope: netimpl.ScopeLocal, Exclusive: true}}}
 }
-
-// Join adds nothing: the sandbox's fresh namespace already has its loopback
-// up, which is all a none-mode container gets.
-func (d *Driver) Join(*netimpl.Network, *netimpl.Endpoint, *netimpl.Sandbox) error { return nil }
-
-// Leave removes nothing.
-func (d *Driver) Leave(*netimpl.Network, *netimpl.Endpoint, *netimpl.Sandbox) error { return nil }

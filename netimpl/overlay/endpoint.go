@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
@@ -20,20 +19,14 @@ import (
 // default route is the engine's. On error the pair, and a namespace made
 // for it, are removed again.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	if err := ep.CheckAddressed(); err != nil {
-		return err
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return fmt.Errorf("overlay network %s: unknown to the driver", n.Name)
+	nw, err := netimpl.JoinTarget(d.networks, n, ep, Name, (*network).joined)
+	if err != nil {
+		return err
 	}
 	if a, ok := netip.AddrFromSlice(ep.Addr.IP.To4()); !ok || !nw.subnet.Contains(a) {
 		return fmt.Errorf("endpoint %s: address %s outside subnet %s", ep.Name, ep.Addr, nw.subnet)
-	}
-	if _, dup := nw.endpoints[ep.ID]; dup {
-		return fmt.Errorf("endpoint %s: joined already", ep.ID)
 	}
 	sbh, nsfd, err := netimpl.OpenSandbox(sb)
 	if err != nil {
@@ -58,16 +51,10 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 			nw.sb.h.LinkDel(l)
 		}
 	})
-	var peer netlink.Link = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: made.Index, Name: ep.IfName}}
-	if made.Index == 0 {
-		if peer, err = sbh.LinkByName(ep.IfName); err != nil {
-			u.Run()
-			return fmt.Errorf("sandbox %s: %s: %w", sb.Key, ep.IfName, err)
-		}
-	}
-	if err := netimpl.SetupLink(sbh, peer, ep); err != nil {
+	peer, err := netimpl.SetupPeer(sbh, made, ep, sb)
+	if err != nil {
 		u.Run()
-		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
+		return err
 	}
 	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName
 	nw.endpoints[ep.ID] = made.Name
@@ -104,12 +91,8 @@ func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (netimpl.M
 func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
+	nw, name, ok := netimpl.Joined(d.networks, n, ep, (*network).joined)
 	if !ok || nw.sb == nil {
-		return nil
-	}
-	name, ok := nw.endpoints[ep.ID]
-	if !ok {
 		return nil
 	}
 	if l, err := nw.sb.h.LinkByName(name); err == nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/internal/enginetest"
 	"github.com/nslab/nslab/netimpl/overlay"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/capture"
@@ -63,25 +64,13 @@ func newHost(t testing.TB, name, ns string, addr netip.Addr) *vhost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.drv.Close() })
-	reg, err := netimpl.NewRegistry(h.drv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.e, err = netimpl.New(netimpl.Options{Registry: reg, Seed: "ovl/" + name, HostNS: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.e.Close(); err != nil {
-			t.Errorf("%s: engine close: %v", name, err)
-		}
+	h.e = enginetest.Engine(t, netimpl.Options{Seed: "ovl/" + name, HostNS: ns}, func() {
 		// Nothing of the driver may outlive the engine: the host keeps
 		// its loopback and underlay only.
 		if links := h.linkNames(h.ns); !slicesEqual(links, []string{"eth1", "lo"}) {
 			t.Errorf("%s: after close the host has links %v", name, links)
 		}
-	})
+	}, h.drv)
 	return h
 }
 
@@ -167,13 +156,8 @@ func (h *vhost) ovns(n netimpl.Network) string {
 	return p
 }
 
-// handle is a netlink handle in ns, closed with the test.
-func handle(t testing.TB, ns string) *netlink.Handle { t.Helper(); return nstest.Handle(t, ns) }
-
 // linkNames lists the links of ns by name, sorted.
 func (h *vhost) linkNames(ns string) []string { h.t.Helper(); return nstest.LinkNames(h.t, ns) }
-
-func link(t testing.TB, ns, name string) netlink.Link { t.Helper(); return nstest.Link(t, ns, name) }
 
 // fdb lists the entries of vxlan0's own forwarding table (NTF_SELF) in
 // the network's namespace, "MAC dst VTEP [permanent] self", as `bridge fdb

@@ -26,6 +26,9 @@ type network struct {
 	peers map[netip.Addr]Peer
 }
 
+// joined is the network's veths by endpoint ID (netimpl.JoinTarget).
+func (n *network) joined() map[string]string { return n.endpoints }
+
 // CreateNetwork checks the network's pool, VNI and MTU and records it. Like
 // Docker's, it makes nothing in the kernel: the namespace comes with the
 // first local endpoint. Without OptVXLANIDList the VNI comes later, with

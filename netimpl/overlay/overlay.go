@@ -122,13 +122,8 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Pins == nil {
 		cfg.Pins = netns.NewPins(nil)
 	}
-	h, err := netns.RouteHandle(cfg.HostNS)
+	h, links, err := netimpl.OpenHost(cfg.HostNS)
 	if err != nil {
-		return nil, fmt.Errorf("overlay: %w", err)
-	}
-	links, err := netimpl.OpenLinkSocket(cfg.HostNS)
-	if err != nil {
-		h.Close()
 		return nil, fmt.Errorf("overlay: %w", err)
 	}
 	return &Driver{

@@ -104,8 +104,8 @@ func TestNetworkNamespace(t *testing.T) {
 	if links := p.h1.linkNames(ns); !slicesEqual(links, []string{"br0", "lo", "veth0", "vxlan0"}) {
 		t.Errorf("links in the network's namespace: %v, want br0 lo veth0 vxlan0", links)
 	}
-	h := handle(t, ns)
-	br := link(t, ns, "br0")
+	h := nstest.Handle(t, ns)
+	br := nstest.Link(t, ns, "br0")
 	if br.Type() != "bridge" || br.Attrs().Flags&1 == 0 {
 		t.Errorf("br0: type %s flags %v", br.Type(), br.Attrs().Flags)
 	}
@@ -116,7 +116,7 @@ func TestNetworkNamespace(t *testing.T) {
 	if len(addrs) != 1 || addrs[0].IPNet.String() != "10.0.0.1/24" {
 		t.Errorf("br0 addresses %v, want the gateway 10.0.0.1/24", addrs)
 	}
-	vx, ok := link(t, ns, "vxlan0").(*netlink.Vxlan)
+	vx, ok := nstest.Link(t, ns, "vxlan0").(*netlink.Vxlan)
 	if !ok {
 		t.Fatalf("vxlan0 is not a VXLAN device")
 	}
@@ -125,11 +125,11 @@ func TestNetworkNamespace(t *testing.T) {
 	if want := "id 256 port 4789 learning false proxy true l2miss true l3miss true mtu 1450 master true"; got != want {
 		t.Errorf("vxlan0: %s\nwant    %s", got, want)
 	}
-	veth := link(t, ns, "veth0")
+	veth := nstest.Link(t, ns, "veth0")
 	if veth.Attrs().MasterIndex != br.Attrs().Index || veth.Attrs().MTU != 1450 {
 		t.Errorf("veth0: master %d mtu %d, want br0 (%d) and 1450", veth.Attrs().MasterIndex, veth.Attrs().MTU, br.Attrs().Index)
 	}
-	eth0 := link(t, p.c1.sb.Key, "eth0")
+	eth0 := nstest.Link(t, p.c1.sb.Key, "eth0")
 	if eth0.Attrs().MTU != 1450 || eth0.Attrs().HardwareAddr.String() != "02:42:0a:00:00:02" {
 		t.Errorf("c1 eth0: mtu %d mac %s, want 1450 and 02:42:0a:00:00:02", eth0.Attrs().MTU, eth0.Attrs().HardwareAddr)
 	}
@@ -413,8 +413,8 @@ func TestCreateNetworkErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := h1.run("late", late, "10.0.3.2")
-	if vx, ok := link(t, h1.ovns(late), "vxlan0").(*netlink.Vxlan); !ok || vx.VxlanId != 303 {
-		t.Errorf("vxlan0 of ov_late: %v, want VXLAN id 303", link(t, h1.ovns(late), "vxlan0"))
+	if vx, ok := nstest.Link(t, h1.ovns(late), "vxlan0").(*netlink.Vxlan); !ok || vx.VxlanId != 303 {
+		t.Errorf("vxlan0 of ov_late: %v, want VXLAN id 303", nstest.Link(t, h1.ovns(late), "vxlan0"))
 	}
 	if err := h1.drv.SetVNI(late.ID, 304); err == nil {
 		t.Error("SetVNI changed the VNI of a network in use")
@@ -427,7 +427,7 @@ func TestCreateNetworkErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := h1.run("c", n, "10.0.2.2")
-	if mtu := link(t, c.sb.Key, "eth0").Attrs().MTU; mtu != 8950 {
+	if mtu := nstest.Link(t, c.sb.Key, "eth0").Attrs().MTU; mtu != 8950 {
 		t.Errorf("eth0 MTU %d with %s=9000, want 8950", mtu, overlay.OptMTU)
 	}
 	c.stop()
@@ -491,7 +491,7 @@ func TestStaleNamespaceFromEarlierLife(t *testing.T) {
 	la := netlink.NewLinkAttrs()
 	la.Name = "vxlan0"
 	la.Namespace = netlink.NsFd(fd.Fd())
-	err = handle(t, h1.ns).LinkAdd(&netlink.Vxlan{LinkAttrs: la, VxlanId: 256, Port: overlay.VXLANPort})
+	err = nstest.Handle(t, h1.ns).LinkAdd(&netlink.Vxlan{LinkAttrs: la, VxlanId: 256, Port: overlay.VXLANPort})
 	fd.Close()
 	if err != nil {
 		t.Fatal(err)

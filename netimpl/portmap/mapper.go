@@ -196,3 +196,11 @@ func (m *Mapper) inNS(fn func() error) error {
 	}
 	return netns.Do(m.opts.NetNS, fn)
 }
+
+// inNSCall is the mapper's inNS for an fn that returns a socket.
+func inNSCall[T any](m *Mapper, fn func() (T, error)) (T, error) {
+	if m.opts.NetNS == "" {
+		return fn()
+	}
+	return netns.Call(m.opts.NetNS, fn)
+}

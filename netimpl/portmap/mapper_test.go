@@ -42,23 +42,22 @@ func hostAndContainer(t testing.TB) (host, ctr string) {
 	return host, ctr
 }
 
-func serve(t testing.TB, s *probe.Server, err error) {
+// echoBehind is hostAndContainer with an echo server in the container:
+// on TCP port 80, or on UDP port 53.
+func echoBehind(t testing.TB, proto string) (host, ctr string) {
 	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+	host, ctr = hostAndContainer(t)
+	if proto == "udp" {
+		s, err := probe.ServeUDPEcho(ctr, "10.251.0.2:53")
+		nstest.Started(t, s, err)
+	} else {
+		s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
+		nstest.Started(t, s, err)
 	}
-	t.Cleanup(func() { s.Close() })
+	return host, ctr
 }
 
-func newMapper(t testing.TB, o Options) *Mapper {
-	m := New(o)
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return m
-}
+func newMapper(t testing.TB, o Options) *Mapper { t.Helper(); return nstest.Started(t, New(o), nil) }
 
 func mustMap(t *testing.T, m *Mapper, s Spec) Binding {
 	t.Helper()
@@ -146,9 +145,7 @@ func free(t *testing.T, ns, proto string, addr netip.AddrPort) bool {
 // addresses, and relays to the server in the container, both ways, with
 // half-close.
 func TestTCPProxy(t *testing.T) {
-	host, ctr := hostAndContainer(t)
-	s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
-	serve(t, s, err)
+	host, ctr := echoBehind(t, "tcp")
 	m := newMapper(t, Options{NetNS: host})
 	b := mustMap(t, m, Spec{Proto: "tcp", HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
 	want := Binding{Proto: "tcp", HostIP: netip.IPv4Unspecified(), HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80}
@@ -177,7 +174,7 @@ func TestTCPProxyIPv6(t *testing.T) {
 	nstest.Addr(t, host, "veth0", "fd00:251::1/64")
 	nstest.Addr(t, ctr, "eth0", "fd00:251::2/64")
 	s, err := probe.ServeTCPEcho(ctr, ":80")
-	serve(t, s, err)
+	nstest.Started(t, s, err)
 	m := newMapper(t, Options{NetNS: host})
 	mustMap(t, m, Spec{Proto: "tcp", HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
 	b := mustMap(t, m, Spec{Proto: "tcp", HostPort: 8080, ContainerIP: netip.MustParseAddr("fd00:251::2"), ContainerPort: 80})
@@ -196,9 +193,7 @@ func TestTCPProxyIPv6(t *testing.T) {
 // and with no IPv6 address in the container its proxy relays that to the
 // container's IPv4 address; without the proxy there is no such binding.
 func TestTCPProxyIPv6HostIPv4Container(t *testing.T) {
-	host, ctr := hostAndContainer(t)
-	s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
-	serve(t, s, err)
+	host, _ := echoBehind(t, "tcp")
 	m := newMapper(t, Options{NetNS: host})
 	mustMap(t, m, Spec{Proto: "tcp", HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
 	b := mustMap(t, m, Spec{Proto: "tcp", HostIP: netip.IPv6Unspecified(), HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
@@ -233,9 +228,7 @@ func TestTCPProxyBackendDown(t *testing.T) {
 // [E13] -p 5353:53/udp: datagrams are relayed per client and the replies
 // come from the address the client sent to.
 func TestUDPProxy(t *testing.T) {
-	host, ctr := hostAndContainer(t)
-	s, err := probe.ServeUDPEcho(ctr, "10.251.0.2:53")
-	serve(t, s, err)
+	host, ctr := echoBehind(t, "udp")
 	m := newMapper(t, Options{NetNS: host})
 	b := mustMap(t, m, Spec{Proto: "udp", HostPort: 5353, ContainerIP: ctrIP, ContainerPort: 53})
 	opts := probe.Opts{Timeout: 3 * time.Second}
@@ -255,9 +248,7 @@ func TestUDPProxy(t *testing.T) {
 // silence, and a new datagram makes a new one.
 func TestUDPFlowTimeout(t *testing.T) {
 	const timeout = 500 * time.Millisecond
-	host, ctr := hostAndContainer(t)
-	s, err := probe.ServeUDPEcho(ctr, "10.251.0.2:53")
-	serve(t, s, err)
+	host, ctr := echoBehind(t, "udp")
 	// A server that never replies: only the client's datagrams keep the
 	// flow alive.
 	silent, err := probe.ListenUDP(ctr, "10.251.0.2:54")
@@ -377,9 +368,7 @@ func TestConflicts(t *testing.T) {
 // holds one, "all ports are allocated" when the range is full, and
 // round-robin after a release.
 func TestEphemeralPorts(t *testing.T) {
-	host, ctr := hostAndContainer(t)
-	s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
-	serve(t, s, err)
+	host, _ := echoBehind(t, "tcp")
 
 	// The default range is the namespace's ip_local_port_range, as
 	// Docker 20.10 reads it when its port allocator starts.
@@ -425,9 +414,7 @@ func TestEphemeralPorts(t *testing.T) {
 
 // -p 8000-8002:80: the first free port of the range, each in turn.
 func TestPortRange(t *testing.T) {
-	host, ctr := hostAndContainer(t)
-	s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
-	serve(t, s, err)
+	host, _ := echoBehind(t, "tcp")
 	m := newMapper(t, Options{NetNS: host})
 	spec := Spec{Proto: "tcp", HostPort: 8000, HostPortEnd: 8002, ContainerIP: ctrIP, ContainerPort: 80}
 	var got []uint16
@@ -457,9 +444,7 @@ func TestPortRange(t *testing.T) {
 
 // Unmap closes the listener and the connections relayed through it.
 func TestUnmap(t *testing.T) {
-	host, ctr := hostAndContainer(t)
-	s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
-	serve(t, s, err)
+	host, _ := echoBehind(t, "tcp")
 	m := newMapper(t, Options{NetNS: host})
 	b := mustMap(t, m, Spec{Proto: "tcp", HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
 	u := mustMap(t, m, Spec{Proto: "udp", HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
@@ -530,9 +515,7 @@ func TestClose(t *testing.T) {
 // --userland-proxy=false: the port is held but nothing relays; its
 // conflicts read as Docker's dummyProxy errors.
 func TestNoProxy(t *testing.T) {
-	host, ctr := hostAndContainer(t)
-	s, err := probe.ServeTCPEcho(ctr, "10.251.0.2:80")
-	serve(t, s, err)
+	host, _ := echoBehind(t, "tcp")
 	m := newMapper(t, Options{NetNS: host, NoProxy: true})
 	b := mustMap(t, m, Spec{Proto: "tcp", HostPort: 8080, ContainerIP: ctrIP, ContainerPort: 80})
 	if free(t, host, "tcp", b.Host()) {

@@ -42,49 +42,38 @@ func TestAllocator(t *testing.T) {
 	any4 := netip.IPv4Unspecified()
 	lo := netip.MustParseAddr("127.0.0.1")
 	a := newAllocator(DefaultRangeStart, DefaultRangeEnd)
-	want := func(got uint16, err error, port uint16) {
+	// want requests a port of al from first to last (0, 0: ephemeral)
+	// and wants that one.
+	want := func(al *allocator, ip netip.Addr, proto string, first, last, port uint16) {
 		t.Helper()
-		if err != nil || got != port {
-			t.Fatalf("got %d, %v; want %d", got, err, port)
+		if got, err := al.request(ip, proto, first, last); err != nil || got != port {
+			t.Fatalf("request(%s, %s, %d, %d): got %d, %v; want %d", ip, proto, first, last, got, err, port)
 		}
 	}
 	// Ephemeral: from the start of Docker's range, round-robin.
-	p, err := a.request(any4, "tcp", 0, 0)
-	want(p, err, 49153)
-	p, err = a.request(any4, "tcp", 0, 0)
-	want(p, err, 49154)
+	want(a, any4, "tcp", 0, 0, 49153)
+	want(a, any4, "tcp", 0, 0, 49154)
 	a.release(any4, "tcp", 49153)
-	p, err = a.request(any4, "tcp", 0, 0)
-	want(p, err, 49155)
+	want(a, any4, "tcp", 0, 0, 49155)
 	// Per address and protocol.
-	p, err = a.request(lo, "tcp", 0, 0)
-	want(p, err, 49153)
-	p, err = a.request(any4, "udp", 49154, 49154)
-	want(p, err, 49154)
-	_, err = a.request(any4, "tcp", 49154, 49154)
-	if err == nil || err.Error() != "Bind for 0.0.0.0:49154 failed: port is already allocated" {
+	want(a, lo, "tcp", 0, 0, 49153)
+	want(a, any4, "udp", 49154, 49154, 49154)
+	if _, err := a.request(any4, "tcp", 49154, 49154); err == nil || err.Error() != "Bind for 0.0.0.0:49154 failed: port is already allocated" {
 		t.Errorf("taken: %v", err)
 	}
 	// A range: its own round-robin over the shared set of used ports.
-	p, err = a.request(any4, "tcp", 8000, 8002)
-	want(p, err, 8000)
-	p, err = a.request(any4, "tcp", 8001, 8001)
-	want(p, err, 8001)
-	p, err = a.request(any4, "tcp", 8000, 8002)
-	want(p, err, 8002)
-	if _, err = a.request(any4, "tcp", 8000, 8002); !errors.Is(err, ErrAllPortsAllocated) || err.Error() != "all ports are allocated" {
+	want(a, any4, "tcp", 8000, 8002, 8000)
+	want(a, any4, "tcp", 8001, 8001, 8001)
+	want(a, any4, "tcp", 8000, 8002, 8002)
+	if _, err := a.request(any4, "tcp", 8000, 8002); !errors.Is(err, ErrAllPortsAllocated) || err.Error() != "all ports are allocated" {
 		t.Errorf("full range: %v", err)
 	}
 	a.release(any4, "tcp", 8000)
-	p, err = a.request(any4, "tcp", 8000, 8002)
-	want(p, err, 8000)
+	want(a, any4, "tcp", 8000, 8002, 8000)
 	// The top of the port space wraps without overflowing.
 	top := newAllocator(65534, 65535)
-	p, err = top.request(any4, "tcp", 0, 0)
-	want(p, err, 65534)
-	p, err = top.request(any4, "tcp", 0, 0)
-	want(p, err, 65535)
+	want(top, any4, "tcp", 0, 0, 65534)
+	want(top, any4, "tcp", 0, 0, 65535)
 	top.release(any4, "tcp", 65534)
-	p, err = top.request(any4, "tcp", 0, 0)
-	want(p, err, 65534)
+	want(top, any4, "tcp", 0, 0, 65534)
 }

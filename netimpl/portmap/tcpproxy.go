@@ -25,11 +25,8 @@ type tcpProxy struct {
 }
 
 func (m *Mapper) startTCP(b Binding) (proxy, error) {
-	var ln *net.TCPListener
-	err := m.inNS(func() error {
-		var err error
-		ln, err = net.ListenTCP(network("tcp", b.HostIP), net.TCPAddrFromAddrPort(b.Host()))
-		return err
+	ln, err := inNSCall(m, func() (*net.TCPListener, error) {
+		return net.ListenTCP(network("tcp", b.HostIP), net.TCPAddrFromAddrPort(b.Host()))
 	})
 	if err != nil {
 		return nil, &ProxyError{Err: err}
@@ -38,11 +35,8 @@ func (m *Mapper) startTCP(b Binding) (proxy, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	backend := b.Container().String()
 	p.dial = func(ctx context.Context) (*net.TCPConn, error) {
-		var c net.Conn
-		err := m.inNS(func() error {
-			var err error
-			c, err = (&net.Dialer{}).DialContext(ctx, network("tcp", b.ContainerIP), backend)
-			return err
+		c, err := inNSCall(m, func() (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network("tcp", b.ContainerIP), backend)
 		})
 		if err != nil {
 			return nil, err

@@ -41,11 +41,8 @@ type udpFlow struct {
 }
 
 func (m *Mapper) startUDP(b Binding) (proxy, error) {
-	var conn *net.UDPConn
-	err := m.inNS(func() error {
-		var err error
-		conn, err = net.ListenUDP(network("udp", b.HostIP), net.UDPAddrFromAddrPort(b.Host()))
-		return err
+	conn, err := inNSCall(m, func() (*net.UDPConn, error) {
+		return net.ListenUDP(network("udp", b.HostIP), net.UDPAddrFromAddrPort(b.Host()))
 	})
 	if err != nil {
 		return nil, &ProxyError{Err: err}
@@ -66,13 +63,9 @@ func (m *Mapper) startUDP(b Binding) (proxy, error) {
 	}
 	backend := net.UDPAddrFromAddrPort(b.Container())
 	p.dial = func() (*net.UDPConn, error) {
-		var c *net.UDPConn
-		err := m.inNS(func() error {
-			var err error
-			c, err = net.DialUDP(network("udp", b.ContainerIP), nil, backend)
-			return err
+		return inNSCall(m, func() (*net.UDPConn, error) {
+			return net.DialUDP(network("udp", b.ContainerIP), nil, backend)
 		})
-		return c, err
 	}
 	p.wg.Add(1)
 	go p.serve()

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/internal/enginetest"
 	"github.com/nslab/nslab/netimpl/overlay"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/probe"
@@ -41,19 +42,7 @@ func (c *cluster) dockerHost(t *testing.T, h *host, ttl time.Duration) *dockerHo
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.drv.Close() })
-	reg, err := netimpl.NewRegistry(d.drv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.e, err = netimpl.New(netimpl.Options{Registry: reg, HostNS: h.ns}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := d.e.Close(); err != nil {
-			t.Errorf("%s: engine close: %v", d.name, err)
-		}
-	})
+	d.e = enginetest.Engine(t, netimpl.Options{HostNS: h.ns}, nil, d.drv)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); <-d.done })
 	go d.watch(t, ctx)

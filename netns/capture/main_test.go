@@ -12,8 +12,6 @@ var prefix = nstest.Prefix("capt")
 
 func TestMain(m *testing.M) { nstest.Main(m, prefix) }
 
-func needRoot(t testing.TB) { t.Helper(); nstest.NeedRoot(t) }
-
 // pair makes namespaces a and b joined by a veth pair "ab"/"ba" with
 // 192.168.100.1/24 and .2/24, the picture of exercise E01.
 func pair(t testing.TB) (a, b string) {

@@ -80,14 +80,9 @@ func dial(ctx context.Context, ns, network, address string) (net.Conn, error) {
 // the only step that needs the namespace: everything done with the socket
 // afterwards stays in the namespace it was born in.
 func socketIn(ns string, family, sotype, proto int) (int, error) {
-	fd := -1
-	err := netns.Do(ns, func() error {
-		var err error
-		fd, err = unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
-		if err != nil {
-			return os.NewSyscallError("socket", err)
-		}
-		return nil
+	fd, err := netns.Call(ns, func() (int, error) {
+		fd, err := unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		return fd, os.NewSyscallError("socket", err)
 	})
 	if err != nil {
 		return -1, permanent(err)
@@ -227,33 +222,28 @@ func checkListenAddr(addr string) error {
 // "ip:port" or ":port" (port 0 picks one; see Addr). The caller accepts and
 // closes it; ServeTCPEcho is a ready server on top of it. A TCP probe's
 // connect succeeds against it even if nobody accepts, until the backlog fills.
-func ListenTCP(ns, addr string) (net.Listener, error) {
-	if err := checkListenAddr(addr); err != nil {
-		return nil, fmt.Errorf("listen tcp in %s: %w", ns, err)
-	}
-	var ln net.Listener
-	err := netns.Do(ns, func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listen tcp %s in %s: %w", addr, ns, err)
-	}
-	return ln, nil
-}
+func ListenTCP(ns, addr string) (net.Listener, error) { return listenIn(ns, "tcp", addr, net.Listen) }
 
 // ListenUDP opens a UDP socket bound to addr inside the namespace at ns.
 func ListenUDP(ns, addr string) (*net.UDPConn, error) {
-	if err := checkListenAddr(addr); err != nil {
-		return nil, fmt.Errorf("listen udp in %s: %w", ns, err)
-	}
-	var pc net.PacketConn
-	err := netns.Do(ns, func() (err error) {
-		pc, err = net.ListenPacket("udp", addr)
-		return err
-	})
+	pc, err := listenIn(ns, "udp", addr, net.ListenPacket)
 	if err != nil {
-		return nil, fmt.Errorf("listen udp %s in %s: %w", addr, ns, err)
+		return nil, err
 	}
 	return pc.(*net.UDPConn), nil
+}
+
+// listenIn checks addr, then opens the socket with open (net.Listen or
+// net.ListenPacket) from a thread inside ns: a socket belongs to the
+// namespace of the thread that creates it.
+func listenIn[S any](ns, network, addr string, open func(network, addr string) (S, error)) (S, error) {
+	if err := checkListenAddr(addr); err != nil {
+		var none S
+		return none, fmt.Errorf("listen %s in %s: %w", network, ns, err)
+	}
+	s, err := netns.Call(ns, func() (S, error) { return open(network, addr) })
+	if err != nil {
+		return s, fmt.Errorf("listen %s %s in %s: %w", network, addr, ns, err)
+	}
+	return s, nil
 }

@@ -13,12 +13,6 @@ var prefix = nstest.Prefix("prbt")
 
 func TestMain(m *testing.M) { nstest.Main(m, prefix) }
 
-func needRoot(t *testing.T) { t.Helper(); nstest.NeedRoot(t) }
-
-// newNS makes a fresh namespace pinned under the test prefix and removes
-// it when the test ends.
-func newNS(t *testing.T, role string) string { t.Helper(); return nstest.NewNS(t, prefix, role) }
-
 var (
 	ipA    = netip.MustParseAddr("192.168.100.1")
 	ipB    = netip.MustParseAddr("192.168.100.2")
@@ -32,7 +26,7 @@ var (
 // 192.168.100.1/24 and .2/24 (and fd00:100::1/64, ::2/64).
 func twoHosts(t *testing.T) (a, b string) {
 	t.Helper()
-	a, b = newNS(t, "a"), newNS(t, "b")
+	a, b = nstest.NewNS(t, prefix, "a"), nstest.NewNS(t, prefix, "b")
 	nstest.Veth(t, a, "ab", b, "ba")
 	nstest.Addr(t, a, "ab", "192.168.100.1/24")
 	nstest.Addr(t, a, "ab", "fd00:100::1/64")

@@ -19,9 +19,9 @@ import (
 // Three hosts: a and b share a veth segment; c's cable into a is unplugged
 // (a's end is down), so c reaches nobody and nobody reaches c.
 func TestReachabilityMatrix(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
-	c := newNS(t, "c")
+	c := nstest.NewNS(t, prefix, "c")
 	nstest.Veth(t, a, "ac", c, "ca")
 	nstest.Addr(t, c, "ca", "192.168.100.3/24")
 	nstest.AddrOnly(t, a, "ac", "192.168.101.1/24")
@@ -122,7 +122,7 @@ func TestDeadlineError(t *testing.T) {
 // (each reply told apart by its echo identifier), b pings a and an address
 // nobody has; a pair of an endpoint with itself is left out.
 func TestRunSourcesToDestinations(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	var dsts []Endpoint
 	for i := 10; i < 15; i++ {
@@ -193,7 +193,7 @@ func neighbourIPs(t *testing.T, ns string) []string {
 // destination that answers only after a while (its address arrives 400 ms
 // into the run) is reachable, after several tries.
 func TestRunRetriesUntilTheDeadline(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	late := netip.MustParseAddr("192.168.100.20")
 	time.AfterFunc(400*time.Millisecond, func() { nstest.Addr(t, b, "ba", "192.168.100.20/24") })
@@ -212,7 +212,7 @@ func TestRunRetriesUntilTheDeadline(t *testing.T) {
 // 500 ms deadline take one deadline side by side and two one after the
 // other.
 func TestRunParallel(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	srcs := []Endpoint{{"a", a, ipA}, {"b", b, ipB}}
 	dsts := []Endpoint{{"nobody", b, ipNone}}

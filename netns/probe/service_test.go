@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nslab/nslab/netns/nstest"
 )
 
 // serve takes a probe's far side as it is started and closes it when the
@@ -21,15 +23,7 @@ import (
 func serve(t *testing.T) func(*Server, error) *Server {
 	return func(s *Server, err error) *Server {
 		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-		return s
+		return nstest.Started(t, s, err)
 	}
 }
 
@@ -50,7 +44,7 @@ func failsWholeDeadline(t *testing.T, timeout time.Duration, reason string, prob
 }
 
 func TestTCP(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	ctx := context.Background()
 	srv := serve(t)(ServeTCPEcho(b, "192.168.100.2:0"))
@@ -97,7 +91,7 @@ func TestTCP(t *testing.T) {
 }
 
 func TestUDPEcho(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	ctx := context.Background()
 	srv := serve(t)(ServeUDPEcho(b, ":0"))
@@ -117,7 +111,7 @@ func TestUDPEcho(t *testing.T) {
 }
 
 func TestHTTPGet(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	ctx := context.Background()
 	mux := http.NewServeMux()
@@ -178,7 +172,7 @@ func labDNS(w dns.ResponseWriter, q *dns.Msg) {
 }
 
 func TestDNS(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	ctx := context.Background()
 	srv := serve(t)(ServeDNS(b, "192.168.100.2:0", dns.HandlerFunc(labDNS)))
@@ -230,7 +224,7 @@ func TestRefusesNames(t *testing.T) {
 // Cancelling the caller's context wakes a probe blocked in connect or read
 // at once, and is reported as the cancellation, never as a silent path.
 func TestCancelStopsPromptly(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	// A UDP socket that never answers: reads block until woken.
 	mute, err := ListenUDP(b, "192.168.100.2:0")

@@ -43,3 +43,37 @@ func WantOneNetwork(t testing.TB, d netimpl.Driver) {
 		t.Fatalf("after delete: %v", err)
 	}
 }
+
+// Engine makes an engine over the drivers (opts.Registry is made of them)
+// in opts.HostNS. When the test ends the engine is closed (an error fails
+// the test), then every driver with a Close, then left, if not nil, checks
+// what the host still holds. Call it after the host's namespace is made,
+// so that all this runs before the namespace goes.
+func Engine(t testing.TB, opts netimpl.Options, left func(), drivers ...netimpl.Driver) *netimpl.Engine {
+	t.Helper()
+	var e *netimpl.Engine
+	t.Cleanup(func() {
+		if e != nil {
+			if err := e.Close(); err != nil {
+				t.Errorf("%s: engine close: %v", opts.HostNS, err)
+			}
+		}
+		for _, d := range drivers {
+			if c, ok := d.(interface{ Close() error }); ok {
+				c.Close()
+			}
+		}
+		if e != nil && left != nil {
+			left()
+		}
+	})
+	reg, err := netimpl.NewRegistry(drivers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Registry = reg
+	if e, err = netimpl.New(opts); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
