@@ -210,37 +210,43 @@ var errEtcdNotFound = errors.New("not found")
 
 // doForm sends form as the v2 API takes a key's fields.
 func (c *etcdClient) doForm(ctx context.Context, method, path string, form url.Values) ([]byte, error) {
-	return c.send(ctx, method, path, []byte(form.Encode()), "application/x-www-form-urlencoded")
+	b, _, err := c.send(ctx, method, path, []byte(form.Encode()), "application/x-www-form-urlencoded")
+	return b, err
 }
 
 func (c *etcdClient) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
-	return c.send(ctx, method, path, body, "")
+	b, _, err := c.send(ctx, method, path, body, "")
+	return b, err
 }
 
-func (c *etcdClient) send(ctx context.Context, method, path string, body []byte, contentType string) ([]byte, error) {
+// send sends one request; it returns the answer's body and the cluster's
+// index it was read at (the v2 API's X-Etcd-Index, 0 when absent), that
+// also of a 404.
+func (c *etcdClient) send(ctx context.Context, method, path string, body []byte, contentType string) ([]byte, uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
+	index, _ := strconv.ParseUint(resp.Header.Get("X-Etcd-Index"), 10, 64)
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, err
+		return nil, index, err
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("%s %s: %w", method, path, errEtcdNotFound)
+		return nil, index, fmt.Errorf("%s %s: %w", method, path, errEtcdNotFound)
 	case resp.StatusCode >= 300:
-		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+		return nil, index, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
 	}
-	return b, nil
+	return b, index, nil
 }
 
 // nodesDir is where Docker's discovery keeps the cluster's hosts: each
@@ -287,27 +293,20 @@ func (l *Lab) waitNodeKeys(ctx context.Context) error {
 // countNodes counts the keys under nodesDir, and returns the cluster's
 // index the answer was read at (X-Etcd-Index, also on a 404).
 func (c *etcdClient) countNodes(ctx context.Context) (int, uint64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v2/keys"+nodesDir+"?recursive=true", nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	index, err := strconv.ParseUint(resp.Header.Get("X-Etcd-Index"), 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("GET %s: no X-Etcd-Index: %w", nodesDir, err)
-	}
-	if resp.StatusCode == http.StatusNotFound {
+	b, index, err := c.send(ctx, http.MethodGet, "/v2/keys"+nodesDir+"?recursive=true", nil, "")
+	switch {
+	case errors.Is(err, errEtcdNotFound):
 		return 0, index, nil
+	case err != nil:
+		return 0, 0, err
+	case index == 0:
+		return 0, 0, fmt.Errorf("GET %s: the answer has no X-Etcd-Index", nodesDir)
 	}
 	var r struct {
 		Node v2Node `json:"node"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&r); err != nil {
-		return 0, 0, fmt.Errorf("GET %s: %s: %w", nodesDir, resp.Status, err)
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, 0, fmt.Errorf("GET %s: %w", nodesDir, err)
 	}
 	n := 0
 	for _, k := range r.Node.Nodes {
