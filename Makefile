@@ -20,8 +20,9 @@ LAB      ?= classroom
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 
 # What make test writes: one JUnit file per suite (native.xml,
-# reference.xml) and for the package tests (packages.xml), and the parity
-# observations and report (parity/).
+# reference.xml) and for the package tests (packages.xml), each suite's
+# Ginkgo JSON report (native.json, reference.json: where its time went,
+# `make timing`), and the parity observations and report (parity/).
 RESULTS := $(CURDIR)/test-results
 # LABELS=E21 (any Ginkgo label filter: 'E20 || E21', '!needs-gretap') runs
 # only the suites' specs it selects, and no package test.
@@ -29,23 +30,33 @@ LABELS ?=
 # Each go test run's bound: below CI's job timeout-minutes, so a hung test
 # fails with its goroutines' stacks instead of a cancelled job.
 TIMEOUT ?= 25m
-# Test packages run one at a time: the suites compare the machine's root
-# namespace (including /run/netns and the mount table) and /tmp before and
-# after their run, and other packages' labs would show up in it.
-TESTFLAGS ?= -count=1 -p 1 -timeout $(TIMEOUT)
+# Test packages run PACKAGES at a time, beside the suites: every test makes
+# its namespaces and labs under names of its own, and the suites' check of
+# the machine counts only what their own labs (or no lab) name.
+PACKAGES ?= 4
+TESTFLAGS ?= -count=1 -p $(PACKAGES) -timeout $(TIMEOUT)
 BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
 # Tools run through the Go module proxy, pinned.
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 # staticcheck's settings are in staticcheck.conf.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTESTSUM  := gotest.tools/gotestsum@v1.13.0
+# The ginkgo CLI of go.mod's Ginkgo runs each suite's specs in PROCS
+# parallel processes, which share the suite's labs (a pool, reset between
+# specs).
+GINKGO := github.com/onsi/ginkgo/v2/ginkgo
+PROCS  ?= 4
 
 # The suites start hostd from the binaries just built (nslab-hostd next to
 # NSLAB_BIN) and record their observations for the parity report.
 SUITE_ENV = NSLAB_BIN=$(CURDIR)/$(BIN) NSLAB_PARITY_DIR=$(RESULTS)/parity
-SUITE_FLAGS = -ginkgo.junit-report=$(RESULTS)/$(1).xml $(if $(LABELS),-ginkgo.label-filter='$(LABELS)')
+SUITE_FLAGS = --procs=$(PROCS) --timeout=$(TIMEOUT) --output-dir=$(RESULTS) \
+	--junit-report=$(1).xml --json-report=$(1).json $(if $(LABELS),--label-filter='$(LABELS)')
+# What make test runs, all at once: the CPU mostly waits (daemons starting,
+# probes' deadlines, silence windows).
+TEST_PARTS := $(if $(LABELS),test-suites,lint test-packages test-suites test-examples)
 
-.PHONY: deps build lab down test test-packages test-native test-reference test-examples lint parity bench gc clean
+.PHONY: deps build lab down test test-packages test-suites test-native test-reference test-examples lint parity parity-check timing bench gc clean
 
 # Installs what the labs use and the machine lacks (apt-get, service starts
 # forbidden; Docker 20.10's static binaries when it has no Docker 20.10);
@@ -67,31 +78,45 @@ lab: deps build
 down: build
 	$(NSLAB) --lab $(LAB) down
 
-# go vet, then the package tests, the native suite and the reference suite
-# (which compares its observations with the native suite's); each part
-# runs even when one before it failed, and the status says whether all
-# passed.
-test: deps build lint
+# lint, the package tests, both suites side by side (then the parity
+# report, which compares them) and the examples, all at once; each part
+# runs even when another failed, and the status says whether all passed.
+test: deps build
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@rc=0; \
-	$(if $(LABELS),,$(MAKE) --no-print-directory test-packages || rc=1;) \
-	$(MAKE) --no-print-directory test-native || rc=1; \
-	$(MAKE) --no-print-directory test-reference || rc=1; \
-	$(if $(LABELS),,$(MAKE) --no-print-directory test-examples || rc=1;) \
-	echo "JUnit and parity: $(RESULTS)"; exit $$rc
+	@rc=0; $(MAKE) --no-print-directory -k -j4 $(TEST_PARTS) || rc=1; \
+	echo "JUnit, Ginkgo reports and parity: $(RESULTS)"; exit $$rc
 
 test-packages: build
 	@mkdir -p $(RESULTS)
 	NSLAB_BIN=$(CURDIR)/$(BIN) $(GO) run $(GOTESTSUM) --format pkgname-and-test-fails \
 		--junitfile $(RESULTS)/packages.xml -- $(TESTFLAGS) $$($(GO) list ./... | grep -v /suites/)
 
+# Both suites side by side, then the parity report of the two.
+test-suites: build
+	@rc=0; $(MAKE) --no-print-directory test-native & n=$$!; \
+	$(MAKE) --no-print-directory test-reference & r=$$!; \
+	wait $$n || rc=1; wait $$r || rc=1; \
+	$(MAKE) --no-print-directory parity-check || rc=1; exit $$rc
+
 test-native: build
 	@mkdir -p $(RESULTS)
-	$(SUITE_ENV) $(GO) test $(TESTFLAGS) ./suites/native $(call SUITE_FLAGS,native)
+	$(SUITE_ENV) $(GO) run $(GINKGO) $(call SUITE_FLAGS,native) ./suites/native
 
 test-reference: build
 	@mkdir -p $(RESULTS)
-	$(SUITE_ENV) $(GO) test $(TESTFLAGS) ./suites/reference $(call SUITE_FLAGS,reference)
+	$(SUITE_ENV) $(GO) run $(GINKGO) $(call SUITE_FLAGS,reference) ./suites/reference
+
+# The parity report of the suites' observations (both must have run):
+# parity/report.txt and report.xml (JUnit); fails on a difference no
+# reviewed deliberate difference explains.
+parity-check: build
+	@rc=0; $(NSLAB) parity --dir $(RESULTS)/parity --format junit > $(RESULTS)/parity/report.xml || rc=$$?; \
+	$(NSLAB) parity --dir $(RESULTS)/parity > $(RESULTS)/parity/report.txt || rc=$$?; \
+	tail -n 3 $(RESULTS)/parity/report.txt; exit $$rc
+
+# Where the suites' time went, from the Ginkgo reports of the last run.
+timing:
+	$(GO) run ./suites/internal/timing $(wildcard $(RESULTS)/native.json $(RESULTS)/reference.json)
 
 # The example consumers under examples/, each a module of its own, tested
 # as their users would: go test in their directory, no make build, no

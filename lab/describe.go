@@ -100,3 +100,27 @@ func inodeOf(path string) uint64 {
 	ino, _ := netns.Inode(path)
 	return ino
 }
+
+// Comparable returns d without what differs between a lab fresh from up
+// and the same lab after Reset (or two fresh labs of one topology): the
+// daemons' pids, the links' ifindexes, and docker0's MAC — a daemon that
+// starts makes docker0 with a MAC of its own (02:42 and random bytes, as
+// dockerd's), and Reset starts the daemons again (see reset_daemons.go).
+func (d Description) Comparable() Description {
+	hosts := make([]HostDescription, len(d.Hosts))
+	for i, h := range d.Hosts {
+		h.HostdPID = 0
+		links := make([]LinkDescription, len(h.Links))
+		for j, lk := range h.Links {
+			lk.Index, lk.Peer = 0, 0
+			if lk.Name == dockerBridge {
+				lk.MAC = ""
+			}
+			links[j] = lk
+		}
+		h.Links = links
+		hosts[i] = h
+	}
+	d.Hosts = hosts
+	return d
+}

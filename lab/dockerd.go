@@ -198,8 +198,17 @@ func (s dockerdSpec) args() []string {
 		"--pidfile", s.pidFile(),
 		"-H", "unix://" + s.Socket,
 	}
+	tcp := false
 	for _, h := range s.API {
 		a = append(a, "-H", h)
+		tcp = tcp || strings.HasPrefix(h, "tcp://")
+	}
+	if tcp {
+		// dockerd 20.10 sleeps 15 s before it serves a TCP address without
+		// TLS ("Startup is intentionally being slowed down to show this
+		// message"), unless TLS is switched off explicitly; it serves the
+		// same plain HTTP either way. The address is inside the lab.
+		a = append(a, "--tls=false")
 	}
 	a = append(a,
 		"--config-file", s.configFile(),
@@ -297,7 +306,16 @@ func (h *Host) startDockerd(dockerd string) error {
 // listen for the gossip, and joins through one of them.
 func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) error {
 	docker := l.dockerHosts()
-	p := newProgress(o.Progress, "dockerd", len(docker))
+	if err := l.launchDockerds(ctx, dockerd, docker, newProgress(o.Progress, "dockerd", len(docker)), o.daemonWorkers()); err != nil {
+		return err
+	}
+	return l.loadDockerdImages(ctx, docker, o)
+}
+
+// launchDockerds starts dockerd on the hosts and waits until each answers
+// (and, clustered, listens for the overlay's gossip), recording their
+// pids; see startDockerds.
+func (l *Lab) launchDockerds(ctx context.Context, dockerd string, docker []*Host, p *progress, parallel int) error {
 	started := func(ctx context.Context, h *Host) error {
 		if err := h.waitDockerd(ctx); err != nil {
 			return err
@@ -322,18 +340,15 @@ func (l *Lab) startDockerds(ctx context.Context, dockerd string, o Options) erro
 				}
 			}
 		}
-		return l.loadDockerdImages(ctx, docker, o)
+		return nil
 	}
-	if err := forEach(ctx, docker, o.daemonWorkers(), func(_ context.Context, h *Host) error { return h.startDockerd(dockerd) }); err != nil {
+	if err := forEach(ctx, docker, parallel, func(_ context.Context, h *Host) error { return h.startDockerd(dockerd) }); err != nil {
 		return err
 	}
 	if err := l.recordDaemonPIDs(docker); err != nil {
 		return err
 	}
-	if err := forEach(ctx, docker, o.daemonWorkers(), started); err != nil {
-		return err
-	}
-	return l.loadDockerdImages(ctx, docker, o)
+	return forEach(ctx, docker, parallel, started)
 }
 
 // clustered says whether any of the hosts has a cluster store.

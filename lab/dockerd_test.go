@@ -30,7 +30,7 @@ func TestDockerdArgs(t *testing.T) {
 	got := strings.Join(s.args(), " ")
 	want := "--data-root /run/nslab/abc/node1/data --exec-root /var/run/docker --containerd /var/run/docker/containerd/containerd.sock" +
 		" --pidfile /run/nslab/abc/node1/dockerd.pid -H unix:///run/nslab/abc/node1/docker.sock" +
-		" -H unix:///var/run/docker.sock -H tcp://0.0.0.0:2375" +
+		" -H unix:///var/run/docker.sock -H tcp://0.0.0.0:2375 --tls=false" +
 		" --config-file /run/nslab/abc/node1/daemon.json --storage-driver vfs --cgroup-parent /nslab-abc-node1" +
 		" --iptables=true --bip 172.18.0.1/16" +
 		" --cluster-store etcd://192.168.8.150:2379 --cluster-advertise 192.168.8.150:2375"

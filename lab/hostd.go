@@ -82,10 +82,19 @@ func (h *Host) startHostd(bin string, o Options) error {
 	if err != nil {
 		return err
 	}
-	cfgPath := filepath.Join(h.dir, "hostd.json")
-	if err := cfg.Write(cfgPath); err != nil {
+	if err := cfg.Write(h.configPath()); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
+	return h.launchHostd(bin)
+}
+
+func (h *Host) configPath() string { return filepath.Join(h.dir, "hostd.json") }
+
+// launchHostd starts hostd with the host's hostd.json (startHostd wrote
+// it; Reset starts hostd again with the same) inside the host's namespaces
+// (hostns.go), in its own session so that a terminal's signals do not
+// reach it.
+func (h *Host) launchHostd(bin string) error {
 	logf, err := os.OpenFile(h.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
@@ -105,7 +114,7 @@ func (h *Host) startHostd(bin string, o Options) error {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	defer machine.Close()
-	cmd := exec.Command(bin, "--config", cfgPath, "--ready-fd", "3", "--pins-mntns-fd", "4")
+	cmd := exec.Command(bin, "--config", h.configPath(), "--ready-fd", "3", "--pins-mntns-fd", "4")
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{readyW, machine} // fds 3 and 4

@@ -65,6 +65,11 @@ type Options struct {
 	// binary (Binary, $NSLAB_BIN or this executable), else on PATH, else
 	// built from this nslab module (BuildProgram).
 	Etcd string
+	// Resettable keeps, once the lab is up, its state as the kernel and
+	// the daemons report it (in the state directory), so that Reset can
+	// put the lab back to it. Reading it costs a few milliseconds per
+	// host: benchmarks of up go without.
+	Resettable bool
 
 	// timings, when set, adds up the time of each step (the benchmarks'
 	// breakdown).
@@ -83,6 +88,8 @@ type Lab struct {
 	state *labState
 	// images are what every hostd starts with (Up only).
 	images []hostdconfig.Image
+	// base is the state Reset returns to (Options.Resettable).
+	base *baseline
 	// ovs is Open vSwitch, found by Up when a host asks for it.
 	ovs ovsPrograms
 
@@ -175,6 +182,12 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 	l, err := create(topo, o, etcdBin)
 	if err != nil {
 		return nil, err
+	}
+	switch o.Runtime {
+	case RuntimeDockerd:
+		l.state.Dockerd = bin
+	case RuntimeHostd:
+		l.state.Hostd = bin
 	}
 	o.timings.since("up: state directory", t0)
 	l.ovs = ovs
@@ -389,6 +402,11 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 			return err
 		}
 		l.timings.since("up: containers", t2)
+	}
+	if o.Resettable {
+		if err := l.takeBaseline(ctx); err != nil {
+			return err
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

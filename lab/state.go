@@ -51,6 +51,10 @@ type labState struct {
 	// EtcdBinary is the nslab-etcd that runs the lab's etcd members
 	// ("" without members); StartEtcd uses it again.
 	EtcdBinary string `json:"etcdBinary,omitempty"`
+	// Hostd and Dockerd are the daemon program of the docker hosts (one of
+	// them, by runtime), which Reset starts again.
+	Hostd   string `json:"hostd,omitempty"`
+	Dockerd string `json:"dockerd,omitempty"`
 }
 
 // Summary describes one lab found under a state root.

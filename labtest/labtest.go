@@ -41,6 +41,7 @@ type Option func(*settings)
 type settings struct {
 	lab     lab.Options
 	timeout time.Duration
+	pool    *Pool
 }
 
 // WithOptions sets the lab's own options (state root, programs, runtime,
@@ -70,7 +71,13 @@ type Lab struct {
 	mu    sync.Mutex
 	hosts map[string]*Host
 	ways  []string // Via of every Docker handed out (CLI, API)
+	// reused: the lab came from a pool, given back by an earlier test.
+	reused bool
 }
+
+// Reused says whether the lab came from a pool (FromPool), reset after an
+// earlier test, rather than up for this test.
+func (l *Lab) Reused() bool { return l.reused }
 
 // Up builds the lab of topology for t and registers its removal with
 // t.Cleanup: daemons, containers, namespaces and state go when t ends,
@@ -78,6 +85,7 @@ type Lab struct {
 // member's log. Up skips t, saying why, when this machine cannot run the
 // lab (not root, a kernel without what the topology needs, no dockerd 20.10
 // for lab.RuntimeDockerd), and fails it when the lab does not come up.
+// With FromPool the lab comes from a pool and goes back to it (see Pool).
 func Up[T Topology](t testing.TB, topology T, opts ...Option) *Lab {
 	t.Helper()
 	topo, err := loadTopology(topology)
@@ -94,17 +102,59 @@ func Up[T Topology](t testing.TB, topology T, opts ...Option) *Lab {
 	if s.lab.Progress == nil {
 		s.lab.Progress = logWriter{t}
 	}
+	if s.pool != nil && s.lab.ID == "" {
+		return upPooled(t, topo, s)
+	}
 	ctx, cancel := stepContext(t.Context(), s.timeout)
 	defer cancel()
 	ll, err := lab.Up(ctx, topo, s.lab)
 	if err != nil {
 		t.Fatalf("labtest: up %s: %v", topologyName(topo), err)
 	}
-	l := &Lab{Lab: ll, t: t, ctx: t.Context(), hosts: map[string]*Host{}}
+	l := wrap(t, ll)
 	t.Cleanup(l.down)
 	// Cleanups run last in, first out: the logs before the lab goes.
 	t.Cleanup(l.logsOnFailure)
 	return l
+}
+
+// upPooled takes a lab of topo from s.pool, or brings one up for it, and
+// gives it back when t ends.
+func upPooled(t testing.TB, topo *lab.Topology, s settings) *Lab {
+	t.Helper()
+	key, err := poolKey(topo, s.lab)
+	if err != nil {
+		t.Fatalf("labtest: %v", err)
+	}
+	ll, err := s.pool.take(key)
+	if err != nil {
+		t.Fatalf("labtest: pool: %v", err)
+	}
+	fresh := ll == nil
+	if fresh {
+		ctx, cancel := stepContext(t.Context(), s.timeout)
+		defer cancel()
+		if ll, err = s.pool.up(ctx, topo, s.lab); err != nil {
+			t.Fatalf("labtest: up %s: %v", topologyName(topo), err)
+		}
+	}
+	l := wrap(t, ll)
+	l.reused = !fresh
+	if l.reused {
+		t.Logf("labtest: lab %s from the pool, as up left it", ll.ID())
+	}
+	t.Cleanup(func() {
+		t.Helper()
+		l.closeClients()
+		s.pool.giveBack(t, ll, key)
+	})
+	t.Cleanup(l.logsOnFailure)
+	return l
+}
+
+// wrap makes ll the lab of t.
+func wrap(t testing.TB, ll *lab.Lab) *Lab {
+	return &Lab{Lab: ll, t: t, ctx: t.Context(), hosts: map[string]*Host{}}
 }
 
 // loadTopology reads a topology of any of the shapes Up takes.
@@ -137,11 +187,7 @@ func topologyName(t *lab.Topology) string {
 // state directory went with it.
 func (l *Lab) down() {
 	l.t.Helper()
-	l.mu.Lock()
-	for _, h := range l.hosts {
-		h.closeDocker()
-	}
-	l.mu.Unlock()
+	l.closeClients()
 	// The test's context has ended by now.
 	ctx, cancel := context.WithTimeout(context.Background(), UpTimeout)
 	defer cancel()
@@ -150,6 +196,15 @@ func (l *Lab) down() {
 	}
 	if _, err := os.Stat(l.StateDir()); !errors.Is(err, os.ErrNotExist) {
 		l.t.Errorf("labtest: lab %s: state directory %s left after down (%v)", l.ID(), l.StateDir(), err)
+	}
+}
+
+// closeClients closes the Docker clients the test's hosts handed out.
+func (l *Lab) closeClients() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range l.hosts {
+		h.closeDocker()
 	}
 }
 

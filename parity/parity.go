@@ -56,6 +56,8 @@ func (o Observation) fileName() string {
 type Run struct {
 	Runtime string    `json:"runtime"`
 	Started time.Time `json:"started"`
+	// Finished is when the suite's run ended (zero while it runs).
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 const runFile = "run.json"
@@ -81,6 +83,23 @@ func StartRun(dir, runtime string) error {
 	}
 	b, _ := json.MarshalIndent(Run{Runtime: runtime, Started: time.Now().UTC()}, "", "  ")
 	return os.WriteFile(filepath.Join(d, runFile), b, 0o644)
+}
+
+// FinishRun stamps the runtime's run in dir as finished: every spec that
+// records has recorded.
+func FinishRun(dir, runtime string) error {
+	p := filepath.Join(dir, runtime, runFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("parity: %w", err)
+	}
+	var run Run
+	if err := json.Unmarshal(b, &run); err != nil {
+		return fmt.Errorf("parity: %s: %w", p, err)
+	}
+	run.Finished = time.Now().UTC()
+	b, _ = json.MarshalIndent(run, "", "  ")
+	return os.WriteFile(p, b, 0o644)
 }
 
 // Write stores o under dir/<runtime>/, replacing an earlier observation of
@@ -200,7 +219,8 @@ func (r Report) Unexplained() int {
 	return n
 }
 
-// ErrNoRun says a runtime has recorded nothing in the directory.
+// ErrNoRun says a runtime has recorded nothing in the directory, or that
+// its suite is still running (its run is not finished).
 var ErrNoRun = errors.New("no recorded run")
 
 // Compare reads both runtimes' observations under dir and compares them,
@@ -215,6 +235,9 @@ func Compare(dir string, list Deliberate) (Report, error) {
 		}
 		if err != nil {
 			return rep, err
+		}
+		if run.Finished.IsZero() {
+			return rep, fmt.Errorf("parity: %s: %w of %s: its suite, started %s, has not finished", dir, ErrNoRun, rt, run.Started.Format(time.RFC3339))
 		}
 		rep.Runs = append(rep.Runs, *run)
 		all[rt] = obs

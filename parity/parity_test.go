@@ -21,6 +21,11 @@ func record(t *testing.T, dir string, obs ...Observation) {
 			t.Fatal(err)
 		}
 	}
+	for _, rt := range []string{Hostd, Dockerd} {
+		if err := FinishRun(dir, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestCompare(t *testing.T) {
@@ -140,8 +145,19 @@ func TestCompareWithoutRun(t *testing.T) {
 	if err := StartRun(dir, Dockerd); err != nil {
 		t.Fatal(err)
 	}
+	if err := FinishRun(dir, Dockerd); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Compare(dir, nil); !errors.Is(err, ErrNoRun) || !strings.Contains(err.Error(), Hostd) {
 		t.Errorf("want ErrNoRun naming hostd, got %v", err)
+	}
+	// A suite still running (the two suites side by side) has no run to
+	// compare with yet.
+	if err := StartRun(dir, Hostd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compare(dir, nil); !errors.Is(err, ErrNoRun) || !strings.Contains(err.Error(), "has not finished") {
+		t.Errorf("want ErrNoRun saying hostd's run has not finished, got %v", err)
 	}
 }
 

@@ -28,6 +28,9 @@ type exercise struct {
 	before []string
 	// skip says why the exercise cannot run here ("" when it can).
 	skip func() string
+	// fresh: the commands leave what a reset cannot restore (an etcd
+	// member stopped and started again), so the lab is the spec's own.
+	fresh bool
 }
 
 // exercises are E01–E23, each made of its specs' own steps.
@@ -105,7 +108,7 @@ var exercises = map[string]exercise{
 		// Back before the spec's own cleanups look at the daemons: a real
 		// dockerd's inspect of a global network waits for the store.
 		DeferCleanup(func(ctx SpecContext) { Expect(l.StartEtcd(ctx, "node2")).To(Succeed()) }, NodeTimeout(45*time.Second))
-	}},
+	}, fresh: true},
 }
 
 // onHost1 runs an exercise's commands through host1's docker CLI.
@@ -157,7 +160,11 @@ var _ = Describe("[checks] fixtures/checks hold each exercise's lab to what the 
 			Expect(err).NotTo(HaveOccurred())
 			Expect(f.Exercise).To(Equal(id))
 			Expect(f.Topology).To(Equal(ex.fixture))
-			l := UpLab(ex.fixture)
+			up := UpLab
+			if ex.fresh {
+				up = UpFreshLab
+			}
+			l := up(ex.fixture)
 			if len(ex.before) > 0 {
 				By("nslab check fixtures/checks/" + id + ".yaml on the fresh lab: it fails, each failure saying what it expected and saw")
 				expectFailures(runChecks(l, f), ex.before)

@@ -39,7 +39,7 @@ func overlayPair(l *Lab, d1, d2 Docker) (ns1, ns2 string) {
 var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 	for _, way := range Ways {
 		It("with one member of two stopped, existing overlay traffic flows and a create fails with a clear error; the member back, creates work again", func(nodeCtx SpecContext) {
-			l := UpLab("overlay")
+			l := UpFreshLab("overlay")
 			d1, d2 := way(l, "node1"), way(l, "node2")
 			By("via " + d1.Via())
 			ns1, _ := overlayPair(l, d1, d2)
@@ -82,7 +82,7 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 	}
 
 	It("with one member of three stopped, the cluster keeps working", func(nodeCtx SpecContext) {
-		l := UpLab("overlay3")
+		l := UpFreshLab("overlay3")
 		d1, d2 := CLI(l, "node1"), CLI(l, "node2")
 		By("stop the etcd member of node3: two of three keep the quorum")
 		ctx, cancel := context.WithTimeout(nodeCtx, 30*time.Second)
@@ -104,7 +104,7 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 	// operator removes them: an endpoint is a plain key of the store; only
 	// the host's node key has a TTL, which it no longer renews.
 	It("keeps a dead host's endpoints, its peers and its names on the other hosts", Label(LabelDaemonKilled), func(ctx SpecContext) {
-		l := UpLab("overlay")
+		l := UpFreshLab("overlay")
 		d1, d2 := CLI(l, "node1"), CLI(l, "node2")
 		overlayPair(l, d1, d2)
 		n := MustNetworkInspect(d2, "etcd_network")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/labtest"
+	"github.com/nslab/nslab/netns/probe"
 )
 
 // Runtime brings up the labs the specs run on.
@@ -88,18 +89,88 @@ func Fixture(name string) string {
 	return filepath.Join(filepath.Dir(file), "..", "fixtures", name+".yaml")
 }
 
-// UpLab brings up the fixture's lab on the suite's runtime for the current
-// spec (labtest.Up through Ginkgo's testing.TB) and takes it down when the
-// spec ends, whatever its outcome; a spec that passed first records what
-// its lab looks like for the parity report. Call it from BeforeEach or It.
+// pool is where UpLab takes its labs from (nil: each spec brings its own
+// up).
+var pool *labtest.Pool
+
+// UsePool makes UpLab take the fixtures' labs from p: a lab an earlier spec
+// gave back, reset to how up left it, or a new one; the spec gives it back
+// when it ends (see labtest.Pool).
+func UsePool(p *labtest.Pool) { pool = p }
+
+// UpLab gives the current spec the fixture's lab on the suite's runtime
+// (labtest.Up through Ginkgo's testing.TB): from the suite's pool when it
+// has one, reset to how up left it, else brought up; when the spec ends,
+// whatever its outcome, the lab goes back to the pool or down. A spec that
+// passed first records what its lab looks like for the parity report.
+// Call it from BeforeEach or It.
 func UpLab(fixture string) *labtest.Lab {
 	GinkgoHelper()
+	return upLab(fixture, pool)
+}
+
+// UpFreshLab is UpLab for a spec that leaves what a reset cannot restore
+// (it stops an etcd member or kills a daemon, which only up starts): it
+// brings up a lab of the spec's own and takes it down when the spec ends.
+func UpFreshLab(fixture string) *labtest.Lab {
+	GinkgoHelper()
+	return upLab(fixture, nil)
+}
+
+func upLab(fixture string, p *labtest.Pool) *labtest.Lab {
+	GinkgoHelper()
 	Expect(current).NotTo(BeNil(), "the suite must select a runtime with scenarios.Use")
-	l := labtest.Up(GinkgoTB(), Fixture(fixture), labtest.WithOptions(current.Options()))
-	// Cleanups run last in, first out: this one before the lab goes down,
-	// and a failure here still takes the lab down.
+	opts := []labtest.Option{labtest.WithOptions(current.Options())}
+	how := "up"
+	if p != nil {
+		opts, how = append(opts, labtest.FromPool(p)), "pool"
+	}
+	// Cleanups run last in, first out: the lab's going back or down is
+	// timed from the second to the first of these.
+	var released time.Time
+	DeferCleanup(func() { AddReportEntry("lab release", time.Since(released), ReportEntryVisibilityNever) })
+	t0 := time.Now()
+	l := labtest.Up(GinkgoTB(), Fixture(fixture), opts...)
+	if l.Reused() {
+		how = "pool, reset"
+	}
+	if p == nil && pool != nil {
+		// The run answers for what its own labs leave (rootns.Mine).
+		Expect(pool.Record(l.ID())).To(Succeed())
+	}
+	AddReportEntry("lab", LabTiming{Fixture: fixture, How: how, ID: l.ID(), Acquire: time.Since(t0)}, ReportEntryVisibilityNever)
+	DeferCleanup(func() { released = time.Now() })
+	// Before the lab goes back or down, and a failure here still lets it
+	// go.
 	DeferCleanup(func() { observeEnd(l) })
 	return l
+}
+
+// Every spec's report says how long its probes waited (probe.Waited),
+// summed over the probes it ran, those that run at once included:
+// the "probes" entry, a ProbeTiming.
+var _ = BeforeEach(func() {
+	a0, s0 := probe.Waited()
+	DeferCleanup(func() {
+		a, s := probe.Waited()
+		AddReportEntry("probes", ProbeTiming{Answered: a - a0, Silent: s - s0}, ReportEntryVisibilityNever)
+	})
+})
+
+// ProbeTiming is how long a spec's probes waited: for the answers that
+// came, and through the deadlines of paths that had to stay silent.
+type ProbeTiming struct {
+	Answered, Silent time.Duration
+}
+
+// LabTiming is what a spec's report says of its lab ("lab" entry): which
+// fixture, from where ("up": a lab of its own; "pool": brought up for the
+// pool; "pool, reset": one an earlier spec gave back), and how long
+// getting it took. The "lab release" entry is how long giving it back or
+// taking it down took.
+type LabTiming struct {
+	Fixture, How, ID string
+	Acquire          time.Duration
 }
 
 // contextWithTimeout is a context for one step of a spec.

@@ -539,11 +539,3 @@ func reachability(ends []endpoint) []string {
 	wg.Wait()
 	return out
 }
-
-// StartObservations empties the runtime's record in the parity directory
-// and returns the directory; a suite calls it once (on its first process)
-// and passes the directory to RecordObservations on every process.
-func StartObservations(runtime string) (string, error) {
-	dir := parity.DefaultDir()
-	return dir, parity.StartRun(dir, runtime)
-}

@@ -94,6 +94,7 @@ network namespace.`,
 	root.AddCommand(
 		newUpCmd(a),
 		newDownCmd(a),
+		newResetCmd(a),
 		newLsCmd(a),
 		newInspectCmd(a),
 		newExecCmd(a),

@@ -134,7 +134,8 @@ func (a *app) options(f upFlags) (lab.Options, error) {
 	if err != nil {
 		return lab.Options{}, fmt.Errorf("cannot find the nslab binary, next to which nslab-hostd is: %w", err)
 	}
-	o := lab.Options{ID: f.id, Root: a.root, Binary: self, Runtime: f.runtime}
+	// Resettable: `nslab reset` puts the lab back to how up leaves it.
+	o := lab.Options{ID: f.id, Root: a.root, Binary: self, Runtime: f.runtime, Resettable: true}
 	if f.images != "" {
 		o.Images = []string{f.images}
 	}

@@ -64,6 +64,9 @@ func (b *ipTables) Setup() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	err := b.ns.do(func() error {
+		if b.restore != "" {
+			return b.setupBatched(!b.reg.setup)
+		}
 		if !b.reg.setup {
 			if err := b.recordBefore(); err != nil {
 				return err
@@ -84,6 +87,29 @@ func (b *ipTables) Setup() error {
 	return nil
 }
 
+// setupBatched is Setup with one iptables-save and one iptables-restore
+// (iptables_batch.go) instead of an exec per rule.
+func (b *ipTables) setupBatched(fresh bool) error {
+	st, err := b.save()
+	if err != nil {
+		return err
+	}
+	if fresh {
+		b.policy = st.chains["filter FORWARD"]
+		if b.policy == "" {
+			b.policy = "ACCEPT"
+		}
+		b.noteMadeTables()
+	}
+	if err := b.setupBatch(st, fresh); err != nil {
+		if fresh {
+			b.teardown() // undo; the error that counts is the first one
+		}
+		return err
+	}
+	return nil
+}
+
 // recordBefore notes the state Teardown must return to.
 func (b *ipTables) recordBefore() error {
 	rules, err := b.ipt.List("filter", "FORWARD")
@@ -96,20 +122,25 @@ func (b *ipTables) recordBefore() error {
 			b.policy = f[2]
 		}
 	}
+	b.noteMadeTables()
+	return nil
+}
+
+// noteMadeTables notes which iptables-nft tables do not exist yet.
+func (b *ipTables) noteMadeTables() {
 	// With iptables-nft the first rule makes an nftables table that stays
 	// when the rules go; a fresh namespace has none. Note which are ours.
 	// Without nf_tables in the kernel there is nothing to note.
 	b.madeTables = nil
 	tables, err := nftTableNames()
 	if err != nil {
-		return nil
+		return
 	}
 	for _, t := range []string{"filter", "nat"} {
 		if !slices.Contains(tables, t) {
 			b.madeTables = append(b.madeTables, t)
 		}
 	}
-	return nil
 }
 
 func (b *ipTables) setup(fresh bool) error {
@@ -161,11 +192,7 @@ func (b *ipTables) AddNetwork(n Network) error {
 	}
 	ops := iptNetworkOps(n, b.hairpin)
 	err = b.ns.do(func() error {
-		if err := b.applyAll(ops, true); err != nil {
-			return err
-		}
-		if err := b.ensureJumps(); err != nil {
-			b.removeAll(ops)
+		if err := b.applyAllAndJumps(ops); err != nil {
 			return err
 		}
 		if b.hairpin {

@@ -55,8 +55,42 @@ func (b *ipTables) remove(r iptRule) error {
 }
 
 // applyAll applies ops in order (see apply for check); when one fails it
-// removes the ones it wrote before.
+// removes the ones it wrote before. Several ops go in one batch
+// (iptables_batch.go) when there is an iptables-restore of the tool's
+// flavour.
 func (b *ipTables) applyAll(ops []iptOp, check bool) error {
+	if len(ops) > 1 && b.restore != "" {
+		done, err := b.applyAllBatch(ops, check, false)
+		if err != nil {
+			b.removeAll(done)
+		}
+		return err
+	}
+	return b.applyEach(ops, check)
+}
+
+// applyAllAndJumps is applyAll with the check (-C) of each op, then
+// ensureJumps; when anything fails, the ops written go again.
+func (b *ipTables) applyAllAndJumps(ops []iptOp) error {
+	if b.restore != "" {
+		done, err := b.applyAllBatch(ops, true, true)
+		if err != nil {
+			b.removeAll(done)
+		}
+		return err
+	}
+	if err := b.applyEach(ops, true); err != nil {
+		return err
+	}
+	if err := b.ensureJumps(); err != nil {
+		b.removeAll(ops)
+		return err
+	}
+	return nil
+}
+
+// applyEach is applyAll with one exec of the iptables tool per rule.
+func (b *ipTables) applyEach(ops []iptOp, check bool) error {
 	var done []iptOp
 	for _, op := range ops {
 		wrote, err := b.apply(op, check)

@@ -175,3 +175,75 @@ func TestPinsAndMounts(t *testing.T) {
 		t.Errorf("no nsfs mount at %s", a)
 	}
 }
+
+// What Reset restores is read back: promiscuity, a route's metric and type,
+// every writable sysctl (and chosen ones), the ruleset's generation, the
+// qdiscs.
+func TestStateForReset(t *testing.T) {
+	a, _ := world(t)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", append([]string{"-n", filepath.Base(a)}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	run("link", "set", "ab", "promisc", "on")
+	run("route", "add", "10.60.0.0/16", "via", "10.9.0.2", "metric", "7")
+	run("route", "add", "blackhole", "10.61.0.0/16")
+	ab, err := kernel.LinkNamed(a, "ab")
+	if err != nil || !ab.Promisc {
+		t.Errorf("ab after promisc on: %+v, %v", ab, err)
+	}
+	routes, err := kernel.Routes(a, netlink.FAMILY_V4, kernel.MainTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(routes, func(r kernel.Route) bool { return r.Dst == "10.60.0.0/16" && r.Metric == 7 && r.Type == "" }) ||
+		!slices.ContainsFunc(routes, func(r kernel.Route) bool { return r.Dst == "10.61.0.0/16" && r.Type == "blackhole" }) {
+		t.Errorf("routes: %+v", routes)
+	}
+
+	all, err := kernel.Sysctls(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all["net/ipv4/conf/ab/forwarding"] != "0" || all["net/ipv4/ip_forward"] != "0" {
+		t.Errorf("sysctls: ab forwarding %q, ip_forward %q", all["net/ipv4/conf/ab/forwarding"], all["net/ipv4/ip_forward"])
+	}
+	if _, ok := all["net/netfilter/nf_conntrack_count"]; ok {
+		t.Error("a read-only counter is among the writable sysctls")
+	}
+	if err := netns.Do(a, func() error { return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0) }); err != nil {
+		t.Fatal(err)
+	}
+	some, err := kernel.SysctlValues(a, []string{"net/ipv4/ip_forward", "net/ipv4/conf/gone/forwarding"})
+	if err != nil || len(some) != 1 || some["net/ipv4/ip_forward"] != "1" {
+		t.Errorf("SysctlValues: %v, %v", some, err)
+	}
+
+	g0, err := kernel.RulesetGeneration(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g1, _ := kernel.RulesetGeneration(a); g1 != g0 {
+		t.Errorf("generation moved by itself: %d, %d", g0, g1)
+	}
+	if out, err := exec.Command("ip", "netns", "exec", filepath.Base(a), "nft", "add", "table", "inet", "t").CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	if g2, _ := kernel.RulesetGeneration(a); g2 == g0 {
+		t.Errorf("generation did not move with a new table: %d", g2)
+	}
+
+	run("link", "set", "ab", "txqueuelen", "1000")
+	if out, err := exec.Command("ip", "netns", "exec", filepath.Base(a), "tc", "qdisc", "add", "dev", "ab", "root", "tbf", "rate", "1mbit", "burst", "32kbit", "latency", "400ms").CombinedOutput(); err != nil {
+		t.Fatalf("tc: %v: %s", err, out)
+	}
+	qs, err := kernel.Qdiscs(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(qs, func(q kernel.Qdisc) bool { return q.Dev == "ab" && q.Kind == "tbf" && q.Parent == "root" }) {
+		t.Errorf("qdiscs: %+v", qs)
+	}
+}

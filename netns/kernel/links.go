@@ -1,6 +1,6 @@
 // Package kernel reads what the kernel holds: in one network namespace its
 // links, addresses, routes and rules, neighbour and bridge forwarding
-// entries, sysctls and firewall rulesets; machine-wide, the namespace pins
+// entries, sysctls, qdiscs, firewall rulesets and their generation; machine-wide, the namespace pins
 // under /run/netns and the mount table. It is how the lab describes itself,
 // how specs assert and what the root-namespace check compares: every
 // reader of kernel state goes through it, so they all see the same thing.
@@ -45,6 +45,8 @@ type Link struct {
 	Peer int `json:"peer,omitempty"`
 	// Up is the administrative state (ip link set up), not the carrier.
 	Up bool `json:"up"`
+	// Promisc: the link takes every frame (ip link set promisc on).
+	Promisc bool `json:"promisc,omitempty"`
 	// Addrs are the link's IPv4 addresses as CIDRs, sorted.
 	Addrs []string `json:"addresses,omitempty"`
 }
@@ -74,8 +76,9 @@ func Links(ns string) ([]Link, error) {
 			out = append(out, Link{
 				Name: a.Name, Kind: l.Type(), MAC: a.HardwareAddr.String(), MTU: a.MTU, Index: a.Index,
 				Master: v.names[a.MasterIndex], Peer: a.ParentIndex,
-				Up:    a.Flags&net.FlagUp != 0 || a.RawFlags&unix.IFF_UP != 0,
-				Addrs: ad,
+				Up:      a.Flags&net.FlagUp != 0 || a.RawFlags&unix.IFF_UP != 0,
+				Promisc: a.Promisc != 0 || a.RawFlags&unix.IFF_PROMISC != 0,
+				Addrs:   ad,
 			})
 		}
 		slices.SortFunc(out, func(a, b Link) int { return strings.Compare(a.Name, b.Name) })

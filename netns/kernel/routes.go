@@ -32,6 +32,11 @@ type Route struct {
 	Scope string `json:"scope"`
 	// Protocol is who made the route: kernel, boot, static, ...
 	Protocol string `json:"protocol"`
+	// Metric is the route's priority (ip route's metric), 0 when unset.
+	Metric int `json:"metric,omitempty"`
+	// Type is the route type when it is not unicast: local, broadcast,
+	// blackhole, unreachable, ...
+	Type string `json:"type,omitempty"`
 }
 
 // String is the route as `ip route` starts its line: "DST [via GW] dev DEV".
@@ -65,7 +70,13 @@ func Routes(ns string, family, table int) ([]Route, error) {
 
 // route is r as `ip route` shows it, its device named.
 func route(r netlink.Route, names map[int]string) Route {
-	rt := Route{Table: r.Table, Dst: "default", Dev: names[r.LinkIndex], Scope: r.Scope.String(), Protocol: r.Protocol.String()}
+	rt := Route{Table: r.Table, Dst: "default", Dev: names[r.LinkIndex], Scope: r.Scope.String(), Protocol: r.Protocol.String(), Metric: r.Priority}
+	if r.Type != unix.RTN_UNICAST {
+		rt.Type = routeTypes[r.Type]
+		if rt.Type == "" {
+			rt.Type = fmt.Sprint(r.Type)
+		}
+	}
 	// Newer kernels and netlink report a default route's destination as
 	// 0.0.0.0/0 rather than leaving it out; `ip route` says default.
 	if r.Dst != nil {
@@ -80,6 +91,13 @@ func route(r netlink.Route, names map[int]string) Route {
 		rt.Src = r.Src.String()
 	}
 	return rt
+}
+
+// routeTypes name the route types as `ip route` does.
+var routeTypes = map[int]string{
+	unix.RTN_LOCAL: "local", unix.RTN_BROADCAST: "broadcast", unix.RTN_ANYCAST: "anycast",
+	unix.RTN_MULTICAST: "multicast", unix.RTN_BLACKHOLE: "blackhole", unix.RTN_UNREACHABLE: "unreachable",
+	unix.RTN_PROHIBIT: "prohibit", unix.RTN_THROW: "throw", unix.RTN_NAT: "nat",
 }
 
 // Rule is one policy routing rule (`ip rule`).

@@ -1,9 +1,12 @@
 package kernel
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/nslab/nslab/netns"
@@ -54,4 +57,64 @@ func Ruleset(ns string, dump Dump) (string, error) {
 		return "", fmt.Errorf("%s: %s: %w: %s", ns, strings.Join(dump, " "), err, strings.TrimSpace(errb.String()))
 	}
 	return out.String(), nil
+}
+
+// Sysctls reads every writable network sysctl of the namespace at ns, by
+// its path under /proc/sys ("net/ipv4/conf/eth1/forwarding"): what a user
+// can change there and a reset has to put back. Read-only entries (counters
+// such as nf_conntrack_count) and those that refuse a read (the secrets
+// stable_secret, tcp_fastopen_key until set) are left out.
+func Sysctls(ns string) (map[string]string, error) {
+	out := map[string]string{}
+	err := netns.Do(ns, func() error {
+		return filepath.WalkDir("/proc/sys/net", func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				// A link that went away meanwhile takes its directory.
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil || info.Mode().Perm()&0o200 == 0 || writeOnly[d.Name()] {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil
+			}
+			out[strings.TrimPrefix(path, "/proc/sys/")] = strings.TrimSpace(string(b))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: sysctls: %w", ns, err)
+	}
+	return out, nil
+}
+
+// writeOnly are the writable sysctls whose reading says nothing of their
+// state: a write triggers an action (a flush), a read gives a fixed value.
+var writeOnly = map[string]bool{"flush": true}
+
+// SysctlValues reads the named network sysctls of the namespace at ns (as
+// Sysctls names them) in one trip into it; a key that does not exist
+// (its link went) is left out.
+func SysctlValues(ns string, keys []string) (map[string]string, error) {
+	out := make(map[string]string, len(keys))
+	err := netns.Do(ns, func() error {
+		for _, k := range keys {
+			if b, err := os.ReadFile("/proc/sys/" + k); err == nil {
+				out[k] = strings.TrimSpace(string(b))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: sysctls: %w", ns, err)
+	}
+	return out, nil
 }

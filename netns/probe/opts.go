@@ -123,6 +123,7 @@ func attempt(ctx context.Context, o Opts, what, want string, try func(context.Co
 		err := try(tctx)
 		tcancel()
 		if err == nil {
+			waitedForAnswer(start)
 			return nil
 		}
 		var p *permanentError
@@ -157,5 +158,6 @@ func deadlineOrCancel(ctx context.Context, what, want string, timeout time.Durat
 		return fmt.Errorf("%s: stopped after %s of %s (%d tries): %w",
 			what, time.Since(start).Round(time.Millisecond), timeout, tries, err)
 	}
+	waitedInSilence(start)
 	return &DeadlineError{What: what, Want: want, Timeout: timeout, Tries: tries, Last: last, Earlier: earlier}
 }

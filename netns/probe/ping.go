@@ -99,6 +99,7 @@ func Ping(ctx context.Context, ns string, dst netip.Addr, o Opts) (Reply, error)
 		case err != nil:
 			return Reply{}, fmt.Errorf("%s: read: %w", what, err)
 		default:
+			waitedForAnswer(start)
 			return r, nil
 		}
 	}

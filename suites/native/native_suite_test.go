@@ -6,15 +6,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 
-	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/labtest"
-	"github.com/nslab/nslab/netns"
-	"github.com/nslab/nslab/parity"
 	"github.com/nslab/nslab/scenarios"
 )
 
@@ -25,21 +23,22 @@ func TestNative(t *testing.T) {
 	RunSpecs(t, "nslab native suite (hostd)", labtest.GinkgoContext)
 }
 
-var before *rootns.Baseline
-
 // The suite builds nslab, nslab-hostd and nslab-etcd once (unless
-// NSLAB_BIN names a build, with the programs next to it) and, around
-// the whole run, compares snapshots of the machine's root network namespace
-// (mount table included) and of nslab's entries in its /tmp: any
-// difference, or anything left in /tmp, fails the suite.
+// NSLAB_BIN names a build, with the programs next to it). Its processes
+// share a pool of labs (scenarios.StartSuite). Around the whole run it
+// compares the machine's root network namespace (mount table included)
+// and nslab's entries in its /tmp with how they were: a difference named
+// by one of the run's labs or by none, or anything the run left in its
+// TMPDIR, fails the suite; one named by another run's lab is reported.
 var _ = SynchronizedBeforeSuite(func() []byte {
 	if os.Geteuid() != 0 {
 		Skip("the native suite needs root: it creates network namespaces")
 	}
+	data, err := scenarios.StartSuite("hostd")
+	Expect(err).NotTo(HaveOccurred())
 	bin := os.Getenv("NSLAB_BIN")
 	hostd, etcd := "", ""
 	if bin == "" {
-		var err error
 		bin, err = gexec.Build("github.com/nslab/nslab/cmd/nslab")
 		Expect(err).NotTo(HaveOccurred())
 		// The docker hosts run nslab-hostd, the etcd members of the
@@ -49,29 +48,20 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		etcd, err = gexec.Build("github.com/nslab/nslab/cmd/nslab-etcd")
 		Expect(err).NotTo(HaveOccurred())
 	}
-	// `ip netns add` makes /run/netns a shared mount point the first time it
-	// runs after boot; make it before the snapshot so it is not counted.
-	Expect(netns.EnsureRunDir()).To(Succeed())
-	var err error
-	before, err = rootns.TakeBaseline(parity.DefaultDir())
-	Expect(err).NotTo(HaveOccurred())
-	// The parity report compares what the specs record here with the
-	// reference suite's record of the same specs on real dockerd.
-	_, err = scenarios.StartObservations("hostd")
-	Expect(err).NotTo(HaveOccurred())
-	return []byte(bin + "\n" + hostd + "\n" + etcd)
+	return []byte(bin + "\n" + hostd + "\n" + etcd + "\n" + string(data))
 }, func(data []byte) {
-	parts := strings.SplitN(string(data), "\n", 3)
+	parts := strings.SplitN(string(data), "\n", 4)
 	scenarios.Use(scenarios.Native{Binary: parts[0], Hostd: parts[1], Etcd: parts[2]})
-	scenarios.RecordObservations(parity.DefaultDir())
+	_, err := scenarios.JoinSuite([]byte(parts[3]))
+	Expect(err).NotTo(HaveOccurred())
 })
 
-var _ = SynchronizedAfterSuite(func() {}, func() {
-	if before == nil {
-		return
-	}
+var _ = SynchronizedAfterSuite(func() {}, func(ctx SpecContext) {
 	gexec.CleanupBuildArtifacts()
-	d, err := before.Changes()
+	mine, foreign, err := scenarios.EndSuite(ctx)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(d).To(BeEmpty(), fmt.Sprintf("the root network namespace or the machine's /tmp changed during the suite:\n%s", strings.Join(d, "\n")))
-})
+	if len(foreign) > 0 {
+		AddReportEntry("changes of other runs", strings.Join(foreign, "\n"))
+	}
+	Expect(mine).To(BeEmpty(), fmt.Sprintf("the root network namespace or the machine's /tmp changed during the suite:\n%s", strings.Join(mine, "\n")))
+}, NodeTimeout(2*time.Minute))

@@ -11,15 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 
-	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/labtest"
-	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/parity"
 	"github.com/nslab/nslab/scenarios"
 )
@@ -31,14 +30,14 @@ func TestReference(t *testing.T) {
 	RunSpecs(t, "nslab reference suite (dockerd 20.10)", labtest.GinkgoContext)
 }
 
-var before *rootns.Baseline
-
 // The suite needs root, a Docker 20.10 dockerd (lab.FindDockerd) and
-// busybox-static; without one of them it skips, saying which. Around the
-// whole run it compares snapshots of the machine's root network namespace
-// (mount table included) and of nslab's entries in its /tmp: dockerd runs
-// only inside the lab's namespaces, and any difference, or anything left
-// in /tmp, fails the suite.
+// busybox-static; without one of them it skips, saying which. Its processes
+// share a pool of labs (scenarios.StartSuite). Around the whole run it
+// compares the machine's root network namespace (mount table included)
+// and nslab's entries in its /tmp with how they were: dockerd runs only
+// inside the lab's namespaces, and a difference named by one of the run's
+// labs or by none, or anything the run left in its TMPDIR, fails the
+// suite; one named by another run's lab is reported.
 var _ = SynchronizedBeforeSuite(func() []byte {
 	if os.Geteuid() != 0 {
 		Skip("the reference suite needs root: it creates network namespaces and starts dockerd")
@@ -56,10 +55,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		Skip("every dockerd loads the default image, built from busybox-static's /bin/busybox: " + err.Error())
 	}
-	Expect(netns.EnsureRunDir()).To(Succeed())
-	before, err = rootns.TakeBaseline(parity.DefaultDir())
-	Expect(err).NotTo(HaveOccurred())
-	_, err = scenarios.StartObservations(lab.RuntimeDockerd)
+	data, err := scenarios.StartSuite(lab.RuntimeDockerd)
 	Expect(err).NotTo(HaveOccurred())
 	// The overlay fixtures' etcd members run nslab-etcd: next to
 	// $NSLAB_BIN (make test), $NSLAB_ETCD_BIN, or built here.
@@ -68,33 +64,40 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		etcd, err = gexec.Build("github.com/nslab/nslab/cmd/nslab-etcd")
 		Expect(err).NotTo(HaveOccurred())
 	}
-	return []byte(dockerd + "\n" + etcd)
+	return []byte(dockerd + "\n" + etcd + "\n" + string(data))
 }, func(data []byte) {
-	parts := strings.SplitN(string(data), "\n", 2)
-	dockerd, etcd := parts[0], parts[1]
-	scenarios.Use(scenarios.Reference{Dockerd: dockerd, Etcd: etcd})
-	scenarios.RecordObservations(parity.DefaultDir())
-})
-
-var _ = SynchronizedAfterSuite(func() {}, func() {
-	if before == nil {
-		return
+	parts := strings.SplitN(string(data), "\n", 3)
+	if len(parts) < 3 {
+		return // skipped: no dockerd 20.10 here
 	}
-	gexec.CleanupBuildArtifacts()
-	d, err := before.Changes()
+	scenarios.Use(scenarios.Reference{Dockerd: parts[0], Etcd: parts[1]})
+	_, err := scenarios.JoinSuite([]byte(parts[2]))
 	Expect(err).NotTo(HaveOccurred())
-	unexplained := checkParity()
-	Expect(d).To(BeEmpty(), fmt.Sprintf("the root network namespace or the machine's /tmp changed during the suite:\n%s", strings.Join(d, "\n")))
-	Expect(unexplained).To(BeEmpty(), "hostd and dockerd differ where no deliberate difference explains it")
 })
 
-// checkParity compares this run's observations with the native suite's
-// (make test runs it first) and returns the report when a difference is
+var _ = SynchronizedAfterSuite(func() {}, func(ctx SpecContext) {
+	gexec.CleanupBuildArtifacts()
+	mine, foreign, err := scenarios.EndSuite(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	if len(foreign) > 0 {
+		AddReportEntry("changes of other runs", strings.Join(foreign, "\n"))
+	}
+	unexplained := checkParity()
+	Expect(mine).To(BeEmpty(), fmt.Sprintf("the root network namespace or the machine's /tmp changed during the suite:\n%s", strings.Join(mine, "\n")))
+	Expect(unexplained).To(BeEmpty(), "hostd and dockerd differ where no deliberate difference explains it")
+}, NodeTimeout(2*time.Minute))
+
+// checkParity compares this run's observations with the native suite's,
+// once that run has finished (make test runs both suites side by side and
+// compares after both, with nslab parity), and returns the report when a difference is
 // not explained by the reviewed list of deliberate differences. The report
 // is kept beside the observations as report.txt and report.xml (JUnit).
 func checkParity() string {
 	GinkgoHelper()
-	dir := parity.DefaultDir()
+	dir := scenarios.ParityDir()
+	if dir == "" {
+		return "" // the suite skipped
+	}
 	list, err := parity.Reviewed()
 	Expect(err).NotTo(HaveOccurred())
 	rep, err := parity.Compare(dir, list)

@@ -1,0 +1,120 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"syscall"
+	"time"
+)
+
+// A daemon keeps state of its own that no API call puts back, and that
+// decides what the next exercise sees. dockerd takes the address pools of
+// new networks round-robin, in memory (libnetwork's predefined start
+// index): once it made and removed br1 (172.18.0.0/16) its next network
+// gets 172.19.0.0/16, where a fresh dockerd gives 172.18.0.0/16 again, as
+// the exercises expect; a clustered one counts on the cluster store's ipam
+// and idm keys it made. Both dockerd and hostd take ephemeral host ports
+// (-P) round-robin too: a fresh daemon's first is the first of
+// ip_local_port_range. So Reset starts a lab's daemons again, as up
+// started them, when they may have moved on: hostd always (it stops and
+// starts in a tenth of a second), dockerd when one made a network since up
+// (its events say so). The daemons are stopped, the cluster store's keys
+// put back while none runs, and they start again.
+
+// daemonStopGrace is how long a daemon without containers gets to stop
+// (dockerd stops its containerd first).
+const daemonStopGrace = 20 * time.Second
+
+// daemonsMoved says whether the lab's daemons must start again.
+func (l *Lab) daemonsMoved(ctx context.Context, since time.Time) (bool, error) {
+	if l.Runtime() == RuntimeHostd {
+		return len(l.dockerHosts()) > 0, nil
+	}
+	return l.networksMade(ctx, since)
+}
+
+// stopDaemons stops every daemon of the lab (SIGTERM), waits until each is
+// gone, and removes what would make the next start differ from up's
+// (freshStart).
+func (l *Lab) stopDaemons(ctx context.Context) error {
+	var ps []proc
+	for _, h := range l.dockerHosts() {
+		pid := h.HostdPID()
+		start, ok := procStart(pid)
+		if !ok {
+			return fmt.Errorf("host %s: %w: its daemon is gone", h.Name, ErrNotResettable)
+		}
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			return fmt.Errorf("host %s: stop its daemon: %w", h.Name, err)
+		}
+		ps = append(ps, proc{pid: pid, start: start})
+	}
+	if left := waitGone(ctx, ps, daemonStopGrace); len(left) > 0 {
+		return fmt.Errorf("lab %s: %w: a daemon (pid %d) did not stop in %s", l.ID(), ErrNotResettable, left[0].pid, daemonStopGrace)
+	}
+	for _, h := range l.dockerHosts() {
+		if err := h.freshStart(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startDaemonsAgain starts the lab's daemons as up did, and makes them the
+// daemons of base: their processes, what they have (a dockerd gives its
+// default networks new ids at every start, as at up) and their docker0.
+func (l *Lab) startDaemonsAgain(ctx context.Context, base *baseline) error {
+	docker := l.dockerHosts()
+	p := newProgress(io.Discard, "daemon", len(docker))
+	if l.Runtime() == RuntimeDockerd {
+		bin, err := FindDockerd(l.state.Dockerd)
+		if err != nil {
+			return err
+		}
+		if err := l.launchDockerds(ctx, bin, docker, p, len(docker)); err != nil {
+			return err
+		}
+	} else if err := l.launchHostds(ctx, docker, len(docker)); err != nil {
+		return err
+	}
+	// As at up: the read-back then finds the keys every start writes.
+	if err := l.waitNodeKeys(ctx); err != nil {
+		return err
+	}
+	for _, h := range docker {
+		d, err := h.readDaemon(ctx)
+		if err != nil {
+			return err
+		}
+		base.Daemons[h.Name] = d
+		if err := h.renewBridge(base.Namespaces[l.ID()+"-"+h.Name]); err != nil {
+			return err
+		}
+	}
+	procs := l.processes()
+	roots := l.rootProcs()
+	base.Roots = base.Roots[:0]
+	for _, p := range procs {
+		if roots[p.PID] {
+			base.Roots = append(base.Roots, p)
+		}
+	}
+	return l.saveBaseline(base)
+}
+
+// launchHostds starts hostd again on the hosts, with the configuration up
+// wrote, and waits until each answers.
+func (l *Lab) launchHostds(ctx context.Context, docker []*Host, parallel int) error {
+	bin := l.state.Hostd
+	if bin == "" {
+		return fmt.Errorf("lab %s: %w: lab.json does not say which nslab-hostd runs", l.ID(), ErrNotResettable)
+	}
+	if err := forEach(ctx, docker, parallel, func(_ context.Context, h *Host) error { return h.launchHostd(bin) }); err != nil {
+		return err
+	}
+	if err := l.recordDaemonPIDs(docker); err != nil {
+		return err
+	}
+	return forEach(ctx, docker, parallel, func(ctx context.Context, h *Host) error { return h.waitReady(ctx) })
+}

@@ -1,0 +1,172 @@
+package firewall
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// Writing rules one exec of the iptables tool at a time costs a fork, an
+// exec and a whole-table read and write per rule (and as much again for
+// each -C check): at hostd's start about 45 execs for the DOCKER chains and
+// docker0's rules, a third of a second. iptables-restore --noflush applies
+// a whole batch in one exec, and one iptables-save tells which rules are
+// there: dockerd's checks (-C) become lookups in it. The rule specs are
+// written as iptables-save prints them (iptables_rules.go), so a rule is
+// there exactly when its "-A CHAIN SPEC" line is.
+
+// iptState is what iptables-save printed of the filter and nat tables: the
+// chains, each builtin chain's policy, and the rules as "-A CHAIN SPEC"
+// lines, by table.
+type iptState struct {
+	chains map[string]string // "filter FORWARD" → policy ("-" for a user chain)
+	rules  map[string]bool   // "filter -A FORWARD -j DOCKER-USER"
+}
+
+func (s iptState) has(r iptRule) bool {
+	return s.rules[r.table+" -A "+r.chain+" "+strings.Join(r.spec, " ")]
+}
+
+func (s iptState) chainExists(table, chain string) bool {
+	_, ok := s.chains[table+" "+chain]
+	return ok
+}
+
+// save reads the filter and nat tables with iptables-save (of restore's
+// flavour).
+func (b *ipTables) save() (iptState, error) {
+	st := iptState{chains: map[string]string{}, rules: map[string]bool{}}
+	out, err := exec.Command(strings.TrimSuffix(b.restore, "-restore") + "-save").Output()
+	if err != nil {
+		return st, fmt.Errorf("iptables-save: %w", err)
+	}
+	table := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "*"):
+			table = l[1:]
+		case strings.HasPrefix(l, ":"):
+			if f := strings.Fields(l[1:]); len(f) >= 2 {
+				st.chains[table+" "+f[0]] = f[1]
+			}
+		case strings.HasPrefix(l, "-A "):
+			st.rules[table+" "+l] = true
+		}
+	}
+	return st, nil
+}
+
+// iptBatch is the input of one iptables-restore --noflush: lines per
+// table, in the order they are written.
+type iptBatch struct {
+	order []string
+	lines map[string][]string
+}
+
+func (bt *iptBatch) add(table, line string) {
+	if bt.lines == nil {
+		bt.lines = map[string][]string{}
+	}
+	if _, ok := bt.lines[table]; !ok {
+		bt.order = append(bt.order, table)
+	}
+	bt.lines[table] = append(bt.lines[table], line)
+}
+
+// op writes op as -I CHAIN 1 (on top) or -A CHAIN (at the end).
+func (bt *iptBatch) op(op iptOp) {
+	spec := strings.Join(op.spec, " ")
+	if op.insert {
+		bt.add(op.table, "-I "+op.chain+" 1 "+spec)
+		return
+	}
+	bt.add(op.table, "-A "+op.chain+" "+spec)
+}
+
+// jumps keeps FORWARD starting with DOCKER-USER, then
+// DOCKER-ISOLATION-STAGE-1, as ensureJumps does; st says which are there.
+func (bt *iptBatch) jumps(st iptState) {
+	for _, j := range []iptRule{iptJumpIsolation1, iptJumpUser} {
+		if st.has(j) {
+			bt.add(j.table, "-D "+j.chain+" "+strings.Join(j.spec, " "))
+		}
+		bt.add(j.table, "-I "+j.chain+" 1 "+strings.Join(j.spec, " "))
+	}
+}
+
+// applyBatch runs the batch: one iptables-restore --noflush per table,
+// which commits the table's lines all or none. It returns the tables
+// committed, up to the first that failed.
+func (b *ipTables) applyBatch(bt *iptBatch) (map[string]bool, error) {
+	done := map[string]bool{}
+	for _, t := range bt.order {
+		cmd := exec.Command(b.restore, "--noflush", "--wait")
+		cmd.Stdin = strings.NewReader(fmt.Sprintf("*%s\n%s\nCOMMIT\n", t, strings.Join(bt.lines[t], "\n")))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return done, fmt.Errorf("%s (table %s): %w: %s", b.restore, t, err, strings.TrimSpace(string(out)))
+		}
+		done[t] = true
+	}
+	return done, nil
+}
+
+// setupBatch is setup in one batch: see setup for what dockerd does at
+// start.
+func (b *ipTables) setupBatch(st iptState, fresh bool) error {
+	var bt iptBatch
+	bt.add("filter", ":FORWARD DROP [0:0]")
+	emptied := map[string]bool{}
+	for _, c := range iptChains {
+		// A chain line creates the chain, or empties it with --noflush.
+		if fresh && c.chain != ChainUser || !st.chainExists(c.table, c.chain) {
+			bt.add(c.table, ":"+c.chain+" - [0:0]")
+			emptied[c.table+" "+c.chain] = true
+		}
+	}
+	for _, r := range iptReturns {
+		if emptied[r.table+" "+r.chain] || !st.has(r) {
+			bt.op(iptOp{iptRule: r})
+		}
+	}
+	bt.jumps(st)
+	for _, r := range []iptRule{iptNATPrerouting, natOutput(b.hairpin)} {
+		if !st.has(r) {
+			bt.op(iptOp{iptRule: r})
+		}
+	}
+	_, err := b.applyBatch(&bt)
+	return err
+}
+
+// applyAllBatch is applyAll in one batch per table, jumps put back on top
+// after (ensureJumps) when asked; it returns the ops it wrote, those of
+// the tables committed when one failed.
+func (b *ipTables) applyAllBatch(ops []iptOp, check, jumps bool) ([]iptOp, error) {
+	var st iptState
+	if check || jumps {
+		var err error
+		if st, err = b.save(); err != nil {
+			return nil, err
+		}
+	}
+	var bt iptBatch
+	var wrote []iptOp
+	for _, op := range ops {
+		if check && st.has(op.iptRule) {
+			continue
+		}
+		bt.op(op)
+		wrote = append(wrote, op)
+	}
+	if jumps {
+		bt.jumps(st)
+	}
+	tables, err := b.applyBatch(&bt)
+	var done []iptOp
+	for _, op := range wrote {
+		if tables[op.table] {
+			done = append(done, op)
+		}
+	}
+	return done, err
+}
