@@ -35,6 +35,12 @@ TIMEOUT ?= 25m
 # the machine counts only what their own labs (or no lab) name.
 PACKAGES ?= 4
 TESTFLAGS ?= -count=1 -p $(PACKAGES) -timeout $(TIMEOUT)
+# A package test that fails is run again, alone, up to twice (gotestsum
+# --rerun-fails; each attempt is in the output and the JUnit file): the
+# tests that measure rates, losses and deadlines (iperf3 through a shaped
+# link, etcd's quorum timings) run here beside both suites on two cores.
+# A test that fails all three times fails the run. RERUN= turns it off.
+RERUN ?= --rerun-fails=2 --rerun-fails-max-failures=12
 BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
 # Tools run through the Go module proxy, pinned.
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
@@ -89,7 +95,8 @@ test: deps build
 test-packages: build
 	@mkdir -p $(RESULTS)
 	NSLAB_BIN=$(CURDIR)/$(BIN) $(GO) run $(GOTESTSUM) --format pkgname-and-test-fails \
-		--junitfile $(RESULTS)/packages.xml -- $(TESTFLAGS) $$($(GO) list ./... | grep -v /suites/)
+		--junitfile $(RESULTS)/packages.xml $(RERUN) \
+		--packages "$$($(GO) list ./... | grep -v /suites/)" -- $(TESTFLAGS)
 
 # Both suites side by side, then the parity report of the two.
 test-suites: build
