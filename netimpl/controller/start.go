@@ -29,7 +29,8 @@ type SandboxRequest struct {
 	// Docker shares the other container's.
 	Share string
 	// Networks are the networks to join, by name, with what the container
-	// asks of each; they are joined in Docker's order (joinOrder).
+	// asks of each; their interfaces are made in Docker's order (eth0
+	// first: joinSpecs).
 	Networks map[string]EndpointConfig
 	// HostsPath, ResolvConfPath and HostnamePath are where the container's
 	// /etc/hosts, resolv.conf and hostname go.
@@ -135,15 +136,22 @@ func (c *Controller) Start(req SandboxRequest) (_ *Started, err error) {
 }
 
 // joinSpecs checks that a start's networks exist and its endpoints'
-// configurations, and returns them in join order.
+// configurations, and returns them in the order libnetwork makes their
+// interfaces (netimpl.JoinOrder of dockerd's join order).
 func (c *Controller) joinSpecs(req SandboxRequest) ([]join, error) {
-	for name := range req.Networks {
-		if _, err := c.eng.Network(name); err != nil {
+	var nets []netimpl.Network
+	names := map[string]string{} // network id -> the name the container asked for
+	for _, name := range joinOrder(req.Networks) {
+		n, err := c.eng.Network(name)
+		if err != nil {
 			return nil, err
 		}
+		nets = append(nets, n)
+		names[n.ID] = name
 	}
 	var joins []join
-	for _, name := range joinOrder(req.Networks) {
+	for _, n := range netimpl.JoinOrder(nets) {
+		name := names[n.ID]
 		spec, err := endpointSpec(req.ContainerID, req.Name, name, req.Networks[name])
 		if err != nil {
 			return nil, err
