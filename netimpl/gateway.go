@@ -68,6 +68,18 @@ func (e *Engine) gatewayEndpoint(sb *sandbox) *Endpoint {
 	return cands[0]
 }
 
+// GatewayEndpoint is the sandbox's gateway endpoint (gatewayEndpoint),
+// false when it has none.
+func (e *Engine) GatewayEndpoint(sandboxID string) (Endpoint, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sb, ok := e.sandboxes[sandboxID]
+	if !ok || sb.gateway == "" {
+		return Endpoint{}, false
+	}
+	return e.endpoints[sb.gateway].clone(), true
+}
+
 // updateGateway points the sandbox's default route at its gateway endpoint
 // when that changed. A route of an endpoint that left went with its
 // interface; replacing the route switches from one endpoint to another.

@@ -77,6 +77,9 @@ type sandbox struct {
 	resolver *dns.Server
 	chain    *dns.Chain
 	ports    []publishedPort
+	// external is the endpoint that has the container's external
+	// connectivity (its published ports), "" when none has.
+	external string
 	links    []firewall.Link // the link rules written
 }
 
@@ -260,11 +263,14 @@ func (c *Controller) asked(sb *sandbox, network string) bool {
 }
 
 // PublishedPorts lists the ports a running container has published, in
-// the order they were made.
-func (c *Controller) PublishedPorts(containerID string) []PortMapping {
+// the order they were made, and says whether one of its endpoints has
+// external connectivity: Docker shows a container's ports (exposed and
+// published) only then, so one on none, host or only internal networks
+// shows none.
+func (c *Controller) PublishedPorts(containerID string) ([]PortMapping, bool) {
 	sb := c.sandboxOf(containerID)
 	if sb == nil {
-		return nil
+		return nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -273,7 +279,7 @@ func (c *Controller) PublishedPorts(containerID string) []PortMapping {
 		b := p.binding
 		out = append(out, PortMapping{Proto: b.Proto, ContainerPort: b.ContainerPort, HostIP: b.HostIP, HostPort: b.HostPort})
 	}
-	return out
+	return out, sb.external != ""
 }
 
 // Link is one --link target of a starting container on the default
