@@ -45,7 +45,7 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 			return err
 		}
 		if _, ok := c.networks[n.Name]; !ok {
-			es.NetworkID = n.ID
+			// Its NetworkID comes when it joins, at its start.
 			c.networks[n.Name] = es
 		}
 		return nil

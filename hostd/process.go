@@ -8,7 +8,6 @@ import (
 
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
-	"github.com/nslab/nslab/netimpl"
 )
 
 // spawn starts the container's command as runc does: hostd's own binary,
@@ -146,7 +145,8 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	c.exitCode = code
 	c.finishedAt = time.Now().UTC()
 	c.run = nil
-	c.sandbox = netimpl.Sandbox{}
+	// c.sandbox stays: Docker's inspect of a stopped container still
+	// names the sandbox it last had.
 	clearEndpoints(c)
 	waiters := c.exitWaiters
 	c.exitWaiters = nil
