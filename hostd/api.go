@@ -202,6 +202,7 @@ func (s *server) routes() {
 	s.handle("POST /containers/{id}/attach", s.containerAttach)
 	s.handle("GET /containers/{id}/logs", s.containerLogs)
 	s.handle("POST /containers/{id}/resize", s.containerResize)
+	s.handle("POST /containers/{id}/rename", s.containerRename)
 	s.handle("GET /containers/{id}/top", s.containerTop)
 	s.handle("POST /containers/prune", s.containerPrune)
 

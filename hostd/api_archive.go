@@ -87,7 +87,7 @@ func (s *server) archive(w http.ResponseWriter, r *http.Request, body bool) erro
 		tw := tar.NewWriter(w)
 		if err := tarPath(tw, p); err != nil {
 			// The answer has begun: all that is left is to cut it short.
-			s.log.Printf("container %s: archive %s: %v", c.Name, p, err)
+			s.log.Printf("container %s: archive %s: %v", s.d.nameOf(c), p, err)
 			return nil
 		}
 		return tw.Close()
@@ -137,7 +137,7 @@ func (s *server) containerExport(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		tw := tar.NewWriter(w)
 		if err := exportRoot(tw); err != nil {
-			s.log.Printf("container %s: export: %v", c.Name, err)
+			s.log.Printf("container %s: export: %v", s.d.nameOf(c), err)
 			return nil
 		}
 		tw.Close()

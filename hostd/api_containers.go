@@ -208,6 +208,14 @@ func (s *server) containerDelete(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *server) containerRename(w http.ResponseWriter, r *http.Request) error {
+	if err := s.d.rename(r.PathValue("id"), r.FormValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	h, err := strconv.ParseUint(r.FormValue("h"), 10, 16)
 	if err != nil {

@@ -159,7 +159,7 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	close(r.done)
 	if autoRemove {
 		if err := d.remove(c, false, true); err != nil {
-			d.log.Printf("container %s: auto-remove: %v", c.Name, err)
+			d.log.Printf("container %s: auto-remove: %v", d.nameOf(c), err)
 		}
 	}
 }

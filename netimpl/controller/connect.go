@@ -177,6 +177,27 @@ func (c *Controller) leftNetwork(sb *sandbox, n netimpl.Network) {
 	}
 }
 
+// Rename follows the rename of a running container, as libnetwork's
+// sandbox Rename: its endpoints take the new name, which its networks'
+// embedded DNS answers from then on (the old one no longer; aliases
+// stay), and on a global network the other hosts learn it through the
+// store. A container that does not run has nothing to rename here.
+func (c *Controller) Rename(containerID, name string) error {
+	sb := c.sandboxOf(containerID)
+	if sb == nil {
+		return nil
+	}
+	sb.started.Wait()
+	c.mu.Lock()
+	sb.req.Name = name
+	c.mu.Unlock()
+	if err := c.eng.RenameSandbox(sb.ID, name); err != nil {
+		return err
+	}
+	c.refreshDNS(sb)
+	return c.republish(sb)
+}
+
 // notRunning answers an operation on a running container's network for a
 // container that has no sandbox (it stopped meanwhile).
 func notRunning(containerID string) error {
