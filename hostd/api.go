@@ -179,6 +179,7 @@ func (s *server) routes() {
 	s.handle("GET /_ping", s.ping)
 	s.handle("GET /version", s.version)
 	s.handle("GET /info", s.info)
+	s.handle("GET /events", s.events)
 	s.imageRoutes()
 
 	s.handle("GET /networks", s.networkList)

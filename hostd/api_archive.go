@@ -82,6 +82,7 @@ func (s *server) archive(w http.ResponseWriter, r *http.Request, body bool) erro
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
+		s.d.containerEventUnlocked(c, "archive-path", nil)
 		w.Header().Set("Content-Type", "application/x-tar")
 		w.WriteHeader(http.StatusOK)
 		tw := tar.NewWriter(w)
@@ -121,6 +122,7 @@ func (s *server) archivePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.d.containerEventUnlocked(c, "extract-to-dir", nil)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -133,6 +135,7 @@ func (s *server) containerExport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.d.lockedView(c, viewRootfs, func() error {
+		s.d.containerEventUnlocked(c, "export", nil)
 		w.Header().Set("Content-Type", "application/x-tar")
 		w.WriteHeader(http.StatusOK)
 		tw := tar.NewWriter(w)

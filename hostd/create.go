@@ -248,5 +248,13 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 	c.streams = st
 	d.containers[c.ID] = c
 	d.names[name] = c.ID
+	for _, m := range c.mounts {
+		if m.Type == "volume" {
+			// dockerd's volume service logs a create for every volume a
+			// new container names, whether it made it or not.
+			d.volumeEvent(m.Name, "create", nil)
+		}
+	}
+	d.containerEvent(c, "create", nil)
 	return c, nil
 }

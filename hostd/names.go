@@ -59,7 +59,7 @@ func (d *Daemon) nameOf(c *Container) string {
 // checks in Docker's order and words, the name taken, the links of other
 // containers to it following it (Docker's link graph holds containers, not
 // names), and for a running container its networks' DNS (the controller's
-// Rename).
+// Rename). The rename event names the old name.
 func (d *Daemon) rename(ref, newName string) error {
 	if ref == "" || newName == "" {
 		return badRequest("Neither old nor new names may be empty")
@@ -101,5 +101,6 @@ func (d *Daemon) rename(ref, newName string) error {
 			return err
 		}
 	}
+	d.containerEventUnlocked(c, "rename", map[string]string{"oldName": "/" + oldName})
 	return nil
 }

@@ -139,11 +139,16 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	code := exitCode(st)
 	r.io.drain(3 * time.Second)
 	c.streams.endRun()
+	var networks []string
+	for _, ep := range d.ctl.Endpoints(c.ID) {
+		networks = append(networks, ep.Network)
+	}
 	d.stopNetwork(c)
 	d.mu.Lock()
 	c.state = stateExited
 	c.exitCode = code
 	c.finishedAt = time.Now().UTC()
+	d.exitEvents(c, code, networks)
 	c.run = nil
 	// c.sandbox stays: Docker's inspect of a stopped container still
 	// names the sandbox it last had.
