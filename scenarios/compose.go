@@ -31,22 +31,15 @@ func composeProject() string {
 	return filepath.Join(filepath.Dir(file), "..", "fixtures", "compose", "docker-compose.yml")
 }
 
-// composeScript runs Debian's docker-compose inside the host against the
-// host's own daemon: the lab's socket of the host where the machine's
-// /run is seen, else the host's /var/run/docker.sock (a host with a /run
-// of its own). Never the machine's daemon.
-const composeScript = `sock="$1"; shift
-if [ -S "$sock" ]; then export DOCKER_HOST="unix://$sock"; else unset DOCKER_HOST; fi
-unset DOCKER_CONTEXT COMPOSE_PROJECT_NAME COMPOSE_FILE
-exec docker-compose --ansi never "$@"`
-
-// compose runs `docker-compose -f PROJECT -p demo ARGS...` inside the host.
+// compose runs `docker-compose -f PROJECT -p demo ARGS...` inside the host,
+// as typed in its shell: the host's own /var/run/docker.sock is its daemon
+// (Host.Exec leaves DOCKER_HOST and DOCKER_CONTEXT outside), never the
+// machine's.
 func compose(h *Host, args ...string) (stdout, stderr string, code int) {
 	GinkgoHelper()
 	ctx, cancel := StepContext(2 * StepTimeout)
 	defer cancel()
-	sock := strings.TrimPrefix(h.DockerHost(), "unix://")
-	argv := append([]string{"sh", "-c", composeScript, "compose", sock, "-f", composeProject(), "-p", "demo"}, args...)
+	argv := append([]string{"env", "-u", "COMPOSE_PROJECT_NAME", "-u", "COMPOSE_FILE", "docker-compose", "--ansi", "never", "-f", composeProject(), "-p", "demo"}, args...)
 	r, err := h.Exec(ctx, argv...)
 	Expect(err).NotTo(HaveOccurred(), "docker-compose %s on %s", strings.Join(args, " "), h.Name)
 	return r.Stdout, r.Stderr, r.ExitCode
