@@ -212,6 +212,7 @@ func (s *server) routes() {
 	s.handle("PUT /containers/{id}/archive", s.archivePut)
 	s.handle("GET /containers/{id}/export", s.containerExport)
 	s.handle("POST /commit", s.commit)
+	s.handle("POST /build", s.build)
 
 	s.handle("GET /volumes", s.volumeList)
 	s.handle("POST /volumes/create", s.volumeCreate)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -172,4 +173,13 @@ func (d *Daemon) writableAt(c *Container, p string) error {
 // commit is POST /commit: hostd makes no image of a container.
 func (s *server) commit(w http.ResponseWriter, r *http.Request) error {
 	return errorf(http.StatusNotImplemented, "docker commit is not implemented by nslab's hostd: build the image with a real Docker and load it (docker load)")
+}
+
+// build is POST /build (docker build with the classic builder,
+// docker-compose build): hostd has no builder. The build context is read
+// to its end first, so that the client, still sending it, gets the answer
+// rather than a broken pipe.
+func (s *server) build(w http.ResponseWriter, r *http.Request) error {
+	io.Copy(io.Discard, r.Body)
+	return errorf(http.StatusNotImplemented, "docker build is not implemented by nslab's hostd: build the image with a real Docker, docker save it and docker load it here")
 }
