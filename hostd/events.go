@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distribution/reference"
+	"github.com/nslab/nslab/hostd/image"
 )
 
 // Docker's events: every change of a container, network, volume or image
@@ -226,20 +226,20 @@ func (f eventFilter) include(m eventMessage) bool {
 	if m.Type == eventImage {
 		imageName = a["name"]
 	}
-	image := f.exact("image", m.Actor.ID) || f.exact("image", imageName) ||
+	byImage := f.exact("image", m.Actor.ID) || f.exact("image", imageName) ||
 		f.exact("image", stripTag(m.Actor.ID)) || f.exact("image", stripTag(imageName))
 	return event && f.exact("type", m.Type) && f.exact("scope", m.Scope) &&
 		byName("daemon") && byName(eventContainer) && byName("plugin") && byName(eventVolume) &&
-		byName(eventNetwork) && image && byName("node") && byName("service") && byName("secret") &&
+		byName(eventNetwork) && byImage && byName("node") && byName("service") && byName("secret") &&
 		byName("config") && filters(f).matchLabels(a)
 }
 
 // stripTag is a reference without its tag, as dockerd's event filter
 // compares image names: "busybox:latest" is also "busybox".
 func stripTag(ref string) string {
-	n, err := reference.ParseNormalizedNamed(ref)
+	n, err := image.ParseNamed(ref)
 	if err != nil {
 		return ref
 	}
-	return reference.FamiliarName(n)
+	return n.FamiliarName()
 }
