@@ -179,6 +179,7 @@ func (s *server) routes() {
 	s.handle("GET /_ping", s.ping)
 	s.handle("GET /version", s.version)
 	s.handle("GET /info", s.info)
+	s.handle("GET /events", s.events)
 	s.imageRoutes()
 
 	s.handle("GET /networks", s.networkList)
@@ -202,6 +203,7 @@ func (s *server) routes() {
 	s.handle("POST /containers/{id}/attach", s.containerAttach)
 	s.handle("GET /containers/{id}/logs", s.containerLogs)
 	s.handle("POST /containers/{id}/resize", s.containerResize)
+	s.handle("POST /containers/{id}/rename", s.containerRename)
 	s.handle("GET /containers/{id}/top", s.containerTop)
 	s.handle("POST /containers/prune", s.containerPrune)
 
@@ -210,6 +212,7 @@ func (s *server) routes() {
 	s.handle("PUT /containers/{id}/archive", s.archivePut)
 	s.handle("GET /containers/{id}/export", s.containerExport)
 	s.handle("POST /commit", s.commit)
+	s.handle("POST /build", s.build)
 
 	s.handle("GET /volumes", s.volumeList)
 	s.handle("POST /volumes/create", s.volumeCreate)

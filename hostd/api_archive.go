@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -82,12 +83,13 @@ func (s *server) archive(w http.ResponseWriter, r *http.Request, body bool) erro
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
+		s.d.containerEventUnlocked(c, "archive-path", nil)
 		w.Header().Set("Content-Type", "application/x-tar")
 		w.WriteHeader(http.StatusOK)
 		tw := tar.NewWriter(w)
 		if err := tarPath(tw, p); err != nil {
 			// The answer has begun: all that is left is to cut it short.
-			s.log.Printf("container %s: archive %s: %v", c.Name, p, err)
+			s.log.Printf("container %s: archive %s: %v", s.d.nameOf(c), p, err)
 			return nil
 		}
 		return tw.Close()
@@ -121,6 +123,7 @@ func (s *server) archivePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.d.containerEventUnlocked(c, "extract-to-dir", nil)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -133,11 +136,12 @@ func (s *server) containerExport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.d.lockedView(c, viewRootfs, func() error {
+		s.d.containerEventUnlocked(c, "export", nil)
 		w.Header().Set("Content-Type", "application/x-tar")
 		w.WriteHeader(http.StatusOK)
 		tw := tar.NewWriter(w)
 		if err := exportRoot(tw); err != nil {
-			s.log.Printf("container %s: export: %v", c.Name, err)
+			s.log.Printf("container %s: export: %v", s.d.nameOf(c), err)
 			return nil
 		}
 		tw.Close()
@@ -169,4 +173,13 @@ func (d *Daemon) writableAt(c *Container, p string) error {
 // commit is POST /commit: hostd makes no image of a container.
 func (s *server) commit(w http.ResponseWriter, r *http.Request) error {
 	return errorf(http.StatusNotImplemented, "docker commit is not implemented by nslab's hostd: build the image with a real Docker and load it (docker load)")
+}
+
+// build is POST /build (docker build with the classic builder,
+// docker-compose build): hostd has no builder. The build context is read
+// to its end first, so that the client, still sending it, gets the answer
+// rather than a broken pipe.
+func (s *server) build(w http.ResponseWriter, r *http.Request) error {
+	io.Copy(io.Discard, r.Body)
+	return errorf(http.StatusNotImplemented, "docker build is not implemented by nslab's hostd: build the image with a real Docker, docker save it and docker load it here")
 }

@@ -112,6 +112,7 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.d.containerEventUnlocked(c, "attach", nil)
 	defer conn.Close()
 	sub := &session{
 		out:      &muxWriter{w: conn, tty: c.Config.Tty},

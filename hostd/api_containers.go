@@ -208,6 +208,14 @@ func (s *server) containerDelete(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *server) containerRename(w http.ResponseWriter, r *http.Request) error {
+	if err := s.d.rename(r.PathValue("id"), r.FormValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	h, err := strconv.ParseUint(r.FormValue("h"), 10, 16)
 	if err != nil {
@@ -234,6 +242,7 @@ func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	d.containerEventUnlocked(c, "resize", map[string]string{"height": strconv.FormatUint(h, 10), "width": strconv.FormatUint(wd, 10)})
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -287,6 +296,7 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 		}
 		procs = append(procs, fields)
 	}
+	d.containerEventUnlocked(c, "top", nil)
 	return writeJSON(w, http.StatusOK, map[string]any{"Titles": titles, "Processes": procs})
 }
 
@@ -309,5 +319,6 @@ func (s *server) containerPrune(w http.ResponseWriter, r *http.Request) error {
 			deleted = append(deleted, c.ID)
 		}
 	}
+	d.pruneEvent(eventContainer, 0)
 	return writeJSON(w, http.StatusOK, map[string]any{"ContainersDeleted": deleted, "SpaceReclaimed": 0})
 }

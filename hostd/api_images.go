@@ -99,8 +99,12 @@ func (s *server) imageGet(w http.ResponseWriter, r *http.Request) error {
 // imagePost serves tag and push.
 func (s *server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	if name, ok := imageName(r, "tag"); ok {
-		if _, err := s.d.images.Tag(name, r.FormValue("repo"), r.FormValue("tag")); err != nil {
+		tagged, err := s.d.images.Tag(name, r.FormValue("repo"), r.FormValue("tag"))
+		if err != nil {
 			return err
+		}
+		if img, err := s.d.images.Resolve(tagged); err == nil {
+			s.d.imageEvent(img.ID, tagged, "tag", img.Config.RunConfig().Labels)
 		}
 		w.WriteHeader(http.StatusCreated)
 		return nil
@@ -286,11 +290,28 @@ func (s *server) imageHistory(w http.ResponseWriter, name string) error {
 func (s *server) imageDelete(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("rest")
 	s.d.releaseImages()
+	img, _ := s.d.images.Resolve(name)
 	records, err := s.d.images.Delete(name, boolValue(r, "force"), !boolValue(r, "noprune"), s.d)
 	if err != nil {
 		return err
 	}
+	s.d.imageDeleteEvents(img, records)
 	return writeJSON(w, http.StatusOK, records)
+}
+
+// imageDeleteEvents logs what a delete did as dockerd does: an untag for
+// each reference taken off the image, a delete for each image removed,
+// both named by the image id; the untags with the image's labels (a
+// deleted image has none left to read).
+func (d *Daemon) imageDeleteEvents(img *image.Image, records []image.DeleteRecord) {
+	for _, rec := range records {
+		switch {
+		case rec.Untagged != "" && img != nil:
+			d.imageEvent(img.ID, img.ID, "untag", img.Config.RunConfig().Labels)
+		case rec.Deleted != "":
+			d.imageEvent(rec.Deleted, rec.Deleted, "delete", nil)
+		}
+	}
 }
 
 // imageSave is GET /images/get?names=...: docker save of several images.
@@ -310,6 +331,10 @@ func (s *server) saveImages(w http.ResponseWriter, names []string) error {
 	w.WriteHeader(http.StatusOK)
 	if err := s.d.store.WriteArchive(w, items); err != nil {
 		s.log.Printf("save %v: %v", names, err)
+		return nil
+	}
+	for _, it := range items {
+		s.d.imageEvent(it.Image.ID, it.Image.ID, "save", it.Image.Config.RunConfig().Labels)
 	}
 	return nil
 }
@@ -352,6 +377,9 @@ func (d *Daemon) loadImages(r *http.Request, out *jsonStream, quiet bool) error 
 		}
 		if err != nil {
 			return err
+		}
+		if img, err := d.images.Resolve(l.ID); err == nil {
+			d.imageEvent(img.ID, img.ID, "load", img.Config.RunConfig().Labels)
 		}
 		fmt.Fprintf(&ids, "Loaded image ID: %s\n", l.ID)
 		// As Docker: the count starts again with every image, so the IDs
@@ -458,10 +486,12 @@ func (s *server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				continue
 			}
+			s.d.imageDeleteEvents(e.Image, rs)
 			deleted = append(deleted, rs...)
 			reclaimed += layerSizes(e.Image, rs)
 		}
 	}
+	s.d.pruneEvent(eventImage, reclaimed)
 	return writeJSON(w, http.StatusOK, map[string]any{"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed})
 }
 

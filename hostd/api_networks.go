@@ -102,13 +102,19 @@ func (s *server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.d.networkEvent(n.ID, n.Name, n.Driver, "create", nil)
 	return writeJSON(w, http.StatusCreated, map[string]string{"Id": n.ID, "Warning": ""})
 }
 
 func (s *server) networkDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := s.d.ctl.DeleteNetwork(r.PathValue("id")); err != nil {
+	n, err := s.d.ctl.Network(r.PathValue("id"))
+	if err != nil {
 		return err
 	}
+	if err := s.d.ctl.DeleteNetwork(n.ID); err != nil {
+		return err
+	}
+	s.d.networkEvent(n.ID, n.Name, n.Driver, "destroy", nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -143,5 +149,15 @@ func (s *server) networkPrune(w http.ResponseWriter, r *http.Request) error {
 	if _, err := parseFilters(r.FormValue("filters"), "until", "label", "label!"); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"NetworksDeleted": s.d.ctl.PruneNetworks()})
+	before := map[string]controller.NetworkView{}
+	for _, v := range s.d.ctl.Networks() {
+		before[v.Name] = v
+	}
+	deleted := s.d.ctl.PruneNetworks()
+	for _, name := range deleted {
+		n := before[name]
+		s.d.networkEvent(n.ID, n.Name, n.Driver, "destroy", nil)
+	}
+	s.d.pruneEvent(eventNetwork, 0)
+	return writeJSON(w, http.StatusOK, map[string]any{"NetworksDeleted": deleted})
 }

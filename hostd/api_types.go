@@ -404,7 +404,7 @@ type execStartRequest struct {
 // ProcessConfig is an exec's ProcessConfig.
 type ProcessConfig struct {
 	Privileged bool     `json:"privileged"`
-	User       string   `json:"user"`
+	User       string   `json:"user,omitempty"`
 	Tty        bool     `json:"tty"`
 	Entrypoint string   `json:"entrypoint"`
 	Arguments  []string `json:"arguments"`

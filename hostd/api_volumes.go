@@ -88,6 +88,7 @@ func (s *server) volumeCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.d.volumeEvent(v.Name, "create", nil)
 	return writeJSON(w, http.StatusCreated, v)
 }
 
@@ -100,8 +101,13 @@ func (s *server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) volumeDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := s.d.removeVolume(r.PathValue("name"), boolValue(r, "force")); err != nil {
+	name := r.PathValue("name")
+	existed := s.d.volumes.has(name)
+	if err := s.d.removeVolume(name, boolValue(r, "force")); err != nil {
 		return err
+	}
+	if existed {
+		s.d.volumeEvent(name, "destroy", nil)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -129,6 +135,8 @@ func (s *server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 			reclaimed += size
 		}
 	}
+	// dockerd logs no destroy for the volumes a prune removes.
+	d.pruneEvent(eventVolume, reclaimed)
 	return writeJSON(w, http.StatusOK, map[string]any{"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
 }
 

@@ -45,7 +45,7 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 			return err
 		}
 		if _, ok := c.networks[n.Name]; !ok {
-			es.NetworkID = n.ID
+			// Its NetworkID comes when it joins, at its start.
 			c.networks[n.Name] = es
 		}
 		return nil
@@ -59,6 +59,8 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 	es.NetworkID = n.ID
 	c.networks[n.Name] = es
 	d.fillEndpoints(c)
+	// A stopped container's connect is logged at its start.
+	d.networkEvent(n.ID, n.Name, n.Driver, "connect", map[string]string{"container": c.ID})
 	return nil
 }
 
@@ -85,6 +87,15 @@ func (d *Daemon) disconnect(networkRef, containerRef string, force bool) error {
 		d.mu.Lock()
 		delete(c.networks, left.Name)
 		d.mu.Unlock()
+		// dockerd logs the disconnect of a running container twice:
+		// once as its endpoint leaves, once as the request ends.
+		times := 1
+		if req.Running {
+			times = 2
+		}
+		for range times {
+			d.networkEvent(left.ID, left.Name, left.Driver, "disconnect", map[string]string{"container": c.ID})
+		}
 	}
 	return err
 }

@@ -21,10 +21,13 @@ const (
 // Container is one container of this host: a set of namespaces running a
 // command in a root filesystem of its own (its image's layers and a
 // writable layer). Fields after the mutex note are
-// guarded by Daemon.mu; op serializes start, stop, restart and remove.
+// guarded by Daemon.mu; op serializes start, stop, restart, rename and
+// remove.
 type Container struct {
-	ID         string
-	Name       string // without Docker's leading slash
+	ID string
+	// Name is without Docker's leading slash. A rename changes it under
+	// op and Daemon.mu: read it holding either (or through nameOf).
+	Name       string
 	Created    time.Time
 	Config     ContainerConfig
 	HostConfig HostConfig

@@ -73,6 +73,27 @@ func (d *Daemon) imageConfig(cfg *ContainerConfig) (*image.Image, error) {
 // defaultShmSize is Docker's /dev/shm size, 64 MiB.
 const defaultShmSize = 64 << 20
 
+// fillHostConfigDefaults sets what Docker's daemon fills in at create
+// (adaptContainerSettings) and inspect shows: /dev/shm's size, the IPC
+// mode (its default-ipc-mode, private), the cgroup namespace mode (host,
+// as dockerd's on a cgroup v1 machine, and what a hostd container has: it
+// shares the host's cgroup namespace) and OomKillDisable false.
+func fillHostConfigDefaults(hc *HostConfig) {
+	if hc.ShmSize == 0 {
+		hc.ShmSize = defaultShmSize
+	}
+	if hc.IpcMode == "" {
+		hc.IpcMode = "private"
+	}
+	if hc.CgroupnsMode == "" {
+		hc.CgroupnsMode = "host"
+	}
+	if hc.OomKillDisable == nil {
+		off := false
+		hc.OomKillDisable = &off
+	}
+}
+
 // create validates a create request completely, then registers the
 // container and makes its state directory.
 func (d *Daemon) create(name string, req *createRequest) (_ *Container, err error) {
@@ -139,9 +160,10 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 			}
 			// "default" is the daemon's default network (the CLI sends it).
 			name := netMode(ref).network()
+			// NetworkID stays empty until the container joins the
+			// network, as in Docker's inspect of a created container.
 			if n, err := d.ctl.Network(name); err == nil {
 				name = n.Name
-				es.NetworkID = n.ID
 			}
 			if err := controller.CheckEndpoint(name, endpointConfig(es)); err != nil {
 				return nil, err
@@ -176,9 +198,7 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 		c.HostConfig.MaskedPaths = slices.Clone(rootfs.DefaultMaskedPaths)
 		c.HostConfig.ReadonlyPaths = slices.Clone(rootfs.DefaultReadonlyPaths)
 	}
-	if c.HostConfig.ShmSize == 0 {
-		c.HostConfig.ShmSize = defaultShmSize
-	}
+	fillHostConfigDefaults(&c.HostConfig)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -228,5 +248,13 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 	c.streams = st
 	d.containers[c.ID] = c
 	d.names[name] = c.ID
+	for _, m := range c.mounts {
+		if m.Type == "volume" {
+			// dockerd's volume service logs a create for every volume a
+			// new container names, whether it made it or not.
+			d.volumeEvent(m.Name, "create", nil)
+		}
+	}
+	d.containerEvent(c, "create", nil)
 	return c, nil
 }

@@ -39,7 +39,9 @@ type Daemon struct {
 	// volumes are the local volumes, under the data root.
 	volumes *volumeStore
 	// inits are container inits forked ahead of time.
-	inits   initPool
+	inits initPool
+	// events are what GET /events streams.
+	events  eventLog
 	started time.Time
 	log     *log.Logger
 

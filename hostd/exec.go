@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -53,7 +56,23 @@ func (d *Daemon) createExec(ref string, cfg execConfig) (string, error) {
 	e := &execInstance{ID: netimpl.NewID(), c: c, cfg: cfg, started: make(chan struct{})}
 	d.execs[e.ID] = e
 	c.execIDs = append(c.execIDs, e.ID)
+	d.execEvent(e, "exec_create: "+e.commandLine(), nil)
 	return e.ID, nil
+}
+
+// commandLine is an exec's command as dockerd's exec events name it: the
+// entrypoint, a space, the arguments joined by spaces ("exec_create:
+// true " for `docker exec c true`).
+func (e *execInstance) commandLine() string {
+	return e.cfg.Cmd[0] + " " + strings.Join(e.cfg.Cmd[1:], " ")
+}
+
+// execEvent logs an event of an exec's container with the exec's id.
+// Callers hold d.mu.
+func (d *Daemon) execEvent(e *execInstance, action string, attrs map[string]string) {
+	a := map[string]string{"execID": e.ID}
+	maps.Copy(a, attrs)
+	d.containerEvent(e.c, action, a)
 }
 
 // execByID finds an exec. Callers hold d.mu.
@@ -84,6 +103,7 @@ func (d *Daemon) beginExec(id string) (*execInstance, *run, error) {
 		return nil, nil, errNotRunning(e.c.ID)
 	}
 	e.begun = true
+	d.execEvent(e, "exec_start: "+e.commandLine(), nil)
 	return e, e.c.run, nil
 }
 
@@ -152,6 +172,7 @@ func (d *Daemon) runExec(e *execInstance, r *run, size *[2]uint, io_ *execIO) {
 	d.mu.Lock()
 	e.running = false
 	e.exitCode = &code
+	d.execEvent(e, "exec_die", map[string]string{"exitCode": strconv.Itoa(code)})
 	d.mu.Unlock()
 	if io_ != nil {
 		io_.conn.Close()

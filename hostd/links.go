@@ -22,12 +22,7 @@ func (d *Daemon) resolveLinks(c *Container) ([]controller.Link, error) {
 	c.linkEnv = nil
 	var links []controller.Link
 	for _, l := range c.HostConfig.Links {
-		name, alias, ok := strings.Cut(l, ":")
-		name = strings.TrimPrefix(name, "/")
-		if !ok {
-			alias = name
-		}
-		alias = alias[strings.LastIndex(alias, "/")+1:]
+		name, alias := parseLink(l)
 		child, err := d.lookup(name)
 		if err != nil {
 			return nil, errorf(http.StatusNotFound, "Could not get container for %s", name)
@@ -48,6 +43,18 @@ func (d *Daemon) resolveLinks(c *Container) ([]controller.Link, error) {
 		c.linkEnv = append(c.linkEnv, linkEnv(c.Name, alias, es.IPAddress, child)...)
 	}
 	return links, nil
+}
+
+// parseLink reads one --link: "name:alias", "name" (the alias is the
+// name), either part possibly in Docker's "/name" and "/container/alias"
+// forms.
+func parseLink(l string) (name, alias string) {
+	name, alias, ok := strings.Cut(l, ":")
+	name = strings.TrimPrefix(name, "/")
+	if !ok {
+		alias = name
+	}
+	return name, alias[strings.LastIndex(alias, "/")+1:]
 }
 
 // exposedPorts lists a container's exposed ports, sorted as Docker sorts

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"math/big"
 	"regexp"
+	"strings"
 )
 
 // validName is Docker's rule for container names.
@@ -44,4 +45,62 @@ func randomName(retry int) string {
 		name += string(rune('0' + randIndex(10)))
 	}
 	return name
+}
+
+// nameOf is c's name for a caller that holds neither c's operation lock
+// nor d.mu (a rename may change it).
+func (d *Daemon) nameOf(c *Container) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return c.Name
+}
+
+// rename gives a container a new name, as dockerd's ContainerRename: the
+// checks in Docker's order and words, the name taken, the links of other
+// containers to it following it (Docker's link graph holds containers, not
+// names), and for a running container its networks' DNS (the controller's
+// Rename). The rename event names the old name.
+func (d *Daemon) rename(ref, newName string) error {
+	if ref == "" || newName == "" {
+		return badRequest("Neither old nor new names may be empty")
+	}
+	c, err := d.container(ref)
+	if err != nil {
+		return err
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	d.mu.Lock()
+	oldName := c.Name
+	newName = strings.TrimPrefix(newName, "/")
+	switch id, taken := d.names[newName]; {
+	case newName == oldName:
+		d.mu.Unlock()
+		return badRequest("Renaming a container with the same name as its current name")
+	case !validName.MatchString(newName):
+		d.mu.Unlock()
+		return badRequest("Error when allocating new name: Invalid container name (/%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
+	case taken:
+		d.mu.Unlock()
+		return conflict("Error when allocating new name: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", newName, id)
+	}
+	delete(d.names, oldName)
+	d.names[newName] = c.ID
+	c.Name = newName
+	for _, other := range d.containers {
+		for i, l := range other.HostConfig.Links {
+			if name, alias := parseLink(l); name == oldName {
+				other.HostConfig.Links[i] = newName + ":" + alias
+			}
+		}
+	}
+	running := c.state == stateRunning
+	d.mu.Unlock()
+	if running {
+		if err := d.ctl.Rename(c.ID, newName); err != nil {
+			return err
+		}
+	}
+	d.containerEventUnlocked(c, "rename", map[string]string{"oldName": "/" + oldName})
+	return nil
 }

@@ -107,7 +107,7 @@ func endpointConfig(es *EndpointSettings) controller.EndpointConfig {
 // stopNetwork takes down the network side of c's start or run.
 func (d *Daemon) stopNetwork(c *Container) {
 	if err := d.ctl.Stop(c.ID); err != nil {
-		d.log.Printf("container %s: release network: %v", c.Name, err)
+		d.log.Printf("container %s: release network: %v", d.nameOf(c), err)
 	}
 }
 

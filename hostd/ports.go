@@ -26,10 +26,17 @@ func portRequest(c *Container) controller.PortRequest {
 
 // publishedPorts is inspect's NetworkSettings.Ports: every exposed or
 // published container port, with the host ports made for it (nil when
-// only exposed). Empty when the container does not run. Callers hold d.mu.
+// only exposed). Empty when the container does not run, and when none of
+// its endpoints has external connectivity (network none or host, or only
+// internal networks), as Docker's, which reads them from that endpoint.
+// Callers hold d.mu.
 func (d *Daemon) publishedPorts(c *Container) map[string][]PortBinding {
 	out := map[string][]PortBinding{}
 	if c.run == nil {
+		return out
+	}
+	published, external := d.ctl.PublishedPorts(c.ID)
+	if !external {
 		return out
 	}
 	for p := range c.Config.ExposedPorts {
@@ -38,7 +45,7 @@ func (d *Daemon) publishedPorts(c *Container) map[string][]PortBinding {
 	for p := range c.HostConfig.PortBindings {
 		out[controller.NormalPort(p)] = nil
 	}
-	for _, p := range d.ctl.PublishedPorts(c.ID) {
+	for _, p := range published {
 		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
 		out[k] = append(out[k], PortBinding{HostIP: p.HostIP.String(), HostPort: fmt.Sprint(p.HostPort)})
 	}

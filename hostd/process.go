@@ -8,7 +8,6 @@ import (
 
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
-	"github.com/nslab/nslab/netimpl"
 )
 
 // spawn starts the container's command as runc does: hostd's own binary,
@@ -140,13 +139,19 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	code := exitCode(st)
 	r.io.drain(3 * time.Second)
 	c.streams.endRun()
+	var networks []string
+	for _, ep := range d.ctl.Endpoints(c.ID) {
+		networks = append(networks, ep.Network)
+	}
 	d.stopNetwork(c)
 	d.mu.Lock()
 	c.state = stateExited
 	c.exitCode = code
 	c.finishedAt = time.Now().UTC()
+	d.exitEvents(c, code, networks)
 	c.run = nil
-	c.sandbox = netimpl.Sandbox{}
+	// c.sandbox stays: Docker's inspect of a stopped container still
+	// names the sandbox it last had.
 	clearEndpoints(c)
 	waiters := c.exitWaiters
 	c.exitWaiters = nil
@@ -159,7 +164,7 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	close(r.done)
 	if autoRemove {
 		if err := d.remove(c, false, true); err != nil {
-			d.log.Printf("container %s: auto-remove: %v", c.Name, err)
+			d.log.Printf("container %s: auto-remove: %v", d.nameOf(c), err)
 		}
 	}
 }

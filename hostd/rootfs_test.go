@@ -460,6 +460,7 @@ func TestCopyAndExport(t *testing.T) {
 	if _, errs, code := h.docker("commit", "ro", "x:y"); code == 0 || !strings.Contains(errs, "docker commit is not implemented by nslab's hostd") {
 		t.Errorf("commit: %d %q", code, errs)
 	}
+	h.wantError("POST", "/v1.41/build?t=x", "a build context", 501, "docker build is not implemented by nslab's hostd: build the image with a real Docker, docker save it and docker load it here")
 }
 
 // Every create option hostd does not implement is refused by name and

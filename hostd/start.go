@@ -2,6 +2,7 @@ package hostd
 
 import (
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -74,9 +75,43 @@ func (d *Daemon) startLocked(c *Container) error {
 		c.Config.Hostname = ns.hostname
 	}
 	d.fillEndpoints(c)
+	d.startEvents(c)
 	d.mu.Unlock()
 	go d.monitor(c, r)
 	return nil
+}
+
+// startEvents logs a start as dockerd does: a network connect for each
+// network joined, a volume mount for each volume, then the start.
+// Callers hold d.mu.
+func (d *Daemon) startEvents(c *Container) {
+	for _, ep := range d.ctl.Endpoints(c.ID) {
+		d.networkEventByName(ep.Network, "connect", map[string]string{"container": c.ID})
+	}
+	for _, m := range c.mounts {
+		if m.Type == "volume" {
+			d.volumeEvent(m.Name, "mount", map[string]string{
+				"container": c.ID, "destination": m.Destination, "propagation": m.Propagation, "read/write": strconv.FormatBool(m.RW),
+			})
+		}
+	}
+	d.containerEvent(c, "start", nil)
+}
+
+// exitEvents logs a container's exit as dockerd does once its process
+// ended: the die with its exit code, a network disconnect for each network
+// it was on (networks, taken before its endpoints went), a volume unmount
+// for each volume. Callers hold d.mu.
+func (d *Daemon) exitEvents(c *Container, code int, networks []string) {
+	d.containerEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(code)})
+	for _, n := range networks {
+		d.networkEventByName(n, "disconnect", map[string]string{"container": c.ID})
+	}
+	for _, m := range c.mounts {
+		if m.Type == "volume" {
+			d.volumeEvent(m.Name, "unmount", map[string]string{"container": c.ID})
+		}
+	}
 }
 
 // startFailed records a failed start in State.Error and State.ExitCode,

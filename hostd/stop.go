@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,11 +16,12 @@ import (
 const defaultStopTimeout = 10
 
 // signalRun sends sig to the container's command, PID 1 of its PID
-// namespace, through its pidfd (so a recycled pid is never hit). As in
-// Docker, PID 1 ignores a signal it has no handler for (a SIGTERM to
-// `sleep`), except SIGKILL, which also ends every other process of the
-// namespace.
-func signalRun(r *run, sig unix.Signal) {
+// namespace, through its pidfd (so a recycled pid is never hit), and logs
+// dockerd's kill event. As in Docker, PID 1 ignores a signal it has no
+// handler for (a SIGTERM to `sleep`), except SIGKILL, which also ends
+// every other process of the namespace.
+func (d *Daemon) signalRun(c *Container, r *run, sig unix.Signal) {
+	d.containerEventUnlocked(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	r.proc.signal(sig)
 }
 
@@ -46,22 +48,29 @@ func (d *Daemon) stopLocked(c *Container, timeout *int) error {
 		t = *timeout
 	}
 	sig, _ := parseSignal(c.Config.StopSignal, true)
-	signalRun(r, sig)
+	d.signalRun(c, r, sig)
+	stopped := func() error {
+		d.containerEventUnlocked(c, "stop", nil)
+		return nil
+	}
 	if t < 0 {
 		<-r.done
-		return nil
+		return stopped()
 	}
 	select {
 	case <-r.done:
-		return nil
+		return stopped()
 	case <-time.After(time.Duration(t) * time.Second):
 	}
-	return d.killAndWait(c, r)
+	if err := d.killAndWait(c, r); err != nil {
+		return err
+	}
+	return stopped()
 }
 
 // killAndWait SIGKILLs a run and waits for the monitor to finish with it.
 func (d *Daemon) killAndWait(c *Container, r *run) error {
-	signalRun(r, unix.SIGKILL)
+	d.signalRun(c, r, unix.SIGKILL)
 	select {
 	case <-r.done:
 		return nil
@@ -82,7 +91,7 @@ func (d *Daemon) kill(c *Container, sig unix.Signal) error {
 	if sig == unix.SIGKILL {
 		return d.killAndWait(c, r)
 	}
-	signalRun(r, sig)
+	d.signalRun(c, r, sig)
 	return nil
 }
 
@@ -93,7 +102,11 @@ func (d *Daemon) restart(c *Container, timeout *int) error {
 	if err := d.stopLocked(c, timeout); err != nil && err != errNotModified {
 		return err
 	}
-	return d.startLocked(c)
+	if err := d.startLocked(c); err != nil {
+		return err
+	}
+	d.containerEventUnlocked(c, "restart", nil)
+	return nil
 }
 
 // waitFor blocks until the condition holds and returns the exit code:
@@ -182,6 +195,7 @@ func (d *Daemon) remove(c *Container, force, volumes bool) error {
 	if volumes {
 		verr = d.removeAnonymousVolumes(c)
 	}
+	d.containerEvent(c, "destroy", nil)
 	d.mu.Unlock()
 	c.streams.close()
 	// The writable layer goes with the container (its mounts went with its

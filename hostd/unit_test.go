@@ -149,3 +149,28 @@ func TestMergeEnvAndMountinfo(t *testing.T) {
 		t.Fatal("human duration")
 	}
 }
+
+// What Docker 20.10's container list and inspect show of a Compose
+// service (seen through `docker-compose --verbose` on a real dockerd).
+func TestListAndInspectAsDockerShowsThem(t *testing.T) {
+	cmd := []string{"sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"}
+	if got, want := listCommand(cmd), `sh -c 'trap 'exit 0' TERM; sleep 1000 & wait'`; got != want {
+		t.Errorf("list Command: got %q, want %q", got, want)
+	}
+	c := &Container{Name: "lk2", HostConfig: HostConfig{Links: []string{"lk1:test", "/db:/lk2/db"}}}
+	if got := linksView(c); strings.Join(got, " ") != "/lk1:/lk2/test /db:/lk2/db" {
+		t.Errorf("inspect Links: %q", got)
+	}
+	if got := linksView(&Container{Name: "lk1"}); got != nil {
+		t.Errorf("inspect Links without links: %q, want null", got)
+	}
+	nets := summaryNetworks(map[string]*EndpointSettings{"demo_front": {Aliases: []string{"web", "www"}, Links: []string{"x"}, NetworkID: "n1", IPAddress: "172.28.5.10"}})
+	if es := nets["demo_front"]; es.Aliases != nil || es.Links != nil || es.NetworkID != "n1" || es.IPAddress != "172.28.5.10" {
+		t.Errorf("list Networks: %+v", es)
+	}
+	var hc HostConfig
+	fillHostConfigDefaults(&hc)
+	if hc.IpcMode != "private" || hc.CgroupnsMode != "host" || hc.OomKillDisable == nil || *hc.OomKillDisable || hc.ShmSize != 64<<20 {
+		t.Errorf("create's defaults: %+v", hc)
+	}
+}

@@ -86,7 +86,7 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 		Name:           "/" + c.Name,
 		Driver:         "nslab",
 		Platform:       "linux",
-		ExecIDs:        append([]string(nil), c.execIDs...),
+		ExecIDs:        d.runningExecs(c),
 		HostConfig:     &hc,
 		GraphDriver:    d.graphDriver(c),
 		Mounts:         mountsView(c),
@@ -96,14 +96,15 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 			Networks: cloneNetworks(c.networks),
 		},
 	}
+	j.HostConfig.Links = linksView(c)
+	// The last sandbox stays shown after the container stopped, as Docker's;
+	// a container:NAME container has no sandbox of its own: both fields empty.
+	if c.sandbox.Kind != netimpl.SandboxShared {
+		j.NetworkSettings.SandboxID = c.sandbox.ID
+		j.NetworkSettings.SandboxKey = c.sandbox.Key
+	}
 	if c.run != nil {
 		j.State.Pid = c.run.pid
-		// A container:NAME container has no sandbox of its own in Docker:
-		// both fields are empty.
-		if c.sandbox.Kind != netimpl.SandboxShared {
-			j.NetworkSettings.SandboxID = c.sandbox.ID
-			j.NetworkSettings.SandboxKey = c.sandbox.Key
-		}
 	}
 	// The top-level fields describe the default bridge network only.
 	if b, ok := c.networks["bridge"]; ok {
@@ -122,7 +123,7 @@ func (d *Daemon) summary(c *Container, resolve func(string) (string, bool)) Cont
 		Names:   []string{"/" + c.Name},
 		Image:   containerImage(c, resolve),
 		ImageID: c.image.ID,
-		Command: strings.Join(argv, " "),
+		Command: listCommand(argv),
 		Created: c.Created.Unix(),
 		Ports:   summaryPorts(d.publishedPorts(c)),
 		Labels:  c.Config.Labels,
@@ -134,8 +135,62 @@ func (d *Daemon) summary(c *Container, resolve func(string) (string, bool)) Cont
 		s.Labels = map[string]string{}
 	}
 	s.HostConfig.NetworkMode = c.HostConfig.NetworkMode
-	s.NetworkSettings.Networks = cloneNetworks(c.networks)
+	s.NetworkSettings.Networks = summaryNetworks(c.networks)
 	return s
+}
+
+// listCommand is the COMMAND of `docker ps`, as Docker's list writes it:
+// the path, then each argument, in single quotes when it holds a space
+// (nothing escaped).
+func listCommand(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if i > 0 && strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		parts[i] = a
+	}
+	return strings.Join(parts, " ")
+}
+
+// summaryNetworks are a container's networks as Docker's list shows them:
+// addresses, ids and IPAM configuration, without aliases, links or driver
+// options. Callers hold d.mu.
+func summaryNetworks(in map[string]*EndpointSettings) map[string]*EndpointSettings {
+	out := make(map[string]*EndpointSettings, len(in))
+	for k, v := range in {
+		out[k] = &EndpointSettings{
+			IPAMConfig: v.IPAMConfig, NetworkID: v.NetworkID, EndpointID: v.EndpointID, Gateway: v.Gateway,
+			IPAddress: v.IPAddress, IPPrefixLen: v.IPPrefixLen, IPv6Gateway: v.IPv6Gateway,
+			GlobalIPv6Address: v.GlobalIPv6Address, GlobalIPv6PrefixLen: v.GlobalIPv6PrefixLen, MacAddress: v.MacAddress,
+		}
+	}
+	return out
+}
+
+// linksView is inspect's HostConfig.Links: Docker shows the links of its
+// link graph, "/target:/container/alias", and null when there are none.
+func linksView(c *Container) []string {
+	var out []string
+	for _, l := range c.HostConfig.Links {
+		name, alias := parseLink(l)
+		out = append(out, "/"+name+":/"+c.Name+"/"+alias)
+	}
+	return out
+}
+
+// runningExecs is inspect's ExecIDs: the container's execs that have not
+// ended (Docker drops an exec from its container's list when it exits,
+// and keeps it for exec inspect). null when there is none. Callers hold
+// d.mu.
+func (d *Daemon) runningExecs(c *Container) []string {
+	var out []string
+	for _, id := range c.execIDs {
+		if e := d.execs[id]; e != nil && e.exitCode == nil {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // mountsView lists the container's mounts as inspect and ps show them:

@@ -218,6 +218,8 @@ func (d *Daemon) removeAnonymousVolumes(c *Container) error {
 		if m.Type == "volume" && m.anonymous && len(d.volumeUsers(m.Name)) == 0 {
 			if err := d.volumes.remove(m.Name); err != nil {
 				errs = append(errs, err)
+			} else {
+				d.volumeEvent(m.Name, "destroy", nil)
 			}
 		}
 	}

@@ -179,6 +179,8 @@ CMD ["greeting"]
 		t.Errorf("the RUN layer's deleted /etc/group: mode %o rdev %d (%v), want a 0:0 character device", st.Mode, st.Rdev, err)
 	}
 
+	runImage(t, "hostd", hh, "lab/app:1")
+
 	docker20(t, hh, "tag", "lab/app:1", "lab/app:from-hostd")
 	fromHostd := filepath.Join(dir, "from-hostd.tar")
 	saveAPI(t, hh, fromHostd, "lab/app:from-hostd")
@@ -188,7 +190,28 @@ CMD ["greeting"]
 	if back.ID != want.ID || !reflect.DeepEqual(back.RootFS, want.RootFS) || !reflect.DeepEqual(back.RepoTags, []string{"lab/app:from-hostd"}) {
 		t.Errorf("hostd → dockerd: %+v, want ID %s and layers %v", back, want.ID, want.RootFS.Layers)
 	}
+	runImage(t, "dockerd", dh, "lab/app:from-hostd")
 	fmt.Fprintf(os.Stderr, "image %s: %d layers, dockerd → hostd → dockerd\n", want.ID, len(want.RootFS.Layers))
+}
+
+// runImage runs the image TestImagesAcrossRuntimes builds on the daemon it
+// was loaded into: ENTRYPOINT cat and CMD greeting in WORKDIR /opt/app as
+// USER nobody, then its ENV, WORKDIR and USER seen by a shell, then the
+// command line's -e, -w and -u over them.
+func runImage(t *testing.T, runtime string, h *Host, ref string) {
+	t.Helper()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{ref}, "hello\n"},
+		{[]string{"--entrypoint", "sh", ref, "-c", "echo $GREETING $MODE $PWD $(id -un)"}, "hi image /opt/app nobody\n"},
+		{[]string{"-e", "MODE=run", "-w", "/tmp", "-u", "root", "--entrypoint", "sh", ref, "-c", "echo $GREETING $MODE $PWD $(id -un)"}, "hi run /tmp root\n"},
+	} {
+		if got := docker20(t, h, append([]string{"run", "--rm"}, c.args...)...); got != c.want {
+			t.Errorf("%s: docker run --rm %s: %q, want %q", runtime, strings.Join(c.args, " "), got, c.want)
+		}
+	}
 }
 
 // smallArchive writes a `docker save` archive of one image of one small

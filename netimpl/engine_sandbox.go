@@ -317,6 +317,22 @@ func (e *Engine) Join(sandboxID, networkRef string, spec EndpointSpec) (Endpoint
 	return ep.clone(), nil
 }
 
+// RenameSandbox gives every endpoint of a sandbox a new name, as
+// libnetwork's sandbox Rename does when its container is renamed: the
+// name is what other containers resolve it by.
+func (e *Engine) RenameSandbox(sandboxID, name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sb, ok := e.sandboxes[sandboxID]
+	if !ok {
+		return Errorf(KindNotFound, "sandbox %s not found", sandboxID)
+	}
+	for _, id := range sb.endpoints {
+		e.endpoints[id].Name = name
+	}
+	return nil
+}
+
 // checkModes applies Docker's rules to a sandbox of kind, on networks of
 // the drivers joined, that joins a network of the driver info: a shared
 // namespace joins nothing, the host's namespace joins only host networks,

@@ -2,6 +2,7 @@ package netimpl
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/vishvananda/netlink"
@@ -12,10 +13,44 @@ import (
 // last resort.
 const GatewayNetwork = "docker_gwbridge"
 
+// endpointRank orders a sandbox's endpoints as libnetwork does (its
+// endpoints' Less): endpoints of docker_gwbridge last, then those of
+// internal networks, the rest by network name.
+func endpointRank(n *Network) (int, string) {
+	switch {
+	case n.Name == GatewayNetwork:
+		return 2, n.Name
+	case n.Internal:
+		return 1, n.Name
+	}
+	return 0, n.Name
+}
+
+func endpointLess(a, b *Network) bool {
+	ra, na := endpointRank(a)
+	rb, nb := endpointRank(b)
+	if ra != rb {
+		return ra < rb
+	}
+	return na < nb
+}
+
+// JoinOrder is the order in which a starting container's interfaces are
+// made, eth0 first. Docker joins the container's networks before its
+// namespace exists and libnetwork makes the interfaces once it does,
+// walking the sandbox's endpoints in their order (endpointRank): on Docker
+// 20.10 a container created on bridge and connected to "aa" before its
+// start has aa's interface as eth0, and the interface of an internal
+// network comes after the others'.
+func JoinOrder(networks []Network) []Network {
+	out := slices.Clone(networks)
+	sort.SliceStable(out, func(i, j int) bool { return endpointLess(&out[i], &out[j]) })
+	return out
+}
+
 // gatewayEndpoint is the endpoint whose gateway a sandbox routes through,
-// chosen as libnetwork's sandbox orders its endpoints (epHeap): endpoints
-// of docker_gwbridge last, then those of internal networks, the rest by
-// network name. So a container on bridge that joins a network named "aa"
+// the first of its endpoints in libnetwork's order (endpointRank) that has
+// a gateway. So a container on bridge that joins a network named "aa"
 // routes through aa's gateway from then on, as Docker 20.10 does.
 func (e *Engine) gatewayEndpoint(sb *sandbox) *Endpoint {
 	var cands []*Endpoint
@@ -24,28 +59,25 @@ func (e *Engine) gatewayEndpoint(sb *sandbox) *Endpoint {
 			cands = append(cands, ep)
 		}
 	}
-	rank := func(ep *Endpoint) (int, string) {
-		n := e.networks[ep.NetworkID]
-		switch {
-		case n.Name == GatewayNetwork:
-			return 2, n.Name
-		case n.Internal:
-			return 1, n.Name
-		}
-		return 0, n.Name
-	}
 	sort.SliceStable(cands, func(i, j int) bool {
-		ri, ni := rank(cands[i])
-		rj, nj := rank(cands[j])
-		if ri != rj {
-			return ri < rj
-		}
-		return ni < nj
+		return endpointLess(e.networks[cands[i].NetworkID], e.networks[cands[j].NetworkID])
 	})
 	if len(cands) == 0 {
 		return nil
 	}
 	return cands[0]
+}
+
+// GatewayEndpoint is the sandbox's gateway endpoint (gatewayEndpoint),
+// false when it has none.
+func (e *Engine) GatewayEndpoint(sandboxID string) (Endpoint, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sb, ok := e.sandboxes[sandboxID]
+	if !ok || sb.gateway == "" {
+		return Endpoint{}, false
+	}
+	return e.endpoints[sb.gateway].clone(), true
 }
 
 // updateGateway points the sandbox's default route at its gateway endpoint

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -488,6 +489,37 @@ func (c *Controller) joinGlobal(sb *sandbox, n netimpl.Network, spec netimpl.End
 	cl.own[sb.req.ContainerID] = append(cl.own[sb.req.ContainerID], ownEndpoint{networkID: n.ID, endpointID: ep.ID, addr: p.Addr()})
 	cl.mu.Unlock()
 	return ep, nil
+}
+
+// republish puts a container's endpoints on global networks into the
+// store again, under its name now.
+func (c *Controller) republish(sb *sandbox) error {
+	cl := c.cluster
+	if cl == nil {
+		return nil
+	}
+	cl.mu.Lock()
+	own := slices.Clone(cl.own[sb.req.ContainerID])
+	cl.mu.Unlock()
+	if len(own) == 0 {
+		return nil
+	}
+	eps := map[string]netimpl.Endpoint{}
+	for _, ep := range c.eng.SandboxEndpoints(sb.ID) {
+		eps[ep.ID] = ep
+	}
+	for _, o := range own {
+		ep, ok := eps[o.endpointID]
+		if !ok || ep.Addr == nil {
+			continue
+		}
+		ones, _ := ep.Addr.Mask.Size()
+		p := netip.PrefixFrom(o.addr, ones)
+		if err := cl.store.PutEndpoint(context.Background(), store.Endpoint{ID: ep.ID, Name: sb.req.Name, NetworkID: o.networkID, Addr: p, MAC: ep.MAC}); err != nil {
+			return storeError(err)
+		}
+	}
+	return nil
 }
 
 // withdraw takes a container's endpoints off the store (networkID "":

@@ -58,7 +58,8 @@ func (c *Controller) Connect(req ConnectRequest) (netimpl.Network, error) {
 }
 
 // connectRunning joins a running container's sandbox to a network, then
-// follows with its DNS, resolv.conf and /etc/hosts.
+// follows with its published ports (which move when the new network's
+// endpoint is now its gateway), its DNS, resolv.conf and /etc/hosts.
 func (c *Controller) connectRunning(sb *sandbox, n netimpl.Network, cfg EndpointConfig) error {
 	spec, err := endpointSpec(sb.req.ContainerID, sb.req.Name, n.Name, cfg)
 	if err != nil {
@@ -66,6 +67,18 @@ func (c *Controller) connectRunning(sb *sandbox, n netimpl.Network, cfg Endpoint
 	}
 	ep, err := c.joinEndpoint(sb, n.ID, spec)
 	if err != nil {
+		return err
+	}
+	if err := c.publishPorts(sb); err != nil {
+		// As libnetwork's sbJoin: the join is undone, and the ports go
+		// back to the endpoint that had them.
+		if lerr := c.eng.Leave(sb.ID, n.ID); lerr != nil {
+			c.log.Printf("container %s: undo join of %s: %v", sb.req.Name, n.Name, lerr)
+		}
+		c.withdraw(sb.req.ContainerID, n.ID)
+		if perr := c.publishPorts(sb); perr != nil {
+			c.log.Printf("container %s: %v", sb.req.Name, perr)
+		}
 		return err
 	}
 	c.mu.Lock()
@@ -138,8 +151,8 @@ func (c *Controller) Disconnect(req DisconnectRequest) (netimpl.Network, error) 
 
 // leftNetwork follows a running container's leave of a network: its
 // endpoint leaves the cluster store (and docker_gwbridge, once no global
-// network needs it), its resolver the network's names, its /etc/hosts its
-// lines.
+// network needs it), its published ports follow its gateway endpoint, its
+// resolver the network's names, its /etc/hosts its lines.
 func (c *Controller) leftNetwork(sb *sandbox, n netimpl.Network) {
 	c.mu.Lock()
 	delete(sb.req.Networks, n.Name)
@@ -150,6 +163,9 @@ func (c *Controller) leftNetwork(sb *sandbox, n netimpl.Network) {
 			c.log.Printf("container %s: leave %s: %v", sb.req.Name, netimpl.GatewayNetwork, err)
 		}
 	}
+	if err := c.publishPorts(sb); err != nil {
+		c.log.Printf("container %s: %v", sb.req.Name, err)
+	}
 	c.refreshDNS(sb)
 	// libnetwork deletes the /etc/hosts lines of a network's service
 	// records on leave; the default bridge has no service discovery, so
@@ -159,6 +175,27 @@ func (c *Controller) leftNetwork(sb *sandbox, n netimpl.Network) {
 			c.log.Printf("container %s: hosts: %v", sb.req.Name, err)
 		}
 	}
+}
+
+// Rename follows the rename of a running container, as libnetwork's
+// sandbox Rename: its endpoints take the new name, which its networks'
+// embedded DNS answers from then on (the old one no longer; aliases
+// stay), and on a global network the other hosts learn it through the
+// store. A container that does not run has nothing to rename here.
+func (c *Controller) Rename(containerID, name string) error {
+	sb := c.sandboxOf(containerID)
+	if sb == nil {
+		return nil
+	}
+	sb.started.Wait()
+	c.mu.Lock()
+	sb.req.Name = name
+	c.mu.Unlock()
+	if err := c.eng.RenameSandbox(sb.ID, name); err != nil {
+		return err
+	}
+	c.refreshDNS(sb)
+	return c.republish(sb)
 }
 
 // notRunning answers an operation on a running container's network for a

@@ -111,7 +111,7 @@ func (c *Controller) servicesUp(sb *sandbox) (err error) {
 			c.servicesDown(sb)
 		}
 	}()
-	if err := c.publishPorts(sb, eps); err != nil {
+	if err := c.publishPorts(sb); err != nil {
 		return err
 	}
 	if err := c.addLinkRules(sb, eps); err != nil {
@@ -126,7 +126,7 @@ func (c *Controller) servicesDown(sb *sandbox) {
 	id := sb.req.ContainerID
 	c.mu.Lock()
 	srv, ports := sb.resolver, sb.ports
-	sb.resolver, sb.chain, sb.ports = nil, nil, nil
+	sb.resolver, sb.chain, sb.ports, sb.external = nil, nil, nil, ""
 	for _, t := range c.tables {
 		t.Delete(id)
 	}
@@ -210,28 +210,43 @@ func (c *Controller) refreshDNS(sb *sandbox) {
 	}
 }
 
-// publishPorts maps a container's published ports on the first bridge
-// network it joined, as the bridge driver does for the endpoint that gives
-// the container its gateway. The error reads as dockerd's.
-func (c *Controller) publishPorts(sb *sandbox, eps []netimpl.Endpoint) error {
-	specs, err := portSpecs(sb.req.Ports)
-	if err != nil || len(specs) == 0 {
-		return err
-	}
-	for _, ep := range eps {
-		n, err := c.eng.Network(ep.NetworkID)
-		if err != nil || n.Driver != bridge.Name || ep.Addr == nil {
-			continue
-		}
-		made, err := c.publishOn(n, ep, specs)
-		if err != nil {
-			return netimpl.Errorf(netimpl.KindUnknown, "driver failed programming external connectivity on endpoint %s (%s): %v", sb.req.Name, ep.ID, err)
-		}
-		c.mu.Lock()
-		sb.ports = made
+// publishPorts gives a running container's external connectivity to its
+// gateway endpoint, as libnetwork's sbJoin does after every join and leave
+// (ProgramExternalConnectivity on getGatewayEndpoint, after revoking it
+// from the endpoint that had it): the bridge driver maps the container's
+// published ports there, and nowhere when that network is internal or of
+// another driver. So the ports of a container on bridge that joins "aa"
+// move to its address on aa, and those of Compose's web (on front and on
+// the internal back) are on front. The error reads as dockerd's.
+func (c *Controller) publishPorts(sb *sandbox) error {
+	ep, ok := c.eng.GatewayEndpoint(sb.ID)
+	c.mu.Lock()
+	if (ok && ep.ID == sb.external) || (!ok && sb.external == "") {
 		c.mu.Unlock()
 		return nil
 	}
+	old := sb.ports
+	sb.ports, sb.external = nil, ""
+	c.mu.Unlock()
+	c.unpublish(old)
+	if !ok {
+		return nil
+	}
+	n, err := c.eng.Network(ep.NetworkID)
+	if err != nil || n.Driver != bridge.Name || n.Internal {
+		return nil
+	}
+	specs, err := portSpecs(sb.req.Ports)
+	if err != nil {
+		return err
+	}
+	made, err := c.publishOn(n, ep, specs)
+	if err != nil {
+		return netimpl.Errorf(netimpl.KindUnknown, "driver failed programming external connectivity on endpoint %s (%s): %v", sb.req.Name, ep.ID, err)
+	}
+	c.mu.Lock()
+	sb.ports, sb.external = made, ep.ID
+	c.mu.Unlock()
 	return nil
 }
 

@@ -29,7 +29,8 @@ type SandboxRequest struct {
 	// Docker shares the other container's.
 	Share string
 	// Networks are the networks to join, by name, with what the container
-	// asks of each; they are joined in Docker's order (joinOrder).
+	// asks of each; their interfaces are made in Docker's order (eth0
+	// first: joinSpecs).
 	Networks map[string]EndpointConfig
 	// HostsPath, ResolvConfPath and HostnamePath are where the container's
 	// /etc/hosts, resolv.conf and hostname go.
@@ -76,6 +77,9 @@ type sandbox struct {
 	resolver *dns.Server
 	chain    *dns.Chain
 	ports    []publishedPort
+	// external is the endpoint that has the container's external
+	// connectivity (its published ports), "" when none has.
+	external string
 	links    []firewall.Link // the link rules written
 }
 
@@ -135,15 +139,22 @@ func (c *Controller) Start(req SandboxRequest) (_ *Started, err error) {
 }
 
 // joinSpecs checks that a start's networks exist and its endpoints'
-// configurations, and returns them in join order.
+// configurations, and returns them in the order libnetwork makes their
+// interfaces (netimpl.JoinOrder of dockerd's join order).
 func (c *Controller) joinSpecs(req SandboxRequest) ([]join, error) {
-	for name := range req.Networks {
-		if _, err := c.eng.Network(name); err != nil {
+	var nets []netimpl.Network
+	names := map[string]string{} // network id -> the name the container asked for
+	for _, name := range joinOrder(req.Networks) {
+		n, err := c.eng.Network(name)
+		if err != nil {
 			return nil, err
 		}
+		nets = append(nets, n)
+		names[n.ID] = name
 	}
 	var joins []join
-	for _, name := range joinOrder(req.Networks) {
+	for _, n := range netimpl.JoinOrder(nets) {
+		name := names[n.ID]
 		spec, err := endpointSpec(req.ContainerID, req.Name, name, req.Networks[name])
 		if err != nil {
 			return nil, err
@@ -252,11 +263,14 @@ func (c *Controller) asked(sb *sandbox, network string) bool {
 }
 
 // PublishedPorts lists the ports a running container has published, in
-// the order they were made.
-func (c *Controller) PublishedPorts(containerID string) []PortMapping {
+// the order they were made, and says whether one of its endpoints has
+// external connectivity: Docker shows a container's ports (exposed and
+// published) only then, so one on none, host or only internal networks
+// shows none.
+func (c *Controller) PublishedPorts(containerID string) ([]PortMapping, bool) {
 	sb := c.sandboxOf(containerID)
 	if sb == nil {
-		return nil
+		return nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -265,7 +279,7 @@ func (c *Controller) PublishedPorts(containerID string) []PortMapping {
 		b := p.binding
 		out = append(out, PortMapping{Proto: b.Proto, ContainerPort: b.ContainerPort, HostIP: b.HostIP, HostPort: b.HostPort})
 	}
-	return out
+	return out, sb.external != ""
 }
 
 // Link is one --link target of a starting container on the default

@@ -1,7 +1,7 @@
 // Package ipam allocates subnets and addresses the way Docker 20.10's
-// default IPAM driver does: predefined pools cut into subnets, the first free
-// one for a network created without --subnet, the first host address as the
-// gateway, container addresses lowest-free first from .2 (a freed address is
+// default IPAM driver does: predefined pools cut into subnets, the next free
+// one for a network created without --subnet (round the list, from the one
+// after the last handed out), the first host address as the gateway, container addresses lowest-free first from .2 (a freed address is
 // the next one handed out), and a MAC derived from the IPv4 address.
 package ipam
 
@@ -52,6 +52,11 @@ type Space struct {
 	mu      sync.Mutex
 	pools   []Pool
 	subnets map[netip.Prefix]*subnet
+	// next is where the search for a free predefined subnet starts: the
+	// one after the last handed out, as libnetwork's
+	// predefinedStartIndices. So a network removed and created again
+	// gets the next subnet, not its old one, until the list comes round.
+	next int
 }
 
 type subnet struct {
@@ -66,9 +71,10 @@ func NewSpace(pools []Pool) *Space {
 }
 
 // RequestPool allocates a subnet. With want valid it must not overlap an
-// allocated subnet; otherwise the first subnet of the pools that overlaps
-// neither an allocated subnet nor any prefix in avoid (libnetwork avoids the
-// host's own routes for local networks). ipRange, if valid, narrows where
+// allocated subnet; otherwise the next subnet of the pools (from where the
+// last such request stopped, round the list) that overlaps neither an
+// allocated subnet nor any prefix in avoid (libnetwork avoids the host's
+// own routes for local networks). ipRange, if valid, narrows where
 // container addresses come from and must lie inside the subnet.
 func (s *Space) RequestPool(want, ipRange netip.Prefix, avoid []netip.Prefix) (netip.Prefix, error) {
 	s.mu.Lock()
@@ -83,15 +89,45 @@ func (s *Space) RequestPool(want, ipRange netip.Prefix, avoid []netip.Prefix) (n
 		}
 		return want, s.add(want, ipRange)
 	}
-	for _, p := range s.pools {
-		for sub := netip.PrefixFrom(p.Base.Addr(), p.Size); p.Base.Contains(sub.Addr()); sub = nextPrefix(sub) {
-			if s.overlaps(sub) || overlapsAny(sub, avoid) {
-				continue
-			}
-			return sub, s.add(sub, ipRange)
+	total := s.predefinedCount()
+	for k := range total {
+		i := (s.next + k) % total
+		sub := s.predefined(i)
+		if s.overlaps(sub) || overlapsAny(sub, avoid) {
+			continue
 		}
+		if err := s.add(sub, ipRange); err != nil {
+			return netip.Prefix{}, err
+		}
+		s.next = (i + 1) % total
+		return sub, nil
 	}
 	return netip.Prefix{}, ErrNoPool
+}
+
+// predefinedCount is the number of subnets the pools are cut into.
+func (s *Space) predefinedCount() int {
+	n := 0
+	for _, p := range s.pools {
+		n += 1 << (p.Size - p.Base.Bits())
+	}
+	return n
+}
+
+// predefined is the i-th subnet of the pools, in order.
+func (s *Space) predefined(i int) netip.Prefix {
+	for _, p := range s.pools {
+		count := 1 << (p.Size - p.Base.Bits())
+		if i >= count {
+			i -= count
+			continue
+		}
+		b := p.Base.Masked().Addr().As4()
+		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		v += uint32(i) << (32 - p.Size)
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), p.Size)
+	}
+	return netip.Prefix{}
 }
 
 func (s *Space) add(p, ipRange netip.Prefix) error {
@@ -219,10 +255,6 @@ func lastAddr(p netip.Prefix) netip.Addr {
 		host -= n
 	}
 	return netip.AddrFrom4(b)
-}
-
-func nextPrefix(p netip.Prefix) netip.Prefix {
-	return netip.PrefixFrom(lastAddr(p).Next(), p.Bits())
 }
 
 // MAC is the address Docker gives an endpoint: 02:42 and the four IPv4 bytes

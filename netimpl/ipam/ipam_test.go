@@ -22,13 +22,46 @@ func TestNextFreePoolIsDockers(t *testing.T) {
 			t.Fatalf("got %v %v, want %s", p, err, w)
 		}
 	}
-	s.ReleasePool(pfx("172.18.0.0/16"))
-	if p, _ := s.RequestPool(netip.Prefix{}, netip.Prefix{}, nil); p != pfx("172.18.0.0/16") {
-		t.Fatalf("a released pool is the next one handed out; got %v", p)
-	}
 	// A pool overlapping a host route is skipped.
 	if p, _ := s.RequestPool(netip.Prefix{}, netip.Prefix{}, []netip.Prefix{pfx("172.20.5.0/24")}); p != pfx("172.21.0.0/16") {
 		t.Fatalf("want 172.21.0.0/16 past the route, got %v", p)
+	}
+}
+
+// Docker 20.10 goes on from the subnet after the last one it handed out
+// (libnetwork's predefinedStartIndices): `network create rr1; network rm
+// rr1; network create rr2` gives rr2 the next subnet, and a subnet freed
+// behind the search is taken again only once the list comes round.
+func TestReleasedPoolIsNotTheNextOne(t *testing.T) {
+	s := NewSpace(LocalDefaults)
+	for _, w := range []string{"172.17.0.0/16", "172.18.0.0/16"} {
+		if p, err := s.RequestPool(netip.Prefix{}, netip.Prefix{}, nil); err != nil || p != pfx(w) {
+			t.Fatalf("got %v %v, want %s", p, err, w)
+		}
+	}
+	s.ReleasePool(pfx("172.18.0.0/16"))
+	if p, _ := s.RequestPool(netip.Prefix{}, netip.Prefix{}, nil); p != pfx("172.19.0.0/16") {
+		t.Fatalf("after 172.18.0.0/16 is released, want 172.19.0.0/16, got %v", p)
+	}
+	// An explicit subnet does not move the search.
+	if _, err := s.RequestPool(pfx("10.5.0.0/16"), netip.Prefix{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.RequestPool(netip.Prefix{}, netip.Prefix{}, nil); p != pfx("172.20.0.0/16") {
+		t.Fatalf("want 172.20.0.0/16, got %v", p)
+	}
+	// Round the list: 172.21-31 and the sixteen /20s of 192.168, then
+	// 172.18.0.0/16 again, the first one free from the start.
+	for range 11 + 16 {
+		if _, err := s.RequestPool(netip.Prefix{}, netip.Prefix{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, _ := s.RequestPool(netip.Prefix{}, netip.Prefix{}, nil); p != pfx("172.18.0.0/16") {
+		t.Fatalf("round the list, want 172.18.0.0/16, got %v", p)
+	}
+	if _, err := s.RequestPool(netip.Prefix{}, netip.Prefix{}, nil); !errors.Is(err, ErrNoPool) {
+		t.Fatalf("every subnet taken: want ErrNoPool, got %v", err)
 	}
 }
 
