@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // The version hostd claims: Docker 20.10's engine and API.
@@ -68,7 +70,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
-		writeError(rec, notFound("page not found"))
+		writeError(rec, errdefs.NotFound("page not found"))
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}
@@ -90,11 +92,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func writeError(w http.ResponseWriter, err error) {
-	if err == errNotModified {
+	if err == errdefs.ErrNotModified {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	code, msg := statusOf(err)
+	code, msg := errdefs.Status(err)
 	writeJSON(w, code, map[string]string{"message": msg})
 }
 
@@ -114,7 +116,7 @@ func decodeBody(r *http.Request, v any) error {
 	if err == nil || errors.Is(err, io.EOF) {
 		return nil
 	}
-	return badRequest("%s", err.Error())
+	return errdefs.BadRequest("%s", err.Error())
 }
 
 // boolValue is Docker's httputils.BoolValue.
@@ -134,7 +136,7 @@ func intValue(r *http.Request, k string) (*int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return nil, badRequest("invalid value for %s: %s", k, v)
+		return nil, errdefs.BadRequest("invalid value for %s: %s", k, v)
 	}
 	return &n, nil
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // lockedView is inView for a request: a stopped container is held (c.op)
@@ -54,7 +56,7 @@ func (s *server) archiveRequest(r *http.Request) (*Container, string, error) {
 	}
 	p := r.FormValue("path")
 	if p == "" {
-		return nil, "", badRequest("Path cannot be empty")
+		return nil, "", errdefs.BadRequest("Path cannot be empty")
 	}
 	return c, containerPath(p), nil
 }
@@ -116,7 +118,7 @@ func (s *server) archivePut(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if !fi.IsDir() {
-			return errorf(http.StatusInternalServerError, "extraction point is not a directory")
+			return errdefs.Errorf(http.StatusInternalServerError, "extraction point is not a directory")
 		}
 		return untar(r.Body, p, o)
 	})
@@ -163,16 +165,16 @@ func (d *Daemon) writableAt(c *Container, p string) error {
 	}
 	switch {
 	case in != nil && !in.RW:
-		return errorf(http.StatusInternalServerError, "mounted volume is marked read-only")
+		return errdefs.Errorf(http.StatusInternalServerError, "mounted volume is marked read-only")
 	case in == nil && c.HostConfig.ReadonlyRootfs:
-		return errorf(http.StatusInternalServerError, "container rootfs is marked read-only")
+		return errdefs.Errorf(http.StatusInternalServerError, "container rootfs is marked read-only")
 	}
 	return nil
 }
 
 // commit is POST /commit: hostd makes no image of a container.
 func (s *server) commit(w http.ResponseWriter, r *http.Request) error {
-	return errorf(http.StatusNotImplemented, "docker commit is not implemented by nslab's hostd: build the image with a real Docker and load it (docker load)")
+	return errdefs.Errorf(http.StatusNotImplemented, "docker commit is not implemented by nslab's hostd: build the image with a real Docker and load it (docker load)")
 }
 
 // build is POST /build (docker build with the classic builder,

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // defaultDetachKeys is Docker's ctrl-p,ctrl-q.
@@ -34,10 +36,10 @@ func parseDetachKeys(s string) ([]byte, error) {
 			case c >= '[' && c <= '_':
 				keys = append(keys, c-'['+27)
 			default:
-				return nil, badRequest("Invalid detach keys (%s) provided", s)
+				return nil, errdefs.BadRequest("Invalid detach keys (%s) provided", s)
 			}
 		default:
-			return nil, badRequest("Invalid detach keys (%s) provided", s)
+			return nil, errdefs.BadRequest("Invalid detach keys (%s) provided", s)
 		}
 	}
 	return keys, nil
@@ -201,7 +203,7 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	}
 	stdout, stderr := boolValue(r, "stdout"), boolValue(r, "stderr")
 	if !stdout && !stderr {
-		return badRequest("Bad parameters: you must choose at least one stream")
+		return errdefs.BadRequest("Bad parameters: you must choose at least one stream")
 	}
 	since, err := unixTime(r.FormValue("since"))
 	if err != nil {
@@ -214,7 +216,7 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	tail := -1
 	if t := r.FormValue("tail"); t != "" && t != "all" {
 		if tail, err = strconv.Atoi(t); err != nil || tail < 0 {
-			return badRequest("invalid tail value %q", t)
+			return errdefs.BadRequest("invalid tail value %q", t)
 		}
 	}
 	timestamps := boolValue(r, "timestamps")
@@ -262,13 +264,13 @@ func unixTime(v string) (time.Time, error) {
 	sec, frac, _ := strings.Cut(v, ".")
 	s, err := strconv.ParseInt(sec, 10, 64)
 	if err != nil {
-		return time.Time{}, badRequest("invalid time value %q", v)
+		return time.Time{}, errdefs.BadRequest("invalid time value %q", v)
 	}
 	var ns int64
 	if frac != "" {
 		frac = (frac + "000000000")[:9]
 		if ns, err = strconv.ParseInt(frac, 10, 64); err != nil {
-			return time.Time{}, badRequest("invalid time value %q", v)
+			return time.Time{}, errdefs.BadRequest("invalid time value %q", v)
 		}
 	}
 	return time.Unix(s, ns), nil

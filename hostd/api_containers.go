@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/creack/pty"
+	"github.com/nslab/nslab/hostd/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,14 +22,14 @@ var validStates = map[string]bool{"created": true, "restarting": true, "running"
 func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return badRequest("%s", err.Error())
+		return errdefs.BadRequest("%s", err.Error())
 	}
 	var req createRequest
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
 		if errors.Is(err, io.EOF) {
-			return badRequest("Config cannot be empty in order to create a container")
+			return errdefs.BadRequest("Config cannot be empty in order to create a container")
 		}
-		return badRequest("%s", err.Error())
+		return errdefs.BadRequest("%s", err.Error())
 	}
 	if err := refuseUnsupported(body, &req); err != nil {
 		return err
@@ -48,7 +49,7 @@ func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
 	all := boolValue(r, "all")
 	for st := range f["status"] {
 		if !validStates[st] {
-			return badRequest("Invalid filter 'status=%s'", st)
+			return errdefs.BadRequest("Invalid filter 'status=%s'", st)
 		}
 		all = true
 	}
@@ -219,11 +220,11 @@ func (s *server) containerRename(w http.ResponseWriter, r *http.Request) error {
 func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	h, err := strconv.ParseUint(r.FormValue("h"), 10, 16)
 	if err != nil {
-		return badRequest("invalid height %q: %v", r.FormValue("h"), err)
+		return errdefs.BadRequest("invalid height %q: %v", r.FormValue("h"), err)
 	}
 	wd, err := strconv.ParseUint(r.FormValue("w"), 10, 16)
 	if err != nil {
-		return badRequest("invalid width %q: %v", r.FormValue("w"), err)
+		return errdefs.BadRequest("invalid width %q: %v", r.FormValue("w"), err)
 	}
 	d := s.d
 	d.mu.Lock()
@@ -272,7 +273,7 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 	}
 	out, err := d.reaper.output(exec.Command("ps", strings.Fields(psArgs)...))
 	if err != nil {
-		return errorf(500, "Error running ps: %v", err)
+		return errdefs.Errorf(500, "Error running ps: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	titles := strings.Fields(lines[0])
@@ -283,7 +284,7 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if pidCol < 0 {
-		return errorf(500, "Couldn't find PID field in ps output")
+		return errdefs.Errorf(500, "Couldn't find PID field in ps output")
 	}
 	procs := [][]string{}
 	for _, l := range lines[1:] {

@@ -3,6 +3,8 @@ package hostd
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 func (s *server) execCreate(w http.ResponseWriter, r *http.Request) error {
@@ -49,11 +51,11 @@ func (s *server) execStart(w http.ResponseWriter, r *http.Request) error {
 func (s *server) execResize(w http.ResponseWriter, r *http.Request) error {
 	h, err := strconv.ParseUint(r.FormValue("h"), 10, 16)
 	if err != nil {
-		return badRequest("invalid height %q: %v", r.FormValue("h"), err)
+		return errdefs.BadRequest("invalid height %q: %v", r.FormValue("h"), err)
 	}
 	wd, err := strconv.ParseUint(r.FormValue("w"), 10, 16)
 	if err != nil {
-		return badRequest("invalid width %q: %v", r.FormValue("w"), err)
+		return errdefs.BadRequest("invalid width %q: %v", r.FormValue("w"), err)
 	}
 	if err := s.d.resizeExec(r.PathValue("id"), uint16(h), uint16(wd)); err != nil {
 		return err

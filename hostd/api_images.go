@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 )
 
@@ -93,7 +94,7 @@ func (s *server) imageGet(w http.ResponseWriter, r *http.Request) error {
 	if name, ok := imageName(r, "get"); ok {
 		return s.saveImages(w, []string{name})
 	}
-	return notFound("page not found")
+	return errdefs.NotFound("page not found")
 }
 
 // imagePost serves tag and push.
@@ -112,7 +113,7 @@ func (s *server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	if name, ok := imageName(r, "push"); ok {
 		return s.imagePush(w, r, name)
 	}
-	return notFound("page not found")
+	return errdefs.NotFound("page not found")
 }
 
 // imageFilterKeys are the filters docker images accepts.
@@ -129,7 +130,7 @@ func danglingOnly(f filters) (bool, error) {
 	case len(v) == 1 && v[0] == "false":
 		return false, nil
 	default:
-		return false, badRequest("Invalid filter 'dangling=[%s]'", strings.Join(v, " "))
+		return false, errdefs.BadRequest("Invalid filter 'dangling=[%s]'", strings.Join(v, " "))
 	}
 }
 
@@ -190,7 +191,7 @@ func imageSummary(e image.Entry, f filters) (ImageSummary, bool, error) {
 			for _, p := range f.values("reference") {
 				ok, err := image.MatchReference(p, t)
 				if err != nil {
-					return sum, false, errorf(500, "%s", err.Error())
+					return sum, false, errdefs.Errorf(500, "%s", err.Error())
 				}
 				found = found || ok
 			}
@@ -274,7 +275,7 @@ func (s *server) imageHistory(w http.ResponseWriter, name string) error {
 		var size int64
 		if !h.EmptyLayer {
 			if layer >= len(img.LayerSizes) {
-				return errorf(500, "too many non-empty layers in History section")
+				return errdefs.Errorf(500, "too many non-empty layers in History section")
 			}
 			size = img.LayerSizes[layer]
 			layer++
@@ -404,10 +405,10 @@ func (s *server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	from := strings.TrimSuffix(r.FormValue("fromImage"), ":")
 	if from == "" {
 		if src := r.FormValue("fromSrc"); src != "" {
-			return badRequest("nslab: hostd does not implement docker import (fromSrc); load images made elsewhere with docker load")
+			return errdefs.BadRequest("nslab: hostd does not implement docker import (fromSrc); load images made elsewhere with docker load")
 		}
 		// Docker takes the empty source for a URL and fails to get it.
-		return errorf(500, "Get %q: http: no Host in request URL", "http:")
+		return errdefs.Errorf(500, "Get %q: http: no Host in request URL", "http:")
 	}
 	named, err := image.ParseNamed(from)
 	if err != nil {
@@ -425,7 +426,7 @@ func (s *server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 // then the registry is out of reach as for a pull.
 func (s *server) imagePush(w http.ResponseWriter, r *http.Request, name string) error {
 	if r.Header.Get("X-Registry-Auth") == "" {
-		return badRequest("Bad parameters and missing X-Registry-Auth: EOF")
+		return errdefs.BadRequest("Bad parameters and missing X-Registry-Auth: EOF")
 	}
 	named, err := image.ParseNamed(name)
 	if err != nil {
@@ -440,7 +441,7 @@ func (s *server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	out := newJSONStream(w)
 	out.write(map[string]string{"status": "The push refers to repository [" + named.Name() + "]"})
 	if _, err := s.d.images.Resolve(ref); err != nil {
-		out.error(notFound("An image does not exist locally with the tag: %s", named.Familiar()))
+		out.error(errdefs.NotFound("An image does not exist locally with the tag: %s", named.Familiar()))
 		return nil
 	}
 	out.error(registryError(named.Domain, lookupPort()))
@@ -458,7 +459,7 @@ func (s *server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if f.has("until") {
-		return badRequest("nslab: hostd does not implement the until filter of image prune")
+		return errdefs.BadRequest("nslab: hostd does not implement the until filter of image prune")
 	}
 	dangling := true
 	if f.has("dangling") {
@@ -466,7 +467,7 @@ func (s *server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 		case f["dangling"]["false"] || f["dangling"]["0"]:
 			dangling = false
 		case !f["dangling"]["true"] && !f["dangling"]["1"]:
-			return badRequest("Invalid filter 'dangling=[%s]'", strings.Join(f.values("dangling"), " "))
+			return errdefs.BadRequest("Invalid filter 'dangling=[%s]'", strings.Join(f.values("dangling"), " "))
 		}
 	}
 	s.d.releaseImages()

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
 )
@@ -49,7 +50,7 @@ func (s *server) networkList(w http.ResponseWriter, r *http.Request) error {
 	}
 	for t := range f["type"] {
 		if t != "custom" && t != "builtin" {
-			return badRequest("invalid filter: 'type'='%s'", t)
+			return errdefs.BadRequest("invalid filter: 'type'='%s'", t)
 		}
 	}
 	out := []NetworkResource{}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // volumeCreateRequest is the body of POST /volumes/create.
@@ -53,7 +55,7 @@ func danglingFilter(f filters) (*bool, error) {
 		case "false", "0":
 			v = false
 		default:
-			return nil, badRequest("Invalid filter 'dangling=%s'", s)
+			return nil, errdefs.BadRequest("Invalid filter 'dangling=%s'", s)
 		}
 	}
 	return &v, nil
@@ -79,10 +81,10 @@ func (s *server) volumeCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := checkVolumeDriver(req.Driver); err != nil {
-		return withPrefix(err, "create %s: ", req.Name)
+		return errdefs.WithPrefix(err, "create %s: ", req.Name)
 	}
 	if len(req.DriverOpts) > 0 {
-		return badRequest("volume driver options (-o, --opt) are not supported by nslab's hostd: its local volumes are directories, without mount options")
+		return errdefs.BadRequest("volume driver options (-o, --opt) are not supported by nslab's hostd: its local volumes are directories, without mount options")
 	}
 	v, err := s.d.volumes.create(req.Name, req.Labels, nil)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,7 +68,7 @@ func statPath(p string) (pathStat, error) {
 
 // errNoFile is Docker's answer for a path the container does not have.
 func errNoFile(p, ref string) error {
-	return notFound("Could not find the file %s in container %s", p, ref)
+	return errdefs.NotFound("Could not find the file %s in container %s", p, ref)
 }
 
 // tarPath writes the entry p names (and what it holds) as Docker's
@@ -213,10 +214,10 @@ func extractEntry(tr *tar.Reader, hdr *tar.Header, p, dir string, o untarOptions
 	if fi, err := os.Lstat(p); err == nil {
 		isDir := hdr.Typeflag == tar.TypeDir
 		if o.noOverwriteDirNonDir && fi.IsDir() && !isDir {
-			return badRequest("cannot overwrite directory %q with non-directory %q", p, hdr.Name)
+			return errdefs.BadRequest("cannot overwrite directory %q with non-directory %q", p, hdr.Name)
 		}
 		if o.noOverwriteDirNonDir && !fi.IsDir() && isDir {
-			return badRequest("cannot overwrite non-directory %q with directory %q", p, hdr.Name)
+			return errdefs.BadRequest("cannot overwrite non-directory %q with directory %q", p, hdr.Name)
 		}
 		if !(fi.IsDir() && isDir) {
 			if err := os.RemoveAll(p); err != nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/rootfs"
 )
 
@@ -33,7 +34,7 @@ func normalizeCapabilities(caps []string) ([]string, error) {
 			c = "CAP_" + c
 		}
 		if c != "ALL" && !slices.Contains(capabilityNames, c) {
-			return nil, badRequest("unknown capability: %q", c)
+			return nil, errdefs.BadRequest("unknown capability: %q", c)
 		}
 		out = append(out, c)
 	}

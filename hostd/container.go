@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/netimpl"
 )
@@ -124,3 +125,7 @@ func (c *Container) workDir() string {
 }
 
 func (c *Container) logPath() string { return filepath.Join(c.dir, "container.log") }
+
+func errNoSuchContainer(ref string) error { return errdefs.NotFound("No such container: %s", ref) }
+
+func errNotRunning(id string) error { return errdefs.Conflict("Container %s is not running", id) }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netimpl"
@@ -35,23 +36,23 @@ func validateNetMode(cfg *ContainerConfig, hc *HostConfig) error {
 	target, isContainer := mode.container()
 	switch {
 	case isContainer && target == "":
-		return badRequest("Invalid network mode: invalid container format container:<name|id>")
+		return errdefs.BadRequest("Invalid network mode: invalid container format container:<name|id>")
 	case isContainer && cfg.Hostname != "":
-		return badRequest(msgConflictNetworkHostname)
+		return errdefs.BadRequest(msgConflictNetworkHostname)
 	case isContainer && len(hc.Links) > 0:
-		return badRequest(msgConflictContainerNetworkAndLinks)
+		return errdefs.BadRequest(msgConflictContainerNetworkAndLinks)
 	case isContainer && len(hc.DNS) > 0:
-		return badRequest(msgConflictNetworkAndDNS)
+		return errdefs.BadRequest(msgConflictNetworkAndDNS)
 	case isContainer && len(hc.ExtraHosts) > 0:
-		return badRequest(msgConflictNetworkHosts)
+		return errdefs.BadRequest(msgConflictNetworkHosts)
 	case (isContainer || mode.isHost()) && cfg.MacAddress != "":
-		return badRequest(msgConflictContainerNetworkAndMac)
+		return errdefs.BadRequest(msgConflictContainerNetworkAndMac)
 	case isContainer && (len(hc.PortBindings) > 0 || hc.PublishAllPorts):
-		return badRequest(msgConflictNetworkPublishPorts)
+		return errdefs.BadRequest(msgConflictNetworkPublishPorts)
 	case isContainer && len(cfg.ExposedPorts) > 0:
-		return badRequest(msgConflictNetworkExposePorts)
+		return errdefs.BadRequest(msgConflictNetworkExposePorts)
 	case mode.isHost() && len(hc.Links) > 0:
-		return badRequest(msgConflictHostNetworkAndLinks)
+		return errdefs.BadRequest(msgConflictHostNetworkAndLinks)
 	}
 	return nil
 }
@@ -99,15 +100,15 @@ func fillHostConfigDefaults(hc *HostConfig) {
 func (d *Daemon) create(name string, req *createRequest) (_ *Container, err error) {
 	name = strings.TrimPrefix(name, "/")
 	if name != "" && !validName.MatchString(name) {
-		return nil, badRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+		return nil, errdefs.BadRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
 	if req.Image == "" {
 		// Docker makes a container of no image, with nothing to run it
 		// from; hostd makes none.
 		if len(req.Entrypoint) == 0 && len(req.Cmd) == 0 {
-			return nil, badRequest("No command specified")
+			return nil, errdefs.BadRequest("No command specified")
 		}
-		return nil, badRequest("nslab: hostd creates no container without an image")
+		return nil, errdefs.BadRequest("nslab: hostd creates no container without an image")
 	}
 	hc := HostConfig{}
 	if req.HostConfig != nil {
@@ -142,7 +143,7 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 			l = append(l, k)
 		}
 		sort.Strings(l)
-		return nil, badRequest("Container cannot be connected to network endpoints: %s", strings.Join(l, ", "))
+		return nil, errdefs.BadRequest("Container cannot be connected to network endpoints: %s", strings.Join(l, ", "))
 	}
 	// Networks are looked up when the container starts, as Docker does:
 	// a create naming a missing network (or the default bridge on a host
@@ -203,7 +204,7 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closing {
-		return nil, errorf(503, "hostd %s is shutting down", d.cfg.Host)
+		return nil, errdefs.Errorf(503, "hostd %s is shutting down", d.cfg.Host)
 	}
 	if name == "" {
 		for i := 0; ; i++ {
@@ -213,7 +214,7 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 		}
 	}
 	if id, taken := d.names[name]; taken {
-		return nil, conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, id)
+		return nil, errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, id)
 	}
 	c.Name = name
 	mounts, err := d.mountPoints(&c.Config, &c.HostConfig)

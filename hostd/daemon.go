@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostdconfig"
@@ -147,7 +148,7 @@ func (d *Daemon) lookup(ref string) (*Container, error) {
 		for id, c := range d.containers {
 			if strings.HasPrefix(id, ref) {
 				if found != nil {
-					return nil, badRequest("Multiple IDs found with provided prefix: %s", ref)
+					return nil, errdefs.BadRequest("Multiple IDs found with provided prefix: %s", ref)
 				}
 				found = c
 			}

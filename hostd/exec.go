@@ -18,6 +18,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/netimpl"
@@ -42,7 +43,7 @@ type execInstance struct {
 // createExec registers an exec on a running container.
 func (d *Daemon) createExec(ref string, cfg execConfig) (string, error) {
 	if len(cfg.Cmd) == 0 {
-		return "", badRequest("No exec command specified")
+		return "", errdefs.BadRequest("No exec command specified")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -79,7 +80,7 @@ func (d *Daemon) execEvent(e *execInstance, action string, attrs map[string]stri
 func (d *Daemon) execByID(id string) (*execInstance, error) {
 	e, ok := d.execs[id]
 	if !ok {
-		return nil, notFound("No such exec instance: %s", id)
+		return nil, errdefs.NotFound("No such exec instance: %s", id)
 	}
 	return e, nil
 }
@@ -96,9 +97,9 @@ func (d *Daemon) beginExec(id string) (*execInstance, *run, error) {
 	}
 	switch {
 	case e.exitCode != nil:
-		return nil, nil, conflict("Error: Exec command %s has already run", e.ID)
+		return nil, nil, errdefs.Conflict("Error: Exec command %s has already run", e.ID)
 	case e.begun:
-		return nil, nil, conflict("Error: Exec command %s is already running", e.ID)
+		return nil, nil, errdefs.Conflict("Error: Exec command %s is already running", e.ID)
 	case e.c.state != stateRunning || e.c.run == nil:
 		return nil, nil, errNotRunning(e.c.ID)
 	}
@@ -253,7 +254,7 @@ func (d *Daemon) execIn(r *run, p rootfs.Process, st *stdio, tty, in bool, size 
 func (d *Daemon) execFailed(e *execInstance, io_ *execIO, err error) {
 	code := 126
 	err = runcError("exec", err)
-	_, msg := statusOf(err)
+	_, msg := errdefs.Status(err)
 	var se *startError
 	if errors.As(err, &se) {
 		msg = se.msg

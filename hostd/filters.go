@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // filters is Docker's filters.Args: a key with a set of values, sent as
@@ -26,7 +28,7 @@ func parseFiltersAs(s, unknown string, allowed ...string) (filters, error) {
 		return nil, err
 	}
 	if k := f.unknownKey(allowed...); k != "" {
-		return nil, badRequest(unknown, k)
+		return nil, errdefs.BadRequest(unknown, k)
 	}
 	return f, nil
 }
@@ -40,7 +42,7 @@ func decodeFilters(s string) (filters, error) {
 	if err := json.Unmarshal([]byte(s), (*map[string]map[string]bool)(&f)); err != nil {
 		var old map[string][]string
 		if json.Unmarshal([]byte(s), &old) != nil {
-			return nil, badRequest("invalid filter: %s", s)
+			return nil, errdefs.BadRequest("invalid filter: %s", s)
 		}
 		for k, vs := range old {
 			f[k] = map[string]bool{}

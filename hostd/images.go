@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostdconfig"
 )
@@ -108,7 +109,7 @@ func mergeImageConfig(cfg *ContainerConfig, img *image.ContainerConfig) error {
 		cfg.Entrypoint = nil
 	}
 	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
-		return badRequest("No command specified")
+		return errdefs.BadRequest("No command specified")
 	}
 	return nil
 }
@@ -212,7 +213,7 @@ func registryError(domain string, port int) error {
 	}
 	url := "https://" + endpoint + "/v2/"
 	if net.ParseIP(host) != nil || host == "localhost" {
-		return errorf(500, "Get %q: nslab: hostd pulls from no registry and pushes to none; move images with docker save and docker load", url)
+		return errdefs.Errorf(500, "Get %q: nslab: hostd pulls from no registry and pushes to none; move images with docker save and docker load", url)
 	}
-	return errorf(500, "Get %q: dial tcp: lookup %s on [::1]:53: read udp [::1]:%d->[::1]:53: read: connection refused", url, host, port)
+	return errdefs.Errorf(500, "Get %q: dial tcp: lookup %s on [::1]:53: read udp [::1]:%d->[::1]:53: read: connection refused", url, host, port)
 }

@@ -6,6 +6,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // mountPoint is one of a container's mounts beside its root filesystem,
@@ -38,13 +40,13 @@ type mountPoint struct {
 
 // Docker's texts for mount specifications (volume/mounts).
 func errInvalidSpec(spec string) error {
-	return badRequest("invalid volume specification: '%s'", spec)
+	return errdefs.BadRequest("invalid volume specification: '%s'", spec)
 }
 
 // errMountConfig is Docker's wrapping of a --mount (or -v) that fails
 // validation.
 func errMountConfig(typ string, err error) error {
-	return badRequest("invalid mount config for type %q: %v", typ, err)
+	return errdefs.BadRequest("invalid mount config for type %q: %v", typ, err)
 }
 
 // The modes -v accepts on Linux, by kind; at most one of each kind.
@@ -69,11 +71,11 @@ func checkMode(mode string) error {
 	for _, o := range strings.Split(mode, ",") {
 		kind, ok := mountModeKinds[o]
 		if !ok || seen[kind] {
-			return badRequest("invalid mode: %s", mode)
+			return errdefs.BadRequest("invalid mode: %s", mode)
 		}
 		seen[kind] = true
 		if kind == "propagation" && o != "private" && o != "rprivate" {
-			return badRequest("bind propagation %q is not supported by nslab's hostd: a container's mounts are private", o)
+			return errdefs.BadRequest("bind propagation %q is not supported by nslab's hostd: a container's mounts are private", o)
 		}
 	}
 	return nil
@@ -135,14 +137,14 @@ func parseBind(spec, volumeDriver string) (*mountPoint, error) {
 		m.Source = ""
 		m.copyData = !hasModeOption(m.Mode, "nocopy")
 		if err := checkVolumeDriver(volumeDriver); err != nil {
-			return nil, withPrefix(err, "create %s: ", m.Name)
+			return nil, errdefs.WithPrefix(err, "create %s: ", m.Name)
 		}
 		if err := checkVolumeName(m.Name); err != nil {
-			return nil, withPrefix(err, "create %s: ", m.Name)
+			return nil, errdefs.WithPrefix(err, "create %s: ", m.Name)
 		}
 	}
 	if err := checkTarget(m.Type, m.Destination); err != nil {
-		return nil, withPrefix(err, "invalid volume specification: '%s': ", spec)
+		return nil, errdefs.WithPrefix(err, "invalid volume specification: '%s': ", spec)
 	}
 	m.Destination = path.Clean(m.Destination)
 	return m, nil
@@ -152,7 +154,7 @@ func parseBind(spec, volumeDriver string) (*mountPoint, error) {
 // not exist here).
 func checkVolumeDriver(driver string) error {
 	if driver != "" && driver != "local" {
-		return notFound("error looking up volume plugin %s: plugin %q not found", driver, driver)
+		return errdefs.NotFound("error looking up volume plugin %s: plugin %q not found", driver, driver)
 	}
 	return nil
 }
@@ -178,7 +180,7 @@ func parseMountSpec(ms MountSpec) (*mountPoint, error) {
 		m.Propagation = "rprivate"
 		if bo := ms.BindOptions; bo != nil {
 			if bo.NonRecursive {
-				return nil, badRequest("bind-nonrecursive is not supported by nslab's hostd")
+				return nil, errdefs.BadRequest("bind-nonrecursive is not supported by nslab's hostd")
 			}
 			if bo.Propagation != "" {
 				if err := checkMode(bo.Propagation); err != nil {
@@ -199,16 +201,16 @@ func parseMountSpec(ms MountSpec) (*mountPoint, error) {
 			m.copyData, m.labels = !vo.NoCopy, vo.Labels
 			if vo.DriverConfig != nil {
 				if err := checkVolumeDriver(vo.DriverConfig.Name); err != nil {
-					return nil, withPrefix(err, "create %s: ", ms.Source)
+					return nil, errdefs.WithPrefix(err, "create %s: ", ms.Source)
 				}
 				if len(vo.DriverConfig.Options) > 0 {
-					return nil, badRequest("volume-opt is not supported by nslab's hostd: its local volumes are directories, without mount options")
+					return nil, errdefs.BadRequest("volume-opt is not supported by nslab's hostd: its local volumes are directories, without mount options")
 				}
 			}
 		}
 		if m.Name != "" {
 			if err := checkVolumeName(m.Name); err != nil {
-				return nil, withPrefix(err, "create %s: ", m.Name)
+				return nil, errdefs.WithPrefix(err, "create %s: ", m.Name)
 			}
 		}
 	case "tmpfs":
@@ -232,7 +234,7 @@ func parseMountSpec(ms MountSpec) (*mountPoint, error) {
 		return nil, errMountConfig(ms.Type, errors.New("mount type unknown"))
 	}
 	if ms.Consistency != "" && mountModeKinds[ms.Consistency] != "consistency" && ms.Consistency != "default" {
-		return nil, badRequest("invalid mount consistency: %s", ms.Consistency)
+		return nil, errdefs.BadRequest("invalid mount consistency: %s", ms.Consistency)
 	}
 	return m, nil
 }
@@ -251,7 +253,7 @@ func parseTmpfs(dst, opts string) (*mountPoint, error) {
 	for _, o := range strings.Split(opts, ",") {
 		switch o {
 		case "dev":
-			return nil, badRequest("tmpfs option dev is not supported by nslab's hostd: every writable filesystem of a container is nodev (there is no device cgroup)")
+			return nil, errdefs.BadRequest("tmpfs option dev is not supported by nslab's hostd: every writable filesystem of a container is nodev (there is no device cgroup)")
 		case "ro":
 			m.RW = false
 		case "":
@@ -271,7 +273,7 @@ func (d *Daemon) mountPoints(cfg *ContainerConfig, hc *HostConfig) ([]*mountPoin
 	byDest := map[string]*mountPoint{}
 	add := func(m *mountPoint, fromOther bool) error {
 		if old, dup := byDest[m.Destination]; dup && !old.inherited {
-			return badRequest("Duplicate mount point: %s", m.Destination)
+			return errdefs.BadRequest("Duplicate mount point: %s", m.Destination)
 		}
 		m.inherited = fromOther
 		byDest[m.Destination] = m
@@ -348,7 +350,7 @@ func (d *Daemon) volumesFrom(spec string) ([]*mountPoint, error) {
 	switch mode {
 	case "", "rw", "ro":
 	default:
-		return nil, badRequest("invalid mode for volumes-from: %s", mode)
+		return nil, errdefs.BadRequest("invalid mode for volumes-from: %s", mode)
 	}
 	other, err := d.lookup(name)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
 )
@@ -60,7 +61,7 @@ func (d *Daemon) sandboxRequest(c *Container, links []controller.Link) (controll
 		case other == c:
 			return req, ns, errors.New("cannot join own network")
 		case other.state != stateRunning:
-			return req, ns, conflict("cannot join network of a non running container: %s", target)
+			return req, ns, errdefs.Conflict("cannot join network of a non running container: %s", target)
 		}
 		req.Share = other.sandbox.ID
 		ns.hostname = other.Config.Hostname

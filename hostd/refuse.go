@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 )
 
@@ -109,9 +110,9 @@ func errUnsupported(flag, field string) error {
 		field = "HostConfig." + field
 	}
 	if flag == field {
-		return badRequest("%s is not supported by nslab's hostd; the container was not created", field)
+		return errdefs.BadRequest("%s is not supported by nslab's hostd; the container was not created", field)
 	}
-	return badRequest("%s (%s) is not supported by nslab's hostd; the container was not created", flag, field)
+	return errdefs.BadRequest("%s (%s) is not supported by nslab's hostd; the container was not created", flag, field)
 }
 
 // refuseUnsupported checks a decoded create request against the table,
@@ -153,7 +154,7 @@ func refuseUnknownFields(body []byte) error {
 		}
 		sort.Strings(names)
 		if len(names) > 0 {
-			return badRequest("%s%s is not supported by nslab's hostd; the container was not created", part.prefix, names[0])
+			return errdefs.BadRequest("%s%s is not supported by nslab's hostd; the container was not created", part.prefix, names[0])
 		}
 	}
 	return nil

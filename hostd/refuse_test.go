@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // A value of each field hostd refuses, as a client sends it.
@@ -76,7 +78,7 @@ func TestRefusalTable(t *testing.T) {
 			t.Fatalf("%s: %v", u.field, err)
 		}
 		err := refuseUnsupported([]byte(body), &req)
-		if code, msg := statusOf(err); err == nil || code != 400 || !strings.Contains(msg, u.flag) {
+		if code, msg := errdefs.Status(err); err == nil || code != 400 || !strings.Contains(msg, u.flag) {
 			t.Errorf("%s: %v, want a 400 naming %s", u.field, err, u.flag)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,7 +16,7 @@ func parseSignal(s string, allowEmpty bool) (unix.Signal, error) {
 	}
 	if n, err := strconv.Atoi(s); err == nil {
 		if n <= 0 || n > 64 {
-			return 0, badRequest("Invalid signal: %s", s)
+			return 0, errdefs.BadRequest("Invalid signal: %s", s)
 		}
 		return unix.Signal(n), nil
 	}
@@ -26,5 +27,5 @@ func parseSignal(s string, allowEmpty bool) (unix.Signal, error) {
 	if sig := unix.SignalNum(name); sig != 0 {
 		return sig, nil
 	}
-	return 0, badRequest("Invalid signal: %s", s)
+	return 0, errdefs.BadRequest("Invalid signal: %s", s)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // start runs a created or stopped container: sandbox and endpoints, files,
@@ -12,7 +14,7 @@ func (d *Daemon) start(c *Container) error {
 	c.op.Lock()
 	err := d.startLocked(c)
 	c.op.Unlock()
-	if err != nil && err != errNotModified && c.HostConfig.AutoRemove {
+	if err != nil && err != errdefs.ErrNotModified && c.HostConfig.AutoRemove {
 		// Docker removes an --rm container whose start failed; the CLI
 		// waits for that removal before it reports the error.
 		if rerr := d.remove(c, true, true); rerr != nil {
@@ -30,13 +32,13 @@ func (d *Daemon) startLocked(c *Container) error {
 		return errNoSuchContainer(c.ID)
 	case c.state == stateRunning:
 		d.mu.Unlock()
-		return errNotModified
+		return errdefs.ErrNotModified
 	case c.state == stateRemoving:
 		d.mu.Unlock()
-		return conflict("container is marked for removal and cannot be started")
+		return errdefs.Conflict("container is marked for removal and cannot be started")
 	case d.closing:
 		d.mu.Unlock()
-		return errorf(503, "hostd %s is shutting down", d.cfg.Host)
+		return errdefs.Errorf(503, "hostd %s is shutting down", d.cfg.Host)
 	}
 	d.mu.Unlock()
 
@@ -122,9 +124,9 @@ func (d *Daemon) startFailed(c *Container, err error) error {
 	code := 128
 	var se *startError
 	if errors.As(err, &se) {
-		code, err = se.code, errorf(se.status, "%s", se.msg)
+		code, err = se.code, errdefs.Errorf(se.status, "%s", se.msg)
 	}
-	_, msg := statusOf(err)
+	_, msg := errdefs.Status(err)
 	d.mu.Lock()
 	c.errMsg = msg
 	if c.exitCode == 0 || se != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,7 +43,7 @@ func (d *Daemon) stopLocked(c *Container, timeout *int) error {
 	}
 	d.mu.Unlock()
 	if r == nil {
-		return errNotModified
+		return errdefs.ErrNotModified
 	}
 	if timeout != nil {
 		t = *timeout
@@ -86,7 +87,7 @@ func (d *Daemon) kill(c *Container, sig unix.Signal) error {
 	r := c.run
 	d.mu.Unlock()
 	if r == nil {
-		return conflict("Cannot kill container: %s: Container %s is not running", c.ID, c.ID)
+		return errdefs.Conflict("Cannot kill container: %s: Container %s is not running", c.ID, c.ID)
 	}
 	if sig == unix.SIGKILL {
 		return d.killAndWait(c, r)
@@ -99,7 +100,7 @@ func (d *Daemon) kill(c *Container, sig unix.Signal) error {
 func (d *Daemon) restart(c *Container, timeout *int) error {
 	c.op.Lock()
 	defer c.op.Unlock()
-	if err := d.stopLocked(c, timeout); err != nil && err != errNotModified {
+	if err := d.stopLocked(c, timeout); err != nil && err != errdefs.ErrNotModified {
 		return err
 	}
 	if err := d.startLocked(c); err != nil {
@@ -132,7 +133,7 @@ func (d *Daemon) waitFor(c *Container, condition string) (<-chan int, error) {
 		}
 		c.removeWaiters = append(c.removeWaiters, ch)
 	default:
-		return nil, badRequest("invalid condition: %q", condition)
+		return nil, errdefs.BadRequest("invalid condition: %q", condition)
 	}
 	return ch, nil
 }
@@ -167,12 +168,12 @@ func (d *Daemon) remove(c *Container, force, volumes bool) error {
 	}
 	if c.state == stateRemoving {
 		d.mu.Unlock()
-		return conflict("removal of container %s is already in progress", c.ID)
+		return errdefs.Conflict("removal of container %s is already in progress", c.ID)
 	}
 	r := c.run
 	if r != nil && !force {
 		d.mu.Unlock()
-		return conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID)
+		return errdefs.Conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID)
 	}
 	d.mu.Unlock()
 	if r != nil {

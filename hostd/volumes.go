@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/netimpl"
 )
 
@@ -40,7 +41,7 @@ var validVolumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 func checkVolumeName(name string) error {
 	if !validVolumeName.MatchString(name) {
-		return badRequest("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name)
+		return errdefs.BadRequest("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name)
 	}
 	return nil
 }
@@ -79,7 +80,7 @@ func (s *volumeStore) create(name string, labels, opts map[string]string) (*Volu
 	if name == "" {
 		name = netimpl.NewID()
 	} else if err := checkVolumeName(name); err != nil {
-		return nil, withPrefix(err, "create %s: ", name)
+		return nil, errdefs.WithPrefix(err, "create %s: ", name)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,7 +107,7 @@ func (s *volumeStore) create(name string, labels, opts map[string]string) (*Volu
 	return v, nil
 }
 
-func errNoSuchVolume(name string) error { return notFound("get %s: no such volume", name) }
+func errNoSuchVolume(name string) error { return errdefs.NotFound("get %s: no such volume", name) }
 
 // get finds a volume.
 func (s *volumeStore) get(name string) (*Volume, error) {
@@ -173,11 +174,10 @@ func (d *Daemon) removeVolume(name string, force bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if users := d.volumeUsers(name); len(users) > 0 {
-		return conflict("remove %s: volume is in use - %v", name, users)
+		return errdefs.Conflict("remove %s: volume is in use - %v", name, users)
 	}
 	err := d.volumes.remove(name)
-	var ae *apiError
-	if force && errors.As(err, &ae) && ae.code == 404 {
+	if force && errdefs.IsNotFound(err) {
 		return nil
 	}
 	return err
