@@ -183,5 +183,5 @@ func (s *server) commit(w http.ResponseWriter, r *http.Request) error {
 // rather than a broken pipe.
 func (s *server) build(w http.ResponseWriter, r *http.Request) error {
 	io.Copy(io.Discard, r.Body)
-	return errorf(http.StatusNotImplemented, "docker build is not implemented by nslab's hostd: build the image with a real Docker, docker save it and docker load it here")
+	return errdefs.Errorf(http.StatusNotImplemented, "docker build is not implemented by nslab's hostd: build the image with a real Docker, docker save it and docker load it here")
 }

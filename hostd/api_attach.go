@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/proc"
 )
 
 // defaultDetachKeys is Docker's ctrl-p,ctrl-q.
@@ -78,21 +79,21 @@ func (e *escapeScanner) filter(in []byte) ([]byte, bool) {
 
 // replayLog writes stored records to a session. Callers hold the streams'
 // lock (through snapshot) so that live output cannot overtake the replay.
-func replayLog(sub *session, recs []logRecord, timestamps bool) {
+func replayLog(sub *proc.Session, recs []proc.LogRecord, timestamps bool) {
 	for _, rec := range recs {
-		if (rec.stream == streamStdout && !sub.stdout) || (rec.stream == streamStderr && !sub.stderr) {
+		if (rec.Stream == proc.StreamStdout && !sub.Stdout) || (rec.Stream == proc.StreamStderr && !sub.Stderr) {
 			continue
 		}
-		data := rec.data
+		data := rec.Data
 		if timestamps {
-			data = append([]byte(rec.time.UTC().Format(time.RFC3339Nano)+" "), data...)
+			data = append([]byte(rec.Time.UTC().Format(time.RFC3339Nano)+" "), data...)
 		}
-		if sub.out.write(rec.stream, data) != nil {
+		if sub.Out.Write(rec.Stream, data) != nil {
 			return
 		}
 	}
-	if sub.flush != nil {
-		sub.flush()
+	if sub.Flush != nil {
+		sub.Flush()
 	}
 }
 
@@ -116,23 +117,23 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.d.containerEventUnlocked(c, "attach", nil)
 	defer conn.Close()
-	sub := &session{
-		out:      &muxWriter{w: conn, tty: c.Config.Tty},
-		stdout:   boolValue(r, "stdout"),
-		stderr:   boolValue(r, "stderr"),
-		deadline: conn.SetWriteDeadline,
+	sub := &proc.Session{
+		Out:      &proc.MuxWriter{W: conn, TTY: c.Config.Tty},
+		Stdout:   boolValue(r, "stdout"),
+		Stderr:   boolValue(r, "stderr"),
+		Deadline: conn.SetWriteDeadline,
 	}
 	if !stream {
 		if logs {
-			c.streams.snapshot(sub, false, func(recs []logRecord) { replayLog(sub, recs, false) })
+			c.streams.Snapshot(sub, false, func(recs []proc.LogRecord) { replayLog(sub, recs, false) })
 		}
 		return nil
 	}
-	replay := func([]logRecord) {}
+	replay := func([]proc.LogRecord) {}
 	if logs {
-		replay = func(recs []logRecord) { replayLog(sub, recs, false) }
+		replay = func(recs []proc.LogRecord) { replayLog(sub, recs, false) }
 	}
-	if !c.streams.attachWith(sub, replay) {
+	if !c.streams.AttachWith(sub, replay) {
 		return nil
 	}
 	go func() {
@@ -140,18 +141,18 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 			// Nothing to forward; reading still notices a client that
 			// goes away (EOF is only the client's half-close).
 			if _, err := io.Copy(io.Discard, in); err != nil {
-				c.streams.detach(sub)
+				c.streams.Detach(sub)
 			}
 			return
 		}
 		s.copyStdin(c, sub, in, keys)
 	}()
-	<-sub.done
+	<-sub.Done
 	return nil
 }
 
 // copyStdin forwards a client's input to the container.
-func (s *server) copyStdin(c *Container, sub *session, in *bufio.Reader, keys []byte) {
+func (s *server) copyStdin(c *Container, sub *proc.Session, in *bufio.Reader, keys []byte) {
 	esc := &escapeScanner{keys: keys}
 	buf := make([]byte, 32*1024)
 	for {
@@ -159,23 +160,23 @@ func (s *server) copyStdin(c *Container, sub *session, in *bufio.Reader, keys []
 		if n > 0 {
 			out, detach := esc.filter(buf[:n])
 			if len(out) > 0 {
-				if werr := c.streams.writeStdin(sub, out); werr != nil {
+				if werr := c.streams.WriteStdin(sub, out); werr != nil {
 					return
 				}
 			}
 			if detach {
-				c.streams.detach(sub)
+				c.streams.Detach(sub)
 				return
 			}
 		}
 		if errors.Is(err, io.EOF) {
 			if c.Config.StdinOnce {
-				c.streams.closeStdin()
+				c.streams.CloseStdin()
 			}
 			return
 		}
 		if err != nil {
-			c.streams.detach(sub)
+			c.streams.Detach(sub)
 			return
 		}
 	}
@@ -223,19 +224,19 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", rawStream)
 	w.WriteHeader(http.StatusOK)
-	sub := &session{
-		out:        &muxWriter{w: flushWriter{w: w, rc: rc}, tty: c.Config.Tty},
-		stdout:     stdout,
-		stderr:     stderr,
-		deadline:   rc.SetWriteDeadline,
-		timestamps: timestamps,
+	sub := &proc.Session{
+		Out:        &proc.MuxWriter{W: flushWriter{w: w, rc: rc}, TTY: c.Config.Tty},
+		Stdout:     stdout,
+		Stderr:     stderr,
+		Deadline:   rc.SetWriteDeadline,
+		Timestamps: timestamps,
 	}
-	following := c.streams.snapshot(sub, boolValue(r, "follow") && until.IsZero(), func(recs []logRecord) {
-		var keep []logRecord
+	following := c.streams.Snapshot(sub, boolValue(r, "follow") && until.IsZero(), func(recs []proc.LogRecord) {
+		var keep []proc.LogRecord
 		// As Docker's json-file reader: the tail counts every line of the
 		// log, the stream selection applies afterwards (in replayLog).
 		for _, rec := range recs {
-			if (!since.IsZero() && rec.time.Before(since)) || (!until.IsZero() && rec.time.After(until)) {
+			if (!since.IsZero() && rec.Time.Before(since)) || (!until.IsZero() && rec.Time.After(until)) {
 				continue
 			}
 			keep = append(keep, rec)
@@ -249,9 +250,9 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	select {
-	case <-sub.done:
+	case <-sub.Done:
 	case <-r.Context().Done():
-		c.streams.detach(sub)
+		c.streams.Detach(sub)
 	}
 	return nil
 }

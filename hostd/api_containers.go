@@ -13,6 +13,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -165,7 +166,7 @@ func (s *server) containerKill(w http.ResponseWriter, r *http.Request) error {
 	}
 	sig := unix.SIGKILL
 	if v := r.FormValue("signal"); v != "" {
-		if sig, err = parseSignal(v, false); err != nil {
+		if sig, err = proc.ParseSignal(v, false); err != nil {
 			return err
 		}
 	}
@@ -238,8 +239,8 @@ func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	if run == nil {
 		return errNotRunning(c.ID)
 	}
-	if run.io.pty != nil {
-		if err := pty.Setsize(run.io.pty, &pty.Winsize{Rows: uint16(h), Cols: uint16(wd)}); err != nil {
+	if run.io.PTY != nil {
+		if err := pty.Setsize(run.io.PTY, &pty.Winsize{Rows: uint16(h), Cols: uint16(wd)}); err != nil {
 			return err
 		}
 	}
@@ -264,14 +265,14 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 		return errNotRunning(c.ID)
 	}
 	pids := map[string]bool{}
-	for _, pid := range pidsInPIDNS(run.pidNS) {
+	for _, pid := range proc.PIDsInPIDNS(run.pidNS) {
 		pids[strconv.Itoa(pid)] = true
 	}
 	psArgs := r.FormValue("ps_args")
 	if psArgs == "" {
 		psArgs = "-ef"
 	}
-	out, err := d.reaper.output(exec.Command("ps", strings.Fields(psArgs)...))
+	out, err := d.reaper.Output(exec.Command("ps", strings.Fields(psArgs)...))
 	if err != nil {
 		return errdefs.Errorf(500, "Error running ps: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // events streams Docker's events (GET /events), as dockerd 20.10 does:
@@ -26,7 +28,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) error {
 	onlyPast := false
 	if !until.IsZero() {
 		if until.Before(since) {
-			return badRequest("`since` time (%s) cannot be after `until` time (%s)", r.FormValue("since"), r.FormValue("until"))
+			return errdefs.BadRequest("`since` time (%s) cannot be after `until` time (%s)", r.FormValue("since"), r.FormValue("until"))
 		}
 		if onlyPast = until.Before(time.Now()); !onlyPast {
 			t := time.NewTimer(time.Until(until))

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/proc"
 )
 
 func (s *server) execCreate(w http.ResponseWriter, r *http.Request) error {
@@ -44,7 +45,7 @@ func (s *server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.d.runExec(e, run, size, &execIO{conn: conn, in: in, out: &muxWriter{w: conn, tty: e.cfg.Tty}})
+	s.d.runExec(e, run, size, &execIO{conn: conn, in: in, out: &proc.MuxWriter{W: conn, TTY: e.cfg.Tty}})
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/netimpl"
 )
 
@@ -40,7 +41,7 @@ type Container struct {
 	dir     string // state: hosts, resolv.conf, hostname, log (under Root)
 	data    string // writable layer (under DataRoot)
 	mounts  []*mountPoint
-	streams *streams
+	streams *proc.Streams
 	op      sync.Mutex
 
 	// Guarded by Daemon.mu.
@@ -65,10 +66,10 @@ type Container struct {
 
 // run is one execution of a container's command.
 type run struct {
-	proc  *child
+	proc  *proc.Child
 	pid   int
 	pidNS uint64 // the inode of its PID namespace
-	io    *stdio
+	io    *proc.Stdio
 	done  chan struct{}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
@@ -127,7 +128,7 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 	if err := validateNetMode(&cfg, &hc); err != nil {
 		return nil, err
 	}
-	if _, err := parseSignal(cfg.StopSignal, true); err != nil {
+	if _, err := proc.ParseSignal(cfg.StopSignal, true); err != nil {
 		return nil, err
 	}
 	if _, err := capabilities(&hc); err != nil {
@@ -242,7 +243,7 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 		return nil, err
 	}
 	u.Add(func() { os.RemoveAll(c.data) })
-	st, err := newStreams(c.logPath(), c.Config.Tty)
+	st, err := proc.NewStreams(c.logPath(), c.Config.Tty)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl/controller"
@@ -32,7 +33,7 @@ type Daemon struct {
 	// and tags.
 	store    *image.Store
 	images   *image.Repository
-	reaper   *reaper
+	reaper   *proc.Reaper
 	hostname string
 	// initLayer is the lower layer above every image's (mount points,
 	// /.dockerenv), under the data root.
@@ -90,7 +91,7 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 	if err := rootfs.InitLayer(initLayer); err != nil {
 		return nil, fmt.Errorf("init layer %s: %w", initLayer, err)
 	}
-	rp := newReaper()
+	rp := proc.NewReaper()
 	if cfg.ImageStore == "" {
 		cfg.ImageStore = image.StoreDir()
 	}
@@ -107,8 +108,8 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 	u.Add(mounts.close)
 	ctl, err := controller.New(cfg, controller.Options{Log: logger, Pins: pins, Guard: func(fn func() error) error {
 		// The iptables tools are the firewall's to wait for.
-		rp.beginForeign()
-		defer rp.endForeign()
+		rp.BeginForeign()
+		defer rp.EndForeign()
 		return fn()
 	}})
 	if err != nil {
@@ -200,6 +201,6 @@ func (d *Daemon) Shutdown() error {
 		}
 	}
 	// Whatever a container left behind was killed; collect it.
-	d.reaper.drain(5 * time.Second)
+	d.reaper.Drain(5 * time.Second)
 	return errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/netimpl"
@@ -113,7 +114,7 @@ func (d *Daemon) beginExec(id string) (*execInstance, *run, error) {
 type execIO struct {
 	conn net.Conn
 	in   *bufio.Reader
-	out  *muxWriter
+	out  *proc.MuxWriter
 }
 
 // runExec runs an exec in the container and copies its streams until it
@@ -127,49 +128,49 @@ func (d *Daemon) runExec(e *execInstance, r *run, size *[2]uint, io_ *execIO) {
 		d.execFailed(e, io_, err)
 		return
 	}
-	st := &stdio{}
+	st := &proc.Stdio{}
 	if !e.cfg.Tty {
-		if st, err = newPipes(in, attached && e.cfg.AttachStdout, attached && e.cfg.AttachStderr); err != nil {
+		if st, err = proc.NewPipes(in, attached && e.cfg.AttachStdout, attached && e.cfg.AttachStderr); err != nil {
 			d.execFailed(e, io_, err)
 			return
 		}
 	}
-	proc, err := d.execIn(r, p, st, e.cfg.Tty, in, size)
-	st.closeChild()
+	child, err := d.execIn(r, p, st, e.cfg.Tty, in, size)
+	st.CloseChild()
 	if err != nil {
-		st.close()
+		st.Close()
 		d.execFailed(e, io_, err)
 		return
 	}
 	d.mu.Lock()
 	e.running = true
-	e.pid = proc.pid
-	e.pty = st.pty
+	e.pid = child.Pid
+	e.pty = st.PTY
 	d.mu.Unlock()
 	close(e.started)
 	var gone atomic.Bool
 	gone.Store(!attached)
-	st.pump(func(stream byte, b []byte) {
+	st.Pump(func(stream byte, b []byte) {
 		// A client that went away stops getting output; the process
 		// is still read from, so that it never blocks on a full pipe.
-		if !gone.Load() && io_.out.write(stream, b) != nil {
+		if !gone.Load() && io_.out.Write(stream, b) != nil {
 			gone.Store(true)
 		}
 	})
-	if st.stdin != nil {
+	if st.Stdin != nil {
 		go func() {
 			// The client half-closes its side when its input ends; the
 			// process then reads EOF (a tty has no EOF to pass on).
-			io.Copy(st.stdin, io_.in)
+			io.Copy(st.Stdin, io_.in)
 			if !e.cfg.Tty {
-				st.stdin.Close()
+				st.Stdin.Close()
 			}
 		}()
 	}
-	status := <-proc.exit
-	proc.release()
-	st.drain(2 * time.Second)
-	code := exitCode(status)
+	status := <-child.Exit
+	child.Release()
+	st.Drain(2 * time.Second)
+	code := proc.ExitCode(status)
 	d.mu.Lock()
 	e.running = false
 	e.exitCode = &code
@@ -210,13 +211,13 @@ func (d *Daemon) execProcess(e *execInstance) (rootfs.Process, error) {
 // and a terminal are all found inside it, as in the container; the thread
 // then narrows its bounding set and forks the command as the user. No
 // program of the machine runs in the container.
-func (d *Daemon) execIn(r *run, p rootfs.Process, st *stdio, tty, in bool, size *[2]uint) (*child, error) {
-	var proc *child
+func (d *Daemon) execIn(r *run, p rootfs.Process, st *proc.Stdio, tty, in bool, size *[2]uint) (*proc.Child, error) {
+	var child *proc.Child
 	err := netns.OnThread(func() error {
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
 			return fmt.Errorf("unshare fs: %w", err)
 		}
-		if err := r.proc.setns(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC); err != nil {
+		if err := r.proc.Setns(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC); err != nil {
 			return fmt.Errorf("join the container: %w", err)
 		}
 		if tty {
@@ -224,8 +225,8 @@ func (d *Daemon) execIn(r *run, p rootfs.Process, st *stdio, tty, in bool, size 
 			if err != nil {
 				return fmt.Errorf("terminal: %w", err)
 			}
-			st.child = [3]*os.File{slave}
-			st.useTerminal(master, in, size)
+			st.ChildEnds = [3]*os.File{slave}
+			st.UseTerminal(master, in, size)
 		}
 		res, rerr := p.Resolve()
 		if rerr != nil {
@@ -237,16 +238,16 @@ func (d *Daemon) execIn(r *run, p rootfs.Process, st *stdio, tty, in bool, size 
 		cmd := &exec.Cmd{Path: res.Path, Args: p.Args, Env: res.Env, Dir: p.Cwd}
 		cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Credential: &syscall.Credential{Uid: res.User.UID, Gid: res.User.GID, Groups: res.User.Groups}}
 		if tty {
-			launch.SetStdio(cmd, st.child[0], st.child[0], st.child[0])
+			launch.SetStdio(cmd, st.ChildEnds[0], st.ChildEnds[0], st.ChildEnds[0])
 			cmd.SysProcAttr.Setctty = true
 		} else {
-			launch.SetStdio(cmd, st.child[0], st.child[1], st.child[2])
+			launch.SetStdio(cmd, st.ChildEnds[0], st.ChildEnds[1], st.ChildEnds[2])
 		}
 		var err error
-		proc, err = d.reaper.start(cmd, cmd.Start)
+		child, err = d.reaper.Start(cmd, cmd.Start)
 		return err
 	})
-	return proc, err
+	return child, err
 }
 
 // execFailed reports an exec that could not start, as dockerd 20.10 does:
@@ -264,7 +265,7 @@ func (d *Daemon) execFailed(e *execInstance, io_ *execIO, err error) {
 	d.mu.Unlock()
 	close(e.started)
 	if io_ != nil {
-		io_.out.write(streamStdout, []byte(msg+"\r\n"))
+		io_.out.Write(proc.StreamStdout, []byte(msg+"\r\n"))
 		io_.conn.Close()
 	}
 }

@@ -80,7 +80,7 @@ func enterRunning(r *run, rootOnly bool) error {
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
 		return fmt.Errorf("unshare fs: %w", err)
 	}
-	if err := r.proc.setns(unix.CLONE_NEWNS); err != nil {
+	if err := r.proc.Setns(unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("join the container's mount namespace: %w", err)
 	}
 	if !rootOnly {

@@ -6,13 +6,14 @@ import (
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostdconfig"
 )
 
 // openImages opens the machine's image store and this host's repository
 // in its data root. A host's first start gives it the configuration's
 // images; without any, hostd adds the default image to the store itself.
-func openImages(cfg hostdconfig.Config, rp *reaper) (*image.Store, *image.Repository, error) {
+func openImages(cfg hostdconfig.Config, rp *proc.Reaper) (*image.Store, *image.Repository, error) {
 	// `nslab images clean` waits until the repository names what this
 	// host needs of the store.
 	store, release, err := image.OpenShared(cfg.ImageStore)
@@ -25,7 +26,7 @@ func openImages(cfg hostdconfig.Config, rp *reaper) (*image.Store, *image.Reposi
 		initial = append(initial, image.Loaded{ID: img.ID, Tags: img.Tags})
 	}
 	if len(initial) == 0 {
-		def, err := store.EnsureDefault(image.DefaultSource{Output: rp.output})
+		def, err := store.EnsureDefault(image.DefaultSource{Output: rp.Output})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 )
@@ -80,13 +81,13 @@ const procUTSInitIno = 0xEFFFFFFE
 // pid 1 where it can be read; a sandbox may hide pid 1's namespaces.
 func checkNamespaces() error {
 	for _, kind := range []string{"uts", "net"} {
-		self, err := nsInode(os.Getpid(), kind)
+		self, err := proc.NSInode(os.Getpid(), kind)
 		if err != nil {
 			return err
 		}
 		same := kind == "uts" && self == procUTSInitIno
 		for _, ref := range []int{os.Getppid(), 1} {
-			if ino, err := nsInode(ref, kind); err == nil && ino == self {
+			if ino, err := proc.NSInode(ref, kind); err == nil && ino == self {
 				same = true
 			}
 		}

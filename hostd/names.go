@@ -5,6 +5,8 @@ import (
 	"math/big"
 	"regexp"
 	"strings"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // validName is Docker's rule for container names.
@@ -62,7 +64,7 @@ func (d *Daemon) nameOf(c *Container) string {
 // Rename). The rename event names the old name.
 func (d *Daemon) rename(ref, newName string) error {
 	if ref == "" || newName == "" {
-		return badRequest("Neither old nor new names may be empty")
+		return errdefs.BadRequest("Neither old nor new names may be empty")
 	}
 	c, err := d.container(ref)
 	if err != nil {
@@ -76,13 +78,13 @@ func (d *Daemon) rename(ref, newName string) error {
 	switch id, taken := d.names[newName]; {
 	case newName == oldName:
 		d.mu.Unlock()
-		return badRequest("Renaming a container with the same name as its current name")
+		return errdefs.BadRequest("Renaming a container with the same name as its current name")
 	case !validName.MatchString(newName):
 		d.mu.Unlock()
-		return badRequest("Error when allocating new name: Invalid container name (/%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
+		return errdefs.BadRequest("Error when allocating new name: Invalid container name (/%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
 	case taken:
 		d.mu.Unlock()
-		return conflict("Error when allocating new name: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", newName, id)
+		return errdefs.Conflict("Error when allocating new name: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", newName, id)
 	}
 	delete(d.names, oldName)
 	d.names[newName] = c.ID

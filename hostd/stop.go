@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,7 +24,7 @@ const defaultStopTimeout = 10
 // every other process of the namespace.
 func (d *Daemon) signalRun(c *Container, r *run, sig unix.Signal) {
 	d.containerEventUnlocked(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
-	r.proc.signal(sig)
+	r.proc.Signal(sig)
 }
 
 // stop sends the stop signal, waits up to timeout seconds (negative: for
@@ -48,7 +49,7 @@ func (d *Daemon) stopLocked(c *Container, timeout *int) error {
 	if timeout != nil {
 		t = *timeout
 	}
-	sig, _ := parseSignal(c.Config.StopSignal, true)
+	sig, _ := proc.ParseSignal(c.Config.StopSignal, true)
 	d.signalRun(c, r, sig)
 	stopped := func() error {
 		d.containerEventUnlocked(c, "stop", nil)
@@ -198,7 +199,7 @@ func (d *Daemon) remove(c *Container, force, volumes bool) error {
 	}
 	d.containerEvent(c, "destroy", nil)
 	d.mu.Unlock()
-	c.streams.close()
+	c.streams.Close()
 	// The writable layer goes with the container (its mounts went with its
 	// processes: they lived in its mount namespace only).
 	err := errors.Join(os.RemoveAll(c.dir), os.RemoveAll(c.data), verr)

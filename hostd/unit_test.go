@@ -2,13 +2,9 @@ package hostd
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/moby/moby/api/pkg/stdcopy"
-	"golang.org/x/sys/unix"
 )
 
 func TestFilters(t *testing.T) {
@@ -33,50 +29,6 @@ func TestFilters(t *testing.T) {
 	}
 }
 
-func TestMultiplexedStream(t *testing.T) {
-	var buf bytes.Buffer
-	m := &muxWriter{w: &buf}
-	m.write(streamStdout, []byte("out\n"))
-	m.write(streamStderr, []byte("err\n"))
-	var out, errOut bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &errOut, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "out\n" || errOut.String() != "err\n" {
-		t.Fatalf("demuxed %q %q", out.String(), errOut.String())
-	}
-	raw := &bytes.Buffer{}
-	(&muxWriter{w: raw, tty: true}).write(streamStdout, []byte("tty"))
-	if raw.String() != "tty" {
-		t.Fatalf("tty stream must be raw: %q", raw.String())
-	}
-}
-
-func TestLogRecordsAreLines(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "container.log")
-	s, err := newStreams(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
-	s.write(streamStdout, []byte("a\nb\npartial"))
-	s.write(streamStderr, []byte("e\n"))
-	recs, err := readRecords(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, r := range recs {
-		got = append(got, string([]byte{'0' + r.stream})+":"+string(r.data))
-		if time.Since(r.time) > time.Minute {
-			t.Fatalf("record time %v", r.time)
-		}
-	}
-	if strings.Join(got, "|") != "1:a\n|1:b\n|1:partial|2:e\n" {
-		t.Fatalf("records %q", got)
-	}
-}
-
 func TestDetachKeys(t *testing.T) {
 	keys, err := parseDetachKeys("")
 	if err != nil || !bytes.Equal(keys, []byte{16, 17}) {
@@ -97,22 +49,6 @@ func TestDetachKeys(t *testing.T) {
 	out, det = e.filter([]byte{'b', 16, 17, 'c'})
 	if !det || !bytes.Equal(out, []byte{16, 'b'}) {
 		t.Fatalf("second %q %v", out, det)
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	for in, want := range map[string]unix.Signal{"SIGKILL": unix.SIGKILL, "kill": unix.SIGKILL, "15": unix.SIGTERM, "HUP": unix.SIGHUP} {
-		if got, err := parseSignal(in, false); err != nil || got != want {
-			t.Errorf("%s: %v %v", in, got, err)
-		}
-	}
-	if sig, err := parseSignal("", true); err != nil || sig != unix.SIGTERM {
-		t.Errorf("empty: %v %v", sig, err)
-	}
-	for _, bad := range []string{"SIGFOO", "0", "99", ""} {
-		if _, err := parseSignal(bad, false); err == nil || !strings.HasPrefix(err.Error(), "Invalid signal: ") {
-			t.Errorf("%q: %v", bad, err)
-		}
 	}
 }
 

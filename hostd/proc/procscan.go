@@ -1,4 +1,4 @@
-package hostd
+package proc
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// nsInode returns the inode of /proc/PID/ns/KIND ("pid", "net", "uts").
-func nsInode(pid int, kind string) (uint64, error) {
+// NSInode returns the inode of /proc/PID/ns/KIND ("pid", "net", "uts").
+func NSInode(pid int, kind string) (uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/%s", pid, kind), &st); err != nil {
 		return 0, err
@@ -17,10 +17,10 @@ func nsInode(pid int, kind string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// pidsInPIDNS lists, by their pids on the host, the processes of the PID
+// PIDsInPIDNS lists, by their pids on the host, the processes of the PID
 // namespace ino: a container's processes (its command, what that forks,
 // every exec).
-func pidsInPIDNS(ino uint64) []int {
+func PIDsInPIDNS(ino uint64) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -32,7 +32,7 @@ func pidsInPIDNS(ino uint64) []int {
 		if err != nil || pid == self {
 			continue
 		}
-		if got, err := nsInode(pid, "pid"); err == nil && got == ino {
+		if got, err := NSInode(pid, "pid"); err == nil && got == ino {
 			pids = append(pids, pid)
 		}
 	}

@@ -1,4 +1,4 @@
-package hostd
+package proc
 
 import (
 	"encoding/binary"
@@ -13,34 +13,34 @@ import (
 // moby's API module ships only that reader; the writer below is the
 // daemon's half of the format.
 const (
-	streamStdin  = byte(stdcopy.Stdin)
-	streamStdout = byte(stdcopy.Stdout)
-	streamStderr = byte(stdcopy.Stderr)
+	StreamStdin  = byte(stdcopy.Stdin)
+	StreamStdout = byte(stdcopy.Stdout)
+	StreamStderr = byte(stdcopy.Stderr)
 )
 
-// muxWriter writes a container's output to one client: raw for a tty, else
+// MuxWriter writes a container's output to one client: raw for a tty, else
 // in Docker's multiplexed format (an 8-byte header: stream, three zero
 // bytes, big-endian uint32 length, then the data). It is safe for the
 // concurrent stdout and stderr pumps.
-type muxWriter struct {
+type MuxWriter struct {
 	mu  sync.Mutex
-	w   io.Writer
-	tty bool
+	W   io.Writer
+	TTY bool
 }
 
-func (m *muxWriter) write(stream byte, p []byte) error {
+func (m *MuxWriter) Write(stream byte, p []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.tty {
-		_, err := m.w.Write(p)
+	if m.TTY {
+		_, err := m.W.Write(p)
 		return err
 	}
 	var hdr [8]byte
 	hdr[0] = stream
 	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
-	if _, err := m.w.Write(hdr[:]); err != nil {
+	if _, err := m.W.Write(hdr[:]); err != nil {
 		return err
 	}
-	_, err := m.w.Write(p)
+	_, err := m.W.Write(p)
 	return err
 }

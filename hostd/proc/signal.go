@@ -1,4 +1,4 @@
-package hostd
+package proc
 
 import (
 	"strconv"
@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// parseSignal reads a signal as Docker accepts it: "SIGKILL", "KILL" or
+// ParseSignal reads a signal as Docker accepts it: "SIGKILL", "KILL" or
 // "9". An empty string is SIGTERM when allowEmpty is set.
-func parseSignal(s string, allowEmpty bool) (unix.Signal, error) {
+func ParseSignal(s string, allowEmpty bool) (unix.Signal, error) {
 	if s == "" && allowEmpty {
 		return unix.SIGTERM, nil
 	}

@@ -1,4 +1,10 @@
-package hostd
+// Package proc is the processes of hostd's containers and their I/O: the
+// reaper of every child hostd starts (pidfds, wait4), a process's standard
+// streams as pipes or a terminal (Stdio), a container's streams across its
+// runs with its output log and attached clients (Streams), the multiplexed
+// stream format moby's stdcopy reads, signal names, and the scan of /proc
+// for a PID namespace's processes.
+package proc
 
 import (
 	"fmt"
@@ -12,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// reaper waits for every child of hostd: containers' inits, execs, tools.
+// Reaper waits for every child of hostd: containers' inits, execs, tools.
 // One SIGCHLD handler reaps them all with wait4(-1) — one goroutine
 // instead of a thread blocked in wait per running container — which would
 // steal the status os/exec's Cmd.Wait expects; so hostd never calls
@@ -28,14 +34,14 @@ import (
 // holds the reaper with beginForeign/endForeign, and meanwhile it reaps only
 // the children it registered, each by its pid, leaving every other zombie
 // to whoever waits for it.
-type reaper struct {
+type Reaper struct {
 	mu           sync.Mutex
 	waiting      map[int]chan unix.WaitStatus
 	foreignCalls int
 }
 
-func newReaper() *reaper {
-	r := &reaper{waiting: map[int]chan unix.WaitStatus{}}
+func NewReaper() *Reaper {
+	r := &Reaper{waiting: map[int]chan unix.WaitStatus{}}
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, unix.SIGCHLD)
 	go func() {
@@ -46,18 +52,18 @@ func newReaper() *reaper {
 	return r
 }
 
-// child is a started process: its pid, a pidfd to signal it without ever
+// Child is a started process: its pid, a pidfd to signal it without ever
 // hitting a recycled pid, and the channel its exit status arrives on once.
-type child struct {
-	pid  int
-	exit <-chan unix.WaitStatus
+type Child struct {
+	Pid  int
+	Exit <-chan unix.WaitStatus
 
 	mu    sync.Mutex
 	pidfd int
 }
 
-// signal sends sig to the process (an exited process is not an error).
-func (c *child) signal(sig unix.Signal) error {
+// Signal sends sig to the process (an exited process is not an error).
+func (c *Child) Signal(sig unix.Signal) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pidfd < 0 {
@@ -70,10 +76,10 @@ func (c *child) signal(sig unix.Signal) error {
 	return err
 }
 
-// setns joins the calling thread to the process's namespaces (a mask of
+// Setns joins the calling thread to the process's namespaces (a mask of
 // CLONE_NEW* flags) through its pidfd, atomically and without ever meeting
 // a recycled pid.
-func (c *child) setns(flags int) error {
+func (c *Child) Setns(flags int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pidfd < 0 {
@@ -82,8 +88,8 @@ func (c *child) setns(flags int) error {
 	return unix.Setns(c.pidfd, flags)
 }
 
-// release closes the pidfd; signals after it are no-ops.
-func (c *child) release() {
+// Release closes the pidfd; signals after it are no-ops.
+func (c *Child) Release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pidfd >= 0 {
@@ -92,10 +98,10 @@ func (c *child) release() {
 	}
 }
 
-// start runs startFn (cmd.Start, or netns.StartIn around it) with the reaper
+// Start runs startFn (cmd.Start, or netns.StartIn around it) with the reaper
 // held, so that a child which exits at once is still registered before the
-// reaper looks, and its pidfd opened before it can be reaped.
-func (r *reaper) start(cmd *exec.Cmd, startFn func() error) (*child, error) {
+// Reaper looks, and its pidfd opened before it can be reaped.
+func (r *Reaper) Start(cmd *exec.Cmd, startFn func() error) (*Child, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := startFn(); err != nil {
@@ -114,35 +120,35 @@ func (r *reaper) start(cmd *exec.Cmd, startFn func() error) (*child, error) {
 	if fd < 0 {
 		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
-	return &child{pid: pid, pidfd: fd, exit: ch}, nil
+	return &Child{Pid: pid, pidfd: fd, Exit: ch}, nil
 }
 
-// output runs cmd and returns its standard output. The output is read
+// Output runs cmd and returns its standard output. The output is read
 // from a pipe here: Cmd's own copying goroutine is only waited for by
 // Cmd.Wait, which hostd never calls.
-func (r *reaper) output(cmd *exec.Cmd) ([]byte, error) {
+func (r *Reaper) Output(cmd *exec.Cmd) ([]byte, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	defer pr.Close()
 	cmd.Stdout = pw
-	ch, err := r.start(cmd, cmd.Start)
+	ch, err := r.Start(cmd, cmd.Start)
 	pw.Close()
 	if err != nil {
 		return nil, err
 	}
-	defer ch.release()
+	defer ch.Release()
 	out, rerr := io.ReadAll(pr)
-	if st := <-ch.exit; st.ExitStatus() != 0 || st.Signaled() {
-		return out, fmt.Errorf("%s: exit status %d", cmd.Path, exitCode(st))
+	if st := <-ch.Exit; st.ExitStatus() != 0 || st.Signaled() {
+		return out, fmt.Errorf("%s: exit status %d", cmd.Path, ExitCode(st))
 	}
 	return out, rerr
 }
 
 // reap collects every child that has exited: those registered by pid, and,
 // unless a foreign exec is under way, any other.
-func (r *reaper) reap() {
+func (r *Reaper) reap() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.foreignCalls > 0 {
@@ -175,27 +181,27 @@ func (r *reaper) reap() {
 	}
 }
 
-// beginForeign marks the start of a call that runs and waits for child
+// BeginForeign marks the start of a call that runs and waits for child
 // processes of its own (os/exec): until endForeign the reaper leaves
 // unregistered zombies alone. Taking the lock waits out a reap pass that
 // might otherwise catch such a child.
-func (r *reaper) beginForeign() {
+func (r *Reaper) BeginForeign() {
 	r.mu.Lock()
 	r.foreignCalls++
 	r.mu.Unlock()
 }
 
-// endForeign ends such a call and collects the orphans that waited.
-func (r *reaper) endForeign() {
+// EndForeign ends such a call and collects the orphans that waited.
+func (r *Reaper) EndForeign() {
 	r.mu.Lock()
 	r.foreignCalls--
 	r.mu.Unlock()
 	r.reap()
 }
 
-// drain reaps until hostd has no child left (or the timeout passes), so
+// Drain reaps until hostd has no child left (or the timeout passes), so
 // that nothing hostd started becomes a zombie of an init that never reaps.
-func (r *reaper) drain(timeout time.Duration) {
+func (r *Reaper) Drain(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for {
 		r.reap()
@@ -218,8 +224,8 @@ func (r *reaper) drain(timeout time.Duration) {
 	}
 }
 
-// exitCode is the status Docker reports: the exit code, or 128+signal.
-func exitCode(st unix.WaitStatus) int {
+// ExitCode is the status Docker reports: the exit code, or 128+signal.
+func ExitCode(st unix.WaitStatus) int {
 	if st.Signaled() {
 		return 128 + int(st.Signal())
 	}

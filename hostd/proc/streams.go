@@ -1,4 +1,4 @@
-package hostd
+package proc
 
 import (
 	"bufio"
@@ -11,46 +11,46 @@ import (
 	"time"
 )
 
-// streams is a container's standard streams across its runs, like Docker's
+// Streams is a container's standard streams across its runs, like Docker's
 // StreamConfig: the output log, the attached clients, and the stdin of the
 // current run.
-type streams struct {
+type Streams struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	log     *os.File
 	logPath string
 	tty     bool
-	subs    map[*session]struct{}
+	subs    map[*Session]struct{}
 	running bool
 	stdin   io.WriteCloser
 	closed  bool
 }
 
-// session is one attached client (or a following `logs -f`).
-type session struct {
-	out            *muxWriter
-	stdout, stderr bool
-	// deadline bounds each write, so that a client that stopped reading
+// Session is one attached client (or a following `logs -f`).
+type Session struct {
+	Out            *MuxWriter
+	Stdout, Stderr bool
+	// Deadline bounds each write, so that a client that stopped reading
 	// cannot stall the container's output for long.
-	deadline   func(time.Time) error
-	flush      func()
-	timestamps bool
-	done       chan struct{}
+	Deadline   func(time.Time) error
+	Flush      func()
+	Timestamps bool
+	Done       chan struct{}
 	ended      bool
 }
 
-func newStreams(logPath string, tty bool) (*streams, error) {
+func NewStreams(logPath string, tty bool) (*Streams, error) {
 	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, err
 	}
-	s := &streams{log: f, logPath: logPath, tty: tty, subs: map[*session]struct{}{}}
+	s := &Streams{log: f, logPath: logPath, tty: tty, subs: map[*Session]struct{}{}}
 	s.cond = sync.NewCond(&s.mu)
 	return s, nil
 }
 
-// beginRun connects the stdin of a new run.
-func (s *streams) beginRun(stdin io.WriteCloser) {
+// BeginRun connects the stdin of a new run.
+func (s *Streams) BeginRun(stdin io.WriteCloser) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = true
@@ -58,9 +58,9 @@ func (s *streams) beginRun(stdin io.WriteCloser) {
 	s.cond.Broadcast()
 }
 
-// endRun ends every attached session once the run's output is all written,
+// EndRun ends every attached session once the run's output is all written,
 // as Docker closes attach streams when the container stops.
-func (s *streams) endRun() {
+func (s *Streams) EndRun() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
@@ -74,9 +74,9 @@ func (s *streams) endRun() {
 	s.cond.Broadcast()
 }
 
-// close ends everything and closes the log, when the container is removed.
-func (s *streams) close() {
-	s.endRun()
+// Close ends everything and closes the log, when the container is removed.
+func (s *Streams) Close() {
+	s.EndRun()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
@@ -84,43 +84,43 @@ func (s *streams) close() {
 	s.cond.Broadcast()
 }
 
-func (s *streams) end(sub *session) {
+func (s *Streams) end(sub *Session) {
 	if !sub.ended {
 		sub.ended = true
-		close(sub.done)
+		close(sub.Done)
 	}
 	delete(s.subs, sub)
 }
 
-// attachWith replays stored output to a session (logs=1) and adds it, in
+// AttachWith replays stored output to a session (logs=1) and adds it, in
 // one critical section so that no output falls between the two. The
-// session receives the output of the current run, or of the next one when
+// Session receives the output of the current run, or of the next one when
 // the container is not running (docker run attaches before it starts).
-func (s *streams) attachWith(sub *session, replay func([]logRecord)) bool {
+func (s *Streams) AttachWith(sub *Session, replay func([]LogRecord)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
-	recs, _ := readRecords(s.logPath)
+	recs, _ := ReadRecords(s.logPath)
 	replay(recs)
-	sub.done = make(chan struct{})
+	sub.Done = make(chan struct{})
 	s.subs[sub] = struct{}{}
 	return true
 }
 
-// detach removes a session whose client went away.
-func (s *streams) detach(sub *session) {
+// Detach removes a session whose client went away.
+func (s *Streams) Detach(sub *Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.end(sub)
 	s.cond.Broadcast()
 }
 
-// write records output in the log and sends it to every session. Each line
+// Write records output in the log and sends it to every session. Each line
 // becomes its own log record, as Docker's json-file driver stores lines, so
 // that `logs --tail N` counts lines.
-func (s *streams) write(stream byte, p []byte) {
+func (s *Streams) Write(stream byte, p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -132,33 +132,33 @@ func (s *streams) write(stream byte, p []byte) {
 		if n == 0 {
 			n = len(rest)
 		}
-		writeRecord(s.log, stream, now, rest[:n])
+		WriteRecord(s.log, stream, now, rest[:n])
 		rest = rest[n:]
 	}
 	for sub := range s.subs {
-		if (stream == streamStdout && !sub.stdout) || (stream == streamStderr && !sub.stderr) {
+		if (stream == StreamStdout && !sub.Stdout) || (stream == StreamStderr && !sub.Stderr) {
 			continue
 		}
-		if sub.deadline != nil {
-			sub.deadline(time.Now().Add(10 * time.Second))
+		if sub.Deadline != nil {
+			sub.Deadline(time.Now().Add(10 * time.Second))
 		}
 		data := p
-		if sub.timestamps {
+		if sub.Timestamps {
 			data = append([]byte(time.Unix(0, now).UTC().Format(time.RFC3339Nano)+" "), p...)
 		}
-		if err := sub.out.write(stream, data); err != nil {
+		if err := sub.Out.Write(stream, data); err != nil {
 			s.end(sub)
 			continue
 		}
-		if sub.flush != nil {
-			sub.flush()
+		if sub.Flush != nil {
+			sub.Flush()
 		}
 	}
 }
 
-// writeStdin passes a client's input to the current run's stdin, waiting
+// WriteStdin passes a client's input to the current run's stdin, waiting
 // for the run to start when the client attached before it.
-func (s *streams) writeStdin(sub *session, p []byte) error {
+func (s *Streams) WriteStdin(sub *Session, p []byte) error {
 	s.mu.Lock()
 	for s.stdin == nil && !sub.ended && !s.closed {
 		s.cond.Wait()
@@ -174,9 +174,9 @@ func (s *streams) writeStdin(sub *session, p []byte) error {
 	return err
 }
 
-// closeStdin closes the current run's stdin (StdinOnce: the attached
+// CloseStdin closes the current run's stdin (StdinOnce: the attached
 // client's input ended).
-func (s *streams) closeStdin() {
+func (s *Streams) CloseStdin() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stdin != nil && !s.tty {
@@ -184,18 +184,18 @@ func (s *streams) closeStdin() {
 	}
 }
 
-// logRecord is one stored piece of output.
-type logRecord struct {
-	stream byte
-	time   time.Time
-	data   []byte
+// LogRecord is one stored piece of output.
+type LogRecord struct {
+	Stream byte
+	Time   time.Time
+	Data   []byte
 }
 
 const recordHeader = 16
 
-// writeRecord appends a record: stream, 3 zero bytes, uint32 length,
+// WriteRecord appends a record: stream, 3 zero bytes, uint32 length,
 // int64 unix nanoseconds, data.
-func writeRecord(w io.Writer, stream byte, nanos int64, data []byte) error {
+func WriteRecord(w io.Writer, stream byte, nanos int64, data []byte) error {
 	var hdr [recordHeader]byte
 	hdr[0] = stream
 	binary.BigEndian.PutUint32(hdr[4:8], uint32(len(data)))
@@ -207,15 +207,15 @@ func writeRecord(w io.Writer, stream byte, nanos int64, data []byte) error {
 	return err
 }
 
-// readRecords reads every record of the log.
-func readRecords(path string) ([]logRecord, error) {
+// ReadRecords reads every record of the log.
+func ReadRecords(path string) ([]LogRecord, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	r := bufio.NewReader(f)
-	var out []logRecord
+	var out []LogRecord
 	for {
 		var hdr [recordHeader]byte
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -228,26 +228,26 @@ func readRecords(path string) ([]logRecord, error) {
 		if _, err := io.ReadFull(r, data); err != nil {
 			return out, nil
 		}
-		out = append(out, logRecord{
-			stream: hdr[0],
-			time:   time.Unix(0, int64(binary.BigEndian.Uint64(hdr[8:16]))),
-			data:   data,
+		out = append(out, LogRecord{
+			Stream: hdr[0],
+			Time:   time.Unix(0, int64(binary.BigEndian.Uint64(hdr[8:16]))),
+			Data:   data,
 		})
 	}
 }
 
-// snapshot replays the log so far through replay and, when follow is set
+// Snapshot replays the log so far through replay and, when follow is set
 // and the container is running, attaches sub in the same critical section
 // so that no output falls between the two. It reports whether sub follows.
-func (s *streams) snapshot(sub *session, follow bool, replay func([]logRecord)) bool {
+func (s *Streams) Snapshot(sub *Session, follow bool, replay func([]LogRecord)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	recs, _ := readRecords(s.logPath)
+	recs, _ := ReadRecords(s.logPath)
 	replay(recs)
 	if !follow || !s.running || s.closed {
 		return false
 	}
-	sub.done = make(chan struct{})
+	sub.Done = make(chan struct{})
 	s.subs[sub] = struct{}{}
 	return true
 }
