@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/volume"
 )
 
 // volumeCreateRequest is the body of POST /volumes/create.
@@ -26,11 +27,11 @@ func (s *server) volumeList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []*Volume{}
+	out := []*volume.Volume{}
 	d := s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, v := range d.volumes.list() {
+	for _, v := range d.volumes.List() {
 		if dangling != nil && (len(d.volumeUsers(v.Name)) == 0) != *dangling {
 			continue
 		}
@@ -86,7 +87,7 @@ func (s *server) volumeCreate(w http.ResponseWriter, r *http.Request) error {
 	if len(req.DriverOpts) > 0 {
 		return errdefs.BadRequest("volume driver options (-o, --opt) are not supported by nslab's hostd: its local volumes are directories, without mount options")
 	}
-	v, err := s.d.volumes.create(req.Name, req.Labels, nil)
+	v, err := s.d.volumes.Create(req.Name, req.Labels, nil)
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func (s *server) volumeCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.d.volumes.get(r.PathValue("name"))
+	v, err := s.d.volumes.Get(r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -127,12 +128,12 @@ func (s *server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 	defer d.mu.Unlock()
 	deleted := []string{}
 	var reclaimed int64
-	for _, v := range d.volumes.list() {
+	for _, v := range d.volumes.List() {
 		if len(d.volumeUsers(v.Name)) > 0 || !f.matchLabels(v.Labels) || !notLabels(f, v.Labels) {
 			continue
 		}
 		size := dirSize(v.Mountpoint)
-		if err := d.volumes.remove(v.Name); err == nil {
+		if err := d.volumes.Remove(v.Name); err == nil {
 			deleted = append(deleted, v.Name)
 			reclaimed += size
 		}

@@ -231,7 +231,7 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 	}
 	u.Add(func() {
 		for _, v := range made {
-			d.volumes.remove(v)
+			d.volumes.Remove(v)
 		}
 	})
 	c.mounts = mounts

@@ -14,6 +14,7 @@ import (
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
+	"github.com/nslab/nslab/hostd/volume"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl/controller"
 	"github.com/nslab/nslab/netns"
@@ -39,7 +40,7 @@ type Daemon struct {
 	// /.dockerenv), under the data root.
 	initLayer string
 	// volumes are the local volumes, under the data root.
-	volumes *volumeStore
+	volumes *volume.Store
 	// inits are container inits forked ahead of time.
 	inits initPool
 	// events are what GET /events streams.
@@ -83,7 +84,7 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 			return nil, fmt.Errorf("state dir: %w", err)
 		}
 	}
-	volumes, err := openVolumes(filepath.Join(cfg.DataRoot, "volumes"))
+	volumes, err := volume.Open(filepath.Join(cfg.DataRoot, "volumes"))
 	if err != nil {
 		return nil, fmt.Errorf("volumes: %w", err)
 	}

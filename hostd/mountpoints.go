@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/volume"
 )
 
 // mountPoint is one of a container's mounts beside its root filesystem,
@@ -139,7 +140,7 @@ func parseBind(spec, volumeDriver string) (*mountPoint, error) {
 		if err := checkVolumeDriver(volumeDriver); err != nil {
 			return nil, errdefs.WithPrefix(err, "create %s: ", m.Name)
 		}
-		if err := checkVolumeName(m.Name); err != nil {
+		if err := volume.CheckName(m.Name); err != nil {
 			return nil, errdefs.WithPrefix(err, "create %s: ", m.Name)
 		}
 	}
@@ -209,7 +210,7 @@ func parseMountSpec(ms MountSpec) (*mountPoint, error) {
 			}
 		}
 		if m.Name != "" {
-			if err := checkVolumeName(m.Name); err != nil {
+			if err := volume.CheckName(m.Name); err != nil {
 				return nil, errdefs.WithPrefix(err, "create %s: ", m.Name)
 			}
 		}
