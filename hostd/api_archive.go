@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nslab/nslab/hostd/archive"
 	"github.com/nslab/nslab/hostd/errdefs"
 )
 
@@ -32,9 +33,9 @@ func (d *Daemon) lockedView(c *Container, what view, fn func() error) error {
 
 // archiveStat answers the stat of a cp path, in the header.
 func archiveStat(w http.ResponseWriter, p, ref string) error {
-	st, err := statPath(p)
+	st, err := archive.StatPath(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return errNoFile(p, ref)
+		return archive.ErrNoFile(p, ref)
 	}
 	if err != nil {
 		return err
@@ -58,7 +59,7 @@ func (s *server) archiveRequest(r *http.Request) (*Container, string, error) {
 	if p == "" {
 		return nil, "", errdefs.BadRequest("Path cannot be empty")
 	}
-	return c, containerPath(p), nil
+	return c, archive.ContainerPath(p), nil
 }
 
 // archiveHead is HEAD /containers/{id}/archive: the path's stat only.
@@ -89,7 +90,7 @@ func (s *server) archive(w http.ResponseWriter, r *http.Request, body bool) erro
 		w.Header().Set("Content-Type", "application/x-tar")
 		w.WriteHeader(http.StatusOK)
 		tw := tar.NewWriter(w)
-		if err := tarPath(tw, p); err != nil {
+		if err := archive.TarPath(tw, p); err != nil {
 			// The answer has begun: all that is left is to cut it short.
 			s.log.Printf("container %s: archive %s: %v", s.d.nameOf(c), p, err)
 			return nil
@@ -105,14 +106,14 @@ func (s *server) archivePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	o := untarOptions{noOverwriteDirNonDir: boolValue(r, "noOverwriteDirNonDir"), copyUIDGID: boolValue(r, "copyUIDGID")}
+	o := archive.UntarOptions{NoOverwriteDirNonDir: boolValue(r, "noOverwriteDirNonDir"), CopyUIDGID: boolValue(r, "copyUIDGID")}
 	if err := s.d.writableAt(c, p); err != nil {
 		return err
 	}
 	err = s.d.lockedView(c, viewAll, func() error {
 		fi, err := os.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			return errNoFile(p, r.PathValue("id"))
+			return archive.ErrNoFile(p, r.PathValue("id"))
 		}
 		if err != nil {
 			return err
@@ -120,7 +121,7 @@ func (s *server) archivePut(w http.ResponseWriter, r *http.Request) error {
 		if !fi.IsDir() {
 			return errdefs.Errorf(http.StatusInternalServerError, "extraction point is not a directory")
 		}
-		return untar(r.Body, p, o)
+		return archive.Untar(r.Body, p, o)
 	})
 	if err != nil {
 		return err
@@ -142,7 +143,7 @@ func (s *server) containerExport(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/x-tar")
 		w.WriteHeader(http.StatusOK)
 		tw := tar.NewWriter(w)
-		if err := exportRoot(tw); err != nil {
+		if err := archive.ExportRoot(tw); err != nil {
 			s.log.Printf("container %s: export: %v", s.d.nameOf(c), err)
 			return nil
 		}

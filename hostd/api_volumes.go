@@ -105,7 +105,7 @@ func (s *server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) volumeDelete(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	existed := s.d.volumes.has(name)
+	existed := s.d.volumes.Has(name)
 	if err := s.d.removeVolume(name, boolValue(r, "force")); err != nil {
 		return err
 	}

@@ -1,4 +1,7 @@
-package hostd
+// Package archive is docker cp's and docker export's tar work inside a
+// container: the stat of a path as Docker reports it, a tree written as
+// Docker's archive, and an archive extracted with Docker's options.
+package archive
 
 import (
 	"archive/tar"
@@ -15,13 +18,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// docker cp and docker export. Everything here runs on a thread whose root
-// is the container's (fsview.go): the paths are the container's, and
-// neither ".." nor a symlink can lead to the machine's files.
+// Everything here runs on a thread whose root is the container's (hostd's
+// filesystem view): the paths are the container's, and neither ".." nor a
+// symlink can lead to the machine's files.
 
-// pathStat is Docker's ContainerPathStat, sent base64-encoded in the
+// PathStat is Docker's ContainerPathStat, sent base64-encoded in the
 // X-Docker-Container-Path-Stat header.
-type pathStat struct {
+type PathStat struct {
 	Name       string      `json:"name"`
 	Size       int64       `json:"size"`
 	Mode       os.FileMode `json:"mode"`
@@ -29,10 +32,10 @@ type pathStat struct {
 	LinkTarget string      `json:"linkTarget"`
 }
 
-// containerPath is the path a cp names, as Docker cleans it: absolute,
+// ContainerPath is the path a cp names, as Docker cleans it: absolute,
 // with a trailing "/" or "/." kept (they ask for the directory's
 // content, and to follow a final symlink).
-func containerPath(p string) string {
+func ContainerPath(p string) string {
 	clean := filepath.Join("/", p)
 	switch {
 	case strings.HasSuffix(p, "/.") || p == ".":
@@ -46,18 +49,18 @@ func containerPath(p string) string {
 // followsLast reports whether a final symlink of p is followed.
 func followsLast(p string) bool { return strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") }
 
-// statPath is Docker's statPath: the entry p names (a final symlink
+// StatPath is Docker's StatPath: the entry p names (a final symlink
 // itself unless followsLast), and where a symlink leads.
-func statPath(p string) (pathStat, error) {
+func StatPath(p string) (PathStat, error) {
 	stat := os.Lstat
 	if followsLast(p) {
 		stat = os.Stat
 	}
 	fi, err := stat(p)
 	if err != nil {
-		return pathStat{}, err
+		return PathStat{}, err
 	}
-	st := pathStat{Name: filepath.Base(p), Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
+	st := PathStat{Name: filepath.Base(p), Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
 	if fi.Mode()&os.ModeSymlink != 0 {
 		if st.LinkTarget, err = filepath.EvalSymlinks(p); err != nil {
 			st.LinkTarget, _ = os.Readlink(p)
@@ -66,15 +69,15 @@ func statPath(p string) (pathStat, error) {
 	return st, nil
 }
 
-// errNoFile is Docker's answer for a path the container does not have.
-func errNoFile(p, ref string) error {
+// ErrNoFile is Docker's answer for a path the container does not have.
+func ErrNoFile(p, ref string) error {
 	return errdefs.NotFound("Could not find the file %s in container %s", p, ref)
 }
 
-// tarPath writes the entry p names (and what it holds) as Docker's
+// TarPath writes the entry p names (and what it holds) as Docker's
 // TarResourceRebase does: under the name filepath.Base(p) — "." for a
 // directory's content.
-func tarPath(tw *tar.Writer, p string) error {
+func TarPath(tw *tar.Writer, p string) error {
 	src := strings.TrimSuffix(p, "/")
 	if followsLast(p) && !strings.HasSuffix(p, "/.") {
 		// A trailing slash follows a final symlink: archive its target
@@ -145,9 +148,9 @@ func tarTree(tw *tar.Writer, path, name string) error {
 	return nil
 }
 
-// exportRoot writes the whole root filesystem, each entry under its path
+// ExportRoot writes the whole root filesystem, each entry under its path
 // without the leading slash, as docker export does.
-func exportRoot(tw *tar.Writer) error {
+func ExportRoot(tw *tar.Writer) error {
 	entries, err := os.ReadDir("/")
 	if err != nil {
 		return err
@@ -161,22 +164,22 @@ func exportRoot(tw *tar.Writer) error {
 	return nil
 }
 
-// untarOptions are PUT /containers/{id}/archive's.
-type untarOptions struct {
-	// noOverwriteDirNonDir refuses to replace a directory by a file or
+// UntarOptions are PUT /containers/{id}/archive's.
+type UntarOptions struct {
+	// NoOverwriteDirNonDir refuses to replace a directory by a file or
 	// the reverse.
-	noOverwriteDirNonDir bool
-	// copyUIDGID keeps the archive's owners (docker cp -a); else every
+	NoOverwriteDirNonDir bool
+	// CopyUIDGID keeps the archive's owners (docker cp -a); else every
 	// entry belongs to the container's root, as Docker makes it.
-	copyUIDGID bool
+	CopyUIDGID bool
 }
 
 // errBreakout is an entry that would land outside the directory it is
 // extracted into.
 var errBreakout = errors.New("invalid archive entry: it names a path outside the extraction directory")
 
-// untar extracts an archive into the directory dir.
-func untar(r io.Reader, dir string, o untarOptions) error {
+// Untar extracts an archive into the directory dir.
+func Untar(r io.Reader, dir string, o UntarOptions) error {
 	tr := tar.NewReader(r)
 	type dirTimes struct {
 		path string
@@ -210,13 +213,13 @@ func untar(r io.Reader, dir string, o untarOptions) error {
 }
 
 // extractEntry makes one entry at p.
-func extractEntry(tr *tar.Reader, hdr *tar.Header, p, dir string, o untarOptions) error {
+func extractEntry(tr *tar.Reader, hdr *tar.Header, p, dir string, o UntarOptions) error {
 	if fi, err := os.Lstat(p); err == nil {
 		isDir := hdr.Typeflag == tar.TypeDir
-		if o.noOverwriteDirNonDir && fi.IsDir() && !isDir {
+		if o.NoOverwriteDirNonDir && fi.IsDir() && !isDir {
 			return errdefs.BadRequest("cannot overwrite directory %q with non-directory %q", p, hdr.Name)
 		}
-		if o.noOverwriteDirNonDir && !fi.IsDir() && isDir {
+		if o.NoOverwriteDirNonDir && !fi.IsDir() && isDir {
 			return errdefs.BadRequest("cannot overwrite non-directory %q with directory %q", p, hdr.Name)
 		}
 		if !(fi.IsDir() && isDir) {
@@ -256,7 +259,7 @@ func extractEntry(tr *tar.Reader, hdr *tar.Header, p, dir string, o untarOptions
 		return err
 	}
 	uid, gid := 0, 0
-	if o.copyUIDGID {
+	if o.CopyUIDGID {
 		uid, gid = hdr.Uid, hdr.Gid
 	}
 	if err := os.Lchown(p, uid, gid); err != nil {
