@@ -115,48 +115,41 @@ func (s *server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	return writeJSON(w, http.StatusOK, j)
 }
 
-func (s *server) containerStart(w http.ResponseWriter, r *http.Request) error {
+// onContainer answers a request that does op to the container the path
+// names with Docker's 204 No Content.
+func (s *server) onContainer(w http.ResponseWriter, r *http.Request, op func(*Container) error) error {
 	c, err := s.d.container(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if err := s.d.start(c); err != nil {
+	if err := op(c); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func (s *server) containerStart(w http.ResponseWriter, r *http.Request) error {
+	return s.onContainer(w, r, s.d.start)
+}
+
+// stopLike is stop and restart, which take the seconds to wait (t).
+func (s *server) stopLike(w http.ResponseWriter, r *http.Request, op func(*Container, *int) error) error {
+	return s.onContainer(w, r, func(c *Container) error {
+		t, err := intValue(r, "t")
+		if err != nil {
+			return err
+		}
+		return op(c, t)
+	})
 }
 
 func (s *server) containerStop(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.d.container(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	t, err := intValue(r, "t")
-	if err != nil {
-		return err
-	}
-	if err := s.d.stop(c, t); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.stopLike(w, r, s.d.stop)
 }
 
 func (s *server) containerRestart(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.d.container(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	t, err := intValue(r, "t")
-	if err != nil {
-		return err
-	}
-	if err := s.d.restart(c, t); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.stopLike(w, r, s.d.restart)
 }
 
 func (s *server) containerKill(w http.ResponseWriter, r *http.Request) error {
@@ -218,33 +211,34 @@ func (s *server) containerRename(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// resizeArgs reads a resize's height and width (h, w) as Docker does.
+func resizeArgs(r *http.Request) (h, w uint16, err error) {
+	hv, err := strconv.ParseUint(r.FormValue("h"), 10, 16)
+	if err != nil {
+		return 0, 0, errdefs.BadRequest("invalid height %q: %v", r.FormValue("h"), err)
+	}
+	wv, err := strconv.ParseUint(r.FormValue("w"), 10, 16)
+	if err != nil {
+		return 0, 0, errdefs.BadRequest("invalid width %q: %v", r.FormValue("w"), err)
+	}
+	return uint16(hv), uint16(wv), nil
+}
+
 func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
-	h, err := strconv.ParseUint(r.FormValue("h"), 10, 16)
+	h, wd, err := resizeArgs(r)
 	if err != nil {
-		return errdefs.BadRequest("invalid height %q: %v", r.FormValue("h"), err)
-	}
-	wd, err := strconv.ParseUint(r.FormValue("w"), 10, 16)
-	if err != nil {
-		return errdefs.BadRequest("invalid width %q: %v", r.FormValue("w"), err)
-	}
-	d := s.d
-	d.mu.Lock()
-	c, err := d.lookup(r.PathValue("id"))
-	if err != nil {
-		d.mu.Unlock()
 		return err
 	}
-	run := c.run
-	d.mu.Unlock()
-	if run == nil {
-		return errNotRunning(c.ID)
+	c, run, err := s.d.running(r.PathValue("id"))
+	if err != nil {
+		return err
 	}
 	if run.io.PTY != nil {
-		if err := pty.Setsize(run.io.PTY, &pty.Winsize{Rows: uint16(h), Cols: uint16(wd)}); err != nil {
+		if err := pty.Setsize(run.io.PTY, &pty.Winsize{Rows: h, Cols: wd}); err != nil {
 			return err
 		}
 	}
-	d.containerEventUnlocked(c, "resize", map[string]string{"height": strconv.FormatUint(h, 10), "width": strconv.FormatUint(wd, 10)})
+	s.d.containerEventUnlocked(c, "resize", map[string]string{"height": strconv.Itoa(int(h)), "width": strconv.Itoa(int(wd))})
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -252,17 +246,9 @@ func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 // containerTop lists the container's processes (those of its PID
 // namespace) with ps, like dockerd runs ps on the host.
 func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
-	d := s.d
-	d.mu.Lock()
-	c, err := d.lookup(r.PathValue("id"))
+	c, run, err := s.d.running(r.PathValue("id"))
 	if err != nil {
-		d.mu.Unlock()
 		return err
-	}
-	run := c.run
-	d.mu.Unlock()
-	if run == nil {
-		return errNotRunning(c.ID)
 	}
 	pids := map[string]bool{}
 	for _, pid := range proc.PIDsInPIDNS(run.pidNS) {
@@ -272,7 +258,7 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 	if psArgs == "" {
 		psArgs = "-ef"
 	}
-	out, err := d.reaper.Output(exec.Command("ps", strings.Fields(psArgs)...))
+	out, err := s.d.reaper.Output(exec.Command("ps", strings.Fields(psArgs)...))
 	if err != nil {
 		return errdefs.Errorf(500, "Error running ps: %v", err)
 	}
@@ -298,7 +284,7 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 		}
 		procs = append(procs, fields)
 	}
-	d.containerEventUnlocked(c, "top", nil)
+	s.d.containerEventUnlocked(c, "top", nil)
 	return writeJSON(w, http.StatusOK, map[string]any{"Titles": titles, "Processes": procs})
 }
 

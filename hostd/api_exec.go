@@ -2,9 +2,7 @@ package hostd
 
 import (
 	"net/http"
-	"strconv"
 
-	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/proc"
 )
 
@@ -50,15 +48,11 @@ func (s *server) execStart(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) execResize(w http.ResponseWriter, r *http.Request) error {
-	h, err := strconv.ParseUint(r.FormValue("h"), 10, 16)
+	h, wd, err := resizeArgs(r)
 	if err != nil {
-		return errdefs.BadRequest("invalid height %q: %v", r.FormValue("h"), err)
+		return err
 	}
-	wd, err := strconv.ParseUint(r.FormValue("w"), 10, 16)
-	if err != nil {
-		return errdefs.BadRequest("invalid width %q: %v", r.FormValue("w"), err)
-	}
-	if err := s.d.resizeExec(r.PathValue("id"), uint16(h), uint16(wd)); err != nil {
+	if err := s.d.resizeExec(r.PathValue("id"), h, wd); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

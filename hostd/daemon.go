@@ -169,6 +169,21 @@ func (d *Daemon) container(ref string) (*Container, error) {
 	return d.lookup(ref)
 }
 
+// running looks up a container by reference and returns it with its
+// current run; a container that does not run is Docker's 409.
+func (d *Daemon) running(ref string) (*Container, *run, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, err := d.lookup(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.run == nil {
+		return nil, nil, errNotRunning(c.ID)
+	}
+	return c, c.run, nil
+}
+
 // Shutdown kills every container, waits for it, removes its namespace pins
 // and files, and closes the network controller. It is what SIGTERM does.
 func (d *Daemon) Shutdown() error {
