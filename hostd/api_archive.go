@@ -13,6 +13,7 @@ import (
 
 	"github.com/nslab/nslab/hostd/archive"
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/mount"
 )
 
 // lockedView is inView for a request: a stopped container is held (c.op)
@@ -157,7 +158,7 @@ func (s *server) containerExport(w http.ResponseWriter, r *http.Request) error {
 func (d *Daemon) writableAt(c *Container, p string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var in *mountPoint
+	var in *mount.Point
 	for _, m := range c.mounts {
 		under := p == m.Destination || strings.HasPrefix(p, strings.TrimSuffix(m.Destination, "/")+"/")
 		if m.Type != "tmpfs" && under && (in == nil || len(m.Destination) > len(in.Destination)) {

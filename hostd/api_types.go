@@ -2,9 +2,9 @@ package hostd
 
 import (
 	"encoding/json"
-	"os"
 
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/mount"
 )
 
 // The JSON shapes below are Docker 20.10's (API 1.41), with Docker's field
@@ -77,7 +77,7 @@ type HostConfig struct {
 	ConsoleSize     [2]uint
 	Isolation       string
 	Resources
-	Mounts        []MountSpec `json:",omitempty"`
+	Mounts        []mount.Spec `json:",omitempty"`
 	MaskedPaths   []string
 	ReadonlyPaths []string
 	Init          *bool `json:",omitempty"`
@@ -129,43 +129,6 @@ type MountPoint struct {
 	Mode        string
 	RW          bool
 	Propagation string
-}
-
-// MountSpec is one --mount (HostConfig.Mounts).
-type MountSpec struct {
-	Type          string         `json:",omitempty"`
-	Source        string         `json:",omitempty"`
-	Target        string         `json:",omitempty"`
-	ReadOnly      bool           `json:",omitempty"`
-	Consistency   string         `json:",omitempty"`
-	BindOptions   *BindOptions   `json:",omitempty"`
-	VolumeOptions *VolumeOptions `json:",omitempty"`
-	TmpfsOptions  *TmpfsOptions  `json:",omitempty"`
-}
-
-// BindOptions are a bind mount's options.
-type BindOptions struct {
-	Propagation  string `json:",omitempty"`
-	NonRecursive bool   `json:",omitempty"`
-}
-
-// VolumeOptions are a volume mount's options.
-type VolumeOptions struct {
-	NoCopy       bool              `json:",omitempty"`
-	Labels       map[string]string `json:",omitempty"`
-	DriverConfig *VolumeDriver     `json:",omitempty"`
-}
-
-// VolumeDriver names a volume driver and its options.
-type VolumeDriver struct {
-	Name    string            `json:",omitempty"`
-	Options map[string]string `json:",omitempty"`
-}
-
-// TmpfsOptions are a tmpfs mount's options.
-type TmpfsOptions struct {
-	SizeBytes int64       `json:",omitempty"`
-	Mode      os.FileMode `json:",omitempty"`
 }
 
 // EndpointIPAMConfig is EndpointSettings.IPAMConfig.

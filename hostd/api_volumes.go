@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/volume"
 )
 
@@ -81,7 +82,7 @@ func (s *server) volumeCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if err := checkVolumeDriver(req.Driver); err != nil {
+	if err := mount.CheckVolumeDriver(req.Driver); err != nil {
 		return errdefs.WithPrefix(err, "create %s: ", req.Name)
 	}
 	if len(req.DriverOpts) > 0 {

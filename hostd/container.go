@@ -8,6 +8,7 @@ import (
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/netimpl"
 )
@@ -40,7 +41,7 @@ type Container struct {
 	image   *image.Image
 	dir     string // state: hosts, resolv.conf, hostname, log (under Root)
 	data    string // writable layer (under DataRoot)
-	mounts  []*mountPoint
+	mounts  []*mount.Point
 	streams *proc.Streams
 	op      sync.Mutex
 

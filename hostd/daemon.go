@@ -12,6 +12,7 @@ import (
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/volume"
@@ -29,7 +30,7 @@ type Daemon struct {
 	// endpoints, their files and services, the cluster store, tunnels.
 	ctl *controller.Controller
 	// mounts is the template of every container's mount namespace.
-	mounts *mountTemplate
+	mounts *mount.Template
 	// store is the machine's image store; images are this host's images
 	// and tags.
 	store    *image.Store
@@ -102,11 +103,11 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 	}
 	var u undo.Steps
 	defer u.OnError(&err)
-	mounts, err := newMountTemplate()
+	mounts, err := mount.NewTemplate()
 	if err != nil {
 		return nil, err
 	}
-	u.Add(mounts.close)
+	u.Add(mounts.Close)
 	ctl, err := controller.New(cfg, controller.Options{Log: logger, Pins: pins, Guard: func(fn func() error) error {
 		// The iptables tools are the firewall's to wait for.
 		rp.BeginForeign()
@@ -208,7 +209,7 @@ func (d *Daemon) Shutdown() error {
 	d.releaseImages()
 	errs = append(errs, d.ctl.Close())
 	d.closeInits()
-	d.mounts.close()
+	d.mounts.Close()
 	// Each container's writable layer went with it; the data root keeps
 	// the volumes, as dockerd's does (the lab removes it with the lab).
 	for _, dir := range []string{filepath.Join(d.cfg.Root, "containers"), filepath.Join(d.cfg.DataRoot, "containers"), d.initLayer} {

@@ -1,10 +1,9 @@
 package hostd
 
 import (
-	"fmt"
-
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netns"
 )
@@ -43,12 +42,12 @@ func (d *Daemon) inView(c *Container, what view, fn func() error) error {
 	d.mu.Unlock()
 	return netns.OnThread(func() error {
 		if r != nil {
-			if err := enterRunning(r, what == viewRootfs); err != nil {
+			if err := mount.EnterContainer(r.proc, what == viewRootfs); err != nil {
 				return err
 			}
 			return fn()
 		}
-		if err := d.mounts.enter(); err != nil {
+		if err := d.mounts.Enter(); err != nil {
 			return err
 		}
 		root, err := rootfs.MountRoot(c.rootDir(), d.layers(c), c.upperDir(), c.workDirFS())
@@ -66,42 +65,9 @@ func (d *Daemon) inView(c *Container, what view, fn func() error) error {
 				}
 			}
 		}
-		if err := chrootTo(root); err != nil {
+		if err := mount.Chroot(root); err != nil {
 			return err
 		}
 		return fn()
 	})
-}
-
-// enterRunning joins a running container's mount namespace (its root
-// becomes the thread's); with rootOnly, the thread's root is then a
-// detached clone of the container's root mount alone.
-func enterRunning(r *run, rootOnly bool) error {
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return fmt.Errorf("unshare fs: %w", err)
-	}
-	if err := r.proc.Setns(unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("join the container's mount namespace: %w", err)
-	}
-	if !rootOnly {
-		return nil
-	}
-	fd, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("clone the container's root mount: %w", err)
-	}
-	defer unix.Close(fd)
-	return chrootTo(fd)
-}
-
-// chrootTo makes the directory fd the calling thread's root and working
-// directory (the thread has an fs_struct of its own).
-func chrootTo(fd int) error {
-	if err := unix.Fchdir(fd); err != nil {
-		return fmt.Errorf("chdir to the container's root: %w", err)
-	}
-	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("chroot to the container's root: %w", err)
-	}
-	return unix.Chdir("/")
 }

@@ -98,7 +98,7 @@ func (d *Daemon) forkInit() (*launch.Init, *proc.Child, error) {
 	var in *launch.Init
 	var child *proc.Child
 	err := netns.OnThread(func() error {
-		if err := d.mounts.join(); err != nil {
+		if err := d.mounts.Join(); err != nil {
 			return err
 		}
 		var err error

@@ -73,13 +73,10 @@ func TestValidateNetMode(t *testing.T) {
 	}
 }
 
-func TestMergeEnvAndMountinfo(t *testing.T) {
+func TestMergeEnvAndHumanDuration(t *testing.T) {
 	got := mergeEnv([]string{"PATH=/bin", "HOME=/root"}, []string{"PATH=/x", "A=1"})
 	if strings.Join(got, " ") != "PATH=/x HOME=/root A=1" {
 		t.Fatalf("env %v", got)
-	}
-	if unescapeMountinfo(`/run/netns/a\040b`) != "/run/netns/a b" {
-		t.Fatal("mountinfo escape")
 	}
 	if humanDuration(90*time.Second) != "About a minute" || humanDuration(3*time.Second) != "3 seconds" {
 		t.Fatal("human duration")

@@ -199,7 +199,7 @@ func (d *Daemon) runningExecs(c *Container) []string {
 func mountsView(c *Container) []MountPoint {
 	out := []MountPoint{}
 	for _, m := range c.mounts {
-		if m.tmpfsFlag {
+		if m.TmpfsFlag {
 			continue
 		}
 		out = append(out, MountPoint{Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination,

@@ -2,10 +2,10 @@ package hostd
 
 import (
 	"errors"
-	"os"
 	"sort"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/mount"
 )
 
 // volumeUsers lists the containers whose mounts use the volume. Callers
@@ -41,17 +41,17 @@ func (d *Daemon) removeVolume(name string, force bool) error {
 
 // createVolumes creates the volumes a new container's mounts name (and
 // anonymous ones), before the container exists. Callers hold d.mu.
-func (d *Daemon) createVolumes(ms []*mountPoint) ([]string, error) {
+func (d *Daemon) createVolumes(ms []*mount.Point) ([]string, error) {
 	var made []string
 	for _, m := range ms {
 		if m.Type != "volume" {
 			continue
 		}
 		if m.Name == "" {
-			m.anonymous = true
+			m.Anonymous = true
 		}
 		existed := d.volumes.Has(m.Name)
-		v, err := d.volumes.Create(m.Name, m.labels, nil)
+		v, err := d.volumes.Create(m.Name, m.Labels, nil)
 		if err != nil {
 			for _, n := range made {
 				d.volumes.Remove(n)
@@ -71,7 +71,7 @@ func (d *Daemon) createVolumes(ms []*mountPoint) ([]string, error) {
 func (d *Daemon) removeAnonymousVolumes(c *Container) error {
 	var errs []error
 	for _, m := range c.mounts {
-		if m.Type == "volume" && m.anonymous && len(d.volumeUsers(m.Name)) == 0 {
+		if m.Type == "volume" && m.Anonymous && len(d.volumeUsers(m.Name)) == 0 {
 			if err := d.volumes.Remove(m.Name); err != nil {
 				errs = append(errs, err)
 			} else {
@@ -80,9 +80,4 @@ func (d *Daemon) removeAnonymousVolumes(c *Container) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func pathExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -1,4 +1,4 @@
-package hostd
+package mount
 
 import (
 	"bufio"
@@ -12,7 +12,7 @@ import (
 	"github.com/nslab/nslab/netns"
 )
 
-// mountTemplate is the mount namespace every container's init starts in
+// Template is the mount namespace every container's init starts in
 // (its own is a copy) and every private view of a stopped container's
 // files is made from: a private copy of the machine's mount table (so
 // that nothing mounted in a copy propagates back) without any namespace
@@ -21,13 +21,13 @@ import (
 // pivots into it, detaching the copy of the machine's tree. The template is
 // made once, when hostd starts; pins made later in the machine's table
 // never reach it, so the copy stays small.
-type mountTemplate struct {
+type Template struct {
 	fd int // the namespace, held open
 }
 
-// newMountTemplate makes the template on a throwaway thread and keeps it
+// NewTemplate makes the template on a throwaway thread and keeps it
 // by a file descriptor.
-func newMountTemplate() (*mountTemplate, error) {
+func NewTemplate() (*Template, error) {
 	fd := -1
 	err := netns.OnThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
@@ -51,20 +51,20 @@ func newMountTemplate() (*mountTemplate, error) {
 		}
 		return nil, fmt.Errorf("mount template: %w", err)
 	}
-	return &mountTemplate{fd: fd}, nil
+	return &Template{fd: fd}, nil
 }
 
-func (t *mountTemplate) close() {
+func (t *Template) Close() {
 	if t.fd >= 0 {
 		unix.Close(t.fd)
 		t.fd = -1
 	}
 }
 
-// join puts the calling thread, which must be a throwaway locked one
+// Join puts the calling thread, which must be a throwaway locked one
 // (netns.OnThread), into the template: a process it forks with
 // CLONE_NEWNS gets a copy.
-func (t *mountTemplate) join() error {
+func (t *Template) Join() error {
 	// Joining a mount namespace needs an fs_struct of the thread's own;
 	// Go's threads share the process's.
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
@@ -76,10 +76,10 @@ func (t *mountTemplate) join() error {
 	return nil
 }
 
-// enter puts the calling thread, a throwaway locked one, into a fresh
+// Enter puts the calling thread, a throwaway locked one, into a fresh
 // copy of the template of its own, where it may mount what it likes.
-func (t *mountTemplate) enter() error {
-	if err := t.join(); err != nil {
+func (t *Template) Enter() error {
+	if err := t.Join(); err != nil {
 		return err
 	}
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
