@@ -98,20 +98,44 @@ func fillHostConfigDefaults(hc *HostConfig) {
 
 // create validates a create request completely, then registers the
 // container and makes its state directory.
-func (d *Daemon) create(name string, req *createRequest) (_ *Container, err error) {
+func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 	name = strings.TrimPrefix(name, "/")
+	cfg, hc, err := checkCreate(name, req)
+	if err != nil {
+		return nil, err
+	}
+	networks, err := d.createEndpoints(req, &hc)
+	if err != nil {
+		return nil, err
+	}
+	img, err := d.imageConfig(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := d.newContainer(cfg, hc, img, networks)
+	if err := d.register(c, name); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkCreate applies Docker's checks of a create request that need no
+// state (the name's form, an image, the network mode, the stop signal,
+// the capabilities) and returns its configuration with the defaults
+// Docker fills in before them.
+func checkCreate(name string, req *createRequest) (ContainerConfig, HostConfig, error) {
+	cfg, hc := req.ContainerConfig, HostConfig{}
 	if name != "" && !validName.MatchString(name) {
-		return nil, errdefs.BadRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+		return cfg, hc, errdefs.BadRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
 	if req.Image == "" {
 		// Docker makes a container of no image, with nothing to run it
 		// from; hostd makes none.
 		if len(req.Entrypoint) == 0 && len(req.Cmd) == 0 {
-			return nil, errdefs.BadRequest("No command specified")
+			return cfg, hc, errdefs.BadRequest("No command specified")
 		}
-		return nil, errdefs.BadRequest("nslab: hostd creates no container without an image")
+		return cfg, hc, errdefs.BadRequest("nslab: hostd creates no container without an image")
 	}
-	hc := HostConfig{}
 	if req.HostConfig != nil {
 		hc = *req.HostConfig
 	}
@@ -124,16 +148,23 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 	if hc.LogConfig.Config == nil {
 		hc.LogConfig.Config = map[string]string{}
 	}
-	cfg := req.ContainerConfig
 	if err := validateNetMode(&cfg, &hc); err != nil {
-		return nil, err
+		return cfg, hc, err
 	}
 	if _, err := proc.ParseSignal(cfg.StopSignal, true); err != nil {
-		return nil, err
+		return cfg, hc, err
 	}
-	if _, err := capabilities(&hc); err != nil {
-		return nil, err
-	}
+	_, err := capabilities(&hc)
+	return cfg, hc, err
+}
+
+// createEndpoints checks the endpoint a create request asks for (at most
+// one) and returns the container's networks with their settings.
+// Networks are looked up when the container starts, as Docker does: a
+// create naming a missing network (or the default bridge on a host
+// without one) succeeds, and its start fails with "network X not found".
+// A 404 from create would make the CLI try to pull the image.
+func (d *Daemon) createEndpoints(req *createRequest, hc *HostConfig) (map[string]*EndpointSettings, error) {
 	var eps map[string]*EndpointSettings
 	if req.NetworkingConfig != nil {
 		eps = req.NetworkingConfig.EndpointsConfig
@@ -146,37 +177,37 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 		sort.Strings(l)
 		return nil, errdefs.BadRequest("Container cannot be connected to network endpoints: %s", strings.Join(l, ", "))
 	}
-	// Networks are looked up when the container starts, as Docker does:
-	// a create naming a missing network (or the default bridge on a host
-	// without one) succeeds, and its start fails with "network X not
-	// found". A 404 from create would make the CLI try to pull the image.
 	mode := netMode(hc.NetworkMode)
 	networks := map[string]*EndpointSettings{}
-	if _, isContainer := mode.container(); !isContainer {
-		if len(eps) == 0 {
-			eps = map[string]*EndpointSettings{mode.network(): nil}
-		}
-		for ref, es := range eps {
-			if es == nil {
-				es = &EndpointSettings{}
-			}
-			// "default" is the daemon's default network (the CLI sends it).
-			name := netMode(ref).network()
-			// NetworkID stays empty until the container joins the
-			// network, as in Docker's inspect of a created container.
-			if n, err := d.ctl.Network(name); err == nil {
-				name = n.Name
-			}
-			if err := controller.CheckEndpoint(name, endpointConfig(es)); err != nil {
-				return nil, err
-			}
-			networks[name] = es
-		}
+	if _, isContainer := mode.container(); isContainer {
+		return networks, nil
 	}
-	img, err := d.imageConfig(&cfg)
-	if err != nil {
-		return nil, err
+	if len(eps) == 0 {
+		eps = map[string]*EndpointSettings{mode.network(): nil}
 	}
+	for ref, es := range eps {
+		if es == nil {
+			es = &EndpointSettings{}
+		}
+		// "default" is the daemon's default network (the CLI sends it).
+		name := netMode(ref).network()
+		// NetworkID stays empty until the container joins the
+		// network, as in Docker's inspect of a created container.
+		if n, err := d.ctl.Network(name); err == nil {
+			name = n.Name
+		}
+		if err := controller.CheckEndpoint(name, endpointConfig(es)); err != nil {
+			return nil, err
+		}
+		networks[name] = es
+	}
+	return networks, nil
+}
+
+// newContainer is a created container of the checked configuration, with
+// its hostname and the defaults Docker fills in at create (inspect shows
+// them), before it has a name.
+func (d *Daemon) newContainer(cfg ContainerConfig, hc HostConfig, img *image.Image, networks map[string]*EndpointSettings) *Container {
 	c := &Container{
 		ID:         netimpl.NewID(),
 		Created:    time.Now().UTC(),
@@ -186,6 +217,7 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 		state:      stateCreated,
 		networks:   networks,
 	}
+	mode := netMode(hc.NetworkMode)
 	if mode.isHost() {
 		if c.Config.Hostname == "" {
 			c.Config.Hostname = d.hostname
@@ -196,16 +228,22 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 	c.dir = filepath.Join(d.cfg.Root, "containers", c.ID)
 	c.data = filepath.Join(d.cfg.DataRoot, "containers", c.ID)
 	if !hc.Privileged && hc.MaskedPaths == nil {
-		// Docker fills in its defaults at create; inspect shows them.
 		c.HostConfig.MaskedPaths = slices.Clone(rootfs.DefaultMaskedPaths)
 		c.HostConfig.ReadonlyPaths = slices.Clone(rootfs.DefaultReadonlyPaths)
 	}
 	fillHostConfigDefaults(&c.HostConfig)
+	return c
+}
 
+// register gives c its name (a random one when none was asked for), its
+// mounts with the volumes they name, its state directory, writable layer
+// and streams, and adds it to the daemon; each step is undone when a later
+// one fails.
+func (d *Daemon) register(c *Container, name string) (err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closing {
-		return nil, errdefs.Errorf(503, "hostd %s is shutting down", d.cfg.Host)
+		return errdefs.Errorf(503, "hostd %s is shutting down", d.cfg.Host)
 	}
 	if name == "" {
 		for i := 0; ; i++ {
@@ -215,19 +253,18 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 		}
 	}
 	if id, taken := d.names[name]; taken {
-		return nil, errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, id)
+		return errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, id)
 	}
 	c.Name = name
 	mounts, err := d.mountPoints(&c.Config, &c.HostConfig)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// Validate, then act; each step undone when a later one fails.
 	var u undo.Steps
 	defer u.OnError(&err)
 	made, err := d.createVolumes(mounts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	u.Add(func() {
 		for _, v := range made {
@@ -236,16 +273,16 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 	})
 	c.mounts = mounts
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("container %s: %w", name, err)
+		return fmt.Errorf("container %s: %w", name, err)
 	}
 	u.Add(func() { os.RemoveAll(c.dir) })
 	if err := c.makeLayer(); err != nil {
-		return nil, err
+		return err
 	}
 	u.Add(func() { os.RemoveAll(c.data) })
 	st, err := proc.NewStreams(c.logPath(), c.Config.Tty)
 	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", name, err)
+		return fmt.Errorf("container %s: %w", name, err)
 	}
 	c.streams = st
 	d.containers[c.ID] = c
@@ -258,5 +295,5 @@ func (d *Daemon) create(name string, req *createRequest) (_ *Container, err erro
 		}
 	}
 	d.containerEvent(c, "create", nil)
-	return c, nil
+	return nil
 }
