@@ -13,6 +13,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/hostd/proc"
 	"golang.org/x/sys/unix"
 )
@@ -43,7 +44,7 @@ func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFilters(r.FormValue("filters"), "name", "id", "status", "label", "network", "exited", "ancestor", "before", "since", "health", "isolation", "volume", "publish", "expose", "is-task")
+	f, err := filters.Parse(r.FormValue("filters"), "name", "id", "status", "label", "network", "exited", "ancestor", "before", "since", "health", "isolation", "volume", "publish", "expose", "is-task")
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
 		}
 		all = true
 	}
-	if f.has("exited") {
+	if f.Has("exited") {
 		all = true
 	}
 	limit, err := intValue(r, "limit")
@@ -65,7 +66,7 @@ func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
 	// Outside d.mu: the repository's lock is taken before d.mu, never
 	// after it.
 	resolve := d.imageResolver()
-	ancestors := d.ancestorIDs(f.values("ancestor"))
+	ancestors := d.ancestorIDs(f.Values("ancestor"))
 	d.mu.Lock()
 	list := make([]*Container, 0, len(d.containers))
 	for _, c := range d.containers {
@@ -77,14 +78,14 @@ func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
 		if !all && c.state != stateRunning && (limit == nil || *limit <= 0) {
 			continue
 		}
-		if !f.match("name", "/"+c.Name) || !f.match("id", c.ID) || !f.exact("status", c.state) ||
-			!f.matchLabels(c.Config.Labels) || (f.has("ancestor") && !ancestors[c.image.ID]) {
+		if !f.Match("name", "/"+c.Name) || !f.Match("id", c.ID) || !f.Exact("status", c.state) ||
+			!f.MatchLabels(c.Config.Labels) || (f.Has("ancestor") && !ancestors[c.image.ID]) {
 			continue
 		}
-		if f.has("exited") && (c.state != stateExited || !f[("exited")][strconv.Itoa(c.exitCode)]) {
+		if f.Has("exited") && (c.state != stateExited || !f[("exited")][strconv.Itoa(c.exitCode)]) {
 			continue
 		}
-		if f.has("network") {
+		if f.Has("network") {
 			on := false
 			for name, es := range c.networks {
 				on = on || f["network"][name] || f["network"][es.NetworkID]
@@ -289,7 +290,7 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) containerPrune(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseFilters(r.FormValue("filters"), "until", "label", "label!"); err != nil {
+	if _, err := filters.Parse(r.FormValue("filters"), "until", "label", "label!"); err != nil {
 		return err
 	}
 	d := s.d

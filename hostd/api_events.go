@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/filters"
 )
 
 // events streams Docker's events (GET /events), as dockerd 20.10 does:
@@ -99,7 +100,7 @@ func eventTime(v string) (time.Time, error) {
 // key (those it does not know match nothing to exclude) and answers a
 // malformed value with the JSON decoder's error, a 500.
 func eventFilters(v string) (eventFilter, error) {
-	f, err := decodeFilters(v)
+	f, err := filters.Decode(v)
 	if err != nil {
 		var raw any
 		if jerr := json.Unmarshal([]byte(v), &raw); jerr != nil {

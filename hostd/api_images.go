@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/hostd/image"
 )
 
@@ -120,11 +121,11 @@ func (s *server) imagePost(w http.ResponseWriter, r *http.Request) error {
 var imageFilterKeys = []string{"dangling", "label", "before", "since", "reference"}
 
 // danglingOnly reads the dangling filter: only "true" or "false".
-func danglingOnly(f filters) (bool, error) {
-	if !f.has("dangling") {
+func danglingOnly(f filters.Args) (bool, error) {
+	if !f.Has("dangling") {
 		return false, nil
 	}
-	switch v := f.values("dangling"); {
+	switch v := f.Values("dangling"); {
 	case len(v) == 1 && v[0] == "true":
 		return true, nil
 	case len(v) == 1 && v[0] == "false":
@@ -135,7 +136,7 @@ func danglingOnly(f filters) (bool, error) {
 }
 
 func (s *server) imageList(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFiltersAs(r.FormValue("filters"), "Invalid filter '%s'", imageFilterKeys...)
+	f, err := filters.ParseAs(r.FormValue("filters"), "Invalid filter '%s'", imageFilterKeys...)
 	if err != nil {
 		return err
 	}
@@ -144,12 +145,12 @@ func (s *server) imageList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var before, since *image.Image
-	for _, v := range f.values("before") {
+	for _, v := range f.Values("before") {
 		if before, err = s.d.images.Resolve(v); err != nil {
 			return err
 		}
 	}
-	for _, v := range f.values("since") {
+	for _, v := range f.Values("since") {
 		if since, err = s.d.images.Resolve(v); err != nil {
 			return err
 		}
@@ -160,7 +161,7 @@ func (s *server) imageList(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case before != nil && !c.Created.Before(before.Config.Created),
 			since != nil && !c.Created.After(since.Config.Created),
-			f.has("label") && (c.Config == nil || !f.matchLabels(c.Config.Labels)),
+			f.Has("label") && (c.Config == nil || !f.MatchLabels(c.Config.Labels)),
 			dangling && len(e.Tags) > 0:
 			continue
 		}
@@ -179,16 +180,16 @@ func (s *server) imageList(w http.ResponseWriter, r *http.Request) error {
 // imageSummary is one image as docker images lists it: only the tags the
 // reference filter matches, and an untagged image as <none>:<none> unless
 // a filter on references or dangling=false leaves it out.
-func imageSummary(e image.Entry, f filters) (ImageSummary, bool, error) {
+func imageSummary(e image.Entry, f filters.Args) (ImageSummary, bool, error) {
 	img := e.Image
 	sum := ImageSummary{Containers: -1, Created: img.Config.Created.Unix(), ID: img.ID, SharedSize: -1, Size: img.Size, VirtualSize: img.Size}
 	if img.Config.Config != nil {
 		sum.Labels = img.Config.Config.Labels
 	}
 	for _, t := range e.Tags {
-		if f.has("reference") {
+		if f.Has("reference") {
 			found := false
-			for _, p := range f.values("reference") {
+			for _, p := range f.Values("reference") {
 				ok, err := image.MatchReference(p, t)
 				if err != nil {
 					return sum, false, errdefs.Errorf(500, "%s", err.Error())
@@ -203,7 +204,7 @@ func imageSummary(e image.Entry, f filters) (ImageSummary, bool, error) {
 	}
 	if sum.RepoTags == nil {
 		// dangling=false and a reference filter leave untagged images out.
-		if (f.has("dangling") && !f["dangling"]["true"]) || f.has("reference") {
+		if (f.Has("dangling") && !f["dangling"]["true"]) || f.Has("reference") {
 			return sum, false, nil
 		}
 		sum.RepoTags, sum.RepoDigests = []string{"<none>:<none>"}, []string{"<none>@<none>"}
@@ -454,20 +455,20 @@ func lookupPort() int { return 32768 + rand.IntN(60999-32768) }
 // imagePrune is docker image prune: untagged images no container uses,
 // every such image with dangling=false.
 func (s *server) imagePrune(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFiltersAs(r.FormValue("filters"), "Invalid filter '%s'", "dangling", "label", "label!", "until")
+	f, err := filters.ParseAs(r.FormValue("filters"), "Invalid filter '%s'", "dangling", "label", "label!", "until")
 	if err != nil {
 		return err
 	}
-	if f.has("until") {
+	if f.Has("until") {
 		return errdefs.BadRequest("nslab: hostd does not implement the until filter of image prune")
 	}
 	dangling := true
-	if f.has("dangling") {
+	if f.Has("dangling") {
 		switch {
 		case f["dangling"]["false"] || f["dangling"]["0"]:
 			dangling = false
 		case !f["dangling"]["true"] && !f["dangling"]["1"]:
-			return errdefs.BadRequest("Invalid filter 'dangling=[%s]'", strings.Join(f.values("dangling"), " "))
+			return errdefs.BadRequest("Invalid filter 'dangling=[%s]'", strings.Join(f.Values("dangling"), " "))
 		}
 	}
 	s.d.releaseImages()
@@ -475,7 +476,7 @@ func (s *server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 	var reclaimed int64
 	for _, e := range s.d.images.List() {
 		c := e.Image.Config.RunConfig()
-		if (dangling && len(e.Tags) > 0) || !f.matchLabels(c.Labels) || matchesAnyLabel(f["label!"], c.Labels) {
+		if (dangling && len(e.Tags) > 0) || !f.MatchLabels(c.Labels) || matchesAnyLabel(f["label!"], c.Labels) {
 			continue
 		}
 		refs := e.Tags

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
 )
@@ -44,7 +45,7 @@ func networkResource(v controller.NetworkView) NetworkResource {
 }
 
 func (s *server) networkList(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFilters(r.FormValue("filters"), "name", "id", "driver", "scope", "type", "label", "dangling")
+	f, err := filters.Parse(r.FormValue("filters"), "name", "id", "driver", "scope", "type", "label", "dangling")
 	if err != nil {
 		return err
 	}
@@ -60,8 +61,8 @@ func (s *server) networkList(w http.ResponseWriter, r *http.Request) error {
 		if n.Predefined {
 			typ = "builtin"
 		}
-		if !f.match("name", n.Name) || !f.match("id", n.ID) || !f.exact("driver", n.Driver) ||
-			!f.exact("scope", n.Scope) || !f.exact("type", typ) || !f.matchLabels(n.Labels) {
+		if !f.Match("name", n.Name) || !f.Match("id", n.ID) || !f.Exact("driver", n.Driver) ||
+			!f.Exact("scope", n.Scope) || !f.Exact("type", typ) || !f.MatchLabels(n.Labels) {
 			continue
 		}
 		out = append(out, networkResource(v))
@@ -147,7 +148,7 @@ func (s *server) networkDisconnect(w http.ResponseWriter, r *http.Request) error
 // networkPrune removes every network that is not predefined and has no
 // endpoint (see controller.PruneNetworks).
 func (s *server) networkPrune(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseFilters(r.FormValue("filters"), "until", "label", "label!"); err != nil {
+	if _, err := filters.Parse(r.FormValue("filters"), "until", "label", "label!"); err != nil {
 		return err
 	}
 	before := map[string]controller.NetworkView{}

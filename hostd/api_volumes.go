@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/volume"
 )
@@ -20,7 +21,7 @@ type volumeCreateRequest struct {
 }
 
 func (s *server) volumeList(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFilters(r.FormValue("filters"), "dangling", "driver", "label", "name")
+	f, err := filters.Parse(r.FormValue("filters"), "dangling", "driver", "label", "name")
 	if err != nil {
 		return err
 	}
@@ -36,7 +37,7 @@ func (s *server) volumeList(w http.ResponseWriter, r *http.Request) error {
 		if dangling != nil && (len(d.volumeUsers(v.Name)) == 0) != *dangling {
 			continue
 		}
-		if !f.exact("driver", v.Driver) || !f.matchLabels(v.Labels) || !matchSubstring(f, "name", v.Name) {
+		if !f.Exact("driver", v.Driver) || !f.MatchLabels(v.Labels) || !matchSubstring(f, "name", v.Name) {
 			continue
 		}
 		out = append(out, v)
@@ -45,8 +46,8 @@ func (s *server) volumeList(w http.ResponseWriter, r *http.Request) error {
 }
 
 // danglingFilter reads "dangling" (true or false, also 1 or 0).
-func danglingFilter(f filters) (*bool, error) {
-	if !f.has("dangling") {
+func danglingFilter(f filters.Args) (*bool, error) {
+	if !f.Has("dangling") {
 		return nil, nil
 	}
 	var v bool
@@ -65,8 +66,8 @@ func danglingFilter(f filters) (*bool, error) {
 
 // matchSubstring is the volume filters' name rule: a value anywhere in
 // the name.
-func matchSubstring(f filters, key, source string) bool {
-	if !f.has(key) {
+func matchSubstring(f filters.Args, key, source string) bool {
+	if !f.Has(key) {
 		return true
 	}
 	for v := range f[key] {
@@ -120,7 +121,7 @@ func (s *server) volumeDelete(w http.ResponseWriter, r *http.Request) error {
 // volumePrune removes every volume no container uses (API 1.41 prunes
 // named volumes too), those with the label filters' labels.
 func (s *server) volumePrune(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFilters(r.FormValue("filters"), "label", "label!")
+	f, err := filters.Parse(r.FormValue("filters"), "label", "label!")
 	if err != nil {
 		return err
 	}
@@ -130,7 +131,7 @@ func (s *server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 	deleted := []string{}
 	var reclaimed int64
 	for _, v := range d.volumes.List() {
-		if len(d.volumeUsers(v.Name)) > 0 || !f.matchLabels(v.Labels) || !notLabels(f, v.Labels) {
+		if len(d.volumeUsers(v.Name)) > 0 || !f.MatchLabels(v.Labels) || !notLabels(f, v.Labels) {
 			continue
 		}
 		size := dirSize(v.Mountpoint)
@@ -145,7 +146,7 @@ func (s *server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 }
 
 // notLabels is the "label!" filter: none of its labels matches.
-func notLabels(f filters, labels map[string]string) bool {
+func notLabels(f filters.Args, labels map[string]string) bool {
 	for v := range f["label!"] {
 		k, want, hasValue := strings.Cut(v, "=")
 		if got, ok := labels[k]; ok && (!hasValue || got == want) {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/hostd/image"
 )
 
@@ -194,7 +195,7 @@ func (d *Daemon) pruneEvent(typ string, reclaimed int64) {
 
 // eventFilter is dockerd's events.Filter: each key of the request's
 // filters restricts what a subscriber sees.
-type eventFilter filters
+type eventFilter filters.Args
 
 func (f eventFilter) fuzzy(key, source string) bool {
 	if len(f[key]) == 0 || f[key][source] {
@@ -231,7 +232,7 @@ func (f eventFilter) include(m eventMessage) bool {
 	return event && f.exact("type", m.Type) && f.exact("scope", m.Scope) &&
 		byName("daemon") && byName(eventContainer) && byName("plugin") && byName(eventVolume) &&
 		byName(eventNetwork) && byImage && byName("node") && byName("service") && byName("secret") &&
-		byName("config") && filters(f).matchLabels(a)
+		byName("config") && filters.Args(f).MatchLabels(a)
 }
 
 // stripTag is a reference without its tag, as dockerd's event filter

@@ -7,28 +7,6 @@ import (
 	"time"
 )
 
-func TestFilters(t *testing.T) {
-	for _, s := range []string{`{"name":{"cm0":true}}`, `{"name":["cm0"]}`} {
-		f, err := parseFilters(s, "name")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !f.match("name", "/cm08") || f.match("name", "/web") {
-			t.Fatalf("%s: name regexp match", s)
-		}
-	}
-	if _, err := parseFilters(`{"colour":{"red":true}}`, "name"); err == nil || !strings.Contains(err.Error(), "invalid filter 'colour'") {
-		t.Fatalf("unknown key: %v", err)
-	}
-	if _, err := parseFilters(`{bad`, "name"); err == nil {
-		t.Fatal("bad JSON accepted")
-	}
-	f, _ := parseFilters(`{"label":{"a=1":true,"b":true}}`, "label")
-	if !f.matchLabels(map[string]string{"a": "1", "b": "x"}) || f.matchLabels(map[string]string{"a": "2", "b": ""}) {
-		t.Fatal("label match")
-	}
-}
-
 func TestDetachKeys(t *testing.T) {
 	keys, err := parseDetachKeys("")
 	if err != nil || !bytes.Equal(keys, []byte{16, 17}) {

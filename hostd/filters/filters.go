@@ -1,4 +1,7 @@
-package hostd
+// Package filters is the "filters" query parameter of Docker's Engine API
+// (moby's filters.Args): a key with a set of values, parsed as Docker
+// parses it, with Docker's matching rules.
+package filters
 
 import (
 	"encoding/json"
@@ -9,21 +12,21 @@ import (
 	"github.com/nslab/nslab/hostd/errdefs"
 )
 
-// filters is Docker's filters.Args: a key with a set of values, sent as
-// JSON in the "filters" query parameter.
-type filters map[string]map[string]bool
+// Args is Docker's filters.Args: a key with a set of values, sent as JSON
+// in the "filters" query parameter.
+type Args map[string]map[string]bool
 
-// parseFilters accepts both JSON shapes Docker accepts:
+// Parse accepts both JSON shapes Docker accepts:
 // {"name":{"cm01":true}} and the older {"name":["cm01"]}. Keys outside
 // allowed are Docker's "invalid filter" error.
-func parseFilters(s string, allowed ...string) (filters, error) {
-	return parseFiltersAs(s, "invalid filter '%s'", allowed...)
+func Parse(s string, allowed ...string) (Args, error) {
+	return ParseAs(s, "invalid filter '%s'", allowed...)
 }
 
-// parseFiltersAs is parseFilters with the wording of the unknown key's
+// ParseAs is Parse with the wording of the unknown key's
 // error: Docker's image list writes it "Invalid filter '%s'".
-func parseFiltersAs(s, unknown string, allowed ...string) (filters, error) {
-	f, err := decodeFilters(s)
+func ParseAs(s, unknown string, allowed ...string) (Args, error) {
+	f, err := Decode(s)
 	if err != nil {
 		return nil, err
 	}
@@ -33,9 +36,9 @@ func parseFiltersAs(s, unknown string, allowed ...string) (filters, error) {
 	return f, nil
 }
 
-// decodeFilters reads the JSON of a "filters" parameter.
-func decodeFilters(s string) (filters, error) {
-	f := filters{}
+// Decode reads the JSON of a "filters" parameter.
+func Decode(s string) (Args, error) {
+	f := Args{}
 	if s == "" {
 		return f, nil
 	}
@@ -55,7 +58,7 @@ func decodeFilters(s string) (filters, error) {
 }
 
 // unknownKey returns the first key (in sorted order) not in allowed, or "".
-func (f filters) unknownKey(allowed ...string) string {
+func (f Args) unknownKey(allowed ...string) string {
 	ok := map[string]bool{}
 	for _, a := range allowed {
 		ok[a] = true
@@ -73,10 +76,10 @@ func (f filters) unknownKey(allowed ...string) string {
 	return ""
 }
 
-func (f filters) has(key string) bool { return len(f[key]) > 0 }
+func (f Args) Has(key string) bool { return len(f[key]) > 0 }
 
-// values lists a key's values, sorted.
-func (f filters) values(key string) []string {
+// Values lists a key's values, sorted.
+func (f Args) Values(key string) []string {
 	var out []string
 	for v := range f[key] {
 		out = append(out, v)
@@ -85,18 +88,18 @@ func (f filters) values(key string) []string {
 	return out
 }
 
-// exact reports whether no value is given for key or one equals source.
-func (f filters) exact(key, source string) bool {
-	if !f.has(key) {
+// Exact reports whether no value is given for key or one equals source.
+func (f Args) Exact(key, source string) bool {
+	if !f.Has(key) {
 		return true
 	}
 	return f[key][source]
 }
 
-// match is Docker's Args.Match: no value, an equal value, or a value that
+// Match is Docker's filters.Match: no value, an equal value, or a value that
 // as a regular expression matches source.
-func (f filters) match(key, source string) bool {
-	if !f.has(key) || f[key][source] {
+func (f Args) Match(key, source string) bool {
+	if !f.Has(key) || f[key][source] {
 		return true
 	}
 	for v := range f[key] {
@@ -107,8 +110,8 @@ func (f filters) match(key, source string) bool {
 	return false
 }
 
-// matchLabels checks "label" values ("key" or "key=value") against labels.
-func (f filters) matchLabels(labels map[string]string) bool {
+// MatchLabels checks "label" values ("key" or "key=value") against labels.
+func (f Args) MatchLabels(labels map[string]string) bool {
 	for v := range f["label"] {
 		k, want, hasValue := strings.Cut(v, "=")
 		got, ok := labels[k]
