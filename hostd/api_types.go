@@ -160,8 +160,8 @@ type NetworkingConfig struct {
 	EndpointsConfig map[string]*EndpointSettings
 }
 
-// createRequest is the body of POST /containers/create.
-type createRequest struct {
+// CreateRequest is the body of POST /containers/create.
+type CreateRequest struct {
 	ContainerConfig
 	HostConfig       *HostConfig
 	NetworkingConfig *NetworkingConfig
@@ -312,8 +312,8 @@ type NetworkResource struct {
 	Labels     map[string]string
 }
 
-// networkCreateRequest is the body of POST /networks/create.
-type networkCreateRequest struct {
+// NetworkCreateRequest is the body of POST /networks/create.
+type NetworkCreateRequest struct {
 	Name           string
 	CheckDuplicate bool
 	Driver         string
@@ -329,20 +329,20 @@ type networkCreateRequest struct {
 	Labels         map[string]string
 }
 
-// networkConnectRequest is the body of POST /networks/{id}/connect.
-type networkConnectRequest struct {
+// NetworkConnectRequest is the body of POST /networks/{id}/connect.
+type NetworkConnectRequest struct {
 	Container      string
 	EndpointConfig *EndpointSettings
 }
 
-// networkDisconnectRequest is the body of POST /networks/{id}/disconnect.
-type networkDisconnectRequest struct {
+// NetworkDisconnectRequest is the body of POST /networks/{id}/disconnect.
+type NetworkDisconnectRequest struct {
 	Container string
 	Force     bool
 }
 
-// execConfig is the body of POST /containers/{id}/exec.
-type execConfig struct {
+// ExecConfig is the body of POST /containers/{id}/exec.
+type ExecConfig struct {
 	User         string
 	Privileged   bool
 	Tty          bool
@@ -357,8 +357,8 @@ type execConfig struct {
 	Cmd          strSlice
 }
 
-// execStartRequest is the body of POST /exec/{id}/start.
-type execStartRequest struct {
+// ExecStartRequest is the body of POST /exec/{id}/start.
+type ExecStartRequest struct {
 	Detach      bool
 	Tty         bool
 	ConsoleSize *[2]uint `json:",omitempty"`

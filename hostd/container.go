@@ -16,8 +16,8 @@ import (
 // Container states, as Docker names them.
 const (
 	stateCreated  = "created"
-	stateRunning  = "running"
-	stateExited   = "exited"
+	StateRunning  = "running"
+	StateExited   = "exited"
 	stateRemoving = "removing"
 )
 
@@ -131,3 +131,7 @@ func (c *Container) logPath() string { return filepath.Join(c.dir, "container.lo
 func errNoSuchContainer(ref string) error { return errdefs.NotFound("No such container: %s", ref) }
 
 func errNotRunning(id string) error { return errdefs.Conflict("Container %s is not running", id) }
+
+// Streams are the container's standard streams across its runs: its log
+// and the clients attached to it.
+func (c *Container) Streams() *proc.Streams { return c.streams }

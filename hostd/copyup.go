@@ -50,7 +50,7 @@ func (d *Daemon) prepareMounts(c *Container) error {
 	if len(fills) == 0 {
 		return nil
 	}
-	return d.inView(c, viewRootfs, func() error {
+	return d.inView(c, ViewRootfs, func() error {
 		for _, f := range fills {
 			var st unix.Stat_t
 			if err := unix.Stat(f.dst, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {

@@ -96,9 +96,9 @@ func fillHostConfigDefaults(hc *HostConfig) {
 	}
 }
 
-// create validates a create request completely, then registers the
+// Create validates a Create request completely, then registers the
 // container and makes its state directory.
-func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
+func (d *Daemon) Create(name string, req *CreateRequest) (*Container, error) {
 	name = strings.TrimPrefix(name, "/")
 	cfg, hc, err := checkCreate(name, req)
 	if err != nil {
@@ -123,7 +123,7 @@ func (d *Daemon) create(name string, req *createRequest) (*Container, error) {
 // state (the name's form, an image, the network mode, the stop signal,
 // the capabilities) and returns its configuration with the defaults
 // Docker fills in before them.
-func checkCreate(name string, req *createRequest) (ContainerConfig, HostConfig, error) {
+func checkCreate(name string, req *CreateRequest) (ContainerConfig, HostConfig, error) {
 	cfg, hc := req.ContainerConfig, HostConfig{}
 	if name != "" && !validName.MatchString(name) {
 		return cfg, hc, errdefs.BadRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
@@ -164,7 +164,7 @@ func checkCreate(name string, req *createRequest) (ContainerConfig, HostConfig, 
 // create naming a missing network (or the default bridge on a host
 // without one) succeeds, and its start fails with "network X not found".
 // A 404 from create would make the CLI try to pull the image.
-func (d *Daemon) createEndpoints(req *createRequest, hc *HostConfig) (map[string]*EndpointSettings, error) {
+func (d *Daemon) createEndpoints(req *CreateRequest, hc *HostConfig) (map[string]*EndpointSettings, error) {
 	var eps map[string]*EndpointSettings
 	if req.NetworkingConfig != nil {
 		eps = req.NetworkingConfig.EndpointsConfig
@@ -291,7 +291,7 @@ func (d *Daemon) register(c *Container, name string) (err error) {
 		if m.Type == "volume" {
 			// dockerd's volume service logs a create for every volume a
 			// new container names, whether it made it or not.
-			d.volumeEvent(m.Name, "create", nil)
+			d.VolumeEvent(m.Name, "create", nil)
 		}
 	}
 	d.containerEvent(c, "create", nil)

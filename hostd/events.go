@@ -20,15 +20,15 @@ const eventsLimit = 256
 
 // The event types hostd logs.
 const (
-	eventContainer = "container"
-	eventNetwork   = "network"
-	eventVolume    = "volume"
-	eventImage     = "image"
+	EventContainer = "container"
+	EventNetwork   = "network"
+	EventVolume    = "volume"
+	EventImage     = "image"
 )
 
-// eventMessage is one event as Docker 20.10 writes it. Container and image
+// EventMessage is one event as Docker 20.10 writes it. Container and image
 // events also carry the older status, id and from fields.
-type eventMessage struct {
+type EventMessage struct {
 	Status   string     `json:"status,omitempty"`
 	ID       string     `json:"id,omitempty"`
 	From     string     `json:"from,omitempty"`
@@ -45,11 +45,11 @@ type eventActor struct {
 	Attributes map[string]string
 }
 
-// eventLog keeps the recent events and hands new ones to subscribers.
-type eventLog struct {
+// EventLog keeps the recent events and hands new ones to subscribers.
+type EventLog struct {
 	mu   sync.Mutex
-	past []eventMessage
-	subs map[chan eventMessage]struct{}
+	past []EventMessage
+	subs map[chan EventMessage]struct{}
 }
 
 // subscriberBuffer is how many events a slow subscriber may fall behind
@@ -59,13 +59,13 @@ const subscriberBuffer = 1024
 
 // log records an event as dockerd's events.Log does: local scope, the
 // time now, the older fields filled for container and image events.
-func (l *eventLog) log(typ, action string, actor eventActor) {
+func (l *EventLog) log(typ, action string, actor eventActor) {
 	now := time.Now().UTC()
-	m := eventMessage{Type: typ, Action: action, Actor: actor, Scope: "local", Time: now.Unix(), TimeNano: now.UnixNano()}
+	m := EventMessage{Type: typ, Action: action, Actor: actor, Scope: "local", Time: now.Unix(), TimeNano: now.UnixNano()}
 	switch typ {
-	case eventContainer:
+	case EventContainer:
 		m.ID, m.Status, m.From = actor.ID, action, actor.Attributes["image"]
-	case eventImage:
+	case EventImage:
 		m.ID, m.Status = actor.ID, action
 	}
 	l.mu.Lock()
@@ -82,13 +82,13 @@ func (l *eventLog) log(typ, action string, actor eventActor) {
 	}
 }
 
-// subscribe returns the recorded events between since and until that
+// Subscribe returns the recorded events between since and until that
 // match (none when neither is set, as dockerd's loadBufferedEvents) and a
 // channel of the events to come.
-func (l *eventLog) subscribe(since, until time.Time, match func(eventMessage) bool) ([]eventMessage, chan eventMessage) {
+func (l *EventLog) Subscribe(since, until time.Time, match func(EventMessage) bool) ([]EventMessage, chan EventMessage) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var past []eventMessage
+	var past []EventMessage
 	if !since.IsZero() || !until.IsZero() {
 		for _, m := range l.past {
 			if (!since.IsZero() && m.TimeNano < since.UnixNano()) || (!until.IsZero() && m.TimeNano > until.UnixNano()) {
@@ -99,22 +99,22 @@ func (l *eventLog) subscribe(since, until time.Time, match func(eventMessage) bo
 			}
 		}
 	}
-	ch := make(chan eventMessage, subscriberBuffer)
+	ch := make(chan EventMessage, subscriberBuffer)
 	if l.subs == nil {
-		l.subs = map[chan eventMessage]struct{}{}
+		l.subs = map[chan EventMessage]struct{}{}
 	}
 	l.subs[ch] = struct{}{}
 	return past, ch
 }
 
-func (l *eventLog) unsubscribe(ch chan eventMessage) {
+func (l *EventLog) Unsubscribe(ch chan EventMessage) {
 	l.mu.Lock()
 	delete(l.subs, ch)
 	l.mu.Unlock()
 }
 
-// listeners is /info's NEventsListener.
-func (l *eventLog) listeners() int {
+// Listeners is /info's NEventsListener.
+func (l *EventLog) Listeners() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.subs)
@@ -133,50 +133,50 @@ func (d *Daemon) containerEvent(c *Container, action string, attrs map[string]st
 		a["image"] = c.Config.Image
 	}
 	a["name"] = c.Name
-	d.events.log(eventContainer, action, eventActor{ID: c.ID, Attributes: a})
+	d.events.log(EventContainer, action, eventActor{ID: c.ID, Attributes: a})
 }
 
-// containerEventUnlocked is containerEvent for callers that do not hold
+// ContainerEventUnlocked is containerEvent for callers that do not hold
 // d.mu.
-func (d *Daemon) containerEventUnlocked(c *Container, action string, attrs map[string]string) {
+func (d *Daemon) ContainerEventUnlocked(c *Container, action string, attrs map[string]string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.containerEvent(c, action, attrs)
 }
 
-// networkEvent logs an event of a network: its name and driver ("null"
+// NetworkEvent logs an event of a network: its name and driver ("null"
 // for none) with attrs.
-func (d *Daemon) networkEvent(id, name, driver, action string, attrs map[string]string) {
+func (d *Daemon) NetworkEvent(id, name, driver, action string, attrs map[string]string) {
 	a := maps.Clone(attrs)
 	if a == nil {
 		a = map[string]string{}
 	}
 	a["name"], a["type"] = name, driver
-	d.events.log(eventNetwork, action, eventActor{ID: id, Attributes: a})
+	d.events.log(EventNetwork, action, eventActor{ID: id, Attributes: a})
 }
 
 // networkEventByName is networkEvent for a network known by name; one that
 // no longer exists logs nothing.
 func (d *Daemon) networkEventByName(name, action string, attrs map[string]string) {
 	if n, err := d.ctl.Network(name); err == nil {
-		d.networkEvent(n.ID, n.Name, n.Driver, action, attrs)
+		d.NetworkEvent(n.ID, n.Name, n.Driver, action, attrs)
 	}
 }
 
-// volumeEvent logs an event of a local volume.
-func (d *Daemon) volumeEvent(name, action string, attrs map[string]string) {
+// VolumeEvent logs an event of a local volume.
+func (d *Daemon) VolumeEvent(name, action string, attrs map[string]string) {
 	a := maps.Clone(attrs)
 	if a == nil {
 		a = map[string]string{}
 	}
 	a["driver"] = "local"
-	d.events.log(eventVolume, action, eventActor{ID: name, Attributes: a})
+	d.events.log(EventVolume, action, eventActor{ID: name, Attributes: a})
 }
 
-// imageEvent logs an event of an image as dockerd's LogImageEvent: the
+// ImageEvent logs an event of an image as dockerd's LogImageEvent: the
 // image's labels and the name the event is about (a reference for tag,
 // the image id for untag, delete, load and save).
-func (d *Daemon) imageEvent(id, name, action string, labels map[string]string) {
+func (d *Daemon) ImageEvent(id, name, action string, labels map[string]string) {
 	a := maps.Clone(labels)
 	if a == nil {
 		a = map[string]string{}
@@ -184,20 +184,20 @@ func (d *Daemon) imageEvent(id, name, action string, labels map[string]string) {
 	if name != "" {
 		a["name"] = name
 	}
-	d.events.log(eventImage, action, eventActor{ID: id, Attributes: a})
+	d.events.log(EventImage, action, eventActor{ID: id, Attributes: a})
 }
 
-// pruneEvent logs the end of a prune: dockerd names no actor, only the
+// PruneEvent logs the end of a prune: dockerd names no actor, only the
 // space reclaimed.
-func (d *Daemon) pruneEvent(typ string, reclaimed int64) {
+func (d *Daemon) PruneEvent(typ string, reclaimed int64) {
 	d.events.log(typ, "prune", eventActor{Attributes: map[string]string{"reclaimed": strconv.FormatInt(reclaimed, 10)}})
 }
 
-// eventFilter is dockerd's events.Filter: each key of the request's
+// EventFilter is dockerd's events.Filter: each key of the request's
 // filters restricts what a subscriber sees.
-type eventFilter filters.Args
+type EventFilter filters.Args
 
-func (f eventFilter) fuzzy(key, source string) bool {
+func (f EventFilter) fuzzy(key, source string) bool {
 	if len(f[key]) == 0 || f[key][source] {
 		return true
 	}
@@ -209,12 +209,12 @@ func (f eventFilter) fuzzy(key, source string) bool {
 	return false
 }
 
-func (f eventFilter) exact(key, source string) bool { return len(f[key]) == 0 || f[key][source] }
+func (f EventFilter) exact(key, source string) bool { return len(f[key]) == 0 || f[key][source] }
 
-// include is dockerd's Filter.Include: the event and type, the scope, and
+// Include is dockerd's Filter.Include: the event and type, the scope, and
 // the actor's id or name for each kind of object; an image filter matches
 // the image of a container event as well; labels match the attributes.
-func (f eventFilter) include(m eventMessage) bool {
+func (f EventFilter) Include(m EventMessage) bool {
 	a := m.Actor.Attributes
 	event := f.exact("event", m.Action)
 	for _, v := range []string{"health_status", "exec_create", "exec_start"} {
@@ -224,14 +224,14 @@ func (f eventFilter) include(m eventMessage) bool {
 	}
 	byName := func(key string) bool { return f.fuzzy(key, m.Actor.ID) || f.fuzzy(key, a["name"]) }
 	imageName := a["image"]
-	if m.Type == eventImage {
+	if m.Type == EventImage {
 		imageName = a["name"]
 	}
 	byImage := f.exact("image", m.Actor.ID) || f.exact("image", imageName) ||
 		f.exact("image", stripTag(m.Actor.ID)) || f.exact("image", stripTag(imageName))
 	return event && f.exact("type", m.Type) && f.exact("scope", m.Scope) &&
-		byName("daemon") && byName(eventContainer) && byName("plugin") && byName(eventVolume) &&
-		byName(eventNetwork) && byImage && byName("node") && byName("service") && byName("secret") &&
+		byName("daemon") && byName(EventContainer) && byName("plugin") && byName(EventVolume) &&
+		byName(EventNetwork) && byImage && byName("node") && byName("service") && byName("secret") &&
 		byName("config") && filters.Args(f).MatchLabels(a)
 }
 

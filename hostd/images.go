@@ -48,7 +48,7 @@ func (d *Daemon) ImageUsers(id string) (running, stopped string) {
 		if c.image == nil || c.image.ID != id {
 			continue
 		}
-		if c.state == stateRunning {
+		if c.state == StateRunning {
 			running = c.ID
 		} else if stopped == "" {
 			stopped = c.ID
@@ -57,9 +57,9 @@ func (d *Daemon) ImageUsers(id string) (running, stopped string) {
 	return running, stopped
 }
 
-// releaseImages lets the repository forget deleted images no container
+// ReleaseImages lets the repository forget deleted images no container
 // uses any more, so that their layers may leave the store.
-func (d *Daemon) releaseImages() {
+func (d *Daemon) ReleaseImages() {
 	if err := d.images.Release(d); err != nil {
 		d.log.Printf("images: %v", err)
 	}
@@ -197,13 +197,13 @@ func (d *Daemon) imageResolver() func(string) (string, bool) {
 	}
 }
 
-// registryError is what Docker 20.10 answers a pull or push with in a
+// RegistryError is what Docker 20.10 answers a pull or push with in a
 // lab, which reaches no registry: with no resolver configured, its lookup
 // of the registry's name goes to the host's own loopback and is refused.
 // port is the lookup's source port, random as the kernel's. A registry
 // named by address (or localhost) would be dialled; hostd dials none and
 // says so.
-func registryError(domain string, port int) error {
+func RegistryError(domain string, port int) error {
 	endpoint := domain
 	if domain == "docker.io" {
 		endpoint = "registry-1.docker.io"
@@ -217,4 +217,19 @@ func registryError(domain string, port int) error {
 		return errdefs.Errorf(500, "Get %q: nslab: hostd pulls from no registry and pushes to none; move images with docker save and docker load", url)
 	}
 	return errdefs.Errorf(500, "Get %q: dial tcp: lookup %s on [::1]:53: read udp [::1]:%d->[::1]:53: read: connection refused", url, host, port)
+}
+
+// ImageDeleteEvents logs what a delete did as dockerd does: an untag for
+// each reference taken off the image, a delete for each image removed,
+// both named by the image id; the untags with the image's labels (a
+// deleted image has none left to read).
+func (d *Daemon) ImageDeleteEvents(img *image.Image, records []image.DeleteRecord) {
+	for _, rec := range records {
+		switch {
+		case rec.Untagged != "" && img != nil:
+			d.ImageEvent(img.ID, img.ID, "untag", img.Config.RunConfig().Labels)
+		case rec.Deleted != "":
+			d.ImageEvent(rec.Deleted, rec.Deleted, "delete", nil)
+		}
+	}
 }

@@ -33,7 +33,7 @@ func (d *Daemon) resolveLinks(c *Container) ([]controller.Link, error) {
 		if es != nil {
 			ip, _ = netip.ParseAddr(es.IPAddress)
 		}
-		if child.state != stateRunning || !ip.IsValid() {
+		if child.state != StateRunning || !ip.IsValid() {
 			return nil, errdefs.Errorf(http.StatusInternalServerError, "Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias)
 		}
 		names := []string{alias, child.Config.Hostname}

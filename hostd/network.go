@@ -60,7 +60,7 @@ func (d *Daemon) sandboxRequest(c *Container, links []controller.Link) (controll
 			return req, ns, err
 		case other == c:
 			return req, ns, errors.New("cannot join own network")
-		case other.state != stateRunning:
+		case other.state != StateRunning:
 			return req, ns, errdefs.Conflict("cannot join network of a non running container: %s", target)
 		}
 		req.Share = other.sandbox.ID
@@ -108,7 +108,7 @@ func endpointConfig(es *EndpointSettings) controller.EndpointConfig {
 // stopNetwork takes down the network side of c's start or run.
 func (d *Daemon) stopNetwork(c *Container) {
 	if err := d.ctl.Stop(c.ID); err != nil {
-		d.log.Printf("container %s: release network: %v", d.nameOf(c), err)
+		d.log.Printf("container %s: release network: %v", d.NameOf(c), err)
 	}
 }
 

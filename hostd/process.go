@@ -146,7 +146,7 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	}
 	d.stopNetwork(c)
 	d.mu.Lock()
-	c.state = stateExited
+	c.state = StateExited
 	c.exitCode = code
 	c.finishedAt = time.Now().UTC()
 	d.exitEvents(c, code, networks)
@@ -164,8 +164,8 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	}
 	close(r.done)
 	if autoRemove {
-		if err := d.remove(c, false, true); err != nil {
-			d.log.Printf("container %s: auto-remove: %v", d.nameOf(c), err)
+		if err := d.Remove(c, false, true); err != nil {
+			d.log.Printf("container %s: auto-remove: %v", d.NameOf(c), err)
 		}
 	}
 }

@@ -8,16 +8,16 @@ import (
 	"github.com/nslab/nslab/hostd/errdefs"
 )
 
-// start runs a created or stopped container: sandbox and endpoints, files,
+// Start runs a created or stopped container: sandbox and endpoints, files,
 // then the init shim; each step is undone when a later one fails.
-func (d *Daemon) start(c *Container) error {
+func (d *Daemon) Start(c *Container) error {
 	c.op.Lock()
 	err := d.startLocked(c)
 	c.op.Unlock()
 	if err != nil && err != errdefs.ErrNotModified && c.HostConfig.AutoRemove {
 		// Docker removes an --rm container whose start failed; the CLI
 		// waits for that removal before it reports the error.
-		if rerr := d.remove(c, true, true); rerr != nil {
+		if rerr := d.Remove(c, true, true); rerr != nil {
 			d.log.Printf("container %s: auto-remove after failed start: %v", c.Name, rerr)
 		}
 	}
@@ -30,7 +30,7 @@ func (d *Daemon) startLocked(c *Container) error {
 	case c.removed:
 		d.mu.Unlock()
 		return errNoSuchContainer(c.ID)
-	case c.state == stateRunning:
+	case c.state == StateRunning:
 		d.mu.Unlock()
 		return errdefs.ErrNotModified
 	case c.state == stateRemoving:
@@ -66,7 +66,7 @@ func (d *Daemon) startLocked(c *Container) error {
 		return d.startFailed(c, err)
 	}
 	d.mu.Lock()
-	c.state = stateRunning
+	c.state = StateRunning
 	c.run = r
 	c.exitCode = 0
 	c.errMsg = ""
@@ -92,7 +92,7 @@ func (d *Daemon) startEvents(c *Container) {
 	}
 	for _, m := range c.mounts {
 		if m.Type == "volume" {
-			d.volumeEvent(m.Name, "mount", map[string]string{
+			d.VolumeEvent(m.Name, "mount", map[string]string{
 				"container": c.ID, "destination": m.Destination, "propagation": m.Propagation, "read/write": strconv.FormatBool(m.RW),
 			})
 		}
@@ -111,7 +111,7 @@ func (d *Daemon) exitEvents(c *Container, code int, networks []string) {
 	}
 	for _, m := range c.mounts {
 		if m.Type == "volume" {
-			d.volumeEvent(m.Name, "unmount", map[string]string{"container": c.ID})
+			d.VolumeEvent(m.Name, "unmount", map[string]string{"container": c.ID})
 		}
 	}
 }

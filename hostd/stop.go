@@ -23,13 +23,13 @@ const defaultStopTimeout = 10
 // handler for (a SIGTERM to `sleep`), except SIGKILL, which also ends
 // every other process of the namespace.
 func (d *Daemon) signalRun(c *Container, r *run, sig unix.Signal) {
-	d.containerEventUnlocked(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
+	d.ContainerEventUnlocked(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	r.proc.Signal(sig)
 }
 
-// stop sends the stop signal, waits up to timeout seconds (negative: for
+// Stop sends the Stop signal, waits up to timeout seconds (negative: for
 // ever), then SIGKILLs. A container that is not running answers 304.
-func (d *Daemon) stop(c *Container, timeout *int) error {
+func (d *Daemon) Stop(c *Container, timeout *int) error {
 	c.op.Lock()
 	defer c.op.Unlock()
 	return d.stopLocked(c, timeout)
@@ -52,7 +52,7 @@ func (d *Daemon) stopLocked(c *Container, timeout *int) error {
 	sig, _ := proc.ParseSignal(c.Config.StopSignal, true)
 	d.signalRun(c, r, sig)
 	stopped := func() error {
-		d.containerEventUnlocked(c, "stop", nil)
+		d.ContainerEventUnlocked(c, "stop", nil)
 		return nil
 	}
 	if t < 0 {
@@ -81,9 +81,9 @@ func (d *Daemon) killAndWait(c *Container, r *run) error {
 	}
 }
 
-// kill sends a signal; for SIGKILL it also waits until the container is
+// Kill sends a signal; for SIGKILL it also waits until the container is
 // stopped, as Docker does.
-func (d *Daemon) kill(c *Container, sig unix.Signal) error {
+func (d *Daemon) Kill(c *Container, sig unix.Signal) error {
 	d.mu.Lock()
 	r := c.run
 	d.mu.Unlock()
@@ -97,8 +97,8 @@ func (d *Daemon) kill(c *Container, sig unix.Signal) error {
 	return nil
 }
 
-// restart stops the container if it runs and starts it again.
-func (d *Daemon) restart(c *Container, timeout *int) error {
+// Restart stops the container if it runs and starts it again.
+func (d *Daemon) Restart(c *Container, timeout *int) error {
 	c.op.Lock()
 	defer c.op.Unlock()
 	if err := d.stopLocked(c, timeout); err != nil && err != errdefs.ErrNotModified {
@@ -107,20 +107,20 @@ func (d *Daemon) restart(c *Container, timeout *int) error {
 	if err := d.startLocked(c); err != nil {
 		return err
 	}
-	d.containerEventUnlocked(c, "restart", nil)
+	d.ContainerEventUnlocked(c, "restart", nil)
 	return nil
 }
 
-// waitFor blocks until the condition holds and returns the exit code:
+// WaitFor blocks until the condition holds and returns the exit code:
 // "not-running" (default) returns at once for a stopped container,
 // "next-exit" waits for the next exit, "removed" for the removal.
-func (d *Daemon) waitFor(c *Container, condition string) (<-chan int, error) {
+func (d *Daemon) WaitFor(c *Container, condition string) (<-chan int, error) {
 	ch := make(chan int, 1)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch condition {
 	case "", "not-running":
-		if c.state != stateRunning {
+		if c.state != StateRunning {
 			ch <- c.exitCode
 			return ch, nil
 		}
@@ -156,10 +156,10 @@ func (d *Daemon) cancelWait(c *Container, ch <-chan int) {
 	c.removeWaiters = drop(c.removeWaiters)
 }
 
-// remove deletes a container: a running one only with force (SIGKILL
+// Remove deletes a container: a running one only with force (SIGKILL
 // first). Its files, log and writable layer go, with volumes its
 // anonymous volumes (rm -v, --rm), and "removed" waiters wake up.
-func (d *Daemon) remove(c *Container, force, volumes bool) error {
+func (d *Daemon) Remove(c *Container, force, volumes bool) error {
 	c.op.Lock()
 	defer c.op.Unlock()
 	d.mu.Lock()
@@ -212,8 +212,8 @@ func (d *Daemon) remove(c *Container, force, volumes bool) error {
 	return nil
 }
 
-// waitCtx waits for a waiter channel or the client going away.
-func (d *Daemon) waitCtx(ctx context.Context, c *Container, ch <-chan int) (int, bool) {
+// WaitCtx waits for a waiter channel or the client going away.
+func (d *Daemon) WaitCtx(ctx context.Context, c *Container, ch <-chan int) (int, bool) {
 	select {
 	case code := <-ch:
 		return code, true

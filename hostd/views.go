@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/netimpl"
 )
 
@@ -39,9 +42,9 @@ func humanDuration(d time.Duration) string {
 // statusText is the STATUS column of `docker ps`. Callers hold d.mu.
 func statusText(c *Container) string {
 	switch c.state {
-	case stateRunning:
+	case StateRunning:
 		return "Up " + humanDuration(time.Since(c.startedAt))
-	case stateExited:
+	case StateExited:
 		return fmt.Sprintf("Exited (%d) %s ago", c.exitCode, humanDuration(time.Since(c.finishedAt)))
 	case stateRemoving:
 		return "Removal In Progress"
@@ -67,16 +70,16 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 	hc := c.HostConfig
 	j := ContainerJSON{
 		ID:      c.ID,
-		Created: timeString(c.Created),
+		Created: TimeString(c.Created),
 		Path:    argv[0],
 		Args:    append([]string{}, argv[1:]...),
 		State: ContainerState{
 			Status:     c.state,
-			Running:    c.state == stateRunning,
+			Running:    c.state == StateRunning,
 			ExitCode:   c.exitCode,
 			Error:      c.errMsg,
-			StartedAt:  timeString(c.startedAt),
-			FinishedAt: timeString(c.finishedAt),
+			StartedAt:  TimeString(c.startedAt),
+			FinishedAt: TimeString(c.finishedAt),
 		},
 		Image:          c.image.ID,
 		ResolvConfPath: c.resolvPath,
@@ -218,4 +221,69 @@ func (d *Daemon) graphDriver(c *Container) GraphDriver {
 	return GraphDriver{Name: "nslab", Data: map[string]string{
 		"LowerDir": strings.Join(lower, ":"), "UpperDir": c.upperDir(), "WorkDir": c.workDirFS(), "MergedDir": c.rootDir(),
 	}}
+}
+
+// TimeString formats a time as Docker's JSON does; the zero time is
+// Docker's "0001-01-01T00:00:00Z".
+func TimeString(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// List is GET /containers/json: the containers the filters select, newest
+// first, as Docker's ps shows them; without all (or a limit), the running
+// ones. The caller checked the filters' keys and the status values.
+func (d *Daemon) List(f filters.Args, all bool, limit *int) []ContainerSummary {
+	// Outside d.mu: the repository's lock is taken before d.mu, never
+	// after it.
+	resolve := d.imageResolver()
+	ancestors := d.ancestorIDs(f.Values("ancestor"))
+	d.mu.Lock()
+	list := make([]*Container, 0, len(d.containers))
+	for _, c := range d.containers {
+		list = append(list, c)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Created.After(list[j].Created) })
+	out := []ContainerSummary{}
+	for _, c := range list {
+		if !all && c.state != StateRunning && (limit == nil || *limit <= 0) {
+			continue
+		}
+		if !f.Match("name", "/"+c.Name) || !f.Match("id", c.ID) || !f.Exact("status", c.state) ||
+			!f.MatchLabels(c.Config.Labels) || (f.Has("ancestor") && !ancestors[c.image.ID]) {
+			continue
+		}
+		if f.Has("exited") && (c.state != StateExited || !f[("exited")][strconv.Itoa(c.exitCode)]) {
+			continue
+		}
+		if f.Has("network") {
+			on := false
+			for name, es := range c.networks {
+				on = on || f["network"][name] || f["network"][es.NetworkID]
+			}
+			if !on {
+				continue
+			}
+		}
+		out = append(out, d.summary(c, resolve))
+		if limit != nil && *limit > 0 && len(out) >= *limit {
+			break
+		}
+	}
+	d.mu.Unlock()
+	return out
+}
+
+// Inspect is GET /containers/{id}/json: the container as Docker's inspect
+// shows it.
+func (d *Daemon) Inspect(ref string) (ContainerJSON, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, err := d.lookup(ref)
+	if err != nil {
+		return ContainerJSON{}, err
+	}
+	return d.inspect(c), nil
 }

@@ -2,10 +2,13 @@ package hostd
 
 import (
 	"errors"
+	"io/fs"
+	"path/filepath"
 	"sort"
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/mount"
+	"github.com/nslab/nslab/hostd/volume"
 )
 
 // volumeUsers lists the containers whose mounts use the volume. Callers
@@ -24,9 +27,9 @@ func (d *Daemon) volumeUsers(name string) []string {
 	return ids
 }
 
-// removeVolume removes a volume nobody uses: Docker's 409 names the
+// RemoveVolume removes a volume nobody uses: Docker's 409 names the
 // containers that do.
-func (d *Daemon) removeVolume(name string, force bool) error {
+func (d *Daemon) RemoveVolume(name string, force bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if users := d.volumeUsers(name); len(users) > 0 {
@@ -75,9 +78,59 @@ func (d *Daemon) removeAnonymousVolumes(c *Container) error {
 			if err := d.volumes.Remove(m.Name); err != nil {
 				errs = append(errs, err)
 			} else {
-				d.volumeEvent(m.Name, "destroy", nil)
+				d.VolumeEvent(m.Name, "destroy", nil)
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// PruneVolumes removes every volume no container uses that match selects,
+// and returns their names and the bytes their data held.
+func (d *Daemon) PruneVolumes(match func(*volume.Volume) bool) ([]string, int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	deleted := []string{}
+	var reclaimed int64
+	for _, v := range d.volumes.List() {
+		if len(d.volumeUsers(v.Name)) > 0 || !match(v) {
+			continue
+		}
+		size := dirSize(v.Mountpoint)
+		if err := d.volumes.Remove(v.Name); err == nil {
+			deleted = append(deleted, v.Name)
+			reclaimed += size
+		}
+	}
+	return deleted, reclaimed
+}
+
+// VolumesInUse are the volumes some container's mounts use.
+func (d *Daemon) VolumesInUse() map[string]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	used := map[string]bool{}
+	for _, c := range d.containers {
+		for _, m := range c.mounts {
+			if m.Type == "volume" {
+				used[m.Name] = true
+			}
+		}
+	}
+	return used
+}
+
+// dirSize is the size of the regular files under dir (a volume's data,
+// hostd's own directory; symlinks are not followed).
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if info, err := e.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

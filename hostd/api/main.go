@@ -1,4 +1,4 @@
-package hostd
+package api
 
 import (
 	"context"
@@ -17,9 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nslab/nslab/hostd"
+
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 )
@@ -71,33 +72,6 @@ func Main(args []string) int {
 	return 0
 }
 
-// procUTSInitIno is the kernel's fixed inode of the initial UTS namespace
-// (PROC_UTS_INIT_INO).
-const procUTSInitIno = 0xEFFFFFFE
-
-// checkNamespaces refuses to run where hostd would change the machine: its
-// hostname (UTS namespace) or its network (root network namespace). The
-// reference is hostd's parent (the lab, in the machine's namespaces), and
-// pid 1 where it can be read; a sandbox may hide pid 1's namespaces.
-func checkNamespaces() error {
-	for _, kind := range []string{"uts", "net"} {
-		self, err := proc.NSInode(os.Getpid(), kind)
-		if err != nil {
-			return err
-		}
-		same := kind == "uts" && self == procUTSInitIno
-		for _, ref := range []int{os.Getppid(), 1} {
-			if ino, err := proc.NSInode(ref, kind); err == nil && ino == self {
-				same = true
-			}
-		}
-		if same {
-			return fmt.Errorf("hostd runs in the machine's own %s namespace; it must be started in the virtual host's network namespace and a new UTS namespace", kind)
-		}
-	}
-	return nil
-}
-
 // pinsIn returns where hostd makes its /run/netns pins: the mount
 // namespace of the inherited descriptor fd, or hostd's own (fd < 0).
 func pinsIn(fd int) (*netns.Pins, error) {
@@ -113,7 +87,7 @@ func pinsIn(fd int) (*netns.Pins, error) {
 }
 
 func serve(cfg *hostdconfig.Config, pins *netns.Pins, logger *log.Logger, ready *os.File) error {
-	if err := checkNamespaces(); err != nil {
+	if err := hostd.CheckNamespaces(); err != nil {
 		return err
 	}
 	if err := unix.Sethostname([]byte(cfg.Host)); err != nil {
@@ -122,7 +96,7 @@ func serve(cfg *hostdconfig.Config, pins *netns.Pins, logger *log.Logger, ready 
 	// Signals first: a SIGTERM during start-up must still clean up.
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, unix.SIGTERM, unix.SIGINT)
-	d, err := NewDaemon(*cfg, pins, logger)
+	d, err := hostd.NewDaemon(*cfg, pins, logger)
 	if err != nil {
 		return err
 	}
@@ -146,7 +120,7 @@ func serve(cfg *hostdconfig.Config, pins *netns.Pins, logger *log.Logger, ready 
 	// garbage that the heap would keep resident until the next collection:
 	// hand it back once, as one hostd runs per virtual host.
 	debug.FreeOSMemory()
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: logger}
+	srv := &http.Server{Handler: Handler(d), ReadHeaderTimeout: 30 * time.Second, ErrorLog: logger}
 	served := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { served <- srv.Serve(ln) }()

@@ -1,4 +1,9 @@
-package hostd
+// Package api is hostd's Docker Engine API 1.41 server: the routes, the
+// decoding of requests (with the refusal, by name, of what hostd does not
+// do), Docker's views, status codes and streams (attach, logs, exec,
+// events, cp, export, load, save), over the operations of a hostd.Daemon;
+// and Main, the program nslab-hostd runs on every docker host.
+package api
 
 import (
 	"bufio"
@@ -13,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nslab/nslab/hostd"
 
 	"github.com/nslab/nslab/hostd/errdefs"
 )
@@ -36,14 +43,14 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // server is the Docker Engine API of one Daemon.
 type server struct {
-	d   *Daemon
+	d   *hostd.Daemon
 	mux *http.ServeMux
 	log *log.Logger
 }
 
 // Handler returns the Docker Engine API of d.
-func (d *Daemon) Handler() http.Handler {
-	s := &server{d: d, mux: http.NewServeMux(), log: d.log}
+func Handler(d *hostd.Daemon) http.Handler {
+	s := &server{d: d, mux: http.NewServeMux(), log: d.Log()}
 	s.routes()
 	return s
 }
@@ -165,15 +172,6 @@ func hijack(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.Reader, er
 		return nil, nil, err
 	}
 	return conn, brw.Reader, nil
-}
-
-// timeString formats a time as Docker's JSON does; the zero time is
-// Docker's "0001-01-01T00:00:00Z".
-func timeString(t time.Time) string {
-	if t.IsZero() {
-		return "0001-01-01T00:00:00Z"
-	}
-	return t.UTC().Format(time.RFC3339Nano)
 }
 
 func (s *server) routes() {

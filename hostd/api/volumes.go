@@ -1,10 +1,10 @@
-package hostd
+package api
 
 import (
-	"io/fs"
 	"net/http"
-	"path/filepath"
 	"strings"
+
+	"github.com/nslab/nslab/hostd"
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/filters"
@@ -30,11 +30,9 @@ func (s *server) volumeList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := []*volume.Volume{}
-	d := s.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, v := range d.volumes.List() {
-		if dangling != nil && (len(d.volumeUsers(v.Name)) == 0) != *dangling {
+	inUse := s.d.VolumesInUse()
+	for _, v := range s.d.Volumes().List() {
+		if dangling != nil && !inUse[v.Name] != *dangling {
 			continue
 		}
 		if !f.Exact("driver", v.Driver) || !f.MatchLabels(v.Labels) || !matchSubstring(f, "name", v.Name) {
@@ -89,16 +87,16 @@ func (s *server) volumeCreate(w http.ResponseWriter, r *http.Request) error {
 	if len(req.DriverOpts) > 0 {
 		return errdefs.BadRequest("volume driver options (-o, --opt) are not supported by nslab's hostd: its local volumes are directories, without mount options")
 	}
-	v, err := s.d.volumes.Create(req.Name, req.Labels, nil)
+	v, err := s.d.Volumes().Create(req.Name, req.Labels, nil)
 	if err != nil {
 		return err
 	}
-	s.d.volumeEvent(v.Name, "create", nil)
+	s.d.VolumeEvent(v.Name, "create", nil)
 	return writeJSON(w, http.StatusCreated, v)
 }
 
 func (s *server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.d.volumes.Get(r.PathValue("name"))
+	v, err := s.d.Volumes().Get(r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -107,12 +105,12 @@ func (s *server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) volumeDelete(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	existed := s.d.volumes.Has(name)
-	if err := s.d.removeVolume(name, boolValue(r, "force")); err != nil {
+	existed := s.d.Volumes().Has(name)
+	if err := s.d.RemoveVolume(name, boolValue(r, "force")); err != nil {
 		return err
 	}
 	if existed {
-		s.d.volumeEvent(name, "destroy", nil)
+		s.d.VolumeEvent(name, "destroy", nil)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -125,23 +123,11 @@ func (s *server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := s.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	deleted := []string{}
-	var reclaimed int64
-	for _, v := range d.volumes.List() {
-		if len(d.volumeUsers(v.Name)) > 0 || !f.MatchLabels(v.Labels) || !notLabels(f, v.Labels) {
-			continue
-		}
-		size := dirSize(v.Mountpoint)
-		if err := d.volumes.Remove(v.Name); err == nil {
-			deleted = append(deleted, v.Name)
-			reclaimed += size
-		}
-	}
+	deleted, reclaimed := s.d.PruneVolumes(func(v *volume.Volume) bool {
+		return f.MatchLabels(v.Labels) && notLabels(f, v.Labels)
+	})
 	// dockerd logs no destroy for the volumes a prune removes.
-	d.pruneEvent(eventVolume, reclaimed)
+	s.d.PruneEvent(hostd.EventVolume, reclaimed)
 	return writeJSON(w, http.StatusOK, map[string]any{"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
 }
 
@@ -154,19 +140,4 @@ func notLabels(f filters.Args, labels map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// dirSize is the size of the regular files under dir (a volume's data,
-// hostd's own directory; symlinks are not followed).
-func dirSize(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err == nil && e.Type().IsRegular() {
-			if info, err := e.Info(); err == nil {
-				n += info.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }

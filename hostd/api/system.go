@@ -1,4 +1,4 @@
-package hostd
+package api
 
 import (
 	"bufio"
@@ -39,7 +39,7 @@ func uname() (release, machine string) {
 
 func (s *server) version(w http.ResponseWriter, r *http.Request) error {
 	kernel, _ := uname()
-	buildTime := s.d.started.UTC().Format(time.RFC3339)
+	buildTime := s.d.Started().UTC().Format(time.RFC3339)
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"Platform": map[string]string{"Name": "nslab hostd"},
 		"Components": []map[string]any{{
@@ -95,51 +95,37 @@ func memTotal() int64 {
 
 func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 	d := s.d
-	total, running, stopped := d.containerCounts()
+	total, running, stopped := d.ContainerCounts()
 	kernel, machine := uname()
 	info := fixedInfo()
 	for k, v := range map[string]any{
-		"ID":                d.daemonID(),
+		"ID":                d.DaemonID(),
 		"Containers":        total,
 		"ContainersRunning": running,
 		"ContainersStopped": stopped,
-		"Images":            d.images.Len(),
-		"Plugins":           map[string]any{"Volume": []string{}, "Network": d.ctl.DriverNames(), "Authorization": nil, "Log": []string{"json-file"}},
+		"Images":            d.Images().Len(),
+		"Plugins":           map[string]any{"Volume": []string{}, "Network": d.Controller().DriverNames(), "Authorization": nil, "Log": []string{"json-file"}},
 		"NFd":               countFDs(),
 		"NGoroutines":       runtime.NumGoroutine(),
-		"NEventsListener":   d.events.listeners(),
+		"NEventsListener":   d.Events().Listeners(),
 		"SystemTime":        time.Now().Format(time.RFC3339Nano),
 		"KernelVersion":     kernel,
 		"OperatingSystem":   operatingSystem(),
 		"Architecture":      machine,
 		"NCPU":              runtime.NumCPU(),
 		"MemTotal":          memTotal(),
-		"DockerRootDir":     d.cfg.DataRoot,
-		"Name":              d.hostname,
+		"DockerRootDir":     d.Config().DataRoot,
+		"Name":              d.Hostname(),
 	} {
 		info[k] = v
 	}
 	// Docker 20.10 shows them only when set (`docker info`: Cluster Store,
 	// Cluster Advertise).
-	if d.cfg.ClusterStore != "" {
-		info["ClusterStore"] = d.cfg.ClusterStore
-		info["ClusterAdvertise"] = d.cfg.ClusterAdvertise
+	if d.Config().ClusterStore != "" {
+		info["ClusterStore"] = d.Config().ClusterStore
+		info["ClusterAdvertise"] = d.Config().ClusterAdvertise
 	}
 	return writeJSON(w, http.StatusOK, info)
-}
-
-// containerCounts counts the containers, running and not.
-func (d *Daemon) containerCounts() (total, running, stopped int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, c := range d.containers {
-		if c.state == stateRunning {
-			running++
-		} else {
-			stopped++
-		}
-	}
-	return len(d.containers), running, stopped
 }
 
 // fixedInfo is the part of /info that is the same on every host and at
@@ -196,19 +182,4 @@ func countFDs() int {
 		return 0
 	}
 	return len(entries)
-}
-
-// daemonID is the engine's ID in Docker's shape (12 groups of 4), derived
-// from the stable id of this host's "host" network.
-func (d *Daemon) daemonID() string {
-	n, err := d.ctl.Network("host")
-	if err != nil {
-		return ""
-	}
-	id := strings.ToUpper(n.ID[:48])
-	var groups []string
-	for i := 0; i < len(id); i += 4 {
-		groups = append(groups, id[i:i+4])
-	}
-	return strings.Join(groups, ":")
 }

@@ -1,4 +1,4 @@
-package hostd
+package api
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/nslab/nslab/hostd"
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/filters"
@@ -47,7 +49,7 @@ type ImageInspect struct {
 	OsVersion       string `json:",omitempty"`
 	Size            int64
 	VirtualSize     int64
-	GraphDriver     GraphDriver
+	GraphDriver     hostd.GraphDriver
 	RootFS          struct {
 		Type   string
 		Layers []string `json:",omitempty"`
@@ -101,12 +103,12 @@ func (s *server) imageGet(w http.ResponseWriter, r *http.Request) error {
 // imagePost serves tag and push.
 func (s *server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	if name, ok := imageName(r, "tag"); ok {
-		tagged, err := s.d.images.Tag(name, r.FormValue("repo"), r.FormValue("tag"))
+		tagged, err := s.d.Images().Tag(name, r.FormValue("repo"), r.FormValue("tag"))
 		if err != nil {
 			return err
 		}
-		if img, err := s.d.images.Resolve(tagged); err == nil {
-			s.d.imageEvent(img.ID, tagged, "tag", img.Config.RunConfig().Labels)
+		if img, err := s.d.Images().Resolve(tagged); err == nil {
+			s.d.ImageEvent(img.ID, tagged, "tag", img.Config.RunConfig().Labels)
 		}
 		w.WriteHeader(http.StatusCreated)
 		return nil
@@ -146,17 +148,17 @@ func (s *server) imageList(w http.ResponseWriter, r *http.Request) error {
 	}
 	var before, since *image.Image
 	for _, v := range f.Values("before") {
-		if before, err = s.d.images.Resolve(v); err != nil {
+		if before, err = s.d.Images().Resolve(v); err != nil {
 			return err
 		}
 	}
 	for _, v := range f.Values("since") {
-		if since, err = s.d.images.Resolve(v); err != nil {
+		if since, err = s.d.Images().Resolve(v); err != nil {
 			return err
 		}
 	}
 	out := []ImageSummary{}
-	for _, e := range s.d.images.List() {
+	for _, e := range s.d.Images().List() {
 		c := e.Image.Config
 		switch {
 		case before != nil && !c.Created.Before(before.Config.Created),
@@ -213,7 +215,7 @@ func imageSummary(e image.Entry, f filters.Args) (ImageSummary, bool, error) {
 }
 
 func (s *server) imageInspect(w http.ResponseWriter, name string) error {
-	e, err := s.d.images.Lookup(name)
+	e, err := s.d.Images().Lookup(name)
 	if err != nil {
 		return fmt.Errorf("no such image: %s: %w", name, err)
 	}
@@ -242,8 +244,8 @@ func (s *server) imageInspect(w http.ResponseWriter, name string) error {
 // imageGraphDriver shows where the image's layers are: the top one as
 // UpperDir, those below as LowerDir (top-most first), as overlayfs stacks
 // them.
-func imageGraphDriver(img *image.Image) GraphDriver {
-	gd := GraphDriver{Name: "nslab", Data: map[string]string{}}
+func imageGraphDriver(img *image.Image) hostd.GraphDriver {
+	gd := hostd.GraphDriver{Name: "nslab", Data: map[string]string{}}
 	n := len(img.Layers)
 	if n == 0 {
 		gd.Data = nil
@@ -265,7 +267,7 @@ func imageGraphDriver(img *image.Image) GraphDriver {
 // the image's ID and tags, the older ones "<missing>" (a loaded image has
 // no parent images).
 func (s *server) imageHistory(w http.ResponseWriter, name string) error {
-	e, err := s.d.images.Lookup(name)
+	e, err := s.d.Images().Lookup(name)
 	if err != nil {
 		return err
 	}
@@ -291,29 +293,14 @@ func (s *server) imageHistory(w http.ResponseWriter, name string) error {
 
 func (s *server) imageDelete(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("rest")
-	s.d.releaseImages()
-	img, _ := s.d.images.Resolve(name)
-	records, err := s.d.images.Delete(name, boolValue(r, "force"), !boolValue(r, "noprune"), s.d)
+	s.d.ReleaseImages()
+	img, _ := s.d.Images().Resolve(name)
+	records, err := s.d.Images().Delete(name, boolValue(r, "force"), !boolValue(r, "noprune"), s.d)
 	if err != nil {
 		return err
 	}
-	s.d.imageDeleteEvents(img, records)
+	s.d.ImageDeleteEvents(img, records)
 	return writeJSON(w, http.StatusOK, records)
-}
-
-// imageDeleteEvents logs what a delete did as dockerd does: an untag for
-// each reference taken off the image, a delete for each image removed,
-// both named by the image id; the untags with the image's labels (a
-// deleted image has none left to read).
-func (d *Daemon) imageDeleteEvents(img *image.Image, records []image.DeleteRecord) {
-	for _, rec := range records {
-		switch {
-		case rec.Untagged != "" && img != nil:
-			d.imageEvent(img.ID, img.ID, "untag", img.Config.RunConfig().Labels)
-		case rec.Deleted != "":
-			d.imageEvent(rec.Deleted, rec.Deleted, "delete", nil)
-		}
-	}
 }
 
 // imageSave is GET /images/get?names=...: docker save of several images.
@@ -325,18 +312,18 @@ func (s *server) imageSave(w http.ResponseWriter, r *http.Request) error {
 // saveImages writes the archive; an error before the first byte is an
 // ordinary error answer, one after it ends the stream.
 func (s *server) saveImages(w http.ResponseWriter, names []string) error {
-	items, err := s.d.images.SaveItems(names)
+	items, err := s.d.Images().SaveItems(names)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
-	if err := s.d.store.WriteArchive(w, items); err != nil {
+	if err := s.d.ImageStore().WriteArchive(w, items); err != nil {
 		s.log.Printf("save %v: %v", names, err)
 		return nil
 	}
 	for _, it := range items {
-		s.d.imageEvent(it.Image.ID, it.Image.ID, "save", it.Image.Config.RunConfig().Labels)
+		s.d.ImageEvent(it.Image.ID, it.Image.ID, "save", it.Image.Config.RunConfig().Labels)
 	}
 	return nil
 }
@@ -352,7 +339,7 @@ func (s *server) imageLoad(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	out := newJSONStream(w)
-	if err := s.d.loadImages(r, out, quiet); err != nil {
+	if err := loadImages(s.d, r, out, quiet); err != nil {
 		out.error(err)
 	}
 	return nil
@@ -360,8 +347,8 @@ func (s *server) imageLoad(w http.ResponseWriter, r *http.Request) error {
 
 // loadImages adds the archive's images to the store and to this host,
 // saying what docker load says.
-func (d *Daemon) loadImages(r *http.Request, out *jsonStream, quiet bool) error {
-	unlock, err := d.store.Lock(false)
+func loadImages(d *hostd.Daemon, r *http.Request, out *jsonStream, quiet bool) error {
+	unlock, err := d.ImageStore().Lock(false)
 	if err != nil {
 		return err
 	}
@@ -372,16 +359,16 @@ func (d *Daemon) loadImages(r *http.Request, out *jsonStream, quiet bool) error 
 	}
 	var ids strings.Builder
 	tagged := 0
-	err = d.store.LoadArchive(r.Body, progress, func(l image.Loaded) error {
-		msgs, err := d.images.AddLoaded(l)
+	err = d.ImageStore().LoadArchive(r.Body, progress, func(l image.Loaded) error {
+		msgs, err := d.Images().AddLoaded(l)
 		for _, m := range msgs {
 			out.stream(m + "\n")
 		}
 		if err != nil {
 			return err
 		}
-		if img, err := d.images.Resolve(l.ID); err == nil {
-			d.imageEvent(img.ID, img.ID, "load", img.Config.RunConfig().Labels)
+		if img, err := d.Images().Resolve(l.ID); err == nil {
+			d.ImageEvent(img.ID, img.ID, "load", img.Config.RunConfig().Labels)
 		}
 		fmt.Fprintf(&ids, "Loaded image ID: %s\n", l.ID)
 		// As Docker: the count starts again with every image, so the IDs
@@ -420,7 +407,7 @@ func (s *server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	return registryError(named.Domain, lookupPort())
+	return hostd.RegistryError(named.Domain, lookupPort())
 }
 
 // imagePush is docker push: its answer streams; the image must exist,
@@ -441,11 +428,11 @@ func (s *server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	w.WriteHeader(http.StatusOK)
 	out := newJSONStream(w)
 	out.write(map[string]string{"status": "The push refers to repository [" + named.Name() + "]"})
-	if _, err := s.d.images.Resolve(ref); err != nil {
+	if _, err := s.d.Images().Resolve(ref); err != nil {
 		out.error(errdefs.NotFound("An image does not exist locally with the tag: %s", named.Familiar()))
 		return nil
 	}
-	out.error(registryError(named.Domain, lookupPort()))
+	out.error(hostd.RegistryError(named.Domain, lookupPort()))
 	return nil
 }
 
@@ -471,10 +458,10 @@ func (s *server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 			return errdefs.BadRequest("Invalid filter 'dangling=[%s]'", strings.Join(f.Values("dangling"), " "))
 		}
 	}
-	s.d.releaseImages()
+	s.d.ReleaseImages()
 	var deleted []image.DeleteRecord
 	var reclaimed int64
-	for _, e := range s.d.images.List() {
+	for _, e := range s.d.Images().List() {
 		c := e.Image.Config.RunConfig()
 		if (dangling && len(e.Tags) > 0) || !f.MatchLabels(c.Labels) || matchesAnyLabel(f["label!"], c.Labels) {
 			continue
@@ -484,16 +471,16 @@ func (s *server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 			refs = []string{strings.TrimPrefix(e.Image.ID, "sha256:")}
 		}
 		for _, ref := range refs {
-			rs, err := s.d.images.Delete(ref, false, true, s.d)
+			rs, err := s.d.Images().Delete(ref, false, true, s.d)
 			if err != nil {
 				continue
 			}
-			s.d.imageDeleteEvents(e.Image, rs)
+			s.d.ImageDeleteEvents(e.Image, rs)
 			deleted = append(deleted, rs...)
 			reclaimed += layerSizes(e.Image, rs)
 		}
 	}
-	s.d.pruneEvent(eventImage, reclaimed)
+	s.d.PruneEvent(hostd.EventImage, reclaimed)
 	return writeJSON(w, http.StatusOK, map[string]any{"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed})
 }
 

@@ -1,8 +1,10 @@
-package hostd
+package api
 
 import (
 	"net/http"
 	"time"
+
+	"github.com/nslab/nslab/hostd"
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/filters"
@@ -12,25 +14,25 @@ import (
 
 // networkResource renders a network as Docker does; containers are listed
 // only by inspect, as in Docker 20.10.
-func networkResource(v controller.NetworkView) NetworkResource {
+func networkResource(v controller.NetworkView) hostd.NetworkResource {
 	n := v.Network
-	nr := NetworkResource{
+	nr := hostd.NetworkResource{
 		Name:       n.Name,
 		ID:         n.ID,
 		Created:    n.Created.Format(time.RFC3339Nano),
 		Scope:      n.Scope,
 		Driver:     n.Driver,
 		EnableIPv6: n.EnableIPv6,
-		IPAM:       IPAMJSON{Driver: n.IPAM.Driver, Options: n.IPAM.Options, Config: []IPAMConfigJSON{}},
+		IPAM:       hostd.IPAMJSON{Driver: n.IPAM.Driver, Options: n.IPAM.Options, Config: []hostd.IPAMConfigJSON{}},
 		Internal:   n.Internal,
 		Attachable: n.Attachable,
 		Ingress:    n.Ingress,
-		Containers: map[string]EndpointResource{},
+		Containers: map[string]hostd.EndpointResource{},
 		Options:    n.Options,
 		Labels:     n.Labels,
 	}
 	for _, p := range n.IPAM.Config {
-		nr.IPAM.Config = append(nr.IPAM.Config, IPAMConfigJSON{Subnet: p.Subnet, IPRange: p.IPRange, Gateway: p.Gateway, AuxiliaryAddresses: p.AuxAddresses})
+		nr.IPAM.Config = append(nr.IPAM.Config, hostd.IPAMConfigJSON{Subnet: p.Subnet, IPRange: p.IPRange, Gateway: p.Gateway, AuxiliaryAddresses: p.AuxAddresses})
 	}
 	if nr.Options == nil {
 		nr.Options = map[string]string{}
@@ -39,7 +41,7 @@ func networkResource(v controller.NetworkView) NetworkResource {
 		nr.Labels = map[string]string{}
 	}
 	for id, a := range v.Containers {
-		nr.Containers[id] = EndpointResource{Name: a.Name, EndpointID: a.EndpointID, MacAddress: a.MacAddress, IPv4Address: a.IPv4Address}
+		nr.Containers[id] = hostd.EndpointResource{Name: a.Name, EndpointID: a.EndpointID, MacAddress: a.MacAddress, IPv4Address: a.IPv4Address}
 	}
 	return nr
 }
@@ -54,8 +56,8 @@ func (s *server) networkList(w http.ResponseWriter, r *http.Request) error {
 			return errdefs.BadRequest("invalid filter: 'type'='%s'", t)
 		}
 	}
-	out := []NetworkResource{}
-	for _, v := range s.d.ctl.Networks() {
+	out := []hostd.NetworkResource{}
+	for _, v := range s.d.Controller().Networks() {
 		n := v.Network
 		typ := "custom"
 		if n.Predefined {
@@ -71,7 +73,7 @@ func (s *server) networkList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) networkInspect(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.d.ctl.InspectNetwork(r.PathValue("id"))
+	v, err := s.d.Controller().InspectNetwork(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -79,7 +81,7 @@ func (s *server) networkInspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) networkCreate(w http.ResponseWriter, r *http.Request) error {
-	var req networkCreateRequest
+	var req hostd.NetworkCreateRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
@@ -100,33 +102,33 @@ func (s *server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 			spec.IPAM.Config = append(spec.IPAM.Config, netimpl.IPAMPool{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway, AuxAddresses: c.AuxiliaryAddresses})
 		}
 	}
-	n, err := s.d.ctl.CreateNetwork(spec)
+	n, err := s.d.Controller().CreateNetwork(spec)
 	if err != nil {
 		return err
 	}
-	s.d.networkEvent(n.ID, n.Name, n.Driver, "create", nil)
+	s.d.NetworkEvent(n.ID, n.Name, n.Driver, "create", nil)
 	return writeJSON(w, http.StatusCreated, map[string]string{"Id": n.ID, "Warning": ""})
 }
 
 func (s *server) networkDelete(w http.ResponseWriter, r *http.Request) error {
-	n, err := s.d.ctl.Network(r.PathValue("id"))
+	n, err := s.d.Controller().Network(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if err := s.d.ctl.DeleteNetwork(n.ID); err != nil {
+	if err := s.d.Controller().DeleteNetwork(n.ID); err != nil {
 		return err
 	}
-	s.d.networkEvent(n.ID, n.Name, n.Driver, "destroy", nil)
+	s.d.NetworkEvent(n.ID, n.Name, n.Driver, "destroy", nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 func (s *server) networkConnect(w http.ResponseWriter, r *http.Request) error {
-	var req networkConnectRequest
+	var req hostd.NetworkConnectRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if err := s.d.connect(r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
+	if err := s.d.Connect(r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -134,11 +136,11 @@ func (s *server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) networkDisconnect(w http.ResponseWriter, r *http.Request) error {
-	var req networkDisconnectRequest
+	var req hostd.NetworkDisconnectRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if err := s.d.disconnect(r.PathValue("id"), req.Container, req.Force); err != nil {
+	if err := s.d.Disconnect(r.PathValue("id"), req.Container, req.Force); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -152,14 +154,14 @@ func (s *server) networkPrune(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	before := map[string]controller.NetworkView{}
-	for _, v := range s.d.ctl.Networks() {
+	for _, v := range s.d.Controller().Networks() {
 		before[v.Name] = v
 	}
-	deleted := s.d.ctl.PruneNetworks()
+	deleted := s.d.Controller().PruneNetworks()
 	for _, name := range deleted {
 		n := before[name]
-		s.d.networkEvent(n.ID, n.Name, n.Driver, "destroy", nil)
+		s.d.NetworkEvent(n.ID, n.Name, n.Driver, "destroy", nil)
 	}
-	s.d.pruneEvent(eventNetwork, 0)
+	s.d.PruneEvent(hostd.EventNetwork, 0)
 	return writeJSON(w, http.StatusOK, map[string]any{"NetworksDeleted": deleted})
 }

@@ -1,4 +1,4 @@
-package hostd
+package api
 
 import (
 	"net/http"
@@ -20,7 +20,7 @@ func (s *server) nslabRoutes() {
 type GRETunnel = controller.Tunnel
 
 func (s *server) greList(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, s.d.ctl.Tunnels())
+	return writeJSON(w, http.StatusOK, s.d.Controller().Tunnels())
 }
 
 func (s *server) greCreate(w http.ResponseWriter, r *http.Request) error {
@@ -28,7 +28,7 @@ func (s *server) greCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	t, err := s.d.ctl.AddTunnel(req)
+	t, err := s.d.Controller().AddTunnel(req)
 	if err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func (s *server) greCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) greDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := s.d.ctl.RemoveTunnel(r.PathValue("name")); err != nil {
+	if err := s.d.Controller().RemoveTunnel(r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -1,4 +1,4 @@
-package hostd
+package api
 
 import (
 	"archive/tar"
@@ -9,28 +9,12 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"strings"
+
+	"github.com/nslab/nslab/hostd"
 
 	"github.com/nslab/nslab/hostd/archive"
 	"github.com/nslab/nslab/hostd/errdefs"
-	"github.com/nslab/nslab/hostd/mount"
 )
-
-// lockedView is inView for a request: a stopped container is held (c.op)
-// while its files are mounted privately, so that no start mounts its upper
-// directory at the same time; a running one is not (stop must not wait).
-func (d *Daemon) lockedView(c *Container, what view, fn func() error) error {
-	c.op.Lock()
-	d.mu.Lock()
-	running := c.run != nil
-	d.mu.Unlock()
-	if running {
-		c.op.Unlock()
-	} else {
-		defer c.op.Unlock()
-	}
-	return d.inView(c, what, fn)
-}
 
 // archiveStat answers the stat of a cp path, in the header.
 func archiveStat(w http.ResponseWriter, p, ref string) error {
@@ -51,8 +35,8 @@ func archiveStat(w http.ResponseWriter, p, ref string) error {
 
 // archiveRequest is what every archive route starts with: the container
 // and the path, as Docker cleans it.
-func (s *server) archiveRequest(r *http.Request) (*Container, string, error) {
-	c, err := s.d.container(r.PathValue("id"))
+func (s *server) archiveRequest(r *http.Request) (*hostd.Container, string, error) {
+	c, err := s.d.Container(r.PathValue("id"))
 	if err != nil {
 		return nil, "", err
 	}
@@ -79,7 +63,7 @@ func (s *server) archive(w http.ResponseWriter, r *http.Request, body bool) erro
 	if err != nil {
 		return err
 	}
-	return s.d.lockedView(c, viewAll, func() error {
+	return s.d.LockedView(c, hostd.ViewAll, func() error {
 		if err := archiveStat(w, p, r.PathValue("id")); err != nil {
 			return err
 		}
@@ -87,13 +71,13 @@ func (s *server) archive(w http.ResponseWriter, r *http.Request, body bool) erro
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
-		s.d.containerEventUnlocked(c, "archive-path", nil)
+		s.d.ContainerEventUnlocked(c, "archive-path", nil)
 		w.Header().Set("Content-Type", "application/x-tar")
 		w.WriteHeader(http.StatusOK)
 		tw := tar.NewWriter(w)
 		if err := archive.TarPath(tw, p); err != nil {
 			// The answer has begun: all that is left is to cut it short.
-			s.log.Printf("container %s: archive %s: %v", s.d.nameOf(c), p, err)
+			s.log.Printf("container %s: archive %s: %v", s.d.NameOf(c), p, err)
 			return nil
 		}
 		return tw.Close()
@@ -108,10 +92,10 @@ func (s *server) archivePut(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o := archive.UntarOptions{NoOverwriteDirNonDir: boolValue(r, "noOverwriteDirNonDir"), CopyUIDGID: boolValue(r, "copyUIDGID")}
-	if err := s.d.writableAt(c, p); err != nil {
+	if err := s.d.WritableAt(c, p); err != nil {
 		return err
 	}
-	err = s.d.lockedView(c, viewAll, func() error {
+	err = s.d.LockedView(c, hostd.ViewAll, func() error {
 		fi, err := os.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			return archive.ErrNoFile(p, r.PathValue("id"))
@@ -127,7 +111,7 @@ func (s *server) archivePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.d.containerEventUnlocked(c, "extract-to-dir", nil)
+	s.d.ContainerEventUnlocked(c, "extract-to-dir", nil)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -135,43 +119,22 @@ func (s *server) archivePut(w http.ResponseWriter, r *http.Request) error {
 // containerExport is GET /containers/{id}/export: the root filesystem
 // alone (no volume, bind or other mount), as a tar.
 func (s *server) containerExport(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.d.container(r.PathValue("id"))
+	c, err := s.d.Container(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return s.d.lockedView(c, viewRootfs, func() error {
-		s.d.containerEventUnlocked(c, "export", nil)
+	return s.d.LockedView(c, hostd.ViewRootfs, func() error {
+		s.d.ContainerEventUnlocked(c, "export", nil)
 		w.Header().Set("Content-Type", "application/x-tar")
 		w.WriteHeader(http.StatusOK)
 		tw := tar.NewWriter(w)
 		if err := archive.ExportRoot(tw); err != nil {
-			s.log.Printf("container %s: export: %v", s.d.nameOf(c), err)
+			s.log.Printf("container %s: export: %v", s.d.NameOf(c), err)
 			return nil
 		}
 		tw.Close()
 		return nil
 	})
-}
-
-// writableAt refuses, as Docker does before it extracts anything, a
-// destination on a read-only root filesystem or in a read-only volume.
-func (d *Daemon) writableAt(c *Container, p string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var in *mount.Point
-	for _, m := range c.mounts {
-		under := p == m.Destination || strings.HasPrefix(p, strings.TrimSuffix(m.Destination, "/")+"/")
-		if m.Type != "tmpfs" && under && (in == nil || len(m.Destination) > len(in.Destination)) {
-			in = m
-		}
-	}
-	switch {
-	case in != nil && !in.RW:
-		return errdefs.Errorf(http.StatusInternalServerError, "mounted volume is marked read-only")
-	case in == nil && c.HostConfig.ReadonlyRootfs:
-		return errdefs.Errorf(http.StatusInternalServerError, "container rootfs is marked read-only")
-	}
-	return nil
 }
 
 // commit is POST /commit: hostd makes no image of a container.

@@ -1,4 +1,4 @@
-package hostd
+package api
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nslab/nslab/hostd"
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/proc"
@@ -101,7 +103,7 @@ func replayLog(sub *proc.Session, recs []proc.LogRecord, timestamps bool) {
 // output (and, with stdin=1, its input) until the container stops, the
 // client detaches or goes away. `docker run` attaches before it starts.
 func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.d.container(r.PathValue("id"))
+	c, err := s.d.Container(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.d.containerEventUnlocked(c, "attach", nil)
+	s.d.ContainerEventUnlocked(c, "attach", nil)
 	defer conn.Close()
 	sub := &proc.Session{
 		Out:      &proc.MuxWriter{W: conn, TTY: c.Config.Tty},
@@ -125,7 +127,7 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !stream {
 		if logs {
-			c.streams.Snapshot(sub, false, func(recs []proc.LogRecord) { replayLog(sub, recs, false) })
+			c.Streams().Snapshot(sub, false, func(recs []proc.LogRecord) { replayLog(sub, recs, false) })
 		}
 		return nil
 	}
@@ -133,7 +135,7 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if logs {
 		replay = func(recs []proc.LogRecord) { replayLog(sub, recs, false) }
 	}
-	if !c.streams.AttachWith(sub, replay) {
+	if !c.Streams().AttachWith(sub, replay) {
 		return nil
 	}
 	go func() {
@@ -141,7 +143,7 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 			// Nothing to forward; reading still notices a client that
 			// goes away (EOF is only the client's half-close).
 			if _, err := io.Copy(io.Discard, in); err != nil {
-				c.streams.Detach(sub)
+				c.Streams().Detach(sub)
 			}
 			return
 		}
@@ -152,7 +154,7 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 }
 
 // copyStdin forwards a client's input to the container.
-func (s *server) copyStdin(c *Container, sub *proc.Session, in *bufio.Reader, keys []byte) {
+func (s *server) copyStdin(c *hostd.Container, sub *proc.Session, in *bufio.Reader, keys []byte) {
 	esc := &escapeScanner{keys: keys}
 	buf := make([]byte, 32*1024)
 	for {
@@ -160,23 +162,23 @@ func (s *server) copyStdin(c *Container, sub *proc.Session, in *bufio.Reader, ke
 		if n > 0 {
 			out, detach := esc.filter(buf[:n])
 			if len(out) > 0 {
-				if werr := c.streams.WriteStdin(sub, out); werr != nil {
+				if werr := c.Streams().WriteStdin(sub, out); werr != nil {
 					return
 				}
 			}
 			if detach {
-				c.streams.Detach(sub)
+				c.Streams().Detach(sub)
 				return
 			}
 		}
 		if errors.Is(err, io.EOF) {
 			if c.Config.StdinOnce {
-				c.streams.CloseStdin()
+				c.Streams().CloseStdin()
 			}
 			return
 		}
 		if err != nil {
-			c.streams.Detach(sub)
+			c.Streams().Detach(sub)
 			return
 		}
 	}
@@ -198,7 +200,7 @@ func (f flushWriter) Write(p []byte) (int, error) {
 }
 
 func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.d.container(r.PathValue("id"))
+	c, err := s.d.Container(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -231,7 +233,7 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 		Deadline:   rc.SetWriteDeadline,
 		Timestamps: timestamps,
 	}
-	following := c.streams.Snapshot(sub, boolValue(r, "follow") && until.IsZero(), func(recs []proc.LogRecord) {
+	following := c.Streams().Snapshot(sub, boolValue(r, "follow") && until.IsZero(), func(recs []proc.LogRecord) {
 		var keep []proc.LogRecord
 		// As Docker's json-file reader: the tail counts every line of the
 		// log, the stream selection applies afterwards (in replayLog).
@@ -252,7 +254,7 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	select {
 	case <-sub.Done:
 	case <-r.Context().Done():
-		c.streams.Detach(sub)
+		c.Streams().Detach(sub)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package hostd
+package api
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nslab/nslab/hostd"
 
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/filters"
@@ -41,8 +43,8 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	past, ch := s.d.events.subscribe(since, until, f.include)
-	defer s.d.events.unsubscribe(ch)
+	past, ch := s.d.Events().Subscribe(since, until, f.Include)
+	defer s.d.Events().Unsubscribe(ch)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -60,7 +62,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) error {
 	for {
 		select {
 		case m := <-ch:
-			if !f.include(m) {
+			if !f.Include(m) {
 				continue
 			}
 			if err := enc.Encode(m); err != nil {
@@ -99,7 +101,7 @@ func eventTime(v string) (time.Time, error) {
 // eventFilters reads the filters of an events request: dockerd takes any
 // key (those it does not know match nothing to exclude) and answers a
 // malformed value with the JSON decoder's error, a 500.
-func eventFilters(v string) (eventFilter, error) {
+func eventFilters(v string) (hostd.EventFilter, error) {
 	f, err := filters.Decode(v)
 	if err != nil {
 		var raw any
@@ -108,5 +110,5 @@ func eventFilters(v string) (eventFilter, error) {
 		}
 		return nil, fmt.Errorf("invalid filter: %s", v)
 	}
-	return eventFilter(f), nil
+	return hostd.EventFilter(f), nil
 }

@@ -1,4 +1,4 @@
-package hostd
+package api
 
 import (
 	"bytes"
@@ -7,11 +7,11 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/creack/pty"
+	"github.com/nslab/nslab/hostd"
+
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/hostd/proc"
@@ -26,7 +26,7 @@ func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errdefs.BadRequest("%s", err.Error())
 	}
-	var req createRequest
+	var req hostd.CreateRequest
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
 		if errors.Is(err, io.EOF) {
 			return errdefs.BadRequest("Config cannot be empty in order to create a container")
@@ -36,7 +36,7 @@ func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := refuseUnsupported(body, &req); err != nil {
 		return err
 	}
-	c, err := s.d.create(r.FormValue("name"), &req)
+	c, err := s.d.Create(r.FormValue("name"), &req)
 	if err != nil {
 		return err
 	}
@@ -62,64 +62,21 @@ func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := s.d
-	// Outside d.mu: the repository's lock is taken before d.mu, never
-	// after it.
-	resolve := d.imageResolver()
-	ancestors := d.ancestorIDs(f.Values("ancestor"))
-	d.mu.Lock()
-	list := make([]*Container, 0, len(d.containers))
-	for _, c := range d.containers {
-		list = append(list, c)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Created.After(list[j].Created) })
-	out := []ContainerSummary{}
-	for _, c := range list {
-		if !all && c.state != stateRunning && (limit == nil || *limit <= 0) {
-			continue
-		}
-		if !f.Match("name", "/"+c.Name) || !f.Match("id", c.ID) || !f.Exact("status", c.state) ||
-			!f.MatchLabels(c.Config.Labels) || (f.Has("ancestor") && !ancestors[c.image.ID]) {
-			continue
-		}
-		if f.Has("exited") && (c.state != stateExited || !f[("exited")][strconv.Itoa(c.exitCode)]) {
-			continue
-		}
-		if f.Has("network") {
-			on := false
-			for name, es := range c.networks {
-				on = on || f["network"][name] || f["network"][es.NetworkID]
-			}
-			if !on {
-				continue
-			}
-		}
-		out = append(out, d.summary(c, resolve))
-		if limit != nil && *limit > 0 && len(out) >= *limit {
-			break
-		}
-	}
-	d.mu.Unlock()
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, s.d.List(f, all, limit))
 }
 
 func (s *server) containerInspect(w http.ResponseWriter, r *http.Request) error {
-	d := s.d
-	d.mu.Lock()
-	c, err := d.lookup(r.PathValue("id"))
+	j, err := s.d.Inspect(r.PathValue("id"))
 	if err != nil {
-		d.mu.Unlock()
 		return err
 	}
-	j := d.inspect(c)
-	d.mu.Unlock()
 	return writeJSON(w, http.StatusOK, j)
 }
 
 // onContainer answers a request that does op to the container the path
 // names with Docker's 204 No Content.
-func (s *server) onContainer(w http.ResponseWriter, r *http.Request, op func(*Container) error) error {
-	c, err := s.d.container(r.PathValue("id"))
+func (s *server) onContainer(w http.ResponseWriter, r *http.Request, op func(*hostd.Container) error) error {
+	c, err := s.d.Container(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -131,12 +88,12 @@ func (s *server) onContainer(w http.ResponseWriter, r *http.Request, op func(*Co
 }
 
 func (s *server) containerStart(w http.ResponseWriter, r *http.Request) error {
-	return s.onContainer(w, r, s.d.start)
+	return s.onContainer(w, r, s.d.Start)
 }
 
 // stopLike is stop and restart, which take the seconds to wait (t).
-func (s *server) stopLike(w http.ResponseWriter, r *http.Request, op func(*Container, *int) error) error {
-	return s.onContainer(w, r, func(c *Container) error {
+func (s *server) stopLike(w http.ResponseWriter, r *http.Request, op func(*hostd.Container, *int) error) error {
+	return s.onContainer(w, r, func(c *hostd.Container) error {
 		t, err := intValue(r, "t")
 		if err != nil {
 			return err
@@ -146,15 +103,15 @@ func (s *server) stopLike(w http.ResponseWriter, r *http.Request, op func(*Conta
 }
 
 func (s *server) containerStop(w http.ResponseWriter, r *http.Request) error {
-	return s.stopLike(w, r, s.d.stop)
+	return s.stopLike(w, r, s.d.Stop)
 }
 
 func (s *server) containerRestart(w http.ResponseWriter, r *http.Request) error {
-	return s.stopLike(w, r, s.d.restart)
+	return s.stopLike(w, r, s.d.Restart)
 }
 
 func (s *server) containerKill(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.d.container(r.PathValue("id"))
+	c, err := s.d.Container(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -164,7 +121,7 @@ func (s *server) containerKill(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if err := s.d.kill(c, sig); err != nil {
+	if err := s.d.Kill(c, sig); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -174,18 +131,18 @@ func (s *server) containerKill(w http.ResponseWriter, r *http.Request) error {
 // containerWait answers the headers at once (the CLI waits for them before
 // it starts the container) and the body when the condition holds.
 func (s *server) containerWait(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.d.container(r.PathValue("id"))
+	c, err := s.d.Container(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	ch, err := s.d.waitFor(c, r.FormValue("condition"))
+	ch, err := s.d.WaitFor(c, r.FormValue("condition"))
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	http.NewResponseController(w).Flush()
-	code, ok := s.d.waitCtx(r.Context(), c, ch)
+	code, ok := s.d.WaitCtx(r.Context(), c, ch)
 	if !ok {
 		return nil
 	}
@@ -193,11 +150,11 @@ func (s *server) containerWait(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) containerDelete(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.d.container(r.PathValue("id"))
+	c, err := s.d.Container(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if err := s.d.remove(c, boolValue(r, "force"), boolValue(r, "v")); err != nil {
+	if err := s.d.Remove(c, boolValue(r, "force"), boolValue(r, "v")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -205,7 +162,7 @@ func (s *server) containerDelete(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) containerRename(w http.ResponseWriter, r *http.Request) error {
-	if err := s.d.rename(r.PathValue("id"), r.FormValue("name")); err != nil {
+	if err := s.d.Rename(r.PathValue("id"), r.FormValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -230,16 +187,9 @@ func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, run, err := s.d.running(r.PathValue("id"))
-	if err != nil {
+	if err := s.d.Resize(r.PathValue("id"), h, wd); err != nil {
 		return err
 	}
-	if run.io.PTY != nil {
-		if err := pty.Setsize(run.io.PTY, &pty.Winsize{Rows: h, Cols: wd}); err != nil {
-			return err
-		}
-	}
-	s.d.containerEventUnlocked(c, "resize", map[string]string{"height": strconv.Itoa(int(h)), "width": strconv.Itoa(int(wd))})
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -247,19 +197,19 @@ func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
 // containerTop lists the container's processes (those of its PID
 // namespace) with ps, like dockerd runs ps on the host.
 func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
-	c, run, err := s.d.running(r.PathValue("id"))
+	c, inNS, err := s.d.Processes(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	pids := map[string]bool{}
-	for _, pid := range proc.PIDsInPIDNS(run.pidNS) {
+	for _, pid := range inNS {
 		pids[strconv.Itoa(pid)] = true
 	}
 	psArgs := r.FormValue("ps_args")
 	if psArgs == "" {
 		psArgs = "-ef"
 	}
-	out, err := s.d.reaper.Output(exec.Command("ps", strings.Fields(psArgs)...))
+	out, err := s.d.Reaper().Output(exec.Command("ps", strings.Fields(psArgs)...))
 	if err != nil {
 		return errdefs.Errorf(500, "Error running ps: %v", err)
 	}
@@ -285,7 +235,7 @@ func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
 		}
 		procs = append(procs, fields)
 	}
-	s.d.containerEventUnlocked(c, "top", nil)
+	s.d.ContainerEventUnlocked(c, "top", nil)
 	return writeJSON(w, http.StatusOK, map[string]any{"Titles": titles, "Processes": procs})
 }
 
@@ -293,21 +243,6 @@ func (s *server) containerPrune(w http.ResponseWriter, r *http.Request) error {
 	if _, err := filters.Parse(r.FormValue("filters"), "until", "label", "label!"); err != nil {
 		return err
 	}
-	d := s.d
-	d.mu.Lock()
-	var stopped []*Container
-	for _, c := range d.containers {
-		if c.state != stateRunning {
-			stopped = append(stopped, c)
-		}
-	}
-	d.mu.Unlock()
-	var deleted []string
-	for _, c := range stopped {
-		if err := d.remove(c, false, false); err == nil {
-			deleted = append(deleted, c.ID)
-		}
-	}
-	d.pruneEvent(eventContainer, 0)
+	deleted := s.d.PruneContainers()
 	return writeJSON(w, http.StatusOK, map[string]any{"ContainersDeleted": deleted, "SpaceReclaimed": 0})
 }
