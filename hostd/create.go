@@ -96,7 +96,7 @@ func fillHostConfigDefaults(hc *HostConfig) {
 	}
 }
 
-// Create validates a Create request completely, then registers the
+// Create validates a create request completely, then registers the
 // container and makes its state directory.
 func (d *Daemon) Create(name string, req *CreateRequest) (*Container, error) {
 	name = strings.TrimPrefix(name, "/")

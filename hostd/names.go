@@ -61,7 +61,7 @@ func (d *Daemon) NameOf(c *Container) string {
 // checks in Docker's order and words, the name taken, the links of other
 // containers to it following it (Docker's link graph holds containers, not
 // names), and for a running container its networks' DNS (the controller's
-// Rename). The Rename event names the old name.
+// Rename). The rename event names the old name.
 func (d *Daemon) Rename(ref, newName string) error {
 	if ref == "" || newName == "" {
 		return errdefs.BadRequest("Neither old nor new names may be empty")

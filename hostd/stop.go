@@ -27,7 +27,7 @@ func (d *Daemon) signalRun(c *Container, r *run, sig unix.Signal) {
 	r.proc.Signal(sig)
 }
 
-// Stop sends the Stop signal, waits up to timeout seconds (negative: for
+// Stop sends the stop signal, waits up to timeout seconds (negative: for
 // ever), then SIGKILLs. A container that is not running answers 304.
 func (d *Daemon) Stop(c *Container, timeout *int) error {
 	c.op.Lock()
