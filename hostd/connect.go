@@ -1,6 +1,7 @@
 package hostd
 
 import (
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
 )
@@ -9,13 +10,13 @@ import (
 // network, then the container. The controller joins a running one at once
 // and checks a stopped one, whose configuration keeps the network for its
 // next start.
-func (d *Daemon) Connect(networkRef, containerRef string, es *EndpointSettings) error {
+func (d *Daemon) Connect(networkRef, containerRef string, es *types.EndpointSettings) error {
 	n, err := d.ctl.Network(networkRef)
 	if err != nil {
 		return err
 	}
 	if es == nil {
-		es = &EndpointSettings{}
+		es = &types.EndpointSettings{}
 	}
 	d.mu.Lock()
 	c, err := d.lookup(containerRef)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/mount"
@@ -32,8 +33,8 @@ type Container struct {
 	// op and Daemon.mu: read it holding either (or through nameOf).
 	Name       string
 	Created    time.Time
-	Config     ContainerConfig
-	HostConfig HostConfig
+	Config     types.ContainerConfig
+	HostConfig types.HostConfig
 	// image is the image the container was created from (set at create,
 	// never changed): its ID is inspect's Image, its Layers the lower
 	// dirs of the container's root filesystem. It stays with the
@@ -52,7 +53,7 @@ type Container struct {
 	errMsg        string
 	startedAt     time.Time
 	finishedAt    time.Time
-	networks      map[string]*EndpointSettings
+	networks      map[string]*types.EndpointSettings
 	sandbox       netimpl.Sandbox
 	hostsPath     string
 	resolvPath    string

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/proc"
@@ -32,7 +33,7 @@ const (
 
 // validateNetMode applies Docker's checks of a network mode against the
 // rest of the configuration (runconfig.validateNetContainerMode and friends).
-func validateNetMode(cfg *ContainerConfig, hc *HostConfig) error {
+func validateNetMode(cfg *types.ContainerConfig, hc *types.HostConfig) error {
 	mode := netMode(hc.NetworkMode)
 	target, isContainer := mode.container()
 	switch {
@@ -61,7 +62,7 @@ func validateNetMode(cfg *ContainerConfig, hc *HostConfig) error {
 // imageConfig finds the container's image, as Docker does after checking
 // the rest of the request and before reserving the name, and completes
 // the container's config with the image's.
-func (d *Daemon) imageConfig(cfg *ContainerConfig) (*image.Image, error) {
+func (d *Daemon) imageConfig(cfg *types.ContainerConfig) (*image.Image, error) {
 	img, err := d.images.Resolve(cfg.Image)
 	if err != nil {
 		return nil, err
@@ -80,7 +81,7 @@ const defaultShmSize = 64 << 20
 // mode (its default-ipc-mode, private), the cgroup namespace mode (host,
 // as dockerd's on a cgroup v1 machine, and what a hostd container has: it
 // shares the host's cgroup namespace) and OomKillDisable false.
-func fillHostConfigDefaults(hc *HostConfig) {
+func fillHostConfigDefaults(hc *types.HostConfig) {
 	if hc.ShmSize == 0 {
 		hc.ShmSize = defaultShmSize
 	}
@@ -98,7 +99,7 @@ func fillHostConfigDefaults(hc *HostConfig) {
 
 // Create validates a create request completely, then registers the
 // container and makes its state directory.
-func (d *Daemon) Create(name string, req *CreateRequest) (*Container, error) {
+func (d *Daemon) Create(name string, req *types.CreateRequest) (*Container, error) {
 	name = strings.TrimPrefix(name, "/")
 	cfg, hc, err := checkCreate(name, req)
 	if err != nil {
@@ -123,8 +124,8 @@ func (d *Daemon) Create(name string, req *CreateRequest) (*Container, error) {
 // state (the name's form, an image, the network mode, the stop signal,
 // the capabilities) and returns its configuration with the defaults
 // Docker fills in before them.
-func checkCreate(name string, req *CreateRequest) (ContainerConfig, HostConfig, error) {
-	cfg, hc := req.ContainerConfig, HostConfig{}
+func checkCreate(name string, req *types.CreateRequest) (types.ContainerConfig, types.HostConfig, error) {
+	cfg, hc := req.ContainerConfig, types.HostConfig{}
 	if name != "" && !validName.MatchString(name) {
 		return cfg, hc, errdefs.BadRequest("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
@@ -164,8 +165,8 @@ func checkCreate(name string, req *CreateRequest) (ContainerConfig, HostConfig, 
 // create naming a missing network (or the default bridge on a host
 // without one) succeeds, and its start fails with "network X not found".
 // A 404 from create would make the CLI try to pull the image.
-func (d *Daemon) createEndpoints(req *CreateRequest, hc *HostConfig) (map[string]*EndpointSettings, error) {
-	var eps map[string]*EndpointSettings
+func (d *Daemon) createEndpoints(req *types.CreateRequest, hc *types.HostConfig) (map[string]*types.EndpointSettings, error) {
+	var eps map[string]*types.EndpointSettings
 	if req.NetworkingConfig != nil {
 		eps = req.NetworkingConfig.EndpointsConfig
 	}
@@ -178,16 +179,16 @@ func (d *Daemon) createEndpoints(req *CreateRequest, hc *HostConfig) (map[string
 		return nil, errdefs.BadRequest("Container cannot be connected to network endpoints: %s", strings.Join(l, ", "))
 	}
 	mode := netMode(hc.NetworkMode)
-	networks := map[string]*EndpointSettings{}
+	networks := map[string]*types.EndpointSettings{}
 	if _, isContainer := mode.container(); isContainer {
 		return networks, nil
 	}
 	if len(eps) == 0 {
-		eps = map[string]*EndpointSettings{mode.network(): nil}
+		eps = map[string]*types.EndpointSettings{mode.network(): nil}
 	}
 	for ref, es := range eps {
 		if es == nil {
-			es = &EndpointSettings{}
+			es = &types.EndpointSettings{}
 		}
 		// "default" is the daemon's default network (the CLI sends it).
 		name := netMode(ref).network()
@@ -207,7 +208,7 @@ func (d *Daemon) createEndpoints(req *CreateRequest, hc *HostConfig) (map[string
 // newContainer is a created container of the checked configuration, with
 // its hostname and the defaults Docker fills in at create (inspect shows
 // them), before it has a name.
-func (d *Daemon) newContainer(cfg ContainerConfig, hc HostConfig, img *image.Image, networks map[string]*EndpointSettings) *Container {
+func (d *Daemon) newContainer(cfg types.ContainerConfig, hc types.HostConfig, img *image.Image, networks map[string]*types.EndpointSettings) *Container {
 	c := &Container{
 		ID:         netimpl.NewID(),
 		Created:    time.Now().UTC(),

@@ -18,6 +18,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
@@ -31,7 +32,7 @@ import (
 type Exec struct {
 	ID  string
 	c   *Container
-	cfg ExecConfig
+	cfg types.ExecConfig
 
 	begun    bool
 	running  bool
@@ -42,7 +43,7 @@ type Exec struct {
 }
 
 // CreateExec registers an exec on a running container.
-func (d *Daemon) CreateExec(ref string, cfg ExecConfig) (string, error) {
+func (d *Daemon) CreateExec(ref string, cfg types.ExecConfig) (string, error) {
 	if len(cfg.Cmd) == 0 {
 		return "", errdefs.BadRequest("No exec command specified")
 	}
@@ -295,18 +296,18 @@ func (d *Daemon) ResizeExec(id string, h, w uint16) error {
 }
 
 // InspectExec is GET /exec/{id}/json: an exec as Docker shows it.
-func (d *Daemon) InspectExec(id string) (ExecInspect, error) {
+func (d *Daemon) InspectExec(id string) (types.ExecInspect, error) {
 	d.mu.Lock()
 	e, err := d.ExecByID(id)
 	if err != nil {
 		d.mu.Unlock()
-		return ExecInspect{}, err
+		return types.ExecInspect{}, err
 	}
 	cmd := e.cfg.Cmd
-	out := ExecInspect{
+	out := types.ExecInspect{
 		ID:      e.ID,
 		Running: e.running,
-		ProcessConfig: ProcessConfig{
+		ProcessConfig: types.ProcessConfig{
 			Privileged: e.cfg.Privileged,
 			User:       e.cfg.User,
 			Tty:        e.cfg.Tty,
@@ -329,4 +330,4 @@ func (d *Daemon) InspectExec(id string) (ExecInspect, error) {
 }
 
 // Config is what the exec was created with.
-func (e *Exec) Config() ExecConfig { return e.cfg }
+func (e *Exec) Config() types.ExecConfig { return e.cfg }

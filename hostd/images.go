@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/proc"
@@ -70,7 +71,7 @@ func (d *Daemon) ReleaseImages() {
 // the container sets none, ExposedPorts, Volumes and Labels added, Env by
 // key, and Entrypoint and Cmd as a pair: an Entrypoint given at create
 // drops the image's Cmd.
-func mergeImageConfig(cfg *ContainerConfig, img *image.ContainerConfig) error {
+func mergeImageConfig(cfg *types.ContainerConfig, img *image.ContainerConfig) error {
 	if cfg.User == "" {
 		cfg.User = img.User
 	}

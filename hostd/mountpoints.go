@@ -4,6 +4,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/mount"
 )
@@ -13,7 +14,7 @@ import (
 // volumes (Config.Volumes), each destination at most once, as Docker's
 // registerMountPoints does. Callers hold d.mu (volumes-from looks up
 // containers).
-func (d *Daemon) mountPoints(cfg *ContainerConfig, hc *HostConfig) ([]*mount.Point, error) {
+func (d *Daemon) mountPoints(cfg *types.ContainerConfig, hc *types.HostConfig) ([]*mount.Point, error) {
 	byDest := map[string]*mount.Point{}
 	add := func(m *mount.Point, fromOther bool) error {
 		if old, dup := byDest[m.Destination]; dup && !old.Inherited {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
@@ -93,7 +94,7 @@ func (d *Daemon) sandboxRequest(c *Container, links []controller.Link) (controll
 }
 
 // endpointConfig is what the controller takes of an EndpointSettings.
-func endpointConfig(es *EndpointSettings) controller.EndpointConfig {
+func endpointConfig(es *types.EndpointSettings) controller.EndpointConfig {
 	var cfg controller.EndpointConfig
 	if es == nil {
 		return cfg
@@ -118,7 +119,7 @@ func (d *Daemon) fillEndpoints(c *Container) {
 	for _, ep := range d.ctl.Endpoints(c.ID) {
 		es := c.networks[ep.Network]
 		if es == nil {
-			es = &EndpointSettings{}
+			es = &types.EndpointSettings{}
 			c.networks[ep.Network] = es
 		}
 		es.NetworkID = ep.NetworkID

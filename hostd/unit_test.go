@@ -4,20 +4,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nslab/nslab/hostd/api/types"
 )
 
 func TestValidateNetMode(t *testing.T) {
 	cases := []struct {
-		cfg  ContainerConfig
-		hc   HostConfig
+		cfg  types.ContainerConfig
+		hc   types.HostConfig
 		want string
 	}{
-		{ContainerConfig{Hostname: "x"}, HostConfig{NetworkMode: "container:cm08"}, msgConflictNetworkHostname},
-		{ContainerConfig{}, HostConfig{NetworkMode: "container:"}, "Invalid network mode: invalid container format container:<name|id>"},
-		{ContainerConfig{}, HostConfig{NetworkMode: "container:cm08", DNS: []string{"1.1.1.1"}}, msgConflictNetworkAndDNS},
-		{ContainerConfig{}, HostConfig{NetworkMode: "host", Links: []string{"a:b"}}, msgConflictHostNetworkAndLinks},
-		{ContainerConfig{MacAddress: "02:42:ac:11:00:02"}, HostConfig{NetworkMode: "host"}, msgConflictContainerNetworkAndMac},
-		{ContainerConfig{Hostname: "x"}, HostConfig{NetworkMode: "host"}, ""},
+		{types.ContainerConfig{Hostname: "x"}, types.HostConfig{NetworkMode: "container:cm08"}, msgConflictNetworkHostname},
+		{types.ContainerConfig{}, types.HostConfig{NetworkMode: "container:"}, "Invalid network mode: invalid container format container:<name|id>"},
+		{types.ContainerConfig{}, types.HostConfig{NetworkMode: "container:cm08", DNS: []string{"1.1.1.1"}}, msgConflictNetworkAndDNS},
+		{types.ContainerConfig{}, types.HostConfig{NetworkMode: "host", Links: []string{"a:b"}}, msgConflictHostNetworkAndLinks},
+		{types.ContainerConfig{MacAddress: "02:42:ac:11:00:02"}, types.HostConfig{NetworkMode: "host"}, msgConflictContainerNetworkAndMac},
+		{types.ContainerConfig{Hostname: "x"}, types.HostConfig{NetworkMode: "host"}, ""},
 	}
 	for _, c := range cases {
 		err := validateNetMode(&c.cfg, &c.hc)
@@ -44,18 +46,18 @@ func TestListAndInspectAsDockerShowsThem(t *testing.T) {
 	if got, want := listCommand(cmd), `sh -c 'trap 'exit 0' TERM; sleep 1000 & wait'`; got != want {
 		t.Errorf("list Command: got %q, want %q", got, want)
 	}
-	c := &Container{Name: "lk2", HostConfig: HostConfig{Links: []string{"lk1:test", "/db:/lk2/db"}}}
+	c := &Container{Name: "lk2", HostConfig: types.HostConfig{Links: []string{"lk1:test", "/db:/lk2/db"}}}
 	if got := linksView(c); strings.Join(got, " ") != "/lk1:/lk2/test /db:/lk2/db" {
 		t.Errorf("inspect Links: %q", got)
 	}
 	if got := linksView(&Container{Name: "lk1"}); got != nil {
 		t.Errorf("inspect Links without links: %q, want null", got)
 	}
-	nets := summaryNetworks(map[string]*EndpointSettings{"demo_front": {Aliases: []string{"web", "www"}, Links: []string{"x"}, NetworkID: "n1", IPAddress: "172.28.5.10"}})
+	nets := summaryNetworks(map[string]*types.EndpointSettings{"demo_front": {Aliases: []string{"web", "www"}, Links: []string{"x"}, NetworkID: "n1", IPAddress: "172.28.5.10"}})
 	if es := nets["demo_front"]; es.Aliases != nil || es.Links != nil || es.NetworkID != "n1" || es.IPAddress != "172.28.5.10" {
 		t.Errorf("list Networks: %+v", es)
 	}
-	var hc HostConfig
+	var hc types.HostConfig
 	fillHostConfigDefaults(&hc)
 	if hc.IpcMode != "private" || hc.CgroupnsMode != "host" || hc.OomKillDisable == nil || *hc.OomKillDisable || hc.ShmSize != 64<<20 {
 		t.Errorf("create's defaults: %+v", hc)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nslab/nslab/hostd"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/hostd/proc"
@@ -26,7 +27,7 @@ func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errdefs.BadRequest("%s", err.Error())
 	}
-	var req hostd.CreateRequest
+	var req types.CreateRequest
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
 		if errors.Is(err, io.EOF) {
 			return errdefs.BadRequest("Config cannot be empty in order to create a container")

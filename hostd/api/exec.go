@@ -5,11 +5,12 @@ import (
 
 	"github.com/nslab/nslab/hostd"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/proc"
 )
 
 func (s *server) execCreate(w http.ResponseWriter, r *http.Request) error {
-	var cfg hostd.ExecConfig
+	var cfg types.ExecConfig
 	if err := decodeBody(r, &cfg); err != nil {
 		return err
 	}
@@ -24,7 +25,7 @@ func (s *server) execCreate(w http.ResponseWriter, r *http.Request) error {
 // like dockerd: 101 UPGRADED when asked to upgrade, else 200 with the
 // stream on the same connection.
 func (s *server) execStart(w http.ResponseWriter, r *http.Request) error {
-	var req hostd.ExecStartRequest
+	var req types.ExecStartRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nslab/nslab/hostd"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/hostd/image"
@@ -49,7 +50,7 @@ type ImageInspect struct {
 	OsVersion       string `json:",omitempty"`
 	Size            int64
 	VirtualSize     int64
-	GraphDriver     hostd.GraphDriver
+	GraphDriver     types.GraphDriver
 	RootFS          struct {
 		Type   string
 		Layers []string `json:",omitempty"`
@@ -244,8 +245,8 @@ func (s *server) imageInspect(w http.ResponseWriter, name string) error {
 // imageGraphDriver shows where the image's layers are: the top one as
 // UpperDir, those below as LowerDir (top-most first), as overlayfs stacks
 // them.
-func imageGraphDriver(img *image.Image) hostd.GraphDriver {
-	gd := hostd.GraphDriver{Name: "nslab", Data: map[string]string{}}
+func imageGraphDriver(img *image.Image) types.GraphDriver {
+	gd := types.GraphDriver{Name: "nslab", Data: map[string]string{}}
 	n := len(img.Layers)
 	if n == 0 {
 		gd.Data = nil

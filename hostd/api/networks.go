@@ -6,6 +6,7 @@ import (
 
 	"github.com/nslab/nslab/hostd"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/netimpl"
@@ -14,25 +15,25 @@ import (
 
 // networkResource renders a network as Docker does; containers are listed
 // only by inspect, as in Docker 20.10.
-func networkResource(v controller.NetworkView) hostd.NetworkResource {
+func networkResource(v controller.NetworkView) types.NetworkResource {
 	n := v.Network
-	nr := hostd.NetworkResource{
+	nr := types.NetworkResource{
 		Name:       n.Name,
 		ID:         n.ID,
 		Created:    n.Created.Format(time.RFC3339Nano),
 		Scope:      n.Scope,
 		Driver:     n.Driver,
 		EnableIPv6: n.EnableIPv6,
-		IPAM:       hostd.IPAMJSON{Driver: n.IPAM.Driver, Options: n.IPAM.Options, Config: []hostd.IPAMConfigJSON{}},
+		IPAM:       types.IPAMJSON{Driver: n.IPAM.Driver, Options: n.IPAM.Options, Config: []types.IPAMConfigJSON{}},
 		Internal:   n.Internal,
 		Attachable: n.Attachable,
 		Ingress:    n.Ingress,
-		Containers: map[string]hostd.EndpointResource{},
+		Containers: map[string]types.EndpointResource{},
 		Options:    n.Options,
 		Labels:     n.Labels,
 	}
 	for _, p := range n.IPAM.Config {
-		nr.IPAM.Config = append(nr.IPAM.Config, hostd.IPAMConfigJSON{Subnet: p.Subnet, IPRange: p.IPRange, Gateway: p.Gateway, AuxiliaryAddresses: p.AuxAddresses})
+		nr.IPAM.Config = append(nr.IPAM.Config, types.IPAMConfigJSON{Subnet: p.Subnet, IPRange: p.IPRange, Gateway: p.Gateway, AuxiliaryAddresses: p.AuxAddresses})
 	}
 	if nr.Options == nil {
 		nr.Options = map[string]string{}
@@ -41,7 +42,7 @@ func networkResource(v controller.NetworkView) hostd.NetworkResource {
 		nr.Labels = map[string]string{}
 	}
 	for id, a := range v.Containers {
-		nr.Containers[id] = hostd.EndpointResource{Name: a.Name, EndpointID: a.EndpointID, MacAddress: a.MacAddress, IPv4Address: a.IPv4Address}
+		nr.Containers[id] = types.EndpointResource{Name: a.Name, EndpointID: a.EndpointID, MacAddress: a.MacAddress, IPv4Address: a.IPv4Address}
 	}
 	return nr
 }
@@ -56,7 +57,7 @@ func (s *server) networkList(w http.ResponseWriter, r *http.Request) error {
 			return errdefs.BadRequest("invalid filter: 'type'='%s'", t)
 		}
 	}
-	out := []hostd.NetworkResource{}
+	out := []types.NetworkResource{}
 	for _, v := range s.d.Controller().Networks() {
 		n := v.Network
 		typ := "custom"
@@ -81,7 +82,7 @@ func (s *server) networkInspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) networkCreate(w http.ResponseWriter, r *http.Request) error {
-	var req hostd.NetworkCreateRequest
+	var req types.NetworkCreateRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ func (s *server) networkDelete(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) networkConnect(w http.ResponseWriter, r *http.Request) error {
-	var req hostd.NetworkConnectRequest
+	var req types.NetworkConnectRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func (s *server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) networkDisconnect(w http.ResponseWriter, r *http.Request) error {
-	var req hostd.NetworkDisconnectRequest
+	var req types.NetworkDisconnectRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}

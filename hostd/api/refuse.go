@@ -9,8 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nslab/nslab/hostd"
-
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 )
@@ -25,7 +24,7 @@ import (
 type unsupported struct {
 	field string // Docker's JSON name, under HostConfig unless Config.
 	flag  string
-	unset func(h *hostd.HostConfig, c *hostd.ContainerConfig) bool
+	unset func(h *types.HostConfig, c *types.ContainerConfig) bool
 }
 
 func noString(s string, ok ...string) bool { return s == "" || slices.Contains(ok, s) }
@@ -35,21 +34,21 @@ func noString(s string, ok ...string) bool { return s == "" || slices.Contains(o
 // SELinux, no user namespaces, no health checks, no restart policies, and
 // joins no other container's PID, IPC or UTS namespace.
 var unsupportedOptions = []unsupported{
-	{"RestartPolicy", "--restart", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool {
+	{"RestartPolicy", "--restart", func(h *types.HostConfig, _ *types.ContainerConfig) bool {
 		return noString(h.RestartPolicy.Name, "no") && h.RestartPolicy.MaximumRetryCount == 0
 	}},
-	{"LogConfig.Type", "--log-driver", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool {
+	{"LogConfig.Type", "--log-driver", func(h *types.HostConfig, _ *types.ContainerConfig) bool {
 		return noString(h.LogConfig.Type, "json-file")
 	}},
-	{"LogConfig.Config", "--log-opt", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.LogConfig.Config) == 0 }},
-	{"CgroupnsMode", "--cgroupns", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return noString(h.CgroupnsMode, "host") }},
-	{"IpcMode", "--ipc", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool {
+	{"LogConfig.Config", "--log-opt", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.LogConfig.Config) == 0 }},
+	{"CgroupnsMode", "--cgroupns", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return noString(h.CgroupnsMode, "host") }},
+	{"IpcMode", "--ipc", func(h *types.HostConfig, _ *types.ContainerConfig) bool {
 		return noString(h.IpcMode, "private", "shareable")
 	}},
-	{"Cgroup", "--cgroup", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.Cgroup == "" }},
-	{"OomScoreAdj", "--oom-score-adj", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.OomScoreAdj == 0 }},
-	{"PidMode", "--pid", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.PidMode == "" }},
-	{"SecurityOpt", "--security-opt", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool {
+	{"Cgroup", "--cgroup", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.Cgroup == "" }},
+	{"OomScoreAdj", "--oom-score-adj", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.OomScoreAdj == 0 }},
+	{"PidMode", "--pid", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.PidMode == "" }},
+	{"SecurityOpt", "--security-opt", func(h *types.HostConfig, _ *types.ContainerConfig) bool {
 		// Turning off confinement hostd does not have is what it does.
 		for _, o := range h.SecurityOpt {
 			if !slices.Contains([]string{"seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined", "apparmor:unconfined", "label=disable", "label:disable"}, o) {
@@ -58,53 +57,53 @@ var unsupportedOptions = []unsupported{
 		}
 		return true
 	}},
-	{"StorageOpt", "--storage-opt", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.StorageOpt) == 0 }},
-	{"UTSMode", "--uts", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.UTSMode == "" }},
-	{"UsernsMode", "--userns", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return noString(h.UsernsMode, "host") }},
-	{"Runtime", "--runtime", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return noString(h.Runtime, "runc") }},
-	{"Isolation", "--isolation", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return noString(h.Isolation, "default") }},
-	{"CpuShares", "--cpu-shares", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CPUShares == 0 }},
-	{"Memory", "--memory", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.Memory == 0 }},
-	{"NanoCpus", "--cpus", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.NanoCPUs == 0 }},
-	{"CgroupParent", "--cgroup-parent", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CgroupParent == "" }},
-	{"BlkioWeight", "--blkio-weight", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.BlkioWeight == 0 }},
-	{"BlkioWeightDevice", "--blkio-weight-device", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.BlkioWeightDevice) == 0 }},
-	{"BlkioDeviceReadBps", "--device-read-bps", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.BlkioDeviceReadBps) == 0 }},
-	{"BlkioDeviceWriteBps", "--device-write-bps", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.BlkioDeviceWriteBps) == 0 }},
-	{"BlkioDeviceReadIOps", "--device-read-iops", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.BlkioDeviceReadIOps) == 0 }},
-	{"BlkioDeviceWriteIOps", "--device-write-iops", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.BlkioDeviceWriteIOps) == 0 }},
-	{"CpuPeriod", "--cpu-period", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CPUPeriod == 0 }},
-	{"CpuQuota", "--cpu-quota", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CPUQuota == 0 }},
-	{"CpuRealtimePeriod", "--cpu-rt-period", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CPURealtimePeriod == 0 }},
-	{"CpuRealtimeRuntime", "--cpu-rt-runtime", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CPURealtimeRuntime == 0 }},
-	{"CpusetCpus", "--cpuset-cpus", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CpusetCpus == "" }},
-	{"CpusetMems", "--cpuset-mems", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CpusetMems == "" }},
-	{"Devices", "--device", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.Devices) == 0 }},
-	{"DeviceCgroupRules", "--device-cgroup-rule", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.DeviceCgroupRules) == 0 }},
-	{"DeviceRequests", "--gpus", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.DeviceRequests) == 0 }},
-	{"KernelMemory", "--kernel-memory", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.KernelMemory == 0 }},
-	{"KernelMemoryTCP", "HostConfig.KernelMemoryTCP", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.KernelMemoryTCP == 0 }},
-	{"MemoryReservation", "--memory-reservation", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.MemoryReservation == 0 }},
-	{"MemorySwap", "--memory-swap", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool {
+	{"StorageOpt", "--storage-opt", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.StorageOpt) == 0 }},
+	{"UTSMode", "--uts", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.UTSMode == "" }},
+	{"UsernsMode", "--userns", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return noString(h.UsernsMode, "host") }},
+	{"Runtime", "--runtime", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return noString(h.Runtime, "runc") }},
+	{"Isolation", "--isolation", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return noString(h.Isolation, "default") }},
+	{"CpuShares", "--cpu-shares", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CPUShares == 0 }},
+	{"Memory", "--memory", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.Memory == 0 }},
+	{"NanoCpus", "--cpus", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.NanoCPUs == 0 }},
+	{"CgroupParent", "--cgroup-parent", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CgroupParent == "" }},
+	{"BlkioWeight", "--blkio-weight", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.BlkioWeight == 0 }},
+	{"BlkioWeightDevice", "--blkio-weight-device", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.BlkioWeightDevice) == 0 }},
+	{"BlkioDeviceReadBps", "--device-read-bps", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.BlkioDeviceReadBps) == 0 }},
+	{"BlkioDeviceWriteBps", "--device-write-bps", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.BlkioDeviceWriteBps) == 0 }},
+	{"BlkioDeviceReadIOps", "--device-read-iops", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.BlkioDeviceReadIOps) == 0 }},
+	{"BlkioDeviceWriteIOps", "--device-write-iops", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.BlkioDeviceWriteIOps) == 0 }},
+	{"CpuPeriod", "--cpu-period", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CPUPeriod == 0 }},
+	{"CpuQuota", "--cpu-quota", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CPUQuota == 0 }},
+	{"CpuRealtimePeriod", "--cpu-rt-period", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CPURealtimePeriod == 0 }},
+	{"CpuRealtimeRuntime", "--cpu-rt-runtime", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CPURealtimeRuntime == 0 }},
+	{"CpusetCpus", "--cpuset-cpus", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CpusetCpus == "" }},
+	{"CpusetMems", "--cpuset-mems", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CpusetMems == "" }},
+	{"Devices", "--device", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.Devices) == 0 }},
+	{"DeviceCgroupRules", "--device-cgroup-rule", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.DeviceCgroupRules) == 0 }},
+	{"DeviceRequests", "--gpus", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.DeviceRequests) == 0 }},
+	{"KernelMemory", "--kernel-memory", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.KernelMemory == 0 }},
+	{"KernelMemoryTCP", "HostConfig.KernelMemoryTCP", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.KernelMemoryTCP == 0 }},
+	{"MemoryReservation", "--memory-reservation", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.MemoryReservation == 0 }},
+	{"MemorySwap", "--memory-swap", func(h *types.HostConfig, _ *types.ContainerConfig) bool {
 		return h.MemorySwap == 0 || h.MemorySwap == -1
 	}},
-	{"MemorySwappiness", "--memory-swappiness", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool {
+	{"MemorySwappiness", "--memory-swappiness", func(h *types.HostConfig, _ *types.ContainerConfig) bool {
 		return h.MemorySwappiness == nil || *h.MemorySwappiness == -1
 	}},
-	{"OomKillDisable", "--oom-kill-disable", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool {
+	{"OomKillDisable", "--oom-kill-disable", func(h *types.HostConfig, _ *types.ContainerConfig) bool {
 		return h.OomKillDisable == nil || !*h.OomKillDisable
 	}},
-	{"PidsLimit", "--pids-limit", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool {
+	{"PidsLimit", "--pids-limit", func(h *types.HostConfig, _ *types.ContainerConfig) bool {
 		return h.PidsLimit == nil || *h.PidsLimit <= 0
 	}},
-	{"Ulimits", "--ulimit", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return len(h.Ulimits) == 0 }},
-	{"CpuCount", "--cpu-count", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CPUCount == 0 }},
-	{"CpuPercent", "--cpu-percent", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.CPUPercent == 0 }},
-	{"IOMaximumIOps", "--io-maxiops", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.IOMaximumIOps == 0 }},
-	{"IOMaximumBandwidth", "--io-maxbandwidth", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.IOMaximumBandwidth == 0 }},
-	{"Init", "--init", func(h *hostd.HostConfig, _ *hostd.ContainerConfig) bool { return h.Init == nil || !*h.Init }},
-	{"Config.Healthcheck", "--health-cmd", func(_ *hostd.HostConfig, c *hostd.ContainerConfig) bool { return healthUnset(c.Healthcheck) }},
-	{"Config.NetworkDisabled", "Config.NetworkDisabled", func(_ *hostd.HostConfig, c *hostd.ContainerConfig) bool { return !c.NetworkDisabled }},
+	{"Ulimits", "--ulimit", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return len(h.Ulimits) == 0 }},
+	{"CpuCount", "--cpu-count", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CPUCount == 0 }},
+	{"CpuPercent", "--cpu-percent", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.CPUPercent == 0 }},
+	{"IOMaximumIOps", "--io-maxiops", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.IOMaximumIOps == 0 }},
+	{"IOMaximumBandwidth", "--io-maxbandwidth", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.IOMaximumBandwidth == 0 }},
+	{"Init", "--init", func(h *types.HostConfig, _ *types.ContainerConfig) bool { return h.Init == nil || !*h.Init }},
+	{"Config.Healthcheck", "--health-cmd", func(_ *types.HostConfig, c *types.ContainerConfig) bool { return healthUnset(c.Healthcheck) }},
+	{"Config.NetworkDisabled", "Config.NetworkDisabled", func(_ *types.HostConfig, c *types.ContainerConfig) bool { return !c.NetworkDisabled }},
 }
 
 // healthUnset reports whether a create's Healthcheck asks for nothing
@@ -130,10 +129,10 @@ func errUnsupported(flag, field string) error {
 // refuseUnsupported checks a decoded create request against the table,
 // then the raw body for fields hostd does not know at all (a newer API's):
 // those must be zero too.
-func refuseUnsupported(body []byte, req *hostd.CreateRequest) error {
+func refuseUnsupported(body []byte, req *types.CreateRequest) error {
 	hc := req.HostConfig
 	if hc == nil {
-		hc = &hostd.HostConfig{}
+		hc = &types.HostConfig{}
 	}
 	for _, u := range unsupportedOptions {
 		if !u.unset(hc, &req.ContainerConfig) {
@@ -183,8 +182,8 @@ func zeroJSON(v json.RawMessage) bool {
 
 var knownFieldsOnce = sync.OnceValue(func() struct{ config, host map[string]bool } {
 	return struct{ config, host map[string]bool }{
-		config: jsonNames(reflect.TypeOf(hostd.CreateRequest{})),
-		host:   jsonNames(reflect.TypeOf(hostd.HostConfig{})),
+		config: jsonNames(reflect.TypeOf(types.CreateRequest{})),
+		host:   jsonNames(reflect.TypeOf(types.HostConfig{})),
 	}
 })
 

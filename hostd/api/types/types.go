@@ -1,4 +1,7 @@
-package hostd
+// Package types are the JSON shapes of Docker 20.10's Engine API (1.41)
+// that hostd reads and writes, with Docker's field names: what the API
+// decodes and the daemon keeps and shows.
+package types
 
 import (
 	"encoding/json"
@@ -7,12 +10,11 @@ import (
 	"github.com/nslab/nslab/hostd/mount"
 )
 
-// The JSON shapes below are Docker 20.10's (API 1.41), with Docker's field
-// names; they are hostd's own types so that the server does not depend on
-// a client library's idea of a newer API.
+// They are hostd's own types so that the server does not depend on a
+// client library's idea of a newer API.
 
-// strSlice is Docker's StrSlice: a JSON string or an array of strings.
-type strSlice = image.StrSlice
+// StrSlice is Docker's StrSlice: a JSON string or an array of strings.
+type StrSlice = image.StrSlice
 
 // ContainerConfig is a container's Config: Docker's container.Config, the
 // type of an image's config too.
@@ -50,8 +52,8 @@ type HostConfig struct {
 	AutoRemove      bool
 	VolumeDriver    string
 	VolumesFrom     []string
-	CapAdd          strSlice
-	CapDrop         strSlice
+	CapAdd          StrSlice
+	CapDrop         StrSlice
 	CgroupnsMode    string
 	DNS             []string `json:"Dns"`
 	DNSOptions      []string `json:"DnsOptions"`
@@ -354,7 +356,7 @@ type ExecConfig struct {
 	DetachKeys   string
 	Env          []string
 	WorkingDir   string
-	Cmd          strSlice
+	Cmd          StrSlice
 }
 
 // ExecStartRequest is the body of POST /exec/{id}/start.
