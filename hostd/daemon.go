@@ -13,6 +13,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/events"
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/proc"
@@ -47,7 +48,7 @@ type Daemon struct {
 	// inits are container inits forked ahead of time.
 	inits initPool
 	// events are what GET /events streams.
-	events  EventLog
+	events  events.Log
 	started time.Time
 	log     *log.Logger
 
@@ -310,7 +311,7 @@ func (d *Daemon) Volumes() *volume.Store { return d.volumes }
 func (d *Daemon) Reaper() *proc.Reaper { return d.reaper }
 
 // Events are the daemon's events, as GET /events streams them.
-func (d *Daemon) Events() *EventLog { return &d.events }
+func (d *Daemon) Events() *events.Log { return &d.events }
 
 // PruneContainers removes every container that does not run, and returns
 // their IDs.
@@ -329,7 +330,7 @@ func (d *Daemon) PruneContainers() []string {
 			deleted = append(deleted, c.ID)
 		}
 	}
-	d.PruneEvent(EventContainer, 0)
+	d.PruneEvent(events.Container, 0)
 	return deleted
 }
 

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nslab/nslab/hostd"
-
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/events"
 	"github.com/nslab/nslab/hostd/filters"
 )
 
@@ -101,7 +100,7 @@ func eventTime(v string) (time.Time, error) {
 // eventFilters reads the filters of an events request: dockerd takes any
 // key (those it does not know match nothing to exclude) and answers a
 // malformed value with the JSON decoder's error, a 500.
-func eventFilters(v string) (hostd.EventFilter, error) {
+func eventFilters(v string) (events.Filter, error) {
 	f, err := filters.Decode(v)
 	if err != nil {
 		var raw any
@@ -110,5 +109,5 @@ func eventFilters(v string) (hostd.EventFilter, error) {
 		}
 		return nil, fmt.Errorf("invalid filter: %s", v)
 	}
-	return hostd.EventFilter(f), nil
+	return events.Filter(f), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/events"
 	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/hostd/image"
 )
@@ -481,7 +482,7 @@ func (s *server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 			reclaimed += layerSizes(e.Image, rs)
 		}
 	}
-	s.d.PruneEvent(hostd.EventImage, reclaimed)
+	s.d.PruneEvent(events.Image, reclaimed)
 	return writeJSON(w, http.StatusOK, map[string]any{"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed})
 }
 

@@ -4,10 +4,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/nslab/nslab/hostd"
-
 	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/events"
 	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
@@ -163,6 +162,6 @@ func (s *server) networkPrune(w http.ResponseWriter, r *http.Request) error {
 		n := before[name]
 		s.d.NetworkEvent(n.ID, n.Name, n.Driver, "destroy", nil)
 	}
-	s.d.PruneEvent(hostd.EventNetwork, 0)
+	s.d.PruneEvent(events.Network, 0)
 	return writeJSON(w, http.StatusOK, map[string]any{"NetworksDeleted": deleted})
 }

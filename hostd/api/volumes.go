@@ -4,9 +4,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/nslab/nslab/hostd"
-
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/events"
 	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/volume"
@@ -127,7 +126,7 @@ func (s *server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 		return f.MatchLabels(v.Labels) && notLabels(f, v.Labels)
 	})
 	// dockerd logs no destroy for the volumes a prune removes.
-	s.d.PruneEvent(hostd.EventVolume, reclaimed)
+	s.d.PruneEvent(events.Volume, reclaimed)
 	return writeJSON(w, http.StatusOK, map[string]any{"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
 }
 
