@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostd/api"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/nstest"
@@ -33,7 +33,7 @@ func TestNslabGRE(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, out)
 	}
-	var got hostd.GRETunnel
+	var got api.GRETunnel
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestNslabGRE(t *testing.T) {
 	}
 
 	code, _, out = h.api("GET", "/nslab/gre", "")
-	var list []hostd.GRETunnel
+	var list []api.GRETunnel
 	if err := json.Unmarshal([]byte(out), &list); code != http.StatusOK || err != nil {
 		t.Fatalf("list: %d %s %v", code, out, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nslab/nslab/hostd/api/types"
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/rootfs"
 )
 
@@ -33,7 +35,7 @@ func normalizeCapabilities(caps []string) ([]string, error) {
 			c = "CAP_" + c
 		}
 		if c != "ALL" && !slices.Contains(capabilityNames, c) {
-			return nil, badRequest("unknown capability: %q", c)
+			return nil, errdefs.BadRequest("unknown capability: %q", c)
 		}
 		out = append(out, c)
 	}
@@ -44,7 +46,7 @@ func normalizeCapabilities(caps []string) ([]string, error) {
 // TweakCapabilities makes it: all for --privileged; Docker's default set
 // without --cap-drop's and with --cap-add's; ALL in --cap-add starts from
 // every capability, ALL in --cap-drop from none.
-func capabilities(hc *HostConfig) (uint64, error) {
+func capabilities(hc *types.HostConfig) (uint64, error) {
 	if hc.Privileged {
 		return rootfs.AllCapabilities, nil
 	}
@@ -85,7 +87,7 @@ var validSysctl = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 // IPC namespace (always, here), net.* its own network namespace (not host
 // mode), kernel.domainname its own UTS namespace; anything else is the
 // machine's and refused.
-func checkSysctls(hc *HostConfig) error {
+func checkSysctls(hc *types.HostConfig) error {
 	ipc := []string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
 	host := netMode(hc.NetworkMode).isHost()
 	for k := range hc.Sysctls {

@@ -1,21 +1,22 @@
 package hostd
 
 import (
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
 )
 
-// connect attaches a container to a network, as Docker finds them: the
+// Connect attaches a container to a network, as Docker finds them: the
 // network, then the container. The controller joins a running one at once
 // and checks a stopped one, whose configuration keeps the network for its
 // next start.
-func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) error {
+func (d *Daemon) Connect(networkRef, containerRef string, es *types.EndpointSettings) error {
 	n, err := d.ctl.Network(networkRef)
 	if err != nil {
 		return err
 	}
 	if es == nil {
-		es = &EndpointSettings{}
+		es = &types.EndpointSettings{}
 	}
 	d.mu.Lock()
 	c, err := d.lookup(containerRef)
@@ -23,7 +24,7 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 		d.mu.Unlock()
 		return err
 	}
-	req := controller.ConnectRequest{ContainerID: c.ID, Network: n.ID, Endpoint: endpointConfig(es), Running: c.state == stateRunning}
+	req := controller.ConnectRequest{ContainerID: c.ID, Network: n.ID, Endpoint: endpointConfig(es), Running: c.state == StateRunning}
 	mode := netMode(c.HostConfig.NetworkMode)
 	if n.Name == mode.network() {
 		// --mac-address is the endpoint's on the network the container
@@ -60,13 +61,13 @@ func (d *Daemon) connect(networkRef, containerRef string, es *EndpointSettings) 
 	c.networks[n.Name] = es
 	d.fillEndpoints(c)
 	// A stopped container's connect is logged at its start.
-	d.networkEvent(n.ID, n.Name, n.Driver, "connect", map[string]string{"container": c.ID})
+	d.NetworkEvent(n.ID, n.Name, n.Driver, "connect", map[string]string{"container": c.ID})
 	return nil
 }
 
-// disconnect detaches a container from a network: a running one through
+// Disconnect detaches a container from a network: a running one through
 // the controller, a stopped one in its configuration.
-func (d *Daemon) disconnect(networkRef, containerRef string, force bool) error {
+func (d *Daemon) Disconnect(networkRef, containerRef string, force bool) error {
 	n, err := d.ctl.Network(networkRef)
 	if err != nil {
 		return err
@@ -78,7 +79,7 @@ func (d *Daemon) disconnect(networkRef, containerRef string, force bool) error {
 		return err
 	}
 	req := controller.DisconnectRequest{
-		ContainerID: c.ID, Network: n.ID, Force: force, Running: c.state == stateRunning,
+		ContainerID: c.ID, Network: n.ID, Force: force, Running: c.state == StateRunning,
 		Host: netMode(c.HostConfig.NetworkMode).isHost(), Networks: networkNames(c),
 	}
 	d.mu.Unlock()
@@ -94,7 +95,7 @@ func (d *Daemon) disconnect(networkRef, containerRef string, force bool) error {
 			times = 2
 		}
 		for range times {
-			d.networkEvent(left.ID, left.Name, left.Driver, "disconnect", map[string]string{"container": c.ID})
+			d.NetworkEvent(left.ID, left.Name, left.Driver, "disconnect", map[string]string{"container": c.ID})
 		}
 	}
 	return err

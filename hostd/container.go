@@ -6,15 +6,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nslab/nslab/hostd/api/types"
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/mount"
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/netimpl"
 )
 
 // Container states, as Docker names them.
 const (
 	stateCreated  = "created"
-	stateRunning  = "running"
-	stateExited   = "exited"
+	StateRunning  = "running"
+	StateExited   = "exited"
 	stateRemoving = "removing"
 )
 
@@ -29,8 +33,8 @@ type Container struct {
 	// op and Daemon.mu: read it holding either (or through nameOf).
 	Name       string
 	Created    time.Time
-	Config     ContainerConfig
-	HostConfig HostConfig
+	Config     types.ContainerConfig
+	HostConfig types.HostConfig
 	// image is the image the container was created from (set at create,
 	// never changed): its ID is inspect's Image, its Layers the lower
 	// dirs of the container's root filesystem. It stays with the
@@ -38,8 +42,8 @@ type Container struct {
 	image   *image.Image
 	dir     string // state: hosts, resolv.conf, hostname, log (under Root)
 	data    string // writable layer (under DataRoot)
-	mounts  []*mountPoint
-	streams *streams
+	mounts  []*mount.Point
+	streams *proc.Streams
 	op      sync.Mutex
 
 	// Guarded by Daemon.mu.
@@ -49,7 +53,7 @@ type Container struct {
 	errMsg        string
 	startedAt     time.Time
 	finishedAt    time.Time
-	networks      map[string]*EndpointSettings
+	networks      map[string]*types.EndpointSettings
 	sandbox       netimpl.Sandbox
 	hostsPath     string
 	resolvPath    string
@@ -64,10 +68,10 @@ type Container struct {
 
 // run is one execution of a container's command.
 type run struct {
-	proc  *child
+	proc  *proc.Child
 	pid   int
 	pidNS uint64 // the inode of its PID namespace
-	io    *stdio
+	io    *proc.Stdio
 	done  chan struct{}
 }
 
@@ -124,3 +128,11 @@ func (c *Container) workDir() string {
 }
 
 func (c *Container) logPath() string { return filepath.Join(c.dir, "container.log") }
+
+func errNoSuchContainer(ref string) error { return errdefs.NotFound("No such container: %s", ref) }
+
+func errNotRunning(id string) error { return errdefs.Conflict("Container %s is not running", id) }
+
+// Streams are the container's standard streams across its runs: its log
+// and the clients attached to it.
+func (c *Container) Streams() *proc.Streams { return c.streams }

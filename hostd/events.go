@@ -3,121 +3,9 @@ package hostd
 import (
 	"maps"
 	"strconv"
-	"strings"
-	"sync"
-	"time"
 
-	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/events"
 )
-
-// Docker's events: every change of a container, network, volume or image
-// is logged as a message that GET /events streams (docker events,
-// docker-compose logs and up, which follow a project's containers by its
-// labels). dockerd keeps the last 256 for requests that look back with
-// since or until (daemon/events.eventsLimit).
-const eventsLimit = 256
-
-// The event types hostd logs.
-const (
-	eventContainer = "container"
-	eventNetwork   = "network"
-	eventVolume    = "volume"
-	eventImage     = "image"
-)
-
-// eventMessage is one event as Docker 20.10 writes it. Container and image
-// events also carry the older status, id and from fields.
-type eventMessage struct {
-	Status   string     `json:"status,omitempty"`
-	ID       string     `json:"id,omitempty"`
-	From     string     `json:"from,omitempty"`
-	Type     string     `json:"Type"`
-	Action   string     `json:"Action"`
-	Actor    eventActor `json:"Actor"`
-	Scope    string     `json:"scope"`
-	Time     int64      `json:"time"`
-	TimeNano int64      `json:"timeNano"`
-}
-
-type eventActor struct {
-	ID         string
-	Attributes map[string]string
-}
-
-// eventLog keeps the recent events and hands new ones to subscribers.
-type eventLog struct {
-	mu   sync.Mutex
-	past []eventMessage
-	subs map[chan eventMessage]struct{}
-}
-
-// subscriberBuffer is how many events a slow subscriber may fall behind
-// before it misses some, as dockerd's publisher drops a message for a
-// subscriber that does not take it in time.
-const subscriberBuffer = 1024
-
-// log records an event as dockerd's events.Log does: local scope, the
-// time now, the older fields filled for container and image events.
-func (l *eventLog) log(typ, action string, actor eventActor) {
-	now := time.Now().UTC()
-	m := eventMessage{Type: typ, Action: action, Actor: actor, Scope: "local", Time: now.Unix(), TimeNano: now.UnixNano()}
-	switch typ {
-	case eventContainer:
-		m.ID, m.Status, m.From = actor.ID, action, actor.Attributes["image"]
-	case eventImage:
-		m.ID, m.Status = actor.ID, action
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.past) == eventsLimit {
-		l.past = append(l.past[:0], l.past[1:]...)
-	}
-	l.past = append(l.past, m)
-	for ch := range l.subs {
-		select {
-		case ch <- m:
-		default:
-		}
-	}
-}
-
-// subscribe returns the recorded events between since and until that
-// match (none when neither is set, as dockerd's loadBufferedEvents) and a
-// channel of the events to come.
-func (l *eventLog) subscribe(since, until time.Time, match func(eventMessage) bool) ([]eventMessage, chan eventMessage) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var past []eventMessage
-	if !since.IsZero() || !until.IsZero() {
-		for _, m := range l.past {
-			if (!since.IsZero() && m.TimeNano < since.UnixNano()) || (!until.IsZero() && m.TimeNano > until.UnixNano()) {
-				continue
-			}
-			if match(m) {
-				past = append(past, m)
-			}
-		}
-	}
-	ch := make(chan eventMessage, subscriberBuffer)
-	if l.subs == nil {
-		l.subs = map[chan eventMessage]struct{}{}
-	}
-	l.subs[ch] = struct{}{}
-	return past, ch
-}
-
-func (l *eventLog) unsubscribe(ch chan eventMessage) {
-	l.mu.Lock()
-	delete(l.subs, ch)
-	l.mu.Unlock()
-}
-
-// listeners is /info's NEventsListener.
-func (l *eventLog) listeners() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.subs)
-}
 
 // containerEvent logs an event of c as dockerd's
 // LogContainerEventWithAttributes: attrs, the container's labels, its
@@ -132,50 +20,50 @@ func (d *Daemon) containerEvent(c *Container, action string, attrs map[string]st
 		a["image"] = c.Config.Image
 	}
 	a["name"] = c.Name
-	d.events.log(eventContainer, action, eventActor{ID: c.ID, Attributes: a})
+	d.events.Record(events.Container, action, events.Actor{ID: c.ID, Attributes: a})
 }
 
-// containerEventUnlocked is containerEvent for callers that do not hold
+// ContainerEventUnlocked is containerEvent for callers that do not hold
 // d.mu.
-func (d *Daemon) containerEventUnlocked(c *Container, action string, attrs map[string]string) {
+func (d *Daemon) ContainerEventUnlocked(c *Container, action string, attrs map[string]string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.containerEvent(c, action, attrs)
 }
 
-// networkEvent logs an event of a network: its name and driver ("null"
+// NetworkEvent logs an event of a network: its name and driver ("null"
 // for none) with attrs.
-func (d *Daemon) networkEvent(id, name, driver, action string, attrs map[string]string) {
+func (d *Daemon) NetworkEvent(id, name, driver, action string, attrs map[string]string) {
 	a := maps.Clone(attrs)
 	if a == nil {
 		a = map[string]string{}
 	}
 	a["name"], a["type"] = name, driver
-	d.events.log(eventNetwork, action, eventActor{ID: id, Attributes: a})
+	d.events.Record(events.Network, action, events.Actor{ID: id, Attributes: a})
 }
 
 // networkEventByName is networkEvent for a network known by name; one that
 // no longer exists logs nothing.
 func (d *Daemon) networkEventByName(name, action string, attrs map[string]string) {
 	if n, err := d.ctl.Network(name); err == nil {
-		d.networkEvent(n.ID, n.Name, n.Driver, action, attrs)
+		d.NetworkEvent(n.ID, n.Name, n.Driver, action, attrs)
 	}
 }
 
-// volumeEvent logs an event of a local volume.
-func (d *Daemon) volumeEvent(name, action string, attrs map[string]string) {
+// VolumeEvent logs an event of a local volume.
+func (d *Daemon) VolumeEvent(name, action string, attrs map[string]string) {
 	a := maps.Clone(attrs)
 	if a == nil {
 		a = map[string]string{}
 	}
 	a["driver"] = "local"
-	d.events.log(eventVolume, action, eventActor{ID: name, Attributes: a})
+	d.events.Record(events.Volume, action, events.Actor{ID: name, Attributes: a})
 }
 
-// imageEvent logs an event of an image as dockerd's LogImageEvent: the
+// ImageEvent logs an event of an image as dockerd's LogImageEvent: the
 // image's labels and the name the event is about (a reference for tag,
 // the image id for untag, delete, load and save).
-func (d *Daemon) imageEvent(id, name, action string, labels map[string]string) {
+func (d *Daemon) ImageEvent(id, name, action string, labels map[string]string) {
 	a := maps.Clone(labels)
 	if a == nil {
 		a = map[string]string{}
@@ -183,63 +71,11 @@ func (d *Daemon) imageEvent(id, name, action string, labels map[string]string) {
 	if name != "" {
 		a["name"] = name
 	}
-	d.events.log(eventImage, action, eventActor{ID: id, Attributes: a})
+	d.events.Record(events.Image, action, events.Actor{ID: id, Attributes: a})
 }
 
-// pruneEvent logs the end of a prune: dockerd names no actor, only the
+// PruneEvent logs the end of a prune: dockerd names no actor, only the
 // space reclaimed.
-func (d *Daemon) pruneEvent(typ string, reclaimed int64) {
-	d.events.log(typ, "prune", eventActor{Attributes: map[string]string{"reclaimed": strconv.FormatInt(reclaimed, 10)}})
-}
-
-// eventFilter is dockerd's events.Filter: each key of the request's
-// filters restricts what a subscriber sees.
-type eventFilter filters
-
-func (f eventFilter) fuzzy(key, source string) bool {
-	if len(f[key]) == 0 || f[key][source] {
-		return true
-	}
-	for prefix := range f[key] {
-		if strings.HasPrefix(source, prefix) {
-			return true
-		}
-	}
-	return false
-}
-
-func (f eventFilter) exact(key, source string) bool { return len(f[key]) == 0 || f[key][source] }
-
-// include is dockerd's Filter.Include: the event and type, the scope, and
-// the actor's id or name for each kind of object; an image filter matches
-// the image of a container event as well; labels match the attributes.
-func (f eventFilter) include(m eventMessage) bool {
-	a := m.Actor.Attributes
-	event := f.exact("event", m.Action)
-	for _, v := range []string{"health_status", "exec_create", "exec_start"} {
-		if f["event"][v] {
-			event = f.fuzzy("event", m.Action)
-		}
-	}
-	byName := func(key string) bool { return f.fuzzy(key, m.Actor.ID) || f.fuzzy(key, a["name"]) }
-	imageName := a["image"]
-	if m.Type == eventImage {
-		imageName = a["name"]
-	}
-	byImage := f.exact("image", m.Actor.ID) || f.exact("image", imageName) ||
-		f.exact("image", stripTag(m.Actor.ID)) || f.exact("image", stripTag(imageName))
-	return event && f.exact("type", m.Type) && f.exact("scope", m.Scope) &&
-		byName("daemon") && byName(eventContainer) && byName("plugin") && byName(eventVolume) &&
-		byName(eventNetwork) && byImage && byName("node") && byName("service") && byName("secret") &&
-		byName("config") && filters(f).matchLabels(a)
-}
-
-// stripTag is a reference without its tag, as dockerd's event filter
-// compares image names: "busybox:latest" is also "busybox".
-func stripTag(ref string) string {
-	n, err := image.ParseNamed(ref)
-	if err != nil {
-		return ref
-	}
-	return n.FamiliarName()
+func (d *Daemon) PruneEvent(typ string, reclaimed int64) {
+	d.events.Record(typ, "prune", events.Actor{Attributes: map[string]string{"reclaimed": strconv.FormatInt(reclaimed, 10)}})
 }

@@ -18,18 +18,21 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/api/types"
+	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netns"
 )
 
-// execInstance is one `docker exec`. Fields after cfg are guarded by
+// Exec is one `docker exec`. Fields after cfg are guarded by
 // Daemon.mu.
-type execInstance struct {
+type Exec struct {
 	ID  string
 	c   *Container
-	cfg execConfig
+	cfg types.ExecConfig
 
 	begun    bool
 	running  bool
@@ -39,10 +42,10 @@ type execInstance struct {
 	started  chan struct{}
 }
 
-// createExec registers an exec on a running container.
-func (d *Daemon) createExec(ref string, cfg execConfig) (string, error) {
+// CreateExec registers an exec on a running container.
+func (d *Daemon) CreateExec(ref string, cfg types.ExecConfig) (string, error) {
 	if len(cfg.Cmd) == 0 {
-		return "", badRequest("No exec command specified")
+		return "", errdefs.BadRequest("No exec command specified")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -50,10 +53,10 @@ func (d *Daemon) createExec(ref string, cfg execConfig) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if c.state != stateRunning {
+	if c.state != StateRunning {
 		return "", errNotRunning(c.ID)
 	}
-	e := &execInstance{ID: netimpl.NewID(), c: c, cfg: cfg, started: make(chan struct{})}
+	e := &Exec{ID: netimpl.NewID(), c: c, cfg: cfg, started: make(chan struct{})}
 	d.execs[e.ID] = e
 	c.execIDs = append(c.execIDs, e.ID)
 	d.execEvent(e, "exec_create: "+e.commandLine(), nil)
@@ -63,43 +66,43 @@ func (d *Daemon) createExec(ref string, cfg execConfig) (string, error) {
 // commandLine is an exec's command as dockerd's exec events name it: the
 // entrypoint, a space, the arguments joined by spaces ("exec_create:
 // true " for `docker exec c true`).
-func (e *execInstance) commandLine() string {
+func (e *Exec) commandLine() string {
 	return e.cfg.Cmd[0] + " " + strings.Join(e.cfg.Cmd[1:], " ")
 }
 
 // execEvent logs an event of an exec's container with the exec's id.
 // Callers hold d.mu.
-func (d *Daemon) execEvent(e *execInstance, action string, attrs map[string]string) {
+func (d *Daemon) execEvent(e *Exec, action string, attrs map[string]string) {
 	a := map[string]string{"execID": e.ID}
 	maps.Copy(a, attrs)
 	d.containerEvent(e.c, action, a)
 }
 
-// execByID finds an exec. Callers hold d.mu.
-func (d *Daemon) execByID(id string) (*execInstance, error) {
+// ExecByID finds an exec. Callers hold d.mu.
+func (d *Daemon) ExecByID(id string) (*Exec, error) {
 	e, ok := d.execs[id]
 	if !ok {
-		return nil, notFound("No such exec instance: %s", id)
+		return nil, errdefs.NotFound("No such exec instance: %s", id)
 	}
 	return e, nil
 }
 
-// beginExec checks that an exec may start and marks it begun; the API
+// BeginExec checks that an exec may start and marks it begun; the API
 // layer calls it before it hijacks the connection, so that refusals are
 // still proper JSON errors.
-func (d *Daemon) beginExec(id string) (*execInstance, *run, error) {
+func (d *Daemon) BeginExec(id string) (*Exec, *run, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, err := d.execByID(id)
+	e, err := d.ExecByID(id)
 	if err != nil {
 		return nil, nil, err
 	}
 	switch {
 	case e.exitCode != nil:
-		return nil, nil, conflict("Error: Exec command %s has already run", e.ID)
+		return nil, nil, errdefs.Conflict("Error: Exec command %s has already run", e.ID)
 	case e.begun:
-		return nil, nil, conflict("Error: Exec command %s is already running", e.ID)
-	case e.c.state != stateRunning || e.c.run == nil:
+		return nil, nil, errdefs.Conflict("Error: Exec command %s is already running", e.ID)
+	case e.c.state != StateRunning || e.c.run == nil:
 		return nil, nil, errNotRunning(e.c.ID)
 	}
 	e.begun = true
@@ -107,18 +110,18 @@ func (d *Daemon) beginExec(id string) (*execInstance, *run, error) {
 	return e, e.c.run, nil
 }
 
-// execIO is where an exec's streams go: a hijacked connection, or nowhere
+// ExecIO is where an exec's streams go: a hijacked connection, or nowhere
 // for a detached exec.
-type execIO struct {
-	conn net.Conn
-	in   *bufio.Reader
-	out  *muxWriter
+type ExecIO struct {
+	Conn net.Conn
+	In   *bufio.Reader
+	Out  *proc.MuxWriter
 }
 
-// runExec runs an exec in the container and copies its streams until it
+// RunExec runs an exec in the container and copies its streams until it
 // exits. The exit code is recorded before the stream closes, because the
 // client asks for it as soon as the stream ends.
-func (d *Daemon) runExec(e *execInstance, r *run, size *[2]uint, io_ *execIO) {
+func (d *Daemon) RunExec(e *Exec, r *run, size *[2]uint, io_ *ExecIO) {
 	attached := io_ != nil
 	in := attached && e.cfg.AttachStdin
 	p, err := d.execProcess(e)
@@ -126,63 +129,63 @@ func (d *Daemon) runExec(e *execInstance, r *run, size *[2]uint, io_ *execIO) {
 		d.execFailed(e, io_, err)
 		return
 	}
-	st := &stdio{}
+	st := &proc.Stdio{}
 	if !e.cfg.Tty {
-		if st, err = newPipes(in, attached && e.cfg.AttachStdout, attached && e.cfg.AttachStderr); err != nil {
+		if st, err = proc.NewPipes(in, attached && e.cfg.AttachStdout, attached && e.cfg.AttachStderr); err != nil {
 			d.execFailed(e, io_, err)
 			return
 		}
 	}
-	proc, err := d.execIn(r, p, st, e.cfg.Tty, in, size)
-	st.closeChild()
+	child, err := d.execIn(r, p, st, e.cfg.Tty, in, size)
+	st.CloseChild()
 	if err != nil {
-		st.close()
+		st.Close()
 		d.execFailed(e, io_, err)
 		return
 	}
 	d.mu.Lock()
 	e.running = true
-	e.pid = proc.pid
-	e.pty = st.pty
+	e.pid = child.Pid
+	e.pty = st.PTY
 	d.mu.Unlock()
 	close(e.started)
 	var gone atomic.Bool
 	gone.Store(!attached)
-	st.pump(func(stream byte, b []byte) {
+	st.Pump(func(stream byte, b []byte) {
 		// A client that went away stops getting output; the process
 		// is still read from, so that it never blocks on a full pipe.
-		if !gone.Load() && io_.out.write(stream, b) != nil {
+		if !gone.Load() && io_.Out.Write(stream, b) != nil {
 			gone.Store(true)
 		}
 	})
-	if st.stdin != nil {
+	if st.Stdin != nil {
 		go func() {
 			// The client half-closes its side when its input ends; the
 			// process then reads EOF (a tty has no EOF to pass on).
-			io.Copy(st.stdin, io_.in)
+			io.Copy(st.Stdin, io_.In)
 			if !e.cfg.Tty {
-				st.stdin.Close()
+				st.Stdin.Close()
 			}
 		}()
 	}
-	status := <-proc.exit
-	proc.release()
-	st.drain(2 * time.Second)
-	code := exitCode(status)
+	status := <-child.Exit
+	child.Release()
+	st.Drain(2 * time.Second)
+	code := proc.ExitCode(status)
 	d.mu.Lock()
 	e.running = false
 	e.exitCode = &code
 	d.execEvent(e, "exec_die", map[string]string{"exitCode": strconv.Itoa(code)})
 	d.mu.Unlock()
 	if io_ != nil {
-		io_.conn.Close()
+		io_.Conn.Close()
 	}
 }
 
 // execProcess is the process an exec runs: its command, the container's
 // environment with the exec's, its working directory and user (the
 // container's unless given) and capabilities (all with --privileged).
-func (d *Daemon) execProcess(e *execInstance) (rootfs.Process, error) {
+func (d *Daemon) execProcess(e *Exec) (rootfs.Process, error) {
 	c := e.c
 	p := rootfs.Process{
 		Args: e.cfg.Cmd, Env: d.processEnv(c, e.cfg.Tty, e.cfg.Env...),
@@ -209,13 +212,13 @@ func (d *Daemon) execProcess(e *execInstance) (rootfs.Process, error) {
 // and a terminal are all found inside it, as in the container; the thread
 // then narrows its bounding set and forks the command as the user. No
 // program of the machine runs in the container.
-func (d *Daemon) execIn(r *run, p rootfs.Process, st *stdio, tty, in bool, size *[2]uint) (*child, error) {
-	var proc *child
+func (d *Daemon) execIn(r *run, p rootfs.Process, st *proc.Stdio, tty, in bool, size *[2]uint) (*proc.Child, error) {
+	var child *proc.Child
 	err := netns.OnThread(func() error {
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
 			return fmt.Errorf("unshare fs: %w", err)
 		}
-		if err := r.proc.setns(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC); err != nil {
+		if err := r.proc.Setns(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC); err != nil {
 			return fmt.Errorf("join the container: %w", err)
 		}
 		if tty {
@@ -223,8 +226,8 @@ func (d *Daemon) execIn(r *run, p rootfs.Process, st *stdio, tty, in bool, size 
 			if err != nil {
 				return fmt.Errorf("terminal: %w", err)
 			}
-			st.child = [3]*os.File{slave}
-			st.useTerminal(master, in, size)
+			st.ChildEnds = [3]*os.File{slave}
+			st.UseTerminal(master, in, size)
 		}
 		res, rerr := p.Resolve()
 		if rerr != nil {
@@ -236,24 +239,24 @@ func (d *Daemon) execIn(r *run, p rootfs.Process, st *stdio, tty, in bool, size 
 		cmd := &exec.Cmd{Path: res.Path, Args: p.Args, Env: res.Env, Dir: p.Cwd}
 		cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Credential: &syscall.Credential{Uid: res.User.UID, Gid: res.User.GID, Groups: res.User.Groups}}
 		if tty {
-			launch.SetStdio(cmd, st.child[0], st.child[0], st.child[0])
+			launch.SetStdio(cmd, st.ChildEnds[0], st.ChildEnds[0], st.ChildEnds[0])
 			cmd.SysProcAttr.Setctty = true
 		} else {
-			launch.SetStdio(cmd, st.child[0], st.child[1], st.child[2])
+			launch.SetStdio(cmd, st.ChildEnds[0], st.ChildEnds[1], st.ChildEnds[2])
 		}
 		var err error
-		proc, err = d.reaper.start(cmd, cmd.Start)
+		child, err = d.reaper.Start(cmd, cmd.Start)
 		return err
 	})
-	return proc, err
+	return child, err
 }
 
 // execFailed reports an exec that could not start, as dockerd 20.10 does:
 // the message goes into the stream and the exit code is 126.
-func (d *Daemon) execFailed(e *execInstance, io_ *execIO, err error) {
+func (d *Daemon) execFailed(e *Exec, io_ *ExecIO, err error) {
 	code := 126
 	err = runcError("exec", err)
-	_, msg := statusOf(err)
+	_, msg := errdefs.Status(err)
 	var se *startError
 	if errors.As(err, &se) {
 		msg = se.msg
@@ -263,16 +266,16 @@ func (d *Daemon) execFailed(e *execInstance, io_ *execIO, err error) {
 	d.mu.Unlock()
 	close(e.started)
 	if io_ != nil {
-		io_.out.write(streamStdout, []byte(msg+"\r\n"))
-		io_.conn.Close()
+		io_.Out.Write(proc.StreamStdout, []byte(msg+"\r\n"))
+		io_.Conn.Close()
 	}
 }
 
-// resizeExec sets an exec's terminal size, waiting briefly for it to start
+// ResizeExec sets an exec's terminal size, waiting briefly for it to start
 // as Docker does (the CLI resizes right after starting).
-func (d *Daemon) resizeExec(id string, h, w uint16) error {
+func (d *Daemon) ResizeExec(id string, h, w uint16) error {
 	d.mu.Lock()
-	e, err := d.execByID(id)
+	e, err := d.ExecByID(id)
 	d.mu.Unlock()
 	if err != nil {
 		return err
@@ -291,3 +294,40 @@ func (d *Daemon) resizeExec(id string, h, w uint16) error {
 	}
 	return pty.Setsize(m, &pty.Winsize{Rows: h, Cols: w})
 }
+
+// InspectExec is GET /exec/{id}/json: an exec as Docker shows it.
+func (d *Daemon) InspectExec(id string) (types.ExecInspect, error) {
+	d.mu.Lock()
+	e, err := d.ExecByID(id)
+	if err != nil {
+		d.mu.Unlock()
+		return types.ExecInspect{}, err
+	}
+	cmd := e.cfg.Cmd
+	out := types.ExecInspect{
+		ID:      e.ID,
+		Running: e.running,
+		ProcessConfig: types.ProcessConfig{
+			Privileged: e.cfg.Privileged,
+			User:       e.cfg.User,
+			Tty:        e.cfg.Tty,
+			Entrypoint: cmd[0],
+			Arguments:  append([]string{}, cmd[1:]...),
+		},
+		OpenStdin:   e.cfg.AttachStdin,
+		OpenStderr:  e.cfg.AttachStderr,
+		OpenStdout:  e.cfg.AttachStdout,
+		ContainerID: e.c.ID,
+		DetachKeys:  e.cfg.DetachKeys,
+		Pid:         e.pid,
+	}
+	if e.exitCode != nil {
+		code := *e.exitCode
+		out.ExitCode = &code
+	}
+	d.mu.Unlock()
+	return out, nil
+}
+
+// Config is what the exec was created with.
+func (e *Exec) Config() types.ExecConfig { return e.cfg }

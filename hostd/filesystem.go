@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/rootfs"
 )
 
@@ -72,7 +73,7 @@ func (d *Daemon) containerSpec(c *Container, ns netSetup) (*rootfs.Spec, error) 
 // its volumes, binds and tmpfs, and the hosts, resolv.conf and hostname
 // files of its network (ns; for a stopped container the last start's),
 // unless it mounts one of those itself, ordered as Docker orders them.
-func (d *Daemon) containerMounts(c *Container, mounts []*mountPoint, ns netSetup) []rootfs.Mount {
+func (d *Daemon) containerMounts(c *Container, mounts []*mount.Point, ns netSetup) []rootfs.Mount {
 	all := slices.Clone(mounts)
 	files := []struct{ src, dst string }{
 		{ns.hosts, "/etc/hosts"}, {ns.resolv, "/etc/resolv.conf"}, {ns.hostFile, "/etc/hostname"},
@@ -83,18 +84,18 @@ func (d *Daemon) containerMounts(c *Container, mounts []*mountPoint, ns netSetup
 		d.mu.Unlock()
 	}
 	for _, f := range files {
-		own := slices.ContainsFunc(mounts, func(m *mountPoint) bool { return m.Destination == f.dst })
+		own := slices.ContainsFunc(mounts, func(m *mount.Point) bool { return m.Destination == f.dst })
 		if f.src != "" && !own {
 			// With --read-only, Docker mounts them read-only too.
-			all = append(all, &mountPoint{Type: "bind", Source: f.src, Destination: f.dst, RW: !c.HostConfig.ReadonlyRootfs})
+			all = append(all, &mount.Point{Type: "bind", Source: f.src, Destination: f.dst, RW: !c.HostConfig.ReadonlyRootfs})
 		}
 	}
-	sortMounts(all)
+	mount.Sort(all)
 	out := make([]rootfs.Mount, 0, len(all))
 	for _, m := range all {
 		rm := rootfs.Mount{Kind: rootfs.Bind, Source: m.Source, Target: m.Destination, ReadOnly: !m.RW}
 		if m.Type == "tmpfs" {
-			rm.Kind, rm.Source, rm.Options = rootfs.Tmpfs, "", m.options
+			rm.Kind, rm.Source, rm.Options = rootfs.Tmpfs, "", m.Options
 		}
 		out = append(out, rm)
 	}

@@ -1,10 +1,13 @@
 package hostd
 
 import (
-	"fmt"
+	"net/http"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netns"
 )
@@ -16,17 +19,17 @@ import (
 // inside the container, as it would for the container's processes. Never
 // by walking the machine's directories under the data root.
 
-// view says what a view of a container's files holds.
-type view int
+// View says what a view of a container's files holds.
+type View int
 
 const (
-	// viewAll is what the container sees: its root filesystem and its
+	// ViewAll is what the container sees: its root filesystem and its
 	// mounts (volumes, binds, /etc/hosts).
-	viewAll view = iota
-	// viewRootfs is its root filesystem alone, as docker export shows
+	ViewAll View = iota
+	// ViewRootfs is its root filesystem alone, as docker export shows
 	// it (and a new volume is filled from): the image's layers, the init
 	// layer and its writes.
-	viewRootfs
+	ViewRootfs
 )
 
 // inView runs fn on a throwaway thread whose root and working directory
@@ -36,19 +39,19 @@ const (
 // container's filesystem is mounted as its init would mount it. The
 // caller holds c.op when the container may be stopped, so that no start
 // mounts the same upper directory meanwhile.
-func (d *Daemon) inView(c *Container, what view, fn func() error) error {
+func (d *Daemon) inView(c *Container, what View, fn func() error) error {
 	d.mu.Lock()
 	r := c.run
 	mounts := c.mounts
 	d.mu.Unlock()
 	return netns.OnThread(func() error {
 		if r != nil {
-			if err := enterRunning(r, what == viewRootfs); err != nil {
+			if err := mount.EnterContainer(r.proc, what == ViewRootfs); err != nil {
 				return err
 			}
 			return fn()
 		}
-		if err := d.mounts.enter(); err != nil {
+		if err := d.mounts.Enter(); err != nil {
 			return err
 		}
 		root, err := rootfs.MountRoot(c.rootDir(), d.layers(c), c.upperDir(), c.workDirFS())
@@ -56,7 +59,7 @@ func (d *Daemon) inView(c *Container, what view, fn func() error) error {
 			return err
 		}
 		defer unix.Close(root)
-		if what == viewAll {
+		if what == ViewAll {
 			for _, m := range d.containerMounts(c, mounts, netSetup{}) {
 				if m.Kind == rootfs.Tmpfs {
 					continue // nothing is in a stopped container's tmpfs
@@ -66,42 +69,46 @@ func (d *Daemon) inView(c *Container, what view, fn func() error) error {
 				}
 			}
 		}
-		if err := chrootTo(root); err != nil {
+		if err := mount.Chroot(root); err != nil {
 			return err
 		}
 		return fn()
 	})
 }
 
-// enterRunning joins a running container's mount namespace (its root
-// becomes the thread's); with rootOnly, the thread's root is then a
-// detached clone of the container's root mount alone.
-func enterRunning(r *run, rootOnly bool) error {
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return fmt.Errorf("unshare fs: %w", err)
+// LockedView is inView for a request: a stopped container is held (c.op)
+// while its files are mounted privately, so that no start mounts its upper
+// directory at the same time; a running one is not (stop must not wait).
+func (d *Daemon) LockedView(c *Container, what View, fn func() error) error {
+	c.op.Lock()
+	d.mu.Lock()
+	running := c.run != nil
+	d.mu.Unlock()
+	if running {
+		c.op.Unlock()
+	} else {
+		defer c.op.Unlock()
 	}
-	if err := r.proc.setns(unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("join the container's mount namespace: %w", err)
-	}
-	if !rootOnly {
-		return nil
-	}
-	fd, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("clone the container's root mount: %w", err)
-	}
-	defer unix.Close(fd)
-	return chrootTo(fd)
+	return d.inView(c, what, fn)
 }
 
-// chrootTo makes the directory fd the calling thread's root and working
-// directory (the thread has an fs_struct of its own).
-func chrootTo(fd int) error {
-	if err := unix.Fchdir(fd); err != nil {
-		return fmt.Errorf("chdir to the container's root: %w", err)
+// WritableAt refuses, as Docker does before it extracts anything, a
+// destination on a read-only root filesystem or in a read-only volume.
+func (d *Daemon) WritableAt(c *Container, p string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var in *mount.Point
+	for _, m := range c.mounts {
+		under := p == m.Destination || strings.HasPrefix(p, strings.TrimSuffix(m.Destination, "/")+"/")
+		if m.Type != "tmpfs" && under && (in == nil || len(m.Destination) > len(in.Destination)) {
+			in = m
+		}
 	}
-	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("chroot to the container's root: %w", err)
+	switch {
+	case in != nil && !in.RW:
+		return errdefs.Errorf(http.StatusInternalServerError, "mounted volume is marked read-only")
+	case in == nil && c.HostConfig.ReadonlyRootfs:
+		return errdefs.Errorf(http.StatusInternalServerError, "container rootfs is marked read-only")
 	}
-	return unix.Chdir("/")
+	return nil
 }

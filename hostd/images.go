@@ -4,14 +4,17 @@ import (
 	"net"
 	"strings"
 
+	"github.com/nslab/nslab/hostd/api/types"
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostdconfig"
 )
 
 // openImages opens the machine's image store and this host's repository
 // in its data root. A host's first start gives it the configuration's
 // images; without any, hostd adds the default image to the store itself.
-func openImages(cfg hostdconfig.Config, rp *reaper) (*image.Store, *image.Repository, error) {
+func openImages(cfg hostdconfig.Config, rp *proc.Reaper) (*image.Store, *image.Repository, error) {
 	// `nslab images clean` waits until the repository names what this
 	// host needs of the store.
 	store, release, err := image.OpenShared(cfg.ImageStore)
@@ -24,7 +27,7 @@ func openImages(cfg hostdconfig.Config, rp *reaper) (*image.Store, *image.Reposi
 		initial = append(initial, image.Loaded{ID: img.ID, Tags: img.Tags})
 	}
 	if len(initial) == 0 {
-		def, err := store.EnsureDefault(image.DefaultSource{Output: rp.output})
+		def, err := store.EnsureDefault(image.DefaultSource{Output: rp.Output})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -46,7 +49,7 @@ func (d *Daemon) ImageUsers(id string) (running, stopped string) {
 		if c.image == nil || c.image.ID != id {
 			continue
 		}
-		if c.state == stateRunning {
+		if c.state == StateRunning {
 			running = c.ID
 		} else if stopped == "" {
 			stopped = c.ID
@@ -55,9 +58,9 @@ func (d *Daemon) ImageUsers(id string) (running, stopped string) {
 	return running, stopped
 }
 
-// releaseImages lets the repository forget deleted images no container
+// ReleaseImages lets the repository forget deleted images no container
 // uses any more, so that their layers may leave the store.
-func (d *Daemon) releaseImages() {
+func (d *Daemon) ReleaseImages() {
 	if err := d.images.Release(d); err != nil {
 		d.log.Printf("images: %v", err)
 	}
@@ -68,7 +71,7 @@ func (d *Daemon) releaseImages() {
 // the container sets none, ExposedPorts, Volumes and Labels added, Env by
 // key, and Entrypoint and Cmd as a pair: an Entrypoint given at create
 // drops the image's Cmd.
-func mergeImageConfig(cfg *ContainerConfig, img *image.ContainerConfig) error {
+func mergeImageConfig(cfg *types.ContainerConfig, img *image.ContainerConfig) error {
 	if cfg.User == "" {
 		cfg.User = img.User
 	}
@@ -108,7 +111,7 @@ func mergeImageConfig(cfg *ContainerConfig, img *image.ContainerConfig) error {
 		cfg.Entrypoint = nil
 	}
 	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
-		return badRequest("No command specified")
+		return errdefs.BadRequest("No command specified")
 	}
 	return nil
 }
@@ -195,13 +198,13 @@ func (d *Daemon) imageResolver() func(string) (string, bool) {
 	}
 }
 
-// registryError is what Docker 20.10 answers a pull or push with in a
+// RegistryError is what Docker 20.10 answers a pull or push with in a
 // lab, which reaches no registry: with no resolver configured, its lookup
 // of the registry's name goes to the host's own loopback and is refused.
 // port is the lookup's source port, random as the kernel's. A registry
 // named by address (or localhost) would be dialled; hostd dials none and
 // says so.
-func registryError(domain string, port int) error {
+func RegistryError(domain string, port int) error {
 	endpoint := domain
 	if domain == "docker.io" {
 		endpoint = "registry-1.docker.io"
@@ -212,7 +215,22 @@ func registryError(domain string, port int) error {
 	}
 	url := "https://" + endpoint + "/v2/"
 	if net.ParseIP(host) != nil || host == "localhost" {
-		return errorf(500, "Get %q: nslab: hostd pulls from no registry and pushes to none; move images with docker save and docker load", url)
+		return errdefs.Errorf(500, "Get %q: nslab: hostd pulls from no registry and pushes to none; move images with docker save and docker load", url)
 	}
-	return errorf(500, "Get %q: dial tcp: lookup %s on [::1]:53: read udp [::1]:%d->[::1]:53: read: connection refused", url, host, port)
+	return errdefs.Errorf(500, "Get %q: dial tcp: lookup %s on [::1]:53: read udp [::1]:%d->[::1]:53: read: connection refused", url, host, port)
+}
+
+// ImageDeleteEvents logs what a delete did as dockerd does: an untag for
+// each reference taken off the image, a delete for each image removed,
+// both named by the image id; the untags with the image's labels (a
+// deleted image has none left to read).
+func (d *Daemon) ImageDeleteEvents(img *image.Image, records []image.DeleteRecord) {
+	for _, rec := range records {
+		switch {
+		case rec.Untagged != "" && img != nil:
+			d.ImageEvent(img.ID, img.ID, "untag", img.Config.RunConfig().Labels)
+		case rec.Deleted != "":
+			d.ImageEvent(rec.Deleted, rec.Deleted, "delete", nil)
+		}
+	}
 }

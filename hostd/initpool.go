@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/netns"
 )
@@ -24,8 +25,8 @@ type initPool struct {
 }
 
 type pooledInit struct {
-	in   *launch.Init
-	proc *child
+	in    *launch.Init
+	child *proc.Child
 }
 
 // initPoolSize is how many idle inits a host keeps: one is enough for
@@ -42,7 +43,7 @@ const initFlags = unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | uni
 // over, so that the next init's fork does not compete with it for the CPU;
 // the pool fills only once a first container started: a host that runs
 // none keeps none.
-func (d *Daemon) takeInit() (*launch.Init, *child, error) {
+func (d *Daemon) takeInit() (*launch.Init, *proc.Child, error) {
 	p := &d.inits
 	p.mu.Lock()
 	var pi pooledInit
@@ -52,7 +53,7 @@ func (d *Daemon) takeInit() (*launch.Init, *child, error) {
 	}
 	p.mu.Unlock()
 	if pi.in != nil {
-		return pi.in, pi.proc, nil
+		return pi.in, pi.child, nil
 	}
 	return d.forkInit()
 }
@@ -74,7 +75,7 @@ func (d *Daemon) fillInits() {
 	}()
 	for len(p.idle) < initPoolSize && !p.closed {
 		p.mu.Unlock()
-		in, proc, err := d.forkInit()
+		in, child, err := d.forkInit()
 		p.mu.Lock()
 		if err != nil {
 			p.mu.Unlock()
@@ -83,48 +84,48 @@ func (d *Daemon) fillInits() {
 		}
 		if p.closed {
 			p.mu.Unlock()
-			endInit(in, proc)
+			endInit(in, child)
 			return
 		}
-		p.idle = append(p.idle, pooledInit{in, proc})
+		p.idle = append(p.idle, pooledInit{in, child})
 	}
 	p.mu.Unlock()
 }
 
 // forkInit forks an init from a throwaway thread that joined the mount
 // template: the init's mount namespace is a copy of it.
-func (d *Daemon) forkInit() (*launch.Init, *child, error) {
+func (d *Daemon) forkInit() (*launch.Init, *proc.Child, error) {
 	var in *launch.Init
-	var proc *child
+	var child *proc.Child
 	err := netns.OnThread(func() error {
-		if err := d.mounts.join(); err != nil {
+		if err := d.mounts.Join(); err != nil {
 			return err
 		}
 		var err error
 		in, err = launch.Fork(launch.Options{Cloneflags: initFlags, Start: func(cmd *exec.Cmd) error {
-			p, err := d.reaper.start(cmd, cmd.Start)
-			proc = p
+			p, err := d.reaper.Start(cmd, cmd.Start)
+			child = p
 			return err
 		}})
 		return err
 	})
 	if err != nil {
-		if proc != nil {
-			endInit(nil, proc)
+		if child != nil {
+			endInit(nil, child)
 		}
 		return nil, nil, fmt.Errorf("container init: %w", err)
 	}
-	return in, proc, nil
+	return in, child, nil
 }
 
 // endInit ends an init that will not run a container and waits for it.
-func endInit(in *launch.Init, proc *child) {
+func endInit(in *launch.Init, child *proc.Child) {
 	if in != nil {
 		in.Close()
 	}
-	proc.signal(unix.SIGKILL)
-	<-proc.exit
-	proc.release()
+	child.Signal(unix.SIGKILL)
+	<-child.Exit
+	child.Release()
 }
 
 // closeInits ends the idle inits, when hostd shuts down.
@@ -136,6 +137,6 @@ func (d *Daemon) closeInits() {
 	p.idle = nil
 	p.mu.Unlock()
 	for _, pi := range idle {
-		endInit(pi.in, pi.proc)
+		endInit(pi.in, pi.child)
 	}
 }

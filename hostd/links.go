@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/netimpl/controller"
 )
 
@@ -25,15 +26,15 @@ func (d *Daemon) resolveLinks(c *Container) ([]controller.Link, error) {
 		name, alias := parseLink(l)
 		child, err := d.lookup(name)
 		if err != nil {
-			return nil, errorf(http.StatusNotFound, "Could not get container for %s", name)
+			return nil, errdefs.Errorf(http.StatusNotFound, "Could not get container for %s", name)
 		}
 		es := child.networks["bridge"]
 		var ip netip.Addr
 		if es != nil {
 			ip, _ = netip.ParseAddr(es.IPAddress)
 		}
-		if child.state != stateRunning || !ip.IsValid() {
-			return nil, errorf(http.StatusInternalServerError, "Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias)
+		if child.state != StateRunning || !ip.IsValid() {
+			return nil, errdefs.Errorf(http.StatusInternalServerError, "Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias)
 		}
 		names := []string{alias, child.Config.Hostname}
 		if alias != child.Name {

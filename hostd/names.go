@@ -5,6 +5,8 @@ import (
 	"math/big"
 	"regexp"
 	"strings"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
 // validName is Docker's rule for container names.
@@ -47,24 +49,24 @@ func randomName(retry int) string {
 	return name
 }
 
-// nameOf is c's name for a caller that holds neither c's operation lock
+// NameOf is c's name for a caller that holds neither c's operation lock
 // nor d.mu (a rename may change it).
-func (d *Daemon) nameOf(c *Container) string {
+func (d *Daemon) NameOf(c *Container) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return c.Name
 }
 
-// rename gives a container a new name, as dockerd's ContainerRename: the
+// Rename gives a container a new name, as dockerd's ContainerRename: the
 // checks in Docker's order and words, the name taken, the links of other
 // containers to it following it (Docker's link graph holds containers, not
 // names), and for a running container its networks' DNS (the controller's
 // Rename). The rename event names the old name.
-func (d *Daemon) rename(ref, newName string) error {
+func (d *Daemon) Rename(ref, newName string) error {
 	if ref == "" || newName == "" {
-		return badRequest("Neither old nor new names may be empty")
+		return errdefs.BadRequest("Neither old nor new names may be empty")
 	}
-	c, err := d.container(ref)
+	c, err := d.Container(ref)
 	if err != nil {
 		return err
 	}
@@ -76,13 +78,13 @@ func (d *Daemon) rename(ref, newName string) error {
 	switch id, taken := d.names[newName]; {
 	case newName == oldName:
 		d.mu.Unlock()
-		return badRequest("Renaming a container with the same name as its current name")
+		return errdefs.BadRequest("Renaming a container with the same name as its current name")
 	case !validName.MatchString(newName):
 		d.mu.Unlock()
-		return badRequest("Error when allocating new name: Invalid container name (/%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
+		return errdefs.BadRequest("Error when allocating new name: Invalid container name (/%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
 	case taken:
 		d.mu.Unlock()
-		return conflict("Error when allocating new name: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", newName, id)
+		return errdefs.Conflict("Error when allocating new name: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", newName, id)
 	}
 	delete(d.names, oldName)
 	d.names[newName] = c.ID
@@ -94,13 +96,13 @@ func (d *Daemon) rename(ref, newName string) error {
 			}
 		}
 	}
-	running := c.state == stateRunning
+	running := c.state == StateRunning
 	d.mu.Unlock()
 	if running {
 		if err := d.ctl.Rename(c.ID, newName); err != nil {
 			return err
 		}
 	}
-	d.containerEventUnlocked(c, "rename", map[string]string{"oldName": "/" + oldName})
+	d.ContainerEventUnlocked(c, "rename", map[string]string{"oldName": "/" + oldName})
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"path/filepath"
 
+	"github.com/nslab/nslab/hostd/api/types"
+	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/controller"
 )
@@ -59,8 +61,8 @@ func (d *Daemon) sandboxRequest(c *Container, links []controller.Link) (controll
 			return req, ns, err
 		case other == c:
 			return req, ns, errors.New("cannot join own network")
-		case other.state != stateRunning:
-			return req, ns, conflict("cannot join network of a non running container: %s", target)
+		case other.state != StateRunning:
+			return req, ns, errdefs.Conflict("cannot join network of a non running container: %s", target)
 		}
 		req.Share = other.sandbox.ID
 		ns.hostname = other.Config.Hostname
@@ -92,7 +94,7 @@ func (d *Daemon) sandboxRequest(c *Container, links []controller.Link) (controll
 }
 
 // endpointConfig is what the controller takes of an EndpointSettings.
-func endpointConfig(es *EndpointSettings) controller.EndpointConfig {
+func endpointConfig(es *types.EndpointSettings) controller.EndpointConfig {
 	var cfg controller.EndpointConfig
 	if es == nil {
 		return cfg
@@ -107,7 +109,7 @@ func endpointConfig(es *EndpointSettings) controller.EndpointConfig {
 // stopNetwork takes down the network side of c's start or run.
 func (d *Daemon) stopNetwork(c *Container) {
 	if err := d.ctl.Stop(c.ID); err != nil {
-		d.log.Printf("container %s: release network: %v", d.nameOf(c), err)
+		d.log.Printf("container %s: release network: %v", d.NameOf(c), err)
 	}
 }
 
@@ -117,7 +119,7 @@ func (d *Daemon) fillEndpoints(c *Container) {
 	for _, ep := range d.ctl.Endpoints(c.ID) {
 		es := c.networks[ep.Network]
 		if es == nil {
-			es = &EndpointSettings{}
+			es = &types.EndpointSettings{}
 			c.networks[ep.Network] = es
 		}
 		es.NetworkID = ep.NetworkID

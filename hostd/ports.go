@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/netimpl/controller"
 )
 
@@ -30,8 +31,8 @@ func portRequest(c *Container) controller.PortRequest {
 // its endpoints has external connectivity (network none or host, or only
 // internal networks), as Docker's, which reads them from that endpoint.
 // Callers hold d.mu.
-func (d *Daemon) publishedPorts(c *Container) map[string][]PortBinding {
-	out := map[string][]PortBinding{}
+func (d *Daemon) publishedPorts(c *Container) map[string][]types.PortBinding {
+	out := map[string][]types.PortBinding{}
 	if c.run == nil {
 		return out
 	}
@@ -47,7 +48,7 @@ func (d *Daemon) publishedPorts(c *Container) map[string][]PortBinding {
 	}
 	for _, p := range published {
 		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
-		out[k] = append(out[k], PortBinding{HostIP: p.HostIP.String(), HostPort: fmt.Sprint(p.HostPort)})
+		out[k] = append(out[k], types.PortBinding{HostIP: p.HostIP.String(), HostPort: fmt.Sprint(p.HostPort)})
 	}
 	return out
 }
@@ -55,22 +56,22 @@ func (d *Daemon) publishedPorts(c *Container) map[string][]PortBinding {
 // summaryPorts lists inspect's Ports as /containers/json does, which the
 // docker CLI's PORTS column reads ("0.0.0.0:80->80/tcp"): one entry per
 // host binding, one without a public port for a port only exposed.
-func summaryPorts(ports map[string][]PortBinding) []SummaryPort {
-	out := []SummaryPort{}
+func summaryPorts(ports map[string][]types.PortBinding) []types.SummaryPort {
+	out := []types.SummaryPort{}
 	for k, bs := range ports {
 		proto, p, _, err := controller.ParsePortKey(k)
 		if err != nil {
 			continue
 		}
 		if len(bs) == 0 {
-			out = append(out, SummaryPort{PrivatePort: p, Type: proto})
+			out = append(out, types.SummaryPort{PrivatePort: p, Type: proto})
 		}
 		for _, b := range bs {
 			hp, err := strconv.ParseUint(b.HostPort, 10, 16)
 			if err != nil {
 				continue
 			}
-			out = append(out, SummaryPort{IP: b.HostIP, PrivatePort: p, PublicPort: uint16(hp), Type: proto})
+			out = append(out, types.SummaryPort{IP: b.HostIP, PrivatePort: p, PublicPort: uint16(hp), Type: proto})
 		}
 	}
 	// Stable: a port's bindings stay in the order they were made (0.0.0.0,

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
 )
@@ -19,29 +20,29 @@ import (
 // (Docker starts the command with its network ready). spawn returns when
 // the command runs, or with why it could not.
 func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, error) {
-	var io *stdio
+	var io *proc.Stdio
 	var err error
 	if spec.Tty {
-		io = &stdio{}
-	} else if io, err = newPipes(c.Config.OpenStdin, true, true); err != nil {
+		io = &proc.Stdio{}
+	} else if io, err = proc.NewPipes(c.Config.OpenStdin, true, true); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	in, proc, err := d.takeInit()
+	in, child, err := d.takeInit()
 	defer func() { go d.fillInits() }()
 	if err == nil {
 		err = d.hand(in, ns, spec, io)
 	}
-	io.closeChild()
+	io.CloseChild()
 	if err != nil {
 		if in != nil {
-			endInit(in, proc)
+			endInit(in, child)
 		}
-		io.close()
+		io.Close()
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	abort := func(err error) (*run, error) {
-		endInit(in, proc)
-		io.close()
+		endInit(in, child)
+		io.Close()
 		return nil, err
 	}
 	if spec.Tty {
@@ -50,7 +51,7 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 			return abort(err)
 		}
 		sz := c.HostConfig.ConsoleSize
-		io.useTerminal(master, c.Config.OpenStdin, &sz)
+		io.UseTerminal(master, c.Config.OpenStdin, &sz)
 	}
 	if err := ns.joined.wait(); err != nil {
 		return abort(err)
@@ -59,12 +60,12 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 		return abort(err)
 	}
 	in.Close()
-	r := &run{proc: proc, pid: proc.pid, io: io, done: make(chan struct{})}
+	r := &run{proc: child, pid: child.Pid, io: io, done: make(chan struct{})}
 	// The PID namespace's inode finds the container's processes (docker
 	// top); the running init keeps it from being reused.
-	r.pidNS, _ = nsInode(proc.pid, "pid")
-	c.streams.beginRun(io.stdin)
-	io.pump(c.streams.write)
+	r.pidNS, _ = proc.NSInode(child.Pid, "pid")
+	c.streams.BeginRun(io.Stdin)
+	io.Pump(c.streams.Write)
 	return r, nil
 }
 
@@ -72,13 +73,13 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 // pin is a mount of the machine's table, opened here), the host's UTS
 // namespace when the container has no hostname of its own (host mode),
 // the container's stdio and spec.
-func (d *Daemon) hand(in *launch.Init, ns netSetup, spec *rootfs.Spec, io *stdio) error {
+func (d *Daemon) hand(in *launch.Init, ns netSetup, spec *rootfs.Spec, io *proc.Stdio) error {
 	net, err := os.Open(ns.sandbox.Key)
 	if err != nil {
 		return fmt.Errorf("open netns %s: %w", ns.sandbox.Key, err)
 	}
 	defer net.Close()
-	c := launch.Container{NetNS: net, Stdin: io.child[0], Stdout: io.child[1], Stderr: io.child[2], Spec: spec}
+	c := launch.Container{NetNS: net, Stdin: io.ChildEnds[0], Stdout: io.ChildEnds[1], Stderr: io.ChildEnds[2], Spec: spec}
 	if spec.Hostname == "" {
 		if c.UTS, err = os.Open("/proc/self/ns/uts"); err != nil {
 			return err
@@ -135,17 +136,17 @@ func (e *startError) Error() string { return e.msg }
 // namespace with its init; hostd delivers the last output, releases the
 // network, records the exit and wakes waiters.
 func (d *Daemon) monitor(c *Container, r *run) {
-	st := <-r.proc.exit
-	code := exitCode(st)
-	r.io.drain(3 * time.Second)
-	c.streams.endRun()
+	st := <-r.proc.Exit
+	code := proc.ExitCode(st)
+	r.io.Drain(3 * time.Second)
+	c.streams.EndRun()
 	var networks []string
 	for _, ep := range d.ctl.Endpoints(c.ID) {
 		networks = append(networks, ep.Network)
 	}
 	d.stopNetwork(c)
 	d.mu.Lock()
-	c.state = stateExited
+	c.state = StateExited
 	c.exitCode = code
 	c.finishedAt = time.Now().UTC()
 	d.exitEvents(c, code, networks)
@@ -157,14 +158,14 @@ func (d *Daemon) monitor(c *Container, r *run) {
 	c.exitWaiters = nil
 	autoRemove := c.HostConfig.AutoRemove && !c.removed && !d.closing
 	d.mu.Unlock()
-	r.proc.release()
+	r.proc.Release()
 	for _, w := range waiters {
 		w <- code
 	}
 	close(r.done)
 	if autoRemove {
-		if err := d.remove(c, false, true); err != nil {
-			d.log.Printf("container %s: auto-remove: %v", d.nameOf(c), err)
+		if err := d.Remove(c, false, true); err != nil {
+			d.log.Printf("container %s: auto-remove: %v", d.NameOf(c), err)
 		}
 	}
 }

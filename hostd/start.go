@@ -4,18 +4,20 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/nslab/nslab/hostd/errdefs"
 )
 
-// start runs a created or stopped container: sandbox and endpoints, files,
+// Start runs a created or stopped container: sandbox and endpoints, files,
 // then the init shim; each step is undone when a later one fails.
-func (d *Daemon) start(c *Container) error {
+func (d *Daemon) Start(c *Container) error {
 	c.op.Lock()
 	err := d.startLocked(c)
 	c.op.Unlock()
-	if err != nil && err != errNotModified && c.HostConfig.AutoRemove {
+	if err != nil && err != errdefs.ErrNotModified && c.HostConfig.AutoRemove {
 		// Docker removes an --rm container whose start failed; the CLI
 		// waits for that removal before it reports the error.
-		if rerr := d.remove(c, true, true); rerr != nil {
+		if rerr := d.Remove(c, true, true); rerr != nil {
 			d.log.Printf("container %s: auto-remove after failed start: %v", c.Name, rerr)
 		}
 	}
@@ -28,15 +30,15 @@ func (d *Daemon) startLocked(c *Container) error {
 	case c.removed:
 		d.mu.Unlock()
 		return errNoSuchContainer(c.ID)
-	case c.state == stateRunning:
+	case c.state == StateRunning:
 		d.mu.Unlock()
-		return errNotModified
+		return errdefs.ErrNotModified
 	case c.state == stateRemoving:
 		d.mu.Unlock()
-		return conflict("container is marked for removal and cannot be started")
+		return errdefs.Conflict("container is marked for removal and cannot be started")
 	case d.closing:
 		d.mu.Unlock()
-		return errorf(503, "hostd %s is shutting down", d.cfg.Host)
+		return errdefs.Errorf(503, "hostd %s is shutting down", d.cfg.Host)
 	}
 	d.mu.Unlock()
 
@@ -64,7 +66,7 @@ func (d *Daemon) startLocked(c *Container) error {
 		return d.startFailed(c, err)
 	}
 	d.mu.Lock()
-	c.state = stateRunning
+	c.state = StateRunning
 	c.run = r
 	c.exitCode = 0
 	c.errMsg = ""
@@ -90,7 +92,7 @@ func (d *Daemon) startEvents(c *Container) {
 	}
 	for _, m := range c.mounts {
 		if m.Type == "volume" {
-			d.volumeEvent(m.Name, "mount", map[string]string{
+			d.VolumeEvent(m.Name, "mount", map[string]string{
 				"container": c.ID, "destination": m.Destination, "propagation": m.Propagation, "read/write": strconv.FormatBool(m.RW),
 			})
 		}
@@ -109,7 +111,7 @@ func (d *Daemon) exitEvents(c *Container, code int, networks []string) {
 	}
 	for _, m := range c.mounts {
 		if m.Type == "volume" {
-			d.volumeEvent(m.Name, "unmount", map[string]string{"container": c.ID})
+			d.VolumeEvent(m.Name, "unmount", map[string]string{"container": c.ID})
 		}
 	}
 }
@@ -122,9 +124,9 @@ func (d *Daemon) startFailed(c *Container, err error) error {
 	code := 128
 	var se *startError
 	if errors.As(err, &se) {
-		code, err = se.code, errorf(se.status, "%s", se.msg)
+		code, err = se.code, errdefs.Errorf(se.status, "%s", se.msg)
 	}
-	_, msg := statusOf(err)
+	_, msg := errdefs.Status(err)
 	d.mu.Lock()
 	c.errMsg = msg
 	if c.exitCode == 0 || se != nil {

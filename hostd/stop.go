@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,13 +23,13 @@ const defaultStopTimeout = 10
 // handler for (a SIGTERM to `sleep`), except SIGKILL, which also ends
 // every other process of the namespace.
 func (d *Daemon) signalRun(c *Container, r *run, sig unix.Signal) {
-	d.containerEventUnlocked(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
-	r.proc.signal(sig)
+	d.ContainerEventUnlocked(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
+	r.proc.Signal(sig)
 }
 
-// stop sends the stop signal, waits up to timeout seconds (negative: for
+// Stop sends the stop signal, waits up to timeout seconds (negative: for
 // ever), then SIGKILLs. A container that is not running answers 304.
-func (d *Daemon) stop(c *Container, timeout *int) error {
+func (d *Daemon) Stop(c *Container, timeout *int) error {
 	c.op.Lock()
 	defer c.op.Unlock()
 	return d.stopLocked(c, timeout)
@@ -42,15 +44,15 @@ func (d *Daemon) stopLocked(c *Container, timeout *int) error {
 	}
 	d.mu.Unlock()
 	if r == nil {
-		return errNotModified
+		return errdefs.ErrNotModified
 	}
 	if timeout != nil {
 		t = *timeout
 	}
-	sig, _ := parseSignal(c.Config.StopSignal, true)
+	sig, _ := proc.ParseSignal(c.Config.StopSignal, true)
 	d.signalRun(c, r, sig)
 	stopped := func() error {
-		d.containerEventUnlocked(c, "stop", nil)
+		d.ContainerEventUnlocked(c, "stop", nil)
 		return nil
 	}
 	if t < 0 {
@@ -79,14 +81,14 @@ func (d *Daemon) killAndWait(c *Container, r *run) error {
 	}
 }
 
-// kill sends a signal; for SIGKILL it also waits until the container is
+// Kill sends a signal; for SIGKILL it also waits until the container is
 // stopped, as Docker does.
-func (d *Daemon) kill(c *Container, sig unix.Signal) error {
+func (d *Daemon) Kill(c *Container, sig unix.Signal) error {
 	d.mu.Lock()
 	r := c.run
 	d.mu.Unlock()
 	if r == nil {
-		return conflict("Cannot kill container: %s: Container %s is not running", c.ID, c.ID)
+		return errdefs.Conflict("Cannot kill container: %s: Container %s is not running", c.ID, c.ID)
 	}
 	if sig == unix.SIGKILL {
 		return d.killAndWait(c, r)
@@ -95,30 +97,30 @@ func (d *Daemon) kill(c *Container, sig unix.Signal) error {
 	return nil
 }
 
-// restart stops the container if it runs and starts it again.
-func (d *Daemon) restart(c *Container, timeout *int) error {
+// Restart stops the container if it runs and starts it again.
+func (d *Daemon) Restart(c *Container, timeout *int) error {
 	c.op.Lock()
 	defer c.op.Unlock()
-	if err := d.stopLocked(c, timeout); err != nil && err != errNotModified {
+	if err := d.stopLocked(c, timeout); err != nil && err != errdefs.ErrNotModified {
 		return err
 	}
 	if err := d.startLocked(c); err != nil {
 		return err
 	}
-	d.containerEventUnlocked(c, "restart", nil)
+	d.ContainerEventUnlocked(c, "restart", nil)
 	return nil
 }
 
-// waitFor blocks until the condition holds and returns the exit code:
+// WaitFor blocks until the condition holds and returns the exit code:
 // "not-running" (default) returns at once for a stopped container,
 // "next-exit" waits for the next exit, "removed" for the removal.
-func (d *Daemon) waitFor(c *Container, condition string) (<-chan int, error) {
+func (d *Daemon) WaitFor(c *Container, condition string) (<-chan int, error) {
 	ch := make(chan int, 1)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch condition {
 	case "", "not-running":
-		if c.state != stateRunning {
+		if c.state != StateRunning {
 			ch <- c.exitCode
 			return ch, nil
 		}
@@ -132,7 +134,7 @@ func (d *Daemon) waitFor(c *Container, condition string) (<-chan int, error) {
 		}
 		c.removeWaiters = append(c.removeWaiters, ch)
 	default:
-		return nil, badRequest("invalid condition: %q", condition)
+		return nil, errdefs.BadRequest("invalid condition: %q", condition)
 	}
 	return ch, nil
 }
@@ -154,10 +156,10 @@ func (d *Daemon) cancelWait(c *Container, ch <-chan int) {
 	c.removeWaiters = drop(c.removeWaiters)
 }
 
-// remove deletes a container: a running one only with force (SIGKILL
+// Remove deletes a container: a running one only with force (SIGKILL
 // first). Its files, log and writable layer go, with volumes its
 // anonymous volumes (rm -v, --rm), and "removed" waiters wake up.
-func (d *Daemon) remove(c *Container, force, volumes bool) error {
+func (d *Daemon) Remove(c *Container, force, volumes bool) error {
 	c.op.Lock()
 	defer c.op.Unlock()
 	d.mu.Lock()
@@ -167,12 +169,12 @@ func (d *Daemon) remove(c *Container, force, volumes bool) error {
 	}
 	if c.state == stateRemoving {
 		d.mu.Unlock()
-		return conflict("removal of container %s is already in progress", c.ID)
+		return errdefs.Conflict("removal of container %s is already in progress", c.ID)
 	}
 	r := c.run
 	if r != nil && !force {
 		d.mu.Unlock()
-		return conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID)
+		return errdefs.Conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID)
 	}
 	d.mu.Unlock()
 	if r != nil {
@@ -197,7 +199,7 @@ func (d *Daemon) remove(c *Container, force, volumes bool) error {
 	}
 	d.containerEvent(c, "destroy", nil)
 	d.mu.Unlock()
-	c.streams.close()
+	c.streams.Close()
 	// The writable layer goes with the container (its mounts went with its
 	// processes: they lived in its mount namespace only).
 	err := errors.Join(os.RemoveAll(c.dir), os.RemoveAll(c.data), verr)
@@ -210,8 +212,8 @@ func (d *Daemon) remove(c *Container, force, volumes bool) error {
 	return nil
 }
 
-// waitCtx waits for a waiter channel or the client going away.
-func (d *Daemon) waitCtx(ctx context.Context, c *Container, ch <-chan int) (int, bool) {
+// WaitCtx waits for a waiter channel or the client going away.
+func (d *Daemon) WaitCtx(ctx context.Context, c *Container, ch <-chan int) (int, bool) {
 	select {
 	case code := <-ch:
 		return code, true

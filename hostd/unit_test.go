@@ -1,133 +1,25 @@
 package hostd
 
 import (
-	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
-	"golang.org/x/sys/unix"
+	"github.com/nslab/nslab/hostd/api/types"
 )
-
-func TestFilters(t *testing.T) {
-	for _, s := range []string{`{"name":{"cm0":true}}`, `{"name":["cm0"]}`} {
-		f, err := parseFilters(s, "name")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !f.match("name", "/cm08") || f.match("name", "/web") {
-			t.Fatalf("%s: name regexp match", s)
-		}
-	}
-	if _, err := parseFilters(`{"colour":{"red":true}}`, "name"); err == nil || !strings.Contains(err.Error(), "invalid filter 'colour'") {
-		t.Fatalf("unknown key: %v", err)
-	}
-	if _, err := parseFilters(`{bad`, "name"); err == nil {
-		t.Fatal("bad JSON accepted")
-	}
-	f, _ := parseFilters(`{"label":{"a=1":true,"b":true}}`, "label")
-	if !f.matchLabels(map[string]string{"a": "1", "b": "x"}) || f.matchLabels(map[string]string{"a": "2", "b": ""}) {
-		t.Fatal("label match")
-	}
-}
-
-func TestMultiplexedStream(t *testing.T) {
-	var buf bytes.Buffer
-	m := &muxWriter{w: &buf}
-	m.write(streamStdout, []byte("out\n"))
-	m.write(streamStderr, []byte("err\n"))
-	var out, errOut bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &errOut, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "out\n" || errOut.String() != "err\n" {
-		t.Fatalf("demuxed %q %q", out.String(), errOut.String())
-	}
-	raw := &bytes.Buffer{}
-	(&muxWriter{w: raw, tty: true}).write(streamStdout, []byte("tty"))
-	if raw.String() != "tty" {
-		t.Fatalf("tty stream must be raw: %q", raw.String())
-	}
-}
-
-func TestLogRecordsAreLines(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "container.log")
-	s, err := newStreams(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
-	s.write(streamStdout, []byte("a\nb\npartial"))
-	s.write(streamStderr, []byte("e\n"))
-	recs, err := readRecords(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, r := range recs {
-		got = append(got, string([]byte{'0' + r.stream})+":"+string(r.data))
-		if time.Since(r.time) > time.Minute {
-			t.Fatalf("record time %v", r.time)
-		}
-	}
-	if strings.Join(got, "|") != "1:a\n|1:b\n|1:partial|2:e\n" {
-		t.Fatalf("records %q", got)
-	}
-}
-
-func TestDetachKeys(t *testing.T) {
-	keys, err := parseDetachKeys("")
-	if err != nil || !bytes.Equal(keys, []byte{16, 17}) {
-		t.Fatalf("default keys %v %v", keys, err)
-	}
-	if keys, _ := parseDetachKeys("ctrl-a,x,ctrl-["); !bytes.Equal(keys, []byte{1, 'x', 27}) {
-		t.Fatalf("keys %v", keys)
-	}
-	if _, err := parseDetachKeys("ctrl-1"); err == nil {
-		t.Fatal("ctrl-1 accepted")
-	}
-	e := &escapeScanner{keys: []byte{16, 17}}
-	// A partial sequence split over two reads is held back, then released.
-	out, det := e.filter([]byte{'a', 16})
-	if det || string(out) != "a" {
-		t.Fatalf("first %q %v", out, det)
-	}
-	out, det = e.filter([]byte{'b', 16, 17, 'c'})
-	if !det || !bytes.Equal(out, []byte{16, 'b'}) {
-		t.Fatalf("second %q %v", out, det)
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	for in, want := range map[string]unix.Signal{"SIGKILL": unix.SIGKILL, "kill": unix.SIGKILL, "15": unix.SIGTERM, "HUP": unix.SIGHUP} {
-		if got, err := parseSignal(in, false); err != nil || got != want {
-			t.Errorf("%s: %v %v", in, got, err)
-		}
-	}
-	if sig, err := parseSignal("", true); err != nil || sig != unix.SIGTERM {
-		t.Errorf("empty: %v %v", sig, err)
-	}
-	for _, bad := range []string{"SIGFOO", "0", "99", ""} {
-		if _, err := parseSignal(bad, false); err == nil || !strings.HasPrefix(err.Error(), "Invalid signal: ") {
-			t.Errorf("%q: %v", bad, err)
-		}
-	}
-}
 
 func TestValidateNetMode(t *testing.T) {
 	cases := []struct {
-		cfg  ContainerConfig
-		hc   HostConfig
+		cfg  types.ContainerConfig
+		hc   types.HostConfig
 		want string
 	}{
-		{ContainerConfig{Hostname: "x"}, HostConfig{NetworkMode: "container:cm08"}, msgConflictNetworkHostname},
-		{ContainerConfig{}, HostConfig{NetworkMode: "container:"}, "Invalid network mode: invalid container format container:<name|id>"},
-		{ContainerConfig{}, HostConfig{NetworkMode: "container:cm08", DNS: []string{"1.1.1.1"}}, msgConflictNetworkAndDNS},
-		{ContainerConfig{}, HostConfig{NetworkMode: "host", Links: []string{"a:b"}}, msgConflictHostNetworkAndLinks},
-		{ContainerConfig{MacAddress: "02:42:ac:11:00:02"}, HostConfig{NetworkMode: "host"}, msgConflictContainerNetworkAndMac},
-		{ContainerConfig{Hostname: "x"}, HostConfig{NetworkMode: "host"}, ""},
+		{types.ContainerConfig{Hostname: "x"}, types.HostConfig{NetworkMode: "container:cm08"}, msgConflictNetworkHostname},
+		{types.ContainerConfig{}, types.HostConfig{NetworkMode: "container:"}, "Invalid network mode: invalid container format container:<name|id>"},
+		{types.ContainerConfig{}, types.HostConfig{NetworkMode: "container:cm08", DNS: []string{"1.1.1.1"}}, msgConflictNetworkAndDNS},
+		{types.ContainerConfig{}, types.HostConfig{NetworkMode: "host", Links: []string{"a:b"}}, msgConflictHostNetworkAndLinks},
+		{types.ContainerConfig{MacAddress: "02:42:ac:11:00:02"}, types.HostConfig{NetworkMode: "host"}, msgConflictContainerNetworkAndMac},
+		{types.ContainerConfig{Hostname: "x"}, types.HostConfig{NetworkMode: "host"}, ""},
 	}
 	for _, c := range cases {
 		err := validateNetMode(&c.cfg, &c.hc)
@@ -137,13 +29,10 @@ func TestValidateNetMode(t *testing.T) {
 	}
 }
 
-func TestMergeEnvAndMountinfo(t *testing.T) {
+func TestMergeEnvAndHumanDuration(t *testing.T) {
 	got := mergeEnv([]string{"PATH=/bin", "HOME=/root"}, []string{"PATH=/x", "A=1"})
 	if strings.Join(got, " ") != "PATH=/x HOME=/root A=1" {
 		t.Fatalf("env %v", got)
-	}
-	if unescapeMountinfo(`/run/netns/a\040b`) != "/run/netns/a b" {
-		t.Fatal("mountinfo escape")
 	}
 	if humanDuration(90*time.Second) != "About a minute" || humanDuration(3*time.Second) != "3 seconds" {
 		t.Fatal("human duration")
@@ -157,18 +46,18 @@ func TestListAndInspectAsDockerShowsThem(t *testing.T) {
 	if got, want := listCommand(cmd), `sh -c 'trap 'exit 0' TERM; sleep 1000 & wait'`; got != want {
 		t.Errorf("list Command: got %q, want %q", got, want)
 	}
-	c := &Container{Name: "lk2", HostConfig: HostConfig{Links: []string{"lk1:test", "/db:/lk2/db"}}}
+	c := &Container{Name: "lk2", HostConfig: types.HostConfig{Links: []string{"lk1:test", "/db:/lk2/db"}}}
 	if got := linksView(c); strings.Join(got, " ") != "/lk1:/lk2/test /db:/lk2/db" {
 		t.Errorf("inspect Links: %q", got)
 	}
 	if got := linksView(&Container{Name: "lk1"}); got != nil {
 		t.Errorf("inspect Links without links: %q, want null", got)
 	}
-	nets := summaryNetworks(map[string]*EndpointSettings{"demo_front": {Aliases: []string{"web", "www"}, Links: []string{"x"}, NetworkID: "n1", IPAddress: "172.28.5.10"}})
+	nets := summaryNetworks(map[string]*types.EndpointSettings{"demo_front": {Aliases: []string{"web", "www"}, Links: []string{"x"}, NetworkID: "n1", IPAddress: "172.28.5.10"}})
 	if es := nets["demo_front"]; es.Aliases != nil || es.Links != nil || es.NetworkID != "n1" || es.IPAddress != "172.28.5.10" {
 		t.Errorf("list Networks: %+v", es)
 	}
-	var hc HostConfig
+	var hc types.HostConfig
 	fillHostConfigDefaults(&hc)
 	if hc.IpcMode != "private" || hc.CgroupnsMode != "host" || hc.OomKillDisable == nil || *hc.OomKillDisable || hc.ShmSize != 64<<20 {
 		t.Errorf("create's defaults: %+v", hc)

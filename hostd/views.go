@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nslab/nslab/hostd/api/types"
+	"github.com/nslab/nslab/hostd/filters"
 	"github.com/nslab/nslab/netimpl"
 )
 
@@ -39,9 +43,9 @@ func humanDuration(d time.Duration) string {
 // statusText is the STATUS column of `docker ps`. Callers hold d.mu.
 func statusText(c *Container) string {
 	switch c.state {
-	case stateRunning:
+	case StateRunning:
 		return "Up " + humanDuration(time.Since(c.startedAt))
-	case stateExited:
+	case StateExited:
 		return fmt.Sprintf("Exited (%d) %s ago", c.exitCode, humanDuration(time.Since(c.finishedAt)))
 	case stateRemoving:
 		return "Removal In Progress"
@@ -50,8 +54,8 @@ func statusText(c *Container) string {
 }
 
 // cloneNetworks copies the endpoint settings for a response. Callers hold d.mu.
-func cloneNetworks(in map[string]*EndpointSettings) map[string]*EndpointSettings {
-	out := make(map[string]*EndpointSettings, len(in))
+func cloneNetworks(in map[string]*types.EndpointSettings) map[string]*types.EndpointSettings {
+	out := make(map[string]*types.EndpointSettings, len(in))
 	for k, v := range in {
 		cp := *v
 		cp.DriverOpts = maps.Clone(v.DriverOpts)
@@ -61,22 +65,22 @@ func cloneNetworks(in map[string]*EndpointSettings) map[string]*EndpointSettings
 }
 
 // inspect renders GET /containers/{id}/json. Callers hold d.mu.
-func (d *Daemon) inspect(c *Container) ContainerJSON {
+func (d *Daemon) inspect(c *Container) types.ContainerJSON {
 	argv := c.argv()
 	cfg := c.Config
 	hc := c.HostConfig
-	j := ContainerJSON{
+	j := types.ContainerJSON{
 		ID:      c.ID,
-		Created: timeString(c.Created),
+		Created: TimeString(c.Created),
 		Path:    argv[0],
 		Args:    append([]string{}, argv[1:]...),
-		State: ContainerState{
+		State: types.ContainerState{
 			Status:     c.state,
-			Running:    c.state == stateRunning,
+			Running:    c.state == StateRunning,
 			ExitCode:   c.exitCode,
 			Error:      c.errMsg,
-			StartedAt:  timeString(c.startedAt),
-			FinishedAt: timeString(c.finishedAt),
+			StartedAt:  TimeString(c.startedAt),
+			FinishedAt: TimeString(c.finishedAt),
 		},
 		Image:          c.image.ID,
 		ResolvConfPath: c.resolvPath,
@@ -91,7 +95,7 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 		GraphDriver:    d.graphDriver(c),
 		Mounts:         mountsView(c),
 		Config:         &cfg,
-		NetworkSettings: &NetworkSettings{
+		NetworkSettings: &types.NetworkSettings{
 			Ports:    d.publishedPorts(c),
 			Networks: cloneNetworks(c.networks),
 		},
@@ -116,9 +120,9 @@ func (d *Daemon) inspect(c *Container) ContainerJSON {
 
 // summary renders one entry of GET /containers/json; resolve is a
 // snapshot of the host's tags (imageResolver). Callers hold d.mu.
-func (d *Daemon) summary(c *Container, resolve func(string) (string, bool)) ContainerSummary {
+func (d *Daemon) summary(c *Container, resolve func(string) (string, bool)) types.ContainerSummary {
 	argv := c.argv()
-	s := ContainerSummary{
+	s := types.ContainerSummary{
 		ID:      c.ID,
 		Names:   []string{"/" + c.Name},
 		Image:   containerImage(c, resolve),
@@ -156,10 +160,10 @@ func listCommand(argv []string) string {
 // summaryNetworks are a container's networks as Docker's list shows them:
 // addresses, ids and IPAM configuration, without aliases, links or driver
 // options. Callers hold d.mu.
-func summaryNetworks(in map[string]*EndpointSettings) map[string]*EndpointSettings {
-	out := make(map[string]*EndpointSettings, len(in))
+func summaryNetworks(in map[string]*types.EndpointSettings) map[string]*types.EndpointSettings {
+	out := make(map[string]*types.EndpointSettings, len(in))
 	for k, v := range in {
-		out[k] = &EndpointSettings{
+		out[k] = &types.EndpointSettings{
 			IPAMConfig: v.IPAMConfig, NetworkID: v.NetworkID, EndpointID: v.EndpointID, Gateway: v.Gateway,
 			IPAddress: v.IPAddress, IPPrefixLen: v.IPPrefixLen, IPv6Gateway: v.IPv6Gateway,
 			GlobalIPv6Address: v.GlobalIPv6Address, GlobalIPv6PrefixLen: v.GlobalIPv6PrefixLen, MacAddress: v.MacAddress,
@@ -196,13 +200,13 @@ func (d *Daemon) runningExecs(c *Container) []string {
 // mountsView lists the container's mounts as inspect and ps show them:
 // binds, volumes and --mount tmpfs (--tmpfs ones are HostConfig.Tmpfs
 // only, as in Docker). Callers hold d.mu.
-func mountsView(c *Container) []MountPoint {
-	out := []MountPoint{}
+func mountsView(c *Container) []types.MountPoint {
+	out := []types.MountPoint{}
 	for _, m := range c.mounts {
-		if m.tmpfsFlag {
+		if m.TmpfsFlag {
 			continue
 		}
-		out = append(out, MountPoint{Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination,
+		out = append(out, types.MountPoint{Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination,
 			Driver: m.Driver, Mode: m.Mode, RW: m.RW, Propagation: m.Propagation})
 	}
 	return out
@@ -212,10 +216,75 @@ func mountsView(c *Container) []MountPoint {
 // the lower directories (the init layer, then the image's, topmost first),
 // the upper and work directories and the mount point of the container's
 // root filesystem.
-func (d *Daemon) graphDriver(c *Container) GraphDriver {
+func (d *Daemon) graphDriver(c *Container) types.GraphDriver {
 	lower := d.layers(c)
 	slices.Reverse(lower)
-	return GraphDriver{Name: "nslab", Data: map[string]string{
+	return types.GraphDriver{Name: "nslab", Data: map[string]string{
 		"LowerDir": strings.Join(lower, ":"), "UpperDir": c.upperDir(), "WorkDir": c.workDirFS(), "MergedDir": c.rootDir(),
 	}}
+}
+
+// TimeString formats a time as Docker's JSON does; the zero time is
+// Docker's "0001-01-01T00:00:00Z".
+func TimeString(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// List is GET /containers/json: the containers the filters select, newest
+// first, as Docker's ps shows them; without all (or a limit), the running
+// ones. The caller checked the filters' keys and the status values.
+func (d *Daemon) List(f filters.Args, all bool, limit *int) []types.ContainerSummary {
+	// Outside d.mu: the repository's lock is taken before d.mu, never
+	// after it.
+	resolve := d.imageResolver()
+	ancestors := d.ancestorIDs(f.Values("ancestor"))
+	d.mu.Lock()
+	list := make([]*Container, 0, len(d.containers))
+	for _, c := range d.containers {
+		list = append(list, c)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Created.After(list[j].Created) })
+	out := []types.ContainerSummary{}
+	for _, c := range list {
+		if !all && c.state != StateRunning && (limit == nil || *limit <= 0) {
+			continue
+		}
+		if !f.Match("name", "/"+c.Name) || !f.Match("id", c.ID) || !f.Exact("status", c.state) ||
+			!f.MatchLabels(c.Config.Labels) || (f.Has("ancestor") && !ancestors[c.image.ID]) {
+			continue
+		}
+		if f.Has("exited") && (c.state != StateExited || !f[("exited")][strconv.Itoa(c.exitCode)]) {
+			continue
+		}
+		if f.Has("network") {
+			on := false
+			for name, es := range c.networks {
+				on = on || f["network"][name] || f["network"][es.NetworkID]
+			}
+			if !on {
+				continue
+			}
+		}
+		out = append(out, d.summary(c, resolve))
+		if limit != nil && *limit > 0 && len(out) >= *limit {
+			break
+		}
+	}
+	d.mu.Unlock()
+	return out
+}
+
+// Inspect is GET /containers/{id}/json: the container as Docker's inspect
+// shows it.
+func (d *Daemon) Inspect(ref string) (types.ContainerJSON, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, err := d.lookup(ref)
+	if err != nil {
+		return types.ContainerJSON{}, err
+	}
+	return d.inspect(c), nil
 }

@@ -1,155 +1,15 @@
 package hostd
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"sync"
-	"time"
 
-	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/mount"
+	"github.com/nslab/nslab/hostd/volume"
 )
-
-// Volume is a volume of Docker's local driver, as GET /volumes/{name}
-// shows it: a directory <DataRoot>/volumes/<name>/_data.
-type Volume struct {
-	CreatedAt  string
-	Driver     string
-	Labels     map[string]string
-	Mountpoint string
-	Name       string
-	Options    map[string]string
-	Scope      string
-}
-
-// volumeStore is the host's local volumes. Each volume's directory holds
-// its data (_data) and what inspect shows of it (volume.json), so a
-// restarted hostd finds its volumes again, as dockerd does.
-type volumeStore struct {
-	dir  string
-	mu   sync.Mutex
-	vols map[string]*Volume
-}
-
-// validVolumeName is the local driver's rule.
-var validVolumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
-
-func checkVolumeName(name string) error {
-	if !validVolumeName.MatchString(name) {
-		return badRequest("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name)
-	}
-	return nil
-}
-
-func pathExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// openVolumes reads the volumes under dir.
-func openVolumes(dir string) (*volumeStore, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	s := &volumeStore{dir: dir, vols: map[string]*Volume{}}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "volume.json"))
-		if err != nil {
-			continue
-		}
-		var v Volume
-		if json.Unmarshal(b, &v) == nil && v.Name == e.Name() {
-			s.vols[v.Name] = &v
-		}
-	}
-	return s, nil
-}
-
-// create makes a volume, or returns the one of that name (Docker's
-// create is idempotent); an empty name makes an anonymous volume.
-func (s *volumeStore) create(name string, labels, opts map[string]string) (*Volume, error) {
-	if name == "" {
-		name = netimpl.NewID()
-	} else if err := checkVolumeName(name); err != nil {
-		return nil, withPrefix(err, "create %s: ", name)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.vols[name]; ok {
-		return v, nil
-	}
-	dir := filepath.Join(s.dir, name)
-	v := &Volume{
-		CreatedAt: time.Now().UTC().Format(time.RFC3339), Driver: "local", Labels: labels,
-		Mountpoint: filepath.Join(dir, "_data"), Name: name, Options: opts, Scope: "local",
-	}
-	b, err := json.Marshal(v)
-	if err == nil {
-		err = os.MkdirAll(v.Mountpoint, 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, "volume.json"), b, 0o644)
-	}
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("create %s: %w", name, err)
-	}
-	s.vols[name] = v
-	return v, nil
-}
-
-func errNoSuchVolume(name string) error { return notFound("get %s: no such volume", name) }
-
-// get finds a volume.
-func (s *volumeStore) get(name string) (*Volume, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.vols[name]; ok {
-		return v, nil
-	}
-	return nil, errNoSuchVolume(name)
-}
-
-func (s *volumeStore) has(name string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.vols[name]
-	return ok
-}
-
-// list returns the volumes sorted by name.
-func (s *volumeStore) list() []*Volume {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*Volume, 0, len(s.vols))
-	for _, v := range s.vols {
-		out = append(out, v)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// remove deletes a volume and its data; the caller checked it is unused.
-func (s *volumeStore) remove(name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.vols[name]; !ok {
-		return errNoSuchVolume(name)
-	}
-	if err := os.RemoveAll(filepath.Join(s.dir, name)); err != nil {
-		return fmt.Errorf("remove %s: %w", name, err)
-	}
-	delete(s.vols, name)
-	return nil
-}
 
 // volumeUsers lists the containers whose mounts use the volume. Callers
 // hold d.mu.
@@ -167,17 +27,16 @@ func (d *Daemon) volumeUsers(name string) []string {
 	return ids
 }
 
-// removeVolume removes a volume nobody uses: Docker's 409 names the
+// RemoveVolume removes a volume nobody uses: Docker's 409 names the
 // containers that do.
-func (d *Daemon) removeVolume(name string, force bool) error {
+func (d *Daemon) RemoveVolume(name string, force bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if users := d.volumeUsers(name); len(users) > 0 {
-		return conflict("remove %s: volume is in use - %v", name, users)
+		return errdefs.Conflict("remove %s: volume is in use - %v", name, users)
 	}
-	err := d.volumes.remove(name)
-	var ae *apiError
-	if force && errors.As(err, &ae) && ae.code == 404 {
+	err := d.volumes.Remove(name)
+	if force && errdefs.IsNotFound(err) {
 		return nil
 	}
 	return err
@@ -185,20 +44,20 @@ func (d *Daemon) removeVolume(name string, force bool) error {
 
 // createVolumes creates the volumes a new container's mounts name (and
 // anonymous ones), before the container exists. Callers hold d.mu.
-func (d *Daemon) createVolumes(ms []*mountPoint) ([]string, error) {
+func (d *Daemon) createVolumes(ms []*mount.Point) ([]string, error) {
 	var made []string
 	for _, m := range ms {
 		if m.Type != "volume" {
 			continue
 		}
 		if m.Name == "" {
-			m.anonymous = true
+			m.Anonymous = true
 		}
-		existed := d.volumes.has(m.Name)
-		v, err := d.volumes.create(m.Name, m.labels, nil)
+		existed := d.volumes.Has(m.Name)
+		v, err := d.volumes.Create(m.Name, m.Labels, nil)
 		if err != nil {
 			for _, n := range made {
-				d.volumes.remove(n)
+				d.volumes.Remove(n)
 			}
 			return nil, err
 		}
@@ -215,13 +74,63 @@ func (d *Daemon) createVolumes(ms []*mountPoint) ([]string, error) {
 func (d *Daemon) removeAnonymousVolumes(c *Container) error {
 	var errs []error
 	for _, m := range c.mounts {
-		if m.Type == "volume" && m.anonymous && len(d.volumeUsers(m.Name)) == 0 {
-			if err := d.volumes.remove(m.Name); err != nil {
+		if m.Type == "volume" && m.Anonymous && len(d.volumeUsers(m.Name)) == 0 {
+			if err := d.volumes.Remove(m.Name); err != nil {
 				errs = append(errs, err)
 			} else {
-				d.volumeEvent(m.Name, "destroy", nil)
+				d.VolumeEvent(m.Name, "destroy", nil)
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// PruneVolumes removes every volume no container uses that match selects,
+// and returns their names and the bytes their data held.
+func (d *Daemon) PruneVolumes(match func(*volume.Volume) bool) ([]string, int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	deleted := []string{}
+	var reclaimed int64
+	for _, v := range d.volumes.List() {
+		if len(d.volumeUsers(v.Name)) > 0 || !match(v) {
+			continue
+		}
+		size := dirSize(v.Mountpoint)
+		if err := d.volumes.Remove(v.Name); err == nil {
+			deleted = append(deleted, v.Name)
+			reclaimed += size
+		}
+	}
+	return deleted, reclaimed
+}
+
+// VolumesInUse are the volumes some container's mounts use.
+func (d *Daemon) VolumesInUse() map[string]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	used := map[string]bool{}
+	for _, c := range d.containers {
+		for _, m := range c.mounts {
+			if m.Type == "volume" {
+				used[m.Name] = true
+			}
+		}
+	}
+	return used
+}
+
+// dirSize is the size of the regular files under dir (a volume's data,
+// hostd's own directory; symlinks are not followed).
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if info, err := e.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

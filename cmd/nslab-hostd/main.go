@@ -16,9 +16,9 @@ package main
 import (
 	"os"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostd/api"
 )
 
 func main() {
-	os.Exit(hostd.Main(os.Args[1:]))
+	os.Exit(api.Main(os.Args[1:]))
 }

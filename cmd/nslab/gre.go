@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostd/api"
 	"github.com/nslab/nslab/lab"
 )
 
@@ -80,8 +80,8 @@ until hostd stops.`,
 
 // parseGREAdd reads "NAME local A remote B [key K] [csum] [bridge BR] [mtu
 // M]" in any order after NAME, as ip-link takes its words.
-func parseGREAdd(words []string) (hostd.GRETunnel, error) {
-	var t hostd.GRETunnel
+func parseGREAdd(words []string) (api.GRETunnel, error) {
+	var t api.GRETunnel
 	if len(words) == 0 {
 		return t, errors.New("gre HOST add: missing NAME")
 	}
@@ -152,9 +152,9 @@ func parseGREKey(s string) (uint32, error) {
 	return uint32(k), nil
 }
 
-func greAdd(ctx context.Context, api *hostdAPI, spec hostd.GRETunnel, w io.Writer) error {
-	var t hostd.GRETunnel
-	if err := api.call(ctx, "POST", "/nslab/gre", spec, &t); err != nil {
+func greAdd(ctx context.Context, daemon *hostdAPI, spec api.GRETunnel, w io.Writer) error {
+	var t api.GRETunnel
+	if err := daemon.call(ctx, "POST", "/nslab/gre", spec, &t); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%s: gretap local %s remote %s%s, mtu %d, %s\n", t.Name, t.Local, t.Remote, greExtras(t), t.MTU, t.Impl)
@@ -162,7 +162,7 @@ func greAdd(ctx context.Context, api *hostdAPI, spec hostd.GRETunnel, w io.Write
 }
 
 // greExtras is the optional part of a tunnel's description.
-func greExtras(t hostd.GRETunnel) string {
+func greExtras(t api.GRETunnel) string {
 	var s string
 	if t.Key != nil {
 		s += fmt.Sprintf(" key %d", *t.Key)
@@ -176,9 +176,9 @@ func greExtras(t hostd.GRETunnel) string {
 	return s
 }
 
-func greList(ctx context.Context, api *hostdAPI, w io.Writer) error {
-	var ts []hostd.GRETunnel
-	if err := api.call(ctx, "GET", "/nslab/gre", nil, &ts); err != nil {
+func greList(ctx context.Context, daemon *hostdAPI, w io.Writer) error {
+	var ts []api.GRETunnel
+	if err := daemon.call(ctx, "GET", "/nslab/gre", nil, &ts); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -211,7 +211,7 @@ type labView struct {
 // ("kernel" or "userspace"), as hostd reports them.
 type hostView struct {
 	lab.HostDescription
-	Tunnels []hostd.GRETunnel `json:"tunnels,omitempty"`
+	Tunnels []api.GRETunnel `json:"tunnels,omitempty"`
 }
 
 // withTunnels adds each docker host's tunnels to the description; a host
@@ -231,7 +231,7 @@ func (a *app) withTunnels(ctx context.Context, l *lab.Lab, d *lab.Description) l
 	return v
 }
 
-func (a *app) hostTunnels(ctx context.Context, l *lab.Lab, host string, out *[]hostd.GRETunnel) error {
+func (a *app) hostTunnels(ctx context.Context, l *lab.Lab, host string, out *[]api.GRETunnel) error {
 	api, err := hostdOf(l, host)
 	if err != nil {
 		return err

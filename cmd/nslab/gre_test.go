@@ -12,7 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostd/api"
 	"github.com/nslab/nslab/netns/capture"
 )
 
@@ -20,16 +20,16 @@ func TestParseGREAdd(t *testing.T) {
 	k := func(v uint32) *uint32 { return &v }
 	for _, tc := range []struct {
 		in   string
-		want hostd.GRETunnel
+		want api.GRETunnel
 		bad  string
 	}{
 		{in: "gre0 local 192.168.99.102 remote 192.168.99.101",
-			want: hostd.GRETunnel{Name: "gre0", Local: "192.168.99.102", Remote: "192.168.99.101"}},
+			want: api.GRETunnel{Name: "gre0", Local: "192.168.99.102", Remote: "192.168.99.101"}},
 		{in: "gre0 remote 10.0.0.2 key 7 csum local 10.0.0.1 bridge docker0 mtu 1400",
-			want: hostd.GRETunnel{Name: "gre0", Local: "10.0.0.1", Remote: "10.0.0.2", Key: k(7), Checksum: true, Bridge: "docker0", MTU: 1400}},
+			want: api.GRETunnel{Name: "gre0", Local: "10.0.0.1", Remote: "10.0.0.2", Key: k(7), Checksum: true, Bridge: "docker0", MTU: 1400}},
 		// ip-link takes a key as a dotted quad too.
 		{in: "gre0 local 10.0.0.1 remote 10.0.0.2 key 0.0.1.2 master br0",
-			want: hostd.GRETunnel{Name: "gre0", Local: "10.0.0.1", Remote: "10.0.0.2", Key: k(258), Bridge: "br0"}},
+			want: api.GRETunnel{Name: "gre0", Local: "10.0.0.1", Remote: "10.0.0.2", Key: k(258), Bridge: "br0"}},
 		{in: "", bad: "missing NAME"},
 		{in: "gre0 local 10.0.0.1", bad: "local and remote are required"},
 		{in: "gre0 local 10.0.0.1 remote", bad: `"remote" needs a value`},
@@ -107,7 +107,7 @@ func TestGREAndCapture(t *testing.T) {
 	var d struct {
 		Hosts []struct {
 			Name    string
-			Tunnels []hostd.GRETunnel
+			Tunnels []api.GRETunnel
 		}
 	}
 	if err := json.Unmarshal([]byte(mustNslab(t, bin, append(at, "inspect")...).stdout), &d); err != nil {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/nslab/nslab/hostd"
+	"github.com/nslab/nslab/hostd/api"
 )
 
 func main() {
@@ -18,7 +18,7 @@ func main() {
 	// costs every hostd about 9 MiB of resident memory.
 	if len(os.Args) > 1 && os.Args[1] == "hostd" {
 		fmt.Fprintln(os.Stderr, "nslab hostd: deprecated: the same daemon as nslab-hostd (make build puts it next to nslab), with the whole CLI's memory")
-		os.Exit(hostd.Main(os.Args[2:]))
+		os.Exit(api.Main(os.Args[2:]))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -1,0 +1,249 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/nslab/nslab/hostd"
+
+	"github.com/nslab/nslab/hostd/api/types"
+	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/filters"
+	"github.com/nslab/nslab/hostd/proc"
+	"golang.org/x/sys/unix"
+)
+
+// validStates are the values of the "status" filter.
+var validStates = map[string]bool{"created": true, "restarting": true, "running": true, "removing": true, "paused": true, "exited": true, "dead": true}
+
+func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return errdefs.BadRequest("%s", err.Error())
+	}
+	var req types.CreateRequest
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errdefs.BadRequest("Config cannot be empty in order to create a container")
+		}
+		return errdefs.BadRequest("%s", err.Error())
+	}
+	if err := refuseUnsupported(body, &req); err != nil {
+		return err
+	}
+	c, err := s.d.Create(r.FormValue("name"), &req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{"Id": c.ID, "Warnings": []string{}})
+}
+
+func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
+	f, err := filters.Parse(r.FormValue("filters"), "name", "id", "status", "label", "network", "exited", "ancestor", "before", "since", "health", "isolation", "volume", "publish", "expose", "is-task")
+	if err != nil {
+		return err
+	}
+	all := boolValue(r, "all")
+	for st := range f["status"] {
+		if !validStates[st] {
+			return errdefs.BadRequest("Invalid filter 'status=%s'", st)
+		}
+		all = true
+	}
+	if f.Has("exited") {
+		all = true
+	}
+	limit, err := intValue(r, "limit")
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.d.List(f, all, limit))
+}
+
+func (s *server) containerInspect(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.d.Inspect(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, j)
+}
+
+// onContainer answers a request that does op to the container the path
+// names with Docker's 204 No Content.
+func (s *server) onContainer(w http.ResponseWriter, r *http.Request, op func(*hostd.Container) error) error {
+	c, err := s.d.Container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := op(c); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) containerStart(w http.ResponseWriter, r *http.Request) error {
+	return s.onContainer(w, r, s.d.Start)
+}
+
+// stopLike is stop and restart, which take the seconds to wait (t).
+func (s *server) stopLike(w http.ResponseWriter, r *http.Request, op func(*hostd.Container, *int) error) error {
+	return s.onContainer(w, r, func(c *hostd.Container) error {
+		t, err := intValue(r, "t")
+		if err != nil {
+			return err
+		}
+		return op(c, t)
+	})
+}
+
+func (s *server) containerStop(w http.ResponseWriter, r *http.Request) error {
+	return s.stopLike(w, r, s.d.Stop)
+}
+
+func (s *server) containerRestart(w http.ResponseWriter, r *http.Request) error {
+	return s.stopLike(w, r, s.d.Restart)
+}
+
+func (s *server) containerKill(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.Container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	sig := unix.SIGKILL
+	if v := r.FormValue("signal"); v != "" {
+		if sig, err = proc.ParseSignal(v, false); err != nil {
+			return err
+		}
+	}
+	if err := s.d.Kill(c, sig); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// containerWait answers the headers at once (the CLI waits for them before
+// it starts the container) and the body when the condition holds.
+func (s *server) containerWait(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.Container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	ch, err := s.d.WaitFor(c, r.FormValue("condition"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	http.NewResponseController(w).Flush()
+	code, ok := s.d.WaitCtx(r.Context(), c, ch)
+	if !ok {
+		return nil
+	}
+	return json.NewEncoder(w).Encode(map[string]any{"StatusCode": code, "Error": nil})
+}
+
+func (s *server) containerDelete(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.Container(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.d.Remove(c, boolValue(r, "force"), boolValue(r, "v")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) containerRename(w http.ResponseWriter, r *http.Request) error {
+	if err := s.d.Rename(r.PathValue("id"), r.FormValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// resizeArgs reads a resize's height and width (h, w) as Docker does.
+func resizeArgs(r *http.Request) (h, w uint16, err error) {
+	hv, err := strconv.ParseUint(r.FormValue("h"), 10, 16)
+	if err != nil {
+		return 0, 0, errdefs.BadRequest("invalid height %q: %v", r.FormValue("h"), err)
+	}
+	wv, err := strconv.ParseUint(r.FormValue("w"), 10, 16)
+	if err != nil {
+		return 0, 0, errdefs.BadRequest("invalid width %q: %v", r.FormValue("w"), err)
+	}
+	return uint16(hv), uint16(wv), nil
+}
+
+func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
+	h, wd, err := resizeArgs(r)
+	if err != nil {
+		return err
+	}
+	if err := s.d.Resize(r.PathValue("id"), h, wd); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// containerTop lists the container's processes (those of its PID
+// namespace) with ps, like dockerd runs ps on the host.
+func (s *server) containerTop(w http.ResponseWriter, r *http.Request) error {
+	c, inNS, err := s.d.Processes(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	pids := map[string]bool{}
+	for _, pid := range inNS {
+		pids[strconv.Itoa(pid)] = true
+	}
+	psArgs := r.FormValue("ps_args")
+	if psArgs == "" {
+		psArgs = "-ef"
+	}
+	out, err := s.d.Reaper().Output(exec.Command("ps", strings.Fields(psArgs)...))
+	if err != nil {
+		return errdefs.Errorf(500, "Error running ps: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	titles := strings.Fields(lines[0])
+	pidCol := -1
+	for i, t := range titles {
+		if t == "PID" {
+			pidCol = i
+		}
+	}
+	if pidCol < 0 {
+		return errdefs.Errorf(500, "Couldn't find PID field in ps output")
+	}
+	procs := [][]string{}
+	for _, l := range lines[1:] {
+		fields := strings.Fields(l)
+		if len(fields) <= pidCol || !pids[fields[pidCol]] {
+			continue
+		}
+		if len(fields) > len(titles) {
+			fields = append(fields[:len(titles)-1], strings.Join(fields[len(titles)-1:], " "))
+		}
+		procs = append(procs, fields)
+	}
+	s.d.ContainerEventUnlocked(c, "top", nil)
+	return writeJSON(w, http.StatusOK, map[string]any{"Titles": titles, "Processes": procs})
+}
+
+func (s *server) containerPrune(w http.ResponseWriter, r *http.Request) error {
+	if _, err := filters.Parse(r.FormValue("filters"), "until", "label", "label!"); err != nil {
+		return err
+	}
+	deleted := s.d.PruneContainers()
+	return writeJSON(w, http.StatusOK, map[string]any{"ContainersDeleted": deleted, "SpaceReclaimed": 0})
+}
