@@ -134,7 +134,7 @@ func upPooled(t testing.TB, topo *lab.Topology, s settings) *Lab {
 	if fresh {
 		ctx, cancel := stepContext(t.Context(), s.timeout)
 		defer cancel()
-		if ll, err = s.pool.up(ctx, topo, s.lab); err != nil {
+		if ll, err = s.pool.up(ctx, topo, s.lab, key); err != nil {
 			t.Fatalf("labtest: up %s: %v", topologyName(topo), err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -38,6 +39,8 @@ type Pool struct {
 
 	mu   sync.Mutex
 	labs map[string]*lab.Lab // the labs this process made or took, by id
+
+	cheaper bool // ChooseCheaper
 }
 
 // poolsDir holds the pools' directories under the labs' state root; its
@@ -152,15 +155,18 @@ func (p *Pool) keep(l *lab.Lab) {
 }
 
 // up brings up a new lab for the pool and records it there.
-func (p *Pool) up(ctx context.Context, topo *lab.Topology, o lab.Options) (*lab.Lab, error) {
+func (p *Pool) up(ctx context.Context, topo *lab.Topology, o lab.Options, key string) (*lab.Lab, error) {
 	o.Resettable = true
 	if o.Root == "" {
 		o.Root = p.root
 	}
+	t0 := time.Now()
 	l, err := lab.Up(ctx, topo, o)
 	if err != nil {
 		return nil, err
 	}
+	took := time.Since(t0)
+	p.measured(key, func(c *costs) { c.Ups++; c.UpTime += took })
 	err = os.WriteFile(filepath.Join(p.dir, "labs", l.ID()), nil, 0o644)
 	if err == nil {
 		err = p.Record(l.ID())
@@ -174,8 +180,9 @@ func (p *Pool) up(ctx context.Context, topo *lab.Topology, o lab.Options) (*lab.
 }
 
 // giveBack resets the lab of t and makes it idle again; a lab whose test
-// failed, or that the test took down, or that does not come back as new,
-// goes down instead, and the last fails t.
+// failed, or that the test took down, or whose reset costs more than a new
+// lab (ChooseCheaper), goes down instead, and one that does not come back
+// as new goes down and fails t.
 func (p *Pool) giveBack(t testing.TB, l *lab.Lab, key string) {
 	t.Helper()
 	if _, err := os.Stat(l.StateDir()); errors.Is(err, os.ErrNotExist) {
@@ -184,9 +191,12 @@ func (p *Pool) giveBack(t testing.TB, l *lab.Lab, key string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), UpTimeout)
 	defer cancel()
-	if !t.Failed() {
+	if !t.Failed() && p.resetPays(key) {
+		t0 := time.Now()
 		err := l.Reset(ctx)
 		if err == nil {
+			took := time.Since(t0)
+			p.measured(key, func(c *costs) { c.Resets++; c.ResetTime += took })
 			err = p.locked(func() error {
 				if err := os.MkdirAll(filepath.Join(p.dir, "idle", key), 0o755); err != nil {
 					return err
@@ -202,8 +212,12 @@ func (p *Pool) giveBack(t testing.TB, l *lab.Lab, key string) {
 		}
 		t.Errorf("labtest: pooled lab %s given back: %v", l.ID(), err)
 	}
+	t0 := time.Now()
 	if err := l.Down(ctx); err != nil {
 		t.Errorf("labtest: down %s: %v", l.ID(), err)
+	} else {
+		took := time.Since(t0)
+		p.measured(key, func(c *costs) { c.Downs++; c.DownTime += took })
 	}
 	p.forget(l)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nslab/nslab/lab"
 )
@@ -75,5 +76,63 @@ func TestPool(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(root); len(ents) > 0 {
 		t.Errorf("left under the state root after Close: %v", ents)
+	}
+}
+
+// Once a topology's reset has cost more than its down and up, a pool that
+// chooses the cheaper takes its labs down rather than resetting them, and
+// the next test gets a new lab; until then, it resets.
+func TestPoolChoosesCheaper(t *testing.T) {
+	needRoot(t)
+	pool, err := NewPool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close(context.Background())
+	pool.ChooseCheaper()
+	first := &failRecorder{recorder: recorder{TB: t}}
+	l := Up(first, twoPlain, FromPool(pool))
+	id := l.ID()
+	first.end()
+	second := &failRecorder{recorder: recorder{TB: t}}
+	if l = Up(second, twoPlain, FromPool(pool)); l.ID() != id {
+		t.Fatalf("no reset measured yet: the second test got lab %s, want the reset %s", l.ID(), id)
+	}
+	measured, _ := filepath.Glob(filepath.Join(pool.Dir(), "costs", "*.json"))
+	if len(measured) != 1 {
+		t.Fatalf("costs measured: %v, want one topology's", measured)
+	}
+	key := strings.TrimSuffix(filepath.Base(measured[0]), ".json")
+	// Make the measured reset dearer than the measured up and down.
+	pool.measured(key, func(c *costs) { c.ResetTime += time.Duration(c.Resets+1) * time.Minute })
+	second.end()
+	if _, err := os.Stat(l.StateDir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lab %s was given back, not taken down (%v)", id, err)
+	}
+	third := &failRecorder{recorder: recorder{TB: t}}
+	if l = Up(third, twoPlain, FromPool(pool)); l.ID() == id {
+		t.Errorf("the third test got lab %s again", id)
+	}
+	third.end()
+	for _, e := range append(first.errs, append(second.errs, third.errs...)...) {
+		t.Error(e)
+	}
+}
+
+func TestResetDearer(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		c    costs
+		want bool
+	}{
+		{costs{}, false},
+		{costs{Ups: 2, UpTime: 400 * ms}, false},
+		{costs{Ups: 2, UpTime: 400 * ms, Resets: 1, ResetTime: 300 * ms}, true},
+		{costs{Ups: 2, UpTime: 400 * ms, Downs: 1, DownTime: 150 * ms, Resets: 1, ResetTime: 300 * ms}, false},
+		{costs{Ups: 1, UpTime: 3 * time.Second, Downs: 1, DownTime: 100 * ms, Resets: 3, ResetTime: 3 * time.Second}, false},
+	} {
+		if got := c.c.resetDearer(); got != c.want {
+			t.Errorf("%+v: resetDearer = %v, want %v", c.c, got, c.want)
+		}
 	}
 }

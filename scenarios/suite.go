@@ -84,6 +84,10 @@ func JoinSuite(data []byte) (*SuiteRun, error) {
 	if r.Pool, err = labtest.OpenPool(r.PoolDir); err != nil {
 		return nil, err
 	}
+	// A spec's lab is reset for the next only where resets of its
+	// topology have proved cheaper than down and up: every reset is still
+	// checked, and the [reset] specs reset whatever it costs.
+	r.Pool.ChooseCheaper()
 	UsePool(r.Pool)
 	RecordObservations(r.ParityDir)
 	run = &r
