@@ -46,9 +46,16 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	h.mustDocker("exec", "-d", "cm08", "sleep", "1003")
 	h.mustDocker("create", "--name", "created", "--network", "none", "alpine")
 
+	// The namespaces stay open until the end: a freed namespace's inode
+	// number goes to the next new one, which another test may make.
 	namespaces := map[uint64]bool{}
 	for _, name := range []string{"cm08", "cm09", "hm", "orphans"} {
 		pid := int(field(h.inspectJSON(name), "State", "Pid").(float64))
+		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
 		ino, err := mntNS(pid)
 		if err != nil {
 			t.Fatal(err)

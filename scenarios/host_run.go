@@ -37,12 +37,18 @@ var _ = Describe("[E16] a virtual host's /var/run is its own", Label("E16"), fun
 		Expect(l.Sh("host1", "ip netns list")).To(ContainSubstring("student"))
 		ExpectNotOnMachine("/run/student.txt", "/run/student.d", netns.Path("student"))
 		Expect(machineMounts()).NotTo(ContainSubstring("student"), "the machine's mount table")
+		// Both namespaces stay open here until the end: a namespace's inode
+		// number is handed to the next new namespace once it is freed, and
+		// the other specs running meanwhile make namespaces all the time.
 		f, err := h.Open("/var/run/netns/student")
 		Expect(err).NotTo(HaveOccurred())
+		defer f.Close()
 		student := Inode("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
-		f.Close()
 		Eventually(func() []int { return procsIn("net", student) }).WithTimeout(probeTimeout).Should(HaveLen(1), "the student's sleep")
-		hostMnt := Inode(h.MountNS())
+		mnt, err := os.Open(h.MountNS())
+		Expect(err).NotTo(HaveOccurred())
+		defer mnt.Close()
+		hostMnt := Inode("/proc/self/fd/" + strconv.Itoa(int(mnt.Fd())))
 		Expect(procsIn("mnt", hostMnt)).NotTo(BeEmpty(), "the host's daemon runs in the host's mount namespace")
 
 		By("down: the process, the host's mount namespace and its pins are gone")

@@ -200,9 +200,12 @@ func TestUserNetworkConnectDisconnect(t *testing.T) {
 	if _, ok := h.fw.nets[name]; ok {
 		t.Fatal("firewall still holds br1")
 	}
-	if n := h.create(netimpl.NetworkSpec{Name: "br2", Driver: "bridge"}); n.Pools[0].Subnet.String() != "172.18.0.0/16" {
-		t.Fatalf("the pool of a removed network is not free again: %s", n.Pools[0].Subnet)
+	// Docker's next default pool is the one after the last handed out;
+	// br1's is free again for whoever asks for it.
+	if n := h.create(netimpl.NetworkSpec{Name: "br2", Driver: "bridge"}); n.Pools[0].Subnet.String() != "172.19.0.0/16" {
+		t.Fatalf("the next default pool after br1's: %s, want 172.19.0.0/16", n.Pools[0].Subnet)
 	}
+	h.create(netimpl.NetworkSpec{Name: "br3", Driver: "bridge", IPAM: netimpl.IPAM{Config: []netimpl.IPAMPool{{Subnet: "172.18.0.0/16"}}}})
 }
 
 // Options: a bridge name of the user's, the MTU on both veth ends,
