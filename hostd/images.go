@@ -1,7 +1,6 @@
 package hostd
 
 import (
-	"net"
 	"strings"
 
 	"github.com/nslab/nslab/hostd/api/types"
@@ -196,28 +195,6 @@ func (d *Daemon) imageResolver() func(string) (string, bool) {
 		id, ok := byRef[named.WithDefaultTag().Familiar()]
 		return id, ok
 	}
-}
-
-// RegistryError is what Docker 20.10 answers a pull or push with in a
-// lab, which reaches no registry: with no resolver configured, its lookup
-// of the registry's name goes to the host's own loopback and is refused.
-// port is the lookup's source port, random as the kernel's. A registry
-// named by address (or localhost) would be dialled; hostd dials none and
-// says so.
-func RegistryError(domain string, port int) error {
-	endpoint := domain
-	if domain == "docker.io" {
-		endpoint = "registry-1.docker.io"
-	}
-	host := endpoint
-	if h, _, err := net.SplitHostPort(endpoint); err == nil {
-		host = h
-	}
-	url := "https://" + endpoint + "/v2/"
-	if net.ParseIP(host) != nil || host == "localhost" {
-		return errdefs.Errorf(500, "Get %q: nslab: hostd pulls from no registry and pushes to none; move images with docker save and docker load", url)
-	}
-	return errdefs.Errorf(500, "Get %q: dial tcp: lookup %s on [::1]:53: read udp [::1]:%d->[::1]:53: read: connection refused", url, host, port)
 }
 
 // ImageDeleteEvents logs what a delete did as dockerd does: an untag for
