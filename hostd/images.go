@@ -1,8 +1,6 @@
 package hostd
 
 import (
-	"strings"
-
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostdconfig"
@@ -60,57 +58,6 @@ func (d *Daemon) ImageUsers(id string) (running, stopped string) {
 func (d *Daemon) ReleaseImages() {
 	if err := d.images.Release(d); err != nil {
 		d.log.Printf("images: %v", err)
-	}
-}
-
-// containerImage is what `docker ps` shows in IMAGE: the reference the
-// container was created with while it still names the same image, else
-// the image's ID (Docker's refreshImage). tags is a snapshot of the
-// host's references, so that no lock of the repository is taken under
-// d.mu.
-func containerImage(c *Container, resolve func(string) (string, bool)) string {
-	if c.image == nil {
-		return c.Config.Image
-	}
-	ref := c.Config.Image
-	if ref == c.image.ID || strings.HasPrefix(c.image.ID, "sha256:"+strings.TrimPrefix(ref, "sha256:")) {
-		return ref // the image's ID, or a prefix of it
-	}
-	if id, ok := resolve(ref); !ok || id != c.image.ID {
-		return c.image.ID
-	}
-	return ref
-}
-
-// ancestorIDs resolves the ancestor filter's images to their IDs; an
-// image that is not there matches nothing, as in Docker.
-func (d *Daemon) ancestorIDs(refs []string) map[string]bool {
-	ids := map[string]bool{}
-	for _, ref := range refs {
-		if img, err := d.images.Resolve(ref); err == nil {
-			ids[img.ID] = true
-		}
-	}
-	return ids
-}
-
-// imageResolver is a lock-free snapshot of the repository's lookups, for
-// use under d.mu.
-func (d *Daemon) imageResolver() func(string) (string, bool) {
-	entries := d.images.List()
-	byRef := map[string]string{}
-	for _, e := range entries {
-		for _, t := range e.Tags {
-			byRef[t] = e.Image.ID
-		}
-	}
-	return func(ref string) (string, bool) {
-		named, err := image.ParseNamed(ref)
-		if err != nil {
-			return "", false
-		}
-		id, ok := byRef[named.WithDefaultTag().Familiar()]
-		return id, ok
 	}
 }
 
