@@ -13,6 +13,7 @@ import (
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/image/merge"
+	"github.com/nslab/nslab/hostd/oci"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netimpl"
@@ -156,7 +157,7 @@ func checkCreate(name string, req *types.CreateRequest) (types.ContainerConfig, 
 	if _, err := proc.ParseSignal(cfg.StopSignal, true); err != nil {
 		return cfg, hc, err
 	}
-	_, err := capabilities(&hc)
+	_, err := oci.Capabilities(&hc)
 	return cfg, hc, err
 }
 
