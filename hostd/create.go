@@ -12,6 +12,8 @@ import (
 	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/image/merge"
+	"github.com/nslab/nslab/hostd/oci"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/netimpl"
@@ -67,7 +69,7 @@ func (d *Daemon) imageConfig(cfg *types.ContainerConfig) (*image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := mergeImageConfig(cfg, img.Config.RunConfig()); err != nil {
+	if err := merge.ImageConfig(cfg, img.Config.RunConfig()); err != nil {
 		return nil, err
 	}
 	return img, nil
@@ -155,7 +157,7 @@ func checkCreate(name string, req *types.CreateRequest) (types.ContainerConfig, 
 	if _, err := proc.ParseSignal(cfg.StopSignal, true); err != nil {
 		return cfg, hc, err
 	}
-	_, err := capabilities(&hc)
+	_, err := oci.Capabilities(&hc)
 	return cfg, hc, err
 }
 

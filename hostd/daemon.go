@@ -18,6 +18,7 @@ import (
 	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
+	"github.com/nslab/nslab/hostd/rootfs/initpool"
 	"github.com/nslab/nslab/hostd/volume"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl/controller"
@@ -46,7 +47,7 @@ type Daemon struct {
 	// volumes are the local volumes, under the data root.
 	volumes *volume.Store
 	// inits are container inits forked ahead of time.
-	inits initPool
+	inits initpool.Pool
 	// events are what GET /events streams.
 	events  events.Log
 	started time.Time
@@ -137,6 +138,7 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 		names:      map[string]string{},
 		execs:      map[string]*Exec{},
 	}
+	d.inits.Fork, d.inits.Log = d.forkInit, d.log.Printf
 	return d, nil
 }
 
@@ -211,7 +213,7 @@ func (d *Daemon) Shutdown() error {
 	wg.Wait()
 	d.ReleaseImages()
 	errs = append(errs, d.ctl.Close())
-	d.closeInits()
+	d.inits.Close()
 	d.mounts.Close()
 	// Each container's writable layer went with it; the data root keeps
 	// the volumes, as dockerd's does (the lab removes it with the lab).

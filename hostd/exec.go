@@ -20,6 +20,7 @@ import (
 
 	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/hostd/errdefs"
+	"github.com/nslab/nslab/hostd/oci"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
@@ -198,7 +199,7 @@ func (d *Daemon) execProcess(e *Exec) (rootfs.Process, error) {
 		p.User = c.Config.User
 	}
 	var err error
-	p.Caps, err = capabilities(&c.HostConfig)
+	p.Caps, err = oci.Capabilities(&c.HostConfig)
 	if e.cfg.Privileged {
 		p.Caps = rootfs.AllCapabilities
 	}

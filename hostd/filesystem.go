@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/nslab/nslab/hostd/mount"
+	"github.com/nslab/nslab/hostd/oci"
 	"github.com/nslab/nslab/hostd/rootfs"
 )
 
@@ -41,11 +42,11 @@ func (d *Daemon) layers(c *Container) []string {
 // init.
 func (d *Daemon) containerSpec(c *Container, ns netSetup) (*rootfs.Spec, error) {
 	hc := &c.HostConfig
-	caps, err := capabilities(hc)
+	caps, err := oci.Capabilities(hc)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSysctls(hc); err != nil {
+	if err := oci.CheckSysctls(hc); err != nil {
 		return nil, err
 	}
 	s := &rootfs.Spec{

@@ -2,8 +2,6 @@ package hostd
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
 
 	"github.com/nslab/nslab/hostd/api/types"
 	"github.com/nslab/nslab/netimpl/controller"
@@ -50,41 +48,5 @@ func (d *Daemon) publishedPorts(c *Container) map[string][]types.PortBinding {
 		k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
 		out[k] = append(out[k], types.PortBinding{HostIP: p.HostIP.String(), HostPort: fmt.Sprint(p.HostPort)})
 	}
-	return out
-}
-
-// summaryPorts lists inspect's Ports as /containers/json does, which the
-// docker CLI's PORTS column reads ("0.0.0.0:80->80/tcp"): one entry per
-// host binding, one without a public port for a port only exposed.
-func summaryPorts(ports map[string][]types.PortBinding) []types.SummaryPort {
-	out := []types.SummaryPort{}
-	for k, bs := range ports {
-		proto, p, _, err := controller.ParsePortKey(k)
-		if err != nil {
-			continue
-		}
-		if len(bs) == 0 {
-			out = append(out, types.SummaryPort{PrivatePort: p, Type: proto})
-		}
-		for _, b := range bs {
-			hp, err := strconv.ParseUint(b.HostPort, 10, 16)
-			if err != nil {
-				continue
-			}
-			out = append(out, types.SummaryPort{IP: b.HostIP, PrivatePort: p, PublicPort: uint16(hp), Type: proto})
-		}
-	}
-	// Stable: a port's bindings stay in the order they were made (0.0.0.0,
-	// then ::).
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.PrivatePort != b.PrivatePort {
-			return a.PrivatePort < b.PrivatePort
-		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
-		}
-		return a.PublicPort < b.PublicPort
-	})
 	return out
 }

@@ -4,17 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
+	"github.com/nslab/nslab/hostd/rootfs/initpool"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
+	"github.com/nslab/nslab/netns"
 )
 
 // spawn starts the container's command as runc does: hostd's own binary,
 // re-executed as the container's init (package rootfs), is PID 1 of a new
 // PID namespace, in new mount, IPC and UTS namespaces (forked ahead of
-// time, initpool.go); it joins the sandbox's network namespace (and the
+// time, package initpool); it joins the sandbox's network namespace (and the
 // host's UTS namespace in host mode), builds the root filesystem while the
 // container's networks are joined, and executes the command once they are
 // (Docker starts the command with its network ready). spawn returns when
@@ -27,21 +30,21 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 	} else if io, err = proc.NewPipes(c.Config.OpenStdin, true, true); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	in, child, err := d.takeInit()
-	defer func() { go d.fillInits() }()
+	in, child, err := d.inits.Take()
+	defer func() { go d.inits.Fill() }()
 	if err == nil {
 		err = d.hand(in, ns, spec, io)
 	}
 	io.CloseChild()
 	if err != nil {
 		if in != nil {
-			endInit(in, child)
+			initpool.End(in, child)
 		}
 		io.Close()
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	abort := func(err error) (*run, error) {
-		endInit(in, child)
+		initpool.End(in, child)
 		io.Close()
 		return nil, err
 	}
@@ -168,4 +171,30 @@ func (d *Daemon) monitor(c *Container, r *run) {
 			d.log.Printf("container %s: auto-remove: %v", d.NameOf(c), err)
 		}
 	}
+}
+
+// forkInit forks an init from a throwaway thread that joined the mount
+// template: the init's mount namespace is a copy of it.
+func (d *Daemon) forkInit() (*launch.Init, *proc.Child, error) {
+	var in *launch.Init
+	var child *proc.Child
+	err := netns.OnThread(func() error {
+		if err := d.mounts.Join(); err != nil {
+			return err
+		}
+		var err error
+		in, err = launch.Fork(launch.Options{Cloneflags: initpool.Flags, Start: func(cmd *exec.Cmd) error {
+			p, err := d.reaper.Start(cmd, cmd.Start)
+			child = p
+			return err
+		}})
+		return err
+	})
+	if err != nil {
+		if child != nil {
+			initpool.End(nil, child)
+		}
+		return nil, nil, fmt.Errorf("container init: %w", err)
+	}
+	return in, child, nil
 }

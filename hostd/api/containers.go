@@ -63,15 +63,15 @@ func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.d.List(f, all, limit))
+	return writeJSON(w, http.StatusOK, s.list(f, all, limit))
 }
 
 func (s *server) containerInspect(w http.ResponseWriter, r *http.Request) error {
-	j, err := s.d.Inspect(r.PathValue("id"))
+	v, err := s.d.ContainerView(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, j)
+	return writeJSON(w, http.StatusOK, inspect(&v))
 }
 
 // onContainer answers a request that does op to the container the path

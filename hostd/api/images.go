@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -409,7 +410,7 @@ func (s *server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	return hostd.RegistryError(named.Domain, lookupPort())
+	return registryError(named.Domain, lookupPort())
 }
 
 // imagePush is docker push: its answer streams; the image must exist,
@@ -434,7 +435,7 @@ func (s *server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 		out.error(errdefs.NotFound("An image does not exist locally with the tag: %s", named.Familiar()))
 		return nil
 	}
-	out.error(hostd.RegistryError(named.Domain, lookupPort()))
+	out.error(registryError(named.Domain, lookupPort()))
 	return nil
 }
 
@@ -558,4 +559,26 @@ func (s *jsonStream) progress(status, id string, current, total int64) {
 		Current int64 `json:"current"`
 		Total   int64 `json:"total"`
 	}{current, total}, Progress: bar, ID: id})
+}
+
+// registryError is what Docker 20.10 answers a pull or push with in a
+// lab, which reaches no registry: with no resolver configured, its lookup
+// of the registry's name goes to the host's own loopback and is refused.
+// port is the lookup's source port, random as the kernel's. A registry
+// named by address (or localhost) would be dialled; hostd dials none and
+// says so.
+func registryError(domain string, port int) error {
+	endpoint := domain
+	if domain == "docker.io" {
+		endpoint = "registry-1.docker.io"
+	}
+	host := endpoint
+	if h, _, err := net.SplitHostPort(endpoint); err == nil {
+		host = h
+	}
+	url := "https://" + endpoint + "/v2/"
+	if net.ParseIP(host) != nil || host == "localhost" {
+		return errdefs.Errorf(500, "Get %q: nslab: hostd pulls from no registry and pushes to none; move images with docker save and docker load", url)
+	}
+	return errdefs.Errorf(500, "Get %q: dial tcp: lookup %s on [::1]:53: read udp [::1]:%d->[::1]:53: read: connection refused", url, host, port)
 }

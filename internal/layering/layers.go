@@ -20,7 +20,7 @@ type Layer struct {
 var Layers = []Layer{
 	{"base", []string{"netns", "etcdmember", "hostdconfig", "undo", "internal/rootns", "internal/layering", "internal/yamldoc"}},
 	{"engine", []string{"netimpl"}},
-	{"daemon", []string{"hostd", "hostd/api", "hostd/api/types", "hostd/filters", "hostd/events", "hostd/errdefs", "hostd/proc", "hostd/mount", "hostd/archive", "hostd/volume", "hostd/image", "hostd/rootfs"}},
+	{"daemon", []string{"hostd", "hostd/api", "hostd/api/types", "hostd/filters", "hostd/events", "hostd/errdefs", "hostd/proc", "hostd/mount", "hostd/archive", "hostd/volume", "hostd/image", "hostd/rootfs", "hostd/oci"}},
 	{"lab", []string{"lab"}},
 	{"public test API", []string{"labtest", "check"}},
 	{"specs", []string{"scenarios", "suites", "parity", "transcripts", "bench"}},

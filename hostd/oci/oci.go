@@ -1,4 +1,8 @@
-package hostd
+// Package oci decides what Docker's oci package decides of a container's
+// process from its host config: the capabilities it runs with (Docker
+// 20.10's default set, --cap-add and --cap-drop, --privileged) and the
+// sysctls it may set (those of a namespace the container has its own of).
+package oci
 
 import (
 	"fmt"
@@ -42,11 +46,11 @@ func normalizeCapabilities(caps []string) ([]string, error) {
 	return out, nil
 }
 
-// capabilities is the container's capability set as a mask, as Docker's
+// Capabilities is the container's capability set as a mask, as Docker's
 // TweakCapabilities makes it: all for --privileged; Docker's default set
 // without --cap-drop's and with --cap-add's; ALL in --cap-add starts from
 // every capability, ALL in --cap-drop from none.
-func capabilities(hc *types.HostConfig) (uint64, error) {
+func Capabilities(hc *types.HostConfig) (uint64, error) {
 	if hc.Privileged {
 		return rootfs.AllCapabilities, nil
 	}
@@ -83,13 +87,14 @@ func capabilities(hc *types.HostConfig) (uint64, error) {
 // name a file outside /proc/sys.
 var validSysctl = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 
-// checkSysctls applies runc's rules: IPC sysctls need the container's own
+// CheckSysctls applies runc's rules: IPC sysctls need the container's own
 // IPC namespace (always, here), net.* its own network namespace (not host
 // mode), kernel.domainname its own UTS namespace; anything else is the
 // machine's and refused.
-func checkSysctls(hc *types.HostConfig) error {
+func CheckSysctls(hc *types.HostConfig) error {
 	ipc := []string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
-	host := netMode(hc.NetworkMode).isHost()
+	// A host-mode container shares the host's network and UTS namespaces.
+	host := hc.NetworkMode == "host"
 	for k := range hc.Sysctls {
 		switch {
 		case !validSysctl.MatchString(k):
