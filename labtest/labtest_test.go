@@ -166,3 +166,46 @@ func TestCannotRun(t *testing.T) {
 		t.Fatalf("macvlan, which this kernel has: %v", err)
 	}
 }
+
+// Silent paths wait side by side: four closed paths (pings and a TCP
+// handshake to an address nobody has) take about one SilenceTimeout, not
+// four, and pass; with an open ping path and a listening port among
+// them, the one failure names both open paths and not the closed one.
+func TestExpectSilent(t *testing.T) {
+	needRoot(t)
+	gomega.RegisterTestingT(t) // ExpectSilent fails through Gomega's global Expect
+	l := Up(t, twoPlain)
+	a, b := l.Host("a").NetNS(), l.Host("b").NetNS()
+	start := time.Now()
+	fails := gomega.InterceptGomegaFailures(func() {
+		ExpectSilent(NoPing(a, "10.10.0.99"), NoPing(a, "10.10.0.98"), NoPing(b, "10.10.0.97"),
+			NoTCP(a, netip.MustParseAddrPort("10.10.0.99:80")))
+	})
+	took := time.Since(start)
+	if len(fails) > 0 {
+		t.Fatalf("closed paths reported open: %v", fails)
+	}
+	if took < SilenceTimeout || took >= 3*SilenceTimeout {
+		t.Fatalf("four silent paths took %s: want one window of %s each, waited together", took, SilenceTimeout)
+	}
+	srv, err := probe.ServeTCPEcho(b, "10.10.0.2:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	fails = gomega.InterceptGomegaFailures(func() {
+		ExpectSilent(NoPing(a, "10.10.0.2"), NoPing(a, "10.10.0.99"),
+			NoTCP(a, netip.MustParseAddrPort("10.10.0.2:9")))
+	})
+	if len(fails) != 1 {
+		t.Fatalf("want one failure naming the open paths, got %d: %q", len(fails), fails)
+	}
+	for _, open := range []string{"ping 10.10.0.2 from " + a, "tcp 10.10.0.2:9 from " + a} {
+		if !strings.Contains(fails[0], open) {
+			t.Errorf("the failure does not name the open path %q: %s", open, fails[0])
+		}
+	}
+	if strings.Contains(fails[0], "10.10.0.99") {
+		t.Errorf("the failure names the closed path to 10.10.0.99: %s", fails[0])
+	}
+}

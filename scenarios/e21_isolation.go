@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -56,12 +57,19 @@ var _ = Describe("[E21] two overlay networks on the same hosts", Label("E21"), f
 		wire := StartCapture(l.H("node1").NetNS(), "eth1")
 		inA := StartCapture(aNS1, aDev1)
 		inB := []*capture.Capture{StartCapture(bNS1, bDev1), StartCapture(bNS2, bDev2)}
+		// The two addresses are asked at the same time, each waiting out its
+		// own pings; its neighbour entry is read after its own ping.
+		var asked sync.WaitGroup
 		for _, ip := range []string{"10.0.1.3", "10.0.1.2"} {
-			r, err := execIn(d1, "a1", "ping", "-c", "2", "-W", "1", ip)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(r.ExitCode).NotTo(BeZero(), "a1 reached %s of ov_b: %s", ip, r.Stdout)
-			Expect(MustExec(d1, "a1", "ip", "neigh", "show", ip)).NotTo(ContainSubstring("lladdr"), "someone answered a1's ARP for %s", ip)
+			asked.Go(func() {
+				defer GinkgoRecover()
+				r, err := execIn(d1, "a1", "ping", "-c", "2", "-W", "1", ip)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(r.ExitCode).NotTo(BeZero(), "a1 reached %s of ov_b: %s", ip, r.Stdout)
+				Expect(MustExec(d1, "a1", "ip", "neigh", "show", ip)).NotTo(ContainSubstring("lladdr"), "someone answered a1's ARP for %s", ip)
+			})
 		}
+		asked.Wait()
 
 		By("captured: a1 asked (ARP who-has 10.0.1.3 on ov_a's VXLAN device); nothing of a1 on the underlay, nothing of a1 in ov_b's namespace on either host")
 		Expect(StopCapture(inA)).To(ContainElement(And(HaveField("ARP", true), HaveField("ARPInfo", "who-has 10.0.1.3 tell 10.0.0.2"))),
