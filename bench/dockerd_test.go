@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,51 @@ func dockerdPath() string {
 		return p
 	}
 	return ""
+}
+
+// startContainerd starts the containerd for the benchmark's dockerd, as
+// the lab does for its dockerd hosts (lab/containerd.go): dockerd's own
+// configuration of it, with the opt plugin off — the containerd dockerd
+// 20.10 starts itself makes the machine's /opt/containerd/bin and lib and
+// puts them first on its shims' PATH and LD_LIBRARY_PATH. It returns the
+// socket, once containerd listens there; killUnder(dir) ends it.
+func startContainerd(dockerd, dir, nsPath, data, execRoot string) (string, error) {
+	bin := filepath.Join(filepath.Dir(dockerd), "containerd")
+	if _, err := os.Stat(bin); err != nil {
+		if bin, err = exec.LookPath("containerd"); err != nil {
+			return "", fmt.Errorf("dockerd's containerd: %w", err)
+		}
+	}
+	sock := filepath.Join(execRoot, "containerd", "containerd.sock")
+	conf := filepath.Join(dir, "containerd.toml")
+	cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\n", filepath.Join(data, "containerd", "daemon"), filepath.Join(execRoot, "containerd", "daemon")) +
+		"disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.internal.v1.opt\"]\n" +
+		fmt.Sprintf("[grpc]\n  address = %q\n", sock) +
+		fmt.Sprintf("[plugins.\"io.containerd.runtime.v1.linux\"]\n  shim = \"containerd-shim\"\n  runtime = \"runc\"\n  runtime_root = %q\n", filepath.Join(data, "runc"))
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		return "", err
+	}
+	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		return "", err
+	}
+	defer logf.Close()
+	cmd := exec.Command("nsenter", "--net="+nsPath, bin, "--config", conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	go cmd.Wait()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return sock, nil
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "containerd.log"))
+	return "", fmt.Errorf("containerd does not listen on %s after 20s:\n%s", sock, log)
 }
 
 // machinePaths are what dockerd creates outside its --data-root and
@@ -84,9 +130,17 @@ func startDockerd(b *testing.B, path string) *daemon {
 		os.RemoveAll(dir)
 		b.Fatal(err)
 	}
+	ctrdSock, err := startContainerd(path, dir, nsPath, data, execRoot)
+	if err != nil {
+		logf.Close()
+		killUnder(dir)
+		netns.Delete(nsPath)
+		os.RemoveAll(dir)
+		b.Fatal(err)
+	}
 	cmd := exec.Command("nsenter", "--net="+nsPath, "unshare", "-u", path,
 		"--data-root", data, "--exec-root", execRoot, "--pidfile", pidfile,
-		"-H", "unix://"+socket, "--storage-driver", "vfs")
+		"-H", "unix://"+socket, "--storage-driver", "vfs", "--containerd", ctrdSock)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// containerd, started before dockerd sets TMPDIR for itself, dumps its
 	// stacks into TMPDIR when dockerd restarts it: into dir, not /tmp.
