@@ -18,8 +18,8 @@ import (
 // (-P) round-robin too: a fresh daemon's first is the first of
 // ip_local_port_range. So Reset starts a lab's daemons again, as up
 // started them, when they may have moved on: hostd always (it stops and
-// starts in a tenth of a second), dockerd when one made a network since up
-// (its events say so). The daemons are stopped, the cluster store's keys
+// starts in a tenth of a second), dockerd when one made a network or
+// started a container since up (its events say so). The daemons are stopped, the cluster store's keys
 // put back while none runs, and they start again.
 
 // daemonStopGrace is how long a daemon without containers gets to stop
@@ -31,7 +31,7 @@ func (l *Lab) daemonsMoved(ctx context.Context, since time.Time) (bool, error) {
 	if l.Runtime() == RuntimeHostd {
 		return len(l.dockerHosts()) > 0, nil
 	}
-	return l.networksMade(ctx, since)
+	return l.dockerdsMoved(ctx, since)
 }
 
 // stopDaemons stops every daemon of the lab (SIGTERM), waits until each is

@@ -18,10 +18,13 @@ import (
 	"github.com/nslab/nslab/netns/kernel"
 )
 
-// networksMade says whether a dockerd of the lab made a network since.
-func (l *Lab) networksMade(ctx context.Context, since time.Time) (bool, error) {
+// dockerdsMoved says whether a dockerd of the lab made a network or
+// started a container since: either moves what a fresh dockerd hands out
+// next (its default address pools and its ephemeral host ports for -p and
+// -P, both taken round-robin in memory).
+func (l *Lab) dockerdsMoved(ctx context.Context, since time.Time) (bool, error) {
 	for _, h := range l.dockerHosts() {
-		n, err := h.networkCreates(ctx, since)
+		n, err := h.allocatingEvents(ctx, since)
 		if err != nil {
 			return false, err
 		}
@@ -32,9 +35,9 @@ func (l *Lab) networksMade(ctx context.Context, since time.Time) (bool, error) {
 	return false, nil
 }
 
-// networkCreates counts the daemon's network create events since (the
-// events it keeps in memory, the last 256).
-func (h *Host) networkCreates(ctx context.Context, since time.Time) (int, error) {
+// allocatingEvents counts the daemon's network creates and container
+// starts since (among the events it keeps in memory, the last 256).
+func (h *Host) allocatingEvents(ctx context.Context, since time.Time) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, daemonTimeout)
 	defer cancel()
 	c, err := h.DockerClient()
@@ -43,15 +46,18 @@ func (h *Host) networkCreates(ctx context.Context, since time.Time) (int, error)
 	}
 	defer c.Close()
 	ev := c.Events(ctx, client.EventsListOptions{
-		Since:   strconv.FormatInt(since.Unix(), 10),
-		Until:   strconv.FormatInt(time.Now().Unix()+1, 10),
-		Filters: make(client.Filters).Add("type", "network").Add("event", "create"),
+		Since: strconv.FormatInt(since.Unix(), 10),
+		Until: strconv.FormatInt(time.Now().Unix()+1, 10),
+		Filters: make(client.Filters).Add("type", "network", "container").
+			Add("event", "create", "start"),
 	})
 	n := 0
 	for {
 		select {
-		case <-ev.Messages:
-			n++
+		case m := <-ev.Messages:
+			if (m.Type == "network" && m.Action == "create") || (m.Type == "container" && m.Action == "start") {
+				n++
+			}
 		case err := <-ev.Err:
 			if errors.Is(err, io.EOF) {
 				return n, nil

@@ -220,6 +220,22 @@ func TestResetDockerd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("second reset in %s", time.Since(t0))
+
+	// A published port moves dockerd's ephemeral ports on, as a network
+	// moves its pools: after a reset, -P takes the first of the range again.
+	first := strings.Fields(sh(t, l, "host1", "sysctl -n net.ipv4.ip_local_port_range"))[0]
+	port := func() string {
+		return strings.TrimSpace(sh(t, l, "host1", "docker run -d -P --expose 80 --name web busybox sleep 1000 >/dev/null && docker port web 80/tcp | head -1 && docker rm -f web >/dev/null"))
+	}
+	if got := port(); got != "0.0.0.0:"+first {
+		t.Fatalf("-P on the reset dockerd: %q, want 0.0.0.0:%s", got, first)
+	}
+	if err := l.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := port(); got != "0.0.0.0:"+first {
+		t.Errorf("-P after a reset that followed one: %q, want 0.0.0.0:%s as on a fresh dockerd", got, first)
+	}
 }
 
 // On a host with Open vSwitch, the bridges a student adds go with reset,
