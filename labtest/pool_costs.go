@@ -55,7 +55,9 @@ func (p *Pool) readCosts(key string) (costs, error) {
 	return c, err
 }
 
-// measured adds one operation's time to key's costs.
+// measured adds one operation's time to key's costs. The costs only
+// advise (resetPays); one that cannot be recorded leaves the choice as it
+// was, so its error is dropped.
 func (p *Pool) measured(key string, add func(*costs)) {
 	p.locked(func() error {
 		c, err := p.readCosts(key)
