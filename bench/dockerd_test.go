@@ -25,6 +25,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netns"
 )
 
@@ -41,11 +42,9 @@ func dockerdPath() string {
 	return ""
 }
 
-// startContainerd starts the containerd for the benchmark's dockerd, as
-// the lab does for its dockerd hosts (lab/containerd.go): dockerd's own
-// configuration of it, with the opt plugin off — the containerd dockerd
-// 20.10 starts itself makes the machine's /opt/containerd/bin and lib and
-// puts them first on its shims' PATH and LD_LIBRARY_PATH. It returns the
+// startContainerd starts the containerd for the benchmark's dockerd with
+// the lab's configuration of a dockerd host's (lab.ContainerdConfig: the
+// opt plugin off, so that nothing is written to /opt/containerd). It returns the
 // socket, once containerd listens there; killUnder(dir) ends it.
 func startContainerd(dockerd, dir, nsPath, data, execRoot string) (string, error) {
 	bin := filepath.Join(filepath.Dir(dockerd), "containerd")
@@ -56,11 +55,13 @@ func startContainerd(dockerd, dir, nsPath, data, execRoot string) (string, error
 	}
 	sock := filepath.Join(execRoot, "containerd", "containerd.sock")
 	conf := filepath.Join(dir, "containerd.toml")
-	cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\n", filepath.Join(data, "containerd", "daemon"), filepath.Join(execRoot, "containerd", "daemon")) +
-		"disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.internal.v1.opt\"]\n" +
-		fmt.Sprintf("[grpc]\n  address = %q\n", sock) +
-		fmt.Sprintf("[plugins.\"io.containerd.runtime.v1.linux\"]\n  shim = \"containerd-shim\"\n  runtime = \"runc\"\n  runtime_root = %q\n", filepath.Join(data, "runc"))
-	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+	cfg := lab.ContainerdConfig(lab.ContainerdDirs{
+		Root:     filepath.Join(data, "containerd", "daemon"),
+		State:    filepath.Join(execRoot, "containerd", "daemon"),
+		Socket:   sock,
+		RuncRoot: filepath.Join(data, "runc"),
+	})
+	if err := os.WriteFile(conf, cfg, 0o644); err != nil {
 		return "", err
 	}
 	logf, err := os.Create(filepath.Join(dir, "containerd.log"))

@@ -42,20 +42,38 @@ func (s dockerdSpec) containerdConfigFile() string { return filepath.Join(s.Dir,
 func (s dockerdSpec) containerdLog() string        { return filepath.Join(s.Dir, "containerd.log") }
 func (s dockerdSpec) containerdPIDFile() string    { return filepath.Join(s.Dir, "containerd.pid") }
 
-// containerdConfig is the configuration dockerd 20.10 writes for the
-// containerd it supervises (root in its data root, state and sockets under
-// its exec root, the CRI plugin off, the v1 runtime's shim and runc),
-// with the opt plugin off too.
-func (s dockerdSpec) containerdConfig() []byte {
+// ContainerdDirs say where a dockerd's containerd keeps its data (Root,
+// and RuncRoot for runc), its state (State, under dockerd's exec root) and
+// its API socket (dockerd's --containerd).
+type ContainerdDirs struct {
+	Root, State, Socket, RuncRoot string
+}
+
+// ContainerdConfig is the configuration dockerd 20.10 writes for the
+// containerd it supervises (the CRI plugin off, the v1 runtime's shim and
+// runc), with the opt plugin off too: for a containerd started beside a
+// dockerd that gets its socket, so that nothing of it is written to the
+// machine's /opt/containerd.
+func ContainerdConfig(d ContainerdDirs) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# nslab: the containerd of host %s's dockerd (dockerd --containerd %s)\n", s.Host, containerdSocket)
-	fmt.Fprintf(&b, "version = 2\nroot = %q\nstate = %q\n", filepath.Join(s.dataRoot(), "containerd", "daemon"), containerdExecDir+"/daemon")
+	fmt.Fprintf(&b, "version = 2\nroot = %q\nstate = %q\n", d.Root, d.State)
 	b.WriteString("disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.internal.v1.opt\"]\n")
-	fmt.Fprintf(&b, "\n[grpc]\n  address = %q\n", containerdSocket)
-	fmt.Fprintf(&b, "\n[debug]\n  address = %q\n  level = \"info\"\n", containerdExecDir+"/containerd-debug.sock")
-	fmt.Fprintf(&b, "\n[plugins.\"io.containerd.runtime.v1.linux\"]\n  shim = \"containerd-shim\"\n  runtime = \"runc\"\n  runtime_root = %q\n",
-		filepath.Join(s.dataRoot(), "runc"))
+	fmt.Fprintf(&b, "\n[grpc]\n  address = %q\n", d.Socket)
+	fmt.Fprintf(&b, "\n[debug]\n  address = %q\n  level = \"info\"\n", filepath.Join(filepath.Dir(d.Socket), "containerd-debug.sock"))
+	fmt.Fprintf(&b, "\n[plugins.\"io.containerd.runtime.v1.linux\"]\n  shim = \"containerd-shim\"\n  runtime = \"runc\"\n  runtime_root = %q\n", d.RuncRoot)
 	return b.Bytes()
+}
+
+// containerdConfig is the host's containerd configuration: its root in
+// the dockerd's data root, state and sockets under its exec root.
+func (s dockerdSpec) containerdConfig() []byte {
+	head := fmt.Sprintf("# nslab: the containerd of host %s's dockerd (dockerd --containerd %s)\n", s.Host, containerdSocket)
+	return append([]byte(head), ContainerdConfig(ContainerdDirs{
+		Root:     filepath.Join(s.dataRoot(), "containerd", "daemon"),
+		State:    containerdExecDir + "/daemon",
+		Socket:   containerdSocket,
+		RuncRoot: filepath.Join(s.dataRoot(), "runc"),
+	})...)
 }
 
 // startContainerd starts the host's containerd for its dockerd, with the
