@@ -216,16 +216,7 @@ func TestDockerdLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, dir := l.ID(), l.StateDir()
-	down := func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Error(err)
-		}
-	}
-	defer func() {
-		if l != nil {
-			down()
-		}
-	}()
+	down := takeDown(t, l)
 	if l.Runtime() != RuntimeDockerd {
 		t.Errorf("runtime %q", l.Runtime())
 	}
@@ -276,7 +267,6 @@ func TestDockerdLab(t *testing.T) {
 	}
 
 	down()
-	l = nil
 	requireNoDockerdLeft(t, id, dir)
 	requireRootUnchanged(t, before)
 }

@@ -58,16 +58,7 @@ func TestEtcdMembers(t *testing.T) {
 	t.Logf("up with a two-member cluster: %s; %s", time.Since(t0).Round(time.Millisecond),
 		regexp.MustCompile(`etcd: .*`).FindString(progress.String()))
 	dir := l.StateDir()
-	down := func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Error(err)
-		}
-	}
-	defer func() {
-		if l != nil {
-			down()
-		}
-	}()
+	down := takeDown(t, l)
 	if !strings.Contains(progress.String(), "etcd: 2 members ready in ") {
 		t.Errorf("progress does not report the cluster: %q", progress.String())
 	}
@@ -141,7 +132,6 @@ func TestEtcdMembers(t *testing.T) {
 	}
 
 	down()
-	l = nil
 	for _, pid := range pids {
 		if _, ok := procStart(pid); ok {
 			t.Errorf("etcd member pid %d survived down", pid)

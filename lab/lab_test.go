@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,12 +36,24 @@ func upLab(t *testing.T, topo *Topology, o Options) *Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
+	takeDown(t, l)
 	return l
+}
+
+// takeDown takes l down when the test ends, or before, when the test calls
+// the function it returns to check what down leaves behind; a down that
+// fails fails the test.
+func takeDown(t *testing.T, l *Lab) (down func()) {
+	var once sync.Once
+	down = func() {
+		once.Do(func() {
+			if err := l.Down(context.Background()); err != nil {
+				t.Errorf("down: %v", err)
+			}
+		})
+	}
+	t.Cleanup(down)
+	return down
 }
 
 // linksOf dumps the links of a namespace by name.
