@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 const (
@@ -151,18 +152,10 @@ func scanInside(inodes map[uint64]string) []proc {
 	return scanProcs(func(pid int) (proc, bool) { return inside(pid, inodes) })
 }
 
-// scanProcs lists the processes of /proc that match takes.
+// scanProcs lists the machine's processes that match takes.
 func scanProcs(match func(pid int) (proc, bool)) []proc {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var out []proc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for _, pid := range kernel.PIDs(nil) {
 		if p, ok := match(pid); ok {
 			out = append(out, p)
 		}
