@@ -16,6 +16,14 @@ import (
 // DefaultRoot holds one state directory per lab.
 const DefaultRoot = "/run/nslab"
 
+// stateRoot is the state root a caller names: root, or DefaultRoot for "".
+func stateRoot(root string) string {
+	if root == "" {
+		return DefaultRoot
+	}
+	return root
+}
+
 const stateFile = "lab.json"
 
 // Lab states as recorded in lab.json.
@@ -146,9 +154,7 @@ func labDirs(root string) ([]string, error) {
 // DefaultRoot), sorted by id. A directory whose lab.json cannot be read
 // yet (a lab in its first instant) is listed with state "unknown".
 func List(root string) ([]Summary, error) {
-	if root == "" {
-		root = DefaultRoot
-	}
+	root = stateRoot(root)
 	ids, err := labDirs(root)
 	if err != nil {
 		return nil, err

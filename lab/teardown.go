@@ -325,9 +325,7 @@ func unpinAll(id, dir string) error {
 // and returns their ids. A lab whose owner is alive is left alone, even
 // while it is still starting.
 func GC(ctx context.Context, root string) ([]string, error) {
-	if root == "" {
-		root = DefaultRoot
-	}
+	root = stateRoot(root)
 	ids, err := labDirs(root)
 	if err != nil {
 		return nil, err
