@@ -290,18 +290,7 @@ func TestDockerdGCAfterCrash(t *testing.T) {
 	if err := syscall.Kill(h.HostdPID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	// The new owner must still be alive when SetOwner reads its start
-	// time; it dies right after, so the lab is an orphan for GC.
-	child := exec.Command("sleep", "60")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.SetOwner(child.Process.Pid); err != nil {
-		child.Process.Kill()
-		t.Fatal(err)
-	}
-	child.Process.Kill()
-	child.Wait()
+	orphan(t, l)
 	if _, ok := procStart(ctr); !ok {
 		t.Fatalf("cm01 (pid %d) died with dockerd: the test needs a container left behind", ctr)
 	}

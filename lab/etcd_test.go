@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -280,15 +279,7 @@ func TestEtcdGC(t *testing.T) {
 		}
 		members = append(members, p)
 	}
-	child := exec.Command("sleep", "60")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.SetOwner(child.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	child.Process.Kill()
-	child.Wait()
+	orphan(t, l)
 	removed, err := GC(ctx, root)
 	if err != nil || len(removed) != 1 || removed[0] != "tetcd3" {
 		t.Fatalf("GC: %v %v", removed, err)

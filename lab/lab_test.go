@@ -40,6 +40,24 @@ func upLab(t *testing.T, topo *Topology, o Options) *Lab {
 	return l
 }
 
+// orphan gives l an owner that dies at once, as an `nslab up` killed with
+// SIGKILL would: GC then takes l for an orphan. The owner still lives when
+// SetOwner reads its start time.
+func orphan(t *testing.T, l *Lab) {
+	t.Helper()
+	owner := exec.Command("sleep", "60")
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		owner.Process.Kill()
+		owner.Wait()
+	}()
+	if err := l.SetOwner(owner.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // takeDown takes l down when the test ends, or before, when the test calls
 // the function it returns to check what down leaves behind; a down that
 // fails fails the test.
@@ -357,15 +375,7 @@ func TestGC(t *testing.T) {
 
 	// Owner gone: a child made owner, then killed.
 	dead := upLab(t, plainTopology(2), Options{Root: root})
-	child := exec.Command("sleep", "60")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := dead.SetOwner(child.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	child.Process.Kill()
-	child.Wait()
+	orphan(t, dead)
 
 	// A lab SIGKILLed in the middle of Up: lab.json says "starting", the
 	// owner pid runs but is another process (its start time differs), a
