@@ -98,7 +98,7 @@ func detachNamespacePins() error {
 	}
 	var targets []string
 	for _, m := range mounts {
-		if strings.HasPrefix(m.Point, "/run/netns/") || m.FSType == "nsfs" {
+		if strings.HasPrefix(m.Point, netns.RunDir+"/") || m.FSType == "nsfs" {
 			targets = append(targets, m.Point)
 		}
 	}
