@@ -13,10 +13,14 @@ import (
 
 // pidsIn lists the processes in the given mount namespaces.
 func pidsIn(ns map[uint64]bool) []int {
-	return kernel.PIDs(func(pid int) bool {
-		ino, err := kernel.NSInode(pid, "mnt")
-		return err == nil && ns[ino]
-	})
+	all, _ := kernel.Processes()
+	var out []int
+	for _, pid := range all {
+		if ino, err := kernel.NSInode(pid, "mnt"); err == nil && ns[ino] {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // SIGTERM to hostd removes every container: no process, pin, mount, file.

@@ -154,8 +154,9 @@ func scanInside(inodes map[uint64]string) []proc {
 
 // scanProcs lists the machine's processes that match takes.
 func scanProcs(match func(pid int) (proc, bool)) []proc {
+	pids, _ := kernel.Processes()
 	var out []proc
-	for _, pid := range kernel.PIDs(nil) {
+	for _, pid := range pids {
 		if p, ok := match(pid); ok {
 			out = append(out, p)
 		}

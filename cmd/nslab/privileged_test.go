@@ -103,11 +103,12 @@ func procsIn(id string) []proc {
 			inodes[ino] = true
 		}
 	}
+	pids, _ := kernel.Processes()
 	var out []proc
-	for _, pid := range kernel.PIDs(func(pid int) bool {
-		ino, err := kernel.NSInode(pid, "net")
-		return err == nil && inodes[ino]
-	}) {
+	for _, pid := range pids {
+		if ino, err := kernel.NSInode(pid, "net"); err != nil || !inodes[ino] {
+			continue
+		}
 		if p, ok := findProc(pid); ok {
 			out = append(out, p)
 		}

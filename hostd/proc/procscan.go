@@ -22,9 +22,16 @@ func NSInode(pid int, kind string) (uint64, error) {
 // namespace ino: a container's processes (its command, what that forks,
 // every exec).
 func PIDsInPIDNS(ino uint64) []int {
+	all, err := kernel.Processes()
+	if err != nil {
+		return nil
+	}
 	self := os.Getpid()
-	return kernel.PIDs(func(pid int) bool {
-		got, err := NSInode(pid, "pid")
-		return pid != self && err == nil && got == ino
-	})
+	var pids []int
+	for _, pid := range all {
+		if got, err := NSInode(pid, "pid"); pid != self && err == nil && got == ino {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -5,65 +5,53 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/nslab/nslab/netns"
 )
 
-// PIDs lists the processes /proc shows, the caller among them, that keep
-// takes (nil: every one). A process may exit while keep looks at it: keep
-// treats what it cannot read as not taken.
-func PIDs(keep func(pid int) bool) []int {
+// Processes lists the machine's processes by pid: the numbered
+// directories of /proc, the caller's own included. A process may end
+// before the caller reads more of it: a file of /proc/PID gone is a
+// process gone.
+func Processes() ([]int, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("processes: %w", err)
 	}
-	var out []int
+	var pids []int
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if keep == nil || keep(pid) {
-			out = append(out, pid)
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
 		}
 	}
-	return out
+	return pids, nil
 }
 
-// NSInode returns the inode of process pid's namespace of kind ("net",
-// "mnt", "pid", "uts"): two processes share a namespace when the inodes
-// are equal.
-func NSInode(pid int, kind string) (uint64, error) {
-	return netns.Inode(fmt.Sprintf("/proc/%d/ns/%s", pid, kind))
+// ProcessStat is what /proc/PID/stat says of a process that the lab asks.
+type ProcessStat struct {
+	// State is R (running), S (sleeping), D (in an uninterruptible
+	// wait), T (stopped), Z (a zombie: exited, not reaped yet)...
+	State byte
+	// Session is the process's session id: the pid of the session's
+	// leader (a terminal's shell), whose processes a hang-up reaches.
+	Session int
 }
 
-// StartTime returns when process pid started, in clock ticks since boot
-// (field 22 of /proc/PID/stat), and whether it exists and has not exited: a
-// zombie, or a pid no process has, is false. The pid and its start time
-// name one process even after the pid is reused.
-func StartTime(pid int) (uint64, bool) {
-	if pid <= 0 {
-		return 0, false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// ReadProcessStat reads the process's /proc/PID/stat. The fields follow
+// the command's name in parentheses, which may itself hold spaces and
+// parentheses: they start after the last ')'.
+func ReadProcessStat(pid int) (ProcessStat, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, false
+		return ProcessStat{}, err
 	}
-	// The command name (field 2) may hold spaces and parentheses: the
-	// fields are counted from the last ')'.
 	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
+	// state ppid pgrp session ...
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 4 || len(f[0]) != 1 {
+		return ProcessStat{}, fmt.Errorf("/proc/%d/stat: %q", pid, s)
 	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (the state), so field 22 is f[19].
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return 0, false
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
+	sid, err := strconv.Atoi(f[3])
 	if err != nil {
-		return 0, false
+		return ProcessStat{}, fmt.Errorf("/proc/%d/stat: session: %w", pid, err)
 	}
-	return start, true
+	return ProcessStat{State: f[0][0], Session: sid}, nil
 }

@@ -4,82 +4,51 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
-	"strings"
+	"syscall"
 	"testing"
-	"time"
 
-	"github.com/nslab/nslab/netns"
+	"golang.org/x/sys/unix"
+
 	"github.com/nslab/nslab/netns/kernel"
 )
 
-// PIDs lists the live processes /proc shows, this one and a child among
-// them, and only those keep takes; NSInode is the namespace the kernel
-// links at /proc/PID/ns/KIND.
-func TestPIDs(t *testing.T) {
-	child := exec.Command("sleep", "30")
-	if err := child.Start(); err != nil {
+// The caller is one of the machine's processes, alive, in its own
+// session; a child started in a new session leads it, and once it exited
+// and is not reaped yet it is a zombie.
+func TestProcesses(t *testing.T) {
+	pids, err := kernel.Processes()
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { child.Process.Kill(); child.Wait() }()
-	self, kid := os.Getpid(), child.Process.Pid
-	if all := kernel.PIDs(nil); !slices.Contains(all, self) || !slices.Contains(all, kid) || !slices.Contains(all, 1) {
-		t.Errorf("PIDs(nil) lacks 1, this process %d or its child %d: %d processes", self, kid, len(all))
+	if !slices.Contains(pids, os.Getpid()) {
+		t.Fatalf("Processes lacks the caller %d: %v", os.Getpid(), pids)
 	}
-	if got := kernel.PIDs(func(pid int) bool { return pid == kid }); !slices.Equal(got, []int{kid}) {
-		t.Errorf("PIDs(the child only) = %v, want [%d]", got, kid)
+	st, err := kernel.ReadProcessStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, kind := range []string{"net", "mnt", "pid", "uts"} {
-		want, err := netns.Inode("/proc/self/ns/" + kind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, err := kernel.NSInode(kid, kind); err != nil || got != want {
-			t.Errorf("NSInode(child, %s) = %d, %v; want %d, this process's", kind, got, err, want)
-		}
+	sid, _ := unix.Getsid(0)
+	if st.State == 'Z' || st.State == 'X' || st.Session != sid {
+		t.Errorf("own stat: %c, session %d; want alive, session %d", st.State, st.Session, sid)
 	}
-	if _, err := kernel.NSInode(1<<30, "net"); err == nil {
-		t.Error("NSInode of a pid that cannot exist: no error")
-	}
-}
 
-// StartTime tells a live process (the start time a later process cannot
-// have had earlier) from a zombie and from a pid no process has.
-func TestStartTime(t *testing.T) {
-	self, ok := kernel.StartTime(os.Getpid())
-	if !ok || self == 0 {
-		t.Fatalf("StartTime(this process) = %d, %v", self, ok)
-	}
-	child := exec.Command("true")
-	if err := child.Start(); err != nil {
+	cmd := exec.Command("true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pid := child.Process.Pid
-	// Until it is waited for, the exited child is a zombie.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(b), ") Z ") {
-			break
-		}
-		if start, ok := kernel.StartTime(pid); !ok || start < self {
-			t.Fatalf("StartTime(running child) = %d, %v; want at least %d", start, ok, self)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d never became a zombie: %s", pid, b)
-		}
-		time.Sleep(time.Millisecond)
+	defer cmd.Wait()
+	pid := cmd.Process.Pid
+	var info unix.Siginfo
+	// Wait for the exit without reaping: the child stays a zombie.
+	if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+		t.Fatal(err)
 	}
-	if start, ok := kernel.StartTime(pid); ok {
-		t.Errorf("StartTime(zombie) = %d, true", start)
+	st, err = kernel.ReadProcessStat(pid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	child.Wait()
-	for _, pid := range []int{pid, 0, -1, 1 << 30} {
-		if start, ok := kernel.StartTime(pid); ok {
-			t.Errorf("StartTime(%d), no such process = %d, true", pid, start)
-		}
+	if st.State != 'Z' || st.Session != pid {
+		t.Errorf("exited child: %c, session %d; want Z, session %d", st.State, st.Session, pid)
 	}
 }
