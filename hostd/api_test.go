@@ -171,12 +171,25 @@ func TestErrorsAsDocker(t *testing.T) {
 	h.wantError("POST", "/v1.41/exec/"+ex.ID+"/start", `{"Detach":true}`, 409, "Error: Exec command "+ex.ID+" has already run")
 }
 
-// wantCode waits for a container exit through the API and checks its code.
+// waitExit waits for ref to meet cond through the API and returns its exit
+// code.
 func waitExit(t *testing.T, h *testHost, ref string, cond container.WaitCondition) int64 {
+	t.Helper()
+	return waitThrough(t, h, ref, cond, nil)
+}
+
+// waitThrough starts waiting for ref to meet cond, does act (a kill, a
+// remove; nil: nothing) once the daemon holds the wait, and returns the
+// exit code the wait reports.
+func waitThrough(t *testing.T, h *testHost, ref string, cond container.WaitCondition, act func()) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	w := h.cli.ContainerWait(ctx, ref, client.ContainerWaitOptions{Condition: cond})
+	if act != nil {
+		time.Sleep(100 * time.Millisecond)
+		act()
+	}
 	select {
 	case r := <-w.Result:
 		return r.StatusCode
@@ -242,20 +255,13 @@ func TestLifecycleAPI(t *testing.T) {
 	if _, err := h.cli.ContainerStart(ctx, "lc1", client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	w := h.cli.ContainerWait(wctx, "lc1", client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	time.Sleep(100 * time.Millisecond)
-	if _, err := h.cli.ContainerKill(ctx, "lc1", client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case r := <-w.Result:
-		if r.StatusCode != 137 {
-			t.Fatalf("next-exit after SIGKILL: %d", r.StatusCode)
+	code := waitThrough(t, h, "lc1", container.WaitConditionNextExit, func() {
+		if _, err := h.cli.ContainerKill(ctx, "lc1", client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+			t.Fatal(err)
 		}
-	case err := <-w.Error:
-		t.Fatal(err)
+	})
+	if code != 137 {
+		t.Fatalf("next-exit after SIGKILL: %d", code)
 	}
 	// Restart from stopped, then kill with a catchable signal.
 	if _, err := h.cli.ContainerRestart(ctx, "lc1", client.ContainerRestartOptions{Timeout: &timeout}); err != nil {
@@ -278,20 +284,13 @@ func TestLifecycleAPI(t *testing.T) {
 		t.Fatalf("list running: %+v", running.Items)
 	}
 	// Remove; "removed" waiters wake up.
-	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer rcancel()
-	rw := h.cli.ContainerWait(rctx, "lc1", client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
-	time.Sleep(100 * time.Millisecond)
-	if _, err := h.cli.ContainerRemove(ctx, "lc1", client.ContainerRemoveOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case r := <-rw.Result:
-		if r.StatusCode != 143 {
-			t.Fatalf("removed: %d", r.StatusCode)
+	code = waitThrough(t, h, "lc1", container.WaitConditionRemoved, func() {
+		if _, err := h.cli.ContainerRemove(ctx, "lc1", client.ContainerRemoveOptions{}); err != nil {
+			t.Fatal(err)
 		}
-	case err := <-rw.Error:
-		t.Fatal(err)
+	})
+	if code != 143 {
+		t.Fatalf("removed: %d", code)
 	}
 	if _, err := os.Stat(ins.Container.LogPath); !os.IsNotExist(err) {
 		t.Fatalf("state dir left after rm: %v", err)

@@ -24,7 +24,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nslab/nslab/etcdmember/etcdtest"
-	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/image/imagetest"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 )
@@ -46,15 +46,6 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		defer etcdtest.Cleanup()
-		// The tests' own image store, which every hostd of the run shares
-		// as the machine's: the default image is unpacked once.
-		store, err := os.MkdirTemp("", "hostd-test-images-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(store)
-		os.Setenv(image.StoreEnv, store)
 		hostdBin = filepath.Join(dir, "nslab-hostd")
 		args := []string{"build", "-o", hostdBin}
 		if os.Getenv("HOSTD_RACE") != "" {
@@ -66,7 +57,9 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "build hostd: %v\n%s", err, out)
 			return 1
 		}
-		return m.Run()
+		// The tests' own image store, which every hostd of the run shares
+		// as the machine's: the default image is unpacked once.
+		return imagetest.Run(m)
 	}()
 	os.Exit(code)
 }

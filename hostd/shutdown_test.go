@@ -4,30 +4,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/nslab/nslab/netns/kernel"
 )
-
-func mntNS(pid int) (uint64, error) {
-	var st unix.Stat_t
-	err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", pid), &st)
-	return st.Ino, err
-}
 
 // pidsIn lists the processes in the given mount namespaces.
 func pidsIn(ns map[uint64]bool) []int {
-	entries, _ := os.ReadDir("/proc")
+	all, _ := kernel.Processes()
 	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ino, err := mntNS(pid); err == nil && ns[ino] {
+	for _, pid := range all {
+		if ino, err := kernel.NSInode(pid, "mnt"); err == nil && ns[ino] {
 			out = append(out, pid)
 		}
 	}
@@ -56,7 +45,7 @@ func TestShutdownLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		ino, err := mntNS(pid)
+		ino, err := kernel.NSInode(pid, "mnt")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -168,11 +168,7 @@ func TestDockerdWritesNoMachineFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if l != nil {
-			l.Down(context.Background())
-		}
-	}()
+	down := takeDown(t, l)
 	h := l.Hosts()[0]
 	runExecRemove(ctx, t, h, func() {
 		envs := shimEnvironments(t, h)
@@ -185,10 +181,7 @@ func TestDockerdWritesNoMachineFiles(t *testing.T) {
 			}
 		}
 	})
-	if err := l.Down(context.Background()); err != nil {
-		t.Error(err)
-	}
-	l = nil
+	down()
 	after := machineFiles(t, machinePaths)
 	var diff []string
 	for _, s := range before {

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -35,17 +34,9 @@ var dockerdTools = map[string]bool{
 func sweepDockerd(ctx context.Context, dir, id string) error {
 	var errs []error
 	prefix := filepath.Clean(dir) + "/"
-	for round := 0; round < 5; round++ {
-		victims := append(toolsOf(prefix), cgroupProcs(id)...)
-		if len(victims) == 0 {
-			break
-		}
-		for _, p := range victims {
-			syscall.Kill(p.pid, syscall.SIGKILL)
-		}
-		if left := waitGone(ctx, victims, killGrace); len(left) > 0 && round == 4 {
-			errs = append(errs, fmt.Errorf("lab %s: %d daemon or container processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid))
-		}
+	left := killUntilGone(ctx, func() []proc { return append(toolsOf(prefix), cgroupProcs(id)...) })
+	if len(left) > 0 {
+		errs = append(errs, fmt.Errorf("lab %s: %d daemon or container processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid))
 	}
 	if err := removeCgroups(id); err != nil {
 		errs = append(errs, err)
@@ -56,34 +47,27 @@ func sweepDockerd(ctx context.Context, dir, id string) error {
 // toolsOf lists the dockerd, containerd and shim processes whose arguments
 // name a path under prefix.
 func toolsOf(prefix string) []proc {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []proc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 1 || pid == os.Getpid() {
-			continue
+	self := os.Getpid()
+	return scanProcs(func(pid int) (proc, bool) {
+		if pid <= 1 || pid == self {
+			return proc{}, false
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err != nil || len(b) == 0 {
-			continue
+			return proc{}, false
 		}
 		args := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
 		if !dockerdTools[filepath.Base(args[0])] {
-			continue
+			return proc{}, false
 		}
 		for _, a := range args[1:] {
 			if strings.HasPrefix(a, prefix) || strings.HasPrefix(a, "unix://"+prefix) {
-				if start, ok := procStart(pid); ok {
-					out = append(out, proc{pid: pid, start: start})
-				}
-				break
+				start, ok := procStart(pid)
+				return proc{pid: pid, start: start}, ok
 			}
 		}
-	}
-	return out
+		return proc{}, false
+	})
 }
 
 // cgroupMounts lists the mount points of the cgroup hierarchies (v1 and v2).

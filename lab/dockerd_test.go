@@ -216,16 +216,7 @@ func TestDockerdLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, dir := l.ID(), l.StateDir()
-	down := func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Error(err)
-		}
-	}
-	defer func() {
-		if l != nil {
-			down()
-		}
-	}()
+	down := takeDown(t, l)
 	if l.Runtime() != RuntimeDockerd {
 		t.Errorf("runtime %q", l.Runtime())
 	}
@@ -276,7 +267,6 @@ func TestDockerdLab(t *testing.T) {
 	}
 
 	down()
-	l = nil
 	requireNoDockerdLeft(t, id, dir)
 	requireRootUnchanged(t, before)
 }
@@ -300,18 +290,7 @@ func TestDockerdGCAfterCrash(t *testing.T) {
 	if err := syscall.Kill(h.HostdPID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	// The new owner must still be alive when SetOwner reads its start
-	// time; it dies right after, so the lab is an orphan for GC.
-	child := exec.Command("sleep", "60")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.SetOwner(child.Process.Pid); err != nil {
-		child.Process.Kill()
-		t.Fatal(err)
-	}
-	child.Process.Kill()
-	child.Wait()
+	orphan(t, l)
 	if _, ok := procStart(ctr); !ok {
 		t.Fatalf("cm01 (pid %d) died with dockerd: the test needs a container left behind", ctr)
 	}

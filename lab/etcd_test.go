@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -58,16 +57,7 @@ func TestEtcdMembers(t *testing.T) {
 	t.Logf("up with a two-member cluster: %s; %s", time.Since(t0).Round(time.Millisecond),
 		regexp.MustCompile(`etcd: .*`).FindString(progress.String()))
 	dir := l.StateDir()
-	down := func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Error(err)
-		}
-	}
-	defer func() {
-		if l != nil {
-			down()
-		}
-	}()
+	down := takeDown(t, l)
 	if !strings.Contains(progress.String(), "etcd: 2 members ready in ") {
 		t.Errorf("progress does not report the cluster: %q", progress.String())
 	}
@@ -141,7 +131,6 @@ func TestEtcdMembers(t *testing.T) {
 	}
 
 	down()
-	l = nil
 	for _, pid := range pids {
 		if _, ok := procStart(pid); ok {
 			t.Errorf("etcd member pid %d survived down", pid)
@@ -290,15 +279,7 @@ func TestEtcdGC(t *testing.T) {
 		}
 		members = append(members, p)
 	}
-	child := exec.Command("sleep", "60")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.SetOwner(child.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	child.Process.Kill()
-	child.Wait()
+	orphan(t, l)
 	removed, err := GC(ctx, root)
 	if err != nil || len(removed) != 1 || removed[0] != "tetcd3" {
 		t.Fatalf("GC: %v %v", removed, err)

@@ -196,9 +196,7 @@ func ImageUse(root, store string) (map[string][]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if root == "" {
-		root = DefaultRoot
-	}
+	root = stateRoot(root)
 	for _, s := range labs {
 		if st, err := readState(filepath.Join(root, s.ID)); err == nil && st.DataDir != "" {
 			roots[filepath.Dir(st.DataDir)] = true
@@ -233,9 +231,7 @@ func LabDataDirs(root string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if root == "" {
-		root = DefaultRoot
-	}
+	root = stateRoot(root)
 	seen := map[string]bool{}
 	for _, d := range dirs {
 		seen[d] = true

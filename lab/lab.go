@@ -213,9 +213,7 @@ func (o Options) notice() io.Writer {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Root == "" {
-		o.Root = DefaultRoot
-	}
+	o.Root = stateRoot(o.Root)
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -422,9 +420,7 @@ func (l *Lab) build(ctx context.Context, o Options, bin string) error {
 // DefaultRoot): what another process built can be inspected, exec'd into
 // and taken down.
 func Open(root, id string) (*Lab, error) {
-	if root == "" {
-		root = DefaultRoot
-	}
+	root = stateRoot(root)
 	if !idRE.MatchString(id) {
 		return nil, fmt.Errorf("lab id %q: want ^[a-z][a-z0-9]{2,9}$", id)
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,12 +36,42 @@ func upLab(t *testing.T, topo *Topology, o Options) *Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
+	takeDown(t, l)
 	return l
+}
+
+// orphan gives l an owner that dies at once, as an `nslab up` killed with
+// SIGKILL would: GC then takes l for an orphan. The owner still lives when
+// SetOwner reads its start time.
+func orphan(t *testing.T, l *Lab) {
+	t.Helper()
+	owner := exec.Command("sleep", "60")
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		owner.Process.Kill()
+		owner.Wait()
+	}()
+	if err := l.SetOwner(owner.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// takeDown takes l down when the test ends, or before, when the test calls
+// the function it returns to check what down leaves behind; a down that
+// fails fails the test.
+func takeDown(t *testing.T, l *Lab) (down func()) {
+	var once sync.Once
+	down = func() {
+		once.Do(func() {
+			if err := l.Down(context.Background()); err != nil {
+				t.Errorf("down: %v", err)
+			}
+		})
+	}
+	t.Cleanup(down)
+	return down
 }
 
 // linksOf dumps the links of a namespace by name.
@@ -344,15 +375,7 @@ func TestGC(t *testing.T) {
 
 	// Owner gone: a child made owner, then killed.
 	dead := upLab(t, plainTopology(2), Options{Root: root})
-	child := exec.Command("sleep", "60")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := dead.SetOwner(child.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	child.Process.Kill()
-	child.Wait()
+	orphan(t, dead)
 
 	// A lab SIGKILLed in the middle of Up: lab.json says "starting", the
 	// owner pid runs but is another process (its start time differs), a

@@ -20,7 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostd/image/imagetest"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/netns"
@@ -41,15 +41,8 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	// The tests' labs keep their images in a store of their own, not the
 	// machine's.
-	store, err := os.MkdirTemp("", "nslab-lab-images-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv(image.StoreEnv, store)
-	code := m.Run()
+	code := imagetest.Run(m)
 	removeTestPrograms()
-	os.RemoveAll(store)
 	os.Exit(code)
 }
 

@@ -8,13 +8,21 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // DefaultRoot holds one state directory per lab.
 const DefaultRoot = "/run/nslab"
+
+// stateRoot is the state root a caller names: root, or DefaultRoot for "".
+func stateRoot(root string) string {
+	if root == "" {
+		return DefaultRoot
+	}
+	return root
+}
 
 const stateFile = "lab.json"
 
@@ -102,34 +110,9 @@ func writeState(dir string, s *labState) error {
 	return nil
 }
 
-// procStart returns the start time of pid (field 22 of /proc/<pid>/stat)
-// and whether the process exists and is not a zombie.
-func procStart(pid int) (uint64, bool) {
-	if pid <= 0 {
-		return 0, false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// The command name (field 2) may hold spaces and parentheses: fields
-	// are counted from the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state), so field 22 is f[19].
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return 0, false
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return start, true
-}
+// procStart returns the start time of pid and whether the process exists
+// and is not a zombie (kernel.StartTime).
+func procStart(pid int) (uint64, bool) { return kernel.StartTime(pid) }
 
 // ownerAlive reports whether the process recorded as owner still runs: same
 // pid and same start time.
@@ -171,9 +154,7 @@ func labDirs(root string) ([]string, error) {
 // DefaultRoot), sorted by id. A directory whose lab.json cannot be read
 // yet (a lab in its first instant) is listed with state "unknown".
 func List(root string) ([]Summary, error) {
-	if root == "" {
-		root = DefaultRoot
-	}
+	root = stateRoot(root)
 	ids, err := labDirs(root)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 const (
@@ -62,19 +63,12 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	// a daemon's helpers (containerd and its shims live in the host's
 	// namespaces). hostd may have pinned namespaces meanwhile, so look
 	// again.
-	for round := 0; round < 5; round++ {
+	left := killUntilGone(ctx, func() []proc {
 		held.add(id, dir)
-		inodes = held.inodes()
-		victims := scanInside(inodes)
-		if len(victims) == 0 {
-			break
-		}
-		for _, p := range victims {
-			syscall.Kill(p.pid, syscall.SIGKILL)
-		}
-		if left := waitGone(ctx, victims, killGrace); len(left) > 0 && round == 4 {
-			errs = append(errs, fmt.Errorf("lab %s: %d processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid))
-		}
+		return scanInside(held.inodes())
+	})
+	if len(left) > 0 {
+		errs = append(errs, fmt.Errorf("lab %s: %d processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid))
 	}
 
 	tm.since("down: kill what is left", t0)
@@ -155,21 +149,41 @@ func scanInside(inodes map[uint64]string) []proc {
 	if len(inodes) == 0 {
 		return nil
 	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
+	return scanProcs(func(pid int) (proc, bool) { return inside(pid, inodes) })
+}
+
+// scanProcs lists the machine's processes that match takes.
+func scanProcs(match func(pid int) (proc, bool)) []proc {
+	pids, _ := kernel.Processes()
 	var out []proc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if p, ok := inside(pid, inodes); ok {
+	for _, pid := range pids {
+		if p, ok := match(pid); ok {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// killRounds is how many times killUntilGone looks again: a process may
+// fork, or a daemon start a container, while the previous ones die.
+const killRounds = 5
+
+// killUntilGone SIGKILLs every process find lists and waits for them to go,
+// then asks find again, until it lists none or killRounds are over; it
+// returns what outlived SIGKILL in the last round.
+func killUntilGone(ctx context.Context, find func() []proc) []proc {
+	var left []proc
+	for round := 0; round < killRounds; round++ {
+		victims := find()
+		if len(victims) == 0 {
+			return nil
+		}
+		for _, p := range victims {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+		left = waitGone(ctx, victims, killGrace)
+	}
+	return left
 }
 
 // waitGone waits until every process has exited (or become a zombie) or
@@ -312,9 +326,7 @@ func unpinAll(id, dir string) error {
 // and returns their ids. A lab whose owner is alive is left alone, even
 // while it is still starting.
 func GC(ctx context.Context, root string) ([]string, error) {
-	if root == "" {
-		root = DefaultRoot
-	}
+	root = stateRoot(root)
 	ids, err := labDirs(root)
 	if err != nil {
 		return nil, err

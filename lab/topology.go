@@ -415,56 +415,33 @@ func (d *decoder) container(n *yaml.Node, path string) ContainerSpec {
 
 // prefix parses a network prefix such as 192.168.8.0/24.
 func (d *decoder) prefix(n *yaml.Node, path string) netip.Prefix {
-	s := d.Str(n, path)
-	if s == "" {
-		return netip.Prefix{}
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		d.Errorf(n.Line, path, "%q is not a CIDR prefix such as 192.168.8.0/24", s)
-		return netip.Prefix{}
-	}
-	return p
+	return yamldoc.Scalar(d.Decoder, n, path, refusedAs(netip.ParsePrefix, "%q is not a CIDR prefix such as 192.168.8.0/24"))
 }
 
 // hostPrefix parses an interface address such as 192.168.8.150/24.
 func (d *decoder) hostPrefix(n *yaml.Node, path string) netip.Prefix {
-	s := d.Str(n, path)
-	if s == "" {
-		return netip.Prefix{}
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		d.Errorf(n.Line, path, "%q is not an address in CIDR form such as 192.168.8.150/24", s)
-		return netip.Prefix{}
-	}
-	return p
+	return yamldoc.Scalar(d.Decoder, n, path, refusedAs(netip.ParsePrefix, "%q is not an address in CIDR form such as 192.168.8.150/24"))
 }
 
 // bridgeAddr parses docker0's address as dockerd's --bip takes it: an
 // IPv4 host address with its prefix, such as 172.18.0.1/16.
 func (d *decoder) bridgeAddr(n *yaml.Node, path string) netip.Prefix {
-	s := d.Str(n, path)
-	if s == "" {
-		return netip.Prefix{}
-	}
-	p, err := hostdconfig.ParseBIP(s)
-	if err != nil {
-		d.Errorf(n.Line, path, "%v", err)
-		return netip.Prefix{}
-	}
-	return p
+	return yamldoc.Scalar(d.Decoder, n, path, hostdconfig.ParseBIP)
 }
 
 func (d *decoder) addr(n *yaml.Node, path string) netip.Addr {
-	s := d.Str(n, path)
-	if s == "" {
-		return netip.Addr{}
+	return yamldoc.Scalar(d.Decoder, n, path, refusedAs(netip.ParseAddr, "%q is not an IP address"))
+}
+
+// refusedAs is parse with the problem a topology reports when parse
+// refuses a value: format applied to the value, which says what was
+// expected, in place of the parser's own words.
+func refusedAs[T any](parse func(string) (T, error), format string) func(string) (T, error) {
+	return func(s string) (T, error) {
+		v, err := parse(s)
+		if err != nil {
+			return v, fmt.Errorf(format, s)
+		}
+		return v, nil
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		d.Errorf(n.Line, path, "%q is not an IP address", s)
-		return netip.Addr{}
-	}
-	return a
 }

@@ -8,31 +8,6 @@ import (
 	"testing"
 )
 
-// A bad checks file is refused with FILE:LINE and status 2 before any lab
-// is looked for; so is a format nslab cannot write.
-func TestCheckUsage(t *testing.T) {
-	t.Setenv("NSLAB_LAB", "")
-	root := t.TempDir()
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(bad, []byte("checks:\n  - ping: {from: h1}\n"), 0o644)
-	_, stderr, code := runCLI(t, "--root", root, "check", bad)
-	if code != 2 || !strings.Contains(stderr, bad+":2: checks[0].ping.to: required") {
-		t.Errorf("bad file: status %d, %q", code, stderr)
-	}
-	_, stderr, code = runCLI(t, "--root", root, "check", "--format", "xml", bad)
-	if code != 2 || !strings.Contains(stderr, `--format "xml": want table, json or junit`) {
-		t.Errorf("bad format: status %d, %q", code, stderr)
-	}
-	// Every file shipped in fixtures/checks parses.
-	files, _ := filepath.Glob("../../fixtures/checks/*.yaml")
-	for _, f := range files {
-		_, stderr, code := runCLI(t, "--root", root, "check", f)
-		if code != 1 || !strings.Contains(stderr, "no lab under") {
-			t.Errorf("%s: status %d, %q; want the file read and no lab found", f, code, stderr)
-		}
-	}
-}
-
 // On a lab: status 0 when all pass, 1 when one fails, the JSON report
 // naming the failure; a file naming a host the lab lacks is status 2.
 func TestCheckCommand(t *testing.T) {

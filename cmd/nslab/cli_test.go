@@ -216,26 +216,66 @@ func TestUpRefusesBadTopology(t *testing.T) {
 	}
 }
 
+// A command line nslab cannot take is a usage error (status 2, a message
+// naming what is wrong) found before any lab is looked for: the state root
+// is not even made. A flag a verb does not take is refused, not ignored.
 func TestUsageErrors(t *testing.T) {
+	t.Setenv("NSLAB_LAB", "")
 	root := filepath.Join(t.TempDir(), "root")
-	for _, args := range [][]string{
-		{"up"},
-		{"up", "a.yaml", "b.yaml"},
-		{"up", "--id", "Bad-Id", "../../fixtures/single.yaml"},
-		{"up", "--id", "ab", "../../fixtures/single.yaml"},
-		{"up", "--no-such-flag", "../../fixtures/single.yaml"},
-		{"exec", "node1"},
-		{"exec", "node1", "--"},
-		{"exec", "/cm01", "--", "ip", "a"},
-		{"docker", "node1/cm01", "--", "ps"},
-		{"graph", "--format", "png", "../../fixtures/single.yaml"},
-		{"graph", "../../fixtures/invalid/duplicate-host.yaml"},
-		{"ls", "extra"},
-		{"gc", "extra"},
+	badChecks := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(badChecks, []byte("checks:\n  - ping: {from: h1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string // in stderr, after "nslab: "
+	}{
+		{[]string{"up"}, ""},
+		{[]string{"up", "a.yaml", "b.yaml"}, ""},
+		{[]string{"up", "--id", "Bad-Id", "../../fixtures/single.yaml"}, ""},
+		{[]string{"up", "--id", "ab", "../../fixtures/single.yaml"}, ""},
+		{[]string{"up", "--no-such-flag", "../../fixtures/single.yaml"}, ""},
+		{[]string{"up", "--runtime", "podman", "../../fixtures/single.yaml"}, `--runtime "podman": want hostd or dockerd`},
+		{[]string{"up", "--runtime", "hostd", "--images", "x.tar", "../../fixtures/single.yaml"}, "--images x.tar: want a `docker save` archive"},
+		{[]string{"up", "--images", "../../fixtures/single.yaml", "../../fixtures/single.yaml"}, "--images ../../fixtures/single.yaml: want a `docker save` archive (not a tar archive"},
+		{[]string{"exec", "node1"}, ""},
+		{[]string{"exec", "node1", "--"}, ""},
+		{[]string{"exec", "/cm01", "--", "ip", "a"}, ""},
+		{[]string{"docker", "node1/cm01", "--", "ps"}, ""},
+		{[]string{"graph", "--format", "png", "../../fixtures/single.yaml"}, ""},
+		{[]string{"graph", "../../fixtures/invalid/duplicate-host.yaml"}, ""},
+		{[]string{"ls", "extra"}, ""},
+		{[]string{"gc", "extra"}, ""},
+		{[]string{"etcd", "node1"}, "accepts 2 arg(s)"},
+		{[]string{"etcd", "node1", "restart"}, "etcd node1 restart: want stop, start or status"},
+		// A bad checks file is refused with FILE:LINE; so is a format
+		// nslab cannot write.
+		{[]string{"check", badChecks}, badChecks + ":2: checks[0].ping.to: required"},
+		{[]string{"check", "--format", "xml", badChecks}, `--format "xml": want table, json or junit`},
+		{[]string{"gre", "node1"}, ""},
+		{[]string{"gre", "node1", "frob"}, ""},
+		{[]string{"gre", "node1", "add", "gre0", "local", "1.2.3.4"}, ""},
+		{[]string{"gre", "node1", "del"}, ""},
+		{[]string{"gre", "node1", "ls", "extra"}, ""},
+		{[]string{"link", "node1", "eth1"}, "accepts 3 arg(s)"},
+		{[]string{"link", "node1", "eth1", "frob"}, "want down, up, set, clear or show"},
+		{[]string{"link", "node1", "eth1", "set"}, "give --rate, --loss or --delay"},
+		{[]string{"link", "node1", "eth1", "set", "--rate", "10mbps"}, "tc reads bps as bytes per second"},
+		{[]string{"link", "node1", "eth1", "set", "--loss", "150%"}, "from 0 to 100"},
+		{[]string{"link", "node1", "eth1", "set", "--loss", "5%", "--dir", "sideways"}, `direction: "sideways"`},
+		{[]string{"link", "node1", "eth1", "set", "--jitter", "2ms"}, "give delay too"},
+		{[]string{"link", "node1", "eth1", "down", "--rate", "1mbit"}, "link down takes no --rate"},
+		{[]string{"link", "node1", "eth1", "clear", "--json"}, "link clear takes no --json"},
 	} {
-		_, stderr, code := runCLI(t, append([]string{"--root", root}, args...)...)
-		if code != 2 || !strings.HasPrefix(stderr, "nslab: ") {
-			t.Errorf("nslab %s: status %d, stderr %q; want 2 and a message", strings.Join(args, " "), code, stderr)
+		_, stderr, code := runCLI(t, append([]string{"--root", root}, c.args...)...)
+		if code != 2 || !strings.HasPrefix(stderr, "nslab: ") || !strings.Contains(stderr, c.want) {
+			t.Errorf("nslab %s: status %d, stderr %q; want 2 and a message with %q", strings.Join(c.args, " "), code, stderr, c.want)
+		}
+	}
+	if _, err := lab.FindDockerd(""); err == nil {
+		_, stderr, code := runCLI(t, "--root", root, "up", "--runtime", "dockerd", "--images", filepath.Join(t.TempDir(), "none.tar"), "../../fixtures/single.yaml")
+		if code != 2 || !strings.Contains(stderr, "want a `docker save` archive") {
+			t.Errorf("--images of a missing file: status %d, stderr %q", code, stderr)
 		}
 	}
 	if _, err := os.Stat(root); !os.IsNotExist(err) {
@@ -243,10 +283,24 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// A command line nslab takes, without a lab under the root: the missing lab
+// is the error (status 1). Every file shipped in fixtures/checks is read
+// before the lab is looked for.
 func TestNoLab(t *testing.T) {
 	t.Setenv("NSLAB_LAB", "")
 	root := t.TempDir()
-	for _, args := range [][]string{{"inspect"}, {"down"}, {"exec", "node1", "--", "true"}, {"docker", "node1", "--", "ps"}, {"graph"}} {
+	commands := [][]string{
+		{"inspect"}, {"down"}, {"exec", "node1", "--", "true"}, {"docker", "node1", "--", "ps"}, {"graph"},
+		{"gre", "node1", "ls"}, {"link", "node1", "eth1", "show"},
+	}
+	checks, _ := filepath.Glob("../../fixtures/checks/*.yaml")
+	if len(checks) == 0 {
+		t.Fatal("no checks file in ../../fixtures/checks")
+	}
+	for _, f := range checks {
+		commands = append(commands, []string{"check", f})
+	}
+	for _, args := range commands {
 		_, stderr, code := runCLI(t, append([]string{"--root", root}, args...)...)
 		if code != 1 || !strings.Contains(stderr, "no lab under "+root) {
 			t.Errorf("nslab %s without a lab: status %d, stderr %q", strings.Join(args, " "), code, stderr)

@@ -22,36 +22,6 @@ func buildEtcd(t *testing.T, bin string) {
 	}
 }
 
-// --runtime takes hostd or dockerd; --images, with either, must name an
-// archive.
-func TestUpRuntimeUsage(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "root")
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"up", "--runtime", "podman", "../../fixtures/single.yaml"}, `--runtime "podman": want hostd or dockerd`},
-		{[]string{"up", "--runtime", "hostd", "--images", "x.tar", "../../fixtures/single.yaml"}, "--images x.tar: want a `docker save` archive"},
-		{[]string{"up", "--images", "../../fixtures/single.yaml", "../../fixtures/single.yaml"}, "--images ../../fixtures/single.yaml: want a `docker save` archive (not a tar archive"},
-		{[]string{"etcd", "node1"}, "accepts 2 arg(s)"},
-		{[]string{"etcd", "node1", "restart"}, "etcd node1 restart: want stop, start or status"},
-	} {
-		_, stderr, code := runCLI(t, append([]string{"--root", root}, c.args...)...)
-		if code != 2 || !strings.Contains(stderr, c.want) {
-			t.Errorf("nslab %s: status %d, stderr %q; want 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
-		}
-	}
-	if _, err := lab.FindDockerd(""); err == nil {
-		_, stderr, code := runCLI(t, "--root", root, "up", "--runtime", "dockerd", "--images", filepath.Join(t.TempDir(), "none.tar"), "../../fixtures/single.yaml")
-		if code != 2 || !strings.Contains(stderr, "want a `docker save` archive") {
-			t.Errorf("--images of a missing file: status %d, stderr %q", code, stderr)
-		}
-	}
-	if _, err := os.Stat(root); !os.IsNotExist(err) {
-		t.Errorf("a usage error made the state root: %v", err)
-	}
-}
-
 // `nslab up --runtime dockerd` runs a real dockerd on the docker hosts,
 // detached as any lab, and down removes it.
 func TestUpRuntimeDockerd(t *testing.T) {

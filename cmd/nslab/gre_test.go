@@ -54,30 +54,6 @@ func TestParseGREAdd(t *testing.T) {
 	}
 }
 
-// Bad words are usage errors (status 2) found before any lab is looked
-// for.
-func TestGREUsage(t *testing.T) {
-	t.Setenv("NSLAB_LAB", "")
-	root := t.TempDir()
-	for _, args := range [][]string{
-		{"gre", "node1"},
-		{"gre", "node1", "frob"},
-		{"gre", "node1", "add", "gre0", "local", "1.2.3.4"},
-		{"gre", "node1", "del"},
-		{"gre", "node1", "ls", "extra"},
-	} {
-		_, stderr, code := runCLI(t, append([]string{"--root", root}, args...)...)
-		if code != 2 || !strings.HasPrefix(stderr, "nslab: ") {
-			t.Errorf("%v: status %d, stderr %q; want 2 and a message", args, code, stderr)
-		}
-	}
-	// Good words, no lab: the lab is the problem (status 1).
-	_, stderr, code := runCLI(t, "--root", root, "gre", "node1", "ls")
-	if code != 1 || !strings.Contains(stderr, "no lab under") {
-		t.Errorf("gre ls without a lab: status %d, %q", code, stderr)
-	}
-}
-
 // TestGREAndCapture is a student's E19 session on a lab: tunnels on both
 // hosts with `nslab gre`, listed by `gre ls` and `inspect`, a capture of
 // the underlay to a pcap file that tcpdump's reader takes, a summary

@@ -138,25 +138,20 @@ func linkAction(verb string, f linkFlags, w io.Writer) (func(context.Context, *l
 // impairment reads set's flags.
 func (f linkFlags) impairment() (lab.Impairment, error) {
 	m := lab.Impairment{Direction: f.dir}
-	var err error
-	if f.rate != "" {
-		if m.Rate, err = lab.ParseRate(f.rate); err != nil {
-			return m, fmt.Errorf("--rate: %w", err)
+	for _, opt := range []struct {
+		name, value string
+		parse       func(string) error
+	}{
+		{"--rate", f.rate, func(s string) (err error) { m.Rate, err = lab.ParseRate(s); return err }},
+		{"--loss", f.loss, func(s string) (err error) { m.Loss, err = lab.ParseLoss(s); return err }},
+		{"--delay", f.delay, func(s string) (err error) { m.Delay, err = lab.ParseDelay(s); return err }},
+		{"--jitter", f.jitter, func(s string) (err error) { m.Jitter, err = lab.ParseDelay(s); return err }},
+	} {
+		if opt.value == "" {
+			continue
 		}
-	}
-	if f.loss != "" {
-		if m.Loss, err = lab.ParseLoss(f.loss); err != nil {
-			return m, fmt.Errorf("--loss: %w", err)
-		}
-	}
-	if f.delay != "" {
-		if m.Delay, err = lab.ParseDelay(f.delay); err != nil {
-			return m, fmt.Errorf("--delay: %w", err)
-		}
-	}
-	if f.jitter != "" {
-		if m.Jitter, err = lab.ParseDelay(f.jitter); err != nil {
-			return m, fmt.Errorf("--jitter: %w", err)
+		if err := opt.parse(opt.value); err != nil {
+			return m, fmt.Errorf("%s: %w", opt.name, err)
 		}
 	}
 	if m.IsZero() {

@@ -12,36 +12,6 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-// Bad verbs and flags are usage errors (status 2) found before any lab is
-// looked for; a flag the verb does not take is refused, not ignored.
-func TestLinkUsage(t *testing.T) {
-	t.Setenv("NSLAB_LAB", "")
-	root := t.TempDir()
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"link", "node1", "eth1"}, "accepts 3 arg(s)"},
-		{[]string{"link", "node1", "eth1", "frob"}, "want down, up, set, clear or show"},
-		{[]string{"link", "node1", "eth1", "set"}, "give --rate, --loss or --delay"},
-		{[]string{"link", "node1", "eth1", "set", "--rate", "10mbps"}, "tc reads bps as bytes per second"},
-		{[]string{"link", "node1", "eth1", "set", "--loss", "150%"}, "from 0 to 100"},
-		{[]string{"link", "node1", "eth1", "set", "--loss", "5%", "--dir", "sideways"}, `direction: "sideways"`},
-		{[]string{"link", "node1", "eth1", "set", "--jitter", "2ms"}, "give delay too"},
-		{[]string{"link", "node1", "eth1", "down", "--rate", "1mbit"}, "link down takes no --rate"},
-		{[]string{"link", "node1", "eth1", "clear", "--json"}, "link clear takes no --json"},
-	} {
-		_, stderr, code := runCLI(t, append([]string{"--root", root}, c.args...)...)
-		if code != 2 || !strings.Contains(stderr, c.want) {
-			t.Errorf("%v: status %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
-		}
-	}
-	_, stderr, code := runCLI(t, "--root", root, "link", "node1", "eth1", "show")
-	if code != 1 || !strings.Contains(stderr, "no lab under") {
-		t.Errorf("link show without a lab: status %d, %q", code, stderr)
-	}
-}
-
 const twoPlainHosts = `
 segments:
   - name: lan0

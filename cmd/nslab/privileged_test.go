@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/nstest"
 )
 
@@ -93,33 +93,20 @@ func pins(id string) []string {
 	return p
 }
 
-func nsInode(path string) (uint64, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return 0, false
-	}
-	return st.Ino, true
-}
-
 // procsIn lists the processes (pid and start time, so a reused pid is not
 // mistaken for one of them) whose network namespace is one of the lab's
 // pinned namespaces.
 func procsIn(id string) []proc {
 	inodes := map[uint64]bool{}
 	for _, p := range pins(id) {
-		if ino, ok := nsInode(p); ok {
+		if ino, err := netns.Inode(p); err == nil {
 			inodes[ino] = true
 		}
 	}
-	ents, _ := os.ReadDir("/proc")
+	pids, _ := kernel.Processes()
 	var out []proc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		ino, ok := nsInode("/proc/" + e.Name() + "/ns/net")
-		if !ok || !inodes[ino] {
+	for _, pid := range pids {
+		if ino, err := kernel.NSInode(pid, "net"); err != nil || !inodes[ino] {
 			continue
 		}
 		if p, ok := findProc(pid); ok {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // proc names a process across pid reuse: pid plus start time.
@@ -16,27 +18,8 @@ type proc struct {
 
 // findProc returns the live (not zombie) process pid.
 func findProc(pid int) (proc, bool) {
-	if pid <= 0 {
-		return proc{}, false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return proc{}, false
-	}
-	// The command name (field 2) may hold spaces and parentheses, so the
-	// fields are counted from the last ')': state is field 3, start time
-	// field 22.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return proc{}, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return proc{}, false
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
+	start, ok := kernel.StartTime(pid)
+	if !ok {
 		return proc{}, false
 	}
 	return proc{pid: pid, start: start}, true

@@ -259,22 +259,15 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// unixTime reads Docker's since/until: seconds, optionally with a fraction.
+// unixTime reads a logs request's since or until as eventTime does; 0 is
+// no time too, and a malformed one is a 400.
 func unixTime(v string) (time.Time, error) {
-	if v == "" || v == "0" {
+	if v == "0" {
 		return time.Time{}, nil
 	}
-	sec, frac, _ := strings.Cut(v, ".")
-	s, err := strconv.ParseInt(sec, 10, 64)
+	t, err := eventTime(v)
 	if err != nil {
 		return time.Time{}, errdefs.BadRequest("invalid time value %q", v)
 	}
-	var ns int64
-	if frac != "" {
-		frac = (frac + "000000000")[:9]
-		if ns, err = strconv.ParseInt(frac, 10, 64); err != nil {
-			return time.Time{}, errdefs.BadRequest("invalid time value %q", v)
-		}
-	}
-	return time.Unix(s, ns), nil
+	return t, nil
 }

@@ -184,11 +184,18 @@ func resizeArgs(r *http.Request) (h, w uint16, err error) {
 }
 
 func (s *server) containerResize(w http.ResponseWriter, r *http.Request) error {
+	return resize(w, r, s.d.Resize)
+}
+
+// resize answers POST /containers/{id}/resize and /exec/{id}/resize: the
+// terminal's new height and width, read as Docker reads them, given to do
+// for the container or exec named in the path.
+func resize(w http.ResponseWriter, r *http.Request, do func(id string, h, w uint16) error) error {
 	h, wd, err := resizeArgs(r)
 	if err != nil {
 		return err
 	}
-	if err := s.d.Resize(r.PathValue("id"), h, wd); err != nil {
+	if err := do(r.PathValue("id"), h, wd); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

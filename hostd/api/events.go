@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -77,24 +78,26 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) error {
 }
 
 // eventTime reads since or until as Docker's timetypes.ParseTimestamps:
-// seconds, optionally with nanoseconds after a dot; empty is no time.
-// A malformed one is strconv's error, a 500 as in dockerd.
+// seconds, optionally with a fraction after a dot, which Docker scales to
+// nanoseconds ("1.5" is one and a half seconds); empty is no time. A
+// malformed one is strconv's error, a 500 as in dockerd.
 func eventTime(v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	secs, nanos, hasNanos := strings.Cut(v, ".")
+	secs, frac, hasFrac := strings.Cut(v, ".")
 	s, err := strconv.ParseInt(secs, 10, 64)
 	if err != nil {
 		return time.Time{}, err
 	}
-	var n int64
-	if hasNanos {
-		if n, err = strconv.ParseInt(nanos, 10, 64); err != nil {
+	var ns int64
+	if hasFrac {
+		if ns, err = strconv.ParseInt(frac, 10, 64); err != nil {
 			return time.Time{}, err
 		}
+		ns = int64(float64(ns) * math.Pow10(9-len(frac)))
 	}
-	return time.Unix(s, n), nil
+	return time.Unix(s, ns), nil
 }
 
 // eventFilters reads the filters of an events request: dockerd takes any

@@ -51,15 +51,7 @@ func (s *server) execStart(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) execResize(w http.ResponseWriter, r *http.Request) error {
-	h, wd, err := resizeArgs(r)
-	if err != nil {
-		return err
-	}
-	if err := s.d.ResizeExec(r.PathValue("id"), h, wd); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return resize(w, r, s.d.ResizeExec)
 }
 
 func (s *server) execInspect(w http.ResponseWriter, r *http.Request) error {

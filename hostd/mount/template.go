@@ -1,15 +1,14 @@
 package mount
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // Template is the mount namespace every container's init starts in
@@ -38,7 +37,7 @@ func NewTemplate() (*Template, error) {
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 			return fmt.Errorf("make / rprivate: %w", err)
 		}
-		if err := detachNamespacePins("/proc/thread-self/mountinfo"); err != nil {
+		if err := detachNamespacePins(); err != nil {
 			return fmt.Errorf("detach namespace pins: %w", err)
 		}
 		var err error
@@ -88,39 +87,20 @@ func (t *Template) Enter() error {
 	return nil
 }
 
-// detachNamespacePins lazily unmounts every namespace pin of the mount
-// namespace whose mountinfo is given: everything under /run/netns and any
-// other nsfs mount (a dockerd's exec-root/netns, say). Deepest first, so
-// parents go last.
-func detachNamespacePins(mountinfo string) error {
-	f, err := os.Open(mountinfo)
+// detachNamespacePins lazily unmounts every namespace pin of the calling
+// thread's mount namespace: everything under /run/netns and any other nsfs
+// mount (a dockerd's exec-root/netns, say). Deepest first, so parents go
+// last.
+func detachNamespacePins() error {
+	mounts, err := kernel.ThreadMounts()
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	var targets []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// mountinfo: id parent major:minor root mountpoint opts ... - fstype source superopts
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 {
-			continue
+	for _, m := range mounts {
+		if strings.HasPrefix(m.Point, netns.RunDir+"/") || m.FSType == "nsfs" {
+			targets = append(targets, m.Point)
 		}
-		mp := unescapeMountinfo(fields[4])
-		fstype := ""
-		for i, f := range fields {
-			if f == "-" && i+1 < len(fields) {
-				fstype = fields[i+1]
-				break
-			}
-		}
-		if strings.HasPrefix(mp, "/run/netns/") || fstype == "nsfs" {
-			targets = append(targets, mp)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
 	}
 	sort.Slice(targets, func(i, j int) bool { return len(targets[i]) > len(targets[j]) })
 	for _, t := range targets {
@@ -129,24 +109,4 @@ func detachNamespacePins(mountinfo string) error {
 		}
 	}
 	return nil
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -3,9 +3,10 @@ package proc
 import (
 	"fmt"
 	"os"
-	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // NSInode returns the inode of /proc/PID/ns/KIND ("pid", "net", "uts").
@@ -21,18 +22,14 @@ func NSInode(pid int, kind string) (uint64, error) {
 // namespace ino: a container's processes (its command, what that forks,
 // every exec).
 func PIDsInPIDNS(ino uint64) []int {
-	entries, err := os.ReadDir("/proc")
+	all, err := kernel.Processes()
 	if err != nil {
 		return nil
 	}
 	self := os.Getpid()
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		if got, err := NSInode(pid, "pid"); err == nil && got == ino {
+	for _, pid := range all {
+		if got, err := NSInode(pid, "pid"); pid != self && err == nil && got == ino {
 			pids = append(pids, pid)
 		}
 	}
