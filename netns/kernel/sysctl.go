@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nslab/nslab/netns"
 )
 
@@ -106,9 +108,19 @@ var writeOnly = map[string]bool{"flush": true}
 func SysctlValues(ns string, keys []string) (map[string]string, error) {
 	out := make(map[string]string, len(keys))
 	err := netns.Do(ns, func() error {
+		// One buffer and three system calls a key (open, read, close):
+		// os.ReadFile would add a stat and a buffer each, and a namespace
+		// has hundreds of keys.
+		buf := make([]byte, 4096)
 		for _, k := range keys {
-			if b, err := os.ReadFile("/proc/sys/" + k); err == nil {
-				out[k] = strings.TrimSpace(string(b))
+			fd, err := unix.Open("/proc/sys/"+k, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				continue
+			}
+			n, err := unix.Read(fd, buf)
+			unix.Close(fd)
+			if err == nil && n >= 0 {
+				out[k] = strings.TrimSpace(string(buf[:n]))
 			}
 		}
 		return nil
