@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,12 +70,22 @@ func benchResetFixture(b *testing.B, rb resetBench, o Options) {
 	if topo.Etcd != nil {
 		o.Etcd = buildEtcd(b)
 	}
-	up, reset, down := benchReset(b, topo, o, rb.commands)
+	rounds := benchReset(b, topo, o, rb.commands)
+	var up, reset, down time.Duration
+	ratios := make([]float64, len(rounds))
+	for i, r := range rounds {
+		up, reset, down = up+r.up, reset+r.reset, down+r.down
+		ratios[i] = float64(r.reset) / float64(r.up+r.down)
+	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
 	b.ReportMetric(ms(up), "up-ms")
 	b.ReportMetric(ms(down), "down-ms")
 	b.ReportMetric(ms(reset), "reset-ms")
 	b.ReportMetric(float64(reset)/float64(up+down), "reset/(up+down)")
+	// On a shared machine one slow up or reset moves the means: the
+	// median of each round's own ratio is the steadier figure.
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "median-round-ratio")
 	b.ReportMetric(float64(reset.Nanoseconds())/float64(b.N), "ns/op")
 	var lines []string
 	for _, s := range o.timings.steps() {
@@ -85,22 +96,26 @@ func benchResetFixture(b *testing.B, rb resetBench, o Options) {
 	b.Logf("a reset's steps (mean of %d):\n%s", b.N, strings.Join(lines, "\n"))
 }
 
+// resetRound is one round's up, reset and down.
+type resetRound struct{ up, reset, down time.Duration }
+
 // benchReset brings topo up b.N times; each time the student's commands
-// run, then the lab is reset, then taken down. It returns the times
-// summed.
-func benchReset(b *testing.B, topo *Topology, o Options, extra []string) (up, reset, down time.Duration) {
+// run, then the lab is reset, then taken down. It returns each round.
+func benchReset(b *testing.B, topo *Topology, o Options, extra []string) []resetRound {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	var rounds []resetRound
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		nstest.Settle(b)
+		var r resetRound
 		t0 := time.Now()
 		l, err := Up(ctx, topo, o)
 		if err != nil {
 			b.Fatal(err)
 		}
-		up += time.Since(t0)
+		r.up = time.Since(t0)
 		host := l.dockerHosts()[0]
 		for _, line := range append(studentCommands(l), extra...) {
 			sh(b, l, host.Name, line)
@@ -108,7 +123,7 @@ func benchReset(b *testing.B, topo *Topology, o Options, extra []string) (up, re
 		b.StartTimer()
 		t1 := time.Now()
 		err = l.Reset(ctx)
-		reset += time.Since(t1)
+		r.reset = time.Since(t1)
 		b.StopTimer()
 		if err != nil {
 			l.Down(ctx)
@@ -118,7 +133,8 @@ func benchReset(b *testing.B, topo *Topology, o Options, extra []string) (up, re
 		if err := l.Down(ctx); err != nil {
 			b.Fatal(err)
 		}
-		down += time.Since(t2)
+		r.down = time.Since(t2)
+		rounds = append(rounds, r)
 	}
-	return up, reset, down
+	return rounds
 }
