@@ -85,21 +85,18 @@ func (l *Lab) stopDaemons(ctx context.Context) error {
 	return nil
 }
 
-// startDaemonsAgain starts the lab's daemons as up did, and makes them the
-// daemons of base: their processes, what they have (a dockerd gives its
-// default networks new ids at every start, as at up) and their docker0.
+// startDaemonsAgain starts the lab's real dockerds as up did (hostd puts
+// itself back in process instead), and makes them the daemons of base:
+// their processes, what they have (a dockerd gives its default networks
+// new ids at every start, as at up) and their docker0.
 func (l *Lab) startDaemonsAgain(ctx context.Context, base *baseline) error {
 	docker := l.dockerHosts()
 	p := newProgress(io.Discard, "daemon", len(docker))
-	if l.Runtime() == RuntimeDockerd {
-		bin, err := FindDockerd(l.state.Dockerd)
-		if err != nil {
-			return err
-		}
-		if err := l.launchDockerds(ctx, bin, docker, p, len(docker)); err != nil {
-			return err
-		}
-	} else if err := l.launchHostds(ctx, docker, len(docker)); err != nil {
+	bin, err := FindDockerd(l.state.Dockerd)
+	if err != nil {
+		return err
+	}
+	if err := l.launchDockerds(ctx, bin, docker, p, len(docker)); err != nil {
 		return err
 	}
 	// As at up: the read-back then finds the keys every start writes.
@@ -125,20 +122,4 @@ func (l *Lab) startDaemonsAgain(ctx context.Context, base *baseline) error {
 		}
 	}
 	return l.saveBaseline(base)
-}
-
-// launchHostds starts hostd again on the hosts, with the configuration up
-// wrote, and waits until each answers.
-func (l *Lab) launchHostds(ctx context.Context, docker []*Host, parallel int) error {
-	bin := l.state.Hostd
-	if bin == "" {
-		return fmt.Errorf("lab %s: %w: lab.json does not say which nslab-hostd runs", l.ID(), ErrNotResettable)
-	}
-	if err := forEach(ctx, docker, parallel, func(_ context.Context, h *Host) error { return h.launchHostd(bin) }); err != nil {
-		return err
-	}
-	if err := l.recordDaemonPIDs(docker); err != nil {
-		return err
-	}
-	return forEach(ctx, docker, parallel, func(ctx context.Context, h *Host) error { return h.waitReady(ctx) })
 }
