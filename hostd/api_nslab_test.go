@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +110,69 @@ func TestNslabGRE(t *testing.T) {
 			t.Fatal("gre9 outlived hostd")
 		}
 	}
+}
+
+// POST /nslab/reset puts hostd back to how it started, in the same
+// process: the containers and every network but the predefined go, with
+// their links and rules, and so do the events to look back on; the same
+// commands then give the same numbers as on the fresh daemon: the next
+// default pool, the first ephemeral port, the containers' addresses and
+// MACs, and the interface indexes of eth0 and of its peer.
+func TestNslabReset(t *testing.T) {
+	needCLI(t)
+	h := startHostd(t)
+	fresh := h.studentRun()
+	if !strings.Contains(fresh, "172.18.0.0/16") {
+		t.Fatalf("a fresh hostd's first network is not on 172.18.0.0/16:\n%s", fresh)
+	}
+	for round := 1; round <= 2; round++ {
+		if code, _, out := h.api("POST", "/nslab/reset", ""); code != http.StatusNoContent {
+			t.Fatalf("reset %d: %d %s", round, code, out)
+		}
+		if out := h.mustDocker("ps", "-aq"); out != "" {
+			t.Errorf("reset %d: containers left:\n%s", round, out)
+		}
+		if out := h.mustDocker("network", "ls", "--format", "{{.Name}}"); out != "bridge\nhost\nnone\n" {
+			t.Errorf("reset %d: networks:\n%s", round, out)
+		}
+		now := strconv.FormatInt(time.Now().Unix(), 10)
+		if code, _, out := h.api("GET", "/events?since=0&until="+now, ""); code != http.StatusOK || out != "" {
+			t.Errorf("reset %d: events to look back on: %d %q", round, code, out)
+		}
+		// In the kernel: nothing of the student's in hostd's namespace.
+		nl, err := netns.Handle(h.nsPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links, err := netns.LinkList(nl)
+		nl.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range links {
+			if n := l.Attrs().Name; strings.HasPrefix(n, "br-") || strings.HasPrefix(n, "veth") {
+				t.Errorf("reset %d: link %s left", round, n)
+			}
+		}
+		if got := h.studentRun(); got != fresh {
+			t.Errorf("after reset %d:\n%s\nfresh:\n%s", round, got, fresh)
+		}
+	}
+}
+
+// studentRun makes a user network with a container publishing an
+// ephemeral port, and a container on the default bridge, and returns
+// what numbers they got.
+func (h *testHost) studentRun() string {
+	var b strings.Builder
+	h.mustDocker("network", "create", "br1")
+	b.WriteString(h.mustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "br1"))
+	h.mustDocker("run", "-d", "--name", "c1", "--network", "br1", "-p", "80", "busybox", "sleep", "1000")
+	h.mustDocker("run", "-d", "--name", "c2", "busybox", "sleep", "1000")
+	b.WriteString(h.mustDocker("port", "c1"))
+	for _, c := range []string{"c1", "c2"} {
+		b.WriteString(c + ": " + h.mustDocker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.MacAddress}}{{end}}", c))
+		b.WriteString(h.mustDocker("exec", c, "cat", "/sys/class/net/eth0/ifindex", "/sys/class/net/eth0/iflink"))
+	}
+	return b.String()
 }

@@ -73,54 +73,85 @@ var rulesetDumps = map[string]kernel.Dump{
 
 // readNS reads the namespace at pin. Its rulesets are dumped only when the
 // nf_tables generation moved since was (nil: always); otherwise was's are
-// kept, which are the same rules.
+// kept, which are the same rules. The readers run side by side: the
+// netlink dumps, the sysctls (hundreds of files, read on a thread of their
+// own in the namespace) and each firewall tool's dump (a process each).
 func readNS(pin string, was *nsState) (*nsState, error) {
 	s := &nsState{}
 	var err error
-	if s.Links, err = kernel.Links(pin); err != nil {
-		return nil, err
-	}
-	if s.Addrs, err = kernel.Addrs(pin, netlink.FAMILY_ALL); err != nil {
-		return nil, err
-	}
-	if s.Routes, err = kernel.Routes(pin, netlink.FAMILY_ALL, kernel.AllTables); err != nil {
-		return nil, err
-	}
-	if s.Rules, err = kernel.Rules(pin, netlink.FAMILY_ALL); err != nil {
-		return nil, err
-	}
-	// The baseline reads every writable sysctl; later reads only its
-	// keys, which are all that is compared.
-	if was == nil {
-		s.Sysctls, err = kernel.Sysctls(pin)
-	} else {
-		s.Sysctls, err = kernel.SysctlValues(pin, slices.Collect(maps.Keys(was.Sysctls)))
-	}
-	if err != nil {
-		return nil, err
-	}
-	if s.Qdiscs, err = kernel.Qdiscs(pin); err != nil {
-		return nil, err
-	}
+	// The generation first: it says whether the tools must run.
 	if s.Generation, err = kernel.RulesetGeneration(pin); err != nil {
 		return nil, err
 	}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	run := func(read func() error) {
+		wg.Go(func() {
+			if err := read(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	run(func() (err error) {
+		// The baseline reads every writable sysctl; later reads only its
+		// keys, which are all that is compared.
+		if was == nil {
+			s.Sysctls, err = kernel.Sysctls(pin)
+		} else {
+			s.Sysctls, err = kernel.SysctlValues(pin, slices.Collect(maps.Keys(was.Sysctls)))
+		}
+		return err
+	})
 	if was != nil && was.Generation == s.Generation {
 		s.Rulesets = was.Rulesets
-		return s, nil
+	} else {
+		s.Rulesets = map[string]string{}
+		for name, dump := range rulesetDumps {
+			run(func() error {
+				out, err := kernel.Ruleset(pin, dump)
+				if errors.Is(err, exec.ErrNotFound) {
+					return nil
+				}
+				mu.Lock()
+				s.Rulesets[name] = out
+				mu.Unlock()
+				return err
+			})
+		}
 	}
-	s.Rulesets = map[string]string{}
-	for name, dump := range rulesetDumps {
-		out, err := kernel.Ruleset(pin, dump)
-		if errors.Is(err, exec.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.Rulesets[name] = out
+	if err := readNetlink(pin, s); err != nil {
+		errs = append(errs, err)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// readNetlink reads the namespace's links, addresses, routes, rules and
+// qdiscs into s.
+func readNetlink(pin string, s *nsState) error {
+	var err error
+	if s.Links, err = kernel.Links(pin); err != nil {
+		return err
+	}
+	if s.Addrs, err = kernel.Addrs(pin, netlink.FAMILY_ALL); err != nil {
+		return err
+	}
+	if s.Routes, err = kernel.Routes(pin, netlink.FAMILY_ALL, kernel.AllTables); err != nil {
+		return err
+	}
+	if s.Rules, err = kernel.Rules(pin, netlink.FAMILY_ALL); err != nil {
+		return err
+	}
+	s.Qdiscs, err = kernel.Qdiscs(pin)
+	return err
 }
 
 // facts are the namespace's state as lines, for comparison. Sysctls are

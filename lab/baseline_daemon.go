@@ -51,7 +51,7 @@ type imageState struct {
 	Tags []string `json:"tags"`
 }
 
-// readDaemon asks the host's daemon what it has.
+// readDaemon asks the host's daemon what it has, all questions at once.
 func (h *Host) readDaemon(ctx context.Context) (*daemonState, error) {
 	ctx, cancel := context.WithTimeout(ctx, daemonTimeout)
 	defer cancel()
@@ -61,21 +61,46 @@ func (h *Host) readDaemon(ctx context.Context) (*daemonState, error) {
 	}
 	defer c.Close()
 	d := &daemonState{}
+	var (
+		wg   sync.WaitGroup
+		errs [5]error
+	)
+	wg.Go(func() { d.Containers, errs[0] = containers(ctx, c) })
+	wg.Go(func() { d.Networks, errs[1] = networks(ctx, c) })
+	wg.Go(func() { d.Volumes, errs[2] = volumes(ctx, c) })
+	wg.Go(func() { d.Images, errs[3] = images(ctx, c) })
+	wg.Go(func() { d.Tunnels, errs[4] = h.tunnels(ctx) })
+	wg.Wait()
+	for i, what := range []string{"containers", "networks", "volumes", "images", "gre tunnels"} {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("host %s: %s: %w", h.Name, what, errs[i])
+		}
+	}
+	return d, nil
+}
+
+func containers(ctx context.Context, c *client.Client) ([]containerState, error) {
 	cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
-		return nil, fmt.Errorf("host %s: containers: %w", h.Name, err)
+		return nil, err
 	}
+	var out []containerState
 	for _, ct := range cs.Items {
 		name := ""
 		if len(ct.Names) > 0 {
 			name = strings.TrimPrefix(ct.Names[0], "/")
 		}
-		d.Containers = append(d.Containers, containerState{ID: ct.ID, Name: name, Image: ct.Image, Running: ct.State == "running"})
+		out = append(out, containerState{ID: ct.ID, Name: name, Image: ct.Image, Running: ct.State == "running"})
 	}
+	return out, nil
+}
+
+func networks(ctx context.Context, c *client.Client) ([]networkState, error) {
 	ns, err := c.NetworkList(ctx, client.NetworkListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("host %s: networks: %w", h.Name, err)
+		return nil, err
 	}
+	var out []networkState
 	for _, n := range ns.Items {
 		s := networkState{ID: n.ID, Name: n.Name, Driver: n.Driver, Scope: n.Scope}
 		for _, c := range n.IPAM.Config {
@@ -83,24 +108,23 @@ func (h *Host) readDaemon(ctx context.Context) (*daemonState, error) {
 				s.Subnets = append(s.Subnets, c.Subnet.String())
 			}
 		}
-		d.Networks = append(d.Networks, s)
+		out = append(out, s)
 	}
-	if d.Volumes, err = volumes(ctx, c); err != nil {
-		return nil, fmt.Errorf("host %s: volumes: %w", h.Name, err)
-	}
+	return out, nil
+}
+
+func images(ctx context.Context, c *client.Client) ([]imageState, error) {
 	is, err := c.ImageList(ctx, client.ImageListOptions{All: true})
 	if err != nil {
-		return nil, fmt.Errorf("host %s: images: %w", h.Name, err)
+		return nil, err
 	}
+	var out []imageState
 	for _, i := range is.Items {
 		tags := slices.Clone(i.RepoTags)
 		slices.Sort(tags)
-		d.Images = append(d.Images, imageState{ID: i.ID, Tags: tags})
+		out = append(out, imageState{ID: i.ID, Tags: tags})
 	}
-	if d.Tunnels, err = h.tunnels(ctx); err != nil {
-		return nil, fmt.Errorf("host %s: gre tunnels: %w", h.Name, err)
-	}
-	return d, nil
+	return out, nil
 }
 
 // hostdAPI sends a request to hostd's own /nslab/ endpoints on the host's
@@ -208,7 +232,8 @@ func (d *daemonState) facts() []string {
 // steps each taken on every host at once before the next: containers
 // (with their anonymous volumes), then networks, then volumes and images,
 // and the topology's containers that are gone, stopped or were replaced
-// are made again. A global network is removed on every host that lists
+// are made again (a hostd has removed its containers and local networks
+// itself, POST /nslab/reset: those two steps are left out). A global network is removed on every host that lists
 // it, once no host has a container on it: the first removal takes it out
 // of the store, the others out of their daemons, so no host waits for its
 // watch.
@@ -233,6 +258,9 @@ func (l *Lab) resetDaemons(ctx context.Context, base map[string]*daemonState) er
 	}
 	hosts := l.dockerHosts()
 	for i, step := range steps {
+		if i < 2 && l.Runtime() == RuntimeHostd {
+			continue // hostd removed its containers and local networks itself
+		}
 		if i == 2 {
 			// Networks of the cluster store, once no host has a container
 			// on them: removed from the store once, then from each host.

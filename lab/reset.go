@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nslab/nslab/netns"
 )
@@ -40,6 +42,7 @@ var (
 // (ErrNotResettable). The lab must have been brought up with
 // Options.Resettable (nslab up does), in this process or another.
 func (l *Lab) Reset(ctx context.Context) error {
+	t0 := time.Now()
 	base, err := l.loadBaseline()
 	if err != nil {
 		return err
@@ -47,21 +50,70 @@ func (l *Lab) Reset(ctx context.Context) error {
 	if err := l.checkDaemons(base); err != nil {
 		return err
 	}
-	if err := l.resetStores(ctx, base); err != nil {
+	// No daemon acts in the fabric's and the plain hosts' namespaces: they
+	// are put back while the daemons are, the others once their daemons
+	// and switches are done.
+	quiet, busy := l.splitPins()
+	var (
+		quietAfter map[string]*nsState
+		quietErr   error
+		quietDone  = make(chan struct{})
+	)
+	go func() {
+		defer close(quietDone)
+		quietAfter, quietErr = l.resetNamespaces(base, quiet)
+	}()
+	err = l.resetStores(ctx, base)
+	l.timings.since("reset: daemons and etcd", t0)
+	var procs []procInfo
+	if err == nil {
+		t1 := time.Now()
+		procs, err = l.resetProcsAndRun(ctx, base)
+		l.timings.since("reset: processes and /run", t1)
+	}
+	var after map[string]*nsState
+	if err == nil {
+		t2 := time.Now()
+		after, err = l.resetKernel(ctx, base, busy)
+		l.timings.since("reset: namespaces after the daemons", t2)
+	}
+	<-quietDone
+	if err = errors.Join(err, quietErr); err != nil {
 		return fmt.Errorf("lab %s: reset: %w", l.ID(), err)
 	}
-	procs, err := l.killStrays(ctx, base)
-	if err != nil {
-		return err
-	}
-	if err := l.resetHosts(ctx, base.Hosts); err != nil {
-		return fmt.Errorf("lab %s: reset: %w", l.ID(), err)
-	}
-	after, err := l.resetKernel(ctx, base)
-	if err != nil {
+	maps.Copy(after, quietAfter)
+	t3 := time.Now()
+	defer l.timings.since("reset: links and read-back", t3)
+	if err := l.resetLegs(ctx, base.Legs, after); err != nil {
 		return fmt.Errorf("lab %s: reset: %w", l.ID(), err)
 	}
 	return l.checkReset(ctx, base, after, procs)
+}
+
+// resetProcsAndRun kills the processes started in the lab since base and
+// puts the hosts' own /run back; it returns the processes left.
+func (l *Lab) resetProcsAndRun(ctx context.Context, base *baseline) ([]procInfo, error) {
+	procs, err := l.killStrays(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	return procs, l.resetHosts(ctx, base.Hosts)
+}
+
+// splitPins parts the pins of the lab's namespaces into those no daemon
+// acts in (the fabric's, the plain hosts') and the others: the docker
+// hosts' and those of hosts with Open vSwitch, whose bridges resetHosts
+// deletes.
+func (l *Lab) splitPins() (quiet, busy []string) {
+	quiet = []string{l.ID() + "-" + fabricPinName}
+	for _, h := range l.hosts {
+		if h.Spec.Kind == KindDocker || h.Spec.OVS {
+			busy = append(busy, l.ID()+"-"+h.Name)
+		} else {
+			quiet = append(quiet, l.ID()+"-"+h.Name)
+		}
+	}
+	return quiet, busy
 }
 
 // resetStores puts back what the daemons and the etcd cluster hold: the
@@ -71,6 +123,13 @@ func (l *Lab) resetStores(ctx context.Context, base *baseline) error {
 	restart, err := l.daemonsMoved(ctx, base.Taken)
 	if err != nil {
 		return err
+	}
+	if l.Runtime() == RuntimeHostd {
+		t0 := time.Now()
+		if err := l.resetHostds(ctx); err != nil {
+			return err
+		}
+		l.timings.since("reset: hostd in process", t0)
 	}
 	if err := l.resetDaemons(ctx, base.Daemons); err != nil {
 		return err
@@ -91,34 +150,42 @@ func (l *Lab) resetStores(ctx context.Context, base *baseline) error {
 	return nil
 }
 
-// resetKernel unpins what base lacks, then puts every namespace of the
-// lab back, all at once, then the host interfaces' links. It returns the
-// namespaces as they are afterwards.
-func (l *Lab) resetKernel(ctx context.Context, base *baseline) (map[string]*nsState, error) {
-	pins, err := labPins(l.ID())
+// resetKernel unpins what base lacks, then puts the namespaces at pins
+// back (see resetNamespaces).
+func (l *Lab) resetKernel(ctx context.Context, base *baseline, pins []string) (map[string]*nsState, error) {
+	now, err := labPins(l.ID())
 	if err != nil {
 		return nil, err
 	}
 	var errs []error
-	for _, p := range pins {
+	for _, p := range now {
 		if !slices.Contains(base.Pins, strings.TrimPrefix(p, netns.RunDir+"/")) {
 			if err := netns.Delete(p); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
+	after, err := l.resetNamespaces(base, pins)
+	return after, errors.Join(append(errs, err)...)
+}
+
+// resetNamespaces puts the namespaces at pins back, all at once, and
+// returns them as they are afterwards.
+func (l *Lab) resetNamespaces(base *baseline, pins []string) (map[string]*nsState, error) {
 	var (
 		mu    sync.Mutex
 		wg    sync.WaitGroup
+		errs  []error
 		after = map[string]*nsState{}
 	)
-	for _, pin := range l.namespacePins() {
+	for _, pin := range pins {
 		s, ok := base.Namespaces[pin]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: not in the baseline", pin))
 			continue
 		}
 		wg.Go(func() {
+			defer l.timings.since("reset: namespace "+strings.TrimPrefix(pin, l.ID()+"-"), time.Now())
 			a, err := resetNS(netns.Path(pin), s)
 			mu.Lock()
 			defer mu.Unlock()
@@ -129,34 +196,26 @@ func (l *Lab) resetKernel(ctx context.Context, base *baseline) (map[string]*nsSt
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	changed, err := l.resetLegs(ctx, base.Legs)
-	if changed {
-		// Plugging and degrading links changed the fabric.
-		delete(after, l.ID()+"-"+fabricPinName)
-	}
-	return after, err
+	return after, errors.Join(errs...)
 }
 
 // resetLegs plugs in, unplugs and degrades each host interface's link as
-// up left it (the topology's impairment, if any), where it differs, and
-// says whether it did.
-func (l *Lab) resetLegs(ctx context.Context, base map[string]LinkStatus) (bool, error) {
+// up left it (the topology's impairment, if any), where it differs. That
+// changes the fabric: its namespace is dropped from after, to be read
+// again.
+func (l *Lab) resetLegs(ctx context.Context, base map[string]LinkStatus, after map[string]*nsState) error {
 	now, err := l.readLegs(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
 	var errs []error
-	changed := false
 	for _, h := range l.hosts {
 		for _, i := range h.Spec.Interfaces {
 			k := h.Name + "/" + i.Name
 			if now[k] == base[k] {
 				continue
 			}
-			changed = true
+			delete(after, l.ID()+"-"+fabricPinName)
 			errs = append(errs, h.ClearImpairment(ctx, i.Name))
 			if i.Impairment != nil && !i.Impairment.IsZero() {
 				errs = append(errs, h.Impair(ctx, i.Name, *i.Impairment))
@@ -164,7 +223,7 @@ func (l *Lab) resetLegs(ctx context.Context, base map[string]LinkStatus) (bool, 
 			errs = append(errs, h.SetLink(ctx, i.Name, base[k].FabricEnd.Up))
 		}
 	}
-	return changed, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // checkReset reads the lab again (but the namespaces and processes it is

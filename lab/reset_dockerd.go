@@ -75,8 +75,7 @@ func (h *Host) allocatingEvents(ctx context.Context, since time.Time) (int, erro
 // names the gateway docker0 has, where a first start leaves it empty. So
 // the network store and docker0 go (the images stay); the new docker0,
 // with a MAC of its own (02:42 and random bytes, as at every first start),
-// replaces the old one in the baseline (renewBridge). hostd keeps nothing
-// of its networks on disk, and makes docker0 afresh too.
+// replaces the old one in the baseline (renewBridge).
 func (h *Host) freshStart() error {
 	if h.lab.Runtime() == RuntimeDockerd {
 		s, err := h.dockerdSpec()

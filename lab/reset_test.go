@@ -35,7 +35,7 @@ func resetTopology() *Topology {
 }
 
 // sh runs a shell line inside a host; it must exit 0.
-func sh(t *testing.T, l *Lab, host, line string) string {
+func sh(t testing.TB, l *Lab, host, line string) string {
 	t.Helper()
 	h, err := l.Host(host)
 	if err != nil {
@@ -162,6 +162,35 @@ func TestReset(t *testing.T) {
 	sh(t, l, "host1", "docker run -d --name cm01 busybox sleep 1000 && docker network create br1")
 	if err := l.Reset(ctx); err != nil {
 		t.Fatalf("second reset: %v", err)
+	}
+}
+
+// After a reset a student's commands give the numbers they gave on the
+// lab just up: the next network's subnet, the first ephemeral port, the
+// container's address and MAC, the interface indexes of its eth0 and of
+// that one's peer. hostd puts itself back in process: same pid.
+func TestResetSameAsFresh(t *testing.T) {
+	requireRoot(t)
+	l := upLab(t, resetTopology(), Options{Hostd: realHostd(t), Resettable: true})
+	h1, _ := l.Host("host1")
+	pid := h1.HostdPID()
+	const line = `docker network create br1 >/dev/null &&
+		docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' br1 &&
+		docker run -d --name c1 --network br1 -p 80 busybox sleep 1000 >/dev/null &&
+		docker port c1 &&
+		docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.MacAddress}}{{end}}' c1 &&
+		docker exec c1 cat /sys/class/net/eth0/ifindex /sys/class/net/eth0/iflink`
+	fresh := sh(t, l, "host1", line)
+	for round := 1; round <= 2; round++ {
+		if err := l.Reset(context.Background()); err != nil {
+			t.Fatalf("reset %d: %v", round, err)
+		}
+		if got := sh(t, l, "host1", line); got != fresh {
+			t.Errorf("after reset %d:\n%s\nafter up:\n%s", round, got, fresh)
+		}
+	}
+	if got := h1.HostdPID(); got != pid {
+		t.Errorf("hostd's pid went from %d to %d: it was started again", pid, got)
 	}
 }
 

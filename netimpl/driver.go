@@ -27,6 +27,14 @@ type Driver interface {
 	Leave(n *Network, ep *Endpoint, sb *Sandbox) error
 }
 
+// A Rewinder is a driver with counters of its own that only grow while it
+// runs (the interface indexes of its veth pairs); Rewind puts them back to
+// where a driver just made starts. The engine calls it once the driver has
+// no endpoint left.
+type Rewinder interface {
+	Rewind()
+}
+
 // DriverInfo is what the engine needs to know about a driver.
 type DriverInfo struct {
 	// Name is the network type given to `network create -d`.

@@ -69,6 +69,9 @@ type Engine struct {
 	pins       *netns.Pins
 	sandboxDir string
 	keys       map[string]int
+	// cursors are the address spaces' cursors once the predefined
+	// networks were made (local, global): where Rewind puts them back.
+	cursors [2]int
 }
 
 // New makes an engine and its predefined networks.
@@ -104,7 +107,31 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("predefined network %s: %w", spec.Name, err)
 		}
 	}
+	e.cursors = [2]int{e.local.Cursor(), e.global.Cursor()}
 	return e, nil
+}
+
+// Rewind puts back what the engine hands out in turn to where it stood
+// once the predefined networks were made: the next subnet of each address
+// space, and the drivers' own counters (Rewinder). Networks that remain
+// keep their subnets. It refuses while a sandbox exists: its endpoints
+// hold what the counters gave them.
+func (e *Engine) Rewind() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.sandboxes) > 0 {
+		return Errorf(KindConflict, "rewind: %d sandboxes remain", len(e.sandboxes))
+	}
+	e.local.SetCursor(e.cursors[0])
+	e.global.SetCursor(e.cursors[1])
+	for _, name := range e.reg.Names() {
+		if d, err := e.reg.Driver(name); err == nil {
+			if r, ok := d.(Rewinder); ok {
+				r.Rewind()
+			}
+		}
+	}
+	return nil
 }
 
 // IsPredefinedName reports whether Docker reserves name for its own

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -30,6 +31,7 @@ import (
 // and only grows, as the kernel's does. Where the kernel refuses a chosen
 // index, it falls back to Docker's make-and-move.
 type LinkSocket struct {
+	ns      string // the namespace's path
 	sockets map[int]*nl.SocketHandle
 
 	mu   sync.Mutex
@@ -47,7 +49,7 @@ func OpenLinkSocket(ns string) (*LinkSocket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket in %s: %w", ns, err)
 	}
-	return &LinkSocket{sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}}, nil
+	return &LinkSocket{ns: ns, sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}}, nil
 }
 
 // OpenHost opens what a driver that makes veth pairs holds in the host's
@@ -204,6 +206,38 @@ func (s *LinkSocket) takePair() int {
 	return lower
 }
 
+// TakeIndex returns the next index of the socket's counter for a link
+// that is not a pair (a user network's bridge), reading the host's highest
+// index first if it has none yet: so that a rewound counter gives the
+// bridge, and the pairs after it, the numbers a fresh one did.
+func (s *LinkSocket) TakeIndex() int {
+	lower := s.takePair()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.next == lower+2 {
+		s.next = lower + 1 // the pair's upper index was not used
+	}
+	return lower
+}
+
+// Taken moves the counter above index, a link made with the kernel's
+// choice (its counter only grows too).
+func (s *LinkSocket) Taken(index int) {
+	s.mu.Lock()
+	s.next = max(s.next, index+1)
+	s.mu.Unlock()
+}
+
+// Rewind forgets the counter: the next pair reads the host's highest index
+// again, as a socket just opened does. A daemon put back to how it started
+// rewinds once its endpoints are gone, so that its next container's eth0
+// and peer get the numbers a fresh daemon's would.
+func (s *LinkSocket) Rewind() {
+	s.mu.Lock()
+	s.next = 0
+	s.mu.Unlock()
+}
+
 // readNext moves the counter above the highest index of the socket's
 // namespace (it never goes back).
 func (s *LinkSocket) readNext() error {
@@ -330,6 +364,88 @@ func (s *LinkSocket) deleteLink(index int) error {
 	req.AddData(msg)
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
+}
+
+// doomedGroup is the link group DeleteLinks gathers its links in: one no
+// one else uses (the kernel's default group is 0).
+const doomedGroup = 0x6e736c62 // "nslb"
+
+// DeleteLinks deletes the links of the socket's namespace with the given
+// indexes (a veth's peer goes with it) in one request: each is put in a
+// group of its own, then the group is deleted, which the kernel does as
+// one batch. It takes the links out of the namespace at once, then waits
+// out its grace periods in the request (20-50 ms here): DeleteLinks
+// returns once the links are out, and the request ends meanwhile on a
+// socket of its own. A link already gone is skipped.
+func (s *LinkSocket) DeleteLinks(indexes []int) error {
+	var doomed []int
+	for _, index := range indexes {
+		req := s.request(unix.RTM_SETLINK, 0)
+		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+		msg.Index = int32(index)
+		req.AddData(msg)
+		req.AddData(nl.NewRtAttr(unix.IFLA_GROUP, nl.Uint32Attr(doomedGroup)))
+		if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil {
+			if errors.Is(err, unix.ENODEV) {
+				continue
+			}
+			return fmt.Errorf("link %d: set group: %w", index, err)
+		}
+		doomed = append(doomed, index)
+	}
+	if len(doomed) == 0 {
+		return nil
+	}
+	own, err := OpenLinkSocket(s.ns)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer own.Close()
+		req := own.request(unix.RTM_DELLINK, 0)
+		req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+		req.AddData(nl.NewRtAttr(unix.IFLA_GROUP, nl.Uint32Attr(doomedGroup)))
+		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+		if errors.Is(err, unix.ENODEV) {
+			err = nil
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(linksGoneWait)
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("delete %d links: %w", len(doomed), err)
+			}
+			return nil
+		case <-time.After(time.Millisecond):
+		}
+		if !s.anyLink(doomed) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("delete %d links: still there after %s", len(doomed), linksGoneWait)
+		}
+	}
+}
+
+// linksGoneWait bounds how long DeleteLinks waits for its links to go.
+const linksGoneWait = 10 * time.Second
+
+// anyLink says whether a link of the given indexes is in the namespace.
+func (s *LinkSocket) anyLink(indexes []int) bool {
+	for _, index := range indexes {
+		req := s.request(unix.RTM_GETLINK, 0)
+		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+		msg.Index = int32(index)
+		req.AddData(msg)
+		if _, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK); !errors.Is(err, unix.ENODEV) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *LinkSocket) request(typ, flags int) *nl.NetlinkRequest {

@@ -30,7 +30,8 @@ func TestReset(t *testing.T) {
 		if err := json.Unmarshal([]byte(mustNslab(t, bin, append(at, "inspect")...).stdout), &d); err != nil {
 			t.Fatalf("inspect: %v", err)
 		}
-		// A reset starts the daemons again: another pid, another docker0.
+		// A reset of real dockerds starts them again: another pid, another
+		// docker0 (hostd puts itself back in its own process).
 		b, _ := json.Marshal(d.Comparable())
 		ps := mustNslab(t, bin, append(at, "docker", "host1", "--", "ps", "-a", "--format", "{{.Names}}")...).stdout
 		ns := mustNslab(t, bin, append(at, "docker", "host1", "--", "network", "ls", "--format", "{{.Name}}")...).stdout

@@ -8,8 +8,10 @@ import (
 
 // The /nslab/ endpoints are hostd's own, outside the Docker API: what a
 // virtual host offers beyond dockerd, such as Ethernet-over-GRE tunnels
-// joined to a docker bridge (controller.Tunnel).
+// joined to a docker bridge (controller.Tunnel), and putting the daemon
+// back to how it started (nslab reset).
 func (s *server) nslabRoutes() {
+	s.handle("POST /nslab/reset", s.reset)
 	s.handle("GET /nslab/gre", s.greList)
 	s.handle("POST /nslab/gre", s.greCreate)
 	s.handle("DELETE /nslab/gre/{name}", s.greDelete)
@@ -40,6 +42,17 @@ func (s *server) greDelete(w http.ResponseWriter, r *http.Request) error {
 	if err := s.d.Controller().RemoveTunnel(r.PathValue("name")); err != nil {
 		return err
 	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// reset is POST /nslab/reset: the daemon as it started, in process
+// (hostd.Daemon.Reset); 204 when done.
+func (s *server) reset(w http.ResponseWriter, r *http.Request) error {
+	if err := s.d.Reset(); err != nil {
+		return err
+	}
+	s.log.Printf("reset: the daemon is as it started")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

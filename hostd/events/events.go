@@ -115,6 +115,14 @@ func (l *Log) Unsubscribe(ch chan Message) {
 	l.mu.Unlock()
 }
 
+// Forget drops the recorded events, as a daemon started again has none
+// to look back on; subscribers stay.
+func (l *Log) Forget() {
+	l.mu.Lock()
+	l.past = nil
+	l.mu.Unlock()
+}
+
 // Listeners is /info's NEventsListener.
 func (l *Log) Listeners() int {
 	l.mu.Lock()

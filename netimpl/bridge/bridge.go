@@ -134,3 +134,6 @@ func (d *Driver) BridgeName(networkID string) (string, bool) {
 	}
 	return n.bridge, true
 }
+
+// Rewind implements netimpl.Rewinder: its veth pairs' indexes.
+func (d *Driver) Rewind() { d.links.Rewind() }

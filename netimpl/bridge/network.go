@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netimpl/firewall"
+	"github.com/nslab/nslab/netns"
 )
 
 // CreateNetwork checks the network's options and pool, then makes its
@@ -57,8 +61,8 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 	attrs.TxQLen = 0
 	attrs.HardwareAddr = dockerMAC()
 	attrs.Flags = net.FlagUp
-	br := &netlink.Bridge{LinkAttrs: attrs}
-	if err := d.host.LinkAdd(br); err != nil {
+	br, err := d.addBridge(attrs, !n.Predefined)
+	if err != nil {
 		return fmt.Errorf("create bridge %s: %w", nw.bridge, err)
 	}
 	undo := func() {
@@ -102,6 +106,35 @@ func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
 	return errors.Join(errs...)
 }
 
+// addBridge makes the bridge. A user network's takes its interface index
+// from the counter of the driver's veth pairs (netimpl.LinkSocket), as the
+// kernel would in a namespace where no link went: so a daemon put back to
+// how it started (Rewind) gives the next network's bridge, and the pairs
+// after it, the numbers it gave them first. The default bridge, made at
+// the daemon's start, takes the kernel's.
+func (d *Driver) addBridge(attrs netlink.LinkAttrs, counted bool) (*netlink.Bridge, error) {
+	if counted {
+		br := &netlink.Bridge{LinkAttrs: attrs}
+		br.Index = d.links.TakeIndex()
+		err := d.host.LinkAdd(br)
+		if err == nil {
+			return br, nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return nil, err
+		}
+		// The index is taken: someone else made links here.
+	}
+	br := &netlink.Bridge{LinkAttrs: attrs}
+	if err := d.host.LinkAdd(br); err != nil {
+		return nil, err
+	}
+	if counted {
+		d.links.Taken(br.Attrs().Index)
+	}
+	return br, nil
+}
+
 // deleteLink removes a link of the host's namespace by name; a link that
 // is gone already is not an error.
 func (d *Driver) deleteLink(name string) error {
@@ -113,7 +146,11 @@ func (d *Driver) deleteLink(name string) error {
 		}
 		return err
 	}
-	return d.host.LinkDel(l)
+	// Unplug may have deleted it meanwhile.
+	if err := d.host.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return err
+	}
+	return nil
 }
 
 // dockerMAC is a random locally administered MAC with Docker's 02:42
@@ -128,4 +165,53 @@ func dockerMAC() net.HardwareAddr {
 
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// Unplug takes down at once what removing the networks gone names, and
+// every endpoint on any of the driver's networks, would take down one by
+// one: those networks' firewall rules (their ports' and links' with them,
+// a batch each), and meanwhile, in one request to the kernel, their bridges and
+// every veth on the driver's bridges, the endpoints', whose other ends go
+// with them. The networks and endpoints stay in the driver's books; their
+// removal then finds their rules and links gone. The driver is not locked
+// meanwhile: the kernel's wait for the links does not hold up removals.
+func (d *Driver) Unplug(gone func(networkID string) bool) error {
+	links, err := netns.LinkList(d.host)
+	if err != nil {
+		return fmt.Errorf("bridge: unplug: %w", err)
+	}
+	d.mu.Lock()
+	bridges := map[int]bool{}
+	var (
+		doomed []int
+		rules  []firewall.Network
+	)
+	for id, nw := range d.networks {
+		bridges[nw.index] = true
+		if gone(id) {
+			doomed = append(doomed, nw.index)
+			rules = append(rules, nw.rules())
+		}
+	}
+	d.mu.Unlock()
+	for _, l := range links {
+		// Veths only: a tunnel joined to a bridge is its owner's to close.
+		if a := l.Attrs(); a.MasterIndex != 0 && bridges[a.MasterIndex] && l.Type() == "veth" {
+			doomed = append(doomed, a.Index)
+		}
+	}
+	// The rules name the bridges, they do not need them: both go at once.
+	errs := make([]error, len(rules)+1)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = d.links.DeleteLinks(doomed) })
+	if d.firewall != nil {
+		for i, r := range rules {
+			errs[i+1] = d.firewall.RemoveNetwork(r)
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bridge: unplug: %w", err)
+	}
+	return nil
 }

@@ -78,8 +78,9 @@ type Controller struct {
 	cluster *cluster
 	tunnels tunnels
 
-	mapperOnce sync.Once
-	mapper     *portmap.Mapper
+	// mapper is made at first use (portMapper) and dropped by Reset.
+	mapperMu sync.Mutex
+	mapper   *portmap.Mapper
 
 	mu sync.Mutex
 	// closing: the daemon goes down (BeginClose).
@@ -281,6 +282,54 @@ func (c *Controller) Close() error {
 	}
 	errs = append(errs, c.bridge.Close(), c.macvlan.Close(), c.firewall.Close())
 	return errors.Join(errs...)
+}
+
+// Reset puts the network side back to how New left it, once the daemon's
+// containers are gone, as a daemon started again would have it: the
+// tunnels closed, every local network but the predefined ones removed
+// (docker_gwbridge too: a fresh daemon makes it at its first overlay
+// endpoint), the port mapper dropped (the next, made at first use, reads
+// the ephemeral range then and starts at its first port, where the old
+// one went on round it), and the engine rewound (the next default pool,
+// the veth pairs' indexes). Global networks stay: they are the cluster
+// store's, removed through it once no host has a container on them.
+func (c *Controller) Reset() error {
+	c.mu.Lock()
+	left := len(c.sandboxes)
+	c.mu.Unlock()
+	if left > 0 {
+		return netimpl.Errorf(netimpl.KindConflict, "network reset: %d containers still have a sandbox", left)
+	}
+	errs := []error{c.tunnels.closeAll()}
+	for _, n := range c.eng.Networks() {
+		if n.Predefined || n.Scope == netimpl.ScopeGlobal {
+			continue
+		}
+		if err := c.DeleteNetwork(n.ID); err != nil {
+			errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
+		}
+	}
+	c.mapperMu.Lock()
+	if c.mapper != nil {
+		errs = append(errs, c.mapper.Close())
+		c.mapper = nil
+	}
+	c.mapperMu.Unlock()
+	return errors.Join(append(errs, c.eng.Rewind())...)
+}
+
+// Unplug is the first step of a reset, while the containers still run:
+// it deletes at once the host's links that removing every container and
+// every local network but the predefined would delete one by one (see
+// bridge.Driver.Unplug); their removal then finds them gone.
+func (c *Controller) Unplug() error {
+	gone := map[string]bool{}
+	for _, n := range c.eng.Networks() {
+		if !n.Predefined && n.Scope != netimpl.ScopeGlobal {
+			gone[n.ID] = true
+		}
+	}
+	return c.bridge.Unplug(func(id string) bool { return gone[id] })
 }
 
 // DriverNames lists the network drivers, as `docker info` shows them.

@@ -27,9 +27,11 @@ type publishedPort struct {
 // portMapper is the host's port mapper, made at first use so that the
 // userland proxy switch of the configuration applies.
 func (c *Controller) portMapper() *portmap.Mapper {
-	c.mapperOnce.Do(func() {
+	c.mapperMu.Lock()
+	defer c.mapperMu.Unlock()
+	if c.mapper == nil {
 		c.mapper = portmap.New(portmap.Options{NoProxy: c.cfg.NoUserlandProxy})
-	})
+	}
 	return c.mapper
 }
 

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -236,20 +237,28 @@ func (b *ipTables) RemoveNetwork(n Network) error {
 }
 
 // removeNetwork removes the network's ports, links and rules (the jumps
-// stay, as with dockerd), using the settings it was added with.
+// stay, as with dockerd), using the settings it was added with, in one
+// batch: one iptables-restore for all, rather than one for each port and
+// link and one for the network.
 func (b *ipTables) removeNetwork(n Network) error {
-	for _, p := range b.reg.portsOn(n.Bridge) {
-		if err := b.removePort(p); err != nil {
-			return err
-		}
+	ports, links := b.reg.portsOn(n.Bridge), b.reg.linksOn(n.Bridge)
+	saved := maps.Clone(b.reg.ports)
+	var ops []iptOp
+	for _, p := range ports {
+		// A rule two of its ports share goes with the last of them.
+		ops = append(ops, b.unshared(iptPortOps(p, b.hairpin), p.key())...)
+		delete(b.reg.ports, p.key())
 	}
-	for _, l := range b.reg.linksOn(n.Bridge) {
-		if err := b.removeLink(l); err != nil {
-			return err
-		}
+	for _, l := range links {
+		ops = append(ops, iptLinkOps(l)...)
 	}
-	if err := b.removeAll(iptNetworkOps(n, b.hairpin)); err != nil {
+	ops = append(ops, iptNetworkOps(n, b.hairpin)...)
+	if err := b.removeAll(ops); err != nil {
+		b.reg.ports = saved
 		return fmt.Errorf("firewall iptables: network %s: %w", n.Bridge, err)
+	}
+	for _, l := range links {
+		delete(b.reg.links, l.key())
 	}
 	b.reg.removeNetwork(n.Bridge)
 	return nil

@@ -105,6 +105,24 @@ func (s *Space) RequestPool(want, ipRange netip.Prefix, avoid []netip.Prefix) (n
 	return netip.Prefix{}, ErrNoPool
 }
 
+// Cursor is where the next search for a free predefined subnet starts;
+// SetCursor puts it there again. A daemon put back to how it started
+// rewinds its spaces to the cursors they had once its predefined networks
+// were made, so that its next network gets the subnet a fresh daemon's
+// would (libnetwork keeps the same start indices in memory only).
+func (s *Space) Cursor() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next
+}
+
+// SetCursor: see Cursor.
+func (s *Space) SetCursor(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next = i
+}
+
 // predefinedCount is the number of subnets the pools are cut into.
 func (s *Space) predefinedCount() int {
 	n := 0

@@ -183,3 +183,6 @@ func (d *Driver) sandboxKey(networkID string) string {
 	}
 	return filepath.Join(d.cfg.SandboxDir, key)
 }
+
+// Rewind implements netimpl.Rewinder: its veth pairs' indexes.
+func (d *Driver) Rewind() { d.links.Rewind() }
