@@ -18,43 +18,68 @@ import (
 	"github.com/nslab/nslab/netns"
 )
 
-var bin struct {
+// Programs are Go programs a test binary builds with the go tool, once,
+// into a temporary directory of its own, and runs as processes.
+type Programs struct {
+	// Packages are the import paths of the programs' main packages.
+	Packages []string
+	// DirPattern names the temporary directory (os.MkdirTemp's pattern).
+	DirPattern string
+
 	once sync.Once
 	dir  string
 	err  error
+}
+
+// Path builds the programs on its first call and returns the path of the
+// one named name (the last element of its package path).
+func (p *Programs) Path(t testing.TB, name string) string {
+	t.Helper()
+	p.once.Do(p.build)
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	return filepath.Join(p.dir, name)
+}
+
+func (p *Programs) build() {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		p.err = fmt.Errorf("the tests build %s and need the go tool in PATH: %w", strings.Join(p.Packages, ", "), err)
+		return
+	}
+	if p.dir, err = os.MkdirTemp("", p.DirPattern); err != nil {
+		p.err = err
+		return
+	}
+	cmd := exec.Command(goTool, append([]string{"build", "-o", p.dir + "/"}, p.Packages...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.err = fmt.Errorf("go build %s: %v\n%s", strings.Join(p.Packages, " "), err, out)
+	}
+}
+
+// Cleanup removes what Path built; call it from TestMain.
+func (p *Programs) Cleanup() {
+	if p.dir != "" {
+		os.RemoveAll(p.dir)
+	}
+}
+
+// membermain is etcdmember's member program, what the lab runs as nslab-etcd.
+var membermain = Programs{
+	Packages:   []string{"github.com/nslab/nslab/etcdmember/internal/membermain"},
+	DirPattern: "etcdtest-bin-",
 }
 
 // Binary builds membermain with the go tool, once per test binary, and
 // returns its path. Cleanup removes it; call it from TestMain.
 func Binary(t testing.TB) string {
 	t.Helper()
-	bin.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			bin.err = fmt.Errorf("the tests build etcdmember's membermain and need the go tool: %w", err)
-			return
-		}
-		if bin.dir, err = os.MkdirTemp("", "etcdtest-bin-"); err != nil {
-			bin.err = err
-			return
-		}
-		cmd := exec.Command(goTool, "build", "-o", bin.dir+"/", "github.com/nslab/nslab/etcdmember/internal/membermain")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bin.err = fmt.Errorf("go build membermain: %v\n%s", err, out)
-		}
-	})
-	if bin.err != nil {
-		t.Fatal(bin.err)
-	}
-	return filepath.Join(bin.dir, "membermain")
+	return membermain.Path(t, "membermain")
 }
 
 // Cleanup removes what Binary built.
-func Cleanup() {
-	if bin.dir != "" {
-		os.RemoveAll(bin.dir)
-	}
-}
+func Cleanup() { membermain.Cleanup() }
 
 // Member is one member process.
 type Member struct {
