@@ -17,10 +17,6 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-var prefix = nstest.Prefix("dnst")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 // The upstream side of the tests: namespace B, joined to the container's
 // namespace A by a veth, 10.250.53.1 (B) and 10.250.53.2 (A).
 var (

@@ -22,10 +22,6 @@ import (
 	"github.com/nslab/nslab/netns/nstest"
 )
 
-var prefix = nstest.Prefix("ovl")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 // vhost is a test "docker host": a namespace with the underlay on eth1,
 // an engine and its overlay driver, as hostd will hold them.
 type vhost struct {

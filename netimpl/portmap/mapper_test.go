@@ -18,10 +18,6 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-var prefix = nstest.Prefix("pmt")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 var (
 	hostIP   = netip.MustParseAddr("10.251.0.1")
 	hostIP2  = netip.MustParseAddr("10.251.0.3") // a second address of the host, not its primary
