@@ -77,10 +77,9 @@ func (u *upstreamDNS) seen() int { return int(u.udp.Load() + u.tcp.Load()) }
 func resolverLab(t testing.TB, up *upstreamDNS) (a, b string) {
 	t.Helper()
 	nstest.NeedRoot(t)
-	a, b = nstest.NewNS(t, prefix, "a"), nstest.NewNS(t, prefix, "b")
-	nstest.Veth(t, a, "eth0", b, "up0")
-	nstest.Addr(t, a, "eth0", "10.250.53.2/24")
-	nstest.Addr(t, b, "up0", "10.250.53.1/24")
+	a, b = nstest.Segment(t, prefix,
+		nstest.End{Role: "a", Link: "eth0", CIDRs: []string{"10.250.53.2/24"}},
+		nstest.End{Role: "b", Link: "up0", CIDRs: []string{"10.250.53.1/24"}})
 	serveUpstream(t, b, upstream, up)
 	return a, b
 }

@@ -30,12 +30,9 @@ var (
 func hostAndContainer(t testing.TB) (host, ctr string) {
 	t.Helper()
 	nstest.NeedRoot(t)
-	host, ctr = nstest.NewNS(t, prefix, "host"), nstest.NewNS(t, prefix, "ctr")
-	nstest.Veth(t, host, "veth0", ctr, "eth0")
-	nstest.Addr(t, host, "veth0", "10.251.0.1/24")
-	nstest.Addr(t, host, "veth0", "10.251.0.3/24")
-	nstest.Addr(t, ctr, "eth0", "10.251.0.2/24")
-	return host, ctr
+	return nstest.Segment(t, prefix,
+		nstest.End{Role: "host", Link: "veth0", CIDRs: []string{"10.251.0.1/24", "10.251.0.3/24"}},
+		nstest.End{Role: "ctr", Link: "eth0", CIDRs: []string{"10.251.0.2/24"}})
 }
 
 // echoBehind is hostAndContainer with an echo server in the container:

@@ -10,11 +10,9 @@ import (
 // 192.168.100.1/24 and .2/24, the picture of exercise E01.
 func pair(t testing.TB) (a, b string) {
 	t.Helper()
-	a, b = nstest.NewNS(t, prefix, "a"), nstest.NewNS(t, prefix, "b")
-	nstest.Veth(t, a, "ab", b, "ba")
-	nstest.Addr(t, a, "ab", "192.168.100.1/24")
-	nstest.Addr(t, b, "ba", "192.168.100.2/24")
-	return a, b
+	return nstest.Segment(t, prefix,
+		nstest.End{Role: "a", Link: "ab", CIDRs: []string{"192.168.100.1/24"}},
+		nstest.End{Role: "b", Link: "ba", CIDRs: []string{"192.168.100.2/24"}})
 }
 
 // promisc reads the interface's promiscuity count from the kernel

@@ -20,11 +20,7 @@ var (
 // 192.168.100.1/24 and .2/24 (and fd00:100::1/64, ::2/64).
 func twoHosts(t *testing.T) (a, b string) {
 	t.Helper()
-	a, b = nstest.NewNS(t, prefix, "a"), nstest.NewNS(t, prefix, "b")
-	nstest.Veth(t, a, "ab", b, "ba")
-	nstest.Addr(t, a, "ab", "192.168.100.1/24")
-	nstest.Addr(t, a, "ab", "fd00:100::1/64")
-	nstest.Addr(t, b, "ba", "192.168.100.2/24")
-	nstest.Addr(t, b, "ba", "fd00:100::2/64")
-	return a, b
+	return nstest.Segment(t, prefix,
+		nstest.End{Role: "a", Link: "ab", CIDRs: []string{"192.168.100.1/24", "fd00:100::1/64"}},
+		nstest.End{Role: "b", Link: "ba", CIDRs: []string{"192.168.100.2/24", "fd00:100::2/64"}})
 }
