@@ -76,7 +76,6 @@ func (u *upstreamDNS) seen() int { return int(u.udp.Load() + u.tcp.Load()) }
 // joined by a veth, and serves up on B's 10.250.53.1:53.
 func resolverLab(t testing.TB, up *upstreamDNS) (a, b string) {
 	t.Helper()
-	nstest.NeedRoot(t)
 	a, b = nstest.Segment(t, prefix,
 		nstest.End{Role: "a", Link: "eth0", CIDRs: []string{"10.250.53.2/24"}},
 		nstest.End{Role: "b", Link: "up0", CIDRs: []string{"10.250.53.1/24"}})

@@ -43,7 +43,6 @@ var (
 // the underlay, with node1's and node2's addresses.
 func newHosts(t testing.TB) (*vhost, *vhost) {
 	t.Helper()
-	nstest.NeedRoot(t)
 	ns1, ns2 := nstest.Segment(t, prefix,
 		nstest.End{Role: "node1", Link: "eth1", CIDRs: []string{node1.String() + "/24"}},
 		nstest.End{Role: "node2", Link: "eth1", CIDRs: []string{node2.String() + "/24"}})

@@ -29,7 +29,6 @@ var (
 // (10.251.0.1 and .3 on the host side, 10.251.0.2 in the container).
 func hostAndContainer(t testing.TB) (host, ctr string) {
 	t.Helper()
-	nstest.NeedRoot(t)
 	return nstest.Segment(t, prefix,
 		nstest.End{Role: "host", Link: "veth0", CIDRs: []string{"10.251.0.1/24", "10.251.0.3/24"}},
 		nstest.End{Role: "ctr", Link: "eth0", CIDRs: []string{"10.251.0.2/24"}})

@@ -105,9 +105,10 @@ type End struct {
 
 // Segment makes two namespaces joined by a veth pair, the smallest L2
 // segment, each end up with its addresses, and returns the namespaces'
-// paths.
+// paths. Without root the test is skipped.
 func Segment(t testing.TB, prefix string, a, b End) (nsA, nsB string) {
 	t.Helper()
+	NeedRoot(t)
 	nsA, nsB = NewNS(t, prefix, a.Role), NewNS(t, prefix, b.Role)
 	Veth(t, nsA, a.Link, nsB, b.Link)
 	for _, cidr := range a.CIDRs {
