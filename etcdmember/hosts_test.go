@@ -7,7 +7,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/nslab/nslab/etcdmember/etcdtest"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/nstest"
 )
@@ -77,7 +76,7 @@ func newHosts(t testing.TB, n int) []host {
 }
 
 // programs are the test's small programs, built once per test binary.
-var programs = etcdtest.Programs{
+var programs = nstest.Programs{
 	Packages: []string{
 		"github.com/nslab/nslab/etcdmember/internal/membermain",
 		"github.com/nslab/nslab/etcdmember/internal/idlemain/bare",

@@ -1,5 +1,6 @@
 // Package nstest gives privileged tests their own network namespaces, veth
-// pairs and addresses, and proves afterwards that nothing was left behind.
+// pairs and addresses, builds the Go programs they run (Programs), and
+// proves afterwards that nothing was left behind.
 // Everything it makes carries the caller's prefix and lives only inside
 // namespaces it created; the root namespace is never touched.
 package nstest
