@@ -273,22 +273,20 @@ func TestTwoBridgesAreTwoSegments(t *testing.T) {
 // bridgePorts lists the names of the links whose master is the bridge.
 func bridgePorts(t *testing.T, ns, name string) []string {
 	t.Helper()
-	h := nstest.Handle(t, ns)
-	br, err := h.LinkByName(name)
+	links, err := kernel.Links(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := netns.LinkList(h)
-	if err != nil {
-		t.Fatal(err)
+	if !slices.ContainsFunc(links, func(l kernel.Link) bool { return l.Name == name }) {
+		t.Fatalf("%s: no bridge %s", ns, name)
 	}
 	var out []string
 	for _, l := range links {
-		if l.Attrs().MasterIndex == br.Attrs().Index {
-			if l.Attrs().Flags&net.FlagUp == 0 {
-				t.Errorf("port %s of %s is down", l.Attrs().Name, name)
+		if l.Master == name {
+			if !l.Up {
+				t.Errorf("port %s of %s is down", l.Name, name)
 			}
-			out = append(out, l.Attrs().Name)
+			out = append(out, l.Name)
 		}
 	}
 	slices.Sort(out)
