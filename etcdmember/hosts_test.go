@@ -3,10 +3,6 @@ package etcdmember_test
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -14,20 +10,6 @@ import (
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/nstest"
 )
-
-var prefix = nstest.Prefix("etm")
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if bins.dir != "" {
-		os.RemoveAll(bins.dir)
-	}
-	if left := nstest.Leftovers(prefix); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "left behind: %v\n", left)
-		code = 1
-	}
-	os.Exit(code)
-}
 
 // host is a test "docker host": a namespace with eth1 on the shared segment.
 type host struct {
@@ -93,37 +75,20 @@ func newHosts(t testing.TB, n int) []host {
 	return hosts
 }
 
-// bins holds the test's small programs, built once per test binary.
-var bins struct {
-	once sync.Once
-	dir  string
-	err  error
+// programs are the test's small programs, built once per test binary.
+var programs = nstest.Programs{
+	Packages: []string{
+		"github.com/nslab/nslab/etcdmember/internal/membermain",
+		"github.com/nslab/nslab/etcdmember/internal/idlemain/bare",
+		"github.com/nslab/nslab/etcdmember/internal/idlemain/client",
+		"github.com/nslab/nslab/netimpl/store/internal/idlegateway",
+	},
+	DirPattern: "etcdmember-bin-",
 }
 
-// binary returns the path of one of the programs under internal/, built
-// with the go tool that runs the tests: membermain, bare, client, or the
-// store's idlegateway.
+// binary returns the path of one of the programs: membermain, bare,
+// client, or the store's idlegateway.
 func binary(t testing.TB, name string) string {
 	t.Helper()
-	bins.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			bins.err = fmt.Errorf("the tests build helper programs and need the go tool in PATH: %w", err)
-			return
-		}
-		if bins.dir, err = os.MkdirTemp("", "etcdmember-bin-"); err != nil {
-			bins.err = err
-			return
-		}
-		cmd := exec.Command(goTool, "build", "-o", bins.dir+"/",
-			"./internal/membermain", "./internal/idlemain/bare", "./internal/idlemain/client",
-			"../netimpl/store/internal/idlegateway")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bins.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if bins.err != nil {
-		t.Fatal(bins.err)
-	}
-	return filepath.Join(bins.dir, name)
+	return programs.Path(t, name)
 }

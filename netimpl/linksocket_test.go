@@ -11,10 +11,6 @@ import (
 	"github.com/nslab/nslab/netns/nstest"
 )
 
-var prefix = nstest.Prefix("lks")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 // linkPair reads a far end (name in the sandbox) and its near end (name in
 // ns) back from the kernel.
 func linkPair(t *testing.T, sandbox, far, ns, near string) (netlink.Link, netlink.Link) {

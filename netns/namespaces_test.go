@@ -1,7 +1,6 @@
 package netns
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,13 +14,7 @@ import (
 // mount: a process started there, and a function run there, see its
 // hostname and its own mounts; the caller sees neither.
 func TestNewHostNamespaces(t *testing.T) {
-	needRoot(t)
-	name := fmt.Sprintf("nsltest-h%d", os.Getpid())
-	net, err := NewNamed(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { Delete(name) })
+	name, net := newTestNS(t, "h")
 	dir := filepath.Join(t.TempDir(), "ns")
 	if err := MakePrivateDir(dir); err != nil {
 		t.Fatal(err)

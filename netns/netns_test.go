@@ -16,14 +16,23 @@ func needRoot(t *testing.T) {
 	}
 }
 
-func TestNewNamedDoDelete(t *testing.T) {
+// newTestNS makes a namespace pinned as nsltest-<tag><pid> and returns its
+// name and pin path; it is deleted when the test ends (deleting it twice is
+// no error).
+func newTestNS(t *testing.T, tag string) (name, path string) {
+	t.Helper()
 	needRoot(t)
-	name := fmt.Sprintf("nsltest-%d", os.Getpid())
+	name = fmt.Sprintf("nsltest-%s%d", tag, os.Getpid())
 	path, err := NewNamed(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer Delete(name)
+	t.Cleanup(func() { Delete(name) })
+	return name, path
+}
+
+func TestNewNamedDoDelete(t *testing.T) {
+	name, path := newTestNS(t, "")
 	rootIno, _ := Inode("/proc/self/ns/net")
 	ino, err := Inode(path)
 	if err != nil || ino == rootIno {
@@ -70,13 +79,7 @@ func TestNewNamedDoDelete(t *testing.T) {
 }
 
 func TestStartIn(t *testing.T) {
-	needRoot(t)
-	name := fmt.Sprintf("nsltest-s%d", os.Getpid())
-	path, err := NewNamed(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer Delete(name)
+	_, path := newTestNS(t, "s")
 	cmd := exec.Command("sleep", "5")
 	if err := StartIn(path, cmd); err != nil {
 		t.Fatal(err)

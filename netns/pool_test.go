@@ -10,9 +10,7 @@ import (
 )
 
 func TestPool(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces")
-	}
+	needRoot(t)
 	p := NewPool(2, func() error { return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644) })
 	f, err := p.Get()
 	if err != nil {

@@ -5,10 +5,7 @@ package etcdtest
 
 import (
 	"bufio"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,45 +13,24 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
-var bin struct {
-	once sync.Once
-	dir  string
-	err  error
+// membermain is etcdmember's member program, what the lab runs as nslab-etcd.
+var membermain = nstest.Programs{
+	Packages:   []string{"github.com/nslab/nslab/etcdmember/internal/membermain"},
+	DirPattern: "etcdtest-bin-",
 }
 
 // Binary builds membermain with the go tool, once per test binary, and
 // returns its path. Cleanup removes it; call it from TestMain.
 func Binary(t testing.TB) string {
 	t.Helper()
-	bin.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			bin.err = fmt.Errorf("the tests build etcdmember's membermain and need the go tool: %w", err)
-			return
-		}
-		if bin.dir, err = os.MkdirTemp("", "etcdtest-bin-"); err != nil {
-			bin.err = err
-			return
-		}
-		cmd := exec.Command(goTool, "build", "-o", bin.dir+"/", "github.com/nslab/nslab/etcdmember/internal/membermain")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bin.err = fmt.Errorf("go build membermain: %v\n%s", err, out)
-		}
-	})
-	if bin.err != nil {
-		t.Fatal(bin.err)
-	}
-	return filepath.Join(bin.dir, "membermain")
+	return membermain.Path(t, "membermain")
 }
 
 // Cleanup removes what Binary built.
-func Cleanup() {
-	if bin.dir != "" {
-		os.RemoveAll(bin.dir)
-	}
-}
+func Cleanup() { membermain.Cleanup() }
 
 // Member is one member process.
 type Member struct {

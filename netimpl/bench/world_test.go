@@ -15,12 +15,6 @@ import (
 	"github.com/nslab/nslab/netns/nstest"
 )
 
-// prefix marks every namespace the benchmarks make, so TestMain can prove
-// none is left behind.
-var prefix = nstest.Prefix("nbn")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 // world is two virtual hosts as the lab builds them: each a namespace with
 // eth1, a veth leg into a Linux bridge of a fabric namespace (the LAN
 // 192.168.99.0/24), and a network engine with the drivers hostd uses.

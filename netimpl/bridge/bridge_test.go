@@ -14,6 +14,7 @@ import (
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/bridge"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/nstest"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -97,7 +98,7 @@ func TestJoinDefaultBridge(t *testing.T) {
 		}
 		// Docker 20.10 turns IPv6 off in its containers: no link-local
 		// address on eth0, no ::1 on lo.
-		if v6, err := netns.AddrList(nstest.Handle(t, c.sb.Key), nil, netlink.FAMILY_V6); err != nil || len(v6) != 0 {
+		if v6, err := kernel.Addrs(c.sb.Key, netlink.FAMILY_V6); err != nil || len(v6) != 0 {
 			t.Fatalf("%s IPv6 addresses %v %v", c.sb.Key, v6, err)
 		}
 	}
@@ -253,12 +254,12 @@ func TestTwoBridgesAreTwoSegments(t *testing.T) {
 	}
 	// c is not on docker0: a's packets to it leave through the gateway,
 	// and ARP from a never sees c on its segment.
-	nb, err := netns.NeighList(nstest.Handle(t, a.Key), 0, netlink.FAMILY_V4)
+	nb, err := kernel.Neighbours(a.Key, "", netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nb {
-		if n.IP.Equal(net.ParseIP("172.18.0.2")) {
+		if n.IP == "172.18.0.2" {
 			t.Fatalf("a resolved c on its own segment: %+v", n)
 		}
 	}
@@ -272,22 +273,20 @@ func TestTwoBridgesAreTwoSegments(t *testing.T) {
 // bridgePorts lists the names of the links whose master is the bridge.
 func bridgePorts(t *testing.T, ns, name string) []string {
 	t.Helper()
-	h := nstest.Handle(t, ns)
-	br, err := h.LinkByName(name)
+	links, err := kernel.Links(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := netns.LinkList(h)
-	if err != nil {
-		t.Fatal(err)
+	if !slices.ContainsFunc(links, func(l kernel.Link) bool { return l.Name == name }) {
+		t.Fatalf("%s: no bridge %s", ns, name)
 	}
 	var out []string
 	for _, l := range links {
-		if l.Attrs().MasterIndex == br.Attrs().Index {
-			if l.Attrs().Flags&net.FlagUp == 0 {
-				t.Errorf("port %s of %s is down", l.Attrs().Name, name)
+		if l.Master == name {
+			if !l.Up {
+				t.Errorf("port %s of %s is down", l.Name, name)
 			}
-			out = append(out, l.Attrs().Name)
+			out = append(out, l.Name)
 		}
 	}
 	slices.Sort(out)

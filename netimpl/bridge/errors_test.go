@@ -115,7 +115,7 @@ func TestJoinErrorsLeaveNothing(t *testing.T) {
 		if l := h.linkNames(); !slices.Equal(l, links) {
 			t.Fatalf("%s: links %v, before %v", c.msg, l, links)
 		}
-		if l, _ := netlinkLinks(t, a2.Key); len(l) != 1 {
+		if l := nstest.LinkNames(t, a2.Key); len(l) != 1 {
 			t.Fatalf("%s: sandbox has %v", c.msg, l)
 		}
 	}
@@ -167,14 +167,4 @@ func TestPoolsSkipHostRoutes(t *testing.T) {
 	if err := nl.LinkDel(up0); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func netlinkLinks(t *testing.T, ns string) ([]string, error) {
-	t.Helper()
-	var out []string
-	links, err := nstest.Handle(t, ns).LinkList()
-	for _, l := range links {
-		out = append(out, l.Attrs().Name)
-	}
-	return out, err
 }

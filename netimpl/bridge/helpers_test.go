@@ -18,12 +18,6 @@ import (
 	"github.com/nslab/nslab/netns/nstest"
 )
 
-// prefix marks every namespace these tests make, so TestMain can prove
-// none is left behind.
-var prefix = nstest.Prefix("nslbr")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 // fakeFirewall records what the driver hands it and can be told to fail.
 type fakeFirewall struct {
 	mu      sync.Mutex

@@ -17,10 +17,6 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-var prefix = nstest.Prefix("dnst")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 // The upstream side of the tests: namespace B, joined to the container's
 // namespace A by a veth, 10.250.53.1 (B) and 10.250.53.2 (A).
 var (
@@ -80,11 +76,9 @@ func (u *upstreamDNS) seen() int { return int(u.udp.Load() + u.tcp.Load()) }
 // joined by a veth, and serves up on B's 10.250.53.1:53.
 func resolverLab(t testing.TB, up *upstreamDNS) (a, b string) {
 	t.Helper()
-	nstest.NeedRoot(t)
-	a, b = nstest.NewNS(t, prefix, "a"), nstest.NewNS(t, prefix, "b")
-	nstest.Veth(t, a, "eth0", b, "up0")
-	nstest.Addr(t, a, "eth0", "10.250.53.2/24")
-	nstest.Addr(t, b, "up0", "10.250.53.1/24")
+	a, b = nstest.Segment(t, prefix,
+		nstest.End{Role: "a", Link: "eth0", CIDRs: []string{"10.250.53.2/24"}},
+		nstest.End{Role: "b", Link: "up0", CIDRs: []string{"10.250.53.1/24"}})
 	serveUpstream(t, b, upstream, up)
 	return a, b
 }

@@ -16,13 +16,7 @@ import (
 // masquerading, a published port, ICC off with a link, an internal network,
 // and that Teardown gives the host back its plain routing.
 func TestBehaviour(t *testing.T) {
-	needRoot(t)
-	for _, kind := range []string{KindIPTables, KindNFTables} {
-		t.Run(kind, func(t *testing.T) {
-			needTool(t, map[string]string{KindIPTables: "iptables-save", KindNFTables: "nft"}[kind])
-			testBehaviour(t, kind)
-		})
-	}
+	eachBackend(t, testBehaviour)
 }
 
 // silent bounds the checks that a path must fail: each waits all of it.

@@ -33,56 +33,52 @@ var hairpinNft = []string{
 // With Options.Hairpin both backends write dockerd --userland-proxy=false's
 // rules, let the bridge route 127/8, and take it all away again.
 func TestHairpin(t *testing.T) {
-	needRoot(t)
 	port := Port{Bridge: "docker0", Proto: "tcp", HostPort: 80, ContainerIP: netip.MustParseAddr("172.17.0.2"), ContainerPort: 80}
-	for _, kind := range []string{KindIPTables, KindNFTables} {
-		t.Run(kind, func(t *testing.T) {
-			needTool(t, map[string]string{KindIPTables: "iptables-save", KindNFTables: "nft"}[kind])
-			ns, _ := newNS(t, "hp"+kind[:3])
-			runIn(t, ns, "ip", "link", "add", "docker0", "type", "bridge")
-			var b Backend
-			if err := netns.Do(ns, func() (err error) { b, err = NewWithOptions(kind, Options{Hairpin: true}); return err }); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-			must(t, b.Setup())
-			must(t, b.AddNetwork(docker0))
-			must(t, b.AddPort(port))
-			if got := runIn(t, ns, "sysctl", "-n", "net.ipv4.conf.docker0.route_localnet"); got != "1\n" {
-				t.Errorf("route_localnet of docker0: %q, want 1", got)
-			}
-			var got []string
-			if kind == KindIPTables {
-				for _, l := range normaliseSave(runIn(t, ns, "iptables-save", "-t", "nat")) {
-					if strings.HasPrefix(l, "-A ") {
-						got = append(got, l)
-					}
-				}
-				if d := diffLines(got, hairpinSave); d != "" {
-					t.Fatalf("nat table differs from dockerd --userland-proxy=false's:\n%s", d)
-				}
-			} else {
-				chains, _ := nftChains(runIn(t, ns, "nft", "list", "table", "ip", nftNATTable))
-				for _, c := range []string{"PREROUTING", "OUTPUT", "POSTROUTING", ChainDocker} {
-					got = append(got, chains[nftNATTable+"/"+c]...)
-				}
-				want := append([]string{hairpinNft[0]}, hairpinNft...)
-				if d := diffLines(got, want); d != "" {
-					t.Fatalf("docker-nat differs from the hairpin rules:\n%s", d)
+	eachBackend(t, func(t *testing.T, kind string) {
+		ns, _ := newNS(t, "hp"+kind[:3])
+		runIn(t, ns, "ip", "link", "add", "docker0", "type", "bridge")
+		var b Backend
+		if err := netns.Do(ns, func() (err error) { b, err = NewWithOptions(kind, Options{Hairpin: true}); return err }); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		must(t, b.Setup())
+		must(t, b.AddNetwork(docker0))
+		must(t, b.AddPort(port))
+		if got := runIn(t, ns, "sysctl", "-n", "net.ipv4.conf.docker0.route_localnet"); got != "1\n" {
+			t.Errorf("route_localnet of docker0: %q, want 1", got)
+		}
+		var got []string
+		if kind == KindIPTables {
+			for _, l := range normaliseSave(runIn(t, ns, "iptables-save", "-t", "nat")) {
+				if strings.HasPrefix(l, "-A ") {
+					got = append(got, l)
 				}
 			}
-			must(t, b.RemovePort(port))
-			must(t, b.RemoveNetwork(docker0))
-			var out string
-			if kind == KindNFTables {
-				out = runIn(t, ns, "nft", "list", "table", "ip", nftNATTable)
-			} else {
-				out = runIn(t, ns, "iptables-save", "-t", "nat")
+			if d := diffLines(got, hairpinSave); d != "" {
+				t.Fatalf("nat table differs from dockerd --userland-proxy=false's:\n%s", d)
 			}
-			if strings.Contains(out, "docker0") || strings.Contains(out, "172.17.") {
-				t.Fatalf("rules of docker0 left after RemoveNetwork:\n%s", out)
+		} else {
+			chains, _ := nftChains(runIn(t, ns, "nft", "list", "table", "ip", nftNATTable))
+			for _, c := range []string{"PREROUTING", "OUTPUT", "POSTROUTING", ChainDocker} {
+				got = append(got, chains[nftNATTable+"/"+c]...)
 			}
-			must(t, b.Teardown())
-		})
-	}
+			want := append([]string{hairpinNft[0]}, hairpinNft...)
+			if d := diffLines(got, want); d != "" {
+				t.Fatalf("docker-nat differs from the hairpin rules:\n%s", d)
+			}
+		}
+		must(t, b.RemovePort(port))
+		must(t, b.RemoveNetwork(docker0))
+		var out string
+		if kind == KindNFTables {
+			out = runIn(t, ns, "nft", "list", "table", "ip", nftNATTable)
+		} else {
+			out = runIn(t, ns, "iptables-save", "-t", "nat")
+		}
+		if strings.Contains(out, "docker0") || strings.Contains(out, "172.17.") {
+			t.Fatalf("rules of docker0 left after RemoveNetwork:\n%s", out)
+		}
+		must(t, b.Teardown())
+	})
 }

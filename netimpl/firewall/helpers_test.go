@@ -29,6 +29,37 @@ func needTool(t testing.TB, tool string) {
 	}
 }
 
+// backendTools are the programs the tests read each backend's rules back
+// with.
+var backendTools = map[string][]string{
+	KindIPTables: {"iptables", "iptables-save"},
+	KindNFTables: {"nft"},
+}
+
+// eachBackend runs test once per backend kind, as a subtest named by the
+// kind; it skips without root, and skips a kind whose tools are missing.
+func eachBackend(t *testing.T, test func(t *testing.T, kind string)) {
+	needRoot(t)
+	for _, kind := range []string{KindIPTables, KindNFTables} {
+		t.Run(kind, func(t *testing.T) {
+			for _, tool := range backendTools[kind] {
+				needTool(t, tool)
+			}
+			test(t, kind)
+		})
+	}
+}
+
+// setUpBackend makes a namespace (role and the kind's first three letters
+// name it) and a backend of kind in it, set up.
+func setUpBackend(t *testing.T, kind, role string) (ns string, b Backend) {
+	t.Helper()
+	ns, _ = newNS(t, role+kind[:3])
+	b = newBackend(t, kind, ns)
+	must(t, b.Setup())
+	return ns, b
+}
+
 // nsPrefix makes every namespace name of this test process unique, so that
 // parallel runs never meet.
 var nsPrefix = func() string {

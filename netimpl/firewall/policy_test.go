@@ -31,32 +31,26 @@ func forwardPolicyOf(t *testing.T, kind, ns string) string {
 // forwarding on (policy left ACCEPT) the same way; a rebuilt setup drops
 // again, and a bad policy changes nothing.
 func TestForwardPolicy(t *testing.T) {
-	needRoot(t)
-	for _, kind := range []string{KindIPTables, KindNFTables} {
-		t.Run(kind, func(t *testing.T) {
-			needTool(t, map[string]string{KindIPTables: "iptables", KindNFTables: "nft"}[kind])
-			ns, _ := newNS(t, "pol"+kind[:3])
-			b := newBackend(t, kind, ns)
-			must(t, b.Setup())
-			if p := forwardPolicyOf(t, kind, ns); p != PolicyDrop {
-				t.Fatalf("after Setup: policy %s, want DROP", p)
-			}
-			must(t, b.SetForwardPolicy(PolicyAccept))
-			if p := forwardPolicyOf(t, kind, ns); p != PolicyAccept {
-				t.Fatalf("after SetForwardPolicy(ACCEPT): policy %s", p)
-			}
-			if err := b.SetForwardPolicy("REJECT"); err == nil || !strings.Contains(err.Error(), `forward policy "REJECT"`) {
-				t.Fatalf("SetForwardPolicy(REJECT): error %v", err)
-			}
-			if p := forwardPolicyOf(t, kind, ns); p != PolicyAccept {
-				t.Fatalf("after a refused policy: policy %s, want ACCEPT still", p)
-			}
-			must(t, b.Teardown())
-			must(t, b.Setup())
-			if p := forwardPolicyOf(t, kind, ns); p != PolicyDrop {
-				t.Fatalf("after Teardown and Setup: policy %s, want DROP", p)
-			}
-			must(t, b.Teardown())
-		})
-	}
+	eachBackend(t, func(t *testing.T, kind string) {
+		ns, b := setUpBackend(t, kind, "pol")
+		if p := forwardPolicyOf(t, kind, ns); p != PolicyDrop {
+			t.Fatalf("after Setup: policy %s, want DROP", p)
+		}
+		must(t, b.SetForwardPolicy(PolicyAccept))
+		if p := forwardPolicyOf(t, kind, ns); p != PolicyAccept {
+			t.Fatalf("after SetForwardPolicy(ACCEPT): policy %s", p)
+		}
+		if err := b.SetForwardPolicy("REJECT"); err == nil || !strings.Contains(err.Error(), `forward policy "REJECT"`) {
+			t.Fatalf("SetForwardPolicy(REJECT): error %v", err)
+		}
+		if p := forwardPolicyOf(t, kind, ns); p != PolicyAccept {
+			t.Fatalf("after a refused policy: policy %s, want ACCEPT still", p)
+		}
+		must(t, b.Teardown())
+		must(t, b.Setup())
+		if p := forwardPolicyOf(t, kind, ns); p != PolicyDrop {
+			t.Fatalf("after Teardown and Setup: policy %s, want DROP", p)
+		}
+		must(t, b.Teardown())
+	})
 }

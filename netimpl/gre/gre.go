@@ -147,3 +147,16 @@ func checkLinkName(name string) error {
 	}
 	return nil
 }
+
+// create validates cfg, then makes the tunnel with newTunnel; impl names
+// the implementation in newTunnel's errors.
+func create[T Tunnel](cfg Config, impl string, newTunnel func(Config) (T, error)) (Tunnel, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("gre %s: %w", cfg.Name, err)
+	}
+	t, err := newTunnel(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gre %s: %s: %w", cfg.Name, impl, err)
+	}
+	return t, nil
+}

@@ -87,14 +87,7 @@ func kernelLink(cfg Config) *netlink.Gretap {
 // network namespace (call it from inside netns.Do), enslaved to cfg.Bridge
 // if set, and up.
 func CreateKernel(cfg Config) (Tunnel, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("gre %s: %w", cfg.Name, err)
-	}
-	t, err := newKernelTunnel(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("gre %s: kernel: %w", cfg.Name, err)
-	}
-	return t, nil
+	return create(cfg, "kernel", newKernelTunnel)
 }
 
 func newKernelTunnel(cfg Config) (*kernelTunnel, error) {

@@ -54,14 +54,7 @@ type counters struct {
 // socket stay in that namespace; the goroutines moving packets may run on
 // any thread.
 func CreateUserspace(cfg Config) (Tunnel, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("gre %s: %w", cfg.Name, err)
-	}
-	t, err := newUserTunnel(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("gre %s: userspace: %w", cfg.Name, err)
-	}
-	return t, nil
+	return create(cfg, "userspace", newUserTunnel)
 }
 
 func newUserTunnel(cfg Config) (t *userTunnel, err error) {

@@ -3,13 +3,10 @@ package host
 import (
 	"testing"
 
+	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/internal/enginetest"
 )
 
 func TestOneNetworkOnly(t *testing.T) {
-	d := New()
-	if info := d.Info(); info.Name != "host" || !info.HostNamespace || info.Exclusive || info.Interfaces {
-		t.Fatalf("info %+v", info)
-	}
-	enginetest.WantOneNetwork(t, d)
+	enginetest.WantOneNetwork(t, New(), netimpl.DriverInfo{Name: "host", Scope: netimpl.ScopeLocal, HostNamespace: true})
 }

@@ -22,12 +22,6 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-// prefix marks every namespace these tests make, so TestMain can prove
-// none is left behind.
-var prefix = nstest.Prefix("mvl")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 // vhost is a virtual host: a namespace standing in for the host's own,
 // with eth1 into the segment and an engine whose macvlan driver works in
 // it.

@@ -3,13 +3,10 @@ package null
 import (
 	"testing"
 
+	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/internal/enginetest"
 )
 
 func TestOneNetworkOnly(t *testing.T) {
-	d := New()
-	if info := d.Info(); info.Name != "null" || !info.Exclusive || info.HostNamespace || info.Interfaces {
-		t.Fatalf("info %+v", info)
-	}
-	enginetest.WantOneNetwork(t, d)
+	enginetest.WantOneNetwork(t, New(), netimpl.DriverInfo{Name: "null", Scope: netimpl.ScopeLocal, Exclusive: true})
 }

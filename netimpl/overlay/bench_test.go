@@ -75,11 +75,9 @@ func BenchmarkOverlayTCP(b *testing.B) {
 	defer c2.stop()
 	h1.addPeer(n1.ID, c2)
 	h2.addPeer(n2.ID, c1)
-	v1 := nstest.NewNS(b, prefix, "veth1")
-	v2 := nstest.NewNS(b, prefix, "veth2")
-	nstest.Veth(b, v1, "eth0", v2, "eth0")
-	nstest.Addr(b, v1, "eth0", "10.9.0.1/24")
-	nstest.Addr(b, v2, "eth0", "10.9.0.2/24")
+	v1, v2 := nstest.Segment(b, prefix,
+		nstest.End{Role: "veth1", Link: "eth0", CIDRs: []string{"10.9.0.1/24"}},
+		nstest.End{Role: "veth2", Link: "eth0", CIDRs: []string{"10.9.0.2/24"}})
 
 	var vx, ve time.Duration
 	for b.Loop() {

@@ -22,10 +22,6 @@ import (
 	"github.com/nslab/nslab/netns/nstest"
 )
 
-var prefix = nstest.Prefix("ovl")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 // vhost is a test "docker host": a namespace with the underlay on eth1,
 // an engine and its overlay driver, as hostd will hold them.
 type vhost struct {
@@ -47,12 +43,9 @@ var (
 // the underlay, with node1's and node2's addresses.
 func newHosts(t testing.TB) (*vhost, *vhost) {
 	t.Helper()
-	nstest.NeedRoot(t)
-	ns1 := nstest.NewNS(t, prefix, "node1")
-	ns2 := nstest.NewNS(t, prefix, "node2")
-	nstest.Veth(t, ns1, "eth1", ns2, "eth1")
-	nstest.Addr(t, ns1, "eth1", node1.String()+"/24")
-	nstest.Addr(t, ns2, "eth1", node2.String()+"/24")
+	ns1, ns2 := nstest.Segment(t, prefix,
+		nstest.End{Role: "node1", Link: "eth1", CIDRs: []string{node1.String() + "/24"}},
+		nstest.End{Role: "node2", Link: "eth1", CIDRs: []string{node2.String() + "/24"}})
 	return newHost(t, "node1", ns1, node1), newHost(t, "node2", ns2, node2)
 }
 

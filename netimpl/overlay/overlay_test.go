@@ -104,16 +104,11 @@ func TestNetworkNamespace(t *testing.T) {
 	if links := p.h1.linkNames(ns); !slicesEqual(links, []string{"br0", "lo", "veth0", "vxlan0"}) {
 		t.Errorf("links in the network's namespace: %v, want br0 lo veth0 vxlan0", links)
 	}
-	h := nstest.Handle(t, ns)
 	br := nstest.Link(t, ns, "br0")
 	if br.Type() != "bridge" || br.Attrs().Flags&1 == 0 {
 		t.Errorf("br0: type %s flags %v", br.Type(), br.Attrs().Flags)
 	}
-	addrs, err := netns.AddrList(h, br, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(addrs) != 1 || addrs[0].IPNet.String() != "10.0.0.1/24" {
+	if addrs := nstest.Addrs(t, ns, br); !slicesEqual(addrs, []string{"10.0.0.1/24"}) {
 		t.Errorf("br0 addresses %v, want the gateway 10.0.0.1/24", addrs)
 	}
 	vx, ok := nstest.Link(t, ns, "vxlan0").(*netlink.Vxlan)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
-	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/nstest"
 )
 
@@ -61,12 +62,7 @@ func TestAddPeerUndoesNeighbourWhenFDBFails(t *testing.T) {
 	if got := d.Peers(n.ID); len(got) != 0 {
 		t.Errorf("peer kept after a failed AddPeer: %v", got)
 	}
-	h, err := netns.Handle(nw.sb.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	neigh, err := netns.NeighList(h, nw.sb.vxlan, netlink.FAMILY_V4)
+	neigh, err := kernel.Neighbours(nw.sb.path, VXLANName, netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,15 +75,11 @@ func TestAddPeerUndoesNeighbourWhenFDBFails(t *testing.T) {
 	if err := d.AddPeer(n.ID, p); err != nil {
 		t.Fatal(err)
 	}
-	fdb, err := netns.NeighList(h, nw.sb.vxlan, unix.AF_BRIDGE)
+	fdb, err := kernel.Neighbours(nw.sb.path, VXLANName, unix.AF_BRIDGE)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var found bool
-	for _, e := range fdb {
-		found = found || (e.HardwareAddr.String() == "02:42:0a:00:00:03" && e.IP.String() == "192.168.8.148")
-	}
-	if !found {
+	if !slices.ContainsFunc(fdb, func(e kernel.Neighbour) bool { return e.MAC == "02:42:0a:00:00:03" && e.IP == "192.168.8.148" }) {
 		t.Errorf("FDB after a working AddPeer: %v", fdb)
 	}
 }

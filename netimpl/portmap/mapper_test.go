@@ -18,10 +18,6 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-var prefix = nstest.Prefix("pmt")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 var (
 	hostIP   = netip.MustParseAddr("10.251.0.1")
 	hostIP2  = netip.MustParseAddr("10.251.0.3") // a second address of the host, not its primary
@@ -33,13 +29,9 @@ var (
 // (10.251.0.1 and .3 on the host side, 10.251.0.2 in the container).
 func hostAndContainer(t testing.TB) (host, ctr string) {
 	t.Helper()
-	nstest.NeedRoot(t)
-	host, ctr = nstest.NewNS(t, prefix, "host"), nstest.NewNS(t, prefix, "ctr")
-	nstest.Veth(t, host, "veth0", ctr, "eth0")
-	nstest.Addr(t, host, "veth0", "10.251.0.1/24")
-	nstest.Addr(t, host, "veth0", "10.251.0.3/24")
-	nstest.Addr(t, ctr, "eth0", "10.251.0.2/24")
-	return host, ctr
+	return nstest.Segment(t, prefix,
+		nstest.End{Role: "host", Link: "veth0", CIDRs: []string{"10.251.0.1/24", "10.251.0.3/24"}},
+		nstest.End{Role: "ctr", Link: "eth0", CIDRs: []string{"10.251.0.2/24"}})
 }
 
 // echoBehind is hostAndContainer with an echo server in the container:

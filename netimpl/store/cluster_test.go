@@ -17,10 +17,6 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-var prefix = nstest.Prefix("sto")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix, etcdtest.Cleanup) }
-
 // host is a test docker host: a namespace with eth1 on a shared segment,
 // running one etcd member as a process, the way hostd will run one.
 type host struct {

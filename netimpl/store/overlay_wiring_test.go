@@ -8,13 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netimpl/internal/enginetest"
 	"github.com/nslab/nslab/netimpl/overlay"
-	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/netns/probe"
 )
 
@@ -192,20 +191,9 @@ func TestOverlayThroughStore(t *testing.T) {
 // hasFDB says whether vxlan0 in ns has a static entry towards vtep.
 func hasFDB(t *testing.T, ns, vtep string) bool {
 	t.Helper()
-	h, err := netns.Handle(ns)
+	list, err := kernel.Neighbours(ns, overlay.VXLANName, unix.AF_BRIDGE)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
-	vx, err := h.LinkByName(overlay.VXLANName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := netns.NeighList(h, vx.Attrs().Index, unix.AF_BRIDGE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return slices.ContainsFunc(list, func(n netlink.Neigh) bool {
-		return n.Flags&netlink.NTF_SELF != 0 && n.IP.String() == vtep
-	})
+	return slices.ContainsFunc(list, func(n kernel.Neighbour) bool { return n.Self && n.IP == vtep })
 }

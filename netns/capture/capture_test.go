@@ -118,7 +118,6 @@ func linkOf(t *testing.T, ns, name string) (*netlink.Handle, netlink.Link) {
 }
 
 func TestCapturePing(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, _ := pair(t)
 	if promisc(t, a, "ab") {
 		t.Fatal("ab promiscuous before the capture")
@@ -187,7 +186,6 @@ func TestCapturePing(t *testing.T) {
 }
 
 func TestCaptureSnaplen(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := pair(t)
 	ln, err := probe.ListenUDP(b, "192.168.100.2:9999")
 	if err != nil {
@@ -234,7 +232,6 @@ func TestCaptureSnaplen(t *testing.T) {
 }
 
 func TestCaptureStream(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, _ := pair(t)
 	c := start(t, a, "ab", Options{})
 	defer c.Stop()
@@ -281,7 +278,6 @@ func TestCaptureStream(t *testing.T) {
 }
 
 func TestCaptureStreamEndsOnStop(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, _ := pair(t)
 	c := start(t, a, "ab", Options{})
 	var buf bytes.Buffer
@@ -300,7 +296,6 @@ func TestCaptureStreamEndsOnStop(t *testing.T) {
 }
 
 func TestCaptureErrors(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, _ := pair(t)
 	if _, err := Start(a, "nosuch0", Options{}); err == nil || !strings.Contains(err.Error(), "nosuch0") {
 		t.Errorf("unknown interface: %v", err)
@@ -316,7 +311,6 @@ func TestCaptureErrors(t *testing.T) {
 // The loopback is captured as Ethernet with an all-zero header, as tcpdump
 // -i lo shows it.
 func TestCaptureLoopback(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, _ := pair(t)
 	c := start(t, a, "lo", Options{})
 	pingDuring(t, c, a, netip.MustParseAddr("127.0.0.1"))
@@ -338,7 +332,6 @@ func TestCaptureLoopback(t *testing.T) {
 // An interface that goes away ends the capture with an error naming it;
 // what was captured before is kept.
 func TestCaptureLinkGone(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, _ := pair(t)
 	c := start(t, a, "ab", Options{})
 	pingDuring(t, c, a, ipB)
@@ -363,7 +356,6 @@ func TestCaptureLinkGone(t *testing.T) {
 // A link that goes down and up again keeps its capture: what crosses it
 // after the flap is recorded too.
 func TestCaptureLinkFlap(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, _ := pair(t)
 	c := start(t, a, "ab", Options{})
 	h, l := linkOf(t, a, "ab")

@@ -20,10 +20,6 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-var prefix = nstest.Prefix("kern")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix) }
-
 // world is a host a wired to a bridge br0 in b: a's ab (10.9.0.1/24) is
 // the peer of b's ba, a port of br0 (10.9.0.2/24); a routes 10.50.0.0/16
 // via b.

@@ -1,5 +1,6 @@
 // Package nstest gives privileged tests their own network namespaces, veth
-// pairs and addresses, and proves afterwards that nothing was left behind.
+// pairs and addresses, builds the Go programs they run (Programs), and
+// proves afterwards that nothing was left behind.
 // Everything it makes carries the caller's prefix and lives only inside
 // namespaces it created; the root namespace is never touched.
 package nstest
@@ -93,6 +94,31 @@ func Veth(t testing.TB, nsA, nameA, nsB, nameB string) {
 			}
 		}
 	})
+}
+
+// End is one end of the segment Segment makes: the role that names its
+// namespace (see NewNS), its end of the veth pair, and the addresses
+// (CIDRs) put on that end.
+type End struct {
+	Role, Link string
+	CIDRs      []string
+}
+
+// Segment makes two namespaces joined by a veth pair, the smallest L2
+// segment, each end up with its addresses, and returns the namespaces'
+// paths. Without root the test is skipped.
+func Segment(t testing.TB, prefix string, a, b End) (nsA, nsB string) {
+	t.Helper()
+	NeedRoot(t)
+	nsA, nsB = NewNS(t, prefix, a.Role), NewNS(t, prefix, b.Role)
+	Veth(t, nsA, a.Link, nsB, b.Link)
+	for _, cidr := range a.CIDRs {
+		Addr(t, nsA, a.Link, cidr)
+	}
+	for _, cidr := range b.CIDRs {
+		Addr(t, nsB, b.Link, cidr)
+	}
+	return nsA, nsB
 }
 
 // Addr puts cidr on link inside ns and sets the link up. IPv6 addresses skip

@@ -19,7 +19,6 @@ import (
 // Three hosts: a and b share a veth segment; c's cable into a is unplugged
 // (a's end is down), so c reaches nobody and nobody reaches c.
 func TestReachabilityMatrix(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	c := nstest.NewNS(t, prefix, "c")
 	nstest.Veth(t, a, "ac", c, "ca")
@@ -122,7 +121,6 @@ func TestDeadlineError(t *testing.T) {
 // (each reply told apart by its echo identifier), b pings a and an address
 // nobody has; a pair of an endpoint with itself is left out.
 func TestRunSourcesToDestinations(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	var dsts []Endpoint
 	for i := 10; i < 15; i++ {
@@ -193,7 +191,6 @@ func neighbourIPs(t *testing.T, ns string) []string {
 // destination that answers only after a while (its address arrives 400 ms
 // into the run) is reachable, after several tries.
 func TestRunRetriesUntilTheDeadline(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	late := netip.MustParseAddr("192.168.100.20")
 	time.AfterFunc(400*time.Millisecond, func() { nstest.Addr(t, b, "ba", "192.168.100.20/24") })
@@ -212,7 +209,6 @@ func TestRunRetriesUntilTheDeadline(t *testing.T) {
 // 500 ms deadline take one deadline side by side and two one after the
 // other.
 func TestRunParallel(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	srcs := []Endpoint{{"a", a, ipA}, {"b", b, ipB}}
 	dsts := []Endpoint{{"nobody", b, ipNone}}

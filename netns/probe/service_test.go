@@ -44,7 +44,6 @@ func failsWholeDeadline(t *testing.T, timeout time.Duration, reason string, prob
 }
 
 func TestTCP(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	ctx := context.Background()
 	srv := serve(t)(ServeTCPEcho(b, "192.168.100.2:0"))
@@ -91,7 +90,6 @@ func TestTCP(t *testing.T) {
 }
 
 func TestUDPEcho(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	ctx := context.Background()
 	srv := serve(t)(ServeUDPEcho(b, ":0"))
@@ -111,7 +109,6 @@ func TestUDPEcho(t *testing.T) {
 }
 
 func TestHTTPGet(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	ctx := context.Background()
 	mux := http.NewServeMux()
@@ -172,7 +169,6 @@ func labDNS(w dns.ResponseWriter, q *dns.Msg) {
 }
 
 func TestDNS(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	ctx := context.Background()
 	srv := serve(t)(ServeDNS(b, "192.168.100.2:0", dns.HandlerFunc(labDNS)))
@@ -224,7 +220,6 @@ func TestRefusesNames(t *testing.T) {
 // Cancelling the caller's context wakes a probe blocked in connect or read
 // at once, and is reported as the cancellation, never as a silent path.
 func TestCancelStopsPromptly(t *testing.T) {
-	nstest.NeedRoot(t)
 	a, b := twoHosts(t)
 	// A UDP socket that never answers: reads block until woken.
 	mute, err := ListenUDP(b, "192.168.100.2:0")

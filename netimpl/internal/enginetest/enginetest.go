@@ -24,11 +24,14 @@ func WantErr(t testing.TB, err error, kind netimpl.Kind, msg string) {
 }
 
 // WantOneNetwork checks a driver that allows one network of its type, as
-// Docker's host and null drivers do: a second is forbidden until the first
-// is deleted.
-func WantOneNetwork(t testing.TB, d netimpl.Driver) {
+// Docker's host and null drivers do: it describes itself as want, and a
+// second network is forbidden until the first is deleted.
+func WantOneNetwork(t testing.TB, d netimpl.Driver, want netimpl.DriverInfo) {
 	t.Helper()
-	typ := d.Info().Name
+	if info := d.Info(); info != want {
+		t.Fatalf("info %+v, want %+v", info, want)
+	}
+	typ := want.Name
 	a, b := &netimpl.Network{ID: "a"}, &netimpl.Network{ID: "b"}
 	if err := d.CreateNetwork(a); err != nil {
 		t.Fatal(err)

@@ -48,11 +48,7 @@ func (c *Client) Get(ctx context.Context, key string, o GetOptions) (*Response, 
 	setBool(q, "recursive", o.Recursive)
 	setBool(q, "sorted", o.Sorted)
 	setBool(q, "quorum", o.Quorum)
-	var out Response
-	if err := c.call(ctx, request{method: http.MethodGet, path: keyPath(key), query: q}, &out, &out.Index); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return c.keys(ctx, key, request{method: http.MethodGet, query: q})
 }
 
 // PrevExist is a Set's condition on the key's existence.
@@ -93,11 +89,7 @@ func (c *Client) Set(ctx context.Context, key, value string, o SetOptions) (*Res
 	if o.TTL > 0 {
 		f.Set("ttl", strconv.FormatInt(int64((o.TTL+time.Second-1)/time.Second), 10))
 	}
-	var out Response
-	if err := c.call(ctx, request{method: http.MethodPut, path: keyPath(key), form: f}, &out, &out.Index); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return c.keys(ctx, key, request{method: http.MethodPut, form: f})
 }
 
 // DeleteOptions are a Delete's condition and kind.
@@ -116,8 +108,15 @@ func (c *Client) Delete(ctx context.Context, key string, o DeleteOptions) (*Resp
 	}
 	setBool(q, "recursive", o.Recursive)
 	setBool(q, "dir", o.Dir)
+	return c.keys(ctx, key, request{method: http.MethodDelete, query: q})
+}
+
+// keys sends r to key's path under /v2/keys and decodes etcd's answer,
+// with the cluster index it came at.
+func (c *Client) keys(ctx context.Context, key string, r request) (*Response, error) {
+	r.path = keyPath(key)
 	var out Response
-	if err := c.call(ctx, request{method: http.MethodDelete, path: keyPath(key), query: q}, &out, &out.Index); err != nil {
+	if err := c.call(ctx, r, &out, &out.Index); err != nil {
 		return nil, err
 	}
 	return &out, nil

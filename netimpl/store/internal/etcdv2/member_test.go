@@ -15,10 +15,6 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-var prefix = nstest.Prefix("ev2")
-
-func TestMain(m *testing.M) { nstest.Main(m, prefix, etcdtest.Cleanup) }
-
 // members runs n etcd members (membermain processes, with the v2 API) in
 // one fresh namespace, member i on 127.0.0.(i+1), and returns the
 // namespace and the members once all have joined. They stop when the test

@@ -1,0 +1,13 @@
+package portmap
+
+import (
+	"testing"
+
+	"github.com/nslab/nslab/netns/nstest"
+)
+
+// prefix marks every namespace these tests make, so TestMain can prove
+// none is left behind.
+var prefix = nstest.Prefix("pmt")
+
+func TestMain(m *testing.M) { nstest.Main(m, prefix) }
