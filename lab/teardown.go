@@ -129,18 +129,29 @@ func removeTree(dir string) error {
 	if err != nil {
 		return err
 	}
+	paths := make([]string, len(ents))
+	for i, e := range ents {
+		paths[i] = filepath.Join(dir, e.Name())
+	}
+	errs := eachPath(paths, 8, os.RemoveAll)
+	return errors.Join(append(errs, os.RemoveAll(dir))...)
+}
+
+// eachPath runs fn on every path, at most workers at once, and returns
+// every error.
+func eachPath(paths []string, workers int, fn func(string) error) []error {
 	var (
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
 	)
 	jobs := make(chan string)
-	for w := 0; w < min(8, len(ents)); w++ {
+	for w := 0; w < min(workers, len(paths)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for p := range jobs {
-				if err := os.RemoveAll(p); err != nil {
+				if err := fn(p); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -148,12 +159,12 @@ func removeTree(dir string) error {
 			}
 		}()
 	}
-	for _, e := range ents {
-		jobs <- filepath.Join(dir, e.Name())
+	for _, p := range paths {
+		jobs <- p
 	}
 	close(jobs)
 	wg.Wait()
-	return errors.Join(append(errs, os.RemoveAll(dir))...)
+	return errs
 }
 
 // stopGently sends SIGTERM to each daemon of pids that lives in one of the
@@ -376,30 +387,7 @@ func unpinAll(id, dir string) error {
 		hostPins, _ := filepath.Glob(filepath.Join(dir, nsDir, kind))
 		pins = append(pins, hostPins...)
 	}
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	jobs := make(chan string)
-	for w := 0; w < min(32, len(pins)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range jobs {
-				if err := netns.Delete(p); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for _, p := range pins {
-		jobs <- p
-	}
-	close(jobs)
-	wg.Wait()
+	errs := eachPath(pins, 32, netns.Delete)
 	if left, _ := labPins(id); len(left) > 0 && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("lab %s: pins left: %v", id, left))
 	}
