@@ -27,7 +27,12 @@ type ipTables struct {
 	// legacy) as iptables, used to delete several rules at once; "" if
 	// there is none.
 	restore string
-	reg     registry
+	// nft: restore is iptables-nft's. Then known, the rules as the last
+	// batch left them, stands for an iptables-save while the namespace's
+	// nf_tables generation has not moved since (iptables_batch.go).
+	nft   bool
+	known *knownRules
+	reg   registry
 	// What Setup found, to restore at Teardown: the FORWARD policy, and
 	// which iptables-nft tables did not exist yet.
 	policy     string
@@ -41,7 +46,7 @@ func newIPTables(o Options) (*ipTables, error) {
 	}
 	b := &ipTables{ns: ns, reg: newRegistry(), hairpin: o.Hairpin}
 	err = ns.do(func() error {
-		b.restore = findRestore()
+		b.restore, b.nft = findRestore()
 		if b.restore == "" {
 			// Every rule through the tool: make it now.
 			return b.tool()
@@ -107,7 +112,7 @@ func (b *ipTables) Setup() error {
 // setupBatched is Setup with one iptables-save and one iptables-restore
 // (iptables_batch.go) instead of an exec per rule.
 func (b *ipTables) setupBatched(fresh bool) error {
-	st, err := b.save()
+	st, err := b.state()
 	if err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func (b *ipTables) deleteBatch(rules []iptRule) error {
 // findRestore returns the path of iptables-restore when it is of the same
 // flavour as iptables: mixing legacy and nf_tables would write rules that
 // iptables does not see.
-func findRestore() string {
+func findRestore() (path string, nft bool) {
 	flavour := func(tool string) string {
 		out, err := exec.Command(tool, "--version").Output()
 		if err != nil {
@@ -165,28 +165,32 @@ func findRestore() string {
 	}
 	path, err := exec.LookPath("iptables-restore")
 	if err != nil {
-		return ""
+		return "", false
 	}
-	if sameProgram(path, "iptables") {
-		return path
+	if multi := sameProgram(path, "iptables"); multi != "" {
+		return path, strings.Contains(multi, "nft")
 	}
-	if flavour(path) != flavour("iptables") {
-		return ""
+	f := flavour(path)
+	if f != flavour("iptables") {
+		return "", false
 	}
-	return path
+	return path, f == "nf_tables"
 }
 
-// sameProgram says whether the restore tool at path and tool are one
-// binary behind their links: iptables' multi-call programs
-// (xtables-nft-multi, xtables-legacy-multi) are of one flavour each, and
-// Debian's alternatives link both names to the same one. Then no exec of
-// either to ask its flavour is needed.
-func sameProgram(path, tool string) bool {
+// sameProgram returns the name of the multi-call program that the restore
+// tool at path and tool both link to, or "": iptables' multi-call
+// programs (xtables-nft-multi, xtables-legacy-multi) are of one flavour
+// each, and Debian's alternatives link both names to the same one. Then
+// no exec of either to ask its flavour is needed.
+func sameProgram(path, tool string) string {
 	toolPath, err := exec.LookPath(tool)
 	if err != nil {
-		return false
+		return ""
 	}
 	a, errA := filepath.EvalSymlinks(path)
 	b, errB := filepath.EvalSymlinks(toolPath)
-	return errA == nil && errB == nil && a == b && strings.HasSuffix(filepath.Base(a), "-multi")
+	if errA != nil || errB != nil || a != b || !strings.HasSuffix(filepath.Base(a), "-multi") {
+		return ""
+	}
+	return filepath.Base(a)
 }
