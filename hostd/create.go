@@ -279,6 +279,9 @@ func (d *Daemon) register(c *Container, name string) (err error) {
 		return fmt.Errorf("container %s: %w", name, err)
 	}
 	u.Add(func() { os.RemoveAll(c.dir) })
+	if err := d.makeInitLayer(); err != nil {
+		return err
+	}
 	if err := c.makeLayer(); err != nil {
 		return err
 	}

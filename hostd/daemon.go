@@ -17,7 +17,6 @@ import (
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/proc"
-	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/initpool"
 	"github.com/nslab/nslab/hostd/volume"
 	"github.com/nslab/nslab/hostdconfig"
@@ -42,8 +41,10 @@ type Daemon struct {
 	reaper   *proc.Reaper
 	hostname string
 	// initLayer is the lower layer above every image's (mount points,
-	// /.dockerenv), under the data root.
-	initLayer string
+	// /.dockerenv), under the data root; made with the first container
+	// (initLayerMade, under mu).
+	initLayer     string
+	initLayerMade bool
 	// volumes are the local volumes, under the data root.
 	volumes *volume.Store
 	// inits are container inits forked ahead of time.
@@ -84,19 +85,15 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 		return nil, err
 	}
 	cfg.FillDefaults()
-	for _, dir := range []string{filepath.Join(cfg.Root, "containers"), filepath.Join(cfg.DataRoot, "containers")} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("state dir: %w", err)
-		}
-	}
+	// The containers' directories, the volumes and the init layer are
+	// made with the first that needs them: a docker host that never runs
+	// a container has no files to make at its start nor to remove at its
+	// end.
 	volumes, err := volume.Open(filepath.Join(cfg.DataRoot, "volumes"))
 	if err != nil {
 		return nil, fmt.Errorf("volumes: %w", err)
 	}
 	initLayer := filepath.Join(cfg.DataRoot, "init")
-	if err := rootfs.InitLayer(initLayer); err != nil {
-		return nil, fmt.Errorf("init layer %s: %w", initLayer, err)
-	}
 	rp := proc.NewReaper()
 	if cfg.ImageStore == "" {
 		cfg.ImageStore = image.StoreDir()

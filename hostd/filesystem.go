@@ -32,6 +32,22 @@ func (c *Container) makeLayer() error {
 	return nil
 }
 
+// makeInitLayer makes the host's init layer, once. Callers hold d.mu.
+func (d *Daemon) makeInitLayer() error {
+	if d.initLayerMade {
+		return nil
+	}
+	err := os.MkdirAll(filepath.Dir(d.initLayer), 0o755)
+	if err == nil {
+		err = rootfs.InitLayer(d.initLayer)
+	}
+	if err != nil {
+		return fmt.Errorf("init layer %s: %w", d.initLayer, err)
+	}
+	d.initLayerMade = true
+	return nil
+}
+
 // layers are the container's lower directories, lowest first: the image's
 // layers, then the host's init layer (mount points, /.dockerenv).
 func (d *Daemon) layers(c *Container) []string {

@@ -41,8 +41,8 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 	}
 	l.timings.since("up: hostd exec", t0)
 	t0 = time.Now()
-	// Record the pids at once: a Down from another process then stops each
-	// hostd with SIGTERM, so that it removes its containers itself.
+	// Record the pids at once: a Down from another process then kills
+	// each hostd before it scans for what else runs in the lab.
 	l.mu.Lock()
 	l.state.HostdPIDs = map[string]int{}
 	for _, h := range docker {

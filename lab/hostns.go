@@ -97,9 +97,16 @@ func (l *Lab) makeNSDir() error {
 // /run/netns pins would hold other labs' namespaces alive; detaching them
 // once here, rather than in each host, spares every host the kernel's wait
 // for a grace period that each unmount costs. It is held by the file.
-func newHostTemplate() (*os.File, error) {
+func newHostTemplate() (*hostTemplate, error) {
+	// The mounts on /sys (the machine's, which every host keeps): read
+	// once, as the machine's mount table grows by three mounts per host.
+	machine, err := kernel.Mounts()
+	if err != nil {
+		return nil, fmt.Errorf("hosts' mount template: %w", err)
+	}
+	t := &hostTemplate{sys: childrenOf(machine, "/sys")}
 	var f *os.File
-	err := netns.OnThread(func() error {
+	err = netns.OnThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 			return fmt.Errorf("unshare mount namespace: %w", err)
 		}
@@ -121,13 +128,24 @@ func newHostTemplate() (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hosts' mount template: %w", err)
 	}
-	return f, nil
+	t.mnt = f
+	return t, nil
 }
+
+// hostTemplate is what every host of one build is made from: the mount
+// namespace its own is a copy of, and the machine's mount points on /sys
+// it keeps.
+type hostTemplate struct {
+	mnt *os.File
+	sys []string
+}
+
+func (t *hostTemplate) Close() error { return t.mnt.Close() }
 
 // makeHostNamespaces makes the host's UTS and mount namespaces (its
 // network namespace exists), the latter a copy of the template, and the
 // host's state directory.
-func (h *Host) makeHostNamespaces(template *os.File) error {
+func (h *Host) makeHostNamespaces(template *hostTemplate) error {
 	dir := h.stateDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
@@ -136,7 +154,7 @@ func (h *Host) makeHostNamespaces(template *os.File) error {
 	if err := os.WriteFile(resolv, []byte(resolvConf(h.Spec.DNS)), 0o644); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	keep, err := keptMounts(dir)
+	keep, err := keptMounts(dir, template.sys)
 	defer func() {
 		for _, k := range keep {
 			unix.Close(k.fd)
@@ -146,7 +164,7 @@ func (h *Host) makeHostNamespaces(template *os.File) error {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	m := hostMounts{hostname: h.Name, keep: keep, resolv: resolv}
-	base := netns.Namespaces{Net: h.NetNS(), Mnt: fmt.Sprintf("/proc/self/fd/%d", template.Fd())}
+	base := netns.Namespaces{Net: h.NetNS(), Mnt: fmt.Sprintf("/proc/self/fd/%d", template.mnt.Fd())}
 	if _, err := netns.NewHost(base, h.UTSNS(), h.MountNS(), m.setup); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
@@ -155,13 +173,9 @@ func (h *Host) makeHostNamespaces(template *os.File) error {
 
 // keptMounts copies, from the machine's mount table, what the host keeps
 // of the mount points it replaces: the host's state directory when it lies
-// under /run, and the mounts on /sys (the cgroup hierarchies dockerd
+// under /run, and the mounts on /sys (sys: the cgroup hierarchies dockerd
 // needs).
-func keptMounts(stateDir string) ([]keptMount, error) {
-	mounts, err := kernel.Mounts()
-	if err != nil {
-		return nil, err
-	}
+func keptMounts(stateDir string, sys []string) ([]keptMount, error) {
 	var keep []keptMount
 	if under(stateDir, "/run") {
 		fd, err := unix.OpenTree(unix.AT_FDCWD, stateDir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
@@ -170,8 +184,14 @@ func keptMounts(stateDir string) ([]keptMount, error) {
 		}
 		keep = append(keep, keptMount{fd: fd, at: stateDir})
 	}
-	sys, err := cloneChildren(mounts, "/sys")
-	return append(keep, sys...), err
+	for _, p := range sys {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return keep, fmt.Errorf("clone %s: %w", p, err)
+		}
+		keep = append(keep, keptMount{fd: fd, at: p})
+	}
+	return keep, nil
 }
 
 // resolvConf is a virtual host's /etc/resolv.conf: the topology's
@@ -290,28 +310,24 @@ func bindResolvConf(src string) error {
 // under reports whether path is dir or lies below it.
 func under(path, dir string) bool { return path == dir || strings.HasPrefix(path, dir+"/") }
 
-// cloneChildren makes a detached recursive copy of every mount whose
-// parent is the mount at dir (the cgroup hierarchies under /sys), to be
-// attached again once dir is replaced.
-func cloneChildren(mounts []kernel.Mount, dir string) ([]keptMount, error) {
+// childrenOf lists the mount points whose parent is the mount at dir (the
+// cgroup hierarchies under /sys), to be copied and attached again once dir
+// is replaced.
+func childrenOf(mounts []kernel.Mount, dir string) []string {
 	top := -1
 	for _, m := range mounts {
 		if m.Point == dir {
 			top = m.ID // the last one mounted there is the visible one
 		}
 	}
-	var out []keptMount
+	var out []string
 	for _, m := range mounts {
 		if m.Parent != top || top < 0 || m.Point == dir {
 			continue
 		}
-		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Point, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-		if err != nil {
-			return out, fmt.Errorf("clone %s: %w", m.Point, err)
-		}
-		out = append(out, keptMount{fd: fd, at: m.Point})
+		out = append(out, m.Point)
 	}
-	return out, nil
+	return out
 }
 
 // detachAt lazily unmounts every mount at dir or below it, outermost

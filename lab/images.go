@@ -142,7 +142,7 @@ func removeDataDir(dir string) error {
 	if err := unmountUnder(dir + "/"); err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, err)
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removeTree(dir); err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, err)
 	}
 	return nil

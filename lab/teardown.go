@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -18,17 +20,18 @@ import (
 )
 
 const (
-	// hostdGrace is how long a hostd gets after SIGTERM to remove its
-	// containers and exit.
+	// hostdGrace is how long a real dockerd gets after SIGTERM to stop
+	// its containers and exit.
 	hostdGrace = 5 * time.Second
 	// killGrace is how long SIGKILLed processes get to disappear.
 	killGrace = 5 * time.Second
 )
 
-// teardown removes lab id: it stops each hostd (pids, by host) with
-// SIGTERM and then SIGKILL, kills every process still in one of the lab's
-// namespaces, unpins every namespace under the lab's prefix and removes the
-// state directory and the data directory (data; "" for none). It needs
+// teardown removes lab id: it stops each real dockerd (hostdPIDs, by
+// host) with SIGTERM and then SIGKILL, kills each hostd (hostdPIDs again)
+// and every process still in one of the lab's namespaces, unpins every
+// namespace under the lab's prefix and removes the state directory and
+// the data directory (data; "" for none). It needs
 // nothing but what is on disk and in /proc, so a fresh process (Open +
 // Down, GC) can run it, and it can be repeated.
 // dockerd says whether real dockerds may have run (a lab of that runtime,
@@ -41,31 +44,39 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	held.add(id, dir)
 	inodes := held.inodes()
 
-	// hostd first and gently: on SIGTERM it removes its own containers. A
-	// pid counts only while it still lives in one of the lab's namespaces;
-	// anything else is a reused pid.
-	var stopping []proc
-	for _, pid := range hostdPIDs {
-		if p, ok := inside(pid, inodes); ok {
-			if syscall.Kill(pid, syscall.SIGTERM) == nil {
-				stopping = append(stopping, p)
-			}
-		}
+	// A real dockerd first and gently: on SIGTERM it stops its containers
+	// and containerd, whose shims and cgroups a kill would leave to the
+	// sweep. hostd is killed with everything else below: all it made lives
+	// in the lab's namespaces and directories, which go next, so its own
+	// shutdown (containers one by one, the firewall's rules undone, the
+	// namespaces it keeps ready released) would only cost the down its
+	// time. A pid counts only while it still lives in one of the lab's
+	// namespaces; anything else is a reused pid.
+	if dockerd {
+		stopGently(ctx, hostdPIDs, inodes)
+		tm.since("down: dockerd SIGTERM until exit", t0)
+		t0 = time.Now()
 	}
-	for _, p := range waitGone(ctx, stopping, hostdGrace) {
-		syscall.Kill(p.pid, syscall.SIGKILL)
-	}
-	tm.since("down: hostd SIGTERM until exit", t0)
-	t0 = time.Now()
 
 	// Then whatever is left in the lab's namespaces: containers whose hostd
 	// died without cleaning up, shells from exec, a student's sleep loop,
 	// a daemon's helpers (containerd and its shims live in the host's
 	// namespaces). hostd may have pinned namespaces meanwhile, so look
 	// again.
+	var killed []proc
+	if !dockerd {
+		// hostd first, before the scan, so that it starts nothing more
+		// meanwhile.
+		killed = insideAll(hostdPIDs, inodes)
+		for _, p := range killed {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+	}
 	left := killUntilGone(ctx, func() []proc {
 		held.add(id, dir)
-		return scanInside(held.inodes())
+		victims := addProcs(scanInside(held.inodes()), killed)
+		killed = nil // waited for in the first round
+		return victims
 	})
 	if len(left) > 0 {
 		errs = append(errs, fmt.Errorf("lab %s: %d processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid))
@@ -100,11 +111,96 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	if err := removeDataDir(data); err != nil {
 		errs = append(errs, fmt.Errorf("lab %s: %w", id, err))
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removeTree(dir); err != nil {
 		errs = append(errs, fmt.Errorf("lab %s: remove state: %w", id, err))
 	}
 	tm.since("down: remove state", t0)
 	return errors.Join(errs...)
+}
+
+// removeTree is os.RemoveAll of dir with its entries (a host's directory
+// each) removed several at a time: an unlink waits on the filesystem's
+// journal and the directory's lock, and those of different hosts overlap.
+func removeTree(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	paths := make([]string, len(ents))
+	for i, e := range ents {
+		paths[i] = filepath.Join(dir, e.Name())
+	}
+	errs := eachPath(paths, 8, os.RemoveAll)
+	return errors.Join(append(errs, os.RemoveAll(dir))...)
+}
+
+// eachPath runs fn on every path, at most workers at once, and returns
+// every error.
+func eachPath(paths []string, workers int, fn func(string) error) []error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	jobs := make(chan string)
+	for w := 0; w < min(workers, len(paths)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				if err := fn(p); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, p := range paths {
+		jobs <- p
+	}
+	close(jobs)
+	wg.Wait()
+	return errs
+}
+
+// stopGently sends SIGTERM to each daemon of pids that lives in one of the
+// namespaces and SIGKILL to those still running after hostdGrace.
+func stopGently(ctx context.Context, pids map[string]int, inodes map[uint64]string) {
+	var stopping []proc
+	for _, p := range insideAll(pids, inodes) {
+		if syscall.Kill(p.pid, syscall.SIGTERM) == nil {
+			stopping = append(stopping, p)
+		}
+	}
+	for _, p := range waitGone(ctx, stopping, hostdGrace) {
+		syscall.Kill(p.pid, syscall.SIGKILL)
+	}
+}
+
+// insideAll is inside for each of pids: those that live in one of the
+// namespaces.
+func insideAll(pids map[string]int, inodes map[uint64]string) []proc {
+	var out []proc
+	for _, pid := range pids {
+		if p, ok := inside(pid, inodes); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// addProcs adds to ps those of more it does not hold yet.
+func addProcs(ps, more []proc) []proc {
+	for _, p := range more {
+		if !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 // proc identifies a process across pid reuse.
@@ -291,30 +387,7 @@ func unpinAll(id, dir string) error {
 		hostPins, _ := filepath.Glob(filepath.Join(dir, nsDir, kind))
 		pins = append(pins, hostPins...)
 	}
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	jobs := make(chan string)
-	for w := 0; w < min(32, len(pins)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range jobs {
-				if err := netns.Delete(p); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for _, p := range pins {
-		jobs <- p
-	}
-	close(jobs)
-	wg.Wait()
+	errs := eachPath(pins, 32, netns.Delete)
 	if left, _ := labPins(id); len(left) > 0 && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("lab %s: pins left: %v", id, left))
 	}

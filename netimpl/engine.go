@@ -31,7 +31,8 @@ type Options struct {
 	// local default pool that holds one is handed out.
 	Nameservers []netip.Addr
 	// PrewarmSandboxes keeps that many fresh namespaces made ahead of
-	// time for new sandboxes (0: each is made when asked for).
+	// time for new sandboxes, from the first sandbox asked for on (0:
+	// each is made when asked for).
 	PrewarmSandboxes int
 	// Pins is where each sandbox's /run/netns/<PinName> pin is made: the
 	// machine's mount namespace when the daemon runs in a virtual host's
@@ -61,8 +62,13 @@ type Engine struct {
 	sandboxes map[string]*sandbox
 	// closed: Close has run; a sandbox made concurrently is undone.
 	closed bool
-	// pool holds namespaces made ahead of time; nil without prewarming.
-	pool *netns.Pool
+	// pool holds namespaces made ahead of time; nil without prewarming
+	// and until the first sandbox is asked for (sandboxPool): a host
+	// whose daemon never starts a container pays for none of them, in
+	// its start and in the kernel's destruction of each at its end.
+	pool     *netns.Pool
+	poolOnce sync.Once
+	poolSize int
 	// pins and sandboxDir: Options.Pins and Options.SandboxDir. keys
 	// counts the sandboxes on each key under sandboxDir: host-mode
 	// sandboxes share "default", a container:NAME one its target's key.
@@ -94,12 +100,10 @@ func New(opts Options) (*Engine, error) {
 		pins:        opts.Pins,
 		sandboxDir:  opts.SandboxDir,
 		keys:        map[string]int{},
+		poolSize:    opts.PrewarmSandboxes,
 	}
 	if e.pins == nil {
 		e.pins = netns.NewPins(nil)
-	}
-	if opts.PrewarmSandboxes > 0 {
-		e.pool = netns.NewPool(opts.PrewarmSandboxes, disableIPv6)
 	}
 	for _, spec := range opts.Predefined {
 		if _, err := e.createNetwork(spec, StableID(opts.Seed, spec.Name), true); err != nil {
@@ -366,6 +370,8 @@ func (e *Engine) Close() error {
 		errs = append(errs, netns.Delete(key))
 		delete(e.keys, key)
 	}
+	// No pool is started after this.
+	e.poolOnce.Do(func() {})
 	if e.pool != nil {
 		e.pool.Close()
 	}

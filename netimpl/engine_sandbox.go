@@ -87,13 +87,25 @@ func (e *Engine) NewSandbox(spec SandboxSpec) (Sandbox, error) {
 // every host-mode container: <exec-root>/netns/default.
 const DefaultSandboxKey = "default"
 
+// sandboxPool is the pool of namespaces made ahead of time, started by its
+// first caller; nil without prewarming or after Close. The first sandbox
+// finds it empty and makes its own namespace meanwhile.
+func (e *Engine) sandboxPool() *netns.Pool {
+	e.poolOnce.Do(func() {
+		if e.poolSize > 0 {
+			e.pool = netns.NewPool(e.poolSize, disableIPv6)
+		}
+	})
+	return e.pool
+}
+
 // freshSandbox makes a new namespace, from the pool when there is one, and
 // pins it.
 func (e *Engine) freshSandbox(sb *sandbox, pinName string) error {
 	var f netns.Fresh
 	var err error
-	if e.pool != nil {
-		f, err = e.pool.Get()
+	if pool := e.sandboxPool(); pool != nil {
+		f, err = pool.Get()
 	} else {
 		f, err = netns.NewFresh(disableIPv6)
 	}

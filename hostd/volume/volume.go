@@ -5,7 +5,9 @@ package volume
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -49,13 +51,13 @@ func CheckName(name string) error {
 	return nil
 }
 
-// Open reads the volumes under dir.
+// Open reads the volumes under dir; the first Create makes dir.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
 	s := &Store{dir: dir, vols: map[string]*Volume{}}
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +93,9 @@ func (s *Store) Create(name string, labels, opts map[string]string) (*Volume, er
 		Mountpoint: filepath.Join(dir, "_data"), Name: name, Options: opts, Scope: "local",
 	}
 	b, err := json.Marshal(v)
+	if err == nil {
+		err = os.MkdirAll(s.dir, 0o700)
+	}
 	if err == nil {
 		err = os.MkdirAll(v.Mountpoint, 0o755)
 	}

@@ -203,7 +203,7 @@ func (c *Controller) openEngine(drivers []netimpl.Driver, defaultBridge netimpl.
 		HostNS:      hostNS,
 		Nameservers: nameservers,
 		// Namespaces made ahead of time keep the kernel's costliest step
-		// off a container's start.
+		// off a container's start, from the host's first container on.
 		PrewarmSandboxes: 8,
 		Pins:             c.pins,
 		SandboxDir:       sandboxDir(c.cfg),

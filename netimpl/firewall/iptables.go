@@ -14,15 +14,25 @@ import (
 // rule, through go-iptables. Each call runs on a thread inside the bound
 // namespace, so the tool it execs works there.
 type ipTables struct {
-	mu      sync.Mutex
-	ns      *boundNS
+	mu sync.Mutex
+	ns *boundNS
+	// ipt runs the tool one rule at a time; made by the first that needs
+	// it (tool), since go-iptables execs `iptables --version` to make one,
+	// and a daemon whose rules all go in batches needs none.
 	ipt     *iptables.IPTables
+	iptOnce sync.Once
+	iptErr  error
 	hairpin bool // Options.Hairpin
 	// restore is the iptables-restore of the same flavour (nf_tables or
 	// legacy) as iptables, used to delete several rules at once; "" if
 	// there is none.
 	restore string
-	reg     registry
+	// nft: restore is iptables-nft's. Then known, the rules as the last
+	// batch left them, stands for an iptables-save while the namespace's
+	// nf_tables generation has not moved since (iptables_batch.go).
+	nft   bool
+	known *knownRules
+	reg   registry
 	// What Setup found, to restore at Teardown: the FORWARD policy, and
 	// which iptables-nft tables did not exist yet.
 	policy     string
@@ -35,11 +45,12 @@ func newIPTables(o Options) (*ipTables, error) {
 		return nil, err
 	}
 	b := &ipTables{ns: ns, reg: newRegistry(), hairpin: o.Hairpin}
-	err = ns.do(func() (err error) {
-		if b.ipt, err = iptables.New(); err != nil {
-			return err
+	err = ns.do(func() error {
+		b.restore, b.nft = findRestore()
+		if b.restore == "" {
+			// Every rule through the tool: make it now.
+			return b.tool()
 		}
-		b.restore = findRestore()
 		return nil
 	})
 	if err != nil {
@@ -50,6 +61,16 @@ func newIPTables(o Options) (*ipTables, error) {
 }
 
 func (b *ipTables) Name() string { return KindIPTables }
+
+// tool makes b.ipt, once; what fails fails each later call too.
+func (b *ipTables) tool() error {
+	b.iptOnce.Do(func() {
+		if b.ipt, b.iptErr = iptables.New(); b.iptErr != nil {
+			b.iptErr = fmt.Errorf("firewall iptables: %w", b.iptErr)
+		}
+	})
+	return b.iptErr
+}
 
 func (b *ipTables) Close() error {
 	b.mu.Lock()
@@ -91,7 +112,7 @@ func (b *ipTables) Setup() error {
 // setupBatched is Setup with one iptables-save and one iptables-restore
 // (iptables_batch.go) instead of an exec per rule.
 func (b *ipTables) setupBatched(fresh bool) error {
-	st, err := b.save()
+	st, err := b.state()
 	if err != nil {
 		return err
 	}
@@ -113,6 +134,9 @@ func (b *ipTables) setupBatched(fresh bool) error {
 
 // recordBefore notes the state Teardown must return to.
 func (b *ipTables) recordBefore() error {
+	if err := b.tool(); err != nil {
+		return err
+	}
 	rules, err := b.ipt.List("filter", "FORWARD")
 	if err != nil {
 		return fmt.Errorf("list FORWARD: %w", err)
@@ -145,6 +169,9 @@ func (b *ipTables) noteMadeTables() {
 }
 
 func (b *ipTables) setup(fresh bool) error {
+	if err := b.tool(); err != nil {
+		return err
+	}
 	if err := b.ipt.ChangePolicy("filter", "FORWARD", "DROP"); err != nil {
 		return err
 	}
@@ -367,6 +394,9 @@ func (b *ipTables) SetForwardPolicy(policy string) error {
 		return wrapErr(KindIPTables, err)
 	}
 	return b.inNS(func() error {
+		if err := b.tool(); err != nil {
+			return err
+		}
 		if err := b.ipt.ChangePolicy("filter", "FORWARD", policy); err != nil {
 			return fmt.Errorf("firewall iptables: forward policy %s: %w", policy, err)
 		}

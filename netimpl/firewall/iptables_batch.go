@@ -2,8 +2,11 @@ package firewall
 
 import (
 	"fmt"
+	"maps"
 	"os/exec"
 	"strings"
+
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // Writing rules one exec of the iptables tool at a time costs a fork, an
@@ -134,18 +137,111 @@ func (b *ipTables) setupBatch(st iptState, fresh bool) error {
 			bt.op(iptOp{iptRule: r})
 		}
 	}
-	_, err := b.applyBatch(&bt)
-	return err
+	return b.applyKnown(st, &bt)
 }
 
-// applyAllBatch is applyAll in one batch per table, jumps put back on top
-// after (ensureJumps) when asked; it returns the ops it wrote, those of
-// the tables committed when one failed.
+// applyKnown is applyTables of a batch written against st, the rules
+// iptables-save showed (or known showed): afterwards known is what the
+// batch left, for the next batch to check against without a save.
+func (b *ipTables) applyKnown(st iptState, bt *iptBatch) error {
+	b.known = nil
+	if err := b.applyTables(bt); err != nil {
+		return err
+	}
+	if gen, ok := b.generation(); ok {
+		b.known = &knownRules{gen: gen, st: st.after(bt)}
+	}
+	return nil
+}
+
+// knownRules are the rules of the filter and nat tables as of the
+// namespace's nf_tables generation gen.
+type knownRules struct {
+	gen uint32
+	st  iptState
+}
+
+// generation is the nf_tables generation of the namespace (the calling
+// thread's, inside the bound one), which every committed change moves;
+// false for iptables-legacy, whose changes do not.
+func (b *ipTables) generation() (uint32, bool) {
+	if !b.nft {
+		return 0, false
+	}
+	gen, err := kernel.RulesetGeneration("/proc/thread-self/ns/net")
+	return gen, err == nil
+}
+
+// state is what save reads, without the exec while nothing committed a
+// change since the last batch (known): a daemon's start writes its chains
+// and then docker0's rules, each checked against the rules there.
+func (b *ipTables) state() (iptState, error) {
+	if k := b.known; k != nil {
+		if gen, ok := b.generation(); ok && gen == k.gen {
+			return k.st, nil
+		}
+	}
+	b.known = nil
+	return b.save()
+}
+
+// after is the state iptables-restore --noflush leaves when it applies bt
+// to s: a user chain's line makes or empties the chain (a built-in one's
+// sets its policy), -A and -I add a rule, -D removes one.
+func (s iptState) after(bt *iptBatch) iptState {
+	out := iptState{chains: maps.Clone(s.chains), rules: maps.Clone(s.rules)}
+	for _, t := range bt.order {
+		for _, l := range bt.lines[t] {
+			f := strings.Fields(l)
+			switch {
+			case strings.HasPrefix(l, ":") && len(f) >= 2:
+				chain := strings.TrimPrefix(f[0], ":")
+				if f[1] == "-" {
+					prefix := t + " -A " + chain + " "
+					for r := range out.rules {
+						if strings.HasPrefix(r, prefix) {
+							delete(out.rules, r)
+						}
+					}
+				}
+				out.chains[t+" "+chain] = f[1]
+			case f[0] == "-A":
+				out.rules[t+" "+l] = true
+			case f[0] == "-I" && len(f) >= 4:
+				// "-I CHAIN 1 SPEC" is there as "-A CHAIN SPEC".
+				out.rules[t+" -A "+f[1]+" "+strings.Join(f[3:], " ")] = true
+			case f[0] == "-D":
+				delete(out.rules, t+" -A "+strings.TrimPrefix(l, "-D "))
+			}
+		}
+	}
+	return out
+}
+
+// applyTables runs the batch in one iptables-restore --noflush for all its
+// tables, where the caller needs no account of which table committed: a
+// process less per table, which a daemon's start pays at each exec.
+func (b *ipTables) applyTables(bt *iptBatch) error {
+	var in strings.Builder
+	for _, t := range bt.order {
+		fmt.Fprintf(&in, "*%s\n%s\nCOMMIT\n", t, strings.Join(bt.lines[t], "\n"))
+	}
+	cmd := exec.Command(b.restore, "--noflush", "--wait")
+	cmd.Stdin = strings.NewReader(in.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s (tables %s): %w: %s", b.restore, strings.Join(bt.order, ", "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// applyAllBatch is applyAll in one batch per table (with check, in one
+// batch), jumps put back on top after (ensureJumps) when asked; it returns
+// the ops it wrote, those of the tables committed when one failed.
 func (b *ipTables) applyAllBatch(ops []iptOp, check, jumps bool) ([]iptOp, error) {
 	var st iptState
 	if check || jumps {
 		var err error
-		if st, err = b.save(); err != nil {
+		if st, err = b.state(); err != nil {
 			return nil, err
 		}
 	}
@@ -161,6 +257,14 @@ func (b *ipTables) applyAllBatch(ops []iptOp, check, jumps bool) ([]iptOp, error
 	if jumps {
 		bt.jumps(st)
 	}
+	if check {
+		// Every op written was missing before: whatever of them a
+		// failure left is the caller's to remove, and a remove of one
+		// that is not there is no error. So all tables go in one
+		// process, and all ops count as written.
+		return wrote, b.applyKnown(st, &bt)
+	}
+	b.known = nil
 	tables, err := b.applyBatch(&bt)
 	var done []iptOp
 	for _, op := range wrote {

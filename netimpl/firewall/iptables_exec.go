@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
@@ -18,6 +19,9 @@ import (
 // for the isolation chain (setupIPTables), then for DOCKER-USER
 // (arrangeUserFilterRule).
 func (b *ipTables) ensureJumps() error {
+	if err := b.tool(); err != nil {
+		return err
+	}
 	for _, j := range []iptRule{iptJumpIsolation1, iptJumpUser} {
 		if err := b.remove(j); err != nil {
 			return err
@@ -32,6 +36,9 @@ func (b *ipTables) ensureJumps() error {
 // apply writes op. With check it first asks whether the rule is there
 // already (-C), as dockerd's ProgramRule does; it says whether it wrote.
 func (b *ipTables) apply(op iptOp, check bool) (bool, error) {
+	if err := b.tool(); err != nil {
+		return false, err
+	}
 	if check {
 		ok, err := b.ipt.Exists(op.table, op.chain, op.spec...)
 		if err != nil || ok {
@@ -46,6 +53,9 @@ func (b *ipTables) apply(op iptOp, check bool) (bool, error) {
 
 // remove deletes a rule; a rule or chain that is gone already is fine.
 func (b *ipTables) remove(r iptRule) error {
+	if err := b.tool(); err != nil {
+		return err
+	}
 	err := b.ipt.Delete(r.table, r.chain, r.spec...)
 	var e *iptables.Error
 	if errors.As(err, &e) && e.IsNotExist() {
@@ -132,35 +142,17 @@ func (b *ipTables) removeAll(ops []iptOp) error {
 
 // deleteBatch deletes rules with one `iptables-restore --noflush`.
 func (b *ipTables) deleteBatch(rules []iptRule) error {
-	var in strings.Builder
-	for _, table := range []string{"filter", "nat"} {
-		n := 0
-		for _, r := range rules {
-			if r.table != table {
-				continue
-			}
-			if n == 0 {
-				fmt.Fprintf(&in, "*%s\n", table)
-			}
-			fmt.Fprintf(&in, "-D %s %s\n", r.chain, strings.Join(r.spec, " "))
-			n++
-		}
-		if n > 0 {
-			in.WriteString("COMMIT\n")
-		}
+	var bt iptBatch
+	for _, r := range rules {
+		bt.add(r.table, "-D "+r.chain+" "+strings.Join(r.spec, " "))
 	}
-	cmd := exec.Command(b.restore, "--noflush", "--wait")
-	cmd.Stdin = strings.NewReader(in.String())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s: %w: %s", b.restore, err, out)
-	}
-	return nil
+	return b.applyTables(&bt)
 }
 
 // findRestore returns the path of iptables-restore when it is of the same
 // flavour as iptables: mixing legacy and nf_tables would write rules that
 // iptables does not see.
-func findRestore() string {
+func findRestore() (path string, nft bool) {
 	flavour := func(tool string) string {
 		out, err := exec.Command(tool, "--version").Output()
 		if err != nil {
@@ -172,8 +164,33 @@ func findRestore() string {
 		return "legacy"
 	}
 	path, err := exec.LookPath("iptables-restore")
-	if err != nil || flavour(path) != flavour("iptables") {
+	if err != nil {
+		return "", false
+	}
+	if multi := sameProgram(path, "iptables"); multi != "" {
+		return path, strings.Contains(multi, "nft")
+	}
+	f := flavour(path)
+	if f != flavour("iptables") {
+		return "", false
+	}
+	return path, f == "nf_tables"
+}
+
+// sameProgram returns the name of the multi-call program that the restore
+// tool at path and tool both link to, or "": iptables' multi-call
+// programs (xtables-nft-multi, xtables-legacy-multi) are of one flavour
+// each, and Debian's alternatives link both names to the same one. Then
+// no exec of either to ask its flavour is needed.
+func sameProgram(path, tool string) string {
+	toolPath, err := exec.LookPath(tool)
+	if err != nil {
 		return ""
 	}
-	return path
+	a, errA := filepath.EvalSymlinks(path)
+	b, errB := filepath.EvalSymlinks(toolPath)
+	if errA != nil || errB != nil || a != b || !strings.HasSuffix(filepath.Base(a), "-multi") {
+		return ""
+	}
+	return filepath.Base(a)
 }

@@ -11,6 +11,9 @@ import (
 // teardown removes everything, carrying on past failures so that as little
 // as possible is left; it runs inside the namespace.
 func (b *ipTables) teardown() error {
+	if err := b.tool(); err != nil {
+		return err
+	}
 	var errs []error
 	order := slices.Clone(b.reg.order) // removeNetwork edits the registry
 	for i := len(order) - 1; i >= 0; i-- {
@@ -90,6 +93,9 @@ func (b *ipTables) dropEmptyTables() error {
 // tableEmpty says whether an iptables table has only built-in chains, with
 // no rules and policy ACCEPT.
 func (b *ipTables) tableEmpty(table string) (bool, error) {
+	if err := b.tool(); err != nil {
+		return false, err
+	}
 	chains, err := b.ipt.ListChains(table)
 	if err != nil {
 		return false, fmt.Errorf("list table %s: %w", table, err)
