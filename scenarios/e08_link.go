@@ -21,35 +21,30 @@ import (
 // the link variables in its environment, as fixtures/docker-20.10 recorded
 // them from a real Docker 20.10 (cm02-hosts.txt, cm02-env.txt).
 var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), func() {
-	for _, way := range Ways {
-		It("lets cm02 ping cm01 as test, with Docker's /etc/hosts lines and link variables", func(ctx SpecContext) {
-			l := UpLab("single")
-			d := way(l, "host1")
-			By("via " + d.Via())
+	itEachWay("lets cm02 ping cm01 as test, with Docker's /etc/hosts lines and link variables", "single", "host1", func(ctx SpecContext, l *Lab, d Docker) {
 
-			By("docker run -itd --name cm01 alpine /bin/ash; docker run -itd --name cm02 --link=cm01:test alpine /bin/ash")
-			e08Link(d)
-			ns2 := NetNSOf(d, "cm02")
-			Expect(MustExec(d, "cm01", "ip", "a")).To(ContainSubstring("inet 172.17.0.2/16"))
-			Expect(MustExec(d, "cm02", "ip", "a")).To(ContainSubstring("inet 172.17.0.3/16"))
+		By("docker run -itd --name cm01 alpine /bin/ash; docker run -itd --name cm02 --link=cm01:test alpine /bin/ash")
+		e08Link(d)
+		ns2 := NetNSOf(d, "cm02")
+		Expect(MustExec(d, "cm01", "ip", "a")).To(ContainSubstring("inet 172.17.0.2/16"))
+		Expect(MustExec(d, "cm02", "ip", "a")).To(ContainSubstring("inet 172.17.0.3/16"))
 
-			By("docker exec cm02 ping -c 1 test reaches cm01 (172.17.0.2)")
-			out := MustExec(d, "cm02", "ping", "-c", "1", "-W", "2", "test")
-			Expect(out).To(MatchRegexp(received))
-			Expect(out).To(ContainSubstring("PING test (172.17.0.2)"))
-			ExpectPing(ns2, "172.17.0.2")
+		By("docker exec cm02 ping -c 1 test reaches cm01 (172.17.0.2)")
+		out := MustExec(d, "cm02", "ping", "-c", "1", "-W", "2", "test")
+		Expect(out).To(MatchRegexp(received))
+		Expect(out).To(ContainSubstring("PING test (172.17.0.2)"))
+		ExpectPing(ns2, "172.17.0.2")
 
-			ids := shortIDs(d, "cm01", "cm02")
-			By("cm02's /etc/hosts is Docker's: the link line (alias, short id, name), then its own")
-			Expect(ids.normalise(MustExec(d, "cm02", "cat", "/etc/hosts"))).To(Equal(fixtureIDs("cm02-hosts.txt").normalise(dockerFixture("cm02-hosts.txt"))))
+		ids := shortIDs(d, "cm01", "cm02")
+		By("cm02's /etc/hosts is Docker's: the link line (alias, short id, name), then its own")
+		Expect(ids.normalise(MustExec(d, "cm02", "cat", "/etc/hosts"))).To(Equal(fixtureIDs("cm02-hosts.txt").normalise(dockerFixture("cm02-hosts.txt"))))
 
-			By("docker exec cm02 env: Docker's variables in Docker's order, TEST_NAME=/cm02/test among them")
-			Expect(envOf(d, "cm02", ids)).To(Equal(fixtureEnv("cm02-env.txt", d, "cm02")))
+		By("docker exec cm02 env: Docker's variables in Docker's order, TEST_NAME=/cm02/test among them")
+		Expect(envOf(d, "cm02", ids)).To(Equal(fixtureEnv("cm02-env.txt", d, "cm02")))
 
-			By("with ICC on (the default), Docker adds no rule for the link")
-			Expect(l.Sh("host1", "iptables-save -t filter")).NotTo(ContainSubstring("-s 172.17.0.3/32 -d 172.17.0.2/32"))
-		}, NodeTimeout(specTimeout))
-	}
+		By("with ICC on (the default), Docker adds no rule for the link")
+		Expect(l.Sh("host1", "iptables-save -t filter")).NotTo(ContainSubstring("-s 172.17.0.3/32 -d 172.17.0.2/32"))
+	})
 
 	// dockerd --icc=false: docker0 drops what its containers send each
 	// other, and a link accepts, in the DOCKER chain, the linking

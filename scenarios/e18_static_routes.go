@@ -67,62 +67,57 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 		ExpectNoPing(ns101, "172.17.0.2")
 	}, NodeTimeout(specTimeout))
 
-	for _, way := range Ways {
-		It("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", func(ctx SpecContext) {
-			l := UpLab("crosshost")
-			d101, d102 := way(l, "host101"), way(l, "host102")
-			By("via " + d101.Via())
-			h101, h102 := l.H("host101").NetNS(), l.H("host102").NetNS()
-			ns101, ns102 := crossHostPair(d101, d102)
+	itEachWay2("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", "crosshost", [2]string{"host101", "host102"}, func(ctx SpecContext, l *Lab, d101, d102 Docker) {
+		h101, h102 := l.H("host101").NetNS(), l.H("host102").NetNS()
+		ns101, ns102 := crossHostPair(d101, d102)
 
-			By("each host's containers are on its own docker0 subnet")
-			Expect(LinkNamed(h101, "docker0").Addrs).To(ConsistOf("172.18.0.1/16"))
-			Expect(LinkNamed(h102, "docker0").Addrs).To(ConsistOf("172.17.0.1/16"))
-			Expect(LinkNamed(ns101, "eth0").Addrs).To(ConsistOf("172.18.0.2/16"))
-			Expect(LinkNamed(ns102, "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
+		By("each host's containers are on its own docker0 subnet")
+		Expect(LinkNamed(h101, "docker0").Addrs).To(ConsistOf("172.18.0.1/16"))
+		Expect(LinkNamed(h102, "docker0").Addrs).To(ConsistOf("172.17.0.1/16"))
+		Expect(LinkNamed(ns101, "eth0").Addrs).To(ConsistOf("172.18.0.2/16"))
+		Expect(LinkNamed(ns102, "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
 
-			By("without the routes the containers cannot reach each other")
-			ExpectSilent(NoPing(ns101, "172.17.0.2"), NoPing(ns102, "172.18.0.2"))
+		By("without the routes the containers cannot reach each other")
+		ExpectSilent(NoPing(ns101, "172.17.0.2"), NoPing(ns102, "172.18.0.2"))
 
-			By("101: route add -net 172.17.0.0/16 gw 192.168.99.102; 102: ip route add 172.18.0.0/16 via 192.168.99.101")
-			e18Routes(l)
-			Expect(Routes(h101, unix.RT_TABLE_MAIN)).To(ContainElement("172.17.0.0/16 via 192.168.99.102 dev eth1"))
-			Expect(Routes(h102, unix.RT_TABLE_MAIN)).To(ContainElement("172.18.0.0/16 via 192.168.99.101 dev eth1"))
-			Expect(l.Sh("host101", "route -n")).To(MatchRegexp(`(?m)^172\.17\.0\.0\s+192\.168\.99\.102\s+255\.255\.0\.0\s+UG\s.*\beth1$`))
+		By("101: route add -net 172.17.0.0/16 gw 192.168.99.102; 102: ip route add 172.18.0.0/16 via 192.168.99.101")
+		e18Routes(l)
+		Expect(Routes(h101, unix.RT_TABLE_MAIN)).To(ContainElement("172.17.0.0/16 via 192.168.99.102 dev eth1"))
+		Expect(Routes(h102, unix.RT_TABLE_MAIN)).To(ContainElement("172.18.0.0/16 via 192.168.99.101 dev eth1"))
+		Expect(l.Sh("host101", "route -n")).To(MatchRegexp(`(?m)^172\.17\.0\.0\s+192\.168\.99\.102\s+255\.255\.0\.0\s+UG\s.*\beth1$`))
 
-			By("Docker 20.10's FORWARD policy DROP still stops the routed traffic into docker0")
-			for _, h := range []string{"host101", "host102"} {
-				Expect(l.Sh(h, "sysctl -n net.ipv4.ip_forward")).To(Equal("1\n"), "the daemon turned forwarding on, on %s", h)
-				Expect(l.Sh(h, "iptables -S FORWARD")).To(HavePrefix("-P FORWARD DROP\n"), "on %s", h)
-				Expect(l.Sh(h, "iptables -S DOCKER-USER")).To(ContainSubstring("-A DOCKER-USER -j RETURN"), "on %s", h)
-			}
-			ExpectSilent(NoPing(ns101, "172.17.0.2"), NoPing(ns102, "172.18.0.2"))
+		By("Docker 20.10's FORWARD policy DROP still stops the routed traffic into docker0")
+		for _, h := range []string{"host101", "host102"} {
+			Expect(l.Sh(h, "sysctl -n net.ipv4.ip_forward")).To(Equal("1\n"), "the daemon turned forwarding on, on %s", h)
+			Expect(l.Sh(h, "iptables -S FORWARD")).To(HavePrefix("-P FORWARD DROP\n"), "on %s", h)
+			Expect(l.Sh(h, "iptables -S DOCKER-USER")).To(ContainSubstring("-A DOCKER-USER -j RETURN"), "on %s", h)
+		}
+		ExpectSilent(NoPing(ns101, "172.17.0.2"), NoPing(ns102, "172.18.0.2"))
 
-			By("what a student adds on Docker 20.10: iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT, on both hosts")
-			e18Accept(l)
-			c := StartCapture(h101, "eth1")
-			ExpectPing(ns102, "172.18.0.2")
-			ExpectPing(ns101, "172.17.0.2")
-			Expect(MustExec(d102, "c102", "ping", "-c", "1", "-W", "2", "172.18.0.2")).To(MatchRegexp(received))
+		By("what a student adds on Docker 20.10: iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT, on both hosts")
+		e18Accept(l)
+		c := StartCapture(h101, "eth1")
+		ExpectPing(ns102, "172.18.0.2")
+		ExpectPing(ns101, "172.17.0.2")
+		Expect(MustExec(d102, "c102", "ping", "-c", "1", "-W", "2", "172.18.0.2")).To(MatchRegexp(received))
 
-			By("on the wire: routed, not encapsulated, and masqueraded to the peer host's address")
-			frames := StopCapture(c)
-			Expect(frames).To(ContainElement(And(
-				HaveField("Src", "192.168.99.102"), HaveField("Dst", "172.18.0.2"), HaveField("Proto", 1), HaveField("ICMP", "EchoRequest"))))
-			Expect(frames).To(ContainElement(And(
-				HaveField("Src", "192.168.99.101"), HaveField("Dst", "172.17.0.2"), HaveField("ICMP", "EchoRequest"))))
-			// No request leaves with a container's address; the replies come
-			// from the containers themselves, the original destinations.
-			Expect(frames).NotTo(ContainElement(And(HaveField("ICMP", "EchoRequest"), HaveField("Src", HavePrefix("172.")))))
-			Expect(frames).To(ContainElement(And(
-				HaveField("Src", "172.18.0.2"), HaveField("Dst", "192.168.99.102"), HaveField("ICMP", "EchoReply"))))
+		By("on the wire: routed, not encapsulated, and masqueraded to the peer host's address")
+		frames := StopCapture(c)
+		Expect(frames).To(ContainElement(And(
+			HaveField("Src", "192.168.99.102"), HaveField("Dst", "172.18.0.2"), HaveField("Proto", 1), HaveField("ICMP", "EchoRequest"))))
+		Expect(frames).To(ContainElement(And(
+			HaveField("Src", "192.168.99.101"), HaveField("Dst", "172.17.0.2"), HaveField("ICMP", "EchoRequest"))))
+		// No request leaves with a container's address; the replies come
+		// from the containers themselves, the original destinations.
+		Expect(frames).NotTo(ContainElement(And(HaveField("ICMP", "EchoRequest"), HaveField("Src", HavePrefix("172.")))))
+		Expect(frames).To(ContainElement(And(
+			HaveField("Src", "172.18.0.2"), HaveField("Dst", "192.168.99.102"), HaveField("ICMP", "EchoReply"))))
 
-			By("without the route again, .101's container cannot reach .102's")
-			l.Sh("host101", "route del -net 172.17.0.0/16 gw 192.168.99.102")
-			Expect(Routes(h101, unix.RT_TABLE_MAIN)).NotTo(ContainElement(HavePrefix("172.17.0.0/16 ")))
-			ExpectNoPing(ns101, "172.17.0.2")
-		}, NodeTimeout(specTimeout))
-	}
+		By("without the route again, .101's container cannot reach .102's")
+		l.Sh("host101", "route del -net 172.17.0.0/16 gw 192.168.99.102")
+		Expect(Routes(h101, unix.RT_TABLE_MAIN)).NotTo(ContainElement(HavePrefix("172.17.0.0/16 ")))
+		ExpectNoPing(ns101, "172.17.0.2")
+	})
 })
 
 // crossHostPair runs c101 on host101 and c102 on host102, each on its
