@@ -2,7 +2,6 @@ package bench
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,8 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -176,7 +173,7 @@ func startDockerd(b *testing.B, path string) *daemon {
 		// containerd and its shims are dockerd's children; they go with
 		// it, and whatever is left that names our roots is ours to end.
 		errs = append(errs, killUnder(dir))
-		errs = append(errs, unmountUnder(dir))
+		errs = append(errs, lab.UnmountUnder(dir+"/"))
 		errs = append(errs, netns.Delete(nsPath))
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
@@ -282,33 +279,6 @@ func processesNaming(dir string) []int {
 		}
 	}
 	return pids
-}
-
-// unmountUnder detaches every mount below dir, deepest first (dockerd's
-// namespace pins under its exec root, its containers' shm mounts).
-func unmountUnder(dir string) error {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var points []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			points = append(points, fields[4])
-		}
-	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	var errs []error
-	for _, p := range points {
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // removeAll force-removes every container of a daemon, eight at a time:
