@@ -38,7 +38,7 @@ var natHosts = []natHost{
 func itEachNatHost(text func(h, other natHost) string, fixture string, body func(ctx SpecContext, l *Lab, d Docker, h, other natHost)) {
 	for i, h := range natHosts {
 		other := natHosts[1-i]
-		eachWay(text(h, other), nil, func(ctx SpecContext, w way) {
+		eachWay(text(h, other), nil, func(ctx SpecContext, w dockerWay) {
 			h.skipUnlessBackend()
 			l := UpLab(fixture)
 			d := w(l, h.name)
