@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"io"
 	"net/netip"
 	"strings"
 	"time"
@@ -69,23 +68,10 @@ var _ = Describe("[E11] container mode shares another container's namespace", La
 		Expect(MustExec(d, "cm06", "ip", "-o", "addr")).To(Equal(MustExec(d, "cm01", "ip", "-o", "addr")))
 
 		By("a server on cm01's localhost answers a client in cm06")
-		ln, err := probe.ListenTCP(ns1, "127.0.0.1:8080")
-		Expect(err).NotTo(HaveOccurred())
-		defer ln.Close()
-		got := make(chan string, 1)
-		go func() {
-			defer GinkgoRecover()
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			b, _ := io.ReadAll(c)
-			got <- string(b)
-		}()
+		got, stop := acceptOne(ns1, "127.0.0.1:8080")
+		defer stop()
 		MustExec(d, "cm06", "sh", "-c", "echo hello-from-cm06 | nc 127.0.0.1 8080")
-		Eventually(got).WithTimeout(10 * time.Second).Should(Receive(ContainSubstring("hello-from-cm06")))
+		Eventually(got).WithTimeout(10 * time.Second).Should(Receive(WithTransform(func(b []byte) string { return string(b) }, ContainSubstring("hello-from-cm06"))))
 
 		By("the same port is not open on the host's loopback")
 		Expect(probe.TCP(ctx, l.H("host1").NetNS(),

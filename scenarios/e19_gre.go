@@ -196,26 +196,36 @@ func nslabCLI(l *Lab, args ...string) string {
 	return out.String()
 }
 
+// acceptOne listens on addr in the namespace ns and hands over what the
+// first connection to it sends, up to its end or for 10 s (nil when the
+// accept fails); stop closes the listener.
+func acceptOne(ns, addr string) (got <-chan []byte, stop func()) {
+	GinkgoHelper()
+	ln, err := probe.ListenTCP(ns, addr)
+	Expect(err).NotTo(HaveOccurred())
+	ch := make(chan []byte, 1)
+	go func() {
+		defer GinkgoRecover()
+		c, err := ln.Accept()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		ch <- b
+	}()
+	return ch, func() { ln.Close() }
+}
+
 // ExpectTCPTransfer sends n bytes over TCP from the namespace src to addr,
 // served by a listener in the namespace dst, and requires all of them to
 // arrive within 10 s.
 func ExpectTCPTransfer(src, dst, addr string, n int) {
 	GinkgoHelper()
-	ln, err := probe.ListenTCP(dst, addr)
-	Expect(err).NotTo(HaveOccurred())
-	defer ln.Close()
-	got := make(chan int64, 1)
-	go func() {
-		defer GinkgoRecover()
-		c, err := ln.Accept()
-		if err != nil {
-			got <- -1
-			return
-		}
-		defer c.Close()
-		m, _ := io.Copy(io.Discard, c)
-		got <- m
-	}()
+	got, stop := acceptOne(dst, addr)
+	defer stop()
 	ctx, cancel := context.WithTimeout(NodeContext(), 10*time.Second)
 	defer cancel()
 	c, err := probe.DialContext(ctx, src, "tcp", netip.MustParseAddrPort(addr).String())
@@ -225,8 +235,8 @@ func ExpectTCPTransfer(src, dst, addr string, n int) {
 	Expect(err).NotTo(HaveOccurred(), "send %d bytes to %s", n, addr)
 	Expect(c.Close()).To(Succeed())
 	select {
-	case m := <-got:
-		Expect(m).To(Equal(int64(n)), "bytes received at %s", addr)
+	case b := <-got:
+		Expect(b).To(HaveLen(n), "bytes received at %s", addr)
 	case <-ctx.Done():
 		Fail(fmt.Sprintf("TCP to %s: %v", addr, errors.Join(ctx.Err(), errors.New("the receiver did not see the end of the stream"))))
 	}
