@@ -2,7 +2,6 @@ package bench
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,9 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,6 +23,7 @@ import (
 
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // dockerdPath finds Debian's dockerd (docker.io 20.10), or "".
@@ -176,7 +173,7 @@ func startDockerd(b *testing.B, path string) *daemon {
 		// containerd and its shims are dockerd's children; they go with
 		// it, and whatever is left that names our roots is ours to end.
 		errs = append(errs, killUnder(dir))
-		errs = append(errs, unmountUnder(dir))
+		errs = append(errs, lab.UnmountUnder(dir+"/"))
 		errs = append(errs, netns.Delete(nsPath))
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
@@ -270,46 +267,18 @@ func killUnder(dir string) error {
 }
 
 func processesNaming(dir string) []int {
-	entries, _ := os.ReadDir("/proc")
+	all, _ := kernel.Processes()
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
+	for _, pid := range all {
+		if pid == os.Getpid() {
 			continue
 		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err == nil && bytes.Contains(cmdline, []byte(dir)) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
-}
-
-// unmountUnder detaches every mount below dir, deepest first (dockerd's
-// namespace pins under its exec root, its containers' shm mounts).
-func unmountUnder(dir string) error {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var points []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			points = append(points, fields[4])
-		}
-	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	var errs []error
-	for _, p := range points {
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // removeAll force-removes every container of a daemon, eight at a time:

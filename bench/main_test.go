@@ -22,9 +22,9 @@ import (
 	"github.com/nslab/nslab/netns"
 )
 
-// hostdBin is nslab-hostd: found as the lab finds it when $NSLAB_HOSTD_BIN
-// or $NSLAB_BIN is set (make bench puts it next to nslab), else built for
-// this run.
+// hostdBin is nslab-hostd as the lab finds it (lab.FindHostd): named by
+// $NSLAB_HOSTD_BIN, next to $NSLAB_BIN (make bench puts it next to nslab),
+// else built from this module.
 var hostdBin string
 
 // prefix marks every namespace the benchmarks make.
@@ -35,31 +35,12 @@ func TestMain(m *testing.M) {
 		if os.Geteuid() != 0 {
 			return m.Run() // every benchmark skips with its reason
 		}
-		if os.Getenv("NSLAB_HOSTD_BIN") != "" || os.Getenv("NSLAB_BIN") != "" {
-			bin, err := lab.FindHostd("")
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-			hostdBin = bin
-			return m.Run()
-		}
-		dir, err := os.MkdirTemp("", "nslab-bench-bin-")
+		bin, err := lab.FindHostd("")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
-		hostdBin = filepath.Join(dir, lab.HostdBinaryName)
-		// Statically linked, as make build links it: each container's
-		// init is hostd's binary executed again.
-		build := exec.Command("go", "build", "-o", hostdBin, "github.com/nslab/nslab/cmd/nslab-hostd")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := build.CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "build hostd: %v\n%s", err, out)
-			return 1
-		}
+		hostdBin = bin
 		return m.Run()
 	}()
 	entries, _ := os.ReadDir(netns.RunDir)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/probe"
 )
@@ -93,24 +94,10 @@ func requireRoot(t *testing.T) {
 	}
 }
 
+// upLab brings up the lab of topo (YAML) for t; it goes when t ends.
 func upLab(t *testing.T, topo string) *lab.Lab {
 	t.Helper()
-	tp, err := lab.ParseTopology("test.yaml", []byte(topo))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, tp, lab.Options{Root: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
-	return l
+	return labtest.Up(t, []byte(topo), labtest.WithOptions(lab.Options{Root: t.TempDir()})).Lab
 }
 
 func run(t *testing.T, l *lab.Lab, file string) *Report {

@@ -104,10 +104,7 @@ func parsePing(p *parser, vals map[string]*yaml.Node, kp string) spec {
 func (s *pingSpec) describe() string { return fmt.Sprintf("ping %s → %s", s.From, s.To) }
 
 func (s *pingSpec) expected(negate bool) string {
-	if negate {
-		return fmt.Sprintf("no echo reply from %s to pings from %s", s.To, s.From)
-	}
-	return fmt.Sprintf("an echo reply from %s to pings from %s", s.To, s.From)
+	return expectation(negate, "an", fmt.Sprintf("echo reply from %s to pings from %s", s.To, s.From))
 }
 
 func (s *pingSpec) look(ctx context.Context, e *env, until time.Time) (bool, bool, string, error) {
@@ -146,10 +143,7 @@ func (s *tcpSpec) describe() string {
 }
 
 func (s *tcpSpec) expected(negate bool) string {
-	if negate {
-		return fmt.Sprintf("no TCP connection from %s to %s port %d", s.From, s.To, s.Port)
-	}
-	return fmt.Sprintf("a TCP connection from %s to %s port %d", s.From, s.To, s.Port)
+	return expectation(negate, "a", fmt.Sprintf("TCP connection from %s to %s port %d", s.From, s.To, s.Port))
 }
 
 func (s *tcpSpec) look(ctx context.Context, e *env, until time.Time) (bool, bool, string, error) {

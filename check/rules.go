@@ -112,10 +112,7 @@ func (s *firewallSpec) words() string {
 func (s *firewallSpec) describe() string { return fmt.Sprintf("rule %s on %s", s.words(), s.At) }
 
 func (s *firewallSpec) expected(negate bool) string {
-	if negate {
-		return fmt.Sprintf("no rule %s on %s", s.words(), s.At)
-	}
-	return fmt.Sprintf("the rule %s on %s", s.words(), s.At)
+	return expectation(negate, "the", fmt.Sprintf("rule %s on %s", s.words(), s.At))
 }
 
 func (s *firewallSpec) look(ctx context.Context, e *env, _ time.Time) (bool, bool, string, error) {

@@ -182,10 +182,7 @@ func routeDst(p netip.Prefix) string {
 func (s *routeSpec) describe() string { return fmt.Sprintf("route %s on %s", s.words(), s.At) }
 
 func (s *routeSpec) expected(negate bool) string {
-	if negate {
-		return fmt.Sprintf("no route %s on %s", s.words(), s.At)
-	}
-	return fmt.Sprintf("a route %s on %s", s.words(), s.At)
+	return expectation(negate, "a", fmt.Sprintf("route %s on %s", s.words(), s.At))
 }
 
 func (s *routeSpec) look(ctx context.Context, e *env, _ time.Time) (bool, bool, string, error) {
@@ -325,6 +322,15 @@ func upDown(up bool) string {
 		return "up"
 	}
 	return "down"
+}
+
+// expectation says what a check expects of a thing it looks for: "no
+// <what>" when negated (expect: absent), else "<article> <what>".
+func expectation(negate bool, article, what string) string {
+	if negate {
+		return "no " + what
+	}
+	return article + " " + what
 }
 
 // attrs pairs names with values, "name value", leaving out empty values.

@@ -137,13 +137,13 @@ func removeCgroups(id string) error {
 	return errors.Join(errs...)
 }
 
-// unmountUnder detaches every mount point under prefix in this mount
+// UnmountUnder detaches every mount point under prefix in this mount
 // namespace: the hosts' namespace pins with their directory, and whatever
 // a daemon started some other way left here (a daemon in a host mounts in
 // the host's own mount namespace). Outermost first: a lazy unmount takes
 // what is mounted below along, and the kernel's grace period is then
 // waited for once per tree, not once per pin.
-func unmountUnder(prefix string) error {
+func UnmountUnder(prefix string) error {
 	ms, err := kernel.Mounts()
 	if err != nil {
 		return err

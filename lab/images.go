@@ -139,7 +139,7 @@ func removeDataDir(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	if err := unmountUnder(dir + "/"); err != nil {
+	if err := UnmountUnder(dir + "/"); err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, err)
 	}
 	if err := removeTree(dir); err != nil {

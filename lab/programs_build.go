@@ -184,6 +184,12 @@ func goBuild(ctx context.Context, src moduleSource, name, out string) error {
 		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOWORK=off")
 		target = filepath.Join(gobin, name)
 	}
+	if name == HostdBinaryName {
+		// Linked statically, as make build links it: every container's
+		// init is hostd's binary executed again, and a dynamic one costs
+		// each container start the dynamic loader's work.
+		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+	}
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build %s from %s: %s: %w\n%s", name, src, strings.Join(cmd.Args, " "), err, o)
 	}

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -85,6 +86,18 @@ func TestBuildProgram(t *testing.T) {
 	f.Close()
 	if string(head) != "\x7fELF" || !isExecutable(b.Path) {
 		t.Fatalf("%s is not an executable: %q", b.Path, head)
+	}
+	// Static, as make build links it: no dynamic loader for a container's
+	// init to run first.
+	if e, err := elf.Open(b.Path); err != nil {
+		t.Fatal(err)
+	} else {
+		defer e.Close()
+		for _, p := range e.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Fatalf("%s is linked dynamically", b.Path)
+			}
+		}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 3)

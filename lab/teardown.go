@@ -103,7 +103,7 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	if err := unpinAll(id, dir); err != nil {
 		errs = append(errs, err)
 	}
-	if err := unmountUnder(filepath.Clean(dir) + "/"); err != nil {
+	if err := UnmountUnder(filepath.Clean(dir) + "/"); err != nil {
 		errs = append(errs, err)
 	}
 	tm.since("down: unpin namespaces", t0)

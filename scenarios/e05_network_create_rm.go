@@ -17,18 +17,13 @@ import (
 // network rm br1` removes it. The same with the document's own subnet (its
 // `-- gateway` is a typo for `--gateway`).
 var _ = Describe("[E05] network create -d bridge br1, with and without a subnet, and network rm", Label("E05"), func() {
-	for _, way := range Ways {
-		It("allocates subnets and gateways as Docker does, makes br-<id> with the gateway address, and rm removes it", func(ctx SpecContext) {
-			l := UpLab("single")
-			d := way(l, "host1")
-			By("via " + d.Via())
+	itEachWay("allocates subnets and gateways as Docker does, makes br-<id> with the gateway address, and rm removes it", "single", "host1", func(ctx SpecContext, l *Lab, d Docker) {
 
-			for _, c := range e05Networks {
-				By(fmt.Sprintf("docker network create -d bridge br1 (subnet %q, gateway %q)", c.create.Subnet, c.create.Gateway))
-				bridgeCreateAndRemove(l, d, c.create, c.subnet, c.gateway, c.bridgeAddr)
-			}
-		}, NodeTimeout(specTimeout))
-	}
+		for _, c := range e05Networks {
+			By(fmt.Sprintf("docker network create -d bridge br1 (subnet %q, gateway %q)", c.create.Subnet, c.create.Gateway))
+			bridgeCreateAndRemove(l, d, c.create, c.subnet, c.gateway, c.bridgeAddr)
+		}
+	})
 })
 
 // bridgeCreateAndRemove creates the network, checks what Docker reports and

@@ -21,94 +21,87 @@ import (
 // the link variables in its environment, as fixtures/docker-20.10 recorded
 // them from a real Docker 20.10 (cm02-hosts.txt, cm02-env.txt).
 var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), func() {
-	for _, way := range Ways {
-		It("lets cm02 ping cm01 as test, with Docker's /etc/hosts lines and link variables", func(ctx SpecContext) {
-			l := UpLab("single")
-			d := way(l, "host1")
-			By("via " + d.Via())
+	itEachWay("lets cm02 ping cm01 as test, with Docker's /etc/hosts lines and link variables", "single", "host1", func(ctx SpecContext, l *Lab, d Docker) {
 
-			By("docker run -itd --name cm01 alpine /bin/ash; docker run -itd --name cm02 --link=cm01:test alpine /bin/ash")
-			e08Link(d)
-			ns2 := NetNSOf(d, "cm02")
-			Expect(MustExec(d, "cm01", "ip", "a")).To(ContainSubstring("inet 172.17.0.2/16"))
-			Expect(MustExec(d, "cm02", "ip", "a")).To(ContainSubstring("inet 172.17.0.3/16"))
+		By("docker run -itd --name cm01 alpine /bin/ash; docker run -itd --name cm02 --link=cm01:test alpine /bin/ash")
+		e08Link(d)
+		ns2 := NetNSOf(d, "cm02")
+		Expect(MustExec(d, "cm01", "ip", "a")).To(ContainSubstring("inet 172.17.0.2/16"))
+		Expect(MustExec(d, "cm02", "ip", "a")).To(ContainSubstring("inet 172.17.0.3/16"))
 
-			By("docker exec cm02 ping -c 1 test reaches cm01 (172.17.0.2)")
-			out := MustExec(d, "cm02", "ping", "-c", "1", "-W", "2", "test")
-			Expect(out).To(MatchRegexp(received))
-			Expect(out).To(ContainSubstring("PING test (172.17.0.2)"))
-			ExpectPing(ns2, "172.17.0.2")
+		By("docker exec cm02 ping -c 1 test reaches cm01 (172.17.0.2)")
+		out := MustExec(d, "cm02", "ping", "-c", "1", "-W", "2", "test")
+		Expect(out).To(MatchRegexp(received))
+		Expect(out).To(ContainSubstring("PING test (172.17.0.2)"))
+		ExpectPing(ns2, "172.17.0.2")
 
-			ids := shortIDs(d, "cm01", "cm02")
-			By("cm02's /etc/hosts is Docker's: the link line (alias, short id, name), then its own")
-			Expect(ids.normalise(MustExec(d, "cm02", "cat", "/etc/hosts"))).To(Equal(fixtureIDs("cm02-hosts.txt").normalise(dockerFixture("cm02-hosts.txt"))))
+		ids := shortIDs(d, "cm01", "cm02")
+		By("cm02's /etc/hosts is Docker's: the link line (alias, short id, name), then its own")
+		Expect(ids.normalise(MustExec(d, "cm02", "cat", "/etc/hosts"))).To(Equal(fixtureIDs("cm02-hosts.txt").normalise(dockerFixture("cm02-hosts.txt"))))
 
-			By("docker exec cm02 env: Docker's variables in Docker's order, TEST_NAME=/cm02/test among them")
-			Expect(envOf(d, "cm02", ids)).To(Equal(fixtureEnv("cm02-env.txt", d, "cm02")))
+		By("docker exec cm02 env: Docker's variables in Docker's order, TEST_NAME=/cm02/test among them")
+		Expect(envOf(d, "cm02", ids)).To(Equal(fixtureEnv("cm02-env.txt", d, "cm02")))
 
-			By("with ICC on (the default), Docker adds no rule for the link")
-			Expect(l.Sh("host1", "iptables-save -t filter")).NotTo(ContainSubstring("-s 172.17.0.3/32 -d 172.17.0.2/32"))
-		}, NodeTimeout(specTimeout))
-	}
+		By("with ICC on (the default), Docker adds no rule for the link")
+		Expect(l.Sh("host1", "iptables-save -t filter")).NotTo(ContainSubstring("-s 172.17.0.3/32 -d 172.17.0.2/32"))
+	})
 
 	// dockerd --icc=false: docker0 drops what its containers send each
 	// other, and a link accepts, in the DOCKER chain, the linking
 	// container's traffic to the exposed ports of its target and the
 	// answers (libnetwork's bridge link.go).
 	for _, fw := range []string{"iptables", "nftables"} {
-		for _, way := range Ways {
-			It(fmt.Sprintf("with --icc=false (%s): only the linked container reaches cm01, on the exposed port, through the link's rules", fw), Label(fw), func(ctx SpecContext) {
-				if fw == "nftables" && current.Name() != lab.RuntimeHostd {
-					// Docker 20.10's only firewall is iptables: the
-					// nftables backend is hostd's.
-					Skip(fmt.Sprintf("on %s: Docker 20.10 writes its rules with iptables only; the nftables backend is hostd's", current.Name()))
-				}
-				l := UpLab("noicc-" + fw)
-				d := way(l, "host1")
-				By("via " + d.Via())
+		itEachWayOwn(fmt.Sprintf("with --icc=false (%s): only the linked container reaches cm01, on the exposed port, through the link's rules", fw), func(ctx SpecContext, way dockerWay) {
+			if fw == "nftables" && current.Name() != lab.RuntimeHostd {
+				// Docker 20.10's only firewall is iptables: the
+				// nftables backend is hostd's.
+				Skip(fmt.Sprintf("on %s: Docker 20.10 writes its rules with iptables only; the nftables backend is hostd's", current.Name()))
+			}
+			l := UpLab("noicc-" + fw)
+			d := way(l, "host1")
+			By("via " + d.Via())
 
-				By("docker run -itd --name cm01 --expose 80 alpine /bin/ash; docker run -itd --name cm02 --link=cm01:test alpine /bin/ash; docker run -itd --name cm03 alpine /bin/ash")
-				MustRun(d, Run{Name: "cm01", Expose: []string{"80"}, Cmd: []string{"/bin/ash"}})
-				MustRun(d, Run{Name: "cm02", Links: []string{"cm01:test"}, Cmd: []string{"/bin/ash"}})
-				MustRun(d, Run{Name: "cm03", Cmd: []string{"/bin/ash"}})
-				ns1, ns2, ns3 := NetNSOf(d, "cm01"), NetNSOf(d, "cm02"), NetNSOf(d, "cm03")
-				Expect(ipv4Of(ns1, "eth0").String()).To(Equal("172.17.0.2"))
-				Expect(ipv4Of(ns2, "eth0").String()).To(Equal("172.17.0.3"))
-				Expect(ipv4Of(ns3, "eth0").String()).To(Equal("172.17.0.4"))
-				Expect(MustNetworkInspect(d, "bridge").Options).To(HaveKeyWithValue("com.docker.network.bridge.enable_icc", "false"))
+			By("docker run -itd --name cm01 --expose 80 alpine /bin/ash; docker run -itd --name cm02 --link=cm01:test alpine /bin/ash; docker run -itd --name cm03 alpine /bin/ash")
+			MustRun(d, Run{Name: "cm01", Expose: []string{"80"}, Cmd: []string{"/bin/ash"}})
+			MustRun(d, Run{Name: "cm02", Links: []string{"cm01:test"}, Cmd: []string{"/bin/ash"}})
+			MustRun(d, Run{Name: "cm03", Cmd: []string{"/bin/ash"}})
+			ns1, ns2, ns3 := NetNSOf(d, "cm01"), NetNSOf(d, "cm02"), NetNSOf(d, "cm03")
+			Expect(ipv4Of(ns1, "eth0").String()).To(Equal("172.17.0.2"))
+			Expect(ipv4Of(ns2, "eth0").String()).To(Equal("172.17.0.3"))
+			Expect(ipv4Of(ns3, "eth0").String()).To(Equal("172.17.0.4"))
+			Expect(MustNetworkInspect(d, "bridge").Options).To(HaveKeyWithValue("com.docker.network.bridge.enable_icc", "false"))
 
-				By("cm02's environment has the variables of the exposed port")
-				env := MustExec(d, "cm02", "env")
-				for _, v := range []string{
-					"TEST_PORT=tcp://172.17.0.2:80",
-					"TEST_PORT_80_TCP=tcp://172.17.0.2:80",
-					"TEST_PORT_80_TCP_ADDR=172.17.0.2",
-					"TEST_PORT_80_TCP_PORT=80",
-					"TEST_PORT_80_TCP_PROTO=tcp",
-					"TEST_NAME=/cm02/test",
-				} {
-					Expect(strings.Split(env, "\n")).To(ContainElement(v))
-				}
+			By("cm02's environment has the variables of the exposed port")
+			env := MustExec(d, "cm02", "env")
+			for _, v := range []string{
+				"TEST_PORT=tcp://172.17.0.2:80",
+				"TEST_PORT_80_TCP=tcp://172.17.0.2:80",
+				"TEST_PORT_80_TCP_ADDR=172.17.0.2",
+				"TEST_PORT_80_TCP_PORT=80",
+				"TEST_PORT_80_TCP_PROTO=tcp",
+				"TEST_NAME=/cm02/test",
+			} {
+				Expect(strings.Split(env, "\n")).To(ContainElement(v))
+			}
 
-				By("a server on cm01:80; cm02 connects to it, cm03 (not linked) cannot; neither pings cm01")
-				srv, err := probe.ServeTCPEcho(ns1, "0.0.0.0:80")
-				Expect(err).NotTo(HaveOccurred())
-				DeferCleanup(srv.Close)
-				cm01 := netip.MustParseAddrPort("172.17.0.2:80")
-				Expect(probe.TCP(ctx, ns2, cm01, probe.Opts{Timeout: probeTimeout})).To(Succeed())
-				ExpectSilent(NoTCP(ns3, cm01), NoPing(ns2, "172.17.0.2"), NoPing(ns3, "172.17.0.2"))
+			By("a server on cm01:80; cm02 connects to it, cm03 (not linked) cannot; neither pings cm01")
+			srv, err := probe.ServeTCPEcho(ns1, "0.0.0.0:80")
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(srv.Close)
+			cm01 := netip.MustParseAddrPort("172.17.0.2:80")
+			Expect(probe.TCP(ctx, ns2, cm01, probe.Opts{Timeout: probeTimeout})).To(Succeed())
+			ExpectSilent(NoTCP(ns3, cm01), NoPing(ns2, "172.17.0.2"), NoPing(ns3, "172.17.0.2"))
 
-				By("the rules: docker0's DROP and the link's two ACCEPTs in DOCKER")
-				Expect(linkRules(l, fw)).To(ConsistOf(
-					"FORWARD: -i docker0 -o docker0 drop",
-					"DOCKER: -s 172.17.0.3 -d 172.17.0.2 -i docker0 -o docker0 tcp dport 80 accept",
-					"DOCKER: -s 172.17.0.2 -d 172.17.0.3 -i docker0 -o docker0 tcp sport 80 accept"))
+			By("the rules: docker0's DROP and the link's two ACCEPTs in DOCKER")
+			Expect(linkRules(l, fw)).To(ConsistOf(
+				"FORWARD: -i docker0 -o docker0 drop",
+				"DOCKER: -s 172.17.0.3 -d 172.17.0.2 -i docker0 -o docker0 tcp dport 80 accept",
+				"DOCKER: -s 172.17.0.2 -d 172.17.0.3 -i docker0 -o docker0 tcp sport 80 accept"))
 
-				By("docker rm -f cm02: the link's rules go with it")
-				MustDo(d, "rm -f cm02", func(ctx context.Context) error { return d.Remove(ctx, "cm02") })
-				Expect(linkRules(l, fw)).To(ConsistOf("FORWARD: -i docker0 -o docker0 drop"))
-			}, NodeTimeout(specTimeout))
-		}
+			By("docker rm -f cm02: the link's rules go with it")
+			MustDo(d, "rm -f cm02", func(ctx context.Context) error { return d.Remove(ctx, "cm02") })
+			Expect(linkRules(l, fw)).To(ConsistOf("FORWARD: -i docker0 -o docker0 drop"))
+		}, Label(fw))
 	}
 })
 

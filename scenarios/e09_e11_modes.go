@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"io"
 	"net/netip"
 	"strings"
 	"time"
@@ -18,51 +17,41 @@ import (
 // alpine`; `docker exec -it cm05 ash`; `ip a` shows every interface of the
 // host.
 var _ = Describe("[E09] host mode: the container sees every interface of its host", Label("E09"), func() {
-	for _, way := range Ways {
-		It("through each way of driving the daemon", func(ctx SpecContext) {
-			l := UpLab("single")
-			d := way(l, "host1")
-			By("via " + d.Via())
-			MustRun(d, e09Run)
-			host := l.H("host1").NetNS()
-			ctr := NetNSOf(d, "cm05")
+	itEachWay("through each way of driving the daemon", "single", "host1", func(ctx SpecContext, l *Lab, d Docker) {
+		MustRun(d, e09Run)
+		host := l.H("host1").NetNS()
+		ctr := NetNSOf(d, "cm05")
 
-			Expect(Inode(ctr)).To(Equal(Inode(host)), "cm05 must live in host1's own namespace")
-			Expect(Links(ctr)).To(Equal(Links(host)))
-			Expect(Routes(ctr, unix.RT_TABLE_MAIN)).To(Equal(Routes(host, unix.RT_TABLE_MAIN)))
-			Expect(Links(ctr)).To(ContainElement(And(HaveField("Name", "eth1"),
-				HaveField("Addrs", ContainElement("192.168.99.101/24")))))
+		Expect(Inode(ctr)).To(Equal(Inode(host)), "cm05 must live in host1's own namespace")
+		Expect(Links(ctr)).To(Equal(Links(host)))
+		Expect(Routes(ctr, unix.RT_TABLE_MAIN)).To(Equal(Routes(host, unix.RT_TABLE_MAIN)))
+		Expect(Links(ctr)).To(ContainElement(And(HaveField("Name", "eth1"),
+			HaveField("Addrs", ContainElement("192.168.99.101/24")))))
 
-			out := MustExec(d, "cm05", "ip", "a")
-			Expect(out).To(ContainSubstring("eth1"))
-			Expect(out).To(ContainSubstring("inet 192.168.99.101/24"))
-		}, NodeTimeout(specTimeout))
-	}
+		out := MustExec(d, "cm05", "ip", "a")
+		Expect(out).To(ContainSubstring("eth1"))
+		Expect(out).To(ContainSubstring("inet 192.168.99.101/24"))
+	})
 })
 
 // `docker run -itd --name cm08 --network none alpine`; `ip a` shows lo only.
 var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
-	for _, way := range Ways {
-		It("has exactly one interface, lo, up, and only local routes", func(ctx SpecContext) {
-			l := UpLab("single")
-			d := way(l, "host1")
-			By("via " + d.Via())
-			MustRun(d, e10Run)
-			ctr := NetNSOf(d, "cm08")
+	itEachWay("has exactly one interface, lo, up, and only local routes", "single", "host1", func(ctx SpecContext, l *Lab, d Docker) {
+		MustRun(d, e10Run)
+		ctr := NetNSOf(d, "cm08")
 
-			Expect(Inode(ctr)).NotTo(Equal(Inode(l.H("host1").NetNS())))
-			Expect(Links(ctr)).To(ConsistOf(And(HaveField("Name", "lo"), HaveField("Up", true),
-				HaveField("Addrs", ConsistOf("127.0.0.1/8")))))
-			Expect(Routes(ctr, unix.RT_TABLE_MAIN)).To(BeEmpty())
-			for _, r := range Routes(ctr, unix.RT_TABLE_LOCAL) {
-				Expect(r).To(HaveSuffix("dev lo"))
-			}
+		Expect(Inode(ctr)).NotTo(Equal(Inode(l.H("host1").NetNS())))
+		Expect(Links(ctr)).To(ConsistOf(And(HaveField("Name", "lo"), HaveField("Up", true),
+			HaveField("Addrs", ConsistOf("127.0.0.1/8")))))
+		Expect(Routes(ctr, unix.RT_TABLE_MAIN)).To(BeEmpty())
+		for _, r := range Routes(ctr, unix.RT_TABLE_LOCAL) {
+			Expect(r).To(HaveSuffix("dev lo"))
+		}
 
-			out := MustExec(d, "cm08", "ip", "-o", "link")
-			Expect(strings.Count(strings.TrimSpace(out), "\n")).To(BeZero(), "one link only:\n%s", out)
-			Expect(out).To(ContainSubstring("lo:"))
-		}, NodeTimeout(specTimeout))
-	}
+		out := MustExec(d, "cm08", "ip", "-o", "link")
+		Expect(strings.Count(strings.TrimSpace(out), "\n")).To(BeZero(), "one link only:\n%s", out)
+		Expect(out).To(ContainSubstring("lo:"))
+	})
 })
 
 // `docker run -itd --name cm06 --network container:cm01 alpine`: cm06 uses
@@ -70,42 +59,24 @@ var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 // --network none; the spec checks the namespace identity, the interfaces and
 // that localhost is shared.
 var _ = Describe("[E11] container mode shares another container's namespace", Label("E11"), func() {
-	for _, way := range Ways {
-		It("has cm01's namespace, interfaces and localhost", func(ctx SpecContext) {
-			l := UpLab("single")
-			d := way(l, "host1")
-			By("via " + d.Via())
-			runAll(d, e11Runs)
-			ns1, ns6 := NetNSOf(d, "cm01"), NetNSOf(d, "cm06")
+	itEachWay("has cm01's namespace, interfaces and localhost", "single", "host1", func(ctx SpecContext, l *Lab, d Docker) {
+		runAll(d, e11Runs)
+		ns1, ns6 := NetNSOf(d, "cm01"), NetNSOf(d, "cm06")
 
-			Expect(Inode(ns6)).To(Equal(Inode(ns1)))
-			Expect(Links(ns6)).To(Equal(Links(ns1)))
-			Expect(MustExec(d, "cm06", "ip", "-o", "addr")).To(Equal(MustExec(d, "cm01", "ip", "-o", "addr")))
+		Expect(Inode(ns6)).To(Equal(Inode(ns1)))
+		Expect(Links(ns6)).To(Equal(Links(ns1)))
+		Expect(MustExec(d, "cm06", "ip", "-o", "addr")).To(Equal(MustExec(d, "cm01", "ip", "-o", "addr")))
 
-			By("a server on cm01's localhost answers a client in cm06")
-			ln, err := probe.ListenTCP(ns1, "127.0.0.1:8080")
-			Expect(err).NotTo(HaveOccurred())
-			defer ln.Close()
-			got := make(chan string, 1)
-			go func() {
-				defer GinkgoRecover()
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				b, _ := io.ReadAll(c)
-				got <- string(b)
-			}()
-			MustExec(d, "cm06", "sh", "-c", "echo hello-from-cm06 | nc 127.0.0.1 8080")
-			Eventually(got).WithTimeout(10 * time.Second).Should(Receive(ContainSubstring("hello-from-cm06")))
+		By("a server on cm01's localhost answers a client in cm06")
+		got, stop := acceptOne(ns1, "127.0.0.1:8080")
+		defer stop()
+		MustExec(d, "cm06", "sh", "-c", "echo hello-from-cm06 | nc 127.0.0.1 8080")
+		Eventually(got).WithTimeout(10 * time.Second).Should(Receive(WithTransform(func(b []byte) string { return string(b) }, ContainSubstring("hello-from-cm06"))))
 
-			By("the same port is not open on the host's loopback")
-			Expect(probe.TCP(ctx, l.H("host1").NetNS(),
-				netip.MustParseAddrPort("127.0.0.1:8080"), probe.Opts{Timeout: time.Second})).NotTo(Succeed())
-		}, NodeTimeout(specTimeout))
-	}
+		By("the same port is not open on the host's loopback")
+		Expect(probe.TCP(ctx, l.H("host1").NetNS(),
+			netip.MustParseAddrPort("127.0.0.1:8080"), probe.Opts{Timeout: time.Second})).NotTo(Succeed())
+	})
 })
 
 // Seed 000's cm06 on cm01 as it runs there, on the default bridge

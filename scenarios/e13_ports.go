@@ -121,120 +121,113 @@ func listening(l *Lab, host string) []string {
 // its own port, and runs a userland proxy (docker-proxy) that serves the
 // port on the host's own loopback, which the DNAT leaves out.
 var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, docker port", Label("E13"), func() {
-	for i, h := range natHosts {
-		for _, way := range Ways {
-			h, other, way := h, natHosts[1-i], way
-			It(fmt.Sprintf("%s (%s): -p 80:80 is reached from %s, on the loopback through the proxy, after a restart; -P and ranges; a port in use fails cleanly", h.name, h.backend, other.name), func(nodeCtx SpecContext) {
-				h.skipUnlessBackend()
-				l := UpLab("nat")
-				d := way(l, h.name)
-				By("via " + d.Via() + " on " + h.name + ", firewall " + h.backend)
-				host, client := l.H(h.name).NetNS(), l.H(other.name).NetNS()
+	itEachNatHost(func(h, other natHost) string {
+		return fmt.Sprintf("%s (%s): -p 80:80 is reached from %s, on the loopback through the proxy, after a restart; -P and ranges; a port in use fails cleanly", h.name, h.backend, other.name)
+	}, "nat", func(nodeCtx SpecContext, l *Lab, d Docker, h, other natHost) {
+		host, client := l.H(h.name).NetNS(), l.H(other.name).NetNS()
 
-				By("docker run -itd --name web -p 80:80 alpine httpd -f -p 80 -h /etc")
-				MustRun(d, e13Web)
-				hostname := strings.TrimSpace(MustExec(d, "web", "hostname"))
-				Expect(hostname).To(MatchRegexp(`^[0-9a-f]{12}$`))
-				Expect(LinkNamed(NetNSOf(d, "web"), "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
+		By("docker run -itd --name web -p 80:80 alpine httpd -f -p 80 -h /etc")
+		MustRun(d, e13Web)
+		hostname := strings.TrimSpace(MustExec(d, "web", "hostname"))
+		Expect(hostname).To(MatchRegexp(`^[0-9a-f]{12}$`))
+		Expect(LinkNamed(NetNSOf(d, "web"), "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
 
-				By(fmt.Sprintf("from %s: wget -q -O - http://%s/hostname", other.name, h.addr))
-				Expect(fetch(client, "http://"+h.addr+"/hostname", 10*time.Second)).To(Equal(hostname + "\n"))
+		By(fmt.Sprintf("from %s: wget -q -O - http://%s/hostname", other.name, h.addr))
+		Expect(fetch(client, "http://"+h.addr+"/hostname", 10*time.Second)).To(Equal(hostname + "\n"))
 
-				By("the rules: DNAT and hairpin MASQUERADE in nat, the ACCEPT in filter DOCKER")
-				natRE, filterRE := h.portRules("docker0", "172.17.0.2", 80, 80)
-				nat, filter := h.natTable(l), h.filterTable(l)
-				for _, re := range natRE {
-					Expect(nat).To(MatchRegexp(re))
-				}
-				for _, re := range filterRE {
-					Expect(filter).To(MatchRegexp(re))
-				}
-
-				By("the userland proxy answers on the host's own loopback: wget http://127.0.0.1/hostname on " + h.name)
-				Expect(fetch(host, "http://127.0.0.1/hostname", probeTimeout)).To(Equal(hostname + "\n"))
-				Expect(listening(l, h.name)).To(ContainElements("0.0.0.0:80", "[::]:80"))
-
-				By("docker port web; inspect's NetworkSettings.Ports; docker ps's PORTS column")
-				ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
-				defer cancel()
-				ports, err := d.Port(ctx, "web")
-				Expect(err).NotTo(HaveOccurred())
-				// Docker 20.10 publishes a port asked on all addresses on
-				// [::] too, its proxy relaying to the container's IPv4.
-				Expect(ports).To(Equal([]string{"80/tcp -> 0.0.0.0:80", "80/tcp -> [::]:80"}))
-				ps := l.DockerCLI(h.name, "ps")
-				// The CLI of Docker 20.10 spells the second ":::80", later ones "[::]:80".
-				Expect(ps).To(MatchRegexp(`(?m)\s0\.0\.0\.0:80->80/tcp, (\[::\]|::):80->80/tcp\s+web$`))
-
-				By("docker run -itd --name eph --expose 81 -P alpine httpd -f -p 81 -h /etc: an ephemeral host port")
-				MustRun(d, Run{Name: "eph", Expose: []string{"81"}, PublishAll: true, Cmd: webCmd(81)})
-				ports, err = d.Port(ctx, "eph")
-				Expect(err).NotTo(HaveOccurred())
-				Expect(ports).To(HaveLen(2))
-				m := regexp.MustCompile(`^81/tcp -> 0\.0\.0\.0:(\d+)$`).FindStringSubmatch(ports[0])
-				Expect(m).NotTo(BeNil(), "docker port eph: %q", ports)
-				// Docker 20.10 takes ephemeral ports from the kernel's
-				// ip_local_port_range, first port first, per host address.
-				first := strings.Fields(l.Sh(h.name, "sysctl -n net.ipv4.ip_local_port_range"))[0]
-				Expect(m[1]).To(Equal(first), "the first port of ip_local_port_range")
-				Expect(ports[1]).To(Equal("81/tcp -> [::]:"+first), "the same first port on [::]")
-				eph := strings.TrimSpace(MustExec(d, "eph", "hostname"))
-				Expect(fetch(client, "http://"+h.addr+":"+m[1]+"/hostname", 10*time.Second)).To(Equal(eph + "\n"))
-
-				By("docker run -itd --name rng -p 8000-8001:8000-8001 alpine: two servers, two mappings")
-				MustRun(d, Run{Name: "rng", Publish: []string{"8000-8001:8000-8001"},
-					Cmd: []string{"busybox", "sh", "-c", "httpd -p 8000 -h /etc && exec httpd -f -p 8001 -h /etc"}})
-				ports, err = d.Port(ctx, "rng")
-				Expect(err).NotTo(HaveOccurred())
-				Expect(ports).To(Equal([]string{"8000/tcp -> 0.0.0.0:8000", "8000/tcp -> [::]:8000", "8001/tcp -> 0.0.0.0:8001", "8001/tcp -> [::]:8001"}))
-				rng := strings.TrimSpace(MustExec(d, "rng", "hostname"))
-				for _, p := range []string{"8000", "8001"} {
-					Expect(fetch(client, "http://"+h.addr+":"+p+"/hostname", 10*time.Second)).To(Equal(rng + "\n"))
-				}
-
-				By("a port already published: docker run -p 80:80 fails with Docker's error and leaves nothing behind")
-				// A program of the host's own on 8080, for the second case.
-				ln, err := probe.ListenTCP(host, "0.0.0.0:8080")
-				Expect(err).NotTo(HaveOccurred())
-				DeferCleanup(ln.Close)
-				before := struct {
-					nat, filter string
-					links       []string
-					listen      []string
-				}{withoutCounters(h.natTable(l)), withoutCounters(h.filterTable(l)), LinkNames(host), listening(l, h.name)}
-				err = d.Run(ctx, Run{Name: "web2", Publish: []string{"80:80"}, Cmd: webCmd(80)})
-				Expect(err).To(MatchError(MatchRegexp(`driver failed programming external connectivity on endpoint web2 \([0-9a-f]{64}\): Bind for 0\.0\.0\.0:80 failed: port is already allocated`)))
-
-				By("a port another program listens on: Docker's userland proxy error, and nothing left behind")
-				err = d.Run(ctx, Run{Name: "web3", Publish: []string{"8080:80"}, Cmd: webCmd(80)})
-				Expect(err).To(MatchError(MatchRegexp(`driver failed programming external connectivity on endpoint web3 \([0-9a-f]{64}\): Error starting userland proxy: listen tcp4 0\.0\.0\.0:8080: bind: address already in use`)))
-				Expect(withoutCounters(h.natTable(l))).To(Equal(before.nat))
-				Expect(withoutCounters(h.filterTable(l))).To(Equal(before.filter))
-				Expect(LinkNames(host)).To(ConsistOf(before.links))
-				Expect(listening(l, h.name)).To(ConsistOf(before.listen))
-				for _, c := range []string{"web2", "web3"} {
-					MustDo(d, "rm -f "+c, func(ctx context.Context) error { return d.Remove(ctx, c) })
-				}
-
-				By("docker restart web: the published port answers again from " + other.name)
-				MustDo(d, "restart web", func(ctx context.Context) error { return d.Restart(ctx, "web") })
-				Expect(fetch(client, "http://"+h.addr+"/hostname", 10*time.Second)).To(Equal(hostname + "\n"))
-				Expect(fetch(host, "http://127.0.0.1/hostname", probeTimeout)).To(Equal(hostname + "\n"))
-
-				By("docker rm -f web eph rng: the rules and the proxies go with them")
-				for _, c := range []string{"web", "eph", "rng"} {
-					MustDo(d, "rm -f "+c, func(ctx context.Context) error { return d.Remove(ctx, c) })
-				}
-				nat, filter = h.natTable(l), h.filterTable(l)
-				for _, re := range append(natRE, filterRE...) {
-					Expect(nat + filter).NotTo(MatchRegexp(re))
-				}
-				Expect(nat + filter).NotTo(MatchRegexp(`dport (80|81|8000|8001|` + m[1] + `)\b`))
-				Expect(listening(l, h.name)).To(ConsistOf(MatchRegexp(`^(\*|0\.0\.0\.0):8080$`)), "only the host's own program listens")
-				expectNoAnswer(client, "http://"+h.addr+"/hostname")
-			}, NodeTimeout(specTimeout))
+		By("the rules: DNAT and hairpin MASQUERADE in nat, the ACCEPT in filter DOCKER")
+		natRE, filterRE := h.portRules("docker0", "172.17.0.2", 80, 80)
+		nat, filter := h.natTable(l), h.filterTable(l)
+		for _, re := range natRE {
+			Expect(nat).To(MatchRegexp(re))
 		}
-	}
+		for _, re := range filterRE {
+			Expect(filter).To(MatchRegexp(re))
+		}
+
+		By("the userland proxy answers on the host's own loopback: wget http://127.0.0.1/hostname on " + h.name)
+		Expect(fetch(host, "http://127.0.0.1/hostname", probeTimeout)).To(Equal(hostname + "\n"))
+		Expect(listening(l, h.name)).To(ContainElements("0.0.0.0:80", "[::]:80"))
+
+		By("docker port web; inspect's NetworkSettings.Ports; docker ps's PORTS column")
+		ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
+		defer cancel()
+		ports, err := d.Port(ctx, "web")
+		Expect(err).NotTo(HaveOccurred())
+		// Docker 20.10 publishes a port asked on all addresses on
+		// [::] too, its proxy relaying to the container's IPv4.
+		Expect(ports).To(Equal([]string{"80/tcp -> 0.0.0.0:80", "80/tcp -> [::]:80"}))
+		ps := l.DockerCLI(h.name, "ps")
+		// The CLI of Docker 20.10 spells the second ":::80", later ones "[::]:80".
+		Expect(ps).To(MatchRegexp(`(?m)\s0\.0\.0\.0:80->80/tcp, (\[::\]|::):80->80/tcp\s+web$`))
+
+		By("docker run -itd --name eph --expose 81 -P alpine httpd -f -p 81 -h /etc: an ephemeral host port")
+		MustRun(d, Run{Name: "eph", Expose: []string{"81"}, PublishAll: true, Cmd: webCmd(81)})
+		ports, err = d.Port(ctx, "eph")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ports).To(HaveLen(2))
+		m := regexp.MustCompile(`^81/tcp -> 0\.0\.0\.0:(\d+)$`).FindStringSubmatch(ports[0])
+		Expect(m).NotTo(BeNil(), "docker port eph: %q", ports)
+		// Docker 20.10 takes ephemeral ports from the kernel's
+		// ip_local_port_range, first port first, per host address.
+		first := strings.Fields(l.Sh(h.name, "sysctl -n net.ipv4.ip_local_port_range"))[0]
+		Expect(m[1]).To(Equal(first), "the first port of ip_local_port_range")
+		Expect(ports[1]).To(Equal("81/tcp -> [::]:"+first), "the same first port on [::]")
+		eph := strings.TrimSpace(MustExec(d, "eph", "hostname"))
+		Expect(fetch(client, "http://"+h.addr+":"+m[1]+"/hostname", 10*time.Second)).To(Equal(eph + "\n"))
+
+		By("docker run -itd --name rng -p 8000-8001:8000-8001 alpine: two servers, two mappings")
+		MustRun(d, Run{Name: "rng", Publish: []string{"8000-8001:8000-8001"},
+			Cmd: []string{"busybox", "sh", "-c", "httpd -p 8000 -h /etc && exec httpd -f -p 8001 -h /etc"}})
+		ports, err = d.Port(ctx, "rng")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ports).To(Equal([]string{"8000/tcp -> 0.0.0.0:8000", "8000/tcp -> [::]:8000", "8001/tcp -> 0.0.0.0:8001", "8001/tcp -> [::]:8001"}))
+		rng := strings.TrimSpace(MustExec(d, "rng", "hostname"))
+		for _, p := range []string{"8000", "8001"} {
+			Expect(fetch(client, "http://"+h.addr+":"+p+"/hostname", 10*time.Second)).To(Equal(rng + "\n"))
+		}
+
+		By("a port already published: docker run -p 80:80 fails with Docker's error and leaves nothing behind")
+		// A program of the host's own on 8080, for the second case.
+		ln, err := probe.ListenTCP(host, "0.0.0.0:8080")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(ln.Close)
+		before := struct {
+			nat, filter string
+			links       []string
+			listen      []string
+		}{withoutCounters(h.natTable(l)), withoutCounters(h.filterTable(l)), LinkNames(host), listening(l, h.name)}
+		err = d.Run(ctx, Run{Name: "web2", Publish: []string{"80:80"}, Cmd: webCmd(80)})
+		Expect(err).To(MatchError(MatchRegexp(`driver failed programming external connectivity on endpoint web2 \([0-9a-f]{64}\): Bind for 0\.0\.0\.0:80 failed: port is already allocated`)))
+
+		By("a port another program listens on: Docker's userland proxy error, and nothing left behind")
+		err = d.Run(ctx, Run{Name: "web3", Publish: []string{"8080:80"}, Cmd: webCmd(80)})
+		Expect(err).To(MatchError(MatchRegexp(`driver failed programming external connectivity on endpoint web3 \([0-9a-f]{64}\): Error starting userland proxy: listen tcp4 0\.0\.0\.0:8080: bind: address already in use`)))
+		Expect(withoutCounters(h.natTable(l))).To(Equal(before.nat))
+		Expect(withoutCounters(h.filterTable(l))).To(Equal(before.filter))
+		Expect(LinkNames(host)).To(ConsistOf(before.links))
+		Expect(listening(l, h.name)).To(ConsistOf(before.listen))
+		for _, c := range []string{"web2", "web3"} {
+			MustDo(d, "rm -f "+c, func(ctx context.Context) error { return d.Remove(ctx, c) })
+		}
+
+		By("docker restart web: the published port answers again from " + other.name)
+		MustDo(d, "restart web", func(ctx context.Context) error { return d.Restart(ctx, "web") })
+		Expect(fetch(client, "http://"+h.addr+"/hostname", 10*time.Second)).To(Equal(hostname + "\n"))
+		Expect(fetch(host, "http://127.0.0.1/hostname", probeTimeout)).To(Equal(hostname + "\n"))
+
+		By("docker rm -f web eph rng: the rules and the proxies go with them")
+		for _, c := range []string{"web", "eph", "rng"} {
+			MustDo(d, "rm -f "+c, func(ctx context.Context) error { return d.Remove(ctx, c) })
+		}
+		nat, filter = h.natTable(l), h.filterTable(l)
+		for _, re := range append(natRE, filterRE...) {
+			Expect(nat + filter).NotTo(MatchRegexp(re))
+		}
+		Expect(nat + filter).NotTo(MatchRegexp(`dport (80|81|8000|8001|` + m[1] + `)\b`))
+		Expect(listening(l, h.name)).To(ConsistOf(MatchRegexp(`^(\*|0\.0\.0\.0):8080$`)), "only the host's own program listens")
+		expectNoAnswer(client, "http://"+h.addr+"/hostname")
+	})
 
 	// dockerd --userland-proxy=false (`userland_proxy: false`): Docker 20.10
 	// runs in hairpin mode. No proxy relays (the port is only held, by
@@ -244,53 +237,46 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 	// bridge routes 127/8 (route_localnet) and a MASQUERADE of local
 	// sources into the bridge makes the answers come back: the host's own
 	// loopback still reaches the port, through the kernel.
-	for i, h := range natHosts {
-		for _, way := range Ways {
-			h, other, way := h, natHosts[1-i], way
-			It(fmt.Sprintf("%s (%s), userland_proxy: false: no proxy, hairpin NAT serves %s and the host's own loopback", h.name, h.backend, other.name), func(nodeCtx SpecContext) {
-				h.skipUnlessBackend()
-				l := UpLab("nat-noproxy")
-				d := way(l, h.name)
-				By("via " + d.Via() + " on " + h.name + ", firewall " + h.backend + ", userland proxy off")
-				host, client := l.H(h.name).NetNS(), l.H(other.name).NetNS()
+	itEachNatHost(func(h, other natHost) string {
+		return fmt.Sprintf("%s (%s), userland_proxy: false: no proxy, hairpin NAT serves %s and the host's own loopback", h.name, h.backend, other.name)
+	}, "nat-noproxy", func(nodeCtx SpecContext, l *Lab, d Docker, h, other natHost) {
+		host, client := l.H(h.name).NetNS(), l.H(other.name).NetNS()
 
-				By("docker run -itd --name web -p 80:80 alpine httpd -f -p 80 -h /etc")
-				MustRun(d, Run{Name: "web", Publish: []string{"80:80"}, Cmd: webCmd(80)})
-				hostname := strings.TrimSpace(MustExec(d, "web", "hostname"))
-				Expect(fetch(client, "http://"+h.addr+"/hostname", 10*time.Second)).To(Equal(hostname + "\n"))
+		By("docker run -itd --name web -p 80:80 alpine httpd -f -p 80 -h /etc")
+		MustRun(d, Run{Name: "web", Publish: []string{"80:80"}, Cmd: webCmd(80)})
+		hostname := strings.TrimSpace(MustExec(d, "web", "hostname"))
+		Expect(fetch(client, "http://"+h.addr+"/hostname", 10*time.Second)).To(Equal(hostname + "\n"))
 
-				By("hairpin mode's rules")
-				nat, filter := h.natTable(l), h.filterTable(l)
-				for _, re := range h.hairpinRules("docker0", "172.17.0.2", 80, 80) {
-					Expect(nat).To(MatchRegexp(re))
-				}
-				_, filterRE := h.portRules("docker0", "172.17.0.2", 80, 80)
-				Expect(filter).To(MatchRegexp(filterRE[0]))
-				Expect(nat).NotTo(MatchRegexp(`! -i docker0|iifname != "docker0"`), "a DNAT or SKIP DNAT that leaves out docker0")
-				Expect(nat).NotTo(MatchRegexp(`-i docker0 -j RETURN|iifname "docker0" counter packets \d+ bytes \d+ return`), "SKIP DNAT")
-				Expect(nat).NotTo(ContainSubstring("127.0.0.0/8"))
-
-				By("no proxy: the port is only held, and not on [::]")
-				ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
-				defer cancel()
-				ports, err := d.Port(ctx, "web")
-				Expect(err).NotTo(HaveOccurred())
-				Expect(ports).To(Equal([]string{"80/tcp -> 0.0.0.0:80"}))
-				Expect(listening(l, h.name)).To(ContainElement(MatchRegexp(`^(\*|0\.0\.0\.0):80$`)))
-
-				By("the host's own loopback reaches the container through the DNAT: docker0 routes 127/8")
-				Expect(l.Sh(h.name, "sysctl -n net.ipv4.conf.docker0.route_localnet")).To(Equal("1\n"))
-				Expect(fetch(host, "http://127.0.0.1/hostname", probeTimeout)).To(Equal(hostname + "\n"))
-
-				By("docker rm -f web: the rules go, the port is free")
-				MustDo(d, "rm -f web", func(ctx context.Context) error { return d.Remove(ctx, "web") })
-				nat = h.natTable(l)
-				Expect(nat).NotTo(MatchRegexp(`dport 80\b`))
-				Expect(listening(l, h.name)).NotTo(ContainElement(HaveSuffix(":80")))
-				expectNoAnswer(client, "http://"+h.addr+"/hostname")
-			}, NodeTimeout(specTimeout))
+		By("hairpin mode's rules")
+		nat, filter := h.natTable(l), h.filterTable(l)
+		for _, re := range h.hairpinRules("docker0", "172.17.0.2", 80, 80) {
+			Expect(nat).To(MatchRegexp(re))
 		}
-	}
+		_, filterRE := h.portRules("docker0", "172.17.0.2", 80, 80)
+		Expect(filter).To(MatchRegexp(filterRE[0]))
+		Expect(nat).NotTo(MatchRegexp(`! -i docker0|iifname != "docker0"`), "a DNAT or SKIP DNAT that leaves out docker0")
+		Expect(nat).NotTo(MatchRegexp(`-i docker0 -j RETURN|iifname "docker0" counter packets \d+ bytes \d+ return`), "SKIP DNAT")
+		Expect(nat).NotTo(ContainSubstring("127.0.0.0/8"))
+
+		By("no proxy: the port is only held, and not on [::]")
+		ctx, cancel := context.WithTimeout(nodeCtx, StepTimeout)
+		defer cancel()
+		ports, err := d.Port(ctx, "web")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ports).To(Equal([]string{"80/tcp -> 0.0.0.0:80"}))
+		Expect(listening(l, h.name)).To(ContainElement(MatchRegexp(`^(\*|0\.0\.0\.0):80$`)))
+
+		By("the host's own loopback reaches the container through the DNAT: docker0 routes 127/8")
+		Expect(l.Sh(h.name, "sysctl -n net.ipv4.conf.docker0.route_localnet")).To(Equal("1\n"))
+		Expect(fetch(host, "http://127.0.0.1/hostname", probeTimeout)).To(Equal(hostname + "\n"))
+
+		By("docker rm -f web: the rules go, the port is free")
+		MustDo(d, "rm -f web", func(ctx context.Context) error { return d.Remove(ctx, "web") })
+		nat = h.natTable(l)
+		Expect(nat).NotTo(MatchRegexp(`dport 80\b`))
+		Expect(listening(l, h.name)).NotTo(ContainElement(HaveSuffix(":80")))
+		expectNoAnswer(client, "http://"+h.addr+"/hostname")
+	})
 
 	// The issue's reference: on one host, the commands of
 	// fixtures/docker-20.10/README.md, then the host's iptables-save

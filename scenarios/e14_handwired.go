@@ -30,56 +30,51 @@ import (
 // typed as written in host1, whose /var/run/netns is its own: the link
 // named $pid never appears on the machine.
 var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label("E14"), func() {
-	for _, way := range Ways {
-		It("reaches the bridge's other containers and the gateway through its hand-made eth0", func(ctx SpecContext) {
-			l := UpLab("handwired")
-			d := way(l, "host1")
-			By("via " + d.Via())
-			host := l.H("host1").NetNS()
-			runAll(d, e14Runs)
-			ns1 := NetNSOf(d, "cm01")
-			eth0of1 := LinkNamed(ns1, "eth0")
-			Expect(eth0of1.Addrs).To(HaveLen(1))
-			cm01 := strings.Split(eth0of1.Addrs[0], "/")[0]
+	itEachWay("reaches the bridge's other containers and the gateway through its hand-made eth0", "handwired", "host1", func(ctx SpecContext, l *Lab, d Docker) {
+		host := l.H("host1").NetNS()
+		runAll(d, e14Runs)
+		ns1 := NetNSOf(d, "cm01")
+		eth0of1 := LinkNamed(ns1, "eth0")
+		Expect(eth0of1.Addrs).To(HaveLen(1))
+		cm01 := strings.Split(eth0of1.Addrs[0], "/")[0]
 
-			By("ip addr show docker0: inet 172.17.42.1/16")
-			Expect(l.Sh("host1", "ip addr show docker0")).To(ContainSubstring("inet 172.17.42.1/16 "))
+		By("ip addr show docker0: inet 172.17.42.1/16")
+		Expect(l.Sh("host1", "ip addr show docker0")).To(ContainSubstring("inet 172.17.42.1/16 "))
 
-			By("the document's commands, typed in host1")
-			e14Wire(l, d)
+		By("the document's commands, typed in host1")
+		e14Wire(l, d)
 
-			By("the kernel: A is an up port of docker0 whose peer is the container's eth0, with the address and route")
-			ns := NetNSOf(d, "handwired")
-			Expect(LinkNames(ns)).To(ConsistOf("lo", "eth0"))
-			eth0 := LinkNamed(ns, "eth0")
-			Expect(eth0.Up).To(BeTrue())
-			Expect(eth0.Addrs).To(ConsistOf("172.17.42.99/16"))
-			Expect(Routes(ns, unix.RT_TABLE_MAIN)).To(ConsistOf("default via 172.17.42.1 dev eth0", "172.17.0.0/16 dev eth0"))
-			a := PortOf(host, "docker0", eth0)
-			Expect(a.Name).To(Equal("A"))
-			Expect(a.Up).To(BeTrue())
-			Expect(LinkNames(host)).NotTo(ContainElement("B"))
+		By("the kernel: A is an up port of docker0 whose peer is the container's eth0, with the address and route")
+		ns := NetNSOf(d, "handwired")
+		Expect(LinkNames(ns)).To(ConsistOf("lo", "eth0"))
+		eth0 := LinkNamed(ns, "eth0")
+		Expect(eth0.Up).To(BeTrue())
+		Expect(eth0.Addrs).To(ConsistOf("172.17.42.99/16"))
+		Expect(Routes(ns, unix.RT_TABLE_MAIN)).To(ConsistOf("default via 172.17.42.1 dev eth0", "172.17.0.0/16 dev eth0"))
+		a := PortOf(host, "docker0", eth0)
+		Expect(a.Name).To(Equal("A"))
+		Expect(a.Up).To(BeTrue())
+		Expect(LinkNames(host)).NotTo(ContainElement("B"))
 
-			By("the hand-wired container pings cm01 and the gateway, and cm01 pings it")
-			ExpectPing(ns, cm01)
-			ExpectPing(ns, "172.17.42.1")
-			ExpectPing(ns1, "172.17.42.99")
-			Expect(MustExec(d, "handwired", "ping", "-c", "1", "-W", "2", cm01)).To(MatchRegexp(received))
+		By("the hand-wired container pings cm01 and the gateway, and cm01 pings it")
+		ExpectPing(ns, cm01)
+		ExpectPing(ns, "172.17.42.1")
+		ExpectPing(ns1, "172.17.42.99")
+		Expect(MustExec(d, "handwired", "ping", "-c", "1", "-W", "2", cm01)).To(MatchRegexp(received))
 
-			By("当容器结束后: removing the container takes A off docker0")
-			MustDo(d, "rm -f handwired", func(ctx context.Context) error { return d.Remove(ctx, "handwired") })
-			Eventually(func() []string { return LinkNames(host) }).WithTimeout(15*time.Second).
-				ShouldNot(ContainElement("A"), "the container's namespace went, and with it both ends of the pair")
+		By("当容器结束后: removing the container takes A off docker0")
+		MustDo(d, "rm -f handwired", func(ctx context.Context) error { return d.Remove(ctx, "handwired") })
+		Eventually(func() []string { return LinkNames(host) }).WithTimeout(15*time.Second).
+			ShouldNot(ContainElement("A"), "the container's namespace went, and with it both ends of the pair")
 
-			// Docker's IPAM hands out the first free address of the pool, which
-			// --bip 172.17.42.1/16 leaves at 172.17.0.1 (observed on Docker
-			// 20.10.24), with the default route via the bridge address.
-			By("cm01 got Docker's own allocation: 172.17.0.1/16, default via 172.17.42.1")
-			Expect(eth0of1.Addrs).To(ConsistOf("172.17.0.1/16"))
-			Expect(eth0of1.MAC).To(Equal("02:42:ac:11:00:01"))
-			Expect(Routes(ns1, unix.RT_TABLE_MAIN)).To(ConsistOf("default via 172.17.42.1 dev eth0", "172.17.0.0/16 dev eth0"))
-		}, NodeTimeout(specTimeout))
-	}
+		// Docker's IPAM hands out the first free address of the pool, which
+		// --bip 172.17.42.1/16 leaves at 172.17.0.1 (observed on Docker
+		// 20.10.24), with the default route via the bridge address.
+		By("cm01 got Docker's own allocation: 172.17.0.1/16, default via 172.17.42.1")
+		Expect(eth0of1.Addrs).To(ConsistOf("172.17.0.1/16"))
+		Expect(eth0of1.MAC).To(Equal("02:42:ac:11:00:01"))
+		Expect(Routes(ns1, unix.RT_TABLE_MAIN)).To(ConsistOf("default via 172.17.42.1 dev eth0", "172.17.0.0/16 dev eth0"))
+	})
 })
 
 // e14Runs are cm01 on docker0 and the container to be wired by hand.

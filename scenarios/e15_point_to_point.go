@@ -22,47 +22,42 @@ import (
 //
 // typed as written in host1, whose /var/run/netns is its own, as in E14.
 var _ = Describe("[E15] a point-to-point link between two containers", Label("E15"), func() {
-	for _, way := range Ways {
-		It("pings across the link, with /32 addresses and host routes and no bridge", func(ctx SpecContext) {
-			l := UpLab("single")
-			d := way(l, "host1")
-			By("via " + d.Via())
-			host := l.H("host1").NetNS()
-			runAll(d, e15Runs)
-			docker0Ports := BridgePorts(host, "docker0")
+	itEachWay("pings across the link, with /32 addresses and host routes and no bridge", "single", "host1", func(ctx SpecContext, l *Lab, d Docker) {
+		host := l.H("host1").NetNS()
+		runAll(d, e15Runs)
+		docker0Ports := BridgePorts(host, "docker0")
 
-			By("the document's commands, typed in host1")
-			e15Link(l, d)
+		By("the document's commands, typed in host1")
+		e15Link(l, d)
 
-			By("the kernel: A and B are one veth pair, an end in each container, /32 and a route to the peer")
-			ns1, ns2 := NetNSOf(d, "p2p1"), NetNSOf(d, "p2p2")
-			Expect(LinkNames(ns1)).To(ConsistOf("lo", "A"))
-			Expect(LinkNames(ns2)).To(ConsistOf("lo", "B"))
-			a, b := LinkNamed(ns1, "A"), LinkNamed(ns2, "B")
-			Expect(a.PairedWith(b)).To(BeTrue(), "A %+v and B %+v must be the two ends of one pair", a, b)
-			Expect(a.Up).To(BeTrue())
-			Expect(b.Up).To(BeTrue())
-			Expect(a.Addrs).To(ConsistOf("10.1.1.1/32"))
-			Expect(b.Addrs).To(ConsistOf("10.1.1.2/32"))
-			Expect(Routes(ns1, unix.RT_TABLE_MAIN)).To(ConsistOf("10.1.1.2/32 dev A"))
-			Expect(Routes(ns2, unix.RT_TABLE_MAIN)).To(ConsistOf("10.1.1.1/32 dev B"))
+		By("the kernel: A and B are one veth pair, an end in each container, /32 and a route to the peer")
+		ns1, ns2 := NetNSOf(d, "p2p1"), NetNSOf(d, "p2p2")
+		Expect(LinkNames(ns1)).To(ConsistOf("lo", "A"))
+		Expect(LinkNames(ns2)).To(ConsistOf("lo", "B"))
+		a, b := LinkNamed(ns1, "A"), LinkNamed(ns2, "B")
+		Expect(a.PairedWith(b)).To(BeTrue(), "A %+v and B %+v must be the two ends of one pair", a, b)
+		Expect(a.Up).To(BeTrue())
+		Expect(b.Up).To(BeTrue())
+		Expect(a.Addrs).To(ConsistOf("10.1.1.1/32"))
+		Expect(b.Addrs).To(ConsistOf("10.1.1.2/32"))
+		Expect(Routes(ns1, unix.RT_TABLE_MAIN)).To(ConsistOf("10.1.1.2/32 dev A"))
+		Expect(Routes(ns2, unix.RT_TABLE_MAIN)).To(ConsistOf("10.1.1.1/32 dev B"))
 
-			By("no bridge is involved: neither end has a master, and host1 holds neither end nor a new port")
-			Expect(a.Master).To(BeEmpty())
-			Expect(b.Master).To(BeEmpty())
-			for _, ns := range []string{ns1, ns2} {
-				Expect(Links(ns)).NotTo(ContainElement(HaveField("Kind", "bridge")))
-			}
-			Expect(LinkNames(host)).NotTo(ContainElement("A"))
-			Expect(LinkNames(host)).NotTo(ContainElement("B"))
-			Expect(BridgePorts(host, "docker0")).To(Equal(docker0Ports))
+		By("no bridge is involved: neither end has a master, and host1 holds neither end nor a new port")
+		Expect(a.Master).To(BeEmpty())
+		Expect(b.Master).To(BeEmpty())
+		for _, ns := range []string{ns1, ns2} {
+			Expect(Links(ns)).NotTo(ContainElement(HaveField("Kind", "bridge")))
+		}
+		Expect(LinkNames(host)).NotTo(ContainElement("A"))
+		Expect(LinkNames(host)).NotTo(ContainElement("B"))
+		Expect(BridgePorts(host, "docker0")).To(Equal(docker0Ports))
 
-			By("the two containers ping each other across the link")
-			ExpectPing(ns1, "10.1.1.2")
-			ExpectPing(ns2, "10.1.1.1")
-			Expect(MustExec(d, "p2p1", "ping", "-c", "1", "-W", "2", "10.1.1.2")).To(MatchRegexp(received))
-		}, NodeTimeout(specTimeout))
-	}
+		By("the two containers ping each other across the link")
+		ExpectPing(ns1, "10.1.1.2")
+		ExpectPing(ns2, "10.1.1.1")
+		Expect(MustExec(d, "p2p1", "ping", "-c", "1", "-W", "2", "10.1.1.2")).To(MatchRegexp(received))
+	})
 })
 
 // e15Runs are the two containers without a network.

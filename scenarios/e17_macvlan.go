@@ -25,106 +25,104 @@ import (
 // L2 and joined at L3 through a gateway; here a second network 2.2.2.0/24
 // on eth2 (a second LAN) and the router that holds both gateways.
 var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
-	for _, way := range Ways {
-		It("joins containers of two hosts on eth1's LAN; networks are isolated at L2 and joined at L3 by a router; a host cannot reach its own children", func(ctx SpecContext) {
-			l := UpLab("macvlan")
-			hosts := e17Hosts
-			d := map[string]Docker{}
-			for _, h := range hosts {
-				d[h] = way(l, h)
-			}
-			By("via " + d[hosts[0]].Via())
+	itEachWayOwn("joins containers of two hosts on eth1's LAN; networks are isolated at L2 and joined at L3 by a router; a host cannot reach its own children", func(ctx SpecContext, way dockerWay) {
+		l := UpLab("macvlan")
+		hosts := e17Hosts
+		d := map[string]Docker{}
+		for _, h := range hosts {
+			d[h] = way(l, h)
+		}
+		By("via " + d[hosts[0]].Via())
 
-			By("ip link set eth1 promisc on; ip link set up eth1 (both hosts)")
-			for _, h := range hosts {
-				e17Promisc(l, h)
-				flags := rawFlags(l.H(h).NetNS(), "eth1")
-				Expect(flags&unix.IFF_PROMISC).NotTo(BeZero(), "%s: eth1 is not promiscuous", h)
-				Expect(flags&unix.IFF_UP).NotTo(BeZero(), "%s: eth1 is not up", h)
-				Expect(l.Sh(h, "ifconfig eth1")).To(ContainSubstring("PROMISC"))
-			}
+		By("ip link set eth1 promisc on; ip link set up eth1 (both hosts)")
+		for _, h := range hosts {
+			e17Promisc(l, h)
+			flags := rawFlags(l.H(h).NetNS(), "eth1")
+			Expect(flags&unix.IFF_PROMISC).NotTo(BeZero(), "%s: eth1 is not promiscuous", h)
+			Expect(flags&unix.IFF_UP).NotTo(BeZero(), "%s: eth1 is not up", h)
+			Expect(l.Sh(h, "ifconfig eth1")).To(ContainSubstring("PROMISC"))
+		}
 
-			By("docker network create -d macvlan --subnet 1.1.1.0/24 --gateway 1.1.1.1 -o parent=eth1 macvlan1 (both hosts)")
-			before := map[string][]string{}
-			for _, h := range hosts {
-				before[h] = LinkNames(l.H(h).NetNS())
-				MustNetworkCreate(d[h], e17Macvlan1)
-				n := MustNetworkInspect(d[h], "macvlan1")
-				Expect(n.Driver).To(Equal("macvlan"))
-				Expect(n.Scope).To(Equal("local"))
-				Expect(n.Options).To(HaveKeyWithValue("parent", "eth1"))
-				Expect(n.IPAM.Config).To(HaveLen(1))
-				Expect(n.IPAM.Config[0].Subnet.String()).To(Equal("1.1.1.0/24"))
-				Expect(n.IPAM.Config[0].Gateway.String()).To(Equal("1.1.1.1"))
-			}
+		By("docker network create -d macvlan --subnet 1.1.1.0/24 --gateway 1.1.1.1 -o parent=eth1 macvlan1 (both hosts)")
+		before := map[string][]string{}
+		for _, h := range hosts {
+			before[h] = LinkNames(l.H(h).NetNS())
+			MustNetworkCreate(d[h], e17Macvlan1)
+			n := MustNetworkInspect(d[h], "macvlan1")
+			Expect(n.Driver).To(Equal("macvlan"))
+			Expect(n.Scope).To(Equal("local"))
+			Expect(n.Options).To(HaveKeyWithValue("parent", "eth1"))
+			Expect(n.IPAM.Config).To(HaveLen(1))
+			Expect(n.IPAM.Config[0].Subnet.String()).To(Equal("1.1.1.0/24"))
+			Expect(n.IPAM.Config[0].Gateway.String()).To(Equal("1.1.1.1"))
+		}
 
-			By("docker run --name busybox --network macvlan1 --ip 1.1.1.100 (rockynode-1) and --ip 1.1.1.200 (node-3)")
-			ips := e17IPs
-			ns := map[string]string{}
-			for _, h := range hosts {
-				MustRun(d[h], e17Busybox(h))
-				ns[h] = NetNSOf(d[h], "busybox")
-			}
+		By("docker run --name busybox --network macvlan1 --ip 1.1.1.100 (rockynode-1) and --ip 1.1.1.200 (node-3)")
+		ips := e17IPs
+		ns := map[string]string{}
+		for _, h := range hosts {
+			MustRun(d[h], e17Busybox(h))
+			ns[h] = NetNSOf(d[h], "busybox")
+		}
 
-			By("the kernel: eth0 is a macvlan child of the host's eth1 with Docker's MAC, the address and a route via 1.1.1.1; the host gains no link")
-			for _, h := range hosts {
-				eth0 := LinkNamed(ns[h], "eth0")
-				Expect(eth0.Kind).To(Equal("macvlan"))
-				Expect(eth0.Up).To(BeTrue())
-				Expect(eth0.MAC).To(Equal(DockerMAC(ips[h])))
-				Expect(eth0.Addrs).To(ConsistOf(ips[h] + "/24"))
-				Expect(LinkNames(ns[h])).To(ConsistOf("lo", "eth0"))
-				Expect(Routes(ns[h], unix.RT_TABLE_MAIN)).To(ContainElement("default via 1.1.1.1 dev eth0"))
-				// IFLA_LINK of the child is its parent's index in the host.
-				Expect(eth0.Peer).To(Equal(LinkNamed(l.H(h).NetNS(), "eth1").Index))
-				Expect(LinkNames(l.H(h).NetNS())).To(ConsistOf(before[h]))
-			}
+		By("the kernel: eth0 is a macvlan child of the host's eth1 with Docker's MAC, the address and a route via 1.1.1.1; the host gains no link")
+		for _, h := range hosts {
+			eth0 := LinkNamed(ns[h], "eth0")
+			Expect(eth0.Kind).To(Equal("macvlan"))
+			Expect(eth0.Up).To(BeTrue())
+			Expect(eth0.MAC).To(Equal(DockerMAC(ips[h])))
+			Expect(eth0.Addrs).To(ConsistOf(ips[h] + "/24"))
+			Expect(LinkNames(ns[h])).To(ConsistOf("lo", "eth0"))
+			Expect(Routes(ns[h], unix.RT_TABLE_MAIN)).To(ContainElement("default via 1.1.1.1 dev eth0"))
+			// IFLA_LINK of the child is its parent's index in the host.
+			Expect(eth0.Peer).To(Equal(LinkNamed(l.H(h).NetNS(), "eth1").Index))
+			Expect(LinkNames(l.H(h).NetNS())).To(ConsistOf(before[h]))
+		}
 
-			By("the containers ping each other across the hosts, straight on eth1's LAN")
-			c := StartCapture(l.H("node-3").NetNS(), "eth1")
-			ExpectPing(ns["rockynode-1"], "1.1.1.200")
-			ExpectPing(ns["node-3"], "1.1.1.100")
-			Expect(MustExec(d["rockynode-1"], "busybox", "ping", "-c", "1", "-W", "2", "1.1.1.200")).To(MatchRegexp(received))
-			// No bridge, no NAT, no encapsulation: the frames on the LAN go
-			// from one container's MAC to the other's.
-			Expect(StopCapture(c)).To(ContainElement(And(
-				HaveField("SrcMAC", DockerMAC("1.1.1.100")), HaveField("DstMAC", DockerMAC("1.1.1.200")),
-				HaveField("Src", "1.1.1.100"), HaveField("Dst", "1.1.1.200"), HaveField("ICMP", "EchoRequest"))))
+		By("the containers ping each other across the hosts, straight on eth1's LAN")
+		c := StartCapture(l.H("node-3").NetNS(), "eth1")
+		ExpectPing(ns["rockynode-1"], "1.1.1.200")
+		ExpectPing(ns["node-3"], "1.1.1.100")
+		Expect(MustExec(d["rockynode-1"], "busybox", "ping", "-c", "1", "-W", "2", "1.1.1.200")).To(MatchRegexp(received))
+		// No bridge, no NAT, no encapsulation: the frames on the LAN go
+		// from one container's MAC to the other's.
+		Expect(StopCapture(c)).To(ContainElement(And(
+			HaveField("SrcMAC", DockerMAC("1.1.1.100")), HaveField("DstMAC", DockerMAC("1.1.1.200")),
+			HaveField("Src", "1.1.1.100"), HaveField("Dst", "1.1.1.200"), HaveField("ICMP", "EchoRequest"))))
 
-			By("a host cannot reach its own macvlan children, though it reaches the other host's")
-			l.Sh("rockynode-1", "ip addr add 1.1.1.11/24 dev eth1")
-			l.Sh("node-3", "ip addr add 1.1.1.12/24 dev eth1")
-			ExpectPing(l.H("rockynode-1").NetNS(), "1.1.1.200")
-			ExpectPing(l.H("node-3").NetNS(), "1.1.1.100")
-			ExpectSilent(NoPing(l.H("rockynode-1").NetNS(), "1.1.1.100"), NoPing(l.H("node-3").NetNS(), "1.1.1.200"))
+		By("a host cannot reach its own macvlan children, though it reaches the other host's")
+		l.Sh("rockynode-1", "ip addr add 1.1.1.11/24 dev eth1")
+		l.Sh("node-3", "ip addr add 1.1.1.12/24 dev eth1")
+		ExpectPing(l.H("rockynode-1").NetNS(), "1.1.1.200")
+		ExpectPing(l.H("node-3").NetNS(), "1.1.1.100")
+		ExpectSilent(NoPing(l.H("rockynode-1").NetNS(), "1.1.1.100"), NoPing(l.H("node-3").NetNS(), "1.1.1.200"))
 
-			By("a second macvlan network on eth2's LAN, on node-3: docker network create -d macvlan --subnet 2.2.2.0/24 --gateway 2.2.2.1 -o parent=eth2 macvlan2")
-			MustNetworkCreate(d["node-3"], NetworkCreate{Name: "macvlan2", Driver: "macvlan", Subnet: "2.2.2.0/24", Gateway: "2.2.2.1", Options: map[string]string{"parent": "eth2"}})
-			MustRun(d["node-3"], Run{Name: "busybox2", Network: "macvlan2", IP: "2.2.2.200", Image: "busybox"})
-			ns2 := NetNSOf(d["node-3"], "busybox2")
-			Expect(LinkNamed(ns2, "eth0").Peer).To(Equal(LinkNamed(l.H("node-3").NetNS(), "eth2").Index))
+		By("a second macvlan network on eth2's LAN, on node-3: docker network create -d macvlan --subnet 2.2.2.0/24 --gateway 2.2.2.1 -o parent=eth2 macvlan2")
+		MustNetworkCreate(d["node-3"], NetworkCreate{Name: "macvlan2", Driver: "macvlan", Subnet: "2.2.2.0/24", Gateway: "2.2.2.1", Options: map[string]string{"parent": "eth2"}})
+		MustRun(d["node-3"], Run{Name: "busybox2", Network: "macvlan2", IP: "2.2.2.200", Image: "busybox"})
+		ns2 := NetNSOf(d["node-3"], "busybox2")
+		Expect(LinkNamed(ns2, "eth0").Peer).To(Equal(LinkNamed(l.H("node-3").NetNS(), "eth2").Index))
 
-			By("isolated at L2: with the router not forwarding, busybox (1.1.1.200) and busybox2 (2.2.2.200) on the same host cannot talk, and nothing of busybox reaches eth2's LAN")
-			l.Sh("router", "sysctl -w net.ipv4.ip_forward=0")
-			c = StartCapture(l.H("node-3").NetNS(), "eth2")
-			ExpectNoPing(ns["node-3"], "2.2.2.200")
-			Expect(StopCapture(c)).NotTo(ContainElement(Or(
-				HaveField("SrcMAC", DockerMAC("1.1.1.200")), HaveField("Src", "1.1.1.200"))))
+		By("isolated at L2: with the router not forwarding, busybox (1.1.1.200) and busybox2 (2.2.2.200) on the same host cannot talk, and nothing of busybox reaches eth2's LAN")
+		l.Sh("router", "sysctl -w net.ipv4.ip_forward=0")
+		c = StartCapture(l.H("node-3").NetNS(), "eth2")
+		ExpectNoPing(ns["node-3"], "2.2.2.200")
+		Expect(StopCapture(c)).NotTo(ContainElement(Or(
+			HaveField("SrcMAC", DockerMAC("1.1.1.200")), HaveField("Src", "1.1.1.200"))))
 
-			By("joined at L3 through the router: sysctl -w net.ipv4.ip_forward=1 on it")
-			l.Sh("router", "sysctl -w net.ipv4.ip_forward=1")
-			c = StartCapture(l.H("node-3").NetNS(), "eth2")
-			ExpectPing(ns["node-3"], "2.2.2.200")
-			ExpectPing(ns2, "1.1.1.100")
-			Expect(MustExec(d["node-3"], "busybox2", "ping", "-c", "1", "-W", "2", "1.1.1.200")).To(MatchRegexp(received))
-			// Routed, not bridged: on eth2's LAN the request comes from the
-			// router's MAC with the container's own address (no NAT).
-			routerMAC := LinkNamed(l.H("router").NetNS(), "eth2").MAC
-			Expect(StopCapture(c)).To(ContainElement(And(
-				HaveField("SrcMAC", routerMAC), HaveField("DstMAC", DockerMAC("2.2.2.200")),
-				HaveField("Src", "1.1.1.200"), HaveField("Dst", "2.2.2.200"), HaveField("ICMP", "EchoRequest"))))
-		}, NodeTimeout(specTimeout))
-	}
+		By("joined at L3 through the router: sysctl -w net.ipv4.ip_forward=1 on it")
+		l.Sh("router", "sysctl -w net.ipv4.ip_forward=1")
+		c = StartCapture(l.H("node-3").NetNS(), "eth2")
+		ExpectPing(ns["node-3"], "2.2.2.200")
+		ExpectPing(ns2, "1.1.1.100")
+		Expect(MustExec(d["node-3"], "busybox2", "ping", "-c", "1", "-W", "2", "1.1.1.200")).To(MatchRegexp(received))
+		// Routed, not bridged: on eth2's LAN the request comes from the
+		// router's MAC with the container's own address (no NAT).
+		routerMAC := LinkNamed(l.H("router").NetNS(), "eth2").MAC
+		Expect(StopCapture(c)).To(ContainElement(And(
+			HaveField("SrcMAC", routerMAC), HaveField("DstMAC", DockerMAC("2.2.2.200")),
+			HaveField("Src", "1.1.1.200"), HaveField("Dst", "2.2.2.200"), HaveField("ICMP", "EchoRequest"))))
+	})
 
 	// "macvlan会独占主机网卡,但可以使用vlan子接口实现多macvlan网络": a
 	// parent eth1.10 that does not exist is created as VLAN 10 on eth1, as

@@ -41,7 +41,6 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 	It("with forwarding on before the daemon starts, the two routes alone let the containers of both hosts ping each other, as seed 001 says", func(ctx SpecContext) {
 		l := UpLab("crosshost-forwarding")
 		d101, d102 := CLI(l, "host101"), CLI(l, "host102")
-		h101 := l.H("host101").NetNS()
 		ns101, ns102 := crossHostPair(d101, d102)
 
 		By("sysctl net.ipv4.ip_forward; iptables -S FORWARD (both hosts): forwarding on, the policy left ACCEPT")
@@ -55,74 +54,58 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 
 		By("101: route add -net 172.17.0.0/16 gw 192.168.99.102; 102: ip route add 172.18.0.0/16 via 192.168.99.101; nothing else")
 		e18Routes(l)
-		c := StartCapture(h101, "eth1")
-		ExpectPing(ns102, "172.18.0.2")
-		ExpectPing(ns101, "172.17.0.2")
-		Expect(MustExec(d101, "c101", "ping", "-c", "1", "-W", "2", "172.17.0.2")).To(MatchRegexp(received))
-		Expect(StopCapture(c)).To(ContainElement(And(
+		frames := e18PingAcross(l, ns101, ns102, d101, "c101", "172.17.0.2")
+		Expect(frames).To(ContainElement(And(
 			HaveField("Dst", "172.18.0.2"), HaveField("ICMP", "EchoRequest"))), "routed on the wire, not encapsulated")
 
-		By("without the route again, .101's container cannot reach .102's")
-		l.Sh("host101", "route del -net 172.17.0.0/16 gw 192.168.99.102")
-		ExpectNoPing(ns101, "172.17.0.2")
+		e18RouteDel(l, ns101)
 	}, NodeTimeout(specTimeout))
 
-	for _, way := range Ways {
-		It("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", func(ctx SpecContext) {
-			l := UpLab("crosshost")
-			d101, d102 := way(l, "host101"), way(l, "host102")
-			By("via " + d101.Via())
-			h101, h102 := l.H("host101").NetNS(), l.H("host102").NetNS()
-			ns101, ns102 := crossHostPair(d101, d102)
+	itEachWay2("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", "crosshost", [2]string{"host101", "host102"}, func(ctx SpecContext, l *Lab, d101, d102 Docker) {
+		h101, h102 := l.H("host101").NetNS(), l.H("host102").NetNS()
+		ns101, ns102 := crossHostPair(d101, d102)
 
-			By("each host's containers are on its own docker0 subnet")
-			Expect(LinkNamed(h101, "docker0").Addrs).To(ConsistOf("172.18.0.1/16"))
-			Expect(LinkNamed(h102, "docker0").Addrs).To(ConsistOf("172.17.0.1/16"))
-			Expect(LinkNamed(ns101, "eth0").Addrs).To(ConsistOf("172.18.0.2/16"))
-			Expect(LinkNamed(ns102, "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
+		By("each host's containers are on its own docker0 subnet")
+		Expect(LinkNamed(h101, "docker0").Addrs).To(ConsistOf("172.18.0.1/16"))
+		Expect(LinkNamed(h102, "docker0").Addrs).To(ConsistOf("172.17.0.1/16"))
+		Expect(LinkNamed(ns101, "eth0").Addrs).To(ConsistOf("172.18.0.2/16"))
+		Expect(LinkNamed(ns102, "eth0").Addrs).To(ConsistOf("172.17.0.2/16"))
 
-			By("without the routes the containers cannot reach each other")
-			ExpectSilent(NoPing(ns101, "172.17.0.2"), NoPing(ns102, "172.18.0.2"))
+		By("without the routes the containers cannot reach each other")
+		ExpectSilent(NoPing(ns101, "172.17.0.2"), NoPing(ns102, "172.18.0.2"))
 
-			By("101: route add -net 172.17.0.0/16 gw 192.168.99.102; 102: ip route add 172.18.0.0/16 via 192.168.99.101")
-			e18Routes(l)
-			Expect(Routes(h101, unix.RT_TABLE_MAIN)).To(ContainElement("172.17.0.0/16 via 192.168.99.102 dev eth1"))
-			Expect(Routes(h102, unix.RT_TABLE_MAIN)).To(ContainElement("172.18.0.0/16 via 192.168.99.101 dev eth1"))
-			Expect(l.Sh("host101", "route -n")).To(MatchRegexp(`(?m)^172\.17\.0\.0\s+192\.168\.99\.102\s+255\.255\.0\.0\s+UG\s.*\beth1$`))
+		By("101: route add -net 172.17.0.0/16 gw 192.168.99.102; 102: ip route add 172.18.0.0/16 via 192.168.99.101")
+		e18Routes(l)
+		Expect(Routes(h101, unix.RT_TABLE_MAIN)).To(ContainElement("172.17.0.0/16 via 192.168.99.102 dev eth1"))
+		Expect(Routes(h102, unix.RT_TABLE_MAIN)).To(ContainElement("172.18.0.0/16 via 192.168.99.101 dev eth1"))
+		Expect(l.Sh("host101", "route -n")).To(MatchRegexp(`(?m)^172\.17\.0\.0\s+192\.168\.99\.102\s+255\.255\.0\.0\s+UG\s.*\beth1$`))
 
-			By("Docker 20.10's FORWARD policy DROP still stops the routed traffic into docker0")
-			for _, h := range []string{"host101", "host102"} {
-				Expect(l.Sh(h, "sysctl -n net.ipv4.ip_forward")).To(Equal("1\n"), "the daemon turned forwarding on, on %s", h)
-				Expect(l.Sh(h, "iptables -S FORWARD")).To(HavePrefix("-P FORWARD DROP\n"), "on %s", h)
-				Expect(l.Sh(h, "iptables -S DOCKER-USER")).To(ContainSubstring("-A DOCKER-USER -j RETURN"), "on %s", h)
-			}
-			ExpectSilent(NoPing(ns101, "172.17.0.2"), NoPing(ns102, "172.18.0.2"))
+		By("Docker 20.10's FORWARD policy DROP still stops the routed traffic into docker0")
+		for _, h := range []string{"host101", "host102"} {
+			Expect(l.Sh(h, "sysctl -n net.ipv4.ip_forward")).To(Equal("1\n"), "the daemon turned forwarding on, on %s", h)
+			Expect(l.Sh(h, "iptables -S FORWARD")).To(HavePrefix("-P FORWARD DROP\n"), "on %s", h)
+			Expect(l.Sh(h, "iptables -S DOCKER-USER")).To(ContainSubstring("-A DOCKER-USER -j RETURN"), "on %s", h)
+		}
+		ExpectSilent(NoPing(ns101, "172.17.0.2"), NoPing(ns102, "172.18.0.2"))
 
-			By("what a student adds on Docker 20.10: iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT, on both hosts")
-			e18Accept(l)
-			c := StartCapture(h101, "eth1")
-			ExpectPing(ns102, "172.18.0.2")
-			ExpectPing(ns101, "172.17.0.2")
-			Expect(MustExec(d102, "c102", "ping", "-c", "1", "-W", "2", "172.18.0.2")).To(MatchRegexp(received))
+		By("what a student adds on Docker 20.10: iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT, on both hosts")
+		e18Accept(l)
+		frames := e18PingAcross(l, ns101, ns102, d102, "c102", "172.18.0.2")
 
-			By("on the wire: routed, not encapsulated, and masqueraded to the peer host's address")
-			frames := StopCapture(c)
-			Expect(frames).To(ContainElement(And(
-				HaveField("Src", "192.168.99.102"), HaveField("Dst", "172.18.0.2"), HaveField("Proto", 1), HaveField("ICMP", "EchoRequest"))))
-			Expect(frames).To(ContainElement(And(
-				HaveField("Src", "192.168.99.101"), HaveField("Dst", "172.17.0.2"), HaveField("ICMP", "EchoRequest"))))
-			// No request leaves with a container's address; the replies come
-			// from the containers themselves, the original destinations.
-			Expect(frames).NotTo(ContainElement(And(HaveField("ICMP", "EchoRequest"), HaveField("Src", HavePrefix("172.")))))
-			Expect(frames).To(ContainElement(And(
-				HaveField("Src", "172.18.0.2"), HaveField("Dst", "192.168.99.102"), HaveField("ICMP", "EchoReply"))))
+		By("on the wire: routed, not encapsulated, and masqueraded to the peer host's address")
+		Expect(frames).To(ContainElement(And(
+			HaveField("Src", "192.168.99.102"), HaveField("Dst", "172.18.0.2"), HaveField("Proto", 1), HaveField("ICMP", "EchoRequest"))))
+		Expect(frames).To(ContainElement(And(
+			HaveField("Src", "192.168.99.101"), HaveField("Dst", "172.17.0.2"), HaveField("ICMP", "EchoRequest"))))
+		// No request leaves with a container's address; the replies come
+		// from the containers themselves, the original destinations.
+		Expect(frames).NotTo(ContainElement(And(HaveField("ICMP", "EchoRequest"), HaveField("Src", HavePrefix("172.")))))
+		Expect(frames).To(ContainElement(And(
+			HaveField("Src", "172.18.0.2"), HaveField("Dst", "192.168.99.102"), HaveField("ICMP", "EchoReply"))))
 
-			By("without the route again, .101's container cannot reach .102's")
-			l.Sh("host101", "route del -net 172.17.0.0/16 gw 192.168.99.102")
-			Expect(Routes(h101, unix.RT_TABLE_MAIN)).NotTo(ContainElement(HavePrefix("172.17.0.0/16 ")))
-			ExpectNoPing(ns101, "172.17.0.2")
-		}, NodeTimeout(specTimeout))
-	}
+		e18RouteDel(l, ns101)
+		Expect(Routes(h101, unix.RT_TABLE_MAIN)).NotTo(ContainElement(HavePrefix("172.17.0.0/16 ")))
+	})
 })
 
 // crossHostPair runs c101 on host101 and c102 on host102, each on its
@@ -139,6 +122,27 @@ func e18Routes(l *Lab) {
 	GinkgoHelper()
 	l.Sh("host101", "route add -net 172.17.0.0/16 gw 192.168.99.102")
 	l.Sh("host102", "ip route add 172.18.0.0/16 via 192.168.99.101")
+}
+
+// e18PingAcross has the containers of both hosts ping each other, the one
+// named ctr again by `docker exec ctr ping peer` as a student types it,
+// and returns the frames host101's eth1 carried meanwhile.
+func e18PingAcross(l *Lab, ns101, ns102 string, d Docker, ctr, peer string) []Frame {
+	GinkgoHelper()
+	c := StartCapture(l.H("host101").NetNS(), "eth1")
+	ExpectPing(ns102, "172.18.0.2")
+	ExpectPing(ns101, "172.17.0.2")
+	Expect(MustExec(d, ctr, "ping", "-c", "1", "-W", "2", peer)).To(MatchRegexp(received))
+	return StopCapture(c)
+}
+
+// e18RouteDel deletes .101's route to .102's containers again, as the
+// student typed it: .101's container cannot reach them any more.
+func e18RouteDel(l *Lab, ns101 string) {
+	GinkgoHelper()
+	By("without the route again, .101's container cannot reach .102's")
+	l.Sh("host101", "route del -net 172.17.0.0/16 gw 192.168.99.102")
+	ExpectNoPing(ns101, "172.17.0.2")
 }
 
 // e18Accept is what a student adds on Docker 20.10, whose FORWARD policy

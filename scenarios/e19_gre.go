@@ -56,29 +56,27 @@ import (
 // ip link set dev eth0 mtu 1462` from the host. A full-size ping and a TCP
 // transfer then cross, the first as a 1500-byte GRE packet on the underlay.
 var _ = Describe("[E19] a GRE tunnel joins the docker bridges of two hosts", Label("E19"), func() {
-	for _, way := range Ways {
-		It("makes one L2 domain: containers of 172.17/16 and 172.18/16 ping each other, and the underlay carries IP protocol 47 with Ethernet inside", func(ctx SpecContext) {
-			if current.Name() != "hostd" {
-				Skip(fmt.Sprintf("nslab gre is hostd's (on %s, the kernel-path spec makes the tunnel with ip link)", current.Name()))
-			}
-			l := UpLab("crosshost")
-			name, impl := nslabGRE()
-			_, ns102 := e19(l, way, name, impl, nslabGREAdd(l, name, impl))
+	itEachWayOwn("makes one L2 domain: containers of 172.17/16 and 172.18/16 ping each other, and the underlay carries IP protocol 47 with Ethernet inside", func(ctx SpecContext, way dockerWay) {
+		if current.Name() != "hostd" {
+			Skip(fmt.Sprintf("nslab gre is hostd's (on %s, the kernel-path spec makes the tunnel with ip link)", current.Name()))
+		}
+		l := UpLab("crosshost")
+		name, impl := nslabGRE()
+		_, ns102 := e19(l, way, name, impl, nslabGREAdd(l, name, impl))
 
-			By("nslab gre ls and nslab inspect report the tunnel and its implementation")
-			Expect(nslabCLI(l, "gre", "host102", "ls")).To(MatchRegexp(`(?m)^%s\s+192\.168\.99\.102\s+192\.168\.99\.101\s+-\s+false\s+docker0\s+1462\s+%s\s+[1-9]\d*\s+[1-9]\d*$`, name, impl))
-			var h struct {
-				Tunnels []struct{ Name, Impl, Bridge string }
-			}
-			Expect(json.Unmarshal([]byte(nslabCLI(l, "inspect", "host101")), &h)).To(Succeed())
-			Expect(h.Tunnels).To(ConsistOf(And(HaveField("Name", name), HaveField("Impl", impl), HaveField("Bridge", "docker0"))))
+		By("nslab gre ls and nslab inspect report the tunnel and its implementation")
+		Expect(nslabCLI(l, "gre", "host102", "ls")).To(MatchRegexp(`(?m)^%s\s+192\.168\.99\.102\s+192\.168\.99\.101\s+-\s+false\s+docker0\s+1462\s+%s\s+[1-9]\d*\s+[1-9]\d*$`, name, impl))
+		var h struct {
+			Tunnels []struct{ Name, Impl, Bridge string }
+		}
+		Expect(json.Unmarshal([]byte(nslabCLI(l, "inspect", "host101")), &h)).To(Succeed())
+		Expect(h.Tunnels).To(ConsistOf(And(HaveField("Name", name), HaveField("Impl", impl), HaveField("Bridge", "docker0"))))
 
-			By("nslab gre host101 del " + name + ": the link goes, and the two bridges are apart again")
-			nslabCLI(l, "gre", "host101", "del", name)
-			Expect(LinkNames(l.H("host101").NetNS())).NotTo(ContainElement(name))
-			ExpectNoPing(ns102, "172.18.0.2")
-		}, NodeTimeout(specTimeout))
-	}
+		By("nslab gre host101 del " + name + ": the link goes, and the two bridges are apart again")
+		nslabCLI(l, "gre", "host101", "del", name)
+		Expect(LinkNames(l.H("host101").NetNS())).NotTo(ContainElement(name))
+		ExpectNoPing(ns102, "172.18.0.2")
+	})
 
 	// The kernel's gretap, made as a student types it with iproute2 where
 	// the kernel has GRE: the same picture on the wire. It runs on any
@@ -198,26 +196,36 @@ func nslabCLI(l *Lab, args ...string) string {
 	return out.String()
 }
 
+// acceptOne listens on addr in the namespace ns and hands over what the
+// first connection to it sends, up to its end or for 10 s (nil when the
+// accept fails); stop closes the listener.
+func acceptOne(ns, addr string) (got <-chan []byte, stop func()) {
+	GinkgoHelper()
+	ln, err := probe.ListenTCP(ns, addr)
+	Expect(err).NotTo(HaveOccurred())
+	ch := make(chan []byte, 1)
+	go func() {
+		defer GinkgoRecover()
+		c, err := ln.Accept()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		ch <- b
+	}()
+	return ch, func() { ln.Close() }
+}
+
 // ExpectTCPTransfer sends n bytes over TCP from the namespace src to addr,
 // served by a listener in the namespace dst, and requires all of them to
 // arrive within 10 s.
 func ExpectTCPTransfer(src, dst, addr string, n int) {
 	GinkgoHelper()
-	ln, err := probe.ListenTCP(dst, addr)
-	Expect(err).NotTo(HaveOccurred())
-	defer ln.Close()
-	got := make(chan int64, 1)
-	go func() {
-		defer GinkgoRecover()
-		c, err := ln.Accept()
-		if err != nil {
-			got <- -1
-			return
-		}
-		defer c.Close()
-		m, _ := io.Copy(io.Discard, c)
-		got <- m
-	}()
+	got, stop := acceptOne(dst, addr)
+	defer stop()
 	ctx, cancel := context.WithTimeout(NodeContext(), 10*time.Second)
 	defer cancel()
 	c, err := probe.DialContext(ctx, src, "tcp", netip.MustParseAddrPort(addr).String())
@@ -227,8 +235,8 @@ func ExpectTCPTransfer(src, dst, addr string, n int) {
 	Expect(err).NotTo(HaveOccurred(), "send %d bytes to %s", n, addr)
 	Expect(c.Close()).To(Succeed())
 	select {
-	case m := <-got:
-		Expect(m).To(Equal(int64(n)), "bytes received at %s", addr)
+	case b := <-got:
+		Expect(b).To(HaveLen(n), "bytes received at %s", addr)
 	case <-ctx.Done():
 		Fail(fmt.Sprintf("TCP to %s: %v", addr, errors.Join(ctx.Err(), errors.New("the receiver did not see the end of the stream"))))
 	}

@@ -39,18 +39,16 @@ import (
 // The seed's `service docker restart` / `docker start` steps restart its
 // own daemon and containers; the containers here are started once.
 var _ = Describe("[E19] a GRE tunnel of Open vSwitch joins the docker bridges of two hosts", Label("E19", "needs-ovs"), func() {
-	for _, way := range Ways {
-		It("makes one L2 domain with ovs-vsctl and brctl as seed 001 types them: containers ping across, the underlay carries GRE", func(ctx SpecContext) {
-			requireOVS()
-			l := UpLab("crosshost-ovs")
-			d101, d102 := way(l, "host101"), way(l, "host102")
-			By("via " + d101.Via())
-			ns101, ns102 := ovsContainers(d101, d102)
-			ovsSeed001(l, "host102", "192.168.99.102", "192.168.99.101", "172.18.0.0/16")
-			ovsSeed001(l, "host101", "192.168.99.101", "192.168.99.102", "172.17.0.0/16")
-			expectGREAcross(l, d102, ns101, ns102)
-		}, NodeTimeout(specTimeout))
-	}
+	itEachWayOwn("makes one L2 domain with ovs-vsctl and brctl as seed 001 types them: containers ping across, the underlay carries GRE", func(ctx SpecContext, way dockerWay) {
+		requireOVS()
+		l := UpLab("crosshost-ovs")
+		d101, d102 := way(l, "host101"), way(l, "host102")
+		By("via " + d101.Via())
+		ns101, ns102 := ovsContainers(d101, d102)
+		ovsSeed001(l, "host102", "192.168.99.102", "192.168.99.101", "172.18.0.0/16")
+		ovsSeed001(l, "host101", "192.168.99.101", "192.168.99.102", "172.17.0.0/16")
+		expectGREAcross(l, d102, ns101, ns102)
+	})
 
 	// OVS's GRE port and hostd's userspace gretap (`nslab gre`, E19's
 	// other spec) speak the same protocol: a tunnel with OVS on 102 and the

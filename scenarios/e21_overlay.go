@@ -37,81 +37,76 @@ import (
 // that point at the peer's host ("generates a static MAC forwarding table
 // on the vxlan1 device", seed 003); the network's keys are in etcd.
 var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
-	for _, way := range Ways {
-		It("is created on node1 and seen global on node2; containers on both ping each other by name over VXLAN", func(ctx SpecContext) {
-			l := UpLab("overlay")
-			d1, d2 := way(l, "node1"), way(l, "node2")
-			By("via " + d1.Via())
+	itEachWay2("is created on node1 and seen global on node2; containers on both ping each other by name over VXLAN", "overlay", [2]string{"node1", "node2"}, func(ctx SpecContext, l *Lab, d1, d2 Docker) {
 
-			By("docker network create -d overlay etcd_network (node1)")
-			id := MustNetworkCreate(d1, NetworkCreate{Name: "etcd_network", Driver: "overlay"})
+		By("docker network create -d overlay etcd_network (node1)")
+		id := MustNetworkCreate(d1, NetworkCreate{Name: "etcd_network", Driver: "overlay"})
 
-			By("docker network ls (node2): etcd_network overlay global, with node1's id")
-			Eventually(func() []NetworkRow { return MustNetworkList(d2) }, 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
-				HaveField("Name", "etcd_network"), HaveField("Driver", "overlay"), HaveField("Scope", "global"))))
-			for h, d := range map[string]Docker{"node1": d1, "node2": d2} {
-				n := MustNetworkInspect(d, "etcd_network")
-				Expect(n.ID).To(Equal(id), "%s: the network's id", h)
-				Expect(n.Scope).To(Equal("global"))
-				Expect(n.Driver).To(Equal("overlay"))
-				expectOverlayIPAM(n, "10.0.0.0/24", "10.0.0.1")
-			}
+		By("docker network ls (node2): etcd_network overlay global, with node1's id")
+		Eventually(func() []NetworkRow { return MustNetworkList(d2) }, 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
+			HaveField("Name", "etcd_network"), HaveField("Driver", "overlay"), HaveField("Scope", "global"))))
+		for h, d := range map[string]Docker{"node1": d1, "node2": d2} {
+			n := MustNetworkInspect(d, "etcd_network")
+			Expect(n.ID).To(Equal(id), "%s: the network's id", h)
+			Expect(n.Scope).To(Equal("global"))
+			Expect(n.Driver).To(Equal("overlay"))
+			expectOverlayIPAM(n, "10.0.0.0/24", "10.0.0.1")
+		}
 
-			By("docker run -itd --name cm01 --network etcd_network alpine (node1), cm02 on node2")
-			MustRun(d1, Run{Name: "cm01", Network: "etcd_network"})
-			MustRun(d2, Run{Name: "cm02", Network: "etcd_network"})
-			ns1, ns2 := NetNSOf(d1, "cm01"), NetNSOf(d2, "cm02")
-			// The network's VXLAN device, in a namespace of its own on each
-			// host once a container is on it, with the VNI the store gave.
-			vni, ov, vx := map[string]uint32{}, map[string]string{}, map[string]string{}
-			for _, h := range []string{"node1", "node2"} {
-				ov[h], vx[h], vni[h] = vxlanNS(l, h, id)
-			}
-			Expect(vni["node1"]).To(Equal(vni["node2"]), "both hosts use one VNI")
-			Expect(vni["node1"]).To(BeNumerically(">=", 256), "classic overlay takes VNIs from 256")
-			Expect(LinkNamed(ns1, "eth0").Addrs).To(ConsistOf("10.0.0.2/24"))
-			Expect(LinkNamed(ns2, "eth0").Addrs).To(ConsistOf("10.0.0.3/24"))
-			Expect(LinkNamed(ns1, "eth0").MAC).To(Equal(DockerMAC("10.0.0.2")))
+		By("docker run -itd --name cm01 --network etcd_network alpine (node1), cm02 on node2")
+		MustRun(d1, Run{Name: "cm01", Network: "etcd_network"})
+		MustRun(d2, Run{Name: "cm02", Network: "etcd_network"})
+		ns1, ns2 := NetNSOf(d1, "cm01"), NetNSOf(d2, "cm02")
+		// The network's VXLAN device, in a namespace of its own on each
+		// host once a container is on it, with the VNI the store gave.
+		vni, ov, vx := map[string]uint32{}, map[string]string{}, map[string]string{}
+		for _, h := range []string{"node1", "node2"} {
+			ov[h], vx[h], vni[h] = vxlanNS(l, h, id)
+		}
+		Expect(vni["node1"]).To(Equal(vni["node2"]), "both hosts use one VNI")
+		Expect(vni["node1"]).To(BeNumerically(">=", 256), "classic overlay takes VNIs from 256")
+		Expect(LinkNamed(ns1, "eth0").Addrs).To(ConsistOf("10.0.0.2/24"))
+		Expect(LinkNamed(ns2, "eth0").Addrs).To(ConsistOf("10.0.0.3/24"))
+		Expect(LinkNamed(ns1, "eth0").MAC).To(Equal(DockerMAC("10.0.0.2")))
 
-			By("docker exec cm01 ping -c 1 cm02 (by name, across the hosts), captured on node2's eth1")
-			c := StartCapture(l.H("node2").NetNS(), "eth1")
-			Eventually(func() (string, error) {
-				r, err := execIn(d1, "cm01", "ping", "-c", "1", "-W", "1", "cm02")
-				return r.Stdout, err
-			}, 20*time.Second, 200*time.Millisecond).Should(MatchRegexp(received))
-			Expect(MustExec(d2, "cm02", "ping", "-c", "1", "-W", "2", "cm01")).To(MatchRegexp(received))
-			frames := StopCapture(c)
-			Expect(frames).To(ContainElement(And(
-				HaveField("Src", "192.168.8.150"), HaveField("Dst", "192.168.8.148"),
-				HaveField("UDPDst", 4789), withVNI(vni["node1"]),
-				HaveField("Inner", HaveValue(And(HaveField("Src", "10.0.0.2"), HaveField("Dst", "10.0.0.3"), HaveField("ICMP", "EchoRequest")))))),
-				"VXLAN with VNI %d from node1 to node2 carrying cm01's echo request", vni["node1"])
+		By("docker exec cm01 ping -c 1 cm02 (by name, across the hosts), captured on node2's eth1")
+		c := StartCapture(l.H("node2").NetNS(), "eth1")
+		Eventually(func() (string, error) {
+			r, err := execIn(d1, "cm01", "ping", "-c", "1", "-W", "1", "cm02")
+			return r.Stdout, err
+		}, 20*time.Second, 200*time.Millisecond).Should(MatchRegexp(received))
+		Expect(MustExec(d2, "cm02", "ping", "-c", "1", "-W", "2", "cm01")).To(MatchRegexp(received))
+		frames := StopCapture(c)
+		Expect(frames).To(ContainElement(And(
+			HaveField("Src", "192.168.8.150"), HaveField("Dst", "192.168.8.148"),
+			HaveField("UDPDst", 4789), withVNI(vni["node1"]),
+			HaveField("Inner", HaveValue(And(HaveField("Src", "10.0.0.2"), HaveField("Dst", "10.0.0.3"), HaveField("ICMP", "EchoRequest")))))),
+			"VXLAN with VNI %d from node1 to node2 carrying cm01's echo request", vni["node1"])
 
-			By("bridge fdb show dev vxlan0 (each host's overlay namespace): the peer's MAC points at the peer host's underlay address, static")
-			for _, p := range []struct{ host, peerMAC, peerVTEP string }{
-				{"node1", DockerMAC("10.0.0.3"), "192.168.8.148"},
-				{"node2", DockerMAC("10.0.0.2"), "192.168.8.150"},
-			} {
-				Expect(vxlanFDB(ov[p.host], vx[p.host])).To(ContainElement(p.peerMAC+" dst "+p.peerVTEP+" permanent"), "%s: %s in %s", p.host, vx[p.host], ov[p.host])
-			}
+		By("bridge fdb show dev vxlan0 (each host's overlay namespace): the peer's MAC points at the peer host's underlay address, static")
+		for _, p := range []struct{ host, peerMAC, peerVTEP string }{
+			{"node1", DockerMAC("10.0.0.3"), "192.168.8.148"},
+			{"node2", DockerMAC("10.0.0.2"), "192.168.8.150"},
+		} {
+			Expect(vxlanFDB(ov[p.host], vx[p.host])).To(ContainElement(p.peerMAC+" dst "+p.peerVTEP+" permanent"), "%s: %s in %s", p.host, vx[p.host], ov[p.host])
+		}
 
-			By("ETCDCTL_API=2 etcdctl ls --recursive /docker (node1): the network's keys")
-			keys := etcdKeys(l, "node1")
-			Expect(keys).To(ContainElement("/docker/network/v1.0/network/" + id))
-			Expect(keys).To(ContainElement("/docker/network/v1.0/overlay/network/" + id))
-			Expect(keys).To(ContainElement(ContainSubstring("GlobalDefault/10.0.0.0/24")))
-			Expect(keys).To(ContainElement(HavePrefix("/docker/network/v1.0/idm/vxlan-id")))
-			Expect(keys).To(ContainElement("/docker/nodes/192.168.8.150:2375"))
-			Expect(keys).To(ContainElement("/docker/nodes/192.168.8.148:2375"))
-			Observe(l, "E21", "two containers on etcd_network")
+		By("ETCDCTL_API=2 etcdctl ls --recursive /docker (node1): the network's keys")
+		keys := etcdKeys(l, "node1")
+		Expect(keys).To(ContainElement("/docker/network/v1.0/network/" + id))
+		Expect(keys).To(ContainElement("/docker/network/v1.0/overlay/network/" + id))
+		Expect(keys).To(ContainElement(ContainSubstring("GlobalDefault/10.0.0.0/24")))
+		Expect(keys).To(ContainElement(HavePrefix("/docker/network/v1.0/idm/vxlan-id")))
+		Expect(keys).To(ContainElement("/docker/nodes/192.168.8.150:2375"))
+		Expect(keys).To(ContainElement("/docker/nodes/192.168.8.148:2375"))
+		Observe(l, "E21", "two containers on etcd_network")
 
-			By("docker rm -f cm01 cm02; docker network rm etcd_network (node2): gone on node1 too")
-			MustDo(d1, "rm -f cm01", func(ctx context.Context) error { return d1.Remove(ctx, "cm01") })
-			MustDo(d2, "rm -f cm02", func(ctx context.Context) error { return d2.Remove(ctx, "cm02") })
-			MustDo(d2, "network rm etcd_network", func(ctx context.Context) error { return d2.NetworkRemove(ctx, "etcd_network") })
-			Eventually(func() []NetworkRow { return MustNetworkList(d1) }, 10*time.Second, 100*time.Millisecond).ShouldNot(ContainElement(HaveField("Name", "etcd_network")))
-		}, NodeTimeout(specTimeout))
-	}
+		By("docker rm -f cm01 cm02; docker network rm etcd_network (node2): gone on node1 too")
+		MustDo(d1, "rm -f cm01", func(ctx context.Context) error { return d1.Remove(ctx, "cm01") })
+		MustDo(d2, "rm -f cm02", func(ctx context.Context) error { return d2.Remove(ctx, "cm02") })
+		MustDo(d2, "network rm etcd_network", func(ctx context.Context) error { return d2.NetworkRemove(ctx, "etcd_network") })
+		Eventually(func() []NetworkRow { return MustNetworkList(d1) }, 10*time.Second, 100*time.Millisecond).ShouldNot(ContainElement(HaveField("Name", "etcd_network")))
+	})
 
 	// Issue 6: three hosts, two overlay networks. Each network has its own
 	// /24 and VNI; its containers reach each other across hosts and not

@@ -37,49 +37,47 @@ func overlayPair(l *Lab, d1, d2 Docker) (ns1, ns2 string) {
 // new overlay network cannot be made; the data path (the VXLAN devices and
 // their entries, already in the kernel) does not depend on the store.
 var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
-	for _, way := range Ways {
-		It("with one member of two stopped, existing overlay traffic flows and a create fails with a clear error; the member back, creates work again", func(nodeCtx SpecContext) {
-			l := UpFreshLab("overlay")
-			d1, d2 := way(l, "node1"), way(l, "node2")
-			By("via " + d1.Via())
-			ns1, _ := overlayPair(l, d1, d2)
+	itEachWayOwn("with one member of two stopped, existing overlay traffic flows and a create fails with a clear error; the member back, creates work again", func(nodeCtx SpecContext, way dockerWay) {
+		l := UpFreshLab("overlay")
+		d1, d2 := way(l, "node1"), way(l, "node2")
+		By("via " + d1.Via())
+		ns1, _ := overlayPair(l, d1, d2)
 
-			By("stop the etcd member of node2 (docker-node2): no quorum left")
-			ctx, cancel := context.WithTimeout(nodeCtx, 30*time.Second)
-			defer cancel()
-			Expect(l.StopEtcd(ctx, "node2")).To(Succeed())
+		By("stop the etcd member of node2 (docker-node2): no quorum left")
+		ctx, cancel := context.WithTimeout(nodeCtx, 30*time.Second)
+		defer cancel()
+		Expect(l.StopEtcd(ctx, "node2")).To(Succeed())
 
-			By("docker exec cm01 ping -c 1 cm02: the existing overlay traffic flows")
-			ExpectPing(ns1, "10.0.0.3")
-			Expect(MustExec(d1, "cm01", "ping", "-c", "1", "-W", "2", "cm02")).To(MatchRegexp(received))
+		By("docker exec cm01 ping -c 1 cm02: the existing overlay traffic flows")
+		ExpectPing(ns1, "10.0.0.3")
+		Expect(MustExec(d1, "cm01", "ping", "-c", "1", "-W", "2", "cm02")).To(MatchRegexp(received))
 
-			By(fmt.Sprintf("docker network create -d overlay ov_net2 (node1): fails within %v, saying the store is unavailable", storeBound))
-			cctx, ccancel := context.WithTimeout(nodeCtx, 2*storeBound)
-			start := time.Now()
+		By(fmt.Sprintf("docker network create -d overlay ov_net2 (node1): fails within %v, saying the store is unavailable", storeBound))
+		cctx, ccancel := context.WithTimeout(nodeCtx, 2*storeBound)
+		start := time.Now()
+		_, err := d1.NetworkCreate(cctx, NetworkCreate{Name: "ov_net2", Driver: "overlay"})
+		took := time.Since(start)
+		ccancel()
+		Expect(err).To(MatchError(ContainSubstring("unavailable")))
+		Expect(took).To(BeNumerically("<", storeBound))
+		fmt.Fprintf(GinkgoWriter, "create without quorum failed after %v: %v\n", took.Round(time.Millisecond), err)
+		Expect(MustNetworkList(d1)).NotTo(ContainElement(HaveField("Name", "ov_net2")))
+		ExpectPing(ns1, "10.0.0.3")
+
+		By("start the member of node2 again: the create works and node2 sees the network")
+		Expect(l.StartEtcd(ctx, "node2")).To(Succeed())
+		Eventually(func() error {
+			cctx, ccancel := context.WithTimeout(nodeCtx, StepTimeout)
+			defer ccancel()
 			_, err := d1.NetworkCreate(cctx, NetworkCreate{Name: "ov_net2", Driver: "overlay"})
-			took := time.Since(start)
-			ccancel()
-			Expect(err).To(MatchError(ContainSubstring("unavailable")))
-			Expect(took).To(BeNumerically("<", storeBound))
-			fmt.Fprintf(GinkgoWriter, "create without quorum failed after %v: %v\n", took.Round(time.Millisecond), err)
-			Expect(MustNetworkList(d1)).NotTo(ContainElement(HaveField("Name", "ov_net2")))
-			ExpectPing(ns1, "10.0.0.3")
-
-			By("start the member of node2 again: the create works and node2 sees the network")
-			Expect(l.StartEtcd(ctx, "node2")).To(Succeed())
-			Eventually(func() error {
-				cctx, ccancel := context.WithTimeout(nodeCtx, StepTimeout)
-				defer ccancel()
-				_, err := d1.NetworkCreate(cctx, NetworkCreate{Name: "ov_net2", Driver: "overlay"})
-				if err != nil {
-					fmt.Fprintf(GinkgoWriter, "create with the member back: %v\n", err)
-				}
-				return err
-			}, 20*time.Second, 500*time.Millisecond).Should(Succeed())
-			Eventually(func() []NetworkRow { return MustNetworkList(d2) }, 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
-				HaveField("Name", "ov_net2"), HaveField("Scope", "global"))))
-		}, NodeTimeout(specTimeout))
-	}
+			if err != nil {
+				fmt.Fprintf(GinkgoWriter, "create with the member back: %v\n", err)
+			}
+			return err
+		}, 20*time.Second, 500*time.Millisecond).Should(Succeed())
+		Eventually(func() []NetworkRow { return MustNetworkList(d2) }, 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
+			HaveField("Name", "ov_net2"), HaveField("Scope", "global"))))
+	})
 
 	It("with one member of three stopped, the cluster keeps working", func(nodeCtx SpecContext) {
 		l := UpFreshLab("overlay3")

@@ -2,9 +2,9 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -12,6 +12,7 @@ import (
 	. "github.com/nslab/nslab/labtest"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // A virtual host is a machine you log into: its /var/run (Debian's link to
@@ -71,19 +72,16 @@ func machineMounts() string {
 }
 
 // procsIn lists the processes whose namespace of the kind (net, mnt, uts)
-// has the inode ino.
+// has the inode ino, zombies aside.
 func procsIn(kind string, ino uint64) []int {
-	ents, _ := os.ReadDir("/proc")
+	pids, _ := kernel.Processes()
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, pid := range pids {
+		if got, err := netns.Inode(fmt.Sprintf("/proc/%d/ns/%s", pid, kind)); err != nil || got != ino {
 			continue
 		}
-		if got, err := netns.Inode("/proc/" + e.Name() + "/ns/" + kind); err == nil && got == ino {
-			if st, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && !strings.Contains(string(st), ") Z ") {
-				out = append(out, pid)
-			}
+		if st, err := kernel.ReadProcessStat(pid); err == nil && st.State != 'Z' {
+			out = append(out, pid)
 		}
 	}
 	return out

@@ -246,17 +246,15 @@ func observeHost(h *lab.Host) ([]string, []endpoint) {
 func (o *hostObservation) proxies() {
 	GinkgoHelper()
 	want := fmt.Sprintf("net:[%d]", labtest.Inode(o.h.NetNS()))
-	dirs, err := os.ReadDir("/proc")
+	pids, err := kernel.Processes()
 	Expect(err).NotTo(HaveOccurred())
 	var found []string
-	for _, d := range dirs {
-		if _, err := strconv.Atoi(d.Name()); err != nil {
+	for _, pid := range pids {
+		dir := "/proc/" + strconv.Itoa(pid)
+		if ns, err := os.Readlink(dir + "/ns/net"); err != nil || ns != want {
 			continue
 		}
-		if ns, err := os.Readlink("/proc/" + d.Name() + "/ns/net"); err != nil || ns != want {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		b, err := os.ReadFile(dir + "/cmdline")
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 		if err != nil || filepath.Base(args[0]) != "docker-proxy" {
 			continue

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -25,23 +24,15 @@ import (
 // and containers are as they were before. One spec per exercise: each
 // takes the overlay lab from the pool, where the last reset left it.
 var _ = Describe("[reset] nslab reset after seed 000's exercises", Label("reset"), func() {
-	ts, err := transcripts.Load(TranscriptDir())
-	if err != nil {
-		It("parses every transcript", func(ctx SpecContext) { Fail(err.Error()) }, NodeTimeout(specTimeout))
-		return
-	}
-	for _, t := range ts {
+	eachTranscript(func(t *transcripts.Transcript) {
 		if t.Seed != "000" {
-			continue
+			return
 		}
 		It("leaves the lab as nslab inspect and the daemons showed it fresh, after "+t.Name, func(nodeCtx SpecContext) {
 			l := UpLab("overlay")
 			fresh := looks(l)
 			By("seed 000, " + t.Name + ", as typed")
-			r := transcripts.Runner{Lab: l.Lab, Nslab: nslabBinary(), Log: GinkgoWriter, Timeout: time.Minute}
-			ctx, cancel := context.WithTimeout(nodeCtx, 5*time.Minute)
-			defer cancel()
-			Expect(r.Run(ctx, t)).To(Succeed())
+			runTranscript(nodeCtx, l, t, 5*time.Minute)
 			Expect(looks(l)).NotTo(Equal(fresh), "%s changed nothing nslab inspect or the daemons show", t.Name)
 
 			By("nslab reset: the lab as it was before " + t.Name)
@@ -50,7 +41,7 @@ var _ = Describe("[reset] nslab reset after seed 000's exercises", Label("reset"
 			AddReportEntry("reset after "+t.Name, strings.TrimSpace(out))
 			Expect(looks(l)).To(Equal(fresh), "after %s and nslab reset", t.Name)
 		}, NodeTimeout(6*time.Minute))
-	}
+	})
 })
 
 // looks is what a teacher sees of a lab: nslab inspect, and each docker

@@ -17,6 +17,8 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // terminal is one host's terminal: a shell on a pseudo-terminal, as a
@@ -232,27 +234,16 @@ func (t *terminal) kill() {
 	}
 }
 
-// sessionProcesses lists the processes of session sid (field 6 of
-// /proc/PID/stat).
+// sessionProcesses lists the processes of session sid.
 func sessionProcesses(sid int) []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 3 && f[3] == strconv.Itoa(sid) {
-			pids = append(pids, pid)
+	pids, _ := kernel.Processes()
+	var out []int
+	for _, pid := range pids {
+		if st, err := kernel.ReadProcessStat(pid); err == nil && st.Session == sid {
+			out = append(out, pid)
 		}
 	}
-	return pids
+	return out
 }
 
 // close ends the terminal as a closed ssh session does: the line hangs up

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/labtest"
 )
 
 // Every transcript of the repository parses, names a topology that loads,
@@ -112,9 +112,6 @@ $ docker exec -it c ash
 // The runner types each command in a shell of its host, keeps shell
 // variables between commands, and reports the failing line with the output.
 func TestRun(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds a lab of network namespaces")
-	}
 	topo := &lab.Topology{
 		Name:     "transcript",
 		Segments: []lab.Segment{{Name: "lan0", Prefix: netip.MustParsePrefix("10.98.0.0/24")}},
@@ -123,13 +120,10 @@ func TestRun(t *testing.T) {
 			{Name: "b", Kind: lab.KindPlain, Interfaces: []lab.InterfaceSpec{{Segment: "lan0", Address: netip.MustParsePrefix("10.98.0.2/24")}}},
 		},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// labtest skips without root, and takes the lab down when the test ends.
+	l := labtest.Up(t, topo, labtest.WithOptions(lab.Options{Root: t.TempDir()})).Lab
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	l, err := lab.Up(ctx, topo, lab.Options{Root: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Down(context.Background())
 
 	var log strings.Builder
 	r := Runner{Lab: l, Log: &log, Timeout: 5 * time.Second}
