@@ -58,30 +58,9 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 		t0 = time.Now()
 	}
 
-	// Then whatever is left in the lab's namespaces: containers whose hostd
-	// died without cleaning up, shells from exec, a student's sleep loop,
-	// a daemon's helpers (containerd and its shims live in the host's
-	// namespaces). hostd may have pinned namespaces meanwhile, so look
-	// again.
-	var killed []proc
-	if !dockerd {
-		// hostd first, before the scan, so that it starts nothing more
-		// meanwhile.
-		killed = insideAll(hostdPIDs, inodes)
-		for _, p := range killed {
-			syscall.Kill(p.pid, syscall.SIGKILL)
-		}
+	if err := killInside(ctx, held, id, dir, hostdPIDs, inodes, dockerd); err != nil {
+		errs = append(errs, err)
 	}
-	left := killUntilGone(ctx, func() []proc {
-		held.add(id, dir)
-		victims := addProcs(scanInside(held.inodes()), killed)
-		killed = nil // waited for in the first round
-		return victims
-	})
-	if len(left) > 0 {
-		errs = append(errs, fmt.Errorf("lab %s: %d processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid))
-	}
-
 	tm.since("down: kill what is left", t0)
 	t0 = time.Now()
 	// dockerd's containers live in namespaces pinned only inside the
@@ -116,6 +95,32 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	}
 	tm.since("down: remove state", t0)
 	return errors.Join(errs...)
+}
+
+// killInside kills whatever is left in the lab's namespaces: containers
+// whose hostd died without cleaning up, shells from exec, a student's sleep
+// loop, a daemon's helpers (containerd and its shims live in the host's
+// namespaces) — hostd itself first, before the scan, so that it starts
+// nothing more meanwhile. hostd may have pinned namespaces meanwhile, so
+// each round looks again.
+func killInside(ctx context.Context, held *heldNamespaces, id, dir string, hostdPIDs map[string]int, inodes map[uint64]string, dockerd bool) error {
+	var killed []proc
+	if !dockerd {
+		killed = insideAll(hostdPIDs, inodes)
+		for _, p := range killed {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+	}
+	left := killUntilGone(ctx, func() []proc {
+		held.add(id, dir)
+		victims := addProcs(scanInside(held.inodes()), killed)
+		killed = nil // waited for in the first round
+		return victims
+	})
+	if len(left) > 0 {
+		return fmt.Errorf("lab %s: %d processes survived SIGKILL (first: pid %d)", id, len(left), left[0].pid)
+	}
+	return nil
 }
 
 // removeTree is os.RemoveAll of dir with its entries (a host's directory
