@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -329,5 +330,29 @@ func TestResetEtcd(t *testing.T) {
 	}
 	if !slices.Equal(got.V2, want.V2) || got.V2Nodes["/docker/a"].Value != "1" {
 		t.Errorf("v2 keys after reset: %v, /docker/a=%q; want %v, /docker/a=1", got.V2, got.V2Nodes["/docker/a"].Value, want.V2)
+	}
+}
+
+// A global network's subnet comes from the cluster store client's own
+// cursor: after a reset, an overlay network made again takes the subnet a
+// fresh daemon's first one would (10.0.0.0/24), not the next.
+func TestResetOverlaySameAsFresh(t *testing.T) {
+	requireRoot(t)
+	topo, err := LoadTopology(filepath.Join("..", "fixtures", "overlay.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := upLab(t, topo, Options{Hostd: realHostd(t), Etcd: buildEtcd(t), Resettable: true})
+	const line = `docker network create -d overlay ov1 >/dev/null &&
+		docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' ov1`
+	fresh := sh(t, l, "node1", line)
+	if fresh != "10.0.0.0/24\n" {
+		t.Fatalf("first overlay network after up: %q, want 10.0.0.0/24", fresh)
+	}
+	if err := l.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh(t, l, "node1", line); got != fresh {
+		t.Errorf("after a reset: %q, after up: %q", got, fresh)
 	}
 }

@@ -315,6 +315,11 @@ func (c *Controller) Reset() error {
 		c.mapper = nil
 	}
 	c.mapperMu.Unlock()
+	if c.cluster != nil {
+		// Global networks get their subnets and VNIs from the store
+		// client's own cursors, not the engine's.
+		c.cluster.store.Rewind()
+	}
 	return errors.Join(append(errs, c.eng.Rewind())...)
 }
 

@@ -200,6 +200,13 @@ func unavailable(err error) bool {
 // Closing again does nothing.
 func (s *Etcd) Close() error { return s.shutdown(true) }
 
+// Rewind: see Store.
+func (s *Etcd) Rewind() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextPool, s.nextVNI = 0, 0
+}
+
 // abandon stops everything without withdrawing anything, as a host that
 // dies does.
 func (s *Etcd) abandon() { s.shutdown(false) }

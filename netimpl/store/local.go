@@ -292,6 +292,13 @@ func (s *Local) publish(ev Event) {
 
 // Close ends the watches; later operations that change the store or
 // start a watch fail or return a closed channel.
+// Rewind: see Store.
+func (s *Local) Rewind() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextPool, s.nextVNI = 0, 0
+}
+
 func (s *Local) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -68,6 +68,12 @@ type Store interface {
 	// when ctx ends or the store is closed.
 	Watch(ctx context.Context) <-chan Event
 
+	// Rewind puts this client's cursors (where its next search for a
+	// subnet and a VXLAN id starts) back to where a new client's start, as
+	// a dockerd started again has them: a daemon put back to how it
+	// started takes the numbers a fresh one would.
+	Rewind()
+
 	// Close withdraws the endpoints and addresses this client published
 	// and took, and releases the client.
 	Close() error
