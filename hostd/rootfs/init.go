@@ -1,19 +1,24 @@
 // Package rootfs gives a container its own root filesystem and starts its
-// command in it, as runc's init does: hostd re-executes its own binary as
-// the container's first process (PID 1 of a new PID namespace, in new
-// mount, IPC and UTS namespaces and the container's network namespace);
-// this package's init function recognises that process, reads the spec
-// hostd sends, mounts the overlay of the image's layers with /proc, /dev,
-// /sys and the container's mounts, pivots into it, waits for hostd's go
-// (the network is ready), switches to the container's user and executes
-// the command, which stays PID 1.
+// command in it. hostd does it from a throwaway thread of its own that
+// entered the container's namespaces: Spec.Build mounts the overlay of the
+// image's layers with /proc, /dev, /sys and the container's mounts and
+// pivots the thread into it, Process.Prepare makes the working directory,
+// resolves the user and the command and narrows the bounding set, and the
+// command forked from that thread is PID 1 of the container's PID
+// namespace.
+//
+// The same steps can also run in a process of their own, as runc's init
+// does: a binary that imports this package, executed again with InitEnv,
+// reads the spec hostd sends (package launch), builds the filesystem,
+// waits for its go and executes the command, which stays PID 1. The
+// package's tests start their containers that way; hostd no longer does,
+// as each such init paid for a process and Go's runtime start (about a
+// millisecond of CPU) per container.
 //
 // The package imports nothing but syscall, unsafe and errors, so that its
-// init function runs among the very first of hostd's binary: the
-// container's start pays for Go's runtime start-up and a handful of
-// standard initialisers (GODEBUG=inittrace=1 shows them end at syscall's),
-// not for those of hostd's network engine, which run after. hostd forks an
-// init ahead of time, so even that is off a start's path.
+// init function runs among the very first of a binary's: an init pays for
+// Go's runtime start-up and a handful of standard initialisers, not for
+// those of the packages that run after.
 package rootfs
 
 import (
@@ -189,82 +194,21 @@ func fail(e *Error) {
 }
 
 // setup builds the container's filesystem and pivots into it; with a
-// terminal it returns the terminal's slave.
+// terminal it sends the master to hostd and returns the slave.
 func (s *Spec) setup() (int, *Error) {
-	root, err := MountRoot(s.Root, s.Layers, s.Upper, s.Work)
-	if err != nil {
-		return -1, err.(*Error)
-	}
-	defer syscall.Close(root)
-	if e := s.mountSpecial(root); e != nil {
+	b, e := s.Build(-1)
+	if e != nil {
 		return -1, e
 	}
-	for _, m := range s.Mounts {
-		if e := mountUser(root, m); e != nil {
-			return -1, e
+	if b.Master >= 0 {
+		err := syscall.Sendmsg(ControlFD, []byte{0}, syscall.UnixRights(b.Master), nil, 0)
+		syscall.Close(b.Master)
+		if err != nil {
+			syscall.Close(b.Slave)
+			return -1, setupError("send the terminal to hostd", err)
 		}
 	}
-	if !s.Privileged {
-		if e := s.protectPaths(root); e != nil {
-			return -1, e
-		}
-	}
-	slave := -1
-	if s.Tty {
-		var e *Error
-		if slave, e = console(root); e != nil {
-			return -1, e
-		}
-	}
-	if s.ReadOnly {
-		if err := mountSetattr(root, 0, attrRdonly); err != nil {
-			return -1, setupError("make the root filesystem read-only", err)
-		}
-	}
-	if e := pivot(root); e != nil {
-		return -1, e
-	}
-	if s.Hostname != "" {
-		if err := syscall.Sethostname([]byte(s.Hostname)); err != nil {
-			return -1, setupError("sethostname", err)
-		}
-	}
-	return slave, nil
-}
-
-// console allocates the container's terminal in its own devpts, binds the
-// slave over /dev/console and sends the master to hostd.
-func console(root int) (int, *Error) {
-	ptmx, err := openat2(root, "/dev/pts/ptmx", syscall.O_RDWR|syscall.O_NOCTTY, 0, resolveInRoot|resolveNoMagiclinks)
-	if err != nil {
-		return -1, setupError("open /dev/pts/ptmx", err)
-	}
-	defer syscall.Close(ptmx)
-	var unlock, n uint32
-	if err := ioctlPtr(ptmx, ioctlTIOCSPTLCK, &unlock); err != nil {
-		return -1, setupError("unlock pty", err)
-	}
-	if err := ioctlPtr(ptmx, ioctlTIOCGPTN, &n); err != nil {
-		return -1, setupError("pty number", err)
-	}
-	slave, err := ioctlInt(ptmx, ioctlTIOCGPTPEER, syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC)
-	if err != nil {
-		return -1, setupError("open pty slave", err)
-	}
-	m, err := bindFrom(root, "dev/pts/"+itoa(uint64(n)), 0)
-	if err != nil {
-		syscall.Close(slave)
-		return -1, setupError("bind /dev/console", err)
-	}
-	if e := attach(root, "/dev/console", m, false); e != nil {
-		syscall.Close(slave)
-		return -1, e
-	}
-	if err := syscall.Sendmsg(ControlFD, []byte{0}, syscall.UnixRights(ptmx), nil, 0); err != nil {
-		syscall.Close(slave)
-		return -1, setupError("send the terminal to hostd", err)
-	}
-	return slave, nil
+	return b.Slave, nil
 }
 
 // takeTerminal makes the slave the process's stdio and controlling
@@ -319,22 +263,34 @@ func (p *Process) Resolve() (Resolved, *Error) {
 	return r, nil
 }
 
-// Exec runs the process in the calling thread's root (the container's):
-// it makes the working directory if needed (as Docker makes WorkingDir),
-// becomes the user with the bounding set narrowed to Caps and executes the
-// command. It returns only on failure.
-func (p *Process) Exec() *Error {
+// Prepare readies the calling thread, in the container's root, to start
+// the process: it makes the working directory if needed (as Docker makes
+// WorkingDir), resolves who runs what (Resolve) and narrows the thread's
+// bounding set to Caps. What is left is to become the user, enter the
+// working directory and execute the command.
+func (p *Process) Prepare() (Resolved, *Error) {
 	if p.Cwd != "" {
 		if err := mkdirAll(p.Cwd); err != nil {
-			return setupError("mkdir "+p.Cwd, err)
+			return Resolved{}, setupError("mkdir "+p.Cwd, err)
 		}
 	}
 	r, e := p.Resolve()
 	if e != nil {
-		return e
+		return r, e
 	}
 	if err := NarrowBoundingSet(p.Caps); err != nil {
-		return setupError("capabilities", err)
+		return r, setupError("capabilities", err)
+	}
+	return r, nil
+}
+
+// Exec runs the process in the calling thread's root (the container's):
+// it prepares the thread (Prepare), becomes the user and executes the
+// command. It returns only on failure.
+func (p *Process) Exec() *Error {
+	r, e := p.Prepare()
+	if e != nil {
+		return e
 	}
 	if err := setCredentials(r.User); err != nil {
 		return setupError("set user", err)
@@ -344,12 +300,17 @@ func (p *Process) Exec() *Error {
 			return setupError("chdir to cwd ("+quote(p.Cwd)+") set in config.json failed", err)
 		}
 	}
-	err := syscall.Exec(r.Path, p.Args, r.Env)
+	return ExecFailed(r.Path, syscall.Exec(r.Path, p.Args, r.Env))
+}
+
+// ExecFailed is the error of an execve of path that failed with errno, of
+// runc's kind: not found (127) or not executable (126).
+func ExecFailed(path string, errno error) *Error {
 	kind := ErrCannotExecute
-	if err == syscall.ENOENT {
+	if errno == syscall.ENOENT {
 		kind = ErrNotFound
 	}
-	return &Error{Kind: kind, Msg: "exec " + r.Path + ": " + err.Error()}
+	return &Error{Kind: kind, Msg: "exec " + path + ": " + errno.Error()}
 }
 
 // mkdirAll makes a directory and its parents (root's, mode 0755).

@@ -1,7 +1,9 @@
-// Package launch is hostd's side of a container's init (package rootfs):
-// it forks an init, hands it its container (namespaces, stdio, spec),
-// receives its terminal, tells it to go and learns whether the command
-// runs.
+// Package launch is the parent's side of a container's init (package
+// rootfs): it forks an init, hands it its container (namespaces, stdio,
+// spec), receives its terminal, tells it to go and learns whether the
+// command runs. hostd starts its containers from a thread instead (no
+// process before the command's); rootfs's tests start theirs this way,
+// and SetStdio serves both.
 package launch
 
 import (
