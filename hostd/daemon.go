@@ -17,7 +17,6 @@ import (
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/proc"
-	"github.com/nslab/nslab/hostd/rootfs/initpool"
 	"github.com/nslab/nslab/hostd/volume"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl/controller"
@@ -47,8 +46,6 @@ type Daemon struct {
 	initLayerMade bool
 	// volumes are the local volumes, under the data root.
 	volumes *volume.Store
-	// inits are container inits forked ahead of time.
-	inits initpool.Pool
 	// events are what GET /events streams.
 	events  events.Log
 	started time.Time
@@ -135,7 +132,6 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 		names:      map[string]string{},
 		execs:      map[string]*Exec{},
 	}
-	d.inits.Fork, d.inits.Log = d.forkInit, d.log.Printf
 	return d, nil
 }
 
@@ -210,7 +206,6 @@ func (d *Daemon) Shutdown() error {
 	wg.Wait()
 	d.ReleaseImages()
 	errs = append(errs, d.ctl.Close())
-	d.inits.Close()
 	d.mounts.Close()
 	// Each container's writable layer went with it; the data root keeps
 	// the volumes, as dockerd's does (the lab removes it with the lab).
