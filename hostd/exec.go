@@ -21,6 +21,7 @@ import (
 	"github.com/nslab/nslab/hostd/oci"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
+	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/netimpl"
 	"github.com/nslab/nslab/netns"
 )
@@ -234,8 +235,9 @@ func (d *Daemon) execIn(r *run, p rootfs.Process, st *proc.Stdio, tty, in bool, 
 		if err := rootfs.NarrowBoundingSet(p.Caps); err != nil {
 			return fmt.Errorf("capabilities: %w", err)
 		}
+		cmd := launch.Command(p, res, st.ChildEnds[0], st.ChildEnds[1], st.ChildEnds[2], tty)
 		var err error
-		child, err = d.forkCommand(p, res, st, tty)
+		child, err = d.reaper.Start(cmd, cmd.Start)
 		return err
 	})
 	return child, err

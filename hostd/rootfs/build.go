@@ -14,7 +14,7 @@ type Built struct {
 // (a copy of hostd's template) and already in its network, IPC and UTS
 // namespaces: /sys, /dev/mqueue and the sysctls written are those of the
 // thread's namespaces. /proc shows the PID namespace pidns (-1: the
-// thread's own, as in the init, which is PID 1 of the container's).
+// thread's own).
 func (s *Spec) Build(pidns int) (Built, *Error) {
 	b := Built{Master: -1, Slave: -1}
 	root, err := MountRoot(s.Root, s.Layers, s.Upper, s.Work)

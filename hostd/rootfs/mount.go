@@ -470,7 +470,7 @@ func InitLayer(dir string) error {
 }
 
 // MountIn mounts m on its target below root (an O_PATH descriptor of the
-// container's root), as the init does: hostd uses it for a private view of
+// container's root), as a start does: hostd uses it for a private view of
 // a stopped container's files.
 func MountIn(root int, m Mount) error {
 	if e := mountUser(root, m); e != nil {
