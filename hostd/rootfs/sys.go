@@ -15,6 +15,7 @@ const (
 	sysFsopen       = 430
 	sysFsconfig     = 431
 	sysFsmount      = 432
+	sysCloseRange   = 436
 	sysOpenat2      = 437
 	sysMountSetattr = 442
 )
@@ -51,6 +52,7 @@ const (
 
 // Terminal ioctls (asm-generic/ioctls.h, the same on amd64 and arm64).
 const (
+	ioctlTIOCSCTTY   = 0x540E
 	ioctlTIOCGPTN    = 0x80045430
 	ioctlTIOCSPTLCK  = 0x40045431
 	ioctlTIOCGPTPEER = 0x5441
@@ -199,5 +201,13 @@ func ioctlInt(fd int, req uintptr, arg uintptr) (int, error) {
 // ioctlPtr is ioctl(fd, req, &v).
 func ioctlPtr(fd int, req uintptr, v *uint32) error {
 	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), req, uintptr(unsafe.Pointer(v)))
+	return errnoErr(e)
+}
+
+// cloexecFrom marks every descriptor from first on close-on-exec
+// (close_range with CLOSE_RANGE_CLOEXEC).
+func cloexecFrom(first int) error {
+	const closeRangeCloexec = 1 << 2
+	_, _, e := syscall.Syscall(sysCloseRange, uintptr(first), ^uintptr(0)>>32, closeRangeCloexec)
 	return errnoErr(e)
 }
