@@ -60,14 +60,14 @@ func (c container) spec(args ...string) *rootfs.Spec {
 
 // run starts s as hostd does and returns what the command printed on
 // stdout and stderr, or why it could not start.
-func run(t *testing.T, s *rootfs.Spec) (string, error) {
+func run(t *testing.T, s *rootfs.Spec, way launch.Way) (string, error) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	cmd, err := start(t, s, w, launch.Options{})
+	cmd, err := start(t, s, w, launch.Options{Way: way})
 	w.Close()
 	if err != nil {
 		return "", err
@@ -93,19 +93,39 @@ func start(t testing.TB, s *rootfs.Spec, out *os.File, o launch.Options) (*exec.
 	return launch.Start(launch.Container{NetNS: net, Stdout: out, Stderr: out, Spec: s}, o)
 }
 
-func mustRun(t *testing.T, s *rootfs.Spec) string {
+func mustRun(t *testing.T, s *rootfs.Spec, way launch.Way) string {
 	t.Helper()
-	out, err := run(t, s)
+	out, err := run(t, s, way)
 	if err != nil {
 		t.Fatalf("%v: %v (output %q)", s.Process.Args, err, out)
 	}
 	return out
 }
 
+// eachWay runs fn as a subtest for each way of starting a container,
+// skipping FromThread where the kernel lacks what it needs.
+func eachWay[T interface {
+	testing.TB
+	Run(string, func(T)) bool
+}](t T, fn func(t T, way launch.Way)) {
+	for _, way := range []launch.Way{launch.FromThread, launch.FromInit} {
+		t.Run(way.String(), func(t T) {
+			if err := launch.ThreadSupport(); way == launch.FromThread && err != nil {
+				t.Skipf("the kernel lacks %v", err)
+			}
+			fn(t, way)
+		})
+	}
+}
+
 // The issue's "done when", at the start's level: a container sees its image
 // and nothing of the machine; its writes land in its upper directory; its
 // command is PID 1 of its own PID namespace.
 func TestContainerSeesOnlyItsImage(t *testing.T) {
+	eachWay(t, testContainerSeesOnlyItsImage)
+}
+
+func testContainerSeesOnlyItsImage(t *testing.T, way launch.Way) {
 	c := newContainer(t)
 	marker, err := os.MkdirTemp("", "nslab-rootfs-marker-")
 	if err != nil {
@@ -113,7 +133,7 @@ func TestContainerSeesOnlyItsImage(t *testing.T) {
 	}
 	defer os.RemoveAll(marker)
 	name := filepath.Base(marker)
-	out := mustRun(t, c.spec("sh", "-c", "touch /root/"+name+" /"+name+"; rm -rf "+marker+"; ls /; echo; cat /proc/1/cmdline; echo; ls /run/nslab 2>&1; ps -o pid,args; true"))
+	out := mustRun(t, c.spec("sh", "-c", "touch /root/"+name+" /"+name+"; rm -rf "+marker+"; ls /; echo; cat /proc/1/cmdline; echo; ls /run/nslab 2>&1; ps -o pid,args; true"), way)
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("the machine's %s: %v", marker, err)
 	}
@@ -151,6 +171,10 @@ func TestContainerSeesOnlyItsImage(t *testing.T) {
 
 // A command that cannot be found or executed is reported as runc words it.
 func TestCommandErrors(t *testing.T) {
+	eachWay(t, testCommandErrors)
+}
+
+func testCommandErrors(t *testing.T, way launch.Way) {
 	c := newContainer(t)
 	for _, tc := range []struct {
 		args []string
@@ -162,7 +186,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"/etc/passwd"}, rootfs.ErrCannotExecute, `exec: "/etc/passwd": permission denied`},
 		{[]string{"/tmp"}, rootfs.ErrCannotExecute, `exec: "/tmp": permission denied`},
 	} {
-		_, err := run(t, c.spec(tc.args...))
+		_, err := run(t, c.spec(tc.args...), way)
 		var re *rootfs.Error
 		if !errors.As(err, &re) || re.Kind != tc.kind || re.Msg != tc.msg {
 			t.Errorf("%v: %v, want %c %q", tc.args, err, tc.kind, tc.msg)
@@ -178,6 +202,10 @@ func BenchmarkStart(b *testing.B) {
 		b.Skip("needs root")
 	}
 	layer := rootfstest.Layer(b)
+	eachWay(b, func(b *testing.B, way launch.Way) { benchmarkStart(b, layer, way) })
+}
+
+func benchmarkStart(b *testing.B, layer string, way launch.Way) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
@@ -187,7 +215,7 @@ func BenchmarkStart(b *testing.B) {
 		}
 		s := c.spec("sleep", "1000")
 		b.StartTimer()
-		cmd, err := start(b, s, nil, launch.Options{})
+		cmd, err := start(b, s, nil, launch.Options{Way: way})
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
@@ -244,11 +272,15 @@ func TestLookupUser(t *testing.T) {
 // With a terminal, the start allocates it in the container's own devpts,
 // gives hostd the master and binds the slave over /dev/console.
 func TestTerminal(t *testing.T) {
+	eachWay(t, testTerminal)
+}
+
+func testTerminal(t *testing.T, way launch.Way) {
 	c := newContainer(t)
 	s := c.spec("sh", "-c", "tty; ls /dev/console")
 	s.Tty = true
 	var master *os.File
-	cmd, err := start(t, s, nil, launch.Options{Terminal: func(m *os.File) { master = m }})
+	cmd, err := start(t, s, nil, launch.Options{Way: way, Terminal: func(m *os.File) { master = m }})
 	if err != nil {
 		t.Fatal(err)
 	}

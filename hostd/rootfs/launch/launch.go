@@ -5,6 +5,11 @@
 // the command, which inherits all of it and is PID 1 of the container's
 // PID namespace. The thread then ends with its goroutine (netns.OnThread),
 // never returned to Go's scheduler in that state.
+//
+// Mounting the container's /proc from a thread outside its PID namespace
+// takes Linux 6.15 (Way, Detected): before, the thread forks an init
+// process instead (the caller's binary, re-executed: rootfs's init.go),
+// which builds the root filesystem from inside and executes the command.
 package launch
 
 import (
@@ -45,34 +50,36 @@ type Options struct {
 	// Start starts the command (cmd.Start when nil); hostd passes its
 	// reaper's, which registers the child.
 	Start func(*exec.Cmd) error
+	// Way is how to start (Detect: as Detected says).
+	Way Way
+}
+
+// start starts cmd with o.Start, or cmd.Start.
+func (o Options) start(cmd *exec.Cmd) error {
+	if o.Start != nil {
+		return o.Start(cmd)
+	}
+	return cmd.Start()
 }
 
 // Start starts the container's command and returns once it runs (its
 // execve succeeded), or with why it could not: a *rootfs.Error for what
 // runc would report.
 func Start(c Container, o Options) (*exec.Cmd, error) {
+	way := o.Way
+	if way == Detect {
+		var err error
+		if way, _, err = Detected(); err != nil {
+			return nil, err
+		}
+	}
 	var cmd *exec.Cmd
 	err := netns.OnThread(func() error {
-		b, err := enter(c, o)
-		if err != nil {
+		if err := enter(c, o); err != nil {
 			return err
 		}
-		if c.Spec.Tty {
-			slave := os.NewFile(uintptr(b.Slave), "pty slave")
-			defer slave.Close()
-			c.Stdin = slave
-			if o.Terminal != nil {
-				o.Terminal(os.NewFile(uintptr(b.Master), "pty master"))
-			} else {
-				unix.Close(b.Master)
-			}
-		}
-		if o.Ready != nil {
-			if err := o.Ready(); err != nil {
-				return err
-			}
-		}
-		cmd, err = fork(c, o)
+		var err error
+		cmd, err = starters[way].start(c, o)
 		return err
 	})
 	return cmd, err
@@ -81,10 +88,8 @@ func Start(c Container, o Options) (*exec.Cmd, error) {
 // enter puts the calling thread into the container's namespaces: a copy
 // of the mount namespace, new IPC and PID (for its children) namespaces, a
 // new UTS namespace unless the container shares the caller's (no
-// hostname), and NetNS; then it builds the root filesystem there and
-// pivots into it.
-func enter(c Container, o Options) (rootfs.Built, error) {
-	none := rootfs.Built{Master: -1, Slave: -1}
+// hostname), and NetNS.
+func enter(c Container, o Options) error {
 	// os forks a probe the first time it starts a process (does the
 	// kernel give pidfds?): that fork must not be the first process of the
 	// container's PID namespace, which ends with its first process.
@@ -92,30 +97,59 @@ func enter(c Container, o Options) (rootfs.Built, error) {
 		p.Release()
 	}
 	if err := enterMounts(o); err != nil {
-		return none, err
+		return err
 	}
 	flags := unix.CLONE_NEWIPC | unix.CLONE_NEWPID
 	if c.Spec.Hostname != "" {
 		flags |= unix.CLONE_NEWUTS
 	}
 	if err := unix.Unshare(flags); err != nil {
-		return none, fmt.Errorf("unshare the container's namespaces: %w", err)
+		return fmt.Errorf("unshare the container's namespaces: %w", err)
 	}
 	if c.NetNS != nil {
 		if err := unix.Setns(int(c.NetNS.Fd()), unix.CLONE_NEWNET); err != nil {
-			return none, fmt.Errorf("join the container's network namespace: %w", err)
+			return fmt.Errorf("join the container's network namespace: %w", err)
 		}
 	}
+	return nil
+}
+
+// fromThread builds the root filesystem from the thread itself and forks
+// the command: no process before it.
+type fromThread struct{}
+
+func (fromThread) start(c Container, o Options) (*exec.Cmd, error) {
 	pidns, err := childPIDNamespace()
 	if err != nil {
-		return none, err
+		return nil, err
 	}
-	defer unix.Close(pidns)
 	b, e := c.Spec.Build(pidns)
+	unix.Close(pidns)
 	if e != nil {
-		return b, e
+		return nil, e
 	}
-	return b, nil
+	if c.Spec.Tty {
+		slave := os.NewFile(uintptr(b.Slave), "pty slave")
+		defer slave.Close()
+		c.Stdin = slave
+		giveTerminal(o, os.NewFile(uintptr(b.Master), "pty master"))
+	}
+	if o.Ready != nil {
+		if err := o.Ready(); err != nil {
+			return nil, err
+		}
+	}
+	return fork(c, o)
+}
+
+// giveTerminal passes the master of the container's terminal to
+// o.Terminal, or closes it.
+func giveTerminal(o Options, master *os.File) {
+	if o.Terminal != nil {
+		o.Terminal(master)
+	} else {
+		master.Close()
+	}
 }
 
 // enterMounts gives the thread a private mount namespace of its own.
@@ -169,11 +203,7 @@ func fork(c Container, o Options) (*exec.Cmd, error) {
 		return nil, e
 	}
 	cmd := Command(p, res, c.Stdin, c.Stdout, c.Stderr, c.Spec.Tty)
-	start := o.Start
-	if start == nil {
-		start = func(c *exec.Cmd) error { return c.Start() }
-	}
-	err := start(cmd)
+	err := o.start(cmd)
 	var errno syscall.Errno
 	if err != nil && errors.As(err, &errno) {
 		return nil, rootfs.ExecFailed(res.Path, errno)
@@ -192,8 +222,13 @@ func Command(p rootfs.Process, res rootfs.Resolved, stdin, stdout, stderr *os.Fi
 	cmd := &exec.Cmd{Path: res.Path, Args: p.Args, Env: res.Env, Dir: p.Cwd}
 	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: tty,
 		Credential: &syscall.Credential{Uid: res.User.UID, Gid: res.User.GID, Groups: res.User.Groups}}
-	// A nil *os.File in the io interfaces would close the stream, not
-	// give /dev/null.
+	setStdio(cmd, stdin, stdout, stderr)
+	return cmd
+}
+
+// setStdio gives cmd the files as its standard streams; a nil file is
+// /dev/null (a nil *os.File in the io interfaces would close the stream).
+func setStdio(cmd *exec.Cmd, stdin, stdout, stderr *os.File) {
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
@@ -203,5 +238,4 @@ func Command(p rootfs.Process, res rootfs.Resolved, stdin, stdout, stderr *os.Fi
 	if stderr != nil {
 		cmd.Stderr = stderr
 	}
-	return cmd
 }
