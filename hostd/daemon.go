@@ -17,6 +17,7 @@ import (
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/proc"
+	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/hostd/volume"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl/controller"
@@ -35,9 +36,12 @@ type Daemon struct {
 	mounts *mount.Template
 	// store is the machine's image store; images are this host's images
 	// and tags.
-	store    *image.Store
-	images   *image.Repository
-	reaper   *proc.Reaper
+	store  *image.Store
+	images *image.Repository
+	reaper *proc.Reaper
+	// start is how containers start (package launch): decided once, by
+	// what the kernel has.
+	start    launch.Way
 	hostname string
 	// initLayer is the lower layer above every image's (mount points,
 	// /.dockerenv), under the data root; made with the first container
@@ -82,6 +86,11 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 		return nil, err
 	}
 	cfg.FillDefaults()
+	start, why, err := launch.Detected()
+	if err != nil {
+		return nil, err
+	}
+	logger.Printf("containers start %v: %s", start, why)
 	// The containers' directories, the volumes and the init layer are
 	// made with the first that needs them: a docker host that never runs
 	// a container has no files to make at its start nor to remove at its
@@ -123,6 +132,7 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 		store:      store,
 		images:     images,
 		reaper:     rp,
+		start:      start,
 		hostname:   hostname,
 		initLayer:  initLayer,
 		volumes:    volumes,

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
@@ -15,7 +17,8 @@ import (
 // spawn starts the container's command as runc does, PID 1 of a new PID
 // namespace, in new mount, IPC and UTS namespaces (the host's UTS
 // namespace in host mode) and the sandbox's network namespace, in its own
-// root filesystem, but with no init process before it (package launch):
+// root filesystem, with no init process before it where the kernel allows
+// (package launch: an init process of hostd's binary before Linux 6.15):
 // the root filesystem is built while the container's networks are joined,
 // and the command starts once they are (Docker starts it with its network
 // ready). spawn returns when the command runs, or with why it could not.
@@ -43,6 +46,7 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 			io.UseTerminal(master, c.Config.OpenStdin, &sz)
 		},
 		Ready: ns.joined.wait,
+		Way:   d.start,
 		Start: func(cmd *exec.Cmd) error {
 			var err error
 			child, err = d.reaper.Start(cmd, cmd.Start)
@@ -51,6 +55,12 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 	})
 	io.CloseChild()
 	if err != nil {
+		if child != nil {
+			// An init that started and failed (launch.FromInit).
+			child.Signal(unix.SIGKILL)
+			<-child.Exit
+			child.Release()
+		}
 		io.Close()
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
