@@ -16,20 +16,30 @@ func (e *encoder) uint(n uint64) {
 	e.b = append(e.b, byte(n))
 }
 
-func (e *encoder) str(s string) { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
-
-func (e *encoder) strs(l []string) {
-	e.uint(uint64(len(l)))
-	for _, s := range l {
-		e.str(s)
+// str writes each string in turn.
+func (e *encoder) str(ss ...string) {
+	for _, s := range ss {
+		e.uint(uint64(len(s)))
+		e.b = append(e.b, s...)
 	}
 }
 
-func (e *encoder) bool(v bool) {
-	if v {
-		e.b = append(e.b, 1)
-	} else {
-		e.b = append(e.b, 0)
+// strs writes each list in turn: its count, then its strings.
+func (e *encoder) strs(ls ...[]string) {
+	for _, l := range ls {
+		e.uint(uint64(len(l)))
+		e.str(l...)
+	}
+}
+
+// bool writes each flag in turn, a byte each.
+func (e *encoder) bool(vs ...bool) {
+	for _, v := range vs {
+		if v {
+			e.b = append(e.b, 1)
+		} else {
+			e.b = append(e.b, 0)
+		}
 	}
 }
 
@@ -83,10 +93,8 @@ func (d *decoder) strs() []string {
 func (d *decoder) bool() bool { return d.uint() == 1 }
 
 func (p *Process) encode(e *encoder) {
-	e.strs(p.Args)
-	e.strs(p.Env)
-	e.str(p.Cwd)
-	e.str(p.User)
+	e.strs(p.Args, p.Env)
+	e.str(p.Cwd, p.User)
 	e.strs(p.GroupAdd)
 	e.uint(p.Caps)
 }
@@ -101,23 +109,18 @@ func (s *Spec) Marshal() []byte {
 	e := &encoder{}
 	e.str(s.Root)
 	e.strs(s.Layers)
-	e.str(s.Upper)
-	e.str(s.Work)
-	e.bool(s.ReadOnly)
-	e.bool(s.Privileged)
+	e.str(s.Upper, s.Work)
+	e.bool(s.ReadOnly, s.Privileged)
 	e.str(s.Hostname)
 	e.uint(uint64(s.ShmSize))
 	e.uint(uint64(len(s.Mounts)))
 	for _, m := range s.Mounts {
 		e.uint(uint64(m.Kind))
-		e.str(m.Source)
-		e.str(m.Target)
+		e.str(m.Source, m.Target)
 		e.bool(m.ReadOnly)
 		e.strs(m.Options)
 	}
-	e.strs(s.MaskedPaths)
-	e.strs(s.ReadonlyPaths)
-	e.strs(s.Sysctls)
+	e.strs(s.MaskedPaths, s.ReadonlyPaths, s.Sysctls)
 	e.bool(s.Tty)
 	s.Process.encode(e)
 	return e.b

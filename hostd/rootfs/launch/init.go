@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -30,7 +29,7 @@ func (fromInit) start(c Container, o Options) (*exec.Cmd, error) {
 	defer ours.Close()
 	// Arguments show in ps until the command replaces them.
 	cmd := &exec.Cmd{Path: Self, Args: []string{"nslab-init"}, Env: []string{rootfs.InitEnv}, Dir: "/",
-		ExtraFiles: []*os.File{theirs}, SysProcAttr: &syscall.SysProcAttr{Setsid: true}}
+		ExtraFiles: []*os.File{theirs}, SysProcAttr: &unix.SysProcAttr{Setsid: true}}
 	if !c.Spec.Tty {
 		setStdio(cmd, c.Stdin, c.Stdout, c.Stderr)
 	}
