@@ -73,13 +73,17 @@ func Start(c Container, o Options) (*exec.Cmd, error) {
 			return nil, err
 		}
 	}
+	s, ok := starters[way]
+	if !ok {
+		return nil, fmt.Errorf("launch: no way %d to start a container", way)
+	}
 	var cmd *exec.Cmd
 	err := netns.OnThread(func() error {
 		if err := enter(c, o); err != nil {
 			return err
 		}
 		var err error
-		cmd, err = starters[way].start(c, o)
+		cmd, err = s.start(c, o)
 		return err
 	})
 	return cmd, err
