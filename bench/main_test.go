@@ -68,6 +68,10 @@ type daemon struct {
 	stop func() error
 	// startedIn is the time from hostd's exec until its socket listened.
 	startedIn time.Duration
+	// cpu is, once stop returned, the CPU time (user + system) hostd and
+	// every child it waited for (containers' inits and commands, iptables)
+	// spent from its exec to its exit: wait4's rusage counts both.
+	cpu time.Duration
 }
 
 func needRoot(b *testing.B) {
@@ -133,6 +137,7 @@ func startHostd(b *testing.B) *daemon {
 			<-done
 			err = fmt.Errorf("hostd still running 30s after SIGTERM")
 		}
+		d.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		if err != nil {
 			log, _ := os.ReadFile(filepath.Join(root, "hostd.log"))
 			err = fmt.Errorf("hostd: %w\n%s", err, tail(log))

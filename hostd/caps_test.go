@@ -25,7 +25,9 @@ func capSet(t *testing.T, pid string, set string) string {
 // A container runs with Docker 20.10's default capabilities (a real
 // dockerd's CapEff 00000000a80425fb), in its main process and in what
 // `docker exec` starts; --privileged keeps them all.
-func TestContainerCapabilities(t *testing.T) {
+func TestContainerCapabilities(t *testing.T) { eachStart(t, testContainerCapabilities) }
+
+func testContainerCapabilities(t *testing.T) {
 	needCLI(t)
 	h := startHostd(t)
 	h.mustDocker("run", "-itd", "--name", "plain", "--network", "none", "alpine")

@@ -153,7 +153,9 @@ func TestCLINoneMode(t *testing.T) {
 }
 
 // [E09] host mode: the host's own namespace, links and addresses.
-func TestCLIHostMode(t *testing.T) {
+func TestCLIHostMode(t *testing.T) { eachStart(t, testCLIHostMode) }
+
+func testCLIHostMode(t *testing.T) {
 	needCLI(t)
 	h := startHostd(t)
 	// Give the virtual host something to see: a veth pair with an
@@ -243,7 +245,9 @@ func TestCLIContainerMode(t *testing.T) {
 }
 
 // docker run without -d attaches before it starts; --rm removes.
-func TestCLIRunAttachRm(t *testing.T) {
+func TestCLIRunAttachRm(t *testing.T) { eachStart(t, testCLIRunAttachRm) }
+
+func testCLIRunAttachRm(t *testing.T) {
 	needCLI(t)
 	h := startHostd(t)
 	out, errs, code := h.docker("run", "--rm", "--network", "none", "alpine", "echo", "hi")

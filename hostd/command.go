@@ -8,7 +8,8 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // processEnv is the environment of a container process (tty: it has a
 // terminal): the container's, the link variables, then extra (an exec's
 // -e). The command is looked up in its PATH inside the container's root,
-// by the container's init or the exec's thread (package rootfs).
+// by the thread that starts the container's command or an exec (package
+// rootfs).
 func (d *Daemon) processEnv(c *Container, tty bool, extra ...string) []string {
 	return mergeEnv(c.env(tty, d.linkEnv(c)), extra)
 }

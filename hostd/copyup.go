@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// prepareMounts makes what the container's mounts need before its init
-// mounts them, as Docker does at start: a missing -v source directory on
+// prepareMounts makes what the container's mounts need before the
+// thread that starts it mounts them, as Docker does at start: a missing -v source directory on
 // the machine (Docker creates it), and the first filling of an empty
 // volume with what the container's root filesystem holds at the volume's
 // destination (not with nocopy). Callers hold c.op.

@@ -17,7 +17,7 @@ import (
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/mount"
 	"github.com/nslab/nslab/hostd/proc"
-	"github.com/nslab/nslab/hostd/rootfs/initpool"
+	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/hostd/volume"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl/controller"
@@ -36,9 +36,12 @@ type Daemon struct {
 	mounts *mount.Template
 	// store is the machine's image store; images are this host's images
 	// and tags.
-	store    *image.Store
-	images   *image.Repository
-	reaper   *proc.Reaper
+	store  *image.Store
+	images *image.Repository
+	reaper *proc.Reaper
+	// start is how containers start (package launch): decided once, by
+	// what the kernel has.
+	start    launch.Way
 	hostname string
 	// initLayer is the lower layer above every image's (mount points,
 	// /.dockerenv), under the data root; made with the first container
@@ -47,8 +50,6 @@ type Daemon struct {
 	initLayerMade bool
 	// volumes are the local volumes, under the data root.
 	volumes *volume.Store
-	// inits are container inits forked ahead of time.
-	inits initpool.Pool
 	// events are what GET /events streams.
 	events  events.Log
 	started time.Time
@@ -85,6 +86,11 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 		return nil, err
 	}
 	cfg.FillDefaults()
+	start, why, err := launch.Detected()
+	if err != nil {
+		return nil, err
+	}
+	logger.Printf("containers start %v: %s", start, why)
 	// The containers' directories, the volumes and the init layer are
 	// made with the first that needs them: a docker host that never runs
 	// a container has no files to make at its start nor to remove at its
@@ -126,6 +132,7 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 		store:      store,
 		images:     images,
 		reaper:     rp,
+		start:      start,
 		hostname:   hostname,
 		initLayer:  initLayer,
 		volumes:    volumes,
@@ -135,7 +142,6 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 		names:      map[string]string{},
 		execs:      map[string]*Exec{},
 	}
-	d.inits.Fork, d.inits.Log = d.forkInit, d.log.Printf
 	return d, nil
 }
 
@@ -210,7 +216,6 @@ func (d *Daemon) Shutdown() error {
 	wg.Wait()
 	d.ReleaseImages()
 	errs = append(errs, d.ctl.Close())
-	d.inits.Close()
 	d.mounts.Close()
 	// Each container's writable layer went with it; the data root keeps
 	// the volumes, as dockerd's does (the lab removes it with the lab).

@@ -8,11 +8,9 @@ import (
 	"maps"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/creack/pty"
@@ -208,7 +206,7 @@ func (d *Daemon) execProcess(e *Exec) (rootfs.Process, error) {
 
 // execIn starts p inside the container of r from a throwaway thread that
 // joins the container's mount, PID (for its children), network, UTS and
-// IPC namespaces through its init's pidfd. Joining the mount namespace
+// IPC namespaces through its command's pidfd (PID 1). Joining the mount namespace
 // makes the container's root the thread's root, so the user, the command
 // and a terminal are all found inside it, as in the container; the thread
 // then narrows its bounding set and forks the command as the user. No
@@ -237,14 +235,7 @@ func (d *Daemon) execIn(r *run, p rootfs.Process, st *proc.Stdio, tty, in bool, 
 		if err := rootfs.NarrowBoundingSet(p.Caps); err != nil {
 			return fmt.Errorf("capabilities: %w", err)
 		}
-		cmd := &exec.Cmd{Path: res.Path, Args: p.Args, Env: res.Env, Dir: p.Cwd}
-		cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Credential: &syscall.Credential{Uid: res.User.UID, Gid: res.User.GID, Groups: res.User.Groups}}
-		if tty {
-			launch.SetStdio(cmd, st.ChildEnds[0], st.ChildEnds[0], st.ChildEnds[0])
-			cmd.SysProcAttr.Setctty = true
-		} else {
-			launch.SetStdio(cmd, st.ChildEnds[0], st.ChildEnds[1], st.ChildEnds[2])
-		}
+		cmd := launch.Command(p, res, st.ChildEnds[0], st.ChildEnds[1], st.ChildEnds[2], tty)
 		var err error
 		child, err = d.reaper.Start(cmd, cmd.Start)
 		return err

@@ -54,8 +54,8 @@ func (d *Daemon) layers(c *Container) []string {
 	return append(slices.Clone(c.image.Layers), d.initLayer)
 }
 
-// containerSpec describes the container's filesystem and command to its
-// init.
+// containerSpec describes the container's filesystem and command to the
+// thread that builds the one and starts the other (spawn).
 func (d *Daemon) containerSpec(c *Container, ns netSetup) (*rootfs.Spec, error) {
 	hc := &c.HostConfig
 	caps, err := oci.Capabilities(hc)
@@ -86,7 +86,7 @@ func (d *Daemon) containerSpec(c *Container, ns netSetup) (*rootfs.Spec, error) 
 	return s, nil
 }
 
-// containerMounts are the container's mounts as its init makes them:
+// containerMounts are the container's mounts as its start makes them:
 // its volumes, binds and tmpfs, and the hosts, resolv.conf and hostname
 // files of its network (ns; for a stopped container the last start's),
 // unless it mounts one of those itself, ordered as Docker orders them.

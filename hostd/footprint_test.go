@@ -83,7 +83,7 @@ func TestFootprint(t *testing.T) {
 }
 
 // BenchmarkCreateStart reports containers created and started per second
-// through the API (none mode: a namespace, a pin, files, the init shim).
+// through the API (none mode: a namespace, a pin, files, the command started from a thread).
 func BenchmarkCreateStart(b *testing.B) {
 	h := startHostd(b)
 	ctx := context.Background()

@@ -36,7 +36,7 @@ const (
 // are a view of the container's files: a running container's own mount
 // namespace (viewRootfs: a detached clone of its root mount, without the
 // mounts on it), else a private copy of the mount template where the
-// container's filesystem is mounted as its init would mount it. The
+// container's filesystem is mounted as its start would mount it. The
 // caller holds c.op when the container may be stopped, so that no start
 // mounts the same upper directory meanwhile.
 func (d *Daemon) inView(c *Container, what View, fn func() error) error {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/nslab/nslab/etcdmember/etcdtest"
 	"github.com/nslab/nslab/hostd/image/imagetest"
+	"github.com/nslab/nslab/hostd/rootfs/launch"
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netns"
 )
@@ -152,7 +153,21 @@ func startHostdWith(t testing.TB, edit func(*hostdconfig.Config)) *testHost {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if way := os.Getenv(launch.WayEnv); way == "init" && !strings.Contains(h.logTail(), "containers start "+launch.FromInit.String()) {
+		t.Fatalf("%s=%s: hostd does not say it starts containers %v\n%s", launch.WayEnv, way, launch.FromInit, h.logTail())
+	}
 	return h
+}
+
+// eachStart runs fn as a subtest for each way hostd starts containers:
+// the way the kernel allows, and forced to the init process (hostd, the
+// test's child, reads launch.WayEnv from its environment).
+func eachStart(t *testing.T, fn func(t *testing.T)) {
+	t.Run("detected", fn)
+	t.Run("init", func(t *testing.T) {
+		t.Setenv(launch.WayEnv, "init")
+		fn(t)
+	})
 }
 
 func (h *testHost) logTail() string {

@@ -7,21 +7,21 @@ import (
 	"os/exec"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
-	"github.com/nslab/nslab/hostd/rootfs/initpool"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
-	"github.com/nslab/nslab/netns"
 )
 
-// spawn starts the container's command as runc does: hostd's own binary,
-// re-executed as the container's init (package rootfs), is PID 1 of a new
-// PID namespace, in new mount, IPC and UTS namespaces (forked ahead of
-// time, package initpool); it joins the sandbox's network namespace (and the
-// host's UTS namespace in host mode), builds the root filesystem while the
-// container's networks are joined, and executes the command once they are
-// (Docker starts the command with its network ready). spawn returns when
-// the command runs, or with why it could not.
+// spawn starts the container's command as runc does, PID 1 of a new PID
+// namespace, in new mount, IPC and UTS namespaces (the host's UTS
+// namespace in host mode) and the sandbox's network namespace, in its own
+// root filesystem, with no init process before it where the kernel allows
+// (package launch: an init process of hostd's binary before Linux 6.15):
+// the root filesystem is built while the container's networks are joined,
+// and the command starts once they are (Docker starts it with its network
+// ready). spawn returns when the command runs, or with why it could not.
 func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, error) {
 	var io *proc.Stdio
 	var err error
@@ -30,71 +30,52 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 	} else if io, err = proc.NewPipes(c.Config.OpenStdin, true, true); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	in, child, err := d.inits.Take()
-	defer func() { go d.inits.Fill() }()
-	if err == nil {
-		err = d.hand(in, ns, spec, io)
+	// The sandbox's pin is a mount of the machine's table: opened here,
+	// before the starting thread leaves it.
+	net, err := os.Open(ns.sandbox.Key)
+	if err != nil {
+		io.Close()
+		return nil, fmt.Errorf("container %s: open netns %s: %w", c.Name, ns.sandbox.Key, err)
 	}
+	defer net.Close()
+	var child *proc.Child
+	_, err = launch.Start(launch.Container{NetNS: net, Stdin: io.ChildEnds[0], Stdout: io.ChildEnds[1], Stderr: io.ChildEnds[2], Spec: spec}, launch.Options{
+		EnterMounts: d.mounts.Enter,
+		Terminal: func(master *os.File) {
+			sz := c.HostConfig.ConsoleSize
+			io.UseTerminal(master, c.Config.OpenStdin, &sz)
+		},
+		Ready: ns.joined.wait,
+		Way:   d.start,
+		Start: func(cmd *exec.Cmd) error {
+			var err error
+			child, err = d.reaper.Start(cmd, cmd.Start)
+			return err
+		},
+	})
 	io.CloseChild()
 	if err != nil {
-		if in != nil {
-			initpool.End(in, child)
+		if child != nil {
+			// An init that started and failed (launch.FromInit).
+			child.Signal(unix.SIGKILL)
+			<-child.Exit
+			child.Release()
 		}
 		io.Close()
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	abort := func(err error) (*run, error) {
-		initpool.End(in, child)
-		io.Close()
-		return nil, err
-	}
-	if spec.Tty {
-		master, err := in.Console()
-		if err != nil {
-			return abort(err)
-		}
-		sz := c.HostConfig.ConsoleSize
-		io.UseTerminal(master, c.Config.OpenStdin, &sz)
-	}
-	if err := ns.joined.wait(); err != nil {
-		return abort(err)
-	}
-	if err := in.Run(); err != nil {
-		return abort(err)
-	}
-	in.Close()
 	r := &run{proc: child, pid: child.Pid, io: io, done: make(chan struct{})}
 	// The PID namespace's inode finds the container's processes (docker
-	// top); the running init keeps it from being reused.
+	// top); the running command keeps it from being reused.
 	r.pidNS, _ = proc.NSInode(child.Pid, "pid")
 	c.streams.BeginRun(io.Stdin)
 	io.Pump(c.streams.Write)
 	return r, nil
 }
 
-// hand gives an init its container: the sandbox's network namespace (its
-// pin is a mount of the machine's table, opened here), the host's UTS
-// namespace when the container has no hostname of its own (host mode),
-// the container's stdio and spec.
-func (d *Daemon) hand(in *launch.Init, ns netSetup, spec *rootfs.Spec, io *proc.Stdio) error {
-	net, err := os.Open(ns.sandbox.Key)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", ns.sandbox.Key, err)
-	}
-	defer net.Close()
-	c := launch.Container{NetNS: net, Stdin: io.ChildEnds[0], Stdout: io.ChildEnds[1], Stderr: io.ChildEnds[2], Spec: spec}
-	if spec.Hostname == "" {
-		if c.UTS, err = os.Open("/proc/self/ns/uts"); err != nil {
-			return err
-		}
-		defer c.UTS.Close()
-	}
-	return in.Hand(c)
-}
-
 // runcError is Docker's report of a container process that could not
 // start (op "create": the container's command; "exec": an exec), from
-// what its init or exec thread said: runc's words wrapped as containerd
+// what the thread that started it said: runc's words wrapped as containerd
 // and dockerd 20.10 pass them on, the HTTP status and the exit code Docker
 // records (127: not found, 126: not executable; an exec that failed is
 // always 126). A user the image does not know is dockerd's own error, not
@@ -171,30 +152,4 @@ func (d *Daemon) monitor(c *Container, r *run) {
 			d.log.Printf("container %s: auto-remove: %v", d.NameOf(c), err)
 		}
 	}
-}
-
-// forkInit forks an init from a throwaway thread that joined the mount
-// template: the init's mount namespace is a copy of it.
-func (d *Daemon) forkInit() (*launch.Init, *proc.Child, error) {
-	var in *launch.Init
-	var child *proc.Child
-	err := netns.OnThread(func() error {
-		if err := d.mounts.Join(); err != nil {
-			return err
-		}
-		var err error
-		in, err = launch.Fork(launch.Options{Cloneflags: initpool.Flags, Start: func(cmd *exec.Cmd) error {
-			p, err := d.reaper.Start(cmd, cmd.Start)
-			child = p
-			return err
-		}})
-		return err
-	})
-	if err != nil {
-		if child != nil {
-			initpool.End(nil, child)
-		}
-		return nil, nil, fmt.Errorf("container init: %w", err)
-	}
-	return in, child, nil
 }

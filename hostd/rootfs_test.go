@@ -81,7 +81,9 @@ func TestContainerRootFilesystem(t *testing.T) {
 // Every container is a PID namespace whose PID 1 is its command: ps shows
 // only the container's processes, PID 1 ignores a signal it has no
 // handler for, and its end ends every process of the container.
-func TestPIDNamespace(t *testing.T) {
+func TestPIDNamespace(t *testing.T) { eachStart(t, testPIDNamespace) }
+
+func testPIDNamespace(t *testing.T) {
 	needCLI(t)
 	h := startHostd(t)
 	h.mustDocker("run", "-d", "--name", "p1", "--network", "none", "alpine", "sleep", "1000")
@@ -170,7 +172,9 @@ func pidsNamed(args string) []int {
 
 // /dev, /proc and /sys as Docker mounts them, and nothing of the machine's
 // that a root in the container could change.
-func TestDevProcSys(t *testing.T) {
+func TestDevProcSys(t *testing.T) { eachStart(t, testDevProcSys) }
+
+func testDevProcSys(t *testing.T) {
 	needCLI(t)
 	h := startHostd(t)
 	if out := h.mustDocker("run", "--rm", "--network", "none", "alpine", "ls", "/dev"); strings.Join(strings.Fields(out), " ") != "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero" {
@@ -369,7 +373,9 @@ func TestTmpfsReadOnlyUserWorkdir(t *testing.T) {
 
 // docker exec without any program of the machine, with Docker's texts and
 // exit codes for what cannot run.
-func TestExecErrors(t *testing.T) {
+func TestExecErrors(t *testing.T) { eachStart(t, testExecErrors) }
+
+func testExecErrors(t *testing.T) {
 	needCLI(t)
 	h := startHostd(t)
 	h.mustDocker("run", "-d", "--name", "ex", "--network", "none", "alpine", "sleep", "100")

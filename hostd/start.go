@@ -9,7 +9,7 @@ import (
 )
 
 // Start runs a created or stopped container: sandbox and endpoints, files,
-// then the init shim; each step is undone when a later one fails.
+// then its command; each step is undone when a later one fails.
 func (d *Daemon) Start(c *Container) error {
 	c.op.Lock()
 	err := d.startLocked(c)

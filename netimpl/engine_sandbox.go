@@ -3,7 +3,6 @@ package netimpl
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -93,7 +92,7 @@ const DefaultSandboxKey = "default"
 func (e *Engine) sandboxPool() *netns.Pool {
 	e.poolOnce.Do(func() {
 		if e.poolSize > 0 {
-			e.pool = netns.NewPool(e.poolSize, disableIPv6)
+			e.pool = netns.NewPool(e.poolSize, netns.DisableIPv6)
 		}
 	})
 	return e.pool
@@ -107,7 +106,7 @@ func (e *Engine) freshSandbox(sb *sandbox, pinName string) error {
 	if pool := e.sandboxPool(); pool != nil {
 		f, err = pool.Get()
 	} else {
-		f, err = netns.NewFresh(disableIPv6)
+		f, err = netns.NewFresh(netns.DisableIPv6)
 	}
 	if err != nil {
 		return err
@@ -179,23 +178,6 @@ func (e *Engine) unpin(sb *sandbox) error {
 	}
 	delete(e.keys, sb.Key)
 	return errors.Join(err, netns.Delete(sb.Key))
-}
-
-// disableIPv6 turns IPv6 off in a new sandbox, from a thread inside it,
-// as Docker 20.10 does for containers whose networks have no IPv6: no
-// link-local address, no ::1, and none of the neighbour discovery and
-// multicast listener traffic a new interface would otherwise flood to
-// every port of its bridge.
-func disableIPv6() error {
-	for _, dev := range []string{"all", "default"} {
-		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6", []byte("1\n"), 0o644); err != nil {
-			if os.IsNotExist(err) {
-				return nil // a kernel without IPv6
-			}
-			return fmt.Errorf("disable IPv6: %w", err)
-		}
-	}
-	return nil
 }
 
 // Sandbox returns a sandbox by id.

@@ -44,13 +44,18 @@ func NewFresh(setup func() error) (Fresh, error) {
 		if f.Handle, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 			return fmt.Errorf("netlink: %w", err)
 		}
+		// setup runs while the loopback is still down: a setting such as
+		// disable_ipv6 then holds from its start (it never gets ::1 to
+		// lose again).
+		if setup != nil {
+			if err := setup(); err != nil {
+				return err
+			}
+		}
 		// A fresh namespace has only its loopback, always at index 1.
 		lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
 		if err := f.Handle.LinkSetUp(lo); err != nil {
 			return fmt.Errorf("set lo up: %w", err)
-		}
-		if setup != nil {
-			return setup()
 		}
 		return nil
 	})

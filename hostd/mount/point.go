@@ -1,7 +1,7 @@
 // Package mount is a container's files beside its image: its mount points
 // (binds, volumes, tmpfs) read from -v, --mount and --tmpfs as Docker's
-// parsers read them, the mount namespace hostd forks containers' inits
-// from, a running container's root entered from a thread, and the copy-up
+// parsers read them, the mount namespace a container's start copies,
+// a running container's root entered from a thread, and the copy-up
 // that fills a new volume with the image's files.
 package mount
 

@@ -11,13 +11,13 @@ import (
 	"github.com/nslab/nslab/netns/kernel"
 )
 
-// Template is the mount namespace every container's init starts in
-// (its own is a copy) and every private view of a stopped container's
+// Template is the mount namespace every container's start begins in
+// (the container's is a copy) and every private view of a stopped container's
 // files is made from: a private copy of the machine's mount table (so
 // that nothing mounted in a copy propagates back) without any namespace
 // pin (a pin held by a copy would keep another container's network
-// namespace alive). The init mounts the container's root filesystem and
-// pivots into it, detaching the copy of the machine's tree. The template is
+// namespace alive). The thread that starts a container mounts its root
+// filesystem and pivots into it, detaching the copy of the machine's tree. The template is
 // made once, when hostd starts; pins made later in the machine's table
 // never reach it, so the copy stays small.
 type Template struct {

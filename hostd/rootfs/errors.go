@@ -66,24 +66,6 @@ type statError struct {
 
 func (e *statError) Error() string { return "stat " + e.path + ": " + e.err.Error() }
 
-// encode is the error as the init writes it on its status pipe.
-func (e *Error) encode() []byte {
-	enc := &encoder{}
-	enc.uint(uint64(e.Kind))
-	enc.str(e.Msg)
-	return enc.b
-}
-
-// DecodeError reads what a failed init wrote on its status pipe.
-func DecodeError(b []byte) *Error {
-	d := &decoder{b: b}
-	e := &Error{Kind: ErrorKind(d.uint()), Msg: d.str()}
-	if d.err != nil {
-		return &Error{Kind: ErrSetup, Msg: "container init: unreadable status " + quote(string(b))}
-	}
-	return e
-}
-
 // quote is strconv.Quote for the printable ASCII names of commands; other
 // bytes are escaped as \xNN.
 func quote(s string) string {

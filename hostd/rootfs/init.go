@@ -1,19 +1,3 @@
-// Package rootfs gives a container its own root filesystem and starts its
-// command in it, as runc's init does: hostd re-executes its own binary as
-// the container's first process (PID 1 of a new PID namespace, in new
-// mount, IPC and UTS namespaces and the container's network namespace);
-// this package's init function recognises that process, reads the spec
-// hostd sends, mounts the overlay of the image's layers with /proc, /dev,
-// /sys and the container's mounts, pivots into it, waits for hostd's go
-// (the network is ready), switches to the container's user and executes
-// the command, which stays PID 1.
-//
-// The package imports nothing but syscall, unsafe and errors, so that its
-// init function runs among the very first of hostd's binary: the
-// container's start pays for Go's runtime start-up and a handful of
-// standard initialisers (GODEBUG=inittrace=1 shows them end at syscall's),
-// not for those of hostd's network engine, which run after. hostd forks an
-// init ahead of time, so even that is off a start's path.
 package rootfs
 
 import (
@@ -21,53 +5,50 @@ import (
 	"unsafe"
 )
 
-// The environment variable that marks hostd's re-executed binary as a
-// container's init; the init's environment holds nothing else, and the
-// command gets the spec's environment.
+// The fallback start, for kernels before 6.15: their proc has no pidns
+// option, so /proc shows the PID namespace of the task that mounts it and
+// only a process inside the container's PID namespace can mount the
+// container's. hostd's thread that entered the container's namespaces
+// then forks hostd's own binary, re-executed as the container's init: PID
+// 1 of the new PID namespace, in every namespace the thread joined. This
+// file's init function recognises that process: it reads the spec,
+// builds the root filesystem (Spec.Build), reports, waits for hostd's go
+// (the network is ready) and executes the command, which stays PID 1.
+// The package imports nothing that initialises late, so that the init
+// runs among the very first of the binary's package initialisers.
+
+// InitEnv marks hostd's re-executed binary as a container's init; the
+// init's environment holds nothing else, and the command gets the spec's.
 const (
 	InitEnv = "_NSLAB_CONTAINER_INIT=1"
 	initKey = "_NSLAB_CONTAINER_INIT"
 )
 
-// The init's descriptors beside stdin, stdout and stderr.
+// ControlFD is the init's end of a SOCK_SEQPACKET socket with hostd, its
+// only descriptor beside stdin, stdout and stderr. hostd sends the spec
+// (Spec.Marshal); the init answers MsgBuilt (with the terminal's master
+// when Spec.Tty) or MsgFailed and the encoded Error; hostd sends MsgGo;
+// the socket closes on exec (EOF: the command runs), or the init sends
+// MsgFailed.
+const ControlFD = 3
+
+// The first byte of each message on the control socket.
 const (
-	// SpecFD is the read end of the spec pipe: the spec (a 4-byte
-	// little-endian length, then Spec.Marshal), later the go byte.
-	SpecFD = 3
-	// StatusFD is the write end of the status pipe, closed on exec: EOF
-	// means the command runs; an encoded Error means it does not.
-	StatusFD = 4
-	// ControlFD is a unix socket (SOCK_SEQPACKET): hostd sends the
-	// container's descriptors on it (Handover), the init sends back the
-	// master of the container's terminal (Spec.Tty).
-	ControlFD = 5
+	MsgBuilt  = 'b'
+	MsgFailed = 'e'
+	MsgGo     = 'g'
 )
 
-// Go is the byte hostd writes once the container may run its command.
-const Go = 'g'
-
-// Handover says which descriptors hostd's control message carries, in
-// this order: the container's network namespace, then the UTS namespace
-// to share (host mode), then its stdin, stdout and stderr. An init is
-// forked before it knows its container (hostd keeps one ready), so these
-// come with the spec.
-type Handover byte
-
-const (
-	HandNet Handover = 1 << iota
-	HandUTS
-	HandStdin
-	HandStdout
-	HandStderr
-)
+// MaxSpec is the size of the largest spec the init reads: a seqpacket
+// message is read whole or truncated.
+const MaxSpec = 128 << 10
 
 func init() {
 	if v, ok := syscall.Getenv(initKey); !ok || initKey+"="+v != InitEnv {
 		return
 	}
-	// Package initialisers run on the main thread, locked to it: every
-	// per-thread attribute set below (namespaces joined, credentials,
-	// bounding set) is the exec'd command's.
+	// Package initialisers run on the main thread, locked to it: the
+	// credentials and bounding set set below are the exec'd command's.
 	runInit()
 }
 
@@ -75,196 +56,43 @@ func init() {
 func runInit() {
 	// Nothing but the command's stdio may reach the container: not a
 	// descriptor hostd inherited from whoever started it.
-	cloexecFrom(SpecFD)
-	// hostd forks the init from a private copy of the machine's mounts;
-	// make sure anyway that nothing mounted here can propagate back.
-	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
-		fail(setupError("make / rprivate", err))
-	}
-	if e := takeHandover(); e != nil {
-		fail(e)
-	}
+	cloexecFrom(ControlFD)
 	var s Spec
-	b, err := readSpec()
+	b := make([]byte, MaxSpec)
+	n, err := syscall.Read(ControlFD, b)
 	if err == nil {
-		err = s.Unmarshal(b)
+		err = s.Unmarshal(b[:n])
 	}
 	if err != nil {
 		fail(setupError("container init: read spec", err))
 	}
-	slave, e := s.setup()
+	built, e := s.Build(-1)
 	if e != nil {
 		fail(e)
 	}
-	var c [1]byte
-	if n, _ := syscall.Read(SpecFD, c[:]); n != 1 || c[0] != Go {
+	var rights []byte
+	if built.Master >= 0 {
+		rights = syscall.UnixRights(built.Master)
+	}
+	if err := syscall.Sendmsg(ControlFD, []byte{MsgBuilt}, rights, nil, 0); err != nil {
+		syscall.Exit(1)
+	}
+	if n, _ := syscall.Read(ControlFD, b[:1]); n != 1 || b[0] != MsgGo {
 		// hostd gave up on this start.
 		syscall.Exit(1)
 	}
-	syscall.Close(SpecFD)
-	if slave >= 0 {
-		if e := takeTerminal(slave); e != nil {
+	if built.Slave >= 0 {
+		if e := takeTerminal(built.Slave); e != nil {
 			fail(e)
 		}
 	}
 	fail(s.Process.Exec())
 }
 
-// takeHandover waits for hostd's control message, joins the namespaces it
-// carries (this thread only: it is the one that executes the command) and
-// makes the descriptors it carries the process's stdio. EOF: hostd gave
-// this init up (it shuts down).
-func takeHandover() *Error {
-	buf, oob := make([]byte, 1), make([]byte, syscall.CmsgSpace(5*4))
-	n, oobn, _, _, err := syscall.Recvmsg(ControlFD, buf, oob, syscall.MSG_CMSG_CLOEXEC)
-	if err != nil || n == 0 {
-		syscall.Exit(1)
-	}
-	var fds []int
-	if msgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
-		fds, _ = syscall.ParseUnixRights(&msgs[0])
-	}
-	what := Handover(buf[0])
-	for _, h := range []struct {
-		bit  Handover
-		join uintptr // a namespace to join, or 0
-		fd   int     // the stdio descriptor it becomes
-	}{{HandNet, syscall.CLONE_NEWNET, -1}, {HandUTS, syscall.CLONE_NEWUTS, -1}, {HandStdin, 0, 0}, {HandStdout, 0, 1}, {HandStderr, 0, 2}} {
-		if what&h.bit == 0 {
-			continue
-		}
-		if len(fds) == 0 {
-			return setupError("container init: handover", syscall.EBADMSG)
-		}
-		fd := fds[0]
-		fds = fds[1:]
-		if h.join != 0 {
-			if _, _, e := syscall.RawSyscall(sysSetns, uintptr(fd), h.join, 0); e != 0 {
-				return setupError("join the container's namespace", e)
-			}
-		} else if err := syscall.Dup3(fd, h.fd, 0); err != nil {
-			return setupError("container init: stdio", err)
-		}
-		syscall.Close(fd)
-	}
-	return nil
-}
-
-// readSpec reads the length-prefixed spec.
-func readSpec() ([]byte, error) {
-	var n [4]byte
-	if err := readFull(SpecFD, n[:]); err != nil {
-		return nil, err
-	}
-	size := int(n[0]) | int(n[1])<<8 | int(n[2])<<16 | int(n[3])<<24
-	if size > 16<<20 {
-		return nil, syscall.E2BIG
-	}
-	b := make([]byte, size)
-	return b, readFull(SpecFD, b)
-}
-
-func readFull(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := syscall.Read(fd, b)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return syscall.EPIPE
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
 // fail reports e to hostd and ends the init.
 func fail(e *Error) {
-	b := e.encode()
-	syscall.Write(StatusFD, b)
+	syscall.Write(ControlFD, append([]byte{MsgFailed}, e.encode()...))
 	syscall.Exit(1)
-}
-
-// setup builds the container's filesystem and pivots into it; with a
-// terminal it returns the terminal's slave.
-func (s *Spec) setup() (int, *Error) {
-	root, err := MountRoot(s.Root, s.Layers, s.Upper, s.Work)
-	if err != nil {
-		return -1, err.(*Error)
-	}
-	defer syscall.Close(root)
-	if e := s.mountSpecial(root); e != nil {
-		return -1, e
-	}
-	for _, m := range s.Mounts {
-		if e := mountUser(root, m); e != nil {
-			return -1, e
-		}
-	}
-	if !s.Privileged {
-		if e := s.protectPaths(root); e != nil {
-			return -1, e
-		}
-	}
-	slave := -1
-	if s.Tty {
-		var e *Error
-		if slave, e = console(root); e != nil {
-			return -1, e
-		}
-	}
-	if s.ReadOnly {
-		if err := mountSetattr(root, 0, attrRdonly); err != nil {
-			return -1, setupError("make the root filesystem read-only", err)
-		}
-	}
-	if e := pivot(root); e != nil {
-		return -1, e
-	}
-	if s.Hostname != "" {
-		if err := syscall.Sethostname([]byte(s.Hostname)); err != nil {
-			return -1, setupError("sethostname", err)
-		}
-	}
-	return slave, nil
-}
-
-// console allocates the container's terminal in its own devpts, binds the
-// slave over /dev/console and sends the master to hostd.
-func console(root int) (int, *Error) {
-	ptmx, err := openat2(root, "/dev/pts/ptmx", syscall.O_RDWR|syscall.O_NOCTTY, 0, resolveInRoot|resolveNoMagiclinks)
-	if err != nil {
-		return -1, setupError("open /dev/pts/ptmx", err)
-	}
-	defer syscall.Close(ptmx)
-	var unlock, n uint32
-	if err := ioctlPtr(ptmx, ioctlTIOCSPTLCK, &unlock); err != nil {
-		return -1, setupError("unlock pty", err)
-	}
-	if err := ioctlPtr(ptmx, ioctlTIOCGPTN, &n); err != nil {
-		return -1, setupError("pty number", err)
-	}
-	slave, err := ioctlInt(ptmx, ioctlTIOCGPTPEER, syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC)
-	if err != nil {
-		return -1, setupError("open pty slave", err)
-	}
-	m, err := bindFrom(root, "dev/pts/"+itoa(uint64(n)), 0)
-	if err != nil {
-		syscall.Close(slave)
-		return -1, setupError("bind /dev/console", err)
-	}
-	if e := attach(root, "/dev/console", m, false); e != nil {
-		syscall.Close(slave)
-		return -1, e
-	}
-	if err := syscall.Sendmsg(ControlFD, []byte{0}, syscall.UnixRights(ptmx), nil, 0); err != nil {
-		syscall.Close(slave)
-		return -1, setupError("send the terminal to hostd", err)
-	}
-	return slave, nil
 }
 
 // takeTerminal makes the slave the process's stdio and controlling
@@ -282,59 +110,13 @@ func takeTerminal(slave int) *Error {
 	return nil
 }
 
-// Resolved is what a process runs as and runs.
-type Resolved struct {
-	Path string
-	User User
-	Env  []string // with HOME from the user's entry when it had none
-}
-
-// Resolve finds, in the calling thread's root (the container's), who the
-// process runs as and which program it runs, and checks its working
-// directory, with runc's words for what is wrong.
-func (p *Process) Resolve() (Resolved, *Error) {
-	var r Resolved
-	u, err := LookupUser(p.User, p.GroupAdd)
-	if err != nil {
-		return r, err.(*Error)
-	}
-	r.User, r.Env = u, p.Env
-	if !hasEnv(r.Env, "HOME") {
-		r.Env = append(r.Env[:len(r.Env):len(r.Env)], "HOME="+u.Home)
-	}
-	if p.Cwd != "" {
-		var st syscall.Stat_t
-		if err := syscall.Stat(p.Cwd, &st); err != nil {
-			return r, setupError("chdir to cwd ("+quote(p.Cwd)+") set in config.json failed", err)
-		}
-	}
-	if len(p.Args) == 0 {
-		return r, execError("", errNotInPath)
-	}
-	path, err := LookPath(p.Args[0], r.Env)
-	if err != nil {
-		return r, err.(*Error)
-	}
-	r.Path = path
-	return r, nil
-}
-
-// Exec runs the process in the calling thread's root (the container's):
-// it makes the working directory if needed (as Docker makes WorkingDir),
-// becomes the user with the bounding set narrowed to Caps and executes the
-// command. It returns only on failure.
+// Exec executes the process from the calling thread, in the container's
+// root: Prepare, then it becomes the user, enters the working directory
+// and executes the command. It returns only on failure.
 func (p *Process) Exec() *Error {
-	if p.Cwd != "" {
-		if err := mkdirAll(p.Cwd); err != nil {
-			return setupError("mkdir "+p.Cwd, err)
-		}
-	}
-	r, e := p.Resolve()
+	r, e := p.Prepare()
 	if e != nil {
 		return e
-	}
-	if err := NarrowBoundingSet(p.Caps); err != nil {
-		return setupError("capabilities", err)
 	}
 	if err := setCredentials(r.User); err != nil {
 		return setupError("set user", err)
@@ -344,24 +126,7 @@ func (p *Process) Exec() *Error {
 			return setupError("chdir to cwd ("+quote(p.Cwd)+") set in config.json failed", err)
 		}
 	}
-	err := syscall.Exec(r.Path, p.Args, r.Env)
-	kind := ErrCannotExecute
-	if err == syscall.ENOENT {
-		kind = ErrNotFound
-	}
-	return &Error{Kind: kind, Msg: "exec " + r.Path + ": " + err.Error()}
-}
-
-// mkdirAll makes a directory and its parents (root's, mode 0755).
-func mkdirAll(p string) error {
-	cur := ""
-	for _, c := range components(p) {
-		cur += "/" + c
-		if err := syscall.Mkdir(cur, 0o755); err != nil && err != syscall.EEXIST {
-			return err
-		}
-	}
-	return nil
+	return ExecFailed(r.Path, syscall.Exec(r.Path, p.Args, r.Env))
 }
 
 // setCredentials switches the calling thread to the user: supplementary
@@ -384,33 +149,14 @@ func setCredentials(u User) error {
 	return nil
 }
 
-// AllCapabilities is the bounding set of a privileged container.
-const AllCapabilities = ^uint64(0)
-
-// NarrowBoundingSet drops every capability outside mask from the calling
-// thread's bounding set: a root process it executes then has exactly
-// those (its permitted and effective sets after execve are the bounding
-// set). The drop cannot be undone, so the thread must be one that ends
-// (the init, or a netns.OnThread thread).
-func NarrowBoundingSet(mask uint64) error {
-	if mask == AllCapabilities {
-		return nil
-	}
-	b, err := readFile("/proc/sys/kernel/cap_last_cap", 64)
+// CheckProcPidns says whether the kernel's proc takes the pidns option
+// (Linux 6.15) that Build uses to show a PID namespace the mounting thread
+// is not in: it configures a proc context with pidns and creates nothing.
+func CheckProcPidns(pidns int) error {
+	fs, err := fsopen("proc")
 	if err != nil {
 		return err
 	}
-	last, ok := atoi(trimSpace(string(b)))
-	if !ok {
-		return syscall.EINVAL
-	}
-	for c := uint32(0); c <= last; c++ {
-		if c < 64 && mask&(1<<c) != 0 {
-			continue
-		}
-		if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, syscall.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0, 0); e != 0 {
-			return e
-		}
-	}
-	return nil
+	defer syscall.Close(fs)
+	return fsconfigFd(fs, "pidns", pidns)
 }

@@ -82,11 +82,22 @@ func overlay(layers []string, upper, work string) (int, *Error) {
 // source, what mountinfo shows, is fstype's name unless a "source=" option
 // says otherwise, as runc's mounts show.
 func newMount(fstype string, opts []string, attrs uint64) (int, *Error) {
+	return newMountWith(fstype, opts, attrs, nil)
+}
+
+// newMountWith is newMount with more configuration of the context (a
+// descriptor option) before its superblock is created.
+func newMountWith(fstype string, opts []string, attrs uint64, configure func(fs int) error) (int, *Error) {
 	fs, err := fsopen(fstype)
 	if err != nil {
 		return -1, setupError("fsopen "+fstype, err)
 	}
 	defer syscall.Close(fs)
+	if configure != nil {
+		if err := configure(fs); err != nil {
+			return -1, fsError(fs, "configure "+fstype, err)
+		}
+	}
 	if len(opts) == 0 || len(opts[0]) < 7 || opts[0][:7] != "source=" {
 		opts = append([]string{"source=" + fstype}, opts...)
 	}
@@ -174,8 +185,15 @@ func bindFrom(dirfd int, path string, attrs uint64) (int, error) {
 }
 
 // mountSpecial mounts /proc, /dev (and what lives in it) and /sys.
-func (s *Spec) mountSpecial(root int) *Error {
-	m, e := newMount("proc", nil, attrNosuid|attrNodev|attrNoexec)
+func (s *Spec) mountSpecial(root, pidns int) *Error {
+	var inPidns func(fs int) error
+	if pidns >= 0 {
+		// proc shows the PID namespace of the task that mounts it unless
+		// told another: the container's, which hostd's thread made for its
+		// children but is not in itself.
+		inPidns = func(fs int) error { return fsconfigFd(fs, "pidns", pidns) }
+	}
+	m, e := newMountWith("proc", nil, attrNosuid|attrNodev|attrNoexec, inPidns)
 	if e != nil {
 		return e
 	}
@@ -452,7 +470,7 @@ func InitLayer(dir string) error {
 }
 
 // MountIn mounts m on its target below root (an O_PATH descriptor of the
-// container's root), as the init does: hostd uses it for a private view of
+// container's root), as a start does: hostd uses it for a private view of
 // a stopped container's files.
 func MountIn(root int, m Mount) error {
 	if e := mountUser(root, m); e != nil {

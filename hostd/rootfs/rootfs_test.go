@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -21,15 +22,10 @@ import (
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// namespaces are what hostd gives a container's init: its own PID, mount,
-// UTS and IPC namespaces; the tests add a fresh network namespace, as the
-// container's sandbox.
-const namespaces = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET
-
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: a container's init mounts and pivots")
+		t.Skip("needs root: a container's start mounts and pivots")
 	}
 }
 
@@ -62,60 +58,74 @@ func (c container) spec(args ...string) *rootfs.Spec {
 	}
 }
 
-// run starts s as hostd does (from a throwaway thread) and returns what
-// the command printed on stdout and stderr and how the start went.
-func run(t *testing.T, s *rootfs.Spec) (string, error) {
+// run starts s as hostd does and returns what the command printed on
+// stdout and stderr, or why it could not start.
+func run(t *testing.T, s *rootfs.Spec, way launch.Way) (string, error) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	in, err := start(s, w)
+	cmd, err := start(t, s, w, launch.Options{Way: way})
 	w.Close()
 	if err != nil {
 		return "", err
 	}
-	defer in.Close()
-	runErr := in.Run()
 	b, _ := io.ReadAll(r)
-	in.Cmd.Wait()
-	return string(b), runErr
+	cmd.Wait()
+	return string(b), nil
 }
 
-// start forks an init as hostd does (from a throwaway thread) and hands it
-// its container, with out as its stdout and stderr.
-func start(s *rootfs.Spec, out *os.File) (*launch.Init, error) {
-	var in *launch.Init
-	err := netns.OnThread(func() error {
-		var err error
-		in, err = launch.Fork(launch.Options{Cloneflags: namespaces})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := in.Hand(launch.Container{Stdout: out, Stderr: out, Spec: s}); err != nil {
-		in.Close()
-		in.Cmd.Wait()
-		return nil, err
-	}
-	return in, nil
-}
-
-func mustRun(t *testing.T, s *rootfs.Spec) string {
+// start starts s's command as hostd does (package launch), in a fresh
+// network namespace as the container's sandbox, with out as its stdout
+// and stderr.
+func start(t testing.TB, s *rootfs.Spec, out *os.File, o launch.Options) (*exec.Cmd, error) {
 	t.Helper()
-	out, err := run(t, s)
+	f, err := netns.NewFresh(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	net := os.NewFile(uintptr(f.FD), "netns")
+	f.FD = -1 // net closes it
+	defer net.Close()
+	return launch.Start(launch.Container{NetNS: net, Stdout: out, Stderr: out, Spec: s}, o)
+}
+
+func mustRun(t *testing.T, s *rootfs.Spec, way launch.Way) string {
+	t.Helper()
+	out, err := run(t, s, way)
 	if err != nil {
 		t.Fatalf("%v: %v (output %q)", s.Process.Args, err, out)
 	}
 	return out
 }
 
-// The issue's "done when", at the init's level: a container sees its image
+// eachWay runs fn as a subtest for each way of starting a container,
+// skipping FromThread where the kernel lacks what it needs.
+func eachWay[T interface {
+	testing.TB
+	Run(string, func(T)) bool
+}](t T, fn func(t T, way launch.Way)) {
+	for _, way := range []launch.Way{launch.FromThread, launch.FromInit} {
+		t.Run(way.String(), func(t T) {
+			if err := launch.ThreadSupport(); way == launch.FromThread && err != nil {
+				t.Skipf("the kernel lacks %v", err)
+			}
+			fn(t, way)
+		})
+	}
+}
+
+// The issue's "done when", at the start's level: a container sees its image
 // and nothing of the machine; its writes land in its upper directory; its
 // command is PID 1 of its own PID namespace.
 func TestContainerSeesOnlyItsImage(t *testing.T) {
+	eachWay(t, testContainerSeesOnlyItsImage)
+}
+
+func testContainerSeesOnlyItsImage(t *testing.T, way launch.Way) {
 	c := newContainer(t)
 	marker, err := os.MkdirTemp("", "nslab-rootfs-marker-")
 	if err != nil {
@@ -123,7 +133,7 @@ func TestContainerSeesOnlyItsImage(t *testing.T) {
 	}
 	defer os.RemoveAll(marker)
 	name := filepath.Base(marker)
-	out := mustRun(t, c.spec("sh", "-c", "touch /root/"+name+" /"+name+"; rm -rf "+marker+"; ls /; echo; cat /proc/1/cmdline; echo; ls /run/nslab 2>&1; ps -o pid,args; true"))
+	out := mustRun(t, c.spec("sh", "-c", "touch /root/"+name+" /"+name+"; rm -rf "+marker+"; ls /; echo; cat /proc/1/cmdline; echo; ls /run/nslab 2>&1; ps -o pid,args; true"), way)
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("the machine's %s: %v", marker, err)
 	}
@@ -161,6 +171,10 @@ func TestContainerSeesOnlyItsImage(t *testing.T) {
 
 // A command that cannot be found or executed is reported as runc words it.
 func TestCommandErrors(t *testing.T) {
+	eachWay(t, testCommandErrors)
+}
+
+func testCommandErrors(t *testing.T, way launch.Way) {
 	c := newContainer(t)
 	for _, tc := range []struct {
 		args []string
@@ -172,7 +186,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"/etc/passwd"}, rootfs.ErrCannotExecute, `exec: "/etc/passwd": permission denied`},
 		{[]string{"/tmp"}, rootfs.ErrCannotExecute, `exec: "/tmp": permission denied`},
 	} {
-		_, err := run(t, c.spec(tc.args...))
+		_, err := run(t, c.spec(tc.args...), way)
 		var re *rootfs.Error
 		if !errors.As(err, &re) || re.Kind != tc.kind || re.Msg != tc.msg {
 			t.Errorf("%v: %v, want %c %q", tc.args, err, tc.kind, tc.msg)
@@ -180,14 +194,18 @@ func TestCommandErrors(t *testing.T) {
 	}
 }
 
-// BenchmarkStart measures a container's start as hostd does it: fork the
-// init, send the spec, let it build the root filesystem and execute the
-// command, until the command runs.
+// BenchmarkStart measures a container's start as hostd does it: enter
+// the namespaces, build the root filesystem and fork the command, until
+// the command runs.
 func BenchmarkStart(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
 	layer := rootfstest.Layer(b)
+	eachWay(b, func(b *testing.B, way launch.Way) { benchmarkStart(b, layer, way) })
+}
+
+func benchmarkStart(b *testing.B, layer string, way launch.Way) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
@@ -197,39 +215,14 @@ func BenchmarkStart(b *testing.B) {
 		}
 		s := c.spec("sleep", "1000")
 		b.StartTimer()
-		in, err := start(s, nil)
-		if err == nil {
-			err = in.Run()
-		}
+		cmd, err := start(b, s, nil, launch.Options{Way: way})
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
 		}
-		in.Cmd.Process.Kill()
-		in.Cmd.Wait()
-		in.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
 		b.StartTimer()
-	}
-}
-
-func TestSpecRoundTrip(t *testing.T) {
-	s := rootfs.Spec{
-		Root: "/r", Layers: []string{"/l1", "/l2"}, Upper: "/u", Work: "/w", ReadOnly: true, Hostname: "h",
-		ShmSize: 1 << 20, Tty: true, Sysctls: []string{"net.ipv4.ip_forward=1"},
-		Mounts:      []rootfs.Mount{{Kind: rootfs.Bind, Source: "/s", Target: "/t", ReadOnly: true}, {Kind: rootfs.Tmpfs, Target: "/x", Options: []string{"size=1m"}}},
-		MaskedPaths: rootfs.DefaultMaskedPaths, ReadonlyPaths: rootfs.DefaultReadonlyPaths,
-		Process: rootfs.Process{Args: []string{"sh", "-c", "échø"}, Env: []string{"A=1"}, Cwd: "/", User: "1:2", GroupAdd: []string{"10"}, Caps: rootfs.DefaultCapabilities},
-	}
-	var got rootfs.Spec
-	if err := got.Unmarshal(s.Marshal()); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, s) {
-		t.Fatalf("round trip:\n%+v\n%+v", got, s)
-	}
-	b := s.Marshal()
-	if err := got.Unmarshal(b[:len(b)-1]); err == nil {
-		t.Fatal("a truncated spec decoded")
 	}
 }
 
@@ -276,27 +269,24 @@ func TestLookupUser(t *testing.T) {
 	}
 }
 
-// With a terminal, the init allocates it in the container's own devpts,
-// sends hostd the master and binds the slave over /dev/console.
+// With a terminal, the start allocates it in the container's own devpts,
+// gives hostd the master and binds the slave over /dev/console.
 func TestTerminal(t *testing.T) {
+	eachWay(t, testTerminal)
+}
+
+func testTerminal(t *testing.T, way launch.Way) {
 	c := newContainer(t)
 	s := c.spec("sh", "-c", "tty; ls /dev/console")
 	s.Tty = true
-	in, err := start(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	master, err := in.Console()
+	var master *os.File
+	cmd, err := start(t, s, nil, launch.Options{Way: way, Terminal: func(m *os.File) { master = m }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer master.Close()
-	if err := in.Run(); err != nil {
-		t.Fatal(err)
-	}
 	b, _ := io.ReadAll(master) // EIO once the container's side is closed
-	in.Cmd.Wait()
+	cmd.Wait()
 	if out := strings.ReplaceAll(string(b), "\r", ""); out != "/dev/pts/0\n/dev/console\n" {
 		t.Fatalf("in the container's terminal: %q", b)
 	}

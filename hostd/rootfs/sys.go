@@ -33,6 +33,7 @@ const (
 	fsopenCloexec   = 0x1
 	fsconfigSetFlag = 0
 	fsconfigSetStr  = 1
+	fsconfigSetFd   = 5
 	fsconfigCreate  = 6
 	fsmountCloexec  = 0x1
 
@@ -123,6 +124,17 @@ func fsconfig(fd int, key, value string) error {
 		return err
 	}
 	_, _, e := syscall.Syscall6(sysFsconfig, uintptr(fd), fsconfigSetStr, uintptr(unsafe.Pointer(k)), uintptr(unsafe.Pointer(v)), 0, 0)
+	return errnoErr(e)
+}
+
+// fsconfigFd sets key to the file descriptor value on a filesystem
+// context.
+func fsconfigFd(fd int, key string, value int) error {
+	k, err := cstr(key)
+	if err != nil {
+		return err
+	}
+	_, _, e := syscall.Syscall6(sysFsconfig, uintptr(fd), fsconfigSetFd, uintptr(unsafe.Pointer(k)), 0, uintptr(value), 0)
 	return errnoErr(e)
 }
 

@@ -51,14 +51,16 @@ type Record struct {
 // at once. Several owners may share a name (containers sharing an alias);
 // the name then answers with all their addresses.
 //
-// Readers never wait: every change builds a new read-only view and swaps it
-// in, which suits a table read on every query and changed on every
-// container start and stop.
+// Readers share a read-only view built from the owners. A change drops the
+// view and the first query after it builds the next one: a burst of
+// container starts (hundreds of owners set one after another, no query in
+// between) then costs one build, not one per start, and a query waits only
+// when it is the first after a change.
 type MemTable struct {
-	mu     sync.Mutex // serialises writers
+	mu     sync.Mutex // serialises writers and view builds
 	seq    uint64
 	owners map[string]owned
-	view   atomic.Pointer[tableView]
+	view   atomic.Pointer[tableView] // nil after a change
 }
 
 type owned struct {
@@ -73,9 +75,7 @@ type tableView struct {
 
 // NewTable returns an empty MemTable.
 func NewTable() *MemTable {
-	t := &MemTable{owners: map[string]owned{}}
-	t.view.Store(&tableView{})
-	return t
+	return &MemTable{owners: map[string]owned{}}
 }
 
 // Set replaces the records of owner. Names are checked first: nothing
@@ -104,7 +104,7 @@ func (t *MemTable) Set(owner string, recs ...Record) error {
 		t.seq++
 	}
 	t.owners[owner] = owned{seq: seq, recs: clean}
-	t.rebuild()
+	t.view.Store(nil)
 	return nil
 }
 
@@ -117,18 +117,33 @@ func (t *MemTable) Delete(owner string) {
 		return
 	}
 	delete(t.owners, owner)
-	t.rebuild()
+	t.view.Store(nil)
 }
 
 // Lookup implements Table.
-func (t *MemTable) Lookup(name string) []netip.Addr { return t.view.Load().names[name] }
+func (t *MemTable) Lookup(name string) []netip.Addr { return t.current().names[name] }
 
 // Reverse implements Table.
-func (t *MemTable) Reverse(addr netip.Addr) []string { return t.view.Load().ptr[addr.Unmap()] }
+func (t *MemTable) Reverse(addr netip.Addr) []string { return t.current().ptr[addr.Unmap()] }
 
-// rebuild makes the read view from the owners, in insertion order, with
+// current is the read view, built first when a change dropped it.
+func (t *MemTable) current() *tableView {
+	if v := t.view.Load(); v != nil {
+		return v
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v := t.view.Load(); v != nil {
+		return v // built by a reader that got the lock first
+	}
+	v := t.build()
+	t.view.Store(v)
+	return v
+}
+
+// build makes the read view from the owners, in insertion order, with
 // duplicate addresses of a name and duplicate PTR names dropped.
-func (t *MemTable) rebuild() {
+func (t *MemTable) build() *tableView {
 	order := make([]string, 0, len(t.owners))
 	for o := range t.owners {
 		order = append(order, o)
@@ -146,7 +161,7 @@ func (t *MemTable) rebuild() {
 			}
 		}
 	}
-	t.view.Store(v)
+	return v
 }
 
 // Canonical is the form of a name that Table methods receive: lower case,

@@ -65,7 +65,7 @@ func (d *Driver) ensureSandbox(nw *network) (created bool, err error) {
 // newSandbox makes a namespace and pins it as name in /run/netns and, when
 // given, at key.
 func (d *Driver) newSandbox(name, key string) (*sandbox, error) {
-	f, err := netns.NewFresh(disableIPv6)
+	f, err := netns.NewFresh(netns.DisableIPv6)
 	if err != nil {
 		return nil, err
 	}
@@ -244,22 +244,6 @@ func emptyStale(f *os.File) error {
 		}
 		if err := h.LinkDel(l); err != nil && !isGone(err) {
 			return fmt.Errorf("delete %s: %w", l.Attrs().Name, err)
-		}
-	}
-	return nil
-}
-
-// disableIPv6 runs inside a new namespace, as Docker 20.10's osl does for
-// every sandbox: no link-local addresses, so no neighbour discovery or
-// multicast listener reports cross the VXLAN for nothing.
-func disableIPv6() error {
-	for _, dev := range []string{"all", "default"} {
-		err := os.WriteFile("/proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6", []byte("1\n"), 0o644)
-		if os.IsNotExist(err) {
-			return nil // a kernel without IPv6
-		}
-		if err != nil {
-			return fmt.Errorf("disable IPv6: %w", err)
 		}
 	}
 	return nil

@@ -1,14 +1,20 @@
-// Package launch is hostd's side of a container's init (package rootfs):
-// it forks an init, hands it its container (namespaces, stdio, spec),
-// receives its terminal, tells it to go and learns whether the command
-// runs.
+// Package launch starts a container's command with no process before it,
+// from a throwaway thread of the caller's: namespaces, root and bounding
+// set are attributes of a thread, so the thread enters the container's
+// namespaces, builds its root filesystem there (package rootfs), and forks
+// the command, which inherits all of it and is PID 1 of the container's
+// PID namespace. The thread then ends with its goroutine (netns.OnThread),
+// never returned to Go's scheduler in that state.
+//
+// Mounting the container's /proc from a thread outside its PID namespace
+// takes Linux 6.15 (Way, Detected): before, the thread forks an init
+// process instead (the caller's binary, re-executed: rootfs's init.go),
+// which builds the root filesystem from inside and executes the command.
 package launch
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -16,200 +22,224 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/hostd/rootfs"
+	"github.com/nslab/nslab/netns"
 )
 
-// Options say how to fork an init.
-type Options struct {
-	// Cloneflags are the namespaces the init gets of its own:
-	// CLONE_NEWPID, CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUTS.
-	Cloneflags uintptr
-	// Start starts the command (cmd.Start when nil); hostd passes its
-	// reaper's, which registers the child.
-	Start func(*exec.Cmd) error
-}
-
-// Init is a forked container init, waiting for its container and then for
-// its go.
-type Init struct {
-	Cmd     *exec.Cmd
-	spec    *os.File // write end: the spec, then the go byte
-	status  *os.File // read end: EOF, or the init's error
-	control *os.File // hostd's end of the control socket
-}
-
-// Self is the binary the init runs: hostd's own, whatever its path on
-// disk has become since it started.
-const Self = "/proc/self/exe"
-
-// Fork starts an init from the calling thread, which must sit in the mount
-// namespace the container's is copied from (the child's mount namespace is
-// a copy of the thread's). The init starts Go's runtime and waits for
-// Hand: its start can happen before the container's is asked for.
-func Fork(o Options) (*Init, error) {
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		closeAll(specR, specW)
-		return nil, err
-	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		closeAll(specR, specW, statusR, statusW)
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "control")
-	// Arguments show in ps until the command replaces them.
-	cmd := &exec.Cmd{
-		Path: Self, Args: []string{"nslab-init"}, Env: []string{rootfs.InitEnv}, Dir: "/",
-		ExtraFiles:  []*os.File{specR, statusW, theirs},
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Cloneflags: o.Cloneflags},
-	}
-	start := o.Start
-	if start == nil {
-		start = func(c *exec.Cmd) error { return c.Start() }
-	}
-	err = start(cmd)
-	closeAll(specR, statusW, theirs)
-	if err != nil {
-		closeAll(specW, statusR, ours)
-		return nil, err
-	}
-	return &Init{Cmd: cmd, spec: specW, status: statusR, control: ours}, nil
-}
-
-// Container is what an init is handed: the container's network namespace,
-// the UTS namespace to share (host mode; nil: the init's own), its stdio
-// (nil: /dev/null, or the terminal with Spec.Tty) and spec.
+// Container is what a container's command starts in and with.
 type Container struct {
-	NetNS, UTS            *os.File
+	// NetNS is the network namespace to join (nil: the thread's own).
+	NetNS *os.File
+	// Stdin, Stdout and Stderr are the command's (nil: /dev/null); with
+	// Spec.Tty the terminal's slave is all three.
 	Stdin, Stdout, Stderr *os.File
 	Spec                  *rootfs.Spec
 }
 
-// Hand gives the init its container: the descriptors on the control
-// socket, the spec on the spec pipe. The init then builds the root
-// filesystem while the caller does something else (joins networks); Run
-// lets it execute the command.
-func (in *Init) Hand(c Container) error {
-	var what rootfs.Handover
-	var fds []int
-	for _, h := range []struct {
-		bit rootfs.Handover
-		f   *os.File
-	}{{rootfs.HandNet, c.NetNS}, {rootfs.HandUTS, c.UTS}, {rootfs.HandStdin, c.Stdin}, {rootfs.HandStdout, c.Stdout}, {rootfs.HandStderr, c.Stderr}} {
-		if h.f != nil {
-			what |= h.bit
-			fds = append(fds, int(h.f.Fd()))
+// Options say how to start.
+type Options struct {
+	// EnterMounts puts the thread into a private copy of the mount
+	// namespace the container's is made from (hostd's template); nil: a
+	// copy of the thread's own, made private.
+	EnterMounts func() error
+	// Terminal receives the master of the container's terminal
+	// (Spec.Tty), before Ready.
+	Terminal func(master *os.File)
+	// Ready is waited for once the root filesystem is built, before the
+	// command starts (hostd: until the networks are joined).
+	Ready func() error
+	// Start starts the command (cmd.Start when nil); hostd passes its
+	// reaper's, which registers the child.
+	Start func(*exec.Cmd) error
+	// Way is how to start (Detect: as Detected says).
+	Way Way
+}
+
+// start starts cmd with o.Start, or cmd.Start.
+func (o Options) start(cmd *exec.Cmd) error {
+	if o.Start != nil {
+		return o.Start(cmd)
+	}
+	return cmd.Start()
+}
+
+// Start starts the container's command and returns once it runs (its
+// execve succeeded), or with why it could not: a *rootfs.Error for what
+// runc would report.
+func Start(c Container, o Options) (*exec.Cmd, error) {
+	way := o.Way
+	if way == Detect {
+		var err error
+		if way, _, err = Detected(); err != nil {
+			return nil, err
 		}
 	}
-	if err := unix.Sendmsg(int(in.control.Fd()), []byte{byte(what)}, unix.UnixRights(fds...), nil, 0); err != nil {
-		return in.failed(fmt.Errorf("hand the container to its init: %w", err))
+	s, ok := starters[way]
+	if !ok {
+		return nil, fmt.Errorf("launch: no way %d to start a container", way)
 	}
-	b := c.Spec.Marshal()
-	msg := binary.LittleEndian.AppendUint32(nil, uint32(len(b)))
-	if _, err := in.spec.Write(append(msg, b...)); err != nil {
-		return in.failed(err)
-	}
-	return nil
-}
-
-// failed is err, or what the init said when it died before reading.
-func (in *Init) failed(err error) error {
-	in.spec.Close()
-	in.spec = nil
-	if rerr := in.result(); rerr != nil {
-		return rerr
-	}
-	return err
-}
-
-// Console receives the terminal master the init allocated (Spec.Tty).
-func (in *Init) Console() (*os.File, error) {
-	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(int(in.control.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err == nil && oobn == 0 {
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil {
-		if rerr := in.result(); rerr != nil {
-			return nil, rerr
+	var cmd *exec.Cmd
+	err := netns.OnThread(func() error {
+		if err := enter(c, o); err != nil {
+			return err
 		}
-		return nil, fmt.Errorf("receive the container's terminal: %w", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("receive the container's terminal: %v", err)
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil, fmt.Errorf("receive the container's terminal: %v", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "pty master"), nil
+		var err error
+		cmd, err = s.start(c, o)
+		return err
+	})
+	return cmd, err
 }
 
-// Run tells the init to go and waits until the command runs (nil) or the
-// init reports why it cannot (a *rootfs.Error).
-func (in *Init) Run() error {
-	_, werr := in.spec.Write([]byte{rootfs.Go})
-	in.spec.Close()
-	in.spec = nil
-	if err := in.result(); err != nil {
+// enter puts the calling thread into the container's namespaces: a copy
+// of the mount namespace, new IPC and PID (for its children) namespaces, a
+// new UTS namespace unless the container shares the caller's (no
+// hostname), and NetNS.
+func enter(c Container, o Options) error {
+	// os forks a probe the first time it starts a process (does the
+	// kernel give pidfds?): that fork must not be the first process of the
+	// container's PID namespace, which ends with its first process.
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		p.Release()
+	}
+	if err := enterMounts(o); err != nil {
 		return err
 	}
-	if werr != nil {
-		return fmt.Errorf("container init: %w", werr)
+	flags := unix.CLONE_NEWIPC | unix.CLONE_NEWPID
+	if c.Spec.Hostname != "" {
+		flags |= unix.CLONE_NEWUTS
+	}
+	if err := unix.Unshare(flags); err != nil {
+		return fmt.Errorf("unshare the container's namespaces: %w", err)
+	}
+	if c.NetNS != nil {
+		if err := unix.Setns(int(c.NetNS.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("join the container's network namespace: %w", err)
+		}
 	}
 	return nil
 }
 
-// result reads the status pipe to its end: nothing means the command was
-// executed; anything else is the init's error.
-func (in *Init) result() error {
-	if in.status == nil {
-		return errors.New("container init: status already read")
-	}
-	b, err := io.ReadAll(in.status)
-	in.status.Close()
-	in.status = nil
-	if err != nil {
-		return fmt.Errorf("container init status: %w", err)
-	}
-	if len(b) == 0 {
-		return nil
-	}
-	return rootfs.DecodeError(b)
-}
+// fromThread builds the root filesystem from the thread itself and forks
+// the command: no process before it.
+type fromThread struct{}
 
-// Close releases hostd's ends; an init still waiting for its container or
-// its go exits.
-func (in *Init) Close() {
-	for _, f := range []*os.File{in.spec, in.status, in.control} {
-		if f != nil {
-			f.Close()
+func (fromThread) start(c Container, o Options) (*exec.Cmd, error) {
+	pidns, err := childPIDNamespace()
+	if err != nil {
+		return nil, err
+	}
+	b, e := c.Spec.Build(pidns)
+	unix.Close(pidns)
+	if e != nil {
+		return nil, e
+	}
+	if c.Spec.Tty {
+		slave := os.NewFile(uintptr(b.Slave), "pty slave")
+		defer slave.Close()
+		c.Stdin = slave
+		giveTerminal(o, os.NewFile(uintptr(b.Master), "pty master"))
+	}
+	if o.Ready != nil {
+		if err := o.Ready(); err != nil {
+			return nil, err
 		}
 	}
-	in.spec, in.status, in.control = nil, nil, nil
+	return fork(c, o)
 }
 
-// SetStdio gives cmd the files as its standard streams; a nil file is
+// giveTerminal passes the master of the container's terminal to
+// o.Terminal, or closes it.
+func giveTerminal(o Options, master *os.File) {
+	if o.Terminal != nil {
+		o.Terminal(master)
+	} else {
+		master.Close()
+	}
+}
+
+// enterMounts gives the thread a private mount namespace of its own.
+func enterMounts(o Options) error {
+	if o.EnterMounts != nil {
+		return o.EnterMounts()
+	}
+	// A mount namespace of its own needs an fs_struct of the thread's
+	// own; Go's threads share the process's.
+	if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / rprivate: %w", err)
+	}
+	return nil
+}
+
+// pidfdGetPIDForChildrenNamespace is the pidfd ioctl that opens a task's
+// PID namespace for its children (linux/pidfd.h, Linux 6.11), and
+// pidfdThread pidfd_open's flag for a thread's pidfd (6.9).
+const (
+	pidfdGetPIDForChildrenNamespace = 0xFF06
+	pidfdThread                     = unix.O_EXCL
+)
+
+// childPIDNamespace opens the PID namespace the calling thread's children
+// are born in. /proc/thread-self/ns/pid_for_children cannot: the kernel
+// refuses it until the namespace has its first process, and the
+// container's /proc is mounted before the command starts.
+func childPIDNamespace() (int, error) {
+	pfd, err := unix.PidfdOpen(unix.Gettid(), pidfdThread)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd of the thread: %w", err)
+	}
+	defer unix.Close(pfd)
+	fd, err := unix.IoctlRetInt(pfd, pidfdGetPIDForChildrenNamespace)
+	if err != nil {
+		return -1, fmt.Errorf("the container's PID namespace: %w", err)
+	}
+	return fd, nil
+}
+
+// fork readies the thread (rootfs.Process.Prepare) and forks the command:
+// the child becomes the user, enters the working directory in a session
+// of its own and executes the command.
+func fork(c Container, o Options) (*exec.Cmd, error) {
+	p := c.Spec.Process
+	res, e := p.Prepare()
+	if e != nil {
+		return nil, e
+	}
+	cmd := Command(p, res, c.Stdin, c.Stdout, c.Stderr, c.Spec.Tty)
+	err := o.start(cmd)
+	var errno syscall.Errno
+	if err != nil && errors.As(err, &errno) {
+		return nil, rootfs.ExecFailed(res.Path, errno)
+	}
+	return cmd, err
+}
+
+// Command is the command of p, resolved as res, to fork from a thread
+// inside the container: in its own session, as the user, in p's working
+// directory, with the stdio given (nil: /dev/null). With tty, stdin is a
+// terminal's slave: all three streams and the controlling terminal.
+func Command(p rootfs.Process, res rootfs.Resolved, stdin, stdout, stderr *os.File, tty bool) *exec.Cmd {
+	if tty {
+		stdout, stderr = stdin, stdin
+	}
+	cmd := &exec.Cmd{Path: res.Path, Args: p.Args, Env: res.Env, Dir: p.Cwd}
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: tty,
+		Credential: &syscall.Credential{Uid: res.User.UID, Gid: res.User.GID, Groups: res.User.Groups}}
+	setStdio(cmd, stdin, stdout, stderr)
+	return cmd
+}
+
+// setStdio gives cmd the files as its standard streams; a nil file is
 // /dev/null (a nil *os.File in the io interfaces would close the stream).
-func SetStdio(cmd *exec.Cmd, in, out, errOut *os.File) {
-	if in != nil {
-		cmd.Stdin = in
+func setStdio(cmd *exec.Cmd, stdin, stdout, stderr *os.File) {
+	if stdin != nil {
+		cmd.Stdin = stdin
 	}
-	if out != nil {
-		cmd.Stdout = out
+	if stdout != nil {
+		cmd.Stdout = stdout
 	}
-	if errOut != nil {
-		cmd.Stderr = errOut
-	}
-}
-
-func closeAll(fs ...*os.File) {
-	for _, f := range fs {
-		f.Close()
+	if stderr != nil {
+		cmd.Stderr = stderr
 	}
 }

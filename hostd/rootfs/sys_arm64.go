@@ -1,4 +1,0 @@
-package rootfs
-
-// sysSetns is setns(2).
-const sysSetns = 268
