@@ -200,11 +200,14 @@ func unavailable(err error) bool {
 // Closing again does nothing.
 func (s *Etcd) Close() error { return s.shutdown(true) }
 
-// Rewind: see Store.
+// Rewind: see Store. It also forgets which endpoint directories it made:
+// a store put back to how it was (a lab's reset) has lost them, and a
+// fresh client would make them again.
 func (s *Etcd) Rewind() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextPool, s.nextVNI = 0, 0
+	s.dirs = map[string]bool{}
 }
 
 // abandon stops everything without withdrawing anything, as a host that
