@@ -61,11 +61,13 @@ func TestPingOverVXLAN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("c1 → c2 over VXLAN: reply after %d request(s), rtt %v", r.Tries, r.RTT)
-	if r.Tries != 1 {
+	t.Logf("c1 → c2 over VXLAN: first reply to request %d, after %d request(s), rtt %v", r.Seq, r.Tries, r.RTT)
+	if r.Seq != 1 {
 		// The neighbour entry answers ARP at once and the FDB entry sends
-		// the first frame: nothing to wait for.
-		t.Errorf("first echo reply answered request %d, want the first", r.Tries)
+		// the first frame: nothing to wait for. (A slow reply to the first
+		// request may come after a second was sent, on a loaded machine:
+		// what counts is which request it answers.)
+		t.Errorf("first echo reply answered request %d, want the first", r.Seq)
 	}
 
 	frames := vxlanFrames(pkts)
