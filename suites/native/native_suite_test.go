@@ -5,15 +5,25 @@ import (
 	"os"
 	"testing"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/scenarios"
 	"github.com/nslab/nslab/suites/internal/suite"
 )
 
-func TestNative(t *testing.T) { suite.Run(t, "nslab native suite (hostd)") }
+// The suite's Test function runs the specs itself: the ginkgo CLI treats a
+// package whose test files do not import Ginkgo as a plain go test, and
+// then passes it none of its flags (--procs, --label-filter, the reports).
+func TestNative(t *testing.T) {
+	RegisterFailHandler(Fail)
+	// Every helper of labtest, and every lab brought up, stops with the
+	// node it runs in: its NodeTimeout, or Ctrl-C.
+	RunSpecs(t, "nslab native suite (hostd)", labtest.GinkgoContext)
+}
 
 // The suite builds nslab, nslab-hostd and nslab-etcd once
 // (unless NSLAB_BIN names a build, with the programs next to it). Its

@@ -16,12 +16,21 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/parity"
 	"github.com/nslab/nslab/scenarios"
 	"github.com/nslab/nslab/suites/internal/suite"
 )
 
-func TestReference(t *testing.T) { suite.Run(t, "nslab reference suite (dockerd 20.10)") }
+// The suite's Test function runs the specs itself: the ginkgo CLI treats a
+// package whose test files do not import Ginkgo as a plain go test, and
+// then passes it none of its flags (--procs, --label-filter, the reports).
+func TestReference(t *testing.T) {
+	RegisterFailHandler(Fail)
+	// Every helper of labtest, and every lab brought up, stops with the
+	// node it runs in: its NodeTimeout, or Ctrl-C.
+	RunSpecs(t, "nslab reference suite (dockerd 20.10)", labtest.GinkgoContext)
+}
 
 // The suite needs root, a Docker 20.10 dockerd (lab.FindDockerd) and
 // busybox-static; without one of them it skips, saying which. Its processes

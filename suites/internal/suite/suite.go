@@ -1,7 +1,7 @@
 // Package suite is what the native and the reference suite share around
-// the scenarios: running them as a Ginkgo suite, and the run set up before
-// the first spec and compared after the last (scenarios.StartSuite,
-// JoinSuite, EndSuite) on the runtime each suite names.
+// the scenarios: the run set up before the first spec and compared after
+// the last (scenarios.StartSuite, JoinSuite, EndSuite) on the runtime each
+// suite names. Each suite's Test function runs the specs itself (see there).
 package suite
 
 import (
@@ -9,14 +9,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 
-	"github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/scenarios"
 )
 
@@ -41,15 +39,6 @@ type Runtime struct {
 	// After, when set, runs in the first process once the run ended and
 	// the machine was compared; an error it returns fails the suite.
 	After func() error
-}
-
-// Run runs the scenarios as the Ginkgo suite named; the suite's package
-// calls it from its one Test function.
-func Run(t *testing.T, name string) bool {
-	RegisterFailHandler(Fail)
-	// Every helper of labtest, and every lab brought up, stops with the
-	// node it runs in: its NodeTimeout, or Ctrl-C.
-	return RunSpecs(t, name, labtest.GinkgoContext)
 }
 
 // handover is what the first process hands every process.
