@@ -65,6 +65,10 @@ func (l *Lab) Reset(ctx context.Context) error {
 	}()
 	err = l.resetStores(ctx, base)
 	l.timings.since("reset: daemons and etcd", t0)
+	// The strays are looked for once the quiet namespaces are back: the
+	// tools that put them back (nft, iptables-restore) run inside them and
+	// would count as strays.
+	<-quietDone
 	var procs []procInfo
 	if err == nil {
 		t1 := time.Now()
@@ -77,7 +81,6 @@ func (l *Lab) Reset(ctx context.Context) error {
 		after, err = l.resetKernel(ctx, base, busy)
 		l.timings.since("reset: namespaces after the daemons", t2)
 	}
-	<-quietDone
 	if err = errors.Join(err, quietErr); err != nil {
 		return fmt.Errorf("lab %s: reset: %w", l.ID(), err)
 	}
