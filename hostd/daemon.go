@@ -22,6 +22,7 @@ import (
 	"github.com/nslab/nslab/hostdconfig"
 	"github.com/nslab/nslab/netimpl/controller"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 	"github.com/nslab/nslab/undo"
 )
 
@@ -239,13 +240,13 @@ const procUTSInitIno = 0xEFFFFFFE
 // pid 1 where it can be read; a sandbox may hide pid 1's namespaces.
 func CheckNamespaces() error {
 	for _, kind := range []string{"uts", "net"} {
-		self, err := proc.NSInode(os.Getpid(), kind)
+		self, err := kernel.NSInode(os.Getpid(), kind)
 		if err != nil {
 			return err
 		}
 		same := kind == "uts" && self == procUTSInitIno
 		for _, ref := range []int{os.Getppid(), 1} {
-			if ino, err := proc.NSInode(ref, kind); err == nil && ino == self {
+			if ino, err := kernel.NSInode(ref, kind); err == nil && ino == self {
 				same = true
 			}
 		}

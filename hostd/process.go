@@ -12,6 +12,7 @@ import (
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostd/rootfs"
 	"github.com/nslab/nslab/hostd/rootfs/launch"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // spawn starts the container's command as runc does, PID 1 of a new PID
@@ -67,7 +68,7 @@ func (d *Daemon) spawn(c *Container, ns netSetup, spec *rootfs.Spec) (*run, erro
 	r := &run{proc: child, pid: child.Pid, io: io, done: make(chan struct{})}
 	// The PID namespace's inode finds the container's processes (docker
 	// top); the running command keeps it from being reused.
-	r.pidNS, _ = proc.NSInode(child.Pid, "pid")
+	r.pidNS, _ = kernel.NSInode(child.Pid, "pid")
 	c.streams.BeginRun(io.Stdin)
 	io.Pump(c.streams.Write)
 	return r, nil

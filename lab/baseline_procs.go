@@ -3,10 +3,9 @@ package lab
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // processes lists the processes in the lab's namespaces, with their
@@ -27,22 +26,11 @@ func (l *Lab) processes() []procInfo {
 // readProcInfo reads p's parent and command name from /proc/PID/stat;
 // false when p has gone.
 func readProcInfo(p proc) (procInfo, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
+	st, err := kernel.ReadProcessStat(p.pid)
 	if err != nil {
 		return procInfo{}, false
 	}
-	s := string(b)
-	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || end < open {
-		return procInfo{}, false
-	}
-	// Fields after the command: state, ppid, ...
-	f := strings.Fields(s[end+1:])
-	if len(f) < 2 {
-		return procInfo{}, false
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return procInfo{PID: p.pid, Start: p.start, PPID: ppid, Comm: s[open+1 : end]}, true
+	return procInfo{PID: p.pid, Start: p.start, PPID: st.PPID, Comm: st.Comm}, true
 }
 
 // rootProcs are the daemons of the lab: each host's (hostd, or dockerd),

@@ -2,9 +2,6 @@ package kernel
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/nslab/nslab/netns"
 )
@@ -24,25 +21,9 @@ func StartTime(pid int) (uint64, bool) {
 	if pid <= 0 {
 		return 0, false
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
+	st, err := ReadProcessStat(pid)
+	if err != nil || st.State == 'Z' || st.State == 'X' {
 		return 0, false
 	}
-	// The command name (field 2) may hold spaces and parentheses: the
-	// fields are counted from the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (the state), so field 22 is f[19].
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return 0, false
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return start, true
+	return st.Start, true
 }

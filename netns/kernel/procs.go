@@ -27,12 +27,20 @@ func Processes() ([]int, error) {
 
 // ProcessStat is what /proc/PID/stat says of a process that the lab asks.
 type ProcessStat struct {
+	// Comm is the command's name (field 2, without its parentheses).
+	Comm string
 	// State is R (running), S (sleeping), D (in an uninterruptible
 	// wait), T (stopped), Z (a zombie: exited, not reaped yet)...
 	State byte
+	// PPID is the parent's pid.
+	PPID int
 	// Session is the process's session id: the pid of the session's
 	// leader (a terminal's shell), whose processes a hang-up reaches.
 	Session int
+	// Start is when the process started, in clock ticks since boot
+	// (field 22): with the pid, it names one process even after the pid
+	// is reused.
+	Start uint64
 }
 
 // ReadProcessStat reads the process's /proc/PID/stat. The fields follow
@@ -44,14 +52,23 @@ func ReadProcessStat(pid int) (ProcessStat, error) {
 		return ProcessStat{}, err
 	}
 	s := string(b)
-	// state ppid pgrp session ...
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 4 || len(f[0]) != 1 {
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
 		return ProcessStat{}, fmt.Errorf("/proc/%d/stat: %q", pid, s)
 	}
-	sid, err := strconv.Atoi(f[3])
-	if err != nil {
-		return ProcessStat{}, fmt.Errorf("/proc/%d/stat: session: %w", pid, err)
+	// f[0] is field 3 (state), then ppid, pgrp, session, ... field 22 is f[19].
+	f := strings.Fields(s[end+1:])
+	if len(f) < 20 || len(f[0]) != 1 {
+		return ProcessStat{}, fmt.Errorf("/proc/%d/stat: %q", pid, s)
 	}
-	return ProcessStat{State: f[0][0], Session: sid}, nil
+	st := ProcessStat{Comm: s[open+1 : end], State: f[0][0]}
+	if st.PPID, err = strconv.Atoi(f[1]); err == nil {
+		if st.Session, err = strconv.Atoi(f[3]); err == nil {
+			st.Start, err = strconv.ParseUint(f[19], 10, 64)
+		}
+	}
+	if err != nil {
+		return ProcessStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return st, nil
 }
