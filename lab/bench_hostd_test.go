@@ -23,7 +23,7 @@ func realHostd(b testing.TB) string {
 		}
 		return p
 	}
-	return hostdTestProgram.build(b)
+	return hostdTestProgram.Path(b, HostdBinaryName)
 }
 
 // dockerTopology is n docker hosts on one segment, each with perHost

@@ -15,7 +15,7 @@ import (
 )
 
 // buildEtcd is cmd/nslab-etcd, built once per test binary.
-func buildEtcd(t testing.TB) string { return etcdTestProgram.build(t) }
+func buildEtcd(t testing.TB) string { return etcdTestProgram.Path(t, EtcdBinaryName) }
 
 // etcdTopology is two hosts, each an etcd member, as plain
 // hosts (the members need no daemon).
