@@ -70,9 +70,10 @@ TEST_PARTS := $(if $(LABELS),test-suites,lint test-packages test-suites test-exa
 deps:
 	@.ci/install
 
-# nslab-hostd is linked statically (no cgo): every container's init is
-# hostd's binary executed again, and a dynamic one costs each container the
-# dynamic loader's work (0.8 ms a start on this machine).
+# nslab-hostd is linked statically (no cgo): on a kernel before 6.15 every
+# container's init is hostd's binary executed again (the fallback, README
+# "How it starts"), and a dynamic one costs each container the dynamic
+# loader's work (0.8 ms a start on this machine).
 build:
 	$(GO) build -ldflags '-X main.version=$(VERSION)' -o $(BIN) ./cmd/nslab
 	CGO_ENABLED=0 $(GO) build -o $(HOSTD_BIN) ./cmd/nslab-hostd
