@@ -31,6 +31,9 @@ type host struct {
 type cluster struct {
 	t     *testing.T
 	hosts []*host
+	// opTimeout, when set, is the clients' OpTimeout instead of the
+	// store's default.
+	opTimeout time.Duration
 }
 
 var clusterHosts = []struct {
@@ -107,6 +110,7 @@ func (c *cluster) client(h *host, nodeTTL time.Duration) *Etcd {
 		DialContext:   dialIn(h.ns),
 		NodeTTL:       nodeTTL,
 		NodeHeartbeat: nodeTTL / 3,
+		OpTimeout:     c.opTimeout,
 	})
 	if err != nil {
 		c.t.Fatal(err)
