@@ -236,6 +236,12 @@ func inside(pid int, inodes map[uint64]string) (proc, bool) {
 		if _, ok := inodes[ino]; !ok {
 			continue
 		}
+		if visiting(pid, kind) {
+			// Only a thread of it is there (setns on one thread, as a
+			// test's probe does): the process lives in the machine's
+			// namespaces and is not the lab's to kill.
+			return proc{}, false
+		}
 		start, ok := procStart(pid)
 		if !ok {
 			return proc{}, false
@@ -243,6 +249,32 @@ func inside(pid int, inodes map[uint64]string) (proc, bool) {
 		return proc{pid: pid, start: start}, true
 	}
 	return proc{}, false
+}
+
+// visiting reports whether a thread of pid is in the machine's own
+// namespace of kind (PID 1's). /proc/PID/ns shows the main thread's alone,
+// and a process of the machine may have that thread in a lab's namespace
+// for a moment (a Go program's netns.Do runs on whichever thread it is
+// on): another suite process, whose main thread probed a lab that was
+// being torn down, was killed so. A lab's own processes (its daemons,
+// their containers, shells in a host) have no thread in the machine's
+// namespaces. A thread that ends meanwhile does not count.
+func visiting(pid int, kind string) bool {
+	machine, err := netns.Inode("/proc/1/ns/" + kind)
+	if err != nil {
+		return false
+	}
+	task := "/proc/" + strconv.Itoa(pid) + "/task/"
+	tids, err := os.ReadDir(task)
+	if err != nil {
+		return false
+	}
+	for _, t := range tids {
+		if ino, err := netns.Inode(task + t.Name() + "/ns/" + kind); err == nil && ino == machine {
+			return true
+		}
+	}
+	return false
 }
 
 // scanInside lists every process whose network namespace is one of inodes.
