@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -116,6 +117,50 @@ func TestDefaultImageTree(t *testing.T) {
 	if err != nil || again.ID != l.ID {
 		t.Fatalf("again: %v %v", again, err)
 	}
+}
+
+// TestDefaultImageRemembered: once built, the default image comes from the
+// store's record without running busybox again, until the binary is
+// another file or changed, or the image left the store.
+func TestDefaultImageRemembered(t *testing.T) {
+	needRoot(t)
+	needBusybox(t)
+	s := newStore(t)
+	cp := filepath.Join(t.TempDir(), "busybox")
+	bin, _ := os.ReadFile(BusyboxPath)
+	if err := os.WriteFile(cp, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	src := DefaultSource{Busybox: cp, Output: func(c *exec.Cmd) ([]byte, error) { runs++; return c.Output() }}
+	ensure := func(want int, why string) Loaded {
+		t.Helper()
+		runs = 0
+		l, err := s.EnsureDefault(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if runs != want {
+			t.Errorf("%s: busybox ran %d times, want %d", why, runs, want)
+		}
+		return l
+	}
+	first := ensure(2, "first build")
+	if again := ensure(0, "same binary"); again.ID != first.ID || len(again.Tags) != 2 {
+		t.Errorf("remembered %+v, built %+v", again, first)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(cp, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if ensure(2, "binary touched").ID == first.ID {
+		t.Error("a binary with another modification time gave the same image (its created time is the binary's)")
+	}
+	if _, _, err := s.Prune(map[string]bool{}); err != nil {
+		t.Fatal(err)
+	}
+	ensure(2, "image pruned")
+	ensure(0, "rebuilt")
 }
 
 func TestAddLayerCompressed(t *testing.T) {
