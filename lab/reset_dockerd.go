@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/vishvananda/netlink"
 
@@ -18,54 +21,109 @@ import (
 	"github.com/nslab/nslab/netns/kernel"
 )
 
-// dockerdsMoved says whether a dockerd of the lab made a network or
-// started a container since: either moves what a fresh dockerd hands out
-// next (its default address pools and its ephemeral host ports for -p and
-// -P, both taken round-robin in memory).
+// dockerdsMoved says whether a dockerd of the lab moved what a fresh
+// dockerd hands out next since: its default address pools (a network was
+// made: the next one gets the pool after it) or its ephemeral host ports
+// (a container published a port without naming the host's: the next gets
+// the port after it). Both are taken round-robin in memory, and nothing
+// short of a start puts them back. Container addresses are not: the
+// lowest free one goes first, and a removed container frees its own.
 func (l *Lab) dockerdsMoved(ctx context.Context, since time.Time) (bool, error) {
 	for _, h := range l.dockerHosts() {
-		n, err := h.allocatingEvents(ctx, since)
-		if err != nil {
-			return false, err
+		moved, err := h.dockerdMoved(ctx, since)
+		if err != nil || moved {
+			return moved, err
 		}
-		if n > 0 {
+	}
+	return false, nil
+}
+
+// dockerdMoved is dockerdsMoved for one host: among the events the daemon
+// keeps in memory (the last 256), a network create, or the start of a
+// container that took an ephemeral port (or is gone, so that nobody can
+// tell: it counts as one that did).
+func (h *Host) dockerdMoved(ctx context.Context, since time.Time) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, daemonTimeout)
+	defer cancel()
+	c, err := h.DockerClient()
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	started, networks, err := allocatingEvents(ctx, c, since)
+	if err != nil {
+		return false, fmt.Errorf("host %s: events: %w", h.Name, err)
+	}
+	if networks > 0 {
+		return true, nil
+	}
+	for _, id := range started {
+		r, err := c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("host %s: inspect container %s: %w", h.Name, id, err)
+		}
+		if tookEphemeralPort(r.Container.HostConfig) {
 			return true, nil
 		}
 	}
 	return false, nil
 }
 
-// allocatingEvents counts the daemon's network creates and container
-// starts since (among the events it keeps in memory, the last 256).
-func (h *Host) allocatingEvents(ctx context.Context, since time.Time) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, daemonTimeout)
-	defer cancel()
-	c, err := h.DockerClient()
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
+// allocatingEvents returns the containers started and the count of the
+// networks made since.
+func allocatingEvents(ctx context.Context, c *client.Client, since time.Time) (started []string, networks int, err error) {
+	// Until is now, to the nanosecond: an until still ahead of the
+	// daemon's clock keeps the stream open until it passes (dockerd's
+	// events API), which cost every reset up to a second per host.
 	ev := c.Events(ctx, client.EventsListOptions{
 		Since: strconv.FormatInt(since.Unix(), 10),
-		Until: strconv.FormatInt(time.Now().Unix()+1, 10),
+		Until: eventsTimestamp(time.Now()),
 		Filters: make(client.Filters).Add("type", "network", "container").
 			Add("event", "create", "start"),
 	})
-	n := 0
 	for {
 		select {
 		case m := <-ev.Messages:
-			if (m.Type == "network" && m.Action == "create") || (m.Type == "container" && m.Action == "start") {
-				n++
+			switch {
+			case m.Type == "network" && m.Action == "create":
+				networks++
+			case m.Type == "container" && m.Action == "start" && !slices.Contains(started, m.Actor.ID):
+				started = append(started, m.Actor.ID)
 			}
 		case err := <-ev.Err:
 			if errors.Is(err, io.EOF) {
-				return n, nil
+				return started, networks, nil
 			}
-			return 0, fmt.Errorf("host %s: events: %w", h.Name, err)
+			return nil, 0, err
 		}
 	}
 }
+
+// tookEphemeralPort says whether a container's ports asked the daemon for
+// host ports of its choosing: -P, -p without a host port, or with a range
+// of them (each range keeps its own round).
+func tookEphemeralPort(hc *container.HostConfig) bool {
+	if hc == nil {
+		return false
+	}
+	if hc.PublishAllPorts {
+		return true
+	}
+	for _, bindings := range hc.PortBindings {
+		for _, b := range bindings {
+			if b.HostPort == "" || b.HostPort == "0" || strings.Contains(b.HostPort, "-") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// eventsTimestamp is t as the events API takes it: seconds.nanoseconds.
+func eventsTimestamp(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
 
 // freshStart removes what would make the host's daemon start otherwise
 // than at up. A dockerd that starts on the network store of an earlier

@@ -266,6 +266,29 @@ func TestResetDockerd(t *testing.T) {
 	if got := port(); got != "0.0.0.0:"+first {
 		t.Errorf("-P after a reset that followed one: %q, want 0.0.0.0:%s as on a fresh dockerd", got, first)
 	}
+
+	// Containers that took no ephemeral port move nothing a fresh dockerd
+	// would hand out otherwise (a container's address is the lowest free
+	// one): the reset keeps the daemon, and the lab is as fresh.
+	if err := l.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pid = h1.HostdPID()
+	sh(t, l, "host1", "docker run -d --name cm01 busybox sleep 1000 && docker run -d --name cm02 -p 8080:80 busybox sleep 1000")
+	t0 = time.Now()
+	if err := l.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reset without a restart of dockerd in %s", time.Since(t0))
+	if h1.HostdPID() != pid {
+		t.Error("dockerd was restarted after containers that took no ephemeral port")
+	}
+	if got := lookOf(t, l); got != fresh {
+		t.Errorf("after reset:\n%s\nfresh:\n%s", got, fresh)
+	}
+	if out := sh(t, l, "host1", "docker run -d --name cm03 busybox sleep 1000 >/dev/null && docker inspect -f '{{.NetworkSettings.IPAddress}}' cm03"); strings.TrimSpace(out) != "172.17.0.2" {
+		t.Errorf("the next container after the reset got %q, want 172.17.0.2 as on a fresh dockerd", out)
+	}
 }
 
 // On a host with Open vSwitch, the bridges a student adds go with reset,

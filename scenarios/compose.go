@@ -170,10 +170,9 @@ func daemonEvents(ctx context.Context, h *Host, t0 time.Time) []events.Message {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(ctx, StepTimeout)
 	defer cancel()
-	res := h.Docker().Events(ctx, client.EventsListOptions{
-		Since: fmt.Sprintf("%d.%09d", t0.Unix(), t0.Nanosecond()),
-		Until: fmt.Sprint(time.Now().Unix() + 1),
-	})
+	// Until now: one still ahead keeps the stream open until it passes.
+	stamp := func(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
+	res := h.Docker().Events(ctx, client.EventsListOptions{Since: stamp(t0), Until: stamp(time.Now())})
 	var out []events.Message
 	for {
 		select {
