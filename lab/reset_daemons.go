@@ -19,8 +19,10 @@ import (
 // and idm keys it made. Both dockerd and hostd take ephemeral host ports
 // (-P) round-robin too: a fresh daemon's first is the first of
 // ip_local_port_range. So Reset starts a real dockerd again, as up started
-// it, when one made a network or started a container since up (its events
-// say so): the daemons are stopped, the cluster store's keys put back while
+// it, when one made a network or started a container that took an
+// ephemeral host port since up (its events and the container say so; a
+// container's address is the lowest free one, which its removal frees):
+// the daemons are stopped, the cluster store's keys put back while
 // none runs, and they start again. hostd puts itself back in process
 // instead (POST /nslab/reset, hostd.Daemon.Reset): its containers go, its
 // networks but the predefined, and what it hands out in turn starts again

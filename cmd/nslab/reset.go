@@ -33,8 +33,8 @@ lab is read again and compared with how up left it: reset fails, saying what
 differs, if anything does. The daemons are put back to how they started (a
 daemon takes address pools and published ports round-robin: a fresh one
 gives 172.18.0.0/16 to the first new network again): hostd in its own
-process, real dockerds that made networks or started containers by being
-started again.
+process, real dockerds that made networks or published ephemeral ports by
+being started again.
 
 A lab whose daemon or etcd member died, or one of whose links up made was
 deleted, cannot be reset: take it down and up again.`,
