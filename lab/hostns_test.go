@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // A host is a machine you log into: its hostname, its own /run and /sys,
@@ -71,10 +73,27 @@ func TestHostNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	if left := scanInside(map[uint64]string{student: "", mnt: ""}); len(left) > 0 {
-		t.Errorf("processes left in the host's namespaces after down: %v", left)
+		t.Errorf("processes left in the host's namespaces after down:\n%s", describeProcs(left))
 	}
 	requireGone(t, l.ID(), l.StateDir())
 	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), l.StateDir()) {
 		t.Errorf("mounts under %s left", l.StateDir())
 	}
+}
+
+// describeProcs says what each process is, for a failure's message: its
+// command line, parent, state and namespaces, as /proc shows them now.
+func describeProcs(ps []proc) string {
+	var b strings.Builder
+	for _, p := range ps {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
+		st, _ := kernel.ReadProcessStat(p.pid)
+		fmt.Fprintf(&b, "pid %d (%q, parent %d, state %c):", p.pid, strings.ReplaceAll(string(cmd), "\x00", " "), st.PPID, st.State)
+		for _, kind := range []string{"net", "mnt", "uts"} {
+			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", p.pid, kind))
+			fmt.Fprintf(&b, " %s", l)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
