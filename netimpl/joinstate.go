@@ -36,3 +36,20 @@ func Joined[N any](networks map[string]N, n *Network, ep *Endpoint, links func(N
 	name, ok := links(nw)[ep.ID]
 	return nw, name, ok
 }
+
+// DeleteRecord takes n's devices away with remove and forgets the
+// driver's record of n only once remove succeeded. After a failed delete
+// the driver still holds the network, as libnetwork's bridge driver puts
+// it back, and so does the engine: `docker network rm` tried again tries
+// what is left again. A network the driver does not hold is gone already.
+func DeleteRecord[N any](networks map[string]N, n *Network, remove func(N) error) error {
+	nw, ok := networks[n.ID]
+	if !ok {
+		return nil
+	}
+	if err := remove(nw); err != nil {
+		return err
+	}
+	delete(networks, n.ID)
+	return nil
+}

@@ -20,9 +20,10 @@ import (
 
 // fakeFirewall records what the driver hands it and can be told to fail.
 type fakeFirewall struct {
-	mu      sync.Mutex
-	nets    map[string]firewall.Network
-	failAdd bool
+	mu         sync.Mutex
+	nets       map[string]firewall.Network
+	failAdd    bool
+	failRemove bool
 }
 
 func (f *fakeFirewall) AddNetwork(r firewall.Network) error {
@@ -38,6 +39,9 @@ func (f *fakeFirewall) AddNetwork(r firewall.Network) error {
 func (f *fakeFirewall) RemoveNetwork(r firewall.Network) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failRemove {
+		return errors.New("iptables: resource temporarily unavailable")
+	}
 	delete(f.nets, r.Bridge)
 	return nil
 }

@@ -85,14 +85,15 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 }
 
 // DeleteNetwork removes the network's rules, then its bridge (with the
-// gateway address on it). What is already gone is not an error.
+// gateway address on it). What is already gone is not an error; after a
+// failure the driver keeps the network (netimpl.DeleteRecord).
 func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return nil
-	}
+	return netimpl.DeleteRecord(d.networks, n, d.deleteNetwork)
+}
+
+func (d *Driver) deleteNetwork(nw *network) error {
 	var errs []error
 	if d.firewall != nil {
 		if err := d.firewall.RemoveNetwork(nw.rules()); err != nil {
@@ -102,7 +103,6 @@ func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
 	if err := d.deleteLink(nw.bridge); err != nil {
 		errs = append(errs, fmt.Errorf("delete bridge %s: %w", nw.bridge, err))
 	}
-	delete(d.networks, n.ID)
 	return errors.Join(errs...)
 }
 

@@ -57,21 +57,20 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 
 // DeleteNetwork removes the parent the driver made for the network (its
 // remaining macvlan links go with it); a parent of the user's stays. What
-// is already gone is not an error.
+// is already gone is not an error; after a failure the driver keeps the
+// network (netimpl.DeleteRecord).
 func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return nil
-	}
-	if nw.createdParent {
+	return netimpl.DeleteRecord(d.networks, n, func(nw *network) error {
+		if !nw.createdParent {
+			return nil
+		}
 		if err := d.deleteParent(nw.opts.parent); err != nil {
 			return fmt.Errorf("macvlan network %s: %w", n.Name, err)
 		}
-	}
-	delete(d.networks, n.ID)
-	return nil
+		return nil
+	})
 }
 
 // linkExists says whether the host has a link of that name.
