@@ -106,34 +106,32 @@ func (d *Driver) addVLAN(parent string) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = parent
 	attrs.ParentIndex = lower.Attrs().Index
-	v := &netlink.Vlan{LinkAttrs: attrs, VlanId: id}
-	if err := d.host.LinkAdd(v); err != nil {
-		if errors.Is(err, unix.EOPNOTSUPP) {
-			err = fmt.Errorf("%w: this kernel has no 802.1Q VLAN support (module 8021q)", err)
-		}
-		return netimpl.Errorf(netimpl.KindUnknown, "failed to create %s vlan link: %v", parent, err)
-	}
-	if err := d.host.LinkSetUp(v); err != nil {
-		d.host.LinkDel(v)
-		return netimpl.Errorf(netimpl.KindUnknown, "failed to enable %s the macvlan parent link %v", parent, err)
-	}
-	return nil
+	return d.addParent(&netlink.Vlan{LinkAttrs: attrs, VlanId: id}, parent+" vlan link",
+		"this kernel has no 802.1Q VLAN support (module 8021q)")
 }
 
 // addDummy creates the dummy parent of a network without one, up.
 func (d *Driver) addDummy(parent string) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = parent
-	l := &netlink.Dummy{LinkAttrs: attrs}
+	return d.addParent(&netlink.Dummy{LinkAttrs: attrs}, "the dummy parent "+parent,
+		"this kernel has no dummy link support (module dummy), which an internal macvlan network or one without -o parent needs")
+}
+
+// addParent creates the parent l and brings it up, with libnetwork's texts
+// for what fails: what names the link made ("eth1.10 vlan link"), and
+// unsupported says which kernel support a refusal of its kind
+// (EOPNOTSUPP) shows missing.
+func (d *Driver) addParent(l netlink.Link, what, unsupported string) error {
 	if err := d.host.LinkAdd(l); err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			err = fmt.Errorf("%w: this kernel has no dummy link support (module dummy), which an internal macvlan network or one without -o parent needs", err)
+			err = fmt.Errorf("%w: %s", err, unsupported)
 		}
-		return netimpl.Errorf(netimpl.KindUnknown, "failed to create the dummy parent %s: %v", parent, err)
+		return netimpl.Errorf(netimpl.KindUnknown, "failed to create %s: %v", what, err)
 	}
 	if err := d.host.LinkSetUp(l); err != nil {
 		d.host.LinkDel(l)
-		return netimpl.Errorf(netimpl.KindUnknown, "failed to enable %s the macvlan parent link: %v", parent, err)
+		return netimpl.Errorf(netimpl.KindUnknown, "failed to enable %s the macvlan parent link %v", l.Attrs().Name, err)
 	}
 	return nil
 }
