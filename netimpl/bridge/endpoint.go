@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netns"
 )
 
 // Join makes the endpoint's veth pair as Docker's reads: the host side,
@@ -35,7 +36,7 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	}
 	peer, err := netimpl.SetupPeer(sbh, made, ep, sb)
 	if err != nil {
-		d.deleteLink(made.Name)
+		netns.DeleteLink(d.host, made.Name)
 		return err
 	}
 	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName
@@ -72,8 +73,8 @@ func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.San
 	if !ok {
 		return nil
 	}
-	if err := d.deleteLink(name); err != nil {
-		return fmt.Errorf("delete veth %s: %w", name, err)
+	if err := netns.DeleteLink(d.host, name); err != nil {
+		return err
 	}
 	delete(nw.veths, ep.ID)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/undo"
 )
 
@@ -88,7 +89,7 @@ func newUserTunnel(cfg Config) (t *userTunnel, err error) {
 	}
 	// Closing the TAP's only queue unregisters the device; removeLink
 	// covers the case where the kernel kept it.
-	undo.Add(func() { tap.Close(); removeLink(h, cfg.Name) })
+	undo.Add(func() { tap.Close(); netns.DeleteLink(h, cfg.Name) })
 	l, err := h.LinkByName(cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("link %s after TUNSETIFF: %w", cfg.Name, err)
@@ -148,7 +149,7 @@ func (t *userTunnel) Close() error {
 		// a callback sees closing at its next packet.
 		errs := []error{t.sock.Close(), t.tap.Close()}
 		t.wg.Wait()
-		errs = append(errs, t.loopErr[0], t.loopErr[1], removeLink(t.h, t.cfg.Name))
+		errs = append(errs, t.loopErr[0], t.loopErr[1], netns.DeleteLink(t.h, t.cfg.Name))
 		t.h.Close()
 		if err := errors.Join(errs...); err != nil {
 			t.closeErr = fmt.Errorf("gre %s: close: %w", t.cfg.Name, err)

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netns"
 )
 
 // Join makes the endpoint's macvlan link as libnetwork and its sandbox
@@ -87,14 +88,8 @@ func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.San
 	if err != nil {
 		return err
 	}
-	l, err := sbh.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if !errors.As(err, &nf) {
-			return fmt.Errorf("sandbox %s: %s: %w", sb.Key, name, err)
-		}
-	} else if err := sbh.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-		return fmt.Errorf("sandbox %s: delete %s: %w", sb.Key, name, err)
+	if err := netns.DeleteLink(sbh, name); err != nil {
+		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
 	delete(nw.links, ep.ID)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netns"
 )
 
 // CreateNetwork checks the network's options, then makes sure its parent
@@ -36,11 +37,11 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 		}
 	}
 	nw := &network{name: n.Name, opts: o, links: map[string]string{}}
-	exists, err := d.linkExists(o.parent)
+	parent, err := netns.FindLink(d.host, o.parent)
 	if err != nil {
-		return fmt.Errorf("macvlan network %s: parent %s: %w", n.Name, o.parent, err)
+		return fmt.Errorf("macvlan network %s: %w", n.Name, err)
 	}
-	if !exists {
+	if parent == nil {
 		if o.internal {
 			err = d.addDummy(o.parent)
 		} else {
@@ -71,19 +72,6 @@ func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
 		}
 		return nil
 	})
-}
-
-// linkExists says whether the host has a link of that name.
-func (d *Driver) linkExists(name string) (bool, error) {
-	_, err := d.host.LinkByName(name)
-	if err == nil {
-		return true, nil
-	}
-	var nf netlink.LinkNotFoundError
-	if errors.As(err, &nf) {
-		return false, nil
-	}
-	return false, err
 }
 
 // addVLAN creates the 802.1Q sub-interface parent ("eth1.10": VLAN 10 on
@@ -140,13 +128,9 @@ func (d *Driver) addParent(l netlink.Link, what, unsupported string) error {
 // still a VLAN or dummy link: a link of the same name that is neither was
 // not made here and stays, as libnetwork's delVlanLink leaves it.
 func (d *Driver) deleteParent(name string) error {
-	l, err := d.host.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil
-		}
-		return fmt.Errorf("parent %s: %w", name, err)
+	l, err := netns.FindLink(d.host, name)
+	if err != nil || l == nil {
+		return err
 	}
 	if t := l.Type(); t != "vlan" && t != "dummy" {
 		return nil

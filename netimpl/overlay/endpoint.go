@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/undo"
 )
 
@@ -46,11 +47,7 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 		u.Run()
 		return err
 	}
-	u.Add(func() {
-		if l, err := nw.sb.h.LinkByName(made.Name); err == nil {
-			nw.sb.h.LinkDel(l)
-		}
-	})
+	u.Add(func() { netns.DeleteLink(nw.sb.h, made.Name) })
 	peer, err := netimpl.SetupPeer(sbh, made, ep, sb)
 	if err != nil {
 		u.Run()
@@ -95,12 +92,8 @@ func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.San
 	if !ok || nw.sb == nil {
 		return nil
 	}
-	if l, err := nw.sb.h.LinkByName(name); err == nil {
-		if err := nw.sb.h.LinkDel(l); err != nil && !isGone(err) {
-			return fmt.Errorf("delete %s in %s: %w", name, nw.nsName, err)
-		}
-	} else if !isGone(err) {
-		return fmt.Errorf("%s in %s: %w", name, nw.nsName, err)
+	if err := netns.DeleteLink(nw.sb.h, name); err != nil {
+		return fmt.Errorf("%s: %w", nw.nsName, err)
 	}
 	delete(nw.endpoints, ep.ID)
 	if len(nw.endpoints) == 0 {
