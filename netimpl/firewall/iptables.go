@@ -277,9 +277,6 @@ func (b *ipTables) removeNetwork(n Network) error {
 		b.reg.ports = saved
 		return fmt.Errorf("firewall iptables: network %s: %w", n.Bridge, err)
 	}
-	for _, l := range links {
-		delete(b.reg.links, l.key())
-	}
 	b.reg.removeNetwork(n.Bridge)
 	return nil
 }

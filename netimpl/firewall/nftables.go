@@ -324,12 +324,6 @@ func (b *nfTables) RemoveNetwork(n Network) error {
 	if err := b.remove(tags...); err != nil {
 		return fmt.Errorf("firewall nftables: network %s: %w", n.Bridge, err)
 	}
-	for _, p := range ports {
-		delete(b.reg.ports, p.key())
-	}
-	for _, l := range links {
-		delete(b.reg.links, l.key())
-	}
 	b.reg.removeNetwork(n.Bridge)
 	return nil
 }
@@ -359,7 +353,6 @@ func (b *nfTables) removeItem(x item) error {
 	return b.reg.remove(x, func(added item) error { return b.remove(added.tag()) })
 }
 
-// Teardown deletes both tables, and with them every chain and rule.
 // SetForwardPolicy changes the policy of the FORWARD base chain, the only
 // one that filters forwarded traffic in this backend's tables. A later
 // Setup that rebuilds the tables sets drop again, as iptables' does.
@@ -395,6 +388,7 @@ func (b *nfTables) SetForwardPolicy(policy string) error {
 	return nil
 }
 
+// Teardown deletes both tables, and with them every chain and rule.
 func (b *nfTables) Teardown() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -115,7 +115,15 @@ func (r *registry) checkNetwork(n Network) (present bool, err error) {
 	return true, nil
 }
 
+// removeNetwork forgets the network of bridge with the ports and links
+// still on it.
 func (r *registry) removeNetwork(bridge string) {
+	for _, p := range r.portsOn(bridge) {
+		delete(r.ports, p.key())
+	}
+	for _, l := range r.linksOn(bridge) {
+		delete(r.links, l.key())
+	}
 	delete(r.nets, bridge)
 	r.order = slices.DeleteFunc(r.order, func(b string) bool { return b == bridge })
 }
