@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
@@ -18,30 +19,21 @@ import (
 // Both sides get the network's MTU. The default route is the engine's. On
 // error the pair is deleted again.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, err := netimpl.JoinTarget(d.networks, n, ep, Name, (*network).joined)
-	if err != nil {
-		return err
-	}
-	sbh, nsfd, err := netimpl.OpenSandbox(sb)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(nsfd)
+	return netimpl.Join(&d.mu, d.networks, n, ep, sb, Name, (*network).joined, d.join)
+}
 
+func (d *Driver) join(nw *network, ep *netimpl.Endpoint, sb *netimpl.Sandbox, sbh *netlink.Handle, nsfd int) (string, error) {
 	made, err := d.addVeth(nw, ep, nsfd)
 	if err != nil {
-		return err
+		return "", err
 	}
 	peer, err := netimpl.SetupPeer(sbh, made, ep, sb)
 	if err != nil {
 		netns.DeleteLink(d.host, made.Name)
-		return err
+		return "", err
 	}
 	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName
-	nw.veths[ep.ID] = made.Name
-	return nil
+	return made.Name, nil
 }
 
 // addVeth makes the pair, its host side a port of the bridge. The

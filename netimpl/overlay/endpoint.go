@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
@@ -20,23 +21,16 @@ import (
 // default route is the engine's. On error the pair, and a namespace made
 // for it, are removed again.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, err := netimpl.JoinTarget(d.networks, n, ep, Name, (*network).joined)
-	if err != nil {
-		return err
-	}
+	return netimpl.Join(&d.mu, d.networks, n, ep, sb, Name, (*network).joined, d.join)
+}
+
+func (d *Driver) join(nw *network, ep *netimpl.Endpoint, sb *netimpl.Sandbox, sbh *netlink.Handle, nsfd int) (string, error) {
 	if a, ok := netip.AddrFromSlice(ep.Addr.IP.To4()); !ok || !nw.subnet.Contains(a) {
-		return fmt.Errorf("endpoint %s: address %s outside subnet %s", ep.Name, ep.Addr, nw.subnet)
+		return "", fmt.Errorf("endpoint %s: address %s outside subnet %s", ep.Name, ep.Addr, nw.subnet)
 	}
-	sbh, nsfd, err := netimpl.OpenSandbox(sb)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(nsfd)
 	created, err := d.ensureSandbox(nw)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var u undo.Steps
 	if created {
@@ -45,17 +39,16 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	made, err := d.addVeth(nw, ep, nsfd)
 	if err != nil {
 		u.Run()
-		return err
+		return "", err
 	}
 	u.Add(func() { netns.DeleteLink(nw.sb.h, made.Name) })
 	peer, err := netimpl.SetupPeer(sbh, made, ep, sb)
 	if err != nil {
 		u.Run()
-		return err
+		return "", err
 	}
 	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName
-	nw.endpoints[ep.ID] = made.Name
-	return nil
+	return made.Name, nil
 }
 
 // addVeth makes the pair: its first end the next free vethN of the
