@@ -8,9 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The bookkeeping every driver whose Join adds an interface keeps: its
-// networks by network ID, and in each the name of every joined endpoint's
-// link by endpoint ID (the driver's lock held around both).
+// What every driver whose Join adds an interface shares: the bookkeeping
+// (its networks by network ID, and in each the name of every joined
+// endpoint's link by endpoint ID, under the driver's lock), and the steps
+// of a Join and a Leave around the driver's own part (JoinFunc, LeaveFunc).
 
 // JoinFunc is a driver's own part of a Join: it makes ep's interface in sb
 // for the driver's record nw, given the engine's netlink handle in sb and a
@@ -61,16 +62,30 @@ func joinTarget[N any](networks map[string]N, n *Network, ep *Endpoint, driver s
 	return nw, nil
 }
 
-// Joined returns the driver's record of n and the name of ep's link in
-// it, for ep to leave n; false when the driver holds neither, which
-// Leave takes as gone already.
-func Joined[N any](networks map[string]N, n *Network, ep *Endpoint, links func(N) map[string]string) (N, string, bool) {
+// LeaveFunc is a driver's own part of a Leave: it deletes ep's link in sb,
+// called name in the driver's record nw. A link gone already is not an
+// error.
+type LeaveFunc[N any] func(nw N, ep *Endpoint, sb *Sandbox, name string) error
+
+// Leave is a driver's Leave, under the driver's lock mu: it finds the
+// driver's record of n and the name of ep's link in it, has leave delete
+// the link and forgets it. What the driver does not hold has left already.
+func Leave[N any](mu sync.Locker, networks map[string]N, n *Network, ep *Endpoint, sb *Sandbox, links func(N) map[string]string, leave LeaveFunc[N]) error {
+	mu.Lock()
+	defer mu.Unlock()
 	nw, ok := networks[n.ID]
 	if !ok {
-		return nw, "", false
+		return nil
 	}
 	name, ok := links(nw)[ep.ID]
-	return nw, name, ok
+	if !ok {
+		return nil
+	}
+	if err := leave(nw, ep, sb, name); err != nil {
+		return err
+	}
+	delete(links(nw), ep.ID)
+	return nil
 }
 
 // DeleteRecord takes n's devices away with remove and forgets the

@@ -59,15 +59,9 @@ func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (netimpl.M
 // Leave deletes the endpoint's veth pair (its sandbox side goes with it),
 // before anything else is released. A pair already gone is not an error.
 func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, name, ok := netimpl.Joined(d.networks, n, ep, (*network).joined)
-	if !ok {
-		return nil
-	}
-	if err := netns.DeleteLink(d.host, name); err != nil {
-		return err
-	}
-	delete(nw.veths, ep.ID)
-	return nil
+	return netimpl.Leave(&d.mu, d.networks, n, ep, sb, (*network).joined, d.leave)
+}
+
+func (d *Driver) leave(_ *network, _ *netimpl.Endpoint, _ *netimpl.Sandbox, veth string) error {
+	return netns.DeleteLink(d.host, veth)
 }

@@ -69,12 +69,10 @@ func (d *Driver) addLink(parentIndex int, mode netlink.MacvlanMode) (*netlink.Ma
 // Leave deletes the endpoint's macvlan link in the sandbox, before its
 // address is released. A link already gone is not an error.
 func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, name, ok := netimpl.Joined(d.networks, n, ep, (*network).joined)
-	if !ok {
-		return nil
-	}
+	return netimpl.Leave(&d.mu, d.networks, n, ep, sb, (*network).joined, leave)
+}
+
+func leave(_ *network, _ *netimpl.Endpoint, sb *netimpl.Sandbox, name string) error {
 	sbh, err := sb.Netlink()
 	if err != nil {
 		return err
@@ -82,6 +80,5 @@ func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.San
 	if err := netns.DeleteLink(sbh, name); err != nil {
 		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
-	delete(nw.links, ep.ID)
 	return nil
 }

@@ -79,13 +79,14 @@ func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (netimpl.M
 // after the network's last local endpoint, the namespace goes too, as in
 // Docker. What is gone already is not an error.
 func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, name, ok := netimpl.Joined(d.networks, n, ep, (*network).joined)
-	if !ok || nw.sb == nil {
+	return netimpl.Leave(&d.mu, d.networks, n, ep, sb, (*network).joined, d.leave)
+}
+
+func (d *Driver) leave(nw *network, ep *netimpl.Endpoint, _ *netimpl.Sandbox, veth string) error {
+	if nw.sb == nil {
 		return nil
 	}
-	if err := netns.DeleteLink(nw.sb.h, name); err != nil {
+	if err := netns.DeleteLink(nw.sb.h, veth); err != nil {
 		return fmt.Errorf("%s: %w", nw.nsName, err)
 	}
 	delete(nw.endpoints, ep.ID)
