@@ -129,36 +129,48 @@ func (b *nfTables) present() ([]*nftables.Table, error) {
 // flushes its chains when it starts; on a backend already set up whose
 // tables are there, it does nothing.
 func (b *nfTables) Setup() error {
+	return b.withTables("setup", func(present []*nftables.Table) error {
+		if b.reg.setup && len(present) == 2 {
+			return nil
+		}
+		for _, t := range present {
+			b.conn.DelTable(t)
+		}
+		b.conn.AddTable(b.filter)
+		b.conn.AddTable(b.nat)
+		// FORWARD drops, as iptables' Setup sets it (SetForwardPolicy changes it).
+		drop := nftables.ChainPolicyDrop
+		b.chains[0].Policy = &drop
+		for _, c := range b.chains {
+			b.conn.AddChain(c)
+		}
+		b.queue(tagSetup, nftSetupRules(b.hairpin), 0)
+		if err := b.conn.Flush(); err != nil {
+			return err
+		}
+		b.reg = newRegistry(KindNFTables)
+		b.reg.setup = true
+		b.refs, b.fresh = nil, false
+		return nil
+	})
+}
+
+// withTables runs fn with b.mu held, given the backend's tables as the
+// kernel has them now. fn's error, or the listing's, is the backend's,
+// about what.
+func (b *nfTables) withTables(what string, fn func(present []*nftables.Table) error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.conn == nil {
 		return ErrClosed
 	}
 	present, err := b.present()
+	if err == nil {
+		err = fn(present)
+	}
 	if err != nil {
-		return fmt.Errorf("firewall nftables: setup: %w", err)
+		return fmt.Errorf("firewall nftables: %s: %w", what, err)
 	}
-	if b.reg.setup && len(present) == 2 {
-		return nil
-	}
-	for _, t := range present {
-		b.conn.DelTable(t)
-	}
-	b.conn.AddTable(b.filter)
-	b.conn.AddTable(b.nat)
-	// FORWARD drops, as iptables' Setup sets it (SetForwardPolicy changes it).
-	drop := nftables.ChainPolicyDrop
-	b.chains[0].Policy = &drop
-	for _, c := range b.chains {
-		b.conn.AddChain(c)
-	}
-	b.queue(tagSetup, nftSetupRules(b.hairpin), 0)
-	if err := b.conn.Flush(); err != nil {
-		return fmt.Errorf("firewall nftables: setup: %w", err)
-	}
-	b.reg = newRegistry(KindNFTables)
-	b.reg.setup = true
-	b.refs, b.fresh = nil, false
 	return nil
 }
 
@@ -360,52 +372,37 @@ func (b *nfTables) SetForwardPolicy(policy string) error {
 	if err := validatePolicy(policy); err != nil {
 		return wrapErr(KindNFTables, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.conn == nil {
-		return ErrClosed
-	}
-	p := nftables.ChainPolicyDrop
-	if policy == PolicyAccept {
-		p = nftables.ChainPolicyAccept
-	}
-	fwd := b.chains[0] // FORWARD, see newNFTables
-	old := fwd.Policy
-	fwd.Policy = &p
-	present, err := b.present()
-	if err != nil {
-		fwd.Policy = old
-		return fmt.Errorf("firewall nftables: forward policy %s: %w", policy, err)
-	}
-	if slices.Contains(present, b.filter) {
-		// NEWCHAIN on an existing base chain updates its policy.
-		b.conn.AddChain(fwd)
-		if err := b.conn.Flush(); err != nil {
-			fwd.Policy = old
-			return fmt.Errorf("firewall nftables: forward policy %s: %w", policy, err)
+	return b.withTables("forward policy "+policy, func(present []*nftables.Table) error {
+		p := nftables.ChainPolicyDrop
+		if policy == PolicyAccept {
+			p = nftables.ChainPolicyAccept
 		}
-	}
-	return nil
+		fwd := b.chains[0] // FORWARD, see newNFTables
+		old := fwd.Policy
+		fwd.Policy = &p
+		if slices.Contains(present, b.filter) {
+			// NEWCHAIN on an existing base chain updates its policy.
+			b.conn.AddChain(fwd)
+			if err := b.conn.Flush(); err != nil {
+				fwd.Policy = old
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Teardown deletes both tables, and with them every chain and rule.
 func (b *nfTables) Teardown() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.conn == nil {
-		return ErrClosed
-	}
-	present, err := b.present()
-	if err != nil {
-		return fmt.Errorf("firewall nftables: teardown: %w", err)
-	}
-	for _, t := range present {
-		b.conn.DelTable(t)
-	}
-	if err := b.conn.Flush(); err != nil {
-		return fmt.Errorf("firewall nftables: teardown: %w", err)
-	}
-	b.reg = newRegistry(KindNFTables)
-	b.refs, b.fresh = nil, false
-	return nil
+	return b.withTables("teardown", func(present []*nftables.Table) error {
+		for _, t := range present {
+			b.conn.DelTable(t)
+		}
+		if err := b.conn.Flush(); err != nil {
+			return err
+		}
+		b.reg = newRegistry(KindNFTables)
+		b.refs, b.fresh = nil, false
+		return nil
+	})
 }
