@@ -5,19 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/kernel"
-)
-
-var (
-	// iptCounters are iptables-save's [packets:bytes].
-	iptCounters = regexp.MustCompile(`\[\d+:\d+\]`)
-	// nftCounters are nft's counter statements with their values.
-	nftCounters = regexp.MustCompile(`counter packets \d+ bytes \d+`)
 )
 
 // A ruleset block is one table of a dump: an iptables-save "*filter" ...
@@ -64,7 +56,7 @@ func splitBlocks(dump, end string, open func(line string) string) map[string]rul
 		}
 		raw.WriteString(l + "\n")
 		if l == end {
-			out[name] = rulesetBlock{raw: raw.String(), lines: rulesetLines(raw.String())}
+			out[name] = rulesetBlock{raw: raw.String(), lines: kernel.RulesetLines(raw.String())}
 			name = ""
 		}
 	}
