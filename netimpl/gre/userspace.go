@@ -164,18 +164,16 @@ func (t *userTunnel) txLoop() {
 	defer t.wg.Done()
 	buf := make([]byte, vnetHdrLen+maxIPLen+ethHeaderLen+4)
 	var vh vnetHdr
-	var readErr error
-	read := func(fd uintptr) bool {
+	t.readUntilClosed(0, "tap", t.tapRC, func(fd uintptr) (bool, error) {
 		for !t.closing.Load() {
 			n, err := unix.Read(int(fd), buf)
 			switch {
 			case err == unix.EAGAIN:
 				t.tx.flush()
-				return false
+				return false, nil
 			case err == unix.EINTR:
 			case err != nil:
-				readErr = err
-				return true
+				return true, err
 			case n < vnetHdrLen+ethHeaderLen:
 				t.st.txErrors.Add(1)
 			default:
@@ -185,36 +183,22 @@ func (t *userTunnel) txLoop() {
 				}
 			}
 		}
-		return true
-	}
-	for !t.closing.Load() {
-		if err := t.tapRC.Read(read); err != nil {
-			if !t.closing.Load() {
-				t.loopErr[0] = fmt.Errorf("tap read: %w", err)
-			}
-			return
-		}
-		if readErr != nil {
-			if !t.closing.Load() {
-				t.loopErr[0] = fmt.Errorf("tap read: %w", readErr)
-			}
-			return
-		}
-	}
+		return true, nil
+	})
 }
 
 // rxLoop moves GRE packets from the raw socket to the TAP, a batch per
 // recvmmsg.
 func (t *userTunnel) rxLoop() {
 	defer t.wg.Done()
-	recv := func(fd uintptr) bool {
+	t.readUntilClosed(1, "socket", t.sockRC, func(fd uintptr) (bool, error) {
 		for !t.closing.Load() {
 			n, errno := recvmmsg(fd, t.rx.msgs)
 			switch errno {
 			case 0:
 				t.rx.deliver(n)
 			case unix.EAGAIN:
-				return false
+				return false, nil
 			default:
 				// EINTR, or an ICMP error about an earlier packet (the
 				// peer's "protocol unreachable" before its tunnel exists,
@@ -222,12 +206,28 @@ func (t *userTunnel) rxLoop() {
 				// once: it says nothing about the packets still queued.
 			}
 		}
-		return true
-	}
+		return true, nil
+	})
+}
+
+// readUntilClosed runs rc.Read with read until the tunnel closes: read
+// returns false to wait for the descriptor to be readable again, true when
+// it is done, with the error that ended it if any. An error before the
+// tunnel closes ends the loop and is kept as loop i's, what it read from.
+func (t *userTunnel) readUntilClosed(i int, what string, rc syscall.RawConn, read func(fd uintptr) (bool, error)) {
+	var readErr error
 	for !t.closing.Load() {
-		if err := t.sockRC.Read(recv); err != nil {
+		err := rc.Read(func(fd uintptr) bool {
+			var done bool
+			done, readErr = read(fd)
+			return done
+		})
+		if err == nil {
+			err = readErr
+		}
+		if err != nil {
 			if !t.closing.Load() {
-				t.loopErr[1] = fmt.Errorf("socket read: %w", err)
+				t.loopErr[i] = fmt.Errorf("%s read: %w", what, err)
 			}
 			return
 		}
