@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nslab/nslab/hostd/rootfs/rootfstest"
 )
 
 // The container's own root filesystem, as issue 11's "done when" says it,
@@ -24,11 +26,7 @@ import (
 func TestContainerRootFilesystem(t *testing.T) {
 	needCLI(t)
 	h := startHostd(t)
-	marker, err := os.MkdirTemp("", "nslab-rootfs-marker-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(marker)
+	marker := rootfstest.Marker(t)
 	name := filepath.Base(marker)
 	script := fmt.Sprintf("touch /root/%[1]s /%[1]s; rm -rf %[2]s; ls /; echo; cat /proc/1/cmdline; echo; ls /run/nslab 2>&1; ls %[2]s 2>&1; true", name, marker)
 	h.mustDocker("create", "--name", "c1", "--network", "none", "alpine", "sh", "-c", script+"; echo >> /etc/passwd; rm /bin/ls; touch /bin/new")
