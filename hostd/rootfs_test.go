@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/hostd/rootfs/rootfstest"
+	"github.com/nslab/nslab/internal/rootns"
 )
 
 // The container's own root filesystem, as issue 11's "done when" says it,
@@ -124,26 +124,17 @@ func testPIDNamespace(t *testing.T) {
 	}
 }
 
-// treeSums lists every entry of the trees (path, mode, size, mtime, link).
+// treeSums lists every entry of the trees (rootns.TreeEntries: path, mode,
+// size, mtime, link).
 func treeSums(t *testing.T, roots []string) []string {
 	t.Helper()
 	var out []string
 	for _, root := range roots {
-		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			info, err := e.Info()
-			if err != nil {
-				return err
-			}
-			link, _ := os.Readlink(p)
-			out = append(out, fmt.Sprintf("%s %v %d %d %s", p, info.Mode(), info.Size(), info.ModTime().UnixNano(), link))
-			return nil
-		})
+		entries, err := rootns.TreeEntries(root)
 		if err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, entries...)
 	}
 	if len(out) < 10 {
 		t.Fatalf("the layers %v hold %d entries", roots, len(out))
