@@ -3,7 +3,6 @@ package check
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -51,17 +50,10 @@ const (
 // of one that a path stays closed (silence), and the pause between tries.
 type timing struct{ deadline, silence, interval time.Duration }
 
-// FileError lists every problem found in a checks file; nothing was run.
+// FileError lists every problem found in a checks file, one a line;
+// nothing was run.
 type FileError struct {
-	Problems []yamldoc.Problem
-}
-
-func (e *FileError) Error() string {
-	s := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		s[i] = p.String()
-	}
-	return strings.Join(s, "\n")
+	yamldoc.Problems
 }
 
 // Load reads and parses a checks file.

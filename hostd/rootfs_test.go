@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nslab/nslab/hostd/rootfs/rootfstest"
+	"github.com/nslab/nslab/internal/rootns"
 )
 
 // The container's own root filesystem, as issue 11's "done when" says it,
@@ -24,11 +26,7 @@ import (
 func TestContainerRootFilesystem(t *testing.T) {
 	needCLI(t)
 	h := startHostd(t)
-	marker, err := os.MkdirTemp("", "nslab-rootfs-marker-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(marker)
+	marker := rootfstest.Marker(t)
 	name := filepath.Base(marker)
 	script := fmt.Sprintf("touch /root/%[1]s /%[1]s; rm -rf %[2]s; ls /; echo; cat /proc/1/cmdline; echo; ls /run/nslab 2>&1; ls %[2]s 2>&1; true", name, marker)
 	h.mustDocker("create", "--name", "c1", "--network", "none", "alpine", "sh", "-c", script+"; echo >> /etc/passwd; rm /bin/ls; touch /bin/new")
@@ -126,26 +124,17 @@ func testPIDNamespace(t *testing.T) {
 	}
 }
 
-// treeSums lists every entry of the trees (path, mode, size, mtime, link).
+// treeSums lists every entry of the trees (rootns.TreeEntries: path, mode,
+// size, mtime, link).
 func treeSums(t *testing.T, roots []string) []string {
 	t.Helper()
 	var out []string
 	for _, root := range roots {
-		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			info, err := e.Info()
-			if err != nil {
-				return err
-			}
-			link, _ := os.Readlink(p)
-			out = append(out, fmt.Sprintf("%s %v %d %d %s", p, info.Mode(), info.Size(), info.ModTime().UnixNano(), link))
-			return nil
-		})
+		entries, err := rootns.TreeEntries(root)
 		if err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, entries...)
 	}
 	if len(out) < 10 {
 		t.Fatalf("the layers %v hold %d entries", roots, len(out))

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -196,7 +195,7 @@ func (s *nsState) facts(base *nsState) []string {
 			}
 			continue
 		}
-		for _, l := range rulesetLines(dump) {
+		for _, l := range kernel.RulesetLines(dump) {
 			out = append(out, name+" "+l)
 		}
 	}
@@ -206,22 +205,6 @@ func (s *nsState) facts(base *nsState) []string {
 
 func routeFact(r kernel.Route) string {
 	return fmt.Sprintf("table=%d %s gw=%s src=%s proto=%s scope=%s metric=%d type=%s", r.Table, r.String(), r.Gw, r.Src, r.Protocol, r.Scope, r.Metric, r.Type)
-}
-
-// rulesetLines are a ruleset dump's lines without what changes on its own:
-// comments, packet and byte counters.
-func rulesetLines(dump string) []string {
-	var out []string
-	for _, l := range strings.Split(dump, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		l = iptCounters.ReplaceAllString(l, "[0:0]")
-		l = nftCounters.ReplaceAllString(l, "counter")
-		out = append(out, l)
-	}
-	return out
 }
 
 // procInfo is a process in one of the lab's namespaces.

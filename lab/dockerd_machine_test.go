@@ -107,11 +107,7 @@ func machinePathIn(env []string) []string {
 // it, stops and removes it: what a student does, through the Engine API.
 func runExecRemove(ctx context.Context, t *testing.T, h *Host, check func()) {
 	t.Helper()
-	c, err := h.DockerClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testClient(t, h)
 	created, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:   "machinefiles",
 		Config: &container.Config{Image: "alpine", Cmd: []string{"sleep", "600"}},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -178,11 +177,7 @@ func dockerdTopology() *Topology {
 // inspectPid is the pid of a container's main process, from the API.
 func inspectPid(t *testing.T, h *Host, name string) int {
 	t.Helper()
-	c, err := h.DockerClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testClient(t, h)
 	r, err := c.ContainerInspect(context.Background(), name, client.ContainerInspectOptions{})
 	if err != nil || r.Container.State == nil || r.Container.State.Pid <= 0 {
 		t.Fatalf("host %s: inspect %s: %v", h.Name, name, err)
@@ -305,27 +300,4 @@ func TestDockerdGCAfterCrash(t *testing.T) {
 		t.Errorf("cm01 (pid %d) survived GC", ctr)
 	}
 	requireNoDockerdLeft(t, id, dir)
-}
-
-// listeningTCP finds a listening socket of a process's namespace (this
-// test's, on loopback) by port, and not one that is closed.
-func TestListeningTCP(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := listeningTCP(os.Getpid(), port); err != nil {
-		t.Fatalf("port %d: %v", port, err)
-	}
-	// A connected socket on the port is not a listener.
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ln.Close()
-	if err := listeningTCP(os.Getpid(), port); err == nil {
-		t.Fatalf("port %d still listening after close", port)
-	}
 }

@@ -57,11 +57,7 @@ type imageFacts struct {
 
 func inspectImageAPI(t *testing.T, h *Host, ref string) imageFacts {
 	t.Helper()
-	c, err := h.DockerClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testClient(t, h)
 	var raw bytes.Buffer
 	if _, err := c.ImageInspect(context.Background(), ref, client.ImageInspectWithRawResponse(&raw)); err != nil {
 		t.Fatalf("host %s: inspect %s: %v", h.Name, ref, err)
@@ -75,11 +71,7 @@ func inspectImageAPI(t *testing.T, h *Host, ref string) imageFacts {
 
 func saveAPI(t *testing.T, h *Host, path string, names ...string) {
 	t.Helper()
-	c, err := h.DockerClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testClient(t, h)
 	r, err := c.ImageSave(context.Background(), names)
 	if err != nil {
 		t.Fatalf("host %s: save %v: %v", h.Name, names, err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
 	"github.com/vishvananda/netlink"
 
 	"github.com/nslab/nslab/netns"
@@ -38,6 +39,17 @@ func upLab(t *testing.T, topo *Topology, o Options) *Lab {
 	}
 	takeDown(t, l)
 	return l
+}
+
+// testClient is a client of the host's daemon, closed when the test ends.
+func testClient(t testing.TB, h *Host) *client.Client {
+	t.Helper()
+	c, err := h.DockerClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // orphan gives l an owner that dies at once, as an `nslab up` killed with

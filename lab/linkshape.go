@@ -237,13 +237,7 @@ func (f *fabricConn) clear(leg, way string) error {
 	if err := f.delQdisc(l, netlink.HANDLE_INGRESS); err != nil {
 		errs = append(errs, err)
 	}
-	if ifb, err := f.h.LinkByName(ifbName(leg)); err == nil {
-		if err := f.h.LinkDel(ifb); err != nil {
-			errs = append(errs, fmt.Errorf("delete ifb %s: %w", ifbName(leg), err))
-		}
-	} else if !errors.As(err, new(netlink.LinkNotFoundError)) {
-		errs = append(errs, fmt.Errorf("ifb %s: %w", ifbName(leg), err))
-	}
+	errs = append(errs, netns.DeleteLink(f.h, ifbName(leg)))
 	return errors.Join(errs...)
 }
 
@@ -283,10 +277,8 @@ func (f *fabricConn) read(leg, way string) (Shaping, error) {
 	var s Shaping
 	dev, err := f.h.LinkByName(leg)
 	if way == DirOut {
-		dev, err = f.h.LinkByName(ifbName(leg))
-		if errors.As(err, new(netlink.LinkNotFoundError)) {
-			dev, err = nil, nil // nothing shapes what the host sends
-		}
+		// No ifb: nothing shapes what the host sends.
+		dev, err = netns.FindLink(f.h, ifbName(leg))
 	}
 	if err != nil {
 		return s, fmt.Errorf("%s of %s: %w", way, leg, err)

@@ -160,18 +160,7 @@ func deleteLink(pin, name string) error {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(name)
-	var nf netlink.LinkNotFoundError
-	if errors.As(err, &nf) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("link %s: %w", name, err)
-	}
-	if err := h.LinkDel(l); err != nil {
-		return fmt.Errorf("delete link %s: %w", name, err)
-	}
-	return nil
+	return netns.DeleteLink(h, name)
 }
 
 // renewBridge puts the host's docker0, as the kernel has it now, in base

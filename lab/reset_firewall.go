@@ -5,19 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/kernel"
-)
-
-var (
-	// iptCounters are iptables-save's [packets:bytes].
-	iptCounters = regexp.MustCompile(`\[\d+:\d+\]`)
-	// nftCounters are nft's counter statements with their values.
-	nftCounters = regexp.MustCompile(`counter packets \d+ bytes \d+`)
 )
 
 // A ruleset block is one table of a dump: an iptables-save "*filter" ...
@@ -29,43 +21,42 @@ type rulesetBlock struct {
 
 // iptablesBlocks splits an iptables-save dump by table.
 func iptablesBlocks(dump string) map[string]rulesetBlock {
-	out := map[string]rulesetBlock{}
-	var name string
-	var raw strings.Builder
-	for _, l := range strings.Split(dump, "\n") {
-		switch {
-		case strings.HasPrefix(l, "*"):
-			name = l[1:]
-			raw.Reset()
-		case name == "":
-			continue
+	return splitBlocks(dump, "COMMIT", func(l string) string {
+		if strings.HasPrefix(l, "*") {
+			return l[1:]
 		}
-		raw.WriteString(l + "\n")
-		if l == "COMMIT" {
-			out[name] = rulesetBlock{raw: raw.String(), lines: rulesetLines(raw.String())}
-			name = ""
-		}
-	}
-	return out
+		return ""
+	})
 }
 
 // nftBlocks splits an `nft list ruleset` dump by table, keyed "FAMILY
 // NAME".
 func nftBlocks(dump string) map[string]rulesetBlock {
+	return splitBlocks(dump, "}", func(l string) string {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "table" {
+			return f[1] + " " + f[2]
+		}
+		return ""
+	})
+}
+
+// splitBlocks cuts a dump into its tables, by name: outside a table, open
+// returns the name of the table a line opens ("" for none); the line end
+// closes it.
+func splitBlocks(dump, end string, open func(line string) string) map[string]rulesetBlock {
 	out := map[string]rulesetBlock{}
 	var name string
 	var raw strings.Builder
 	for _, l := range strings.Split(dump, "\n") {
-		if f := strings.Fields(l); name == "" && len(f) >= 3 && f[0] == "table" {
-			name = f[1] + " " + f[2]
+		if name == "" {
+			if name = open(l); name == "" {
+				continue
+			}
 			raw.Reset()
 		}
-		if name == "" {
-			continue
-		}
 		raw.WriteString(l + "\n")
-		if l == "}" {
-			out[name] = rulesetBlock{raw: raw.String(), lines: rulesetLines(raw.String())}
+		if l == end {
+			out[name] = rulesetBlock{raw: raw.String(), lines: kernel.RulesetLines(raw.String())}
 			name = ""
 		}
 	}

@@ -140,15 +140,25 @@ func resetAddrs(h *netlink.Handle, pin string, base []kernel.Addr) error {
 	if err != nil {
 		return err
 	}
+	return reconcile(now, base, nil,
+		func(a kernel.Addr) error { return addrDo(h, a, h.AddrDel) },
+		func(a kernel.Addr) error { return addrDo(h, a, h.AddrAdd) })
+}
+
+// reconcile makes now what base is: del takes away each entry of now that
+// base lacks, then add puts back each entry of base that now lacks and
+// that comes back by hand (restorable; nil: all do). It returns every
+// failure.
+func reconcile[T comparable](now, base []T, restorable func(T) bool, del, add func(T) error) error {
 	var errs []error
-	for _, a := range now {
-		if !slices.Contains(base, a) {
-			errs = append(errs, addrDo(h, a, h.AddrDel))
+	for _, x := range now {
+		if !slices.Contains(base, x) {
+			errs = append(errs, del(x))
 		}
 	}
-	for _, a := range base {
-		if !slices.Contains(now, a) {
-			errs = append(errs, addrDo(h, a, h.AddrAdd))
+	for _, x := range base {
+		if !slices.Contains(now, x) && (restorable == nil || restorable(x)) {
+			errs = append(errs, add(x))
 		}
 	}
 	return errors.Join(errs...)
@@ -176,18 +186,10 @@ func resetRoutes(h *netlink.Handle, pin string, base []kernel.Route) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, r := range now {
-		if !slices.Contains(base, r) {
-			errs = append(errs, routeDo(h, r, h.RouteDel))
-		}
-	}
-	for _, r := range base {
-		if !slices.Contains(now, r) && r.Protocol != "kernel" && r.Table != kernel.LocalTable {
-			errs = append(errs, routeDo(h, r, h.RouteAdd))
-		}
-	}
-	return errors.Join(errs...)
+	notKernel := func(r kernel.Route) bool { return r.Protocol != "kernel" && r.Table != kernel.LocalTable }
+	return reconcile(now, base, notKernel,
+		func(r kernel.Route) error { return routeDo(h, r, h.RouteDel) },
+		func(r kernel.Route) error { return routeDo(h, r, h.RouteAdd) })
 }
 
 // routeDo adds or deletes r. A route that went meanwhile (with the
@@ -254,22 +256,18 @@ func resetRules(h *netlink.Handle, pin string, base []kernel.Rule) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, r := range now {
-		if !slices.Contains(base, r) {
-			if err := h.RuleDel(netlinkRule(r)); err != nil && !errors.Is(err, unix.ENOENT) {
-				errs = append(errs, fmt.Errorf("rule %s: %w", r, err))
-			}
-		}
+	return reconcile(now, base, nil,
+		func(r kernel.Rule) error { return ruleDo(r, h.RuleDel, unix.ENOENT) },
+		func(r kernel.Rule) error { return ruleDo(r, h.RuleAdd, unix.EEXIST) })
+}
+
+// ruleDo adds or deletes r; done is the error that says it was done
+// already.
+func ruleDo(r kernel.Rule, do func(*netlink.Rule) error, done error) error {
+	if err := do(netlinkRule(r)); err != nil && !errors.Is(err, done) {
+		return fmt.Errorf("rule %s: %w", r, err)
 	}
-	for _, r := range base {
-		if !slices.Contains(now, r) {
-			if err := h.RuleAdd(netlinkRule(r)); err != nil && !errors.Is(err, unix.EEXIST) {
-				errs = append(errs, fmt.Errorf("rule %s: %w", r, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func netlinkRule(r kernel.Rule) *netlink.Rule {

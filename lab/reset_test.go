@@ -66,10 +66,7 @@ func lookOf(t *testing.T, l *Lab) string {
 	var b strings.Builder
 	json.NewEncoder(&b).Encode(d.Comparable())
 	for _, h := range l.dockerHosts() {
-		c, err := h.DockerClient()
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := testClient(t, h)
 		cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true})
 		if err != nil {
 			t.Fatal(err)
@@ -78,7 +75,6 @@ func lookOf(t *testing.T, l *Lab) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Close()
 		var seen []string
 		for _, ct := range cs.Items {
 			seen = append(seen, "container "+strings.Join(ct.Names, ","))

@@ -151,29 +151,11 @@ type ContainerSpec struct {
 // Problem is one thing wrong with a topology, located in its file.
 type Problem = yamldoc.Problem
 
-// TopologyError lists every problem found in a topology; nothing was
-// created because of it.
+// TopologyError lists every problem found in a topology, one a line;
+// nothing was created because of it. errors.Is and errors.As see the
+// errors behind the problems.
 type TopologyError struct {
-	Problems []Problem
-}
-
-// Unwrap gives the errors behind the problems to errors.Is and errors.As.
-func (e *TopologyError) Unwrap() []error {
-	var errs []error
-	for _, p := range e.Problems {
-		if p.Err != nil {
-			errs = append(errs, p.Err)
-		}
-	}
-	return errs
-}
-
-func (e *TopologyError) Error() string {
-	s := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		s[i] = p.String()
-	}
-	return strings.Join(s, "\n")
+	yamldoc.Problems
 }
 
 // LoadTopology reads, parses and validates a topology file.

@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/vishvananda/netlink"
@@ -22,4 +23,30 @@ func RouteHandle(path string) (*netlink.Handle, error) {
 		return nil, fmt.Errorf("netlink handle in %s: %w", path, err)
 	}
 	return h, nil
+}
+
+// FindLink returns the link called name in h's namespace, or nil when the
+// namespace has none of that name.
+func FindLink(h *netlink.Handle, name string) (netlink.Link, error) {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		if errors.As(err, new(netlink.LinkNotFoundError)) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("look up link %s: %w", name, err)
+	}
+	return l, nil
+}
+
+// DeleteLink deletes the link called name in h's namespace if it is still
+// there; one that is gone, or goes meanwhile (ENODEV), is gone as wanted.
+func DeleteLink(h *netlink.Handle, name string) error {
+	l, err := FindLink(h, name)
+	if err != nil || l == nil {
+		return err
+	}
+	if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete link %s: %w", name, err)
+	}
+	return nil
 }

@@ -91,3 +91,34 @@ func TestStartIn(t *testing.T) {
 		t.Fatalf("child in netns %d, want %d", b, a)
 	}
 }
+
+// FindLink tells a missing link from a failed look-up; DeleteLink deletes
+// a link of the namespace and takes one that is gone as deleted.
+func TestFindDeleteLink(t *testing.T) {
+	_, path := newTestNS(t, "fl")
+	h, err := Handle(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if l, err := FindLink(h, "va"); l != nil || err != nil {
+		t.Fatalf("FindLink of a missing link: %v, %v", l, err)
+	}
+	la := netlink.NewLinkAttrs()
+	la.Name = "va"
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "vb"}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := FindLink(h, "va"); err != nil || l == nil || l.Type() != "veth" {
+		t.Fatalf("FindLink of va: %v, %v", l, err)
+	}
+	if err := DeleteLink(h, "va"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.LinkByName("vb"); err == nil {
+		t.Error("vb outlived its peer's delete")
+	}
+	if err := DeleteLink(h, "va"); err != nil {
+		t.Errorf("deleting a link gone already: %v", err)
+	}
+}

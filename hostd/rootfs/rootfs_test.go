@@ -127,11 +127,7 @@ func TestContainerSeesOnlyItsImage(t *testing.T) {
 
 func testContainerSeesOnlyItsImage(t *testing.T, way launch.Way) {
 	c := newContainer(t)
-	marker, err := os.MkdirTemp("", "nslab-rootfs-marker-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(marker)
+	marker := rootfstest.Marker(t)
 	name := filepath.Base(marker)
 	out := mustRun(t, c.spec("sh", "-c", "touch /root/"+name+" /"+name+"; rm -rf "+marker+"; ls /; echo; cat /proc/1/cmdline; echo; ls /run/nslab 2>&1; ps -o pid,args; true"), way)
 	if _, err := os.Stat(marker); err != nil {

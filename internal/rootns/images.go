@@ -3,6 +3,7 @@ package rootns
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -22,30 +23,45 @@ func ImageStore() string {
 }
 
 // layerDigests sums, per layer of the store (layers/<id>/tree), what its
-// tree holds: every entry's path, mode, size, modification time and link
-// target. A write into a layer (a file changed, added or removed anywhere
-// in it) changes its sum.
+// tree holds (TreeEntries). A write into a layer (a file changed, added or
+// removed anywhere in it) changes its sum.
 func layerDigests(store string) map[string]string {
 	out := map[string]string{}
 	trees, _ := filepath.Glob(filepath.Join(store, "layers", "*", "tree"))
 	for _, tree := range trees {
 		h := sha256.New()
-		filepath.WalkDir(tree, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				fmt.Fprintf(h, "%s: %v\n", p, err)
-				return nil
-			}
-			info, err := e.Info()
-			if err != nil {
-				return nil
-			}
-			link, _ := os.Readlink(p)
-			fmt.Fprintf(h, "%s %v %d %d %s\n", p, info.Mode(), info.Size(), info.ModTime().UnixNano(), link)
-			return nil
-		})
+		entries, _ := TreeEntries(tree)
+		for _, e := range entries {
+			fmt.Fprintln(h, e)
+		}
 		out[filepath.Base(filepath.Dir(tree))] = hex.EncodeToString(h.Sum(nil))
 	}
 	return out
+}
+
+// TreeEntries lists every entry of the tree at root with what a write
+// changes: its path, mode, size, modification time and link target. A
+// part of the tree that cannot be walked is listed with why; the error
+// joins every entry that could not be read.
+func TreeEntries(root string) ([]string, error) {
+	var out []string
+	var errs []error
+	filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s: %v", p, err))
+			errs = append(errs, err)
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		link, _ := os.Readlink(p)
+		out = append(out, fmt.Sprintf("%s %v %d %d %s", p, info.Mode(), info.Size(), info.ModTime().UnixNano(), link))
+		return nil
+	})
+	return out, errors.Join(errs...)
 }
 
 // LayersChanged lists the layers present in both sums whose trees

@@ -41,6 +41,28 @@ func (p Problem) String() string {
 	return loc + ": " + p.Field + ": " + p.Message
 }
 
+// Problems is every problem found in a file, as an error: its text lists
+// them one a line, and errors.Is and errors.As see the errors behind them.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, "\n")
+}
+
+func (ps Problems) Unwrap() []error {
+	var errs []error
+	for _, p := range ps {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
+}
+
 // Decoder collects the problems of one file while its nodes are walked.
 type Decoder struct {
 	File     string

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netns"
 )
 
 // Join makes the endpoint's veth pair as Docker's reads: the host side,
@@ -17,30 +19,21 @@ import (
 // Both sides get the network's MTU. The default route is the engine's. On
 // error the pair is deleted again.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, err := netimpl.JoinTarget(d.networks, n, ep, Name, (*network).joined)
-	if err != nil {
-		return err
-	}
-	sbh, nsfd, err := netimpl.OpenSandbox(sb)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(nsfd)
+	return netimpl.Join(&d.mu, d.networks, n, ep, sb, Name, (*network).joined, d.join)
+}
 
+func (d *Driver) join(nw *network, ep *netimpl.Endpoint, sb *netimpl.Sandbox, sbh *netlink.Handle, nsfd int) (string, error) {
 	made, err := d.addVeth(nw, ep, nsfd)
 	if err != nil {
-		return err
+		return "", err
 	}
 	peer, err := netimpl.SetupPeer(sbh, made, ep, sb)
 	if err != nil {
-		d.deleteLink(made.Name)
-		return err
+		netns.DeleteLink(d.host, made.Name)
+		return "", err
 	}
 	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName
-	nw.veths[ep.ID] = made.Name
-	return nil
+	return made.Name, nil
 }
 
 // addVeth makes the pair, its host side a port of the bridge. The
@@ -66,15 +59,9 @@ func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (netimpl.M
 // Leave deletes the endpoint's veth pair (its sandbox side goes with it),
 // before anything else is released. A pair already gone is not an error.
 func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, name, ok := netimpl.Joined(d.networks, n, ep, (*network).joined)
-	if !ok {
-		return nil
-	}
-	if err := d.deleteLink(name); err != nil {
-		return fmt.Errorf("delete veth %s: %w", name, err)
-	}
-	delete(nw.veths, ep.ID)
-	return nil
+	return netimpl.Leave(&d.mu, d.networks, n, ep, sb, (*network).joined, d.leave)
+}
+
+func (d *Driver) leave(_ *network, _ *netimpl.Endpoint, _ *netimpl.Sandbox, veth string) error {
+	return netns.DeleteLink(d.host, veth)
 }

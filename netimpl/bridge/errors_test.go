@@ -168,3 +168,36 @@ func TestPoolsSkipHostRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A delete that fails (here the firewall's) leaves the network with the
+// engine and the driver, as libnetwork's bridge driver keeps it: the bridge
+// itself is gone, the rules are still there, and `docker network rm` tried
+// again removes them.
+func TestDeleteNetworkFailureKeepsNetwork(t *testing.T) {
+	h := newHost(t, "derr", nil)
+	n := h.create(netimpl.NetworkSpec{Name: "br1", Driver: "bridge"})
+	name := "br-" + n.ID[:12]
+	h.fw.failRemove = true
+	if err := h.e.DeleteNetwork("br1"); err == nil {
+		t.Fatal("delete with a failing firewall succeeded")
+	}
+	h.fw.failRemove = false
+	if _, err := nstest.Handle(t, h.ns).LinkByName(name); err == nil {
+		t.Errorf("%s still there after a delete whose firewall step failed", name)
+	}
+	if _, ok := h.fw.nets[name]; !ok {
+		t.Fatalf("the firewall lost %s's rules although it refused to remove them", name)
+	}
+	if _, err := h.e.Network("br1"); err != nil {
+		t.Fatalf("the engine forgot br1 after a failed delete: %v", err)
+	}
+	if err := h.e.DeleteNetwork("br1"); err != nil {
+		t.Fatalf("delete again: %v", err)
+	}
+	if _, ok := h.fw.nets[name]; ok {
+		t.Errorf("the second delete left %s's rules", name)
+	}
+	if _, err := h.e.Network("br1"); netimpl.KindOf(err) != netimpl.KindNotFound {
+		t.Errorf("br1 after the second delete: %v", err)
+	}
+}

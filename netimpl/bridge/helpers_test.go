@@ -20,25 +20,29 @@ import (
 
 // fakeFirewall records what the driver hands it and can be told to fail.
 type fakeFirewall struct {
-	mu      sync.Mutex
-	nets    map[string]firewall.Network
-	failAdd bool
+	mu         sync.Mutex
+	nets       map[string]firewall.Network
+	failAdd    bool
+	failRemove bool
 }
 
 func (f *fakeFirewall) AddNetwork(r firewall.Network) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failAdd {
-		return errors.New("iptables: chain DOCKER: no such chain")
-	}
-	f.nets[r.Bridge] = r
-	return nil
+	return f.apply(&f.failAdd, func() { f.nets[r.Bridge] = r })
 }
 
 func (f *fakeFirewall) RemoveNetwork(r firewall.Network) error {
+	return f.apply(&f.failRemove, func() { delete(f.nets, r.Bridge) })
+}
+
+// apply makes the change to the firewall's rules unless it is told to
+// fail (*fail).
+func (f *fakeFirewall) apply(fail *bool, change func()) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.nets, r.Bridge)
+	if *fail {
+		return errors.New("iptables: chain DOCKER: no such chain")
+	}
+	change()
 	return nil
 }
 

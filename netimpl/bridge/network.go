@@ -85,24 +85,24 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 }
 
 // DeleteNetwork removes the network's rules, then its bridge (with the
-// gateway address on it). What is already gone is not an error.
+// gateway address on it). What is already gone is not an error; after a
+// failure the driver keeps the network (netimpl.DeleteRecord).
 func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return nil
-	}
+	return netimpl.DeleteRecord(d.networks, n, d.deleteNetwork)
+}
+
+func (d *Driver) deleteNetwork(nw *network) error {
 	var errs []error
 	if d.firewall != nil {
 		if err := d.firewall.RemoveNetwork(nw.rules()); err != nil {
 			errs = append(errs, fmt.Errorf("bridge %s: firewall: %w", nw.bridge, err))
 		}
 	}
-	if err := d.deleteLink(nw.bridge); err != nil {
-		errs = append(errs, fmt.Errorf("delete bridge %s: %w", nw.bridge, err))
+	if err := netns.DeleteLink(d.host, nw.bridge); err != nil {
+		errs = append(errs, err)
 	}
-	delete(d.networks, n.ID)
 	return errors.Join(errs...)
 }
 
@@ -133,24 +133,6 @@ func (d *Driver) addBridge(attrs netlink.LinkAttrs, counted bool) (*netlink.Brid
 		d.links.Taken(br.Attrs().Index)
 	}
 	return br, nil
-}
-
-// deleteLink removes a link of the host's namespace by name; a link that
-// is gone already is not an error.
-func (d *Driver) deleteLink(name string) error {
-	l, err := d.host.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil
-		}
-		return err
-	}
-	// Unplug may have deleted it meanwhile.
-	if err := d.host.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-		return err
-	}
-	return nil
 }
 
 // dockerMAC is a random locally administered MAC with Docker's 02:42

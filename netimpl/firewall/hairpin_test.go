@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // hairpinSave is what a real dockerd 20.10.24 started with
@@ -50,7 +51,7 @@ func TestHairpin(t *testing.T) {
 		}
 		var got []string
 		if kind == KindIPTables {
-			for _, l := range normaliseSave(runIn(t, ns, "iptables-save", "-t", "nat")) {
+			for _, l := range kernel.RulesetLines(runIn(t, ns, "iptables-save", "-t", "nat")) {
 				if strings.HasPrefix(l, "-A ") {
 					got = append(got, l)
 				}

@@ -8,11 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 func needRoot(t testing.TB) {
@@ -116,25 +116,9 @@ func runIn(t testing.TB, path string, name string, args ...string) string {
 	return out.String()
 }
 
-var counters = regexp.MustCompile(` \[\d+:\d+\]$`)
-
-// normaliseSave keeps the meaningful lines of iptables-save output: no
-// comments, no blank lines, no packet counters.
-func normaliseSave(text string) []string {
-	var lines []string
-	for _, l := range strings.Split(text, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		lines = append(lines, counters.ReplaceAllString(l, ""))
-	}
-	return lines
-}
-
 func iptablesSave(t testing.TB, path string) []string {
 	t.Helper()
-	return normaliseSave(runIn(t, path, "iptables-save"))
+	return kernel.RulesetLines(runIn(t, path, "iptables-save"))
 }
 
 // diffLines reports the first difference between two rule lists, with both
@@ -181,7 +165,7 @@ func loadFixture(t testing.TB) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return normaliseSave(string(raw))
+	return kernel.RulesetLines(string(raw))
 }
 
 // onlyDocker0 keeps the fixture's rules that belong neither to br1, br5 nor

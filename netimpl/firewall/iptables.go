@@ -44,7 +44,7 @@ func newIPTables(o Options) (*ipTables, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &ipTables{ns: ns, reg: newRegistry(), hairpin: o.Hairpin}
+	b := &ipTables{ns: ns, reg: newRegistry(KindIPTables), hairpin: o.Hairpin}
 	err = ns.do(func() error {
 		b.restore, b.nft = findRestore()
 		if b.restore == "" {
@@ -214,28 +214,21 @@ func (b *ipTables) setup(fresh bool) error {
 func (b *ipTables) AddNetwork(n Network) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	present, err := b.reg.checkNetwork(n)
-	if err != nil || present {
-		return wrapErr(KindIPTables, err)
-	}
 	ops := iptNetworkOps(n, b.hairpin)
-	err = b.ns.do(func() error {
-		if err := b.applyAllAndJumps(ops); err != nil {
-			return err
-		}
-		if b.hairpin {
-			if err := routeLocalnet(n.Bridge); err != nil {
-				b.removeAll(ops)
+	return b.reg.add(n, func() error {
+		return b.ns.do(func() error {
+			if err := b.applyAllAndJumps(ops); err != nil {
 				return err
 			}
-		}
-		return nil
+			if b.hairpin {
+				if err := routeLocalnet(n.Bridge); err != nil {
+					b.removeAll(ops)
+					return err
+				}
+			}
+			return nil
+		})
 	})
-	if err != nil {
-		return fmt.Errorf("firewall iptables: network %s: %w", n.Bridge, err)
-	}
-	b.reg.addNetwork(n)
-	return nil
 }
 
 // inNS runs fn with b.mu held on a thread in the backend's namespace,
@@ -284,9 +277,6 @@ func (b *ipTables) removeNetwork(n Network) error {
 		b.reg.ports = saved
 		return fmt.Errorf("firewall iptables: network %s: %w", n.Bridge, err)
 	}
-	for _, l := range links {
-		delete(b.reg.links, l.key())
-	}
 	b.reg.removeNetwork(n.Bridge)
 	return nil
 }
@@ -295,20 +285,13 @@ func (b *ipTables) AddPort(p Port) error {
 	p = p.normal()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	present, err := b.reg.checkPort(p)
-	if err != nil || present {
-		return wrapErr(KindIPTables, err)
-	}
-	// No -C here: a port's rules are new unless another port shares them,
-	// which the registry knows, and each check is one more exec of the
-	// iptables tool on the path that hostd takes most often.
-	ops := b.unshared(iptPortOps(p, b.hairpin), p.key())
-	err = b.ns.do(func() error { return b.applyAll(ops, false) })
-	if err != nil {
-		return fmt.Errorf("firewall iptables: port %s: %w", p, err)
-	}
-	b.reg.ports[p.key()] = p
-	return nil
+	return b.reg.add(p, func() error {
+		// No -C here: a port's rules are new unless another port shares
+		// them, which the registry knows, and each check is one more exec
+		// of the iptables tool on the path that hostd takes most often.
+		ops := b.unshared(iptPortOps(p, b.hairpin), p.key())
+		return b.ns.do(func() error { return b.applyAll(ops, false) })
+	})
 }
 
 // unshared drops the rules another published port has too: two ports to
@@ -339,52 +322,23 @@ func (b *ipTables) unshared(ops []iptOp, key string) []iptOp {
 func (b *ipTables) RemovePort(p Port) error {
 	p = p.normal()
 	return b.inNS(func() error {
-		if old, ok := b.reg.ports[p.key()]; !ok || old != p {
-			return nil
-		}
-		return b.removePort(p)
+		return b.reg.remove(p, func(item) error { return b.removeAll(b.unshared(iptPortOps(p, b.hairpin), p.key())) })
 	})
-}
-
-func (b *ipTables) removePort(p Port) error {
-	if err := b.removeAll(b.unshared(iptPortOps(p, b.hairpin), p.key())); err != nil {
-		return fmt.Errorf("firewall iptables: port %s: %w", p, err)
-	}
-	delete(b.reg.ports, p.key())
-	return nil
 }
 
 func (b *ipTables) AddLink(l Link) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	present, err := b.reg.checkLink(l)
-	if err != nil || present {
-		return wrapErr(KindIPTables, err)
-	}
-	err = b.ns.do(func() error { return b.applyAll(iptLinkOps(l), true) })
-	if err != nil {
-		return fmt.Errorf("firewall iptables: link %s: %w", l, err)
-	}
-	b.reg.links[l.key()] = l
-	return nil
-}
-
-func (b *ipTables) RemoveLink(l Link) error {
-	return b.inNS(func() error {
-		old, ok := b.reg.links[l.key()]
-		if !ok {
-			return nil
-		}
-		return b.removeLink(old)
+	return b.reg.add(l, func() error {
+		return b.ns.do(func() error { return b.applyAll(iptLinkOps(l), true) })
 	})
 }
 
-func (b *ipTables) removeLink(l Link) error {
-	if err := b.removeAll(iptLinkOps(l)); err != nil {
-		return fmt.Errorf("firewall iptables: link %s: %w", l, err)
-	}
-	delete(b.reg.links, l.key())
-	return nil
+// RemoveLink deletes the link's rules with the ports it was added with.
+func (b *ipTables) RemoveLink(l Link) error {
+	return b.inNS(func() error {
+		return b.reg.remove(l, func(added item) error { return b.removeAll(iptLinkOps(added.(Link))) })
+	})
 }
 
 // SetForwardPolicy is `iptables -P FORWARD POLICY`. Teardown still puts

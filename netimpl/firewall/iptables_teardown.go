@@ -41,7 +41,7 @@ func (b *ipTables) teardown() error {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
-		b.reg = newRegistry()
+		b.reg = newRegistry(KindIPTables)
 	}
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/netns/kernel"
 )
 
 // TestIPTablesMatchesDocker replays the fixture's commands (docker0 at
@@ -100,7 +101,7 @@ func optionsNetworks() (nets []Network, link Link, port Port) {
 // libnetwork creates with enable_icc=false), no POSTROUTING nor nat DOCKER
 // rule without masquerading, link.go's pairs, and Forward's `-d <host ip>`.
 func optionsWant() []string {
-	return normaliseSave(`*filter
+	return kernel.RulesetLines(`*filter
 :INPUT ACCEPT [0:0]
 :FORWARD DROP [0:0]
 :OUTPUT ACCEPT [0:0]

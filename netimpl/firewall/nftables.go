@@ -36,12 +36,9 @@ type nftRef struct {
 	handle uint64
 }
 
-// Tags: the comment on every rule, saying what it belongs to.
+// Tags: the comment on every rule, saying what it belongs to: setup, or
+// the item (network, port, link) whose rules it is (item.tag).
 const tagSetup = "setup"
-
-func tagNetwork(bridge string) string { return "network " + bridge }
-func tagPort(p Port) string           { return "port " + p.String() }
-func tagLink(l Link) string           { return "link " + l.String() }
 
 func newNFTables(o Options) (*nfTables, error) {
 	// A lasting connection: its socket is created now, on the calling
@@ -58,7 +55,7 @@ func newNFTables(o Options) (*nfTables, error) {
 		conn:    conn,
 		filter:  &nftables.Table{Name: nftFilterTable, Family: nftables.TableFamilyIPv4},
 		nat:     &nftables.Table{Name: nftNATTable, Family: nftables.TableFamilyIPv4},
-		reg:     newRegistry(),
+		reg:     newRegistry(KindNFTables),
 		hairpin: o.Hairpin,
 	}
 	if o.Hairpin {
@@ -132,36 +129,48 @@ func (b *nfTables) present() ([]*nftables.Table, error) {
 // flushes its chains when it starts; on a backend already set up whose
 // tables are there, it does nothing.
 func (b *nfTables) Setup() error {
+	return b.withTables("setup", func(present []*nftables.Table) error {
+		if b.reg.setup && len(present) == 2 {
+			return nil
+		}
+		for _, t := range present {
+			b.conn.DelTable(t)
+		}
+		b.conn.AddTable(b.filter)
+		b.conn.AddTable(b.nat)
+		// FORWARD drops, as iptables' Setup sets it (SetForwardPolicy changes it).
+		drop := nftables.ChainPolicyDrop
+		b.chains[0].Policy = &drop
+		for _, c := range b.chains {
+			b.conn.AddChain(c)
+		}
+		b.queue(tagSetup, nftSetupRules(b.hairpin), 0)
+		if err := b.conn.Flush(); err != nil {
+			return err
+		}
+		b.reg = newRegistry(KindNFTables)
+		b.reg.setup = true
+		b.refs, b.fresh = nil, false
+		return nil
+	})
+}
+
+// withTables runs fn with b.mu held, given the backend's tables as the
+// kernel has them now. fn's error, or the listing's, is the backend's,
+// about what.
+func (b *nfTables) withTables(what string, fn func(present []*nftables.Table) error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.conn == nil {
 		return ErrClosed
 	}
 	present, err := b.present()
+	if err == nil {
+		err = fn(present)
+	}
 	if err != nil {
-		return fmt.Errorf("firewall nftables: setup: %w", err)
+		return fmt.Errorf("firewall nftables: %s: %w", what, err)
 	}
-	if b.reg.setup && len(present) == 2 {
-		return nil
-	}
-	for _, t := range present {
-		b.conn.DelTable(t)
-	}
-	b.conn.AddTable(b.filter)
-	b.conn.AddTable(b.nat)
-	// FORWARD drops, as iptables' Setup sets it (SetForwardPolicy changes it).
-	drop := nftables.ChainPolicyDrop
-	b.chains[0].Policy = &drop
-	for _, c := range b.chains {
-		b.conn.AddChain(c)
-	}
-	b.queue(tagSetup, nftSetupRules(b.hairpin), 0)
-	if err := b.conn.Flush(); err != nil {
-		return fmt.Errorf("firewall nftables: setup: %w", err)
-	}
-	b.reg = newRegistry()
-	b.reg.setup = true
-	b.refs, b.fresh = nil, false
 	return nil
 }
 
@@ -295,21 +304,18 @@ func (b *nfTables) remove(tags ...string) error {
 func (b *nfTables) AddNetwork(n Network) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	present, err := b.reg.checkNetwork(n)
-	if err != nil || present {
-		return wrapErr(KindNFTables, err)
-	}
-	if err := b.add(tagNetwork(n.Bridge), nftNetworkRules(n, b.hairpin)); err != nil {
-		return fmt.Errorf("firewall nftables: network %s: %w", n.Bridge, err)
-	}
-	if b.hairpin {
-		if err := b.ns.do(func() error { return routeLocalnet(n.Bridge) }); err != nil {
-			b.remove(tagNetwork(n.Bridge))
-			return fmt.Errorf("firewall nftables: network %s: %w", n.Bridge, err)
+	return b.reg.add(n, func() error {
+		if err := b.add(n.tag(), nftNetworkRules(n, b.hairpin)); err != nil {
+			return err
 		}
-	}
-	b.reg.addNetwork(n)
-	return nil
+		if b.hairpin {
+			if err := b.ns.do(func() error { return routeLocalnet(n.Bridge) }); err != nil {
+				b.remove(n.tag())
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (b *nfTables) RemoveNetwork(n Network) error {
@@ -320,21 +326,15 @@ func (b *nfTables) RemoveNetwork(n Network) error {
 	}
 	// The network, its ports and its links go in one transaction.
 	ports, links := b.reg.portsOn(n.Bridge), b.reg.linksOn(n.Bridge)
-	tags := []string{tagNetwork(n.Bridge)}
+	tags := []string{n.tag()}
 	for _, p := range ports {
-		tags = append(tags, tagPort(p))
+		tags = append(tags, p.tag())
 	}
 	for _, l := range links {
-		tags = append(tags, tagLink(l))
+		tags = append(tags, l.tag())
 	}
 	if err := b.remove(tags...); err != nil {
 		return fmt.Errorf("firewall nftables: network %s: %w", n.Bridge, err)
-	}
-	for _, p := range ports {
-		delete(b.reg.ports, p.key())
-	}
-	for _, l := range links {
-		delete(b.reg.links, l.key())
 	}
 	b.reg.removeNetwork(n.Bridge)
 	return nil
@@ -342,62 +342,29 @@ func (b *nfTables) RemoveNetwork(n Network) error {
 
 func (b *nfTables) AddPort(p Port) error {
 	p = p.normal()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	present, err := b.reg.checkPort(p)
-	if err != nil || present {
-		return wrapErr(KindNFTables, err)
-	}
-	if err := b.add(tagPort(p), nftPortRules(p, b.hairpin)); err != nil {
-		return fmt.Errorf("firewall nftables: port %s: %w", p, err)
-	}
-	b.reg.ports[p.key()] = p
-	return nil
+	return b.addItem(p, nftPortRules(p, b.hairpin))
 }
 
-func (b *nfTables) RemovePort(p Port) error {
-	p = p.normal()
+func (b *nfTables) RemovePort(p Port) error { return b.removeItem(p.normal()) }
+
+func (b *nfTables) AddLink(l Link) error { return b.addItem(l, nftLinkRules(l)) }
+
+func (b *nfTables) RemoveLink(l Link) error { return b.removeItem(l) }
+
+// addItem writes a port's or a link's rules under its tag.
+func (b *nfTables) addItem(x item, rules []nftRule) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if old, ok := b.reg.ports[p.key()]; !ok || old != p {
-		return nil
-	}
-	if err := b.remove(tagPort(p)); err != nil {
-		return fmt.Errorf("firewall nftables: port %s: %w", p, err)
-	}
-	delete(b.reg.ports, p.key())
-	return nil
+	return b.reg.add(x, func() error { return b.add(x.tag(), rules) })
 }
 
-func (b *nfTables) AddLink(l Link) error {
+// removeItem deletes the rules of a port or a link, found by their tag.
+func (b *nfTables) removeItem(x item) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	present, err := b.reg.checkLink(l)
-	if err != nil || present {
-		return wrapErr(KindNFTables, err)
-	}
-	if err := b.add(tagLink(l), nftLinkRules(l)); err != nil {
-		return fmt.Errorf("firewall nftables: link %s: %w", l, err)
-	}
-	b.reg.links[l.key()] = l
-	return nil
+	return b.reg.remove(x, func(added item) error { return b.remove(added.tag()) })
 }
 
-func (b *nfTables) RemoveLink(l Link) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	old, ok := b.reg.links[l.key()]
-	if !ok {
-		return nil
-	}
-	if err := b.remove(tagLink(old)); err != nil {
-		return fmt.Errorf("firewall nftables: link %s: %w", l, err)
-	}
-	delete(b.reg.links, l.key())
-	return nil
-}
-
-// Teardown deletes both tables, and with them every chain and rule.
 // SetForwardPolicy changes the policy of the FORWARD base chain, the only
 // one that filters forwarded traffic in this backend's tables. A later
 // Setup that rebuilds the tables sets drop again, as iptables' does.
@@ -405,51 +372,37 @@ func (b *nfTables) SetForwardPolicy(policy string) error {
 	if err := validatePolicy(policy); err != nil {
 		return wrapErr(KindNFTables, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.conn == nil {
-		return ErrClosed
-	}
-	p := nftables.ChainPolicyDrop
-	if policy == PolicyAccept {
-		p = nftables.ChainPolicyAccept
-	}
-	fwd := b.chains[0] // FORWARD, see newNFTables
-	old := fwd.Policy
-	fwd.Policy = &p
-	present, err := b.present()
-	if err != nil {
-		fwd.Policy = old
-		return fmt.Errorf("firewall nftables: forward policy %s: %w", policy, err)
-	}
-	if slices.Contains(present, b.filter) {
-		// NEWCHAIN on an existing base chain updates its policy.
-		b.conn.AddChain(fwd)
-		if err := b.conn.Flush(); err != nil {
-			fwd.Policy = old
-			return fmt.Errorf("firewall nftables: forward policy %s: %w", policy, err)
+	return b.withTables("forward policy "+policy, func(present []*nftables.Table) error {
+		p := nftables.ChainPolicyDrop
+		if policy == PolicyAccept {
+			p = nftables.ChainPolicyAccept
 		}
-	}
-	return nil
+		fwd := b.chains[0] // FORWARD, see newNFTables
+		old := fwd.Policy
+		fwd.Policy = &p
+		if slices.Contains(present, b.filter) {
+			// NEWCHAIN on an existing base chain updates its policy.
+			b.conn.AddChain(fwd)
+			if err := b.conn.Flush(); err != nil {
+				fwd.Policy = old
+				return err
+			}
+		}
+		return nil
+	})
 }
 
+// Teardown deletes both tables, and with them every chain and rule.
 func (b *nfTables) Teardown() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.conn == nil {
-		return ErrClosed
-	}
-	present, err := b.present()
-	if err != nil {
-		return fmt.Errorf("firewall nftables: teardown: %w", err)
-	}
-	for _, t := range present {
-		b.conn.DelTable(t)
-	}
-	if err := b.conn.Flush(); err != nil {
-		return fmt.Errorf("firewall nftables: teardown: %w", err)
-	}
-	b.reg = newRegistry()
-	b.refs, b.fresh = nil, false
-	return nil
+	return b.withTables("teardown", func(present []*nftables.Table) error {
+		for _, t := range present {
+			b.conn.DelTable(t)
+		}
+		if err := b.conn.Flush(); err != nil {
+			return err
+		}
+		b.reg = newRegistry(KindNFTables)
+		b.refs, b.fresh = nil, false
+		return nil
+	})
 }

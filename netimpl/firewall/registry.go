@@ -9,6 +9,7 @@ import (
 // the rules its addition made (with the settings used then), and a repeated
 // call is recognised. Both backends keep one, under their mutex.
 type registry struct {
+	kind  string // the backend's, in its errors
 	setup bool
 	nets  map[string]Network // by bridge
 	order []string           // bridges, oldest first
@@ -16,8 +17,84 @@ type registry struct {
 	links map[string]Link    // by Link.key
 }
 
-func newRegistry() registry {
-	return registry{nets: map[string]Network{}, ports: map[string]Port{}, links: map[string]Link{}}
+func newRegistry(kind string) registry {
+	return registry{kind: kind, nets: map[string]Network{}, ports: map[string]Port{}, links: map[string]Link{}}
+}
+
+// An item is what a backend adds: a Network, a Port or a Link.
+type item interface {
+	// tag names the item in errors, and its rules in nftables.
+	tag() string
+}
+
+func (n Network) tag() string { return "network " + n.Bridge }
+func (p Port) tag() string    { return "port " + p.String() }
+func (l Link) tag() string    { return "link " + l.String() }
+
+// add writes x's rules with write and records x. x is checked first: one
+// that does not fit is refused, and nothing is written when the very same
+// x is there already.
+func (r *registry) add(x item, write func() error) error {
+	present, err := r.check(x)
+	if err != nil || present {
+		return wrapErr(r.kind, err)
+	}
+	if err := write(); err != nil {
+		return fmt.Errorf("firewall %s: %s: %w", r.kind, x.tag(), err)
+	}
+	switch x := x.(type) {
+	case Network:
+		r.nets[x.Bridge] = x
+		r.order = append(r.order, x.Bridge)
+	case Port:
+		r.ports[x.key()] = x
+	case Link:
+		r.links[x.key()] = x
+	}
+	return nil
+}
+
+func (r *registry) check(x item) (present bool, err error) {
+	switch x := x.(type) {
+	case Network:
+		return r.checkNetwork(x)
+	case Port:
+		return r.checkPort(x)
+	case Link:
+		return r.checkLink(x)
+	}
+	panic(fmt.Sprintf("firewall: no such item %T", x))
+}
+
+// remove takes away the rules of a port or a link with del, given it as it
+// was added (with the rules it had then), and forgets it. One not
+// recorded is gone already, and so is a port recorded as another mapping
+// of the same host side.
+func (r *registry) remove(x item, del func(added item) error) error {
+	var added item
+	switch x := x.(type) {
+	case Port:
+		if p, ok := r.ports[x.key()]; ok && p == x {
+			added = p
+		}
+	case Link:
+		if l, ok := r.links[x.key()]; ok {
+			added = l
+		}
+	}
+	if added == nil {
+		return nil
+	}
+	if err := del(added); err != nil {
+		return fmt.Errorf("firewall %s: %s: %w", r.kind, x.tag(), err)
+	}
+	switch x := x.(type) {
+	case Port:
+		delete(r.ports, x.key())
+	case Link:
+		delete(r.links, x.key())
+	}
+	return nil
 }
 
 // checkNetwork validates n and says whether it is already present.
@@ -38,12 +115,15 @@ func (r *registry) checkNetwork(n Network) (present bool, err error) {
 	return true, nil
 }
 
-func (r *registry) addNetwork(n Network) {
-	r.nets[n.Bridge] = n
-	r.order = append(r.order, n.Bridge)
-}
-
+// removeNetwork forgets the network of bridge with the ports and links
+// still on it.
 func (r *registry) removeNetwork(bridge string) {
+	for _, p := range r.portsOn(bridge) {
+		delete(r.ports, p.key())
+	}
+	for _, l := range r.linksOn(bridge) {
+		delete(r.links, l.key())
+	}
 	delete(r.nets, bridge)
 	r.order = slices.DeleteFunc(r.order, func(b string) bool { return b == bridge })
 }

@@ -12,7 +12,7 @@ func TestValidation(t *testing.T) {
 	if _, err := New("pf"); err == nil || !strings.Contains(err.Error(), "unknown backend") {
 		t.Fatalf("New(pf): want unknown backend, got %v", err)
 	}
-	r := newRegistry()
+	r := newRegistry(KindIPTables)
 	if _, err := r.checkNetwork(br1); err == nil || !strings.Contains(err.Error(), "not set up") {
 		t.Fatalf("network before Setup: want an error, got %v", err)
 	}
@@ -37,7 +37,9 @@ func TestValidation(t *testing.T) {
 	if present, err := r.checkNetwork(br1); err != nil || present {
 		t.Fatalf("new network: present %v, err %v", present, err)
 	}
-	r.addNetwork(br1)
+	if err := r.add(br1, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if present, err := r.checkNetwork(br1); err != nil || !present {
 		t.Fatalf("same network again: want present, got %v, %v", present, err)
 	}

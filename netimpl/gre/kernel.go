@@ -111,7 +111,7 @@ func newKernelTunnel(cfg Config) (*kernelTunnel, error) {
 		return fail(fmt.Errorf("create gretap: %w", err))
 	}
 	if err := attach(h, cfg.Name, cfg.Bridge); err != nil {
-		removeLink(h, cfg.Name)
+		netns.DeleteLink(h, cfg.Name)
 		return fail(err)
 	}
 	return &kernelTunnel{name: cfg.Name, h: h}, nil
@@ -141,7 +141,7 @@ func (t *kernelTunnel) Stats() Stats {
 
 func (t *kernelTunnel) Close() error {
 	t.once.Do(func() {
-		if err := removeLink(t.h, t.name); err != nil {
+		if err := netns.DeleteLink(t.h, t.name); err != nil {
 			t.err = fmt.Errorf("gre %s: close: %w", t.name, err)
 		}
 		t.h.Close()

@@ -1,13 +1,14 @@
 package gre
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netns"
 )
 
 // openHandle returns a route netlink handle bound to the calling thread's
@@ -29,19 +30,15 @@ var fallbackTunnels = map[string]string{"gre0": "gre", "gretap0": "gretap", "ers
 // checkFree fails when a link called name exists: TUNSETIFF would attach to
 // a persistent TAP of that name instead of failing.
 func checkFree(h *netlink.Handle, name string) error {
-	l, err := h.LinkByName(name)
-	if err == nil {
-		if fallbackTunnels[name] == l.Type() {
-			return fmt.Errorf("link %s exists: the kernel's fallback %s device, which ip_gre puts in every namespace; choose another name: %w",
-				name, l.Type(), unix.EEXIST)
-		}
-		return fmt.Errorf("link %s exists: %w", name, unix.EEXIST)
+	l, err := netns.FindLink(h, name)
+	if err != nil || l == nil {
+		return err
 	}
-	var nf netlink.LinkNotFoundError
-	if errors.As(err, &nf) {
-		return nil
+	if fallbackTunnels[name] == l.Type() {
+		return fmt.Errorf("link %s exists: the kernel's fallback %s device, which ip_gre puts in every namespace; choose another name: %w",
+			name, l.Type(), unix.EEXIST)
 	}
-	return fmt.Errorf("look up link %s: %w", name, err)
+	return fmt.Errorf("link %s exists: %w", name, unix.EEXIST)
 }
 
 // checkBridge fails unless name is a Linux bridge of the namespace.
@@ -109,22 +106,6 @@ func attach(h *netlink.Handle, name, bridge string) error {
 	}
 	if err := h.LinkSetUp(l); err != nil {
 		return fmt.Errorf("set %s up: %w", name, err)
-	}
-	return nil
-}
-
-// removeLink deletes the link called name if it still exists.
-func removeLink(h *netlink.Handle, name string) error {
-	l, err := h.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil
-		}
-		return fmt.Errorf("look up link %s: %w", name, err)
-	}
-	if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-		return fmt.Errorf("delete link %s: %w", name, err)
 	}
 	return nil
 }

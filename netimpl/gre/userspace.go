@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/undo"
 )
 
@@ -88,7 +89,7 @@ func newUserTunnel(cfg Config) (t *userTunnel, err error) {
 	}
 	// Closing the TAP's only queue unregisters the device; removeLink
 	// covers the case where the kernel kept it.
-	undo.Add(func() { tap.Close(); removeLink(h, cfg.Name) })
+	undo.Add(func() { tap.Close(); netns.DeleteLink(h, cfg.Name) })
 	l, err := h.LinkByName(cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("link %s after TUNSETIFF: %w", cfg.Name, err)
@@ -148,7 +149,7 @@ func (t *userTunnel) Close() error {
 		// a callback sees closing at its next packet.
 		errs := []error{t.sock.Close(), t.tap.Close()}
 		t.wg.Wait()
-		errs = append(errs, t.loopErr[0], t.loopErr[1], removeLink(t.h, t.cfg.Name))
+		errs = append(errs, t.loopErr[0], t.loopErr[1], netns.DeleteLink(t.h, t.cfg.Name))
 		t.h.Close()
 		if err := errors.Join(errs...); err != nil {
 			t.closeErr = fmt.Errorf("gre %s: close: %w", t.cfg.Name, err)
@@ -163,18 +164,16 @@ func (t *userTunnel) txLoop() {
 	defer t.wg.Done()
 	buf := make([]byte, vnetHdrLen+maxIPLen+ethHeaderLen+4)
 	var vh vnetHdr
-	var readErr error
-	read := func(fd uintptr) bool {
+	t.readUntilClosed(0, "tap", t.tapRC, func(fd uintptr) (bool, error) {
 		for !t.closing.Load() {
 			n, err := unix.Read(int(fd), buf)
 			switch {
 			case err == unix.EAGAIN:
 				t.tx.flush()
-				return false
+				return false, nil
 			case err == unix.EINTR:
 			case err != nil:
-				readErr = err
-				return true
+				return true, err
 			case n < vnetHdrLen+ethHeaderLen:
 				t.st.txErrors.Add(1)
 			default:
@@ -184,36 +183,22 @@ func (t *userTunnel) txLoop() {
 				}
 			}
 		}
-		return true
-	}
-	for !t.closing.Load() {
-		if err := t.tapRC.Read(read); err != nil {
-			if !t.closing.Load() {
-				t.loopErr[0] = fmt.Errorf("tap read: %w", err)
-			}
-			return
-		}
-		if readErr != nil {
-			if !t.closing.Load() {
-				t.loopErr[0] = fmt.Errorf("tap read: %w", readErr)
-			}
-			return
-		}
-	}
+		return true, nil
+	})
 }
 
 // rxLoop moves GRE packets from the raw socket to the TAP, a batch per
 // recvmmsg.
 func (t *userTunnel) rxLoop() {
 	defer t.wg.Done()
-	recv := func(fd uintptr) bool {
+	t.readUntilClosed(1, "socket", t.sockRC, func(fd uintptr) (bool, error) {
 		for !t.closing.Load() {
 			n, errno := recvmmsg(fd, t.rx.msgs)
 			switch errno {
 			case 0:
 				t.rx.deliver(n)
 			case unix.EAGAIN:
-				return false
+				return false, nil
 			default:
 				// EINTR, or an ICMP error about an earlier packet (the
 				// peer's "protocol unreachable" before its tunnel exists,
@@ -221,12 +206,28 @@ func (t *userTunnel) rxLoop() {
 				// once: it says nothing about the packets still queued.
 			}
 		}
-		return true
-	}
+		return true, nil
+	})
+}
+
+// readUntilClosed runs rc.Read with read until the tunnel closes: read
+// returns false to wait for the descriptor to be readable again, true when
+// it is done, with the error that ended it if any. An error before the
+// tunnel closes ends the loop and is kept as loop i's, what it read from.
+func (t *userTunnel) readUntilClosed(i int, what string, rc syscall.RawConn, read func(fd uintptr) (bool, error)) {
+	var readErr error
 	for !t.closing.Load() {
-		if err := t.sockRC.Read(recv); err != nil {
+		err := rc.Read(func(fd uintptr) bool {
+			var done bool
+			done, readErr = read(fd)
+			return done
+		})
+		if err == nil {
+			err = readErr
+		}
+		if err != nil {
 			if !t.closing.Load() {
-				t.loopErr[1] = fmt.Errorf("socket read: %w", err)
+				t.loopErr[i] = fmt.Errorf("%s read: %w", what, err)
 			}
 			return
 		}

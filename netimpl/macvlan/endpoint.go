@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netns"
 )
 
 // Join makes the endpoint's macvlan link as libnetwork and its sandbox
@@ -16,42 +17,33 @@ import (
 // and ep.Addr and brought up. The default route is the engine's. On error
 // the link is deleted again, wherever it is by then.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, err := netimpl.JoinTarget(d.networks, n, ep, Name, (*network).joined)
-	if err != nil {
-		return err
-	}
+	return netimpl.Join(&d.mu, d.networks, n, ep, sb, Name, (*network).joined, d.join)
+}
+
+func (d *Driver) join(nw *network, ep *netimpl.Endpoint, sb *netimpl.Sandbox, sbh *netlink.Handle, nsfd int) (string, error) {
 	parent, err := d.host.LinkByName(nw.opts.parent)
 	if err != nil {
-		return netimpl.Errorf(netimpl.KindUnknown, "the requested parent interface %s was not found on the Docker host", nw.opts.parent)
+		return "", netimpl.Errorf(netimpl.KindUnknown, "the requested parent interface %s was not found on the Docker host", nw.opts.parent)
 	}
-	sbh, nsfd, err := netimpl.OpenSandbox(sb)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(nsfd)
-
 	tmp, err := d.addLink(parent.Attrs().Index, nw.opts.mode)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := d.host.LinkSetNsFd(tmp, nsfd); err != nil {
 		d.host.LinkDel(tmp)
-		return fmt.Errorf("move %s into sandbox %s: %w", tmp.Name, sb.Key, err)
+		return "", fmt.Errorf("move %s into sandbox %s: %w", tmp.Name, sb.Key, err)
 	}
 	// Moved: its index may have changed, so look it up again there.
 	l, err := sbh.LinkByName(tmp.Name)
 	if err != nil {
-		return fmt.Errorf("sandbox %s: %s after the move: %w", sb.Key, tmp.Name, err)
+		return "", fmt.Errorf("sandbox %s: %s after the move: %w", sb.Key, tmp.Name, err)
 	}
 	if err := netimpl.SetupMovedLink(sbh, l, ep); err != nil {
 		sbh.LinkDel(l)
-		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
+		return "", fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
 	ep.IfIndex, ep.SrcName = l.Attrs().Index, tmp.Name
-	nw.links[ep.ID] = ep.IfName
-	return nil
+	return ep.IfName, nil
 }
 
 // addLink creates a macvlan link on the parent under a fresh temporary
@@ -77,25 +69,16 @@ func (d *Driver) addLink(parentIndex int, mode netlink.MacvlanMode) (*netlink.Ma
 // Leave deletes the endpoint's macvlan link in the sandbox, before its
 // address is released. A link already gone is not an error.
 func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, name, ok := netimpl.Joined(d.networks, n, ep, (*network).joined)
-	if !ok {
-		return nil
-	}
+	return netimpl.Leave(&d.mu, d.networks, n, ep, sb, (*network).joined, leave)
+}
+
+func leave(_ *network, _ *netimpl.Endpoint, sb *netimpl.Sandbox, name string) error {
 	sbh, err := sb.Netlink()
 	if err != nil {
 		return err
 	}
-	l, err := sbh.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if !errors.As(err, &nf) {
-			return fmt.Errorf("sandbox %s: %s: %w", sb.Key, name, err)
-		}
-	} else if err := sbh.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-		return fmt.Errorf("sandbox %s: delete %s: %w", sb.Key, name, err)
+	if err := netns.DeleteLink(sbh, name); err != nil {
+		return fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
-	delete(nw.links, ep.ID)
 	return nil
 }

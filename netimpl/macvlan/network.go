@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netns"
 )
 
 // CreateNetwork checks the network's options, then makes sure its parent
@@ -36,11 +37,11 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 		}
 	}
 	nw := &network{name: n.Name, opts: o, links: map[string]string{}}
-	exists, err := d.linkExists(o.parent)
+	parent, err := netns.FindLink(d.host, o.parent)
 	if err != nil {
-		return fmt.Errorf("macvlan network %s: parent %s: %w", n.Name, o.parent, err)
+		return fmt.Errorf("macvlan network %s: %w", n.Name, err)
 	}
-	if !exists {
+	if parent == nil {
 		if o.internal {
 			err = d.addDummy(o.parent)
 		} else {
@@ -57,34 +58,20 @@ func (d *Driver) CreateNetwork(n *netimpl.Network) error {
 
 // DeleteNetwork removes the parent the driver made for the network (its
 // remaining macvlan links go with it); a parent of the user's stays. What
-// is already gone is not an error.
+// is already gone is not an error; after a failure the driver keeps the
+// network (netimpl.DeleteRecord).
 func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return nil
-	}
-	if nw.createdParent {
+	return netimpl.DeleteRecord(d.networks, n, func(nw *network) error {
+		if !nw.createdParent {
+			return nil
+		}
 		if err := d.deleteParent(nw.opts.parent); err != nil {
 			return fmt.Errorf("macvlan network %s: %w", n.Name, err)
 		}
-	}
-	delete(d.networks, n.ID)
-	return nil
-}
-
-// linkExists says whether the host has a link of that name.
-func (d *Driver) linkExists(name string) (bool, error) {
-	_, err := d.host.LinkByName(name)
-	if err == nil {
-		return true, nil
-	}
-	var nf netlink.LinkNotFoundError
-	if errors.As(err, &nf) {
-		return false, nil
-	}
-	return false, err
+		return nil
+	})
 }
 
 // addVLAN creates the 802.1Q sub-interface parent ("eth1.10": VLAN 10 on
@@ -107,34 +94,32 @@ func (d *Driver) addVLAN(parent string) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = parent
 	attrs.ParentIndex = lower.Attrs().Index
-	v := &netlink.Vlan{LinkAttrs: attrs, VlanId: id}
-	if err := d.host.LinkAdd(v); err != nil {
-		if errors.Is(err, unix.EOPNOTSUPP) {
-			err = fmt.Errorf("%w: this kernel has no 802.1Q VLAN support (module 8021q)", err)
-		}
-		return netimpl.Errorf(netimpl.KindUnknown, "failed to create %s vlan link: %v", parent, err)
-	}
-	if err := d.host.LinkSetUp(v); err != nil {
-		d.host.LinkDel(v)
-		return netimpl.Errorf(netimpl.KindUnknown, "failed to enable %s the macvlan parent link %v", parent, err)
-	}
-	return nil
+	return d.addParent(&netlink.Vlan{LinkAttrs: attrs, VlanId: id}, parent+" vlan link",
+		"this kernel has no 802.1Q VLAN support (module 8021q)")
 }
 
 // addDummy creates the dummy parent of a network without one, up.
 func (d *Driver) addDummy(parent string) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = parent
-	l := &netlink.Dummy{LinkAttrs: attrs}
+	return d.addParent(&netlink.Dummy{LinkAttrs: attrs}, "the dummy parent "+parent,
+		"this kernel has no dummy link support (module dummy), which an internal macvlan network or one without -o parent needs")
+}
+
+// addParent creates the parent l and brings it up, with libnetwork's texts
+// for what fails: what names the link made ("eth1.10 vlan link"), and
+// unsupported says which kernel support a refusal of its kind
+// (EOPNOTSUPP) shows missing.
+func (d *Driver) addParent(l netlink.Link, what, unsupported string) error {
 	if err := d.host.LinkAdd(l); err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			err = fmt.Errorf("%w: this kernel has no dummy link support (module dummy), which an internal macvlan network or one without -o parent needs", err)
+			err = fmt.Errorf("%w: %s", err, unsupported)
 		}
-		return netimpl.Errorf(netimpl.KindUnknown, "failed to create the dummy parent %s: %v", parent, err)
+		return netimpl.Errorf(netimpl.KindUnknown, "failed to create %s: %v", what, err)
 	}
 	if err := d.host.LinkSetUp(l); err != nil {
 		d.host.LinkDel(l)
-		return netimpl.Errorf(netimpl.KindUnknown, "failed to enable %s the macvlan parent link: %v", parent, err)
+		return netimpl.Errorf(netimpl.KindUnknown, "failed to enable %s the macvlan parent link %v", l.Attrs().Name, err)
 	}
 	return nil
 }
@@ -143,13 +128,9 @@ func (d *Driver) addDummy(parent string) error {
 // still a VLAN or dummy link: a link of the same name that is neither was
 // not made here and stays, as libnetwork's delVlanLink leaves it.
 func (d *Driver) deleteParent(name string) error {
-	l, err := d.host.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil
-		}
-		return fmt.Errorf("parent %s: %w", name, err)
+	l, err := netns.FindLink(d.host, name)
+	if err != nil || l == nil {
+		return err
 	}
 	if t := l.Type(); t != "vlan" && t != "dummy" {
 		return nil

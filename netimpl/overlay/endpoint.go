@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netimpl"
+	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/undo"
 )
 
@@ -19,23 +21,16 @@ import (
 // default route is the engine's. On error the pair, and a namespace made
 // for it, are removed again.
 func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, err := netimpl.JoinTarget(d.networks, n, ep, Name, (*network).joined)
-	if err != nil {
-		return err
-	}
+	return netimpl.Join(&d.mu, d.networks, n, ep, sb, Name, (*network).joined, d.join)
+}
+
+func (d *Driver) join(nw *network, ep *netimpl.Endpoint, sb *netimpl.Sandbox, sbh *netlink.Handle, nsfd int) (string, error) {
 	if a, ok := netip.AddrFromSlice(ep.Addr.IP.To4()); !ok || !nw.subnet.Contains(a) {
-		return fmt.Errorf("endpoint %s: address %s outside subnet %s", ep.Name, ep.Addr, nw.subnet)
+		return "", fmt.Errorf("endpoint %s: address %s outside subnet %s", ep.Name, ep.Addr, nw.subnet)
 	}
-	sbh, nsfd, err := netimpl.OpenSandbox(sb)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(nsfd)
 	created, err := d.ensureSandbox(nw)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var u undo.Steps
 	if created {
@@ -44,21 +39,16 @@ func (d *Driver) Join(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sand
 	made, err := d.addVeth(nw, ep, nsfd)
 	if err != nil {
 		u.Run()
-		return err
+		return "", err
 	}
-	u.Add(func() {
-		if l, err := nw.sb.h.LinkByName(made.Name); err == nil {
-			nw.sb.h.LinkDel(l)
-		}
-	})
+	u.Add(func() { netns.DeleteLink(nw.sb.h, made.Name) })
 	peer, err := netimpl.SetupPeer(sbh, made, ep, sb)
 	if err != nil {
 		u.Run()
-		return err
+		return "", err
 	}
 	ep.IfIndex, ep.SrcName = peer.Attrs().Index, made.SrcName
-	nw.endpoints[ep.ID] = made.Name
-	return nil
+	return made.Name, nil
 }
 
 // addVeth makes the pair: its first end the next free vethN of the
@@ -89,18 +79,15 @@ func (d *Driver) addVeth(nw *network, ep *netimpl.Endpoint, nsfd int) (netimpl.M
 // after the network's last local endpoint, the namespace goes too, as in
 // Docker. What is gone already is not an error.
 func (d *Driver) Leave(n *netimpl.Network, ep *netimpl.Endpoint, sb *netimpl.Sandbox) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	nw, name, ok := netimpl.Joined(d.networks, n, ep, (*network).joined)
-	if !ok || nw.sb == nil {
+	return netimpl.Leave(&d.mu, d.networks, n, ep, sb, (*network).joined, d.leave)
+}
+
+func (d *Driver) leave(nw *network, ep *netimpl.Endpoint, _ *netimpl.Sandbox, veth string) error {
+	if nw.sb == nil {
 		return nil
 	}
-	if l, err := nw.sb.h.LinkByName(name); err == nil {
-		if err := nw.sb.h.LinkDel(l); err != nil && !isGone(err) {
-			return fmt.Errorf("delete %s in %s: %w", name, nw.nsName, err)
-		}
-	} else if !isGone(err) {
-		return fmt.Errorf("%s in %s: %w", name, nw.nsName, err)
+	if err := netns.DeleteLink(nw.sb.h, veth); err != nil {
+		return fmt.Errorf("%s: %w", nw.nsName, err)
 	}
 	delete(nw.endpoints, ep.ID)
 	if len(nw.endpoints) == 0 {

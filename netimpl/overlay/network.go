@@ -115,20 +115,13 @@ func (d *Driver) vniFree(nw *network, vni uint32) error {
 }
 
 // DeleteNetwork removes the network's namespace if it still exists and
-// forgets the network with its peers. What is gone already is not an error.
+// forgets the network with its peers. What is gone already is not an
+// error; after a failure the driver keeps the network
+// (netimpl.DeleteRecord).
 func (d *Driver) DeleteNetwork(n *netimpl.Network) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nw, ok := d.networks[n.ID]
-	if !ok {
-		return nil
-	}
-	var err error
-	if nw.sb != nil {
-		err = d.destroySandbox(nw)
-	}
-	delete(d.networks, n.ID)
-	return err
+	return netimpl.DeleteRecord(d.networks, n, d.destroySandbox)
 }
 
 // parseVNI reads OptVXLANIDList: exactly one VNI, 1 to MaxVNI.

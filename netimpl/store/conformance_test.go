@@ -28,10 +28,7 @@ func conformance(t *testing.T, a, b Store) {
 		t.Fatalf("a watch of an empty store starts with %v, want synced", ev.Kind)
 	}
 
-	n1, err := a.CreateNetwork(ctx, Network{ID: "net1aaaaaaaaaaaa", Name: "ov_net1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n1 := mustCreate(ctx, t, a, Network{ID: "net1aaaaaaaaaaaa", Name: "ov_net1"})
 	if got := fmt.Sprintf("%s %s %s %d %v", n1.Driver, n1.Subnet, n1.Gateway, n1.VNI, n1.UserSubnet); got != "overlay 10.0.0.0/24 10.0.0.1 0 false" {
 		t.Errorf("first network: %s, want Docker's overlay 10.0.0.0/24 10.0.0.1, no VNI before a join, false", got)
 	}
@@ -55,20 +52,14 @@ func conformance(t *testing.T, a, b Store) {
 	_, err = b.CreateNetwork(ctx, Network{ID: "net1bbbbbbbbbbbb", Name: "ov_net1"})
 	wantKind(t, err, netimpl.KindConflict, "network with name ov_net1 already exists")
 
-	n2, err := b.CreateNetwork(ctx, Network{ID: "net2aaaaaaaaaaaa", Name: "ov_net2"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n2 := mustCreate(ctx, t, b, Network{ID: "net2aaaaaaaaaaaa", Name: "ov_net2"})
 	if vni, err := b.EnsureVNI(ctx, n2.ID); n2.Subnet.String() != "10.0.1.0/24" || vni != 257 || err != nil {
 		t.Errorf("second network: %s VNI %d %v, want the next free 10.0.1.0/24 and 257", n2.Subnet, vni, err)
 	}
 	_, err = a.CreateNetwork(ctx, Network{ID: "net3aaaaaaaaaaaa", Name: "ov_net3", Subnet: netip.MustParsePrefix("10.0.0.0/16")})
 	wantKind(t, err, netimpl.KindForbidden, "Pool overlaps with other one on this address space")
-	n3, err := a.CreateNetwork(ctx, Network{ID: "net3aaaaaaaaaaaa", Name: "ov_net3",
+	n3 := mustCreate(ctx, t, a, Network{ID: "net3aaaaaaaaaaaa", Name: "ov_net3",
 		Subnet: netip.MustParsePrefix("10.5.0.0/16"), Gateway: netip.MustParseAddr("10.5.0.254")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if vni, err := a.EnsureVNI(ctx, n3.ID); !n3.UserSubnet || !n3.UserGateway || n3.Gateway.String() != "10.5.0.254" || vni != 258 || err != nil {
 		t.Errorf("user subnet: %+v, VNI %d %v", n3, vni, err)
 	}
@@ -154,10 +145,7 @@ func conformance(t *testing.T, a, b Store) {
 	if d := skipTo(t, events, NetworkDeleted); d.Network.ID != n1.ID || d.Network.Subnet != n1.Subnet {
 		t.Errorf("watch: %+v, want ov_net1 deleted with its subnet", d.Network)
 	}
-	again, err := a.CreateNetwork(ctx, Network{ID: "net4aaaaaaaaaaaa", Name: "ov_net1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustCreate(ctx, t, a, Network{ID: "net4aaaaaaaaaaaa", Name: "ov_net1"})
 	want := "10.0.1.0/24"
 	if a == b {
 		want = "10.0.2.0/24"
@@ -205,6 +193,16 @@ func skipTo(t *testing.T, events <-chan Event, kind EventKind) Event {
 			t.Fatalf("no %v event within 5s", kind)
 		}
 	}
+}
+
+// mustCreate creates n in s; a failure ends the test.
+func mustCreate(ctx context.Context, t testing.TB, s Store, n Network) Network {
+	t.Helper()
+	got, err := s.CreateNetwork(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func wantKind(t *testing.T, err error, kind netimpl.Kind, msg string) {

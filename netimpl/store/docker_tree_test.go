@@ -96,10 +96,7 @@ func TestEtcdDockerTree(t *testing.T) {
 			eps[ep.Name] = ep
 		}
 	}
-	n, err := s1.CreateNetwork(ctx, Network{ID: network.ID, Name: network.Name, Created: network.Created})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := mustCreate(ctx, t, s1, Network{ID: network.ID, Name: network.Name, Created: network.Created})
 	// The hosts' docker_gwbridge: local networks, whose endpoint
 	// directories the containers' joins make.
 	var gwbridges []string

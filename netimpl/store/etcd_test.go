@@ -43,10 +43,7 @@ func TestEtcdQuorumLoss(t *testing.T) {
 	c := newCluster(t)
 	s1, s2 := c.client(c.hosts[0], 2*time.Second), c.client(c.hosts[1], 0)
 	ctx := context.Background()
-	n, err := s1.CreateNetwork(ctx, Network{ID: "netquorum0000000", Name: "ov_net1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := mustCreate(ctx, t, s1, Network{ID: "netquorum0000000", Name: "ov_net1"})
 	mac, _ := net.ParseMAC("02:42:0a:00:00:02")
 	if err := s1.PutEndpoint(ctx, Endpoint{ID: "e1", Name: "c1", NetworkID: n.ID, Addr: netip.MustParsePrefix("10.0.0.2/24"), MAC: mac}); err != nil {
 		t.Fatal(err)
@@ -86,6 +83,7 @@ func TestEtcdQuorumLoss(t *testing.T) {
 	c.hosts[1].proc.WaitReady(t, 20*time.Second)
 	back := time.Now()
 	var n2 Network
+	var err error
 	for {
 		n2, err = s1.CreateNetwork(ctx, Network{ID: "netafter00000000", Name: "ov_net3"})
 		if err == nil {
@@ -128,10 +126,7 @@ func TestEtcdResyncDiff(t *testing.T) {
 	c := newCluster(t)
 	s := c.client(c.hosts[0], 0)
 	ctx := context.Background()
-	n, err := s.CreateNetwork(ctx, Network{ID: "netresync0000000", Name: "ov_net1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := mustCreate(ctx, t, s, Network{ID: "netresync0000000", Name: "ov_net1"})
 	mac, _ := net.ParseMAC("02:42:0a:00:00:02")
 	live := Endpoint{ID: "live", Name: "c1", NetworkID: n.ID, Addr: netip.MustParsePrefix("10.0.0.2/24"), MAC: mac}
 	if err := s.PutEndpoint(ctx, live); err != nil {
@@ -171,10 +166,7 @@ func TestEtcdWatchAfterClearedIndex(t *testing.T) {
 	c := newCluster(t)
 	s := c.client(c.hosts[0], 0)
 	ctx := context.Background()
-	n1, err := s.CreateNetwork(ctx, Network{ID: "netcleared000001", Name: "ov_net1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n1 := mustCreate(ctx, t, s, Network{ID: "netcleared000001", Name: "ov_net1"})
 	seen := map[string]cached{}
 	q := newWatchQueue()
 	index, err := s.resync(ctx, seen, q)
@@ -185,10 +177,7 @@ func TestEtcdWatchAfterClearedIndex(t *testing.T) {
 	if err := s.DeleteNetwork(ctx, n1.ID); err != nil {
 		t.Fatal(err)
 	}
-	n2, err := s.CreateNetwork(ctx, Network{ID: "netcleared000002", Name: "ov_net2"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n2 := mustCreate(ctx, t, s, Network{ID: "netcleared000002", Name: "ov_net2"})
 	raw := c.raw(c.hosts[0])
 	for i := range 1001 {
 		if _, err := raw.Set(ctx, "/docker/network/v1.0/churn", fmt.Sprint(i), etcdv2.SetOptions{}); err != nil {
@@ -227,10 +216,7 @@ func TestEtcdDeadHostEndpointsStay(t *testing.T) {
 	const ttl = 2 * time.Second
 	s1, s2 := c.client(c.hosts[0], ttl), c.client(c.hosts[1], ttl)
 	ctx := context.Background()
-	n, err := s2.CreateNetwork(ctx, Network{ID: "netdead000000000", Name: "ov_net1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := mustCreate(ctx, t, s2, Network{ID: "netdead000000000", Name: "ov_net1"})
 	events := s2.Watch(ctx)
 	skipTo(t, events, Synced)
 	p, err := s1.AllocateAddress(ctx, n.ID, netip.Addr{})

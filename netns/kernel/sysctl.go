@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -59,6 +60,31 @@ func Ruleset(ns string, dump Dump) (string, error) {
 		return "", fmt.Errorf("%s: %s: %w: %s", ns, strings.Join(dump, " "), err, strings.TrimSpace(errb.String()))
 	}
 	return out.String(), nil
+}
+
+var (
+	// iptCounters are iptables-save's [packets:bytes].
+	iptCounters = regexp.MustCompile(`\[\d+:\d+\]`)
+	// nftCounters are nft's counter statements with their values.
+	nftCounters = regexp.MustCompile(`counter packets \d+ bytes \d+`)
+)
+
+// RulesetLines are the lines of a Ruleset dump without what changes on its
+// own: blank lines, comments, and the values of packet and byte counters
+// (iptables-save's become [0:0], nft's a bare "counter"). Two dumps of the
+// same rules give the same lines.
+func RulesetLines(dump string) []string {
+	var out []string
+	for _, l := range strings.Split(dump, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		l = iptCounters.ReplaceAllString(l, "[0:0]")
+		l = nftCounters.ReplaceAllString(l, "counter")
+		out = append(out, l)
+	}
+	return out
 }
 
 // Sysctls reads every writable network sysctl of the namespace at ns, by

@@ -7,7 +7,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gexec"
 
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/labtest"
@@ -33,20 +32,12 @@ var _ = suite.Around(suite.Runtime{
 	Name: lab.RuntimeHostd,
 	Root: "it creates network namespaces",
 	Build: func() []string {
-		bin, hostd, etcd := os.Getenv("NSLAB_BIN"), "", ""
-		if bin != "" {
-			return []string{bin, hostd, etcd}
+		if bin := os.Getenv("NSLAB_BIN"); bin != "" {
+			return []string{bin, "", ""}
 		}
-		var err error
-		bin, err = gexec.Build("github.com/nslab/nslab/cmd/nslab")
-		Expect(err).NotTo(HaveOccurred())
 		// The docker hosts run nslab-hostd, the etcd members of the
 		// overlay fixtures nslab-etcd.
-		hostd, err = gexec.Build("github.com/nslab/nslab/cmd/nslab-hostd")
-		Expect(err).NotTo(HaveOccurred())
-		etcd, err = gexec.Build("github.com/nslab/nslab/cmd/nslab-etcd")
-		Expect(err).NotTo(HaveOccurred())
-		return []string{bin, hostd, etcd}
+		return suite.Build("nslab", "nslab-hostd", "nslab-etcd")
 	},
 	Use: func(p []string) scenarios.Runtime {
 		return scenarios.Native{Binary: p[0], Hostd: p[1], Etcd: p[2]}

@@ -13,7 +13,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gexec"
 
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/labtest"
@@ -62,9 +61,7 @@ var _ = suite.Around(suite.Runtime{
 		if os.Getenv("NSLAB_BIN") != "" || os.Getenv("NSLAB_ETCD_BIN") != "" {
 			return []string{""}
 		}
-		etcd, err := gexec.Build("github.com/nslab/nslab/cmd/nslab-etcd")
-		Expect(err).NotTo(HaveOccurred())
-		return []string{etcd}
+		return suite.Build("nslab-etcd")
 	},
 	Use: func(p []string) scenarios.Runtime {
 		return scenarios.Reference{Dockerd: p[0], Etcd: p[1]}

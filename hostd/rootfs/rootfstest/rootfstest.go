@@ -24,6 +24,20 @@ var files = map[string]string{
 	"etc/os-release": "NAME=\"nslab test busybox\"\n",
 }
 
+// Marker makes a directory of the test's own on the machine, outside any
+// image, and returns its path: a container that sees the machine's files
+// would see it, and one that could remove them would. It is removed when
+// the test ends.
+func Marker(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nslab-rootfs-marker-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // Layer builds the tree under a directory of t's and returns its path. It
 // skips the test, saying why, when busybox-static is not installed.
 func Layer(t testing.TB) string {

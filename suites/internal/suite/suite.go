@@ -18,6 +18,19 @@ import (
 	"github.com/nslab/nslab/scenarios"
 )
 
+// Build builds nslab's programs named (nslab, nslab-hostd, nslab-etcd:
+// commands under cmd/) into the run's TMPDIR, and returns their paths in
+// the same order. Call it from a Runtime's Build.
+func Build(programs ...string) []string {
+	paths := make([]string, len(programs))
+	for i, name := range programs {
+		p, err := gexec.Build("github.com/nslab/nslab/cmd/" + name)
+		Expect(err).NotTo(HaveOccurred(), "build %s", name)
+		paths[i] = p
+	}
+	return paths
+}
+
 // A Runtime is what a suite runs the scenarios on, and how it gets there.
 type Runtime struct {
 	// Name is the runtime as the run and its parity observations name it
