@@ -12,6 +12,7 @@ import (
 // naming the failure; a file naming a host the lab lacks is status 2.
 func TestCheckCommand(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	bin, root, id, in := upDetached(t, "ck", twoPlainHosts)
 	dir := t.TempDir()
 	write := func(name, body string) string {

@@ -21,7 +21,7 @@ import (
 // the real docker CLI against its host, and down leaving nothing.
 func TestDetachedLab(t *testing.T) {
 	needRoot(t)
-	t.Setenv("NSLAB_LAB", "")
+	t.Parallel()
 	bin, root, id := freshLab(t, "e2e")
 	at := []string{"--root", root}
 
@@ -159,6 +159,7 @@ func TestDetachedLab(t *testing.T) {
 // `nslab up` to take its lab down, and that process ends cleanly.
 func TestForegroundDown(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	bin, root, id := freshLab(t, "fgd")
 
 	up, out, errb, exited := startUp(t, bin, root, id, "../../fixtures/classroom.yaml")

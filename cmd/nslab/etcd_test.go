@@ -26,10 +26,10 @@ func buildEtcd(t *testing.T, bin string) {
 // detached as any lab, and down removes it.
 func TestUpRuntimeDockerd(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	if _, err := lab.FindDockerd(""); err != nil {
 		t.Skip(err)
 	}
-	t.Setenv("NSLAB_LAB", "")
 	bin, root, id := freshLab(t, "rt")
 	at := []string{"--root", root}
 	mustNslab(t, bin, append(at, "up", "--detach", "--runtime", "dockerd", "--id", id, "../../fixtures/single.yaml")...)

@@ -41,6 +41,7 @@ func labState(root, id string) string {
 // then removes everything it had made.
 func TestGCAfterKillDuringUp(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	bin, root, id := freshLab(t, "gck")
 	file := benchTopology(t, 30)
 

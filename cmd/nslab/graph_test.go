@@ -454,6 +454,7 @@ hosts:
 // nslab check with its failure in red, in every format.
 func TestGraphLab(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	bin, root, id, in := upDetached(t, "gr", graphLab)
 	dir := t.TempDir()
 	text := mustNslab(t, bin, "--root", root, "--lab", id, "graph", "--format", "text").stdout

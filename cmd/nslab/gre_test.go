@@ -60,7 +60,7 @@ func TestParseGREAdd(t *testing.T) {
 // capture, and `gre del`.
 func TestGREAndCapture(t *testing.T) {
 	needRoot(t)
-	t.Setenv("NSLAB_LAB", "")
+	t.Parallel()
 	bin, root, id := freshLab(t, "gre")
 	at := []string{"--root", root, "--lab", id}
 	mustNslab(t, bin, "--root", root, "up", "--detach", "--id", id, "../../fixtures/crosshost.yaml")

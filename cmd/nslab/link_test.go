@@ -34,6 +34,7 @@ hosts:
 // read back from the kernel.
 func TestLinkCommand(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	bin, root, id, _ := upDetached(t, "lk", twoPlainHosts)
 	l, err := lab.Open(root, id)
 	if err != nil {

@@ -8,7 +8,11 @@ import (
 )
 
 // TestMain gives the labs of the tests an image store of their own, not
-// the machine's.
+// the machine's, and takes NSLAB_LAB away: no test's nslab picks a lab
+// from the environment (the tests of that set it themselves).
 func TestMain(m *testing.M) {
-	os.Exit(imagetest.Run(m))
+	os.Unsetenv("NSLAB_LAB")
+	code := imagetest.Run(m)
+	nslabPrograms.Cleanup()
+	os.Exit(code)
 }

@@ -26,26 +26,19 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// buildNslab builds this command into a temporary directory, with
-// nslab-hostd next to it where the lab looks for it: the tests run the
-// binaries a user runs, nslab named as `nslab down` expects its owners.
+// nslabPrograms are this command and nslab-hostd, built once per test
+// binary into a directory of their own, nslab-hostd next to nslab where
+// the lab looks for it: the tests run the binaries a user runs, nslab named
+// as `nslab down` expects its owners.
+var nslabPrograms = nstest.Programs{
+	Packages:   []string{"github.com/nslab/nslab/cmd/nslab", "github.com/nslab/nslab/cmd/nslab-hostd"},
+	DirPattern: "nslab-cmd-test-bin-",
+}
+
+// buildNslab returns the nslab the tests run (nslabPrograms).
 func buildNslab(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		if _, serr := os.Stat(goTool); serr != nil {
-			t.Fatalf("the go tool is needed to build nslab: %v", err)
-		}
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "nslab")
-	// With -o DIR/, each command is DIR/<its directory's name>.
-	out, err := exec.Command(goTool, "build", "-o", dir+"/", ".", "../nslab-hostd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return nslabPrograms.Path(t, "nslab")
 }
 
 // labID returns a fresh lab id with the given prefix.

@@ -14,10 +14,10 @@ import (
 // inspect and the daemon show the lab as up left it.
 func TestReset(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Skip("the docker CLI is not on PATH (apt-get install docker.io):", err)
 	}
-	t.Setenv("NSLAB_LAB", "")
 	bin := buildNslab(t)
 	root := t.TempDir()
 	id := labID(t, "rst")
