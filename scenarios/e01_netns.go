@@ -18,8 +18,9 @@ import (
 // test2 never meet another lab's (or the machine's) namespaces, and never
 // appear on the machine.
 var _ = Describe("[E01] two namespaces joined by a veth pair", Label("E01"), func() {
-	It("pings both ways, is listed by ip netns, and leaves nothing when deleted", func(ctx SpecContext) {
+	It("pings both ways, is listed by ip netns, and leaves nothing when deleted", Label(LabelChecks), func(ctx SpecContext) {
 		l := UpLab("single")
+		failsChecks(l, "E01")
 		Expect(l.Sh("host1", "ip netns list")).To(BeEmpty(), "a host's /var/run/netns starts empty")
 		t1, t2 := e01Pair(l)
 		list := l.Sh("host1", "ip netns list")
@@ -51,6 +52,7 @@ var _ = Describe("[E01] two namespaces joined by a veth pair", Label("E01"), fun
 		_, err = probe.Ping(ctx, ns2, netip.MustParseAddr("192.168.100.1"), probe.Opts{Timeout: probeTimeout})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(l.Sh("host1", "ip netns exec "+t1+" ping -c 1 -W 2 192.168.100.2")).To(ContainSubstring("1 received"))
+		holdsToChecks(l, "E01")
 
 		By("ip netns delete leaves nothing")
 		f1.Close()

@@ -34,6 +34,7 @@ func defaultBridgePair(d Docker) (cm01, cm02 string) {
 // via docker0; cm01 and cm02 then ping each other.
 var _ = Describe("[E02] the default bridge docker0 joins cm01 and cm02", Label("E02"), func() {
 	itEachWay("gives each container eth0 on 172.17.0.0/16 behind a port of docker0, and they ping each other", "single", "host1", func(ctx SpecContext, l *Lab, d Docker) {
+		failsChecksVia(l, d, "E02")
 		ns1, ns2 := defaultBridgePair(d)
 		host := l.H("host1").NetNS()
 
@@ -79,7 +80,8 @@ var _ = Describe("[E02] the default bridge docker0 joins cm01 and cm02", Label("
 		ExpectPing(ns2, "172.17.0.2")
 		Expect(MustExec(d, "cm01", "ping", "-c", "1", "-W", "2", "172.17.0.3")).To(MatchRegexp(received))
 		Expect(MustExec(d, "cm02", "ping", "-c", "1", "-W", "2", "172.17.0.2")).To(MatchRegexp(received))
-	})
+		holdsToChecksVia(l, d, "E02")
+	}, checksHere)
 
 	// Seed 000, "docker网络原理介绍": the if20 outside connects cm01's if21,
 	// "the numbers are not fixed". Docker makes the pair in the host and
@@ -156,7 +158,8 @@ var _ = Describe("[E03] docker0 learns the containers' MACs", Label("E03"), func
 			Expect(out).To(MatchRegexp(`(?m)^\s*\d+\s+%s\s+no\s`, regexp.QuoteMeta(c.ctr.MAC)))
 		}
 		Expect(portNo[eth1.MAC]).NotTo(Equal(portNo[eth2.MAC]))
-	})
+		holdsToChecksVia(l, d, "E03")
+	}, checksHere)
 })
 
 // showmacs reads `brctl showmacs` output into MAC -> port number.

@@ -77,5 +77,6 @@ var _ = Describe("[E04] the default networks bridge, host and none", Label("E04"
 		for _, name := range []string{"host", "none"} {
 			Expect(MustNetworkInspect(d, name).Containers).To(BeEmpty(), name)
 		}
-	})
+		holdsToChecksVia(l, d, "E04")
+	}, checksHere)
 })

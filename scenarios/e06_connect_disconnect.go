@@ -72,7 +72,8 @@ var _ = Describe("[E06] run --network br1, then network disconnect bridge cm01 /
 		// Docker's DOCKER-ISOLATION chains drop what a host routes from
 		// one bridge network to another.
 		ExpectNoPing(ns1, "172.17.0.3")
-	})
+		holdsToChecksVia(l, d, "E06")
+	}, checksHere)
 })
 
 // e06Br1 creates br1 and runs cm04 on it; it returns br1's id.

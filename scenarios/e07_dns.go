@@ -40,6 +40,7 @@ const noName = `ping: bad address '%[1]s'|ping: %[1]s: (Name or service not know
 // embedded resolver and a container's name does not resolve.
 var _ = Describe("[E07] names resolve on a user-defined bridge through the embedded DNS, not on the default bridge", Label("E07"), func() {
 	itEachWay("answers cm02's name, alias and short id at 127.0.0.11 on br1, still after docker restart, asks nothing outside the lab, and resolves nothing on docker0", "dns", "host1", func(nodeCtx SpecContext, l *Lab, d Docker) {
+		failsChecksVia(l, d, "E07")
 		host := l.H("host1")
 		// host1's resolver (dns: in the topology): it knows one name.
 		upstream := serveLabDNS(l.H("dns1").NetNS(), "192.168.99.53:53", map[string]string{"www.example.com.": "192.0.2.80"})
@@ -128,7 +129,8 @@ var _ = Describe("[E07] names resolve on a user-defined bridge through the embed
 		Expect(r.ExitCode).To(Equal(code), "ping cm04 on the default bridge: %+v", r)
 		_, _, err = probe.DNS(nodeCtx, ns3, embeddedDNS, "cm04", dns.TypeA, probe.Opts{Timeout: silenceTimeout})
 		Expect(err).To(HaveOccurred(), "something answers at %s on the default bridge", embeddedDNS)
-	})
+		holdsToChecksVia(l, d, "E07")
+	}, checksHere)
 })
 
 // labDNS is a resolver inside the lab that answers a few names and says

@@ -44,7 +44,8 @@ var _ = Describe("[E08] --link=cm01:test on the default bridge", Label("E08"), f
 
 		By("with ICC on (the default), Docker adds no rule for the link")
 		Expect(l.Sh("host1", "iptables-save -t filter")).NotTo(ContainSubstring("-s 172.17.0.3/32 -d 172.17.0.2/32"))
-	})
+		holdsToChecksVia(l, d, "E08")
+	}, checksHere)
 
 	// dockerd --icc=false: docker0 drops what its containers send each
 	// other, and a link accepts, in the DOCKER chain, the linking

@@ -31,7 +31,8 @@ var _ = Describe("[E09] host mode: the container sees every interface of its hos
 		out := MustExec(d, "cm05", "ip", "a")
 		Expect(out).To(ContainSubstring("eth1"))
 		Expect(out).To(ContainSubstring("inet 192.168.99.101/24"))
-	})
+		holdsToChecksVia(l, d, "E09")
+	}, checksHere)
 })
 
 // `docker run -itd --name cm08 --network none alpine`; `ip a` shows lo only.
@@ -51,7 +52,8 @@ var _ = Describe("[E10] none mode: loopback only", Label("E10"), func() {
 		out := MustExec(d, "cm08", "ip", "-o", "link")
 		Expect(strings.Count(strings.TrimSpace(out), "\n")).To(BeZero(), "one link only:\n%s", out)
 		Expect(out).To(ContainSubstring("lo:"))
-	})
+		holdsToChecksVia(l, d, "E10")
+	}, checksHere)
 })
 
 // `docker run -itd --name cm06 --network container:cm01 alpine`: cm06 uses
@@ -76,7 +78,8 @@ var _ = Describe("[E11] container mode shares another container's namespace", La
 		By("the same port is not open on the host's loopback")
 		Expect(probe.TCP(ctx, l.H("host1").NetNS(),
 			netip.MustParseAddrPort("127.0.0.1:8080"), probe.Opts{Timeout: time.Second})).NotTo(Succeed())
-	})
+		holdsToChecksVia(l, d, "E11")
+	}, checksHere)
 })
 
 // Seed 000's cm06 on cm01 as it runs there, on the default bridge

@@ -34,11 +34,17 @@ var natHosts = []natHost{
 // (natHosts, one firewall backend each) and way of driving its daemon;
 // text names the spec for the host and the other docker host, from which
 // the spec may reach it. A host whose backend the runtime does not have
-// skips before a lab comes up.
-func itEachNatHost(text func(h, other natHost) string, fixture string, body func(ctx SpecContext, l *Lab, d Docker, h, other natHost)) {
+// skips before a lab comes up. host1Decorations decorate host1's specs
+// only (checksHere: the NAT exercises' checks files are host1's, in
+// iptables' words).
+func itEachNatHost(text func(h, other natHost) string, fixture string, body func(ctx SpecContext, l *Lab, d Docker, h, other natHost), host1Decorations ...any) {
 	for i, h := range natHosts {
 		other := natHosts[1-i]
-		eachWay(text(h, other), nil, func(ctx SpecContext, w dockerWay) {
+		var decorations []any
+		if h.name == "host1" {
+			decorations = host1Decorations
+		}
+		eachWay(text(h, other), decorations, func(ctx SpecContext, w dockerWay) {
 			h.skipUnlessBackend()
 			l := UpLab(fixture)
 			d := w(l, h.name)
@@ -201,7 +207,10 @@ var _ = Describe("[E12] outbound access through NAT (MASQUERADE)", Label("E12"),
 			l.Sh(h.name, "iptables -I DOCKER-USER -i eth1 -o docker0 -j ACCEPT")
 		}
 		ExpectPing(router, "172.17.0.2")
-	})
+		if h.name == "host1" {
+			holdsToChecksVia(l, d, "E12")
+		}
+	}, checksHere)
 })
 
 // e12Web is the container that goes out to the internet host.

@@ -61,6 +61,7 @@ var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label(
 		ExpectPing(ns, "172.17.42.1")
 		ExpectPing(ns1, "172.17.42.99")
 		Expect(MustExec(d, "handwired", "ping", "-c", "1", "-W", "2", cm01)).To(MatchRegexp(received))
+		holdsToChecksVia(l, d, "E14")
 
 		By("当容器结束后: removing the container takes A off docker0")
 		MustDo(d, "rm -f handwired", func(ctx context.Context) error { return d.Remove(ctx, "handwired") })
@@ -74,7 +75,7 @@ var _ = Describe("[E14] a --net=none container wired to docker0 by hand", Label(
 		Expect(eth0of1.Addrs).To(ConsistOf("172.17.0.1/16"))
 		Expect(eth0of1.MAC).To(Equal("02:42:ac:11:00:01"))
 		Expect(Routes(ns1, unix.RT_TABLE_MAIN)).To(ConsistOf("default via 172.17.42.1 dev eth0", "172.17.0.0/16 dev eth0"))
-	})
+	}, checksHere)
 })
 
 // e14Runs are cm01 on docker0 and the container to be wired by hand.

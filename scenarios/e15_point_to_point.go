@@ -57,7 +57,8 @@ var _ = Describe("[E15] a point-to-point link between two containers", Label("E1
 		ExpectPing(ns1, "10.1.1.2")
 		ExpectPing(ns2, "10.1.1.1")
 		Expect(MustExec(d, "p2p1", "ping", "-c", "1", "-W", "2", "10.1.1.2")).To(MatchRegexp(received))
-	})
+		holdsToChecksVia(l, d, "E15")
+	}, checksHere)
 })
 
 // e15Runs are the two containers without a network.

@@ -89,6 +89,7 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 		Expect(StopCapture(c)).To(ContainElement(And(
 			HaveField("SrcMAC", DockerMAC("1.1.1.100")), HaveField("DstMAC", DockerMAC("1.1.1.200")),
 			HaveField("Src", "1.1.1.100"), HaveField("Dst", "1.1.1.200"), HaveField("ICMP", "EchoRequest"))))
+		holdsToChecksVia(l, d[hosts[0]], "E17")
 
 		By("a host cannot reach its own macvlan children, though it reaches the other host's")
 		l.Sh("rockynode-1", "ip addr add 1.1.1.11/24 dev eth1")
@@ -122,7 +123,7 @@ var _ = Describe("[E17] macvlan across two hosts", Label("E17"), func() {
 		Expect(StopCapture(c)).To(ContainElement(And(
 			HaveField("SrcMAC", routerMAC), HaveField("DstMAC", DockerMAC("2.2.2.200")),
 			HaveField("Src", "1.1.1.200"), HaveField("Dst", "2.2.2.200"), HaveField("ICMP", "EchoRequest"))))
-	})
+	}, checksHere)
 
 	// "macvlan会独占主机网卡,但可以使用vlan子接口实现多macvlan网络": a
 	// parent eth1.10 that does not exist is created as VLAN 10 on eth1, as

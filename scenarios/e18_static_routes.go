@@ -62,6 +62,7 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 	}, NodeTimeout(specTimeout))
 
 	itEachWay2("containers of 172.18/16 (on .101) and 172.17/16 (on .102) ping each other through `route add -net ... gw <peer>`, and not without it", "crosshost", [2]string{"host101", "host102"}, func(ctx SpecContext, l *Lab, d101, d102 Docker) {
+		failsChecksVia(l, d101, "E18")
 		h101, h102 := l.H("host101").NetNS(), l.H("host102").NetNS()
 		ns101, ns102 := crossHostPair(d101, d102)
 
@@ -102,10 +103,11 @@ var _ = Describe("[E18] static routes between the hosts' container networks", La
 		Expect(frames).NotTo(ContainElement(And(HaveField("ICMP", "EchoRequest"), HaveField("Src", HavePrefix("172.")))))
 		Expect(frames).To(ContainElement(And(
 			HaveField("Src", "172.18.0.2"), HaveField("Dst", "192.168.99.102"), HaveField("ICMP", "EchoReply"))))
+		holdsToChecksVia(l, d101, "E18")
 
 		e18RouteDel(l, ns101)
 		Expect(Routes(h101, unix.RT_TABLE_MAIN)).NotTo(ContainElement(HavePrefix("172.17.0.0/16 ")))
-	})
+	}, checksHere)
 })
 
 // crossHostPair runs c101 on host101 and c102 on host102, each on its

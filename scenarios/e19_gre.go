@@ -63,6 +63,7 @@ var _ = Describe("[E19] a GRE tunnel joins the docker bridges of two hosts", Lab
 		l := UpLab("crosshost")
 		name, impl := nslabGRE()
 		_, ns102 := e19(l, way, name, impl, nslabGREAdd(l, name, impl))
+		holdsToChecksVia(l, way(l, "host101"), "E19")
 
 		By("nslab gre ls and nslab inspect report the tunnel and its implementation")
 		Expect(nslabCLI(l, "gre", "host102", "ls")).To(MatchRegexp(`(?m)^%s\s+192\.168\.99\.102\s+192\.168\.99\.101\s+-\s+false\s+docker0\s+1462\s+%s\s+[1-9]\d*\s+[1-9]\d*$`, name, impl))
@@ -76,12 +77,14 @@ var _ = Describe("[E19] a GRE tunnel joins the docker bridges of two hosts", Lab
 		nslabCLI(l, "gre", "host101", "del", name)
 		Expect(LinkNames(l.H("host101").NetNS())).NotTo(ContainElement(name))
 		ExpectNoPing(ns102, "172.18.0.2")
-	})
+	}, checksHere)
 
 	// The kernel's gretap, made as a student types it with iproute2 where
 	// the kernel has GRE: the same picture on the wire. It runs on any
-	// runtime (dockerd too). Here the kernel has no GRE module: skipped.
-	It("does the same with the kernel's gretap made by ip link", Label("needs-gretap"), func(ctx SpecContext) {
+	// runtime (dockerd too), and holds the lab to E19's checks file: on
+	// dockerd, where the spec of nslab gre (hostd's) skips, only this one
+	// runs it. Here the kernel has no GRE module: skipped.
+	It("does the same with the kernel's gretap made by ip link", Label("needs-gretap", LabelChecks), func(ctx SpecContext) {
 		if err := gre.KernelProbe(); err != nil {
 			Skip(fmt.Sprintf("the kernel has no gretap: %v", err))
 		}
@@ -93,6 +96,7 @@ var _ = Describe("[E19] a GRE tunnel joins the docker bridges of two hosts", Lab
 			l.Sh(host, "ip link set gtap0 up")
 			Expect(LinkNamed(l.H(host).NetNS(), "gtap0").Kind).To(Equal("gretap"))
 		})
+		holdsToChecks(l, "E19")
 	}, NodeTimeout(specTimeout))
 })
 

@@ -38,6 +38,7 @@ import (
 // on the vxlan1 device", seed 003); the network's keys are in etcd.
 var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 	itEachWay2("is created on node1 and seen global on node2; containers on both ping each other by name over VXLAN", "overlay", [2]string{"node1", "node2"}, func(ctx SpecContext, l *Lab, d1, d2 Docker) {
+		failsChecksVia(l, d1, "E21")
 
 		By("docker network create -d overlay etcd_network (node1)")
 		id := MustNetworkCreate(d1, NetworkCreate{Name: "etcd_network", Driver: "overlay"})
@@ -100,13 +101,14 @@ var _ = Describe("[E21] an overlay network through etcd", Label("E21"), func() {
 		Expect(keys).To(ContainElement("/docker/nodes/192.168.8.150:2375"))
 		Expect(keys).To(ContainElement("/docker/nodes/192.168.8.148:2375"))
 		Observe(l, "E21", "two containers on etcd_network")
+		holdsToChecksVia(l, d1, "E21")
 
 		By("docker rm -f cm01 cm02; docker network rm etcd_network (node2): gone on node1 too")
 		MustDo(d1, "rm -f cm01", func(ctx context.Context) error { return d1.Remove(ctx, "cm01") })
 		MustDo(d2, "rm -f cm02", func(ctx context.Context) error { return d2.Remove(ctx, "cm02") })
 		MustDo(d2, "network rm etcd_network", func(ctx context.Context) error { return d2.NetworkRemove(ctx, "etcd_network") })
 		Eventually(func() []NetworkRow { return MustNetworkList(d1) }, 10*time.Second, 100*time.Millisecond).ShouldNot(ContainElement(HaveField("Name", "etcd_network")))
-	})
+	}, checksHere)
 
 	// Issue 6: three hosts, two overlay networks. Each network has its own
 	// /24 and VNI; its containers reach each other across hosts and not

@@ -57,6 +57,7 @@ var _ = Describe("[E22] docker_gwbridge gives overlay containers their way out",
 		frames := StopCapture(c)
 		Expect(frames).To(ContainElement(And(HaveField("Src", "192.168.8.150"), HaveField("Dst", "192.168.8.148"), HaveField("ICMP", "EchoRequest"))))
 		Expect(frames).NotTo(ContainElement(HaveField("Src", "172.18.0.2")), "the container's gwbridge address left node1 unNATed")
+		holdsToChecksVia(l, d1, "E22")
 
 		By("a second overlay container on node1 (cm03): reachable over the overlay, not through docker_gwbridge (icc off)")
 		MustRun(d1, Run{Name: "cm03", Network: "etcd_network"})
@@ -69,5 +70,5 @@ var _ = Describe("[E22] docker_gwbridge gives overlay containers their way out",
 		By("docker network disconnect etcd_network cm03: its eth1 goes with its last overlay endpoint")
 		MustDo(d1, "network disconnect etcd_network cm03", func(ctx context.Context) error { return d1.NetworkDisconnect(ctx, "etcd_network", "cm03") })
 		Expect(LinkNames(ns3)).To(ConsistOf("lo"))
-	})
+	}, checksHere)
 })

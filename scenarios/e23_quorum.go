@@ -51,6 +51,7 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 		By("docker exec cm01 ping -c 1 cm02: the existing overlay traffic flows")
 		ExpectPing(ns1, "10.0.0.3")
 		Expect(MustExec(d1, "cm01", "ping", "-c", "1", "-W", "2", "cm02")).To(MatchRegexp(received))
+		holdsToChecksVia(l, d1, "E23")
 
 		By(fmt.Sprintf("docker network create -d overlay ov_net2 (node1): fails within %v, saying the store is unavailable", storeBound))
 		cctx, ccancel := context.WithTimeout(nodeCtx, 2*storeBound)
@@ -77,7 +78,7 @@ var _ = Describe("[E23] the etcd cluster's quorum", Label("E23"), func() {
 		}, 20*time.Second, 500*time.Millisecond).Should(Succeed())
 		Eventually(func() []NetworkRow { return MustNetworkList(d2) }, 10*time.Second, 100*time.Millisecond).Should(ContainElement(And(
 			HaveField("Name", "ov_net2"), HaveField("Scope", "global"))))
-	})
+	}, checksHere)
 
 	It("with one member of three stopped, the cluster keeps working", func(nodeCtx SpecContext) {
 		l := UpFreshLab("overlay3")

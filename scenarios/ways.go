@@ -14,9 +14,19 @@ type dockerWay = func(l *Lab, host string) Docker
 // eachWay declares the spec text once per way (labtest.Ways), each with a
 // deadline of specTimeout; spec gets the node's context and the way. The
 // spec is located where the scenario called the helper that calls eachWay.
+// With checksHere among the decorations, the docker CLI's spec (the first
+// of labtest.Ways) is labelled "checks": it runs its exercise's checks file
+// (holdsToChecksVia).
 func eachWay(text string, decorations []any, spec func(ctx SpecContext, way dockerWay)) {
-	for _, w := range Ways {
-		args := append([]any{Offset(2), NodeTimeout(specTimeout)}, decorations...)
+	for i, w := range Ways {
+		args := []any{Offset(2), NodeTimeout(specTimeout)}
+		for _, d := range decorations {
+			if d != checksHere {
+				args = append(args, d)
+			} else if i == 0 {
+				args = append(args, Label(LabelChecks))
+			}
+		}
 		It(text, append(args, func(ctx SpecContext) { spec(ctx, w) })...)
 	}
 }
