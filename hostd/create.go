@@ -119,6 +119,13 @@ func (d *Daemon) Create(name string, req *types.CreateRequest) (*Container, erro
 	if err := d.register(c, name); err != nil {
 		return nil, err
 	}
+	// Its start is likely to follow (docker run is a create and a start):
+	// one that will have a namespace of its own gets it made meanwhile.
+	if mode := netMode(hc.NetworkMode); !mode.isHost() {
+		if _, shared := mode.container(); !shared {
+			d.ctl.Prewarm()
+		}
+	}
 	return c, nil
 }
 

@@ -31,8 +31,8 @@ type Options struct {
 	// local default pool that holds one is handed out.
 	Nameservers []netip.Addr
 	// PrewarmSandboxes keeps that many fresh namespaces made ahead of
-	// time for new sandboxes, from the first sandbox asked for on (0:
-	// each is made when asked for).
+	// time for new sandboxes, from Prewarm or the first sandbox asked
+	// for on (0: each is made when asked for).
 	PrewarmSandboxes int
 	// Pins is where each sandbox's /run/netns/<PinName> pin is made: the
 	// machine's mount namespace when the daemon runs in a virtual host's
@@ -63,9 +63,9 @@ type Engine struct {
 	// closed: Close has run; a sandbox made concurrently is undone.
 	closed bool
 	// pool holds namespaces made ahead of time; nil without prewarming
-	// and until the first sandbox is asked for (sandboxPool): a host
-	// whose daemon never starts a container pays for none of them, in
-	// its start and in the kernel's destruction of each at its end.
+	// and until Prewarm or the first sandbox asked for (sandboxPool): a
+	// host whose daemon never starts a container pays for none of them,
+	// in its start and in the kernel's destruction of each at its end.
 	pool     *netns.Pool
 	poolOnce sync.Once
 	poolSize int

@@ -86,9 +86,16 @@ func (e *Engine) NewSandbox(spec SandboxSpec) (Sandbox, error) {
 // every host-mode container: <exec-root>/netns/default.
 const DefaultSandboxKey = "default"
 
+// Prewarm starts making the namespaces of sandboxes to come
+// (Options.PrewarmSandboxes), when the caller sees that containers are
+// coming (a network or a container created): the first starts then find
+// them made instead of making their own while the pool starts filling.
+// The namespaces are made in the background; Prewarm returns at once.
+func (e *Engine) Prewarm() { e.sandboxPool() }
+
 // sandboxPool is the pool of namespaces made ahead of time, started by its
-// first caller; nil without prewarming or after Close. The first sandbox
-// finds it empty and makes its own namespace meanwhile.
+// first caller; nil without prewarming or after Close. A sandbox asked for
+// before Prewarm finds it empty and makes its own namespace meanwhile.
 func (e *Engine) sandboxPool() *netns.Pool {
 	e.poolOnce.Do(func() {
 		if e.poolSize > 0 {

@@ -31,9 +31,18 @@ func (f Fresh) Close() {
 // NewFresh makes a Fresh namespace on a throwaway thread. setup, if not
 // nil, runs last on that thread, inside the new namespace (to write its
 // /proc/sys/net, say).
-func NewFresh(setup func() error) (Fresh, error) {
+func NewFresh(setup func() error) (Fresh, error) { return newFresh(setup, false) }
+
+// newFresh is NewFresh; in the background, the thread runs at the lowest
+// priority (nice 19: a thread's own on Linux, gone with it).
+func newFresh(setup func() error, background bool) (Fresh, error) {
 	f := Fresh{FD: -1}
 	err := onThread(func() error {
+		if background {
+			if err := unix.Setpriority(unix.PRIO_PROCESS, 0, 19); err != nil {
+				return fmt.Errorf("lower the thread's priority: %w", err)
+			}
+		}
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare: %w", err)
 		}
@@ -69,8 +78,11 @@ func NewFresh(setup func() error) (Fresh, error) {
 // Pool keeps a few Fresh namespaces made ahead of time, refilled in the
 // background, so that a container start does not wait for the kernel to
 // build a namespace: creating one is the costliest step of a start, and it
-// needs nothing of the container. Namespaces in the pool are pinned
-// nowhere: if the process dies they vanish with it.
+// needs nothing of the container. The filler's thread has the lowest
+// priority: it works on what the starts leave of the CPU (with one client
+// starting containers one after another, a core is mostly idle) instead of
+// taking it from them. Namespaces in the pool are pinned nowhere: if the
+// process dies they vanish with it.
 type Pool struct {
 	setup func() error
 	ready chan Fresh
@@ -90,7 +102,7 @@ func NewPool(size int, setup func() error) *Pool {
 func (p *Pool) fill() {
 	defer p.done.Done()
 	for {
-		f, err := NewFresh(p.setup)
+		f, err := newFresh(p.setup, true)
 		if err != nil {
 			// Get makes its own and reports the error to its caller;
 			// the filler only waits before it tries again.

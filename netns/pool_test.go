@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func TestPool(t *testing.T) {
@@ -49,5 +50,44 @@ func TestPool(t *testing.T) {
 	p.Close()
 	if _, err := p.Get(); err != ErrPoolClosed {
 		t.Fatalf("Get after Close: %v", err)
+	}
+}
+
+// TestPoolFillerYields: the filler makes its namespaces on a thread of the
+// lowest priority (nice 19), so that it takes no CPU the starts could use;
+// a namespace made by the caller when the pool is empty is made at the
+// caller's priority.
+func TestPoolFillerYields(t *testing.T) {
+	needRoot(t)
+	// niceOf returns a setup that sends the nice value of the thread it
+	// runs on (getpriority(2) returns 20 - nice).
+	niceOf := func(nices chan<- int) func() error {
+		return func() error {
+			prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+			if err != nil {
+				return err
+			}
+			nices <- 20 - prio
+			return nil
+		}
+	}
+	filled := make(chan int, 4)
+	p := NewPool(1, niceOf(filled))
+	defer p.Close()
+	if nice := <-filled; nice != 19 {
+		t.Fatalf("the filler made a namespace at nice %d, want 19", nice)
+	}
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := make(chan int, 1)
+	f, err := NewFresh(niceOf(made))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if nice := <-made; nice != 20-prio {
+		t.Fatalf("NewFresh made a namespace at nice %d, want the caller's %d", nice, 20-prio)
 	}
 }

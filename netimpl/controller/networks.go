@@ -26,13 +26,23 @@ type Attachment struct {
 
 // CreateNetwork creates a network (docker network create): an overlay
 // network through the cluster store (global scope), any other in this
-// host's engine.
-func (c *Controller) CreateNetwork(spec netimpl.NetworkSpec) (netimpl.Network, error) {
+// host's engine. Containers to join it are likely to follow: the engine
+// starts making their namespaces (Prewarm).
+func (c *Controller) CreateNetwork(spec netimpl.NetworkSpec) (n netimpl.Network, err error) {
 	if spec.Driver == overlay.Name {
-		return c.createGlobal(spec)
+		n, err = c.createGlobal(spec)
+	} else {
+		n, err = c.eng.CreateNetwork(spec)
 	}
-	return c.eng.CreateNetwork(spec)
+	if err == nil {
+		c.eng.Prewarm()
+	}
+	return n, err
 }
+
+// Prewarm tells the engine that containers are coming (one was created):
+// it starts making their namespaces ahead of their starts.
+func (c *Controller) Prewarm() { c.eng.Prewarm() }
 
 // DeleteNetwork removes a network (docker network rm): a global one from
 // the cluster store too.

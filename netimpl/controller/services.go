@@ -188,14 +188,46 @@ func (c *Controller) joinDNS(sb *sandbox, eps []netimpl.Endpoint) error {
 	if len(tables) == 0 {
 		return nil
 	}
-	// The resolver listens in the container's namespace, at its key.
-	ch := dns.NewChain(tables...)
-	srv, err := dns.Start(sb.Key, ch, c.upstreams(sb.req), dns.Options{NdotsSet: hasNdots(sb.req.DNSOptions)})
+	ch, srv, err := c.startResolver(sb, tables)
 	if err != nil {
-		return fmt.Errorf("container %s: embedded dns: %w", sb.req.Name, err)
+		return err
 	}
 	sb.chain, sb.resolver = ch, srv
 	return nil
+}
+
+// startResolver starts a container's resolver, answering from tables.
+// It listens in the container's namespace, at its key.
+func (c *Controller) startResolver(sb *sandbox, tables []dns.Table) (*dns.Chain, *dns.Server, error) {
+	ch := dns.NewChain(tables...)
+	srv, err := dns.Start(sb.Key, ch, c.upstreams(sb.req), dns.Options{NdotsSet: hasNdots(sb.req.DNSOptions)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("container %s: embedded dns: %w", sb.req.Name, err)
+	}
+	return ch, srv, nil
+}
+
+// resolveEarly starts the resolver of a starting container that will be
+// on a user-defined network before its endpoints are made (its tables
+// follow in joinDNS): the namespace's loopback, where it listens, is up
+// from the start, and the kernel's work on the endpoints' links overlaps
+// the resolver's sockets and goroutines. The returned wait reports its
+// error, once the resolver is the sandbox's for servicesDown to close.
+func (c *Controller) resolveEarly(sb *sandbox) (wait func() error) {
+	if !c.usesEmbeddedDNS(sb.req) {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		ch, srv, err := c.startResolver(sb, nil)
+		if err == nil {
+			c.mu.Lock()
+			sb.chain, sb.resolver = ch, srv
+			c.mu.Unlock()
+		}
+		done <- err
+	}()
+	return func() error { return <-done }
 }
 
 // refreshDNS follows a connect or disconnect of a running container: its

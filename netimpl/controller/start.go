@@ -185,17 +185,23 @@ func (c *Controller) sandboxOf(containerID string) *sandbox {
 }
 
 // join joins a started container to its networks, adds the services of
-// its endpoints, and writes its addresses into its /etc/hosts.
+// its endpoints, and writes its addresses into its /etc/hosts. Its
+// resolver starts meanwhile (resolveEarly).
 func (c *Controller) join(sb *sandbox, joins []join) error {
+	resolving := c.resolveEarly(sb)
 	var own []hostsEntry
 	for _, j := range joins {
 		ep, err := c.joinEndpoint(sb, j.network, j.spec)
 		if err != nil {
+			resolving()
 			return err
 		}
 		if ep.Addr != nil {
 			own = append(own, hostsEntry{IP: ep.Addr.IP.String(), Names: hostNames(sb.req)})
 		}
+	}
+	if err := resolving(); err != nil {
+		return err
 	}
 	if err := c.servicesUp(sb); err != nil {
 		return err

@@ -138,12 +138,19 @@ func (fromThread) start(c Container, o Options) (*exec.Cmd, error) {
 		c.Stdin = slave
 		giveTerminal(o, os.NewFile(uintptr(b.Master), "pty master"))
 	}
+	// Who runs what is resolved while the networks are still being
+	// joined: it reads only the container's files. Its error comes after
+	// theirs, as runc's would after dockerd's network setup.
+	res, prepErr := c.Spec.Process.Prepare()
 	if o.Ready != nil {
 		if err := o.Ready(); err != nil {
 			return nil, err
 		}
 	}
-	return fork(c, o)
+	if prepErr != nil {
+		return nil, prepErr
+	}
+	return fork(c, o, res)
 }
 
 // giveTerminal passes the master of the container's terminal to
@@ -197,16 +204,11 @@ func childPIDNamespace() (int, error) {
 	return fd, nil
 }
 
-// fork readies the thread (rootfs.Process.Prepare) and forks the command:
-// the child becomes the user, enters the working directory in a session
-// of its own and executes the command.
-func fork(c Container, o Options) (*exec.Cmd, error) {
-	p := c.Spec.Process
-	res, e := p.Prepare()
-	if e != nil {
-		return nil, e
-	}
-	cmd := Command(p, res, c.Stdin, c.Stdout, c.Stderr, c.Spec.Tty)
+// fork forks the command from the thread, readied as res
+// (rootfs.Process.Prepare): the child becomes the user, enters the working
+// directory in a session of its own and executes the command.
+func fork(c Container, o Options, res rootfs.Resolved) (*exec.Cmd, error) {
+	cmd := Command(c.Spec.Process, res, c.Stdin, c.Stdout, c.Stderr, c.Spec.Tty)
 	err := o.start(cmd)
 	var errno syscall.Errno
 	if err != nil && errors.As(err, &errno) {
