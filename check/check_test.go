@@ -102,11 +102,16 @@ func upLab(t *testing.T, topo string) *lab.Lab {
 
 func run(t *testing.T, l *lab.Lab, file string) *Report {
 	t.Helper()
+	return runWith(t, l, file, Options{})
+}
+
+func runWith(t *testing.T, l *lab.Lab, file string, o Options) *Report {
+	t.Helper()
 	f, err := Parse("checks.yaml", []byte(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.Run(context.Background(), l, Options{})
+	r, err := f.Run(context.Background(), l, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,6 +238,35 @@ checks:
 		t.Errorf("passed %d, failed %d", r.Passed, r.Failed)
 	}
 	checkReports(t, r)
+}
+
+// MaxDeadline caps every check's deadline: a check that fails gives up,
+// and a path that must stay closed is watched, for that long only; a check
+// whose own deadline is shorter keeps it.
+func TestRunMaxDeadline(t *testing.T) {
+	requireRoot(t)
+	l := upLab(t, plainLab)
+	file := `
+deadline: 5s
+silence: 4s
+checks:
+  - {name: must answer, ping: {from: h1, to: 10.88.0.99}}
+  - {name: silent, ping: {from: h1, to: 10.88.0.99}, expect: unreachable}
+  - {name: short, ping: {from: h1, to: 10.88.0.98}, deadline: 200ms}
+`
+	r := runWith(t, l, file, Options{MaxDeadline: 600 * time.Millisecond})
+	res := results(r)
+	if res["must answer"].Passed || !strings.Contains(res["must answer"].Seen, "no reply in") {
+		t.Errorf("must answer: passed %v, seen %q", res["must answer"].Passed, res["must answer"].Seen)
+	}
+	if !res["silent"].Passed {
+		t.Errorf("silent: seen %q", res["silent"].Seen)
+	}
+	for name, want := range map[string]time.Duration{"must answer": 600 * time.Millisecond, "silent": 600 * time.Millisecond, "short": 200 * time.Millisecond} {
+		if d := res[name].Duration; d < want-50*time.Millisecond || d > want+time.Second {
+			t.Errorf("%s took %s, want about %s", name, d, want)
+		}
+	}
 }
 
 // The three ways a report is written: the table names each failure's

@@ -50,6 +50,12 @@ func (r *Report) OK() bool { return r.Failed == 0 }
 type Options struct {
 	// Parallel bounds how many checks run at once (default 16).
 	Parallel int
+	// MaxDeadline, when set, caps every check's deadline: a quick look at
+	// a lab that cannot change meanwhile (a fresh one, before the
+	// exercise), where a check that fails would otherwise try again until
+	// its whole deadline passed. A path that must stay closed is then
+	// watched for that long only.
+	MaxDeadline time.Duration
 }
 
 // Validate holds the file to the lab: every host it names must be the
@@ -103,7 +109,7 @@ func (f *File) Run(ctx context.Context, l *lab.Lab, o Options) (*Report, error) 
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r.Results[i] = f.Checks[i].run(ctx, e)
+			r.Results[i] = f.Checks[i].run(ctx, e, o.MaxDeadline)
 		}()
 	}
 	wg.Wait()
@@ -122,8 +128,9 @@ func (f *File) Run(ctx context.Context, l *lab.Lab, o Options) (*Report, error) 
 // good at the first answer.
 var reachKinds = map[string]bool{"ping": true, "tcp": true, "http": true, "dns": true}
 
-// run looks until the check passes or its deadline passes.
-func (c *Check) run(ctx context.Context, e *env) Result {
+// run looks until the check passes or its deadline (at most limit, when
+// set) passes.
+func (c *Check) run(ctx context.Context, e *env, limit time.Duration) Result {
 	res := Result{Name: c.Name, Kind: c.Kind, Line: c.Line, Expected: c.spec.expected(c.Negate)}
 	for _, ep := range c.spec.endpoints() {
 		res.Endpoints = append(res.Endpoints, ep.String())
@@ -131,8 +138,12 @@ func (c *Check) run(ctx context.Context, e *env) Result {
 	if p, ok := c.spec.(interface{ ends() path }); ok {
 		res.From, res.To = p.ends().From.String(), p.ends().To.String()
 	}
+	deadline := c.Deadline
+	if limit > 0 && limit < deadline {
+		deadline = limit
+	}
 	start := time.Now()
-	until := start.Add(c.Deadline)
+	until := start.Add(deadline)
 	ctx, cancel := context.WithDeadline(ctx, until.Add(5*time.Second))
 	defer cancel()
 	for {

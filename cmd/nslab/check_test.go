@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // On a lab: status 0 when all pass, 1 when one fails, the JSON report
@@ -38,6 +39,15 @@ func TestCheckCommand(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); r.code != 1 || err != nil || rep.Failed != 1 || rep.Results[1].Name != "route out" || !strings.Contains(rep.Results[1].Seen, "routes: 10.77.0.0/24 dev eth1") {
 		t.Errorf("failing: status %d, %v\n%s", r.code, err, r.stdout)
+	}
+	// --deadline caps the file's 5 s: the failing check gives up at once.
+	slow := write("slow.yaml", "checks:\n  - {name: route out, route: {at: h1, to: default}}\n")
+	r = in("check", "--format", "json", "--deadline", "300ms", slow)
+	var capped struct {
+		Results []struct{ Duration time.Duration }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &capped); r.code != 1 || err != nil || len(capped.Results) != 1 || capped.Results[0].Duration > 2*time.Second {
+		t.Errorf("--deadline 300ms: status %d, %v\n%s", r.code, err, r.stdout)
 	}
 	foreign := write("foreign.yaml", "checks:\n  - ping: {from: node1, to: h2}\n")
 	if r := in("check", foreign); r.code != 2 || !strings.Contains(r.stderr, foreign+":2: ping:") {

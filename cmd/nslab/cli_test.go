@@ -252,6 +252,7 @@ func TestUsageErrors(t *testing.T) {
 		// nslab cannot write.
 		{[]string{"check", badChecks}, badChecks + ":2: checks[0].ping.to: required"},
 		{[]string{"check", "--format", "xml", badChecks}, `--format "xml": want table, json or junit`},
+		{[]string{"check", "--deadline", "-1s", badChecks}, `--deadline -1s: want a duration above 0`},
 		{[]string{"gre", "node1"}, ""},
 		{[]string{"gre", "node1", "frob"}, ""},
 		{[]string{"gre", "node1", "add", "gre0", "local", "1.2.3.4"}, ""},
