@@ -200,7 +200,10 @@ func TestRunRetriesUntilTheDeadline(t *testing.T) {
 	if !r.Reachable() {
 		t.Fatalf("a → late: %v", r.Err)
 	}
-	if r.Reply.Tries < 3 || got.Elapsed < 400*time.Millisecond || got.Elapsed > 2*time.Second {
+	// When the address appears depends on the machine's load (21 tries,
+	// 2.05 s, beside both suites in a CI run): the answer must come after
+	// it, from one of several tries, before the deadline (Reachable).
+	if r.Reply.Tries < 3 || got.Elapsed < 400*time.Millisecond {
 		t.Errorf("a → late answered after %d tries in %s; want several tries, after 400 ms", r.Reply.Tries, got.Elapsed)
 	}
 }
