@@ -199,11 +199,8 @@ func (s *Store) EnsureDefault(src DefaultSource) (Loaded, error) {
 	if src.Busybox == "" {
 		src.Busybox = BusyboxPath
 	}
-	from, err := sourceOf(src.Busybox)
-	if err != nil {
-		return Loaded{}, fmt.Errorf("default image: %w (install Debian's busybox-static)", err)
-	}
-	if id, ok := s.builtFrom(from); ok {
+	key, known := buildKey(src.Busybox)
+	if id, ok := s.builtFrom(key); known && ok {
 		return Loaded{ID: id, Tags: append([]string{}, DefaultTags...)}, nil
 	}
 	b, err := BuildDefault(src)
@@ -219,16 +216,21 @@ func (s *Store) EnsureDefault(src DefaultSource) (Loaded, error) {
 	if err != nil {
 		return Loaded{}, fmt.Errorf("default image: %w", err)
 	}
-	s.recordBuild(from, id)
+	if known {
+		s.recordBuild(key, id)
+	}
 	return Loaded{ID: id, Tags: append([]string{}, DefaultTags...)}, nil
 }
 
 // defaultRecord is <store>/default.json: the busybox file the default
-// image was last built from, as stat(2) saw it, and the image it gave. A
-// rewritten or replaced binary changes its inode, size or times.
+// image was last built from and the program that built it, as stat(2)
+// saw them, and the image it gave. A rewritten or replaced file changes
+// its inode, size or times: another busybox, or another build of the
+// code that lays the image out, builds it again.
 type defaultRecord struct {
-	Source defaultSource `json:"source"`
-	ID     string        `json:"id"`
+	Source  defaultSource `json:"source"`
+	Builder defaultSource `json:"builder"`
+	ID      string        `json:"id"`
 }
 
 type defaultSource struct {
@@ -238,6 +240,19 @@ type defaultSource struct {
 	Size    int64  `json:"size"`
 	MtimeNs int64  `json:"mtime_ns"`
 	CtimeNs int64  `json:"ctime_ns"`
+}
+
+// buildKey is what a build of the default image from busybox depends on:
+// that file and this program; known is false when either cannot be told.
+func buildKey(busybox string) (key defaultRecord, known bool) {
+	exe, err := os.Executable()
+	if err != nil {
+		return key, false
+	}
+	var errB, errS error
+	key.Builder, errB = sourceOf(exe)
+	key.Source, errS = sourceOf(busybox)
+	return key, errB == nil && errS == nil
 }
 
 func sourceOf(path string) (defaultSource, error) {
@@ -252,14 +267,14 @@ func sourceOf(path string) (defaultSource, error) {
 func (s *Store) defaultRecordPath() string { return filepath.Join(s.dir, "default.json") }
 
 // builtFrom returns the image the record names when it was built from
-// this very file and the store still holds it whole.
-func (s *Store) builtFrom(from defaultSource) (string, bool) {
+// the same files (key) and the store still holds it whole.
+func (s *Store) builtFrom(key defaultRecord) (string, bool) {
 	raw, err := os.ReadFile(s.defaultRecordPath())
 	if err != nil {
 		return "", false
 	}
 	var r defaultRecord
-	if json.Unmarshal(raw, &r) != nil || r.Source != from {
+	if json.Unmarshal(raw, &r) != nil || r.Source != key.Source || r.Builder != key.Builder {
 		return "", false
 	}
 	if _, err := s.Image(r.ID); err != nil {
@@ -270,8 +285,9 @@ func (s *Store) builtFrom(from defaultSource) (string, bool) {
 
 // recordBuild keeps what builtFrom reads; a record that cannot be written
 // costs the next up a build, nothing else.
-func (s *Store) recordBuild(from defaultSource, id string) {
-	if raw, err := json.Marshal(defaultRecord{Source: from, ID: id}); err == nil {
+func (s *Store) recordBuild(key defaultRecord, id string) {
+	key.ID = id
+	if raw, err := json.Marshal(key); err == nil {
 		writeFile(s.defaultRecordPath(), raw)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -161,6 +162,20 @@ func TestDefaultImageRemembered(t *testing.T) {
 	}
 	ensure(2, "image pruned")
 	ensure(0, "rebuilt")
+	// Another build of the program (here: the record says so) lays the
+	// image out again, since its code may have changed.
+	var rec defaultRecord
+	raw, _ := os.ReadFile(s.defaultRecordPath())
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Builder.Ino == 0 {
+		t.Fatalf("record %s: %v", raw, err)
+	}
+	rec.Builder.Ino++
+	raw, _ = json.Marshal(rec)
+	if err := os.WriteFile(s.defaultRecordPath(), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ensure(2, "built by another program")
+	ensure(0, "again by this one")
 }
 
 func TestAddLayerCompressed(t *testing.T) {
