@@ -75,7 +75,7 @@ type network struct {
 	veths map[string]string
 }
 
-// joined is the network's host-side veths by endpoint ID (netimpl.JoinTarget).
+// joined is the network's host-side veths by endpoint ID (netimpl.Join, netimpl.Leave).
 func (n *network) joined() map[string]string { return n.veths }
 
 // rules is the network as the firewall sees it.

@@ -60,7 +60,7 @@ type network struct {
 	links map[string]string
 }
 
-// joined is the network's sandbox links by endpoint ID (netimpl.JoinTarget).
+// joined is the network's sandbox links by endpoint ID (netimpl.Join, netimpl.Leave).
 func (n *network) joined() map[string]string { return n.links }
 
 // New opens the driver's handle in the host's namespace.

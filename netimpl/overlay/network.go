@@ -26,7 +26,7 @@ type network struct {
 	peers map[netip.Addr]Peer
 }
 
-// joined is the network's veths by endpoint ID (netimpl.JoinTarget).
+// joined is the network's veths by endpoint ID (netimpl.Join, netimpl.Leave).
 func (n *network) joined() map[string]string { return n.endpoints }
 
 // CreateNetwork checks the network's pool, VNI and MTU and records it. Like
