@@ -359,7 +359,7 @@ func (b *nfTables) addItem(x item, rules []nftRule) error {
 }
 
 // removeItem deletes the rules of a port or a link, found by their tag.
-func (b *nfTables) removeItem(x item) error {
+func (b *nfTables) removeItem(x removable) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.reg.remove(x, func(added item) error { return b.remove(added.tag()) })

@@ -21,79 +21,82 @@ func newRegistry(kind string) registry {
 	return registry{kind: kind, nets: map[string]Network{}, ports: map[string]Port{}, links: map[string]Link{}}
 }
 
-// An item is what a backend adds: a Network, a Port or a Link.
+// An item is what a backend adds: a Network, a Port or a Link. Each
+// knows its place in the registry.
 type item interface {
 	// tag names the item in errors, and its rules in nftables.
 	tag() string
+	// checkIn validates the item against r and says whether the very
+	// same item is there already.
+	checkIn(r *registry) (present bool, err error)
+	// recordIn records it once its rules are written.
+	recordIn(r *registry)
+}
+
+// A removable item is taken away on its own: a Port or a Link (a
+// network goes with what hangs on it, removeNetwork).
+type removable interface {
+	item
+	// addedIn returns the item as it was added (with the rules it had
+	// then), or false when r does not hold it.
+	addedIn(r *registry) (item, bool)
+	forgetIn(r *registry)
 }
 
 func (n Network) tag() string { return "network " + n.Bridge }
 func (p Port) tag() string    { return "port " + p.String() }
 func (l Link) tag() string    { return "link " + l.String() }
 
+func (n Network) checkIn(r *registry) (bool, error) { return r.checkNetwork(n) }
+func (p Port) checkIn(r *registry) (bool, error)    { return r.checkPort(p) }
+func (l Link) checkIn(r *registry) (bool, error)    { return r.checkLink(l) }
+
+func (n Network) recordIn(r *registry) {
+	r.nets[n.Bridge] = n
+	r.order = append(r.order, n.Bridge)
+}
+func (p Port) recordIn(r *registry) { r.ports[p.key()] = p }
+func (l Link) recordIn(r *registry) { r.links[l.key()] = l }
+
+// A port recorded as another mapping of the same host side is not this
+// one: this one is gone already.
+func (p Port) addedIn(r *registry) (item, bool) {
+	old, ok := r.ports[p.key()]
+	return old, ok && old == p
+}
+func (l Link) addedIn(r *registry) (item, bool) {
+	old, ok := r.links[l.key()]
+	return old, ok
+}
+func (p Port) forgetIn(r *registry) { delete(r.ports, p.key()) }
+func (l Link) forgetIn(r *registry) { delete(r.links, l.key()) }
+
 // add writes x's rules with write and records x. x is checked first: one
 // that does not fit is refused, and nothing is written when the very same
 // x is there already.
 func (r *registry) add(x item, write func() error) error {
-	present, err := r.check(x)
+	present, err := x.checkIn(r)
 	if err != nil || present {
 		return wrapErr(r.kind, err)
 	}
 	if err := write(); err != nil {
 		return fmt.Errorf("firewall %s: %s: %w", r.kind, x.tag(), err)
 	}
-	switch x := x.(type) {
-	case Network:
-		r.nets[x.Bridge] = x
-		r.order = append(r.order, x.Bridge)
-	case Port:
-		r.ports[x.key()] = x
-	case Link:
-		r.links[x.key()] = x
-	}
+	x.recordIn(r)
 	return nil
 }
 
-func (r *registry) check(x item) (present bool, err error) {
-	switch x := x.(type) {
-	case Network:
-		return r.checkNetwork(x)
-	case Port:
-		return r.checkPort(x)
-	case Link:
-		return r.checkLink(x)
-	}
-	panic(fmt.Sprintf("firewall: no such item %T", x))
-}
-
-// remove takes away the rules of a port or a link with del, given it as it
-// was added (with the rules it had then), and forgets it. One not
-// recorded is gone already, and so is a port recorded as another mapping
-// of the same host side.
-func (r *registry) remove(x item, del func(added item) error) error {
-	var added item
-	switch x := x.(type) {
-	case Port:
-		if p, ok := r.ports[x.key()]; ok && p == x {
-			added = p
-		}
-	case Link:
-		if l, ok := r.links[x.key()]; ok {
-			added = l
-		}
-	}
-	if added == nil {
+// remove takes away the rules of x with del, given x as it was added, and
+// forgets it. One not recorded is gone already.
+func (r *registry) remove(x removable, del func(added item) error) error {
+	added, ok := x.addedIn(r)
+	if !ok {
 		return nil
 	}
 	if err := del(added); err != nil {
 		return fmt.Errorf("firewall %s: %s: %w", r.kind, x.tag(), err)
 	}
-	switch x := x.(type) {
-	case Port:
-		delete(r.ports, x.key())
-	case Link:
-		delete(r.links, x.key())
-	}
+	x.forgetIn(r)
 	return nil
 }
 
