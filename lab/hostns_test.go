@@ -54,13 +54,22 @@ func TestHostNamespaces(t *testing.T) {
 	if _, err := os.Stat(netns.Path("student")); !os.IsNotExist(err) {
 		t.Errorf("a namespace added in the host is on the machine: %v", err)
 	}
+	// Both namespaces are held open until the end: a namespace that ends
+	// frees its inode number for the next one the kernel makes (a CI run
+	// found another lab's docker-applyLayer "left" in the host's mount
+	// namespace that way), and the scan after down must name these.
 	f, err := h.Open("/var/run/netns/student")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	student, _ := netns.Inode("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
-	f.Close()
-	mnt, _ := netns.Inode(h.MountNS())
+	mntFile, err := os.Open(h.MountNS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mntFile.Close()
+	mnt, _ := netns.Inode("/proc/self/fd/" + strconv.Itoa(int(mntFile.Fd())))
 	deadline := time.Now().Add(5 * time.Second)
 	for len(scanInside(map[uint64]string{student: ""})) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
