@@ -78,12 +78,17 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	// with its last pin and process gone, a host's mount namespace and all
 	// that was mounted in it (its /run, its daemon's pins, its containers'
 	// root filesystems) go away, before their directories do. Then the
-	// pins' private directory.
+	// state directory's tmpfs.
 	if err := unpinAll(id, dir); err != nil {
 		errs = append(errs, err)
 	}
 	if err := UnmountUnder(filepath.Clean(dir) + "/"); err != nil {
 		errs = append(errs, err)
+	}
+	// The state directory's own tmpfs (not there for a lab that crashed
+	// before mounting it).
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("lab %s: unmount state: %w", id, err))
 	}
 	tm.since("down: unpin namespaces", t0)
 	t0 = time.Now()
