@@ -107,7 +107,7 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 // loop, a daemon's helpers (containerd and its shims live in the host's
 // namespaces) — hostd itself first, before the scan, so that it starts
 // nothing more meanwhile. hostd may have pinned namespaces meanwhile, so
-// each round looks again.
+// each round after the first looks again.
 func killInside(ctx context.Context, held *heldNamespaces, id, dir string, hostdPIDs map[string]int, inodes map[uint64]string, dockerd bool) error {
 	var killed []proc
 	if !dockerd {
@@ -116,8 +116,15 @@ func killInside(ctx context.Context, held *heldNamespaces, id, dir string, hostd
 			syscall.Kill(p.pid, syscall.SIGKILL)
 		}
 	}
+	// The first round looks in what the teardown held just before (each
+	// host's mount namespace entered costs); later rounds look again for
+	// what the processes killed made meanwhile.
+	first := true
 	left := killUntilGone(ctx, func() []proc {
-		held.add(id, dir)
+		if !first {
+			held.add(id, dir)
+		}
+		first = false
 		victims := addProcs(scanInside(held.inodes()), killed)
 		killed = nil // waited for in the first round
 		return victims
