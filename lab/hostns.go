@@ -47,8 +47,9 @@ import (
 // /run has nothing of the machine's to point at.
 
 // nsDir is the directory, under the lab's state directory, of the hosts'
-// UTS and mount namespace pins. It is a private mount: the kernel binds a
-// mount namespace's file only onto a mount that propagates nowhere.
+// UTS and mount namespace pins. The kernel binds a mount namespace's file
+// only onto a mount that propagates nowhere: the state directory's tmpfs
+// is one (see reserve).
 const nsDir = "ns"
 
 // UTSNS returns the pin of the host's UTS namespace.
@@ -83,9 +84,9 @@ func (h *Host) Open(path string) (*os.File, error) {
 // for every host with its namespaces.
 func (h *Host) stateDir() string { return filepath.Join(h.lab.dir, h.Name) }
 
-// makeNSDir makes the lab's private directory of namespace pins.
+// makeNSDir makes the lab's directory of namespace pins.
 func (l *Lab) makeNSDir() error {
-	if err := netns.MakePrivateDir(filepath.Join(l.dir, nsDir)); err != nil {
+	if err := os.Mkdir(filepath.Join(l.dir, nsDir), 0o755); err != nil {
 		return fmt.Errorf("lab %s: namespace pins: %w", l.ID(), err)
 	}
 	return nil

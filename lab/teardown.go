@@ -78,12 +78,17 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	// with its last pin and process gone, a host's mount namespace and all
 	// that was mounted in it (its /run, its daemon's pins, its containers'
 	// root filesystems) go away, before their directories do. Then the
-	// pins' private directory.
+	// state directory's tmpfs.
 	if err := unpinAll(id, dir); err != nil {
 		errs = append(errs, err)
 	}
 	if err := UnmountUnder(filepath.Clean(dir) + "/"); err != nil {
 		errs = append(errs, err)
+	}
+	// The state directory's own tmpfs (not there for a lab that crashed
+	// before mounting it).
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("lab %s: unmount state: %w", id, err))
 	}
 	tm.since("down: unpin namespaces", t0)
 	t0 = time.Now()
@@ -102,7 +107,7 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 // loop, a daemon's helpers (containerd and its shims live in the host's
 // namespaces) — hostd itself first, before the scan, so that it starts
 // nothing more meanwhile. hostd may have pinned namespaces meanwhile, so
-// each round looks again.
+// each round after the first looks again.
 func killInside(ctx context.Context, held *heldNamespaces, id, dir string, hostdPIDs map[string]int, inodes map[uint64]string, dockerd bool) error {
 	var killed []proc
 	if !dockerd {
@@ -111,8 +116,15 @@ func killInside(ctx context.Context, held *heldNamespaces, id, dir string, hostd
 			syscall.Kill(p.pid, syscall.SIGKILL)
 		}
 	}
+	// The first round looks in what the teardown held just before (each
+	// host's mount namespace entered costs); later rounds look again for
+	// what the processes killed made meanwhile.
+	first := true
 	left := killUntilGone(ctx, func() []proc {
-		held.add(id, dir)
+		if !first {
+			held.add(id, dir)
+		}
+		first = false
 		victims := addProcs(scanInside(held.inodes()), killed)
 		killed = nil // waited for in the first round
 		return victims

@@ -153,16 +153,16 @@ func bindPin(fd int, path string) error {
 	return nil
 }
 
-// MakePrivateDir makes dir (created if missing) a mount point of its own
-// whose mounts do not propagate anywhere, the place a mount namespace's pin
-// may go. It is a bind mount of dir onto itself; Delete-like removal is an
-// unmount of dir.
-func MakePrivateDir(dir string) error {
+// MountPrivateTmpfs mounts a tmpfs of its own on dir (made if missing:
+// what dir held before is hidden), whose mounts do not propagate anywhere:
+// the place a mount namespace's pin may go. Removal is an unmount of dir,
+// which takes every pin below it along.
+func MountPrivateTmpfs(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount(dir, dir, "none", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind %s: %w", dir, err)
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
 	}
 	if err := unix.Mount("", dir, "none", unix.MS_PRIVATE, ""); err != nil {
 		unix.Unmount(dir, unix.MNT_DETACH)

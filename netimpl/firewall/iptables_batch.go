@@ -26,6 +26,11 @@ type iptState struct {
 	rules  map[string]bool   // "filter -A FORWARD -j DOCKER-USER"
 }
 
+// noRules is the state of a namespace without tables.
+func noRules() iptState {
+	return iptState{chains: map[string]string{}, rules: map[string]bool{}}
+}
+
 func (s iptState) has(r iptRule) bool {
 	return s.rules[r.table+" -A "+r.chain+" "+strings.Join(r.spec, " ")]
 }
@@ -38,7 +43,7 @@ func (s iptState) chainExists(table, chain string) bool {
 // save reads the filter and nat tables with iptables-save (of restore's
 // flavour).
 func (b *ipTables) save() (iptState, error) {
-	st := iptState{chains: map[string]string{}, rules: map[string]bool{}}
+	st := noRules()
 	out, err := exec.Command(strings.TrimSuffix(b.restore, "-restore") + "-save").Output()
 	if err != nil {
 		return st, fmt.Errorf("iptables-save: %w", err)
@@ -174,14 +179,18 @@ func (b *ipTables) generation() (uint32, bool) {
 
 // state is what save reads, without the exec while nothing committed a
 // change since the last batch (known): a daemon's start writes its chains
-// and then docker0's rules, each checked against the rules there.
+// and then docker0's rules, each checked against the rules there. Nor is
+// there an exec in a namespace where nothing was ever committed (a fresh
+// host's at its daemon's first start): it has no table to show.
 func (b *ipTables) state() (iptState, error) {
-	if k := b.known; k != nil {
-		if gen, ok := b.generation(); ok && gen == k.gen {
-			return k.st, nil
-		}
+	gen, ok := b.generation()
+	if k := b.known; ok && k != nil && gen == k.gen {
+		return k.st, nil
 	}
 	b.known = nil
+	if ok && gen == kernel.PristineGeneration {
+		return noRules(), nil
+	}
 	return b.save()
 }
 

@@ -222,6 +222,9 @@ func TestStateForReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if g0 != kernel.PristineGeneration {
+		t.Errorf("generation of a namespace where nothing was committed: %d, want %d", g0, kernel.PristineGeneration)
+	}
 	if g1, _ := kernel.RulesetGeneration(a); g1 != g0 {
 		t.Errorf("generation moved by itself: %d, %d", g0, g1)
 	}

@@ -8,6 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// PristineGeneration is the nf_tables generation of a namespace in which
+// nothing was ever committed (the kernel starts each namespace's count at
+// 1 and moves it with every commit): such a namespace holds no table, no
+// chain and no rule of the nf_tables backend.
+const PristineGeneration = 1
+
 // RulesetGeneration returns the nf_tables generation of the namespace at
 // ns: a number the kernel moves on with every change to the namespace's
 // ruleset, whoever makes it (nft, iptables-nft, a daemon through netlink).
