@@ -19,7 +19,7 @@ import (
 // removes (removeTestPrograms): nothing stays in the machine's /tmp.
 var (
 	etcdTestProgram  = &nstest.Programs{Packages: []string{"github.com/nslab/nslab/cmd/" + EtcdBinaryName}, DirPattern: "nslab-lab-test-bin-"}
-	hostdTestProgram = &nstest.Programs{Packages: []string{"github.com/nslab/nslab/cmd/" + HostdBinaryName}, DirPattern: "nslab-lab-test-bin-"}
+	hostdTestProgram = &nstest.Programs{Packages: []string{"github.com/nslab/nslab/cmd/" + HostdBinaryName}, DirPattern: "nslab-lab-test-bin-", Static: true}
 )
 
 // removeTestPrograms removes what the tests built (nslab-etcd alone is 36 MB).

@@ -33,6 +33,7 @@ func needRoot(t *testing.T) {
 var nslabPrograms = nstest.Programs{
 	Packages:   []string{"github.com/nslab/nslab/cmd/nslab", "github.com/nslab/nslab/cmd/nslab-hostd"},
 	DirPattern: "nslab-cmd-test-bin-",
+	Static:     true,
 }
 
 // buildNslab returns the nslab the tests run (nslabPrograms).
