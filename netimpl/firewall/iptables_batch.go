@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"maps"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/google/nftables"
 
 	"github.com/nslab/nslab/netns/kernel"
 )
@@ -24,11 +28,32 @@ import (
 type iptState struct {
 	chains map[string]string // "filter FORWARD" → policy ("-" for a user chain)
 	rules  map[string]bool   // "filter -A FORWARD -j DOCKER-USER"
+	// forward is the filter table's FORWARD chain in order, each rule's
+	// spec ("-j DOCKER-USER"): whether the jumps are on top.
+	forward []string
+	// pristine: nothing was ever committed to the namespace's nf_tables
+	// (state read no iptables-save).
+	pristine bool
 }
 
 // noRules is the state of a namespace without tables.
 func noRules() iptState {
 	return iptState{chains: map[string]string{}, rules: map[string]bool{}}
+}
+
+// jumpsOnTop reports whether FORWARD starts with the jumps to DOCKER-USER
+// and DOCKER-ISOLATION-STAGE-1, in that order, as ensureJumps leaves it.
+func (s iptState) jumpsOnTop() bool {
+	top := []iptRule{iptJumpUser, iptJumpIsolation1}
+	if len(s.forward) < len(top) {
+		return false
+	}
+	for i, j := range top {
+		if s.forward[i] != strings.Join(j.spec, " ") {
+			return false
+		}
+	}
+	return true
 }
 
 func (s iptState) has(r iptRule) bool {
@@ -59,6 +84,9 @@ func (b *ipTables) save() (iptState, error) {
 			}
 		case strings.HasPrefix(l, "-A "):
 			st.rules[table+" "+l] = true
+			if spec, ok := strings.CutPrefix(l, "-A FORWARD "); ok && table == "filter" {
+				st.forward = append(st.forward, spec)
+			}
 		}
 	}
 	return st, nil
@@ -69,6 +97,22 @@ func (b *ipTables) save() (iptState, error) {
 type iptBatch struct {
 	order []string
 	lines map[string][]string
+	// below is how many jumps stand on top of FORWARD, to be kept there:
+	// the batch inserts its FORWARD rules under them rather than on top.
+	below int
+}
+
+// batchOn starts a batch written against st. Where FORWARD starts with
+// the jumps, its rules go in under them, and the jumps need not be deleted
+// and inserted again on top (ensureJumps): the order is the same, and a
+// deletion in a base chain makes the kernel wait for a grace period before
+// iptables-restore returns (about 10 ms, at each daemon start and each
+// network made).
+func batchOn(st iptState) iptBatch {
+	if st.jumpsOnTop() {
+		return iptBatch{below: 2}
+	}
+	return iptBatch{}
 }
 
 func (bt *iptBatch) add(table, line string) {
@@ -81,11 +125,16 @@ func (bt *iptBatch) add(table, line string) {
 	bt.lines[table] = append(bt.lines[table], line)
 }
 
-// op writes op as -I CHAIN 1 (on top) or -A CHAIN (at the end).
+// op writes op as -I CHAIN 1 (on top; in FORWARD, under the jumps the
+// batch keeps there) or -A CHAIN (at the end).
 func (bt *iptBatch) op(op iptOp) {
 	spec := strings.Join(op.spec, " ")
 	if op.insert {
-		bt.add(op.table, "-I "+op.chain+" 1 "+spec)
+		at := 1
+		if op.table == "filter" && op.chain == "FORWARD" {
+			at += bt.below
+		}
+		bt.add(op.table, fmt.Sprintf("-I %s %d %s", op.chain, at, spec))
 		return
 	}
 	bt.add(op.table, "-A "+op.chain+" "+spec)
@@ -93,7 +142,11 @@ func (bt *iptBatch) op(op iptOp) {
 
 // jumps keeps FORWARD starting with DOCKER-USER, then
 // DOCKER-ISOLATION-STAGE-1, as ensureJumps does; st says which are there.
+// A batch that kept them on top has nothing to write.
 func (bt *iptBatch) jumps(st iptState) {
+	if bt.below > 0 {
+		return
+	}
 	for _, j := range []iptRule{iptJumpIsolation1, iptJumpUser} {
 		if st.has(j) {
 			bt.add(j.table, "-D "+j.chain+" "+strings.Join(j.spec, " "))
@@ -121,8 +174,10 @@ func (b *ipTables) applyBatch(bt *iptBatch) (map[string]bool, error) {
 // setupBatch is setup in one batch: see setup for what dockerd does at
 // start.
 func (b *ipTables) setupBatch(st iptState, fresh bool) error {
-	var bt iptBatch
-	bt.add("filter", ":FORWARD DROP [0:0]")
+	bt := batchOn(st)
+	if err := b.forwardDrop(&st, &bt); err != nil {
+		return err
+	}
 	emptied := map[string]bool{}
 	for _, c := range iptChains {
 		// A chain line creates the chain, or empties it with --noflush.
@@ -143,6 +198,39 @@ func (b *ipTables) setupBatch(st iptState, fresh bool) error {
 		}
 	}
 	return b.applyKnown(st, &bt)
+}
+
+// forwardDrop sets FORWARD's policy to DROP, as dockerd does when it turns
+// forwarding on: nothing to do where it is DROP already. iptables-restore
+// makes the base chain with ACCEPT and changes the policy after, and the
+// kernel waits for a grace period at the change (about 10 ms): in a
+// namespace whose nf_tables never saw a commit, the chain is made here
+// with its policy instead, as iptables-nft makes it (table ip filter,
+// type filter, hook forward, priority 0), which iptables-nft then takes
+// for its own.
+func (b *ipTables) forwardDrop(st *iptState, bt *iptBatch) error {
+	switch {
+	case st.chains["filter FORWARD"] == PolicyDrop:
+		return nil
+	case st.pristine && b.nft:
+		c, err := nftables.New()
+		if err != nil {
+			return fmt.Errorf("nftables: %w", err)
+		}
+		t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "filter"})
+		drop := nftables.ChainPolicyDrop
+		c.AddChain(&nftables.Chain{
+			Name: "FORWARD", Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop,
+		})
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("nftables: FORWARD with policy DROP: %w", err)
+		}
+		st.chains["filter FORWARD"] = PolicyDrop
+		return nil
+	}
+	bt.add("filter", ":FORWARD DROP [0:0]")
+	return nil
 }
 
 // applyKnown is applyTables of a batch written against st, the rules
@@ -189,7 +277,9 @@ func (b *ipTables) state() (iptState, error) {
 	}
 	b.known = nil
 	if ok && gen == kernel.PristineGeneration {
-		return noRules(), nil
+		st := noRules()
+		st.pristine = true
+		return st, nil
 	}
 	return b.save()
 }
@@ -198,10 +288,13 @@ func (b *ipTables) state() (iptState, error) {
 // to s: a user chain's line makes or empties the chain (a built-in one's
 // sets its policy), -A and -I add a rule, -D removes one.
 func (s iptState) after(bt *iptBatch) iptState {
-	out := iptState{chains: maps.Clone(s.chains), rules: maps.Clone(s.rules)}
+	out := iptState{chains: maps.Clone(s.chains), rules: maps.Clone(s.rules), forward: slices.Clone(s.forward)}
 	for _, t := range bt.order {
 		for _, l := range bt.lines[t] {
 			f := strings.Fields(l)
+			if t == "filter" && len(f) >= 2 && f[1] == "FORWARD" {
+				out.forward = forwardAfter(out.forward, f)
+			}
 			switch {
 			case strings.HasPrefix(l, ":") && len(f) >= 2:
 				chain := strings.TrimPrefix(f[0], ":")
@@ -225,6 +318,27 @@ func (s iptState) after(bt *iptBatch) iptState {
 		}
 	}
 	return out
+}
+
+// forwardAfter is FORWARD's rules in order after the line f (split into
+// fields) of the filter table: -A appends, -I CHAIN N inserts at N, -D
+// removes the first rule with that spec.
+func forwardAfter(forward, f []string) []string {
+	switch {
+	case f[0] == "-A":
+		return append(forward, strings.Join(f[2:], " "))
+	case f[0] == "-I" && len(f) >= 4:
+		at, err := strconv.Atoi(f[2])
+		if err != nil || at < 1 {
+			return forward
+		}
+		return slices.Insert(forward, min(at-1, len(forward)), strings.Join(f[3:], " "))
+	case f[0] == "-D":
+		if i := slices.Index(forward, strings.Join(f[2:], " ")); i >= 0 {
+			return slices.Delete(forward, i, i+1)
+		}
+	}
+	return forward
 }
 
 // applyTables runs the batch in one iptables-restore --noflush for all its
@@ -255,6 +369,9 @@ func (b *ipTables) applyAllBatch(ops []iptOp, check, jumps bool) ([]iptOp, error
 		}
 	}
 	var bt iptBatch
+	if jumps {
+		bt = batchOn(st)
+	}
 	var wrote []iptOp
 	for _, op := range ops {
 		if check && st.has(op.iptRule) {

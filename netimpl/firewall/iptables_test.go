@@ -3,6 +3,7 @@ package firewall
 import (
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -206,8 +207,15 @@ func TestKnownRulesAreWhatSaveShows(t *testing.T) {
 		if ipt.known == nil {
 			t.Fatalf("after %s: no rules known", step)
 		}
-		if got, want := ipt.known.st.rules, saved().rules; !maps.Equal(got, want) {
+		st := saved()
+		if got, want := ipt.known.st.rules, st.rules; !maps.Equal(got, want) {
 			t.Fatalf("after %s: known rules\n%v\niptables-save\n%v", step, got, want)
+		}
+		if got, want := ipt.known.st.forward, st.forward; !slices.Equal(got, want) {
+			t.Fatalf("after %s: known FORWARD order\n%q\niptables-save\n%q", step, got, want)
+		}
+		if !st.jumpsOnTop() {
+			t.Fatalf("after %s: FORWARD does not start with the jumps to DOCKER-USER and DOCKER-ISOLATION-STAGE-1: %q", step, st.forward)
 		}
 	}
 	must(t, b.Setup())
@@ -221,6 +229,8 @@ func TestKnownRulesAreWhatSaveShows(t *testing.T) {
 	runIn(t, ns, "iptables", "-A", "FORWARD", "-o", br1.Bridge, "-j", "DOCKER")
 	must(t, b.AddNetwork(br1))
 	same("br1 after a foreign rule")
+	must(t, b.AddNetwork(br5))
+	same("br5")
 	filter := runIn(t, ns, "iptables-save", "-t", "filter")
 	if n := strings.Count(filter, jump+"\n"); n != 1 {
 		t.Fatalf("br1's jump to DOCKER is there %d times, want once (checked against the foreign rule):\n%s", n, filter)
