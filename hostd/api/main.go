@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -116,10 +115,6 @@ func serve(cfg *hostdconfig.Config, pins *netns.Pins, logger *log.Logger, ready 
 		d.Shutdown()
 		return fmt.Errorf("hostd %s: %w", cfg.Host, err)
 	}
-	// Start-up (package initialisation, the daemon's set-up) leaves
-	// garbage that the heap would keep resident until the next collection:
-	// hand it back once, as one hostd runs per virtual host.
-	debug.FreeOSMemory()
 	srv := &http.Server{Handler: Handler(d), ReadHeaderTimeout: 30 * time.Second, ErrorLog: logger}
 	served := make(chan error, len(lns))
 	for _, ln := range lns {
