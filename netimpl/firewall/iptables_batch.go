@@ -201,13 +201,13 @@ func (b *ipTables) setupBatch(st iptState, fresh bool) error {
 }
 
 // forwardDrop sets FORWARD's policy to DROP, as dockerd does when it turns
-// forwarding on: nothing to do where it is DROP already. iptables-restore
-// makes the base chain with ACCEPT and changes the policy after, and the
-// kernel waits for a grace period at the change (about 10 ms): in a
-// namespace whose nf_tables never saw a commit, the chain is made here
-// with its policy instead, as iptables-nft makes it (table ip filter,
-// type filter, hook forward, priority 0), which iptables-nft then takes
-// for its own.
+// forwarding on: nothing to do where it is DROP already. A policy that
+// iptables-restore writes makes it wait about 10 ms for the kernel (a
+// grace period), even where the batch makes the chain; a base chain made
+// with its policy through nf_tables' netlink costs no wait. So in a
+// namespace whose nf_tables never saw a commit, FORWARD is made here as
+// iptables-nft makes it (table ip filter, type filter, hook forward,
+// priority 0), and iptables-nft takes it for its own.
 func (b *ipTables) forwardDrop(st *iptState, bt *iptBatch) error {
 	switch {
 	case st.chains["filter FORWARD"] == PolicyDrop:
