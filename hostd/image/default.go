@@ -192,9 +192,12 @@ func defaultConfig(diffID, version string, created time.Time) ([]byte, error) {
 // EnsureDefault puts the default image into the store (its layer only
 // when the store lacks it) and returns it with DefaultTags. Building it
 // reads the 2 MB binary, runs it twice and hashes its layer (about 10 ms,
-// at every lab's up): the store remembers which image the binary it last
-// built from gave (defaultRecord), and that image, still whole in the
-// store, is the answer while the binary is the same file, unchanged.
+// at every lab's up): the store remembers, for each program that built it
+// (defaultRecord), which image the binary gave, and that image, still
+// whole in the store, is the answer while the binary and the program are
+// the same files, unchanged. Records are kept per program, as nslab, each
+// hostd started alone and the test binaries share one store: one record
+// would send each to build again after the other.
 func (s *Store) EnsureDefault(src DefaultSource) (Loaded, error) {
 	if src.Busybox == "" {
 		src.Busybox = BusyboxPath
@@ -222,9 +225,9 @@ func (s *Store) EnsureDefault(src DefaultSource) (Loaded, error) {
 	return Loaded{ID: id, Tags: append([]string{}, DefaultTags...)}, nil
 }
 
-// defaultRecord is <store>/default.json: the busybox file the default
-// image was last built from and the program that built it, as stat(2)
-// saw them, and the image it gave. A rewritten or replaced file changes
+// defaultRecord is one entry of <store>/default.json: the busybox file
+// the default image was last built from and the program that built it, as
+// stat(2) saw them, and the image it gave. A rewritten or replaced file changes
 // its inode, size or times: another busybox, or another build of the
 // code that lays the image out, builds it again.
 type defaultRecord struct {
@@ -266,28 +269,52 @@ func sourceOf(path string) (defaultSource, error) {
 
 func (s *Store) defaultRecordPath() string { return filepath.Join(s.dir, "default.json") }
 
-// builtFrom returns the image the record names when it was built from
-// the same files (key) and the store still holds it whole.
+// maxDefaultRecords bounds default.json: the programs that last built the
+// default image (nslab, hostd, the test binaries of a run).
+const maxDefaultRecords = 32
+
+// builtFrom returns the image a record names when it was built from the
+// same files (key) and the store still holds it whole.
 func (s *Store) builtFrom(key defaultRecord) (string, bool) {
-	raw, err := os.ReadFile(s.defaultRecordPath())
-	if err != nil {
-		return "", false
+	for _, r := range s.defaultRecords() {
+		if r.Source != key.Source || r.Builder != key.Builder {
+			continue
+		}
+		if _, err := s.Image(r.ID); err != nil {
+			return "", false
+		}
+		return r.ID, true
 	}
-	var r defaultRecord
-	if json.Unmarshal(raw, &r) != nil || r.Source != key.Source || r.Builder != key.Builder {
-		return "", false
-	}
-	if _, err := s.Image(r.ID); err != nil {
-		return "", false
-	}
-	return r.ID, true
+	return "", false
 }
 
-// recordBuild keeps what builtFrom reads; a record that cannot be written
-// costs the next up a build, nothing else.
+// defaultRecords reads default.json; a missing or unreadable file (an
+// older store's single record) is no record.
+func (s *Store) defaultRecords() []defaultRecord {
+	raw, err := os.ReadFile(s.defaultRecordPath())
+	if err != nil {
+		return nil
+	}
+	var rs []defaultRecord
+	if json.Unmarshal(raw, &rs) != nil {
+		return nil
+	}
+	return rs
+}
+
+// recordBuild keeps what builtFrom reads, in place of the program's
+// earlier record; a record that cannot be written costs the next up a
+// build, nothing else. Two programs recording at once may lose one's
+// record, which costs that one a build.
 func (s *Store) recordBuild(key defaultRecord, id string) {
 	key.ID = id
-	if raw, err := json.Marshal(key); err == nil {
+	rs := []defaultRecord{key}
+	for _, r := range s.defaultRecords() {
+		if r.Builder.Path != key.Builder.Path && len(rs) < maxDefaultRecords {
+			rs = append(rs, r)
+		}
+	}
+	if raw, err := json.Marshal(rs); err == nil {
 		writeFile(s.defaultRecordPath(), raw)
 	}
 }

@@ -42,7 +42,7 @@ func StoreDir() string {
 //	<dir>/layers/<hex>/layer.json  its diff ID and sizes
 //	<dir>/configs/<hex>.json       image configs, by image ID
 //	<dir>/tmp/                     what is being added; renamed into place whole
-//	<dir>/default.json             the busybox and the program the default image was last built from, and its ID
+//	<dir>/default.json             per program that built the default image: the busybox it built from, the program, the image's ID
 //	<dir>/lock                     shared by whoever adds or uses, exclusive for clean
 //
 // Several processes (every hostd of every lab, the lab itself) add to it at

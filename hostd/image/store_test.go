@@ -162,20 +162,44 @@ func TestDefaultImageRemembered(t *testing.T) {
 	}
 	ensure(2, "image pruned")
 	ensure(0, "rebuilt")
-	// Another build of the program (here: the record says so) lays the
+	// Another program's build (here: a record of another path) leaves
+	// this one's record alone: programs sharing the store do not send
+	// each other to build again.
+	recs := func() []defaultRecord {
+		t.Helper()
+		var rs []defaultRecord
+		raw, _ := os.ReadFile(s.defaultRecordPath())
+		if err := json.Unmarshal(raw, &rs); err != nil || len(rs) == 0 || rs[0].Builder.Ino == 0 {
+			t.Fatalf("records %s: %v", raw, err)
+		}
+		return rs
+	}
+	write := func(rs []defaultRecord) {
+		t.Helper()
+		raw, _ := json.Marshal(rs)
+		if err := os.WriteFile(s.defaultRecordPath(), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := recs()[0]
+	other.Builder.Path += ".other"
+	other.Builder.Ino++
+	write(append([]defaultRecord{other}, recs()...))
+	ensure(0, "another program built it since")
+	// Another build of this program (here: the record says so) lays the
 	// image out again, since its code may have changed.
-	var rec defaultRecord
-	raw, _ := os.ReadFile(s.defaultRecordPath())
-	if err := json.Unmarshal(raw, &rec); err != nil || rec.Builder.Ino == 0 {
-		t.Fatalf("record %s: %v", raw, err)
+	rs := recs()
+	for i := range rs {
+		if rs[i].Builder.Path != other.Builder.Path {
+			rs[i].Builder.Ino++
+		}
 	}
-	rec.Builder.Ino++
-	raw, _ = json.Marshal(rec)
-	if err := os.WriteFile(s.defaultRecordPath(), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ensure(2, "built by another program")
+	write(rs)
+	ensure(2, "built by another build of this program")
 	ensure(0, "again by this one")
+	if rs := recs(); len(rs) != 2 {
+		t.Errorf("records %+v: want this program's and the other's", rs)
+	}
 }
 
 func TestAddLayerCompressed(t *testing.T) {
