@@ -27,14 +27,16 @@ func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errdefs.BadRequest("%s", err.Error())
 	}
-	var req types.CreateRequest
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errdefs.BadRequest("Config cannot be empty in order to create a container")
-		}
-		return errdefs.BadRequest("%s", err.Error())
+	req, known, err := decodeCreate(body)
+	if err != nil {
+		return err
 	}
-	if err := refuseUnsupported(body, &req); err != nil {
+	if known {
+		err = refuseOptions(&req)
+	} else {
+		err = refuseUnsupported(body, &req)
+	}
+	if err != nil {
 		return err
 	}
 	c, err := s.d.Create(r.FormValue("name"), &req)
@@ -42,6 +44,28 @@ func (s *server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, map[string]any{"Id": c.ID, "Warnings": []string{}})
+}
+
+// decodeCreate decodes a create request's body and says whether hostd's
+// types know every field of it. A body of only known fields (what the CLI
+// and the Go SDK send) is decoded once; any other is decoded again without
+// that condition, for Docker's error or for refuseUnknownFields to check
+// its unknown fields: two more passes over the body that a create, on the
+// path of every `docker run`, need not pay.
+func decodeCreate(body []byte) (req types.CreateRequest, known bool, err error) {
+	strict := json.NewDecoder(bytes.NewReader(body))
+	strict.DisallowUnknownFields()
+	if strict.Decode(&req) == nil {
+		return req, true, nil
+	}
+	req = types.CreateRequest{}
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
+		if errors.Is(err, io.EOF) {
+			return req, false, errdefs.BadRequest("Config cannot be empty in order to create a container")
+		}
+		return req, false, errdefs.BadRequest("%s", err.Error())
+	}
+	return req, false, nil
 }
 
 func (s *server) containerList(w http.ResponseWriter, r *http.Request) error {

@@ -126,10 +126,18 @@ func errUnsupported(flag, field string) error {
 	return errdefs.BadRequest("%s (%s) is not supported by nslab's hostd; the container was not created", flag, field)
 }
 
-// refuseUnsupported checks a decoded create request against the table,
-// then the raw body for fields hostd does not know at all (a newer API's):
-// those must be zero too.
+// refuseUnsupported checks a decoded create request against the table
+// (refuseOptions), then the raw body for fields hostd does not know at all
+// (a newer API's): those must be zero too.
 func refuseUnsupported(body []byte, req *types.CreateRequest) error {
+	if err := refuseOptions(req); err != nil {
+		return err
+	}
+	return refuseUnknownFields(body)
+}
+
+// refuseOptions checks a decoded create request against the table.
+func refuseOptions(req *types.CreateRequest) error {
 	hc := req.HostConfig
 	if hc == nil {
 		hc = &types.HostConfig{}
@@ -139,7 +147,7 @@ func refuseUnsupported(body []byte, req *types.CreateRequest) error {
 			return errUnsupported(u.flag, u.field)
 		}
 	}
-	return refuseUnknownFields(body)
+	return nil
 }
 
 // refuseUnknownFields finds non-zero fields of the body (and of its

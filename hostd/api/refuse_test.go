@@ -83,8 +83,7 @@ func TestRefusalTable(t *testing.T) {
 			t.Errorf("%s: %v, want a 400 naming %s", u.field, err, u.flag)
 		}
 	}
-	// What the docker CLI 28 sends for `docker run alpine` (API 1.41).
-	cli := `{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":null,"Image":"alpine","Volumes":{},"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[24,80],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":null,"OomKillDisable":false,"PidsLimit":null,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null},"NetworkingConfig":{"EndpointsConfig":{}}}`
+	cli := cliRunBody
 	var req types.CreateRequest
 	if err := json.Unmarshal([]byte(cli), &req); err != nil {
 		t.Fatal(err)
@@ -97,5 +96,38 @@ func TestRefusalTable(t *testing.T) {
 	json.Unmarshal([]byte(newer), &req)
 	if err := refuseUnsupported([]byte(newer), &req); err == nil || !strings.Contains(err.Error(), "HostConfig.Annotations") {
 		t.Errorf("an unknown field: %v", err)
+	}
+}
+
+// cliRunBody is what the docker CLI 28 sends for `docker run alpine` (API
+// 1.41).
+const cliRunBody = `{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":null,"Image":"alpine","Volumes":{},"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[24,80],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":null,"OomKillDisable":false,"PidsLimit":null,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null},"NetworkingConfig":{"EndpointsConfig":{}}}`
+
+// A create body hostd's types know entirely is decoded once and needs no
+// check of unknown fields; any other is decoded again and checked, and a
+// body that is no JSON is Docker's 400.
+func TestDecodeCreate(t *testing.T) {
+	for _, c := range []struct {
+		body  string
+		known bool
+	}{
+		{cliRunBody, true},
+		{`{"Image": "alpine", "HostConfig": {"Annotations": null}}`, false},
+		{`{"Image": "alpine", "HostConfig": {"Annotations": {"a": "b"}}}`, false},
+	} {
+		req, known, err := decodeCreate([]byte(c.body))
+		if err != nil || known != c.known || req.Image != "alpine" {
+			t.Errorf("%.60s: image %q, known %v, %v; want alpine, known %v", c.body, req.Image, known, err, c.known)
+		}
+	}
+	for body, want := range map[string]string{
+		"":                "Config cannot be empty in order to create a container",
+		`{"Image": 1}`:    "cannot unmarshal",
+		`{"Image": "alpi`: "unexpected EOF",
+	} {
+		_, _, err := decodeCreate([]byte(body))
+		if code, msg := errdefs.Status(err); code != 400 || !strings.Contains(msg, want) {
+			t.Errorf("%q: %d %q, want a 400 with %q", body, code, msg, want)
+		}
 	}
 }
