@@ -7,10 +7,10 @@ import (
 
 // BenchmarkHostdStart measures hostd alone, started as the lab starts it
 // (in a fresh network namespace and a new UTS namespace): from its exec
-// until it says its socket listens (start-ms), and from SIGTERM until it
+// until it says its socket listens (start-ms), from SIGTERM until it
 // exited (stop-ms), and the CPU time hostd and the children it waited for
-// (the iptables tools) spent from exec to exit (cpu-ms). The README's "Where the time goes" says what those
-// milliseconds are spent on:
+// (the iptables tools) spent from exec to exit (cpu-ms). The README's
+// "Where the time goes" says what those milliseconds are spent on:
 //
 //	go test -run '^$' -bench HostdStart -benchtime 20x ./bench/
 func BenchmarkHostdStart(b *testing.B) {
