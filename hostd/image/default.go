@@ -203,8 +203,10 @@ func (s *Store) EnsureDefault(src DefaultSource) (Loaded, error) {
 		src.Busybox = BusyboxPath
 	}
 	key, known := buildKey(src.Busybox)
-	if id, ok := s.builtFrom(key); known && ok {
-		return Loaded{ID: id, Tags: append([]string{}, DefaultTags...)}, nil
+	if known {
+		if id, ok := s.builtFrom(key); ok {
+			return Loaded{ID: id, Tags: append([]string{}, DefaultTags...)}, nil
+		}
 	}
 	b, err := BuildDefault(src)
 	if err != nil {
@@ -227,9 +229,9 @@ func (s *Store) EnsureDefault(src DefaultSource) (Loaded, error) {
 
 // defaultRecord is one entry of <store>/default.json: the busybox file
 // the default image was last built from and the program that built it, as
-// stat(2) saw them, and the image it gave. A rewritten or replaced file changes
-// its inode, size or times: another busybox, or another build of the
-// code that lays the image out, builds it again.
+// stat(2) saw them, and the image it gave. A rewritten or replaced file
+// changes its inode, size or times: another busybox, or another build of
+// the code that lays the image out, builds it again.
 type defaultRecord struct {
 	Source  defaultSource `json:"source"`
 	Builder defaultSource `json:"builder"`
