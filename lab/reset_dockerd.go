@@ -80,7 +80,7 @@ func allocatingEvents(ctx context.Context, c *client.Client, since time.Time) (s
 	// events API), which cost every reset up to a second per host.
 	ev := c.Events(ctx, client.EventsListOptions{
 		Since: strconv.FormatInt(since.Unix(), 10),
-		Until: eventsTimestamp(time.Now()),
+		Until: EventsTimestamp(time.Now()),
 		Filters: make(client.Filters).Add("type", "network", "container").
 			Add("event", "create", "start"),
 	})
@@ -122,8 +122,10 @@ func tookEphemeralPort(hc *container.HostConfig) bool {
 	return false
 }
 
-// eventsTimestamp is t as the events API takes it: seconds.nanoseconds.
-func eventsTimestamp(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
+// EventsTimestamp is t as the Docker events API takes it for since and
+// until: seconds.nanoseconds. An until still ahead of the daemon's clock
+// keeps the stream open until it passes.
+func EventsTimestamp(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
 
 // freshStart removes what would make the host's daemon start otherwise
 // than at up. A dockerd that starts on the network store of an earlier

@@ -18,6 +18,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/nslab/nslab/lab"
 	. "github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/kernel"
 )
@@ -171,8 +172,7 @@ func daemonEvents(ctx context.Context, h *Host, t0 time.Time) []events.Message {
 	ctx, cancel := context.WithTimeout(ctx, StepTimeout)
 	defer cancel()
 	// Until now: one still ahead keeps the stream open until it passes.
-	stamp := func(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
-	res := h.Docker().Events(ctx, client.EventsListOptions{Since: stamp(t0), Until: stamp(time.Now())})
+	res := h.Docker().Events(ctx, client.EventsListOptions{Since: lab.EventsTimestamp(t0), Until: lab.EventsTimestamp(time.Now())})
 	var out []events.Message
 	for {
 		select {
