@@ -10,12 +10,14 @@ import (
 	"strings"
 
 	"github.com/nslab/nslab/hostd/image"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultDataRoot holds the labs' data roots, one directory per lab and
 // in it one per docker host: <DefaultDataRoot>/<lab>/<host> is the host's
-// hostd --data-root (its images and tags, its containers' own files). On
-// disk, not under /run, which may be a small tmpfs.
+// hostd --data-root (its images and tags, its containers' own files).
+// Each lab mounts a tmpfs of its own there (reserve), as dockerd's data
+// root lies in the host's state directory, a tmpfs too.
 const DefaultDataRoot = "/var/lib/nslab/labs"
 
 // archives lists the `docker save` archives the lab's hosts start with,
@@ -134,13 +136,17 @@ func CheckArchive(path string) error {
 // removeDataDir removes a lab's data directory. Anything still mounted
 // below it (a container's root filesystem left by a hostd killed mid-way)
 // is detached first: removing through a mount would reach into whatever
-// is mounted there.
+// is mounted there. Then its own tmpfs, with all the files in it at once
+// (not there for a lab that crashed before mounting it).
 func removeDataDir(dir string) error {
 	if dir == "" {
 		return nil
 	}
 	if err := UnmountUnder(dir + "/"); err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("data dir %s: unmount: %w", dir, err)
 	}
 	if err := removeTree(dir); err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, err)

@@ -291,7 +291,7 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 	}
 	if err != nil {
 		removeStateDir(l.dir)
-		os.RemoveAll(l.state.DataDir)
+		removeDataDir(l.state.DataDir)
 		return nil, fmt.Errorf("lab %s: %w", id, err)
 	}
 	l.makeHosts()
@@ -304,10 +304,17 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 // members' data) are made by the thousand at up, and on a disk each create
 // may wait on the filesystem's journal: 0.5-1 ms a file on an ext4 that
 // other work writes to, against 10-20 µs on tmpfs. Nothing there outlives
-// the lab's namespaces; what a host keeps on disk (images, containers'
-// writable layers, volumes) lies in the lab's data directory. The mount
-// is private, so it is also where a mount namespace's pin may go; down
-// unmounts it.
+// the lab's namespaces. The mount is private, so it is also where a mount
+// namespace's pin may go; down unmounts it.
+//
+// The lab's data directory (the hosts' image tags, their containers'
+// writable layers, volumes) is a tmpfs of its own too, for the same
+// reason: every container's start makes its layer's directories and
+// overlayfs's work directory, and down drops a thousand containers' files
+// with one unmount where a disk would be walked and journaled file by
+// file. Nothing there outlives the lab either (the images themselves stay
+// in the machine's store, on disk); what the containers write is held in
+// memory, up to the tmpfs's default size, half of it.
 
 // removeStateDir unmounts the lab's state directory and removes it.
 func removeStateDir(dir string) {
@@ -316,8 +323,7 @@ func removeStateDir(dir string) {
 }
 
 // reserve claims an id: its state directory and its data directory are
-// made exclusively, the state directory with a tmpfs of its own mounted
-// on it, and no namespace pin may carry the id already (left
+// made exclusively, each with a tmpfs of its own mounted on it, and no namespace pin may carry the id already (left
 // over by a crash of a lab whose state directory went away).
 func reserve(root, dataRoot, id string) error {
 	if pins, _ := labPins(id); len(pins) > 0 {
@@ -345,6 +351,24 @@ func reserve(root, dataRoot, id string) error {
 			return fmt.Errorf("lab id %s is in use: %s exists (a lab of another state root, or left behind: remove it)", id, data)
 		}
 		return fmt.Errorf("lab %s: data dir: %w", id, err)
+	}
+	if err := mountDataDir(data); err != nil {
+		os.Remove(data)
+		removeStateDir(dir)
+		return fmt.Errorf("lab %s: data dir: %w", id, err)
+	}
+	return nil
+}
+
+// mountDataDir mounts the lab's data directory's tmpfs, closed to other
+// users as the directory was.
+func mountDataDir(data string) error {
+	if err := netns.MountPrivateTmpfs(data); err != nil {
+		return err
+	}
+	if err := os.Chmod(data, 0o700); err != nil {
+		unix.Unmount(data, unix.MNT_DETACH)
+		return err
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/netns/kernel"
@@ -329,6 +330,18 @@ func TestUpPlainHosts(t *testing.T) {
 		}
 		if _, err := Open(root, "nosuch"); err == nil {
 			t.Error("opened a lab that does not exist")
+		}
+	})
+
+	t.Run("state and data directories are tmpfs mounts of their own", func(t *testing.T) {
+		for _, dir := range []string{l.StateDir(), dataDir(DefaultDataRoot, id)} {
+			var st unix.Statfs_t
+			if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+				t.Errorf("%s: filesystem %#x (%v), want a tmpfs", dir, st.Type, err)
+			}
+			if m := mountsUnder(t, dir); !slices.Contains(m, dir) {
+				t.Errorf("%s is not a mount point: %v", dir, m)
+			}
 		}
 	})
 

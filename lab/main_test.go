@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,7 +183,13 @@ func requireGone(t testing.TB, id, dir string) {
 	if pins, _ := labPins(id); len(pins) > 0 {
 		t.Errorf("pins left: %v", pins)
 	}
-	if m := append(mountsUnder(t, netns.Path(id+"-")), mountsUnder(t, dir+"/")...); len(m) > 0 {
+	data := dataDir(DefaultDataRoot, id)
+	m := append(mountsUnder(t, netns.Path(id+"-")), mountsUnder(t, dir+"/")...)
+	m = append(m, mountsUnder(t, data+"/")...)
+	if slices.Contains(mountsUnder(t, data), data) {
+		m = append(m, data)
+	}
+	if len(m) > 0 {
 		t.Errorf("mounts left for %s: %v", id, m)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {

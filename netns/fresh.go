@@ -1,8 +1,11 @@
 package netns
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,16 +31,60 @@ func DoFresh(fn func() error) error {
 // "default" (the interfaces to come) and to every interface there is. A
 // kernel without IPv6 has nothing to turn off.
 func DisableIPv6() error {
-	fd, err := unix.Open("/proc/sys/net/ipv6/conf/all/disable_ipv6", unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err == unix.ENOENT {
+	err := WriteRTNLSysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")
+	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("disable IPv6: %w", err)
 	}
+	return nil
+}
+
+// WriteRTNLSysctl writes value to the sysctl file at path (a path under
+// /proc/sys/net) in the calling thread's network namespace, unless it
+// holds that value already. It is for the settings the kernel changes
+// under the RTNL lock, such as net.ipv4.ip_forward and
+// net.ipv6.conf.all.disable_ipv6: the kernel only tries that lock, and
+// while another holds it, it restarts the write at once, over and over,
+// spinning on the CPU; where a hundred daemons start on two CPUs, the
+// spinners even keep the lock's holder from running. So the write waits
+// for the lock first, as a mutex waits: an RTM_SETLINK that changes
+// nothing on the loopback takes the lock and lets go of it, and the
+// write comes right after, when the lock is most likely free.
+func WriteRTNLSysctl(path, value string) error {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
 	defer unix.Close(fd)
-	if _, err := unix.Write(fd, []byte("1\n")); err != nil {
-		return fmt.Errorf("disable IPv6: %w", err)
+	buf := make([]byte, 32)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if strings.TrimSpace(string(buf[:n])) == value {
+		return nil
+	}
+	if err := waitRTNL(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := unix.Pwrite(fd, []byte(value+"\n"), 0); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// waitRTNL returns once the calling thread's namespace's RTNL lock was
+// free: the kernel takes it, waiting as for a mutex, for an RTM_SETLINK
+// on the loopback (index 1 in every namespace) that changes nothing.
+func waitRTNL() error {
+	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = 1
+	req.AddData(msg)
+	if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil {
+		return fmt.Errorf("wait for the RTNL: %w", err)
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -104,7 +103,7 @@ func New(cfg Config) (*Driver, error) {
 // that opens it, never to the machine's.
 func enableForwarding(hostNS string) error {
 	err := netns.Do(hostNS, func() error {
-		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644)
+		return netns.WriteRTNLSysctl("/proc/sys/net/ipv4/ip_forward", "1")
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: enable IPv4 forwarding in %s: %w", hostNS, err)
