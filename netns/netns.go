@@ -66,8 +66,11 @@ func Pin(src, name string) (string, error) {
 }
 
 // pin is Pin once RunDir is ready.
-func pin(src, name string) (string, error) {
-	path, err := createPinFile(name)
+func pin(src, name string) (string, error) { return pinWith(&callerPinFiles, src, name) }
+
+// pinWith is pin with the pin file made by files.
+func pinWith(files *pinFiles, src, name string) (string, error) {
+	path, err := files.create(name)
 	if err != nil {
 		return "", err
 	}
@@ -84,18 +87,7 @@ func pinFile(name string) (string, error) {
 	if err := EnsureRunDir(); err != nil {
 		return "", err
 	}
-	return createPinFile(name)
-}
-
-// createPinFile is pinFile once RunDir is ready.
-func createPinFile(name string) (string, error) {
-	path := Path(name)
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return "", fmt.Errorf("netns %s: create pin file: %w", name, err)
-	}
-	f.Close()
-	return path, nil
+	return callerPinFiles.create(name)
 }
 
 // Delete unpins a namespace: it unmounts and removes the pin file. The

@@ -16,15 +16,21 @@ import (
 // the machine's mount namespace: a mount made there is seen there, and
 // nowhere else.
 type Pins struct {
-	mnt  *os.File // nil: the caller's mount namespace
-	once sync.Once
-	err  error
+	mnt   *os.File // nil: the caller's mount namespace
+	once  sync.Once
+	err   error
+	files *pinFiles // makes the pin files in mnt
 }
 
 // NewPins returns pins made in the mount namespace mnt refers to
 // (/proc/PID/ns/mnt opened, or inherited as a file), or in the caller's
 // when mnt is nil. The caller keeps mnt open as long as it uses the Pins.
-func NewPins(mnt *os.File) *Pins { return &Pins{mnt: mnt} }
+func NewPins(mnt *os.File) *Pins {
+	if mnt == nil {
+		return &Pins{files: &callerPinFiles}
+	}
+	return &Pins{mnt: mnt, files: &pinFiles{held: -1}}
+}
 
 // Path returns the pin path of NAME in that mount namespace.
 func (p *Pins) Path(name string) string { return Path(name) }
@@ -76,7 +82,7 @@ func (p *Pins) PinFD(fd int, name string) (string, error) {
 	}
 	var path string
 	err := p.do(func() (err error) {
-		path, err = pin(fmt.Sprintf("/proc/self/fd/%d", fd), name)
+		path, err = pinWith(p.files, fmt.Sprintf("/proc/self/fd/%d", fd), name)
 		return err
 	})
 	return path, err
