@@ -86,14 +86,24 @@ func newFresh(setup func() error, background bool) (Fresh, error) {
 type Pool struct {
 	setup func() error
 	ready chan Fresh
-	stop  chan struct{}
-	done  sync.WaitGroup
-	once  sync.Once
+	// room holds a token for each namespace the filler may make: one
+	// taken per namespace made, one given back per namespace handed out.
+	// So no more than size namespaces ever wait unused (each costs the
+	// kernel as much as a container's start), and the filler holds none
+	// of its own beyond them.
+	room chan struct{}
+	stop chan struct{}
+	done sync.WaitGroup
+	once sync.Once
 }
 
 // NewPool starts a pool of size namespaces, each made by NewFresh(setup).
 func NewPool(size int, setup func() error) *Pool {
-	p := &Pool{setup: setup, ready: make(chan Fresh, size), stop: make(chan struct{})}
+	size = max(size, 1)
+	p := &Pool{setup: setup, ready: make(chan Fresh, size), room: make(chan struct{}, size), stop: make(chan struct{})}
+	for range size {
+		p.room <- struct{}{}
+	}
 	p.done.Add(1)
 	go p.fill()
 	return p
@@ -102,8 +112,14 @@ func NewPool(size int, setup func() error) *Pool {
 func (p *Pool) fill() {
 	defer p.done.Done()
 	for {
+		select {
+		case <-p.room:
+		case <-p.stop:
+			return
+		}
 		f, err := newFresh(p.setup, true)
 		if err != nil {
+			p.room <- struct{}{}
 			// Get makes its own and reports the error to its caller;
 			// the filler only waits before it tries again.
 			select {
@@ -113,12 +129,7 @@ func (p *Pool) fill() {
 			}
 			continue
 		}
-		select {
-		case p.ready <- f:
-		case <-p.stop:
-			f.Close()
-			return
-		}
+		p.ready <- f // never blocks: ready has room for every token
 	}
 }
 
@@ -135,6 +146,7 @@ func (p *Pool) Get() (Fresh, error) {
 	}
 	select {
 	case f := <-p.ready:
+		p.room <- struct{}{} // never blocks: the token of f
 		return f, nil
 	default:
 		return NewFresh(p.setup)

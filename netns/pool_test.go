@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -90,4 +91,36 @@ func TestPoolFillerYields(t *testing.T) {
 	if nice := <-made; nice != 20-prio {
 		t.Fatalf("NewFresh made a namespace at nice %d, want the caller's %d", nice, 20-prio)
 	}
+}
+
+// TestPoolMakesNoMoreThanItsSize: the filler makes size namespaces ahead
+// and no more (each one unused costs the kernel as much as a container's
+// start), then one for each handed out.
+func TestPoolMakesNoMoreThanItsSize(t *testing.T) {
+	needRoot(t)
+	made := make(chan struct{}, 16)
+	p := NewPool(2, func() error { made <- struct{}{}; return nil })
+	defer p.Close()
+	waitMade := func(want int) {
+		t.Helper()
+		for range want {
+			select {
+			case <-made:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the filler made fewer than %d", want)
+			}
+		}
+		select {
+		case <-made:
+			t.Fatalf("the filler made more than %d", want)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	waitMade(2)
+	f, err := p.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitMade(1)
 }
