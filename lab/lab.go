@@ -58,9 +58,9 @@ type Options struct {
 	// ImageStore is the machine's image store; default $NSLAB_IMAGE_STORE,
 	// else /var/lib/nslab/images.
 	ImageStore string
-	// DataRoot holds the lab's data root, <DataRoot>/<id>, with one
-	// directory per docker host (hostd's --data-root); default
-	// DefaultDataRoot.
+	// DataRoot holds the lab's data root, <DataRoot>/<id> (a tmpfs the
+	// lab mounts there for its life), with one directory per docker host
+	// (hostd's --data-root); default DefaultDataRoot.
 	DataRoot string
 	// Etcd is the nslab-etcd executable that runs the topology's etcd
 	// members; default $NSLAB_ETCD_BIN, else nslab-etcd next to the nslab
