@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -148,20 +147,6 @@ func (h *vhost) ovns(n netimpl.Network) string {
 		h.t.Fatalf("%s: network %s has no namespace", h.name, n.Name)
 	}
 	return p
-}
-
-// waitOperUp waits until the link's operational state is up, as the
-// kernel's link watcher sets it (and tells the bridge the link is on), or
-// fails the test after 5 s.
-func (h *vhost) waitOperUp(ns, name string) {
-	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for nstest.Link(h.t, ns, name).Attrs().OperState != netlink.OperUp {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("%s: %s in %s is not up after 5s", h.name, name, ns)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // linkNames lists the links of ns by name, sorted.
