@@ -184,13 +184,18 @@ type request struct {
 // error.
 func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	wait := reconnectFirst
+	var last error // the last connection error, of this round or an earlier one
 	for {
-		var last error
 		for _, ep := range c.Endpoints() {
 			resp, err := c.send(ctx, ep, r)
 			if err != nil {
 				if ctx.Err() != nil {
-					return nil, fmt.Errorf("%s %s: %w (last: %v)", r.method, r.path, ctx.Err(), err)
+					// An attempt that ctx cut short says only that: the
+					// error before it tells why no endpoint answered.
+					if last == nil {
+						last = err
+					}
+					return nil, fmt.Errorf("%s %s: %w (last: %v)", r.method, r.path, ctx.Err(), last)
 				}
 				last = err
 				c.unpin(ep)
