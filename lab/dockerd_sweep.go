@@ -157,9 +157,24 @@ func UnmountUnder(prefix string) error {
 	sort.Slice(points, func(i, j int) bool { return len(points[i]) < len(points[j]) })
 	var errs []error
 	for _, p := range points {
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
-		}
+		errs = append(errs, detach(p))
 	}
 	return errors.Join(errs...)
+}
+
+// unmountTree detaches everything mounted under dir, then dir's own mount
+// (a lab's state or data directory's tmpfs; none for a lab that crashed
+// before mounting it).
+func unmountTree(dir string) error {
+	dir = filepath.Clean(dir)
+	return errors.Join(UnmountUnder(dir+"/"), detach(dir))
+}
+
+// detach lazily unmounts what is mounted at path; nothing mounted there,
+// or no path, is no error.
+func detach(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount %s: %w", path, err)
+	}
+	return nil
 }

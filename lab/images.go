@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/nslab/nslab/hostd/image"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultDataRoot holds the labs' data roots, one directory per lab and
@@ -142,11 +141,8 @@ func removeDataDir(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	if err := UnmountUnder(dir + "/"); err != nil {
+	if err := unmountTree(dir); err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, err)
-	}
-	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("data dir %s: unmount: %w", dir, err)
 	}
 	if err := removeTree(dir); err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, err)

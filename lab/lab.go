@@ -336,7 +336,7 @@ func reserve(root, dataRoot, id string) error {
 		}
 		return fmt.Errorf("lab %s: state dir: %w", id, err)
 	}
-	if err := netns.MountPrivateTmpfs(dir); err != nil {
+	if err := netns.MountPrivateTmpfs(dir, 0o755); err != nil {
 		os.Remove(dir)
 		return fmt.Errorf("lab %s: state dir: %w", id, err)
 	}
@@ -352,23 +352,11 @@ func reserve(root, dataRoot, id string) error {
 		}
 		return fmt.Errorf("lab %s: data dir: %w", id, err)
 	}
-	if err := mountDataDir(data); err != nil {
+	// Closed to other users, as the directory was.
+	if err := netns.MountPrivateTmpfs(data, 0o700); err != nil {
 		os.Remove(data)
 		removeStateDir(dir)
 		return fmt.Errorf("lab %s: data dir: %w", id, err)
-	}
-	return nil
-}
-
-// mountDataDir mounts the lab's data directory's tmpfs, closed to other
-// users as the directory was.
-func mountDataDir(data string) error {
-	if err := netns.MountPrivateTmpfs(data); err != nil {
-		return err
-	}
-	if err := os.Chmod(data, 0o700); err != nil {
-		unix.Unmount(data, unix.MNT_DETACH)
-		return err
 	}
 	return nil
 }

@@ -82,12 +82,7 @@ func teardown(ctx context.Context, dir, data, id string, hostdPIDs map[string]in
 	if err := unpinAll(id, dir); err != nil {
 		errs = append(errs, err)
 	}
-	if err := UnmountUnder(filepath.Clean(dir) + "/"); err != nil {
-		errs = append(errs, err)
-	}
-	// The state directory's own tmpfs (not there for a lab that crashed
-	// before mounting it).
-	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+	if err := unmountTree(dir); err != nil {
 		errs = append(errs, fmt.Errorf("lab %s: unmount state: %w", id, err))
 	}
 	tm.since("down: unpin namespaces", t0)

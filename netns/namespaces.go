@@ -154,14 +154,14 @@ func bindPin(fd int, path string) error {
 }
 
 // MountPrivateTmpfs mounts a tmpfs of its own on dir (made if missing:
-// what dir held before is hidden), whose mounts do not propagate anywhere:
-// the place a mount namespace's pin may go. Removal is an unmount of dir,
-// which takes every pin below it along.
-func MountPrivateTmpfs(dir string) error {
+// what dir held before is hidden), its root of the given mode, whose
+// mounts do not propagate anywhere: the place a mount namespace's pin may
+// go. Removal is an unmount of dir, which takes every pin below it along.
+func MountPrivateTmpfs(dir string, mode os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, fmt.Sprintf("mode=%04o", mode.Perm())); err != nil {
 		return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
 	}
 	if err := unix.Mount("", dir, "none", unix.MS_PRIVATE, ""); err != nil {

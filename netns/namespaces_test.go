@@ -16,7 +16,7 @@ import (
 func TestNewHostNamespaces(t *testing.T) {
 	name, net := newTestNS(t, "h")
 	dir := filepath.Join(t.TempDir(), "ns")
-	if err := MountPrivateTmpfs(dir); err != nil {
+	if err := MountPrivateTmpfs(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
