@@ -4,6 +4,15 @@
 # Go as the README installs it, when it is not on PATH already.
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
+# Every go command here builds with -trimpath: the objects then name the
+# module's files by module path, not by this clone's directory, so what
+# the build cache, go vet and staticcheck keep serves every clone of the
+# repository on the machine, and a fresh clone recompiles only what
+# differs from one built before (about 130 s of CPU in make test; the
+# README's figures). A test finds the repository's files from its
+# working directory then (internal/srcroot). The examples build as their
+# users do, without it.
+export GOFLAGS := $(strip $(GOFLAGS) -trimpath)
 
 BIN       := bin/nslab
 # The programs the lab runs in its virtual hosts, binaries of their own found
@@ -136,7 +145,7 @@ test-examples:
 	@mkdir -p $(RESULTS)
 	@rc=0; for m in $(EXAMPLES); do d=$$(dirname $$m); \
 		echo "cd $$d && go test ./..."; \
-		(cd $$d && $(GO) test $(TESTFLAGS) ./...) || rc=1; \
+		(cd $$d && GOFLAGS='$(filter-out -trimpath,$(GOFLAGS))' $(GO) test $(TESTFLAGS) ./...) || rc=1; \
 	done; exit $$rc
 
 # gofmt, go vet, staticcheck, the CI workflow's syntax, expressions and
@@ -144,7 +153,7 @@ test-examples:
 lint:
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt -l: $$files"; exit 1; fi
 	$(GO) vet ./...
-	@for m in $(EXAMPLES); do (cd $$(dirname $$m) && $(GO) vet ./...) || exit 1; done
+	@for m in $(EXAMPLES); do (cd $$(dirname $$m) && GOFLAGS='$(filter-out -trimpath,$(GOFLAGS))' $(GO) vet ./...) || exit 1; done
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
 	@if command -v shellcheck >/dev/null; then shellcheck -S warning .ci/install .ci/run; \
