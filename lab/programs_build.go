@@ -149,14 +149,16 @@ func BuildProgram(ctx context.Context, name string) (Built, error) {
 // renamed, so that no process ever starts half a file and a program that
 // runs from out keeps its own copy (the go tool would write out in place,
 // which fails while it runs). For a checkout the go tool's cache makes
-// this a copy when nothing changed.
+// this a copy when nothing changed. It builds with -trimpath, as make
+// build does: what the cache holds then serves every checkout of the same
+// source, wherever it lies (a fresh clone, an example's replace target).
 func goBuild(ctx context.Context, src moduleSource, name, out string) error {
 	pkg := Module + "/cmd/" + name
 	target := filepath.Join(filepath.Dir(out), "."+name+".new")
 	defer os.Remove(target)
 	var cmd *exec.Cmd
 	if src.Dir != "" {
-		cmd = exec.CommandContext(ctx, "go", "build", "-o", target, "./cmd/"+name)
+		cmd = exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", target, "./cmd/"+name)
 		cmd.Dir = src.Dir
 		// The module's own go.mod decides its dependencies, not a
 		// workspace the caller happens to be in.
@@ -168,7 +170,7 @@ func goBuild(ctx context.Context, src moduleSource, name, out string) error {
 			return err
 		}
 		defer os.RemoveAll(gobin)
-		cmd = exec.CommandContext(ctx, "go", "install", pkg+"@"+src.Version)
+		cmd = exec.CommandContext(ctx, "go", "install", "-trimpath", pkg+"@"+src.Version)
 		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOWORK=off")
 		target = filepath.Join(gobin, name)
 	}
