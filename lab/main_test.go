@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(fakeHostdEnv) != "" && len(os.Args) > 1 && os.Args[1] == "--config" {
 		os.Exit(fakeHostd(os.Args[1:]))
 	}
+	if os.Getenv(visitorEnv) != "" {
+		os.Exit(visitor())
+	}
 	flag.Parse()
 	// The tests' labs keep their images in a store of their own, not the
 	// machine's.

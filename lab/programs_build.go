@@ -10,13 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/internal/srcroot"
 )
 
 // A module that imports nslab has no bin/ next to its test binaries: the
@@ -30,7 +31,7 @@ import (
 // directory lets parallel test binaries build one at a time.
 
 // Module is nslab's module path.
-const Module = "github.com/nslab/nslab"
+const Module = srcroot.Module
 
 // moduleSource is where this build of nslab comes from.
 type moduleSource struct {
@@ -62,16 +63,13 @@ func (s moduleSource) String() string {
 }
 
 // thisSource finds the source of this build once per process: the
-// directory this file was compiled from when it is still on disk (a test
-// binary records no dependencies in its build information, but its file
-// names are absolute), else the version the build information records
-// (a binary built with -trimpath).
+// module's directory when it is on disk (srcroot.Dir: a test binary records
+// no dependencies in its build information, but the source it was built
+// from is found), else the version the build information records (a
+// binary built with -trimpath).
 var thisSource = sync.OnceValues(func() (moduleSource, error) {
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		dir := filepath.Dir(filepath.Dir(file))
-		if isModuleRoot(dir) {
-			return moduleSource{Dir: dir, Version: cachedVersion(dir)}, nil
-		}
+	if dir, ok := srcroot.Dir(); ok {
+		return moduleSource{Dir: dir, Version: cachedVersion(dir)}, nil
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, m := range append([]*debug.Module{&bi.Main}, bi.Deps...) {
@@ -82,16 +80,6 @@ var thisSource = sync.OnceValues(func() (moduleSource, error) {
 	}
 	return moduleSource{}, fmt.Errorf("cannot tell which %s this is: its source is not on disk and the build information names no released version", Module)
 })
-
-// isModuleRoot says whether dir holds nslab's go.mod.
-func isModuleRoot(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return false
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	return strings.TrimSpace(first) == "module "+Module
-}
 
 // cachedVersion is the version of a module cache directory
 // (.../github.com/nslab/nslab@v1.2.3), "" for any other directory.
@@ -161,14 +149,16 @@ func BuildProgram(ctx context.Context, name string) (Built, error) {
 // renamed, so that no process ever starts half a file and a program that
 // runs from out keeps its own copy (the go tool would write out in place,
 // which fails while it runs). For a checkout the go tool's cache makes
-// this a copy when nothing changed.
+// this a copy when nothing changed. It builds with -trimpath, as make
+// build does: what the cache holds then serves every checkout of the same
+// source, wherever it lies (a fresh clone, an example's replace target).
 func goBuild(ctx context.Context, src moduleSource, name, out string) error {
 	pkg := Module + "/cmd/" + name
 	target := filepath.Join(filepath.Dir(out), "."+name+".new")
 	defer os.Remove(target)
 	var cmd *exec.Cmd
 	if src.Dir != "" {
-		cmd = exec.CommandContext(ctx, "go", "build", "-o", target, "./cmd/"+name)
+		cmd = exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", target, "./cmd/"+name)
 		cmd.Dir = src.Dir
 		// The module's own go.mod decides its dependencies, not a
 		// workspace the caller happens to be in.
@@ -180,7 +170,7 @@ func goBuild(ctx context.Context, src moduleSource, name, out string) error {
 			return err
 		}
 		defer os.RemoveAll(gobin)
-		cmd = exec.CommandContext(ctx, "go", "install", pkg+"@"+src.Version)
+		cmd = exec.CommandContext(ctx, "go", "install", "-trimpath", pkg+"@"+src.Version)
 		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOWORK=off")
 		target = filepath.Join(gobin, name)
 	}

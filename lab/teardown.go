@@ -259,7 +259,7 @@ func inside(pid int, inodes map[uint64]string) (proc, bool) {
 }
 
 // visiting reports whether a thread of pid is in the machine's own
-// namespace of kind (PID 1's). /proc/PID/ns shows the main thread's alone,
+// namespace of kind (machineNamespace). /proc/PID/ns shows the main thread's alone,
 // and a process of the machine may have that thread in a lab's namespace
 // for a moment (a Go program's netns.Do runs on whichever thread it is
 // on): another suite process, whose main thread probed a lab that was
@@ -267,8 +267,8 @@ func inside(pid int, inodes map[uint64]string) (proc, bool) {
 // their containers, shells in a host) have no thread in the machine's
 // namespaces. A thread that ends meanwhile does not count.
 func visiting(pid int, kind string) bool {
-	machine, err := netns.Inode("/proc/1/ns/" + kind)
-	if err != nil {
+	machine, ok := machineNamespace(kind)
+	if !ok {
 		return false
 	}
 	task := "/proc/" + strconv.Itoa(pid) + "/task/"
@@ -282,6 +282,19 @@ func visiting(pid int, kind string) bool {
 		}
 	}
 	return false
+}
+
+// machineNamespace returns the inode of the machine's namespace of kind:
+// PID 1's, or, where PID 1's cannot be read (a sandbox's init that does
+// not let even root look: this machine's), this process's, which runs in
+// the machine's namespaces.
+func machineNamespace(kind string) (uint64, bool) {
+	for _, pid := range []string{"1", "self"} {
+		if ino, err := netns.Inode("/proc/" + pid + "/ns/" + kind); err == nil {
+			return ino, true
+		}
+	}
+	return 0, false
 }
 
 // scanInside lists every process whose network namespace is one of inodes.

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -28,8 +26,7 @@ import (
 // front (172.28.5.10, alias www, port 8080) and on back, client on front;
 // client depends on web, web on db.
 func composeProject() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "fixtures", "compose", "docker-compose.yml")
+	return sourcePath("fixtures", "compose", "docker-compose.yml")
 }
 
 // compose runs `docker-compose -f PROJECT -p demo ARGS...` inside the host,

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"time"
 
@@ -319,8 +317,7 @@ var _ = Describe("[E13] published ports (-p, -P): DNAT, the userland proxy, dock
 			ours["br-"+ni.ID[:12]] = "br-" + n
 		}
 		Expect(subnets).To(Equal(map[string]string{"bridge": "172.17.0.0/16", "br1": "172.18.0.0/16", "br5": "192.168.1.0/24"}))
-		_, file, _, _ := runtime.Caller(0)
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "fixtures", "docker-20.10", "iptables-save.txt"))
+		b, err := os.ReadFile(sourcePath("fixtures", "docker-20.10", "iptables-save.txt"))
 		Expect(err).NotTo(HaveOccurred())
 		masq := regexp.MustCompile(`(?m)^-A POSTROUTING -s (\S+) ! -o (\S+) -j MASQUERADE$`)
 		theirs := map[string]string{}

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/nslab/nslab/internal/srcroot"
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/labtest"
 	"github.com/nslab/nslab/netns/probe"
@@ -85,8 +85,17 @@ const (
 
 // Fixture returns the path of fixtures/NAME.yaml in this repository.
 func Fixture(name string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "fixtures", name+".yaml")
+	return sourcePath("fixtures", name+".yaml")
+}
+
+// sourcePath is the path of elem in the source of the nslab module this
+// build came from (srcroot.Dir), which every file the specs read lies in.
+func sourcePath(elem ...string) string {
+	root, ok := srcroot.Dir()
+	if !ok {
+		panic(fmt.Sprintf("scenarios: %s is not found: the source of the %s module this binary was built from is not on disk where it tells (built with -trimpath outside a test)", filepath.Join(elem...), srcroot.Module))
+	}
+	return filepath.Join(append([]string{root}, elem...)...)
 }
 
 // pool is where UpLab takes its labs from (nil: each spec brings its own

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -20,8 +18,7 @@ import (
 
 // TranscriptDir is transcripts/ in this repository.
 func TranscriptDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "transcripts")
+	return sourcePath("transcripts")
 }
 
 // Every transcript runs as typed, on the suite's runtime, in a lab of its

@@ -18,7 +18,7 @@ type Layer struct {
 // Layers are the module's layers, lowest first; ARCHITECTURE.md explains
 // each.
 var Layers = []Layer{
-	{"base", []string{"netns", "etcdmember", "hostdconfig", "undo", "internal/rootns", "internal/layering", "internal/yamldoc"}},
+	{"base", []string{"netns", "etcdmember", "hostdconfig", "undo", "internal/rootns", "internal/layering", "internal/yamldoc", "internal/srcroot"}},
 	{"engine", []string{"netimpl"}},
 	{"daemon", []string{"hostd", "hostd/api", "hostd/api/types", "hostd/filters", "hostd/events", "hostd/errdefs", "hostd/proc", "hostd/mount", "hostd/archive", "hostd/volume", "hostd/image", "hostd/rootfs", "hostd/oci"}},
 	{"lab", []string{"lab"}},
