@@ -55,9 +55,11 @@ func (l *Lab) buildHosts(ctx context.Context, f *fabric, o Options) error {
 					fail(err)
 					continue
 				}
-				if err := l.hosts[i].makeHostNamespaces(template); err != nil {
-					fail(err)
-					continue
+				if spec.namespacesAtUp() {
+					if err := l.hosts[i].makeHostNamespaces(template); err != nil {
+						fail(err)
+						continue
+					}
 				}
 				progress.done()
 			}

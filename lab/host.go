@@ -99,6 +99,11 @@ func (h *Host) Command(ctx context.Context, argv ...string) *exec.Cmd {
 	args = append(args, argv...)
 	cmd := exec.CommandContext(ctx, "nsenter", args...)
 	cmd.Env = HostEnv(os.Environ())
+	// A plain host's first use makes its namespaces; what fails to make
+	// them fails the command's Start.
+	if err := h.Check(); err != nil {
+		cmd.Err = err
+	}
 	return cmd
 }
 
@@ -115,15 +120,14 @@ func HostEnv(env []string) []string {
 	return out
 }
 
-// Check says whether the host's namespaces are there to be entered.
+// Check says whether the host's namespaces are there to be entered, and
+// makes a plain host's UTS and mount namespaces at its first use (see
+// hostns.go). Call it before entering them.
 func (h *Host) Check() error {
-	ns := h.Namespaces()
-	for _, p := range []string{ns.Net, ns.UTS, ns.Mnt} {
-		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("host %s: %w", h.Name, err)
-		}
+	if _, err := os.Stat(h.NetNS()); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	return nil
+	return h.ensureHostNamespaces()
 }
 
 // ExecResult is what a command run inside a host printed and how it ended.

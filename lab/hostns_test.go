@@ -90,6 +90,53 @@ func TestHostNamespaces(t *testing.T) {
 	}
 }
 
+// A plain host's UTS and mount namespaces are made at its first use, once
+// however many ask at the same moment, and reset drops them again: up had
+// not made them.
+func TestPlainHostNamespacesAtFirstUse(t *testing.T) {
+	requireRoot(t)
+	l := upLab(t, plainTopology(1), Options{Resettable: true})
+	h := l.Hosts()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	unmade := func(when string) {
+		t.Helper()
+		for _, p := range []string{h.UTSNS(), h.MountNS()} {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("%s: %s is there (%v)", when, p, err)
+			}
+		}
+	}
+	unmade("after up")
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() { errs <- h.Check() }()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	hostname := func() string {
+		t.Helper()
+		r, err := h.Exec(ctx, "hostname")
+		if err != nil || r.ExitCode != 0 {
+			t.Fatalf("hostname: %v, status %d: %s", err, r.ExitCode, r.Stderr)
+		}
+		return r.Stdout
+	}
+	if got := hostname(); got != "h1\n" {
+		t.Errorf("hostname %q after eight Checks at once, want h1", got)
+	}
+	if err := l.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	unmade("after reset")
+	if got := hostname(); got != "h1\n" {
+		t.Errorf("hostname %q after reset, want h1", got)
+	}
+}
+
 // describeProcs says what each process is, for a failure's message: its
 // command line, parent, state and namespaces, as /proc shows them now.
 func describeProcs(ps []proc) string {

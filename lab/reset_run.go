@@ -48,10 +48,17 @@ type hostState struct {
 	Mounts []string `json:"mounts"`
 	// Bridges are Open vSwitch's bridges (hosts with ovs: true).
 	Bridges []string `json:"bridges,omitempty"`
+	// Unmade says that the host's UTS and mount namespaces are not made
+	// yet (a plain host's, at its first use: see hostns.go); Run and
+	// Mounts are then empty.
+	Unmade bool `json:"unmade,omitempty"`
 }
 
 func (s *hostState) facts() []string {
 	var out []string
+	if s.Unmade {
+		out = append(out, "UTS and mount namespaces not made yet")
+	}
 	for _, e := range s.Run {
 		out = append(out, "run "+e)
 	}
@@ -97,6 +104,9 @@ func (l *Lab) ovsCtl() (string, error) {
 }
 
 func (h *Host) readState(ctx context.Context, vsctl string) (*hostState, error) {
+	if !h.hostNamespacesMade() {
+		return &hostState{Unmade: true}, nil
+	}
 	s := &hostState{}
 	err := netns.Namespaces{Mnt: h.MountNS()}.Do(func() error {
 		var err error
@@ -186,6 +196,10 @@ func (h *Host) resetState(ctx context.Context, s *hostState, vsctl string) error
 				return fmt.Errorf("host %s: ovs-vsctl del-br %s: %v %s", h.Name, b, err, strings.TrimSpace(r.Stderr))
 			}
 		}
+	}
+	if s.Unmade {
+		// Up left the host without them: the ones made since go.
+		return h.dropHostNamespaces()
 	}
 	err := netns.Namespaces{Mnt: h.MountNS()}.Do(func() error { return resetRun(s) })
 	if err != nil {
