@@ -15,7 +15,7 @@ func (l *Lab) processes() []procInfo {
 	defer held.close()
 	held.add(l.ID(), l.dir)
 	var out []procInfo
-	for _, p := range scanInside(held.inodes()) {
+	for _, p := range held.scan() {
 		if i, ok := readProcInfo(p); ok {
 			out = append(out, i)
 		}

@@ -120,7 +120,7 @@ func killInside(ctx context.Context, held *heldNamespaces, id, dir string, hostd
 			held.add(id, dir)
 		}
 		first = false
-		victims := addProcs(scanInside(held.inodes()), killed)
+		victims := addProcs(held.scan(), killed)
 		killed = nil // waited for in the first round
 		return victims
 	})
@@ -232,10 +232,18 @@ func (p proc) alive() bool {
 // a read and a parse of /proc/PID/stat, and a scan of the machine's
 // processes asks it of every one.
 func inside(pid int, inodes map[uint64]string) (proc, bool) {
+	return insideKinds(pid, inodes, nsKinds)
+}
+
+// nsKinds are the kinds of namespace a lab's process may live in.
+var nsKinds = []string{"net", "uts", "mnt"}
+
+// insideKinds is inside looking only at the namespaces of kinds.
+func insideKinds(pid int, inodes map[uint64]string, kinds []string) (proc, bool) {
 	if pid <= 1 || pid == os.Getpid() {
 		return proc{}, false
 	}
-	for _, kind := range []string{"net", "uts", "mnt"} {
+	for _, kind := range kinds {
 		ino, err := netns.Inode("/proc/" + strconv.Itoa(pid) + "/ns/" + kind)
 		if err != nil {
 			return proc{}, false

@@ -28,10 +28,11 @@ type heldNamespaces struct {
 	files map[uint64]*os.File
 	pins  map[uint64]string
 	skip  map[uint64]bool
+	kinds map[string]bool // of the namespaces held: "net", "uts", "mnt"
 }
 
 func newHeldNamespaces() *heldNamespaces {
-	h := &heldNamespaces{files: map[uint64]*os.File{}, pins: map[uint64]string{}, skip: map[uint64]bool{}}
+	h := &heldNamespaces{files: map[uint64]*os.File{}, pins: map[uint64]string{}, skip: map[uint64]bool{}, kinds: map[string]bool{}}
 	// The machine's own namespaces and this process's are never held:
 	// every process in them would be killed.
 	for _, pid := range []string{"1", "self"} {
@@ -108,11 +109,37 @@ func (h *heldNamespaces) hold(path, seen string) {
 		f.Close()
 		return
 	}
-	if _, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil {
+	nstype, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
+	if err != nil {
 		f.Close() // a pin file without a namespace mounted on it
 		return
 	}
 	h.files[st.Ino], h.pins[st.Ino] = f, seen
+	h.kinds[nsKindName[nstype]] = true
+}
+
+// nsKindName names the kinds of namespace a lab holds as /proc/PID/ns
+// does, by their clone flag (NS_GET_NSTYPE's answer).
+var nsKindName = map[int]string{unix.CLONE_NEWNET: "net", unix.CLONE_NEWUTS: "uts", unix.CLONE_NEWNS: "mnt"}
+
+// scan lists every process that lives in one of the held namespaces. It
+// looks only at the kinds held: a lab of plain hosts never used has no
+// UTS or mount namespace, and each kind costs a path lookup per process
+// of the machine.
+func (h *heldNamespaces) scan() []proc {
+	inodes := h.inodes()
+	var kinds []string
+	h.mu.Lock()
+	for _, k := range nsKinds {
+		if h.kinds[k] {
+			kinds = append(kinds, k)
+		}
+	}
+	h.mu.Unlock()
+	if len(inodes) == 0 {
+		return nil
+	}
+	return scanProcs(func(pid int) (proc, bool) { return insideKinds(pid, inodes, kinds) })
 }
 
 // inodes maps each held namespace's inode to the pin it was seen at. The
