@@ -18,8 +18,8 @@ import (
 // A virtual host is a machine you log into: besides its network namespace
 // it has a UTS namespace (hostname = host name) and a mount namespace of its
 // own, both pinned for the host's whole life (from up, or from its first
-// use: see below) by bind mounts in the lab's state directory, <root>/<lab>/ns/<host>.uts and
-// <host>.mnt. Everything the lab runs in the host (hostd or dockerd, the
+// use: see below) by bind mounts in the lab's state directory,
+// <root>/<lab>/ns/<host>.uts and <host>.mnt. Everything the lab runs in the host (hostd or dockerd, the
 // etcd member, Open vSwitch, `nslab exec` and `nslab shell`) enters all
 // three, so a process started there sees what a shell on that machine sees.
 //

@@ -267,13 +267,13 @@ func insideKinds(pid int, inodes map[uint64]string, kinds []string) (proc, bool)
 }
 
 // visiting reports whether a thread of pid is in the machine's own
-// namespace of kind (machineNamespace). /proc/PID/ns shows the main thread's alone,
-// and a process of the machine may have that thread in a lab's namespace
-// for a moment (a Go program's netns.Do runs on whichever thread it is
-// on): another suite process, whose main thread probed a lab that was
-// being torn down, was killed so. A lab's own processes (its daemons,
-// their containers, shells in a host) have no thread in the machine's
-// namespaces. A thread that ends meanwhile does not count.
+// namespace of kind (machineNamespace). /proc/PID/ns shows the main
+// thread's alone, and a process of the machine may have that thread in a
+// lab's namespace for a moment (a Go program's netns.Do runs on whichever
+// thread it is on): another suite process, whose main thread probed a lab
+// that was being torn down, was killed so. A lab's own processes (its
+// daemons, their containers, shells in a host) have no thread in the
+// machine's namespaces. A thread that ends meanwhile does not count.
 func visiting(pid int, kind string) bool {
 	machine, ok := machineNamespace(kind)
 	if !ok {

@@ -30,7 +30,7 @@ const Module = "github.com/nslab/nslab"
 func Dir() (string, bool) {
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
 		dir := filepath.Dir(filepath.Dir(filepath.Dir(file)))
-		if IsModuleRoot(dir) {
+		if isModuleRoot(dir) {
 			return dir, true
 		}
 	}
@@ -48,7 +48,7 @@ func Dir() (string, bool) {
 // module root.
 func above(dir string) (string, bool) {
 	for {
-		if IsModuleRoot(dir) {
+		if isModuleRoot(dir) {
 			return dir, true
 		}
 		up := filepath.Dir(dir)
@@ -59,8 +59,8 @@ func above(dir string) (string, bool) {
 	}
 }
 
-// IsModuleRoot says whether dir holds nslab's go.mod.
-func IsModuleRoot(dir string) bool {
+// isModuleRoot says whether dir holds nslab's go.mod.
+func isModuleRoot(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
 		return false
