@@ -94,16 +94,22 @@ func (h *Host) hostdPID() int {
 // /var/run/docker.sock. The caller's DOCKER_HOST and DOCKER_CONTEXT are
 // left out: they would name a daemon of the machine or of another host.
 func (h *Host) Command(ctx context.Context, argv ...string) *exec.Cmd {
-	ns := h.Namespaces()
-	args := []string{"--net=" + ns.Net, "--uts=" + ns.UTS, "--mount=" + ns.Mnt, "--"}
-	args = append(args, argv...)
-	cmd := exec.CommandContext(ctx, "nsenter", args...)
-	cmd.Env = HostEnv(os.Environ())
+	cmd := h.command(ctx, argv...)
 	// A plain host's first use makes its namespaces; what fails to make
 	// them fails the command's Start.
 	if err := h.Check(); err != nil {
 		cmd.Err = err
 	}
+	return cmd
+}
+
+// command is Command for a caller that has run Check.
+func (h *Host) command(ctx context.Context, argv ...string) *exec.Cmd {
+	ns := h.Namespaces()
+	args := []string{"--net=" + ns.Net, "--uts=" + ns.UTS, "--mount=" + ns.Mnt, "--"}
+	args = append(args, argv...)
+	cmd := exec.CommandContext(ctx, "nsenter", args...)
+	cmd.Env = HostEnv(os.Environ())
 	return cmd
 }
 
@@ -146,7 +152,7 @@ func (h *Host) Exec(ctx context.Context, argv ...string) (ExecResult, error) {
 	if err := h.Check(); err != nil {
 		return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
 	}
-	cmd := h.Command(ctx, argv...)
+	cmd := h.command(ctx, argv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
