@@ -7,6 +7,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nslab/nslab/netns"
 )
 
 // The steps every driver whose Join adds an interface to the sandbox
@@ -31,7 +33,7 @@ func OpenSandbox(sb *Sandbox) (*netlink.Handle, int, error) {
 
 // SetupLink finishes the endpoint's interface l, already inside the
 // sandbox as ep.IfName with ep.MAC (h is a handle there): it gets ep.Addr
-// and comes up, ready to send (SyncLink). Errors name the interface; the
+// and comes up, ready to send (netns.SyncLink). Errors name the interface; the
 // caller undoes.
 func SetupLink(h *netlink.Handle, l netlink.Link, ep *Endpoint) error {
 	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ep.Addr}); err != nil {
@@ -40,7 +42,7 @@ func SetupLink(h *netlink.Handle, l netlink.Link, ep *Endpoint) error {
 	if err := h.LinkSetUp(l); err != nil {
 		return fmt.Errorf("%s up: %w", ep.IfName, err)
 	}
-	return SyncLink(h, l)
+	return netns.SyncLink(h, l)
 }
 
 // SetupMovedLink is SetupLink for a link moved into the sandbox under a
@@ -81,28 +83,4 @@ func SetupPeer(sbh *netlink.Handle, made MadeVeth, ep *Endpoint, sb *Sandbox) (n
 		return nil, fmt.Errorf("sandbox %s: %w", sb.Key, err)
 	}
 	return peer, nil
-}
-
-// SyncLink has the kernel act on a carrier change of the link now, where
-// it would otherwise wait for its link watcher: a worker that a loaded
-// machine runs milliseconds to seconds late. Until it ran, a veth whose
-// peer just came up has no queue to send on (its packets are dropped) and,
-// as a bridge's port, is not enabled (what reaches it is dropped), so the
-// first packets to or from a container just started were lost: a
-// `docker restart` followed by one ping failed. A request for the one
-// link (RTM_GETLINK, not a dump) makes the kernel run the pending change
-// first, so that it does not report a carrier it does not yet honour;
-// Docker, slower to return from a start, leaves the worker the time.
-// The link is looked for by its index, else by its name.
-func SyncLink(h *netlink.Handle, l netlink.Link) error {
-	var err error
-	if a := l.Attrs(); a.Index > 0 {
-		_, err = h.LinkByIndex(a.Index)
-	} else {
-		_, err = h.LinkByName(a.Name)
-	}
-	if err != nil {
-		return fmt.Errorf("sync link %s: %w", l.Attrs().Name, err)
-	}
-	return nil
 }

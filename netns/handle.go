@@ -50,3 +50,27 @@ func DeleteLink(h *netlink.Handle, name string) error {
 	}
 	return nil
 }
+
+// SyncLink has the kernel act on a carrier change of the link now, where
+// it would otherwise wait for its link watcher: a worker that a loaded
+// machine runs milliseconds to seconds late. Until it ran, a veth whose
+// peer just came up has no queue to send on (its packets are dropped) and,
+// as a bridge's port, is not enabled (what reaches it is dropped), so the
+// first packets to or from a container just started were lost: a
+// `docker restart` followed by one ping failed. A request for the one
+// link (RTM_GETLINK, not a dump) makes the kernel run the pending change
+// first, so that it does not report a carrier it does not yet honour;
+// Docker, slower to return from a start, leaves the worker the time.
+// The link is looked for by its index, else by its name.
+func SyncLink(h *netlink.Handle, l netlink.Link) error {
+	var err error
+	if a := l.Attrs(); a.Index > 0 {
+		_, err = h.LinkByIndex(a.Index)
+	} else {
+		_, err = h.LinkByName(a.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("sync link %s: %w", l.Attrs().Name, err)
+	}
+	return nil
+}

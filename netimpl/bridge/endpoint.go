@@ -31,7 +31,7 @@ func (d *Driver) join(nw *network, ep *netimpl.Endpoint, sb *netimpl.Sandbox, sb
 	if err == nil {
 		// The host side is a bridge port, enabled only once the kernel
 		// acted on its carrier.
-		err = netimpl.SyncLink(d.host, &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: made.Name}})
+		err = netns.SyncLink(d.host, &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: made.Name}})
 	}
 	if err != nil {
 		netns.DeleteLink(d.host, made.Name)

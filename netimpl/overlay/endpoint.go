@@ -46,7 +46,7 @@ func (d *Driver) join(nw *network, ep *netimpl.Endpoint, sb *netimpl.Sandbox, sb
 	if err == nil {
 		// The first end is br0's port, enabled only once the kernel
 		// acted on its carrier.
-		err = netimpl.SyncLink(nw.sb.h, &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: made.Name}})
+		err = netns.SyncLink(nw.sb.h, &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: made.Name}})
 	}
 	if err != nil {
 		u.Run()

@@ -46,7 +46,7 @@ func newPair(t *testing.T) pair {
 func TestPingOverVXLAN(t *testing.T) {
 	p := newPair(t)
 	// No wait: a join returns with both ends of the container's veth
-	// ready, its bridge port enabled (netimpl.SyncLink), so the very first
+	// ready, its bridge port enabled (netns.SyncLink), so the very first
 	// request is answered even on a loaded machine.
 	capt, err := capture.Start(p.h1.ns, "eth1", capture.Options{})
 	if err != nil {

@@ -118,7 +118,24 @@ func Segment(t testing.TB, prefix string, a, b End) (nsA, nsB string) {
 	for _, cidr := range b.CIDRs {
 		Addr(t, nsB, b.Link, cidr)
 	}
+	// Both ends' carriers acted on, so that the first packet is not
+	// lost on a loaded machine (netns.SyncLink).
+	syncLink(t, nsA, a.Link)
+	syncLink(t, nsB, b.Link)
 	return nsA, nsB
+}
+
+// syncLink is netns.SyncLink of link inside ns.
+func syncLink(t testing.TB, ns, link string) {
+	t.Helper()
+	h, err := netns.Handle(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := netns.SyncLink(h, &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: link}}); err != nil {
+		t.Fatalf("%s: %v", ns, err)
+	}
 }
 
 // Addr puts cidr on link inside ns and sets the link up. IPv6 addresses skip
