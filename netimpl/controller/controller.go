@@ -129,6 +129,12 @@ func New(cfg hostdconfig.Config, opts Options) (_ *Controller, err error) {
 	if err := c.openEngine(drivers, defaultBridge); err != nil {
 		return nil, fmt.Errorf("network engine: %w", err)
 	}
+	// The firewall's Setup went in with docker0's rules; a host without a
+	// default bridge writes it here.
+	if err := c.firewall.WriteHeld(); err != nil {
+		c.eng.Close()
+		return nil, fmt.Errorf("firewall %s: %w", c.firewall.Name(), err)
+	}
 	if c.cluster != nil {
 		c.cluster.watch(c.clusterEvent)
 	}
@@ -140,7 +146,7 @@ func New(cfg hostdconfig.Config, opts Options) (_ *Controller, err error) {
 // policy as dockerd would (forwardPolicy). The iptables tools it runs are
 // run under the daemon's guard.
 func (c *Controller) openFirewall(u *undo.Steps) error {
-	fw, err := firewall.NewWithOptions(c.cfg.Firewall, firewall.Options{Hairpin: c.cfg.NoUserlandProxy, Exec: c.guard})
+	fw, err := firewall.NewWithOptions(c.cfg.Firewall, firewall.Options{Hairpin: c.cfg.NoUserlandProxy, Exec: c.guard, HoldSetup: true})
 	if err != nil {
 		return err
 	}

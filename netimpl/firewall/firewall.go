@@ -105,8 +105,14 @@ func (l Link) key() string { return fmt.Sprintf("%s %s %s", l.Bridge, l.From, l.
 type Backend interface {
 	Name() string // "iptables" or "nftables"
 	// Setup makes the base chains and jumps, as dockerd does when it starts.
-	// It is idempotent.
+	// It is idempotent. With Options.HoldSetup, the rules may wait for the
+	// next call (see WriteHeld).
 	Setup() error
+	// WriteHeld writes at once what the backend held back of Setup's
+	// (Options.HoldSetup): a caller that makes no network after Setup
+	// calls it before it relies on the rules being there. Close writes
+	// them too. Nothing held, nothing written.
+	WriteHeld() error
 	AddNetwork(n Network) error
 	// RemoveNetwork removes the network's rules, and those of the ports and
 	// links still on it.
@@ -167,6 +173,13 @@ type Options struct {
 	// child process (a subreaper, as hostd is) holds its reaper off them
 	// meanwhile. nil runs the calls as they are.
 	Exec func(call func() error) error
+	// HoldSetup lets the iptables backend hold Setup's rules back, to
+	// write them in the same iptables-restore as the next call's rules:
+	// at a daemon's start, Setup and docker0's (AddNetwork) then cost one
+	// exec of iptables-restore instead of two. Any call writes them first
+	// where it cannot take them in, and so do WriteHeld and Close. The
+	// nftables backend writes each call at once.
+	HoldSetup bool
 }
 
 // New returns a backend of the given kind ("" means iptables, Docker 20.10's

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -32,7 +33,11 @@ type ipTables struct {
 	// nf_tables generation has not moved since (iptables_batch.go).
 	nft   bool
 	known *knownRules
-	reg   registry
+	// held is Setup's batch, not yet written (heldSetup), with
+	// Options.HoldSetup.
+	holdSetup bool
+	held      *heldSetup
+	reg       registry
 	// What Setup found, to restore at Teardown: the FORWARD policy, and
 	// which iptables-nft tables did not exist yet.
 	policy     string
@@ -44,7 +49,7 @@ func newIPTables(o Options) (*ipTables, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &ipTables{ns: ns, reg: newRegistry(KindIPTables), hairpin: o.Hairpin}
+	b := &ipTables{ns: ns, reg: newRegistry(KindIPTables), hairpin: o.Hairpin, holdSetup: o.HoldSetup}
 	err = ns.do(func() error {
 		b.restore, b.nft = findRestore()
 		if b.restore == "" {
@@ -72,10 +77,30 @@ func (b *ipTables) tool() error {
 	return b.iptErr
 }
 
+// Close writes a held Setup first: what Setup did is there when the
+// backend lets go, as with dockerd.
 func (b *ipTables) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.ns.close()
+	var err error
+	if b.held != nil {
+		if e := b.ns.do(func() error { err = b.writeHeld(); return nil }); e != nil {
+			err = e
+		}
+	}
+	return errors.Join(err, b.ns.close())
+}
+
+// WriteHeld writes a held Setup now (see heldSetup); it writes nothing
+// else and does nothing when nothing is held.
+func (b *ipTables) WriteHeld() error {
+	b.mu.Lock()
+	held := b.held != nil
+	b.mu.Unlock()
+	if !held {
+		return nil
+	}
+	return b.inNS(func() error { return nil })
 }
 
 // Setup does what dockerd does at start: FORWARD policy DROP (set when it
@@ -109,8 +134,9 @@ func (b *ipTables) Setup() error {
 	return nil
 }
 
-// setupBatched is Setup with one iptables-save and one iptables-restore
-// (iptables_batch.go) instead of an exec per rule.
+// setupBatched is Setup with at most one iptables-save and one
+// iptables-restore (iptables_batch.go) instead of an exec per rule, or
+// none with Options.HoldSetup (heldSetup).
 func (b *ipTables) setupBatched(fresh bool) error {
 	st, err := b.state()
 	if err != nil {
@@ -232,7 +258,8 @@ func (b *ipTables) AddNetwork(n Network) error {
 }
 
 // inNS runs fn with b.mu held on a thread in the backend's namespace,
-// where the iptables tool must run; fn's error comes back as it is.
+// where the iptables tool must run, after a held Setup is written; fn's
+// error comes back as it is.
 func (b *ipTables) inNS(fn func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -240,7 +267,13 @@ func (b *ipTables) inNS(fn func() error) error {
 		return ErrClosed
 	}
 	var err error
-	if e := b.ns.do(func() error { err = fn(); return nil }); e != nil {
+	e := b.ns.do(func() error {
+		if err = b.writeHeld(); err == nil {
+			err = fn()
+		}
+		return nil
+	})
+	if e != nil {
 		return wrapErr(KindIPTables, e)
 	}
 	return err
@@ -290,7 +323,7 @@ func (b *ipTables) AddPort(p Port) error {
 		// them, which the registry knows, and each check is one more exec
 		// of the iptables tool on the path that hostd takes most often.
 		ops := b.unshared(iptPortOps(p, b.hairpin), p.key())
-		return b.ns.do(func() error { return b.applyAll(ops, false) })
+		return b.ns.do(func() error { return b.afterHeld(func() error { return b.applyAll(ops, false) }) })
 	})
 }
 
@@ -330,7 +363,7 @@ func (b *ipTables) AddLink(l Link) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.reg.add(l, func() error {
-		return b.ns.do(func() error { return b.applyAll(iptLinkOps(l), true) })
+		return b.ns.do(func() error { return b.afterHeld(func() error { return b.applyAll(iptLinkOps(l), true) }) })
 	})
 }
 
@@ -362,7 +395,7 @@ func (b *ipTables) Teardown() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var err error
-	if e := b.ns.do(func() error { err = b.teardown(); return nil }); e != nil {
+	if e := b.ns.do(func() error { err = b.afterHeld(b.teardown); return nil }); e != nil {
 		return wrapErr(KindIPTables, e)
 	}
 	if err != nil {

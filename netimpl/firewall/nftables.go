@@ -96,6 +96,9 @@ func (b *nfTables) Close() error {
 	return err
 }
 
+// WriteHeld has nothing to write: each call is its own transaction.
+func (b *nfTables) WriteHeld() error { return nil }
+
 func (b *nfTables) chain(r nftRule) *nftables.Chain {
 	t := b.filter
 	if r.nat {
