@@ -108,18 +108,8 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 	// The images open while the controller writes the firewall and makes
 	// docker0, whose iptables-restore runs meanwhile: about 1.5 ms off
 	// the start. Both are in hand before NewDaemon returns.
-	var (
-		store  *image.Store
-		images *image.Repository
-	)
-	opened := make(chan error, 1)
-	go func() {
-		var err error
-		store, images, err = openImages(cfg, rp)
-		opened <- err
-	}()
-	imagesOpened := sync.OnceValue(func() error { return <-opened })
-	defer imagesOpened()
+	waitImages := openImagesMeanwhile(cfg, rp)
+	defer waitImages()
 	var u undo.Steps
 	defer u.OnError(&err)
 	mounts, err := mount.NewTemplate()
@@ -137,7 +127,8 @@ func NewDaemon(cfg hostdconfig.Config, pins *netns.Pins, logger *log.Logger) (_ 
 		return nil, err
 	}
 	u.Add(func() { ctl.Close() })
-	if err := imagesOpened(); err != nil {
+	store, images, err := waitImages()
+	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
 	d := &Daemon{

@@ -4,6 +4,7 @@ import (
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostdconfig"
+	"sync"
 )
 
 // openImages opens the machine's image store and this host's repository
@@ -33,6 +34,29 @@ func openImages(cfg hostdconfig.Config, rp *proc.Reaper) (*image.Store, *image.R
 		return nil, nil, err
 	}
 	return store, repo, nil
+}
+
+// openImagesMeanwhile runs openImages in the background; the function it
+// returns waits for its results, as often as it is called.
+func openImagesMeanwhile(cfg hostdconfig.Config, rp *proc.Reaper) func() (*image.Store, *image.Repository, error) {
+	type opened struct {
+		store *image.Store
+		repo  *image.Repository
+		err   error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		store, repo, err := openImages(cfg, rp)
+		ch <- opened{store, repo, err}
+	}()
+	var (
+		once sync.Once
+		o    opened
+	)
+	return func() (*image.Store, *image.Repository, error) {
+		once.Do(func() { o = <-ch })
+		return o.store, o.repo, o.err
+	}
 }
 
 // ImageUsers says which containers were created from the image id: docker
