@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nslab/nslab/netimpl/ipam"
@@ -66,7 +67,7 @@ type Engine struct {
 	// and until Prewarm or the first sandbox asked for (sandboxPool): a
 	// host whose daemon never starts a container pays for none of them,
 	// in its start and in the kernel's destruction of each at its end.
-	pool     *netns.Pool
+	pool     atomic.Pointer[netns.Pool]
 	poolOnce sync.Once
 	poolSize int
 	// pins and sandboxDir: Options.Pins and Options.SandboxDir. keys
@@ -372,8 +373,8 @@ func (e *Engine) Close() error {
 	}
 	// No pool is started after this.
 	e.poolOnce.Do(func() {})
-	if e.pool != nil {
-		e.pool.Close()
+	if p := e.pool.Load(); p != nil {
+		p.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -93,16 +93,25 @@ const DefaultSandboxKey = "default"
 // The namespaces are made in the background; Prewarm returns at once.
 func (e *Engine) Prewarm() { e.sandboxPool() }
 
+// RefillSandboxes lets the pool make again the namespaces that sandboxes
+// took from it since (netns.Pool.Refill): the caller says when, once
+// the start it made a sandbox for no longer needs the CPU.
+func (e *Engine) RefillSandboxes() {
+	if p := e.pool.Load(); p != nil {
+		p.Refill()
+	}
+}
+
 // sandboxPool is the pool of namespaces made ahead of time, started by its
 // first caller; nil without prewarming or after Close. A sandbox asked for
 // before Prewarm finds it empty and makes its own namespace meanwhile.
 func (e *Engine) sandboxPool() *netns.Pool {
 	e.poolOnce.Do(func() {
 		if e.poolSize > 0 {
-			e.pool = netns.NewPool(e.poolSize, netns.DisableIPv6)
+			e.pool.Store(netns.NewPool(e.poolSize, netns.DisableIPv6))
 		}
 	})
-	return e.pool
+	return e.pool.Load()
 }
 
 // freshSandbox makes a new namespace, from the pool when there is one, and

@@ -95,7 +95,8 @@ func TestPoolFillerYields(t *testing.T) {
 
 // TestPoolMakesNoMoreThanItsSize: the filler makes size namespaces ahead
 // and no more (each one unused costs the kernel as much as a container's
-// start), then one for each handed out.
+// start), then one for each handed out, once its taker says (Refill); a
+// Get that finds the pool empty makes again what was taken, said or not.
 func TestPoolMakesNoMoreThanItsSize(t *testing.T) {
 	needRoot(t)
 	made := make(chan struct{}, 16)
@@ -116,11 +117,24 @@ func TestPoolMakesNoMoreThanItsSize(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	waitMade(2)
-	f, err := p.Get()
-	if err != nil {
-		t.Fatal(err)
+	get := func() {
+		t.Helper()
+		f, err := p.Get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
 	}
-	f.Close()
+	waitMade(2)
+	get()
+	waitMade(0) // not before Refill
+	p.Refill()
 	waitMade(1)
+	p.Refill() // nothing taken since
+	waitMade(0)
+	get()
+	get()
+	waitMade(0)
+	get()       // the pool is empty: this one is made by Get
+	waitMade(3) // and the two taken are made again, and Get's own
 }

@@ -111,6 +111,7 @@ func (c *Controller) Start(req SandboxRequest) (_ *Started, err error) {
 	}
 	var u undo.Steps
 	defer u.OnError(&err)
+	u.Add(c.eng.RefillSandboxes)
 	u.Add(func() {
 		if derr := c.eng.DeleteSandbox(sb.ID); derr != nil {
 			c.log.Printf("container %s: undo sandbox: %v", req.Name, derr)
@@ -134,6 +135,9 @@ func (c *Controller) Start(req SandboxRequest) (_ *Started, err error) {
 	go func() {
 		st.err = c.join(rec, joins)
 		close(st.done)
+		// The pool makes the sandbox's namespace again now, not while
+		// the join and the container's own start wanted the CPU.
+		c.eng.RefillSandboxes()
 	}()
 	return st, nil
 }
