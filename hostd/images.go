@@ -1,10 +1,11 @@
 package hostd
 
 import (
+	"sync"
+
 	"github.com/nslab/nslab/hostd/image"
 	"github.com/nslab/nslab/hostd/proc"
 	"github.com/nslab/nslab/hostdconfig"
-	"sync"
 )
 
 // openImages opens the machine's image store and this host's repository

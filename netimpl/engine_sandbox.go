@@ -94,8 +94,8 @@ const DefaultSandboxKey = "default"
 func (e *Engine) Prewarm() { e.sandboxPool() }
 
 // RefillSandboxes lets the pool make again the namespaces that sandboxes
-// took from it since (netns.Pool.Refill): the caller says when, once
-// the start it made a sandbox for no longer needs the CPU.
+// took from it since the last call (netns.Pool.Refill): the caller says
+// when, once the start it made a sandbox for no longer needs the CPU.
 func (e *Engine) RefillSandboxes() {
 	if p := e.pool.Load(); p != nil {
 		p.Refill()

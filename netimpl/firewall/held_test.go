@@ -47,16 +47,17 @@ func countRestores(t *testing.T, b *ipTables) func() int {
 }
 
 // dockerChains says whether iptables-save shows Setup's work: the jump to
-// DOCKER-USER on top of FORWARD, and DOCKER's RETURN-less chain in nat.
+// DOCKER-USER in FORWARD, and the DOCKER chain.
 func dockerChains(save []string) bool {
 	return slices.Contains(save, "-A FORWARD -j DOCKER-USER") && slices.Contains(save, ":DOCKER - [0:0]")
 }
 
 // TestSetupGoesInWithTheFirstNetwork: the iptables backend with
-// HoldSetup holds Setup's rules back until the first network's, and writes
-// both with one iptables-restore, leaving the rules that Setup written
-// alone and then the network leave, and knowing them (knownRules). Every
-// other call writes the held rules first, and so do WriteHeld and Close.
+// HoldSetup holds Setup's rules back until the first network's and writes
+// both with one iptables-restore: the rules are those of Setup written
+// alone and then the network's, and the backend knows them (knownRules).
+// Every other call writes the held rules first, and so do WriteHeld and
+// Close.
 func TestSetupGoesInWithTheFirstNetwork(t *testing.T) {
 	needRoot(t)
 	needTool(t, "iptables-save")

@@ -33,8 +33,8 @@ type ipTables struct {
 	// nf_tables generation has not moved since (iptables_batch.go).
 	nft   bool
 	known *knownRules
-	// held is Setup's batch, not yet written (heldSetup), with
-	// Options.HoldSetup.
+	// holdSetup is Options.HoldSetup; held, Setup's batch while it is
+	// not yet written (heldSetup).
 	holdSetup bool
 	held      *heldSetup
 	reg       registry
