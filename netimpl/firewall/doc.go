@@ -5,12 +5,15 @@
 //
 // Two backends express the same policy:
 //
-//   - "iptables" execs the iptables tool through github.com/coreos/go-iptables,
-//     rule for rule and in the order dockerd 20.10 writes them, so that
-//     `iptables-save` in a virtual host reads like the one on a real Docker
-//     host (fixtures/docker-20.10/iptables-save.txt). Only deletions of
-//     several rules go through one iptables-restore, which is faster (see
-//     removeAll) and leaves the same rules.
+//   - "iptables" writes the rules dockerd 20.10 writes, in its order, with
+//     the iptables tools, so that `iptables-save` in a virtual host reads
+//     like the one on a real Docker host
+//     (fixtures/docker-20.10/iptables-save.txt). Where there is an
+//     iptables-restore of iptables' flavour, a call's rules go in one batch
+//     (iptables_batch.go), checked against one iptables-save or against
+//     what the last batch left, and with Options.HoldSetup Setup's batch
+//     waits to go with the first network's; otherwise each rule is an exec
+//     of iptables through github.com/coreos/go-iptables.
 //   - "nftables" speaks netlink directly (github.com/google/nftables, no nft
 //     tool at run time) and keeps the policy in two tables of its own,
 //     `ip docker-filter` and `ip docker-nat`, with Docker's chain names and
