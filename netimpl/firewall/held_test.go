@@ -16,13 +16,7 @@ import (
 // Options.HoldSetup, as hostd makes it.
 func newHoldingBackend(t *testing.T, path string) *ipTables {
 	t.Helper()
-	var b Backend
-	must(t, netns.Do(path, func() (err error) {
-		b, err = NewWithOptions(KindIPTables, Options{HoldSetup: true})
-		return err
-	}))
-	t.Cleanup(func() { b.Close() })
-	return b.(*ipTables)
+	return newBackendWith(t, KindIPTables, path, Options{HoldSetup: true}).(*ipTables)
 }
 
 // countRestores points the backend's iptables-restore at a wrapper that

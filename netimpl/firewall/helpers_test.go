@@ -89,9 +89,15 @@ func newNS(t testing.TB, name string) (path, full string) {
 // (not torn down) when the test ends.
 func newBackend(t testing.TB, kind, path string) Backend {
 	t.Helper()
+	return newBackendWith(t, kind, path, Options{})
+}
+
+// newBackendWith is newBackend with the daemon settings o.
+func newBackendWith(t testing.TB, kind, path string, o Options) Backend {
+	t.Helper()
 	var b Backend
 	err := netns.Do(path, func() (err error) {
-		b, err = New(kind)
+		b, err = NewWithOptions(kind, o)
 		return err
 	})
 	if err != nil {

@@ -267,12 +267,7 @@ func (b *ipTables) inNS(fn func() error) error {
 		return ErrClosed
 	}
 	var err error
-	e := b.ns.do(func() error {
-		if err = b.writeHeld(); err == nil {
-			err = fn()
-		}
-		return nil
-	})
+	e := b.ns.do(func() error { err = b.afterHeld(fn); return nil })
 	if e != nil {
 		return wrapErr(KindIPTables, e)
 	}
