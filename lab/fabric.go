@@ -227,19 +227,15 @@ func newNamespace(name string, sysctls ...map[string]string) (string, netns.Fres
 	return pin, ns, nil
 }
 
-// writeSysctl writes /proc/sys/KEY, which shows the calling thread's
-// network namespace. A bridge switch that does not exist (br_netfilter not
+// writeSysctl writes /proc/sys/KEY in the calling thread's network
+// namespace. A bridge switch that does not exist (br_netfilter not
 // loaded) is already as wanted.
 func writeSysctl(key, value string) error {
-	path := "/proc/sys/" + key
-	err := os.WriteFile(path, []byte(value), 0)
+	err := netns.WriteSysctl(key, value)
 	if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(key, "net/bridge/") {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
-	}
-	return nil
+	return err
 }
 
 // legName names a host interface's fabric end: h<host index>i<interface

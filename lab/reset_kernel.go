@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strings"
 
@@ -317,8 +316,8 @@ func resetSysctls(pin string, now, base map[string]string) error {
 			}
 			now = map[string]string{}
 			for k := range base {
-				if b, err := os.ReadFile("/proc/sys/" + k); err == nil {
-					now[k] = strings.TrimSpace(string(b))
+				if v, err := netns.ReadSysctl(k); err == nil {
+					now[k] = v
 				}
 			}
 		}

@@ -31,7 +31,7 @@ func DoFresh(fn func() error) error {
 // "default" (the interfaces to come) and to every interface there is. A
 // kernel without IPv6 has nothing to turn off.
 func DisableIPv6() error {
-	err := WriteRTNLSysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")
+	err := WriteRTNLSysctl("net/ipv6/conf/all/disable_ipv6", "1")
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
@@ -41,9 +41,9 @@ func DisableIPv6() error {
 	return nil
 }
 
-// WriteRTNLSysctl writes value to the sysctl file at path (a path under
-// /proc/sys/net) in the calling thread's network namespace, unless it
-// holds that value already. It is for the settings the kernel changes
+// WriteRTNLSysctl writes value to the sysctl at key (its path under
+// /proc/sys, as OpenSysctl names it) in the calling thread's network
+// namespace, unless it holds that value already. It is for the settings the kernel changes
 // under the RTNL lock, such as net.ipv4.ip_forward and
 // net.ipv6.conf.all.disable_ipv6: the kernel only tries that lock, and
 // while another holds it, it restarts the write at once, over and over,
@@ -52,8 +52,8 @@ func DisableIPv6() error {
 // for the lock first, as a mutex waits: an RTM_SETLINK that changes
 // nothing on the loopback takes the lock and lets go of it, and the
 // write comes right after, when the lock is most likely free.
-func WriteRTNLSysctl(path, value string) error {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+func WriteRTNLSysctl(key, value string) error {
+	fd, err := OpenSysctl(key, unix.O_RDWR)
 	if err != nil {
 		return err
 	}
@@ -61,16 +61,16 @@ func WriteRTNLSysctl(path, value string) error {
 	buf := make([]byte, 32)
 	n, err := unix.Read(fd, buf)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", key, err)
 	}
 	if strings.TrimSpace(string(buf[:n])) == value {
 		return nil
 	}
 	if err := waitRTNL(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", key, err)
 	}
 	if _, err := unix.Pwrite(fd, []byte(value+"\n"), 0); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", key, err)
 	}
 	return nil
 }

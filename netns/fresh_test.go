@@ -13,17 +13,17 @@ import (
 // and a second write of the same value is a no-op that still succeeds.
 func TestWriteRTNLSysctl(t *testing.T) {
 	needRoot(t)
-	const path = "/proc/sys/net/ipv4/ip_forward"
+	const key, path = "net/ipv4/ip_forward", "/proc/sys/net/ipv4/ip_forward"
 	err := DoFresh(func() error {
 		for range 2 {
-			if err := WriteRTNLSysctl(path, "1"); err != nil {
+			if err := WriteRTNLSysctl(key, "1"); err != nil {
 				return err
 			}
 			if b, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(b)) != "1" {
 				t.Errorf("after the write: %q %v", b, err)
 			}
 		}
-		if err := WriteRTNLSysctl(path, "0"); err != nil {
+		if err := WriteRTNLSysctl(key, "0"); err != nil {
 			return err
 		}
 		if b, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(b)) != "0" {

@@ -103,7 +103,7 @@ func New(cfg Config) (*Driver, error) {
 // that opens it, never to the machine's.
 func enableForwarding(hostNS string) error {
 	err := netns.Do(hostNS, func() error {
-		return netns.WriteRTNLSysctl("/proc/sys/net/ipv4/ip_forward", "1")
+		return netns.WriteRTNLSysctl("net/ipv4/ip_forward", "1")
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: enable IPv4 forwarding in %s: %w", hostNS, err)

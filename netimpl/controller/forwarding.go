@@ -1,12 +1,11 @@
 package controller
 
 import (
-	"bytes"
-	"os"
 	"os/exec"
 	"strings"
 
 	"github.com/nslab/nslab/netimpl/firewall"
+	"github.com/nslab/nslab/netns"
 )
 
 // forwardPolicy notes, before the firewall's Setup, whether IPv4
@@ -24,8 +23,8 @@ func noteForwardPolicy(guard func(func() error) error, kind string) forwardPolic
 	var fp forwardPolicy
 	// No thread of hostd but a throwaway one leaves the host's namespace,
 	// so /proc/sys here is the virtual host's.
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-	fp.wasOn = err == nil && bytes.HasPrefix(b, []byte("1"))
+	v, err := netns.ReadSysctl("net/ipv4/ip_forward")
+	fp.wasOn = err == nil && v == "1"
 	if !fp.wasOn {
 		return fp
 	}

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
+
+	"github.com/nslab/nslab/netns"
 )
 
 // Docker's chain names, shared by both backends so that a student finds the
@@ -202,8 +203,8 @@ func NewWithOptions(kind string, o Options) (Backend, error) {
 // hairpin mode, so that a DNAT of a connection to 127.0.0.1 can leave
 // through it. Run inside the bound namespace.
 func routeLocalnet(bridge string) error {
-	if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+bridge+"/route_localnet", []byte("1\n"), 0o644); err != nil {
-		return fmt.Errorf("bridge %s: route_localnet: %w", bridge, err)
+	if err := netns.WriteSysctl("net/ipv4/conf/"+bridge+"/route_localnet", "1"); err != nil {
+		return fmt.Errorf("bridge %s: %w", bridge, err)
 	}
 	return nil
 }

@@ -3,7 +3,8 @@ package portmap
 import (
 	"fmt"
 	"net/netip"
-	"os"
+
+	"github.com/nslab/nslab/netns"
 )
 
 // Docker 20.10's fallback ephemeral range (portallocator.go
@@ -18,13 +19,13 @@ const (
 // Docker 20.10): the kernel's ephemeral range, net.ipv4.ip_local_port_range,
 // of the namespace of the calling thread (32768-60999 by default).
 func localPortRange() (begin, end uint16, err error) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	v, err := netns.ReadSysctl("net/ipv4/ip_local_port_range")
 	if err != nil {
 		return 0, 0, err
 	}
 	var lo, hi int
-	if n, err := fmt.Sscanf(string(b), "%d\t%d", &lo, &hi); n != 2 || err != nil {
-		return 0, 0, fmt.Errorf("ip_local_port_range %q: %v", b, err)
+	if n, err := fmt.Sscanf(v, "%d\t%d", &lo, &hi); n != 2 || err != nil {
+		return 0, 0, fmt.Errorf("ip_local_port_range %q: %v", v, err)
 	}
 	if lo < 1 || hi > 65535 || hi < lo {
 		return 0, 0, fmt.Errorf("ip_local_port_range %d-%d: not a port range", lo, hi)

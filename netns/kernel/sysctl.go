@@ -21,16 +21,16 @@ import (
 // shows the namespace of the thread that reads it, so the read happens on a
 // thread inside ns.
 func Sysctl(ns, key string) (string, error) {
-	path := "/proc/sys/" + key
+	path := key
 	if !strings.Contains(key, "/") {
-		path = "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+		path = strings.ReplaceAll(key, ".", "/")
 	}
-	var b []byte
-	err := netns.Do(ns, func() (err error) { b, err = os.ReadFile(path); return err })
+	var v string
+	err := netns.Do(ns, func() (err error) { v, err = netns.ReadSysctl(path); return err })
 	if err != nil {
-		return "", fmt.Errorf("%s: sysctl %s: %w", ns, key, err)
+		return "", fmt.Errorf("%s: %w", ns, err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	return v, nil
 }
 
 // A Dump is a tool that prints a ruleset of the namespace it runs in.
@@ -95,33 +95,41 @@ func RulesetLines(dump string) []string {
 func Sysctls(ns string) (map[string]string, error) {
 	out := map[string]string{}
 	err := netns.Do(ns, func() error {
-		return filepath.WalkDir("/proc/sys/net", func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				// A link that went away meanwhile takes its directory.
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if d.IsDir() {
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil || info.Mode().Perm()&0o200 == 0 || writeOnly[d.Name()] {
-				return nil
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil
-			}
-			out[strings.TrimPrefix(path, "/proc/sys/")] = strings.TrimSpace(string(b))
-			return nil
+		return netns.WithProcSys(func(procSys string) error {
+			return walkSysctls(procSys, out)
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: sysctls: %w", ns, err)
 	}
 	return out, nil
+}
+
+// walkSysctls reads into out the writable sysctls under net/ of the
+// /proc/sys at procSys, on the calling thread.
+func walkSysctls(procSys string, out map[string]string) error {
+	return filepath.WalkDir(procSys+"/net", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			// A link that went away meanwhile takes its directory.
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || info.Mode().Perm()&0o200 == 0 || writeOnly[d.Name()] {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		out[strings.TrimPrefix(path, procSys+"/")] = strings.TrimSpace(string(b))
+		return nil
+	})
 }
 
 // writeOnly are the writable sysctls whose reading says nothing of their
@@ -157,11 +165,11 @@ func readSysctls(keys []string, out map[string]string) {
 	}()
 	buf := make([]byte, 4096)
 	for _, k := range keys {
-		dir, name := filepath.Split("/proc/sys/" + k)
+		dir, name := filepath.Split(k)
 		dfd, ok := dirs[dir]
 		if !ok {
 			var err error
-			if dfd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			if dfd, err = netns.OpenSysctl(dir, unix.O_RDONLY|unix.O_DIRECTORY); err != nil {
 				dfd = -1
 			}
 			dirs[dir] = dfd
