@@ -19,9 +19,10 @@ import (
 // hash chain: a lookup of /proc/sys/net/ipv6 compares the name with every
 // live namespace's entry that was looked up through that instance, taking
 // a spinlock for each (proc_sys_compare). Through the machine's /proc,
-// opening net/ipv6/conf/all/disable_ipv6 in a new namespace took 270 µs
-// with 600 other namespaces alive and 430 µs with 1,200; through
-// instances replaced every 32 lookups, about 40 µs at any count.
+// opening net/ipv6/conf/all/disable_ipv6 in a new namespace took 210–270
+// µs on average with 200 to 600 other namespaces alive and 330–880 µs
+// with 1,000 to 1,200; through instances replaced every 32 lookups,
+// 40–160 µs at any count.
 //
 // Where the kernel refuses a private procfs, the machine's /proc is used.
 const procSysLookups = 32
