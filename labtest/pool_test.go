@@ -136,3 +136,106 @@ func TestResetDearer(t *testing.T) {
 		}
 	}
 }
+
+// twoEtcd is two plain hosts, each a member of the lab's etcd cluster.
+var twoEtcd = []byte(`
+segments:
+  - name: lan0
+    prefix: 10.11.0.0/24
+hosts:
+  - name: a
+    kind: plain
+    interfaces: [{segment: lan0, address: 10.11.0.1/24}]
+    etcd: {name: ma}
+  - name: b
+    kind: plain
+    interfaces: [{segment: lan0, address: 10.11.0.2/24}]
+    etcd: {name: mb}
+`)
+
+// With IdleLimit, a lab with etcd members that no test takes within the
+// limit goes down, members and all; one taken again in time stays, and so
+// do labs without members; after Leave no timer takes anything down, and
+// Close takes down what is left.
+func TestPoolIdleLimit(t *testing.T) {
+	needRoot(t)
+	root := t.TempDir()
+	pool, err := NewPool(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close(context.Background())
+	const limit = time.Second
+	pool.IdleLimit(limit)
+	use := func(topo []byte) string {
+		r := &failRecorder{recorder: recorder{TB: t}}
+		id := Up(r, topo, FromPool(pool)).ID()
+		r.end()
+		if len(r.errs) > 0 {
+			t.Fatalf("giving lab %s back: %v", id, r.errs)
+		}
+		return id
+	}
+	up := func(id string) bool {
+		_, err := os.Stat(filepath.Join(root, id))
+		return err == nil
+	}
+
+	etcd, plain := use(twoEtcd), use(twoPlain)
+	// Taken again before the limit, and held past it: it stays.
+	time.Sleep(limit / 2)
+	r := &failRecorder{recorder: recorder{TB: t}}
+	if got := Up(r, twoEtcd, FromPool(pool)).ID(); got != etcd {
+		t.Fatalf("second test got lab %s, want the idle %s", got, etcd)
+	}
+	time.Sleep(limit)
+	if !up(etcd) {
+		t.Fatalf("lab %s went down while a test held it", etcd)
+	}
+	r.end()
+	start := time.Now()
+	for up(etcd) && time.Since(start) < limit+UpTimeout {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if up(etcd) {
+		t.Fatalf("idle lab %s with etcd members still up %v after it was given back", etcd, time.Since(start))
+	}
+	if idle := time.Since(start); idle < limit {
+		t.Errorf("idle lab %s went down after %v, before the limit of %v", etcd, idle, limit)
+	}
+	if members := processesOf(t, etcd); len(members) > 0 {
+		t.Errorf("processes of lab %s left: %v", etcd, members)
+	}
+	if !up(plain) {
+		t.Errorf("idle lab %s without etcd members went down", plain)
+	}
+
+	// After Leave, a lab given back stays idle past the limit.
+	again := use(twoEtcd)
+	pool.Leave()
+	time.Sleep(2 * limit)
+	if !up(again) {
+		t.Errorf("lab %s went down after Leave", again)
+	}
+	if err := pool.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) > 0 {
+		t.Errorf("left under the state root after Close: %v", ents)
+	}
+}
+
+// processesOf lists the processes whose command line names lab id (its
+// etcd members' data directories are under its state directory).
+func processesOf(t *testing.T, id string) []string {
+	t.Helper()
+	var found []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), "/"+id+"/") {
+			found = append(found, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return found
+}
