@@ -154,9 +154,9 @@ hosts:
 `)
 
 // With IdleLimit, a lab with etcd members that no test takes within the
-// limit goes down, members and all; one taken again in time stays, and so
-// do labs without members; after Leave no timer takes anything down, and
-// Close takes down what is left.
+// limit goes down, members and all; one taken again in time is the same
+// lab; labs without members stay; after Leave no timer is left and none is
+// armed; Close takes down what is left.
 func TestPoolIdleLimit(t *testing.T) {
 	needRoot(t)
 	root := t.TempDir()
@@ -165,34 +165,40 @@ func TestPoolIdleLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close(context.Background())
-	const limit = time.Second
-	pool.IdleLimit(limit)
-	use := func(topo []byte) string {
+	take := func(topo []byte) (*failRecorder, string) {
 		r := &failRecorder{recorder: recorder{TB: t}}
-		id := Up(r, topo, FromPool(pool)).ID()
+		return r, Up(r, topo, FromPool(pool)).ID()
+	}
+	giveBack := func(r *failRecorder) {
 		r.end()
 		if len(r.errs) > 0 {
-			t.Fatalf("giving lab %s back: %v", id, r.errs)
+			t.Fatalf("giving a lab back: %v", r.errs)
 		}
-		return id
 	}
 	up := func(id string) bool {
 		_, err := os.Stat(filepath.Join(root, id))
 		return err == nil
 	}
+	timers := func() int {
+		pool.idle.Lock()
+		defer pool.idle.Unlock()
+		return len(pool.idle.timers)
+	}
 
-	etcd, plain := use(twoEtcd), use(twoPlain)
-	// Taken again before the limit, and held past it: it stays.
-	time.Sleep(limit / 2)
-	r := &failRecorder{recorder: recorder{TB: t}}
-	if got := Up(r, twoEtcd, FromPool(pool)).ID(); got != etcd {
-		t.Fatalf("second test got lab %s, want the idle %s", got, etcd)
+	// A limit no test run reaches: taken again, it is the same lab.
+	pool.IdleLimit(time.Hour)
+	r, etcd := take(twoEtcd)
+	giveBack(r)
+	r, plain := take(twoPlain)
+	giveBack(r)
+	r, again := take(twoEtcd)
+	if again != etcd {
+		t.Fatalf("second test got lab %s, want the idle %s", again, etcd)
 	}
-	time.Sleep(limit)
-	if !up(etcd) {
-		t.Fatalf("lab %s went down while a test held it", etcd)
-	}
-	r.end()
+	// Given back under a short limit, it goes down once that has passed.
+	const limit = 300 * time.Millisecond
+	pool.IdleLimit(limit)
+	giveBack(r)
 	start := time.Now()
 	for up(etcd) && time.Since(start) < limit+UpTimeout {
 		time.Sleep(50 * time.Millisecond)
@@ -206,16 +212,25 @@ func TestPoolIdleLimit(t *testing.T) {
 	if members := processesOf(t, etcd); len(members) > 0 {
 		t.Errorf("processes of lab %s left: %v", etcd, members)
 	}
+	if n := timers(); n != 0 {
+		t.Errorf("%d timers left after the down, want none (the hour's was replaced)", n)
+	}
 	if !up(plain) {
 		t.Errorf("idle lab %s without etcd members went down", plain)
 	}
 
-	// After Leave, a lab given back stays idle past the limit.
-	again := use(twoEtcd)
+	// Leave stops the timers, and none is armed after it.
+	pool.IdleLimit(time.Hour)
+	r, last := take(twoEtcd)
+	giveBack(r)
+	if n := timers(); n != 1 {
+		t.Errorf("%d timers for the idle lab %s, want 1", n, last)
+	}
 	pool.Leave()
-	time.Sleep(2 * limit)
-	if !up(again) {
-		t.Errorf("lab %s went down after Leave", again)
+	r, _ = take(twoEtcd)
+	giveBack(r)
+	if n := timers(); n != 0 || !up(last) {
+		t.Errorf("after Leave: %d timers, lab %s up: %v; want none, and the lab up", n, last, up(last))
 	}
 	if err := pool.Close(context.Background()); err != nil {
 		t.Fatal(err)
