@@ -240,6 +240,7 @@ func TestDockerdLab(t *testing.T) {
 			t.Errorf("host %s: dockerd wrote no DOCKER chain in the host's nat table:\n%s", h.Name, r.Stdout)
 		}
 		requireDockerdTempDir(t, h)
+		requireContainerdIdle(t, h)
 	}
 	node2, _ := l.Host("node2")
 	r, _ := node2.Exec(ctx, "ip", "-4", "-o", "addr", "show", "docker0")
@@ -300,4 +301,50 @@ func TestDockerdGCAfterCrash(t *testing.T) {
 		t.Errorf("cm01 (pid %d) survived GC", ctr)
 	}
 	requireNoDockerdLeft(t, id, dir)
+}
+
+// requireContainerdIdle: the host's containerd, with nothing to do, hardly
+// wakes: containerd 1.6's garbage-collection scheduler, paced by
+// default, checks every 5 ms or so here, over 700 context switches a
+// second (idleGC).
+func requireContainerdIdle(t *testing.T, h *Host) {
+	t.Helper()
+	s, err := h.dockerdSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(s.containerdPIDFile())
+	if err != nil {
+		t.Fatalf("host %s: containerd's pid: %v", h.Name, err)
+	}
+	pid := strings.TrimSpace(string(b))
+	const window, most = 2 * time.Second, 50
+	before := contextSwitches(t, pid)
+	time.Sleep(window)
+	if n := contextSwitches(t, pid) - before; n > most*int(window/time.Second) {
+		t.Errorf("host %s: idle containerd (pid %s) switched context %d times in %v, want at most %d a second", h.Name, pid, n, window, most)
+	}
+}
+
+// contextSwitches sums the context switches of every thread of pid.
+func contextSwitches(t *testing.T, pid string) int {
+	t.Helper()
+	files, err := filepath.Glob("/proc/" + pid + "/task/*/status")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("pid %s: no threads (%v)", pid, err)
+	}
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that ended meanwhile
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				c, _ := strconv.Atoi(strings.TrimSpace(v))
+				n += c
+			}
+		}
+	}
+	return n
 }

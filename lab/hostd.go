@@ -19,8 +19,9 @@ import (
 	"github.com/nslab/nslab/hostdconfig"
 )
 
-// hostdTimeout bounds how long a hostd may take to answer /_ping.
-const hostdTimeout = 30 * time.Second
+// hostdTimeout bounds how long a hostd may take to answer /_ping. A
+// variable, so that a test can make a hung hostd's wait short.
+var hostdTimeout = 30 * time.Second
 
 // A unix socket path must fit sockaddr_un.sun_path (108 bytes with NUL).
 const maxSocketPath = 107

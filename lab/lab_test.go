@@ -503,9 +503,11 @@ func TestUpFailingHalfway(t *testing.T) {
 	root := t.TempDir()
 	cases := []struct {
 		name, binary, want string
-		timeout            time.Duration
+		// hostdTimeout for the case: the lab's own wait for a hostd, not
+		// Up's context, so that the steps before it take what they take.
+		hostdTimeout time.Duration
 	}{
-		{"hostd exits", "/bin/false", "hostd exited before listening", time.Minute},
+		{"hostd exits", "/bin/false", "hostd exited before listening", hostdTimeout},
 		{"hostd hangs", filepath.Join(root, "hang.sh"), "hostd did not listen on", 2 * time.Second},
 	}
 	if err := os.WriteFile(cases[1].binary, []byte("#!/bin/sh\necho hanging\nexec sleep 60\n"), 0o755); err != nil {
@@ -514,7 +516,9 @@ func TestUpFailingHalfway(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			id := "tfail" + string(rune('a'+i))
-			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+			defer func(was time.Duration) { hostdTimeout = was }(hostdTimeout)
+			hostdTimeout = c.hostdTimeout
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			l, err := Up(ctx, withDocker(plainTopology(3)), Options{Root: root, ID: id, Hostd: c.binary})
 			if err == nil {

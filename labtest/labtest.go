@@ -146,7 +146,7 @@ func upPooled(t testing.TB, topo *lab.Topology, s settings) *Lab {
 	t.Cleanup(func() {
 		t.Helper()
 		l.closeClients()
-		s.pool.giveBack(t, ll, key)
+		s.pool.giveBack(t, ll, key, hasEtcd(topo))
 	})
 	t.Cleanup(l.logsOnFailure)
 	return l

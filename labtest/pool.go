@@ -41,6 +41,8 @@ type Pool struct {
 	labs map[string]*lab.Lab // the labs this process made or took, by id
 
 	cheaper bool // ChooseCheaper
+
+	idle idleTimers // IdleLimit
 }
 
 // poolsDir holds the pools' directories under the labs' state root; its
@@ -182,8 +184,9 @@ func (p *Pool) up(ctx context.Context, topo *lab.Topology, o lab.Options, key st
 // giveBack resets the lab of t and makes it idle again; a lab whose test
 // failed, or that the test took down, or whose reset costs more than a new
 // lab (ChooseCheaper), goes down instead, and one that does not come back
-// as new goes down and fails t.
-func (p *Pool) giveBack(t testing.TB, l *lab.Lab, key string) {
+// as new goes down and fails t. An idle lab with etcd members goes down
+// later if no test takes it (IdleLimit).
+func (p *Pool) giveBack(t testing.TB, l *lab.Lab, key string, etcd bool) {
 	t.Helper()
 	if _, err := os.Stat(l.StateDir()); errors.Is(err, os.ErrNotExist) {
 		p.forget(l)
@@ -197,12 +200,16 @@ func (p *Pool) giveBack(t testing.TB, l *lab.Lab, key string) {
 		if err == nil {
 			took := time.Since(t0)
 			p.measured(key, func(c *costs) { c.Resets++; c.ResetTime += took })
+			mark := idleMark()
 			err = p.locked(func() error {
 				if err := os.MkdirAll(filepath.Join(p.dir, "idle", key), 0o755); err != nil {
 					return err
 				}
-				return os.WriteFile(filepath.Join(p.dir, "idle", key, l.ID()), nil, 0o644)
+				return os.WriteFile(filepath.Join(p.dir, "idle", key, l.ID()), []byte(mark), 0o644)
 			})
+			if err == nil && etcd {
+				p.expireLater(l, key, mark)
+			}
 		}
 		if err == nil {
 			return
@@ -251,8 +258,9 @@ func (p *Pool) forget(l *lab.Lab) {
 
 // Close takes down every lab of the pool, idle or not, made by any of its
 // processes, and removes the pool's directory. Call it once, when no test
-// of any process uses the pool any more.
+// of any process uses the pool any more (and the others have left).
 func (p *Pool) Close(ctx context.Context) error {
+	p.Leave()
 	ents, err := os.ReadDir(filepath.Join(p.dir, "labs"))
 	if err != nil {
 		return fmt.Errorf("labtest: pool: %w", err)

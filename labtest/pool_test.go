@@ -136,3 +136,121 @@ func TestResetDearer(t *testing.T) {
 		}
 	}
 }
+
+// twoEtcd is two plain hosts, each a member of the lab's etcd cluster.
+var twoEtcd = []byte(`
+segments:
+  - name: lan0
+    prefix: 10.11.0.0/24
+hosts:
+  - name: a
+    kind: plain
+    interfaces: [{segment: lan0, address: 10.11.0.1/24}]
+    etcd: {name: ma}
+  - name: b
+    kind: plain
+    interfaces: [{segment: lan0, address: 10.11.0.2/24}]
+    etcd: {name: mb}
+`)
+
+// With IdleLimit, a lab with etcd members that no test takes within the
+// limit goes down, members and all; one taken again in time is the same
+// lab; labs without members stay; after Leave no timer is left and none is
+// armed; Close takes down what is left.
+func TestPoolIdleLimit(t *testing.T) {
+	needRoot(t)
+	root := t.TempDir()
+	pool, err := NewPool(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close(context.Background())
+	take := func(topo []byte) (*failRecorder, string) {
+		r := &failRecorder{recorder: recorder{TB: t}}
+		return r, Up(r, topo, FromPool(pool)).ID()
+	}
+	giveBack := func(r *failRecorder) {
+		r.end()
+		if len(r.errs) > 0 {
+			t.Fatalf("giving a lab back: %v", r.errs)
+		}
+	}
+	up := func(id string) bool {
+		_, err := os.Stat(filepath.Join(root, id))
+		return err == nil
+	}
+	timers := func() int {
+		pool.idle.Lock()
+		defer pool.idle.Unlock()
+		return len(pool.idle.timers)
+	}
+
+	// A limit no test run reaches: taken again, it is the same lab.
+	pool.IdleLimit(time.Hour)
+	r, etcd := take(twoEtcd)
+	giveBack(r)
+	r, plain := take(twoPlain)
+	giveBack(r)
+	r, again := take(twoEtcd)
+	if again != etcd {
+		t.Fatalf("second test got lab %s, want the idle %s", again, etcd)
+	}
+	// Given back under a short limit, it goes down once that has passed.
+	const limit = 300 * time.Millisecond
+	pool.IdleLimit(limit)
+	giveBack(r)
+	start := time.Now()
+	for up(etcd) && time.Since(start) < limit+UpTimeout {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if up(etcd) {
+		t.Fatalf("idle lab %s with etcd members still up %v after it was given back", etcd, time.Since(start))
+	}
+	if idle := time.Since(start); idle < limit {
+		t.Errorf("idle lab %s went down after %v, before the limit of %v", etcd, idle, limit)
+	}
+	if members := processesOf(t, etcd); len(members) > 0 {
+		t.Errorf("processes of lab %s left: %v", etcd, members)
+	}
+	if n := timers(); n != 0 {
+		t.Errorf("%d timers left after the down, want none (the hour's was replaced)", n)
+	}
+	if !up(plain) {
+		t.Errorf("idle lab %s without etcd members went down", plain)
+	}
+
+	// Leave stops the timers, and none is armed after it.
+	pool.IdleLimit(time.Hour)
+	r, last := take(twoEtcd)
+	giveBack(r)
+	if n := timers(); n != 1 {
+		t.Errorf("%d timers for the idle lab %s, want 1", n, last)
+	}
+	pool.Leave()
+	r, _ = take(twoEtcd)
+	giveBack(r)
+	if n := timers(); n != 0 || !up(last) {
+		t.Errorf("after Leave: %d timers, lab %s up: %v; want none, and the lab up", n, last, up(last))
+	}
+	if err := pool.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) > 0 {
+		t.Errorf("left under the state root after Close: %v", ents)
+	}
+}
+
+// processesOf lists the processes whose command line names lab id (its
+// etcd members' data directories are under its state directory).
+func processesOf(t *testing.T, id string) []string {
+	t.Helper()
+	var found []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), "/"+id+"/") {
+			found = append(found, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return found
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/nslab/nslab/internal/rootns"
 	"github.com/nslab/nslab/labtest"
@@ -88,10 +89,29 @@ func JoinSuite(data []byte) (*SuiteRun, error) {
 	// topology have proved cheaper than down and up: every reset is still
 	// checked, and the [reset] specs reset whatever it costs.
 	r.Pool.ChooseCheaper()
+	// A lab with etcd members that no spec took for a while goes down:
+	// its members would keep their heartbeat on the CPU the other specs
+	// need until the run ends. Longer than a spec, so that the next spec
+	// of the same topology, on any process, still finds it.
+	r.Pool.IdleLimit(suiteIdleLimit)
 	UsePool(r.Pool)
 	RecordObservations(r.ParityDir)
 	run = &r
 	return &r, nil
+}
+
+// suiteIdleLimit is how long an idle lab with etcd members waits in a
+// suite's pool for its next spec (labtest.Pool.IdleLimit).
+const suiteIdleLimit = 20 * time.Second
+
+// LeaveSuite ends this process's part of the run, after its last spec:
+// the pool takes down no more idle labs on its behalf, and those it began
+// to take down are down. Every process calls it before the first one's
+// EndSuite.
+func LeaveSuite() {
+	if run != nil {
+		run.Pool.Leave()
+	}
 }
 
 // EndSuite takes down the run's labs and compares the machine with how it

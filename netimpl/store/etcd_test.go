@@ -24,10 +24,12 @@ func TestEtcdConformance(t *testing.T) {
 // host's client, never take anything twice and leave no gaps.
 func TestEtcdConcurrentAllocations(t *testing.T) {
 	c := newCluster(t)
-	// A hundred operations at once on two members whose disk the rest of a
-	// test run shares: the store's 2 s bound (judged by TestEtcdQuorumLoss)
-	// is not what this test judges, the allocations are.
-	c.opTimeout = 10 * time.Second
+	// A hundred operations at once on two members whose disk and two CPUs
+	// the rest of a test run shares: the store's 2 s bound (judged by
+	// TestEtcdQuorumLoss) is not what this test judges, the allocations
+	// are. 10 s was once too short for the first create (make test at a
+	// load of 25, 2026-12-06 23:06).
+	c.opTimeout = 30 * time.Second
 	s1, s2 := c.client(c.hosts[0], 0), c.client(c.hosts[1], 0)
 	start := time.Now()
 	nets, addrs := allocateConcurrently(t, []Store{s1, s2}, 50)

@@ -64,7 +64,8 @@ type handover struct {
 // level: `var _ = suite.Around(...)`). Before them, the first process
 // checks that it runs as root and that the runtime can run here, starts the run (its TMPDIR, the record of the
 // machine, the pool of labs) and builds; every process then joins the run
-// on the runtime. After them, the first process removes the builds, ends
+// on the runtime. After them, every process leaves the run (its pool's
+// idle labs are left for the end), and the first removes the builds, ends
 // the run and compares the machine's root network namespace (mount table
 // included) and nslab's entries in its /tmp with how they were: a
 // difference named by one of the run's labs or by none, or anything the run
@@ -94,7 +95,7 @@ func Around(r Runtime) bool {
 		_, err := scenarios.JoinSuite(h.Run)
 		Expect(err).NotTo(HaveOccurred())
 	})
-	SynchronizedAfterSuite(func() {}, func(ctx SpecContext) {
+	SynchronizedAfterSuite(scenarios.LeaveSuite, func(ctx SpecContext) {
 		gexec.CleanupBuildArtifacts()
 		mine, foreign, err := scenarios.EndSuite(ctx)
 		Expect(err).NotTo(HaveOccurred())
