@@ -10,8 +10,8 @@ import (
 
 // The sysctls of a network namespace are read and written here through
 // instances of procfs that belong to this process, made with fsopen and
-// fsmount and never mounted anywhere, each taking only procSysLookups
-// lookups before the next replaces it.
+// fsmount and never mounted anywhere, each serving procSysNamespaces
+// network namespaces, each namespace always through the same instance.
 //
 // The reason is the kernel's directory cache. Every network namespace
 // has its own /proc/sys/net/ipv6 (and ipv4, core...), and within one
@@ -21,50 +21,93 @@ import (
 // a spinlock for each (proc_sys_compare). Through the machine's /proc,
 // opening net/ipv6/conf/all/disable_ipv6 in a new namespace took 210–270
 // µs on average with 200 to 600 other namespaces alive and 330–880 µs
-// with 1,000 to 1,200; through instances replaced every 32 lookups,
-// 40–160 µs at any count.
+// with 1,000 to 1,200; through instances of 32 namespaces, 40–160 µs at
+// any count. A namespace keeps its instance so that what was looked up
+// stays cached: a reset reads hundreds of a namespace's sysctls each
+// time, and instances given up after 32 lookups, whatever their
+// namespace, made that 60 % slower (BenchmarkSysctlValues).
 //
 // Where the kernel refuses a private procfs, the machine's /proc is used.
-const procSysLookups = 32
+//
+// Variables, so that a test can make them small.
+var (
+	procSysNamespaces = 32
+	// procSysInstances are kept open at most: making one more gives up the
+	// oldest, whose namespaces (the first made, the likeliest gone) get
+	// another at their next lookup.
+	procSysInstances = 16
+)
 
 // procInstance is one private procfs: fd is its root, refs the lookups
-// under way through it plus one while it is the current instance.
+// under way through it plus one while it is kept; namespaces are the
+// network namespaces (by inode) it serves.
 type procInstance struct {
-	fd   int
-	refs int
+	fd         int
+	refs       int
+	namespaces []uint64
 }
 
 var procSys struct {
 	sync.Mutex
-	cur  *procInstance
-	used int
+	byNS map[uint64]*procInstance
+	kept []*procInstance // oldest first; the last takes new namespaces
 	// failed is why no private instance could be made: from then on the
 	// machine's /proc is used.
 	failed error
 }
 
-// acquireProcSys returns the current private procfs, with a reference the
-// caller releases, or nil when there is none to be had.
+// acquireProcSys returns the private procfs of the calling thread's
+// network namespace, with a reference the caller releases, or nil when
+// there is none to be had.
 func acquireProcSys() *procInstance {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return nil
+	}
 	procSys.Lock()
 	defer procSys.Unlock()
 	if procSys.failed != nil {
 		return nil
 	}
-	if procSys.cur == nil || procSys.used >= procSysLookups {
-		fd, err := newProcFS()
-		if err != nil {
-			procSys.failed = err
+	i := procSys.byNS[st.Ino]
+	if i == nil {
+		if i = procSysTaking(); i == nil {
 			return nil
 		}
-		if old := procSys.cur; old != nil {
-			old.releaseLocked()
-		}
-		procSys.cur, procSys.used = &procInstance{fd: fd, refs: 1}, 0
+		i.namespaces = append(i.namespaces, st.Ino)
+		procSys.byNS[st.Ino] = i
 	}
-	procSys.used++
-	procSys.cur.refs++
-	return procSys.cur
+	i.refs++
+	return i
+}
+
+// procSysTaking returns the instance that takes new namespaces, made when
+// the last is full; the caller holds procSys's lock.
+func procSysTaking() *procInstance {
+	if n := len(procSys.kept); n > 0 && len(procSys.kept[n-1].namespaces) < procSysNamespaces {
+		return procSys.kept[n-1]
+	}
+	fd, err := newProcFS()
+	if err != nil {
+		procSys.failed = err
+		return nil
+	}
+	i := &procInstance{fd: fd, refs: 1}
+	if procSys.byNS == nil {
+		procSys.byNS = map[uint64]*procInstance{}
+	}
+	procSys.kept = append(procSys.kept, i)
+	if len(procSys.kept) > procSysInstances {
+		old := procSys.kept[0]
+		procSys.kept = procSys.kept[1:]
+		for _, ns := range old.namespaces {
+			if procSys.byNS[ns] == old {
+				delete(procSys.byNS, ns)
+			}
+		}
+		old.releaseLocked()
+	}
+	return i
 }
 
 func (i *procInstance) release() {
