@@ -71,6 +71,9 @@ func TestLinkFact(t *testing.T) {
 			"docker0: bridge up=true mac=02:42:* addrs=172.17.0.1/16"},
 		{labtest.Link{Name: "vethabcdef0", Kind: "veth", MAC: "ae:84:17:1c:93:6c", Up: true, Master: "docker0"},
 			"vethabcdef0: veth up=true mac=* master=docker0"},
+		// The kernel's random MAC of a host's underlay, by chance 02:42.
+		{labtest.Link{Name: "eth1", Kind: "veth", MAC: "02:42:5e:01:9c:10", Up: true, Addrs: []string{"192.168.99.102/24"}},
+			"eth1: veth up=true mac=* addrs=192.168.99.102/24"},
 		{labtest.Link{Name: "lo", Kind: "device", MAC: "00:00:00:00:00:00", Up: true, Addrs: []string{"127.0.0.1/8"}},
 			"lo: device up=true mac=00:00:00:00:00:00 addrs=127.0.0.1/8"},
 	} {
