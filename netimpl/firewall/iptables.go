@@ -33,6 +33,9 @@ type ipTables struct {
 	// nf_tables generation has not moved since (iptables_batch.go).
 	nft   bool
 	known *knownRules
+	// restoreOnly sends even a pristine namespace's first batch to
+	// iptables-restore (iptables_native.go): tests compare the two.
+	restoreOnly bool
 	// holdSetup is Options.HoldSetup; held, Setup's batch while it is
 	// not yet written (heldSetup).
 	holdSetup bool

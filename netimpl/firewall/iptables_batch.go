@@ -300,7 +300,7 @@ func (b *ipTables) applyKnown(st iptState, bt *iptBatch) error {
 		b.held = nil
 		st, bt = held.st, held.bt.then(bt)
 	}
-	if err := b.applyTables(bt); err != nil {
+	if err := b.write(st, bt); err != nil {
 		if held != nil {
 			err = b.setupFailed(held, err)
 		}
@@ -418,6 +418,18 @@ func forwardAfter(forward, f []string) []string {
 		}
 	}
 	return forward
+}
+
+// write applies bt, written against st: through nf_tables' netlink where
+// st is a namespace's that never saw a commit but this backend's and every
+// line is one iptables_native.go writes, else with iptables-restore.
+func (b *ipTables) write(st iptState, bt *iptBatch) error {
+	if b.nft && st.pristine && !b.restoreOnly {
+		if tables, ok := nativePlan(st, bt); ok {
+			return writeNative(tables)
+		}
+	}
+	return b.applyTables(bt)
 }
 
 // applyTables runs the batch in one iptables-restore --noflush for all its
