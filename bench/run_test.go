@@ -119,15 +119,31 @@ func measureHostd(b *testing.B, n, clients int) float64 {
 
 // BenchmarkRunOnBridge: containers created and started per second on one
 // user-defined bridge through the Docker API, sequentially as `docker run
-// -d` would, against hostd for 10, 100 and 500 containers, then against a
-// real dockerd when one is installed (10 containers: it manages about 1.5
-// per second), reporting both rates and hostd's rate over Docker's.
+// -d` would, against hostd for 10, 100 and 500 containers; the same
+// containers made with no daemon at all (containerFloor: the kernel's
+// work, with hostd's overlaps), reporting hostd's rate over that floor;
+// then against a real dockerd when one is installed (10 containers: it
+// manages about 1.5 per second), reporting both rates and hostd's rate
+// over Docker's.
 func BenchmarkRunOnBridge(b *testing.B) {
 	needRoot(b)
 	hostdRate := map[int]float64{}
 	for _, n := range []int{10, 100, 500} {
 		b.Run(fmt.Sprintf("hostd-%d", n), func(b *testing.B) {
 			hostdRate[n] = measureHostd(b, n, 1)
+		})
+	}
+	// The kernel's work for the same containers with no daemon around
+	// it (containerFloor), in the same run: hostd's rate over it.
+	for _, n := range []int{10, 100, 500} {
+		b.Run(fmt.Sprintf("floor-%d", n), func(b *testing.B) {
+			needRoot(b)
+			rate := containerFloor(b, n)
+			b.ReportMetric(rate, "containers/s")
+			if h, ok := hostdRate[n]; ok {
+				b.ReportMetric(h/rate, "hostd/floor")
+			}
+			b.ReportMetric(0, "ns/op")
 		})
 	}
 	// The same 500 from four clients at once: creates overlap in hostd.
