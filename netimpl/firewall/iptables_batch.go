@@ -422,15 +422,20 @@ func forwardAfter(forward, f []string) []string {
 
 // write applies bt, written against st: through nf_tables' netlink where
 // st is a namespace's that never saw a commit but this backend's and every
-// line is one iptables_native.go writes, else with iptables-restore.
+// line is one iptables_native.go writes, else with iptables-restore. A
+// netlink transaction the kernel refuses leaves nothing behind, and the
+// batch goes to iptables-restore, which knows this kernel's extensions.
 func (b *ipTables) write(st iptState, bt *iptBatch) error {
 	if b.nft && st.pristine && !b.restoreOnly {
-		if tables, ok := nativePlan(st, bt); ok {
-			return writeNative(tables)
+		if tables, ok := nativePlan(st, bt); ok && nativeWrite(tables) == nil {
+			return nil
 		}
 	}
 	return b.applyTables(bt)
 }
+
+// nativeWrite is writeNative; tests make it fail.
+var nativeWrite = writeNative
 
 // applyTables runs the batch in one iptables-restore --noflush for all its
 // tables, where the caller needs no account of which table committed: a

@@ -78,6 +78,33 @@ func TestFirstBatchAsIPTablesRestoreWrites(t *testing.T) {
 	}
 }
 
+// TestFirstBatchRefusedGoesToIPTablesRestore: where the kernel refuses
+// the netlink transaction, the batch goes to iptables-restore and leaves
+// what it leaves.
+func TestFirstBatchRefusedGoesToIPTablesRestore(t *testing.T) {
+	needRoot(t)
+	needTool(t, "iptables-save")
+	restored, _ := newNS(t, "rst")
+	r := newBackendWith(t, KindIPTables, restored, Options{HoldSetup: true}).(*ipTables)
+	if !r.nft {
+		t.Skip("iptables is not iptables-nft here: every batch goes to iptables-restore")
+	}
+	r.restoreOnly = true
+	refused, _ := newNS(t, "ref")
+	n := newBackendWith(t, KindIPTables, refused, Options{HoldSetup: true}).(*ipTables)
+	runs := countRestores(t, n)
+	defer func(w func([]*nativeTable) error) { nativeWrite = w }(nativeWrite)
+	nativeWrite = func([]*nativeTable) error { return fmt.Errorf("refused") }
+	for _, b := range []*ipTables{r, n} {
+		must(t, b.Setup())
+		must(t, b.AddNetwork(docker0))
+	}
+	if got := runs(); got != 1 {
+		t.Errorf("a refused first batch took %d iptables-restore, want 1", got)
+	}
+	sameRuleset(t, restored, refused)
+}
+
 // sameRuleset fails unless the namespaces at a and b hold the same
 // nf_tables ruleset (handles aside) and iptables-save prints the same.
 func sameRuleset(t *testing.T, a, b string) {
