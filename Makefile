@@ -47,7 +47,7 @@ PACKAGES ?= 4
 # DWARF (-w) each costs about a quarter less (1.7 → 1.3 s of CPU for
 # hostd's); `make test TESTLDFLAGS=` keeps it, for a debugger.
 TESTLDFLAGS ?= -w
-TESTFLAGS ?= -count=1 -p $(PACKAGES) -timeout $(TIMEOUT) $(if $(TESTLDFLAGS),-ldflags=$(TESTLDFLAGS))
+TESTFLAGS ?= -count=1 -p $(PACKAGES) -timeout $(TIMEOUT) $(if $(TESTLDFLAGS),-ldflags='$(TESTLDFLAGS)')
 # A package test that fails is run again, alone, up to twice (gotestsum
 # --rerun-fails; each attempt is in the output and the JUnit file): the
 # tests that measure rates, losses and deadlines (iperf3 through a shaped

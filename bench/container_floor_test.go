@@ -123,11 +123,15 @@ func (h *ctrFloorHost) start(i int, ns netns.Fresh) (*ctrFloorContainer, error) 
 	}
 	nsf := os.NewFile(uintptr(fd), "netns")
 	defer nsf.Close()
+	waited := false
 	cmd, err := launch.Start(launch.Container{NetNS: nsf, Spec: spec}, launch.Options{
 		EnterMounts: h.tmpl.Enter,
-		Ready:       func() error { return <-wired },
+		Ready:       func() error { waited = true; return <-wired },
 	})
 	if err != nil {
+		if !waited {
+			<-wired // the veth's goroutine is done with the namespace
+		}
 		c.ns.Close()
 		return nil, err
 	}
