@@ -13,7 +13,10 @@
 //     (iptables_batch.go), checked against one iptables-save or against
 //     what the last batch left, and with Options.HoldSetup Setup's batch
 //     waits to go with the first network's; otherwise each rule is an exec
-//     of iptables through github.com/coreos/go-iptables.
+//     of iptables through github.com/coreos/go-iptables. With iptables-nft,
+//     the first batch in a namespace whose nf_tables never saw a commit
+//     goes through netlink instead, as the expressions iptables-nft writes
+//     (iptables_native.go).
 //   - "nftables" speaks netlink directly (github.com/google/nftables, no nft
 //     tool at run time) and keeps the policy in two tables of its own,
 //     `ip docker-filter` and `ip docker-nat`, with Docker's chain names and

@@ -274,11 +274,7 @@ func (b *ipTables) forwardDrop(st *iptState, bt *iptBatch) error {
 			return fmt.Errorf("nftables: %w", err)
 		}
 		t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "filter"})
-		drop := nftables.ChainPolicyDrop
-		c.AddChain(&nftables.Chain{
-			Name: "FORWARD", Table: t, Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop,
-		})
+		c.AddChain(builtinChain(t, "FORWARD", nftables.ChainPolicyDrop))
 		if err := c.Flush(); err != nil {
 			return fmt.Errorf("nftables: FORWARD with policy DROP: %w", err)
 		}

@@ -27,19 +27,17 @@ import (
 // emptied, an option exprs does not know) goes to iptables-restore whole.
 
 // nativeTable is a table as a batch leaves it: its chains (made by the
-// batch or there before), and the rules of each in order.
+// batch or there before), and the rules of each in order, as the
+// expressions they are written as.
 type nativeTable struct {
 	name   string
 	exists bool            // the table was there before the batch
 	had    map[string]bool // chains there before the batch
 	full   map[string]bool // chains with rules before the batch
 	made   []string        // chains the batch makes, in order
-	rules  map[string][]nativeSpec
+	rules  map[string][][]expr.Any
 	order  []string // chains with rules, in the order first written to
 }
-
-// nativeSpec is a rule's spec, split into its fields.
-type nativeSpec []string
 
 // builtinChains are iptables-nft's base chains of the ip family (hook,
 // priority, type), made when a rule first goes into one.
@@ -61,6 +59,13 @@ var builtinChains = map[string]map[string]struct {
 	},
 }
 
+// builtinChain is the base chain name of table as iptables-nft makes it,
+// with policy.
+func builtinChain(table *nftables.Table, name string, policy nftables.ChainPolicy) *nftables.Chain {
+	b := builtinChains[table.Name][name]
+	return &nftables.Chain{Name: name, Table: table, Type: b.kind, Hooknum: b.hook, Priority: b.priority, Policy: &policy}
+}
+
 // nativePlan is bt applied to st, a pristine state (nothing but what st
 // names exists): each table as the batch leaves it; false when the batch
 // holds a line this file does not write.
@@ -70,7 +75,7 @@ func nativePlan(st iptState, bt *iptBatch) ([]*nativeTable, bool) {
 		if _, ok := builtinChains[name]; !ok {
 			return nil, false
 		}
-		t := &nativeTable{name: name, had: map[string]bool{}, full: map[string]bool{}, rules: map[string][]nativeSpec{}}
+		t := &nativeTable{name: name, had: map[string]bool{}, full: map[string]bool{}, rules: map[string][][]expr.Any{}}
 		for key := range st.chains {
 			if tn, chain, _ := strings.Cut(key, " "); tn == name {
 				t.exists, t.had[chain] = true, true
@@ -130,7 +135,8 @@ func (t *nativeTable) insert(chain string, at int, spec []string) bool {
 		// places the new ones among them.
 		return false
 	}
-	if _, ok := t.exprs(spec); !ok {
+	exprs, ok := t.exprs(spec)
+	if !ok {
 		return false
 	}
 	rules := t.rules[chain]
@@ -143,7 +149,7 @@ func (t *nativeTable) insert(chain string, at int, spec []string) bool {
 	if _, ok := t.rules[chain]; !ok {
 		t.order = append(t.order, chain)
 	}
-	t.rules[chain] = slices.Insert(rules, at, nativeSpec(spec))
+	t.rules[chain] = slices.Insert(rules, at, exprs)
 	return true
 }
 
@@ -153,43 +159,28 @@ func (t *nativeTable) insert(chain string, at int, spec []string) bool {
 // here.
 func (t *nativeTable) exprs(spec []string) ([]expr.Any, bool) {
 	var iif, oif, src, dst, matches, action []expr.Any
+	slots := map[string]*[]expr.Any{"-i": &iif, "-o": &oif, "-s": &src, "-d": &dst}
 	neg := false
 	for i := 0; i < len(spec); i++ {
-		arg := func() (string, bool) {
-			i++
-			return spec[min(i, len(spec)-1)], i < len(spec)
-		}
-		switch spec[i] {
+		switch opt := spec[i]; opt {
 		case "!":
 			if neg {
 				return nil, false
 			}
 			neg = true
 			continue
-		case "-i", "-o":
-			name, ok := arg()
-			if !ok || iif != nil && spec[i-1] == "-i" || oif != nil && spec[i-1] == "-o" {
+		case "-i", "-o", "-s", "-d":
+			if i+1 == len(spec) || *slots[opt] != nil {
 				return nil, false
 			}
-			e := ifaceMatch(spec[i-1] == "-i", name, neg)
-			if e == nil {
-				return nil, false
-			}
-			if spec[i-1] == "-i" {
-				iif = e
+			i++
+			if opt == "-i" || opt == "-o" {
+				*slots[opt] = ifaceMatch(opt == "-i", spec[i], neg)
 			} else {
-				oif = e
+				*slots[opt] = addrMatch(opt == "-s", spec[i], neg)
 			}
-		case "-s", "-d":
-			cidr, ok := arg()
-			e := addrMatch(spec[i-1] == "-s", cidr, neg)
-			if !ok || e == nil || spec[i-1] == "-s" && src != nil || spec[i-1] == "-d" && dst != nil {
+			if *slots[opt] == nil {
 				return nil, false
-			}
-			if spec[i-1] == "-s" {
-				src = e
-			} else {
-				dst = e
 			}
 		case "-m":
 			if neg || i+3 >= len(spec) {
@@ -202,11 +193,12 @@ func (t *nativeTable) exprs(spec []string) ([]expr.Any, bool) {
 			matches = append(matches, m)
 			i += 3
 		case "-j":
-			target, ok := arg()
-			if neg || !ok || i != len(spec)-1 {
+			// The target is the spec's last field.
+			if neg || i+2 != len(spec) {
 				return nil, false
 			}
-			if action = t.verdict(target); action == nil {
+			i++
+			if action = t.verdict(spec[i]); action == nil {
 				return nil, false
 			}
 		default:
@@ -283,7 +275,7 @@ func xtMatch(name, option, value string) expr.Any {
 		default:
 			return nil
 		}
-		return &expr.Match{Name: name, Rev: 1, Info: ptr(xt.Unknown(info))}
+		return &expr.Match{Name: name, Rev: 1, Info: new(xt.Unknown(info))}
 	case "conntrack":
 		mask, ok := ctStates(value)
 		if option != "--ctstate" || !ok {
@@ -294,7 +286,7 @@ func xtMatch(name, option, value string) expr.Any {
 		info := make([]byte, 168)
 		binary.NativeEndian.PutUint16(info[146:], 1)
 		binary.NativeEndian.PutUint16(info[150:], mask)
-		return &expr.Match{Name: name, Rev: 3, Info: ptr(xt.Unknown(info))}
+		return &expr.Match{Name: name, Rev: 3, Info: new(xt.Unknown(info))}
 	}
 	return nil
 }
@@ -314,8 +306,6 @@ func ctStates(list string) (uint16, bool) {
 	return mask, true
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // verdict is -j TARGET: ACCEPT, DROP and RETURN as verdicts, a jump to a
 // chain of the table, or MASQUERADE without options as the xtables target
 // (revision 0, struct nf_nat_ipv4_multi_range_compat with one range).
@@ -333,7 +323,7 @@ func (t *nativeTable) verdict(target string) []expr.Any {
 		}
 		info := make([]byte, 24)
 		binary.NativeEndian.PutUint32(info, 1)
-		return []expr.Any{&expr.Target{Name: target, Rev: 0, Info: ptr(xt.Unknown(info))}}
+		return []expr.Any{&expr.Target{Name: target, Rev: 0, Info: new(xt.Unknown(info))}}
 	}
 	if t.chainExists(target) && builtinChains[t.name][target].hook == nil {
 		return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: target}}
@@ -365,12 +355,9 @@ func writeNative(tables []*nativeTable) error {
 				ch = &nftables.Chain{Name: name, Table: table}
 			default:
 				// A built-in chain, made with its first rule.
-				b := builtinChains[t.name][name]
-				accept := nftables.ChainPolicyAccept
-				ch = c.AddChain(&nftables.Chain{Name: name, Table: table, Type: b.kind, Hooknum: b.hook, Priority: b.priority, Policy: &accept})
+				ch = c.AddChain(builtinChain(table, name, nftables.ChainPolicyAccept))
 			}
-			for _, spec := range t.rules[name] {
-				exprs, _ := t.exprs(spec)
+			for _, exprs := range t.rules[name] {
 				c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: exprs})
 			}
 		}
