@@ -31,7 +31,8 @@ func startMember(t testing.TB, ns, name, addr, cluster, dir string) *etcdtest.Me
 func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	t.Helper()
 	nstest.NeedRoot(t)
-	// Members go last: the daemons' stops withdraw their endpoints.
+	// For a failure before the underlay is up; once it is, the cleanup
+	// registered below stops them first.
 	t.Cleanup(func() {
 		for _, m := range members {
 			m.Stop()
@@ -64,6 +65,22 @@ func overlayHosts(t testing.TB) (h1, h2 *testHost, members []*etcdtest.Member) {
 	for i, s := range seeds {
 		members = append(members, startMember(t, hosts[i].nsPath, s.member, s.addr, strings.Join(cluster, ","), t.TempDir()))
 	}
+	// Torn down as a lab's down goes, while the underlay is still there
+	// (cleanups run last in, first out): the daemons first, whose stops
+	// withdraw their endpoints from the store, then the members. A member
+	// whose host address is gone cannot deliver its gRPC server's GOAWAY
+	// to its own gateway connection, and its stop waits out etcd's request
+	// timeout (6 s).
+	t.Cleanup(func() {
+		for _, h := range hosts {
+			if err := h.terminate(); err != nil {
+				t.Errorf("%s: hostd exit: %v", h.cfg.Host, err)
+			}
+		}
+		for _, m := range members {
+			m.Stop()
+		}
+	})
 	for _, m := range members {
 		m.WaitReady(t, 20*time.Second)
 	}
@@ -127,8 +144,10 @@ func TestOverlayThroughClusterStore(t *testing.T) {
 	t.Logf("c1 on node1 pinged c2 on node2 by name %v after the first try", time.Since(start).Round(time.Millisecond))
 	h2.mustDocker("exec", "c2", "ping", "-c1", "-W1", "c1")
 
-	// One member of two stops: no quorum.
-	members[1].Stop()
+	// One member of two is gone, as a host that crashed: no quorum. (A
+	// SIGTERM would do the same after 6 s: etcd's graceful stop waits its
+	// request timeout for node2's hostd's watch, a long poll, to end.)
+	members[1].Kill(t)
 	h1.mustDocker("exec", "c1", "ping", "-c1", "-W1", "c2")
 	start = time.Now()
 	out, errs, code := h1.docker("network", "create", "-d", "overlay", "ov2")
