@@ -117,7 +117,8 @@ func OpenEtcd(cfg EtcdConfig) (*Etcd, error) {
 	}
 	s.background(s.heartbeat)
 	if cfg.AutoSync > 0 {
-		s.background(s.autoSync)
+		synced := s.firstSync()
+		s.background(func() { s.autoSync(synced) })
 	}
 	return s, nil
 }
@@ -130,11 +131,38 @@ func (s *Etcd) background(loop func()) {
 	}()
 }
 
-// autoSync learns the members' client URLs at once, retrying until it
-// can (a member that stops early would leave the client with none but its
-// own), and then again every AutoSync, as Docker's etcd client does.
-func (s *Etcd) autoSync() {
-	s.untilDone(func(ctx context.Context) error { return s.cli.Sync(ctx) })
+// firstSync learns the members' client URLs before OpenEtcd returns, for
+// at most a dial's time (half an operation's): until the list names every
+// member, or a sync fails (a member that is not running refuses at once).
+// Docker's client syncs in the background too, but dockerd starts for long
+// enough after it that its API answers with the members known; without
+// this a daemon that starts in milliseconds, and whose own member stops
+// just after, could know no other member (E23). A member that has just
+// joined may not name the others yet (their starts, committed, not yet
+// applied on it): a few tries, from 50 ms apart, see them.
+func (s *Etcd) firstSync() (synced bool) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout/2)
+	defer cancel()
+	for wait := retryFirst; ; wait = min(2*wait, retryMax) {
+		all, err := s.cli.SyncAll(ctx)
+		if err != nil {
+			return synced
+		}
+		synced = true
+		if all || !etcdv2.Sleep(ctx, wait) {
+			return true
+		}
+	}
+}
+
+// autoSync learns the members' client URLs, retrying until it can unless
+// synced says it has (a member that stops early would leave the client
+// with none but its own), and then again every AutoSync, as Docker's etcd
+// client does.
+func (s *Etcd) autoSync(synced bool) {
+	if !synced && !s.untilDone(func(ctx context.Context) error { return s.cli.Sync(ctx) }) {
+		return
+	}
 	for etcdv2.Sleep(s.ctx, s.cfg.AutoSync) {
 		// etcd's client gives its periodic sync 5 s.
 		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)

@@ -284,3 +284,32 @@ func TestEtcdDeadHostEndpointsStay(t *testing.T) {
 		t.Errorf("the closed store's address: %v %v, want %s free again", r, err, q)
 	}
 }
+
+// A daemon that starts in milliseconds and whose own member stops just
+// after still knows the others (E23, "one member of three stopped"):
+// OpenEtcd with AutoSync returns with every member's client URL learnt
+// through its own member, not only with the one --cluster-store names.
+func TestEtcdOpenKnowsTheMembers(t *testing.T) {
+	c := newCluster(t)
+	h := c.hosts[0]
+	s, err := OpenEtcd(EtcdConfig{
+		Endpoints:   []string{"http://" + h.addr.String() + ":2379"},
+		Host:        Host{Name: strings.TrimPrefix(h.member, "docker-"), Advertise: netip.AddrPortFrom(h.addr, 2375)},
+		DialContext: dialIn(h.ns),
+		AutoSync:    time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	got := s.cli.Endpoints()
+	var want []string
+	for _, o := range c.hosts {
+		want = append(want, "http://"+o.addr.String()+":2379")
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("endpoints once open: %v, want every member's %v", got, want)
+	}
+}

@@ -286,21 +286,31 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 // Sync makes the members' client URLs the endpoints, as etcd's client
 // does: a client given one member's URL learns the others'.
 func (c *Client) Sync(ctx context.Context) error {
+	_, err := c.SyncAll(ctx)
+	return err
+}
+
+// SyncAll is Sync that also says whether the list named every member. One
+// that has not started yet has no name and no client URL, and neither has
+// one whose start the member asked has not applied yet.
+func (c *Client) SyncAll(ctx context.Context) (all bool, err error) {
 	ms, err := c.Members(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var eps []string
+	all = true
 	for _, m := range ms {
-		// A member that has not started yet has no name.
-		if m.Name != "" {
-			eps = append(eps, m.ClientURLs...)
+		if m.Name == "" {
+			all = false
+			continue
 		}
+		eps = append(eps, m.ClientURLs...)
 	}
 	if len(eps) == 0 {
-		return errors.New("etcd client: sync: the member list names no client URL")
+		return false, errors.New("etcd client: sync: the member list names no client URL")
 	}
-	return c.SetEndpoints(eps)
+	return all, c.SetEndpoints(eps)
 }
 
 // Sleep waits d unless ctx ends first; it reports whether to go on.
