@@ -1,6 +1,6 @@
-// Package etcdtest runs etcd members for tests: etcdmember's membermain,
-// built once per test binary, started as a process inside a test
-// namespace, as the lab runs nslab-etcd in a virtual host.
+// Package etcdtest runs etcd members for tests: cmd/nslab-etcd, built once
+// per test binary (make build's under make test), started as a process
+// inside a test namespace, as the lab runs it in a virtual host.
 package etcdtest
 
 import (
@@ -16,21 +16,21 @@ import (
 	"github.com/nslab/nslab/netns/nstest"
 )
 
-// membermain is etcdmember's member program, what the lab runs as nslab-etcd.
-var membermain = nstest.Programs{
-	Packages:   []string{"github.com/nslab/nslab/etcdmember/internal/membermain"},
+// member is the lab's member program.
+var member = nstest.Programs{
+	Packages:   []string{"github.com/nslab/nslab/cmd/nslab-etcd"},
 	DirPattern: "etcdtest-bin-",
 }
 
-// Binary builds membermain with the go tool, once per test binary, and
+// Binary builds nslab-etcd with the go tool, once per test binary, and
 // returns its path. Cleanup removes it; call it from TestMain.
 func Binary(t testing.TB) string {
 	t.Helper()
-	return membermain.Path(t, "membermain")
+	return member.Path(t, "nslab-etcd")
 }
 
 // Cleanup removes what Binary built.
-func Cleanup() { membermain.Cleanup() }
+func Cleanup() { member.Cleanup() }
 
 // Member is one member process.
 type Member struct {
@@ -47,7 +47,7 @@ type Member struct {
 	stderr strings.Builder
 }
 
-// Start runs membermain with args inside the namespace at ns.
+// Start runs nslab-etcd with args inside the namespace at ns.
 func Start(t testing.TB, ns string, args ...string) *Member {
 	t.Helper()
 	m := &Member{NS: ns, Args: args, Ready: make(chan string, 1), Exited: make(chan struct{})}

@@ -82,7 +82,7 @@ func newCluster(t *testing.T) *cluster {
 	return c
 }
 
-// start runs membermain for h inside its namespace; the cluster's
+// start runs nslab-etcd for h inside its namespace; the cluster's
 // cleanup stops it.
 func (c *cluster) start(h *host, state string) {
 	c.t.Helper()

@@ -15,7 +15,7 @@ import (
 	"github.com/nslab/nslab/netns/probe"
 )
 
-// members runs n etcd members (membermain processes, with the v2 API) in
+// members runs n etcd members (nslab-etcd processes, with the v2 API) in
 // one fresh namespace, member i on 127.0.0.(i+1), and returns the
 // namespace and the members once all have joined. They stop when the test
 // ends.
