@@ -32,6 +32,9 @@ type ctrFloorHost struct {
 	layers []string
 	dir    string
 	tmpl   *mount.Template
+	// none makes the containers those of the none network: no veth, their
+	// namespace holds its loopback alone.
+	none bool
 }
 
 // ctrFloorContainer is one container of containerFloor: its network
@@ -108,7 +111,11 @@ func newCtrFloorHost(b *testing.B) *ctrFloorHost {
 func (h *ctrFloorHost) start(i int, ns netns.Fresh) (*ctrFloorContainer, error) {
 	c := &ctrFloorContainer{ns: ns}
 	wired := make(chan error, 1)
-	go func() { wired <- h.wire(c, i) }()
+	if h.none {
+		wired <- nil
+	} else {
+		go func() { wired <- h.wire(c, i) }()
+	}
 	spec, err := h.spec(i)
 	if err != nil {
 		<-wired
@@ -217,8 +224,8 @@ func (h *ctrFloorHost) spec(i int) (*rootfs.Spec, error) {
 
 // check says what is wrong with a container started: its command is not
 // `sleep 1000` in a root of its own, or its eth0 is not up with an
-// address.
-func (c *ctrFloorContainer) check() error {
+// address (none: its namespace has more than its loopback, up).
+func (c *ctrFloorContainer) check(none bool) error {
 	pid := strconv.Itoa(c.cmd.Process.Pid)
 	cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline")
 	if err != nil || string(cmdline) != "sleep\x001000\x00" {
@@ -226,6 +233,13 @@ func (c *ctrFloorContainer) check() error {
 	}
 	if _, err := os.Stat("/proc/" + pid + "/root/.dockerenv"); err != nil {
 		return fmt.Errorf("container's root: %w", err)
+	}
+	if none {
+		links, err := c.ns.Handle.LinkList()
+		if err != nil || len(links) != 1 || links[0].Attrs().Name != "lo" || links[0].Attrs().Flags&net.FlagUp == 0 {
+			return fmt.Errorf("none container's links: %v, %v", links, err)
+		}
+		return nil
 	}
 	eth0, err := c.ns.Handle.LinkByName("eth0")
 	if err != nil {
@@ -272,7 +286,7 @@ func containerFloor(b *testing.B, n int) float64 {
 		}
 		total += time.Since(start)
 		b.StopTimer()
-		if err := cs[n-1].check(); err != nil {
+		if err := cs[n-1].check(h.none); err != nil {
 			b.Fatal(err)
 		}
 		for _, c := range cs {
