@@ -11,12 +11,20 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/netns/nstest"
 )
 
-// buildEtcd builds cmd/nslab-etcd next to bin, where the lab looks for it.
+// buildEtcd builds cmd/nslab-etcd next to bin, where the lab looks for it;
+// when bin is make build's (nstest.MakeBuilt), make build has put it there.
 func buildEtcd(t *testing.T, bin string) {
 	t.Helper()
-	out, err := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(bin), lab.EtcdBinaryName), "../nslab-etcd").CombinedOutput()
+	etcd := filepath.Join(filepath.Dir(bin), lab.EtcdBinaryName)
+	if filepath.Dir(bin) == nstest.MakeBuilt() {
+		if _, err := os.Stat(etcd); err == nil {
+			return
+		}
+	}
+	out, err := exec.Command("go", "build", "-o", etcd, "../nslab-etcd").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build ../nslab-etcd: %v\n%s", err, out)
 	}
