@@ -27,6 +27,9 @@ type Programs struct {
 	// build` links nslab-hostd: a dynamic hostd maps the C library and
 	// its resolver too, about 1.5 MiB more of resident memory each.
 	Static bool
+	// Flags are more go build flags (-race): programs asked with them are
+	// always built, make build's are not.
+	Flags []string
 
 	once     sync.Once
 	dir      string
@@ -48,15 +51,24 @@ func MakeBuilt() string {
 // one named name (the last element of its package path).
 func (p *Programs) Path(t testing.TB, name string) string {
 	t.Helper()
+	bin, err := p.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// Lookup is Path for a caller without a test, TestMain.
+func (p *Programs) Lookup(name string) (string, error) {
 	p.once.Do(p.build)
 	if p.err != nil {
-		t.Fatal(p.err)
+		return "", p.err
 	}
-	return filepath.Join(p.dir, name)
+	return filepath.Join(p.dir, name), nil
 }
 
 func (p *Programs) build() {
-	if dir := MakeBuilt(); dir != "" && p.allIn(dir) {
+	if dir := MakeBuilt(); dir != "" && len(p.Flags) == 0 && p.allIn(dir) {
 		p.dir, p.prebuilt = dir, true
 		return
 	}
@@ -69,7 +81,8 @@ func (p *Programs) build() {
 		p.err = err
 		return
 	}
-	cmd := exec.Command(goTool, append([]string{"build", "-o", p.dir + "/"}, p.Packages...)...)
+	args := append(append([]string{"build", "-o", p.dir + "/"}, p.Flags...), p.Packages...)
+	cmd := exec.Command(goTool, args...)
 	if p.Static {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	}
