@@ -31,8 +31,11 @@ import (
 	"github.com/nslab/nslab/netns/nstest"
 )
 
-// hostdBin is cmd/nslab-hostd, built once per run (buildHostd).
+// hostdBin is cmd/nslab-hostd, built once per run (hostdProgram: make
+// build's under make test).
 var hostdBin string
+
+var hostdProgram = nstest.Programs{Packages: []string{"github.com/nslab/nslab/cmd/nslab-hostd"}, DirPattern: "hostd-test-bin-"}
 
 const dockerCLI = "/usr/local/bin/docker"
 
@@ -42,47 +45,21 @@ func TestMain(m *testing.M) {
 			return m.Run() // every daemon test skips with its reason
 		}
 		defer etcdtest.Cleanup()
-		bin, remove, err := buildHostd()
-		if err != nil {
+		if os.Getenv("HOSTD_RACE") != "" {
+			// HOSTD_RACE=1 builds the daemon with the race detector.
+			hostdProgram.Flags = []string{"-race"}
+		}
+		defer hostdProgram.Cleanup()
+		var err error
+		if hostdBin, err = hostdProgram.Lookup("nslab-hostd"); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer remove()
-		hostdBin = bin
 		// The tests' own image store, which every hostd of the run shares
 		// as the machine's: the default image is unpacked once.
 		return imagetest.Run(m)
 	}()
 	os.Exit(code)
-}
-
-// buildHostd builds cmd/nslab-hostd into a directory of its own; remove
-// removes it. Under make test it is make build's (nstest.MakeBuilt): the
-// same program from the same checkout, without another link.
-// HOSTD_RACE=1 builds the daemon with the race detector, always.
-func buildHostd() (bin string, remove func(), err error) {
-	race := os.Getenv("HOSTD_RACE") != ""
-	if built := nstest.MakeBuilt(); built != "" && !race {
-		bin = filepath.Join(built, "nslab-hostd")
-		if _, err := os.Stat(bin); err == nil {
-			return bin, func() {}, nil
-		}
-	}
-	dir, err := os.MkdirTemp("", "hostd-test-bin-")
-	if err != nil {
-		return "", nil, err
-	}
-	bin = filepath.Join(dir, "nslab-hostd")
-	args := []string{"build", "-o", bin}
-	if race {
-		args = append(args, "-race")
-	}
-	out, err := exec.Command("go", append(args, "github.com/nslab/nslab/cmd/nslab-hostd")...).CombinedOutput()
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("build hostd: %v\n%s", err, out)
-	}
-	return bin, func() { os.RemoveAll(dir) }, nil
 }
 
 // testHost is one virtual host: a fresh network namespace with a real

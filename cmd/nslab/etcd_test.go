@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -11,24 +10,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/lab"
-	"github.com/nslab/nslab/netns/nstest"
 )
-
-// buildEtcd builds cmd/nslab-etcd next to bin, where the lab looks for it;
-// when bin is make build's (nstest.MakeBuilt), make build has put it there.
-func buildEtcd(t *testing.T, bin string) {
-	t.Helper()
-	etcd := filepath.Join(filepath.Dir(bin), lab.EtcdBinaryName)
-	if filepath.Dir(bin) == nstest.MakeBuilt() {
-		if _, err := os.Stat(etcd); err == nil {
-			return
-		}
-	}
-	out, err := exec.Command("go", "build", "-o", etcd, "../nslab-etcd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ../nslab-etcd: %v\n%s", err, out)
-	}
-}
 
 // `nslab up --runtime dockerd` runs a real dockerd on the docker hosts,
 // detached as any lab, and down removes it.
@@ -66,7 +48,6 @@ func TestEtcdCommand(t *testing.T) {
 	t.Setenv("NSLAB_BIN", "")
 	t.Setenv("NSLAB_ETCD_BIN", "")
 	bin, root, id := freshLab(t, "etcd")
-	buildEtcd(t, bin)
 	topo := filepath.Join(t.TempDir(), "etcd.yaml")
 	if err := os.WriteFile(topo, []byte(`name: etcdpair
 segments:

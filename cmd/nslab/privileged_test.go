@@ -26,12 +26,13 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// nslabPrograms are this command and nslab-hostd, built once per test
-// binary into a directory of their own, nslab-hostd next to nslab where
-// the lab looks for it: the tests run the binaries a user runs, nslab named
-// as `nslab down` expects its owners.
+// nslabPrograms are this command, nslab-hostd and nslab-etcd, built once
+// per test binary into a directory of their own (make build's bin/ under
+// make test), the daemons next to nslab where the lab looks for them: the
+// tests run the binaries a user runs, nslab named as `nslab down` expects
+// its owners.
 var nslabPrograms = nstest.Programs{
-	Packages:   []string{"github.com/nslab/nslab/cmd/nslab", "github.com/nslab/nslab/cmd/nslab-hostd"},
+	Packages:   []string{"github.com/nslab/nslab/cmd/nslab", "github.com/nslab/nslab/cmd/nslab-hostd", "github.com/nslab/nslab/cmd/nslab-etcd"},
 	DirPattern: "nslab-cmd-test-bin-",
 	Static:     true,
 }

@@ -27,6 +27,9 @@ type Programs struct {
 	// build` links nslab-hostd: a dynamic hostd maps the C library and
 	// its resolver too, about 1.5 MiB more of resident memory each.
 	Static bool
+	// Flags are more go build flags (-race): programs asked with them are
+	// always built, make build's are not.
+	Flags []string
 
 	once     sync.Once
 	dir      string
@@ -36,27 +39,42 @@ type Programs struct {
 
 // MakeBuilt is the directory of $NSLAB_BIN, where make build puts the
 // programs of this checkout and which make test names to the package
-// tests, or "" when NSLAB_BIN is not set.
-func MakeBuilt() string {
+// tests, or "" when NSLAB_BIN is not set. It is read when the test binary
+// starts: a test that clears NSLAB_BIN for the lab's own lookup (t.Setenv)
+// still runs make build's programs, rather than building them again (a
+// static nslab-etcd, compiled anew, took cmd/nslab's TestEtcdCommand from
+// 30 to 204 s in a loaded make test).
+func MakeBuilt() string { return makeBuilt }
+
+var makeBuilt = func() string {
 	if bin := os.Getenv("NSLAB_BIN"); bin != "" {
 		return filepath.Dir(bin)
 	}
 	return ""
-}
+}()
 
 // Path builds the programs on its first call and returns the path of the
 // one named name (the last element of its package path).
 func (p *Programs) Path(t testing.TB, name string) string {
 	t.Helper()
+	bin, err := p.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// Lookup is Path for a caller without a test, TestMain.
+func (p *Programs) Lookup(name string) (string, error) {
 	p.once.Do(p.build)
 	if p.err != nil {
-		t.Fatal(p.err)
+		return "", p.err
 	}
-	return filepath.Join(p.dir, name)
+	return filepath.Join(p.dir, name), nil
 }
 
 func (p *Programs) build() {
-	if dir := MakeBuilt(); dir != "" && p.allIn(dir) {
+	if dir := MakeBuilt(); dir != "" && len(p.Flags) == 0 && p.allIn(dir) {
 		p.dir, p.prebuilt = dir, true
 		return
 	}
@@ -69,7 +87,8 @@ func (p *Programs) build() {
 		p.err = err
 		return
 	}
-	cmd := exec.Command(goTool, append([]string{"build", "-o", p.dir + "/"}, p.Packages...)...)
+	args := append(append([]string{"build", "-o", p.dir + "/"}, p.Flags...), p.Packages...)
+	cmd := exec.Command(goTool, args...)
 	if p.Static {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	}
