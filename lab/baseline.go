@@ -263,6 +263,9 @@ func (l *Lab) loadBaseline() (*baseline, error) {
 		l.state.HostdPIDs = s.HostdPIDs
 	}
 	data, err := os.ReadFile(filepath.Join(l.dir, baselineFile))
+	if errors.Is(err, os.ErrNotExist) && l.state.OnDemand {
+		return nil, fmt.Errorf("lab %s: %w: its docker hosts start their daemons on demand (Options.OnDemand, nslab up --on-demand), and a reset has no state of theirs to put back", l.ID(), ErrNoBaseline)
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("lab %s: %w: it was brought up without Options.Resettable (nslab up takes it)", l.ID(), ErrNoBaseline)
 	}

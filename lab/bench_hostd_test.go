@@ -2,12 +2,15 @@ package lab
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // realHostd finds nslab-hostd as Up does when $NSLAB_HOSTD_BIN or
@@ -52,6 +55,49 @@ func BenchmarkUpDocker(b *testing.B) {
 			benchUpDown(b, dockerTopology(n, 0), Options{Root: b.TempDir(), Hostd: bin}, nil)
 		})
 	}
+}
+
+// BenchmarkUpDockerOnDemand is BenchmarkUpDocker with Options.OnDemand:
+// the docker hosts' daemons start at their first use. "unused" takes the
+// lab down without using it; "used" then also asks every host's socket for
+// /_ping between up and down, which starts its hostd, and reports that
+// first use per host (use-ns/host, wall-clock, every host at once as the
+// daemons are at up) beside up and down.
+//
+//	go test -run '^$' -bench UpDockerOnDemand -benchtime 10x ./lab/
+func BenchmarkUpDockerOnDemand(b *testing.B) {
+	requireRoot(b)
+	bin := realHostd(b)
+	for _, used := range []bool{false, true} {
+		for _, n := range benchHosts {
+			name := fmt.Sprintf("unused/hosts=%d", n)
+			if used {
+				name = fmt.Sprintf("used/hosts=%d", n)
+			}
+			b.Run(name, func(b *testing.B) {
+				var use time.Duration
+				var atPeak func(*Lab)
+				if used {
+					atPeak = func(l *Lab) { use += useEveryHost(b, l) }
+				}
+				benchUpDown(b, dockerTopology(n, 0), Options{Root: b.TempDir(), Hostd: bin, OnDemand: true}, atPeak)
+				if used {
+					b.ReportMetric(float64(use.Nanoseconds())/float64(b.N)/float64(n), "use-ns/host")
+				}
+			})
+		}
+	}
+}
+
+// useEveryHost pings every docker host's daemon, all at once as up starts
+// them, and returns how long that took.
+func useEveryHost(b *testing.B, l *Lab) time.Duration {
+	t0 := time.Now()
+	err := forEach(context.Background(), l.dockerHosts(), runtime.NumCPU()*4, func(_ context.Context, h *Host) error { return h.pingSocket() })
+	if err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(t0)
 }
 
 // BenchmarkUp measures Up + Down of n docker hosts on one segment, each

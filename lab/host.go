@@ -28,6 +28,7 @@ type Host struct {
 	exited chan struct{} // closed when hostd, started by this process, exits
 	ready  *os.File      // hostd's ready pipe, until waitReady reads it
 	etcd   *etcdMember   // the etcd member this process started, if any
+	demand *onDemand     // the listeners that start hostd (Options.OnDemand)
 }
 
 // LabID returns the id of the host's lab.
@@ -126,14 +127,18 @@ func HostEnv(env []string) []string {
 	return out
 }
 
-// Check says whether the host's namespaces are there to be entered, and
-// makes a plain host's UTS and mount namespaces at its first use (see
-// hostns.go). Call it before entering them.
+// Check says whether the host's namespaces are there to be entered, makes
+// a plain host's UTS and mount namespaces at its first use (see hostns.go)
+// and starts the daemon of a docker host of an on-demand lab (see
+// ondemand.go). Call it before entering them.
 func (h *Host) Check() error {
 	if _, err := os.Stat(h.NetNS()); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	return h.ensureHostNamespaces()
+	if err := h.ensureHostNamespaces(); err != nil {
+		return err
+	}
+	return h.ensureDaemon()
 }
 
 // ExecResult is what a command run inside a host printed and how it ended.

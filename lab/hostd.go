@@ -29,11 +29,17 @@ const maxSocketPath = 107
 // startDaemons starts hostd (bin, the nslab-hostd program) on every docker
 // host, all at once, and waits until each answers on its socket.
 func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
-	var docker []*Host
+	var docker, later []*Host
 	for _, h := range l.hosts {
-		if h.Spec.Kind == KindDocker {
+		switch {
+		case o.OnDemand && h.Spec.startsOnDemand():
+			later = append(later, h)
+		case h.Spec.Kind == KindDocker:
 			docker = append(docker, h)
 		}
+	}
+	if err := forEach(ctx, later, o.daemonWorkers(), func(_ context.Context, h *Host) error { return h.armHostd(bin, o) }); err != nil {
+		return err
 	}
 	t0 := time.Now()
 	err := forEach(ctx, docker, o.daemonWorkers(), func(_ context.Context, h *Host) error { return h.startHostd(bin, o) })
@@ -73,29 +79,38 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 // host's /var/run/docker/netns, and as <lab>-<host>-<container> in the
 // machine's /run/netns, through the machine's mount namespace handed to it.
 func (h *Host) startHostd(bin string, o Options) error {
+	if _, err := h.writeHostdConfig(o); err != nil {
+		return err
+	}
+	return h.launchHostd(bin, nil)
+}
+
+// writeHostdConfig writes the host's hostd.json and returns it.
+func (h *Host) writeHostdConfig(o Options) (hostdconfig.Config, error) {
 	if len(h.socket) > maxSocketPath {
-		return fmt.Errorf("host %s: socket path %s is %d bytes; a unix socket path has at most %d (use a shorter state root)", h.Name, h.socket, len(h.socket), maxSocketPath)
+		return hostdconfig.Config{}, fmt.Errorf("host %s: socket path %s is %d bytes; a unix socket path has at most %d (use a shorter state root)", h.Name, h.socket, len(h.socket), maxSocketPath)
 	}
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
-		return fmt.Errorf("host %s: %w", h.Name, err)
+		return hostdconfig.Config{}, fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	cfg, err := h.hostdConfig(o)
 	if err != nil {
-		return err
+		return cfg, err
 	}
 	if err := cfg.Write(h.configPath()); err != nil {
-		return fmt.Errorf("host %s: %w", h.Name, err)
+		return cfg, fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	return h.launchHostd(bin)
+	return cfg, nil
 }
 
 func (h *Host) configPath() string { return filepath.Join(h.dir, "hostd.json") }
 
 // launchHostd starts hostd with the host's hostd.json (startHostd wrote
-// it; Reset starts hostd again with the same) inside the host's namespaces
-// (hostns.go), in its own session so that a terminal's signals do not
-// reach it.
-func (h *Host) launchHostd(bin string) error {
+// it) inside the host's namespaces (hostns.go), in its own session so that
+// a terminal's signals do not reach it. lns, when there are any, are the
+// API's listening sockets in hostdconfig.Listen's order, opened for a
+// start on demand: hostd serves them instead of opening its own.
+func (h *Host) launchHostd(bin string, lns []*os.File) error {
 	logf, err := os.OpenFile(h.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
@@ -119,6 +134,14 @@ func (h *Host) launchHostd(bin string) error {
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{readyW, machine} // fds 3 and 4
+	if len(lns) > 0 {
+		fds := make([]int, len(lns))
+		for i := range lns {
+			fds[i] = 3 + len(cmd.ExtraFiles) + i
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, lns...)
+		cmd.Args = append(cmd.Args, "--"+hostdconfig.ListenFDsFlag, hostdconfig.FormatFDs(fds))
+	}
 	// No Pdeathsig: the thread that forks dies at once (Namespaces.Start),
 	// and the lab outlives this process when the CLI hands it to its keeper.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

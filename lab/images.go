@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nslab/nslab/hostd/image"
+	"github.com/nslab/nslab/hostdconfig"
 )
 
 // DefaultDataRoot holds the labs' data roots, one directory per lab and
@@ -192,6 +194,8 @@ func usesStore(dataDir, store string) bool {
 // data directories of the labs that use that store. It looks in
 // DefaultDataRoot and in the data roots of the labs under root ("" for
 // DefaultRoot), so that a lab of another state root keeps its images too.
+// A host whose daemon has not started yet (Options.OnDemand) has no
+// repository: what its hostd.json names counts for it.
 func ImageUse(root, store string) (map[string][]string, error) {
 	roots := map[string]bool{DefaultDataRoot: true}
 	labs, err := List(root)
@@ -199,12 +203,17 @@ func ImageUse(root, store string) (map[string][]string, error) {
 		return nil, err
 	}
 	root = stateRoot(root)
+	use := map[string][]string{}
 	for _, s := range labs {
-		if st, err := readState(filepath.Join(root, s.ID)); err == nil && st.DataDir != "" {
-			roots[filepath.Dir(st.DataDir)] = true
+		st, err := readState(filepath.Join(root, s.ID))
+		if err != nil || st.DataDir == "" {
+			continue
+		}
+		roots[filepath.Dir(st.DataDir)] = true
+		if st.OnDemand && usesStore(st.DataDir, store) {
+			configuredImages(filepath.Join(root, s.ID), use)
 		}
 	}
-	use := map[string][]string{}
 	for dr := range roots {
 		repos, _ := filepath.Glob(filepath.Join(dr, "*", "*", "image", "repositories.json"))
 		for _, p := range repos {
@@ -218,11 +227,33 @@ func ImageUse(root, store string) (map[string][]string, error) {
 				return nil, err
 			}
 			for _, id := range ids {
-				use[id] = append(use[id], who)
+				addUser(use, id, who)
 			}
 		}
 	}
 	return use, nil
+}
+
+// configuredImages adds to use the images of every hostd.json of the lab
+// whose state directory is dir: what each host's hostd starts with.
+func configuredImages(dir string, use map[string][]string) {
+	cfgs, _ := filepath.Glob(filepath.Join(dir, "*", "hostd.json"))
+	for _, p := range cfgs {
+		cfg, err := hostdconfig.Load(p)
+		if err != nil {
+			continue
+		}
+		for _, img := range cfg.Images {
+			addUser(use, img.ID, cfg.Lab+"/"+cfg.Host)
+		}
+	}
+}
+
+// addUser notes that host who uses image id, once.
+func addUser(use map[string][]string, id, who string) {
+	if !slices.Contains(use[id], who) {
+		use[id] = append(use[id], who)
+	}
 }
 
 // LabDataDirs lists the lab data directories of DefaultDataRoot and of the

@@ -72,6 +72,14 @@ type Options struct {
 	// put the lab back to it. Reading it costs a few milliseconds per
 	// host: benchmarks of up go without.
 	Resettable bool
+	// OnDemand starts a docker host's hostd at the host's first use (a
+	// connection to its Docker API, a command run in it) instead of at
+	// up, unless up uses the host itself (topology containers, a cluster
+	// store): a lab of many docker hosts, few of them used, comes up and
+	// goes down at nearly the cost of plain hosts. Until then the host has
+	// no docker0 and none of Docker's rules. RuntimeHostd only, and not
+	// with Resettable (see ondemand.go).
+	OnDemand bool
 
 	// timings, when set, adds up the time of each step (the benchmarks'
 	// breakdown).
@@ -154,6 +162,9 @@ func Up(ctx context.Context, t *Topology, o Options) (*Lab, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
+	if err := o.checkOnDemand(); err != nil {
+		return nil, err
+	}
 	bin := ""
 	if topo.hasDocker() {
 		switch o.Runtime {
@@ -281,7 +292,7 @@ func create(topo *Topology, o Options, etcdBin string) (*Lab, error) {
 			ID: id, Name: topo.Name, File: topo.File, Topology: topo,
 			Owner: os.Getpid(), OwnerStart: start,
 			Created: time.Now().UTC(), State: StateStarting,
-			Runtime: o.Runtime, EtcdBinary: etcdBin,
+			Runtime: o.Runtime, EtcdBinary: etcdBin, OnDemand: o.OnDemand,
 			DataDir: dataDir(o.DataRoot, id),
 		},
 	}
@@ -482,6 +493,7 @@ func Open(root, id string) (*Lab, error) {
 // directory. It can be repeated, and works from a process that only opened
 // the lab.
 func (l *Lab) Down(ctx context.Context) error {
+	l.disarm()
 	l.mu.Lock()
 	pids := map[string]int{}
 	for _, h := range l.hosts {

@@ -51,6 +51,9 @@ type labState struct {
 	State      string    `json:"state"`
 	// HostdPIDs are the pids of the hosts' daemons (hostd or dockerd).
 	HostdPIDs map[string]int `json:"hostdPids,omitempty"`
+	// OnDemand says that docker hosts start their daemon at their first
+	// use (Options.OnDemand).
+	OnDemand bool `json:"onDemand,omitempty"`
 	// Runtime is the daemon of the docker hosts ("" is hostd).
 	Runtime string `json:"runtime,omitempty"`
 	// DataDir is the lab's data directory, <data root>/<id>, holding each

@@ -122,6 +122,11 @@ func Up[T Topology](t testing.TB, topology T, opts ...Option) *Lab {
 // gives it back when t ends.
 func upPooled(t testing.TB, topo *lab.Topology, s settings) *Lab {
 	t.Helper()
+	if s.lab.OnDemand {
+		// Its daemons start from listeners that the process that brought
+		// it up holds, and a reset has no state of theirs to put back.
+		t.Fatalf("labtest: FromPool with lab.Options.OnDemand: a pooled lab is reset between tests and passes from process to process, and an on-demand lab can do neither")
+	}
 	key, err := poolKey(topo, s.lab)
 	if err != nil {
 		t.Fatalf("labtest: %v", err)

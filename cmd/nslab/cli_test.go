@@ -237,6 +237,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"up", "--no-such-flag", "../../fixtures/single.yaml"}, ""},
 		{[]string{"up", "--runtime", "podman", "../../fixtures/single.yaml"}, `--runtime "podman": want hostd or dockerd`},
 		{[]string{"up", "--runtime", "hostd", "--images", "x.tar", "../../fixtures/single.yaml"}, "--images x.tar: want a `docker save` archive"},
+		{[]string{"up", "--on-demand", "--runtime", "dockerd", "../../fixtures/single.yaml"}, "--on-demand: hostd's only"},
 		{[]string{"up", "--images", "../../fixtures/single.yaml", "../../fixtures/single.yaml"}, "--images ../../fixtures/single.yaml: want a `docker save` archive (not a tar archive"},
 		{[]string{"exec", "node1"}, ""},
 		{[]string{"exec", "node1", "--"}, ""},

@@ -208,3 +208,46 @@ func TestForegroundDown(t *testing.T) {
 	}
 	assertGone(t, root, id, seen)
 }
+
+// `nslab up --on-demand`: the detached lab's docker host runs no daemon
+// until the first docker command or `nslab exec` in it, which finds it
+// answering; such a lab cannot be reset, and goes down as any other.
+func TestOnDemandLab(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	bin, root, id := freshLab(t, "dem")
+	at := []string{"--root", root, "--lab", id}
+	mustNslab(t, bin, "--root", root, "up", "--detach", "--on-demand", "--id", id, "../../fixtures/single.yaml")
+	hostdPID := func() int {
+		l, err := lab.Open(root, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := l.Host("host1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.HostdPID()
+	}
+	if pid := hostdPID(); pid != 0 {
+		t.Fatalf("host1's hostd %d runs before any use", pid)
+	}
+	if r := mustNslab(t, bin, append(at, "exec", "host1", "--", "ip", "-o", "link", "show", "docker0")...); !strings.Contains(r.stdout, "docker0") {
+		t.Errorf("docker0 at host1's first command: %q", r.stdout)
+	}
+	if pid := hostdPID(); pid <= 0 {
+		t.Errorf("no hostd recorded after host1's first use")
+	}
+	if _, err := exec.LookPath("docker"); err == nil {
+		if r := mustNslab(t, bin, append(at, "docker", "host1", "--", "network", "ls", "--format", "{{.Name}}")...); !strings.Contains(r.stdout, "bridge") {
+			t.Errorf("docker network ls: %q", r.stdout)
+		}
+	}
+	if r := nslab(t, bin, append(at, "reset")...); r.code == 0 || !strings.Contains(r.stderr, "on demand") {
+		t.Errorf("reset of an on-demand lab: status %d, %q; want a refusal that says why", r.code, r.stderr)
+	}
+	mustNslab(t, bin, append(at, "down")...)
+	if _, err := os.Stat(filepath.Join(root, id)); !os.IsNotExist(err) {
+		t.Errorf("state dir left after down: %v", err)
+	}
+}

@@ -86,6 +86,9 @@ func (a *app) keeperArgv(file string, f upFlags) ([]string, error) {
 		argv = append(argv, "--id", f.id)
 	}
 	argv = append(argv, "--runtime", f.runtime)
+	if f.onDemand {
+		argv = append(argv, "--on-demand")
+	}
 	if f.images != "" {
 		argv = append(argv, "--images", f.images)
 	}

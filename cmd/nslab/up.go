@@ -31,6 +31,9 @@ type upFlags struct {
 	timeout time.Duration
 	runtime string // lab.RuntimeHostd or lab.RuntimeDockerd
 	images  string // a `docker save` archive every docker host starts with
+	// onDemand starts each docker host's daemon at its first use
+	// (lab.Options.OnDemand).
+	onDemand bool
 }
 
 func newUpCmd(a *app) *cobra.Command {
@@ -46,6 +49,7 @@ status 2, and nothing is made.`,
 		Example: `  nslab up fixtures/classroom.yaml
   nslab up --detach --id class fixtures/classroom.yaml
   nslab up --images myapp.tar fixtures/classroom.yaml
+  nslab up --detach --on-demand fixtures/classroom.yaml
   nslab up --runtime dockerd --images myapp.tar fixtures/overlay.yaml`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -58,6 +62,7 @@ status 2, and nothing is made.`,
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up (and remove what was made) when the lab is not up by then")
 	fl.StringVar(&f.runtime, "runtime", lab.RuntimeHostd, "the daemon of the docker hosts: hostd (nslab's own) or dockerd (a real dockerd 20.10 per host, Debian's docker.io)")
 	fl.StringVar(&f.images, "images", "", "a `docker save` archive every docker host starts with, beside the default alpine:latest and busybox:latest (images are never pulled)")
+	fl.BoolVar(&f.onDemand, "on-demand", false, "start a docker host's daemon at its first use (a docker command, `nslab exec` or `nslab shell` in the host) instead of at up, unless up gives it containers or a cluster store; such a lab cannot be reset")
 	fl.BoolVar(&f.keeper, keeperFlag, false, "run as the background keeper of a detached lab (internal)")
 	fl.MarkHidden(keeperFlag)
 	return cmd
@@ -68,6 +73,9 @@ func (a *app) up(file string, f upFlags) error {
 	if f.id != "" && !idRE.MatchString(f.id) {
 		return usageError(fmt.Errorf("--id %q: a lab id matches ^[a-z][a-z0-9]{2,9}$", f.id))
 	}
+	if f.onDemand && f.runtime == lab.RuntimeDockerd {
+		return usageError(fmt.Errorf("--on-demand: hostd's only; --runtime %s starts every daemon at up", f.runtime))
+	}
 	switch f.runtime {
 	case lab.RuntimeHostd:
 	case lab.RuntimeDockerd:
@@ -77,6 +85,7 @@ func (a *app) up(file string, f upFlags) error {
 	default:
 		return usageError(fmt.Errorf("--runtime %q: want %s or %s", f.runtime, lab.RuntimeHostd, lab.RuntimeDockerd))
 	}
+
 	if f.images != "" {
 		abs, err := filepath.Abs(f.images)
 		if err != nil {
@@ -135,7 +144,8 @@ func (a *app) options(f upFlags) (lab.Options, error) {
 		return lab.Options{}, fmt.Errorf("cannot find the nslab binary, next to which nslab-hostd is: %w", err)
 	}
 	// Resettable: `nslab reset` puts the lab back to how up leaves it.
-	o := lab.Options{ID: f.id, Root: a.root, Binary: self, Runtime: f.runtime, Resettable: true}
+	// A lab whose daemons start on demand has no state to reset to.
+	o := lab.Options{ID: f.id, Root: a.root, Binary: self, Runtime: f.runtime, Resettable: !f.onDemand, OnDemand: f.onDemand}
 	if f.images != "" {
 		o.Images = []string{f.images}
 	}

@@ -30,6 +30,9 @@ import (
 // every container and exits 0. With --ready-fd N it writes "ready\n" on
 // that descriptor (a pipe the lab passes) once its socket listens, and
 // closes it: the lab waits for that line instead of polling the socket.
+// With --listen-fds it serves listening sockets it inherited (a lab that
+// starts hostd on the first connection made them, and the connection waits
+// in their backlog) instead of opening its own.
 func Main(args []string) int {
 	// hostd's children (containers' inits, execs, tools) must not inherit
 	// a descriptor hostd got from whoever started it: Go marks its own
@@ -39,6 +42,7 @@ func Main(args []string) int {
 	configPath := fs.String("config", "", "path of hostd.json")
 	readyFD := fs.Int("ready-fd", -1, "descriptor on which to write \"ready\\n\" once the API socket listens")
 	pinsFD := fs.Int("pins-mntns-fd", -1, "an inherited descriptor of the mount namespace in which to make the /run/netns pins (the machine's, when hostd runs in a virtual host's own); default: hostd's own")
+	listenFDs := fs.String(hostdconfig.ListenFDsFlag, "", "inherited listening sockets, comma-separated, to serve instead of opening the API's own: the lab's socket, then each -H of the config, in order (a lab that starts hostd on the first connection opened them)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,7 +68,7 @@ func Main(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := serve(cfg, pins, logger, ready); err != nil {
+	if err := serve(cfg, pins, *listenFDs, logger, ready); err != nil {
 		logger.Print(err)
 		return 1
 	}
@@ -85,7 +89,7 @@ func pinsIn(fd int) (*netns.Pins, error) {
 	return netns.NewPins(f), nil
 }
 
-func serve(cfg *hostdconfig.Config, pins *netns.Pins, logger *log.Logger, ready *os.File) error {
+func serve(cfg *hostdconfig.Config, pins *netns.Pins, listenFDs string, logger *log.Logger, ready *os.File) error {
 	if err := hostd.CheckNamespaces(); err != nil {
 		return err
 	}
@@ -99,7 +103,7 @@ func serve(cfg *hostdconfig.Config, pins *netns.Pins, logger *log.Logger, ready 
 	if err != nil {
 		return err
 	}
-	lns, err := listenAll(cfg)
+	lns, err := listeners(cfg, listenFDs)
 	if err != nil {
 		d.Shutdown()
 		return err
@@ -150,65 +154,11 @@ func serve(cfg *hostdconfig.Config, pins *netns.Pins, logger *log.Logger, ready 
 	return errors.Join(errs...)
 }
 
-// listenAll opens the API's listeners: the lab's socket and every -H
-// (cfg.Hosts). A TCP listener belongs to the network namespace hostd runs
-// in, the virtual host's: nothing outside the lab reaches it.
-func listenAll(cfg *hostdconfig.Config) ([]net.Listener, error) {
-	var lns []net.Listener
-	fail := func(err error) ([]net.Listener, error) {
-		for _, ln := range lns {
-			ln.Close()
-		}
-		return nil, err
+// listeners opens the API's listeners, or takes those inherited at the
+// descriptors listenFDs names.
+func listeners(cfg *hostdconfig.Config, listenFDs string) ([]net.Listener, error) {
+	if listenFDs != "" {
+		return cfg.Inherited(listenFDs)
 	}
-	ln, err := listen(cfg.Socket)
-	if err != nil {
-		return fail(err)
-	}
-	lns = append(lns, ln)
-	for _, h := range cfg.Hosts {
-		network, addr, err := hostdconfig.ParseDaemonHost(h)
-		if err != nil {
-			return fail(fmt.Errorf("hostd: -H %w", err))
-		}
-		switch network {
-		case "unix":
-			ln, err = listen(addr)
-		default:
-			// "tcp", as dockerd listens: on 0.0.0.0 Go makes one
-			// dual-stack socket, which ss shows as *:PORT.
-			if ln, err = net.Listen("tcp", addr); err != nil {
-				err = fmt.Errorf("hostd: listen %s: %w", h, err)
-			}
-		}
-		if err != nil {
-			return fail(err)
-		}
-		lns = append(lns, ln)
-	}
-	return lns, nil
-}
-
-// listen opens the API socket. A stale socket file (no one answering) is
-// removed; a live one means another hostd serves this host.
-func listen(path string) (net.Listener, error) {
-	if _, err := os.Stat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("hostd: %s is served by another daemon", path)
-		}
-		os.Remove(path)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("hostd: listen %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
+	return cfg.Listen()
 }
