@@ -113,6 +113,7 @@ func loadAPI(t *testing.T, h *Host, path string) {
 // image every dockerd of a lab loads is hostd's own archive: same ID on
 // both, and docker save of it writes the same bytes on both.
 func TestImagesAcrossRuntimes(t *testing.T) {
+	t.Parallel() // waits on dockerd: beside the other long tests
 	requireDockerd(t)
 	if _, err := os.Stat("/usr/bin/docker"); err != nil {
 		t.Skipf("needs Debian's docker 20.10 client at /usr/bin/docker to build on dockerd: %v", err)

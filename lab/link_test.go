@@ -177,6 +177,7 @@ func iperf3(t *testing.T, from, to *Host, addr string, reverse bool) float64 {
 // A rate of 20 Mbit/s on h1's eth1 caps TCP both ways within 10 % of the
 // goodput it leaves.
 func TestLinkRate(t *testing.T) {
+	t.Parallel() // waits on iperf3's seconds: beside the other long tests
 	_, h1, h2 := linkLab(t)
 	ctx := context.Background()
 	const rate = 20_000_000
@@ -277,6 +278,7 @@ func binomialBounds(n int, p, conf float64) (lo, hi int) {
 // (±5 standard deviations: a run fails by chance once in a million, while
 // 10 % or 30 % loss still falls outside).
 func TestLinkLoss(t *testing.T) {
+	t.Parallel() // waits on 4,200 pings: beside the other long tests
 	_, h1, _ := linkLab(t)
 	ctx := context.Background()
 	const n = 1000

@@ -216,6 +216,7 @@ func TestResetRefused(t *testing.T) {
 // restarts the daemon: a fresh one takes 172.18.0.0/16 again for the next
 // network, where the same daemon would take 172.19.0.0/16.
 func TestResetDockerd(t *testing.T) {
+	t.Parallel() // waits on dockerd's starts: beside the other long tests
 	requireRoot(t)
 	requireDockerd(t)
 	o := dockerdOptions(t)
