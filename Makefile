@@ -59,7 +59,8 @@ RERUN ?= --rerun-fails=2 --rerun-fails-max-failures=12
 # package tests end with the last long one to start (lab's, alphabetically
 # among the last, started 55 s into a run and ended it at 234 s). Longest
 # first, by the JUnit of 2026-12-07's runs.
-SLOW_PACKAGES := ./lab ./hostd ./etcdmember ./netimpl/store ./netimpl/firewall ./cmd/nslab ./labtest ./netns/probe ./transcripts
+SLOW_PACKAGES := ./lab ./hostd ./etcdmember ./netimpl/store ./netimpl/firewall ./cmd/nslab \
+	./labtest ./netns/probe ./transcripts ./netimpl/store/internal/etcdv2 ./netimpl/overlay
 BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
 # Tools run through the Go module proxy, pinned.
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12

@@ -15,10 +15,14 @@ import (
 // A unix socket's path and a TCP listener's address resolve in the mount
 // and network namespaces of the calling thread: hostd's own, or the
 // host's, entered by a lab that opens them for a hostd started on demand.
+// A TCP listener so belongs to the virtual host's network namespace:
+// nothing outside the lab reaches it.
 func (c *Config) Listen() ([]net.Listener, error) {
 	var lns []net.Listener
 	fail := func(err error) ([]net.Listener, error) {
-		CloseListeners(lns)
+		for _, ln := range lns {
+			ln.Close() // made here: a unix socket's file goes too
+		}
 		return nil, err
 	}
 	ln, err := listenUnix(c.Socket)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +254,42 @@ func processesOf(t *testing.T, id string) []string {
 		}
 	}
 	return found
+}
+
+// fatalRecorder is a recorder whose Fatalf ends the goroutine that calls
+// it, as the testing package's does, and keeps the message.
+type fatalRecorder struct {
+	recorder
+	fatal string
+}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.failed = true
+	r.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// A lab whose daemons start on demand cannot come from a pool: Up fails
+// the test, saying why, before anything is made.
+func TestPoolRefusesOnDemand(t *testing.T) {
+	needRoot(t)
+	pool, err := NewPool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close(context.Background())
+	r := &fatalRecorder{recorder: recorder{TB: t}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Up(r, twoPlain, FromPool(pool), WithOptions(lab.Options{OnDemand: true}))
+	}()
+	<-done
+	r.end()
+	if !strings.Contains(r.fatal, "FromPool with lab.Options.OnDemand") {
+		t.Errorf("Up from a pool with OnDemand: %q, want the refusal", r.fatal)
+	}
+	if labs, _ := os.ReadDir(filepath.Join(pool.Dir(), "labs")); len(labs) > 0 {
+		t.Errorf("labs made for the pool: %v", labs)
+	}
 }

@@ -85,7 +85,6 @@ func (a *app) up(file string, f upFlags) error {
 	default:
 		return usageError(fmt.Errorf("--runtime %q: want %s or %s", f.runtime, lab.RuntimeHostd, lab.RuntimeDockerd))
 	}
-
 	if f.images != "" {
 		abs, err := filepath.Abs(f.images)
 		if err != nil {
