@@ -88,10 +88,10 @@ func TestOnDemandDaemons(t *testing.T) {
 	}
 	requireDaemon(t, h("h5"))
 	// lab.json itself, not hostd's pid file, which HostdPID also reads.
-	if s, err := readState(l.StateDir()); err != nil {
-		t.Error(err)
-	} else if s.HostdPIDs["h5"] != h("h5").HostdPID() {
-		t.Errorf("h5's pid in lab.json: %v, want %d", s.HostdPIDs, h("h5").HostdPID())
+	// The owner writes it once hostd exists, which may be after hostd
+	// answered the ping that started it.
+	if pids := statePIDsWith(t, l, "h5", h("h5").HostdPID()); pids["h5"] != h("h5").HostdPID() {
+		t.Errorf("h5's pid in lab.json: %v, want %d", pids, h("h5").HostdPID())
 	}
 
 	var pids []int
@@ -138,6 +138,23 @@ func TestOnDemandRefused(t *testing.T) {
 		if ents, _ := os.ReadDir(o.Root); len(ents) > 0 {
 			t.Errorf("%+v: %d entries made under the state root", o, len(ents))
 		}
+	}
+}
+
+// statePIDsWith reads the daemons' pids from l's lab.json until host's is
+// pid, for at most 10 s; it returns the last read.
+func statePIDsWith(t *testing.T, l *Lab, host string, pid int) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := readState(l.StateDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.HostdPIDs[host] == pid || time.Now().After(deadline) {
+			return s.HostdPIDs
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
