@@ -111,27 +111,36 @@ func (h *Host) startOnConnection(d *onDemand, f *os.File) {
 }
 
 // startDemanded starts the host's daemon with its listeners, once, and
-// waits until it listens; the pid goes into the lab's state. The lab's own
-// copies of the listeners are closed either way.
+// waits until it listens. The pid goes into the lab's state as soon as the
+// process exists, as up records the daemons it starts: a Down from another
+// process then kills hostd first. The connection that started it may be
+// answered before that write: another process learns the pid from
+// hostd's pid file meanwhile (Host.HostdPID). The lab's own copies of the
+// listeners are closed either way.
 func (h *Host) startDemanded(d *onDemand) error {
 	d.once.Do(func() {
 		defer closeFiles(d.files)
 		if d.err = h.launchHostd(d.bin, d.files); d.err != nil {
 			return
 		}
-		if d.err = h.waitReady(context.Background()); d.err != nil {
+		if d.err = h.recordPID(); d.err != nil {
 			return
 		}
-		l := h.lab
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if l.state.HostdPIDs == nil {
-			l.state.HostdPIDs = map[string]int{}
-		}
-		l.state.HostdPIDs[h.Name] = h.pid
-		d.err = writeState(l.dir, l.state)
+		d.err = h.waitReady(context.Background())
 	})
 	return d.err
+}
+
+// recordPID writes the pid of the host's hostd into the lab's state.
+func (h *Host) recordPID() error {
+	l := h.lab
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state.HostdPIDs == nil {
+		l.state.HostdPIDs = map[string]int{}
+	}
+	l.state.HostdPIDs[h.Name] = h.pid
+	return writeState(l.dir, l.state)
 }
 
 // disarm closes every listener still waiting for a first use, after any

@@ -23,7 +23,7 @@ import (
 // alike, and leaves nothing.
 func TestOnDemandDaemons(t *testing.T) {
 	requireRoot(t)
-	topo := dockerTopology(5, 0)
+	topo := dockerTopology(6, 0)
 	topo.Hosts[2].Containers = []ContainerSpec{{Name: "c1", Image: "alpine", Network: "none", Command: []string{"sleep", "infinity"}}}
 	topo.Hosts[3].API = []string{APIUnix, "tcp://0.0.0.0:2375"}
 	root := t.TempDir()
@@ -33,7 +33,7 @@ func TestOnDemandDaemons(t *testing.T) {
 	h := func(name string) *Host { x, _ := l.Host(name); return x }
 
 	// Up started the daemon of h3 alone, which has a container.
-	for _, n := range []string{"h1", "h2", "h4", "h5"} {
+	for _, n := range []string{"h1", "h2", "h4", "h5", "h6"} {
 		requireNoDaemon(t, h(n))
 	}
 	if h("h3").HostdPID() <= 0 || !hasLink(t, h("h3"), "docker0") {
@@ -63,23 +63,17 @@ func TestOnDemandDaemons(t *testing.T) {
 	requireDaemon(t, h("h2"))
 
 	// The topology's TCP -H, inside the host.
-	var answer string
-	err = netns.Namespaces{Net: h("h4").NetNS()}.Do(func() error {
-		conn, err := net.DialTimeout("tcp", "127.0.0.1:2375", 5*time.Second)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(30 * time.Second))
-		io.WriteString(conn, "GET /_ping HTTP/1.0\r\n\r\n")
-		b, err := io.ReadAll(conn)
-		answer = string(b)
-		return err
-	})
-	if err != nil || !strings.HasSuffix(answer, "OK") {
+	if answer, err := pingInside(netns.Namespaces{Net: h("h4").NetNS()}, "tcp", "127.0.0.1:2375"); err != nil || !strings.HasSuffix(answer, "OK") {
 		t.Errorf("GET /_ping on h4's tcp://0.0.0.0:2375: %q %v", answer, err)
 	}
 	requireDaemon(t, h("h4"))
+
+	// The host's /var/run/docker.sock, where the docker CLI typed in the
+	// host looks, without nslab's way in.
+	if answer, err := pingInside(netns.Namespaces{Mnt: h("h6").MountNS()}, "unix", "/var/run/docker.sock"); err != nil || !strings.HasSuffix(answer, "OK") {
+		t.Errorf("GET /_ping on h6's /var/run/docker.sock: %q %v", answer, err)
+	}
+	requireDaemon(t, h("h6"))
 
 	// A lab opened from its state directory, as another process has it,
 	// starts a daemon through the owner's listener; the pid is in the
@@ -94,13 +88,16 @@ func TestOnDemandDaemons(t *testing.T) {
 	}
 	requireDaemon(t, h("h5"))
 	// lab.json itself, not hostd's pid file, which HostdPID also reads.
-	if s, err := readState(l.StateDir()); err != nil {
-		t.Error(err)
-	} else if s.HostdPIDs["h5"] != h("h5").HostdPID() {
-		t.Errorf("h5's pid in lab.json: %v, want %d", s.HostdPIDs, h("h5").HostdPID())
+	// The owner writes it once hostd exists, which may be after hostd
+	// answered the ping that started it.
+	if pids := statePIDsWith(t, l, "h5", h("h5").HostdPID()); pids["h5"] != h("h5").HostdPID() {
+		t.Errorf("h5's pid in lab.json: %v, want %d", pids, h("h5").HostdPID())
 	}
 
-	pids := []int{h("h1").HostdPID(), h("h2").HostdPID(), h("h3").HostdPID(), h("h4").HostdPID(), h("h5").HostdPID()}
+	var pids []int
+	for _, x := range l.Hosts() {
+		pids = append(pids, x.HostdPID())
+	}
 	if err := l.Down(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +139,42 @@ func TestOnDemandRefused(t *testing.T) {
 			t.Errorf("%+v: %d entries made under the state root", o, len(ents))
 		}
 	}
+}
+
+// statePIDsWith reads the daemons' pids from l's lab.json until host's is
+// pid, for at most 10 s; it returns the last read.
+func statePIDsWith(t *testing.T, l *Lab, host string, pid int) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := readState(l.StateDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.HostdPIDs[host] == pid || time.Now().After(deadline) {
+			return s.HostdPIDs
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pingInside asks for /_ping at addr, dialled from a thread in ns (the
+// path of a unix socket resolves in ns's mount namespace), and returns
+// the whole answer.
+func pingInside(ns netns.Namespaces, network, addr string) (string, error) {
+	var conn net.Conn
+	err := ns.Do(func() (err error) {
+		conn, err = net.DialTimeout(network, addr, 5*time.Second)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(conn, "GET /_ping HTTP/1.0\r\nHost: hostd\r\n\r\n")
+	b, err := io.ReadAll(conn)
+	return string(b), err
 }
 
 // requireNoDaemon fails unless nothing runs in h's network namespace and
