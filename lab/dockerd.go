@@ -372,12 +372,16 @@ func (l *Lab) dockerHosts() []*Host {
 	return out
 }
 
-// recordDaemonPIDs writes the daemons' pids to lab.json at once, so that a
-// Down from another process stops each daemon itself.
+// recordDaemonPIDs writes the pids of the hosts' daemons (hostd or
+// dockerd) to lab.json at once, beside those recorded already (a daemon
+// started on demand meanwhile), so that a Down from another process stops
+// or kills each daemon itself.
 func (l *Lab) recordDaemonPIDs(hosts []*Host) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.state.HostdPIDs = map[string]int{}
+	if l.state.HostdPIDs == nil {
+		l.state.HostdPIDs = map[string]int{}
+	}
 	for _, h := range hosts {
 		if h.pid > 0 {
 			l.state.HostdPIDs[h.Name] = h.pid

@@ -50,14 +50,7 @@ func (l *Lab) startDaemons(ctx context.Context, bin string, o Options) error {
 	t0 = time.Now()
 	// Record the pids at once: a Down from another process then kills
 	// each hostd before it scans for what else runs in the lab.
-	l.mu.Lock()
-	l.state.HostdPIDs = map[string]int{}
-	for _, h := range docker {
-		l.state.HostdPIDs[h.Name] = h.pid
-	}
-	err = writeState(l.dir, l.state)
-	l.mu.Unlock()
-	if err != nil {
+	if err := l.recordDaemonPIDs(docker); err != nil {
 		return err
 	}
 	p := newProgress(o.Progress, "hostd", len(docker))

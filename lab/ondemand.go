@@ -123,24 +123,12 @@ func (h *Host) startDemanded(d *onDemand) error {
 		if d.err = h.launchHostd(d.bin, d.files); d.err != nil {
 			return
 		}
-		if d.err = h.recordPID(); d.err != nil {
+		if d.err = h.lab.recordDaemonPIDs([]*Host{h}); d.err != nil {
 			return
 		}
 		d.err = h.waitReady(context.Background())
 	})
 	return d.err
-}
-
-// recordPID writes the pid of the host's hostd into the lab's state.
-func (h *Host) recordPID() error {
-	l := h.lab
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.state.HostdPIDs == nil {
-		l.state.HostdPIDs = map[string]int{}
-	}
-	l.state.HostdPIDs[h.Name] = h.pid
-	return writeState(l.dir, l.state)
 }
 
 // disarm closes every listener still waiting for a first use, after any
